@@ -1,0 +1,1 @@
+"""flowpy's component library. Each subpackage is a library prefix (``core/Repeat``)."""

@@ -1,0 +1,1 @@
+"""The ``core`` library: the building blocks every graph needs."""
