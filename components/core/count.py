@@ -1,0 +1,25 @@
+"""core/Count."""
+
+from flowpy.component import Component, InPort, OutPort
+from flowpy.connection import EndOfStream
+
+
+class Count(Component):
+    """Counts the data IPs arriving on `in` and sends the count on `out` when `in` ends.
+
+    in: anything (brackets are not counted). out: one integer.
+    """
+
+    icon = "calculator"
+    inports = [InPort("in", description="IPs to count")]
+    outports = [OutPort("out", datatype="int", description="the number of data IPs received")]
+
+    def run(self) -> None:
+        inport = self.inports["in"]
+        count = 0
+        try:
+            while True:
+                count += sum(1 for ip in inport.recv_many() if ip.is_data)
+        except EndOfStream:
+            pass
+        self.outports["out"].send_data(count)

@@ -1,0 +1,20 @@
+"""core/Merge."""
+
+from flowpy.component import Component, InPort, OutPort
+
+
+class Merge(Component):
+    """Forwards IPs from every slot of the addressable `in` to `out`, in arrival order.
+
+    in[i]: anything; each slot is read as IPs arrive. out: every IP of every slot.
+    Brackets pass through as they come, so streams from different slots may interleave.
+    """
+
+    icon = "compress"
+    inports = [InPort("in", description="streams to merge", addressable=True)]
+    outports = [OutPort("out", description="all IPs of all slots")]
+
+    def run(self) -> None:
+        out = self.outports["out"]
+        for ip in self.inports["in"]:
+            out.send(ip)

@@ -1,0 +1,20 @@
+"""core/Repeat."""
+
+from flowpy.component import Component, InPort, OutPort
+
+
+class Repeat(Component):
+    """Forwards every IP from `in` to `out` unchanged and in order, brackets included.
+
+    in: anything. out: the same IPs.
+    """
+
+    icon = "forward"
+    inports = [InPort("in", description="IPs of any kind")]
+    outports = [OutPort("out", description="the same IPs, in order")]
+
+    def run(self) -> None:
+        inport, outport = self.inports["in"], self.outports["out"]
+        while True:
+            batch = inport.recv_many()  # everything buffered: one lock round-trip per burst
+            outport.send_many(batch)

@@ -1,0 +1,21 @@
+"""core/Split."""
+
+from flowpy.component import Component, InPort, OutPort
+
+
+class Split(Component):
+    """Sends every IP from `in` to each connected slot of the addressable `out`.
+
+    in: anything. out[i]: a copy of the stream (the same objects) on every connected slot.
+    """
+
+    icon = "expand"
+    inports = [InPort("in", description="IPs to copy")]
+    outports = [OutPort("out", description="the same IPs on every slot", addressable=True)]
+
+    def run(self) -> None:
+        out = self.outports["out"]
+        slots = [out[index] for index in out.connected_slots()]
+        for ip in self.inports["in"]:
+            for slot in slots:
+                slot.send(ip)

@@ -1,0 +1,266 @@
+"""The bounded FIFO between ports: real back-pressure, end-of-stream, batching.
+
+A deque guarded by one lock with two conditions. ``send`` blocks while the connection is
+full; ``recv`` blocks while it is empty and raises ``EndOfStream`` once every writer has
+closed and the buffer is drained. Peers are woken only when they wait: a reader when an item
+arrives, writers when a reader has drained the buffer down to the low watermark, so a busy
+pipeline moves items in bursts instead of handing the GIL back and forth for every IP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+DEFAULT_CAPACITY = 1024
+
+
+class EndOfStream(Exception):
+    """Every writer has closed the connection and nothing is left to read."""
+
+
+class NetworkStopped(Exception):
+    """The network was stopped while this thread was sending; the process should end."""
+
+
+class Selector:
+    """Lets one reader wait on several connections at once (addressable inports, fan-out readers).
+
+    Connections poke it when they go from empty to non-empty or close; the reader compares
+    generations so a poke between its poll and its wait is never missed.
+    """
+
+    __slots__ = ("_cond", "generation")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self.generation = 0
+
+    def poke(self) -> None:
+        with self._cond:
+            self.generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float | None = None) -> bool:
+        """Wait until the generation moves past ``seen``; False on timeout."""
+        with self._cond:
+            if self.generation != seen:
+                return True
+            return self._cond.wait_for(lambda: self.generation != seen, timeout)
+
+
+class Connection:
+    """A bounded, thread-safe FIFO with any number of writers and one reader."""
+
+    __slots__ = (
+        "name",
+        "capacity",
+        "low_watermark",
+        "dropped",
+        "_items",
+        "_lock",
+        "_not_empty",
+        "_not_full",
+        "_writers",
+        "_eof",
+        "_reader_gone",
+        "_aborted",
+        "_waiting_readers",
+        "_waiting_writers",
+        "selector",
+    )
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, writers: int = 1, name: str = "") -> None:
+        if capacity < 1:
+            raise ValueError("connection capacity must be at least 1")
+        self.name = name
+        self.capacity = capacity
+        self.low_watermark = capacity // 2
+        self.dropped = 0
+        self._items: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
+        self._writers = writers
+        self._eof = writers <= 0
+        self._reader_gone = False
+        self._aborted = False
+        self._waiting_readers = 0
+        self._waiting_writers = 0
+        self.selector: Selector | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        """True once no writer is left (the reader will see end-of-stream after draining)."""
+        return self._eof
+
+    @property
+    def reader_gone(self) -> bool:
+        return self._reader_gone
+
+    def preload(self, items: Iterable[Any]) -> None:
+        """Put items in before any thread runs (IIPs), ignoring capacity."""
+        with self._lock:
+            self._items.extend(items)
+
+    # -- writer side ---------------------------------------------------------------------
+    def send(self, item: Any) -> bool:
+        """Append one item, blocking while full. False if the reader has gone (item discarded)."""
+        with self._lock:
+            items = self._items
+            if len(items) >= self.capacity:
+                self._wait_for_room(1)
+            if self._reader_gone:
+                self.dropped += 1
+                return False
+            if self._aborted:
+                raise NetworkStopped()
+            items.append(item)
+            if len(items) == 1:
+                self._wake_reader()
+            return True
+
+    def send_many(self, batch: Iterable[Any]) -> bool:
+        """Append many items with as few lock round-trips as the capacity allows."""
+        pending = batch if isinstance(batch, list) else list(batch)
+        start, total = 0, len(pending)
+        with self._lock:
+            items = self._items
+            while start < total:
+                if len(items) >= self.capacity:
+                    self._wait_for_room(1)
+                if self._reader_gone:
+                    self.dropped += total - start
+                    return False
+                if self._aborted:
+                    raise NetworkStopped()
+                room = self.capacity - len(items)
+                was_empty = not items
+                end = min(total, start + room)
+                items.extend(pending[start:end])
+                start = end
+                if was_empty:
+                    self._wake_reader()
+        return True
+
+    def close_writer(self) -> None:
+        """One writer is done; when the last one is, the reader gets end-of-stream after draining."""
+        with self._lock:
+            if self._writers > 0:
+                self._writers -= 1
+            if self._writers == 0 and not self._eof:
+                self._eof = True
+                self._wake_reader(everyone=True)
+
+    def add_writer(self) -> None:
+        with self._lock:
+            if self._eof:
+                raise ValueError(f"connection {self.name!r} is already closed")
+            self._writers += 1
+
+    def _wait_for_room(self, needed: int) -> None:
+        while len(self._items) + needed > self.capacity:
+            if self._reader_gone:
+                return
+            if self._aborted:
+                raise NetworkStopped()
+            self._waiting_writers += 1
+            try:
+                self._not_full.wait()
+            finally:
+                self._waiting_writers -= 1
+
+    def _wake_reader(self, everyone: bool = False) -> None:
+        if self._waiting_readers:
+            if everyone:
+                self._not_empty.notify_all()
+            else:
+                self._not_empty.notify()
+        if self.selector is not None:
+            self.selector.poke()
+
+    # -- reader side ---------------------------------------------------------------------
+    def recv(self, timeout: float | None = None) -> Any:
+        """Take the oldest item, blocking while empty. Raises EndOfStream or TimeoutError."""
+        with self._lock:
+            items = self._items
+            if not items:
+                self._wait_for_items(timeout)
+            item = items.popleft()
+            if self._waiting_writers and len(items) <= self.low_watermark:
+                self._not_full.notify_all()
+            return item
+
+    def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[Any]:
+        """Take up to ``max_items`` (0: everything buffered), blocking until at least one."""
+        with self._lock:
+            items = self._items
+            if not items:
+                self._wait_for_items(timeout)
+            if max_items <= 0 or max_items >= len(items):
+                batch = list(items)
+                items.clear()
+            else:
+                batch = [items.popleft() for _ in range(max_items)]
+            if self._waiting_writers and len(items) <= self.low_watermark:
+                self._not_full.notify_all()
+            return batch
+
+    def try_recv(self) -> tuple[bool, Any]:
+        """Non-blocking take: (True, item), or (False, None) when empty. Raises EndOfStream."""
+        with self._lock:
+            items = self._items
+            if not items:
+                if self._eof or self._aborted:
+                    raise EndOfStream()
+                return False, None
+            item = items.popleft()
+            if self._waiting_writers and len(items) <= self.low_watermark:
+                self._not_full.notify_all()
+            return True, item
+
+    def _wait_for_items(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._items:
+            if self._eof or self._aborted or self._reader_gone:
+                raise EndOfStream()
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("nothing received within %.3fs" % timeout)
+            self._waiting_readers += 1
+            try:
+                self._not_empty.wait(remaining)
+            finally:
+                self._waiting_readers -= 1
+
+    def close_reader(self) -> int:
+        """The reader has ended: discard what is buffered, release blocked writers.
+
+        Later sends are discarded and counted in ``dropped``. Returns how many items were discarded.
+        """
+        with self._lock:
+            discarded = len(self._items)
+            self.dropped += discarded
+            self._items.clear()
+            self._reader_gone = True
+            self._not_full.notify_all()
+            return discarded
+
+    def abort(self) -> None:
+        """Stop: blocked writers raise NetworkStopped, the reader sees end-of-stream at once."""
+        with self._lock:
+            self._aborted = True
+            self._items.clear()
+            self._not_full.notify_all()
+            self._not_empty.notify_all()
+        if self.selector is not None:
+            self.selector.poke()

@@ -1,0 +1,517 @@
+"""One running graph: process threads, connections, IIPs and the graph-port handler threads.
+
+``start()`` validates the whole graph before anything runs, wires every connection, loads
+the IIPs, tells listeners the network has started and every exported port is connected, and
+only then starts the threads, so no IP is lost at start and no listener sees data before the
+``connect``. Exported ports are served by two pseudo-processes, ``{graph}-IN`` and
+``{graph}-OUT`` (as in flowd), which are wired by the same loop as ordinary edges.
+
+Completion is detected when the last process thread (and the outport handler) ends, with no
+polling. ``stop()`` ends the inports first, then aborts every connection so blocked threads
+wake up, and joins everything with a bounded timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .component import Component, ProcessContext
+from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
+from .ip import IP
+from .ports import Index, InputPort, OutputPort, PortError, PortMap, PortSpec, normalize_index
+from .taps import TapConnection
+
+log = logging.getLogger(__name__)
+
+# A slot on the wiring plan: (node id, lower-case port name, index or None).
+Slot = tuple[str, str, Index | None]
+
+IN_HANDLER = "\x00graph-in"
+OUT_HANDLER = "\x00graph-out"
+_HANDLER_PORT = PortSpec("port", addressable=True)
+
+
+class NetworkError(Exception):
+    """The graph cannot run as it is (unknown component, port, node or bad index)."""
+
+
+class NetworkListener:
+    """Receives a network's lifecycle and traffic events. Every method is optional.
+
+    Methods are called from network threads. ``outport_ip`` may block to apply
+    back-pressure, but must return soon after ``network.stopping`` is set.
+    """
+
+    def started(self, network: Network) -> None: ...
+
+    def port_event(self, network: Network, direction: str, port: str, event: str) -> None: ...
+
+    def outport_ip(self, network: Network, port: str, ip: IP) -> None: ...
+
+    def process_error(self, network: Network, node: str, message: str, tb: str) -> None: ...
+
+    def output(self, network: Network, node: str, text: str) -> None: ...
+
+    def finished(self, network: Network) -> None: ...
+
+    def stopped(self, network: Network) -> None: ...
+
+
+@dataclass
+class _Process:
+    node_id: str
+    component: Component | None
+    thread: threading.Thread | None = None
+    inports: list[InputPort] = field(default_factory=list)
+    outports: list[OutputPort] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    """The wiring of one start: every connection and who writes to it."""
+
+    targets: dict[Slot, Connection] = field(default_factory=dict)
+    sources: dict[Slot, list[Connection]] = field(default_factory=dict)
+    writers: dict[Slot, int] = field(default_factory=dict)
+    iips: dict[Slot, list[IP]] = field(default_factory=dict)
+    edges: list[tuple[Slot, Slot]] = field(default_factory=list)
+    classes: dict[str, type[Component]] = field(default_factory=dict)
+    exported_in: dict[str, Slot] = field(default_factory=dict)
+    exported_out: dict[str, Slot] = field(default_factory=dict)
+
+
+class Network:
+    """Runs a graph. Restartable: every ``start()`` wires a fresh set of threads and connections."""
+
+    def __init__(
+        self,
+        graph: Any,
+        registry: Any,
+        listener: NetworkListener | Iterable[NetworkListener] | None = None,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self.graph = graph
+        self.registry = registry
+        if listener is None:
+            self._listeners: list[NetworkListener] = []
+        elif isinstance(listener, NetworkListener):
+            self._listeners = [listener]
+        else:
+            self._listeners = list(listener)
+        self.capacity = capacity
+        self.started = False
+        self.running = False
+        self.stopping = threading.Event()
+        self.started_at = 0.0
+        self.stats = {"in": 0, "out": 0}
+        self._state = threading.Lock()
+        self._finished = threading.Event()
+        self._processes: list[_Process] = []
+        self._handlers: list[threading.Thread] = []
+        self._connections: list[Connection] = []
+        self._plan = _Plan()
+        self._requests: Connection | None = None
+        self._in_ports: dict[str, OutputPort] = {}
+        self._live = 0
+        self._taps: dict[tuple[Slot, Slot], TapConnection] = {}
+
+    # -- public state --------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at if self.started else 0.0
+
+    @property
+    def exported_inports(self) -> list[str]:
+        return list(self._plan.exported_in)
+
+    @property
+    def exported_outports(self) -> list[str]:
+        return list(self._plan.exported_out)
+
+    def add_listener(self, listener: NetworkListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: NetworkListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every process has ended by itself (or the network was stopped)."""
+        return self._finished.wait(timeout)
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._state:
+            if self.started:
+                raise NetworkError(f"network {self.name!r} is already started")
+            plan = self._plan_wiring()
+            processes = self._instantiate(plan)
+            self._plan = plan
+            self._processes = processes
+            self._finished.clear()
+            self.stopping.clear()
+            self.stats = {"in": 0, "out": 0}
+            self._taps = {}
+            self._build_handlers(plan)
+            self._live = len(processes) + 1  # the outport handler counts: it flushes last
+            self.started = True
+            self.running = True
+            self.started_at = time.monotonic()
+        self._emit("started", self)
+        for public in plan.exported_in:
+            self._emit("port_event", self, "in", public, "connect")
+        for public in plan.exported_out:
+            self._emit("port_event", self, "out", public, "connect")
+        for thread in self._handlers:
+            thread.start()
+        for proc in processes:
+            assert proc.thread is not None
+            proc.thread.start()
+
+    def _plan_wiring(self) -> _Plan:
+        graph = self.graph
+        plan = _Plan()
+        specs: dict[str, tuple[dict[str, PortSpec], dict[str, PortSpec]]] = {}
+        for node in list(graph.nodes.values()):
+            try:
+                cls = self.registry.get(node.component)
+            except KeyError:
+                raise NetworkError(
+                    f"node {node.id!r}: unknown component {node.component!r}"
+                ) from None
+            plan.classes[node.id] = cls
+            specs[node.id] = (cls.port_specs("in"), cls.port_specs("out"))
+
+        auto: dict[tuple[str, str, str], int] = {}
+
+        def resolve(ref: Any, direction: str, what: str) -> Slot:
+            if ref.node not in specs:
+                raise NetworkError(f"{what}: unknown node {ref.node!r}")
+            ports = specs[ref.node][0 if direction == "in" else 1]
+            name = str(ref.port).lower()
+            spec = ports.get(name)
+            kind = "inport" if direction == "in" else "outport"
+            if spec is None:
+                known = ", ".join(sorted(ports)) or "none"
+                raise NetworkError(
+                    f"{what}: node {ref.node!r} has no {kind} {ref.port!r} (it has: {known})"
+                )
+            try:
+                index = normalize_index(getattr(ref, "index", None))
+            except PortError as exc:
+                raise NetworkError(f"{what}: {exc}") from None
+            if index is not None and not spec.addressable:
+                raise NetworkError(
+                    f"{what}: {kind} {ref.node}.{name} is not addressable but index {index!r} is given"
+                )
+            if index is None and spec.addressable:
+                key = (ref.node, name, direction)
+                index = auto.get(key, 0)
+                auto[key] = index + 1
+            return (ref.node, name, index)
+
+        for edge in list(graph.edges):
+            what = f"edge {edge.src.node}.{edge.src.port} -> {edge.tgt.node}.{edge.tgt.port}"
+            src = resolve(edge.src, "out", what)
+            tgt = resolve(edge.tgt, "in", what)
+            plan.edges.append((src, tgt))
+            plan.writers[tgt] = plan.writers.get(tgt, 0) + 1
+        for iip in list(graph.initials):
+            tgt = resolve(iip.tgt, "in", f"initial packet to {iip.tgt.node}.{iip.tgt.port}")
+            plan.iips.setdefault(tgt, []).append(IP(IP.DATA, iip.data))
+            plan.writers.setdefault(tgt, 0)
+        for public, exp in list(graph.inports.items()):
+            ref = _Ref(exp.process, exp.port)
+            tgt = resolve(ref, "in", f"exported inport {public!r}")
+            plan.exported_in[public] = tgt
+            plan.edges.append(((IN_HANDLER, "port", public), tgt))
+            plan.writers[tgt] = plan.writers.get(tgt, 0) + 1
+        for public, exp in list(graph.outports.items()):
+            ref = _Ref(exp.process, exp.port)
+            src = resolve(ref, "out", f"exported outport {public!r}")
+            plan.exported_out[public] = src
+            tgt = (OUT_HANDLER, "port", public)
+            plan.edges.append((src, tgt))
+            plan.writers[tgt] = 1
+
+        for node_id, (inspecs, _) in specs.items():
+            for name, spec in inspecs.items():
+                if spec.required and not any(
+                    s[0] == node_id and s[1] == name for s in plan.writers
+                ):
+                    raise NetworkError(f"node {node_id!r}: required inport {name!r} is not connected")
+
+        for slot, count in plan.writers.items():
+            conn = Connection(self.capacity, writers=count, name=_slot_name(slot))
+            if slot in plan.iips:
+                conn.preload(plan.iips[slot])
+            plan.targets[slot] = conn
+        for src, tgt in plan.edges:
+            plan.sources.setdefault(src, []).append(plan.targets[tgt])
+        return plan
+
+    def _instantiate(self, plan: _Plan) -> list[_Process]:
+        processes = []
+        context = _NetworkContext(self)
+        for node_id, cls in plan.classes.items():
+            inports = {
+                name: InputPort(spec, _slots_of(plan.targets, node_id, name))
+                for name, spec in cls.port_specs("in").items()
+            }
+            outports = {
+                name: OutputPort(spec, _slots_of(plan.sources, node_id, name))
+                for name, spec in cls.port_specs("out").items()
+            }
+            try:
+                component = cls(node_id, PortMap(inports), PortMap(outports), context)
+            except Exception as exc:
+                raise NetworkError(f"node {node_id!r}: cannot create {cls.__name__}: {exc}") from exc
+            proc = _Process(node_id, component, None, list(inports.values()), list(outports.values()))
+            proc.thread = threading.Thread(target=self._run_process, args=(proc,), name=node_id)
+            processes.append(proc)
+        return processes
+
+    def _build_handlers(self, plan: _Plan) -> None:
+        self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")
+        in_slots = _slots_of(plan.sources, IN_HANDLER, "port")
+        self._in_ports = {public: OutputPort(PortSpec(str(public)), {None: conns})
+                          for public, conns in in_slots.items()}
+        out_port = InputPort(_HANDLER_PORT, _slots_of(plan.targets, OUT_HANDLER, "port"))
+        self._handlers = [
+            threading.Thread(target=self._serve_inports, name=f"{self.name}-IN"),
+            threading.Thread(target=self._serve_outports, args=(out_port,), name=f"{self.name}-OUT"),
+        ]
+        self._connections = list(plan.targets.values()) + [self._requests]
+
+    # -- threads -------------------------------------------------------------------------
+    def _run_process(self, proc: _Process) -> None:
+        try:
+            assert proc.component is not None
+            proc.component.run()
+        except (EndOfStream, NetworkStopped):
+            pass
+        except BaseException as exc:  # noqa: BLE001 - a process error must never kill the runtime
+            if not self.stopping.is_set():
+                message = f"{type(exc).__name__}: {exc}"
+                self._emit("process_error", self, proc.node_id, message, traceback.format_exc())
+        finally:
+            for port in proc.outports:
+                port.close()
+            for port in proc.inports:
+                for conn in port._slots.values():
+                    conn.close_reader()
+            self._process_ended()
+
+    def _serve_inports(self) -> None:
+        """The ``{graph}-IN`` pseudo-process: puts requested IPs into the exported inports."""
+        requests = self._requests
+        assert requests is not None
+        try:
+            while True:
+                kind, public, ip, callback = requests.recv()
+                port = self._in_ports.get(public)
+                accepted = True
+                if kind == "ip" and port is not None:
+                    accepted = port.send(ip)
+                    self.stats["in"] += 1
+                elif kind == "close" and port is not None:
+                    port.close()
+                if callback is not None:
+                    _safe_call(callback, accepted)
+        except (EndOfStream, NetworkStopped):
+            pass
+        finally:
+            for port in self._in_ports.values():
+                port.close()
+
+    def _serve_outports(self, port: InputPort) -> None:
+        """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on."""
+        try:
+            for public, ip in port.items():
+                self.stats["out"] += 1
+                self._emit("outport_ip", self, public, ip)
+        finally:
+            for conn in port._slots.values():
+                conn.close_reader()
+            self._process_ended()
+
+    def _process_ended(self) -> None:
+        with self._state:
+            self._live -= 1
+            done = self._live == 0
+            if done:
+                self.running = False
+        if done:
+            if not self.stopping.is_set():
+                self._emit("finished", self)
+            self._finished.set()
+
+    # -- graph inports -------------------------------------------------------------------
+    def _inport_name(self, port: str) -> str:
+        if port in self._in_ports:
+            return port
+        for public in self._in_ports:
+            if public.lower() == str(port).lower():
+                return public
+        known = ", ".join(self._in_ports) or "none"
+        raise NetworkError(f"graph {self.name!r} has no exported inport {port!r} (it has: {known})")
+
+    def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None) -> None:
+        if not self.started or self.stopping.is_set() or self._requests is None:
+            raise NetworkError(f"network {self.name!r} is not running")
+        public = self._inport_name(port)
+        try:
+            self._requests.send((kind, public, ip, on_accepted))
+        except NetworkStopped:
+            raise NetworkError(f"network {self.name!r} is not running") from None
+
+    def send_inport(self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None) -> None:
+        """Queue ``ip`` for exported inport ``port``; ``on_accepted(ok)`` runs once it is in the network.
+
+        Blocks only while the inport handler's own queue is full (back-pressure to the caller).
+        """
+        self._request("ip", port, ip, on_accepted)
+
+    def inport_event(self, port: str, event: str, on_accepted: Callable[[bool], Any] | None = None) -> None:
+        """A stream marker (connect/disconnect) on an exported inport; acknowledged in order."""
+        self._request("event", port, None, on_accepted)
+
+    def close_inport(self, port: str, on_accepted: Callable[[bool], Any] | None = None) -> None:
+        """End-of-stream on an exported inport, after everything queued before it."""
+        self._request("close", port, None, on_accepted)
+
+    # -- taps ----------------------------------------------------------------------------
+    def tap(self, src: Any, tgt: Any, callback: Callable[[IP], Any]) -> Callable[[], None]:
+        """Observe every IP crossing the edge src -> tgt. Costs nothing on untapped edges."""
+        key = self._edge_key(src, tgt)
+        with self._state:
+            tap = self._taps.get(key)
+            if tap is None:
+                conn = self._plan.targets[key[1]]
+                targets = self._plan.sources[key[0]]
+                tap = TapConnection(conn)
+                self._taps[key] = tap
+                targets[targets.index(conn)] = tap
+            tap.callbacks.append(callback)
+
+        def untap() -> None:
+            with self._state:
+                if callback in tap.callbacks:
+                    tap.callbacks.remove(callback)
+                if not tap.callbacks and self._taps.get(key) is tap:
+                    del self._taps[key]
+                    targets = self._plan.sources[key[0]]
+                    if tap in targets:
+                        targets[targets.index(tap)] = tap.inner
+
+        return untap
+
+    def _edge_key(self, src: Any, tgt: Any) -> tuple[Slot, Slot]:
+        def norm(ref: Any) -> tuple[str, str, Index | None]:
+            return (ref.node, str(ref.port).lower(), normalize_index(getattr(ref, "index", None)))
+
+        want = (norm(src), norm(tgt))
+        for s, t in self._plan.edges:
+            if (s, t) == want:
+                return s, t
+        for s, t in self._plan.edges:  # an auto-assigned index on an addressable port
+            if s[:2] == want[0][:2] and t[:2] == want[1][:2] and (
+                want[0][2] is None or want[0][2] == s[2]
+            ) and (want[1][2] is None or want[1][2] == t[2]):
+                return s, t
+        raise NetworkError(f"no running edge {want[0]} -> {want[1]}")
+
+    # -- stop ----------------------------------------------------------------------------
+    def stop(self, timeout: float = 5.0) -> list[str]:
+        """Stop every thread; returns the names of threads that did not end within ``timeout``."""
+        with self._state:
+            if not self.started or self.stopping.is_set():
+                return []
+            self.stopping.set()
+            plan = self._plan
+        # Inports first: nothing new enters, and the IN handler ends.
+        if self._requests is not None:
+            self._requests.abort()
+        for proc in self._processes:
+            if proc.component is not None:
+                proc.component.stopping.set()
+        for conn in self._connections:
+            conn.abort()
+        deadline = time.monotonic() + timeout
+        stuck = []
+        for thread in self._handlers + [p.thread for p in self._processes if p.thread]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread.name)
+        for public in plan.exported_in:
+            self._emit("port_event", self, "in", public, "disconnect")
+        for public in plan.exported_out:
+            self._emit("port_event", self, "out", public, "disconnect")
+        with self._state:
+            self.started = False
+            self.running = False
+        self._finished.set()
+        if stuck:
+            log.warning("network %s: threads still running after stop: %s", self.name, stuck)
+        self._emit("stopped", self)
+        return stuck
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _emit(self, event: str, *args: Any) -> None:
+        for listener in list(self._listeners):
+            method = getattr(listener, event, None)
+            if method is None:
+                continue
+            try:
+                method(*args)
+            except Exception:  # a listener bug must not kill a network thread
+                log.exception("network listener %r failed on %s", listener, event)
+
+    def console(self, node_id: str, text: str) -> None:
+        """Console output of a process: to the listeners, or to stdout when nobody listens."""
+        if self._listeners:
+            self._emit("output", self, node_id, text)
+        else:
+            print(text, flush=True)
+
+
+@dataclass
+class _Ref:
+    node: str
+    port: str
+    index: Any = None
+
+
+class _NetworkContext(ProcessContext):
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def console(self, node_id: str, text: str) -> None:
+        self.network.console(node_id, text)
+
+
+def _slots_of(table: dict[Slot, Any], node: str, port: str) -> dict[Index | None, Any]:
+    return {slot[2]: value for slot, value in table.items() if slot[0] == node and slot[1] == port}
+
+
+def _slot_name(slot: Slot) -> str:
+    node, port, index = slot
+    node = {IN_HANDLER: "<graph in>", OUT_HANDLER: "<graph out>"}.get(node, node)
+    return f"{node}.{port}" + (f"[{index}]" if index is not None else "")
+
+
+def _safe_call(callback: Callable, *args: Any) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("inport callback failed")

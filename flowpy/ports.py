@@ -1,0 +1,314 @@
+"""Port declarations (what a component class says it has) and bound ports (what run() uses).
+
+A declaration is metadata: name, datatype, description, addressable, required. At network
+start each declaration is bound to connections: an inport reads one connection per slot
+(several edges into one slot share it: classic FBP fan-in); an outport writes to every
+connection of a slot (fan-out). Port names are matched case-insensitively and reported in
+lower case, so graphs written for noflo (``in``) and for flowd (``IN``) both load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .connection import Connection, EndOfStream, Selector
+from .ip import CLOSE, DATA, IP, OPEN
+
+Index = Union[int, str]
+
+
+class PortError(Exception):
+    """A port was used in a way its declaration does not allow."""
+
+
+def normalize_index(index: Any) -> Index | None:
+    """Edge indexes arrive as ints or strings ("0" from JSON, "remote_in" by name)."""
+    if index is None or index == "":
+        return None
+    if isinstance(index, bool):
+        raise PortError(f"invalid port index {index!r}")
+    if isinstance(index, int):
+        return index
+    if isinstance(index, str):
+        return int(index) if index.isdecimal() else index
+    raise PortError(f"invalid port index {index!r}: expected an int or a string")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A port as a component class declares it."""
+
+    name: str
+    datatype: str = "all"
+    description: str = ""
+    addressable: bool = False
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name.lower())
+
+    def describe(self) -> dict[str, Any]:
+        """The port as ``component:component`` reports it."""
+        info: dict[str, Any] = {"id": self.name, "type": self.datatype}
+        if self.description:
+            info["description"] = self.description
+        if self.addressable:
+            info["addressable"] = True
+        if self.required:
+            info["required"] = True
+        return info
+
+
+class InPort(PortSpec):
+    """Declares an input port."""
+
+
+class OutPort(PortSpec):
+    """Declares an output port."""
+
+
+class InputPort:
+    """A bound inport. Non-addressable ports read slot ``None``; addressable ones one slot per index.
+
+    Iterating yields IPs until end-of-stream; on an addressable port it merges every slot.
+    """
+
+    def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection]) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._slots = slots
+        self._selector: Selector | None = None
+
+    # -- structure -----------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return bool(self._slots)
+
+    def connected_slots(self) -> list[Index]:
+        """Indexes of an addressable port that have a connection, in a stable order."""
+        return sorted((s for s in self._slots if s is not None), key=_slot_order)
+
+    def __getitem__(self, index: Index) -> InputPort:
+        if not self.spec.addressable:
+            raise PortError(f"inport {self.name!r} is not addressable")
+        index = normalize_index(index)
+        conn = self._slots.get(index)
+        return InputPort(self.spec, {None: conn} if conn is not None else {})
+
+    def _single(self) -> Connection | None:
+        if self.spec.addressable and self._slots and None not in self._slots:
+            if len(self._slots) == 1:
+                return next(iter(self._slots.values()))
+            return None
+        return self._slots.get(None)
+
+    # -- reading -------------------------------------------------------------------------
+    def recv(self, timeout: float | None = None) -> IP:
+        """The next IP. Raises EndOfStream when done, TimeoutError when ``timeout`` passes."""
+        conn = self._single()
+        if conn is not None:
+            return conn.recv(timeout)
+        if not self._slots:
+            raise EndOfStream()
+        return self.recv_any(timeout)[1]
+
+    def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
+        conn = self._single()
+        if conn is not None:
+            return conn.recv_many(max_items, timeout)
+        return [self.recv(timeout)]
+
+    def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
+        """(slot, IP) from whichever slot has one; EndOfStream once every slot has ended."""
+        import time
+
+        selector = self._ensure_selector()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        open_slots = dict(self._slots)
+        while True:
+            seen = selector.generation
+            for slot, conn in list(open_slots.items()):
+                try:
+                    ok, ip = conn.try_recv()
+                except EndOfStream:
+                    del open_slots[slot]
+                    continue
+                if ok:
+                    return slot, ip
+            if not open_slots:
+                raise EndOfStream()
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"nothing received on {self.name!r} within {timeout}s")
+            selector.wait(seen, remaining)
+
+    def _ensure_selector(self) -> Selector:
+        if self._selector is None:
+            self._selector = Selector()
+            for conn in self._slots.values():
+                conn.selector = self._selector
+        return self._selector
+
+    def __iter__(self) -> Iterator[IP]:
+        conn = self._single()
+        if conn is not None:
+            while True:
+                try:
+                    batch = conn.recv_many(64)
+                except EndOfStream:
+                    return
+                yield from batch
+        elif self._slots:
+            while True:
+                try:
+                    yield self.recv_any()[1]
+                except EndOfStream:
+                    return
+
+    def items(self) -> Iterator[tuple[Index | None, IP]]:
+        """Iterate (slot, IP) pairs across every slot until all have ended."""
+        while True:
+            try:
+                yield self.recv_any()
+            except EndOfStream:
+                return
+
+    def data(self) -> Iterator[Any]:
+        """Iterate only the payloads of data IPs, skipping brackets."""
+        for ip in self:
+            if ip.kind is DATA:
+                yield ip.data
+
+    def recv_data(self, timeout: float | None = None) -> Any:
+        """The payload of the next data IP, skipping brackets."""
+        while True:
+            ip = self.recv(timeout)
+            if ip.kind is DATA:
+                return ip.data
+
+
+class OutputPort:
+    """A bound outport: sends each IP to every connection of the selected slot."""
+
+    def __init__(
+        self,
+        spec: PortSpec,
+        slots: dict[Index | None, list[Connection]],
+        closed_slots: set | None = None,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._slots = slots
+        self._targets = slots.get(None, [])
+        # Shared with the per-slot views so each connection's writer is closed exactly once.
+        self._closed_slots: set = closed_slots if closed_slots is not None else set()
+        self._views: dict[Index, OutputPort] = {}
+
+    @property
+    def is_connected(self) -> bool:
+        return any(self._slots.values())
+
+    def connected_slots(self) -> list[Index]:
+        return sorted((s for s, c in self._slots.items() if s is not None and c), key=_slot_order)
+
+    def __getitem__(self, index: Index) -> OutputPort:
+        if not self.spec.addressable:
+            raise PortError(f"outport {self.name!r} is not addressable")
+        index = normalize_index(index)
+        view = self._views.get(index)
+        if view is None:
+            targets = self._slots.setdefault(index, [])
+            view = OutputPort(self.spec, {None: targets}, self._closed_slots)
+            view._slot = index
+            self._views[index] = view
+        return view
+
+    def _check(self) -> None:
+        if self.spec.addressable and None not in self._slots and self._slots:
+            raise PortError(f"outport {self.name!r} is addressable: send to port[index]")
+
+    def send(self, ip: IP) -> bool:
+        """Send one IP to every connected edge; blocks while any of them is full.
+
+        Returns False if a receiving process had already ended (the IP was discarded there).
+        """
+        targets = self._targets
+        if not targets:
+            self._check()
+            return True
+        ok = True
+        for conn in targets:
+            if not conn.send(ip):
+                ok = False
+        return ok
+
+    def send_many(self, ips: Iterable[IP]) -> bool:
+        batch = ips if isinstance(ips, list) else list(ips)
+        targets = self._targets
+        if not targets:
+            self._check()
+            return True
+        ok = True
+        for conn in targets:
+            if not conn.send_many(batch):
+                ok = False
+        return ok
+
+    def send_data(self, value: Any) -> None:
+        self.send(IP(DATA, value))
+
+    def open_bracket(self, group: Any = None) -> None:
+        self.send(IP(OPEN, group))
+
+    def close_bracket(self, group: Any = None) -> None:
+        self.send(IP(CLOSE, group))
+
+    _slot: Index | None = None
+
+    def close(self) -> None:
+        """End the stream on every edge of this port (or of this slot). Idempotent."""
+        slots = [self._slot] if self._slot is not None else list(self._slots)
+        for slot in slots:
+            if slot in self._closed_slots:
+                continue
+            self._closed_slots.add(slot)
+            for conn in self._slots.get(slot, []) if self._slot is None else self._targets:
+                conn.close_writer()
+
+    @property
+    def closed(self) -> bool:
+        slots = [self._slot] if self._slot is not None else list(self._slots)
+        return all(s in self._closed_slots for s in slots)
+
+
+class PortMap:
+    """Ports of one process by lower-case name; ``ports["IN"]`` works as well as ``ports["in"]``."""
+
+    def __init__(self, ports: dict[str, Any]) -> None:
+        self._ports = ports
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._ports[name.lower()]
+        except KeyError:
+            raise PortError(f"no port named {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._ports
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ports)
+
+    def values(self) -> Iterable[Any]:
+        return self._ports.values()
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._ports.items()
+
+
+def _slot_order(slot: Index) -> tuple[int, Any]:
+    return (0, slot) if isinstance(slot, int) else (1, str(slot))

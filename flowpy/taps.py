@@ -1,0 +1,50 @@
+"""Edge taps: observe IPs crossing one edge without slowing any other.
+
+A tap replaces the edge's connection in its sender's target list with a wrapper that calls
+the observers, then forwards. Untapped edges keep the bare connection, so observation costs
+nothing until somebody asks for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+
+class TapConnection:
+    """Forwards to ``inner`` after showing every IP to each callback (in the sender's thread)."""
+
+    __slots__ = ("inner", "callbacks")
+
+    def __init__(self, inner: Connection) -> None:
+        self.inner = inner
+        self.callbacks: list[Callable[[Any], Any]] = []
+
+    def _observe(self, ip: Any) -> None:
+        for callback in list(self.callbacks):
+            try:
+                callback(ip)
+            except Exception:
+                log.exception("edge tap callback failed")
+
+    def send(self, ip: Any) -> bool:
+        self._observe(ip)
+        return self.inner.send(ip)
+
+    def send_many(self, batch: Iterable[Any]) -> bool:
+        batch = list(batch)
+        for ip in batch:
+            self._observe(ip)
+        return self.inner.send_many(batch)
+
+    def close_writer(self) -> None:
+        self.inner.close_writer()
+
+    @property
+    def dropped(self) -> int:
+        return self.inner.dropped
