@@ -1,0 +1,345 @@
+"""Read and write graphs in the noflo / fbp-graph JSON format.
+
+A document looks like::
+
+    {"caseSensitive": false,
+     "properties": {"name": "main", ...},
+     "inports":  {"IN":  {"process": "a", "port": "in", "metadata": {...}}},
+     "outports": {"OUT": {"process": "b", "port": "out"}},
+     "groups": [{"name": "g", "nodes": ["a", "b"], "metadata": {...}}],
+     "processes": {"a": {"component": "core/Repeat", "metadata": {"x": 1, "y": 2}}},
+     "connections": [{"src": {"process": "a", "port": "out", "index": 0},
+                      "tgt": {"process": "b", "port": "in"}, "metadata": {...}},
+                     {"data": "any JSON value", "tgt": {"process": "a", "port": "in"}}]}
+
+``dump(load(doc)) == doc`` for every well-formed document, because the graph keeps
+what its model does not interpret: top-level keys such as ``caseSensitive`` in
+``graph.extra``, unknown per-item keys and explicitly empty ``metadata`` objects in each
+item's ``extra``, which top-level sections the document left out in
+``graph.omitted_keys``, and the interleaving of edges and IIPs in their ``seq``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+from flowpy.graph import Edge, Graph, GraphError, Initial, PortRef, is_valid_index
+
+__all__ = ["load", "dump", "loads", "dumps", "load_file", "save_file"]
+
+SECTIONS = ("properties", "inports", "outports", "groups", "processes", "connections")
+_PORT_KEYS = {"process", "port", "index"}
+
+
+# -- loading -------------------------------------------------------------------------
+
+def load(doc: dict, name: str | None = None) -> Graph:
+    """Build a Graph from a parsed document; GraphError names the first problem found.
+
+    `name` is used only when the document's properties give none.
+    """
+    if not isinstance(doc, dict):
+        raise GraphError(f"graph document: expected an object, got {_kind(doc)}")
+    properties = _section(doc, "properties", dict)
+    if "name" in properties and not isinstance(properties["name"], str):
+        raise GraphError(f"properties.name: expected a string, got {_kind(properties['name'])}")
+    if "caseSensitive" in doc and not isinstance(doc["caseSensitive"], bool):
+        raise GraphError(f"caseSensitive: expected true or false, got {_kind(doc['caseSensitive'])}")
+
+    graph = Graph()
+    graph.properties = copy.deepcopy(properties)
+    if name is not None and "name" not in properties:
+        graph.name = name
+    graph.extra = {k: copy.deepcopy(v) for k, v in doc.items() if k not in SECTIONS}
+    graph.omitted_keys = {k for k in SECTIONS if k not in doc}
+
+    _load_processes(graph, _section(doc, "processes", dict))
+    _load_connections(graph, _section(doc, "connections", list))
+    for kind in ("inports", "outports"):
+        _load_exports(graph, kind, _section(doc, kind, dict))
+    _load_groups(graph, _section(doc, "groups", list))
+    return graph
+
+
+def _load_processes(graph: Graph, processes: dict) -> None:
+    for pid, spec in processes.items():
+        path = f"processes.{pid}"
+        if not pid:
+            raise GraphError("processes: a process id must not be empty")
+        spec = _expect(spec, dict, path)
+        component = spec.get("component")
+        if not isinstance(component, str) or not component:
+            raise GraphError(f"{path}.component: expected a non-empty string, got {_kind(component)}")
+        node = graph.add_node(pid, component, _metadata(spec, path))
+        node.extra = _extra(spec, {"component", "metadata"})
+
+
+def _load_connections(graph: Graph, connections: list) -> None:
+    for i, conn in enumerate(connections):
+        path = f"connections[{i}]"
+        conn = _expect(conn, dict, path)
+        if "src" in conn and "data" in conn:
+            raise GraphError(f"{path}: has both 'src' (an edge) and 'data' (an IIP)")
+        if "src" not in conn and "data" not in conn:
+            raise GraphError(f"{path}: needs 'src' (an edge) or 'data' (an IIP)")
+        if "tgt" not in conn:
+            raise GraphError(f"{path}.tgt: missing")
+        tgt = _port(graph, conn["tgt"], f"{path}.tgt")
+        metadata = _metadata(conn, path)
+        item: Edge | Initial
+        if "src" in conn:
+            src = _port(graph, conn["src"], f"{path}.src")
+            if graph.find_edge(src, tgt) is not None:
+                raise GraphError(f"{path}: duplicate connection {src} -> {tgt}")
+            item = graph.add_edge(src, tgt, metadata)
+            item.extra = _extra(conn, {"src", "tgt", "metadata"})
+        else:
+            item = graph.add_initial(conn["data"], tgt, metadata)
+            item.extra = _extra(conn, {"data", "tgt", "metadata"})
+
+
+def _port(graph: Graph, spec: Any, path: str) -> PortRef:
+    spec = _expect(spec, dict, path)
+    unknown = sorted(set(spec) - _PORT_KEYS)
+    if unknown:
+        raise GraphError(f"{path}: unknown key {unknown[0]!r}")
+    process, port = spec.get("process"), spec.get("port")
+    if not isinstance(process, str) or not process:
+        raise GraphError(f"{path}.process: expected a non-empty string, got {_kind(process)}")
+    if process not in graph.nodes:
+        raise GraphError(f"{path}.process: unknown process {process!r}")
+    if not isinstance(port, str) or not port:
+        raise GraphError(f"{path}.port: expected a non-empty string, got {_kind(port)}")
+    index = spec.get("index")
+    if "index" in spec and (index is None or not is_valid_index(index)):
+        raise GraphError(f"{path}.index: expected a non-negative integer or a string, "
+                         f"got {index!r}")
+    return PortRef(process, port, index)
+
+
+def _load_exports(graph: Graph, kind: str, exports: dict) -> None:
+    add = graph.add_inport if kind == "inports" else graph.add_outport
+    for public, spec in exports.items():
+        path = f"{kind}.{public}"
+        if not public:
+            raise GraphError(f"{kind}: an exported port name must not be empty")
+        spec = _expect(spec, dict, path)
+        process, port = spec.get("process"), spec.get("port")
+        if not isinstance(process, str) or not process:
+            raise GraphError(f"{path}.process: expected a non-empty string, got {_kind(process)}")
+        if process not in graph.nodes:
+            raise GraphError(f"{path}.process: unknown process {process!r}")
+        if not isinstance(port, str) or not port:
+            raise GraphError(f"{path}.port: expected a non-empty string, got {_kind(port)}")
+        export = add(public, process, port, _metadata(spec, path))
+        export.extra = _extra(spec, {"process", "port", "metadata"})
+
+
+def _load_groups(graph: Graph, groups: list) -> None:
+    for i, spec in enumerate(groups):
+        path = f"groups[{i}]"
+        spec = _expect(spec, dict, path)
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"{path}.name: expected a non-empty string, got {_kind(name)}")
+        if graph.group(name) is not None:
+            raise GraphError(f"{path}.name: duplicate group {name!r}")
+        if "nodes" not in spec:
+            raise GraphError(f"{path}.nodes: missing")
+        nodes = _expect(spec["nodes"], list, f"{path}.nodes")
+        for j, member in enumerate(nodes):
+            if not isinstance(member, str):
+                raise GraphError(f"{path}.nodes[{j}]: expected a string, got {_kind(member)}")
+            if member not in graph.nodes:
+                raise GraphError(f"{path}.nodes[{j}]: unknown process {member!r}")
+            if member in nodes[:j]:
+                raise GraphError(f"{path}.nodes[{j}]: process {member!r} listed twice")
+        group = graph.add_group(name, nodes, _metadata(spec, path))
+        group.extra = _extra(spec, {"name", "nodes", "metadata"})
+
+
+def _section(doc: dict, key: str, kind: type) -> Any:
+    return _expect(doc[key], kind, key) if key in doc else kind()
+
+
+def _expect(value: Any, kind: type, path: str) -> Any:
+    if not isinstance(value, kind):
+        wanted = "an object" if kind is dict else "a list"
+        raise GraphError(f"{path}: expected {wanted}, got {_kind(value)}")
+    return value
+
+
+def _metadata(spec: dict, path: str) -> dict | None:
+    if "metadata" not in spec:
+        return None
+    return _expect(spec["metadata"], dict, f"{path}.metadata")
+
+
+def _extra(spec: dict, known: set[str]) -> dict:
+    """Keys the model does not carry; an empty metadata object counts, so it survives."""
+    extra = {k: copy.deepcopy(v) for k, v in spec.items() if k not in known}
+    if spec.get("metadata") == {}:
+        extra["metadata"] = {}
+    return extra
+
+
+def _kind(value: Any) -> str:
+    """A JSON-flavoured description of a value for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# -- dumping ---------------------------------------------------------------------------
+
+def dump(graph: Graph) -> dict:
+    """The graph as a JSON-ready document (fresh objects, safe to modify)."""
+    with graph.lock:
+        sections: dict[str, Any] = {
+            "properties": copy.deepcopy(graph.properties),
+            "inports": {p: _dump_export(e) for p, e in graph.inports.items()},
+            "outports": {p: _dump_export(e) for p, e in graph.outports.items()},
+            "groups": [_item({"name": g.name, "nodes": list(g.nodes)}, g.metadata, g.extra)
+                       for g in graph.groups],
+            "processes": {n.id: _item({"component": n.component}, n.metadata, n.extra)
+                          for n in graph.nodes.values()},
+            "connections": [_dump_connection(c) for c in
+                            sorted([*graph.edges, *graph.initials], key=lambda c: c.seq)],
+        }
+        doc: dict[str, Any] = {}
+        if "caseSensitive" in graph.extra:
+            doc["caseSensitive"] = graph.extra["caseSensitive"]
+        for key in SECTIONS:
+            if sections[key] or key not in graph.omitted_keys:
+                doc[key] = sections[key]
+        for key, value in graph.extra.items():
+            doc.setdefault(key, copy.deepcopy(value))
+        return doc
+
+
+def _item(fields: dict, metadata: dict, extra: dict) -> dict:
+    if metadata:
+        fields["metadata"] = copy.deepcopy(metadata)
+    for key, value in extra.items():
+        fields.setdefault(key, copy.deepcopy(value))
+    return fields
+
+
+def _dump_export(export: Any) -> dict:
+    return _item({"process": export.process, "port": export.port}, export.metadata,
+                 export.extra)
+
+
+def _dump_port(ref: PortRef) -> dict:
+    out: dict[str, Any] = {"process": ref.node, "port": ref.port}
+    if ref.index is not None:
+        out["index"] = ref.index
+    return out
+
+
+def _dump_connection(conn: Edge | Initial) -> dict:
+    if isinstance(conn, Edge):
+        fields = {"src": _dump_port(conn.src), "tgt": _dump_port(conn.tgt)}
+    else:
+        fields = {"data": copy.deepcopy(conn.data), "tgt": _dump_port(conn.tgt)}
+    return _item(fields, conn.metadata, conn.extra)
+
+
+# -- text and files ---------------------------------------------------------------------
+
+def loads(text: str | bytes, name: str | None = None) -> Graph:
+    """Parse JSON text into a Graph; bad JSON is a GraphError too."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise GraphError(f"invalid JSON: {exc}") from None
+    return load(doc, name=name)
+
+
+def dumps(graph: Graph, indent: int | None = 2) -> str:
+    """The graph as JSON text; GraphError if some value (an IIP, metadata) is not JSON."""
+    try:
+        return json.dumps(dump(graph), indent=indent, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"graph {graph.name!r} cannot be written as JSON: {exc}") from None
+
+
+def load_file(path: str | os.PathLike) -> Graph:
+    """Read a .json graph; unnamed graphs are named after the file's stem.
+
+    Document errors are GraphErrors prefixed with the path; I/O errors stay OSErrors.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        return loads(text, name=path.stem)
+    except GraphError as exc:
+        raise GraphError(f"{path}: {exc}") from None
+
+
+def save_file(graph: Graph, path: str | os.PathLike) -> None:
+    """Write the graph atomically: readers see the old file or the new one, never half.
+
+    The JSON goes to a temporary file in the same directory, is flushed and fsynced,
+    renamed over `path`, and the directory is fsynced so the rename survives a crash.
+    On any failure the temporary file is removed and an existing file is left intact.
+    """
+    path = Path(path)
+    data = (dumps(graph) + "\n").encode("utf-8")
+    directory = path.parent
+    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            _keep_mode_of(path, handle.fileno())
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _keep_mode_of(path: Path, fd: int) -> None:
+    """A rewritten graph keeps the permissions of the file it replaces."""
+    if not hasattr(os, "fchmod"):
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    os.fchmod(fd, mode)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Best effort: some platforms and filesystems cannot open or sync a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
