@@ -18,8 +18,8 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -306,8 +306,8 @@ class Graph:
         """A deep copy of the model, without the subscribers."""
         with self.lock:
             other = Graph()
-            for attr in ("properties", "nodes", "edges", "initials", "inports", "outports", "groups",
-                         "extra", "omitted_keys"):
+            for attr in ("properties", "nodes", "edges", "initials", "inports", "outports",
+                         "groups", "extra", "omitted_keys"):
                 setattr(other, attr, copy.deepcopy(getattr(self, attr)))
             other._next_seq = self._next_seq
             return other

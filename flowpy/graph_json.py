@@ -50,8 +50,9 @@ def load(doc: dict, name: str | None = None) -> Graph:
     properties = _section(doc, "properties", dict)
     if "name" in properties and not isinstance(properties["name"], str):
         raise GraphError(f"properties.name: expected a string, got {_kind(properties['name'])}")
-    if "caseSensitive" in doc and not isinstance(doc["caseSensitive"], bool):
-        raise GraphError(f"caseSensitive: expected true or false, got {_kind(doc['caseSensitive'])}")
+    case_sensitive = doc.get("caseSensitive", False)
+    if not isinstance(case_sensitive, bool):
+        raise GraphError(f"caseSensitive: expected true or false, got {_kind(case_sensitive)}")
 
     graph = Graph()
     graph.properties = copy.deepcopy(properties)
@@ -74,9 +75,7 @@ def _load_processes(graph: Graph, processes: dict) -> None:
         if not pid:
             raise GraphError("processes: a process id must not be empty")
         spec = _expect(spec, dict, path)
-        component = spec.get("component")
-        if not isinstance(component, str) or not component:
-            raise GraphError(f"{path}.component: expected a non-empty string, got {_kind(component)}")
+        component = _text(spec.get("component"), f"{path}.component")
         node = graph.add_node(pid, component, _metadata(spec, path))
         node.extra = _extra(spec, {"component", "metadata"})
 
@@ -110,13 +109,8 @@ def _port(graph: Graph, spec: Any, path: str) -> PortRef:
     unknown = sorted(set(spec) - _PORT_KEYS)
     if unknown:
         raise GraphError(f"{path}: unknown key {unknown[0]!r}")
-    process, port = spec.get("process"), spec.get("port")
-    if not isinstance(process, str) or not process:
-        raise GraphError(f"{path}.process: expected a non-empty string, got {_kind(process)}")
-    if process not in graph.nodes:
-        raise GraphError(f"{path}.process: unknown process {process!r}")
-    if not isinstance(port, str) or not port:
-        raise GraphError(f"{path}.port: expected a non-empty string, got {_kind(port)}")
+    process = _process(graph, spec.get("process"), f"{path}.process")
+    port = _text(spec.get("port"), f"{path}.port")
     index = spec.get("index")
     if "index" in spec and (index is None or not is_valid_index(index)):
         raise GraphError(f"{path}.index: expected a non-negative integer or a string, "
@@ -131,13 +125,8 @@ def _load_exports(graph: Graph, kind: str, exports: dict) -> None:
         if not public:
             raise GraphError(f"{kind}: an exported port name must not be empty")
         spec = _expect(spec, dict, path)
-        process, port = spec.get("process"), spec.get("port")
-        if not isinstance(process, str) or not process:
-            raise GraphError(f"{path}.process: expected a non-empty string, got {_kind(process)}")
-        if process not in graph.nodes:
-            raise GraphError(f"{path}.process: unknown process {process!r}")
-        if not isinstance(port, str) or not port:
-            raise GraphError(f"{path}.port: expected a non-empty string, got {_kind(port)}")
+        process = _process(graph, spec.get("process"), f"{path}.process")
+        port = _text(spec.get("port"), f"{path}.port")
         export = add(public, process, port, _metadata(spec, path))
         export.extra = _extra(spec, {"process", "port", "metadata"})
 
@@ -146,9 +135,7 @@ def _load_groups(graph: Graph, groups: list) -> None:
     for i, spec in enumerate(groups):
         path = f"groups[{i}]"
         spec = _expect(spec, dict, path)
-        name = spec.get("name")
-        if not isinstance(name, str) or not name:
-            raise GraphError(f"{path}.name: expected a non-empty string, got {_kind(name)}")
+        name = _text(spec.get("name"), f"{path}.name")
         if graph.group(name) is not None:
             raise GraphError(f"{path}.name: duplicate group {name!r}")
         if "nodes" not in spec:
@@ -163,6 +150,19 @@ def _load_groups(graph: Graph, groups: list) -> None:
                 raise GraphError(f"{path}.nodes[{j}]: process {member!r} listed twice")
         group = graph.add_group(name, nodes, _metadata(spec, path))
         group.extra = _extra(spec, {"name", "nodes", "metadata"})
+
+
+def _text(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise GraphError(f"{path}: expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _process(graph: Graph, value: Any, path: str) -> str:
+    """A reference to a process that the document declares."""
+    if _text(value, path) not in graph.nodes:
+        raise GraphError(f"{path}: unknown process {value!r}")
+    return value
 
 
 def _section(doc: dict, key: str, kind: type) -> Any:

@@ -8,8 +8,7 @@ import threading
 import pytest
 
 from flowpy import graph_json
-from flowpy.graph import (EVENTS, Edge, Export, Graph, GraphError, Group, Initial, Node,
-                          PortRef)
+from flowpy.graph import EVENTS, Edge, Export, Graph, GraphError, Group, Initial, Node, PortRef
 
 
 class Recorder:
@@ -231,7 +230,8 @@ def test_remove_node_cascades_in_order():
 def test_subscriber_sees_each_cascade_step_applied():
     g = rich_graph()
     seen = []
-    g.subscribe(lambda event, _: seen.append((event, len(g.edges), len(g.initials), "a" in g.nodes)))
+    g.subscribe(lambda event, _: seen.append(
+        (event, len(g.edges), len(g.initials), "a" in g.nodes)))
     g.remove_node("a")
     assert seen == [("removeedge", 1, 2, True), ("removeinitial", 1, 1, True),
                     ("removeinport", 1, 1, True), ("removenode", 1, 1, False)]
@@ -249,7 +249,8 @@ def test_rename_node_updates_everything():
     assert rec.events == [("renamenode", {"from": "a", "to": "z"})]
     assert list(g.nodes) == ["z", "b", "c"]          # position kept
     node = g.nodes["z"]
-    assert node.id == "z" and node.component == "core/Repeat" and node.metadata == {"x": 10, "y": 20}
+    assert node.id == "z" and node.component == "core/Repeat"
+    assert node.metadata == {"x": 10, "y": 20}
     assert g.edges[0].src == P("z", "out")
     assert g.edges[2].tgt == P("z", "loop")
     assert g.edges[1].src == P("b", "out", 0)         # untouched edge
@@ -504,7 +505,8 @@ def test_clear_empties_everything_but_properties():
     g.subscribe(rec)
     g.clear()
     assert rec.events == [("clear", {"name": "rich"})]
-    assert (g.nodes, g.edges, g.initials, g.inports, g.outports, g.groups) == ({}, [], [], {}, {}, [])
+    assert (g.nodes, g.edges, g.initials) == ({}, [], [])
+    assert (g.inports, g.outports, g.groups) == ({}, {}, [])
     assert g.properties == {"name": "rich", "description": "all features"}
     g.add_node("a", "X")                                # usable afterwards
     assert list(g.nodes) == ["a"]

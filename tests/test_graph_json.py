@@ -44,29 +44,56 @@ NOFLO_STYLE = {
     },
     "connections": [
         {"src": {"process": "trigger", "port": "out"}, "tgt": {"process": "split", "port": "in"}},
-        {"src": {"process": "split", "port": "out", "index": 0},
-         "tgt": {"process": "merge", "port": "in", "index": "left"},
-         "metadata": {"route": 3, "schema": "http://example.com/schema"}},
+        {
+            "src": {"process": "split", "port": "out", "index": 0},
+            "tgt": {"process": "merge", "port": "in", "index": "left"},
+            "metadata": {"route": 3, "schema": "http://example.com/schema"},
+        },
         {"data": "interleaved", "tgt": {"process": "merge", "port": "sep"}},
-        {"src": {"process": "split", "port": "out", "index": 1},
-         "tgt": {"process": "merge", "port": "in", "index": "right"}, "metadata": {}},
-        {"data": {"width": 640, "height": 480}, "tgt": {"process": "trigger", "port": "config"},
-         "metadata": {"note": "size"}},
+        {
+            "src": {"process": "split", "port": "out", "index": 1},
+            "tgt": {"process": "merge", "port": "in", "index": "right"},
+            "metadata": {},
+        },
+        {
+            "data": {"width": 640, "height": 480},
+            "tgt": {"process": "trigger", "port": "config"},
+            "metadata": {"note": "size"},
+        },
         {"src": {"process": "merge", "port": "out"}, "tgt": {"process": "sink", "port": "in"}},
     ],
 }
 
-ALL_JSON_TYPES = [None, True, False, 0, -17, 2 ** 70, 3.25, -0.5, "", "text", "ünïcødé ✓",
-                  [], [1, "two", [3.0, None]], {}, {"nested": {"deep": [True, {"x": None}]}}]
+ALL_JSON_TYPES = [
+    None,
+    True,
+    False,
+    0,
+    -17,
+    2**70,
+    3.25,
+    -0.5,
+    "",
+    "text",
+    "ünïcødé ✓",
+    [],
+    [1, "two", [3.0, None]],
+    {},
+    {"nested": {"deep": [True, {"x": None}]}},
+]
 
 IIPS_OF_EVERY_TYPE = {
     "properties": {"name": "iips"},
     "processes": {"p": {"component": "X"}},
-    "connections": [{"data": value, "tgt": {"process": "p", "port": f"in{i}"}}
-                    for i, value in enumerate(ALL_JSON_TYPES)]
-    + [{"data": 1, "tgt": {"process": "p", "port": "arr", "index": 5}},
-       {"data": 2, "tgt": {"process": "p", "port": "arr", "index": "named"}},
-       {"data": "again", "tgt": {"process": "p", "port": "in0"}, "metadata": {"m": [1]}}],
+    "connections": [
+        {"data": value, "tgt": {"process": "p", "port": f"in{i}"}}
+        for i, value in enumerate(ALL_JSON_TYPES)
+    ]
+    + [
+        {"data": 1, "tgt": {"process": "p", "port": "arr", "index": 5}},
+        {"data": 2, "tgt": {"process": "p", "port": "arr", "index": "named"}},
+        {"data": "again", "tgt": {"process": "p", "port": "in0"}, "metadata": {"m": [1]}},
+    ],
 }
 
 UNKNOWN_KEYS = {
@@ -74,11 +101,18 @@ UNKNOWN_KEYS = {
     "properties": {"name": "odd", "custom": {"anything": [1, 2]}},
     "exports": [{"private": "a.in", "public": "legacy"}],
     "x-tool": {"version": 3},
-    "processes": {"a": {"component": "A", "metadata": {"x": 1}, "tool": "kept"},
-                  "b": {"component": "B", "status": None}},
-    "connections": [{"src": {"process": "a", "port": "out"}, "tgt": {"process": "b", "port": "in"},
-                     "comment": "kept too"},
-                    {"data": 4, "tgt": {"process": "a", "port": "in"}, "weight": 0.5}],
+    "processes": {
+        "a": {"component": "A", "metadata": {"x": 1}, "tool": "kept"},
+        "b": {"component": "B", "status": None},
+    },
+    "connections": [
+        {
+            "src": {"process": "a", "port": "out"},
+            "tgt": {"process": "b", "port": "in"},
+            "comment": "kept too",
+        },
+        {"data": 4, "tgt": {"process": "a", "port": "in"}, "weight": 0.5},
+    ],
     "inports": {"IN": {"process": "a", "port": "in", "hint": "h"}},
     "outports": {},
     "groups": [{"name": "g", "nodes": ["a"], "metadata": {}, "color": "red"}],
@@ -90,24 +124,52 @@ ROUND_TRIP_DOCS = {
     "unknown keys": UNKNOWN_KEYS,
     "empty document": {},
     "only processes": {"processes": {"a": {"component": "A"}}},
-    "empty sections": {"properties": {}, "inports": {}, "outports": {}, "groups": [],
-                       "processes": {}, "connections": []},
-    "properties without name": {"properties": {"description": "anonymous"},
-                                "processes": {"a": {"component": "A"}}},
-    "case sensitive ports": {"caseSensitive": True, "processes": {"a": {"component": "A"}},
-                             "inports": {"in": {"process": "a", "port": "in"},
-                                         "IN": {"process": "a", "port": "IN"}}},
-    "iips only": {"processes": {"a": {"component": "A"}},
-                  "connections": [{"data": [1], "tgt": {"process": "a", "port": "x"}},
-                                  {"data": [1], "tgt": {"process": "a", "port": "x"}}]},
-    "indexes": {"processes": {"a": {"component": "A"}, "b": {"component": "B"}},
-                "connections": [
-                    {"src": {"process": "a", "port": "o", "index": 0}, "tgt": {"process": "b", "port": "i"}},
-                    {"src": {"process": "a", "port": "o"}, "tgt": {"process": "b", "port": "i", "index": 0}},
-                    {"src": {"process": "a", "port": "o", "index": "0"}, "tgt": {"process": "b", "port": "i"}},
-                    {"src": {"process": "a", "port": "o"}, "tgt": {"process": "b", "port": "i"}},
-                    {"src": {"process": "b", "port": "o", "index": 7},
-                     "tgt": {"process": "a", "port": "i", "index": "k"}}]},
+    "empty sections": {
+        "properties": {},
+        "inports": {},
+        "outports": {},
+        "groups": [],
+        "processes": {},
+        "connections": [],
+    },
+    "properties without name": {
+        "properties": {"description": "anonymous"},
+        "processes": {"a": {"component": "A"}},
+    },
+    "case sensitive ports": {
+        "caseSensitive": True,
+        "processes": {"a": {"component": "A"}},
+        "inports": {"in": {"process": "a", "port": "in"}, "IN": {"process": "a", "port": "IN"}},
+    },
+    "iips only": {
+        "processes": {"a": {"component": "A"}},
+        "connections": [
+            {"data": [1], "tgt": {"process": "a", "port": "x"}},
+            {"data": [1], "tgt": {"process": "a", "port": "x"}},
+        ],
+    },
+    "indexes": {
+        "processes": {"a": {"component": "A"}, "b": {"component": "B"}},
+        "connections": [
+            {
+                "src": {"process": "a", "port": "o", "index": 0},
+                "tgt": {"process": "b", "port": "i"},
+            },
+            {
+                "src": {"process": "a", "port": "o"},
+                "tgt": {"process": "b", "port": "i", "index": 0},
+            },
+            {
+                "src": {"process": "a", "port": "o", "index": "0"},
+                "tgt": {"process": "b", "port": "i"},
+            },
+            {"src": {"process": "a", "port": "o"}, "tgt": {"process": "b", "port": "i"}},
+            {
+                "src": {"process": "b", "port": "o", "index": 7},
+                "tgt": {"process": "a", "port": "i", "index": "k"},
+            },
+        ],
+    },
 }
 
 
@@ -115,7 +177,7 @@ ROUND_TRIP_DOCS = {
 def test_round_trip_is_lossless(doc):
     original = copy.deepcopy(doc)
     assert graph_json.dump(graph_json.load(doc)) == original
-    assert doc == original                                     # load did not touch its input
+    assert doc == original  # load did not touch its input
 
 
 @pytest.mark.parametrize("doc", ROUND_TRIP_DOCS.values(), ids=ROUND_TRIP_DOCS.keys())
@@ -140,8 +202,11 @@ def test_load_builds_the_model():
     assert g.nodes["merge"].metadata == {}
     assert g.edges == [
         Edge(P("trigger", "out"), P("split", "in"), {}),
-        Edge(P("split", "out", 0), P("merge", "in", "left"),
-             {"route": 3, "schema": "http://example.com/schema"}),
+        Edge(
+            P("split", "out", 0),
+            P("merge", "in", "left"),
+            {"route": 3, "schema": "http://example.com/schema"},
+        ),
         Edge(P("split", "out", 1), P("merge", "in", "right"), {}),
         Edge(P("merge", "out"), P("sink", "in"), {}),
     ]
@@ -149,11 +214,15 @@ def test_load_builds_the_model():
         Initial("interleaved", P("merge", "sep"), {}),
         Initial({"width": 640, "height": 480}, P("trigger", "config"), {"note": "size"}),
     ]
-    assert g.inports == {"start": Export("trigger", "in", {"x": 0, "y": 100}),
-                         "config": Export("split", "config", {})}
+    assert g.inports == {
+        "start": Export("trigger", "in", {"x": 0, "y": 100}),
+        "config": Export("split", "config", {}),
+    }
     assert g.outports == {"image": Export("merge", "out", {"x": 900, "y": 100.5})}
-    assert g.groups == [Group("capture", ["trigger", "split"], {"description": "first"}),
-                        Group("empty", [], {})]
+    assert g.groups == [
+        Group("capture", ["trigger", "split"], {"description": "first"}),
+        Group("empty", [], {}),
+    ]
 
 
 def test_index_types_survive_loading():
@@ -165,7 +234,7 @@ def test_index_types_survive_loading():
 
 def test_iip_values_keep_their_types():
     g = graph_json.load(IIPS_OF_EVERY_TYPE)
-    values = [i.data for i in g.initials][:len(ALL_JSON_TYPES)]
+    values = [i.data for i in g.initials][: len(ALL_JSON_TYPES)]
     assert values == ALL_JSON_TYPES
     assert [type(v) for v in values] == [type(v) for v in ALL_JSON_TYPES]
 
@@ -203,6 +272,7 @@ def test_unnamed_document_gives_an_unnamed_graph():
 
 # -- dumping graphs built in code -----------------------------------------------------------------
 
+
 def build_in_code() -> Graph:
     g = Graph("built")
     g.add_node("a", "A", {"x": 1})
@@ -225,16 +295,28 @@ def test_dump_of_a_graph_built_in_code():
         "processes": {"a": {"component": "A", "metadata": {"x": 1}}, "b": {"component": "B"}},
         "connections": [
             {"data": 1, "tgt": {"process": "a", "port": "in"}},
-            {"src": {"process": "a", "port": "out", "index": 0}, "tgt": {"process": "b", "port": "in"}},
-            {"data": "x", "tgt": {"process": "b", "port": "opt", "index": "k"}, "metadata": {"m": 1}},
+            {
+                "src": {"process": "a", "port": "out", "index": 0},
+                "tgt": {"process": "b", "port": "in"},
+            },
+            {
+                "data": "x",
+                "tgt": {"process": "b", "port": "opt", "index": "k"},
+                "metadata": {"m": 1},
+            },
         ],
     }
 
 
 def test_empty_graph_dumps_every_section():
-    assert graph_json.dump(Graph()) == {"properties": {"name": "main"}, "inports": {},
-                                        "outports": {}, "groups": [], "processes": {},
-                                        "connections": []}
+    assert graph_json.dump(Graph()) == {
+        "properties": {"name": "main"},
+        "inports": {},
+        "outports": {},
+        "groups": [],
+        "processes": {},
+        "connections": [],
+    }
 
 
 def test_dumped_graph_round_trips():
@@ -244,16 +326,18 @@ def test_dumped_graph_round_trips():
 
 def test_changes_after_loading_show_in_the_dump():
     g = graph_json.load(NOFLO_STYLE)
-    g.change_node("split", {"x": 1})          # had an explicit empty metadata
+    g.change_node("split", {"x": 1})  # had an explicit empty metadata
     g.change_node("trigger", {"label": None})
     g.rename_node("merge", "join")
     g.remove_initial(P("join", "sep"))
-    g.add_initial("new", P("join", "sep"))    # re-added IIPs go to the end
+    g.add_initial("new", P("join", "sep"))  # re-added IIPs go to the end
     g.add_outport("extra", "sink", "out")
     doc = graph_json.dump(g)
     assert doc["processes"]["split"] == {"component": "core/Split", "metadata": {"x": 1}}
     assert doc["processes"]["trigger"]["metadata"] == {"x": 100, "y": 100}
-    assert doc["processes"]["join"] == {"component": "core/Merge"} and "merge" not in doc["processes"]
+    assert (
+        doc["processes"]["join"] == {"component": "core/Merge"} and "merge" not in doc["processes"]
+    )
     assert doc["outports"]["image"]["process"] == "join"
     assert doc["connections"][-1] == {"data": "new", "tgt": {"process": "join", "port": "sep"}}
     assert all("interleaved" != c.get("data") for c in doc["connections"])
@@ -267,9 +351,11 @@ def test_sections_left_out_appear_once_they_have_content():
     assert graph_json.dump(g) == {"processes": {"a": {"component": "A"}}}
     g.add_inport("IN", "a", "in")
     g.add_group("g", ["a"])
-    assert graph_json.dump(g) == {"processes": {"a": {"component": "A"}},
-                                  "inports": {"IN": {"process": "a", "port": "in"}},
-                                  "groups": [{"name": "g", "nodes": ["a"]}]}
+    assert graph_json.dump(g) == {
+        "processes": {"a": {"component": "A"}},
+        "inports": {"IN": {"process": "a", "port": "in"}},
+        "groups": [{"name": "g", "nodes": ["a"]}],
+    }
 
 
 def test_removing_a_node_removes_its_whole_footprint_from_the_dump():
@@ -304,6 +390,7 @@ def test_dumps_rejects_values_that_are_not_json():
 
 # -- malformed documents ------------------------------------------------------------------------
 
+
 def doc_with(**sections):
     """A small valid document with some sections replaced."""
     base = {"processes": {"a": {"component": "A"}, "b": {"component": "B"}}}
@@ -315,74 +402,165 @@ EDGE = {"src": {"process": "a", "port": "out"}, "tgt": {"process": "b", "port": 
 
 MALFORMED = {
     "not an object": ([], "graph document: expected an object, got a list"),
-    "caseSensitive not bool": (doc_with(caseSensitive="no"), "caseSensitive: expected true or false"),
+    "caseSensitive not bool": (
+        doc_with(caseSensitive="no"),
+        "caseSensitive: expected true or false",
+    ),
     "properties not object": (doc_with(properties=[]), "properties: expected an object"),
     "name not string": (doc_with(properties={"name": 3}), "properties.name: expected a string"),
     "processes not object": ({"processes": []}, "processes: expected an object, got a list"),
-    "process not object": ({"processes": {"a": "A"}}, "processes.a: expected an object, got the string 'A'"),
-    "process without component": ({"processes": {"a": {}}}, "processes.a.component: expected a non-empty string, got null"),
+    "process not object": (
+        {"processes": {"a": "A"}},
+        "processes.a: expected an object, got the string 'A'",
+    ),
+    "process without component": (
+        {"processes": {"a": {}}},
+        "processes.a.component: expected a non-empty string, got null",
+    ),
     "component not string": ({"processes": {"a": {"component": 3}}}, "processes.a.component"),
     "component empty": ({"processes": {"a": {"component": ""}}}, "processes.a.component"),
-    "empty process id": ({"processes": {"": {"component": "A"}}}, "processes: a process id must not be empty"),
-    "process metadata not object": ({"processes": {"a": {"component": "A", "metadata": [1]}}},
-                                    "processes.a.metadata: expected an object"),
+    "empty process id": (
+        {"processes": {"": {"component": "A"}}},
+        "processes: a process id must not be empty",
+    ),
+    "process metadata not object": (
+        {"processes": {"a": {"component": "A", "metadata": [1]}}},
+        "processes.a.metadata: expected an object",
+    ),
     "connections not list": (doc_with(connections={}), "connections: expected a list"),
-    "connection not object": (doc_with(connections=[EDGE, "a -> b"]), "connections[1]: expected an object"),
-    "connection both src and data": (doc_with(connections=[{**EDGE, "data": 1}]),
-                                     "connections[0]: has both 'src' (an edge) and 'data' (an IIP)"),
-    "connection neither": (doc_with(connections=[{"tgt": EDGE["tgt"]}]), "connections[0]: needs 'src'"),
+    "connection not object": (
+        doc_with(connections=[EDGE, "a -> b"]),
+        "connections[1]: expected an object",
+    ),
+    "connection both src and data": (
+        doc_with(connections=[{**EDGE, "data": 1}]),
+        "connections[0]: has both 'src' (an edge) and 'data' (an IIP)",
+    ),
+    "connection neither": (
+        doc_with(connections=[{"tgt": EDGE["tgt"]}]),
+        "connections[0]: needs 'src'",
+    ),
     "connection without tgt": (doc_with(connections=[{"data": 1}]), "connections[0].tgt: missing"),
-    "tgt not object": (doc_with(connections=[{"data": 1, "tgt": "b.in"}]), "connections[0].tgt: expected an object"),
-    "src null": (doc_with(connections=[{"src": None, "tgt": EDGE["tgt"]}]), "connections[0].src: expected an object, got null"),
-    "unknown tgt process": (doc_with(connections=[EDGE, EDGE | {"src": {"process": "b", "port": "o"}},
-                                                  {"data": 1, "tgt": {"process": "b", "port": "i"}},
-                                                  {"data": 1, "tgt": {"process": "x", "port": "i"}}]),
-                            "connections[3].tgt.process: unknown process 'x'"),
-    "unknown src process": (doc_with(connections=[{"src": {"process": "zz", "port": "o"}, "tgt": EDGE["tgt"]}]),
-                            "connections[0].src.process: unknown process 'zz'"),
-    "process not string": (doc_with(connections=[{"data": 1, "tgt": {"process": 1, "port": "i"}}]),
-                           "connections[0].tgt.process: expected a non-empty string, got the number 1"),
-    "missing port": (doc_with(connections=[{"data": 1, "tgt": {"process": "a"}}]), "connections[0].tgt.port: expected a non-empty string"),
-    "index float": (doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "index": 1.5}}]),
-                    "connections[0].tgt.index: expected a non-negative integer or a string, got 1.5"),
-    "index bool": (doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "index": True}}]),
-                   "connections[0].tgt.index"),
-    "index negative": (doc_with(connections=[{**EDGE, "src": {"process": "a", "port": "o", "index": -1}}]),
-                       "connections[0].src.index"),
-    "index null": (doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "index": None}}]),
-                   "connections[0].tgt.index"),
-    "unknown key in port": (doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "node": "a"}}]),
-                            "connections[0].tgt: unknown key 'node'"),
-    "duplicate edge": (doc_with(connections=[EDGE, {"data": 0, "tgt": EDGE["tgt"]}, EDGE]),
-                       "connections[2]: duplicate connection a.out -> b.in"),
-    "connection metadata not object": (doc_with(connections=[{**EDGE, "metadata": "m"}]),
-                                       "connections[0].metadata: expected an object"),
+    "tgt not object": (
+        doc_with(connections=[{"data": 1, "tgt": "b.in"}]),
+        "connections[0].tgt: expected an object",
+    ),
+    "src null": (
+        doc_with(connections=[{"src": None, "tgt": EDGE["tgt"]}]),
+        "connections[0].src: expected an object, got null",
+    ),
+    "unknown tgt process": (
+        doc_with(
+            connections=[
+                EDGE,
+                EDGE | {"src": {"process": "b", "port": "o"}},
+                {"data": 1, "tgt": {"process": "b", "port": "i"}},
+                {"data": 1, "tgt": {"process": "x", "port": "i"}},
+            ]
+        ),
+        "connections[3].tgt.process: unknown process 'x'",
+    ),
+    "unknown src process": (
+        doc_with(connections=[{"src": {"process": "zz", "port": "o"}, "tgt": EDGE["tgt"]}]),
+        "connections[0].src.process: unknown process 'zz'",
+    ),
+    "process not string": (
+        doc_with(connections=[{"data": 1, "tgt": {"process": 1, "port": "i"}}]),
+        "connections[0].tgt.process: expected a non-empty string, got the number 1",
+    ),
+    "missing port": (
+        doc_with(connections=[{"data": 1, "tgt": {"process": "a"}}]),
+        "connections[0].tgt.port: expected a non-empty string",
+    ),
+    "index float": (
+        doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "index": 1.5}}]),
+        "connections[0].tgt.index: expected a non-negative integer or a string, got 1.5",
+    ),
+    "index bool": (
+        doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "index": True}}]),
+        "connections[0].tgt.index",
+    ),
+    "index negative": (
+        doc_with(connections=[{**EDGE, "src": {"process": "a", "port": "o", "index": -1}}]),
+        "connections[0].src.index",
+    ),
+    "index null": (
+        doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "index": None}}]),
+        "connections[0].tgt.index",
+    ),
+    "unknown key in port": (
+        doc_with(connections=[{"data": 1, "tgt": {"process": "a", "port": "i", "node": "a"}}]),
+        "connections[0].tgt: unknown key 'node'",
+    ),
+    "duplicate edge": (
+        doc_with(connections=[EDGE, {"data": 0, "tgt": EDGE["tgt"]}, EDGE]),
+        "connections[2]: duplicate connection a.out -> b.in",
+    ),
+    "connection metadata not object": (
+        doc_with(connections=[{**EDGE, "metadata": "m"}]),
+        "connections[0].metadata: expected an object",
+    ),
     "inports not object": (doc_with(inports=[]), "inports: expected an object"),
-    "inport not object": (doc_with(inports={"IN": None}), "inports.IN: expected an object, got null"),
-    "inport unknown process": (doc_with(inports={"IN": {"process": "x", "port": "in"}}),
-                               "inports.IN.process: unknown process 'x'"),
-    "inport without process": (doc_with(inports={"IN": {"port": "in"}}), "inports.IN.process: expected a non-empty string"),
-    "inport without port": (doc_with(inports={"IN": {"process": "a"}}), "inports.IN.port: expected a non-empty string"),
-    "inport metadata not object": (doc_with(inports={"IN": {"process": "a", "port": "in", "metadata": 1}}),
-                                   "inports.IN.metadata: expected an object"),
-    "empty inport name": (doc_with(inports={"": {"process": "a", "port": "in"}}), "inports: an exported port name must not be empty"),
-    "outport unknown process": (doc_with(outports={"OUT": {"process": "y", "port": "out"}}),
-                                "outports.OUT.process: unknown process 'y'"),
+    "inport not object": (
+        doc_with(inports={"IN": None}),
+        "inports.IN: expected an object, got null",
+    ),
+    "inport unknown process": (
+        doc_with(inports={"IN": {"process": "x", "port": "in"}}),
+        "inports.IN.process: unknown process 'x'",
+    ),
+    "inport without process": (
+        doc_with(inports={"IN": {"port": "in"}}),
+        "inports.IN.process: expected a non-empty string",
+    ),
+    "inport without port": (
+        doc_with(inports={"IN": {"process": "a"}}),
+        "inports.IN.port: expected a non-empty string",
+    ),
+    "inport metadata not object": (
+        doc_with(inports={"IN": {"process": "a", "port": "in", "metadata": 1}}),
+        "inports.IN.metadata: expected an object",
+    ),
+    "empty inport name": (
+        doc_with(inports={"": {"process": "a", "port": "in"}}),
+        "inports: an exported port name must not be empty",
+    ),
+    "outport unknown process": (
+        doc_with(outports={"OUT": {"process": "y", "port": "out"}}),
+        "outports.OUT.process: unknown process 'y'",
+    ),
     "outports not object": (doc_with(outports="OUT"), "outports: expected an object"),
     "groups not list": (doc_with(groups={}), "groups: expected a list"),
     "group not object": (doc_with(groups=["g"]), "groups[0]: expected an object"),
-    "group without name": (doc_with(groups=[{"nodes": []}]), "groups[0].name: expected a non-empty string"),
+    "group without name": (
+        doc_with(groups=[{"nodes": []}]),
+        "groups[0].name: expected a non-empty string",
+    ),
     "group without nodes": (doc_with(groups=[{"name": "g"}]), "groups[0].nodes: missing"),
-    "group nodes not list": (doc_with(groups=[{"name": "g", "nodes": "a"}]), "groups[0].nodes: expected a list"),
-    "group unknown node": (doc_with(groups=[{"name": "g", "nodes": ["a", "q"]}]),
-                           "groups[0].nodes[1]: unknown process 'q'"),
-    "group node not string": (doc_with(groups=[{"name": "g", "nodes": [["a"]]}]), "groups[0].nodes[0]: expected a string"),
-    "group node twice": (doc_with(groups=[{"name": "g", "nodes": ["a", "b", "a"]}]),
-                         "groups[0].nodes[2]: process 'a' listed twice"),
-    "duplicate group": (doc_with(groups=[{"name": "g", "nodes": []}, {"name": "g", "nodes": ["a"]}]),
-                        "groups[1].name: duplicate group 'g'"),
-    "group metadata not object": (doc_with(groups=[{"name": "g", "nodes": [], "metadata": []}]),
-                                  "groups[0].metadata: expected an object"),
+    "group nodes not list": (
+        doc_with(groups=[{"name": "g", "nodes": "a"}]),
+        "groups[0].nodes: expected a list",
+    ),
+    "group unknown node": (
+        doc_with(groups=[{"name": "g", "nodes": ["a", "q"]}]),
+        "groups[0].nodes[1]: unknown process 'q'",
+    ),
+    "group node not string": (
+        doc_with(groups=[{"name": "g", "nodes": [["a"]]}]),
+        "groups[0].nodes[0]: expected a string",
+    ),
+    "group node twice": (
+        doc_with(groups=[{"name": "g", "nodes": ["a", "b", "a"]}]),
+        "groups[0].nodes[2]: process 'a' listed twice",
+    ),
+    "duplicate group": (
+        doc_with(groups=[{"name": "g", "nodes": []}, {"name": "g", "nodes": ["a"]}]),
+        "groups[1].name: duplicate group 'g'",
+    ),
+    "group metadata not object": (
+        doc_with(groups=[{"name": "g", "nodes": [], "metadata": []}]),
+        "groups[0].metadata: expected an object",
+    ),
 }
 
 
@@ -403,6 +581,7 @@ def test_loads_accepts_bytes():
 
 
 # -- files --------------------------------------------------------------------------------------
+
 
 def test_save_and_load_file(tmp_path):
     path = tmp_path / "photo.json"
@@ -462,7 +641,9 @@ def test_save_file_syncs_the_file_and_its_directory(tmp_path, monkeypatch):
     real_fsync = os.fsync
 
     def recording_fsync(fd):
-        synced.append(os.path.realpath(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else fd)
+        synced.append(
+            os.path.realpath(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else fd
+        )
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
