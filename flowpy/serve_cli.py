@@ -1,0 +1,125 @@
+"""``flowpy serve``: run the FBP Network Protocol runtime on a WebSocket.
+
+    python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret S]
+                           [--permissions FILE] [--graph FILE] [--label TEXT] [--state-dir DIR]
+
+Prints one line, ``flowpy runtime listening on ws://HOST:PORT``, once it accepts
+connections (``--port 0`` picks a free port), and stops cleanly on SIGINT or SIGTERM.
+Without ``--secret`` or ``--permissions`` every client may do everything, so it binds to
+127.0.0.1 unless ``--host`` says otherwise. See docs/deployment.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .server import DEFAULT_PORT
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the FBP Network Protocol runtime over WebSocket",
+        description=__doc__.split("\n\n")[0],
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"TCP port, 0 for any free port (default: {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--secret",
+        default=None,
+        help="clients presenting this secret get every capability; others only getruntime",
+    )
+    parser.add_argument(
+        "--permissions",
+        metavar="FILE",
+        default=None,
+        help="JSON file of capabilities and graph ports per secret (see docs/deployment.md)",
+    )
+    parser.add_argument("--graph", metavar="FILE", default=None, help="load this graph as main")
+    parser.add_argument("--label", default="flowpy", help="runtime label shown to clients")
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=None,
+        help="where the runtime keeps its id and state",
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"flowpy serve: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def load_permissions(path: str) -> dict[str, Any]:
+    """The parsed permissions file; raises ValueError with a readable message."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except OSError as exc:
+        raise ValueError(f"cannot read permissions file {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"permissions file {path} is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ValueError(f"permissions file {path} must hold a JSON object")
+    return document
+
+
+def run(args: argparse.Namespace) -> int:
+    from .runtime import Runtime
+    from .server import serve
+
+    permissions = None
+    if args.permissions:
+        try:
+            permissions = load_permissions(args.permissions)
+        except ValueError as exc:
+            return _fail(str(exc))
+    try:
+        runtime = Runtime(
+            registry=None,
+            state_dir=args.state_dir,
+            label=args.label,
+            secret=args.secret or None,
+            permissions=permissions,
+        )
+    except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
+        return _fail(str(exc))
+    try:
+        if args.graph:
+            runtime.load_graph_file(args.graph, main=True)
+    except Exception as exc:  # noqa: BLE001 - any load error is the user's file, say so
+        runtime.shutdown()
+        return _fail(f"cannot load graph {args.graph}: {exc}")
+    try:
+        return serve(args.host, args.port, runtime)
+    except OSError as exc:  # cannot bind
+        runtime.shutdown()
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m flowpy.serve_cli ...``: the same as ``python -m flowpy serve ...``."""
+    parser = argparse.ArgumentParser(prog="flowpy serve", description=__doc__.split("\n\n")[0])
+    _add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
