@@ -117,11 +117,11 @@ class Connection:
             items = self._items
             if len(items) >= self.capacity:
                 self._wait_for_room(1)
+            if self._aborted:
+                raise NetworkStopped()
             if self._reader_gone:
                 self.dropped += 1
                 return False
-            if self._aborted:
-                raise NetworkStopped()
             items.append(item)
             if len(items) == 1:
                 self._wake_reader()
@@ -136,11 +136,11 @@ class Connection:
             while start < total:
                 if len(items) >= self.capacity:
                     self._wait_for_room(1)
+                if self._aborted:
+                    raise NetworkStopped()
                 if self._reader_gone:
                     self.dropped += total - start
                     return False
-                if self._aborted:
-                    raise NetworkStopped()
                 room = self.capacity - len(items)
                 was_empty = not items
                 end = min(total, start + room)
@@ -167,10 +167,10 @@ class Connection:
 
     def _wait_for_room(self, needed: int) -> None:
         while len(self._items) + needed > self.capacity:
-            if self._reader_gone:
-                return
             if self._aborted:
                 raise NetworkStopped()
+            if self._reader_gone:
+                return
             self._waiting_writers += 1
             try:
                 self._not_full.wait()

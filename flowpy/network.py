@@ -13,6 +13,7 @@ wake up, and joins everything with a bounded timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -154,7 +155,8 @@ class Network:
         with self._state:
             if self.started:
                 raise NetworkError(f"network {self.name!r} is already started")
-            plan = self._plan_wiring()
+            with getattr(self.graph, "lock", contextlib.nullcontext()):
+                plan = self._plan_wiring()
             processes = self._instantiate(plan)
             self._plan = plan
             self._processes = processes

@@ -1,0 +1,377 @@
+"""The network: wiring, IIPs, brackets, fan-in/out, addressable ports, completion, errors, stop."""
+
+import threading
+
+import pytest
+
+from flowpy.graph import PortRef
+from flowpy.ip import IP
+from flowpy.network import Network, NetworkError
+
+from engine_helpers import Collect, Recorder, build, registry, run_to_end
+
+
+@pytest.fixture(autouse=True)
+def clean_collect():
+    Collect.seen.clear()
+    yield
+    Collect.seen.clear()
+
+
+def datas(ips):
+    return [ip.data for ip in ips if ip.is_data]
+
+
+def test_pipeline_with_iip_runs_to_completion():
+    graph = build(
+        {"range": "core/Range", "rep": "core/Repeat", "count": "core/Count", "sink": "test/Collect"},
+        ["range.out -> rep.in", "rep.out -> count.in", "count.out -> sink.in"],
+        {"range.conf": 5000},
+    )
+    rec = run_to_end(graph)
+    assert datas(Collect.seen["sink"]) == [5000]
+    assert rec.events[0] == ("started",)
+    assert rec.events[-2:] == [("finished",), ("stopped",)]
+
+
+def test_process_threads_are_named_after_nodes():
+    graph = build({"a": "test/Block"}, [])
+    net = Network(graph, registry())
+    net.start()
+    try:
+        assert "a" in {t.name for t in threading.enumerate()}
+        assert "test-IN" in {t.name for t in threading.enumerate()}
+    finally:
+        assert net.stop() == []
+
+
+def test_port_names_match_case_insensitively():
+    graph = build(
+        {"e": "test/Emit", "r": "core/Repeat", "c": "test/Collect"},
+        ["e.OUT -> r.In", "r.out -> c.IN"],
+        {"e.CONF": [1, 2, 3]},
+    )
+    run_to_end(graph)
+    assert datas(Collect.seen["c"]) == [1, 2, 3]
+
+
+def test_brackets_are_preserved_end_to_end():
+    items = [{"<": "outer"}, 1, {"<": "inner"}, 2, {">": "inner"}, {">": "outer"}, None]
+    graph = build(
+        {"e": "test/Emit", "r1": "core/Repeat", "r2": "core/Repeat", "c": "test/Collect"},
+        ["e.out -> r1.in", "r1.out -> r2.in", "r2.out -> c.in"],
+        {"e.conf": items},
+    )
+    run_to_end(graph)
+    assert Collect.seen["c"] == [
+        IP.open("outer"), IP.make_data(1), IP.open("inner"), IP.make_data(2),
+        IP.close("inner"), IP.close("outer"), IP.make_data(None),
+    ]
+
+
+def test_fan_in_merges_and_ends_after_every_writer():
+    graph = build(
+        {"a": "test/Emit", "b": "test/Emit", "c": "test/Collect"},
+        ["a.out -> c.in", "b.out -> c.in"],
+        {"a.conf": list(range(100)), "b.conf": list(range(100, 200))},
+    )
+    run_to_end(graph)
+    got = datas(Collect.seen["c"])
+    assert sorted(got) == list(range(200))
+    assert [n for n in got if n < 100] == list(range(100))
+
+
+def test_fan_out_sends_every_ip_to_every_edge():
+    graph = build(
+        {"a": "test/Emit", "c1": "test/Collect", "c2": "test/Collect"},
+        ["a.out -> c1.in", "a.out -> c2.in"],
+        {"a.conf": [1, 2, 3]},
+    )
+    run_to_end(graph)
+    assert datas(Collect.seen["c1"]) == datas(Collect.seen["c2"]) == [1, 2, 3]
+
+
+def test_split_and_merge_through_addressable_ports():
+    graph = build(
+        {"e": "test/Emit", "s": "core/Split", "m": "core/Merge", "c0": "test/Collect", "c": "test/Collect"},
+        ["e.out -> s.in", "s.out[0] -> m.in[0]", "s.out[1] -> m.in[1]", "s.out[2] -> c0.in", "m.out -> c.in"],
+        {"e.conf": list(range(50))},
+    )
+    run_to_end(graph)
+    assert datas(Collect.seen["c0"]) == list(range(50))
+    got = datas(Collect.seen["c"])
+    assert sorted(got) == sorted(list(range(50)) * 2)
+
+
+def test_addressable_slots_are_reported_and_read_separately():
+    from flowpy.component import Component, InPort, OutPort
+
+    seen = {}
+
+    class Slots(Component):
+        inports = [InPort("in", addressable=True)]
+        outports = [OutPort("out", addressable=True)]
+
+        def run(self):
+            seen["in"] = self.inports["in"].connected_slots()
+            seen["out"] = self.outports["out"].connected_slots()
+            seen["a"] = list(self.inports["in"]["a"].data())
+            seen[3] = list(self.inports["in"][3].data())
+
+    reg = registry()
+    reg.register("test/Slots", Slots)
+    graph = build(
+        {"x": "test/Emit", "y": "test/Emit", "s": "test/Slots", "c": "test/Collect"},
+        ["x.out -> s.in[a]", "y.out -> s.in[3]", "s.out[7] -> c.in"],
+        {"x.conf": ["x1", "x2"], "y.conf": ["y1"]},
+    )
+    net = Network(graph, reg)
+    net.start()
+    assert net.wait(10)
+    net.stop()
+    assert seen == {"in": [3, "a"], "out": [7], "a": ["x1", "x2"], 3: ["y1"]}
+
+
+@pytest.mark.parametrize(
+    "edges, message",
+    [
+        (["a.nope -> c.in"], "has no outport 'nope'"),
+        (["a.out -> c.missing"], "has no inport 'missing'"),
+        (["a.out[1] -> c.in"], "not addressable"),
+    ],
+)
+def test_invalid_wiring_is_a_clear_error_at_start_and_nothing_runs(edges, message):
+    graph = build({"a": "test/Emit", "c": "test/Collect"}, edges, {"a.conf": [1]})
+    net = Network(graph, registry())
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(NetworkError, match=message):
+        net.start()
+    assert not net.started
+    assert {t.name for t in threading.enumerate()} == before
+
+
+def test_unknown_component_is_a_clear_error():
+    graph = build({"a": "nowhere/Thing"})
+    with pytest.raises(NetworkError, match="unknown component 'nowhere/Thing'"):
+        Network(graph, registry()).start()
+
+
+def test_required_port_must_be_connected():
+    graph = build({"r": "core/Range"})
+    with pytest.raises(NetworkError, match="required inport 'conf'"):
+        Network(graph, registry()).start()
+
+
+def test_process_error_is_reported_and_downstream_sees_end_of_stream():
+    graph = build(
+        {"e": "test/Emit", "f": "test/Fail", "c": "test/Collect", "e2": "test/Emit", "c2": "test/Collect"},
+        ["e.out -> f.in", "f.out -> c.in", "e2.out -> c2.in"],
+        {"e.conf": list(range(10)), "f.conf": 3, "e2.conf": ["still", "working"]},
+    )
+    rec = run_to_end(graph)
+    assert len(rec.errors) == 1
+    node, message, tb = rec.errors[0]
+    assert node == "f" and "failing on purpose at IP 3" in message and "Traceback" in tb
+    assert datas(Collect.seen["c"]) == [0, 1, 2]
+    assert datas(Collect.seen["c2"]) == ["still", "working"]
+
+
+def test_upstream_of_a_failed_process_is_not_blocked_forever():
+    # The failed process stops reading; its upstream must still be able to finish.
+    graph = build(
+        {"r": "core/Range", "f": "test/Fail", "c": "test/Collect"},
+        ["r.out -> f.in", "f.out -> c.in"],
+        {"r.conf": 100000, "f.conf": 0},
+    )
+    rec = run_to_end(graph)
+    assert [e[0] for e in rec.errors] == ["f"]
+
+
+def test_stop_while_blocked_on_a_full_connection():
+    graph = build(
+        {"r": "core/Range", "b": "test/Block"},
+        ["r.out -> b.in"],
+        {"r.conf": 10**9},
+    )
+    rec = Recorder()
+    net = Network(graph, registry(), rec, capacity=16)
+    net.start()
+    assert not net.wait(0.2)  # Range is blocked: its connection is full and nobody reads
+    assert net.running
+    assert net.stop(timeout=5) == []
+    assert not net.running and not net.started
+    assert rec.errors == []
+    assert rec.events[-1] == ("stopped",)
+    assert ("finished",) not in rec.events
+
+
+def test_start_stop_start_runs_again():
+    graph = build(
+        {"r": "core/Range", "c": "test/Collect"}, ["r.out -> c.in"], {"r.conf": 3}
+    )
+    net = Network(graph, registry())
+    for _ in range(3):
+        net.start()
+        assert net.wait(10)
+        assert net.stop() == []
+    assert datas(Collect.seen["c"]) == [0, 1, 2] * 3
+
+
+def test_graph_ports_connect_deliver_and_disconnect_inports_first():
+    graph = build(
+        {"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}
+    )
+    rec = Recorder()
+    net = Network(graph, registry(), rec)
+    net.start()
+    accepted = []
+    net.inport_event("in", "connect", accepted.append)
+    net.send_inport("in", IP.open("g"), accepted.append)
+    for n in range(3):
+        net.send_inport("IN", IP.make_data(n), accepted.append)  # public names match case-insensitively too
+    net.send_inport("in", IP.close("g"), accepted.append)
+    assert rec.wait_for(lambda: len(rec.outputs) == 5)
+    assert rec.outputs == [
+        ("out", IP.open("g")), ("out", IP.make_data(0)), ("out", IP.make_data(1)),
+        ("out", IP.make_data(2)), ("out", IP.close("g")),
+    ]
+    assert rec.wait_for(lambda: len(accepted) == 6) and all(accepted)
+    net.stop()
+    ports = [e for e in rec.events if e[0] == "port"]
+    assert ports == [
+        ("port", "in", "in", "connect"), ("port", "out", "out", "connect"),
+        ("port", "in", "in", "disconnect"), ("port", "out", "out", "disconnect"),
+    ]
+    assert rec.events[0] == ("started",)
+    # connect comes before any data
+    first_ip = next(i for i, e in enumerate(rec.events) if e[0] == "ip")
+    assert first_ip > rec.events.index(("port", "out", "out", "connect"))
+
+
+def test_closing_a_graph_inport_lets_the_network_finish():
+    graph = build(
+        {"c": "core/Count"}, [], inports={"in": "c.in"}, outports={"out": "c.out"}
+    )
+    rec = Recorder()
+    net = Network(graph, registry(), rec)
+    net.start()
+    for n in range(10):
+        net.send_inport("in", IP.make_data(n))
+    net.close_inport("in")
+    assert net.wait(10)
+    assert rec.outputs == [("out", IP.make_data(10))]
+    assert ("finished",) in rec.events
+    net.stop()
+
+
+def test_send_to_unknown_graph_inport_or_stopped_network_is_an_error():
+    graph = build({"r": "core/Repeat"}, [], inports={"in": "r.in"})
+    net = Network(graph, registry())
+    with pytest.raises(NetworkError, match="not running"):
+        net.send_inport("in", IP.make_data(1))
+    net.start()
+    with pytest.raises(NetworkError, match="no exported inport 'nope'"):
+        net.send_inport("nope", IP.make_data(1))
+    net.stop()
+    with pytest.raises(NetworkError, match="not running"):
+        net.send_inport("in", IP.make_data(1))
+
+
+def test_graph_inport_acceptance_waits_for_back_pressure():
+    graph = build({"b": "test/Block"}, [], inports={"in": "b.in"})
+    net = Network(graph, registry(), capacity=2)
+    net.start()
+    accepted = []
+    cond = threading.Condition()
+
+    def ack(ok):
+        with cond:
+            accepted.append(ok)
+            cond.notify_all()
+
+    for n in range(4):
+        net.send_inport("in", IP.make_data(n), ack)
+    with cond:
+        assert cond.wait_for(lambda: len(accepted) == 2, 5)
+        assert not cond.wait_for(lambda: len(accepted) > 2, 0.2)  # the rest wait: the inport is full
+    net.stop()
+
+
+def test_console_output_goes_to_the_listener():
+    graph = build(
+        {"e": "test/Emit", "o": "core/Output"}, ["e.out -> o.in"], {"e.conf": ["text", {"a": [1, 2]}, 3]}
+    )
+    rec = run_to_end(graph)
+    assert rec.console == [("o", "text"), ("o", '{"a":[1,2]}'), ("o", "3")]
+
+
+def test_tap_sees_every_ip_on_one_edge_only():
+    graph = build(
+        {"e": "test/Emit", "b": "core/Repeat", "r": "core/Repeat", "c": "test/Collect"},
+        ["e.out -> b.in", "b.out -> r.in", "r.out -> c.in"],
+        {"e.conf": []},
+        inports={"in": "b.in"},
+    )
+    net = Network(graph, registry())
+    net.start()
+    seen = []
+    untap = net.tap(PortRef("b", "out"), PortRef("r", "in"), seen.append)
+    net.send_inport("in", IP.open("x"))
+    net.send_inport("in", IP.make_data(1))
+    net.send_inport("in", IP.close("x"))
+    net.close_inport("in")
+    assert net.wait(10)
+    untap()
+    net.stop()
+    assert seen == [IP.open("x"), IP.make_data(1), IP.close("x")]
+    assert Collect.seen["c"] == seen
+
+
+def test_an_outport_may_close_early():
+    from flowpy.component import Component, InPort, OutPort
+
+    class First(Component):
+        inports = [InPort("in")]
+        outports = [OutPort("out")]
+
+        def run(self):
+            self.outports["out"].send(self.inports["in"].recv())
+            self.outports["out"].close()
+            for _ in self.inports["in"]:
+                pass
+
+    reg = registry()
+    reg.register("test/First", First)
+    graph = build(
+        {"e": "test/Emit", "f": "test/First", "c": "test/Collect"},
+        ["e.out -> f.in", "f.out -> c.in"], {"e.conf": [1, 2, 3]},
+    )
+    net = Network(graph, reg)
+    net.start()
+    assert net.wait(10)
+    net.stop()
+    assert datas(Collect.seen["c"]) == [1]
+
+
+def test_recv_with_timeout_in_a_component():
+    from flowpy.component import Component, InPort
+
+    outcome = []
+
+    class Patient(Component):
+        inports = [InPort("in")]
+
+        def run(self):
+            try:
+                self.inports["in"].recv(timeout=0.05)
+            except TimeoutError:
+                outcome.append("timeout")
+
+    reg = registry()
+    reg.register("test/Patient", Patient)
+    graph = build({"p": "test/Patient"}, [], inports={"in": "p.in"})
+    net = Network(graph, reg)
+    net.start()
+    assert net.wait(10)
+    net.stop()
+    assert outcome == ["timeout"]
