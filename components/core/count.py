@@ -2,6 +2,7 @@
 
 from flowpy.component import Component, InPort, OutPort
 from flowpy.connection import EndOfStream
+from flowpy.ip import DATA
 
 
 class Count(Component):
@@ -19,7 +20,7 @@ class Count(Component):
         count = 0
         try:
             while True:
-                count += sum(1 for ip in inport.recv_many() if ip.is_data)
+                count += sum(1 for ip in inport.recv_many() if ip.kind is DATA)
         except EndOfStream:
             pass
         self.outports["out"].send_data(count)
