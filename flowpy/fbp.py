@@ -37,6 +37,7 @@ import math
 import re
 import string
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 __all__ = ["FbpSyntaxError", "parse", "serialize"]
@@ -116,12 +117,14 @@ _JS_FLOAT_PREFIX = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?
 
 
 def _js_number(value: float) -> int | float | None:
-    """A JavaScript number as it comes back through JSON: integral values are ints,
-    NaN and infinities are null (JSON.stringify writes them as ``null``)."""
+    """A JavaScript number as it comes back through JSON: NaN and infinities are null
+    (JSON.stringify writes them as ``null``) and integral values below 1e21 are ints,
+    written with the shortest digits that identify the double and then zeros, as
+    JavaScript prints them (12345678901234567890 reads back as 12345678901234567000)."""
     if math.isnan(value) or math.isinf(value):
         return None
     if value.is_integer() and abs(value) < 1e21:
-        return int(value)
+        return int(Decimal(repr(value)))
     return value
 
 
@@ -137,6 +140,22 @@ def _js_parse_float(text: str) -> int | float | None:
 def _join_surrogates(text: str) -> str:
     r"""Combine ``\ud83d\ude00``-style escape pairs the way a JavaScript string would."""
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+_GROUPS = {
+    "a JSON value": {'"["', '"{"', '"false"', '"null"', '"true"', "number", "string"},
+    "INPORT=/OUTPORT=/DEFAULT_INPORT=/DEFAULT_OUTPORT=": {
+        '"INPORT="', '"OUTPORT="', '"DEFAULT_INPORT="', '"DEFAULT_OUTPORT="'},
+}
+
+
+def _summarise(expected: set[str]) -> tuple[str, ...]:
+    """Sorted expectations, with the long lists a statement start produces grouped."""
+    items = set(expected)
+    for name, group in _GROUPS.items():
+        if group <= items:
+            items = (items - group) | {name}
+    return tuple(sorted(items))
 
 
 def _location(text: str, pos: int) -> tuple[int, int]:
@@ -232,17 +251,17 @@ class _Parser:
                     f"{name}(Component), found none")
         for kind, ports in (("inport", graph["inports"]), ("outport", graph["outports"])):
             for public, port in ports.items():
-                self.require_declared(port["process"], f'{kind} "{public}"')
+                self.require_declared(port["process"], f'exported as {kind} "{public}"')
         for conn in graph["connections"]:
-            self.require_declared(conn["tgt"]["process"], "connection target")
+            self.require_declared(conn["tgt"]["process"], "target of a connection")
             if "src" in conn:
-                self.require_declared(conn["src"]["process"], "connection source")
+                self.require_declared(conn["src"]["process"], "source of a connection")
 
     def require_declared(self, name: str, role: str) -> None:
         if name not in self.processes:
             self.semantic_error(
-                name, f'expected {role} "{name}" to be declared, as in {name}(Component), '
-                f"found no declaration")
+                name, f'expected process "{name}" ({role}) to be declared with a component, '
+                f"as in {name}(Component), found none")
 
     def semantic_error(self, name: str, detail: str) -> None:
         line, column = _location(self.text, self.mentioned.get(name, 0))
@@ -259,13 +278,16 @@ class _Parser:
 
     def syntax_error(self) -> FbpSyntaxError:
         pos = self.max_fail
-        expected = tuple(sorted(self.expected))
+        expected = _summarise(self.expected)
         found = self.text[pos] if pos < len(self.text) else None
         if len(expected) > 1:
             wanted = ", ".join(expected[:-1]) + " or " + expected[-1]
         else:
             wanted = expected[0] if expected else "nothing"
         shown = "end of input" if found is None else json.dumps(found)
+        line_start = max(self.text.rfind(c, 0, pos) for c in _NEWLINES) + 1
+        if "\t" in self.text[line_start:pos]:
+            shown += " (a tab is not a separator in .fbp except around JSON values)"
         line, column = _location(self.text, pos)
         return FbpSyntaxError(
             f"expected {wanted}, found {shown}", self.filename, line, column, expected, found)
