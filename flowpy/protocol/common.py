@@ -1,0 +1,211 @@
+"""What every sub-protocol module shares: the request context, the error type, field checks.
+
+Handlers validate their payload with these helpers before touching anything, so a bad field
+is reported as ``<protocol>:error`` naming the field, and nothing has changed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..permissions import Grant
+
+if TYPE_CHECKING:
+    from ..runtime import Client, Runtime
+
+#: Exact texts fbp-test and noflo clients compare against.
+NO_GRAPH = "No graph specified"
+GRAPH_NOT_FOUND = "Requested graph not found"
+
+
+class ProtocolError(Exception):
+    """A request that cannot be carried out; answered with ``<protocol>:error`` {message}."""
+
+    def __init__(self, message: str, protocol: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.protocol = protocol
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request being handled: who sent it, what it was, and what the sender may do.
+
+    Replies made through the runtime with this request carry ``responseTo`` when the
+    client sent a ``requestId``. The grant is the one in force for this message.
+    """
+
+    client: Client
+    protocol: str
+    command: str
+    request_id: str | None
+    grant: Grant
+
+
+Handler = Any  # Callable[[Runtime, Request, dict], None]; Any keeps the tables readable
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def string(payload: dict, key: str, *, required: bool = True, empty: bool = False) -> str | None:
+    """``payload[key]`` as a string; ProtocolError naming the field if missing or not one."""
+    value = payload.get(key)
+    if value is None:
+        if required:
+            raise ProtocolError(f"'{key}' is required")
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"'{key}' must be a string, got {_type_name(value)}")
+    if not value and not empty:
+        raise ProtocolError(f"'{key}' must not be empty")
+    return value
+
+
+def boolean(payload: dict, key: str, *, required: bool = False, default: bool = False) -> bool:
+    value = payload.get(key)
+    if value is None:
+        if required:
+            raise ProtocolError(f"'{key}' is required")
+        return default
+    if not isinstance(value, bool):
+        raise ProtocolError(f"'{key}' must be a boolean, got {_type_name(value)}")
+    return value
+
+
+def integer(payload: dict, key: str, *, minimum: int, maximum: int) -> int | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(f"'{key}' must be an integer, got {_type_name(value)}")
+    if not minimum <= value <= maximum:
+        raise ProtocolError(f"'{key}' must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def obj(payload: dict, key: str, *, required: bool = False) -> dict | None:
+    value = payload.get(key)
+    if value is None:
+        if required:
+            raise ProtocolError(f"'{key}' is required")
+        return None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"'{key}' must be an object, got {_type_name(value)}")
+    return value
+
+
+def port(payload: dict, key: str) -> dict:
+    """A port object ``{node, port, index?}`` with the types the schemas demand."""
+    value = obj(payload, key, required=True)
+    assert value is not None
+    node = string(value, "node")
+    name = string(value, "port")
+    out: dict[str, Any] = {"node": node, "port": name}
+    index = value.get("index")
+    if index is not None:
+        if isinstance(index, bool) or not isinstance(index, (int, str, float)):
+            raise ProtocolError(
+                f"'{key}.index' must be a number or a string, got {_type_name(index)}")
+        if isinstance(index, float):
+            if not index.is_integer() or index < 0:
+                raise ProtocolError(f"'{key}.index' must be a non-negative integer, got {index}")
+            index = int(index)
+        if isinstance(index, int) and index < 0:
+            raise ProtocolError(f"'{key}.index' must not be negative, got {index}")
+        out["index"] = index
+    return out
+
+
+# -- metadata: the schemas type a few well-known keys; acks must honour them -------------------
+
+def node_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
+    """Node/port metadata; ``x``/``y`` must be numbers and are rounded to the schema's integers.
+
+    A ``None`` value is kept: it means "delete this key" in change commands.
+    """
+    meta = obj(payload, key, required=required)
+    if meta is None:
+        return None
+    meta = dict(meta)
+    for name in ("x", "y"):
+        if name in meta:
+            meta[name] = _as_int(meta[name], f"{key}.{name}")
+    return meta
+
+
+def _as_int(value: Any, where: str) -> int | None:
+    """A number as the integer the schema wants (None passes through: it deletes a key)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"'{where}' must be a number, got {_type_name(value)}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProtocolError(f"'{where}' must be a finite number")
+        return int(round(value))
+    return value
+
+
+def edge_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
+    """Edge/IIP metadata: ``route`` an integer, ``schema`` a string, ``secure`` a boolean."""
+    meta = obj(payload, key, required=required)
+    if meta is None:
+        return None
+    meta = dict(meta)
+    if "route" in meta:
+        meta["route"] = _as_int(meta["route"], f"{key}.route")
+    if meta.get("schema") is not None and not isinstance(meta["schema"], str):
+        raise ProtocolError(f"'{key}.schema' must be a string, got {_type_name(meta['schema'])}")
+    if meta.get("secure") is not None and not isinstance(meta["secure"], bool):
+        raise ProtocolError(f"'{key}.secure' must be a boolean, got {_type_name(meta['secure'])}")
+    return meta
+
+
+def group_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
+    """Group metadata: ``description`` a string."""
+    meta = obj(payload, key, required=required)
+    if meta is None:
+        return None
+    if meta.get("description") is not None and not isinstance(meta["description"], str):
+        raise ProtocolError(
+            f"'{key}.description' must be a string, got {_type_name(meta['description'])}")
+    return dict(meta)
+
+
+# -- graphs --------------------------------------------------------------------------------------
+
+def graph_id(payload: dict) -> str:
+    """The ``graph`` field, with the exact error texts clients compare against."""
+    value = payload.get("graph")
+    if value is None or value == "":
+        raise ProtocolError(NO_GRAPH)
+    if not isinstance(value, str):
+        raise ProtocolError(f"'graph' must be a string, got {_type_name(value)}")
+    return value
+
+
+def hosted_graph(runtime: Runtime, payload: dict) -> Any:
+    """The runtime's hosted graph named by ``payload['graph']``, or ProtocolError."""
+    gid = graph_id(payload)
+    hosted = runtime.get_graph(gid)
+    if hosted is None:
+        raise ProtocolError(GRAPH_NOT_FOUND)
+    return hosted

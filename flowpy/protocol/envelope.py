@@ -1,0 +1,143 @@
+"""Decoding client frames: lenient about what real clients send, strict about what can hurt us.
+
+Real clients disagree on details (0.7 clients put the secret in the payload, 0.8 clients at
+top level; some send ``""`` for "no secret"; noflo-ui adds unknown keys), so decoding accepts
+all of that. What it does not accept is anything that could cost unbounded time or memory or
+crash a thread: frames over :data:`MAX_FRAME_BYTES`, nesting deeper than :data:`MAX_DEPTH`,
+or values of the wrong type. Every refusal is an :class:`EnvelopeError` that names the problem
+and the protocol to answer on, so the caller can reply ``<protocol>:error`` and carry on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_FRAME_BYTES = 1 << 20
+MAX_DEPTH = 64
+PROTOCOLS = ("runtime", "graph", "component", "network", "trace")
+
+
+class EnvelopeError(Exception):
+    """A frame that cannot be handled; answered with ``<protocol>:error`` {message}."""
+
+    def __init__(self, message: str, protocol: str = "runtime", request_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.protocol = protocol
+        self.request_id = request_id
+
+
+@dataclass
+class Envelope:
+    """A decoded request. The secret has been removed from the payload."""
+
+    protocol: str
+    command: str
+    payload: dict = field(default_factory=dict)
+    secret: str | None = None
+    request_id: str | None = None
+
+
+def decode_text(text: str) -> Any:
+    """Parse one text frame into a JSON value, within the size and depth limits."""
+    if not isinstance(text, str):
+        raise EnvelopeError(f"a text frame must be a string, got {type(text).__name__}")
+    # A character is 1-4 bytes in UTF-8: only measure the bytes when it could matter.
+    if len(text) > MAX_FRAME_BYTES or (
+        len(text) * 4 > MAX_FRAME_BYTES
+        and len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+    ):
+        raise EnvelopeError(f"message is too large (limit {MAX_FRAME_BYTES} bytes)")
+    try:
+        # Deep nesting ends in RecursionError inside the C decoder, which is safe to catch;
+        # parse() then applies the real limit to what did decode.
+        return json.loads(text)
+    except RecursionError:
+        raise EnvelopeError(f"message is nested too deeply (limit {MAX_DEPTH} levels)") from None
+    except ValueError as exc:
+        raise EnvelopeError(f"message is not valid JSON: {exc}") from None
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse values nested deeper than ``limit`` (for messages that arrive already decoded)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise EnvelopeError(f"message is nested too deeply (limit {limit} levels)")
+        children = item.values() if type(item) is dict else item
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+
+
+def parse(message: Any) -> Envelope:
+    """Validate the envelope of a decoded message and take the secret out of it."""
+    if not isinstance(message, dict):
+        raise EnvelopeError(f"a message must be a JSON object, got {_json_type(message)}")
+    check_depth(message)
+    request_id = _request_id(message)
+    protocol = message.get("protocol")
+    if protocol is None:
+        raise EnvelopeError("message has no 'protocol'", request_id=request_id)
+    if not isinstance(protocol, str):
+        raise EnvelopeError(f"'protocol' must be a string, got {_json_type(protocol)}",
+                            request_id=request_id)
+    if protocol not in PROTOCOLS:
+        raise EnvelopeError(
+            f"unknown protocol {protocol[:64]!r} (known: {', '.join(PROTOCOLS)})",
+            request_id=request_id)
+    command = message.get("command")
+    if command is None:
+        raise EnvelopeError("message has no 'command'", protocol, request_id)
+    if not isinstance(command, str):
+        raise EnvelopeError(f"'command' must be a string, got {_json_type(command)}", protocol,
+                            request_id)
+    payload = message.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise EnvelopeError(f"'payload' must be an object, got {_json_type(payload)}", protocol,
+                            request_id)
+    payload = dict(payload)
+    secret = _secret(message.get("secret"), "secret", protocol, request_id)
+    inner = _secret(payload.pop("secret", None), "payload.secret", protocol, request_id)
+    return Envelope(protocol, command, payload, secret if secret is not None else inner, request_id)
+
+
+def _request_id(message: dict) -> str | None:
+    value = message.get("requestId")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # lenient: answer a numeric id with its string form
+    raise EnvelopeError(f"'requestId' must be a string, got {_json_type(value)}")
+
+
+def _secret(value: Any, where: str, protocol: str, request_id: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise EnvelopeError(f"'{where}' must be a string, got {_json_type(value)}", protocol,
+                            request_id)
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
