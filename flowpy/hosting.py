@@ -1,0 +1,380 @@
+"""One graph as the runtime hosts it: the model, its network runs, debug observation and tracing.
+
+:class:`HostedGraph` is the runtime's :class:`~flowpy.network.NetworkListener` for its graph,
+so everything a running network reports turns into protocol messages here:
+
+* lifecycle -> ``network:started`` / ``network:stopped`` (also when the network finishes by
+  itself: ``started`` stays true until it is stopped, ``running`` becomes false);
+* exported ports -> ``runtime:packet`` (connect/disconnect, and every IP leaving an outport,
+  which waits for an allowed client rather than being dropped);
+* edges -> ``network:connect/begingroup/data/endgroup/disconnect`` for the clients that asked
+  (``network:edges``) while debug is on, through :meth:`Network.tap` so untapped edges cost
+  nothing; the same taps feed the trace buffer while a trace runs;
+* errors and console output -> ``network:processerror`` / ``network:output``.
+
+Two locks, for two different jobs: ``_control`` serialises start/stop of this graph (it is held
+while a stop joins the network's threads, so no listener callback may take it), ``lock`` guards
+the reported state and is held while a state change is announced, so a ``getstatus`` can never
+overtake the ``network:stopped`` of a network that just finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import wire
+from .ip import IP
+from .network import Network, NetworkError, NetworkListener
+from .tracing import Tracer
+
+if TYPE_CHECKING:
+    from .permissions import Grant
+    from .runtime import Client, Runtime
+
+log = logging.getLogger(__name__)
+
+EdgeKey = tuple[tuple[str, str, Any], tuple[str, str, Any]]
+
+_PACKET_EVENTS = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
+_DEBUG_EVENTS = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
+#: Graph events that change the exported ports (runtime:ports must follow).
+PORT_EVENTS = frozenset({
+    "addinport", "removeinport", "renameinport", "addoutport", "removeoutport", "renameoutport",
+    "removenode",
+})
+
+
+def _norm_index(index: Any) -> Any:
+    if index is None or index == "":
+        return None
+    if isinstance(index, str) and index.isdecimal():
+        return int(index)
+    return index
+
+
+def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
+    """How an edge end is compared: ports case-insensitively, "0" and 0 alike (as the engine)."""
+    return (node, str(port).lower(), _norm_index(index))
+
+
+def edge_key(src: dict, tgt: dict) -> EdgeKey:
+    return (port_key(src["node"], src["port"], src.get("index")),
+            port_key(tgt["node"], tgt["port"], tgt.get("index")))
+
+
+@dataclass
+class _Edge:
+    """An edge of the graph as it was when the network started."""
+
+    key: EdgeKey
+    src_ref: Any
+    tgt_ref: Any
+    src: dict
+    tgt: dict
+    id: str
+    secure: bool
+
+
+@dataclass
+class _Initial:
+    tgt: dict
+    id: str
+    data: Any
+
+
+class HostedGraph(NetworkListener):
+    """A graph of the runtime with its current network (a fresh :class:`Network` per start)."""
+
+    def __init__(self, runtime: Runtime, graph_id: str, graph: Any) -> None:
+        self.runtime = runtime
+        self.id = graph_id
+        self.graph = graph
+        self.network: Network | None = None
+        self.lock = threading.RLock()
+        self._control = threading.RLock()
+        self.is_started = False
+        self.is_running = False
+        self.debug = True
+        self._started_at = 0.0
+        self._ended_edges = False
+        self.stop_requested = threading.Event()
+        self.tracer: Tracer | None = None
+        self._edges: list[_Edge] = []
+        self._initials: list[_Initial] = []
+        self._taps: dict[EdgeKey, Callable[[], None]] = {}
+        self._targets: dict[EdgeKey, tuple[Client, ...]] = {}
+        self._unsubscribe = graph.subscribe(self._graph_event)
+
+    # -- graph model -------------------------------------------------------------------------
+    def _graph_event(self, event: str, payload: dict) -> None:
+        self.runtime.graph_changed(self, event, payload)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the network and stop following the model (the graph is being replaced)."""
+        self._unsubscribe()
+        self.stop(timeout)
+
+    def port_definitions(self) -> tuple[list[dict], list[dict]]:
+        """Exported ports as ``runtime:ports`` describes them, typed from their components."""
+        with self.graph.lock:
+            inports = list(self.graph.inports.items())
+            outports = list(self.graph.outports.items())
+            nodes = dict(self.graph.nodes)
+        return (
+            [self._describe_export(public, exp, nodes, "in") for public, exp in inports],
+            [self._describe_export(public, exp, nodes, "out") for public, exp in outports],
+        )
+
+    def _describe_export(self, public: str, export: Any, nodes: dict, direction: str) -> dict:
+        info: dict[str, Any] = {"id": public, "type": "all"}
+        node = nodes.get(export.process)
+        if node is not None:
+            try:
+                specs = self.runtime.registry.get(node.component).port_specs(direction)
+                spec = specs.get(str(export.port).lower())
+                if spec is not None:
+                    info = {**spec.describe(), "id": public}
+            except Exception:  # unknown component: the port is still exported, type unknown
+                pass
+        description = (export.metadata or {}).get("description")
+        if isinstance(description, str) and description:
+            info["description"] = description
+        return info
+
+    def ports_payload(self, grant: Grant) -> dict:
+        """``runtime:ports`` as ``grant`` may see it: only the ports it may use."""
+        inports, outports = self.port_definitions()
+        return {
+            "graph": self.id,
+            "inPorts": [p for p in inports if grant.may_send_to(self.id, p["id"])],
+            "outPorts": [p for p in outports if grant.may_receive_from(self.id, p["id"])],
+        }
+
+    def has_exports(self) -> bool:
+        return bool(self.graph.inports or self.graph.outports)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """(Re)start the network; NetworkError if the graph cannot run (then nothing runs)."""
+        with self._control:
+            self._stop_locked(5.0)
+            network = Network(self.graph, self.runtime.registry, self)
+            self.network = network
+            self.stop_requested.clear()
+            network.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the network; False if it was not started (nothing to announce)."""
+        with self._control:
+            return self._stop_locked(timeout)
+
+    def _stop_locked(self, timeout: float) -> bool:
+        network = self.network
+        if network is None or not network.started:
+            return False
+        self.stop_requested.set()
+        self.runtime.wake_output_waiters()
+        stuck = network.stop(timeout)
+        if stuck:
+            log.warning("graph %s: threads still running after stop: %s", self.id, stuck)
+        return True
+
+    def status(self) -> dict:
+        with self.lock:
+            return {"graph": self.id, "running": self.is_running, "started": self.is_started}
+
+    def uptime(self) -> float:
+        return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
+
+    def inport(self, port: str, event: str, payload: Any,
+               on_accepted: Callable[[bool], Any]) -> None:
+        """Hand a ``runtime:packet`` to the graph inport handler; NetworkError if impossible."""
+        network = self.network
+        if network is None or not network.started or self.stop_requested.is_set():
+            raise NetworkError(f"network of graph {self.id!r} is not running")
+        if event == "data":
+            network.send_inport(port, IP.make_data(payload), on_accepted)
+        elif event == "begingroup":
+            network.send_inport(port, IP.open(payload), on_accepted)
+        elif event == "endgroup":
+            network.send_inport(port, IP.close(payload), on_accepted)
+        else:
+            network.inport_event(port, event, on_accepted)
+
+    # -- NetworkListener: lifecycle ---------------------------------------------------------------
+    def started(self, network: Network) -> None:
+        """Runs before any process thread: announce, then set up observation; nothing is missed."""
+        with self.lock:
+            if network is not self.network:
+                return
+            self.is_started = True
+            self.is_running = True
+            self._started_at = time.monotonic()
+            self._ended_edges = False
+            self.runtime.broadcast("network", "started", {
+                "graph": self.id, "started": True, "running": True, "time": wire.timestamp(),
+            }, "network-status")
+            self._snapshot_edges()
+            self.refresh_observers()
+            for edge in self._edges:
+                self._edge_event(edge, "connect", {})
+            self._send_initials()
+
+    def finished(self, network: Network) -> None:
+        """Every process ended by itself: still started (until stopped), no longer running."""
+        with self.lock:
+            if network is not self.network or not self.is_started:
+                return
+            self.is_running = False
+            self._end_edges()
+            self.runtime.broadcast("network", "stopped", {
+                "graph": self.id, "started": True, "running": False,
+                "time": wire.timestamp(), "uptime": self.uptime(),
+            }, "network-status")
+
+    def stopped(self, network: Network) -> None:
+        with self.lock:
+            if network is not self.network:
+                return
+            uptime = self.uptime()
+            self.is_started = False
+            self.is_running = False
+            self._started_at = 0.0
+            self._end_edges()
+            for untap in self._taps.values():
+                untap()
+            self._taps = {}
+            self._targets = {}
+            self.runtime.broadcast("network", "stopped", {
+                "graph": self.id, "started": False, "running": False,
+                "time": wire.timestamp(), "uptime": uptime,
+            }, "network-status")
+
+    def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
+        error = message
+        if tb:
+            error = f"{message}\n{tb.strip()[-4000:]}"
+        self.runtime.broadcast("network", "processerror",
+                               {"id": node, "error": error, "graph": self.id}, "network-data")
+
+    def output(self, network: Network, node: str, text: str) -> None:
+        self.runtime.broadcast("network", "output", {"message": str(text)}, "network-data")
+
+    # -- NetworkListener: exported ports -------------------------------------------------------
+    def port_event(self, network: Network, direction: str, port: str, event: str) -> None:
+        """connect/disconnect of an exported port -> runtime:packet to those who may use it."""
+        allowed = self.runtime.may_send_to if direction == "in" else self.runtime.may_receive_from
+        payload = {"graph": self.id, "port": port, "event": event}
+        message = wire.message("runtime", "packet", payload)
+        for client in self.runtime.clients():
+            if allowed(client, self.id, port):
+                client.send(message)
+
+    def outport_ip(self, network: Network, port: str, ip: IP) -> None:
+        """An IP left an exported outport: deliver it, waiting for an allowed client if needed."""
+        payload: dict[str, Any] = {"graph": self.id, "port": port, "event": _PACKET_EVENTS[ip.kind]}
+        if ip.is_data or ip.data is not None:
+            payload["payload"] = wire.jsonable(ip.data)
+        self.runtime.deliver_output(self, port, wire.message("runtime", "packet", payload),
+                                    network.stopping)
+
+    # -- debug edges and tracing ---------------------------------------------------------------
+    def _snapshot_edges(self) -> None:
+        with self.graph.lock:
+            edges = list(self.graph.edges)
+            initials = list(self.graph.initials)
+        self._edges = []
+        for edge in edges:
+            src = wire.port_dict(edge.src.node, edge.src.port, edge.src.index)
+            tgt = wire.port_dict(edge.tgt.node, edge.tgt.port, edge.tgt.index)
+            secure = bool((edge.metadata or {}).get("secure"))
+            self._edges.append(_Edge(edge_key(src, tgt), edge.src, edge.tgt, src, tgt,
+                                     wire.edge_id(src, tgt), secure))
+        self._initials = []
+        for iip in initials:
+            tgt = wire.port_dict(iip.tgt.node, iip.tgt.port, iip.tgt.index)
+            self._initials.append(_Initial(tgt, wire.edge_id(None, tgt), iip.data))
+
+    def refresh_observers(self) -> None:
+        """Tap exactly the edges somebody watches (a debug client or the trace); untap the rest."""
+        with self.lock:
+            network = self.network
+            if network is None or not self.is_started or self.stop_requested.is_set():
+                return
+            watchers = []
+            if self.debug:
+                watchers = [c for c in self.runtime.clients()
+                            if c.grant.may_receive("network-data")]
+            tracing = self.tracer is not None and self.tracer.active
+            targets: dict[EdgeKey, tuple[Client, ...]] = {}
+            for edge in self._edges:
+                clients = tuple(c for c in watchers if c.wants_edge(self.id, edge.key))
+                if clients or tracing:
+                    targets[edge.key] = clients
+                    if edge.key not in self._taps:
+                        try:
+                            self._taps[edge.key] = network.tap(edge.src_ref, edge.tgt_ref,
+                                                               self._observer(edge))
+                        except (NetworkError, KeyError, ValueError) as exc:
+                            log.debug("graph %s: cannot tap %s: %s", self.id, edge.id, exc)
+                elif edge.key in self._taps:
+                    self._taps.pop(edge.key)()
+            self._targets = targets
+
+    def _observer(self, edge: _Edge) -> Callable[[IP], None]:
+        def observe(ip: IP) -> None:
+            command = _DEBUG_EVENTS[ip.kind]
+            if ip.is_data:
+                extra = {"data": "DATA" if edge.secure else wire.jsonable(ip.data)}
+            else:
+                extra = {"group": "" if ip.data is None else str(ip.data)}
+            self._edge_event(edge, command, extra)
+
+        return observe
+
+    def _edge_event(self, edge: _Edge, command: str, extra: dict) -> None:
+        clients = self._targets.get(edge.key)
+        tracer = self.tracer
+        tracing = tracer is not None and tracer.active
+        if not clients and not tracing:
+            return
+        payload = {"id": edge.id, "graph": self.id, "src": edge.src, "tgt": edge.tgt, **extra}
+        if clients:
+            message = wire.message("network", command, payload)
+            for client in clients:
+                client.send(message, droppable=True)
+        if tracing:
+            assert tracer is not None
+            tracer.record(command, payload)
+
+    def _send_initials(self) -> None:
+        """IIPs are preloaded, never cross a tap: report them once, at start."""
+        tracer = self.tracer
+        tracing = tracer is not None and tracer.active
+        watchers = []
+        if self.debug:
+            watchers = [c for c in self.runtime.clients()
+                        if c.grant.may_receive("network-data") and c.wants_initials(self.id)]
+        if not watchers and not tracing:
+            return
+        for iip in self._initials:
+            payload = {"id": iip.id, "graph": self.id, "tgt": iip.tgt,
+                       "data": wire.jsonable(iip.data)}
+            message = wire.message("network", "data", payload)
+            for client in watchers:
+                client.send(message, droppable=True)
+            if tracing:
+                assert tracer is not None
+                tracer.record("data", payload)
+
+    def _end_edges(self) -> None:
+        if self._ended_edges:
+            return
+        self._ended_edges = True
+        for edge in self._edges:
+            self._edge_event(edge, "disconnect", {})

@@ -1,0 +1,217 @@
+"""The graph sub-protocol: the 20 editing commands.
+
+Handlers only validate and call the graph model. The acknowledgements are not made here:
+the model emits a change event for every change (a ``removenode`` emits the removal of each
+attached edge, IIP and export first) and the runtime turns each event into an ack for every
+client that may read graphs. So every client sees the same story, in the model's order,
+whoever made the change. ``clear`` is the exception: it (re)creates the graph, so its ack
+echoes the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..graph import Graph, GraphError, PortRef
+from .common import (
+    ProtocolError,
+    Request,
+    boolean,
+    edge_metadata,
+    group_metadata,
+    hosted_graph,
+    node_metadata,
+    obj,
+    port,
+    string,
+)
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+_CLEAR_FIELDS = ("name", "library", "icon", "description")
+
+
+def clear(rt: Runtime, req: Request, payload: dict) -> None:
+    """Create the graph ``id``, or empty it if it exists; ``main: true`` makes it the main graph."""
+    gid = string(payload, "id")
+    assert gid is not None
+    fields = {key: string(payload, key, required=False, empty=True) for key in _CLEAR_FIELDS}
+    main = payload.get("main")
+    if main is not None:
+        main = boolean(payload, "main")
+    properties = {key: value for key, value in fields.items() if value is not None}
+    properties["id"] = gid
+    properties["name"] = fields["name"] or gid
+    hosted = rt.get_graph(gid)
+    had_exports = False
+    if hosted is None:
+        hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main))
+    else:
+        hosted.stop()
+        had_exports = hosted.has_exports()
+        with hosted.graph.lock:
+            hosted.graph.clear()
+            hosted.graph.properties.update(properties)
+    if main:
+        rt.set_main(gid)
+    ack: dict[str, Any] = {"id": gid}
+    ack.update({key: value for key, value in fields.items() if value is not None})
+    if main is not None:
+        ack["main"] = main
+    rt.broadcast("graph", "clear", ack, "graph")
+    if had_exports:
+        rt.send_ports(hosted)
+
+
+def _ref(value: dict) -> PortRef:
+    return PortRef(value["node"], value["port"], value.get("index"))
+
+
+def _change(action: Callable[[Any, dict], Any]) -> Callable[[Runtime, Request, dict], None]:
+    """A handler that resolves the graph, then applies ``action``; GraphError -> graph:error."""
+
+    def handler(rt: Runtime, req: Request, payload: dict) -> None:
+        hosted = hosted_graph(rt, payload)
+        try:
+            action(hosted.graph, payload)
+        except GraphError as exc:
+            raise ProtocolError(str(exc)) from None
+
+    handler.__doc__ = action.__doc__
+    handler.__name__ = action.__name__
+    return handler
+
+
+def _s(payload: dict, key: str) -> str:
+    value = string(payload, key)
+    assert value is not None
+    return value
+
+
+@_change
+def addnode(g: Graph, p: dict) -> None:
+    g.add_node(_s(p, "id"), _s(p, "component"), node_metadata(p))
+
+
+@_change
+def removenode(g: Graph, p: dict) -> None:
+    g.remove_node(_s(p, "id"))
+
+
+@_change
+def renamenode(g: Graph, p: dict) -> None:
+    g.rename_node(_s(p, "from"), _s(p, "to"))
+
+
+@_change
+def changenode(g: Graph, p: dict) -> None:
+    g.change_node(_s(p, "id"), node_metadata(p, required=True))
+
+
+@_change
+def addedge(g: Graph, p: dict) -> None:
+    g.add_edge(_ref(port(p, "src")), _ref(port(p, "tgt")), edge_metadata(p))
+
+
+@_change
+def removeedge(g: Graph, p: dict) -> None:
+    g.remove_edge(_ref(port(p, "src")), _ref(port(p, "tgt")))
+
+
+@_change
+def changeedge(g: Graph, p: dict) -> None:
+    g.change_edge(_ref(port(p, "src")), _ref(port(p, "tgt")), edge_metadata(p) or {})
+
+
+@_change
+def addinitial(g: Graph, p: dict) -> None:
+    src = obj(p, "src", required=True)
+    assert src is not None
+    if "data" not in src:
+        raise ProtocolError("'src.data' is required")
+    g.add_initial(src["data"], _ref(port(p, "tgt")), edge_metadata(p))
+
+
+@_change
+def removeinitial(g: Graph, p: dict) -> None:
+    """``src`` may be absent: the ack reports the data of the IIP that was removed."""
+    g.remove_initial(_ref(port(p, "tgt")))
+
+
+@_change
+def addinport(g: Graph, p: dict) -> None:
+    g.add_inport(_s(p, "public"), _s(p, "node"), _s(p, "port"), node_metadata(p))
+
+
+@_change
+def removeinport(g: Graph, p: dict) -> None:
+    g.remove_inport(_s(p, "public"))
+
+
+@_change
+def renameinport(g: Graph, p: dict) -> None:
+    g.rename_inport(_s(p, "from"), _s(p, "to"))
+
+
+@_change
+def addoutport(g: Graph, p: dict) -> None:
+    g.add_outport(_s(p, "public"), _s(p, "node"), _s(p, "port"), node_metadata(p))
+
+
+@_change
+def removeoutport(g: Graph, p: dict) -> None:
+    g.remove_outport(_s(p, "public"))
+
+
+@_change
+def renameoutport(g: Graph, p: dict) -> None:
+    g.rename_outport(_s(p, "from"), _s(p, "to"))
+
+
+@_change
+def addgroup(g: Graph, p: dict) -> None:
+    nodes = p.get("nodes")
+    if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+        raise ProtocolError("'nodes' must be an array of node ids")
+    g.add_group(_s(p, "name"), nodes, group_metadata(p))
+
+
+@_change
+def removegroup(g: Graph, p: dict) -> None:
+    g.remove_group(_s(p, "name"))
+
+
+@_change
+def renamegroup(g: Graph, p: dict) -> None:
+    g.rename_group(_s(p, "from"), _s(p, "to"))
+
+
+@_change
+def changegroup(g: Graph, p: dict) -> None:
+    g.change_group(_s(p, "name"), group_metadata(p, required=True))
+
+
+COMMANDS = {
+    "clear": clear,
+    "addnode": addnode,
+    "removenode": removenode,
+    "renamenode": renamenode,
+    "changenode": changenode,
+    "addedge": addedge,
+    "removeedge": removeedge,
+    "changeedge": changeedge,
+    "addinitial": addinitial,
+    "removeinitial": removeinitial,
+    "addinport": addinport,
+    "removeinport": removeinport,
+    "renameinport": renameinport,
+    "addoutport": addoutport,
+    "removeoutport": removeoutport,
+    "renameoutport": renameoutport,
+    "addgroup": addgroup,
+    "removegroup": removegroup,
+    "renamegroup": renamegroup,
+    "changegroup": changegroup,
+}

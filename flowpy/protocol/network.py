@@ -1,0 +1,93 @@
+"""The network sub-protocol: run graphs, report their state, watch their edges.
+
+State semantics (protocol-notes.md): ``started`` means between start and stop, ``running``
+means processes are active. A network that finishes by itself reports ``network:stopped``
+with ``started: true, running: false`` and stays started until ``network:stop``, which
+reports ``started: false``. ``network:started`` and ``network:stopped`` are broadcast by the
+hosted graph (it hears the network's lifecycle); handlers here only start, stop and answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import wire
+from ..network import NetworkError
+from .common import ProtocolError, Request, boolean, hosted_graph, port
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+
+def start(rt: Runtime, req: Request, payload: dict) -> None:
+    """Start (or restart) the graph's network; ``network:started`` comes from the network itself."""
+    hosted = hosted_graph(rt, payload)
+    try:
+        hosted.start()
+    except NetworkError as exc:
+        rt.error(req, str(exc), graph=hosted.id)
+
+
+def stop(rt: Runtime, req: Request, payload: dict) -> None:
+    hosted = hosted_graph(rt, payload)
+    if not hosted.stop():
+        # Not started: confirm to the asker only, nothing changed for anybody else.
+        rt.reply(req, "stopped", {"graph": hosted.id, "started": False, "running": False,
+                                  "time": wire.timestamp()})
+
+
+def getstatus(rt: Runtime, req: Request, payload: dict) -> None:
+    rt.reply(req, "status", hosted_graph(rt, payload).status())
+
+
+def debug(rt: Runtime, req: Request, payload: dict) -> None:
+    """Turn edge debug data on or off; answered by ``network:status``."""
+    # fbp-protocol has no output schema for network:debug; status is the schema-valid answer.
+    hosted = hosted_graph(rt, payload)
+    enable = boolean(payload, "enable", required=True)
+    hosted.debug = enable
+    hosted.refresh_observers()
+    rt.reply(req, "status", {**hosted.status(), "debug": enable})
+
+
+def edges(rt: Runtime, req: Request, payload: dict) -> None:
+    """Select the edges this client receives debug data for (replaces the previous selection)."""
+    hosted = hosted_graph(rt, payload)
+    selected = payload.get("edges")
+    if not isinstance(selected, list):
+        raise ProtocolError("'edges' must be an array of {src, tgt} objects")
+    normalised: list[dict[str, Any]] = []
+    for i, item in enumerate(selected):
+        if not isinstance(item, dict):
+            raise ProtocolError(f"'edges[{i}]' must be an object with 'src' and 'tgt'")
+        try:
+            normalised.append({"src": port(item, "src"), "tgt": port(item, "tgt")})
+        except ProtocolError as exc:
+            raise ProtocolError(f"edges[{i}]: {exc.message}") from None
+    rt.set_edges(req.client, hosted.id, normalised)
+    rt.reply(req, "edges", {"graph": hosted.id, "edges": normalised})
+
+
+def persist(rt: Runtime, req: Request, payload: dict) -> None:
+    """Save every graph in the state directory; the runtime loads them when it starts again.
+
+    fbp-protocol 0.9.8 defines no reply schema for persist, so the confirmation is a
+    ``network:output`` line (schema-valid) rather than an unschematised ``network:persist``.
+    """
+    try:
+        directory = rt.persist()
+    except OSError as exc:
+        raise ProtocolError(f"cannot persist graphs: {exc}") from None
+    count = len(rt.graphs())
+    rt.reply(req, "output", {"message": f"persisted {count} graph(s) in {directory}",
+                             "type": "message"})
+
+
+COMMANDS = {
+    "start": start,
+    "stop": stop,
+    "getstatus": getstatus,
+    "debug": debug,
+    "edges": edges,
+    "persist": persist,
+}

@@ -1,0 +1,70 @@
+"""The runtime sub-protocol: who is this runtime, and packets through a graph's exported ports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..network import NetworkError
+from .common import ProtocolError, Request, graph_id, string
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
+
+
+def getruntime(rt: Runtime, req: Request, payload: dict) -> None:
+    """``runtime:runtime`` for this client, then the exported ports of every graph that has some."""
+    rt.reply(req, "runtime", rt.runtime_info(req.grant))
+    if req.grant.may_receive("runtime"):
+        for hosted in rt.graphs().values():
+            if hosted.has_exports():
+                rt.send_ports(hosted, [req.client], req)
+
+
+def packet(rt: Runtime, req: Request, payload: dict) -> None:
+    """Put a packet into an exported inport; ``packetsent`` once the network has accepted it.
+
+    The acknowledgement waits for the graph inport handler, so a back-pressured network
+    delays it: a client keeping a window of unacknowledged packets gets flow control.
+    """
+    graph = graph_id(payload)
+    port = string(payload, "port")
+    event = string(payload, "event")
+    assert port is not None and event is not None
+    if event not in PACKET_EVENTS:
+        raise ProtocolError(
+            f"'event' must be one of {', '.join(PACKET_EVENTS)}, got {event[:64]!r}")
+    echo: dict[str, Any] = {"graph": graph, "port": port, "event": event}
+    for key in ("type", "schema"):
+        value = string(payload, key, required=False)
+        if value is not None:
+            echo[key] = value
+    if "payload" in payload:
+        echo["payload"] = payload["payload"]
+    if not req.grant.may_send_to(graph, port):
+        raise ProtocolError(f"runtime:packet to port {port!r} of graph {graph!r} is not permitted")
+    hosted = rt.get_graph(graph)
+    if hosted is None:
+        raise ProtocolError(f"graph {graph!r} not found")
+    exported = list(hosted.graph.inports)
+    if port not in exported and port.lower() not in {p.lower() for p in exported}:
+        known = ", ".join(exported) or "none"
+        raise ProtocolError(f"graph {graph!r} has no exported inport {port!r} (it has: {known})")
+
+    def accepted(ok: bool) -> None:
+        if ok:
+            rt.reply(req, "packetsent", echo)
+        else:
+            rt.error(req, f"packet to {graph}.{port} was not delivered: the network stopped")
+
+    try:
+        hosted.inport(port, event, payload.get("payload"), accepted)
+    except NetworkError as exc:
+        raise ProtocolError(str(exc)) from None
+
+
+COMMANDS = {
+    "getruntime": getruntime,
+    "packet": packet,
+}

@@ -1,0 +1,68 @@
+"""The trace sub-protocol: record a graph's network events and dump them as Flowtrace JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..tracing import DEFAULT_BUFFER, MAX_BUFFER, Tracer
+from .common import Request, hosted_graph, integer
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def start(rt: Runtime, req: Request, payload: dict) -> None:
+    """Start recording (``buffersize``: how many recent events to keep, default 400)."""
+    hosted = hosted_graph(rt, payload)
+    size = integer(payload, "buffersize", minimum=1, maximum=MAX_BUFFER)
+    tracer = hosted.tracer
+    if tracer is None:
+        tracer = Tracer(hosted.id, size or DEFAULT_BUFFER)
+    elif size is not None:
+        tracer.resize(size)
+    tracer.active = True
+    hosted.tracer = tracer
+    hosted.refresh_observers()
+    rt.broadcast("trace", "start", {"graph": hosted.id, "buffersize": tracer.buffersize}, "trace")
+
+
+def stop(rt: Runtime, req: Request, payload: dict) -> None:
+    hosted = hosted_graph(rt, payload)
+    if hosted.tracer is not None:
+        hosted.tracer.active = False
+        hosted.refresh_observers()
+    rt.broadcast("trace", "stop", {"graph": hosted.id}, "trace")
+
+
+def clear(rt: Runtime, req: Request, payload: dict) -> None:
+    hosted = hosted_graph(rt, payload)
+    if hosted.tracer is not None:
+        hosted.tracer.clear()
+    rt.broadcast("trace", "clear", {"graph": hosted.id}, "trace")
+
+
+def dump(rt: Runtime, req: Request, payload: dict) -> None:
+    """The recorded events as a Flowtrace JSON *string* (empty if nothing was recorded)."""
+    hosted = hosted_graph(rt, payload)
+    tracer = hosted.tracer or Tracer(hosted.id)
+    metadata = {"runtime": rt.id, "type": "flowpy", "label": rt.label}
+    graphs = {}
+    try:
+        from .. import graph_json
+
+        graphs[hosted.id] = graph_json.dump(hosted.graph)
+    except Exception as exc:  # the trace is still useful without the graph
+        log.warning("trace of %s: cannot include the graph: %s", hosted.id, exc)
+    flowtrace = tracer.dump(metadata, graphs, hosted.id)
+    rt.reply(req, "dump", {"graph": hosted.id, "type": "flowtrace.json", "flowtrace": flowtrace})
+
+
+COMMANDS = {
+    "start": start,
+    "stop": stop,
+    "clear": clear,
+    "dump": dump,
+}

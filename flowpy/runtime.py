@@ -1,0 +1,473 @@
+"""Everything one flowpy process serves over the FBP protocol, behind a transport-free boundary.
+
+A transport (``flowpy.server``) gives the runtime each connection's *sink* and every frame it
+receives; the runtime answers by calling ``sink.send(message, droppable)``. Nothing here knows
+about sockets, so tests drive the whole protocol with a recording sink::
+
+    runtime = Runtime(registry=None, state_dir=None, label="flowpy", secret=None, permissions=None)
+    client = runtime.connect(sink)          # sink.send(message: dict, droppable: bool = False)
+    runtime.receive_text(client, text)      # one text frame; never raises
+    runtime.receive(client, message_dict)   # an already decoded message; never raises
+    runtime.receive_binary(client, data)    # answered with runtime:error
+    runtime.disconnect(client)
+    runtime.shutdown(timeout=5.0)
+    runtime.status() -> dict                # for HTTP GET /
+    runtime.load_graph_file(path, main=True)
+
+``sink.send`` may block while ``droppable`` is false: that is how back-pressure reaches a
+network whose output a client cannot take fast enough. Debug traffic is sent droppable, so a
+slow debugger never slows the graph it watches.
+
+The runtime holds several graphs (one of them *main*), each a :class:`~flowpy.hosting.HostedGraph`
+with its network; the component registry; the connected clients and what each may do; and a
+stable id, kept in ``<state_dir>/runtime-id`` so clients recognise the runtime across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import __version__, wire
+from .hosting import PORT_EVENTS, HostedGraph, edge_key
+from .permissions import ALL_CAPABILITIES, Grant, Permissions
+from .protocol import dispatch
+from .protocol.common import Request
+from .protocol.envelope import EnvelopeError, decode_text, parse
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = "0.7"
+RUNTIME_TYPE = "flowpy"
+
+
+class Sink(Protocol):
+    """Where a client's messages go; implemented by the transport."""
+
+    def send(self, message: dict, droppable: bool = False) -> None: ...
+
+
+def default_state_dir() -> Path:
+    """A per-user data directory: ``$XDG_DATA_HOME/flowpy`` (``~/.local/share/flowpy``)."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "flowpy"
+    home_data = os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or home_data
+    return Path(base) / "flowpy"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_runtime_id(state_dir: Path) -> str:
+    """The runtime's UUID from ``<state_dir>/runtime-id``, created on first use."""
+    path = state_dir / "runtime-id"
+    try:
+        return str(uuid.UUID(path.read_text(encoding="utf-8").strip()))
+    except (OSError, ValueError):
+        pass
+    runtime_id = str(uuid.uuid4())
+    try:
+        _write_atomically(path, runtime_id + "\n")
+    except OSError as exc:
+        log.warning("cannot keep the runtime id in %s (%s); it will change on restart", path, exc)
+    return runtime_id
+
+
+class Client:
+    """One connected client: its sink, what it may do, and which edges it watches."""
+
+    def __init__(self, sink: Sink, grant: Grant, number: int) -> None:
+        self.sink = sink
+        self.grant = grant
+        self.number = number
+        #: graph id -> edge keys selected with network:edges (absent: every edge).
+        self.edge_filters: dict[str, frozenset] = {}
+
+    def send(self, message: dict, droppable: bool = False) -> None:
+        """Never raises: a failing transport must not break the thread that is reporting."""
+        try:
+            self.sink.send(message, droppable)
+        except Exception:
+            log.exception("client %d: sink failed", self.number)
+
+    def wants_edge(self, graph: str, key: Any) -> bool:
+        selected = self.edge_filters.get(graph)
+        return selected is None or key in selected
+
+    def wants_initials(self, graph: str) -> bool:
+        """IIPs are not edges a client can select; only unfiltered watchers see them."""
+        return graph not in self.edge_filters
+
+    def __repr__(self) -> str:
+        return f"<Client {self.number}>"
+
+
+class Runtime:
+    """All graphs, networks and clients of one process. Thread-safe."""
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        state_dir: str | os.PathLike | None = None,
+        label: str = "flowpy",
+        secret: str | None = None,
+        permissions: dict | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else Registry()
+        self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+        self.label = label
+        self.permissions = Permissions(secret, permissions)
+        self.id = load_runtime_id(self.state_dir)
+        self.main_graph: str | None = None
+        self._lock = threading.RLock()
+        self._clients_changed = threading.Condition(self._lock)
+        self._clients: list[Client] = []
+        self._next_client = 1
+        self._graphs: dict[str, HostedGraph] = {}
+        self._local = threading.local()
+        self._closing = False
+        #: Source code of components compiled from component:source, by full name.
+        self.component_sources: dict[str, str] = {}
+        self._load_persisted()
+
+    # -- transport boundary ------------------------------------------------------------------
+    def connect(self, sink: Sink) -> Client:
+        with self._lock:
+            client = Client(sink, self.permissions.grant_for(None), self._next_client)
+            self._next_client += 1
+            self._clients.append(client)
+            self._clients_changed.notify_all()
+        self._refresh_all_observers()
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+        self._refresh_all_observers()
+
+    def receive_text(self, client: Client, text: str) -> None:
+        """One WebSocket text frame. Never raises."""
+        try:
+            message = decode_text(text)
+        except EnvelopeError as exc:
+            self._refuse(client, exc)
+            return
+        except Exception as exc:  # pragma: no cover - decode_text is total
+            log.exception("cannot decode a frame")
+            self._refuse(client, EnvelopeError(f"cannot decode message: {exc}"))
+            return
+        self.receive(client, message)
+
+    def receive_binary(self, client: Client, data: bytes) -> None:
+        self._refuse(client, EnvelopeError("binary frames are not supported"))
+
+    def receive(self, client: Client, message: Any) -> None:
+        """One decoded message. Never raises; every problem is answered with an error message."""
+        try:
+            envelope = parse(message)
+        except EnvelopeError as exc:
+            self._refuse(client, exc)
+            return
+        except Exception as exc:
+            log.exception("cannot parse a message")
+            self._refuse(client, EnvelopeError(f"cannot parse message: {exc}"))
+            return
+        if envelope.secret is not None:
+            client.grant = self.permissions.grant_for(envelope.secret)
+        request = Request(client, envelope.protocol, envelope.command, envelope.request_id,
+                          client.grant)
+        previous = getattr(self._local, "request", None)
+        self._local.request = request
+        try:
+            dispatch(self, request, envelope.payload)
+        except Exception as exc:  # dispatch answers its own errors; this is the last line
+            log.exception("unhandled error in %s:%s", envelope.protocol, envelope.command)
+            self.error(request, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._local.request = previous
+
+    def _refuse(self, client: Client, exc: EnvelopeError) -> None:
+        client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id))
+
+    # -- sending ----------------------------------------------------------------------------
+    def clients(self) -> list[Client]:
+        with self._lock:
+            return list(self._clients)
+
+    def current_request(self) -> Request | None:
+        """The request being handled by this thread, if any (its sender gets ``responseTo``)."""
+        return getattr(self._local, "request", None)
+
+    def reply(self, request: Request, command: str, payload: Any, protocol: str | None = None,
+              droppable: bool = False) -> None:
+        """Answer the sender of ``request`` (with ``responseTo`` if it sent a ``requestId``)."""
+        request.client.send(
+            wire.message(protocol or request.protocol, command, payload, request.request_id),
+            droppable)
+
+    def error(self, request: Request, message: str, protocol: str | None = None,
+              **extra: Any) -> None:
+        """``<protocol>:error`` {message} to the sender of ``request``."""
+        self.reply(request, "error", {"message": message, **extra}, protocol)
+
+    def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
+                  droppable: bool = False, only: Iterable[Client] | None = None) -> None:
+        """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
+
+        The client whose request caused this (same thread) gets its ``responseTo``.
+        """
+        request = self.current_request()
+        plain = wire.message(protocol, command, payload)
+        answer = plain
+        if request is not None and request.request_id is not None:
+            answer = wire.message(protocol, command, payload, request.request_id)
+        for client in (self.clients() if only is None else only):
+            if client.grant.may_receive(kind):
+                is_requester = request is not None and client is request.client
+                client.send(answer if is_requester else plain, droppable)
+
+    def may_send_to(self, client: Client, graph: str, port: str) -> bool:
+        return client.grant.may_send_to(graph, port)
+
+    def may_receive_from(self, client: Client, graph: str, port: str) -> bool:
+        return client.grant.may_receive_from(graph, port)
+
+    def deliver_output(self, hosted: HostedGraph, port: str, message: dict,
+                       stopping: threading.Event) -> None:
+        """A ``runtime:packet`` from a graph outport: never dropped.
+
+        Blocks the graph's outport handler (back-pressure into the network) until at least
+        one client allowed to receive this outport is connected, or the network is stopping.
+        """
+        with self._lock:
+            while True:
+                if stopping.is_set() or hosted.stop_requested.is_set() or self._closing:
+                    return
+                targets = [c for c in self._clients if c.grant.may_receive_from(hosted.id, port)]
+                if targets:
+                    break
+                # Woken by connect() and by stops; the timeout only guards against a stop
+                # made directly on the Network, which this runtime would not hear about.
+                self._clients_changed.wait(timeout=1.0)
+        for client in targets:
+            client.send(message)
+
+    def wake_output_waiters(self) -> None:
+        with self._lock:
+            self._clients_changed.notify_all()
+
+    def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
+                   request: Request | None = None) -> None:
+        """``runtime:ports`` for one graph, each client seeing the ports it may use."""
+        for client in (self.clients() if clients is None else clients):
+            if client.grant.may_receive("runtime"):
+                payload = hosted.ports_payload(client.grant)
+                answering = request is not None and client is request.client
+                rid = request.request_id if answering else None
+                client.send(wire.message("runtime", "ports", payload, rid))
+
+    # -- graphs ---------------------------------------------------------------------------
+    def get_graph(self, graph_id: str) -> HostedGraph | None:
+        with self._lock:
+            return self._graphs.get(graph_id)
+
+    def graphs(self) -> dict[str, HostedGraph]:
+        with self._lock:
+            return dict(self._graphs)
+
+    def add_graph(self, graph_id: str, graph: Any, main: bool = False) -> HostedGraph:
+        """Host ``graph`` as ``graph_id``, replacing (and stopping) a graph of that id."""
+        hosted = HostedGraph(self, graph_id, graph)
+        with self._lock:
+            old = self._graphs.get(graph_id)
+            self._graphs[graph_id] = hosted
+            if main:
+                self.main_graph = graph_id
+        if old is not None:
+            old.close()
+        if hosted.has_exports() or old is not None:
+            self.send_ports(hosted)
+        return hosted
+
+    def set_main(self, graph_id: str) -> None:
+        with self._lock:
+            self.main_graph = graph_id
+
+    def load_graph_file(self, path: str | os.PathLike, main: bool = True) -> str:
+        """Host the graph in a JSON graph file; its id (properties.id, name or file stem)."""
+        from . import graph_json
+
+        graph = graph_json.load_file(path)
+        props = getattr(graph, "properties", {}) or {}
+        graph_id = props.get("id") or getattr(graph, "name", "") or Path(path).stem
+        self.add_graph(str(graph_id), graph, main=main)
+        return str(graph_id)
+
+    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict) -> None:
+        """A change of a hosted graph's model: ack to every reader, ports if exports changed.
+
+        ``clear`` is acknowledged by the graph:clear handler itself, which knows the request.
+        """
+        if self.get_graph(hosted.id) is not hosted:
+            return
+        if event != "clear":
+            ack = _normalise_ack(event, {**payload, "graph": hosted.id})
+            self.broadcast("graph", event, ack, "graph")
+        if event in PORT_EVENTS:
+            self.send_ports(hosted)
+
+    # -- debug subscriptions ------------------------------------------------------------------
+    def set_edges(self, client: Client, graph_id: str, edges: list[dict]) -> None:
+        """``network:edges``: from now on ``client`` watches exactly these edges of the graph."""
+        client.edge_filters[graph_id] = frozenset(edge_key(e["src"], e["tgt"]) for e in edges)
+        hosted = self.get_graph(graph_id)
+        if hosted is not None:
+            hosted.refresh_observers()
+
+    def _refresh_all_observers(self) -> None:
+        for hosted in self.graphs().values():
+            hosted.refresh_observers()
+
+    # -- runtime information --------------------------------------------------------------
+    def runtime_info(self, grant: Grant) -> dict:
+        """The ``runtime:runtime`` payload for a client holding ``grant``."""
+        info: dict[str, Any] = {
+            "type": RUNTIME_TYPE,
+            "version": PROTOCOL_VERSION,
+            "capabilities": grant.listed_capabilities(),
+            "allCapabilities": list(ALL_CAPABILITIES),
+            "id": self.id,
+            "label": self.label,
+        }
+        if self.main_graph is not None and self.main_graph in self._graphs:
+            info["graph"] = self.main_graph
+        return info
+
+    def status(self) -> dict:
+        """A small status document for plain HTTP ``GET /``."""
+        graphs = []
+        for graph_id, hosted in sorted(self.graphs().items()):
+            state = hosted.status()
+            graphs.append({"id": graph_id, "main": graph_id == self.main_graph,
+                           "started": state["started"], "running": state["running"]})
+        return {
+            "id": self.id,
+            "label": self.label,
+            "type": RUNTIME_TYPE,
+            "version": PROTOCOL_VERSION,
+            "flowpy": __version__,
+            "main": self.main_graph,
+            "graphs": graphs,
+            "clients": len(self.clients()),
+        }
+
+    # -- persistence ------------------------------------------------------------------------
+    def graphs_dir(self) -> Path:
+        return self.state_dir / "graphs"
+
+    def persist(self) -> Path:
+        """Save every graph (and which is main) so the next start of this runtime loads them."""
+        from . import graph_json
+
+        directory = self.graphs_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        graphs = self.graphs()
+        names = {}
+        for graph_id, hosted in graphs.items():
+            filename = _safe_filename(graph_id) + ".json"
+            graph_json.save_file(hosted.graph, directory / filename)
+            names[graph_id] = filename
+        for stale in directory.glob("*.json"):
+            if stale.name not in names.values():
+                stale.unlink(missing_ok=True)
+        index = {"main": self.main_graph, "graphs": names}
+        _write_atomically(self._index_path(), json.dumps(index, indent=2) + "\n")
+        return directory
+
+    def _index_path(self) -> Path:
+        return self.state_dir / "graphs.json"
+
+    def _load_persisted(self) -> None:
+        index_path = self._index_path()
+        if not index_path.exists():
+            return
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+            from . import graph_json
+        except Exception as exc:
+            log.warning("cannot read persisted graphs from %s: %s", index_path, exc)
+            return
+        for graph_id, filename in (index.get("graphs") or {}).items():
+            try:
+                graph = graph_json.load_file(self.graphs_dir() / filename)
+            except Exception as exc:
+                log.warning("cannot load persisted graph %s: %s", graph_id, exc)
+                continue
+            self.add_graph(graph_id, graph, main=graph_id == index.get("main"))
+
+    # -- shutdown -------------------------------------------------------------------------
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every network and join its threads (each within ``timeout``)."""
+        with self._lock:
+            self._closing = True
+            self._clients_changed.notify_all()
+        for hosted in self.graphs().values():
+            try:
+                hosted.stop(timeout)
+            except Exception:
+                log.exception("graph %s: stop failed", hosted.id)
+
+
+def _safe_filename(graph_id: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in graph_id).strip(".")
+    return keep or "graph"
+
+
+# -- ack normalisation: the schemas type a few metadata keys; old files may not -------------------
+
+_NODE_META = {"addnode", "changenode", "addinport", "addoutport"}
+_EDGE_META = {"addedge", "changeedge", "addinitial"}
+
+
+def _normalise_ack(event: str, payload: dict) -> dict:
+    payload = wire.jsonable(payload)
+    meta = payload.get("metadata")
+    if isinstance(meta, dict):
+        if event in _NODE_META:
+            payload["metadata"] = _typed(meta, {"x": int, "y": int})
+        elif event in _EDGE_META:
+            payload["metadata"] = _typed(meta, {"route": int, "schema": str, "secure": bool})
+        elif event in ("addgroup", "changegroup"):
+            payload["metadata"] = _typed(meta, {"description": str})
+    return payload
+
+
+def _typed(meta: dict, types: dict[str, type]) -> dict:
+    """Round numbers the schema wants as integers; leave out values of the wrong type."""
+    out = dict(meta)
+    for key, kind in types.items():
+        if key not in out:
+            continue
+        value = out[key]
+        if kind is int and isinstance(value, float) and math.isfinite(value):
+            out[key] = int(round(value))
+        elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            del out[key]
+        elif kind is not int and not isinstance(value, kind):
+            del out[key]
+    return out
+
