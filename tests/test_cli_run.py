@@ -1,0 +1,130 @@
+"""``flowpy run`` and ``flowpy components`` as a user runs them: real subprocesses."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+pytestmark = pytest.mark.integration
+
+
+def flowpy(*args, stdin=None, timeout=60):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "flowpy", *args],
+        input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+    )
+
+
+def write_graph(tmp_path, doc, name="g.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_run_example_prints_output_lines():
+    result = flowpy("run", str(EXAMPLES / "hello.json"))
+    assert result.returncode == 0, result.stderr
+    # Two Output nodes run concurrently: the numbers 0..4 in order, and the count 5 somewhere.
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if line != "5"] == ["0", "1", "2", "3", "4"]
+    assert lines.count("5") == 1
+
+
+def test_output_prints_strings_raw_and_other_values_as_compact_json(tmp_path):
+    doc = {
+        "processes": {"o": {"component": "core/Output"}},
+        "connections": [
+            {"data": "plain text", "tgt": {"process": "o", "port": "in"}},
+            {"data": {"k": [1, 2.5, None, True]}, "tgt": {"process": "o", "port": "in"}},
+        ],
+    }
+    result = flowpy("run", write_graph(tmp_path, doc))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["plain text", '{"k":[1,2.5,null,true]}']
+
+
+def test_stdin_to_stdout_pipeline_with_brackets_free_lines():
+    result = flowpy("run", str(EXAMPLES / "echo.json"), "--stdin", "in", "--stdout", "out",
+                    stdin="alpha\nbeta\n\ngamma")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == ["alpha", "beta", "", "gamma"]
+
+
+def test_count_lines_of_stdin():
+    words = "".join(f"w{n}\n" for n in range(5000))
+    result = flowpy("run", str(EXAMPLES / "count.json"), "--stdin", "IN", "--stdout", "out", stdin=words)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["5000"]
+
+
+def test_iip_override_from_the_command_line():
+    result = flowpy("run", str(EXAMPLES / "hello.json"), "--iip", "numbers.conf=3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == ["0", "1", "2", "3"]
+
+
+def test_process_error_gives_non_zero_status_and_message_on_stderr(tmp_path):
+    doc = {
+        "processes": {"r": {"component": "core/Range"}, "o": {"component": "core/Output"}},
+        "connections": [
+            {"data": "not a number", "tgt": {"process": "r", "port": "conf"}},
+            {"src": {"process": "r", "port": "out"}, "tgt": {"process": "o", "port": "in"}},
+        ],
+    }
+    result = flowpy("run", write_graph(tmp_path, doc))
+    assert result.returncode == 1
+    assert "process 'r' failed" in result.stderr
+    assert "Range conf must be an integer or an object" in result.stderr
+
+
+def test_invalid_graph_is_reported_with_status_2(tmp_path):
+    doc = {
+        "processes": {"a": {"component": "core/Repeat"}, "b": {"component": "core/Drop"}},
+        "connections": [{"src": {"process": "a", "port": "nope"}, "tgt": {"process": "b", "port": "in"}}],
+    }
+    result = flowpy("run", write_graph(tmp_path, doc))
+    assert result.returncode == 2
+    assert "has no outport 'nope'" in result.stderr
+    missing = flowpy("run", str(tmp_path / "missing.json"))
+    assert missing.returncode == 2 and "cannot load" in missing.stderr
+
+
+def test_timeout_stops_a_network_that_never_ends(tmp_path):
+    doc = {
+        "inports": {"in": {"process": "r", "port": "in"}},
+        "processes": {"r": {"component": "core/Repeat"}},
+        "connections": [],
+    }
+    # stdin is a pipe that never closes within the run: the network waits on it
+    read_fd, write_fd = os.pipe()
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.run(
+            [sys.executable, "-m", "flowpy", "run", write_graph(tmp_path, doc), "--stdin", "in",
+             "--timeout", "0.5"],
+            stdin=read_fd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+        )
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert proc.returncode == 3
+    assert "timeout" in proc.stderr
+
+
+def test_components_lists_the_core_library_with_ports():
+    result = flowpy("components")
+    assert result.returncode == 0
+    for name in ("core/Repeat", "core/Drop", "core/Output", "core/Count", "core/Range",
+                 "core/Merge", "core/Split"):
+        assert name in result.stdout
+    infos = json.loads(flowpy("components", "--json").stdout)
+    split = next(i for i in infos if i["name"] == "core/Split")
+    assert split["outPorts"] == [{"id": "out", "type": "all", "description": "the same IPs on every slot",
+                                  "addressable": True}]
