@@ -24,8 +24,9 @@ Known differences from the reference, all deliberate:
 
 * columns count code points; the reference counts UTF-16 code units, so the two differ
   after a character outside the Basic Multilingual Plane on the same line;
-* names that collide with JavaScript ``Object.prototype`` members (``constructor``,
-  ``toString``, ``__proto__``...) are ordinary names here; the reference loses them;
+* process names, component names and JSON object keys that collide with JavaScript
+  ``Object.prototype`` members (``constructor``, ``toString``, ``__proto__``...) are
+  ordinary names here; the reference loses or mangles them;
 * JSON IIPs nested deeper than Python's recursion limit are rejected;
 * error messages are worded in English rather than as PEG expectation lists.
 """
@@ -113,7 +114,7 @@ _ANY_BUT_QUOTE = _NotIn("'")
 _FAIL: Any = object()  # "no match"; distinct from None, which is JSON null
 _NO_INDEX = object()  # a port written without [index]
 
-_JS_FLOAT_PREFIX = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+_JS_FLOAT_PREFIX = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
 def _js_number(value: float) -> int | float | None:
