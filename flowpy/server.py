@@ -331,10 +331,17 @@ class ClientConnection:
 class Transport:
     """The connections of one app, so the server can stop them all."""
 
-    def __init__(self, runtime: Any, queue_size: int, recorder: _Recorder | None) -> None:
+    def __init__(
+        self,
+        runtime: Any,
+        queue_size: int,
+        recorder: _Recorder | None,
+        send_buffer_size: int | None = None,
+    ) -> None:
         self.runtime = runtime
         self.queue_size = queue_size
         self.recorder = recorder
+        self.send_buffer_size = send_buffer_size
         self._lock = threading.Lock()
         self._connections: set[ClientConnection] = set()
         self._stopping = False
@@ -363,18 +370,16 @@ class Transport:
             dropped = self.dropped_closed
         return {"connections": len(conns), "dropped": dropped + sum(c.dropped for c in conns)}
 
-    def begin_stop(self, grace: float) -> None:
-        """Refuse new connections; blocked sends give up after ``grace`` seconds."""
-        deadline = time.monotonic() + grace
+    def begin_stop(self, deadline: float) -> None:
+        """Refuse new connections; sends waiting for room give up at ``deadline``."""
         with self._lock:
             self._stopping = True
             conns = list(self._connections)
         for conn in conns:
             conn.set_deadline(deadline)
 
-    def close_all(self, timeout: float) -> None:
-        """Close every connection; they flush in parallel, all within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+    def close_all(self, deadline: float) -> None:
+        """Close every connection; they flush in parallel until ``deadline`` at the latest."""
         conns = self.connections()
         for conn in conns:
             conn.begin_close()
@@ -383,6 +388,11 @@ class Transport:
 
     def serve_connection(self, ws: Any) -> None:
         """The reader loop of one WebSocket connection (runs in its request thread)."""
+        if self.send_buffer_size:
+            try:
+                ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_size)
+            except OSError as exc:
+                log.debug("cannot set the socket send buffer: %s", exc)
         conn = ClientConnection(ws, self.queue_size, self.recorder)
         threading.current_thread().name = f"{conn.name}-reader"
         if not self.add(conn):
@@ -416,12 +426,15 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     ``runtime``: a ``flowpy.runtime.Runtime``; made from ``runtime_options`` when None.
     Transport options (taken out of ``runtime_options``): ``queue_size`` (messages buffered
     per client, default 1024), ``max_message_size`` (bytes; larger frames close the
-    connection), ``ping_interval`` (seconds, None = no pings), ``record_sent`` (a file that
-    receives every sent message as a JSON line; defaults to ``$FLOWPY_VALIDATE_OUTPUT``).
+    connection), ``ping_interval`` (seconds, None = no pings), ``send_buffer_size`` (the
+    kernel send buffer of each client socket, bytes; None = the OS default), ``record_sent``
+    (a file that receives every sent message as a JSON line; default
+    ``$FLOWPY_VALIDATE_OUTPUT``).
     """
     queue_size = int(runtime_options.pop("queue_size", DEFAULT_QUEUE_SIZE))
     max_message_size = runtime_options.pop("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
     ping_interval = runtime_options.pop("ping_interval", None)
+    send_buffer_size = runtime_options.pop("send_buffer_size", None)
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
     if runtime is None:
         from .runtime import Runtime
@@ -439,7 +452,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         "ping_interval": ping_interval,
     }
     recorder = _Recorder(record_sent) if record_sent else None
-    transport = Transport(runtime, queue_size, recorder)
+    transport = Transport(runtime, queue_size, recorder, send_buffer_size)
     app.extensions["flowpy"] = transport
     sock = Sock(app)
 
@@ -494,7 +507,11 @@ class _Server(ThreadedWSGIServer):
 
 
 class Service:
-    """A running server: ``start()``, ``url``, ``stop()``. :func:`serve` adds signals."""
+    """A running server: ``start()``, ``url``, ``stop()``. :func:`serve` adds signals.
+
+    ``shutdown_timeout``: how long ``runtime.shutdown`` may take to stop the networks.
+    ``flush_timeout``: how long clients get, at stop, to read what is queued for them.
+    """
 
     def __init__(
         self,
@@ -503,12 +520,14 @@ class Service:
         runtime: Any = None,
         app: flask.Flask | None = None,
         shutdown_timeout: float = 5.0,
+        flush_timeout: float = 1.0,
         **app_options: Any,
     ) -> None:
         self.app = app or create_app(runtime, **app_options)
         self.transport = transport_of(self.app)
         self.runtime = self.transport.runtime
         self.shutdown_timeout = shutdown_timeout
+        self.flush_timeout = flush_timeout
         self._server = _Server(host, port, self.app, handler=_RequestHandler)
         self.host = host
         self.port: int = self._server.socket.getsockname()[1]
@@ -537,12 +556,14 @@ class Service:
         if self._thread is not None:
             self._server.shutdown()  # serve_forever returns; nothing new is accepted
             self._thread.join()
-        grace = max(0.5, self.shutdown_timeout / 2)
-        self.transport.begin_stop(grace)
+        # Clients get until the deadline to take what is queued for them (the networks' last
+        # messages included); a client that does not read by then is cut off.
+        deadline = time.monotonic() + self.flush_timeout
+        self.transport.begin_stop(deadline)
         try:
             self.runtime.shutdown(timeout=self.shutdown_timeout)
         finally:
-            self.transport.close_all(grace)
+            self.transport.close_all(max(deadline, time.monotonic() + 0.2))
             self._server.server_close()  # joins the request (reader) threads
             if self.transport.recorder is not None:
                 self.transport.recorder.close()

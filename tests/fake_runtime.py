@@ -8,9 +8,10 @@ back-pressured (non-droppable) streams. Commands (protocol ``test``):
 * ``echo`` → ``test:echo`` with the same payload.
 * ``concurrent {threads, count, size}`` → that many threads each send ``count`` messages
   ``test:item {thread, seq, pad}`` to this client at once, then ``test:done``.
-* ``produce {count, droppable, size, to}`` → a producer thread sends ``count`` messages
-  ``test:item {seq, pad}`` to every client whose ``name`` is ``to`` (droppable or not), then
-  sends ``test:produced {count}`` to this client (non-droppable), and records the results.
+* ``produce {count, size, to: {name: droppable}}`` → a producer thread sends ``count``
+  messages ``test:item {seq, pad}`` to each client named in ``to``, droppable or not as
+  given, then sends ``test:produced {count}`` to this client; ``results`` holds what each
+  ``sink.send`` returned.
 * ``name {name}`` → names this client (for ``produce``), answered by ``test:named``.
 """
 
@@ -114,9 +115,9 @@ class FakeRuntime:
     def _cmd_produce(self, client: FakeClient, payload: Any) -> None:
         pad = "x" * int(payload.get("size", 0))
         count = int(payload["count"])
-        droppable = bool(payload.get("droppable", False))
+        to = payload["to"]
         with self.lock:
-            targets = [c for c in self.clients if c.name == payload["to"]]
+            targets = [(c, bool(to[c.name])) for c in self.clients if c.name in to]
         self.produced.clear()
 
         def producer() -> None:
@@ -127,7 +128,7 @@ class FakeRuntime:
                     "command": "item",
                     "payload": {"seq": seq, "pad": pad},
                 }
-                for target in targets:
+                for target, droppable in targets:
                     results.append(target.sink.send(message, droppable=droppable))
             self.results = results
             self.produced.set()
