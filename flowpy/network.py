@@ -24,8 +24,10 @@ from typing import Any
 
 from .component import Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
+from .errors import NetworkError
 from .ip import IP
 from .ports import Index, InputPort, OutputPort, PortError, PortMap, PortSpec, normalize_index
+from .subgraph import flatten
 from .taps import TapConnection
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,6 @@ Slot = tuple[str, str, Index | None]
 IN_HANDLER = "\x00graph-in"
 OUT_HANDLER = "\x00graph-out"
 _HANDLER_PORT = PortSpec("port", addressable=True)
-
-
-class NetworkError(Exception):
-    """The graph cannot run as it is (unknown component, port, node or bad index)."""
 
 
 class NetworkListener:
@@ -181,18 +179,13 @@ class Network:
             proc.thread.start()
 
     def _plan_wiring(self) -> _Plan:
-        graph = self.graph
+        flat = flatten(self.graph, self.registry)
         plan = _Plan()
-        specs: dict[str, tuple[dict[str, PortSpec], dict[str, PortSpec]]] = {}
-        for node in list(graph.nodes.values()):
-            try:
-                cls = self.registry.get(node.component)
-            except KeyError:
-                raise NetworkError(
-                    f"node {node.id!r}: unknown component {node.component!r}"
-                ) from None
-            plan.classes[node.id] = cls
-            specs[node.id] = (cls.port_specs("in"), cls.port_specs("out"))
+        plan.classes = dict(flat.classes)
+        specs = {
+            node_id: (cls.port_specs("in"), cls.port_specs("out"))
+            for node_id, cls in flat.classes.items()
+        }
 
         auto: dict[tuple[str, str, str], int] = {}
 
@@ -222,24 +215,21 @@ class Network:
                 auto[key] = index + 1
             return (ref.node, name, index)
 
-        for edge in list(graph.edges):
-            what = f"edge {edge.src.node}.{edge.src.port} -> {edge.tgt.node}.{edge.tgt.port}"
-            src = resolve(edge.src, "out", what)
-            tgt = resolve(edge.tgt, "in", what)
+        for src_ref, tgt_ref, what in flat.edges:
+            src = resolve(src_ref, "out", what)
+            tgt = resolve(tgt_ref, "in", what)
             plan.edges.append((src, tgt))
             plan.writers[tgt] = plan.writers.get(tgt, 0) + 1
-        for iip in list(graph.initials):
-            tgt = resolve(iip.tgt, "in", f"initial packet to {iip.tgt.node}.{iip.tgt.port}")
-            plan.iips.setdefault(tgt, []).append(IP(IP.DATA, iip.data))
+        for data, tgt_ref, what in flat.initials:
+            tgt = resolve(tgt_ref, "in", what)
+            plan.iips.setdefault(tgt, []).append(IP(IP.DATA, data))
             plan.writers.setdefault(tgt, 0)
-        for public, exp in list(graph.inports.items()):
-            ref = _Ref(exp.process, exp.port)
+        for public, ref in flat.inports.items():
             tgt = resolve(ref, "in", f"exported inport {public!r}")
             plan.exported_in[public] = tgt
             plan.edges.append(((IN_HANDLER, "port", public), tgt))
             plan.writers[tgt] = plan.writers.get(tgt, 0) + 1
-        for public, exp in list(graph.outports.items()):
-            ref = _Ref(exp.process, exp.port)
+        for public, ref in flat.outports.items():
             src = resolve(ref, "out", f"exported outport {public!r}")
             plan.exported_out[public] = src
             tgt = (OUT_HANDLER, "port", public)
@@ -485,13 +475,6 @@ class Network:
             self._emit("output", self, node_id, text)
         else:
             print(text, flush=True)
-
-
-@dataclass
-class _Ref:
-    node: str
-    port: str
-    index: Any = None
 
 
 class _NetworkContext(ProcessContext):
