@@ -1,0 +1,360 @@
+"""A Python client of the FBP Network Protocol, on websocket-client.
+
+One reader thread per connection sorts what arrives: replies go to the request waiting for
+them (matched by ``responseTo`` when the runtime supports the 0.8 envelope, else by command),
+``runtime:packet`` outputs go to a bounded inbox (when it is full the reader stops reading,
+so a slow consumer slows the link instead of growing memory), and everything else goes to a
+message inbox or a callback. The Bridge component, the tests and the ``send``/``listen``
+commands are all built on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import websocket
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
+
+
+class ClientError(Exception):
+    """The connection failed, closed, or a reply did not come in time."""
+
+
+class ProtocolError(ClientError):
+    """The runtime answered a request with ``<protocol>:error``."""
+
+    def __init__(self, protocol: str, command: str, message: str) -> None:
+        super().__init__(f"{protocol}:{command} failed: {message}")
+        self.protocol, self.command, self.message = protocol, command, message
+
+
+class ConnectionClosed(ClientError):
+    """The WebSocket is closed (by either side)."""
+
+
+@dataclass
+class _Pending:
+    """One request waiting for its reply (or replies, for component:list)."""
+
+    protocol: str
+    command: str
+    request_id: str
+    expect: frozenset[str]
+    until: str | None = None  # for multi-message replies: the command that ends them
+    replies: list[dict] = field(default_factory=list)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Client:
+    """A connection to one runtime. Thread-safe: any thread may send; one thread reads."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        packet_inbox: int = 1024,
+        on_message: Callable[[dict], Any] | None = None,
+        name: str = "flowpy-client",
+    ) -> None:
+        self.url = url
+        self.secret = secret or None
+        self.timeout = timeout
+        self.name = name
+        self.on_message = on_message
+        self.packets: queue.Queue[dict] = queue.Queue(maxsize=packet_inbox)
+        self.messages: queue.Queue[dict] = queue.Queue()
+        self.runtime: dict[str, Any] = {}
+        self.ports: dict[str, dict[str, Any]] = {}
+        self._ws: websocket.WebSocket | None = None
+        self._send_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: deque[_Pending] = deque()
+        self._ids = itertools.count(1)
+        self._reader: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.closed = threading.Event()
+        self.close_reason: str = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def connect(self) -> Client:
+        try:
+            self._ws = websocket.create_connection(
+                self.url, timeout=self.timeout, subprotocols=["noflo"], enable_multithread=True
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
+        self._ws.settimeout(None)
+        self.closed.clear()
+        self._closing.clear()
+        self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader")
+        self._reader.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the socket and join the reader thread."""
+        self._closing.set()
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # already broken: closing is all we wanted
+                pass
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout)
+
+    def __enter__(self) -> Client:
+        return self.connect() if self._ws is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        try:
+            while True:
+                opcode, frame = ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    self.close_reason = "closed by the runtime"
+                    break
+                if opcode != websocket.ABNF.OPCODE_TEXT:
+                    continue
+                try:
+                    message = json.loads(frame.decode("utf-8"))
+                except ValueError:
+                    log.warning("%s: ignoring a frame that is not JSON", self.name)
+                    continue
+                if isinstance(message, dict):
+                    self._dispatch(message)
+        except (OSError, websocket.WebSocketException) as exc:
+            if not self._closing.is_set():
+                self.close_reason = f"connection lost: {exc}"
+        finally:
+            if not self.close_reason:
+                self.close_reason = "closed"
+            self._fail_pending(ConnectionClosed(f"{self.url}: {self.close_reason}"))
+            self.closed.set()
+            for inbox in (self.packets, self.messages):
+                try:
+                    inbox.put_nowait(_CLOSED)  # wakes a consumer waiting on an empty inbox
+                except queue.Full:
+                    pass  # it is not waiting: it finds the closed flag once it has drained
+
+    def _dispatch(self, message: dict) -> None:
+        protocol, command = message.get("protocol"), message.get("command")
+        payload = message.get("payload")
+        if protocol == "runtime" and command == "runtime" and isinstance(payload, dict):
+            self.runtime = payload
+        elif protocol == "runtime" and command == "ports" and isinstance(payload, dict):
+            self.ports[str(payload.get("graph"))] = payload
+        if self._settle(message):
+            return
+        if self.on_message is not None:
+            try:
+                self.on_message(message)
+            except Exception:
+                log.exception("%s: on_message failed", self.name)
+            return
+        if protocol == "runtime" and command == "packet":
+            # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
+            while not self._closing.is_set():
+                try:
+                    self.packets.put(message, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+        else:
+            self.messages.put(message)
+
+    def _settle(self, message: dict) -> bool:
+        """Hand a reply to the request it answers; True if it was one."""
+        protocol, command = message.get("protocol"), message.get("command")
+        response_to = message.get("responseTo")
+        with self._pending_lock:
+            match = None
+            if response_to is not None:
+                match = next((p for p in self._pending if p.request_id == response_to), None)
+            if match is None and not (protocol == "runtime" and command == "packet"):
+                match = next(
+                    (p for p in self._pending
+                     if p.protocol == protocol and (command in p.expect or command == "error")),
+                    None,
+                )
+            if match is None:
+                return False
+            payload = message.get("payload")
+            if command == "error":
+                text = payload.get("message") if isinstance(payload, dict) else str(payload)
+                match.error = ProtocolError(match.protocol, match.command, str(text))
+            else:
+                match.replies.append(message)
+                if match.until is not None and command != match.until:
+                    return True
+            self._pending.remove(match)
+            match.done.set()
+            return True
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._pending_lock:
+            pending, self._pending = list(self._pending), deque()
+        for p in pending:
+            p.error = error
+            p.done.set()
+
+    # -- sending -------------------------------------------------------------------------
+    def send(self, protocol: str, command: str, payload: Any = None, request_id: str | None = None) -> None:
+        """Send one message (no reply expected)."""
+        message: dict[str, Any] = {"protocol": protocol, "command": command, "payload": payload or {}}
+        if payload is not None and not isinstance(payload, dict):
+            message["payload"] = payload
+        if self.secret:
+            message["secret"] = self.secret
+            if isinstance(message["payload"], dict):
+                message["payload"] = dict(message["payload"], secret=self.secret)
+        if request_id is not None:
+            message["requestId"] = request_id
+        text = json.dumps(message, separators=(",", ":"))
+        ws = self._ws
+        if ws is None or self.closed.is_set():
+            raise ConnectionClosed(f"{self.url}: {self.close_reason or 'not connected'}")
+        try:
+            with self._send_lock:
+                ws.send(text)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ConnectionClosed(f"{self.url}: {exc}") from exc
+
+    def start_request(
+        self, protocol: str, command: str, payload: Any = None,
+        expect: Iterable[str] | None = None, until: str | None = None,
+    ) -> _Pending:
+        """Send a request and return its pending reply without waiting (for windows of requests)."""
+        pending = _Pending(
+            protocol, command, f"{self.name}-{next(self._ids)}",
+            frozenset(expect or (command,)) | ({until} if until else frozenset()), until,
+        )
+        with self._pending_lock:
+            self._pending.append(pending)
+        try:
+            self.send(protocol, command, payload, pending.request_id)
+        except ClientError:
+            with self._pending_lock:
+                if pending in self._pending:
+                    self._pending.remove(pending)
+            raise
+        return pending
+
+    def wait(self, pending: _Pending, timeout: float | None = None) -> list[dict]:
+        """The replies of a started request; raises ProtocolError, ConnectionClosed or ClientError."""
+        limit = self.timeout if timeout is None else timeout
+        if not pending.done.wait(limit):
+            with self._pending_lock:
+                if pending in self._pending:
+                    self._pending.remove(pending)
+            raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
+        if pending.error is not None:
+            raise pending.error
+        return pending.replies
+
+    def request(self, protocol: str, command: str, payload: Any = None,
+                expect: Iterable[str] | None = None, until: str | None = None,
+                timeout: float | None = None) -> dict:
+        """Send a request and return the payload of its (last) reply."""
+        replies = self.wait(self.start_request(protocol, command, payload, expect, until), timeout)
+        return replies[-1].get("payload")
+
+    # -- the protocol, command by command ------------------------------------------------
+    def getruntime(self) -> dict:
+        return self.request("runtime", "getruntime", {}, expect=("runtime",))
+
+    def list_components(self) -> list[dict]:
+        pending = self.start_request("component", "list", {}, expect=("component",),
+                                     until="componentsready")
+        return [m["payload"] for m in self.wait(pending) if m["command"] == "component"]
+
+    def graph(self, command: str, **payload: Any) -> dict:
+        """Any graph:* command; ``graph`` names the graph (``id`` for ``clear``)."""
+        return self.request("graph", command, payload)
+
+    def start_network(self, graph: str) -> dict:
+        return self.request("network", "start", {"graph": graph}, expect=("started",))
+
+    def stop_network(self, graph: str) -> dict:
+        return self.request("network", "stop", {"graph": graph}, expect=("stopped",))
+
+    def network_status(self, graph: str) -> dict:
+        return self.request("network", "getstatus", {"graph": graph}, expect=("status",))
+
+    def send_packet_nowait(self, graph: str, port: str, event: str, payload: Any = None,
+                           **extra: Any) -> _Pending:
+        """Send a runtime:packet; the returned pending completes on its runtime:packetsent."""
+        if event not in PACKET_EVENTS:
+            raise ValueError(f"unknown packet event {event!r}")
+        body: dict[str, Any] = {"graph": graph, "port": port, "event": event, **extra}
+        if payload is not None or event == "data":
+            body["payload"] = payload
+        return self.start_request("runtime", "packet", body, expect=("packetsent",))
+
+    def send_packet(self, graph: str, port: str, event: str, payload: Any = None,
+                    timeout: float | None = None) -> dict:
+        """Send a runtime:packet and wait for its runtime:packetsent."""
+        return self.wait(self.send_packet_nowait(graph, port, event, payload), timeout)[-1]["payload"]
+
+    def send_stream(self, graph: str, port: str, values: Iterable[Any], window: int = 100,
+                    timeout: float | None = None) -> int:
+        """connect, one data packet per value, disconnect, keeping at most ``window`` unacknowledged."""
+        inflight: deque[_Pending] = deque()
+        sent = 0
+        events = itertools.chain(
+            [("connect", None)], (("data", v) for v in values), [("disconnect", None)]
+        )
+        for event, value in events:
+            while len(inflight) >= window:
+                self.wait(inflight.popleft(), timeout)
+            inflight.append(self.send_packet_nowait(graph, port, event, value))
+            sent += event == "data"
+        while inflight:
+            self.wait(inflight.popleft(), timeout)
+        return sent
+
+    def recv_packet(self, timeout: float | None = None) -> dict:
+        """The next runtime:packet payload from a graph outport."""
+        return self._take(self.packets, "runtime:packet", timeout)["payload"]
+
+    def recv_message(self, timeout: float | None = None) -> dict:
+        """The next message that was neither a reply nor a packet."""
+        return self._take(self.messages, "message", timeout)
+
+    def _take(self, inbox: queue.Queue, what: str, timeout: float | None) -> dict:
+        limit = self.timeout if timeout is None else timeout
+        if self.closed.is_set() and inbox.empty():
+            raise ConnectionClosed(f"{self.url}: {self.close_reason}")
+        try:
+            item = inbox.get(timeout=limit)
+        except queue.Empty:
+            if self.closed.is_set():
+                raise ConnectionClosed(f"{self.url}: {self.close_reason}") from None
+            raise ClientError(f"no {what} within {limit}s") from None
+        if item is _CLOSED:
+            inbox.put_nowait(_CLOSED)  # later callers learn it too
+            raise ConnectionClosed(f"{self.url}: {self.close_reason}")
+        return item
+
+
+_CLOSED: Any = {"protocol": "", "command": "", "payload": None}

@@ -1,0 +1,150 @@
+"""flowpy.client against a real ``flowpy serve``: requests, errors, packets, windows, closing."""
+
+import threading
+
+import pytest
+
+from flowpy.client import Client, ClientError, ConnectionClosed, ProtocolError
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+ECHO = str(ROOT / "examples" / "echo.json")
+
+
+@pytest.fixture
+def echo_runtime(spawn_runtime):
+    return spawn_runtime("--graph", ECHO)
+
+
+def test_getruntime_and_ports(echo_runtime):
+    with Client(echo_runtime.url) as client:
+        info = client.getruntime()
+        assert info["type"] == "flowpy" and info["graph"] == "echo"
+        assert info["id"]
+        # runtime:ports follows getruntime; the client keeps it per graph
+        client.network_status("echo")
+        assert [p["id"] for p in client.ports["echo"]["inPorts"]] == ["in"]
+
+
+def test_component_list_collects_until_componentsready(echo_runtime):
+    with Client(echo_runtime.url) as client:
+        names = {c["name"] for c in client.list_components()}
+    assert {"core/Repeat", "core/Drop", "core/Range"} <= names
+
+
+def test_error_replies_raise_protocol_error(echo_runtime):
+    with Client(echo_runtime.url) as client:
+        with pytest.raises(ProtocolError, match="Requested graph not found"):
+            client.graph("addnode", graph="nope", id="x", component="core/Repeat")
+        with pytest.raises(ProtocolError) as err:
+            client.send_packet("echo", "in", "data", 1)  # network not started
+        assert err.value.protocol == "runtime"
+        # the connection keeps working after errors
+        assert client.getruntime()["graph"] == "echo"
+
+
+def test_graph_building_and_packets_in_and_out(echo_runtime):
+    with Client(echo_runtime.url) as client:
+        client.graph("clear", id="g", main=False)
+        client.graph("addnode", graph="g", id="r", component="core/Repeat")
+        client.graph("addinport", graph="g", public="in", node="r", port="in")
+        client.graph("addoutport", graph="g", public="out", node="r", port="out")
+        started = client.start_network("g")
+        assert started["started"] is True
+        values = [None, 0, 1.5, "s", [1, [2]], {"k": {"n": None}}, True]
+        client.send_packet("g", "in", "begingroup", "grp")
+        assert client.send_stream("g", "in", values, window=3) == len(values)
+        client.send_packet("g", "in", "endgroup", "grp")
+        got = []
+        while len(got) < len(values) + 2:
+            packet = client.recv_packet()
+            if packet["graph"] == "g" and packet["event"] in ("data", "begingroup", "endgroup"):
+                got.append((packet["event"], packet.get("payload")))
+        assert got == [("begingroup", "grp")] + [("data", v) for v in values] + [("endgroup", "grp")]
+        assert client.stop_network("g")["started"] is False
+
+
+def test_secret_is_required_when_the_runtime_has_one(spawn_runtime):
+    proc = spawn_runtime("--graph", ECHO, secret="s3cret")
+    with Client(proc.url) as anonymous:
+        assert anonymous.getruntime()["capabilities"] == []
+        with pytest.raises(ProtocolError, match="not permitted"):
+            anonymous.start_network("echo")
+    with Client(proc.url, secret="s3cret") as client:
+        assert "protocol:runtime" in client.getruntime()["capabilities"]
+        assert client.start_network("echo")["started"] is True
+
+
+def test_requests_from_many_threads_get_their_own_replies(echo_runtime):
+    with Client(echo_runtime.url) as client:
+        results, errors = [], []
+
+        def worker(n):
+            try:
+                for _ in range(20):
+                    results.append(client.network_status("echo")["graph"])
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and results == ["echo"] * 80
+
+
+def test_closed_runtime_fails_pending_and_later_calls(spawn_runtime):
+    proc = spawn_runtime("--graph", ECHO)
+    client = Client(proc.url, timeout=5).connect()
+    try:
+        client.getruntime()
+        proc.stop()
+        assert client.closed.wait(10)
+        with pytest.raises(ConnectionClosed):
+            client.getruntime()
+        with pytest.raises(ConnectionClosed):
+            client.recv_packet(timeout=1)
+    finally:
+        client.close()
+
+
+def test_connect_to_nothing_is_a_clear_error():
+    from conftest import free_port
+
+    with pytest.raises(ClientError, match="cannot connect"):
+        Client(f"ws://127.0.0.1:{free_port()}/", timeout=2).connect()
+
+
+def test_send_and_listen_commands(echo_runtime):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with Client(echo_runtime.url) as client:
+        client.start_network("echo")
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "listen", echo_runtime.url, "--port", "out", "--count", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        # Its first stderr line says it is connected: from then on it sees every packet.
+        assert "listening to echo.out" in listener.stderr.readline()
+        sender = subprocess.run(
+            [sys.executable, "-m", "flowpy", "send", echo_runtime.url, "--port", "in", "--window", "2"],
+            input='1\n"two"\n{"three": 3}\n', capture_output=True, text=True, env=env, timeout=60,
+        )
+        assert sender.returncode == 0, sender.stderr
+        assert "sent 3 packets" in sender.stderr
+        out, err = listener.communicate(timeout=60)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+    packets = [json.loads(line) for line in out.splitlines()]
+    assert [p["payload"] for p in packets if p["event"] == "data"] == [1, "two", {"three": 3}]
+    assert listener.returncode == 0, err
