@@ -506,6 +506,10 @@ class _Server(ThreadedWSGIServer):
         super().process_request_thread(request, client_address)
 
 
+def _address_family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class Service:
     """A running server: ``start()``, ``url``, ``stop()``. :func:`serve` adds signals.
 
@@ -528,7 +532,15 @@ class Service:
         self.runtime = self.transport.runtime
         self.shutdown_timeout = shutdown_timeout
         self.flush_timeout = flush_timeout
-        self._server = _Server(host, port, self.app, handler=_RequestHandler)
+        # Bind here rather than in werkzeug, which prints and calls sys.exit on bind errors:
+        # an OSError is the caller's to report.
+        listener = socket.create_server((host, port), family=_address_family(host), backlog=128)
+        try:
+            self._server = _Server(
+                host, port, self.app, handler=_RequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the descriptor
         self.host = host
         self.port: int = self._server.socket.getsockname()[1]
         self._thread: threading.Thread | None = None
@@ -569,6 +581,10 @@ class Service:
                 self.transport.recorder.close()
 
 
+def _ignore_signal(signum: int, frame: Any) -> None:
+    """Replaces the default action (exit, KeyboardInterrupt); the wakeup fd does the work."""
+
+
 def _print_ready(url: str) -> None:
     print(f"flowpy runtime listening on {url}", flush=True)
 
@@ -586,17 +602,14 @@ def serve(
     prints ``flowpy runtime listening on ws://HOST:PORT``. Call from the main thread.
     """
     service = Service(host, port, runtime, **app_options)
-    # Self-pipe: the handlers only write a byte, so they take no lock the main thread may hold.
+    # The C-level signal handler writes the signal number to this pipe from whichever thread
+    # the kernel picked; the main thread just reads it. (A Python-level handler alone would
+    # only run once the main thread wakes up, which a blocking read never does by itself
+    # when the signal lands on another thread.)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
-
-    def on_signal(signum: int, frame: Any) -> None:
-        try:
-            os.write(wake_write, bytes([signum]))
-        except OSError:  # pipe full: a stop is already pending
-            pass
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         service.start()
         (ready_callback or _print_ready)(service.url)
@@ -604,6 +617,7 @@ def serve(
         log.info("signal %s: stopping", signal.Signals(signum).name)
     finally:
         service.stop()
+        signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         os.close(wake_read)

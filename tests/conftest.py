@@ -48,6 +48,7 @@ def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT dumps every thread's stack to stderr
     env.pop("FLOWPY_VALIDATE_OUTPUT", None)
     env.update(extra or {})
     return env
@@ -123,7 +124,7 @@ class RuntimeProcess:
                 return match.group(1), match.group(2), int(match.group(3))
 
     def stderr(self) -> str:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):  # ValueError: already closed
             self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
@@ -140,7 +141,11 @@ class RuntimeProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.proc.send_signal(signal.SIGABRT)  # stacks into stderr.txt, for the report
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.kill()
         self._close_files()
         return self.proc.returncode
 

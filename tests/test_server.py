@@ -111,6 +111,8 @@ def test_client_asking_no_subprotocol_is_accepted(service: Service) -> None:
 
 def test_status_page_is_the_runtime_status_as_json(service: Service) -> None:
     ws = connect(service.url)
+    send(ws, "test", "echo", 1)
+    recv(ws)  # the server has registered the connection once it has answered
     status = get_status(service.port)
     assert status["label"] == "fake"
     assert status["clients"] == 1
@@ -427,9 +429,9 @@ def test_signal_stops_the_server_cleanly_and_promptly(spawn_runtime, sig) -> Non
     started = time.monotonic()
     returncode = proc.stop(sig, timeout=15)
     elapsed = time.monotonic() - started
-    assert returncode == 0, proc
+    assert returncode == 0, str(proc)
     assert elapsed < 10, f"stopping took {elapsed:.1f}s"
-    assert "Traceback" not in proc.stderr(), proc
+    assert "Traceback" not in proc.stderr(), str(proc)
     assert len([line for line in proc.stdout if "listening on" in line]) == 1
     reader.close()
     idle.close()
