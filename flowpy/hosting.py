@@ -42,10 +42,10 @@ EdgeKey = tuple[tuple[str, str, Any], tuple[str, str, Any]]
 
 _PACKET_EVENTS = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
 _DEBUG_EVENTS = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
-#: Graph events that change the exported ports (runtime:ports must follow).
+#: Graph events that change the exported ports (runtime:ports must follow). Removing an
+#: exported node emits removeinport/removeoutport first, so removenode itself is not here.
 PORT_EVENTS = frozenset({
     "addinport", "removeinport", "renameinport", "addoutport", "removeoutport", "renameoutport",
-    "removenode",
 })
 
 
@@ -163,7 +163,10 @@ class HostedGraph(NetworkListener):
         """(Re)start the network; NetworkError if the graph cannot run (then nothing runs)."""
         with self._control:
             self._stop_locked(5.0)
-            network = Network(self.graph, self.runtime.registry, self)
+            options = {}
+            if self.runtime.network_capacity is not None:
+                options["capacity"] = self.runtime.network_capacity
+            network = Network(self.graph, self.runtime.registry, self, **options)
             self.network = network
             self.stop_requested.clear()
             network.start()

@@ -125,7 +125,11 @@ class Runtime:
         label: str = "flowpy",
         secret: str | None = None,
         permissions: dict | None = None,
+        network_capacity: int | None = None,
     ) -> None:
+        """``network_capacity``: capacity of every connection in the networks (engine default
+        if None); small values make back-pressure visible, which tests and benchmarks use."""
+        self.network_capacity = network_capacity
         self.registry = registry if registry is not None else Registry()
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.label = label
@@ -191,14 +195,19 @@ class Runtime:
         request = Request(client, envelope.protocol, envelope.command, envelope.request_id,
                           client.grant)
         previous = getattr(self._local, "request", None)
+        previous_ports = getattr(self._local, "pending_ports", None)
         self._local.request = request
+        self._local.pending_ports = pending_ports = []
         try:
             dispatch(self, request, envelope.payload)
+            for hosted in pending_ports:
+                self.send_ports(hosted)
         except Exception as exc:  # dispatch answers its own errors; this is the last line
             log.exception("unhandled error in %s:%s", envelope.protocol, envelope.command)
             self.error(request, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._local.request = previous
+            self._local.pending_ports = previous_ports
 
     def _refuse(self, client: Client, exc: EnvelopeError) -> None:
         client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id))
@@ -328,7 +337,11 @@ class Runtime:
             ack = _normalise_ack(event, {**payload, "graph": hosted.id})
             self.broadcast("graph", event, ack, "graph")
         if event in PORT_EVENTS:
-            self.send_ports(hosted)
+            pending = getattr(self._local, "pending_ports", None)
+            if pending is None:
+                self.send_ports(hosted)
+            elif hosted not in pending:
+                pending.append(hosted)  # once, after the whole change (a cascade has several)
 
     # -- debug subscriptions ------------------------------------------------------------------
     def set_edges(self, client: Client, graph_id: str, edges: list[dict]) -> None:
