@@ -96,12 +96,14 @@ class Client:
         #: graph id -> edge keys selected with network:edges (absent: every edge).
         self.edge_filters: dict[str, frozenset] = {}
 
-    def send(self, message: dict, droppable: bool = False) -> None:
-        """Never raises: a failing transport must not break the thread that is reporting."""
+    def send(self, message: dict, droppable: bool = False) -> bool:
+        """False if the message was not taken (dropped, or the client is gone). Never raises:
+        a failing transport must not break the thread that is reporting."""
         try:
-            self.sink.send(message, droppable)
+            return self.sink.send(message, droppable) is not False
         except Exception:
             log.exception("client %d: sink failed", self.number)
+            return False
 
     def wants_edge(self, graph: str, key: Any) -> bool:
         selected = self.edge_filters.get(graph)
@@ -161,6 +163,7 @@ class Runtime:
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
+            self._clients_changed.notify_all()
         self._refresh_all_observers()
 
     def receive_text(self, client: Client, text: str) -> None:
@@ -189,6 +192,10 @@ class Runtime:
         except Exception as exc:
             log.exception("cannot parse a message")
             self._refuse(client, EnvelopeError(f"cannot parse message: {exc}"))
+            return
+        if self._closing:
+            self._refuse(client, EnvelopeError("the runtime is shutting down", envelope.protocol,
+                                               envelope.request_id))
             return
         if envelope.secret is not None:
             client.grant = self.permissions.grant_for(envelope.secret)
@@ -260,20 +267,28 @@ class Runtime:
         """A ``runtime:packet`` from a graph outport: never dropped.
 
         Blocks the graph's outport handler (back-pressure into the network) until at least
-        one client allowed to receive this outport is connected, or the network is stopping.
+        one client allowed to receive this outport has taken it, waiting for such a client
+        to connect if need be, or until the network is stopping.
         """
-        with self._lock:
-            while True:
-                if stopping.is_set() or hosted.stop_requested.is_set() or self._closing:
-                    return
-                targets = [c for c in self._clients if c.grant.may_receive_from(hosted.id, port)]
-                if targets:
-                    break
-                # Woken by connect() and by stops; the timeout only guards against a stop
-                # made directly on the Network, which this runtime would not hear about.
+        while True:
+            with self._lock:
+                while True:
+                    if stopping.is_set() or hosted.stop_requested.is_set() or self._closing:
+                        return
+                    targets = [c for c in self._clients
+                               if c.grant.may_receive_from(hosted.id, port)]
+                    if targets:
+                        break
+                    # Woken by connect/disconnect and by stops; the timeout only guards
+                    # against a stop made directly on the Network, which we would not hear.
+                    self._clients_changed.wait(timeout=1.0)
+            delivered = False
+            for client in targets:
+                delivered = client.send(message) or delivered
+            if delivered:
+                return
+            with self._lock:  # every target was gone: wait for the client list to change
                 self._clients_changed.wait(timeout=1.0)
-        for client in targets:
-            client.send(message)
 
     def wake_output_waiters(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ import uuid
 from protocol_harness import (
     Gate,
     ProtocolClient,
+    RecordingSink,
     build,
     matches,
 )
@@ -278,3 +279,41 @@ def test_port_events_announce_connect_and_disconnect_for_both_directions(runtime
               if m["command"] == "packet"]
     assert events == [("in", "connect"), ("out", "connect"),
                       ("in", "disconnect"), ("out", "disconnect")]
+
+
+class GoneSink(RecordingSink):
+    """A connection that has gone away but is not disconnected yet: takes nothing."""
+
+    def send(self, message: dict, droppable: bool = False) -> bool:
+        super().send(message, droppable)
+        return False
+
+
+def test_an_outport_packet_nobody_took_waits_for_another_client(make_runtime):
+    rt = make_runtime()
+    gone = GoneSink("gone")
+    gone_client = rt.connect(gone)
+    owner = ProtocolClient(rt, "owner")
+    build(owner, "g", {"R": "core/Repeat"}, initials=[("late", "R", "in")],
+          outports={"out": ("R", "out")})
+    owner.close()  # only the gone client is left
+    attempted = threading.Event()
+    original = gone.send
+
+    def spy(message, droppable=False):
+        if message["command"] == "packet" and message["payload"]["event"] == "data":
+            attempted.set()
+        return original(message, droppable)
+
+    gone.send = spy
+    rt.get_graph("g").start()
+    assert attempted.wait(10)
+    newcomer = ProtocolClient(rt, "newcomer")
+    assert newcomer.expect("runtime", "packet", event="data")["payload"]["payload"] == "late"
+    rt.disconnect(gone_client)
+
+
+def test_nothing_is_accepted_after_shutdown(runtime, client):
+    runtime.shutdown()
+    assert client.error("graph", "clear", {"id": "g"}) == "the runtime is shutting down"
+    assert client.messages[-1]["protocol"] == "graph"
