@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 EdgeKey = tuple[tuple[str, str, Any], tuple[str, str, Any]]
 
-_PACKET_EVENTS = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
-_DEBUG_EVENTS = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
+#: IP kind -> the event (runtime:packet) or command (network:*) that reports it.
+_EVENT_OF = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
 #: Graph events that change the exported ports (runtime:ports must follow). Removing an
 #: exported node emits removeinport/removeoutport first, so removenode itself is not here.
 PORT_EVENTS = frozenset({
@@ -280,7 +280,7 @@ class HostedGraph(NetworkListener):
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
         """An IP left an exported outport: deliver it, waiting for an allowed client if needed."""
-        payload: dict[str, Any] = {"graph": self.id, "port": port, "event": _PACKET_EVENTS[ip.kind]}
+        payload: dict[str, Any] = {"graph": self.id, "port": port, "event": _EVENT_OF[ip.kind]}
         if ip.is_data or ip.data is not None:
             payload["payload"] = wire.jsonable(ip.data)
         self.runtime.deliver_output(self, port, wire.message("runtime", "packet", payload),
@@ -331,7 +331,7 @@ class HostedGraph(NetworkListener):
 
     def _observer(self, edge: _Edge) -> Callable[[IP], None]:
         def observe(ip: IP) -> None:
-            command = _DEBUG_EVENTS[ip.kind]
+            command = _EVENT_OF[ip.kind]
             if ip.is_data:
                 extra = {"data": "DATA" if edge.secure else wire.jsonable(ip.data)}
             else:

@@ -44,9 +44,6 @@ class Request:
     grant: Grant
 
 
-Handler = Any  # Callable[[Runtime, Request, dict], None]; Any keeps the tables readable
-
-
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
