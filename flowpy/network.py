@@ -44,10 +44,15 @@ class NetworkListener:
     """Receives a network's lifecycle and traffic events. Every method is optional.
 
     Methods are called from network threads. ``outport_ip`` may block to apply
-    back-pressure, but must return soon after ``network.stopping`` is set.
+    back-pressure, but must return soon after ``network.stopping`` is set; ``stopping`` is
+    called right after that flag is set, before any thread is joined, so a listener can wake
+    whatever it blocks on. (The event names are verbs in the past tense; a listener keeping
+    its own state should not name attributes ``started``/``stopped``.)
     """
 
     def started(self, network: Network) -> None: ...
+
+    def stopping(self, network: Network) -> None: ...
 
     def port_event(self, network: Network, direction: str, port: str, event: str) -> None: ...
 
@@ -136,6 +141,16 @@ class Network:
     @property
     def exported_outports(self) -> list[str]:
         return list(self._plan.exported_out)
+
+    @property
+    def edges(self) -> list[tuple[Slot, Slot]]:
+        """The running edges between processes as ((node, port, index), (node, port, index)).
+
+        Subgraph processes appear under their flattened ids (``outer/inner``); edges of the
+        exported ports are not listed.
+        """
+        handlers = (IN_HANDLER, OUT_HANDLER)
+        return [(s, t) for s, t in self._plan.edges if s[0] not in handlers and t[0] not in handlers]
 
     def add_listener(self, listener: NetworkListener) -> None:
         self._listeners.append(listener)
@@ -431,6 +446,7 @@ class Network:
                 return []
             self.stopping.set()
             plan = self._plan
+        self._emit("stopping", self)
         # Inports first: nothing new enters, and the IN handler ends.
         if self._requests is not None:
             self._requests.abort()

@@ -375,3 +375,22 @@ def test_recv_with_timeout_in_a_component():
     assert net.wait(10)
     net.stop()
     assert outcome == ["timeout"]
+
+
+def test_stopping_is_announced_before_threads_are_joined_and_edges_are_listed():
+    graph = build({"r": "core/Range", "b": "test/Block"}, ["r.out -> b.in"], {"r.conf": 10**9},
+                  outports={"out": "r.out"})
+    order = []
+
+    class Watch(Recorder):
+        def stopping(self, network):
+            order.append(("stopping", network.running))
+
+        def stopped(self, network):
+            order.append(("stopped", network.running))
+
+    net = Network(graph, registry(), Watch(), capacity=4)
+    net.start()
+    assert net.edges == [(("r", "out", None), ("b", "in", None))]
+    net.stop()
+    assert order == [("stopping", True), ("stopped", False)]
