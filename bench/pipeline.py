@@ -118,7 +118,9 @@ def raw_chain(n: int, stages: int, batched: bool) -> float:
                 count += 1
 
     threads = [threading.Thread(target=source)]
-    threads += [threading.Thread(target=relay, args=(queues[i], queues[i + 1])) for i in range(stages)]
+    threads += [
+        threading.Thread(target=relay, args=(queues[i], queues[i + 1])) for i in range(stages)
+    ]
     threads.append(threading.Thread(target=sink))
     start = time.perf_counter()
     for t in threads:

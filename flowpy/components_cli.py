@@ -43,8 +43,12 @@ def render_markdown(infos: list[dict[str, Any]]) -> str:
         for title, key in (("Inports", "inPorts"), ("Outports", "outPorts")):
             if not info[key]:
                 continue
-            out += [f"{title}:", "", "| port | type | addressable | required | description |",
-                    "|---|---|---|---|---|"]
+            out += [
+                f"{title}:",
+                "",
+                "| port | type | addressable | required | description |",
+                "|---|---|---|---|---|",
+            ]
             for port in info[key]:
                 out.append(
                     f"| `{port['id']}` | {port.get('type', 'all')} | "

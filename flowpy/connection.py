@@ -151,7 +151,7 @@ class Connection:
         return True
 
     def close_writer(self) -> None:
-        """One writer is done; when the last one is, the reader gets end-of-stream after draining."""
+        """One writer is done; after the last one, the reader gets end-of-stream once drained."""
         with self._lock:
             if self._writers > 0:
                 self._writers -= 1
@@ -235,7 +235,7 @@ class Connection:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError("nothing received within %.3fs" % timeout)
+                    raise TimeoutError(f"nothing received within {timeout:.3f}s")
             self._waiting_readers += 1
             try:
                 self._not_empty.wait(remaining)

@@ -150,7 +150,9 @@ class Network:
         exported ports are not listed.
         """
         handlers = (IN_HANDLER, OUT_HANDLER)
-        return [(s, t) for s, t in self._plan.edges if s[0] not in handlers and t[0] not in handlers]
+        return [
+            (s, t) for s, t in self._plan.edges if s[0] not in handlers and t[0] not in handlers
+        ]
 
     def add_listener(self, listener: NetworkListener) -> None:
         self._listeners.append(listener)
@@ -222,7 +224,8 @@ class Network:
                 raise NetworkError(f"{what}: {exc}") from None
             if index is not None and not spec.addressable:
                 raise NetworkError(
-                    f"{what}: {kind} {ref.node}.{name} is not addressable but index {index!r} is given"
+                    f"{what}: {kind} {ref.node}.{name} is not addressable "
+                    f"but index {index!r} is given"
                 )
             if index is None and spec.addressable:
                 key = (ref.node, name, direction)
@@ -256,7 +259,9 @@ class Network:
                 if spec.required and not any(
                     s[0] == node_id and s[1] == name for s in plan.writers
                 ):
-                    raise NetworkError(f"node {node_id!r}: required inport {name!r} is not connected")
+                    raise NetworkError(
+                        f"node {node_id!r}: required inport {name!r} is not connected"
+                    )
 
         for slot, count in plan.writers.items():
             conn = Connection(self.capacity, writers=count, name=_slot_name(slot))
@@ -282,8 +287,12 @@ class Network:
             try:
                 component = cls(node_id, PortMap(inports), PortMap(outports), context)
             except Exception as exc:
-                raise NetworkError(f"node {node_id!r}: cannot create {cls.__name__}: {exc}") from exc
-            proc = _Process(node_id, component, None, list(inports.values()), list(outports.values()))
+                raise NetworkError(
+                    f"node {node_id!r}: cannot create {cls.__name__}: {exc}"
+                ) from exc
+            proc = _Process(
+                node_id, component, None, list(inports.values()), list(outports.values())
+            )
             proc.thread = threading.Thread(target=self._run_process, args=(proc,), name=node_id)
             processes.append(proc)
         return processes
@@ -291,12 +300,16 @@ class Network:
     def _build_handlers(self, plan: _Plan) -> None:
         self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")
         in_slots = _slots_of(plan.sources, IN_HANDLER, "port")
-        self._in_ports = {public: OutputPort(PortSpec(str(public)), {None: conns})
-                          for public, conns in in_slots.items()}
+        self._in_ports = {
+            public: OutputPort(PortSpec(str(public)), {None: conns})
+            for public, conns in in_slots.items()
+        }
         out_port = InputPort(_HANDLER_PORT, _slots_of(plan.targets, OUT_HANDLER, "port"))
         self._handlers = [
             threading.Thread(target=self._serve_inports, name=f"{self.name}-IN"),
-            threading.Thread(target=self._serve_outports, args=(out_port,), name=f"{self.name}-OUT"),
+            threading.Thread(
+                target=self._serve_outports, args=(out_port,), name=f"{self.name}-OUT"
+            ),
         ]
         self._connections = list(plan.targets.values()) + [self._requests]
 
@@ -382,14 +395,18 @@ class Network:
         except NetworkStopped:
             raise NetworkError(f"network {self.name!r} is not running") from None
 
-    def send_inport(self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None) -> None:
-        """Queue ``ip`` for exported inport ``port``; ``on_accepted(ok)`` runs once it is in the network.
+    def send_inport(
+        self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None
+    ) -> None:
+        """Queue ``ip`` for exported inport ``port``; ``on_accepted(ok)`` runs once it is accepted.
 
         Blocks only while the inport handler's own queue is full (back-pressure to the caller).
         """
         self._request("ip", port, ip, on_accepted)
 
-    def inport_event(self, port: str, event: str, on_accepted: Callable[[bool], Any] | None = None) -> None:
+    def inport_event(
+        self, port: str, event: str, on_accepted: Callable[[bool], Any] | None = None
+    ) -> None:
         """A stream marker (connect/disconnect) on an exported inport; acknowledged in order."""
         self._request("event", port, None, on_accepted)
 
@@ -432,9 +449,12 @@ class Network:
             if (s, t) == want:
                 return s, t
         for s, t in self._plan.edges:  # an auto-assigned index on an addressable port
-            if s[:2] == want[0][:2] and t[:2] == want[1][:2] and (
-                want[0][2] is None or want[0][2] == s[2]
-            ) and (want[1][2] is None or want[1][2] == t[2]):
+            if (
+                s[:2] == want[0][:2]
+                and t[:2] == want[1][:2]
+                and (want[0][2] is None or want[0][2] == s[2])
+                and (want[1][2] is None or want[1][2] == t[2])
+            ):
                 return s, t
         raise NetworkError(f"no running edge {want[0]} -> {want[1]}")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .connection import Connection, EndOfStream, Selector
 from .ip import CLOSE, DATA, IP, OPEN
 
-Index = Union[int, str]
+Index = int | str
 
 
 class PortError(Exception):
@@ -70,7 +70,7 @@ class OutPort(PortSpec):
 
 
 class InputPort:
-    """A bound inport. Non-addressable ports read slot ``None``; addressable ones one slot per index.
+    """A bound inport: slot ``None`` for a plain port, one slot per index for an addressable one.
 
     Iterating yields IPs until end-of-stream; on an addressable port it merges every slot.
     """

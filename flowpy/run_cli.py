@@ -31,13 +31,21 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="run a graph file to completion")
     parser.add_argument("graph", help="a .json or .fbp graph file")
     parser.add_argument("--format", choices=("json", "fbp"), help="override the file extension")
-    parser.add_argument("--stdin", metavar="PORT", help="feed stdin lines into exported inport PORT")
     parser.add_argument(
-        "--stdout", metavar="PORT", action="append", default=[],
+        "--stdin", metavar="PORT", help="feed stdin lines into exported inport PORT"
+    )
+    parser.add_argument(
+        "--stdout",
+        metavar="PORT",
+        action="append",
+        default=[],
         help="print IPs leaving exported outport PORT as JSON lines (repeatable)",
     )
     parser.add_argument(
-        "--iip", metavar="NODE.PORT=VALUE", action="append", default=[],
+        "--iip",
+        metavar="NODE.PORT=VALUE",
+        action="append",
+        default=[],
         help="set the initial IP of a port (VALUE is JSON, or else a string)",
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds (exit 3)")
@@ -192,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
     for port in network.exported_inports:
         if args.stdin and port.lower() == args.stdin.lower():
             feeder = threading.Thread(
-                target=feed_lines, args=(network, port, sys.stdin.fileno(), stop_r), name="flowpy-stdin"
+                target=feed_lines,
+                args=(network, port, sys.stdin.fileno(), stop_r),
+                name="flowpy-stdin",
             )
             feeder.start()
         else:

@@ -118,7 +118,9 @@ class _Flattener:
             try:
                 cls = self.registry.get(node.component)
             except KeyError:
-                raise NetworkError(f"node {node_id!r}: unknown component {node.component!r}") from None
+                raise NetworkError(
+                    f"node {node_id!r}: unknown component {node.component!r}"
+                ) from None
             if is_subgraph(cls):
                 inner = cls.graph
                 if inner is graph or inner.name in stack:
@@ -136,7 +138,10 @@ class _Flattener:
             else:
                 flat.classes[node_id] = cls
         for edge in list(graph.edges):
-            what = f"edge {prefix}{edge.src.node}.{edge.src.port} -> {prefix}{edge.tgt.node}.{edge.tgt.port}"
+            what = (
+                f"edge {prefix}{edge.src.node}.{edge.src.port}"
+                f" -> {prefix}{edge.tgt.node}.{edge.tgt.port}"
+            )
             src = self._local(edge.src, local, what)
             tgt = self._local(edge.tgt, local, what)
             flat.edges.append((src, tgt, what))
@@ -176,5 +181,7 @@ def flatten(graph: Any, registry: Any) -> FlatGraph:
         (flattener._inner_source(s, what), flattener._inner_target(t, what), what)
         for s, t, what in flat.edges
     ]
-    flat.initials = [(data, flattener._inner_target(t, what), what) for data, t, what in flat.initials]
+    flat.initials = [
+        (data, flattener._inner_target(t, what), what) for data, t, what in flat.initials
+    ]
     return flat

@@ -18,7 +18,12 @@ def flowpy(*args, stdin=None, timeout=60):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-m", "flowpy", *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -51,15 +56,29 @@ def test_output_prints_strings_raw_and_other_values_as_compact_json(tmp_path):
 
 
 def test_stdin_to_stdout_pipeline_with_brackets_free_lines():
-    result = flowpy("run", str(EXAMPLES / "echo.json"), "--stdin", "in", "--stdout", "out",
-                    stdin="alpha\nbeta\n\ngamma")
+    result = flowpy(
+        "run",
+        str(EXAMPLES / "echo.json"),
+        "--stdin",
+        "in",
+        "--stdout",
+        "out",
+        stdin="alpha\nbeta\n\ngamma",
+    )
     assert result.returncode == 0, result.stderr
-    assert [json.loads(line) for line in result.stdout.splitlines()] == ["alpha", "beta", "", "gamma"]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        "alpha",
+        "beta",
+        "",
+        "gamma",
+    ]
 
 
 def test_count_lines_of_stdin():
     words = "".join(f"w{n}\n" for n in range(5000))
-    result = flowpy("run", str(EXAMPLES / "count.json"), "--stdin", "IN", "--stdout", "out", stdin=words)
+    result = flowpy(
+        "run", str(EXAMPLES / "count.json"), "--stdin", "IN", "--stdout", "out", stdin=words
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["5000"]
 
@@ -87,7 +106,9 @@ def test_process_error_gives_non_zero_status_and_message_on_stderr(tmp_path):
 def test_invalid_graph_is_reported_with_status_2(tmp_path):
     doc = {
         "processes": {"a": {"component": "core/Repeat"}, "b": {"component": "core/Drop"}},
-        "connections": [{"src": {"process": "a", "port": "nope"}, "tgt": {"process": "b", "port": "in"}}],
+        "connections": [
+            {"src": {"process": "a", "port": "nope"}, "tgt": {"process": "b", "port": "in"}}
+        ],
     }
     result = flowpy("run", write_graph(tmp_path, doc))
     assert result.returncode == 2
@@ -107,9 +128,23 @@ def test_timeout_stops_a_network_that_never_ends(tmp_path):
     try:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         proc = subprocess.run(
-            [sys.executable, "-m", "flowpy", "run", write_graph(tmp_path, doc), "--stdin", "in",
-             "--timeout", "0.5"],
-            stdin=read_fd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "flowpy",
+                "run",
+                write_graph(tmp_path, doc),
+                "--stdin",
+                "in",
+                "--timeout",
+                "0.5",
+            ],
+            stdin=read_fd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
         )
     finally:
         os.close(read_fd)
@@ -121,10 +156,23 @@ def test_timeout_stops_a_network_that_never_ends(tmp_path):
 def test_components_lists_the_core_library_with_ports():
     result = flowpy("components")
     assert result.returncode == 0
-    for name in ("core/Repeat", "core/Drop", "core/Output", "core/Count", "core/Range",
-                 "core/Merge", "core/Split"):
+    for name in (
+        "core/Repeat",
+        "core/Drop",
+        "core/Output",
+        "core/Count",
+        "core/Range",
+        "core/Merge",
+        "core/Split",
+    ):
         assert name in result.stdout
     infos = json.loads(flowpy("components", "--json").stdout)
     split = next(i for i in infos if i["name"] == "core/Split")
-    assert split["outPorts"] == [{"id": "out", "type": "all", "description": "the same IPs on every slot",
-                                  "addressable": True}]
+    assert split["outPorts"] == [
+        {
+            "id": "out",
+            "type": "all",
+            "description": "the same IPs on every slot",
+            "addressable": True,
+        }
+    ]

@@ -12,11 +12,16 @@ def test_component_reference_is_up_to_date():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     generated = subprocess.run(
         [sys.executable, "-m", "flowpy", "components", "--markdown"],
-        capture_output=True, text=True, check=True, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
     ).stdout
     committed = (ROOT / "docs" / "components.md").read_text(encoding="utf-8")
     assert committed == generated, (
-        "docs/components.md is stale: run `python -m flowpy components --markdown > docs/components.md`"
+        "docs/components.md is stale: run "
+        "`python -m flowpy components --markdown > docs/components.md`"
     )
 
 

@@ -3,12 +3,11 @@
 import threading
 
 import pytest
+from engine_helpers import Collect, Recorder, build, registry, run_to_end
 
 from flowpy.graph import PortRef
 from flowpy.ip import IP
 from flowpy.network import Network, NetworkError
-
-from engine_helpers import Collect, Recorder, build, registry, run_to_end
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +23,12 @@ def datas(ips):
 
 def test_pipeline_with_iip_runs_to_completion():
     graph = build(
-        {"range": "core/Range", "rep": "core/Repeat", "count": "core/Count", "sink": "test/Collect"},
+        {
+            "range": "core/Range",
+            "rep": "core/Repeat",
+            "count": "core/Count",
+            "sink": "test/Collect",
+        },
         ["range.out -> rep.in", "rep.out -> count.in", "count.out -> sink.in"],
         {"range.conf": 5000},
     )
@@ -64,8 +68,13 @@ def test_brackets_are_preserved_end_to_end():
     )
     run_to_end(graph)
     assert Collect.seen["c"] == [
-        IP.open("outer"), IP.make_data(1), IP.open("inner"), IP.make_data(2),
-        IP.close("inner"), IP.close("outer"), IP.make_data(None),
+        IP.open("outer"),
+        IP.make_data(1),
+        IP.open("inner"),
+        IP.make_data(2),
+        IP.close("inner"),
+        IP.close("outer"),
+        IP.make_data(None),
     ]
 
 
@@ -93,8 +102,20 @@ def test_fan_out_sends_every_ip_to_every_edge():
 
 def test_split_and_merge_through_addressable_ports():
     graph = build(
-        {"e": "test/Emit", "s": "core/Split", "m": "core/Merge", "c0": "test/Collect", "c": "test/Collect"},
-        ["e.out -> s.in", "s.out[0] -> m.in[0]", "s.out[1] -> m.in[1]", "s.out[2] -> c0.in", "m.out -> c.in"],
+        {
+            "e": "test/Emit",
+            "s": "core/Split",
+            "m": "core/Merge",
+            "c0": "test/Collect",
+            "c": "test/Collect",
+        },
+        [
+            "e.out -> s.in",
+            "s.out[0] -> m.in[0]",
+            "s.out[1] -> m.in[1]",
+            "s.out[2] -> c0.in",
+            "m.out -> c.in",
+        ],
         {"e.conf": list(range(50))},
     )
     run_to_end(graph)
@@ -164,7 +185,13 @@ def test_required_port_must_be_connected():
 
 def test_process_error_is_reported_and_downstream_sees_end_of_stream():
     graph = build(
-        {"e": "test/Emit", "f": "test/Fail", "c": "test/Collect", "e2": "test/Emit", "c2": "test/Collect"},
+        {
+            "e": "test/Emit",
+            "f": "test/Fail",
+            "c": "test/Collect",
+            "e2": "test/Emit",
+            "c2": "test/Collect",
+        },
         ["e.out -> f.in", "f.out -> c.in", "e2.out -> c2.in"],
         {"e.conf": list(range(10)), "f.conf": 3, "e2.conf": ["still", "working"]},
     )
@@ -206,9 +233,7 @@ def test_stop_while_blocked_on_a_full_connection():
 
 
 def test_start_stop_start_runs_again():
-    graph = build(
-        {"r": "core/Range", "c": "test/Collect"}, ["r.out -> c.in"], {"r.conf": 3}
-    )
+    graph = build({"r": "core/Range", "c": "test/Collect"}, ["r.out -> c.in"], {"r.conf": 3})
     net = Network(graph, registry())
     for _ in range(3):
         net.start()
@@ -218,9 +243,7 @@ def test_start_stop_start_runs_again():
 
 
 def test_graph_ports_connect_deliver_and_disconnect_inports_first():
-    graph = build(
-        {"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}
-    )
+    graph = build({"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"})
     rec = Recorder()
     net = Network(graph, registry(), rec)
     net.start()
@@ -228,19 +251,26 @@ def test_graph_ports_connect_deliver_and_disconnect_inports_first():
     net.inport_event("in", "connect", accepted.append)
     net.send_inport("in", IP.open("g"), accepted.append)
     for n in range(3):
-        net.send_inport("IN", IP.make_data(n), accepted.append)  # public names match case-insensitively too
+        net.send_inport(
+            "IN", IP.make_data(n), accepted.append
+        )  # public names match case-insensitively too
     net.send_inport("in", IP.close("g"), accepted.append)
     assert rec.wait_for(lambda: len(rec.outputs) == 5)
     assert rec.outputs == [
-        ("out", IP.open("g")), ("out", IP.make_data(0)), ("out", IP.make_data(1)),
-        ("out", IP.make_data(2)), ("out", IP.close("g")),
+        ("out", IP.open("g")),
+        ("out", IP.make_data(0)),
+        ("out", IP.make_data(1)),
+        ("out", IP.make_data(2)),
+        ("out", IP.close("g")),
     ]
     assert rec.wait_for(lambda: len(accepted) == 6) and all(accepted)
     net.stop()
     ports = [e for e in rec.events if e[0] == "port"]
     assert ports == [
-        ("port", "in", "in", "connect"), ("port", "out", "out", "connect"),
-        ("port", "in", "in", "disconnect"), ("port", "out", "out", "disconnect"),
+        ("port", "in", "in", "connect"),
+        ("port", "out", "out", "connect"),
+        ("port", "in", "in", "disconnect"),
+        ("port", "out", "out", "disconnect"),
     ]
     assert rec.events[0] == ("started",)
     # connect comes before any data
@@ -249,9 +279,7 @@ def test_graph_ports_connect_deliver_and_disconnect_inports_first():
 
 
 def test_closing_a_graph_inport_lets_the_network_finish():
-    graph = build(
-        {"c": "core/Count"}, [], inports={"in": "c.in"}, outports={"out": "c.out"}
-    )
+    graph = build({"c": "core/Count"}, [], inports={"in": "c.in"}, outports={"out": "c.out"})
     rec = Recorder()
     net = Network(graph, registry(), rec)
     net.start()
@@ -293,13 +321,17 @@ def test_graph_inport_acceptance_waits_for_back_pressure():
         net.send_inport("in", IP.make_data(n), ack)
     with cond:
         assert cond.wait_for(lambda: len(accepted) == 2, 5)
-        assert not cond.wait_for(lambda: len(accepted) > 2, 0.2)  # the rest wait: the inport is full
+        assert not cond.wait_for(
+            lambda: len(accepted) > 2, 0.2
+        )  # the rest wait: the inport is full
     net.stop()
 
 
 def test_console_output_goes_to_the_listener():
     graph = build(
-        {"e": "test/Emit", "o": "core/Output"}, ["e.out -> o.in"], {"e.conf": ["text", {"a": [1, 2]}, 3]}
+        {"e": "test/Emit", "o": "core/Output"},
+        ["e.out -> o.in"],
+        {"e.conf": ["text", {"a": [1, 2]}, 3]},
     )
     rec = run_to_end(graph)
     assert rec.console == [("o", "text"), ("o", '{"a":[1,2]}'), ("o", "3")]
@@ -344,7 +376,8 @@ def test_an_outport_may_close_early():
     reg.register("test/First", First)
     graph = build(
         {"e": "test/Emit", "f": "test/First", "c": "test/Collect"},
-        ["e.out -> f.in", "f.out -> c.in"], {"e.conf": [1, 2, 3]},
+        ["e.out -> f.in", "f.out -> c.in"],
+        {"e.conf": [1, 2, 3]},
     )
     net = Network(graph, reg)
     net.start()
@@ -378,8 +411,12 @@ def test_recv_with_timeout_in_a_component():
 
 
 def test_stopping_is_announced_before_threads_are_joined_and_edges_are_listed():
-    graph = build({"r": "core/Range", "b": "test/Block"}, ["r.out -> b.in"], {"r.conf": 10**9},
-                  outports={"out": "r.out"})
+    graph = build(
+        {"r": "core/Range", "b": "test/Block"},
+        ["r.out -> b.in"],
+        {"r.conf": 10**9},
+        outports={"out": "r.out"},
+    )
     order = []
 
     class Watch(Recorder):

@@ -3,12 +3,11 @@
 import threading
 
 import pytest
+from engine_helpers import Collect, Recorder, build, registry
 
 from flowpy.ip import IP
 from flowpy.network import Network, NetworkError
 from flowpy.subgraph import subgraph_class
-
-from engine_helpers import Collect, Recorder, build, registry
 
 
 @pytest.fixture(autouse=True)
@@ -57,11 +56,16 @@ def test_subgraph_is_wired_inline_brackets_included():
 
 def test_nested_subgraphs_and_iips_into_subgraph_ports():
     reg = registry()
-    inner = build({"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}, name="inner")
+    inner = build(
+        {"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}, name="inner"
+    )
     reg.register("sub/Inner", subgraph_class("sub/Inner", inner))
     middle = build(
-        {"a": "sub/Inner", "b": "sub/Inner"}, ["a.out -> b.in"],
-        inports={"in": "a.in"}, outports={"out": "b.out"}, name="middle",
+        {"a": "sub/Inner", "b": "sub/Inner"},
+        ["a.out -> b.in"],
+        inports={"in": "a.in"},
+        outports={"out": "b.out"},
+        name="middle",
     )
     reg.register("sub/Middle", subgraph_class("sub/Middle", middle))
     graph = build({"m": "sub/Middle", "c": "test/Collect"}, ["m.out -> c.in"], {"m.in": "hello"})
@@ -76,7 +80,9 @@ def test_nested_subgraphs_and_iips_into_subgraph_ports():
 
 def test_exported_ports_of_the_top_graph_may_point_into_a_subgraph():
     reg = registry()
-    inner = build({"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}, name="inner")
+    inner = build(
+        {"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}, name="inner"
+    )
     reg.register("sub/Inner", subgraph_class("sub/Inner", inner))
     graph = build({"s": "sub/Inner"}, [], inports={"x": "s.in"}, outports={"y": "s.out"})
     rec = Recorder()

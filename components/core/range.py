@@ -39,7 +39,9 @@ class Range(Component):
     """
 
     icon = "list-ol"
-    inports = [InPort("conf", datatype="all", description="n, or {start, stop, step}", required=True)]
+    inports = [
+        InPort("conf", datatype="all", description="n, or {start, stop, step}", required=True)
+    ]
     outports = [OutPort("out", datatype="int", description="the integers of the range")]
 
     def run(self) -> None:
