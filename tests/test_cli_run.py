@@ -176,3 +176,63 @@ def test_components_lists_the_core_library_with_ports():
             "addressable": True,
         }
     ]
+
+
+def test_no_progress_on_stderr_when_it_is_not_a_terminal():
+    words = "".join(f"w{n}\n" for n in range(1000))
+    result = flowpy(
+        "run", str(EXAMPLES / "count.json"), "--stdin", "in", "--stdout", "out", stdin=words
+    )
+    assert result.returncode == 0
+    assert result.stderr == ""
+
+
+def test_progress_on_stderr_when_it_is_a_terminal(tmp_path):
+    import pty
+
+    doc = {
+        "inports": {"in": {"process": "r", "port": "in"}},
+        "outports": {"out": {"process": "r", "port": "out"}},
+        "processes": {"r": {"component": "core/Repeat"}},
+        "connections": [],
+    }
+    primary, secondary = pty.openpty()
+    read_fd, write_fd = os.pipe()  # stdin that never ends: the run ends by --timeout
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flowpy",
+                "run",
+                write_graph(tmp_path, doc),
+                "--stdin",
+                "in",
+                "--timeout",
+                "2.5",
+            ],
+            stdin=read_fd,
+            stdout=subprocess.DEVNULL,
+            stderr=secondary,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: every writer of the terminal has gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(primary)
+        os.close(read_fd)
+        os.close(write_fd)
+    text = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 3
+    assert "in 0/s" in text and "out 0/s" in text
