@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from .tuning import tune_gc
+
 # Modules that contribute a subcommand: each has add_parser(subparsers).
 SUBCOMMAND_MODULES = (
     "flowpy.run_cli",
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_gc()
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:
