@@ -142,6 +142,17 @@ def test_unicode_and_non_finite_numbers_are_sent_as_valid_json(service: Service)
     assert json.loads(text) == {"payload": {"a": None, "b": [None], "c": [1, 2]}}
 
 
+def test_client_sockets_have_no_nagle_delay(service: Service) -> None:
+    """Back-to-back replies (packetsent, then the packet it caused) must not wait 40 ms for
+    the client's delayed ACK."""
+    ws = connect(service.url)
+    send(ws, "test", "echo", 1)
+    recv(ws)
+    (conn,) = service.transport.connections()
+    assert conn._sock.raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    ws.close()
+
+
 def test_one_writer_frames_never_interleave(service: Service) -> None:
     """Eight threads send 200 large messages each to one client at the same time."""
     threads, count, size = 8, 200, 3000
