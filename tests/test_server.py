@@ -474,3 +474,42 @@ def test_unreadable_permissions_file_is_a_clear_error(tmp_path) -> None:
     assert "is not JSON" in result.stderr
     missing = _serve_exit(["--port", "0", "--permissions", str(tmp_path / "nope.json")], tmp_path)
     assert missing.returncode == 2 and "cannot read permissions file" in missing.stderr
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text('{"secrets": {"tok": {"capabilities": ["protocol:everything"]}}}')
+    wrong = _serve_exit(["--port", "0", "--permissions", str(invalid)], tmp_path)
+    assert wrong.returncode == 2 and "protocol:everything" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_gunicorn_gthread_serves_the_app(tmp_path) -> None:
+    """The deployment documented in docs/deployment.md (gunicorn is optional: skipped without)."""
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    app = f"flowpy.server:create_app(state_dir={str(tmp_path / 'state')!r})"
+    command = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "8", "-w", "1",
+               "-b", f"127.0.0.1:{port}", "-c", "python:flowpy.server", app]  # fmt: skip
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # gunicorn logs to stderr; connections queue once it listens
+            if "Listening at" in line:
+                break
+        else:
+            pytest.fail(f"gunicorn exited with {proc.wait()}")
+        ws = connect(f"ws://127.0.0.1:{port}/")
+        assert ws.getsubprotocol() == "noflo"
+        send(ws, "graph", "clear", {"id": "g"})
+        send(ws, "graph", "addnode", {"graph": "g", "id": "r", "component": "core/Repeat"})
+        send(ws, "graph", "addinport", {"graph": "g", "public": "in", "node": "r", "port": "in"})
+        send(ws, "network", "start", {"graph": "g"})
+        assert recv_until(ws, "started")[0]["payload"]["started"] is True
+        assert get_status(port)["transport"]["connections"] == 1
+        ws.close()
+        proc.send_signal(signal.SIGTERM)  # worker_exit stops the running network
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
