@@ -172,6 +172,10 @@ class ClientConnection:
     and ``False`` is returned at once. Any other message waits for room; it returns ``False``
     (at once, or when it happens) if the connection is closed or the server's shutdown
     deadline passes, so the runtime can treat the client as gone.
+
+    The last quarter of the queue is kept for messages that cannot be dropped: for droppable
+    ones the queue is "full" at three quarters, so a flood of debug data to a client that
+    reads slowly never makes its acks, status changes or runtime:packet outputs wait behind it.
     """
 
     def __init__(
@@ -191,6 +195,7 @@ class ClientConnection:
         ws.sock = self._sock
         self._recorder = recorder
         self._capacity = max(1, int(queue_size))
+        self._droppable_limit = self._capacity - self._capacity // 4
         self._queue: collections.deque[str] = collections.deque()
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
@@ -212,20 +217,19 @@ class ClientConnection:
         with self._lock:
             if self._closing or self._broken:
                 return False
-            if len(self._queue) >= self._capacity:
-                if droppable:
-                    self.dropped += 1
+            if droppable and len(self._queue) >= self._droppable_limit:
+                self.dropped += 1
+                return False
+            while len(self._queue) >= self._capacity:
+                if self._closing or self._broken:
                     return False
-                while len(self._queue) >= self._capacity:
-                    if self._closing or self._broken:
-                        return False
-                    if self._deadline is None:
-                        self._not_full.wait()
-                        continue
-                    remaining = self._deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self._not_full.wait(remaining)
+                if self._deadline is None:
+                    self._not_full.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._not_full.wait(remaining)
             self._queue.append(text)
             if len(self._queue) == 1:
                 self._not_empty.notify()

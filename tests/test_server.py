@@ -338,6 +338,26 @@ def test_connection_drops_droppable_and_blocks_others_when_full() -> None:
     assert conn.send({"n": 4}) is False and conn.send({"n": 5}, droppable=True) is False
 
 
+def test_droppable_messages_leave_a_quarter_of_the_queue_to_the_others() -> None:
+    fake_ws = _FakeWs()
+    conn = ClientConnection(fake_ws, queue_size=8)
+    sock = fake_ws.sock.raw
+    assert conn.send({"n": 0})
+    assert sock.entered.wait(RECV_TIMEOUT)  # message 0 is with the blocked writer
+    assert all(conn.send({"n": n}, droppable=True) for n in range(1, 7))  # 6 of 8 slots
+    assert conn.send({"n": "debug"}, droppable=True) is False
+    assert conn.send({"n": 7}) and conn.send({"n": 8})  # the reserve: no waiting
+    thread, result = _blocked_send(conn, {"n": 9})
+    thread.join(0.1)
+    assert thread.is_alive()  # now it is really full
+    sock.gate.set()
+    thread.join(RECV_TIMEOUT)
+    conn.close()
+    assert result == [True]
+    assert _messages(sock) == list(range(10))
+    assert conn.dropped == 1
+
+
 def test_blocked_send_returns_false_when_the_connection_closes() -> None:
     fake_ws = _FakeWs()
     conn = ClientConnection(fake_ws, queue_size=1)
@@ -428,6 +448,49 @@ def test_bad_frames_get_an_error_and_the_connection_stays_open(runtime_server, f
     send(ws, "runtime", "getruntime")
     assert recv_until(ws, "runtime")[0]["payload"]["version"] == "0.7"
     ws.close()
+
+
+def test_a_client_that_never_reads_debug_data_does_not_stall_the_network(spawn_runtime) -> None:
+    """Debug data for every edge goes to a client that reads nothing; the network still runs
+    to the end at full speed, and the driving client gets its results."""
+    count = 50_000  # 100k debug messages: far more than the idle client's queue and buffers
+    proc = spawn_runtime()
+    idle = connect(proc.url, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+    send(idle, "runtime", "getruntime")
+    recv(idle)  # registered, debug on, watching every edge; from now on it reads nothing
+    ws = connect(proc.url)
+    graph = "debugflood"
+    steps = [
+        ("graph", "clear", {"id": graph}),
+        ("graph", "addnode", {"graph": graph, "id": "range", "component": "core/Range"}),
+        ("graph", "addnode", {"graph": graph, "id": "repeat", "component": "core/Repeat"}),
+        ("graph", "addnode", {"graph": graph, "id": "count", "component": "core/Count"}),
+        ("graph", "addedge", {"graph": graph, "src": {"node": "range", "port": "out"},
+                              "tgt": {"node": "repeat", "port": "in"}}),
+        ("graph", "addedge", {"graph": graph, "src": {"node": "repeat", "port": "out"},
+                              "tgt": {"node": "count", "port": "in"}}),
+        ("graph", "addinitial", {"graph": graph, "src": {"data": count},
+                                 "tgt": {"node": "range", "port": "conf"}}),
+        ("graph", "addoutport", {"graph": graph, "public": "count", "node": "count",
+                                 "port": "out"}),
+    ]  # fmt: skip
+    for protocol, command, payload in steps:
+        send(ws, protocol, command, payload)
+        assert recv_until(ws, command)[0]["protocol"] == protocol
+    send(ws, "network", "start", {"graph": graph})
+    while True:
+        message = recv(ws)
+        payload = message["payload"]
+        if message["command"] == "packet" and payload.get("event") == "data":
+            assert payload == {"graph": graph, "port": "count", "event": "data", "payload": count}
+            break
+    stopped = recv_until(ws, "stopped")[0]["payload"]
+    assert stopped["started"] is True and stopped["running"] is False  # finished by itself
+    status = get_status(proc.port)
+    assert status["transport"]["dropped"] > 0, status
+    assert status["transport"]["connections"] == 2
+    ws.close()
+    idle.close()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
