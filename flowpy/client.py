@@ -70,12 +70,14 @@ class Client:
         packet_inbox: int = 1024,
         on_message: Callable[[dict], Any] | None = None,
         name: str = "flowpy-client",
+        on_close: Callable[[Client], Any] | None = None,
     ) -> None:
         self.url = url
         self.secret = secret or None
         self.timeout = timeout
         self.name = name
         self.on_message = on_message
+        self.on_close = on_close
         self.packets: queue.Queue[dict] = queue.Queue(maxsize=packet_inbox)
         self.messages: queue.Queue[dict] = queue.Queue()
         self.runtime: dict[str, Any] = {}
@@ -151,6 +153,11 @@ class Client:
                 self.close_reason = "closed"
             self._fail_pending(ConnectionClosed(f"{self.url}: {self.close_reason}"))
             self.closed.set()
+            if self.on_close is not None:
+                try:
+                    self.on_close(self)
+                except Exception:
+                    log.exception("%s: on_close failed", self.name)
             for inbox in (self.packets, self.messages):
                 try:
                     inbox.put_nowait(_CLOSED)  # wakes a consumer waiting on an empty inbox
@@ -191,7 +198,12 @@ class Client:
             match = None
             if response_to is not None:
                 match = next((p for p in self._pending if p.request_id == response_to), None)
-            if match is None and not (protocol == "runtime" and command == "packet"):
+            # A reply naming a request nobody waits for (it timed out, or it was sent with
+            # send() on purpose) is not a reply to some other request: only runtimes that
+            # send no responseTo at all are matched by command.
+            if match is None and response_to is None and not (
+                protocol == "runtime" and command == "packet"
+            ):
                 match = next(
                     (p for p in self._pending
                      if p.protocol == protocol and (command in p.expect or command == "error")),
