@@ -195,8 +195,11 @@ class HostedGraph(NetworkListener):
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
     def inport(self, port: str, event: str, payload: Any,
-               on_accepted: Callable[[bool], Any]) -> None:
-        """Hand a ``runtime:packet`` to the graph inport handler; NetworkError if impossible."""
+               on_accepted: Callable[[bool], Any]) -> Network:
+        """Hand a packet to the graph inport handler; NetworkError if impossible.
+
+        Returns the network that took it (link sessions fail what it held if it stops).
+        """
         network = self.network
         if network is None or not network.started or self.stop_requested.is_set():
             raise NetworkError(f"network of graph {self.id!r} is not running")
@@ -208,6 +211,7 @@ class HostedGraph(NetworkListener):
             network.send_inport(port, IP.close(payload), on_accepted)
         else:
             network.inport_event(port, event, on_accepted)
+        return network
 
     # -- NetworkListener: lifecycle ---------------------------------------------------------------
     def started(self, network: Network) -> None:
@@ -240,7 +244,13 @@ class HostedGraph(NetworkListener):
                 "time": wire.timestamp(), "uptime": self.uptime(),
             }, "network-status")
 
+    def stopping(self, network: Network) -> None:
+        """Wake an outport handler waiting for a client or for room in a session's outbox
+        (also when the network is stopped directly, not through :meth:`stop`)."""
+        self.runtime.wake_output_waiters(self.id)
+
     def stopped(self, network: Network) -> None:
+        self.runtime.sessions.network_stopped(self.id, network)
         with self.lock:
             if network is not self.network:
                 return
@@ -270,21 +280,15 @@ class HostedGraph(NetworkListener):
 
     # -- NetworkListener: exported ports -------------------------------------------------------
     def port_event(self, network: Network, direction: str, port: str, event: str) -> None:
-        """connect/disconnect of an exported port -> runtime:packet to those who may use it."""
-        allowed = self.runtime.may_send_to if direction == "in" else self.runtime.may_receive_from
-        payload = {"graph": self.id, "port": port, "event": event}
-        message = wire.message("runtime", "packet", payload)
-        for client in self.runtime.clients():
-            if allowed(client, self.id, port):
-                client.send(message)
+        """connect/disconnect of an exported port -> runtime:packet (and link sessions)."""
+        self.runtime.port_event(self, direction, port, event)
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
         """An IP left an exported outport: deliver it, waiting for an allowed client if needed."""
         payload: dict[str, Any] = {"graph": self.id, "port": port, "event": _EVENT_OF[ip.kind]}
         if ip.is_data or ip.data is not None:
             payload["payload"] = wire.jsonable(ip.data)
-        self.runtime.deliver_output(self, port, wire.message("runtime", "packet", payload),
-                                    network.stopping)
+        self.runtime.deliver_output(self, port, payload, network.stopping)
 
     # -- debug edges and tracing ---------------------------------------------------------------
     def _snapshot_edges(self) -> None:

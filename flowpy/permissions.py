@@ -61,6 +61,8 @@ COMMAND_CAPABILITIES: dict[str, frozenset[str]] = {
     "network:edges": frozenset({"network:data", "protocol:network"}),
     "network:persist": frozenset({"network:persist"}),
     "trace": frozenset({"protocol:trace"}),
+    # The link extension moves runtime:packet traffic, so it needs what runtime:packet needs.
+    "flowpy": frozenset({"protocol:runtime"}),
 }
 
 #: Kinds of broadcast output -> capabilities of which any one lets a client receive it.

@@ -41,6 +41,7 @@ from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .protocol import dispatch
 from .protocol.common import Request
 from .protocol.envelope import EnvelopeError, decode_text, parse
+from .protocol.sessions import LinkSession, SessionTable
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class Client:
         self.number = number
         #: graph id -> edge keys selected with network:edges (absent: every edge).
         self.edge_filters: dict[str, frozenset] = {}
+        #: graph id -> the link session this connection is attached to (flowpy:hello).
+        self.sessions: dict[str, LinkSession] = {}
 
     def send(self, message: dict, droppable: bool = False) -> bool:
         """False if the message was not taken (dropped, or the client is gone). Never raises:
@@ -147,6 +150,8 @@ class Runtime:
         self._closing = False
         #: Source code of components compiled from component:source, by full name.
         self.component_sources: dict[str, str] = {}
+        #: Durable sessions of the flowpy link extension (docs/bridge-protocol.md).
+        self.sessions = SessionTable(self)
         self._load_persisted()
 
     # -- transport boundary ------------------------------------------------------------------
@@ -160,6 +165,8 @@ class Runtime:
         return client
 
     def disconnect(self, client: Client) -> None:
+        """The connection is gone; its link sessions stay for a later ``flowpy:hello``."""
+        self.sessions.detach(client)
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
@@ -262,21 +269,43 @@ class Runtime:
     def may_receive_from(self, client: Client, graph: str, port: str) -> bool:
         return client.grant.may_receive_from(graph, port)
 
-    def deliver_output(self, hosted: HostedGraph, port: str, message: dict,
-                       stopping: threading.Event) -> None:
-        """A ``runtime:packet`` from a graph outport: never dropped.
+    def packet_receivers(self, graph: str, port: str) -> list[Client]:
+        """Standard receivers of an outport's ``runtime:packet``: clients allowed to receive
+        it, except connections holding a link session of the graph (they get it as
+        ``flowpy:packet`` through the session, and must not get it twice)."""
+        with self._lock:
+            return [c for c in self._clients
+                    if c.grant.may_receive_from(graph, port) and graph not in c.sessions]
 
-        Blocks the graph's outport handler (back-pressure into the network) until at least
-        one client allowed to receive this outport has taken it, waiting for such a client
-        to connect if need be, or until the network is stopping.
+    def deliver_output(self, hosted: HostedGraph, port: str, payload: dict,
+                       stopping: threading.Event) -> None:
+        """An IP left a graph outport (``payload`` as ``runtime:packet`` carries it): never
+        dropped.
+
+        Link sessions allowed to receive the port take it first (into their outboxes, which
+        may wait for room). A session is a durable subscriber, connected or not, so once one
+        took the packet the standard clients connected now get it and nobody is waited for.
+        Otherwise this blocks the graph's outport handler (back-pressure into the network)
+        until at least one standard client allowed to receive this outport has taken it,
+        waiting for such a client to connect if need be, or until the network is stopping.
         """
+
+        def cancelled() -> bool:
+            return stopping.is_set() or hosted.stop_requested.is_set() or self._closing
+
+        message = wire.message("runtime", "packet", payload)
+        if self.sessions.publish(hosted.id, port, payload, cancelled):
+            for client in self.packet_receivers(hosted.id, port):
+                client.send(message)
+            return
         while True:
             with self._lock:
                 while True:
-                    if stopping.is_set() or hosted.stop_requested.is_set() or self._closing:
+                    if cancelled():
                         return
                     targets = [c for c in self._clients
-                               if c.grant.may_receive_from(hosted.id, port)]
+                               if c.grant.may_receive_from(hosted.id, port)
+                               and hosted.id not in c.sessions]
                     if targets:
                         break
                     # Woken by connect/disconnect and by stops; the timeout only guards
@@ -290,9 +319,24 @@ class Runtime:
             with self._lock:  # every target was gone: wait for the client list to change
                 self._clients_changed.wait(timeout=1.0)
 
-    def wake_output_waiters(self) -> None:
+    def port_event(self, hosted: HostedGraph, direction: str, port: str, event: str) -> None:
+        """connect/disconnect of an exported port: ``runtime:packet`` to those who may use it;
+        for outports also into the link sessions' outboxes (never waiting for room)."""
+        payload = {"graph": hosted.id, "port": port, "event": event}
+        message = wire.message("runtime", "packet", payload)
+        if direction == "in":
+            receivers = [c for c in self.clients() if c.grant.may_send_to(hosted.id, port)]
+        else:
+            self.sessions.publish(hosted.id, port, payload, lambda: False, marker=True)
+            receivers = self.packet_receivers(hosted.id, port)
+        for client in receivers:
+            client.send(message)
+
+    def wake_output_waiters(self, graph: str | None = None) -> None:
+        """Outport handlers waiting for a client or for room in an outbox re-check why."""
         with self._lock:
             self._clients_changed.notify_all()
+        self.sessions.wake(graph)
 
     def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
                    request: Request | None = None) -> None:
@@ -453,11 +497,15 @@ class Runtime:
         with self._lock:
             self._closing = True
             self._clients_changed.notify_all()
+        self.sessions.wake()
         for hosted in self.graphs().values():
             try:
                 hosted.stop(timeout)
             except Exception:
                 log.exception("graph %s: stop failed", hosted.id)
+        stuck = self.sessions.shutdown(timeout)
+        if stuck:
+            log.warning("link session threads still running after shutdown: %s", stuck)
 
 
 def _safe_filename(graph_id: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from . import component, graph, network, runtime, trace
+from . import component, flowpy, graph, network, runtime, trace
 from .common import ProtocolError, Request
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ PROTOCOLS = {
     "component": component.COMMANDS,
     "network": network.COMMANDS,
     "trace": trace.COMMANDS,
+    "flowpy": flowpy.COMMANDS,  # the link extension (docs/bridge-protocol.md)
 }
 
 

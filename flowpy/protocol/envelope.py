@@ -16,7 +16,7 @@ from typing import Any
 
 MAX_FRAME_BYTES = 1 << 20
 MAX_DEPTH = 64
-PROTOCOLS = ("runtime", "graph", "component", "network", "trace")
+PROTOCOLS = ("runtime", "graph", "component", "network", "trace", "flowpy")
 
 
 class EnvelopeError(Exception):

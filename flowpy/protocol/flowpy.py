@@ -1,0 +1,165 @@
+"""The ``flowpy`` sub-protocol: the link extension of docs/bridge-protocol.md (version 1).
+
+Only clients that ask for it (a Bridge) ever send these commands, and every ``flowpy:*``
+message the runtime sends goes to the sender or to the connection of a session, so standard
+clients never see one. Permissions are those of ``runtime:packet`` (``protocol:runtime``,
+checked by the dispatcher); which ports a session may use is decided by the grant of the
+secret that opened it (see :mod:`flowpy.protocol.sessions` for the session itself).
+
+A connection holds at most one session per graph: ``flowpy:packet`` names only its graph, so
+the graph selects the connection's session. While it holds one, that connection receives
+the graph's outport traffic through the session only (``flowpy:packet`` with a ``seq``),
+never also as ``runtime:packet``, so a Bridge does not see each packet twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .common import ProtocolError, Request, graph_id, hosted_graph, integer, string
+from .runtime import PACKET_EVENTS
+from .sessions import DEFAULT_WINDOW, MAX_WINDOW, VERSION, Inbound, LinkSession, SessionError
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+MAX_SESSION_ID = 256
+MAX_SEQ = 2**53  # what a JavaScript client can count to exactly
+
+
+def hello(rt: Runtime, req: Request, payload: dict) -> None:
+    """Open or resume a session: ``welcome``, then the replay of the outbox after ``acked``."""
+    version = integer(payload, "version", minimum=0, maximum=MAX_SEQ)
+    if version is not None and version != VERSION:
+        raise ProtocolError(
+            f"unsupported flowpy link version {version} (this runtime speaks {VERSION})")
+    session_id = string(payload, "session")
+    assert session_id is not None
+    if len(session_id) > MAX_SESSION_ID:
+        raise ProtocolError(f"'session' is longer than {MAX_SESSION_ID} characters")
+    hosted = hosted_graph(rt, payload)
+    window = integer(payload, "window", minimum=1, maximum=MAX_WINDOW) or DEFAULT_WINDOW
+    try:
+        session, resumed = rt.sessions.open(req.client, hosted.id, session_id, req.grant, window)
+    except SessionError as exc:
+        raise ProtocolError(str(exc)) from None
+
+    def welcome(counters: dict) -> None:
+        rt.reply(req, "welcome", {
+            "version": VERSION, "session": session_id, "graph": hosted.id,
+            "instance": rt.sessions.instance, "resumed": resumed, **counters,
+        })
+
+    session.attach(req.client, window, welcome)
+
+
+def packet(rt: Runtime, req: Request, payload: dict) -> None:
+    """An inbound packet with its ``seq``: delivered once, acknowledged cumulatively."""
+    graph = graph_id(payload)
+    session = _connection_session(req, graph, payload)
+    seq = _seq(payload)
+    try:
+        verdict, counter = session.offer(seq, _check_packet(rt, session, payload))
+    except SessionError as exc:
+        raise ProtocolError(str(exc)) from None
+    if verdict == "duplicate":
+        if seq <= counter:
+            session.repeat_ack()  # already accepted: the client may have missed the ack
+    elif verdict == "gap":
+        raise ProtocolError(
+            f"packet {seq} is out of order: the next packet of session {session.id!r} "
+            f"is {counter + 1}")
+    elif verdict == "full":
+        raise ProtocolError(
+            f"packet {seq} refused: too many packets of session {session.id!r} are waiting "
+            "for the network; send it again after the next flowpy:ack")
+
+
+def ack(rt: Runtime, req: Request, payload: dict) -> None:
+    """The client has every outbound packet up to ``seq``: the outbox drops them."""
+    graph = graph_id(payload)
+    session = _named_session(rt, req, graph, payload)
+    if session is None:
+        raise ProtocolError(f"no session {payload.get('session')!r} of graph {graph!r}")
+    try:
+        session.client_ack(_seq(payload, minimum=0))
+    except SessionError as exc:
+        raise ProtocolError(str(exc)) from None
+
+
+def bye(rt: Runtime, req: Request, payload: dict) -> None:
+    """End a session for good; answered with ``bye`` even if it was already gone."""
+    graph = graph_id(payload)
+    session_id = string(payload, "session")
+    session = _named_session(rt, req, graph, payload)
+    if session is not None:
+        rt.sessions.discard(session)
+    rt.reply(req, "bye", {"graph": graph, "session": session_id})
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _seq(payload: dict, minimum: int = 1) -> int:
+    seq = integer(payload, "seq", minimum=minimum, maximum=MAX_SEQ)
+    if seq is None:
+        raise ProtocolError("'seq' is required")
+    return seq
+
+
+def _connection_session(req: Request, graph: str, payload: dict) -> LinkSession:
+    session = req.client.sessions.get(graph)
+    if session is None:
+        raise ProtocolError(f"no session of graph {graph!r} on this connection: "
+                            "send flowpy:hello first")
+    named = string(payload, "session", required=False)
+    if named is not None and named != session.id:
+        raise ProtocolError(f"this connection holds session {session.id!r} of graph "
+                            f"{graph!r}, not {named!r}")
+    return session
+
+
+def _named_session(rt: Runtime, req: Request, graph: str,
+                   payload: dict) -> LinkSession | None:
+    """The session named in the payload (default: this connection's), if the sender's grant
+    is the one that opened it."""
+    named = string(payload, "session", required=False)
+    if named is None:
+        return req.client.sessions.get(graph)
+    session = rt.sessions.get(graph, named)
+    if session is not None and session.grant != req.grant:
+        raise ProtocolError(
+            f"session {named!r} of graph {graph!r} was opened with another secret")
+    return session
+
+
+def _check_packet(rt: Runtime, session: LinkSession, payload: dict) -> Inbound | str:
+    """The packet ready for the network, or why it cannot be delivered (its seq then counts
+    as received and is answered with ``flowpy:error {message, seq}``)."""
+    try:
+        port = string(payload, "port")
+        event = string(payload, "event")
+    except ProtocolError as exc:
+        return exc.message
+    assert port is not None and event is not None
+    if event not in PACKET_EVENTS:
+        return f"'event' must be one of {', '.join(PACKET_EVENTS)}, got {event[:64]!r}"
+    graph = session.graph
+    if not session.grant.may_send_to(graph, port):
+        return f"flowpy:packet to port {port!r} of graph {graph!r} is not permitted"
+    hosted = rt.get_graph(graph)
+    if hosted is None:
+        return f"graph {graph!r} not found"
+    exported = list(hosted.graph.inports)
+    if port not in exported and port.lower() not in {p.lower() for p in exported}:
+        known = ", ".join(exported) or "none"
+        return f"graph {graph!r} has no exported inport {port!r} (it has: {known})"
+    value: Any = payload.get("payload")
+    return Inbound(port, event, value)
+
+
+COMMANDS = {
+    "hello": hello,
+    "packet": packet,
+    "ack": ack,
+    "bye": bye,
+}

@@ -1,0 +1,418 @@
+"""Durable link sessions: the state behind the ``flowpy`` sub-protocol (docs/bridge-protocol.md).
+
+A session outlives the connection that opened it, so it lives in the runtime (a
+:class:`SessionTable`), keyed by (graph id, session id), and a connection only *attaches* to
+it. That is what makes the link exactly-once across reconnects: the session remembers the
+highest inbound sequence number it took (``received``) and keeps every outbound packet until
+the client acknowledges it (the *outbox*), whoever is connected at the time.
+
+Inbound (client -> graph). The reader thread of a connection never blocks on the network:
+it only checks the sequence number and queues the packet; a *feeder* thread per session
+(``flowpy-in <graph> <session>``) hands packets to the graph inport handler, where it may wait
+for room. Were the reader to wait there, the client's acknowledgements of *outbound* packets,
+which arrive on the same socket, could not be read while the graph waits for exactly those
+acknowledgements to make room in its outbox: a deadlock between the two directions.
+
+Cumulative acknowledgement: ``flowpy:ack {seq: n}`` means every packet up to ``n`` was either
+accepted by the network or answered with a ``flowpy:error`` carrying its ``seq`` (a packet
+that cannot be delivered is final, never retried, and must not hold the client's window
+forever). Packets handed to a network that stops before accepting them get such an error
+when the network has stopped.
+
+Outbound (graph -> client). The graph outport handler thread appends to the outbox; a data
+or bracket packet waits while the outbox holds ``window`` packets (back-pressure, also while
+the client is away), until an ack makes room, the session ends, or the network stops. The
+connect/disconnect markers of the outports never wait (they are emitted by ``network:start``
+and after a stop, where waiting would hang the request or the stop), so they may take the
+outbox a few entries past ``window``. Everything sent to the session's connection goes
+through one lock per session, so a replay after ``hello`` is never overtaken by new packets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import wire
+from ..network import NetworkError
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..permissions import Grant
+    from ..runtime import Client, Runtime
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+DEFAULT_WINDOW = 500
+MAX_WINDOW = 100_000
+#: Sessions a runtime holds at most (each may keep up to its window of packets).
+MAX_SESSIONS = 1024
+#: Inbound packets of one session taken but not yet accepted by the network. A client that
+#: respects its own window never comes near; one that does not is refused, not buffered.
+MAX_INBOUND = 10_000
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A checked inbound packet, ready for the graph inport handler."""
+
+    port: str
+    event: str
+    payload: Any = None
+
+
+class SessionError(Exception):
+    """A request about a session that cannot be honoured; answered with ``flowpy:error``."""
+
+
+class LinkSession:
+    """One durable session of one graph. Thread-safe."""
+
+    def __init__(self, table: SessionTable, graph: str, session_id: str, grant: Grant,
+                 window: int) -> None:
+        self.table = table
+        self.runtime = table.runtime
+        self.graph = graph
+        self.id = session_id
+        #: The grant of the secret that opened the session; it decides what flows, always.
+        self.grant = grant
+        self.window = window
+        self.client: Client | None = None
+        self.closed = False
+        self._state = threading.Condition(threading.Lock())
+        #: Serialises everything sent to the session's connection (welcome, replay, packets,
+        #: acks), so the order on the wire is the order of the outbox.
+        self._send_lock = threading.RLock()
+        # inbound
+        self.received = 0
+        self.accepted = 0
+        self._done: set[int] = set()
+        self._inflight: dict[int, Network | None] = {}
+        self._queue: deque[tuple[int, Inbound]] = deque()
+        self._feeder: threading.Thread | None = None
+        self._ack_sent = 0
+        # outbound
+        self.out_seq = 0
+        self.acked = 0
+        self._outbox: deque[dict] = deque()
+        self._unsent: deque[dict] = deque()
+
+    def __repr__(self) -> str:
+        return f"<LinkSession {self.graph}/{self.id}>"
+
+    # -- the connection ------------------------------------------------------------------------
+    def attach(self, client: Client, window: int, welcome: Callable[[dict], None]) -> None:
+        """Make ``client`` the session's connection: welcome, then replay, then new packets."""
+        with self._send_lock:
+            with self._state:
+                self.client = client
+                self.window = window
+                self._unsent = deque(self._outbox)  # everything after `acked`, in order
+                self._ack_sent = 0
+                info = {"received": self.received, "acked": self.acked}
+                self._state.notify_all()  # a larger window may make room
+            welcome(info)
+            self._send_ack()
+            self._flush()
+
+    def detach(self, client: Client) -> bool:
+        """The connection went away; the session stays. False if it was not attached to it."""
+        with self._state:
+            if self.client is not client:
+                return False
+            self.client = None
+            return True
+
+    def _send(self, command: str, payload: dict) -> bool:
+        client = self.client
+        if client is None:
+            return False
+        return client.send(wire.message("flowpy", command, payload))
+
+    # -- inbound -----------------------------------------------------------------------------
+    def offer(self, seq: int, packet: Inbound | str) -> tuple[str, int]:
+        """Take inbound packet ``seq`` (or, given a problem text, take it as failed).
+
+        Returns ``(verdict, accepted)``: ``"new"``, ``"duplicate"`` (seq <= received: not
+        delivered again), ``"gap"`` (seq > received + 1: refused, not counted) or ``"full"``.
+        """
+        with self._state:
+            if self.closed:
+                raise SessionError(f"session {self.id!r} has ended")
+            if seq <= self.received:
+                return "duplicate", self.accepted
+            if seq > self.received + 1:
+                return "gap", self.received
+            if len(self._queue) + len(self._inflight) >= MAX_INBOUND:
+                return "full", self.received
+            self.received = seq
+            if isinstance(packet, str):
+                self._done.add(seq)
+                self._advance()
+            else:
+                self._queue.append((seq, packet))
+                self._ensure_feeder()
+                self._state.notify_all()
+        if isinstance(packet, str):
+            self._fail(seq, packet)
+        return "new", self.accepted
+
+    def repeat_ack(self) -> None:
+        """A duplicate of an accepted packet: say again how far we are."""
+        self._send_ack(force=True)
+
+    def _advance(self) -> None:
+        """Move the cumulative ``accepted`` over every finished seq (state lock held)."""
+        while self.accepted + 1 in self._done:
+            self.accepted += 1
+            self._done.discard(self.accepted)
+
+    def _finish(self, seq: int, problem: str | None) -> None:
+        with self._state:
+            if seq not in self._inflight:
+                return  # already failed when its network stopped
+            del self._inflight[seq]
+            self._done.add(seq)
+            self._advance()
+        if problem is None:
+            self._send_ack()
+        else:
+            self._fail(seq, problem)
+
+    def _fail(self, seq: int, problem: str) -> None:
+        with self._send_lock:
+            self._send("error", {"message": problem, "seq": seq})
+            self._send_ack()
+
+    def _send_ack(self, force: bool = False) -> None:
+        with self._send_lock:
+            with self._state:
+                accepted = self.accepted
+                if self.client is None or accepted == 0 or (accepted <= self._ack_sent
+                                                            and not force):
+                    return
+                self._ack_sent = accepted
+            self._send("ack", {"graph": self.graph, "session": self.id, "seq": accepted})
+
+    def _ensure_feeder(self) -> None:
+        if self._feeder is None or not self._feeder.is_alive():
+            self._feeder = self.table.start_thread(self._feed, f"flowpy-in {self.graph} "
+                                                               f"{self.id[:8]}")
+
+    def _feed(self) -> None:
+        """The feeder thread: hand queued packets to the graph, in order, one at a time."""
+        while True:
+            with self._state:
+                self._state.wait_for(lambda: self._queue or self.closed or self.table.closing)
+                if self.closed or self.table.closing:
+                    return
+                seq, packet = self._queue.popleft()
+                self._inflight[seq] = None
+            self._hand_over(seq, packet)
+
+    def _hand_over(self, seq: int, packet: Inbound) -> None:
+        hosted = self.runtime.get_graph(self.graph)
+        if hosted is None:
+            self._finish(seq, f"packet {seq}: graph {self.graph!r} not found")
+            return
+        try:
+            network = hosted.inport(packet.port, packet.event, packet.payload,
+                                    lambda ok: self._accepted(seq, ok))
+        except NetworkError as exc:
+            self._finish(seq, f"packet {seq} was not delivered: {exc}")
+            return
+        lost = False
+        with self._state:
+            if seq in self._inflight:
+                self._inflight[seq] = network
+                # Stopped already (its `stopped` came before we knew the network): lost.
+                lost = not network.started
+        if lost:
+            self._finish(seq, f"packet {seq} was not delivered: the network stopped")
+
+    def _accepted(self, seq: int, ok: bool) -> None:
+        self._finish(seq, None if ok else f"packet {seq} was not delivered: the network stopped")
+
+    def network_stopped(self, network: Network) -> None:
+        """Packets still waiting in ``network``'s queue will never be accepted: fail them."""
+        with self._state:
+            lost = sorted(seq for seq, net in self._inflight.items() if net is network)
+        for seq in lost:
+            self._finish(seq, f"packet {seq} was not delivered: the network stopped")
+
+    # -- outbound ----------------------------------------------------------------------------
+    def publish(self, payload: dict, cancelled: Callable[[], bool], marker: bool = False) -> bool:
+        """Put an outport packet into the outbox (waiting for room) and send it if connected.
+
+        False if the session did not take it (it ended, or the network is stopping).
+        """
+        with self._state:
+            if not marker:
+                self._state.wait_for(lambda: len(self._outbox) < self.window or self.closed
+                                     or cancelled())
+                if cancelled():
+                    return False
+            if self.closed:
+                return False
+            self.out_seq += 1
+            entry = {**payload, "seq": self.out_seq}
+            self._outbox.append(entry)
+            self._unsent.append(entry)
+        self._flush()
+        return True
+
+    def _flush(self) -> None:
+        with self._send_lock:
+            while True:
+                with self._state:
+                    client = self.client
+                    if client is None or not self._unsent:
+                        return
+                    batch = list(self._unsent)
+                    self._unsent.clear()
+                for entry in batch:
+                    client.send(wire.message("flowpy", "packet", entry))
+
+    def client_ack(self, seq: int) -> None:
+        """The client has every outbound packet up to ``seq``: drop them, make room."""
+        with self._state:
+            if seq > self.out_seq:
+                raise SessionError(f"ack of packet {seq}, but only {self.out_seq} were sent")
+            if seq <= self.acked:
+                return
+            self.acked = seq
+            while self._outbox and self._outbox[0]["seq"] <= seq:
+                self._outbox.popleft()
+            while self._unsent and self._unsent[0]["seq"] <= seq:
+                self._unsent.popleft()
+            self._state.notify_all()
+
+    def outbox_size(self) -> int:
+        with self._state:
+            return len(self._outbox)
+
+    # -- ending --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """``bye``: discard the outbox and the inbound queue; waiting threads move on."""
+        with self._state:
+            self.closed = True
+            self.client = None
+            self._outbox.clear()
+            self._unsent.clear()
+            self._queue.clear()
+            self._state.notify_all()
+
+    def wake(self) -> None:
+        """Re-check the wait conditions (a network is stopping, the runtime is closing)."""
+        with self._state:
+            self._state.notify_all()
+
+
+class SessionTable:
+    """Every link session of one runtime, and the threads they own."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        #: Made once per runtime: a client seeing another instance knows its sessions are gone.
+        self.instance = str(uuid.uuid4())
+        self.closing = False
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, str], LinkSession] = {}
+        self._threads: list[threading.Thread] = []
+
+    def open(self, client: Client, graph: str, session_id: str, grant: Grant,
+             window: int) -> tuple[LinkSession, bool]:
+        """The session (graph, id), created if new; ``(session, resumed)``. SessionError if
+        it belongs to another grant or there are too many."""
+        with self._lock:
+            if self.closing:
+                raise SessionError("the runtime is shutting down")
+            session = self._sessions.get((graph, session_id))
+            resumed = session is not None
+            if session is None:
+                if len(self._sessions) >= MAX_SESSIONS:
+                    raise SessionError(f"too many sessions (limit {MAX_SESSIONS})")
+                session = LinkSession(self, graph, session_id, grant, window)
+                self._sessions[(graph, session_id)] = session
+            elif session.grant != grant:
+                raise SessionError(
+                    f"session {session_id!r} of graph {graph!r} was opened with another secret")
+            previous = session.client
+            replaced = client.sessions.get(graph)
+            client.sessions[graph] = session
+        if replaced is not None and replaced is not session:
+            replaced.detach(client)  # one session per graph and connection
+        if previous is not None and previous is not client:
+            if previous.sessions.get(graph) is session:
+                previous.sessions.pop(graph, None)
+        return session, resumed
+
+    def get(self, graph: str, session_id: str) -> LinkSession | None:
+        with self._lock:
+            return self._sessions.get((graph, session_id))
+
+    def discard(self, session: LinkSession) -> None:
+        with self._lock:
+            if self._sessions.get((session.graph, session.id)) is session:
+                del self._sessions[(session.graph, session.id)]
+            client = session.client
+        if client is not None and client.sessions.get(session.graph) is session:
+            client.sessions.pop(session.graph, None)
+        session.close()
+
+    def of_graph(self, graph: str) -> list[LinkSession]:
+        with self._lock:
+            return [s for (g, _), s in self._sessions.items() if g == graph]
+
+    def detach(self, client: Client) -> None:
+        """A connection closed: its sessions stay, waiting for a ``hello`` that resumes them."""
+        for session in list(client.sessions.values()):
+            session.detach(client)
+        client.sessions.clear()
+
+    def publish(self, graph: str, port: str, payload: dict, cancelled: Callable[[], bool],
+                marker: bool = False) -> bool:
+        """Offer an outport packet to every session of ``graph`` that may receive ``port``;
+        True if one took it (a durable subscriber, connected or not)."""
+        taken = False
+        for session in self.of_graph(graph):
+            if session.grant.may_receive_from(graph, port):
+                taken = session.publish(payload, cancelled, marker) or taken
+        return taken
+
+    def network_stopped(self, graph: str, network: Network) -> None:
+        for session in self.of_graph(graph):
+            session.network_stopped(network)
+
+    def wake(self, graph: str | None = None) -> None:
+        with self._lock:
+            sessions = [s for (g, _), s in self._sessions.items() if graph in (None, g)]
+        for session in sessions:
+            session.wake()
+
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def shutdown(self, timeout: float = 5.0) -> list[str]:
+        """End every feeder thread (after the networks stopped); names of those still alive."""
+        with self._lock:
+            self.closing = True
+            threads = list(self._threads)
+        self.wake()
+        stuck = []
+        for thread in threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                stuck.append(thread.name)
+        return stuck
