@@ -3,6 +3,10 @@
 ``RecordingSink`` stands in for a connection: it validates every message against the
 fbp-protocol schemas (problems are collected and fail the test at teardown), keeps a JSON
 copy, and lets a test wait for a message with a condition variable — never a sleep.
+Messages of the ``flowpy`` link extension are outside those schemas: a sink made with
+``extension=True`` (a Bridge) checks them against the extension's own shapes
+(``flowpy_shape_errors``); any other sink is a standard client, for which receiving one at
+all is a failure.
 ``ProtocolClient`` pairs a sink with its runtime client and offers ``send`` / ``expect``.
 """
 
@@ -25,11 +29,62 @@ WAIT = 10.0
 SINKS: list[RecordingSink] = []
 
 
-class RecordingSink:
-    """A transport stand-in that records (and schema-checks) everything the runtime sends."""
+#: Output messages of the flowpy extension: payload field -> types (docs/bridge-protocol.md).
+_INT = (int,)
+FLOWPY_OUTPUTS: dict[str, tuple[dict[str, tuple[type, ...]], set[str]]] = {
+    # command: (fields and their types, required fields)
+    "welcome": ({"version": _INT, "session": (str,), "graph": (str,), "instance": (str,),
+                 "resumed": (bool,), "received": _INT, "acked": _INT},
+                {"version", "session", "graph", "instance", "resumed", "received", "acked"}),
+    "packet": ({"graph": (str,), "port": (str,), "event": (str,), "payload": (object,),
+                "seq": _INT}, {"graph", "port", "event", "seq"}),
+    "ack": ({"graph": (str,), "session": (str,), "seq": _INT}, {"graph", "session", "seq"}),
+    "bye": ({"graph": (str,), "session": (str,)}, {"graph", "session"}),
+    "error": ({"message": (str,), "seq": _INT}, {"message"}),
+}
 
-    def __init__(self, name: str = "client") -> None:
+
+def flowpy_shape_errors(message: dict) -> list[str]:
+    """What is wrong with a ``flowpy:*`` output message (empty if it is well formed)."""
+    command = message.get("command")
+    if command not in FLOWPY_OUTPUTS:
+        return [f"unknown flowpy output command {command!r}"]
+    fields, required = FLOWPY_OUTPUTS[command]
+    found = []
+    extra = set(message) - {"protocol", "command", "payload", "responseTo"}
+    if extra:
+        found.append(f"unexpected envelope keys {sorted(extra)}")
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return found + ["payload must be an object"]
+    found += [f"missing {key!r}" for key in sorted(required - set(payload))]
+    for key, value in payload.items():
+        if key not in fields:
+            found.append(f"unexpected field {key!r}")
+        elif not isinstance(value, fields[key]) or (fields[key] is _INT and (
+                isinstance(value, bool) or value < 0)):
+            found.append(f"{key!r} has the wrong type: {value!r}")
+    if payload.get("event") is not None and payload["event"] not in (
+            "connect", "begingroup", "data", "endgroup", "disconnect"):
+        found.append(f"unknown event {payload['event']!r}")
+    try:
+        if json.loads(json.dumps(message, allow_nan=False)) != message:
+            found.append("message changes when serialised to JSON")
+    except (TypeError, ValueError) as exc:
+        found.append(f"message is not JSON-serialisable: {exc}")
+    return found
+
+
+class RecordingSink:
+    """A transport stand-in that records (and schema-checks) everything the runtime sends.
+
+    ``extension``: this client speaks the flowpy link extension (a Bridge). A standard
+    client (the default) must never receive a ``flowpy:*`` message.
+    """
+
+    def __init__(self, name: str = "client", extension: bool = False) -> None:
         self.name = name
+        self.extension = extension
         self.messages: list[dict] = []
         self.droppable: list[bool] = []
         self.invalid: list[str] = []
@@ -41,10 +96,15 @@ class RecordingSink:
         SINKS.append(self)
 
     def send(self, message: dict, droppable: bool = False) -> bool:
-        try:
-            problems = protocol_schemas.errors(message)
-        except protocol_schemas.SchemaMissing as exc:  # fail the test, loudly, at teardown
-            problems = [str(exc)]
+        if message.get("protocol") == "flowpy":
+            problems = flowpy_shape_errors(message)
+            if not self.extension:
+                problems.append(f"standard client {self.name!r} received a flowpy message")
+        else:
+            try:
+                problems = protocol_schemas.errors(message)
+            except protocol_schemas.SchemaMissing as exc:  # fail the test, loudly, at teardown
+                problems = [str(exc)]
         if problems:
             self.invalid.append(f"{json.dumps(message, default=repr)[:300]}: {problems}")
         if not self.open.is_set():
@@ -94,9 +154,10 @@ def matches(protocol: str, command: str, **payload: Any) -> Callable[[dict], boo
 class ProtocolClient:
     """One client of the runtime under test."""
 
-    def __init__(self, runtime: Runtime, name: str = "client", secret: str | None = None):
+    def __init__(self, runtime: Runtime, name: str = "client", secret: str | None = None,
+                 extension: bool = False):
         self.runtime = runtime
-        self.sink = RecordingSink(name)
+        self.sink = RecordingSink(name, extension)
         self.client: Client = runtime.connect(self.sink)
         self.secret = secret
         self.cursor = 0

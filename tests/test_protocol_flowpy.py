@@ -1,0 +1,485 @@
+"""The flowpy link extension, runtime side (docs/bridge-protocol.md), driven without a server.
+
+Link clients are recording sinks made with ``extension=True``; every other client is a
+standard one, and the fixtures fail a test in which a standard client received any
+``flowpy:*`` message or any schema-invalid message.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from protocol_harness import Gate, ProtocolClient, build, matches
+
+#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
+pytest_plugins = ["protocol_fixtures"]
+
+
+class Link(ProtocolClient):
+    """A Bridge-like client of one session (the runtime under test holds the session)."""
+
+    def __init__(self, runtime, name="link", secret=None, session=None, graph="g"):
+        super().__init__(runtime, name, secret, extension=True)
+        self.session = session or str(uuid.uuid4())
+        self.graph = graph
+
+    def hello(self, window=None, **envelope) -> dict:
+        payload = {"version": 1, "session": self.session, "graph": self.graph}
+        if window is not None:
+            payload["window"] = window
+        return self.request("flowpy", "hello", payload, reply="welcome", **envelope)
+
+    def packet(self, seq, event="data", payload=None, port="in", **extra) -> None:
+        body = {"graph": self.graph, "port": port, "event": event, "seq": seq, **extra}
+        if event == "data" or payload is not None:
+            body["payload"] = payload
+        self.send("flowpy", "packet", body)
+
+    def ack(self, seq) -> None:
+        self.send("flowpy", "ack", {"graph": self.graph, "session": self.session, "seq": seq})
+
+    def wait_ack(self, seq, start=0) -> dict:
+        return self.sink.wait_for(matches("flowpy", "ack", seq=seq), start)[1]
+
+    def acks(self) -> list[int]:
+        return [m["payload"]["seq"] for m in self.messages if m["command"] == "ack"]
+
+    def wait_out(self, seq, start=0) -> dict:
+        return self.sink.wait_for(matches("flowpy", "packet", seq=seq), start)[1]["payload"]
+
+    def outbound(self, start=0) -> list[dict]:
+        return [m["payload"] for m in self.messages[start:]
+                if m["protocol"] == "flowpy" and m["command"] == "packet"]
+
+    def errors(self) -> list[dict]:
+        return [m["payload"] for m in self.messages
+                if m["protocol"] == "flowpy" and m["command"] == "error"]
+
+
+def repeat_graph(owner: ProtocolClient, component: str = "core/Repeat", start: bool = True):
+    build(owner, "g", {"R": component}, inports={"in": ("R", "in")},
+          outports={"out": ("R", "out")})
+    if start:
+        owner.request("network", "start", {"graph": "g"}, reply="started")
+
+
+def data_out(client: ProtocolClient) -> list:
+    """Data payloads a standard client received from outport ``out`` of g."""
+    return [m["payload"]["payload"] for m in client.messages
+            if m["protocol"] == "runtime" and m["command"] == "packet"
+            and m["payload"]["port"] == "out" and m["payload"]["event"] == "data"]
+
+
+def out_seqs(link: Link) -> list[int]:
+    return [p["seq"] for p in link.outbound()]
+
+
+class OutboxWatch:
+    """Tells when the graph outport handler offers a packet to a full outbox (it then waits)."""
+
+    def __init__(self, runtime, link: Link) -> None:
+        self.session = runtime.sessions.get(link.graph, link.session)
+        self.blocked = threading.Event()
+        original = self.session.publish
+
+        def publish(payload, cancelled, marker=False):
+            if not marker and self.session.outbox_size() >= self.session.window:
+                self.blocked.set()
+            return original(payload, cancelled, marker)
+
+        self.session.publish = publish
+
+
+# -- hello / welcome ------------------------------------------------------------------------------
+
+def test_hello_opens_a_session(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    welcome = link.hello(window=20, requestId="h1")
+    assert welcome["responseTo"] == "h1"
+    assert welcome["payload"] == {
+        "version": 1, "session": link.session, "graph": "g",
+        "instance": runtime.sessions.instance, "resumed": False, "received": 0, "acked": 0,
+    }
+    assert uuid.UUID(runtime.sessions.instance)
+    assert runtime.sessions.get("g", link.session).window == 20
+
+
+def test_instance_names_the_runtime_process_not_its_id(make_runtime, tmp_path):
+    first = make_runtime(state_dir=tmp_path / "s")
+    again = make_runtime(state_dir=tmp_path / "s")
+    assert first.id == again.id
+    assert first.sessions.instance != again.sessions.instance
+
+
+def test_hello_errors(make_runtime):
+    rt = make_runtime(permissions={"secrets": {
+        "all": {"capabilities": ["protocol:runtime", "protocol:graph", "network:control"]},
+        "graphs-only": {"capabilities": ["protocol:graph"]},
+    }})
+    owner = ProtocolClient(rt, "owner", secret="all")
+    repeat_graph(owner, start=False)
+    link = Link(rt, secret="all")
+    base = {"version": 1, "session": "s1", "graph": "g"}
+    assert link.error("flowpy", "hello", {**base, "graph": "nope"}) == "Requested graph not found"
+    assert link.error("flowpy", "hello", {**base, "version": 2}).startswith(
+        "unsupported flowpy link version 2")
+    assert link.error("flowpy", "hello", {**base, "session": ""}) == "'session' must not be empty"
+    assert link.error("flowpy", "hello", {**base, "window": 0}).startswith("'window' must be")
+    refused = Link(rt, "refused", secret="graphs-only")
+    assert refused.error("flowpy", "hello", base) == "flowpy:hello is not permitted"
+    assert all(m["protocol"] == "flowpy" for m in link.messages + refused.messages)
+    assert rt.sessions.get("g", "s1") is None
+
+
+def test_commands_need_a_session(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    assert link.error("flowpy", "packet", {"graph": "g", "port": "in", "event": "data",
+                                           "seq": 1}).startswith("no session of graph 'g'")
+    assert link.error("flowpy", "ack", {"graph": "g", "session": "x", "seq": 1}) \
+        == "no session 'x' of graph 'g'"
+    assert link.error("flowpy", "shout", {}).startswith("unknown command flowpy:shout")
+
+
+# -- into the graph ------------------------------------------------------------------------------
+
+def test_packets_in_are_delivered_and_acknowledged(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello()
+    link.packet(1, "begingroup", "grp")
+    for n in range(2, 6):
+        link.packet(n, payload={"n": n})
+    link.packet(6, "endgroup", "grp")
+    link.wait_ack(6)
+    assert link.acks() == sorted(link.acks()) and set(link.acks()) <= set(range(1, 7))
+    client.sink.wait_for(matches("runtime", "packet", port="out", event="endgroup"))
+    assert data_out(client) == [{"n": n} for n in range(2, 6)]
+    assert not link.errors()
+
+
+def test_a_replayed_packet_is_not_delivered_again(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello()
+    for n in (1, 2, 3):
+        link.packet(n, payload=n)
+    link.wait_ack(3)
+    link.close()  # the link drops; the session stays
+    again = Link(runtime, "again", session=link.session)
+    welcome = again.hello()["payload"]
+    assert welcome["resumed"] is True and welcome["received"] == 3
+    start = len(again.messages)
+    for n in (2, 3, 4):  # the client replays what it had not seen acknowledged
+        again.packet(n, payload=n)
+    again.wait_ack(3, start)  # a duplicate that was accepted is acknowledged again at once
+    again.wait_ack(4, start)
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=4))
+    assert data_out(client) == [1, 2, 3, 4]
+    assert not again.errors()
+
+
+def test_a_gap_is_an_error_and_nothing_is_delivered(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello()
+    link.packet(1, payload="one")
+    link.wait_ack(1)
+    assert link.error("flowpy", "packet", {"graph": "g", "port": "in", "event": "data",
+                                           "payload": "three", "seq": 3}) \
+        == f"packet 3 is out of order: the next packet of session {link.session!r} is 2"
+    link.packet(2, payload="two")
+    link.packet(3, payload="three")
+    link.wait_ack(3)
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload="three"))
+    assert data_out(client) == ["one", "two", "three"]
+
+
+def test_a_packet_that_cannot_be_delivered_is_final(runtime, client):
+    """Errors about one packet carry its seq; it counts as received, and the ack moves on."""
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello()
+    link.packet(1, port="nope", payload=1)
+    link.packet(2, event="shout", payload=2)
+    link.packet(3, payload=3)
+    link.wait_ack(3)
+    assert [(e["seq"], e["message"]) for e in link.errors()] == [
+        (1, "graph 'g' has no exported inport 'nope' (it has: in)"),
+        (2, "'event' must be one of connect, begingroup, data, endgroup, disconnect, "
+            "got 'shout'"),
+    ]
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=3))
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    link.packet(4, payload=4)
+    link.wait_ack(4)
+    assert link.errors()[-1] == {"seq": 4, "message": "packet 4 was not delivered: "
+                                                      "network of graph 'g' is not running"}
+    assert data_out(client) == [3]
+
+
+def test_the_ack_waits_until_the_network_accepts(runtime, client):
+    """Back-pressure holds the ack: the client's window is the flow control."""
+    repeat_graph(client, component="test/Gate")
+    capacity = runtime.network_capacity
+    link = Link(runtime)
+    link.hello()
+    total = capacity + 4
+    for n in range(1, total + 1):
+        link.packet(n, payload=n)  # the reader never waits for the network
+    link.wait_ack(capacity)
+    # The Gate reads nothing yet: its inport holds `capacity` IPs and no more can be accepted.
+    assert max(link.acks()) == capacity
+    assert runtime.sessions.get("g", link.session).received == total
+    Gate.go.set()
+    link.wait_ack(total)
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=total))
+    assert data_out(client) == list(range(1, total + 1))
+
+
+def test_packets_lost_in_a_stopping_network_are_reported(runtime, client):
+    build(client, "g", {"W": "test/Wait"}, inports={"in": ("W", "in")})  # never reads
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    capacity = runtime.network_capacity
+    link = Link(runtime)
+    link.hello()
+    total = capacity + 3
+    for n in range(1, total + 1):
+        link.packet(n, payload=n)
+    link.wait_ack(capacity)
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    link.wait_ack(total)  # the window is free again
+    lost = sorted(e["seq"] for e in link.errors())
+    assert lost == list(range(capacity + 1, total + 1))
+    assert all("was not delivered" in e["message"] for e in link.errors())
+
+
+# -- out of the graph ----------------------------------------------------------------------------
+
+def test_outport_packets_go_to_the_session_and_to_standard_clients(runtime, client):
+    repeat_graph(client, start=False)
+    link = Link(runtime)
+    link.hello()
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": "x"}, reply="packetsent")
+    link.wait_out(2)
+    assert link.outbound() == [
+        {"graph": "g", "port": "out", "event": "connect", "seq": 1},
+        {"graph": "g", "port": "out", "event": "data", "payload": "x", "seq": 2},
+    ]
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload="x"))
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    assert link.wait_out(3) == {"graph": "g", "port": "out", "event": "disconnect", "seq": 3}
+    # The link's connection gets g's outport traffic only through its session.
+    assert not any(m["protocol"] == "runtime" and m["command"] == "packet"
+                   and m["payload"]["port"] == "out" for m in link.messages)
+
+
+def test_the_outbox_bound_blocks_the_outport(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(window=3)
+    watch = OutboxWatch(runtime, link)
+    for n in range(1, 8):
+        link.packet(n, payload=n)
+    link.wait_out(3)
+    assert watch.blocked.wait(10)  # the 4th waits for room
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=3))
+    assert out_seqs(link) == [1, 2, 3] and data_out(client) == [1, 2, 3]
+    link.ack(1)
+    link.wait_out(4)
+    # Seen by the standard client after the session took it: the 5th must still wait.
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=4))
+    assert out_seqs(link) == [1, 2, 3, 4] and data_out(client) == [1, 2, 3, 4]
+    link.ack(7)  # cumulative, and more than was sent is an error ...
+    assert link.errors()[-1]["message"] == "ack of packet 7, but only 4 were sent"
+    link.ack(4)  # ... while a correct one makes room for everything left
+    link.wait_out(7)
+    assert [p["payload"] for p in link.outbound()] == list(range(1, 8))
+
+
+def test_the_outbox_fills_while_the_client_is_away_and_is_replayed(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(window=4)
+    link.packet(1, payload=1)
+    link.wait_out(1)
+    link.ack(1)
+    link.close()
+    watch = OutboxWatch(runtime, link)
+    for n in range(2, 9):  # a standard client feeds the graph meanwhile
+        client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                             "payload": n}, reply="packetsent")
+    assert watch.blocked.wait(10)  # a durable subscription: the outport waits, nothing dropped
+    assert data_out(client) == [1, 2, 3, 4, 5]
+    again = Link(runtime, "again", session=link.session)
+    welcome = again.hello(window=4)["payload"]
+    assert (welcome["resumed"], welcome["acked"], welcome["received"]) == (True, 1, 1)
+    again.wait_out(5)
+    assert again.outbound() == [{"graph": "g", "port": "out", "event": "data", "payload": n,
+                                 "seq": n} for n in range(2, 6)]
+    again.ack(5)
+    again.wait_out(8)
+    assert [p["payload"] for p in again.outbound()] == list(range(2, 9))
+    assert out_seqs(again) == list(range(2, 9))  # nothing twice, nothing missing
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=8))
+
+
+def test_replay_starts_after_acked(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello()
+    for n in range(1, 6):
+        link.packet(n, payload=n)
+    link.wait_out(5)
+    link.ack(3)
+    link.close()
+    again = Link(runtime, "again", session=link.session)
+    assert again.hello()["payload"]["acked"] == 3
+    again.wait_out(5)
+    assert out_seqs(again) == [4, 5]
+    again.packet(6, payload=6)
+    again.wait_out(6)
+    assert out_seqs(again) == [4, 5, 6]
+
+
+def test_a_new_hello_takes_the_session_over(runtime, client):
+    """The newest connection holds the session; the old one no longer receives anything."""
+    repeat_graph(client)
+    first = Link(runtime, "first")
+    first.hello()
+    second = Link(runtime, "second", session=first.session)
+    assert second.hello()["payload"]["resumed"] is True
+    second.packet(1, payload="x")
+    second.wait_out(1)
+    assert first.outbound() == []
+    assert first.error("flowpy", "packet", {"graph": "g", "port": "in", "event": "data",
+                                            "seq": 2}).startswith("no session of graph 'g'")
+
+
+def test_every_session_gets_every_packet(runtime, client):
+    repeat_graph(client)
+    a, b = Link(runtime, "a"), Link(runtime, "b")
+    a.hello()
+    b.hello()
+    a.packet(1, payload="hi")
+    a.wait_out(1)
+    b.wait_out(1)
+    assert a.outbound() == b.outbound()
+
+
+def test_a_network_stop_releases_an_outport_waiting_for_room(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(window=1)
+    watch = OutboxWatch(runtime, link)
+    for n in (1, 2, 3):
+        link.packet(n, payload=n)
+    assert watch.blocked.wait(10)
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("g-")]
+    # The disconnect marker is kept, even beyond the window.
+    link.ack(1)
+    link.wait_out(2)
+    assert link.outbound()[-1] == {"graph": "g", "port": "out", "event": "disconnect", "seq": 2}
+
+
+# -- standard clients, permissions, bye ------------------------------------------------------------
+
+def test_standard_clients_see_nothing_of_the_extension(runtime, client):
+    """The sink of every standard client fails the test on any flowpy or invalid message."""
+    watcher = ProtocolClient(runtime, "watcher")
+    repeat_graph(client, start=False)
+    link = Link(runtime)
+    link.hello()
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    for n in range(1, 4):
+        link.packet(n, payload=n)
+    link.wait_out(4)
+    link.ack(4)
+    link.request("flowpy", "bye", {"graph": "g", "session": link.session}, reply="bye")
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    for standard in (client, watcher):
+        assert not [m for m in standard.messages if m["protocol"] == "flowpy"]
+        assert data_out(standard) == [1, 2, 3]
+        events = [m["payload"]["event"] for m in standard.messages
+                  if m["command"] == "packet" and m["payload"]["port"] == "out"]
+        assert events == ["connect", "data", "data", "data", "disconnect"]
+
+
+def test_a_session_uses_only_the_ports_of_its_secret(make_runtime):
+    rt = make_runtime(permissions={"secrets": {
+        "all": {"capabilities": ["protocol:runtime", "protocol:graph", "network:control"]},
+        "bridge": {"capabilities": ["protocol:runtime"],
+                   "graphs": {"g": {"inports": ["in"], "outports": ["a"]}}},
+        "other": {"capabilities": ["protocol:runtime"]},
+    }})
+    owner = ProtocolClient(rt, "owner", secret="all")
+    build(owner, "g", {"R": "core/Repeat", "S": "core/Repeat"},
+          inports={"in": ("R", "in"), "in2": ("S", "in")},
+          outports={"a": ("R", "out"), "b": ("S", "out")})
+    owner.request("network", "start", {"graph": "g"}, reply="started")
+    link = Link(rt, secret="bridge")
+    link.hello()
+    link.packet(1, port="in2", payload="refused")
+    link.packet(2, port="IN", payload="allowed")
+    link.wait_ack(2)
+    assert link.errors() == [{"seq": 1, "message": "flowpy:packet to port 'in2' of graph 'g' "
+                                                   "is not permitted"}]
+    owner.request("runtime", "packet", {"graph": "g", "port": "in2", "event": "data",
+                                        "payload": "owner"}, reply="packetsent")
+    owner.sink.wait_for(matches("runtime", "packet", port="b", payload="owner"))
+    link.wait_out(1)
+    assert [(p["port"], p.get("payload")) for p in link.outbound()] == [("a", "allowed")]
+    # Another secret cannot take the session over, acknowledge for it or end it.
+    thief = Link(rt, "thief", secret="other", session=link.session)
+    assert thief.error("flowpy", "hello", {"version": 1, "session": link.session,
+                                           "graph": "g"}).endswith("opened with another secret")
+    assert thief.error("flowpy", "bye", {"graph": "g", "session": link.session}) \
+        .endswith("opened with another secret")
+    assert rt.sessions.get("g", link.session) is not None
+
+
+def test_bye_ends_the_session_and_frees_its_outport(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(window=1)
+    watch = OutboxWatch(runtime, link)
+    for n in (1, 2, 3):
+        link.packet(n, payload=n)
+    assert watch.blocked.wait(10)
+    reply = link.request("flowpy", "bye", {"graph": "g", "session": link.session}, reply="bye")
+    assert reply["payload"] == {"graph": "g", "session": link.session}
+    assert runtime.sessions.get("g", link.session) is None
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=3))
+    assert data_out(client) == [1, 2, 3]
+    assert out_seqs(link) == [1]
+    # bye is idempotent; the same id later opens a new session.
+    link.request("flowpy", "bye", {"graph": "g", "session": link.session}, reply="bye")
+    welcome = link.hello()["payload"]
+    assert (welcome["resumed"], welcome["received"], welcome["acked"]) == (False, 0, 0)
+    start = len(link.messages)
+    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": "now standard"}, reply="packetsent")
+    # Now the link's connection holds a session again: it gets g's packets as flowpy:packet.
+    assert link.wait_out(1, start)["payload"] == "now standard"
+
+
+@pytest.mark.parametrize("payload, text", [
+    ({"graph": "g", "port": "in", "event": "data"}, "'seq' is required"),
+    ({"graph": "g", "port": "in", "event": "data", "seq": 0}, "'seq' must be between"),
+    ({"graph": "g", "port": "in", "event": "data", "seq": "1"}, "'seq' must be an integer"),
+    ({"port": "in", "event": "data", "seq": 1}, "No graph specified"),
+    ({"graph": "g", "port": "in", "event": "data", "seq": 1, "session": "other"},
+     "this connection holds session"),
+])
+def test_malformed_packets(runtime, client, payload, text):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello()
+    assert text in link.error("flowpy", "packet", payload)
+    assert runtime.sessions.get("g", link.session).received == 0
