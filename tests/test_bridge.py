@@ -1,0 +1,273 @@
+"""core/Bridge and remote/NAME between real runtimes: A (this process) → Bridge → B → Bridge → A.
+
+B is a real ``flowpy serve`` (a Repeat chain exported as in/out); A is a network run in this
+process with the Bridge in it. Waits are on conditions (``Store``), never sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from bridge_fixtures import (
+    ECHO,
+    LocalNetwork,
+    Store,
+    as_items,
+    bridge_graph,
+    registry,
+    write_graph,
+)
+from engine_helpers import Block
+
+from flowpy.client import Client
+from flowpy.graph import PortRef
+from flowpy.link import LinkConfig, LinkError, backoff_delay
+
+pytestmark = pytest.mark.integration
+
+EVERY_JSON = [None, True, False, 0, -7, 2**53, 1.5, -0.25, "", "text", "ünï €", [], [1, [2, [3]]],
+              {}, {"k": {"n": None, "l": [1, "x", {"deep": True}]}}]
+NESTED = [{"<": "outer"}, 1, {"<": "inner"}, {"a": 1}, [None], {">": "inner"}, "two",
+          {"<": None}, 3, {">": None}, {">": "outer"}]
+
+
+def conf(url: str, **extra) -> dict:
+    return {"url": url, "start": True, "reconnect": {"initial": 0.05, "max": 0.5}, **extra}
+
+
+@pytest.fixture
+def echo(spawn_runtime):
+    return spawn_runtime("--graph", ECHO)
+
+
+def data_of(node: str) -> list:
+    return [ip.data for ip in Store.get(node) if ip.is_data]
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_conf_parsing():
+    c = LinkConfig.parse("ws://h:1/?secret=s&graph=g&window=5&start=1&x=y")
+    assert (c.url, c.secret, c.graph, c.window, c.start) == ("ws://h:1/?x=y", "s", "g", 5, True)
+    c = LinkConfig.parse({"url": "ws://h:1", "reconnect": {"initial": 0.5, "max": 2},
+                          "map": {"in": {0: "a"}, "out": {"1": "b"}}})
+    assert (c.reconnect_initial, c.reconnect_max) == (0.5, 2)
+    assert c.map_in == {"0": "a"} and c.map_out == {"1": "b"}
+    for bad in (3, "http://h", {"url": "ws://h", "window": 0}, {"url": "ws://h", "nope": 1},
+                {"url": "ws://h", "map": {"in": {"0": 5}}}):
+        with pytest.raises(LinkError):
+            LinkConfig.parse(bad)
+
+
+def test_backoff_grows_with_jitter_and_a_cap():
+    delays = [backoff_delay(n, 0.1, 2.0) for n in range(1, 12)]
+    assert 0.05 <= delays[0] <= 0.1
+    assert all(1.0 <= d <= 2.0 for d in delays[6:])  # capped, never below half the cap
+    assert len({round(backoff_delay(5, 0.1, 2.0), 6) for _ in range(20)}) > 1  # jitter
+
+
+# -- data through A → B → A ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["extension", "plain"])
+def test_every_json_type_and_nested_brackets_in_order(echo, mode):
+    items = EVERY_JSON + NESTED + [{"count": 500}]
+    expected = EVERY_JSON + NESTED + list(range(500))
+    graph = bridge_graph(conf(echo.url, extension=mode == "extension"), items)
+    with LocalNetwork(graph) as net:
+        assert Store.wait_count("sink-out", len(expected)), Store.get("sink-out")[-3:]
+        assert as_items(Store.get("sink-out")) == expected
+        connected = [s for s in net.statuses() if s.get("state") == "connected"]
+        assert connected and connected[0]["mode"] == mode
+        assert {"type": "port", "port": "out", "event": "connect"} in net.statuses()
+        assert net.stop() == []
+    assert net.process_errors() == []
+    assert Store.data("err") == []
+
+
+def test_numeric_indexes_mapped_through_conf(echo):
+    graph = bridge_graph(conf(echo.url, map={"in": {"0": "in"}, "out": {"0": "out"}}),
+                         inputs={"0": ["a", "b", {"count": 100}]}, outputs=("0",))
+    with LocalNetwork(graph) as net:
+        assert Store.wait_count("sink-0", 102)
+        assert data_of("sink-0") == ["a", "b", *range(100)]
+        assert net.stop() == []
+
+
+def test_several_mapped_ports_at_once(spawn_runtime, tmp_path):
+    path = write_graph(tmp_path / "pair.json", "pair", {"in": "out", "In2": "other"})
+    b = spawn_runtime("--graph", path)
+    graph = bridge_graph(conf(b.url), inputs={"in": [{"count": 300}], "in2": [{"count": 300,
+                         "start": 1000}]}, outputs=("out", "OTHER"))
+    with LocalNetwork(graph) as net:
+        assert Store.wait_count("sink-out", 300) and Store.wait_count("sink-OTHER", 300)
+        assert data_of("sink-out") == list(range(300))
+        assert data_of("sink-OTHER") == list(range(1000, 1300))
+        assert net.stop() == []
+    assert Store.data("err") == []
+
+
+def test_unmapped_remote_outport_goes_to_error(spawn_runtime, tmp_path):
+    path = write_graph(tmp_path / "pair.json", "pair", {"in": "out", "in2": "other"})
+    b = spawn_runtime("--graph", path)
+    graph = bridge_graph(conf(b.url), inputs={"in": [1, 2], "in2": ["lost", {"<": "g"}]})
+    with LocalNetwork(graph) as net:
+        assert Store.wait_count("sink-out", 2)
+        assert Store.wait_count("err", 2)
+        errors = Store.data("err")
+        assert [(e["type"], e["port"], e["event"]) for e in errors] == [
+            ("unmapped", "other", "data"), ("unmapped", "other", "begingroup")]
+        assert errors[0]["payload"] == "lost"
+        assert net.stop() == []
+
+
+def test_inputs_ended_and_remote_stopped_ends_the_bridge(echo):
+    graph = bridge_graph(conf(echo.url), [1, 2, 3])
+    with LocalNetwork(graph) as net:
+        assert Store.wait_count("sink-out", 3)
+        with Client(echo.url) as client:
+            client.stop_network("echo")
+        assert net.network.wait(30), "the Bridge did not end after the remote network stopped"
+        assert net.stop() == []
+    assert net.process_errors() == []
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+def test_link_cut_mid_stream_loses_and_duplicates_nothing(echo):
+    from tcp_proxy import TcpProxy
+
+    total = 6000
+    items = [{"<": "all"}, {"count": total}, {">": "all"}]
+    with TcpProxy(echo.host, echo.port) as proxy:
+        graph = bridge_graph(conf(proxy.url, window=50), items)
+        with LocalNetwork(graph) as net:
+            for n, at in enumerate((500, 2000, 3500), start=1):
+                assert Store.wait_count("sink-out", at), f"stalled before {at}"
+                assert proxy.cut() == 1
+                assert proxy.wait_connections(n + 1), "the Bridge did not reconnect"
+            assert Store.wait_count("sink-out", total + 2, timeout=60)
+            got = as_items(Store.get("sink-out"))
+            assert got == [{"<": "all"}, *range(total), {">": "all"}]
+            states = net.states()
+            assert states[:2] == ["connecting", "connected"]
+            assert states[2:8] == ["reconnecting", "connected"] * 3
+            assert all(s["mode"] == "extension" for s in net.statuses()
+                       if s.get("state") == "connected")
+            assert net.stop() == []
+    assert Store.data("err") == []
+
+
+def test_remote_killed_and_restarted_reconnects_and_reports_the_loss(spawn_runtime, tmp_path):
+    state = tmp_path / "b-state"
+    b = spawn_runtime("--graph", ECHO, "--state-dir", str(state))
+    port = b.port
+    total = 4000
+    graph = bridge_graph(conf(b.url, window=100), [{"count": total}])
+    with LocalNetwork(graph) as net:
+        assert Store.wait_count("sink-out", 1000)
+        b.kill()
+        assert Store.wait_match("st", lambda s: s.get("state") == "reconnecting")
+        b2 = spawn_runtime("--graph", ECHO, "--port", str(port), "--state-dir", str(state))
+        assert b2.port == port
+        assert Store.wait_match("sink-out", lambda v: v == total - 1, timeout=60), \
+            "traffic did not resume after the restart"
+        got = data_of("sink-out")
+        assert got == sorted(set(got)), "out of order or duplicated"
+        restarts = [s for s in net.statuses() if s.get("type") == "remote-restart"]
+        assert len(restarts) == 1
+        lost = total - len(got)
+        assert restarts[0]["unaccounted"] == lost
+        if lost:
+            assert [e["unaccounted"] for e in Store.data("err") if e["type"] == "lost"] == [lost]
+        assert net.states()[-1] == "connected"
+        assert net.stop() == []
+
+
+def test_wrong_secret_is_reported_and_retried_with_backoff(spawn_runtime):
+    b = spawn_runtime("--graph", ECHO, secret="right")
+    graph = bridge_graph(conf(b.url, secret="wrong", reconnect={"initial": 0.1, "max": 0.2}),
+                         [1])
+    with LocalNetwork(graph) as net:
+        began = time.monotonic()
+        assert Store.wait_for(lambda: sum(
+            1 for s in Store.data("st") if s.get("type") == "refused") >= 3)
+        elapsed = time.monotonic() - began
+        refused = [s for s in net.statuses() if s.get("type") == "refused"]
+        assert "wrong secret" in refused[0]["message"]
+        assert [r["attempt"] for r in refused[:3]] == [1, 2, 3]
+        assert elapsed >= 0.05 + 0.1  # two waits of at least half the backoff: no tight loop
+        assert [e["type"] for e in Store.data("err")] == ["refused"]  # once per streak
+        assert net.stop() == []
+        assert net.stop_seconds < 3
+    assert net.process_errors() == []
+
+
+def test_unknown_remote_graph_is_a_process_error(echo):
+    graph = bridge_graph(conf(echo.url, graph="nope"), [1])
+    with LocalNetwork(graph) as net:
+        assert net.wait_process_error()
+        [(node, message)] = net.process_errors()
+        assert node == "b" and "remote graph 'nope' not found" in message
+        assert [e["type"] for e in Store.data("err")] == ["fatal"]
+        assert net.stop() == []
+
+
+def test_missing_mapped_port_is_a_process_error(echo):
+    graph = bridge_graph(conf(echo.url), [1], outputs=("out", "nope"))
+    with LocalNetwork(graph) as net:
+        assert net.wait_process_error()
+        [(node, message)] = net.process_errors()
+        assert "no exported outport 'nope'" in message
+        assert "fatal" in [e["type"] for e in Store.data("err")]
+        assert net.stop() == []
+
+
+def test_outport_not_allowed_by_the_token(spawn_runtime, tmp_path):
+    permissions = tmp_path / "permissions.json"
+    permissions.write_text(json.dumps({"secrets": {"tok": {
+        "capabilities": ["protocol:runtime", "protocol:graph", "protocol:network",
+                         "network:control", "network:status"],
+        "graphs": {"echo": {"inports": ["in"], "outports": []}}}}}))
+    b = spawn_runtime("--graph", ECHO, "--permissions", str(permissions))
+    graph = bridge_graph(conf(b.url, secret="tok"), [1])
+    with LocalNetwork(graph) as net:
+        assert net.wait_process_error()
+        [(_, message)] = net.process_errors()
+        assert "no exported outport 'out' that this secret may receive from" in message
+        assert net.stop() == []
+    # Sending alone is allowed: the same token feeds the inport.
+    graph = bridge_graph(conf(b.url, secret="tok"), [1, 2], outputs=())
+    with LocalNetwork(graph) as net:
+        assert net.network.wait(30)  # inputs ended, all acknowledged, nothing to wait for
+        assert net.process_errors() == [] and Store.data("err") == []
+
+
+def test_stop_while_unreachable_does_not_hang():
+    from conftest import free_port
+
+    graph = bridge_graph(conf(f"ws://127.0.0.1:{free_port()}"), [1])
+    with LocalNetwork(graph) as net:
+        assert Store.wait_for(lambda: sum(
+            1 for s in Store.data("st") if s.get("type") == "retry") >= 2)
+        assert net.states() == ["connecting"]
+        assert net.stop(timeout=5.0) == []
+        assert net.stop_seconds < 2.5
+
+
+def test_stop_with_a_full_window_and_a_blocked_downstream(echo):
+    """B's output cannot go anywhere (Block never reads): the link fills up end to end, and
+    a stop still ends everything within the stop timeout."""
+    graph = bridge_graph(conf(echo.url, window=20), [{"count": 50_000}], outputs=())
+    graph.add_node("block", "test/Block")
+    graph.add_edge(PortRef("b", "out", "out"), PortRef("block", "in"))
+    reg = registry()
+    reg.register("test/Block", Block)
+    with LocalNetwork(graph, reg) as net:
+        assert Store.wait_match("st", lambda s: s.get("state") == "connected")
+        assert net.stop(timeout=5.0) == []
+        assert net.stop_seconds < 3
