@@ -271,3 +271,37 @@ def test_stop_with_a_full_window_and_a_blocked_downstream(echo):
         assert Store.wait_match("st", lambda s: s.get("state") == "connected")
         assert net.stop(timeout=5.0) == []
         assert net.stop_seconds < 3
+
+
+# -- remote/NAME ------------------------------------------------------------------------------
+
+
+def test_remote_component_in_a_graph(spawn_runtime, tmp_path):
+    from engine_helpers import build
+
+    from flowpy.remote import RemoteError, register_remotes
+
+    path = write_graph(tmp_path / "pair.json", "pair", {"in": "out", "In2": "Other"})
+    b = spawn_runtime("--graph", path, secret="s")
+    reg = registry()
+    assert register_remotes(reg, [f"pair={b.url}?secret=s"]) == ["remote/pair"]
+    info = reg.describe("remote/pair")
+    assert [p["id"] for p in info["inPorts"]] == ["in", "in2"]
+    assert [p["id"] for p in info["outPorts"]] == ["out", "other"]
+    assert "'pair'" in info["description"]
+    graph = build(
+        {"src": "test/Emit", "src2": "test/Emit", "r": "remote/pair",
+         "sink": "test/Record", "sink2": "test/Record"},
+        ["src.out -> r.in", "src2.out -> r.IN2", "r.out -> sink.in", "r.other -> sink2.in"],
+        {"src.conf": [{"<": "g"}, {"count": 200}, {">": "g"}], "src2.conf": ["x", "y"]})
+    with LocalNetwork(graph, reg) as net:
+        assert Store.wait_count("sink", 202) and Store.wait_count("sink2", 2)
+        assert as_items(Store.get("sink")) == [{"<": "g"}, *range(200), {">": "g"}]
+        assert data_of("sink2") == ["x", "y"]
+        assert net.stop() == []
+    assert net.process_errors() == []
+    with pytest.raises(RemoteError, match="wrong or missing secret"):
+        register_remotes(reg, [f"nosecret={b.url}"])
+    with pytest.raises(RemoteError, match="expected NAME="):
+        register_remotes(reg, ["justaurl"])
+    assert "remote/nosecret" not in reg.names()
