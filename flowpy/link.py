@@ -465,27 +465,26 @@ class Link:
                         return
                     self._written = batch[-1].seq
                 try:
-                    for packet in batch:
-                        self._write(conn, packet)
+                    conn.client.send_many([self._message(conn, packet) for packet in batch])
                 except ClientError as exc:
                     log.debug("%s: write failed: %s", self.name, exc)
                     self._lost(conn)
                     return
+                for packet in batch:
+                    packet.attempts += 1
+                    if packet.attempts > 1:
+                        self.stats["resent"] += 1
+                self.stats["sent"] += len(batch)
 
-    def _write(self, conn: _Conn, packet: _Out) -> None:
+    def _message(self, conn: _Conn, packet: _Out) -> tuple[str, str, dict, str | None]:
         port = self._canonical.get(packet.port.lower(), packet.port)
         body: dict[str, Any] = {"graph": self.graph, "port": port, "event": packet.event}
         if packet.payload is not None or packet.event == "data":
             body["payload"] = wire.jsonable(packet.payload)
         if conn.mode == EXTENSION:
             body["seq"] = packet.seq
-            conn.client.send("flowpy", "packet", body)
-        else:
-            conn.client.send("runtime", "packet", body, request_id=f"{conn.tag}{packet.seq}")
-        packet.attempts += 1
-        self.stats["sent"] += 1
-        if packet.attempts > 1:
-            self.stats["resent"] += 1
+            return ("flowpy", "packet", body, None)
+        return ("runtime", "packet", body, f"{conn.tag}{packet.seq}")
 
     def _ack(self, conn: _Conn, seq: int) -> None:
         """The remote has taken every packet up to ``seq`` (cumulative)."""
