@@ -36,6 +36,7 @@ supervisor: connects, negotiates, replays, waits for loss, backs off), ``<name>-
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import threading
@@ -110,6 +111,11 @@ class LinkConfig:
         The URL's query may carry ``secret``, ``graph``, ``window`` and ``start``; they are
         taken out of the URL that is dialled. Raises LinkError with a readable message.
         """
+        if isinstance(conf, str) and conf.lstrip().startswith("{"):
+            try:  # clients that can only send strings (noflo-ui) send the object as JSON
+                conf = json.loads(conf)
+            except ValueError as exc:
+                raise LinkError(f"conf is not valid JSON: {exc}") from None
         if isinstance(conf, str):
             conf = {"url": conf}
         if not isinstance(conf, Mapping):

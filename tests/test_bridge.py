@@ -56,6 +56,7 @@ def test_conf_parsing():
                           "map": {"in": {0: "a"}, "out": {"1": "b"}}})
     assert (c.reconnect_initial, c.reconnect_max) == (0.5, 2)
     assert c.map_in == {"0": "a"} and c.map_out == {"1": "b"}
+    assert LinkConfig.parse('{"url": "ws://h:1", "window": 3}').window == 3  # noflo-ui strings
     for bad in (3, "http://h", {"url": "ws://h", "window": 0}, {"url": "ws://h", "nope": 1},
                 {"url": "ws://h", "map": {"in": {"0": 5}}}):
         with pytest.raises(LinkError):
@@ -305,3 +306,22 @@ def test_remote_component_in_a_graph(spawn_runtime, tmp_path):
     with pytest.raises(RemoteError, match="expected NAME="):
         register_remotes(reg, ["justaurl"])
     assert "remote/nosecret" not in reg.names()
+
+
+def test_the_example_in_the_docs_runs(spawn_runtime):
+    import re
+
+    from bridge_fixtures import ROOT
+
+    from flowpy import fbp, graph_json
+
+    b = spawn_runtime("--graph", ECHO, secret="s3cret")
+    text = (ROOT / "docs" / "bridge.md").read_text(encoding="utf-8")
+    source = re.search(r"```fbp\n(.*?)```", text, re.S).group(1)
+    graph = graph_json.load(fbp.parse(source.replace("ws://127.0.0.1:3570", b.url)))
+    with LocalNetwork(graph) as net:
+        rec = net.recorder
+        assert rec.wait_for(lambda: len([c for c in rec.console if c[0] == "print"]) >= 5)
+        assert [text for node, text in rec.console if node == "print"] == list("01234")
+        assert any('"state":"connected"' in text for node, text in rec.console if node == "log")
+        assert net.stop() == []
