@@ -834,6 +834,10 @@ class Link:
                 self.remote_running = True
             except ProtocolError as exc:
                 self._error({"type": "remote", "message": f"cannot start {graph}: {exc.message}"})
+        elif config.start and status is None:
+            self._error({"type": "remote", "message": (
+                f"conf.start: cannot tell whether {graph} runs (network:getstatus refused); "
+                "not starting it")})
         with self._cond:
             if self._closing.is_set():
                 raise _Closing()

@@ -37,6 +37,19 @@ def conf(url: str, **extra) -> dict:
     return {"url": url, "start": True, "reconnect": {"initial": 0.05, "max": 0.5}, **extra}
 
 
+@pytest.fixture(autouse=True)
+def no_thread_left_behind():
+    """Every thread a Bridge or remote process starts is joined by the time its network
+    has stopped (names: ``<node>-link``, ``<node>-deliver``, ``<node>-<n>-reader``,
+    ``<node>-in-<port>``)."""
+    import threading
+
+    yield
+    prefixes = ("b-", "r-")
+    left = [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
+    assert left == [], f"threads still running: {left}"
+
+
 @pytest.fixture
 def echo(spawn_runtime):
     return spawn_runtime("--graph", ECHO)
