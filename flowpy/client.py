@@ -123,6 +123,16 @@ class Client:
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout)
 
+    def limit_blocking(self, seconds: float) -> None:
+        """From now on a write (or read) that blocks longer than ``seconds`` fails: for a
+        goodbye that must not outlast a deadline. The connection is unusable after a timeout."""
+        ws = self._ws
+        if ws is not None and ws.sock is not None:
+            try:
+                ws.sock.settimeout(max(0.001, seconds))
+            except OSError:
+                pass
+
     def __enter__(self) -> Client:
         return self.connect() if self._ws is None else self
 

@@ -363,15 +363,15 @@ class Link:
         close the socket and join every thread, all within ``timeout`` (conf.close_timeout)."""
         budget = self.config.close_timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
-        conn = self._conn
-        if conn is not None and not conn.lost.is_set() and self.fatal is None:
-            self._farewell(conn, list(disconnect), deadline)
-        self._closing.set()
+        self._closing.set()  # first: nothing reconnects or delivers any more
         self._wake.set()
         with self._cond:
             self._cond.notify_all()
         with self._in_cond:
             self._in_cond.notify_all()
+        conn = self._conn
+        if conn is not None and not conn.lost.is_set() and self.fatal is None:
+            self._farewell(conn, list(disconnect), deadline)
         for client in list(self._clients):
             client.close(timeout=max(0.0, deadline - time.monotonic()))
         for thread in (self._supervisor, self._deliverer):
@@ -385,6 +385,7 @@ class Link:
     def _farewell(self, conn: _Conn, ports: list[str], deadline: float) -> None:
         """disconnect packets and bye on a live connection, never past ``deadline``."""
         graph = self.graph
+        conn.client.limit_blocking(deadline - time.monotonic())  # a remote that reads nothing
         try:
             for port in ports:
                 with self._cond:
