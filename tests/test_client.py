@@ -148,3 +148,35 @@ def test_send_and_listen_commands(echo_runtime):
     packets = [json.loads(line) for line in out.splitlines()]
     assert [p["payload"] for p in packets if p["event"] == "data"] == [1, "two", {"three": 3}]
     assert listener.returncode == 0, err
+
+
+def test_send_many_writes_a_batch_in_order_and_on_close_fires(spawn_runtime):
+    proc = spawn_runtime("--graph", ECHO)
+    closed = threading.Event()
+    cond = threading.Condition()
+    acks, outputs = [], []
+
+    def on_message(message):
+        with cond:
+            if message.get("command") == "packetsent":
+                acks.append(message["responseTo"])
+            elif message.get("command") == "packet" and message["payload"]["event"] == "data":
+                outputs.append(message["payload"]["payload"])
+            cond.notify_all()
+
+    client = Client(proc.url, on_message=on_message, on_close=lambda c: closed.set()).connect()
+    try:
+        client.start_network("echo")
+        client.send_many([("runtime", "packet", {"graph": "echo", "port": "in", "event": "data",
+                                                  "payload": n}, f"p{n}") for n in range(50)])
+        # packetsent replies name requests nobody waits for: they are not matched to any
+        # other request (this one), so they reach on_message with their responseTo
+        assert client.network_status("echo")["running"] is True
+        with cond:
+            assert cond.wait_for(lambda: len(acks) == 50 and len(outputs) == 50, 10)
+        assert acks == [f"p{n}" for n in range(50)]
+        assert outputs == list(range(50))
+        proc.stop()
+        assert closed.wait(10)
+    finally:
+        client.close()
