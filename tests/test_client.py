@@ -3,10 +3,9 @@
 import threading
 
 import pytest
+from conftest import ROOT
 
 from flowpy.client import Client, ClientError, ConnectionClosed, ProtocolError
-
-from conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +61,8 @@ def test_graph_building_and_packets_in_and_out(echo_runtime):
             packet = client.recv_packet()
             if packet["graph"] == "g" and packet["event"] in ("data", "begingroup", "endgroup"):
                 got.append((packet["event"], packet.get("payload")))
-        assert got == [("begingroup", "grp")] + [("data", v) for v in values] + [("endgroup", "grp")]
+        data = [("data", v) for v in values]
+        assert got == [("begingroup", "grp"), *data, ("endgroup", "grp")]
         assert client.stop_network("g")["started"] is False
 
 
@@ -128,14 +128,16 @@ def test_send_and_listen_commands(echo_runtime):
     with Client(echo_runtime.url) as client:
         client.start_network("echo")
     listener = subprocess.Popen(
-        [sys.executable, "-m", "flowpy", "listen", echo_runtime.url, "--port", "out", "--count", "3"],
+        [sys.executable, "-m", "flowpy", "listen", echo_runtime.url, "--port", "out",
+         "--count", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
         # Its first stderr line says it is connected: from then on it sees every packet.
         assert "listening to echo.out" in listener.stderr.readline()
         sender = subprocess.run(
-            [sys.executable, "-m", "flowpy", "send", echo_runtime.url, "--port", "in", "--window", "2"],
+            [sys.executable, "-m", "flowpy", "send", echo_runtime.url, "--port", "in",
+             "--window", "2"],
             input='1\n"two"\n{"three": 3}\n', capture_output=True, text=True, env=env, timeout=60,
         )
         assert sender.returncode == 0, sender.stderr
