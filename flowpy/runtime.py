@@ -12,7 +12,7 @@ about sockets, so tests drive the whole protocol with a recording sink::
     runtime.disconnect(client)
     runtime.shutdown(timeout=5.0)
     runtime.status() -> dict                # for HTTP GET /
-    runtime.load_graph_file(path, main=True)
+    runtime.load_graph_file(path, main=True)  # .fbp or .json
 
 ``sink.send`` may block while ``droppable`` is false: that is how back-pressure reaches a
 network whose output a client cannot take fast enough. Debug traffic is sent droppable, so a
@@ -21,6 +21,22 @@ slow debugger never slows the graph it watches.
 The runtime holds several graphs (one of them *main*), each a :class:`~flowpy.hosting.HostedGraph`
 with its network; the component registry; the connected clients and what each may do; and a
 stable id, kept in ``<state_dir>/runtime-id`` so clients recognise the runtime across restarts.
+
+Graphs as components. Every hosted graph except the main one is also a component (a
+subgraph, wired inline by the engine) named ``<library>/<graph id>``: the library is the
+graph's ``properties.library`` (``graph:clear`` sets it) or ``graphs``, and an id that already
+contains a ``/`` is the name as it is. So are the ``.fbp``/``.json`` files of
+``components_dir``: ``DIR/Name.fbp`` is ``<properties.library or graphs>/Name`` and
+``DIR/lib/Name.fbp`` is ``lib/Name`` (as ``components/lib/name.py`` is for Python). Such a
+file is read-only (edit the file; the directory is read again on ``component:list`` and
+``network:start``). A name already taken by another component is not reused (logged).
+
+Persistence. ``network:persist`` writes every graph to ``<state_dir>/graphs/`` and then the
+index ``<state_dir>/graphs.json`` (which graph is main, which file holds which graph), each
+file atomically; files no longer listed are removed last, so a crash at any point leaves a
+consistent state. Sources of components compiled with ``component:source`` are kept in
+``<state_dir>/components.json`` and compiled again at start. A file that cannot be read is
+logged, listed in ``status()["problems"]`` and skipped: never fatal.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import threading
 import uuid
 from collections.abc import Iterable
@@ -43,11 +60,15 @@ from .protocol.common import Request
 from .protocol.envelope import EnvelopeError, decode_text, parse
 from .protocol.sessions import LinkSession, SessionTable
 from .registry import Registry
+from .subgraph import is_subgraph, subgraph_class
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "0.7"
 RUNTIME_TYPE = "flowpy"
+#: Library of graph components whose graph names none (``properties.library``).
+DEFAULT_GRAPH_LIBRARY = "graphs"
+GRAPH_FILE_SUFFIXES = (".fbp", ".json")
 
 
 class Sink(Protocol):
@@ -66,10 +87,52 @@ def default_state_dir() -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    """Readers (and a restart after a crash) see the old file or the new one, never half:
+    temporary file, fsync, rename, fsync of the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_graph_file(path: str | os.PathLike) -> Any:
+    """A graph from a ``.fbp`` file or a JSON graph file (by extension); unnamed graphs are
+    named after the file's stem. Raises OSError, ``FbpSyntaxError`` or ``GraphError``."""
+    from . import fbp, graph_json
+
+    path = Path(path)
+    if path.suffix.lower() == ".fbp":
+        document = fbp.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        document.setdefault("properties", {}).setdefault("name", path.stem)
+        return graph_json.load(document)
+    return graph_json.load_file(path)
+
+
+def graph_component_name(graph_id: str, graph: Any) -> str:
+    """The component name of a hosted graph: ``<library>/<id>``, or the id if it has a ``/``."""
+    if "/" in graph_id:
+        return graph_id
+    library = (getattr(graph, "properties", None) or {}).get("library")
+    if not isinstance(library, str) or not library.strip("/"):
+        library = DEFAULT_GRAPH_LIBRARY
+    return f"{library.strip('/')}/{graph_id}"
 
 
 def load_runtime_id(state_dir: Path) -> str:
@@ -77,8 +140,10 @@ def load_runtime_id(state_dir: Path) -> str:
     path = state_dir / "runtime-id"
     try:
         return str(uuid.UUID(path.read_text(encoding="utf-8").strip()))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         pass
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the runtime id in %s (%s); making a new one", path, exc)
     runtime_id = str(uuid.uuid4())
     try:
         _write_atomically(path, runtime_id + "\n")
@@ -131,9 +196,14 @@ class Runtime:
         secret: str | None = None,
         permissions: dict | None = None,
         network_capacity: int | None = None,
+        components_dir: str | os.PathLike | None = None,
     ) -> None:
         """``network_capacity``: capacity of every connection in the networks (engine default
-        if None); small values make back-pressure visible, which tests and benchmarks use."""
+        if None); small values make back-pressure visible, which tests and benchmarks use.
+        ``components_dir``: a directory of ``.fbp``/``.json`` graphs offered as components."""
+        self.components_dir = Path(components_dir) if components_dir is not None else None
+        #: What could not be loaded at start (files of the state or components directory).
+        self.problems: list[str] = []
         self.network_capacity = network_capacity
         self.registry = registry if registry is not None else Registry()
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
@@ -152,6 +222,13 @@ class Runtime:
         self.component_sources: dict[str, str] = {}
         #: Durable sessions of the flowpy link extension (docs/bridge-protocol.md).
         self.sessions = SessionTable(self)
+        #: Graph components this runtime registered: name -> owner (("graph", id) or
+        #: ("file", path)), so it never replaces or removes a component it did not make.
+        self._component_owners: dict[str, tuple[str, Any]] = {}
+        self._graph_components: dict[str, str] = {}  # hosted graph id -> component name
+        self._file_components: dict[Path, tuple[tuple[int, int], str | None]] = {}
+        self.refresh_components_dir(announce=False)
+        self._persist_lock = threading.Lock()
         self._load_persisted()
 
     # -- transport boundary ------------------------------------------------------------------
@@ -210,18 +287,23 @@ class Runtime:
                           client.grant)
         previous = getattr(self._local, "request", None)
         previous_ports = getattr(self._local, "pending_ports", None)
+        previous_components = getattr(self._local, "pending_components", None)
         self._local.request = request
         self._local.pending_ports = pending_ports = []
+        self._local.pending_components = pending_components = []
         try:
             dispatch(self, request, envelope.payload)
             for hosted in pending_ports:
                 self.send_ports(hosted)
+            for name in pending_components:
+                self._announce_component(name)
         except Exception as exc:  # dispatch answers its own errors; this is the last line
             log.exception("unhandled error in %s:%s", envelope.protocol, envelope.command)
             self.error(request, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._local.request = previous
             self._local.pending_ports = previous_ports
+            self._local.pending_components = previous_components
 
     def _refuse(self, client: Client, exc: EnvelopeError) -> None:
         client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id))
@@ -369,17 +451,18 @@ class Runtime:
             old.close()
         if hosted.has_exports() or old is not None:
             self.send_ports(hosted)
+        self.sync_graph_components()
         return hosted
 
     def set_main(self, graph_id: str) -> None:
         with self._lock:
             self.main_graph = graph_id
+        self.sync_graph_components()
 
     def load_graph_file(self, path: str | os.PathLike, main: bool = True) -> str:
-        """Host the graph in a JSON graph file; its id (properties.id, name or file stem)."""
-        from . import graph_json
-
-        graph = graph_json.load_file(path)
+        """Host the graph in a ``.fbp`` or JSON graph file; its id (properties.id, name or
+        file stem)."""
+        graph = read_graph_file(path)
         props = getattr(graph, "properties", {}) or {}
         graph_id = props.get("id") or getattr(graph, "name", "") or Path(path).stem
         self.add_graph(str(graph_id), graph, main=main)
@@ -401,6 +484,172 @@ class Runtime:
                 self.send_ports(hosted)
             elif hosted not in pending:
                 pending.append(hosted)  # once, after the whole change (a cascade has several)
+        name = self._graph_components.get(hosted.id)
+        if name is not None:
+            self._schedule_announcement(name)
+
+    # -- graphs as components ------------------------------------------------------------------
+    def sync_graph_components(self) -> None:
+        """Register every hosted graph but the main one as a subgraph component (and only
+        those); announce what is new or renamed. Called whenever graphs, the main graph or a
+        graph's library change."""
+        changed = []
+        with self._lock:
+            graphs = dict(self._graphs)
+            main = self.main_graph
+            for graph_id in sorted(set(graphs) | set(self._graph_components)):
+                hosted = graphs.get(graph_id)
+                wanted = None
+                if hosted is not None and graph_id != main:
+                    wanted = graph_component_name(graph_id, hosted.graph)
+                old = self._graph_components.get(graph_id)
+                if old == wanted and (wanted is None
+                                      or self.component_graph(wanted) is hosted.graph):
+                    continue
+                owner = ("graph", graph_id)
+                if old is not None:
+                    self._release_component(old, owner)
+                    del self._graph_components[graph_id]
+                if wanted is not None and hosted is not None \
+                        and self._claim_component(wanted, owner, hosted.graph):
+                    self._graph_components[graph_id] = wanted
+                    changed.append(wanted)
+        for name in changed:
+            self._schedule_announcement(name)
+
+    def refresh_components_dir(self, announce: bool = True) -> None:
+        """(Re)read the graph files of ``components_dir`` that are new or changed."""
+        directory = self.components_dir
+        if directory is None:
+            return
+        try:
+            paths = sorted(p for p in directory.rglob("*")
+                           if p.suffix.lower() in GRAPH_FILE_SUFFIXES and p.is_file()
+                           and not any(part.startswith(".") for part in
+                                       p.relative_to(directory).parts))
+        except OSError as exc:
+            self._problem(f"cannot read the components directory {directory}: {exc}")
+            return
+        changed = []
+        with self._lock:
+            for path in paths:
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                stamp = (info.st_mtime_ns, info.st_size)
+                cached = self._file_components.get(path)
+                if cached is not None and cached[0] == stamp:
+                    continue
+                owner = ("file", path)
+                if cached is not None and cached[1] is not None:
+                    self._release_component(cached[1], owner)
+                name = None
+                try:
+                    graph = read_graph_file(path)
+                except Exception as exc:  # noqa: BLE001 - any problem is the file's: report it
+                    self._problem(f"cannot load component graph {path}: {exc}")
+                else:
+                    name = self._file_component_name(directory, path, graph)
+                    if self._claim_component(name, owner, graph):
+                        changed.append(name)
+                    else:
+                        name = None
+                self._file_components[path] = (stamp, name)
+            for path in set(self._file_components) - set(paths):
+                _, name = self._file_components.pop(path)
+                if name is not None:
+                    self._release_component(name, ("file", path))
+        if announce:
+            for name in changed:
+                self._schedule_announcement(name)
+
+    @staticmethod
+    def _file_component_name(directory: Path, path: Path, graph: Any) -> str:
+        library = "/".join(path.relative_to(directory).parts[:-1])
+        if not library:
+            props = getattr(graph, "properties", None) or {}
+            library = props.get("library") if isinstance(props.get("library"), str) else ""
+            library = library.strip("/") or DEFAULT_GRAPH_LIBRARY
+        return f"{library}/{path.stem}"
+
+    def graph_component_owner(self, name: str) -> tuple[str, Any] | None:
+        """``("graph", id)`` or ``("file", path)`` if ``name`` is a graph component of ours."""
+        with self._lock:
+            return self._component_owners.get(name)
+
+    def component_graph(self, name: str) -> Any:
+        """The graph behind subgraph component ``name`` (None if it is not one)."""
+        try:
+            cls = self.registry.get(name)
+        except KeyError:
+            return None
+        return cls.graph if is_subgraph(cls) else None
+
+    def _claim_component(self, name: str, owner: tuple[str, Any], graph: Any) -> bool:
+        """Register ``graph`` as component ``name`` unless somebody else has that name."""
+        holder = self._component_owners.get(name)
+        if holder is None and name in self.registry:
+            self._problem(f"graph {owner[1]} is not offered as component {name!r}: "
+                          "a component of that name exists", log_only=True)
+            return False
+        if holder is not None and holder != owner:
+            self._problem(f"graph {owner[1]} is not offered as component {name!r}: "
+                          f"graph {holder[1]} is", log_only=True)
+            return False
+        self._component_owners[name] = owner
+        self.registry.register(name, subgraph_class(name, graph))
+        return True
+
+    def _release_component(self, name: str, owner: tuple[str, Any]) -> None:
+        if self._component_owners.get(name) == owner:
+            del self._component_owners[name]
+            self.registry.unregister(name)
+
+    def _schedule_announcement(self, name: str) -> None:
+        """``component:component`` for a graph component, once per request, after its acks."""
+        pending = getattr(self._local, "pending_components", None)
+        if pending is None:
+            self._announce_component(name)
+        elif name not in pending:
+            pending.append(name)
+
+    def _announce_component(self, name: str) -> None:
+        # Never with responseTo: it is news for every client, not the answer to a request.
+        try:
+            info = wire.jsonable(self.registry.describe(name))
+        except KeyError:
+            return  # unregistered meanwhile
+        message = wire.message("component", "component", info)
+        for client in self.clients():
+            if client.grant.may_receive("component"):
+                client.send(message)
+
+    def contains_graph(self, outer: Any, inner: Any) -> bool:
+        """Does ``outer`` use ``inner`` as a subgraph, at any depth? (Cheap: follows only
+        subgraph nodes, each graph once.)"""
+        seen: set[int] = set()
+        stack = [outer]
+        while stack:
+            graph = stack.pop()
+            if graph is inner:
+                return True
+            if id(graph) in seen:
+                continue
+            seen.add(id(graph))
+            with graph.lock:
+                components = [node.component for node in graph.nodes.values()]
+            for component in components:
+                sub = self.component_graph(component)
+                if sub is not None:
+                    stack.append(sub)
+        return False
+
+    def _problem(self, text: str, log_only: bool = False) -> None:
+        log.warning("%s", text)
+        if not log_only:
+            with self._lock:
+                self.problems.append(text)
 
     # -- debug subscriptions ------------------------------------------------------------------
     def set_edges(self, client: Client, graph_id: str, edges: list[dict]) -> None:
@@ -445,51 +694,127 @@ class Runtime:
             "main": self.main_graph,
             "graphs": graphs,
             "clients": len(self.clients()),
+            **({"problems": list(self.problems)} if self.problems else {}),
         }
 
     # -- persistence ------------------------------------------------------------------------
     def graphs_dir(self) -> Path:
         return self.state_dir / "graphs"
 
-    def persist(self) -> Path:
-        """Save every graph (and which is main) so the next start of this runtime loads them."""
-        from . import graph_json
-
-        directory = self.graphs_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        graphs = self.graphs()
-        names = {}
-        for graph_id, hosted in graphs.items():
-            filename = _safe_filename(graph_id) + ".json"
-            graph_json.save_file(hosted.graph, directory / filename)
-            names[graph_id] = filename
-        for stale in directory.glob("*.json"):
-            if stale.name not in names.values():
-                stale.unlink(missing_ok=True)
-        index = {"main": self.main_graph, "graphs": names}
-        _write_atomically(self._index_path(), json.dumps(index, indent=2) + "\n")
-        return directory
-
     def _index_path(self) -> Path:
         return self.state_dir / "graphs.json"
 
+    def _sources_path(self) -> Path:
+        return self.state_dir / "components.json"
+
+    def persist(self) -> Path:
+        """Save every graph (and which is main), and the sources of compiled components, so
+        the next start of this runtime comes back the same. Each file is written atomically;
+        the index is written after the graph files and stale files are removed after the
+        index, so a crash at any point leaves a state that loads."""
+        from . import graph_json
+
+        directory = self.graphs_dir()
+        with self._persist_lock:
+            directory.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                graphs = dict(self._graphs)
+                main = self.main_graph
+                sources = dict(self.component_sources)
+            files: dict[str, str] = {}
+            taken: set[str] = set()
+            for graph_id, hosted in sorted(graphs.items()):
+                filename = _unique_filename(graph_id, taken)
+                graph_json.save_file(hosted.graph, directory / filename)
+                files[graph_id] = filename
+            index = {"main": main if main in graphs else None, "graphs": files}
+            _write_atomically(self._sources_path(),
+                              json.dumps({"components": sources}, indent=2) + "\n")
+            _write_atomically(self._index_path(), json.dumps(index, indent=2) + "\n")
+            for stale in directory.glob("*.json"):
+                if stale.name not in taken:
+                    stale.unlink(missing_ok=True)
+        return directory
+
     def _load_persisted(self) -> None:
-        index_path = self._index_path()
-        if not index_path.exists():
+        """Load what :meth:`persist` saved. Anything unreadable is reported and skipped."""
+        self._load_sources()
+        index = self._read_index()
+        if index is None:
             return
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-            from . import graph_json
-        except Exception as exc:
-            log.warning("cannot read persisted graphs from %s: %s", index_path, exc)
-            return
-        for graph_id, filename in (index.get("graphs") or {}).items():
+        from . import graph_json
+
+        main = index.get("main")
+        for graph_id, filename in index["graphs"].items():
+            path = self.graphs_dir() / filename
             try:
-                graph = graph_json.load_file(self.graphs_dir() / filename)
-            except Exception as exc:
-                log.warning("cannot load persisted graph %s: %s", graph_id, exc)
+                graph = graph_json.load_file(path)
+            except Exception as exc:  # noqa: BLE001 - a bad file must not stop the runtime
+                self._problem(f"cannot load persisted graph {graph_id!r} from {path}: {exc}")
                 continue
-            self.add_graph(graph_id, graph, main=graph_id == index.get("main"))
+            self.add_graph(graph_id, graph, main=graph_id == main)
+
+    def _read_index(self) -> dict | None:
+        """The index of persisted graphs; without a readable one, every graph file there (by
+        its ``properties.id``), no main graph."""
+        path = self._index_path()
+        try:
+            index = json.loads(path.read_text(encoding="utf-8"))
+            files = index.get("graphs") if isinstance(index, dict) else None
+            if not isinstance(files, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) and Path(v).name == v
+                    for k, v in files.items()):
+                raise ValueError("not an index of graph files")
+            main = index.get("main")
+            return {"main": main if isinstance(main, str) else None, "graphs": files}
+        except FileNotFoundError:
+            if not self.graphs_dir().is_dir():
+                return None
+            problem = None
+        except (OSError, ValueError) as exc:
+            problem = f"cannot read the index of persisted graphs {path}: {exc}"
+        files = {}
+        for graph_file in sorted(self.graphs_dir().glob("*.json")):
+            graph_id = graph_file.stem
+            try:
+                document = json.loads(graph_file.read_text(encoding="utf-8"))
+                stored = document.get("properties", {}).get("id")
+                if isinstance(stored, str) and stored:
+                    graph_id = stored
+            except (OSError, ValueError, AttributeError):
+                pass  # reported when it fails to load
+            files.setdefault(graph_id, graph_file.name)
+        if problem is not None:
+            self._problem(f"{problem}; loading the {len(files)} graph file(s) found")
+        return {"main": None, "graphs": files}
+
+    def _load_sources(self) -> None:
+        """Compile the components persisted from ``component:source`` again."""
+        from .protocol.common import ProtocolError
+        from .protocol.component import compile_component
+
+        path = self._sources_path()
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            sources = document["components"]
+            if not isinstance(sources, dict):
+                raise ValueError("'components' is not an object")
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._problem(f"cannot read persisted component sources {path}: {exc}")
+            return
+        for full, code in sorted(sources.items()):
+            if not isinstance(full, str) or not isinstance(code, str):
+                self._problem(f"{path}: component {full!r}: the source must be a string")
+                continue
+            try:
+                cls = compile_component(full, code)
+            except ProtocolError as exc:
+                self._problem(f"{path}: {exc.message}")
+                continue
+            self.registry.register(full, cls)
+            self.component_sources[full] = code
 
     # -- shutdown -------------------------------------------------------------------------
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -511,6 +836,17 @@ class Runtime:
 def _safe_filename(graph_id: str) -> str:
     keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in graph_id).strip(".")
     return keep or "graph"
+
+
+def _unique_filename(graph_id: str, taken: set[str]) -> str:
+    """A file name for a graph, distinct from those in ``taken`` (ids ``a/b`` and ``a_b``
+    would otherwise share one); added to ``taken``."""
+    stem = _safe_filename(graph_id)
+    name, number = f"{stem}.json", 2
+    while name.lower() in {t.lower() for t in taken}:
+        name, number = f"{stem}-{number}.json", number + 1
+    taken.add(name)
+    return name
 
 
 # -- ack normalisation: the schemas type a few metadata keys; old files may not -------------------

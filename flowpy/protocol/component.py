@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..component import Component
+from ..subgraph import is_subgraph
 from .common import ProtocolError, Request, string
 
 if TYPE_CHECKING:
@@ -29,7 +30,12 @@ SOURCE_MODULE_PREFIX = "flowpy_sources."
 
 
 def list_(rt: Runtime, req: Request, payload: dict) -> None:
-    """One ``component:component`` per component, then ``componentsready`` with the count."""
+    """One ``component:component`` per component, then ``componentsready`` with the count.
+
+    Graphs other than the main one are among them (``subgraph: true``), and so are the graph
+    files of the components directory, read again now so a new file shows up.
+    """
+    rt.refresh_components_dir(announce=False)
     count = 0
     for name in rt.registry.names():
         try:
@@ -51,7 +57,10 @@ def _resolve(rt: Runtime, name: str) -> str | None:
 
 
 def getsource(rt: Runtime, req: Request, payload: dict) -> None:
-    """The Python module defining a component, or the JSON of a hosted graph."""
+    """The Python module defining a component, the source compiled with ``component:source``,
+    or the JSON of a graph (a subgraph component, or a hosted graph by its id)."""
+    from .. import graph_json
+
     name = string(payload, "name")
     assert name is not None
     full = _resolve(rt, name)
@@ -59,21 +68,26 @@ def getsource(rt: Runtime, req: Request, payload: dict) -> None:
         hosted = rt.get_graph(name)
         if hosted is None:
             raise ProtocolError(f"component {name!r} not found")
-        from .. import graph_json
-
         code = json.dumps(graph_json.dump(hosted.graph), indent=2)
         rt.reply(req, "source", {"name": name, "language": "json", "code": code})
         return
+    library, _, short = full.rpartition("/")
+    cls = rt.registry.get(full)
+    if is_subgraph(cls):
+        code = json.dumps(graph_json.dump(cls.graph), indent=2)
+        reply: dict[str, Any] = {"name": short, "language": "json", "code": code}
+        if library:
+            reply["library"] = library
+        rt.reply(req, "source", reply)
+        return
     code = rt.component_sources.get(full)
     if code is None:
-        cls = rt.registry.get(full)
         try:
             module = sys.modules.get(cls.__module__)
             code = inspect.getsource(module) if module is not None else inspect.getsource(cls)
         except (OSError, TypeError) as exc:
             raise ProtocolError(f"source of component {full!r} is not available: {exc}") from None
-    library, _, short = full.rpartition("/")
-    reply: dict[str, Any] = {"name": short, "language": "python", "code": code}
+    reply = {"name": short, "language": "python", "code": code}
     if library:
         reply["library"] = library
     rt.reply(req, "source", reply)
@@ -90,7 +104,9 @@ def source(rt: Runtime, req: Request, payload: dict) -> None:
     if language.lower() not in PYTHON:
         raise ProtocolError(f"cannot compile {language[:32]!r} components: flowpy compiles python")
     full = f"{library}/{name}" if library else name
-    cls = _compile(full, name, code)
+    if rt.graph_component_owner(full) is not None:
+        raise ProtocolError(f"{full!r} is a graph component: change the graph instead")
+    cls = compile_component(full, code)
     rt.registry.register(full, cls)
     rt.component_sources[full] = code
     info = wire.jsonable(cls.describe(full))
@@ -99,7 +115,10 @@ def source(rt: Runtime, req: Request, payload: dict) -> None:
     rt.broadcast("component", "component", info, "component", only=others)
 
 
-def _compile(full: str, short: str, code: str) -> type[Component]:
+def compile_component(full: str, code: str) -> type[Component]:
+    """The Component subclass defined by Python ``code`` for the component ``full``;
+    ProtocolError saying why if there is none (or the code fails)."""
+    short = full.rpartition("/")[2]
     safe = "".join(ch if ch.isalnum() else "_" for ch in full)
     module_name = SOURCE_MODULE_PREFIX + safe
     filename = f"<component {full}>"

@@ -63,6 +63,7 @@ def clear(rt: Runtime, req: Request, payload: dict) -> None:
     rt.broadcast("graph", "clear", ack, "graph")
     if had_exports:
         rt.send_ports(hosted)
+    rt.sync_graph_components()  # new graph, new main, or a new library: new component names
 
 
 def _ref(value: dict) -> PortRef:
@@ -90,9 +91,19 @@ def _s(payload: dict, key: str) -> str:
     return value
 
 
-@_change
-def addnode(g: Graph, p: dict) -> None:
-    g.add_node(_s(p, "id"), _s(p, "component"), node_metadata(p))
+def addnode(rt: Runtime, req: Request, payload: dict) -> None:
+    """Refuses a graph component that is (or contains) this very graph: the network could
+    never start (the engine refuses such a graph too, whichever way it came about)."""
+    hosted = hosted_graph(rt, payload)
+    component = _s(payload, "component")
+    sub = rt.component_graph(component)
+    if sub is not None and rt.contains_graph(sub, hosted.graph):
+        raise ProtocolError(f"graph {hosted.id!r} cannot contain itself "
+                            f"(component {component!r} is or contains it)")
+    try:
+        hosted.graph.add_node(_s(payload, "id"), component, node_metadata(payload))
+    except GraphError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 @_change

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def start(rt: Runtime, req: Request, payload: dict) -> None:
     """Start (or restart) the graph's network; ``network:started`` comes from the network itself."""
     hosted = hosted_graph(rt, payload)
+    rt.refresh_components_dir()  # a graph file edited since: run what the file says now
     try:
         hosted.start()
     except NetworkError as exc:
