@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import queue
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -122,6 +123,18 @@ class Client:
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout)
+
+    def abort(self) -> None:
+        """Cut the connection at once, without a closing handshake: wakes a reader and a
+        writer blocked on the socket (a writer holds the lock a clean close would need)."""
+        self._closing.set()
+        ws = self._ws
+        sock = ws.sock if ws is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def limit_blocking(self, seconds: float) -> None:
         """From now on a write (or read) that blocks longer than ``seconds`` fails: for a

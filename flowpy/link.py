@@ -288,10 +288,14 @@ class Link:
         name: str = "link",
         inports: Iterable[str] = (),
         outports: Iterable[str] = (),
+        stop: threading.Event | None = None,
     ) -> None:
         """``inports``/``outports``: remote exported ports this link must be able to use;
-        a remote that lacks one (or does not let this secret use it) is a fatal error."""
+        a remote that lacks one (or does not let this secret use it) is a fatal error.
+        ``stop``: the owner's stop event (a component's ``stopping``); once it is set, a
+        connection the owner has not closed within ``close_timeout`` is cut."""
         self.config = config
+        self.stop = stop
         self.listener = listener or LinkListener()
         self.name = name
         self.required_in = list(dict.fromkeys(inports))
@@ -370,9 +374,12 @@ class Link:
         with self._in_cond:
             self._in_cond.notify_all()
         conn = self._conn
+        clean = False
         if conn is not None and not conn.lost.is_set() and self.fatal is None:
-            self._farewell(conn, list(disconnect), deadline)
+            clean = self._farewell(conn, list(disconnect), deadline)
         for client in list(self._clients):
+            if not (clean and conn is not None and client is conn.client):
+                client.abort()  # a writer may be stuck on a remote that reads nothing
             client.close(timeout=max(0.0, deadline - time.monotonic()))
         for thread in (self._supervisor, self._deliverer):
             if thread is not None and thread is not threading.current_thread():
@@ -382,9 +389,13 @@ class Link:
                                 thread.name, budget)
         self._set_state(CLOSED, {"reason": self.fatal or "closed"})
 
-    def _farewell(self, conn: _Conn, ports: list[str], deadline: float) -> None:
-        """disconnect packets and bye on a live connection, never past ``deadline``."""
+    def _farewell(self, conn: _Conn, ports: list[str], deadline: float) -> bool:
+        """disconnect packets and bye on a live connection, never past ``deadline``;
+        True if all of it went out (and, extension, the remote said bye)."""
         graph = self.graph
+        if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False  # another thread is stuck writing: the socket will be cut
+        self._write_lock.release()
         conn.client.limit_blocking(deadline - time.monotonic())  # a remote that reads nothing
         try:
             for port in ports:
@@ -399,8 +410,12 @@ class Link:
                         "flowpy", "bye", {"graph": graph, "session": self.session},
                         expect=("bye",))
                     conn.client.wait(pending, timeout=remaining)
+                else:
+                    return False
         except ClientError as exc:
             log.debug("%s: farewell cut short: %s", self.name, exc)
+            return False
+        return not conn.lost.is_set()
 
     # -- sending --------------------------------------------------------------------------
     def send(self, port: str, event: str, payload: Any = None,
@@ -710,10 +725,16 @@ class Link:
                 self._pump()  # replay what the remote has not acknowledged, then new packets
                 self._send_ack()
                 while not self._closing.is_set() and not conn.lost.is_set():
-                    self._wake.wait()
+                    if self.stop is None:
+                        self._wake.wait()
+                    elif not self._wake.wait(STOP_POLL) and self.stop.is_set():
+                        self._stop_watch(conn)
                     self._wake.clear()
                 if self._closing.is_set():
                     return
+                if self.stop is not None and self.stop.is_set():
+                    self._lost(conn)
+                    return  # the owner is stopping: no reconnecting; close() joins us
                 reason = conn.client.close_reason or "connection lost"
                 self._lost(conn)
                 state = RECONNECTING
@@ -727,6 +748,14 @@ class Link:
             self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._ready.set()
+
+    def _stop_watch(self, conn: _Conn) -> None:
+        """The local network is stopping: if nobody closes this link within close_timeout
+        (its owner may be stuck writing to a remote that reads nothing), cut the socket."""
+        if not self._closing.wait(self.config.close_timeout):
+            log.warning("%s: not closed %.1fs after the stop: cutting the connection",
+                        self.name, self.config.close_timeout)
+            conn.client.abort()
 
     def _fail(self, message: str) -> None:
         self.fatal = message
@@ -1019,7 +1048,7 @@ class ProcessLink(LinkListener):
         self.inputs = dict(inputs)
         self.outputs = {name.lower(): port for name, port in outputs.items()}
         self.link = Link(config, self, name=component.node_id, inports=list(self.inputs),
-                         outports=list(outputs))
+                         outports=list(outputs), stop=self.stopping)
         self._open_inputs: set[str] = set()
         self._lock = threading.Lock()
         self._out_done: set[str] = set()  # mapped remote outports that have disconnected

@@ -6,6 +6,7 @@
         proxy.wait_connections(1)
         proxy.cut()                 # closes every open connection, both ways, at once
         proxy.wait_connections(2)   # the client came back through the proxy
+        proxy.pause()               # stop reading what clients send (their writes back up)
 
 Every connection is two pump threads (client→upstream, upstream→client); the listener is
 one more. All threads are named ``tcp-proxy-*`` and joined by ``close()``.
@@ -30,6 +31,9 @@ class TcpProxy:
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._flowing = threading.Event()  # cleared by pause(): client→upstream stops
+        self._flowing.set()
+        self.bytes_up = 0  # client → upstream bytes forwarded
         self._accept_thread = threading.Thread(target=self._accept, name="tcp-proxy-accept")
         self._accept_thread.start()
 
@@ -60,7 +64,7 @@ class TcpProxy:
                 pair = (downstream, upstream)
                 self._pairs.append(pair)
                 threads = [
-                    threading.Thread(target=self._pump, args=(downstream, upstream, pair),
+                    threading.Thread(target=self._pump, args=(downstream, upstream, pair, True),
                                      name=f"tcp-proxy-{number}-up"),
                     threading.Thread(target=self._pump, args=(upstream, downstream, pair),
                                      name=f"tcp-proxy-{number}-down"),
@@ -71,13 +75,21 @@ class TcpProxy:
             for thread in threads:
                 thread.start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, pair: tuple) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, pair: tuple, up: bool = False) -> None:
         try:
             while True:
+                if up:
+                    self._flowing.wait()
+                    if self._closed:
+                        break
                 data = src.recv(65536)
                 if not data:
                     break
                 dst.sendall(data)
+                if up:
+                    with self._cond:
+                        self.bytes_up += len(data)
+                        self._cond.notify_all()
         except OSError:
             pass
         finally:
@@ -99,6 +111,14 @@ class TcpProxy:
         with self._cond:
             return self._cond.wait_for(lambda: self.accepted >= count, timeout)
 
+    def pause(self) -> None:
+        """Stop reading from clients: what they send piles up in the socket buffers."""
+        self._flowing.clear()
+
+    def wait_bytes_up(self, count: int, timeout: float = 30.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.bytes_up >= count, timeout)
+
     def cut(self) -> int:
         """Close every open connection now; returns how many were cut."""
         with self._cond:
@@ -111,6 +131,7 @@ class TcpProxy:
     def close(self) -> None:
         with self._cond:
             self._closed = True
+        self._flowing.set()
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()

@@ -338,3 +338,19 @@ def test_the_example_in_the_docs_runs(spawn_runtime):
         assert [text for node, text in rec.console if node == "print"] == list("01234")
         assert any('"state":"connected"' in text for node, text in rec.console if node == "log")
         assert net.stop() == []
+
+
+def test_stop_while_the_remote_reads_nothing(echo, caplog):
+    """A remote that stops reading mid-stream leaves the Bridge stuck in a socket write; the
+    stop still ends it: the link cuts the connection once close_timeout has passed."""
+    from tcp_proxy import TcpProxy
+
+    big = "x" * 400_000  # a window of these (20 MB) is more than the socket buffers hold
+    with TcpProxy(echo.host, echo.port) as proxy:
+        graph = bridge_graph(conf(proxy.url, window=50, close_timeout=0.5), [big] * 300)
+        with LocalNetwork(graph) as net:
+            assert proxy.wait_bytes_up(2_000_000)
+            proxy.pause()
+            assert net.stop(timeout=5.0) == []
+            assert net.stop_seconds < 3
+    assert "cutting the connection" in caplog.text
