@@ -343,14 +343,14 @@ class SessionTable:
             elif session.grant != grant:
                 raise SessionError(
                     f"session {session_id!r} of graph {graph!r} was opened with another secret")
-            previous = session.client
             replaced = client.sessions.get(graph)
             client.sessions[graph] = session
+            previous = session.client
+            if previous is not None and previous is not client \
+                    and previous.sessions.get(graph) is session:
+                del previous.sessions[graph]  # taken over: the old connection lets go
         if replaced is not None and replaced is not session:
             replaced.detach(client)  # one session per graph and connection
-        if previous is not None and previous is not client:
-            if previous.sessions.get(graph) is session:
-                previous.sessions.pop(graph, None)
         return session, resumed
 
     def get(self, graph: str, session_id: str) -> LinkSession | None:
@@ -362,8 +362,8 @@ class SessionTable:
             if self._sessions.get((session.graph, session.id)) is session:
                 del self._sessions[(session.graph, session.id)]
             client = session.client
-        if client is not None and client.sessions.get(session.graph) is session:
-            client.sessions.pop(session.graph, None)
+            if client is not None and client.sessions.get(session.graph) is session:
+                del client.sessions[session.graph]
         session.close()
 
     def of_graph(self, graph: str) -> list[LinkSession]:
@@ -372,9 +372,11 @@ class SessionTable:
 
     def detach(self, client: Client) -> None:
         """A connection closed: its sessions stay, waiting for a ``hello`` that resumes them."""
-        for session in list(client.sessions.values()):
+        with self._lock:  # every change of a client's sessions is made under this lock
+            sessions = list(client.sessions.values())
+            client.sessions.clear()
+        for session in sessions:
             session.detach(client)
-        client.sessions.clear()
 
     def publish(self, graph: str, port: str, payload: dict, cancelled: Callable[[], bool],
                 marker: bool = False) -> bool:
