@@ -309,7 +309,7 @@ class Link:
         self.session = str(uuid.uuid4())
         self.stats = {
             "sent": 0, "acked": 0, "resent": 0, "received": 0, "duplicates": 0,
-            "connects": 0, "handed_over": 0, "came_back": 0,
+            "connects": 0, "handed_over": 0, "came_back": 0, "inbox_peak": 0,
         }
         self.remote_running: bool | None = None
         # send window
@@ -629,6 +629,8 @@ class Link:
                        and not conn.lost.is_set()):
                     self._in_cond.wait()
             self._inbox.append(_In(self._in_epoch, seq, port, event, payload.get("payload")))
+            if len(self._inbox) > self.stats["inbox_peak"]:
+                self.stats["inbox_peak"] = len(self._inbox)
             if len(self._inbox) == 1:
                 self._in_cond.notify_all()
 

@@ -195,3 +195,25 @@ def write_graph(path: Path, name: str, chains: dict[str, str]) -> str:
                 "inports": inports, "outports": outports}
     path.write_text(json.dumps(document), encoding="utf-8")
     return str(path)
+
+
+class Gate(Component):
+    """Test sink: reads nothing until ``Gate.open`` is set, then records into ``Store``."""
+
+    inports = [InPort("in")]
+    open = threading.Event()
+
+    def run(self) -> None:
+        while not Gate.open.wait(0.05):
+            if self.stopping.is_set():
+                return
+        for ip in self.inports["in"]:
+            Store.add(self.node_id, ip)
+
+
+def component_of(net: LocalNetwork, node: str) -> Component:
+    """The running instance of ``node`` (for inspecting a Bridge's link)."""
+    for proc in net.network._processes:  # the engine has no public accessor for this
+        if proc.node_id == node:
+            return proc.component
+    raise KeyError(node)

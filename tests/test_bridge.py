@@ -7,6 +7,7 @@ process with the Bridge in it. Waits are on conditions (``Store``), never sleeps
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -42,8 +43,6 @@ def no_thread_left_behind():
     """Every thread a Bridge or remote process starts is joined by the time its network
     has stopped (names: ``<node>-link``, ``<node>-deliver``, ``<node>-<n>-reader``,
     ``<node>-in-<port>``)."""
-    import threading
-
     yield
     prefixes = ("b-", "r-")
     left = [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
@@ -354,3 +353,35 @@ def test_stop_while_the_remote_reads_nothing(echo, caplog):
             assert net.stop(timeout=5.0) == []
             assert net.stop_seconds < 3
     assert "cutting the connection" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["extension", "plain"])
+def test_a_slow_local_downstream_slows_the_link_with_bounded_buffers(echo, mode):
+    """The sink reads nothing: out[] fills, then the remote's output waits, then its input,
+    so the remote stops acknowledging and the Bridge's window fills: back-pressure all the way
+    round, with at most a window of remote packets held by the Bridge. Then all of it flows."""
+    from bridge_fixtures import Gate, component_of
+
+    window = 40
+    # plain mode: packets big enough that the socket buffers cannot hide the back-pressure
+    value = "v" * (20_000 if mode == "plain" else 10)
+    total = 4000
+    graph = bridge_graph(conf(echo.url, window=window, extension=mode == "extension"),
+                         [[n, value] for n in range(total)], outputs=(), error=False)
+    graph.add_node("gate", "test/Gate")
+    graph.add_edge(PortRef("b", "out", "out"), PortRef("gate", "in"))
+    reg = registry()
+    reg.register("test/Gate", Gate)
+    Gate.open = threading.Event()
+    with LocalNetwork(graph, reg) as net:
+        assert Store.wait_match("st", lambda s: s.get("state") == "connected")
+        link = component_of(net, "b").link
+        with link._cond:
+            assert link._cond.wait_for(lambda: len(link._window) >= window, 60), \
+                "the window never filled: no back-pressure from the remote"
+        assert link.stats["inbox_peak"] <= window
+        Gate.open.set()
+        assert Store.wait_count("gate", total, timeout=60)
+        assert [ip.data[0] for ip in Store.get("gate")] == list(range(total))
+        assert link.stats["inbox_peak"] <= window
+        assert net.stop() == []

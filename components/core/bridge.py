@@ -40,6 +40,8 @@ class Bridge(Component):
                 "{type, message, ...}"),
     ]
 
+    link = None
+
     def run(self) -> None:
         raw = self.inports["conf"].recv_data()
         try:
@@ -54,7 +56,9 @@ class Bridge(Component):
         outputs = {}
         for slot in out_port.connected_slots():
             outputs[config.map_out.get(str(slot), str(slot))] = out_port[slot]
-        _BridgeLink(self, config, inputs, outputs).run()
+        runner = _BridgeLink(self, config, inputs, outputs)
+        self.link = runner.link  # the running Link, for inspection (state, stats)
+        runner.run()
 
     def _send_error(self, info: dict) -> None:
         error = self.outports["error"]
