@@ -336,6 +336,7 @@ class Link:
         self._deliverer: threading.Thread | None = None
         self._clients: list[Client] = []
         self._canonical: dict[str, str] = {}  # remote inport names by lower case
+        self._silent_remote: str | None = None  # runtime id that never answered flowpy:hello
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Link:
@@ -845,7 +846,8 @@ class Link:
 
         restarted: str | None = None
         resume_from = 0
-        if config.extension and self._hello(conn, graph):
+        silent = self._silent_remote is not None and self._silent_remote == runtime.get("id")
+        if config.extension and not silent and self._hello(conn, graph):
             restarted = conn.restarted
             assert conn.welcome is not None
             received = conn.welcome.get("received")
@@ -917,6 +919,8 @@ class Link:
         with self._in_cond:
             if not welcomed:
                 conn.hello_error = f"no answer to flowpy:hello in {self.config.hello_timeout}s"
+                # a runtime that ignores unknown messages: do not wait again at every reconnect
+                self._silent_remote = self.remote.get("id") or None
             conn.hello_id = None  # a late answer is ignored
         if conn.lost.is_set():
             raise ConnectionClosed(f"{self.config.url}: {conn.client.close_reason or 'closed'}")

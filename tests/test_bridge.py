@@ -409,3 +409,37 @@ def test_plain_mode_survives_cuts_at_least_once(echo):
             assert net.states()[:6] == ["connecting", "connected", "reconnecting", "connected",
                                         "reconnecting", "connected"]
             assert net.stop() == []
+
+
+def test_a_runtime_that_ignores_the_extension_gets_plain_packets(tmp_path):
+    """Like NoFlo or flowd: flowpy:hello goes unanswered. The Bridge falls back to plain
+    runtime:packet after hello_timeout, once: it does not wait again at a reconnect."""
+    from tcp_proxy import TcpProxy
+
+    from flowpy.runtime import Runtime
+    from flowpy.server import Service
+
+    class Silent(Runtime):
+        def receive_text(self, client, text):
+            if '"protocol":"flowpy"' not in text.replace(" ", ""):
+                super().receive_text(client, text)
+
+    runtime = Silent(state_dir=tmp_path / "state")
+    runtime.load_graph_file(ECHO)
+    service = Service("127.0.0.1", 0, runtime).start()
+    try:
+        port = int(service.url.rsplit(":", 1)[1].strip("/"))
+        with TcpProxy("127.0.0.1", port) as proxy:
+            graph = bridge_graph(conf(proxy.url, hello_timeout=0.3), [{"count": 100}])
+            with LocalNetwork(graph) as net:
+                assert Store.wait_count("sink-out", 100)
+                proxy.cut()
+                assert Store.wait_for(lambda: net.states()[-1:] == ["connected"]
+                                      and len(net.states()) >= 4)
+                modes = [s for s in net.statuses() if s.get("type") == "mode"]
+                assert len(modes) == 1 and "no answer to flowpy:hello" in modes[0]["message"]
+                assert all(s["mode"] == "plain" for s in net.statuses()
+                           if s.get("state") == "connected")
+                assert net.stop() == []
+    finally:
+        service.stop()
