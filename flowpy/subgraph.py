@@ -97,7 +97,7 @@ class _Flattener:
 
     def run(self, graph: Any) -> FlatGraph:
         self.flat = FlatGraph(graph.name)
-        self._expand(graph, prefix="", stack=(graph.name,))
+        self._expand(graph, prefix="", graphs=(graph,))
         self.flat.inports = {
             public: self._inner_target(Ref(exp.process, exp.port), f"exported inport {public!r}")
             for public, exp in graph.inports.items()
@@ -108,7 +108,7 @@ class _Flattener:
         }
         return self.flat
 
-    def _expand(self, graph: Any, prefix: str, stack: tuple[str, ...]) -> None:
+    def _expand(self, graph: Any, prefix: str, graphs: tuple[Any, ...]) -> None:
         flat = self.flat
         assert flat is not None
         local: dict[str, str] = {}
@@ -123,10 +123,10 @@ class _Flattener:
                 ) from None
             if is_subgraph(cls):
                 inner = cls.graph
-                if inner is graph or inner.name in stack:
-                    chain = " -> ".join(stack + (inner.name,))
+                if inner is graph or any(inner is g for g in graphs):
+                    chain = " -> ".join([g.name for g in graphs] + [inner.name])
                     raise NetworkError(f"node {node_id!r}: graph contains itself ({chain})")
-                self._expand(inner, node_id + "/", stack + (inner.name,))
+                self._expand(inner, node_id + "/", graphs + (inner,))
                 self.entries[node_id] = {
                     str(public).lower(): [Ref(node_id + "/" + exp.process, exp.port)]
                     for public, exp in inner.inports.items()

@@ -120,3 +120,19 @@ def test_unknown_subgraph_port_is_a_clear_error():
     graph = build({"e": "test/Emit", "d": "sub/Double"}, ["e.out -> d.nope"], {"e.conf": []})
     with pytest.raises(NetworkError, match="has no inport 'nope'"):
         Network(graph, reg).start()
+
+
+def test_different_graphs_with_the_same_name_are_not_a_cycle():
+    reg = registry()
+    inner = build({"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"},
+                  name="Same")
+    reg.register("sub/Inner", subgraph_class("sub/Inner", inner))
+    outer = build({"i": "sub/Inner"}, [], inports={"in": "i.in"}, outports={"out": "i.out"},
+                  name="Same")
+    reg.register("sub/Outer", subgraph_class("sub/Outer", outer))
+    graph = build({"o": "sub/Outer", "c": "test/Collect"}, ["o.out -> c.in"], {"o.in": 1})
+    net = Network(graph, reg)
+    net.start()
+    assert net.wait(10)
+    net.stop()
+    assert Collect.seen["c"] == [IP.make_data(1)]
