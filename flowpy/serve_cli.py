@@ -60,6 +60,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="where the runtime keeps its id and state",
     )
+    parser.add_argument(
+        "--components-dir",
+        metavar="DIR",
+        default=None,
+        help="serve the .fbp/.json graphs in DIR as subgraph components",
+    )
+    parser.add_argument(
+        "--remote",
+        metavar="NAME=URL",
+        action="append",
+        default=[],
+        help="register remote/NAME: the main graph of the runtime at URL (?secret=S in the URL)",
+    )
 
 
 def _fail(message: str) -> int:
@@ -98,9 +111,18 @@ def run(args: argparse.Namespace) -> int:
             label=args.label,
             secret=args.secret or None,
             permissions=permissions,
+            components_dir=args.components_dir,
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
+    if args.remote:
+        from .remote import RemoteError, register_remotes
+
+        try:
+            register_remotes(runtime.registry, args.remote)
+        except RemoteError as exc:
+            runtime.shutdown()
+            return _fail(str(exc))
     try:
         if args.graph:
             runtime.load_graph_file(args.graph, main=True)

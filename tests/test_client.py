@@ -128,17 +128,42 @@ def test_send_and_listen_commands(echo_runtime):
     with Client(echo_runtime.url) as client:
         client.start_network("echo")
     listener = subprocess.Popen(
-        [sys.executable, "-m", "flowpy", "listen", echo_runtime.url, "--port", "out",
-         "--count", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "listen",
+            echo_runtime.url,
+            "--port",
+            "out",
+            "--count",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         # Its first stderr line says it is connected: from then on it sees every packet.
         assert "listening to echo.out" in listener.stderr.readline()
         sender = subprocess.run(
-            [sys.executable, "-m", "flowpy", "send", echo_runtime.url, "--port", "in",
-             "--window", "2"],
-            input='1\n"two"\n{"three": 3}\n', capture_output=True, text=True, env=env, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "flowpy",
+                "send",
+                echo_runtime.url,
+                "--port",
+                "in",
+                "--window",
+                "2",
+            ],
+            input='1\n"two"\n{"three": 3}\n',
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
         )
         assert sender.returncode == 0, sender.stderr
         assert "sent 3 packets" in sender.stderr
@@ -169,8 +194,17 @@ def test_send_many_writes_a_batch_in_order_and_on_close_fires(spawn_runtime):
     client = Client(proc.url, on_message=on_message, on_close=lambda c: closed.set()).connect()
     try:
         client.start_network("echo")
-        client.send_many([("runtime", "packet", {"graph": "echo", "port": "in", "event": "data",
-                                                  "payload": n}, f"p{n}") for n in range(50)])
+        client.send_many(
+            [
+                (
+                    "runtime",
+                    "packet",
+                    {"graph": "echo", "port": "in", "event": "data", "payload": n},
+                    f"p{n}",
+                )
+                for n in range(50)
+            ]
+        )
         # packetsent replies name requests nobody waits for: they are not matched to any
         # other request (this one), so they reach on_message with their responseTo
         assert client.network_status("echo")["running"] is True
@@ -182,3 +216,49 @@ def test_send_many_writes_a_batch_in_order_and_on_close_fires(spawn_runtime):
         assert closed.wait(10)
     finally:
         client.close()
+
+
+def test_serve_registers_remote_and_directory_components(spawn_runtime, tmp_path):
+    remote = spawn_runtime("--graph", ECHO)
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "Twice.fbp").write_text(
+        "INPORT=a.IN:IN\nOUTPORT=b.OUT:OUT\na(core/Repeat) OUT -> IN b(core/Repeat)\n"
+    )
+    local = spawn_runtime("--remote", f"echoer={remote.url}", "--components-dir", str(library))
+    with Client(local.url) as client:
+        components = {c["name"]: c for c in client.list_components()}
+    assert [p["id"] for p in components["remote/echoer"]["inPorts"]] == ["in"]
+    assert [p["id"] for p in components["remote/echoer"]["outPorts"]] == ["out"]
+    twice = next(c for name, c in components.items() if name.endswith("/Twice"))
+    assert twice["subgraph"] is True
+
+
+def test_serve_refuses_an_unreachable_remote(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+            "--remote",
+            f"gone=ws://127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "gone" in result.stderr
