@@ -295,14 +295,19 @@ def load_file(path: str | os.PathLike) -> Graph:
 
 
 def save_file(graph: Graph, path: str | os.PathLike) -> None:
-    """Write the graph atomically: readers see the old file or the new one, never half.
+    """Write the graph atomically: readers see the old file or the new one, never half."""
+    write_text_atomically(path, dumps(graph) + "\n")
 
-    The JSON goes to a temporary file in the same directory, is flushed and fsynced,
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old file or the new one, never half.
+
+    The text goes to a temporary file in the same directory, is flushed and fsynced,
     renamed over `path`, and the directory is fsynced so the rename survives a crash.
     On any failure the temporary file is removed and an existing file is left intact.
     """
     path = Path(path)
-    data = (dumps(graph) + "\n").encode("utf-8")
+    data = text.encode("utf-8")
     directory = path.parent
     tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

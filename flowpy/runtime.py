@@ -45,14 +45,13 @@ import json
 import logging
 import math
 import os
-import secrets
 import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, wire
+from . import __version__, graph_json, wire
 from .hosting import PORT_EVENTS, HostedGraph, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .protocol import dispatch
@@ -87,29 +86,9 @@ def default_state_dir() -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Readers (and a restart after a crash) see the old file or the new one, never half:
-    temporary file, fsync, rename, fsync of the directory."""
+    """Readers (and a restart after a crash) see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    graph_json.write_text_atomically(path, text)
 
 
 def read_graph_file(path: str | os.PathLike) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..permissions import Grant
+from .envelope import json_type as _type_name
 
 if TYPE_CHECKING:
     from ..runtime import Client, Runtime
@@ -42,22 +43,6 @@ class Request:
     command: str
     request_id: str | None
     grant: Grant
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def string(payload: dict, key: str, *, required: bool = True, empty: bool = False) -> str | None:

@@ -76,14 +76,14 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
 def parse(message: Any) -> Envelope:
     """Validate the envelope of a decoded message and take the secret out of it."""
     if not isinstance(message, dict):
-        raise EnvelopeError(f"a message must be a JSON object, got {_json_type(message)}")
+        raise EnvelopeError(f"a message must be a JSON object, got {json_type(message)}")
     check_depth(message)
     request_id = _request_id(message)
     protocol = message.get("protocol")
     if protocol is None:
         raise EnvelopeError("message has no 'protocol'", request_id=request_id)
     if not isinstance(protocol, str):
-        raise EnvelopeError(f"'protocol' must be a string, got {_json_type(protocol)}",
+        raise EnvelopeError(f"'protocol' must be a string, got {json_type(protocol)}",
                             request_id=request_id)
     if protocol not in PROTOCOLS:
         raise EnvelopeError(
@@ -93,13 +93,13 @@ def parse(message: Any) -> Envelope:
     if command is None:
         raise EnvelopeError("message has no 'command'", protocol, request_id)
     if not isinstance(command, str):
-        raise EnvelopeError(f"'command' must be a string, got {_json_type(command)}", protocol,
+        raise EnvelopeError(f"'command' must be a string, got {json_type(command)}", protocol,
                             request_id)
     payload = message.get("payload", {})
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
-        raise EnvelopeError(f"'payload' must be an object, got {_json_type(payload)}", protocol,
+        raise EnvelopeError(f"'payload' must be an object, got {json_type(payload)}", protocol,
                             request_id)
     payload = dict(payload)
     secret = _secret(message.get("secret"), "secret", protocol, request_id)
@@ -115,19 +115,19 @@ def _request_id(message: dict) -> str | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # lenient: answer a numeric id with its string form
-    raise EnvelopeError(f"'requestId' must be a string, got {_json_type(value)}")
+    raise EnvelopeError(f"'requestId' must be a string, got {json_type(value)}")
 
 
 def _secret(value: Any, where: str, protocol: str, request_id: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise EnvelopeError(f"'{where}' must be a string, got {_json_type(value)}", protocol,
+        raise EnvelopeError(f"'{where}' must be a string, got {json_type(value)}", protocol,
                             request_id)
     return value
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
