@@ -213,18 +213,23 @@ class Connection:
                 self._not_full.notify_all()
             return batch
 
-    def try_recv(self) -> tuple[bool, Any]:
-        """Non-blocking take: (True, item), or (False, None) when empty. Raises EndOfStream."""
+    def try_recv_many(self, max_items: int = 0) -> list[Any]:
+        """Non-blocking take of up to ``max_items`` (0: all); ``[]`` when empty. Raises
+        EndOfStream once drained and closed."""
         with self._lock:
             items = self._items
             if not items:
                 if self._eof or self._aborted:
                     raise EndOfStream()
-                return False, None
-            item = items.popleft()
+                return []
+            if max_items <= 0 or max_items >= len(items):
+                batch = list(items)
+                items.clear()
+            else:
+                batch = [items.popleft() for _ in range(max_items)]
             if self._waiting_writers and len(items) <= self.low_watermark:
                 self._not_full.notify_all()
-            return True, item
+            return batch
 
     def _wait_for_items(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout

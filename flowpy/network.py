@@ -38,6 +38,8 @@ Slot = tuple[str, str, Index | None]
 IN_HANDLER = "\x00graph-in"
 OUT_HANDLER = "\x00graph-out"
 _HANDLER_PORT = PortSpec("port", addressable=True)
+#: IPs of one exported outport handed to the listeners at most per call.
+OUTPORT_BATCH = 256
 
 
 class NetworkListener:
@@ -57,6 +59,12 @@ class NetworkListener:
     def port_event(self, network: Network, direction: str, port: str, event: str) -> None: ...
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None: ...
+
+    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+        """Several IPs that left ``port`` back to back (the outport handler had them queued).
+        Override to handle them at once; by default each goes to ``outport_ip``."""
+        for ip in ips:
+            self.outport_ip(network, port, ip)
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None: ...
 
@@ -357,15 +365,33 @@ class Network:
                 port.close()
 
     def _serve_outports(self, port: InputPort) -> None:
-        """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on."""
+        """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on,
+        as many of one port at a time as are queued (one listener call per batch)."""
         try:
-            for public, ip in port.items():
-                self.stats["out"] += 1
-                self._emit("outport_ip", self, public, ip)
+            while True:
+                try:
+                    public, ips = port.recv_any_many(OUTPORT_BATCH)
+                except EndOfStream:
+                    break
+                self.stats["out"] += len(ips)
+                self._emit_outport(public, ips)
         finally:
             for conn in port._slots.values():
                 conn.close_reader()
             self._process_ended()
+
+    def _emit_outport(self, public: Any, ips: list[IP]) -> None:
+        for listener in list(self._listeners):
+            try:
+                batch_method = getattr(listener, "outport_ips", None)
+                if batch_method is not None:
+                    batch_method(self, public, ips)
+                else:
+                    single = getattr(listener, "outport_ip", None)
+                    for ip in ips if single is not None else ():
+                        single(self, public, ip)
+            except Exception:  # a listener bug must not kill a network thread
+                log.exception("network listener %r failed on outport IPs", listener)
 
     def _process_ended(self) -> None:
         with self._state:

@@ -80,6 +80,8 @@ class InputPort:
         self.name = spec.name
         self._slots = slots
         self._selector: Selector | None = None
+        self._open_slots: list[tuple[Index | None, Connection]] = []  # set with the selector
+        self._next_slot = 0
 
     # -- structure -----------------------------------------------------------------------
     @property
@@ -122,33 +124,52 @@ class InputPort:
 
     def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
         """(slot, IP) from whichever slot has one; EndOfStream once every slot has ended."""
+        slot, batch = self._select(1, timeout)
+        return slot, batch[0]
+
+    def recv_any_many(
+        self, max_items: int = 0, timeout: float | None = None
+    ) -> tuple[Index | None, list[IP]]:
+        """(slot, up to ``max_items`` IPs of that slot), from whichever slot has some."""
+        return self._select(max_items, timeout)
+
+    def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
+        """Take from the first slot with IPs, starting after the slot served last, so a busy
+        slot cannot starve the others."""
         import time
 
         selector = self._ensure_selector()
         deadline = None if timeout is None else time.monotonic() + timeout
-        open_slots = dict(self._slots)
         while True:
             seen = selector.generation
-            for slot, conn in list(open_slots.items()):
+            open_slots = self._open_slots
+            count = len(open_slots)
+            for step in range(count):
+                position = (self._next_slot + step) % count
+                slot, conn = open_slots[position]
                 try:
-                    ok, ip = conn.try_recv()
+                    batch = conn.try_recv_many(max_items)
                 except EndOfStream:
-                    del open_slots[slot]
-                    continue
-                if ok:
-                    return slot, ip
-            if not open_slots:
-                raise EndOfStream()
-            remaining = None
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"nothing received on {self.name!r} within {timeout}s")
-            selector.wait(seen, remaining)
+                    del open_slots[position]
+                    self._next_slot = position
+                    break  # the list changed: scan again
+                if batch:
+                    self._next_slot = position + 1
+                    return slot, batch
+            else:
+                if not open_slots:
+                    raise EndOfStream()
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"nothing received on {self.name!r} within {timeout}s")
+                selector.wait(seen, remaining)
 
     def _ensure_selector(self) -> Selector:
         if self._selector is None:
             self._selector = Selector()
+            self._open_slots = list(self._slots.items())
             for conn in self._slots.values():
                 conn.selector = self._selector
         return self._selector

@@ -5,6 +5,7 @@ import threading
 import pytest
 from engine_helpers import Collect, Recorder, build, registry, run_to_end
 
+from flowpy.component import Component, InPort, OutPort
 from flowpy.graph import PortRef
 from flowpy.ip import IP
 from flowpy.network import Network, NetworkError
@@ -433,3 +434,52 @@ def test_stopping_is_announced_before_threads_are_joined_and_edges_are_listed():
     assert net.edges == [(("r", "out", None), ("b", "in", None))]
     net.stop()
     assert order == [("stopping", True), ("stopped", False)]
+
+
+class Burst(Component):
+    """Sends its ``conf`` list with one ``send_many`` (one lock round-trip)."""
+
+    inports = [InPort("conf")]
+    outports = [OutPort("out")]
+
+    def run(self) -> None:
+        self.outports["out"].send_many([IP.make_data(v) for v in self.inports["conf"].recv_data()])
+
+
+class BatchRecorder(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list] = []
+
+    def outport_ips(self, network, port, ips):
+        with self.cond:
+            self.batches.append([ip.data for ip in ips])
+        super().outport_ips(network, port, ips)  # the default: each to outport_ip
+
+
+class OnlyOutportIp:
+    """A listener that knows nothing of batches (and does not subclass NetworkListener)."""
+
+    def __init__(self) -> None:
+        self.seen: list = []
+        self.done = threading.Event()
+
+    def outport_ip(self, network, port, ip):
+        self.seen.append(ip.data)
+        if len(self.seen) == 10:
+            self.done.set()
+
+
+def test_ips_queued_together_at_a_graph_outport_reach_a_listener_together():
+    graph = build({"b": "test/Burst"}, [], {"b.conf": list(range(10))}, outports={"out": "b.out"})
+    reg = registry()
+    reg.register("test/Burst", Burst)
+    batching, plain = BatchRecorder(), OnlyOutportIp()
+    net = Network(graph, reg, batching, capacity=16)
+    net.add_listener(plain)
+    net.start()
+    assert batching.wait_for(lambda: len(batching.outputs) == 10)
+    assert plain.done.wait(10)
+    net.stop()
+    assert batching.batches == [list(range(10))]
+    assert [ip.data for _, ip in batching.outputs] == plain.seen == list(range(10))

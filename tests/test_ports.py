@@ -96,3 +96,29 @@ def test_recv_data_skips_brackets_and_times_out():
     assert port.recv_data() == 5
     with pytest.raises(TimeoutError):
         port.recv(timeout=0.01)
+
+
+def test_recv_any_many_takes_a_batch_from_one_slot():
+    a, b = Connection(), Connection()
+    port = InputPort(InPort("in", addressable=True), {0: a, 1: b})
+    a.send_many([IP.make_data(n) for n in range(3)])
+    slot, batch = port.recv_any_many()
+    assert slot == 0 and [ip.data for ip in batch] == [0, 1, 2]
+    b.send_many([IP.make_data(n) for n in range(5)])
+    slot, batch = port.recv_any_many(2)
+    assert slot == 1 and [ip.data for ip in batch] == [0, 1]
+    a.close_writer()
+    b.close_writer()
+    assert [ip.data for _, ip in port.items()] == [2, 3, 4]
+    with pytest.raises(EndOfStream):
+        port.recv_any_many()
+
+
+def test_a_busy_slot_does_not_starve_the_others():
+    """Slots are served in turn: each read starts after the slot served last."""
+    conns = {slot: Connection(capacity=100) for slot in range(3)}
+    port = InputPort(InPort("in", addressable=True), conns)
+    for slot, conn in conns.items():
+        conn.send_many([IP.make_data(f"{slot}.{n}") for n in range(3)])
+    order = [port.recv_any()[0] for _ in range(9)]
+    assert order == [0, 1, 2] * 3
