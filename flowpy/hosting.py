@@ -283,12 +283,17 @@ class HostedGraph(NetworkListener):
         """connect/disconnect of an exported port -> runtime:packet (and link sessions)."""
         self.runtime.port_event(self, direction, port, event)
 
-    def outport_ip(self, network: Network, port: str, ip: IP) -> None:
-        """An IP left an exported outport: deliver it, waiting for an allowed client if needed."""
-        payload: dict[str, Any] = {"graph": self.id, "port": port, "event": _EVENT_OF[ip.kind]}
-        if ip.is_data or ip.data is not None:
-            payload["payload"] = wire.jsonable(ip.data)
-        self.runtime.deliver_output(self, port, payload, network.stopping)
+    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+        """IPs left an exported outport: deliver them, waiting for an allowed client if
+        needed."""
+        graph = self.id
+        payloads = []
+        for ip in ips:
+            payload: dict[str, Any] = {"graph": graph, "port": port, "event": _EVENT_OF[ip.kind]}
+            if ip.is_data or ip.data is not None:
+                payload["payload"] = wire.jsonable(ip.data)
+            payloads.append(payload)
+        self.runtime.deliver_output(self, port, payloads, network.stopping)
 
     # -- debug edges and tracing ---------------------------------------------------------------
     def _snapshot_edges(self) -> None:

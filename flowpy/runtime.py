@@ -47,7 +47,7 @@ import math
 import os
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -338,35 +338,49 @@ class Runtime:
             return [c for c in self._clients
                     if c.grant.may_receive_from(graph, port) and graph not in c.sessions]
 
-    def deliver_output(self, hosted: HostedGraph, port: str, payload: dict,
+    def deliver_output(self, hosted: HostedGraph, port: str, payloads: list[dict],
                        stopping: threading.Event) -> None:
-        """An IP left a graph outport (``payload`` as ``runtime:packet`` carries it): never
+        """IPs left a graph outport (each ``payload`` as ``runtime:packet`` carries it): never
         dropped.
 
-        Link sessions allowed to receive the port take it first (into their outboxes, which
+        Link sessions allowed to receive the port take them first (into their outboxes, which
         may wait for room). A session is a durable subscriber, connected or not, so once one
-        took the packet the standard clients connected now get it and nobody is waited for.
+        took the packets the standard clients connected now get them and nobody is waited for.
         Otherwise this blocks the graph's outport handler (back-pressure into the network)
-        until at least one standard client allowed to receive this outport has taken it,
-        waiting for such a client to connect if need be, or until the network is stopping.
+        until at least one standard client allowed to receive this outport has taken each
+        packet, waiting for such a client to connect if need be, or until the network is
+        stopping.
         """
 
         def cancelled() -> bool:
             return stopping.is_set() or hosted.stop_requested.is_set() or self._closing
 
-        message = wire.message("runtime", "packet", payload)
-        if self.sessions.publish(hosted.id, port, payload, cancelled):
-            for client in self.packet_receivers(hosted.id, port):
-                client.send(message)
-            return
+        def to_standard_clients(chunk: list[dict]) -> None:
+            receivers = self.packet_receivers(hosted.id, port)
+            for payload in chunk:
+                message = wire.message("runtime", "packet", payload)
+                for client in receivers:
+                    client.send(message)
+
+        done = self.sessions.publish(hosted.id, port, payloads, cancelled,
+                                     on_taken=to_standard_clients)
+        for payload in payloads[done:]:  # no session (left) took these: a client must
+            message = wire.message("runtime", "packet", payload)
+            if not self._deliver_to_a_client(hosted.id, port, message, cancelled):
+                return
+
+    def _deliver_to_a_client(self, graph: str, port: str, message: dict,
+                             cancelled: Callable[[], bool]) -> bool:
+        """Send ``message`` to every standard client allowed to receive ``port``, waiting
+        until there is at least one that takes it; False if cancelled first."""
         while True:
             with self._lock:
                 while True:
                     if cancelled():
-                        return
+                        return False
                     targets = [c for c in self._clients
-                               if c.grant.may_receive_from(hosted.id, port)
-                               and hosted.id not in c.sessions]
+                               if c.grant.may_receive_from(graph, port)
+                               and graph not in c.sessions]
                     if targets:
                         break
                     # Woken by connect/disconnect and by stops; the timeout only guards
@@ -376,7 +390,7 @@ class Runtime:
             for client in targets:
                 delivered = client.send(message) or delivered
             if delivered:
-                return
+                return True
             with self._lock:  # every target was gone: wait for the client list to change
                 self._clients_changed.wait(timeout=1.0)
 
@@ -388,7 +402,7 @@ class Runtime:
         if direction == "in":
             receivers = [c for c in self.clients() if c.grant.may_send_to(hosted.id, port)]
         else:
-            self.sessions.publish(hosted.id, port, payload, lambda: False, marker=True)
+            self.sessions.publish(hosted.id, port, [payload], lambda: False, marker=True)
             receivers = self.packet_receivers(hosted.id, port)
         for client in receivers:
             client.send(message)

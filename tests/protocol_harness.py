@@ -3,10 +3,9 @@
 ``RecordingSink`` stands in for a connection: it validates every message against the
 fbp-protocol schemas (problems are collected and fail the test at teardown), keeps a JSON
 copy, and lets a test wait for a message with a condition variable — never a sleep.
-Messages of the ``flowpy`` link extension are outside those schemas: a sink made with
-``extension=True`` (a Bridge) checks them against the extension's own shapes
-(``flowpy_shape_errors``); any other sink is a standard client, for which receiving one at
-all is a failure.
+Messages of the ``flowpy`` link extension are checked against its own schema
+(docs/schema/flowpy.json), and only a sink made with ``extension=True`` (a Bridge) may
+receive them at all: for a standard client one is a failure.
 ``ProtocolClient`` pairs a sink with its runtime client and offers ``send`` / ``expect``.
 """
 
@@ -27,52 +26,6 @@ WAIT = 10.0
 
 #: Every sink made during the current test; the fixture checks them all at teardown.
 SINKS: list[RecordingSink] = []
-
-
-#: Output messages of the flowpy extension: payload field -> types (docs/bridge-protocol.md).
-_INT = (int,)
-FLOWPY_OUTPUTS: dict[str, tuple[dict[str, tuple[type, ...]], set[str]]] = {
-    # command: (fields and their types, required fields)
-    "welcome": ({"version": _INT, "session": (str,), "graph": (str,), "instance": (str,),
-                 "resumed": (bool,), "received": _INT, "acked": _INT},
-                {"version", "session", "graph", "instance", "resumed", "received", "acked"}),
-    "packet": ({"graph": (str,), "port": (str,), "event": (str,), "payload": (object,),
-                "seq": _INT}, {"graph", "port", "event", "seq"}),
-    "ack": ({"graph": (str,), "session": (str,), "seq": _INT}, {"graph", "session", "seq"}),
-    "bye": ({"graph": (str,), "session": (str,)}, {"graph", "session"}),
-    "error": ({"message": (str,), "seq": _INT}, {"message"}),
-}
-
-
-def flowpy_shape_errors(message: dict) -> list[str]:
-    """What is wrong with a ``flowpy:*`` output message (empty if it is well formed)."""
-    command = message.get("command")
-    if command not in FLOWPY_OUTPUTS:
-        return [f"unknown flowpy output command {command!r}"]
-    fields, required = FLOWPY_OUTPUTS[command]
-    found = []
-    extra = set(message) - {"protocol", "command", "payload", "responseTo"}
-    if extra:
-        found.append(f"unexpected envelope keys {sorted(extra)}")
-    payload = message.get("payload")
-    if not isinstance(payload, dict):
-        return found + ["payload must be an object"]
-    found += [f"missing {key!r}" for key in sorted(required - set(payload))]
-    for key, value in payload.items():
-        if key not in fields:
-            found.append(f"unexpected field {key!r}")
-        elif not isinstance(value, fields[key]) or (fields[key] is _INT and (
-                isinstance(value, bool) or value < 0)):
-            found.append(f"{key!r} has the wrong type: {value!r}")
-    if payload.get("event") is not None and payload["event"] not in (
-            "connect", "begingroup", "data", "endgroup", "disconnect"):
-        found.append(f"unknown event {payload['event']!r}")
-    try:
-        if json.loads(json.dumps(message, allow_nan=False)) != message:
-            found.append("message changes when serialised to JSON")
-    except (TypeError, ValueError) as exc:
-        found.append(f"message is not JSON-serialisable: {exc}")
-    return found
 
 
 class RecordingSink:
@@ -96,15 +49,12 @@ class RecordingSink:
         SINKS.append(self)
 
     def send(self, message: dict, droppable: bool = False) -> bool:
-        if message.get("protocol") == "flowpy":
-            problems = flowpy_shape_errors(message)
-            if not self.extension:
-                problems.append(f"standard client {self.name!r} received a flowpy message")
-        else:
-            try:
-                problems = protocol_schemas.errors(message)
-            except protocol_schemas.SchemaMissing as exc:  # fail the test, loudly, at teardown
-                problems = [str(exc)]
+        try:
+            problems = protocol_schemas.errors(message)
+        except protocol_schemas.SchemaMissing as exc:  # fail the test, loudly, at teardown
+            problems = [str(exc)]
+        if message.get("protocol") == "flowpy" and not self.extension:
+            problems.append(f"standard client {self.name!r} received a flowpy message")
         if problems:
             self.invalid.append(f"{json.dumps(message, default=repr)[:300]}: {problems}")
         if not self.open.is_set():

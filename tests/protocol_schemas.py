@@ -10,6 +10,10 @@ Draft 4 reads an ``id`` keyword as a new base URI, which would make ``#/shared/.
 against ``output/error`` and fail; the JS validators ignore those ids for resolution, so they
 are removed here (only string-valued ``id`` keywords; a *property* named ``id`` is a schema).
 
+flowpy's own link extension (``protocol: "flowpy"``) has a schema of the same shape in the
+repository, docs/schema/flowpy.json; it joins the combined document as one more protocol, so
+its messages are validated by the same code.
+
 Missing schemas are an error, never a skip: run ``npm ci --prefix tests`` to install them.
 """
 
@@ -24,6 +28,7 @@ import jsonschema
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "node_modules" / "fbp-protocol" / "schema" / "json"
 PROTOCOLS = ("shared", "runtime", "graph", "component", "network", "trace")
+FLOWPY_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schema" / "flowpy.json"
 
 
 class SchemaMissing(RuntimeError):
@@ -55,6 +60,7 @@ def root_schema() -> dict:
         if not path.is_file():
             raise SchemaMissing(f"missing schema file {path}; run `npm ci --prefix tests`")
         root[name] = _strip_ids(json.loads(path.read_text(encoding="utf-8")))
+    root["flowpy"] = _strip_ids(json.loads(FLOWPY_SCHEMA.read_text(encoding="utf-8")))
     return root
 
 
@@ -65,7 +71,7 @@ def _validator(direction: str, protocol: str, command: str) -> jsonschema.Draft4
         schema = root[protocol][direction][command]
     except KeyError:
         raise LookupError(
-            f"no {direction} schema for {protocol}:{command} in fbp-protocol") from None
+            f"no {direction} schema for {protocol}:{command}") from None
     # The message schema, resolved against the combined document.
     document = {**root, "$schema": "http://json-schema.org/draft-04/schema#"}
     wrapper = {**document, "allOf": [{"$ref": f"#/{protocol}/{direction}/{command}"}]}

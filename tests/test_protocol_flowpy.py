@@ -25,11 +25,16 @@ class Link(ProtocolClient):
         self.session = session or str(uuid.uuid4())
         self.graph = graph
 
-    def hello(self, window=None, **envelope) -> dict:
+    def hello(self, window=None, batch=None, **envelope) -> dict:
         payload = {"version": 1, "session": self.session, "graph": self.graph}
         if window is not None:
             payload["window"] = window
+        if batch is not None:
+            payload["batch"] = batch
         return self.request("flowpy", "hello", payload, reply="welcome", **envelope)
+
+    def packets(self, entries) -> None:
+        self.send("flowpy", "packets", {"graph": self.graph, "packets": entries})
 
     def packet(self, seq, event="data", payload=None, port="in", **extra) -> None:
         body = {"graph": self.graph, "port": port, "event": event, "seq": seq, **extra}
@@ -50,8 +55,14 @@ class Link(ProtocolClient):
         return self.sink.wait_for(matches("flowpy", "packet", seq=seq), start)[1]["payload"]
 
     def outbound(self, start=0) -> list[dict]:
-        return [m["payload"] for m in self.messages[start:]
-                if m["protocol"] == "flowpy" and m["command"] == "packet"]
+        """Every outbound packet, single or batched, as a ``flowpy:packet`` payload."""
+        found = []
+        for m in self.messages[start:]:
+            if m["protocol"] == "flowpy" and m["command"] == "packet":
+                found.append(m["payload"])
+            elif m["protocol"] == "flowpy" and m["command"] == "packets":
+                found += [{"graph": m["payload"]["graph"], **e} for e in m["payload"]["packets"]]
+        return found
 
     def errors(self) -> list[dict]:
         return [m["payload"] for m in self.messages
@@ -84,10 +95,10 @@ class OutboxWatch:
         self.blocked = threading.Event()
         original = self.session.publish
 
-        def publish(payload, cancelled, marker=False):
+        def publish(payloads, cancelled, marker=False):
             if not marker and self.session.outbox_size() >= self.session.window:
                 self.blocked.set()
-            return original(payload, cancelled, marker)
+            return original(payloads, cancelled, marker)
 
         self.session.publish = publish
 
@@ -102,6 +113,7 @@ def test_hello_opens_a_session(runtime, client):
     assert welcome["payload"] == {
         "version": 1, "session": link.session, "graph": "g",
         "instance": runtime.sessions.instance, "resumed": False, "received": 0, "acked": 0,
+        "batch": True,
     }
     assert uuid.UUID(runtime.sessions.instance)
     assert runtime.sessions.get("g", link.session).window == 20
@@ -159,6 +171,70 @@ def test_packets_in_are_delivered_and_acknowledged(runtime, client):
     client.sink.wait_for(matches("runtime", "packet", port="out", event="endgroup"))
     assert data_out(client) == [{"n": n} for n in range(2, 6)]
     assert not link.errors()
+
+
+def data(seq, value, port="in"):
+    return {"port": port, "event": "data", "payload": value, "seq": seq}
+
+
+def test_packets_in_a_batch_are_delivered_in_order(runtime, client):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(batch=True)
+    link.packets([{"port": "in", "event": "begingroup", "payload": "grp", "seq": 1}]
+                 + [data(n, n) for n in range(2, 40)]
+                 + [{"port": "IN", "event": "endgroup", "payload": "grp", "seq": 40}])
+    link.wait_ack(40)
+    client.sink.wait_for(matches("runtime", "packet", port="out", event="endgroup"))
+    assert data_out(client) == list(range(2, 40))
+    assert not link.errors()
+
+
+def test_a_batch_stops_at_its_first_packet_out_of_order(runtime, client):
+    """The packets before it stay taken; per-packet problems do not stop the batch."""
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(batch=True)
+    link.packets([data(1, "one"), data(2, "bad", port="nope"), data(3, "three"),
+                  data(5, "five"), data(6, "six")])
+    _, refusal = link.sink.wait_for(
+        lambda m: m["command"] == "error" and "seq" not in m["payload"])
+    assert refusal["payload"]["message"] == (
+        f"packet 5 is out of order: the next packet of session {link.session!r} is 4")
+    link.wait_ack(3)
+    assert [(e["seq"], e["message"]) for e in link.errors() if "seq" in e] == [
+        (2, "graph 'g' has no exported inport 'nope' (it has: in)")]
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload="three"))
+    assert data_out(client) == ["one", "three"]
+    assert runtime.sessions.get("g", link.session).received == 3
+
+
+@pytest.mark.parametrize("packets, text", [
+    ({"port": "in"}, "'packets' must be a list"),
+    ([1], "packets[0] must be an object"),
+    ([data(n, n) for n in range(1, 1026)], "at most 1024"),
+])
+def test_malformed_batches(runtime, client, packets, text):
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(batch=True)
+    assert text in link.error("flowpy", "packets", {"graph": "g", "packets": packets})
+    assert runtime.sessions.get("g", link.session).received == 0
+
+
+def test_outbound_packets_are_batched_only_for_a_client_that_asked(runtime, client):
+    repeat_graph(client)
+    batched, single = Link(runtime, "batched"), Link(runtime, "single")
+    assert batched.hello(batch=True)["payload"]["batch"] is True
+    single.hello()
+    payloads = [{"graph": "g", "port": "out", "event": "data", "payload": n} for n in range(5)]
+    # What the graph outport handler does with IPs it found queued together:
+    assert runtime.sessions.publish("g", "out", payloads, lambda: False) == 5
+    frames = [m for m in batched.messages if m["command"] == "packets"]
+    assert [len(m["payload"]["packets"]) for m in frames] == [5]
+    assert [m["command"] for m in single.messages[1:]] == ["packet"] * 5
+    assert batched.outbound() == single.outbound() == [
+        {**payload, "seq": n + 1} for n, payload in enumerate(payloads)]
 
 
 def test_a_replayed_packet_is_not_delivered_again(runtime, client):
@@ -223,10 +299,11 @@ def test_a_packet_that_cannot_be_delivered_is_final(runtime, client):
 
 def test_the_ack_waits_until_the_network_accepts(runtime, client):
     """Back-pressure holds the ack: the client's window is the flow control."""
-    repeat_graph(client, component="test/Gate")
+    build(client, "g", {"R": "test/Gate"}, inports={"in": ("R", "in")})
+    client.request("network", "start", {"graph": "g"}, reply="started")
     capacity = runtime.network_capacity
     link = Link(runtime)
-    link.hello()
+    link.hello(window=4)  # acks are due after window/4 = 1 packet: each accepted one is acked
     total = capacity + 4
     for n in range(1, total + 1):
         link.packet(n, payload=n)  # the reader never waits for the network
@@ -236,8 +313,26 @@ def test_the_ack_waits_until_the_network_accepts(runtime, client):
     assert runtime.sessions.get("g", link.session).received == total
     Gate.go.set()
     link.wait_ack(total)
-    client.sink.wait_for(matches("runtime", "packet", port="out", payload=total))
-    assert data_out(client) == list(range(1, total + 1))
+    assert not link.errors()
+
+
+def test_one_ack_covers_what_a_busy_network_accepted(runtime, client):
+    """With a large window the runtime acks once a quarter of it is due, or when nothing
+    more is on its way: never beyond what the network accepted, and the last ack covers all."""
+    build(client, "g", {"R": "test/Gate"}, inports={"in": ("R", "in")})
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    capacity = runtime.network_capacity
+    link = Link(runtime)
+    link.hello(window=400)  # due after 100
+    total = capacity + 100
+    for n in range(1, total + 1):
+        link.packet(n, payload=n)
+    Gate.go.set()
+    link.wait_ack(total)
+    acks = link.acks()
+    assert acks == sorted(acks) and acks[-1] == total
+    assert len(acks) < total  # coalesced: fewer acks than packets
+    assert not link.errors()
 
 
 def test_packets_lost_in_a_stopping_network_are_reported(runtime, client):
@@ -245,7 +340,7 @@ def test_packets_lost_in_a_stopping_network_are_reported(runtime, client):
     client.request("network", "start", {"graph": "g"}, reply="started")
     capacity = runtime.network_capacity
     link = Link(runtime)
-    link.hello()
+    link.hello(window=4)  # acks are due after window/4 = 1 packet: each accepted one is acked
     total = capacity + 3
     for n in range(1, total + 1):
         link.packet(n, payload=n)
@@ -370,6 +465,27 @@ def test_every_session_gets_every_packet(runtime, client):
     a.wait_out(1)
     b.wait_out(1)
     assert a.outbound() == b.outbound()
+
+
+def test_sessions_with_different_room_each_get_every_packet(runtime, client):
+    """One outbox with less room holds the outport back, never makes another lose a packet;
+    standard clients get each packet once every session has taken it."""
+    repeat_graph(client)
+    small, large = Link(runtime, "small"), Link(runtime, "large")
+    small.hello(window=2, batch=True)
+    large.hello(window=50, batch=True)
+    feeder = Link(runtime, "feeder", session=str(uuid.uuid4()))
+    feeder.hello(window=50, batch=True)
+    feeder.packets([data(n, n) for n in range(1, 11)])
+    for seq in range(1, 11):  # the small one acks one at a time, as room is made
+        small.sink.wait_for(lambda m, seq=seq: any(p["seq"] == seq for p in small.outbound()))
+        small.ack(seq)
+    large.sink.wait_for(lambda m: any(p["seq"] == 10 for p in large.outbound()))
+    values = [p.get("payload") for p in small.outbound() if p["event"] == "data"]
+    assert values == list(range(1, 11))
+    assert small.outbound() == large.outbound()
+    client.sink.wait_for(matches("runtime", "packet", port="out", payload=10))
+    assert data_out(client) == list(range(1, 11))
 
 
 def test_a_network_stop_releases_an_outport_waiting_for_room(runtime, client):

@@ -8,8 +8,9 @@ import pytest
 
 def test_the_fbp_protocol_schemas_are_installed():
     root = protocol_schemas.root_schema()  # raises (fails) when `npm ci --prefix tests` was not run
-    assert set(root) == set(protocol_schemas.PROTOCOLS)
+    assert set(root) == set(protocol_schemas.PROTOCOLS) | {"flowpy"}  # + our extension's
     assert "packet" in root["runtime"]["output"]
+    assert {"welcome", "packet", "packets", "ack", "bye", "error"} <= set(root["flowpy"]["output"])
 
 
 @pytest.mark.parametrize("message", [
@@ -20,6 +21,12 @@ def test_the_fbp_protocol_schemas_are_installed():
      "payload": {"id": "A() OUT -> IN B()", "graph": "g", "tgt": {"node": "B", "port": "in"}}},
     {"protocol": "trace", "command": "dump",
      "payload": {"graph": "g", "type": "flowtrace.json", "flowtrace": "{}"}},
+    {"protocol": "flowpy", "command": "packets",
+     "payload": {"graph": "g", "packets": [{"port": "out", "event": "data", "payload": 1,
+                                            "seq": 1},
+                                           {"port": "out", "event": "disconnect", "seq": 2}]}},
+    {"protocol": "flowpy", "command": "error", "payload": {"message": "m", "seq": 3},
+     "responseTo": "r"},
 ])
 def test_valid_messages_pass(message):
     assert protocol_schemas.errors(message) == []
@@ -37,6 +44,12 @@ def test_valid_messages_pass(message):
     ({"protocol": "network", "command": "status", "payload": {"graph": "g", "running": True},
       "secret": "s"}, "secret"),
     ({"protocol": "runtime", "command": "error", "payload": {"message": float("nan")}}, "JSON"),
+    ({"protocol": "flowpy", "command": "packet",
+      "payload": {"graph": "g", "port": "out", "event": "data", "seq": 0}}, "minimum"),
+    ({"protocol": "flowpy", "command": "packets",
+      "payload": {"graph": "g", "packets": [{"port": "out", "event": "data", "seq": 1,
+                                             "graph": "g"}]}}, "graph"),
+    ({"protocol": "flowpy", "command": "welcome", "payload": {"version": 1}}, "session"),
 ])
 def test_invalid_messages_are_caught(message, problem):
     problems = protocol_schemas.errors(message)

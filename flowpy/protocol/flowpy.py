@@ -16,9 +16,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .common import ProtocolError, Request, graph_id, hosted_graph, integer, string
+from .common import ProtocolError, Request, boolean, graph_id, hosted_graph, integer, string
 from .runtime import PACKET_EVENTS
-from .sessions import DEFAULT_WINDOW, MAX_WINDOW, VERSION, Inbound, LinkSession, SessionError
+from .sessions import (
+    DEFAULT_WINDOW,
+    MAX_BATCH,
+    MAX_WINDOW,
+    VERSION,
+    Inbound,
+    LinkSession,
+    SessionError,
+)
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -39,6 +47,7 @@ def hello(rt: Runtime, req: Request, payload: dict) -> None:
         raise ProtocolError(f"'session' is longer than {MAX_SESSION_ID} characters")
     hosted = hosted_graph(rt, payload)
     window = integer(payload, "window", minimum=1, maximum=MAX_WINDOW) or DEFAULT_WINDOW
+    batch = boolean(payload, "batch")
     try:
         session, resumed = rt.sessions.open(req.client, hosted.id, session_id, req.grant, window)
     except SessionError as exc:
@@ -47,16 +56,34 @@ def hello(rt: Runtime, req: Request, payload: dict) -> None:
     def welcome(counters: dict) -> None:
         rt.reply(req, "welcome", {
             "version": VERSION, "session": session_id, "graph": hosted.id,
-            "instance": rt.sessions.instance, "resumed": resumed, **counters,
+            "instance": rt.sessions.instance, "resumed": resumed, "batch": True, **counters,
         })
 
-    session.attach(req.client, window, welcome)
+    session.attach(req.client, window, welcome, batch)
 
 
 def packet(rt: Runtime, req: Request, payload: dict) -> None:
     """An inbound packet with its ``seq``: delivered once, acknowledged cumulatively."""
-    graph = graph_id(payload)
-    session = _connection_session(req, graph, payload)
+    session = _connection_session(req, graph_id(payload), payload)
+    _take(rt, session, payload)
+
+
+def packets(rt: Runtime, req: Request, payload: dict) -> None:
+    """Several inbound packets in ``seq`` order, exactly as that many ``packet`` messages:
+    the first one that cannot be taken ends the message (the ones before it stay taken)."""
+    session = _connection_session(req, graph_id(payload), payload)
+    entries = payload.get("packets")
+    if not isinstance(entries, list):
+        raise ProtocolError("'packets' must be a list of packets")
+    if len(entries) > MAX_BATCH:
+        raise ProtocolError(f"'packets' holds {len(entries)} packets; at most {MAX_BATCH}")
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ProtocolError(f"packets[{position}] must be an object")
+        _take(rt, session, entry)
+
+
+def _take(rt: Runtime, session: LinkSession, payload: dict) -> None:
     seq = _seq(payload)
     try:
         verdict, counter = session.offer(seq, _check_packet(rt, session, payload))
@@ -160,6 +187,7 @@ def _check_packet(rt: Runtime, session: LinkSession, payload: dict) -> Inbound |
 COMMANDS = {
     "hello": hello,
     "packet": packet,
+    "packets": packets,
     "ack": ack,
     "bye": bye,
 }

@@ -56,6 +56,8 @@ MAX_SESSIONS = 1024
 #: Inbound packets of one session taken but not yet accepted by the network. A client that
 #: respects its own window never comes near; one that does not is refused, not buffered.
 MAX_INBOUND = 10_000
+#: Packets in one ``flowpy:packets`` message at most (either direction).
+MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class LinkSession:
         #: The grant of the secret that opened the session; it decides what flows, always.
         self.grant = grant
         self.window = window
+        #: The client takes ``flowpy:packets`` (several packets per message); see ``attach``.
+        self.batch = False
         self.client: Client | None = None
         self.closed = False
         self._state = threading.Condition(threading.Lock())
@@ -107,12 +111,15 @@ class LinkSession:
         return f"<LinkSession {self.graph}/{self.id}>"
 
     # -- the connection ------------------------------------------------------------------------
-    def attach(self, client: Client, window: int, welcome: Callable[[dict], None]) -> None:
-        """Make ``client`` the session's connection: welcome, then replay, then new packets."""
+    def attach(self, client: Client, window: int, welcome: Callable[[dict], None],
+               batch: bool = False) -> None:
+        """Make ``client`` the session's connection: welcome, then replay, then new packets.
+        ``batch``: the client said in its hello that it takes ``flowpy:packets``."""
         with self._send_lock:
             with self._state:
                 self.client = client
                 self.window = window
+                self.batch = batch
                 self._unsent = deque(self._outbox)  # everything after `acked`, in order
                 self._ack_sent = 0
                 info = {"received": self.received, "acked": self.acked}
@@ -180,10 +187,14 @@ class LinkSession:
             del self._inflight[seq]
             self._done.add(seq)
             self._advance()
-        if problem is None:
-            self._send_ack()
-        else:
+            # One ack covers many packets: sent once nothing more is on its way to the
+            # network, or once a quarter of the window is due, whichever comes first.
+            due = (not self._queue and not self._inflight) or \
+                self.accepted - self._ack_sent >= max(1, self.window // 4)
+        if problem is not None:
             self._fail(seq, problem)
+        elif due:
+            self._send_ack()
 
     def _fail(self, seq: int, problem: str) -> None:
         with self._send_lock:
@@ -206,15 +217,18 @@ class LinkSession:
                                                                f"{self.id[:8]}")
 
     def _feed(self) -> None:
-        """The feeder thread: hand queued packets to the graph, in order, one at a time."""
+        """The feeder thread: hand queued packets to the graph, in order."""
         while True:
             with self._state:
                 self._state.wait_for(lambda: self._queue or self.closed or self.table.closing)
                 if self.closed or self.table.closing:
                     return
-                seq, packet = self._queue.popleft()
-                self._inflight[seq] = None
-            self._hand_over(seq, packet)
+                batch = list(self._queue)
+                self._queue.clear()
+                for seq, _ in batch:
+                    self._inflight[seq] = None
+            for seq, packet in batch:
+                self._hand_over(seq, packet)
 
     def _hand_over(self, seq: int, packet: Inbound) -> None:
         hosted = self.runtime.get_graph(self.graph)
@@ -247,25 +261,32 @@ class LinkSession:
             self._finish(seq, f"packet {seq} was not delivered: the network stopped")
 
     # -- outbound ----------------------------------------------------------------------------
-    def publish(self, payload: dict, cancelled: Callable[[], bool], marker: bool = False) -> bool:
-        """Put an outport packet into the outbox (waiting for room) and send it if connected.
+    def publish(self, payloads: list[dict], cancelled: Callable[[], bool],
+                marker: bool = False) -> int:
+        """Put outport packets into the outbox and send them if connected; how many it took.
 
-        False if the session did not take it (it ended, or the network is stopping).
+        Waits until there is room for one (markers never wait), then takes as many as fit:
+        0 only if the session ended or ``cancelled()`` (the network is stopping).
         """
         with self._state:
             if not marker:
                 self._state.wait_for(lambda: len(self._outbox) < self.window or self.closed
                                      or cancelled())
                 if cancelled():
-                    return False
+                    return 0
             if self.closed:
-                return False
-            self.out_seq += 1
-            entry = {**payload, "seq": self.out_seq}
-            self._outbox.append(entry)
-            self._unsent.append(entry)
+                return 0
+            room = len(payloads) if marker else self.window - len(self._outbox)
+            taken = payloads[:room]
+            for payload in taken:
+                self.out_seq += 1
+                entry = payload.copy()
+                del entry["graph"]  # the message names it once
+                entry["seq"] = self.out_seq
+                self._outbox.append(entry)
+                self._unsent.append(entry)
         self._flush()
-        return True
+        return len(taken)
 
     def _flush(self) -> None:
         with self._send_lock:
@@ -276,8 +297,15 @@ class LinkSession:
                         return
                     batch = list(self._unsent)
                     self._unsent.clear()
-                for entry in batch:
-                    client.send(wire.message("flowpy", "packet", entry))
+                    several = self.batch
+                graph = self.graph
+                if several:
+                    for start in range(0, len(batch), MAX_BATCH):
+                        client.send(wire.message("flowpy", "packets", {
+                            "graph": graph, "packets": batch[start:start + MAX_BATCH]}))
+                else:
+                    for entry in batch:
+                        client.send(wire.message("flowpy", "packet", {"graph": graph, **entry}))
 
     def client_ack(self, seq: int) -> None:
         """The client has every outbound packet up to ``seq``: drop them, make room."""
@@ -378,15 +406,36 @@ class SessionTable:
         for session in sessions:
             session.detach(client)
 
-    def publish(self, graph: str, port: str, payload: dict, cancelled: Callable[[], bool],
-                marker: bool = False) -> bool:
-        """Offer an outport packet to every session of ``graph`` that may receive ``port``;
-        True if one took it (a durable subscriber, connected or not)."""
-        taken = False
-        for session in self.of_graph(graph):
-            if session.grant.may_receive_from(graph, port):
-                taken = session.publish(payload, cancelled, marker) or taken
-        return taken
+    def publish(self, graph: str, port: str, payloads: list[dict], cancelled: Callable[[], bool],
+                marker: bool = False, on_taken: Callable[[list[dict]], None] | None = None) -> int:
+        """Offer outport packets to every session of ``graph`` that may receive ``port``.
+
+        A session is a durable subscriber, connected or not. Packets go into the sessions in
+        chunks as their outboxes make room; ``on_taken(chunk)`` runs once every session has
+        a chunk. Returns how many packets (from the start) every session took: 0 with no
+        session, fewer than all when cancelled or when the last session ended meanwhile.
+        """
+        sessions = [session for session in self.of_graph(graph)
+                    if session.grant.may_receive_from(graph, port)]
+        progress = dict.fromkeys(sessions, 0)
+        done = 0
+        while progress and done < len(payloads):
+            for session in list(progress):
+                if progress[session] == done:  # this one holds the others back
+                    took = session.publish(payloads[done:], cancelled, marker)
+                    if took == 0:
+                        if cancelled():
+                            return done
+                        del progress[session]  # it ended: it no longer counts
+                        continue
+                    progress[session] += took
+            if not progress:
+                break
+            reached = min(progress.values())
+            if on_taken is not None and reached > done:
+                on_taken(payloads[done:reached])
+            done = reached
+        return done
 
     def network_stopped(self, graph: str, network: Network) -> None:
         for session in self.of_graph(graph):
