@@ -63,6 +63,8 @@ EXTENSION = "extension"
 PLAIN = "plain"
 
 DEFAULT_WINDOW = 300
+#: Window packets written per socket write (one ``flowpy:packets`` frame in extension mode).
+WRITE_BATCH = 256
 #: How often a blocked caller re-checks its stop event (the engine's ``stopping`` cannot wake
 #: a condition variable, so waits that must end at a stop are sliced this finely).
 STOP_POLL = 0.05
@@ -268,6 +270,8 @@ class _Conn:
         self.client = client
         self.number = number
         self.mode = PLAIN
+        #: The remote takes ``flowpy:packets`` (said in its welcome): many packets per frame.
+        self.batch = False
         self.tag = f"L{number}-"
         self.lost = threading.Event()
         # the flowpy:hello exchange, settled by the reader thread (see Link._on_message)
@@ -483,12 +487,17 @@ class Link:
                         return
                     first = self._window[0].seq
                     start = max(0, self._written - first + 1)
-                    batch = list(itertools.islice(self._window, start, start + 64))
+                    batch = list(itertools.islice(self._window, start, start + WRITE_BATCH))
                     if not batch:
                         return
                     self._written = batch[-1].seq
                 try:
-                    conn.client.send_many([self._message(conn, packet) for packet in batch])
+                    if conn.mode == EXTENSION and conn.batch:
+                        conn.client.send("flowpy", "packets", {
+                            "graph": self.graph,
+                            "packets": [self._entry(packet) for packet in batch]})
+                    else:
+                        conn.client.send_many([self._message(conn, p) for p in batch])
                 except ClientError as exc:
                     log.debug("%s: write failed: %s", self.name, exc)
                     self._lost(conn)
@@ -499,14 +508,19 @@ class Link:
                         self.stats["resent"] += 1
                 self.stats["sent"] += len(batch)
 
-    def _message(self, conn: _Conn, packet: _Out) -> tuple[str, str, dict, str | None]:
+    def _entry(self, packet: _Out) -> dict[str, Any]:
+        """A packet as one entry of ``flowpy:packets`` (the graph is named once)."""
         port = self._canonical.get(packet.port.lower(), packet.port)
-        body: dict[str, Any] = {"graph": self.graph, "port": port, "event": packet.event}
+        entry: dict[str, Any] = {"port": port, "event": packet.event, "seq": packet.seq}
         if packet.payload is not None or packet.event == "data":
-            body["payload"] = wire.jsonable(packet.payload)
+            entry["payload"] = wire.jsonable(packet.payload)
+        return entry
+
+    def _message(self, conn: _Conn, packet: _Out) -> tuple[str, str, dict, str | None]:
+        body = {"graph": self.graph, **self._entry(packet)}
         if conn.mode == EXTENSION:
-            body["seq"] = packet.seq
             return ("flowpy", "packet", body, None)
+        del body["seq"]
         return ("runtime", "packet", body, f"{conn.tag}{packet.seq}")
 
     def _ack(self, conn: _Conn, seq: int) -> None:
@@ -541,6 +555,11 @@ class Link:
                 return
             if command == "packet":
                 self._inbound(conn, payload)
+            elif command == "packets":
+                entries = payload.get("packets")
+                for entry in entries if isinstance(entries, list) else ():
+                    if isinstance(entry, dict):
+                        self._inbound(conn, entry)
             elif command == "ack":
                 seq = payload.get("seq")
                 if isinstance(seq, int):
@@ -911,7 +930,7 @@ class Link:
         try:
             conn.client.send("flowpy", "hello",
                              {"version": 1, "session": self.session, "graph": graph,
-                              "window": self.config.window},
+                              "window": self.config.window, "batch": True},
                              request_id=conn.hello_id)
         except ClientError:
             raise
@@ -939,6 +958,7 @@ class Link:
                 conn.welcome = payload
                 conn.restarted = self._welcomed(payload)
                 conn.mode = EXTENSION
+                conn.batch = payload.get("batch") is True
             else:
                 conn.hello_error = str(payload.get("message", command))
             conn.hello_done.set()
