@@ -162,6 +162,14 @@ class Network:
             (s, t) for s, t in self._plan.edges if s[0] not in handlers and t[0] not in handlers
         ]
 
+    def component(self, node_id: str) -> Component:
+        """The component instance running node ``node_id`` in this run (for inspection: a
+        Bridge's link state, a test's probe). KeyError if no such process runs."""
+        for proc in self._processes:
+            if proc.node_id == node_id and proc.component is not None:
+                return proc.component
+        raise KeyError(f"no process {node_id!r} in network {self.name!r}")
+
     def add_listener(self, listener: NetworkListener) -> None:
         self._listeners.append(listener)
 

@@ -213,7 +213,4 @@ class Gate(Component):
 
 def component_of(net: LocalNetwork, node: str) -> Component:
     """The running instance of ``node`` (for inspecting a Bridge's link)."""
-    for proc in net.network._processes:  # the engine has no public accessor for this
-        if proc.node_id == node:
-            return proc.component
-    raise KeyError(node)
+    return net.network.component(node)

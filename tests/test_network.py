@@ -483,3 +483,16 @@ def test_ips_queued_together_at_a_graph_outport_reach_a_listener_together():
     net.stop()
     assert batching.batches == [list(range(10))]
     assert [ip.data for _, ip in batching.outputs] == plain.seen == list(range(10))
+
+
+def test_the_running_component_of_a_node_can_be_inspected():
+    graph = build({"r": "core/Range", "c": "test/Collect"}, ["r.out -> c.in"], {"r.conf": 3})
+    net = Network(graph, registry())
+    with pytest.raises(KeyError):
+        net.component("c")  # not running yet
+    net.start()
+    assert isinstance(net.component("c"), Collect) and net.component("c").node_id == "c"
+    with pytest.raises(KeyError, match="nope"):
+        net.component("nope")
+    assert net.wait(10)
+    net.stop()
