@@ -188,8 +188,13 @@ class HostedGraph(NetworkListener):
         return True
 
     def status(self) -> dict:
+        """``network:status``; with ``uptime`` while started (a client that reconnects can
+        tell from it that the network started again while it was away)."""
         with self.lock:
-            return {"graph": self.id, "running": self.is_running, "started": self.is_started}
+            status = {"graph": self.id, "running": self.is_running, "started": self.is_started}
+            if self.is_started:
+                status["uptime"] = self.uptime()
+            return status
 
     def uptime(self) -> float:
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0

@@ -341,6 +341,9 @@ class Link:
         self._clients: list[Client] = []
         self._canonical: dict[str, str] = {}  # remote inport names by lower case
         self._silent_remote: str | None = None  # runtime id that never answered flowpy:hello
+        #: When the remote network started, by our clock: (earliest, latest), from the uptime
+        #: in network:status and the time the request took (plain mode's restart detection).
+        self._remote_began: tuple[float, float] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Link:
@@ -850,11 +853,13 @@ class Link:
             raise LinkError(f"{config.url} has no main graph: set conf.graph")
         self.graph = graph
         status: dict | None = None
+        asked = time.monotonic()
         try:  # also a barrier: runtime:ports (sent after runtime:runtime) has arrived by now
             status = client.network_status(graph)
         except ProtocolError as exc:
             if "not found" in exc.message.lower():
                 raise LinkError(f"remote graph {graph!r} not found on {config.url}") from None
+        began = _network_began(status, asked, time.monotonic())
         ports = client.ports.get(graph)
         if ports is None and status is None and (self.required_in or self.required_out):
             raise LinkError(f"remote graph {graph!r} not found on {config.url} "
@@ -879,11 +884,18 @@ class Link:
             if self.stats["connects"] and was and status is not None and not status.get("started"):
                 restarted = "the remote network was not running when the link came back " \
                             "(the remote restarted or its network was stopped)"
+            elif began is not None and self._remote_began is not None \
+                    and began[0] > self._remote_began[1]:
+                restarted = "the remote network started again while the link was down " \
+                            "(its uptime is shorter than the link's absence)"
+        self._remote_began = began
         if restarted:
             self._report_restart(restarted)
         if config.start and status is not None and not status.get("running"):
             try:
+                asked = time.monotonic()
                 client.start_network(graph)
+                self._remote_began = (asked - 0.01, time.monotonic() + 0.01)
                 self.remote_running = True
             except ProtocolError as exc:
                 self._error({"type": "remote", "message": f"cannot start {graph}: {exc.message}"})
@@ -1042,6 +1054,19 @@ class Link:
 # ---------------------------------------------------------------------------------------------
 # A process driving a link: what the Bridge and remote/NAME components share
 # ---------------------------------------------------------------------------------------------
+
+def _network_began(status: dict | None, asked: float, answered: float,
+                   ) -> tuple[float, float] | None:
+    """When a remote network started, as an interval of our monotonic clock, from the
+    ``uptime`` of a ``network:status`` asked at ``asked`` and answered at ``answered``
+    (uptime is rounded: allow 10 ms either way). None if the status does not say."""
+    if status is None or not status.get("started"):
+        return None
+    uptime = status.get("uptime")
+    if not isinstance(uptime, (int, float)) or isinstance(uptime, bool) or uptime < 0:
+        return None
+    return asked - uptime - 0.01, answered - uptime + 0.01
+
 
 _EVENT_OF_KIND = {"data": "data", "openBracket": "begingroup", "closeBracket": "endgroup"}
 

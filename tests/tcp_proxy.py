@@ -33,6 +33,8 @@ class TcpProxy:
         self._closed = False
         self._flowing = threading.Event()  # cleared by pause(): client→upstream stops
         self._flowing.set()
+        self._admitting = threading.Event()  # cleared by hold(): new clients wait
+        self._admitting.set()
         self.bytes_up = 0  # client → upstream bytes forwarded
         self._accept_thread = threading.Thread(target=self._accept, name="tcp-proxy-accept")
         self._accept_thread.start()
@@ -47,6 +49,7 @@ class TcpProxy:
                 downstream, _ = self._listener.accept()
             except OSError:
                 return  # closed
+            self._admitting.wait()
             try:
                 upstream = socket.create_connection(self.upstream, timeout=5)
                 upstream.settimeout(None)
@@ -111,6 +114,13 @@ class TcpProxy:
         with self._cond:
             return self._cond.wait_for(lambda: self.accepted >= count, timeout)
 
+    def hold(self) -> None:
+        """New clients are accepted but not connected upstream until :meth:`admit`."""
+        self._admitting.clear()
+
+    def admit(self) -> None:
+        self._admitting.set()
+
     def pause(self) -> None:
         """Stop reading from clients: what they send piles up in the socket buffers."""
         self._flowing.clear()
@@ -132,6 +142,7 @@ class TcpProxy:
         with self._cond:
             self._closed = True
         self._flowing.set()
+        self._admitting.set()
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()

@@ -406,8 +406,36 @@ def test_plain_mode_survives_cuts_at_least_once(echo):
             assert set(got) <= set(range(total)) and len(set(got)) > total // 2
             link = component_of(net, "b").link
             assert link.stats["connects"] == 3 and link.mode == "plain"
+            # B's network ran throughout: its uptime says so, no restart is reported
+            assert not [s for s in net.statuses() if s.get("type") == "remote-restart"]
             assert net.states()[:6] == ["connecting", "connected", "reconnecting", "connected",
                                         "reconnecting", "connected"]
+            assert net.stop() == []
+
+
+def test_plain_mode_notices_a_remote_network_that_restarted_while_away(echo):
+    """No session to ask: the remote network's uptime, shorter than the link's absence,
+    tells the Bridge that whatever the network held was lost."""
+    from tcp_proxy import TcpProxy
+
+    total = 300
+    with TcpProxy(echo.host, echo.port) as proxy:
+        graph = bridge_graph(conf(proxy.url, window=50, extension=False), [{"count": total}])
+        with LocalNetwork(graph) as net:
+            assert Store.wait_count("sink-out", total)
+            proxy.hold()  # the Bridge stays away until the remote network has restarted
+            assert proxy.cut() == 1
+            assert Store.wait_match("st", lambda s: s.get("state") == "reconnecting")
+            with Client(echo.url) as admin:
+                remote = admin.getruntime()["graph"]
+                admin.stop_network(remote)
+                admin.start_network(remote)
+            proxy.admit()
+            assert Store.wait_match("st", lambda s: s.get("type") == "remote-restart")
+            restart = next(s for s in net.statuses() if s.get("type") == "remote-restart")
+            assert "started again while the link was down" in restart["message"]
+            assert restart["unaccounted"] == 0  # everything had come back before the cut
+            assert net.states()[-1] == "connected"
             assert net.stop() == []
 
 

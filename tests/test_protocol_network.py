@@ -43,7 +43,11 @@ def test_start_reports_started_with_response_to(runtime, client):
     assert set(reply["payload"]) == {"graph", "started", "running", "time"}
     assert reply["payload"]["started"] is True and reply["payload"]["running"] is True
     status = client.request("network", "getstatus", {"graph": "g"}, reply="status")
+    uptime = status["payload"].pop("uptime")
     assert status["payload"] == {"graph": "g", "running": True, "started": True}
+    assert isinstance(uptime, float) and 0 <= uptime < 60
+    later = client.request("network", "getstatus", {"graph": "g"}, reply="status")
+    assert later["payload"]["uptime"] >= uptime
 
 
 def test_stop_reports_stopped_and_status_follows(runtime, client):
@@ -62,6 +66,7 @@ def test_a_network_that_finishes_stays_started_until_stopped(runtime, client):
     finished = client.expect("network", "stopped", graph="g")["payload"]
     assert finished["started"] is True and finished["running"] is False
     status = client.request("network", "getstatus", {"graph": "g"}, reply="status")
+    assert status["payload"].pop("uptime") >= 0
     assert status["payload"] == {"graph": "g", "running": False, "started": True}
     stopped = client.request("network", "stop", {"graph": "g"}, reply="stopped")["payload"]
     assert stopped["started"] is False and stopped["running"] is False
