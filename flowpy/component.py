@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from typing import Any, ClassVar
 
 from .ports import InPort, OutPort, PortMap, PortSpec
@@ -47,7 +48,19 @@ class Component:
         self.inports = inports if inports is not None else PortMap({})  # type: ignore[misc]
         self.outports = outports if outports is not None else PortMap({})  # type: ignore[misc]
         self.stopping = threading.Event()
+        #: Set by the network just before ``stopping``: the monotonic time by which it
+        #: expects this thread to have ended (see :meth:`time_to_stop`).
+        self.stop_deadline: float | None = None
         self._context = context or ProcessContext()
+
+    def time_to_stop(self, wanted: float) -> float:
+        """Seconds a process may spend winding down after a stop (closing a link, flushing
+        a file): ``wanted``, but never past the network's stop deadline (with a margin, so
+        the join still sees the thread end)."""
+        if self.stop_deadline is None:
+            return wanted
+        left = (self.stop_deadline - time.monotonic()) * 0.8
+        return max(0.0, min(wanted, left))
 
     def run(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement run()")

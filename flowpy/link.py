@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -293,13 +293,17 @@ class Link:
         inports: Iterable[str] = (),
         outports: Iterable[str] = (),
         stop: threading.Event | None = None,
+        close_budget: Callable[[float], float] | None = None,
     ) -> None:
         """``inports``/``outports``: remote exported ports this link must be able to use;
         a remote that lacks one (or does not let this secret use it) is a fatal error.
         ``stop``: the owner's stop event (a component's ``stopping``); once it is set, a
-        connection the owner has not closed within ``close_timeout`` is cut."""
+        connection the owner has not closed within ``close_timeout`` is cut.
+        ``close_budget(close_timeout)``: how long closing may take now (a component's
+        ``time_to_stop``, which keeps within the network's stop timeout)."""
         self.config = config
         self.stop = stop
+        self._budget = close_budget or (lambda wanted: wanted)
         self.listener = listener or LinkListener()
         self.name = name
         self.required_in = list(dict.fromkeys(inports))
@@ -373,7 +377,7 @@ class Link:
     def close(self, timeout: float | None = None, disconnect: Iterable[str] = ()) -> None:
         """Close cleanly: ``disconnect`` each given remote inport, say ``bye`` (extension),
         close the socket and join every thread, all within ``timeout`` (conf.close_timeout)."""
-        budget = self.config.close_timeout if timeout is None else timeout
+        budget = self._budget(self.config.close_timeout) if timeout is None else timeout
         deadline = time.monotonic() + budget
         self._closing.set()  # first: nothing reconnects or delivers any more
         self._wake.set()
@@ -777,9 +781,10 @@ class Link:
     def _stop_watch(self, conn: _Conn) -> None:
         """The local network is stopping: if nobody closes this link within close_timeout
         (its owner may be stuck writing to a remote that reads nothing), cut the socket."""
-        if not self._closing.wait(self.config.close_timeout):
+        budget = self._budget(self.config.close_timeout)
+        if not self._closing.wait(budget):
             log.warning("%s: not closed %.1fs after the stop: cutting the connection",
-                        self.name, self.config.close_timeout)
+                        self.name, budget)
             conn.client.abort()
 
     def _fail(self, message: str) -> None:
@@ -1099,7 +1104,8 @@ class ProcessLink(LinkListener):
         self.inputs = dict(inputs)
         self.outputs = {name.lower(): port for name, port in outputs.items()}
         self.link = Link(config, self, name=component.node_id, inports=list(self.inputs),
-                         outports=list(outputs), stop=self.stopping)
+                         outports=list(outputs), stop=self.stopping,
+                         close_budget=component.time_to_stop)
         self._open_inputs: set[str] = set()
         self._lock = threading.Lock()
         self._out_done: set[str] = set()  # mapped remote outports that have disconnected

@@ -502,16 +502,17 @@ class Network:
                 return []
             self.stopping.set()
             plan = self._plan
+        deadline = time.monotonic() + timeout
         self._emit("stopping", self)
         # Inports first: nothing new enters, and the IN handler ends.
         if self._requests is not None:
             self._requests.abort()
         for proc in self._processes:
             if proc.component is not None:
+                proc.component.stop_deadline = deadline
                 proc.component.stopping.set()
         for conn in self._connections:
             conn.abort()
-        deadline = time.monotonic() + timeout
         stuck = []
         for thread in self._handlers + [p.thread for p in self._processes if p.thread]:
             thread.join(max(0.0, deadline - time.monotonic()))

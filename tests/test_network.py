@@ -496,3 +496,25 @@ def test_the_running_component_of_a_node_can_be_inspected():
         net.component("nope")
     assert net.wait(10)
     net.stop()
+
+
+class Linger(Component):
+    """Waits for the stop, then records how long it may still take to wind down."""
+
+    inports = [InPort("in")]
+    budgets: list[float] = []
+
+    def run(self) -> None:
+        self.stopping.wait()
+        Linger.budgets.append(self.time_to_stop(100.0))
+
+
+def test_a_component_learns_the_time_left_by_the_network_stop_timeout():
+    reg = registry()
+    reg.register("test/Linger", Linger)
+    Linger.budgets = []
+    assert Linger("x").time_to_stop(3.0) == 3.0  # no stop under way: what it asks for
+    net = Network(build({"l": "test/Linger"}), reg)
+    net.start()
+    assert net.stop(timeout=2.0) == []
+    assert len(Linger.budgets) == 1 and 0 < Linger.budgets[0] <= 2.0 * 0.8
