@@ -67,6 +67,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve the .fbp/.json graphs in DIR as subgraph components",
     )
     parser.add_argument(
+        "--stall-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="disconnect a client that reads nothing for this long while messages wait for "
+        "it; 0 = never (default: 60)",
+    )
+    parser.add_argument(
         "--remote",
         metavar="NAME=URL",
         action="append",
@@ -130,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         runtime.shutdown()
         return _fail(f"cannot load graph {args.graph}: {exc}")
     try:
-        return serve(args.host, args.port, runtime)
+        return serve(args.host, args.port, runtime, stall_timeout=args.stall_timeout or None)
     except OSError as exc:  # cannot bind
         runtime.shutdown()
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")

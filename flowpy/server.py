@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "noflo"
 DEFAULT_PORT = 3569
 DEFAULT_QUEUE_SIZE = 1024  # messages waiting for one client's writer
+#: Seconds a client may leave its full queue unread before the server cuts it (None: never).
+DEFAULT_STALL_TIMEOUT = 60.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # larger frames close the connection (code 1009)
 DEFAULT_RECEIVE_BYTES = 64 * 1024
 WRITE_BATCH = 64  # messages encoded into one sendall
@@ -176,6 +178,12 @@ class ClientConnection:
     The last quarter of the queue is kept for messages that cannot be dropped: for droppable
     ones the queue is "full" at three quarters, so a flood of debug data to a client that
     reads slowly never makes its acks, status changes or runtime:packet outputs wait behind it.
+
+    A client that reads slowly holds its senders back (that is the back-pressure of
+    runtime:packet). One that reads *nothing* would hold them forever, and with them every
+    other client waiting for the same broadcast: once a sender has waited ``stall_timeout``
+    seconds without the writer taking anything from the full queue, the connection is cut
+    (``stalled`` is set, the send returns False, the client is gone for the runtime).
     """
 
     def __init__(
@@ -184,6 +192,7 @@ class ClientConnection:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         recorder: _Recorder | None = None,
         name: str | None = None,
+        stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
     ) -> None:
         self.id = next(_connection_ids)
         self.name = name or f"flowpy-client-{self.id}"
@@ -203,6 +212,9 @@ class ClientConnection:
         self._closing = False  # no new messages accepted; the writer drains and ends
         self._broken = False  # the socket failed: nothing more can be written
         self._deadline: float | None = None  # blocking sends give up after this (shutdown)
+        self._stall_timeout = stall_timeout
+        self._progress = time.monotonic()  # when the writer last took from the queue
+        self.stalled = False  # cut for reading nothing (see the class docstring)
         self._writer = threading.Thread(target=self._write_loop, name=f"{self.name}-writer")
         self._writer.start()
 
@@ -220,20 +232,39 @@ class ClientConnection:
             if droppable and len(self._queue) >= self._droppable_limit:
                 self.dropped += 1
                 return False
+            began = None
             while len(self._queue) >= self._capacity:
                 if self._closing or self._broken:
                     return False
-                if self._deadline is None:
-                    self._not_full.wait()
-                    continue
-                remaining = self._deadline - time.monotonic()
-                if remaining <= 0:
+                now = time.monotonic()
+                began = now if began is None else began
+                waits = []
+                if self._deadline is not None:
+                    waits.append(self._deadline - now)
+                if self._stall_timeout is not None:
+                    stalled_for = now - max(self._progress, began)
+                    if stalled_for >= self._stall_timeout:
+                        self._cut_stalled()
+                        return False
+                    waits.append(self._stall_timeout - stalled_for)
+                if waits and min(waits) <= 0:
                     return False
-                self._not_full.wait(remaining)
+                self._not_full.wait(min(waits) if waits else None)
             self._queue.append(text)
             if len(self._queue) == 1:
                 self._not_empty.notify()
             return True
+
+    def _cut_stalled(self) -> None:
+        """Lock held: give up on a client that reads nothing; its reader and writer wake."""
+        log.warning("%s: read nothing for %.0fs with %d messages waiting: disconnecting it",
+                    self.name, self._stall_timeout, len(self._queue))
+        self.stalled = True
+        self._broken = True
+        self._queue.clear()
+        self._not_full.notify_all()
+        self._not_empty.notify_all()
+        self._sock.shutdown_now()
 
     def queued(self) -> int:
         with self._lock:
@@ -250,6 +281,7 @@ class ClientConnection:
                     break  # closing and drained, or nothing can be written any more
                 count = min(len(self._queue), WRITE_BATCH)
                 batch = [self._queue.popleft() for _ in range(count)]
+                self._progress = time.monotonic()
                 self._not_full.notify_all()
             if not self._write(batch):
                 with self._lock:
@@ -358,11 +390,14 @@ class Transport:
         queue_size: int,
         recorder: _Recorder | None,
         send_buffer_size: int | None = None,
+        stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
     ) -> None:
         self.runtime = runtime
         self.queue_size = queue_size
         self.recorder = recorder
         self.send_buffer_size = send_buffer_size
+        self.stall_timeout = stall_timeout
+        self.stalled = 0  # connections cut for reading nothing
         self._lock = threading.Lock()
         self._connections: set[ClientConnection] = set()
         self._stopping = False
@@ -380,6 +415,7 @@ class Transport:
             if conn in self._connections:
                 self._connections.discard(conn)
                 self.dropped_closed += conn.dropped
+                self.stalled += conn.stalled
 
     def connections(self) -> list[ClientConnection]:
         with self._lock:
@@ -389,7 +425,9 @@ class Transport:
         with self._lock:
             conns = list(self._connections)
             dropped = self.dropped_closed
-        return {"connections": len(conns), "dropped": dropped + sum(c.dropped for c in conns)}
+            stalled = self.stalled
+        return {"connections": len(conns), "dropped": dropped + sum(c.dropped for c in conns),
+                "stalled": stalled + sum(c.stalled for c in conns)}
 
     def begin_stop(self, deadline: float) -> None:
         """Refuse new connections; sends waiting for room give up at ``deadline``."""
@@ -410,7 +448,8 @@ class Transport:
     def serve_connection(self, ws: Any) -> None:
         """The reader loop of one WebSocket connection (runs in its request thread)."""
         _tune_socket(ws.sock, self.send_buffer_size)
-        conn = ClientConnection(ws, self.queue_size, self.recorder)
+        conn = ClientConnection(ws, self.queue_size, self.recorder,
+                                stall_timeout=self.stall_timeout)
         threading.current_thread().name = f"{conn.name}-reader"
         if not self.add(conn):
             conn.close(0.5)
@@ -444,14 +483,16 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     Transport options (taken out of ``runtime_options``): ``queue_size`` (messages buffered
     per client, default 1024), ``max_message_size`` (bytes; larger frames close the
     connection), ``ping_interval`` (seconds, None = no pings), ``send_buffer_size`` (the
-    kernel send buffer of each client socket, bytes; None = the OS default), ``record_sent``
-    (a file that receives every sent message as a JSON line; default
-    ``$FLOWPY_VALIDATE_OUTPUT``).
+    kernel send buffer of each client socket, bytes; None = the OS default), ``stall_timeout``
+    (seconds a client may read nothing while its queue is full before it is disconnected;
+    default 60, None = never), ``record_sent`` (a file that receives every sent message as a
+    JSON line; default ``$FLOWPY_VALIDATE_OUTPUT``).
     """
     queue_size = int(runtime_options.pop("queue_size", DEFAULT_QUEUE_SIZE))
     max_message_size = runtime_options.pop("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
     ping_interval = runtime_options.pop("ping_interval", None)
     send_buffer_size = runtime_options.pop("send_buffer_size", None)
+    stall_timeout = runtime_options.pop("stall_timeout", DEFAULT_STALL_TIMEOUT)
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
     if runtime is None:
         from .runtime import Runtime
@@ -469,7 +510,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         "ping_interval": ping_interval,
     }
     recorder = _Recorder(record_sent) if record_sent else None
-    transport = Transport(runtime, queue_size, recorder, send_buffer_size)
+    transport = Transport(runtime, queue_size, recorder, send_buffer_size, stall_timeout)
     app.extensions["flowpy"] = transport
     sock = Sock(app)
 

@@ -116,7 +116,7 @@ def test_status_page_is_the_runtime_status_as_json(service: Service) -> None:
     status = get_status(service.port)
     assert status["label"] == "fake"
     assert status["clients"] == 1
-    assert status["transport"] == {"connections": 1, "dropped": 0}
+    assert status["transport"] == {"connections": 1, "dropped": 0, "stalled": 0}
     ws.close()
 
 
@@ -576,3 +576,55 @@ def test_gunicorn_gthread_serves_the_app(tmp_path) -> None:
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+def test_a_client_that_reads_nothing_is_cut_after_the_stall_timeout() -> None:
+    """A sender waiting on a full queue the writer takes nothing from gives up on the client
+    (False, the socket shut), so one dead client cannot hold every broadcast forever."""
+    fake_ws = _FakeWs()
+    conn = ClientConnection(fake_ws, queue_size=1, stall_timeout=0.2)
+    sock = fake_ws.sock.raw
+    conn.send({"n": 0})
+    assert sock.entered.wait(RECV_TIMEOUT)  # the writer is stuck on a socket nobody reads
+    conn.send({"n": 1})  # the queue is full
+    thread, result = _blocked_send(conn, {"n": 2})
+    thread.join(RECV_TIMEOUT)
+    assert result == [False]
+    assert conn.stalled and conn.closed and sock.shut
+    assert conn.send({"n": 3}) is False  # gone for good
+    conn.close()
+    assert not conn._writer.is_alive()
+
+
+def test_a_slow_reader_is_not_cut_while_the_writer_makes_progress() -> None:
+    fake_ws = _FakeWs()
+    conn = ClientConnection(fake_ws, queue_size=1, stall_timeout=30.0)
+    sock = fake_ws.sock.raw
+    conn.send({"n": 0})
+    assert sock.entered.wait(RECV_TIMEOUT)
+    conn.send({"n": 1})
+    thread, result = _blocked_send(conn, {"n": 2})
+    sock.gate.set()  # the client reads again
+    thread.join(RECV_TIMEOUT)
+    conn.close()
+    assert result == [True] and not conn.stalled
+    assert _messages(sock) == [0, 1, 2]
+
+
+def test_a_stalled_client_is_disconnected_and_the_others_go_on(fake: FakeRuntime) -> None:
+    svc = Service("127.0.0.1", 0, fake, queue_size=16, send_buffer_size=8192,
+                  stall_timeout=0.5).start()
+    try:
+        count, size = 300, 16 * 1024  # 4.8 MB: more than queue, writer and socket buffers hold
+        slow = _slow_client(svc.url)
+        control = connect(svc.url)
+        send(control, "test", "produce", {"count": count, "size": size, "to": {"slow": False}})
+        produced, _ = recv_until(control, "produced")  # the producer was not held forever
+        assert produced["payload"] == {"count": count}
+        assert fake.results.count(False) > 0 and fake.results[0] is True
+        assert fake.disconnected.wait(RECV_TIMEOUT)  # the runtime saw the client go
+        assert get_status(svc.port)["transport"]["stalled"] == 1
+        slow.close()
+        control.close()
+    finally:
+        svc.stop()
