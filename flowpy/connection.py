@@ -260,12 +260,15 @@ class Connection:
             self._not_full.notify_all()
             return discarded
 
-    def abort(self) -> None:
-        """Stop: blocked writers raise NetworkStopped, the reader sees end-of-stream at once."""
+    def abort(self) -> list[Any]:
+        """Stop: blocked writers raise NetworkStopped, the reader sees end-of-stream at once.
+        Returns the items that were still buffered (they are discarded)."""
         with self._lock:
             self._aborted = True
+            discarded = list(self._items)
             self._items.clear()
             self._not_full.notify_all()
             self._not_empty.notify_all()
         if self.selector is not None:
             self.selector.poke()
+        return discarded

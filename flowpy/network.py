@@ -359,11 +359,16 @@ class Network:
                 kind, public, ip, callback = requests.recv()
                 port = self._in_ports.get(public)
                 accepted = True
-                if kind == "ip" and port is not None:
-                    accepted = port.send(ip)
-                    self.stats["in"] += 1
-                elif kind == "close" and port is not None:
-                    port.close()
+                try:
+                    if kind == "ip" and port is not None:
+                        accepted = port.send(ip)
+                        self.stats["in"] += 1
+                    elif kind == "close" and port is not None:
+                        port.close()
+                except NetworkStopped:
+                    if callback is not None:
+                        _safe_call(callback, False)  # stopped while waiting for room
+                    raise
                 if callback is not None:
                     _safe_call(callback, accepted)
         except (EndOfStream, NetworkStopped):
@@ -505,8 +510,7 @@ class Network:
         deadline = time.monotonic() + timeout
         self._emit("stopping", self)
         # Inports first: nothing new enters, and the IN handler ends.
-        if self._requests is not None:
-            self._requests.abort()
+        unserved = self._requests.abort() if self._requests is not None else []
         for proc in self._processes:
             if proc.component is not None:
                 proc.component.stop_deadline = deadline
@@ -518,6 +522,9 @@ class Network:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
+        for _kind, _public, _ip, callback in unserved:  # queued, never accepted: say so
+            if callback is not None:
+                _safe_call(callback, False)
         for public in plan.exported_in:
             self._emit("port_event", self, "in", public, "disconnect")
         for public in plan.exported_out:

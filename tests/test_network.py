@@ -518,3 +518,31 @@ def test_a_component_learns_the_time_left_by_the_network_stop_timeout():
     net.start()
     assert net.stop(timeout=2.0) == []
     assert len(Linger.budgets) == 1 and 0 < Linger.budgets[0] <= 2.0 * 0.8
+
+
+def test_every_inport_request_is_answered_even_when_a_stop_cuts_it_short():
+    """Accepted, or refused with False: a request queued at the stop is never forgotten."""
+    graph = build({"b": "test/Block"}, [], inports={"in": "b.in"})
+    net = Network(graph, registry(), capacity=4)
+    net.start()
+    answers: dict[int, list[bool]] = {}
+    cond = threading.Condition()
+
+    def answer(n):
+        def record(ok):
+            with cond:
+                answers.setdefault(n, []).append(ok)
+                cond.notify_all()
+        return record
+
+    # 4 fit into b's inport, one waits in the IN handler, 2 stay in its request queue (a
+    # writer that had to wait resumes at the queue's low watermark, half its capacity).
+    total = 4 + 1 + 2
+    for n in range(total):
+        net.send_inport("in", IP.make_data(n), answer(n))
+    with cond:
+        assert cond.wait_for(lambda: len(answers) == 4, 10)
+    assert net.stop(timeout=5) == []
+    assert sorted(answers) == list(range(total))
+    assert all(len(a) == 1 for a in answers.values())
+    assert [answers[n][0] for n in range(total)] == [True] * 4 + [False] * (total - 4)
