@@ -188,11 +188,12 @@ class HostedGraph(NetworkListener):
         return True
 
     def status(self) -> dict:
-        """``network:status``; with ``uptime`` while started (a client that reconnects can
-        tell from it that the network started again while it was away)."""
+        """``network:status``; with ``uptime`` while running (a client that reconnects can
+        tell from it that the network started again while it was away). Not once finished:
+        nothing more comes out then, and fbp-test compares that status field by field."""
         with self.lock:
             status = {"graph": self.id, "running": self.is_running, "started": self.is_started}
-            if self.is_started:
+            if self.is_running:
                 status["uptime"] = self.uptime()
             return status
 
