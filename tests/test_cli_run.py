@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,53 @@ def test_progress_on_stderr_when_it_is_a_terminal(tmp_path):
     text = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 3
     assert "in 0/s" in text and "out 0/s" in text
+
+
+def _proc_stat(pid: int) -> tuple[int, int]:
+    """(CPU ticks used so far, resident set size in kB) of a running process."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    with open(f"/proc/{pid}/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return ticks, rss
+
+
+def _rss_once_blocked(proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    """Wait until ``proc`` uses no CPU for a while (every thread waits), then its RSS in kB."""
+    deadline = time.monotonic() + timeout
+    last, unchanged = None, 0
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended although nobody read its stdout"
+        ticks, rss = _proc_stat(proc.pid)
+        unchanged = unchanged + 1 if ticks == last else 0
+        if unchanged >= 5:  # half a second without one tick of CPU
+            return rss
+        last = ticks
+        time.sleep(0.1)  # polling /proc: there is no event for "blocked"
+    raise AssertionError("the run never blocked on its full stdout")
+
+
+def test_a_stalled_stdout_reader_blocks_the_graph_and_memory_stays_bounded(tmp_path):
+    """Nobody reads stdout: the run must block with a few thousand lines in flight, not
+    buffer its whole output. 400,000 buffered IPs would take about 35 MB more than 20,000."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    runs = {}
+    for count in (20_000, 400_000):
+        graph = tmp_path / f"range{count}.fbp"
+        graph.write_text(f"'{count}' -> CONF r(core/Range)\nOUTPORT=r.OUT:OUT\n")
+        runs[count] = subprocess.Popen(
+            [sys.executable, "-m", "flowpy", "run", str(graph), "--stdout", "out"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+    try:
+        rss = {count: _rss_once_blocked(proc) for count, proc in runs.items()}
+        assert rss[400_000] - rss[20_000] < 12_000, rss  # kB
+        for count, proc in runs.items():  # now read: every line arrives, in order
+            out, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0
+            assert out.split() == [str(n).encode() for n in range(count)]
+    finally:
+        for proc in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
