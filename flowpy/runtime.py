@@ -743,7 +743,8 @@ class Runtime:
             try:
                 graph = graph_json.load_file(path)
             except Exception as exc:  # noqa: BLE001 - a bad file must not stop the runtime
-                self._problem(f"cannot load persisted graph {graph_id!r} from {path}: {exc}")
+                where = "" if str(path) in str(exc) else f" from {path}"
+                self._problem(f"cannot load persisted graph {graph_id!r}{where}: {exc}")
                 continue
             self.add_graph(graph_id, graph, main=graph_id == main)
 

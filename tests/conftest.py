@@ -64,20 +64,26 @@ class RuntimeProcess:
         secret: str | None = None,
         record: bool = False,
         env: dict[str, str] | None = None,
+        state_dir: Path | None = None,
+        default_state_dir: bool = False,
     ) -> None:
+        """``state_dir``: default ``workdir/state``; ``default_state_dir``: pass no
+        ``--state-dir`` at all (the runtime picks its per-user directory)."""
         self.workdir = workdir
         self.secret = secret
-        self.state_dir = workdir / "state"
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state_dir or workdir / "state"
+        if not default_state_dir:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
         self.stderr_path = workdir / "stderr.txt"
         self.record_path: Path | None = workdir / "sent.jsonl" if record else None
         extra = dict(env or {})
         if self.record_path is not None:
             extra["FLOWPY_VALIDATE_OUTPUT"] = str(self.record_path)
         command = [
-            sys.executable, "-m", "flowpy", "serve",
-            "--host", "127.0.0.1", "--port", "0", "--state-dir", str(self.state_dir),
+            sys.executable, "-m", "flowpy", "serve", "--host", "127.0.0.1", "--port", "0",
         ]  # fmt: skip
+        if not default_state_dir:
+            command += ["--state-dir", str(self.state_dir)]
         if secret:
             command += ["--secret", secret]
         command += list(args)
@@ -186,10 +192,13 @@ def _runtime_spawner(base: Path) -> Iterator[SpawnRuntime]:
         secret: str | None = None,
         record: bool = False,
         env: dict[str, str] | None = None,
+        state_dir: Path | None = None,
+        default_state_dir: bool = False,
     ) -> RuntimeProcess:
         workdir = base / f"runtime-{next(counter)}"
         workdir.mkdir(parents=True)
-        proc = RuntimeProcess(list(args), workdir, secret=secret, record=record, env=env)
+        proc = RuntimeProcess(list(args), workdir, secret=secret, record=record, env=env,
+                              state_dir=state_dir, default_state_dir=default_state_dir)
         started.append(proc)
         return proc
 
