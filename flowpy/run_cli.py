@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from .graph_files import read_graph_file
 from .ip import IP
 from .network import Network, NetworkError, NetworkListener
 from .registry import Registry
@@ -49,21 +50,32 @@ def add_parser(subparsers: Any) -> None:
         help="set the initial IP of a port (VALUE is JSON, or else a string)",
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds (exit 3)")
+    parser.add_argument(
+        "--components-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="offer the .fbp/.json graphs in DIR as subgraph components (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 
-def load_graph(path: str, fmt: str | None = None) -> Any:
-    from . import graph_json
+def register_graph_components(registry: Registry, directories: list[str]) -> None:
+    """Every graph file under each directory as a subgraph component, named as ``flowpy
+    serve --components-dir`` names it. ValueError/OSError name the file that is wrong."""
+    from .graph_files import file_component_name, graph_files, read_graph_file
+    from .subgraph import subgraph_class
 
-    fmt = fmt or ("fbp" if path.endswith(".fbp") else "json")
-    if fmt == "fbp":
-        from . import fbp
-
-        text = Path(path).read_text(encoding="utf-8")
-        document = fbp.parse(text, filename=path)
-        document.setdefault("properties", {}).setdefault("name", Path(path).stem)
-        return graph_json.load(document)
-    return graph_json.load_file(path)
+    for directory in map(Path, directories):
+        for path in graph_files(directory):
+            try:
+                graph = read_graph_file(path)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"component graph {path}: {exc}") from None
+            name = file_component_name(directory, path, graph)
+            if name in registry:
+                raise ValueError(f"component graph {path}: a component {name!r} exists already")
+            registry.register(name, subgraph_class(name, graph))
 
 
 def parse_iip(spec: str) -> tuple[str, str, Any]:
@@ -176,13 +188,19 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
     try:
-        graph = load_graph(args.graph, args.format)
+        graph = read_graph_file(args.graph, args.format)
         apply_iips(graph, args.iip)
     except (OSError, ValueError) as exc:  # GraphError and FbpSyntaxError are ValueErrors
         err.write(f"flowpy: cannot load {args.graph}: {exc}\n")
         return EXIT_INVALID
+    registry = Registry()
+    try:
+        register_graph_components(registry, args.components_dir)
+    except (OSError, ValueError) as exc:
+        err.write(f"flowpy: --components-dir: {exc}\n")
+        return EXIT_INVALID
     listener = CliListener(args.stdout, out, err)
-    network = Network(graph, Registry(), listener)
+    network = Network(graph, registry, listener)
     unknown = [p for p in args.stdout if p.lower() not in {o.lower() for o in graph.outports}]
     if args.stdin and args.stdin.lower() not in {i.lower() for i in graph.inports}:
         unknown.append(args.stdin)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__, graph_json, wire
+from .graph_files import DEFAULT_GRAPH_LIBRARY, file_component_name, graph_files, read_graph_file
 from .hosting import PORT_EVENTS, HostedGraph, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .protocol import dispatch
@@ -65,9 +66,6 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "0.7"
 RUNTIME_TYPE = "flowpy"
-#: Library of graph components whose graph names none (``properties.library``).
-DEFAULT_GRAPH_LIBRARY = "graphs"
-GRAPH_FILE_SUFFIXES = (".fbp", ".json")
 
 
 class Sink(Protocol):
@@ -89,19 +87,6 @@ def _write_atomically(path: Path, text: str) -> None:
     """Readers (and a restart after a crash) see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     graph_json.write_text_atomically(path, text)
-
-
-def read_graph_file(path: str | os.PathLike) -> Any:
-    """A graph from a ``.fbp`` file or a JSON graph file (by extension); unnamed graphs are
-    named after the file's stem. Raises OSError, ``FbpSyntaxError`` or ``GraphError``."""
-    from . import fbp, graph_json
-
-    path = Path(path)
-    if path.suffix.lower() == ".fbp":
-        document = fbp.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        document.setdefault("properties", {}).setdefault("name", path.stem)
-        return graph_json.load(document)
-    return graph_json.load_file(path)
 
 
 def graph_component_name(graph_id: str, graph: Any) -> str:
@@ -516,10 +501,7 @@ class Runtime:
         if directory is None:
             return
         try:
-            paths = sorted(p for p in directory.rglob("*")
-                           if p.suffix.lower() in GRAPH_FILE_SUFFIXES and p.is_file()
-                           and not any(part.startswith(".") for part in
-                                       p.relative_to(directory).parts))
+            paths = graph_files(directory) if directory.is_dir() else []  # gone: none left
         except OSError as exc:
             self._problem(f"cannot read the components directory {directory}: {exc}")
             return
@@ -543,7 +525,7 @@ class Runtime:
                 except Exception as exc:  # noqa: BLE001 - any problem is the file's: report it
                     self._problem(f"cannot load component graph {path}: {exc}")
                 else:
-                    name = self._file_component_name(directory, path, graph)
+                    name = file_component_name(directory, path, graph)
                     if self._claim_component(name, owner, graph):
                         changed.append(name)
                     else:
@@ -556,15 +538,6 @@ class Runtime:
         if announce:
             for name in changed:
                 self._schedule_announcement(name)
-
-    @staticmethod
-    def _file_component_name(directory: Path, path: Path, graph: Any) -> str:
-        library = "/".join(path.relative_to(directory).parts[:-1])
-        if not library:
-            props = getattr(graph, "properties", None) or {}
-            library = props.get("library") if isinstance(props.get("library"), str) else ""
-            library = library.strip("/") or DEFAULT_GRAPH_LIBRARY
-        return f"{library}/{path.stem}"
 
     def graph_component_owner(self, name: str) -> tuple[str, Any] | None:
         """``("graph", id)`` or ``("file", path)`` if ``name`` is a graph component of ours."""

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .server import DEFAULT_PORT
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             permissions = load_permissions(args.permissions)
         except ValueError as exc:
             return _fail(str(exc))
+    if args.components_dir and not Path(args.components_dir).is_dir():
+        return _fail(f"--components-dir {args.components_dir}: not a directory")
     try:
         runtime = Runtime(
             registry=None,

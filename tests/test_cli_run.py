@@ -92,6 +92,27 @@ def test_brackets_leave_as_begingroup_and_endgroup_lines_and_format_overrides_th
     assert unknown.returncode != 0 and "pairs.graph" in unknown.stderr
 
 
+def test_graphs_of_a_components_dir_are_subgraphs_and_may_nest(tmp_path):
+    lib = tmp_path / "parts" / "text"
+    lib.mkdir(parents=True)
+    (lib / "Pairs.fbp").write_text(  # text/Pairs: brackets around every two lines
+        "INPORT=g.IN:IN\nOUTPORT=g.OUT:OUT\n'2' -> SIZE g(core/Group)\n'pair' -> GROUP g\n")
+    (tmp_path / "parts" / "Twice.fbp").write_text(  # graphs/Twice: uses text/Pairs inside
+        "INPORT=r.IN:IN\nOUTPORT=p.OUT:OUT\nr(core/Repeat) OUT -> IN p(text/Pairs)\n")
+    top = tmp_path / "top.fbp"
+    top.write_text("INPORT=t.IN:IN\nOUTPORT=t.OUT:OUT\nt(graphs/Twice)\n")
+    result = flowpy("run", str(top), "--components-dir", str(tmp_path / "parts"),
+                    "--stdin", "in", "--stdout", "out", stdin="a\nb\nc\n")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"begingroup": "pair"}, "a", "b", {"endgroup": "pair"},
+        {"begingroup": "pair"}, "c", {"endgroup": "pair"},
+    ]
+    (tmp_path / "parts" / "Broken.fbp").write_text("a(core/Repeat) ->\n")
+    broken = flowpy("run", str(top), "--components-dir", str(tmp_path / "parts"), stdin="")
+    assert broken.returncode == 2 and "Broken.fbp" in broken.stderr
+
+
 def test_count_lines_of_stdin():
     words = "".join(f"w{n}\n" for n in range(5000))
     result = flowpy(

@@ -544,6 +544,13 @@ def test_unreadable_permissions_file_is_a_clear_error(tmp_path) -> None:
     assert "Traceback" not in wrong.stderr
 
 
+def test_a_components_dir_that_is_not_a_directory_is_a_clear_error(tmp_path) -> None:
+    result = _serve_exit(["--port", "0", "--components-dir", str(tmp_path / "nope")], tmp_path)
+    assert result.returncode == 2
+    assert "--components-dir" in result.stderr and "not a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_gunicorn_gthread_serves_the_app(tmp_path) -> None:
     """The deployment documented in docs/deployment.md (gunicorn is optional: skipped without)."""
     pytest.importorskip("gunicorn")

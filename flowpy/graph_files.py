@@ -1,0 +1,53 @@
+"""Graph files on disk: reading one, and the graph files of a components directory.
+
+Shared by ``flowpy serve`` (which watches a components directory) and ``flowpy run`` (which
+reads one once), so both name a file's subgraph component the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+#: Library of graph components whose graph names none (``properties.library``).
+DEFAULT_GRAPH_LIBRARY = "graphs"
+GRAPH_FILE_SUFFIXES = (".fbp", ".json")
+
+
+def read_graph_file(path: str | os.PathLike, fmt: str | None = None) -> Any:
+    """A graph from a ``.fbp`` file or a JSON graph file (by extension, or ``fmt``: "fbp" or
+    "json"); unnamed graphs are named after the file's stem. Raises OSError,
+    ``FbpSyntaxError`` or ``GraphError``."""
+    from . import fbp, graph_json
+
+    path = Path(path)
+    fmt = fmt or ("fbp" if path.suffix.lower() == ".fbp" else "json")
+    if fmt == "fbp":
+        document = fbp.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        document.setdefault("properties", {}).setdefault("name", path.stem)
+        return graph_json.load(document)
+    return graph_json.load_file(path)
+
+
+def graph_files(directory: Path) -> list[Path]:
+    """The ``.fbp``/``.json`` files under ``directory``, hidden ones left out, sorted.
+    Raises OSError if the directory cannot be read."""
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory} is not a directory")
+    return sorted(
+        path for path in directory.rglob("*")
+        if path.suffix.lower() in GRAPH_FILE_SUFFIXES and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(directory).parts)
+    )
+
+
+def file_component_name(directory: Path, path: Path, graph: Any) -> str:
+    """``DIR/lib/Name.fbp`` is ``lib/Name``; ``DIR/Name.fbp`` is ``<properties.library or
+    graphs>/Name`` (as ``components/lib/name.py`` is for Python components)."""
+    library = "/".join(path.relative_to(directory).parts[:-1])
+    if not library:
+        props = getattr(graph, "properties", None) or {}
+        library = props.get("library") if isinstance(props.get("library"), str) else ""
+        library = library.strip("/") or DEFAULT_GRAPH_LIBRARY
+    return f"{library}/{path.stem}"
