@@ -61,6 +61,8 @@ STATES = (CONNECTING, CONNECTED, RECONNECTING, CLOSED)
 
 EXTENSION = "extension"
 PLAIN = "plain"
+#: The debug traffic of a network (``network:connect`` … ``network:disconnect`` of edges).
+DEBUG_COMMANDS = frozenset({"connect", "begingroup", "data", "endgroup", "disconnect"})
 
 DEFAULT_WINDOW = 300
 #: Window packets written per socket write (one ``flowpy:packets`` frame in extension mode).
@@ -318,6 +320,7 @@ class Link:
         self.stats = {
             "sent": 0, "acked": 0, "resent": 0, "received": 0, "duplicates": 0,
             "connects": 0, "handed_over": 0, "came_back": 0, "inbox_peak": 0,
+            "debug": 0,  # debug (edge) messages received: the link has no use for them
         }
         self.remote_running: bool | None = None
         # send window
@@ -547,6 +550,21 @@ class Link:
                 self._cond.notify_all()
 
     # -- receiving ------------------------------------------------------------------------
+    def _select_no_debug_edges(self, client: Client, runtime: dict, graph: str) -> None:
+        """Ask for no edge debug data: while somebody debugs the remote graph, every
+        client with ``network:data`` would get every IP of every edge, which costs the
+        link bandwidth and parsing for nothing. ``network:edges []`` is standard, but only a
+        flowpy remote is known to answer it (a request without an answer would stall the
+        connect), so it is only asked of one."""
+        if runtime.get("type") != "flowpy" or "network:data" not in (
+                runtime.get("capabilities") or []):
+            return
+        try:
+            client.request("network", "edges", {"graph": graph, "edges": []},
+                           expect=("edges",))
+        except ProtocolError as exc:  # not worth failing the link for
+            log.info("%s: network:edges refused: %s", self.name, exc)
+
     def _on_message(self, conn: _Conn, message: dict) -> None:
         """Everything the client did not match to a request (reader thread)."""
         protocol, command = message.get("protocol"), message.get("command")
@@ -582,6 +600,9 @@ class Link:
                     self._inbound(conn, payload)
             elif command == "error":
                 self._remote_error(conn, payload, "runtime", response_to)
+            return
+        if protocol == "network" and command in DEBUG_COMMANDS:
+            self.stats["debug"] += 1
             return
         if protocol == "network" and payload.get("graph") == self.graph:
             if command in ("started", "stopped"):
@@ -872,6 +893,7 @@ class Link:
         ports = ports or {"inPorts": [], "outPorts": []}
         self.remote_ports = ports
         self._check_ports(graph, ports)
+        self._select_no_debug_edges(client, runtime, graph)
 
         restarted: str | None = None
         resume_from = 0

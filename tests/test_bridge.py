@@ -101,6 +101,35 @@ def test_every_json_type_and_nested_brackets_in_order(echo, mode):
     assert Store.data("err") == []
 
 
+def test_the_bridge_asks_for_no_debug_data_while_someone_debugs_the_remote(
+    spawn_runtime, tmp_path
+):
+    from bridge_fixtures import component_of
+
+    chain = tmp_path / "chain.json"  # in -> r0 -> r1 -> out: one edge to debug
+    chain.write_text(json.dumps({
+        "properties": {"name": "chain"},
+        "processes": {"r0": {"component": "core/Repeat"}, "r1": {"component": "core/Repeat"}},
+        "connections": [{"src": {"process": "r0", "port": "out"},
+                         "tgt": {"process": "r1", "port": "in"}}],
+        "inports": {"in": {"process": "r0", "port": "in"}},
+        "outports": {"out": {"process": "r1", "port": "out"}},
+    }))
+    remote = spawn_runtime("--graph", str(chain))
+    with Client(remote.url).connect() as watcher:
+        watcher.request("network", "debug", {"graph": "chain", "enable": True},
+                        expect=("status",))
+        graph = bridge_graph(conf(remote.url), [{"count": 200}])
+        with LocalNetwork(graph) as net:
+            assert Store.wait_count("sink-out", 200)
+            link = component_of(net, "b").link
+            assert net.stop() == []
+        watched = []
+        while not any(m["command"] == "data" for m in watched):
+            watched.append(watcher.recv_message(timeout=10))  # the debugger does get data
+    assert link.stats["debug"] == 0
+
+
 def test_numeric_indexes_mapped_through_conf(echo):
     graph = bridge_graph(conf(echo.url, map={"in": {"0": "in"}, "out": {"0": "out"}}),
                          inputs={"0": ["a", "b", {"count": 100}]}, outputs=("0",))
