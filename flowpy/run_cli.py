@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> None:
 def register_graph_components(registry: Registry, directories: list[str]) -> None:
     """Every graph file under each directory as a subgraph component, named as ``flowpy
     serve --components-dir`` names it. ValueError/OSError name the file that is wrong."""
-    from .graph_files import file_component_name, graph_files, read_graph_file
+    from .graph_files import file_component_name, graph_files
     from .subgraph import subgraph_class
 
     for directory in map(Path, directories):
