@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 DEFAULT_CAPACITY = 1024
@@ -111,8 +111,11 @@ class Connection:
             self._items.extend(items)
 
     # -- writer side ---------------------------------------------------------------------
-    def send(self, item: Any) -> bool:
-        """Append one item, blocking while full. False if the reader has gone (item discarded)."""
+    def send(self, item: Any, on_queued: Callable[[], Any] | None = None) -> bool:
+        """Append one item, blocking while full. False if the reader has gone (item discarded).
+
+        ``on_queued()`` runs once the item is in, before the reader can see it (under this
+        connection's lock: it must be quick and must not block)."""
         with self._lock:
             items = self._items
             if len(items) >= self.capacity:
@@ -123,6 +126,8 @@ class Connection:
                 self.dropped += 1
                 return False
             items.append(item)
+            if on_queued is not None:
+                on_queued()
             if len(items) == 1:
                 self._wake_reader()
             return True

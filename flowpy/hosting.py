@@ -201,23 +201,22 @@ class HostedGraph(NetworkListener):
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
     def inport(self, port: str, event: str, payload: Any,
-               on_accepted: Callable[[bool], Any]) -> Network:
-        """Hand a packet to the graph inport handler; NetworkError if impossible.
-
-        Returns the network that took it (link sessions fail what it held if it stops).
-        """
+               on_accepted: Callable[[bool], Any],
+               on_queued: Callable[[], Any] | None = None) -> None:
+        """Hand a packet to the graph inport handler; NetworkError if impossible. Otherwise
+        ``on_accepted`` runs exactly once: True once the network took it, False if it stopped
+        first. ``on_queued``: see :meth:`Network.send_inport` (IPs only, not markers)."""
         network = self.network
         if network is None or not network.started or self.stop_requested.is_set():
             raise NetworkError(f"network of graph {self.id!r} is not running")
         if event == "data":
-            network.send_inport(port, IP.make_data(payload), on_accepted)
+            network.send_inport(port, IP.make_data(payload), on_accepted, on_queued)
         elif event == "begingroup":
-            network.send_inport(port, IP.open(payload), on_accepted)
+            network.send_inport(port, IP.open(payload), on_accepted, on_queued)
         elif event == "endgroup":
-            network.send_inport(port, IP.close(payload), on_accepted)
+            network.send_inport(port, IP.close(payload), on_accepted, on_queued)
         else:
             network.inport_event(port, event, on_accepted)
-        return network
 
     # -- NetworkListener: lifecycle ---------------------------------------------------------------
     def started(self, network: Network) -> None:
@@ -256,7 +255,6 @@ class HostedGraph(NetworkListener):
         self.runtime.wake_output_waiters(self.id)
 
     def stopped(self, network: Network) -> None:
-        self.runtime.sessions.network_stopped(self.id, network)
         with self.lock:
             if network is not self.network:
                 return

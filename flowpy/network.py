@@ -356,12 +356,13 @@ class Network:
         assert requests is not None
         try:
             while True:
-                kind, public, ip, callback = requests.recv()
+                kind, public, ip, callback, on_queued = requests.recv()
                 port = self._in_ports.get(public)
                 accepted = True
                 try:
                     if kind == "ip" and port is not None:
-                        accepted = port.send(ip)
+                        queued = on_queued and (lambda hook=on_queued: _safe_call(hook))
+                        accepted = port.send(ip, queued)
                         self.stats["in"] += 1
                     elif kind == "close" and port is not None:
                         port.close()
@@ -427,23 +428,28 @@ class Network:
         known = ", ".join(self._in_ports) or "none"
         raise NetworkError(f"graph {self.name!r} has no exported inport {port!r} (it has: {known})")
 
-    def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None) -> None:
+    def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None,
+                 on_queued: Callable | None = None) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
         public = self._inport_name(port)
         try:
-            self._requests.send((kind, public, ip, on_accepted))
+            self._requests.send((kind, public, ip, on_accepted, on_queued))
         except NetworkStopped:
             raise NetworkError(f"network {self.name!r} is not running") from None
 
     def send_inport(
-        self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None
+        self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None,
+        on_queued: Callable[[], Any] | None = None,
     ) -> None:
         """Queue ``ip`` for exported inport ``port``; ``on_accepted(ok)`` runs once it is accepted.
 
         Blocks only while the inport handler's own queue is full (back-pressure to the caller).
+        ``on_queued()``, if given, runs at the moment the IP enters the network, before any
+        process can read it (so before anything the network makes of it can come out); it
+        must be quick and must not block. ``on_accepted(True)`` follows it.
         """
-        self._request("ip", port, ip, on_accepted)
+        self._request("ip", port, ip, on_accepted, on_queued)
 
     def inport_event(
         self, port: str, event: str, on_accepted: Callable[[bool], Any] | None = None
@@ -522,7 +528,7 @@ class Network:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
-        for _kind, _public, _ip, callback in unserved:  # queued, never accepted: say so
+        for _kind, _public, _ip, callback, _queued in unserved:  # never accepted: say so
             if callback is not None:
                 _safe_call(callback, False)
         for public in plan.exported_in:

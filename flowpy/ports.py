@@ -9,7 +9,7 @@ lower case, so graphs written for noflo (``in``) and for flowd (``IN``) both loa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,10 +252,12 @@ class OutputPort:
         if self.spec.addressable and None not in self._slots and self._slots:
             raise PortError(f"outport {self.name!r} is addressable: send to port[index]")
 
-    def send(self, ip: IP) -> bool:
+    def send(self, ip: IP, on_queued: Callable[[], Any] | None = None) -> bool:
         """Send one IP to every connected edge; blocks while any of them is full.
 
         Returns False if a receiving process had already ended (the IP was discarded there).
+        ``on_queued()`` runs once, when the first edge takes the IP and before its reader can
+        see it (see :meth:`Connection.send`).
         """
         targets = self._targets
         if not targets:
@@ -263,7 +265,9 @@ class OutputPort:
             return True
         ok = True
         for conn in targets:
-            if not conn.send(ip):
+            if conn.send(ip, on_queued):
+                on_queued = None
+            else:
                 ok = False
         return ok
 

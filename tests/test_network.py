@@ -546,3 +546,25 @@ def test_every_inport_request_is_answered_even_when_a_stop_cuts_it_short():
     assert sorted(answers) == list(range(total))
     assert all(len(a) == 1 for a in answers.values())
     assert [answers[n][0] for n in range(total)] == [True] * 4 + [False] * (total - 4)
+
+
+def test_on_queued_runs_before_any_process_can_read_the_ip():
+    """The hook a link session counts acceptance with: it must come before anything the
+    network makes of the IP, or an output could overtake the acknowledgement of its input."""
+    graph = build({"c": "test/Collect"}, [], inports={"in": "c.in"})
+    Collect.seen.pop("c", None)
+    net = Network(graph, registry(), capacity=4)
+    net.start()
+    seen_at_queue: list[int] = []
+    answers: list[bool] = []
+    total = 300
+    for n in range(total):
+        net.send_inport("in", IP.make_data(n), answers.append,
+                        lambda: seen_at_queue.append(len(Collect.seen.get("c", []))))
+    net.close_inport("in")
+    assert net.wait(10)
+    assert net.stop() == []
+    assert len(seen_at_queue) == total and answers == [True] * total
+    # when IP n entered, the collector had seen at most the n before it
+    assert all(seen <= n for n, seen in enumerate(seen_at_queue))
+    assert datas(Collect.seen["c"]) == list(range(total))

@@ -599,3 +599,29 @@ def test_malformed_packets(runtime, client, payload, text):
     link.hello()
     assert text in link.error("flowpy", "packet", payload)
     assert runtime.sessions.get("g", link.session).received == 0
+
+
+def test_an_output_never_overtakes_the_ack_of_what_the_network_accepted(runtime, client):
+    """A client that holds a result also holds the ack of its input, so after a crash of the
+    runtime it never sends that input again (acks are coalesced, but never held back past
+    an outbound packet)."""
+    repeat_graph(client)
+    link = Link(runtime)
+    link.hello(window=400, batch=True)  # acks due only every 100 packets, or when idle
+    total = 600
+    link.packets([data(n, n) for n in range(1, total + 1)])
+    acked = last = index = 0
+    while last < total:
+        index, message = link.sink.wait_for(
+            lambda m: m["command"] in ("ack", "packets"), index)
+        index += 1
+        if message["command"] == "ack":
+            acked = max(acked, message["payload"]["seq"])
+            continue
+        entries = message["payload"]["packets"]
+        for entry in entries:
+            if entry["event"] == "data":
+                assert entry["payload"] <= acked, (entry["payload"], acked)
+                last = entry["payload"]
+        link.ack(entries[-1]["seq"])
+    assert not link.errors()

@@ -42,7 +42,6 @@ from .. import wire
 from ..network import NetworkError
 
 if TYPE_CHECKING:
-    from ..network import Network
     from ..permissions import Grant
     from ..runtime import Client, Runtime
 
@@ -97,7 +96,7 @@ class LinkSession:
         self.received = 0
         self.accepted = 0
         self._done: set[int] = set()
-        self._inflight: dict[int, Network | None] = {}
+        self._inflight: set[int] = set()  # handed to the graph, not yet answered
         self._queue: deque[tuple[int, Inbound]] = deque()
         self._feeder: threading.Thread | None = None
         self._ack_sent = 0
@@ -182,13 +181,11 @@ class LinkSession:
 
     def _finish(self, seq: int, problem: str | None) -> None:
         with self._state:
-            if seq not in self._inflight:
-                return  # already failed when its network stopped
-            del self._inflight[seq]
-            self._done.add(seq)
-            self._advance()
+            if not self._count_accepted(seq) and problem is not None:
+                return  # counted as queued already: that answer stands
             # One ack covers many packets: sent once nothing more is on its way to the
-            # network, or once a quarter of the window is due, whichever comes first.
+            # network, or once a quarter of the window is due, whichever comes first (and
+            # before any outbound packet, see _flush).
             due = (not self._queue and not self._inflight) or \
                 self.accepted - self._ack_sent >= max(1, self.window // 4)
         if problem is not None:
@@ -225,8 +222,7 @@ class LinkSession:
                     return
                 batch = list(self._queue)
                 self._queue.clear()
-                for seq, _ in batch:
-                    self._inflight[seq] = None
+                self._inflight.update(seq for seq, _ in batch)
             for seq, packet in batch:
                 self._hand_over(seq, packet)
 
@@ -235,30 +231,31 @@ class LinkSession:
         if hosted is None:
             self._finish(seq, f"packet {seq}: graph {self.graph!r} not found")
             return
-        try:
-            network = hosted.inport(packet.port, packet.event, packet.payload,
-                                    lambda ok: self._accepted(seq, ok))
+        try:  # from here on the network answers, once: accepted, or refused at a stop
+            hosted.inport(packet.port, packet.event, packet.payload,
+                          lambda ok: self._accepted(seq, ok), lambda: self._queued(seq))
         except NetworkError as exc:
             self._finish(seq, f"packet {seq} was not delivered: {exc}")
-            return
-        lost = False
+
+    def _queued(self, seq: int) -> None:
+        """The packet is in the network, and nothing has read it yet: count it accepted now,
+        so the ack that _flush sends before any outbound packet covers it. Runs under a
+        connection lock of the network: state only, no I/O (``_accepted`` follows)."""
         with self._state:
-            if seq in self._inflight:
-                self._inflight[seq] = network
-                # Stopped already (its `stopped` came before we knew the network): lost.
-                lost = not network.started
-        if lost:
-            self._finish(seq, f"packet {seq} was not delivered: the network stopped")
+            self._count_accepted(seq)
 
     def _accepted(self, seq: int, ok: bool) -> None:
         self._finish(seq, None if ok else f"packet {seq} was not delivered: the network stopped")
 
-    def network_stopped(self, network: Network) -> None:
-        """Packets still waiting in ``network``'s queue will never be accepted: fail them."""
-        with self._state:
-            lost = sorted(seq for seq, net in self._inflight.items() if net is network)
-        for seq in lost:
-            self._finish(seq, f"packet {seq} was not delivered: the network stopped")
+    def _count_accepted(self, seq: int) -> bool:
+        """Move ``seq`` from in flight to done (state lock held); False if it was not in
+        flight (answered already)."""
+        if seq not in self._inflight:
+            return False
+        self._inflight.discard(seq)
+        self._done.add(seq)
+        self._advance()
+        return True
 
     # -- outbound ----------------------------------------------------------------------------
     def publish(self, payloads: list[dict], cancelled: Callable[[], bool],
@@ -298,6 +295,10 @@ class LinkSession:
                     batch = list(self._unsent)
                     self._unsent.clear()
                     several = self.batch
+                # An ack still owed goes first: whatever the graph made of the packets it
+                # accepted then reaches the client after their ack, so a client that sees a
+                # result never sends its input again, even if this process dies next.
+                self._send_ack()
                 graph = self.graph
                 if several:
                     for start in range(0, len(batch), MAX_BATCH):
@@ -436,10 +437,6 @@ class SessionTable:
                 on_taken(payloads[done:reached])
             done = reached
         return done
-
-    def network_stopped(self, graph: str, network: Network) -> None:
-        for session in self.of_graph(graph):
-            session.network_stopped(network)
 
     def wake(self, graph: str | None = None) -> None:
         with self._lock:
