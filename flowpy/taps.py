@@ -32,9 +32,9 @@ class TapConnection:
             except Exception:
                 log.exception("edge tap callback failed")
 
-    def send(self, ip: Any) -> bool:
+    def send(self, ip: Any, on_queued: Callable[[], Any] | None = None) -> bool:
         self._observe(ip)
-        return self.inner.send(ip)
+        return self.inner.send(ip, on_queued)
 
     def send_many(self, batch: Iterable[Any]) -> bool:
         batch = list(batch)

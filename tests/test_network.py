@@ -362,6 +362,26 @@ def test_tap_sees_every_ip_on_one_edge_only():
     assert Collect.seen["c"] == seen
 
 
+def test_a_tapped_edge_takes_ips_sent_one_by_one():
+    """core/Split sends IP by IP (OutputPort.send), the path a tap must wrap as well."""
+    graph = build({"s": "core/Split", "c": "test/Collect"}, ["s.out[0] -> c.in"],
+                  inports={"in": "s.in"})
+    Collect.seen.pop("c", None)
+    rec = Recorder()
+    net = Network(graph, registry(), rec)
+    net.start()
+    seen = []
+    untap = net.tap(PortRef("s", "out", 0), PortRef("c", "in"), seen.append)
+    for n in range(3):
+        net.send_inport("in", IP.make_data(n))
+    net.close_inport("in")
+    assert net.wait(10)
+    untap()
+    assert net.stop() == []
+    assert rec.errors == []
+    assert datas(seen) == [0, 1, 2] and datas(Collect.seen["c"]) == [0, 1, 2]
+
+
 def test_an_outport_may_close_early():
     from flowpy.component import Component, InPort, OutPort
 
