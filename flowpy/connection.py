@@ -5,6 +5,11 @@ full; ``recv`` blocks while it is empty and raises ``EndOfStream`` once every wr
 closed and the buffer is drained. Peers are woken only when they wait: a reader when an item
 arrives, writers when a reader has drained the buffer down to the low watermark, so a busy
 pipeline moves items in bursts instead of handing the GIL back and forth for every IP.
+
+That delay must never turn into a wait for good: a reader that took items above the low
+watermark while a writer waited *owes* that writer a wake-up, and pays it before it blocks
+anywhere itself (on a full connection, an empty one, or a selector). Otherwise, in a loop
+of processes, the reader could wait for the very writer it left waiting beside free room.
 """
 
 from __future__ import annotations
@@ -16,6 +21,29 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 DEFAULT_CAPACITY = 1024
+
+#: Per thread: the connections whose waiting writers this thread, as their reader, has not
+#: woken yet (see the module docstring).
+_owed = threading.local()
+
+
+def _owe(conn: Connection) -> None:
+    owed = getattr(_owed, "connections", None)
+    if owed is None:
+        owed = _owed.connections = set()
+    owed.add(conn)
+
+
+def release_owed_writers() -> None:
+    """Wake the writers this thread left waiting beside free room; call it holding no
+    connection lock, before blocking."""
+    owed = getattr(_owed, "connections", None)
+    if not owed:
+        return
+    connections = list(owed)
+    owed.clear()
+    for conn in connections:
+        conn._wake_writers()
 
 
 class EndOfStream(Exception):
@@ -46,6 +74,7 @@ class Selector:
 
     def wait(self, seen: int, timeout: float | None = None) -> bool:
         """Wait until the generation moves past ``seen``; False on timeout."""
+        release_owed_writers()
         with self._cond:
             if self.generation != seen:
                 return True
@@ -176,11 +205,31 @@ class Connection:
                 raise NetworkStopped()
             if self._reader_gone:
                 return
+            if getattr(_owed, "connections", None):
+                self._lock.release()  # pay what this thread owes, holding no lock
+                try:
+                    release_owed_writers()
+                finally:
+                    self._lock.acquire()
+                continue  # the state may have changed meanwhile
             self._waiting_writers += 1
             try:
                 self._not_full.wait()
             finally:
                 self._waiting_writers -= 1
+
+    def _writers_may_go(self) -> None:
+        """After a take with writers waiting (lock held): wake them at the low watermark,
+        else remember the debt (paid before this thread blocks)."""
+        if len(self._items) <= self.low_watermark:
+            self._not_full.notify_all()
+        else:
+            _owe(self)
+
+    def _wake_writers(self) -> None:
+        with self._lock:
+            if self._waiting_writers:
+                self._not_full.notify_all()
 
     def _wake_reader(self, everyone: bool = False) -> None:
         if self._waiting_readers:
@@ -199,8 +248,8 @@ class Connection:
             if not items:
                 self._wait_for_items(timeout)
             item = items.popleft()
-            if self._waiting_writers and len(items) <= self.low_watermark:
-                self._not_full.notify_all()
+            if self._waiting_writers:
+                self._writers_may_go()
             return item
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[Any]:
@@ -214,8 +263,8 @@ class Connection:
                 items.clear()
             else:
                 batch = [items.popleft() for _ in range(max_items)]
-            if self._waiting_writers and len(items) <= self.low_watermark:
-                self._not_full.notify_all()
+            if self._waiting_writers:
+                self._writers_may_go()
             return batch
 
     def try_recv_many(self, max_items: int = 0) -> list[Any]:
@@ -232,8 +281,8 @@ class Connection:
                 items.clear()
             else:
                 batch = [items.popleft() for _ in range(max_items)]
-            if self._waiting_writers and len(items) <= self.low_watermark:
-                self._not_full.notify_all()
+            if self._waiting_writers:
+                self._writers_may_go()
             return batch
 
     def _wait_for_items(self, timeout: float | None) -> None:
@@ -241,6 +290,13 @@ class Connection:
         while not self._items:
             if self._eof or self._aborted or self._reader_gone:
                 raise EndOfStream()
+            if getattr(_owed, "connections", None):
+                self._lock.release()  # pay what this thread owes, holding no lock
+                try:
+                    release_owed_writers()
+                finally:
+                    self._lock.acquire()
+                continue  # the state may have changed meanwhile
             remaining = None
             if deadline is not None:
                 remaining = deadline - time.monotonic()

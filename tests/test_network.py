@@ -6,6 +6,7 @@ import pytest
 from engine_helpers import Collect, Recorder, build, registry, run_to_end
 
 from flowpy.component import Component, InPort, OutPort
+from flowpy.connection import EndOfStream
 from flowpy.graph import PortRef
 from flowpy.ip import IP
 from flowpy.network import Network, NetworkError
@@ -588,3 +589,46 @@ def test_on_queued_runs_before_any_process_can_read_the_ip():
     # when IP n entered, the collector had seen at most the n before it
     assert all(seen <= n for n, seen in enumerate(seen_at_queue))
     assert datas(Collect.seen["c"]) == list(range(total))
+
+
+class _Relay(Component):
+    """Forwards IP by IP with recv() (never draining its inport in one go) and counts."""
+
+    inports = [InPort("in")]
+    outports = [OutPort("out")]
+    relayed = 0
+    enough = threading.Event()
+
+    def run(self) -> None:
+        inport, out = self.inports["in"], self.outports["out"]
+        while not self.stopping.is_set():
+            try:
+                ip = inport.recv()
+            except EndOfStream:
+                return
+            _Relay.relayed += 1
+            if _Relay.relayed >= 5000:
+                _Relay.enough.set()
+            out.send(ip)
+
+
+def test_a_loop_holding_less_than_its_room_never_deadlocks():
+    """a -> b -> a with capacity 4 and 9 IPs circulating (4 + 4 buffered + 1 in hand fits).
+    A writer resumes at the low watermark; a reader that took less must still wake it
+    before it blocks itself, or a and b wait for each other beside free room."""
+    reg = registry()
+    reg.register("test/Relay", _Relay)
+    graph = build({"a": "test/Relay", "b": "test/Relay"}, ["a.out -> b.in", "b.out -> a.in"],
+                  {})
+    for n in range(5):
+        graph.add_initial(n, PortRef("a", "in"))
+    for n in range(4):
+        graph.add_initial(100 + n, PortRef("b", "in"))
+    _Relay.relayed = 0
+    _Relay.enough.clear()
+    net = Network(graph, reg, capacity=4)
+    net.start()
+    try:
+        assert _Relay.enough.wait(20), f"stuck after {_Relay.relayed} IPs"
+    finally:
+        assert net.stop(timeout=5) == []
