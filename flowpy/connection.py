@@ -205,18 +205,25 @@ class Connection:
                 raise NetworkStopped()
             if self._reader_gone:
                 return
-            if getattr(_owed, "connections", None):
-                self._lock.release()  # pay what this thread owes, holding no lock
-                try:
-                    release_owed_writers()
-                finally:
-                    self._lock.acquire()
-                continue  # the state may have changed meanwhile
+            if self._pay_owed_wakeups():
+                continue  # the lock was let go: the state may have changed meanwhile
             self._waiting_writers += 1
             try:
                 self._not_full.wait()
             finally:
                 self._waiting_writers -= 1
+
+    def _pay_owed_wakeups(self) -> bool:
+        """Before this thread blocks (lock held): wake the writers it owes a wake-up, with the
+        lock let go (never two connection locks at once). True if it had any to wake."""
+        if not getattr(_owed, "connections", None):
+            return False
+        self._lock.release()
+        try:
+            release_owed_writers()
+        finally:
+            self._lock.acquire()
+        return True
 
     def _writers_may_go(self) -> None:
         """After a take with writers waiting (lock held): wake them at the low watermark,
@@ -290,13 +297,8 @@ class Connection:
         while not self._items:
             if self._eof or self._aborted or self._reader_gone:
                 raise EndOfStream()
-            if getattr(_owed, "connections", None):
-                self._lock.release()  # pay what this thread owes, holding no lock
-                try:
-                    release_owed_writers()
-                finally:
-                    self._lock.acquire()
-                continue  # the state may have changed meanwhile
+            if self._pay_owed_wakeups():
+                continue  # the lock was let go: the state may have changed meanwhile
             remaining = None
             if deadline is not None:
                 remaining = deadline - time.monotonic()
