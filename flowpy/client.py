@@ -16,6 +16,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -112,17 +113,33 @@ class Client:
         return self
 
     def close(self, timeout: float = 5.0) -> None:
-        """Close the socket and join the reader thread."""
+        """Say goodbye, let the reader thread see the runtime's answer, and join it.
+
+        Only the reader thread ever reads the socket (websocket-client's own ``close()`` would
+        read it too, racing the reader for the runtime's close frame). The socket is shut
+        down before its file descriptor is closed: that wakes a reader still blocked on it,
+        which closing alone does not (the thread would then keep the process alive)."""
         self._closing.set()
+        deadline = time.monotonic() + timeout
         ws = self._ws
-        if ws is not None:
+        reader = self._reader
+        joinable = reader is not None and reader is not threading.current_thread()
+        sock = ws.sock if ws is not None else None
+        if sock is not None:
             try:
-                ws.close(timeout=1)
+                ws.send_close()
             except Exception:  # already broken: closing is all we wanted
                 pass
-        reader = self._reader
-        if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout)
+            if joinable:
+                reader.join(min(1.0, timeout))  # the runtime answers the close frame
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if joinable:
+            reader.join(max(0.0, deadline - time.monotonic()))
+        if ws is not None:
+            ws.shutdown()
 
     def abort(self) -> None:
         """Cut the connection at once, without a closing handshake: wakes a reader and a
