@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .component import Component, ProcessContext
@@ -361,7 +362,7 @@ class Network:
                 accepted = True
                 try:
                     if kind == "ip" and port is not None:
-                        queued = on_queued and (lambda hook=on_queued: _safe_call(hook))
+                        queued = partial(_safe_call, on_queued) if on_queued else None
                         accepted = port.send(ip, queued)
                         self.stats["in"] += 1
                     elif kind == "close" and port is not None:
