@@ -363,7 +363,7 @@ class HostedGraph(NetworkListener):
         if clients:
             message = wire.message("network", command, payload)
             for client in clients:
-                client.send(message, droppable=True)
+                client.send_debug(message)
         if tracing:
             assert tracer is not None
             tracer.record(command, payload)
@@ -383,7 +383,7 @@ class HostedGraph(NetworkListener):
                        "data": wire.jsonable(iip.data)}
             message = wire.message("network", "data", payload)
             for client in watchers:
-                client.send(message, droppable=True)
+                client.send_debug(message)
             if tracing:
                 assert tracer is not None
                 tracer.record("data", payload)

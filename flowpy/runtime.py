@@ -1,11 +1,11 @@
 """Everything one flowpy process serves over the FBP protocol, behind a transport-free boundary.
 
 A transport (``flowpy.server``) gives the runtime each connection's *sink* and every frame it
-receives; the runtime answers by calling ``sink.send(message, droppable)``. Nothing here knows
+receives; the runtime answers by calling ``sink.send(message, lane)``. Nothing here knows
 about sockets, so tests drive the whole protocol with a recording sink::
 
     runtime = Runtime(registry=None, state_dir=None, label="flowpy", secret=None, permissions=None)
-    client = runtime.connect(sink)          # sink.send(message: dict, droppable: bool = False)
+    client = runtime.connect(sink)          # sink.send(message: dict, lane: wire.Lane) -> bool
     runtime.receive_text(client, text)      # one text frame; never raises
     runtime.receive(client, message_dict)   # an already decoded message; never raises
     runtime.receive_binary(client, data)    # answered with runtime:error
@@ -14,9 +14,15 @@ about sockets, so tests drive the whole protocol with a recording sink::
     runtime.status() -> dict                # for HTTP GET /
     runtime.load_graph_file(path, main=True)  # .fbp or .json
 
-``sink.send`` may block while ``droppable`` is false: that is how back-pressure reaches a
-network whose output a client cannot take fast enough. Debug traffic is sent droppable, so a
-slow debugger never slows the graph it watches.
+The lane (:mod:`flowpy.wire.lanes`) says how a message may wait: only ``STREAM`` sends (the
+output of graph outports, from the graph outport handler) wait for a slow client, which is how
+back-pressure reaches a network whose output a client cannot take fast enough; replies and
+broadcasts never wait, and debug data is dropped (and counted) rather than slow anything.
+
+Flow control of input: a client may have at most ``max_inflight`` ``runtime:packet`` requests
+taken but not yet answered; at that point the runtime asks its sink to stop reading
+(``sink.pause_reading()``, ``sink.resume_reading()`` once answers made room), so a client that
+ignores ``packetsent`` meets TCP back-pressure instead of growing the server's memory.
 
 The runtime holds several graphs (one of them *main*), each a :class:`~flowpy.hosting.HostedGraph`
 with its network; the component registry; the connected clients and what each may do; and a
@@ -46,6 +52,7 @@ import logging
 import math
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -57,7 +64,7 @@ from .hosting import PORT_EVENTS, HostedGraph, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .protocol import dispatch
 from .protocol.common import Request
-from .protocol.envelope import EnvelopeError, decode_text, parse
+from .protocol.envelope import Envelope, EnvelopeError, decode_text, parse
 from .protocol.sessions import LinkSession, SessionTable
 from .registry import Registry
 from .subgraph import is_subgraph, subgraph_class
@@ -68,10 +75,18 @@ PROTOCOL_VERSION = "0.7"
 RUNTIME_TYPE = "flowpy"
 
 
-class Sink(Protocol):
-    """Where a client's messages go; implemented by the transport."""
+#: runtime:packet requests one client may have taken but not yet answered (flow control).
+DEFAULT_MAX_INFLIGHT = 1000
+#: Seconds between two notices to one client that its debug data was dropped.
+DROP_NOTICE_INTERVAL = 1.0
 
-    def send(self, message: dict, droppable: bool = False) -> None: ...
+
+class Sink(Protocol):
+    """Where a client's messages go; implemented by the transport. ``send`` returns False if
+    the message was not taken (debug data dropped, or the client is gone). A sink may also
+    offer ``pause_reading()`` / ``resume_reading()`` (input flow control)."""
+
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS) -> bool: ...
 
 
 def default_state_dir() -> Path:
@@ -116,26 +131,81 @@ def load_runtime_id(state_dir: Path) -> str:
     return runtime_id
 
 
+def _nothing() -> None:
+    pass
+
+
 class Client:
     """One connected client: its sink, what it may do, and which edges it watches."""
 
-    def __init__(self, sink: Sink, grant: Grant, number: int) -> None:
+    def __init__(self, sink: Sink, grant: Grant, number: int,
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
         self.sink = sink
         self.grant = grant
         self.number = number
+        self.max_inflight = max_inflight
+        self._flow = threading.Lock()
+        self._inflight = 0
+        self._paused = False
+        #: Debug messages dropped for this client, and how many it has been told about.
+        self.debug_dropped = 0
+        self._dropped_told = 0
+        self._told_at = 0.0
         #: graph id -> edge keys selected with network:edges (absent: every edge).
         self.edge_filters: dict[str, frozenset] = {}
         #: graph id -> the link session this connection is attached to (flowpy:hello).
         self.sessions: dict[str, LinkSession] = {}
 
-    def send(self, message: dict, droppable: bool = False) -> bool:
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS) -> bool:
         """False if the message was not taken (dropped, or the client is gone). Never raises:
         a failing transport must not break the thread that is reporting."""
         try:
-            return self.sink.send(message, droppable) is not False
+            return self.sink.send(message, lane) is not False
         except Exception:
             log.exception("client %d: sink failed", self.number)
             return False
+
+    def send_debug(self, message: dict) -> None:
+        """Debug data: dropped when the client reads too slowly, and then the client is told,
+        at most once per :data:`DROP_NOTICE_INTERVAL`, how many it missed."""
+        if self.send(message, wire.DEBUG):
+            return
+        now = time.monotonic()
+        with self._flow:
+            self.debug_dropped += 1
+            if now - self._told_at < DROP_NOTICE_INTERVAL:
+                return
+            self._told_at = now
+            missed = self.debug_dropped - self._dropped_told
+            self._dropped_told = self.debug_dropped
+        self.send(wire.message("network", "output", {
+            "message": f"flowpy: {missed} debug message(s) dropped because this client reads "
+                       f"too slowly ({self.debug_dropped} in all)", "type": "message"}))
+
+    # -- input flow control ---------------------------------------------------------------
+    def packet_taken(self) -> None:
+        """A runtime:packet is on its way into a network; past ``max_inflight`` unanswered
+        ones the sink stops reading this client."""
+        with self._flow:
+            self._inflight += 1
+            pause = not self._paused and self._inflight >= self.max_inflight
+            if pause:
+                self._paused = True
+        if pause:
+            getattr(self.sink, "pause_reading", _nothing)()
+
+    def packet_answered(self) -> None:
+        with self._flow:
+            self._inflight -= 1
+            resume = self._paused and self._inflight <= self.max_inflight * 3 // 4
+            if resume:
+                self._paused = False
+        if resume:
+            getattr(self.sink, "resume_reading", _nothing)()
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
 
     def wants_edge(self, graph: str, key: Any) -> bool:
         selected = self.edge_filters.get(graph)
@@ -161,10 +231,16 @@ class Runtime:
         permissions: dict | None = None,
         network_capacity: int | None = None,
         components_dir: str | os.PathLike | None = None,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
     ) -> None:
         """``network_capacity``: capacity of every connection in the networks (engine default
         if None); small values make back-pressure visible, which tests and benchmarks use.
-        ``components_dir``: a directory of ``.fbp``/``.json`` graphs offered as components."""
+        ``components_dir``: a directory of ``.fbp``/``.json`` graphs offered as components.
+        ``max_inflight``: runtime:packet requests a client may have unanswered before its
+        sink stops reading it (see the module docstring)."""
+        if max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
+        self.max_inflight = max_inflight
         self.components_dir = Path(components_dir) if components_dir is not None else None
         #: What could not be loaded at start (files of the state or components directory).
         self.problems: list[str] = []
@@ -198,7 +274,8 @@ class Runtime:
     # -- transport boundary ------------------------------------------------------------------
     def connect(self, sink: Sink) -> Client:
         with self._lock:
-            client = Client(sink, self.permissions.grant_for(None), self._next_client)
+            client = Client(sink, self.permissions.grant_for(None), self._next_client,
+                            self.max_inflight)
             self._next_client += 1
             self._clients.append(client)
             self._clients_changed.notify_all()
@@ -216,31 +293,28 @@ class Runtime:
 
     def receive_text(self, client: Client, text: str) -> None:
         """One WebSocket text frame. Never raises."""
-        try:
-            message = decode_text(text)
-        except EnvelopeError as exc:
-            self._refuse(client, exc)
-            return
-        except Exception as exc:  # pragma: no cover - decode_text is total
-            log.exception("cannot decode a frame")
-            self._refuse(client, EnvelopeError(f"cannot decode message: {exc}"))
-            return
-        self.receive(client, message)
+        self._receive(client, decode_text, text)
 
     def receive_binary(self, client: Client, data: bytes) -> None:
         self._refuse(client, EnvelopeError("binary frames are not supported"))
 
     def receive(self, client: Client, message: Any) -> None:
         """One decoded message. Never raises; every problem is answered with an error message."""
+        self._receive(client, parse, message)
+
+    def _receive(self, client: Client, decode: Callable[[Any], Envelope], message: Any) -> None:
         try:
-            envelope = parse(message)
+            envelope = decode(message)
         except EnvelopeError as exc:
             self._refuse(client, exc)
             return
-        except Exception as exc:
-            log.exception("cannot parse a message")
-            self._refuse(client, EnvelopeError(f"cannot parse message: {exc}"))
+        except Exception as exc:  # pragma: no cover - decoding is total
+            log.exception("cannot decode a message")
+            self._refuse(client, EnvelopeError(f"cannot decode message: {exc}"))
             return
+        self._handle(client, envelope)
+
+    def _handle(self, client: Client, envelope: Envelope) -> None:
         if self._closing:
             self._refuse(client, EnvelopeError("the runtime is shutting down", envelope.protocol,
                                                envelope.request_id))
@@ -270,7 +344,8 @@ class Runtime:
             self._local.pending_components = previous_components
 
     def _refuse(self, client: Client, exc: EnvelopeError) -> None:
-        client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id))
+        client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id),
+                    wire.URGENT)
 
     # -- sending ----------------------------------------------------------------------------
     def clients(self) -> list[Client]:
@@ -281,12 +356,13 @@ class Runtime:
         """The request being handled by this thread, if any (its sender gets ``responseTo``)."""
         return getattr(self._local, "request", None)
 
-    def reply(self, request: Request, command: str, payload: Any, protocol: str | None = None,
-              droppable: bool = False) -> None:
-        """Answer the sender of ``request`` (with ``responseTo`` if it sent a ``requestId``)."""
+    def reply(self, request: Request, command: str, payload: Any,
+              protocol: str | None = None) -> None:
+        """Answer the sender of ``request`` (with ``responseTo`` if it sent a ``requestId``);
+        never waits, and is not held up by debug data queued for it."""
         request.client.send(
             wire.message(protocol or request.protocol, command, payload, request.request_id),
-            droppable)
+            wire.URGENT)
 
     def error(self, request: Request, message: str, protocol: str | None = None,
               **extra: Any) -> None:
@@ -294,10 +370,11 @@ class Runtime:
         self.reply(request, "error", {"message": message, **extra}, protocol)
 
     def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  droppable: bool = False, only: Iterable[Client] | None = None) -> None:
+                  only: Iterable[Client] | None = None) -> None:
         """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
 
-        The client whose request caused this (same thread) gets its ``responseTo``.
+        Never waits for anybody. The client whose request caused this (same thread) gets it as
+        its reply, with its ``responseTo``; the others as news.
         """
         request = self.current_request()
         plain = wire.message(protocol, command, payload)
@@ -306,8 +383,10 @@ class Runtime:
             answer = wire.message(protocol, command, payload, request.request_id)
         for client in (self.clients() if only is None else only):
             if client.grant.may_receive(kind):
-                is_requester = request is not None and client is request.client
-                client.send(answer if is_requester else plain, droppable)
+                if request is not None and client is request.client:
+                    client.send(answer, wire.URGENT)
+                else:
+                    client.send(plain, wire.NEWS)
 
     def may_send_to(self, client: Client, graph: str, port: str) -> bool:
         return client.grant.may_send_to(graph, port)
@@ -345,7 +424,7 @@ class Runtime:
             for payload in chunk:
                 message = wire.message("runtime", "packet", payload)
                 for client in receivers:
-                    client.send(message)
+                    client.send(message, wire.STREAM)
 
         done = self.sessions.publish(hosted.id, port, payloads, cancelled,
                                      on_taken=to_standard_clients)
@@ -373,7 +452,7 @@ class Runtime:
                     self._clients_changed.wait(timeout=1.0)
             delivered = False
             for client in targets:
-                delivered = client.send(message) or delivered
+                delivered = client.send(message, wire.STREAM) or delivered
             if delivered:
                 return True
             with self._lock:  # every target was gone: wait for the client list to change
@@ -390,7 +469,7 @@ class Runtime:
             self.sessions.publish(hosted.id, port, [payload], lambda: False, marker=True)
             receivers = self.packet_receivers(hosted.id, port)
         for client in receivers:
-            client.send(message)
+            client.send(message, wire.URGENT)  # in order with the packets, never waiting
 
     def wake_output_waiters(self, graph: str | None = None) -> None:
         """Outport handlers waiting for a client or for room in an outbox re-check why."""
@@ -406,7 +485,8 @@ class Runtime:
                 payload = hosted.ports_payload(client.grant)
                 answering = request is not None and client is request.client
                 rid = request.request_id if answering else None
-                client.send(wire.message("runtime", "ports", payload, rid))
+                client.send(wire.message("runtime", "ports", payload, rid),
+                            wire.URGENT if answering else wire.NEWS)
 
     # -- graphs ---------------------------------------------------------------------------
     def get_graph(self, graph_id: str) -> HostedGraph | None:

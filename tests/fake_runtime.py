@@ -3,15 +3,15 @@
 It speaks just enough of the boundary (connect / receive_text / receive_binary / disconnect /
 shutdown / status) to drive ``flowpy.server`` through behaviours the real runtime only shows
 under load: many threads sending to one client at once, floods of droppable messages,
-back-pressured (non-droppable) streams. Commands (protocol ``test``):
+back-pressured streams. Commands (protocol ``test``):
 
 * ``echo`` → ``test:echo`` with the same payload.
 * ``concurrent {threads, count, size}`` → that many threads each send ``count`` messages
   ``test:item {thread, seq, pad}`` to this client at once, then ``test:done``.
-* ``produce {count, size, to: {name: droppable}}`` → a producer thread sends ``count``
-  messages ``test:item {seq, pad}`` to each client named in ``to``, droppable or not as
-  given, then sends ``test:produced {count}`` to this client; ``results`` holds what each
-  ``sink.send`` returned.
+* ``produce {count, size, to: {name: lane}}`` → a producer thread sends ``count``
+  messages ``test:item {seq, pad}`` to each client named in ``to``, on the lane named
+  (``debug``, ``news``, ``urgent``, ``stream``), then sends ``test:produced {count}`` to this
+  client; ``results`` holds what each ``sink.send`` returned.
 * ``name {name}`` → names this client (for ``produce``), answered by ``test:named``.
 """
 
@@ -20,6 +20,10 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any
+
+from flowpy import wire
+
+LANES = {lane.name: lane for lane in (wire.DEBUG, wire.NEWS, wire.URGENT, wire.STREAM)}
 
 
 class FakeClient:
@@ -79,7 +83,8 @@ class FakeRuntime:
     # -- commands ----------------------------------------------------------------------------
 
     def _error(self, client: FakeClient, text: str) -> None:
-        client.sink.send({"protocol": "runtime", "command": "error", "payload": {"message": text}})
+        client.sink.send({"protocol": "runtime", "command": "error", "payload": {"message": text}},
+                         wire.URGENT)
 
     def _cmd_echo(self, client: FakeClient, payload: Any) -> None:
         client.sink.send({"protocol": "test", "command": "echo", "payload": payload})
@@ -117,7 +122,7 @@ class FakeRuntime:
         count = int(payload["count"])
         to = payload["to"]
         with self.lock:
-            targets = [(c, bool(to[c.name])) for c in self.clients if c.name in to]
+            targets = [(c, LANES[to[c.name]]) for c in self.clients if c.name in to]
         self.produced.clear()
 
         def producer() -> None:
@@ -128,8 +133,8 @@ class FakeRuntime:
                     "command": "item",
                     "payload": {"seq": seq, "pad": pad},
                 }
-                for target, droppable in targets:
-                    results.append(target.sink.send(message, droppable=droppable))
+                for target, lane in targets:
+                    results.append(target.sink.send(message, lane))
             self.results = results
             self.produced.set()
             client.sink.send(

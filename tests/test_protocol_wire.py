@@ -1,4 +1,4 @@
-"""Wire shapes: JSON-safe values from any Python object, edge ids, envelopes."""
+"""Wire shapes and the one JSON policy (docs/protocol.md, "JSON policy")."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from flowpy.wire import edge_id, jsonable, message
+from flowpy.wire import MAX_DEPTH, JsonPolicyError, edge_id, encode, jsonable, message, parse
 
 
 @pytest.mark.parametrize("value", ["s", 1, 2.5, True, None, [1, [2]], {"a": {"b": [None]}}])
@@ -20,17 +20,87 @@ def test_other_python_values_become_json():
         def __repr__(self) -> str:
             return "<thing>"
 
-    value = {"t": (1, 2), "s": frozenset([3]), "b": b"\x00\xff", "n": math.nan, 4: Thing()}
+    value = {"t": (1, 2), "s": frozenset([3]), "b": b"\x00\xff", "n": math.nan,
+             "i": [math.inf, -math.inf], 4: Thing()}
     converted = jsonable(value)
-    assert converted == {"t": [1, 2], "s": [3], "b": "AP8=", "n": "nan", "4": "<thing>"}
+    assert converted == {"t": [1, 2], "s": [3], "b": "AP8=", "n": None, "i": [None, None],
+                         "4": "<thing>"}
     json.dumps(converted, allow_nan=False)
 
 
-def test_nesting_is_cut_at_the_depth_limit():
+def test_encode_follows_the_same_policy_as_jsonable():
+    value = {"t": (1, 2), "s": {3}, "b": b"\x00\xff", "n": math.nan, (1, 2): "tuple key"}
+    assert json.loads(encode(value)) == jsonable(value) == {
+        "t": [1, 2], "s": [3], "b": "AP8=", "n": None, "(1, 2)": "tuple key"}
+
+
+def test_a_broken_repr_does_not_stop_a_message():
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert "repr failed" in json.loads(encode({"x": Broken()}))["x"]
+
+
+def test_lone_surrogates_are_written_as_escapes_as_javascript_does():
+    text = encode({"s": "a\ud800b", "ok": "é"})
+    text.encode("utf-8")  # valid UTF-8, so any writer can send it
+    assert "\\ud800" in text
+    assert json.loads(text) == {"s": "a\ud800b", "ok": "é"}  # nothing lost
+
+
+def test_cycles_and_depth_are_cut_not_fatal():
+    loop: list = []
+    loop.append(loop)
+    json.loads(encode({"loop": loop}))
     value: list = []
     for _ in range(200):
         value = [value]
-    json.dumps(jsonable(value))  # no RecursionError, and serialisable
+    json.loads(encode(jsonable(value)))
+
+
+@pytest.mark.parametrize("text, field", [
+    ('{"payload": {"payload": "\\ud800"}}', "'payload.payload'"),
+    ('{"payload": {"list": [1, "\\udfff"]}}', "'payload.list[1]'"),
+    ('{"payload": {"\\ud800": 1}}', "'payload': an object key"),
+    ('{"command": "\\ud83d"}', "'command'"),
+])
+def test_lone_surrogates_are_refused_naming_the_field(text, field):
+    _, problem = parse(text)
+    assert problem is not None and problem.startswith(field) and "not valid Unicode" in problem
+    problem.encode("utf-8")  # the answer itself can be sent
+
+
+def test_surrogate_pairs_are_fine():
+    value, problem = parse('{"emoji": "\\ud83d\\ude00"}')
+    assert problem is None and value == {"emoji": "\U0001F600"}
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
+def test_non_finite_numbers_are_refused_naming_the_field(literal):
+    _, problem = parse('{"payload": {"x": [0, ' + literal + ']}}')
+    assert problem == f"'payload.x[1]': {literal} is not a finite number " \
+                      "(JSON numbers must be finite)"
+
+
+def test_ordinary_numbers_are_untouched():
+    value, problem = parse('{"a": 1.5, "b": 1e300, "c": -0.0, "d": 12345678901234567890}')
+    assert problem is None and value == {"a": 1.5, "b": 1e300, "c": -0.0,
+                                         "d": 12345678901234567890}
+
+
+def test_depth_is_limited():
+    _, problem = parse("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    assert problem is not None and "nested too deeply" in problem
+    _, problem = parse("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    assert problem is None
+    with pytest.raises(JsonPolicyError, match="nested too deeply"):
+        parse("[" * 200_000 + "]" * 200_000)
+
+
+def test_not_json_is_an_error():
+    with pytest.raises(JsonPolicyError, match="not valid JSON"):
+        parse("{nope")
 
 
 def test_edge_ids_follow_noflo():

@@ -30,6 +30,7 @@ from conftest import ROOT, free_port
 from fake_runtime import FakeRuntime
 
 from flowpy import server as flowpy_server
+from flowpy import wire
 from flowpy.server import ClientConnection, Service
 
 pytestmark = pytest.mark.integration
@@ -116,7 +117,7 @@ def test_status_page_is_the_runtime_status_as_json(service: Service) -> None:
     status = get_status(service.port)
     assert status["label"] == "fake"
     assert status["clients"] == 1
-    assert status["transport"] == {"connections": 1, "dropped": 0, "stalled": 0}
+    assert status["transport"] == {"connections": 1, "dropped": 0, "cut": 0, "unencodable": 0}
     ws.close()
 
 
@@ -149,7 +150,7 @@ def test_client_sockets_have_no_nagle_delay(service: Service) -> None:
     send(ws, "test", "echo", 1)
     recv(ws)
     (conn,) = service.transport.connections()
-    assert conn._sock.raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    assert conn.sock.raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     ws.close()
 
 
@@ -176,7 +177,7 @@ def _slow_client(url: str) -> websocket.WebSocket:
     return ws
 
 
-def test_slow_client_loses_droppable_messages_and_stalls_nobody(
+def test_slow_client_loses_debug_messages_and_stalls_nobody(
     service: Service, fake: FakeRuntime
 ) -> None:
     count, size = 1000, 4096  # 4 MB: far more than the slow client's buffers hold
@@ -185,10 +186,10 @@ def test_slow_client_loses_droppable_messages_and_stalls_nobody(
     send(fast, "test", "name", {"name": "fast"})
     assert recv(fast)["command"] == "named"
     control = connect(service.url)
-    # Debug traffic (droppable) to the slow client, a stream that must not lose anything
-    # (runtime:packet) to the fast one.
+    # Debug traffic to the slow client, a stream that must not lose anything (runtime:packet)
+    # to the fast one.
     send(control, "test", "produce", {"count": count, "size": size,
-                                      "to": {"slow": True, "fast": False}})  # fmt: skip
+                                      "to": {"slow": "debug", "fast": "stream"}})  # fmt: skip
 
     # The fast client gets every message, in order, while the slow one reads nothing.
     seqs = [recv(fast)["payload"]["seq"] for _ in range(count)]
@@ -213,11 +214,11 @@ def test_slow_client_loses_droppable_messages_and_stalls_nobody(
         ws.close()
 
 
-def test_non_droppable_messages_wait_for_a_slow_client(service: Service, fake: FakeRuntime) -> None:
+def test_stream_messages_wait_for_a_slow_client(service: Service, fake: FakeRuntime) -> None:
     count, size = 300, 16 * 1024  # 4.8 MB: more than queue, writer and socket buffers hold
     slow = _slow_client(service.url)
     control = connect(service.url)
-    send(control, "test", "produce", {"count": count, "size": size, "to": {"slow": False}})
+    send(control, "test", "produce", {"count": count, "size": size, "to": {"slow": "stream"}})
     # The producer is held back by the slow client (it cannot finish: the data does not fit
     # anywhere until the client reads) ...
     assert not fake.produced.wait(0.5)
@@ -249,7 +250,8 @@ def test_stop_joins_every_thread_even_with_a_client_that_does_not_read(fake: Fak
     svc = Service("127.0.0.1", 0, fake, queue_size=4, send_buffer_size=8192).start()
     slow = _slow_client(svc.url)
     control = connect(svc.url)
-    send(control, "test", "produce", {"count": 200, "size": 64 * 1024, "to": {"slow": False}})
+    send(control, "test", "produce", {"count": 200, "size": 64 * 1024,
+                                      "to": {"slow": "stream"}})
     assert not fake.produced.wait(0.2)  # blocked on the slow client
     started = time.monotonic()
     svc.stop()
@@ -288,20 +290,22 @@ class _GatedSocket:
         self.gate.set()
 
 
-class _FakeFrames:
-    def send(self, event: Any) -> bytes:
-        return event.data.encode() + b"\n"
+class _LineCodec:
+    """Frames as JSON lines, so the test can read back what the writer wrote."""
+
+    def text(self, text: str) -> bytes:
+        return text.encode() + b"\n"
+
+    def close(self, code: int, reason: str = "") -> bytes:
+        return b""
+
+    def pong(self, data: bytes) -> bytes:
+        return b""
 
 
-class _FakeWs:
-    def __init__(self) -> None:
-        self.sock = _GatedSocket()
-        self.ws = _FakeFrames()
-        self.thread = None
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
+def _connection(**options: Any) -> tuple[ClientConnection, _GatedSocket]:
+    sock = _GatedSocket()
+    return ClientConnection(sock, _LineCodec(), **options), sock
 
 
 def _messages(sock: _GatedSocket) -> list[Any]:
@@ -309,61 +313,70 @@ def _messages(sock: _GatedSocket) -> list[Any]:
     return [json.loads(line)["n"] for line in lines]
 
 
-def _blocked_send(conn: ClientConnection, message: dict) -> tuple[threading.Thread, list]:
+def _blocked_send(conn: ClientConnection, message: dict,
+                  lane: wire.Lane = wire.STREAM) -> tuple[threading.Thread, list]:
     result: list[bool] = []
-    thread = threading.Thread(target=lambda: result.append(conn.send(message)))
+    thread = threading.Thread(target=lambda: result.append(conn.send(message, lane)))
     thread.start()
     return thread, result
 
 
-def test_connection_drops_droppable_and_blocks_others_when_full() -> None:
-    fake_ws = _FakeWs()
-    conn = ClientConnection(fake_ws, queue_size=2)
-    sock = fake_ws.sock.raw
-    assert conn.send({"n": 0})
-    assert sock.entered.wait(RECV_TIMEOUT)  # the writer holds message 0, blocked on the socket
-    assert conn.send({"n": 1}) and conn.send({"n": 2}, droppable=True)  # the queue is now full
-    assert conn.send({"n": "dropped"}, droppable=True) is False  # at once, counted
+def _hold_writer(conn: ClientConnection, sock: _GatedSocket) -> None:
+    """Message 0 goes to the writer, which then blocks on the socket."""
+    assert conn.send({"n": 0}, wire.URGENT)
+    assert sock.entered.wait(RECV_TIMEOUT)
+
+
+def test_debug_is_dropped_and_stream_waits_when_full() -> None:
+    conn, sock = _connection(queue_size=2)
+    _hold_writer(conn, sock)
+    assert conn.send({"n": 1}, wire.STREAM) and conn.send({"n": 2}, wire.STREAM)  # full now
+    assert conn.send({"n": "d1"}, wire.DEBUG) and conn.send({"n": "d2"}, wire.DEBUG)
+    assert conn.send({"n": "dropped"}, wire.DEBUG) is False  # at once, counted
     assert conn.dropped == 1
     thread, result = _blocked_send(conn, {"n": 3})
     thread.join(0.2)
     assert thread.is_alive()  # waits for room: runtime:packet back-pressure
+    assert conn.send({"n": "reply"}, wire.URGENT) and conn.send({"n": "news"}, wire.NEWS)
     sock.gate.set()
     thread.join(RECV_TIMEOUT)
     assert result == [True]
     conn.close()
-    assert _messages(sock) == [0, 1, 2, 3]
-    assert conn.dropped == 1 and conn.sent == 4
-    assert fake_ws.closed
-    assert conn.send({"n": 4}) is False and conn.send({"n": 5}, droppable=True) is False
+    written = _messages(sock)
+    assert [n for n in written if isinstance(n, int)] == [0, 1, 2, 3]
+    assert sorted(map(str, written)) == sorted(map(str, [0, 1, 2, 3, "d1", "d2", "reply",
+                                                         "news"]))
+    assert conn.dropped == 1 and conn.sent == 8
+    assert conn.send({"n": 4}) is False and conn.send({"n": 5}, wire.DEBUG) is False
 
 
-def test_droppable_messages_leave_a_quarter_of_the_queue_to_the_others() -> None:
-    fake_ws = _FakeWs()
-    conn = ClientConnection(fake_ws, queue_size=8)
-    sock = fake_ws.sock.raw
-    assert conn.send({"n": 0})
-    assert sock.entered.wait(RECV_TIMEOUT)  # message 0 is with the blocked writer
-    assert all(conn.send({"n": n}, droppable=True) for n in range(1, 7))  # 6 of 8 slots
-    assert conn.send({"n": "debug"}, droppable=True) is False
-    assert conn.send({"n": 7}) and conn.send({"n": 8})  # the reserve: no waiting
-    thread, result = _blocked_send(conn, {"n": 9})
-    thread.join(0.1)
-    assert thread.is_alive()  # now it is really full
+def test_replies_and_packets_never_wait_behind_debug_data_but_news_keeps_its_place() -> None:
+    conn, sock = _connection(queue_size=8)
+    _hold_writer(conn, sock)
+    conn.send({"n": "d1"}, wire.DEBUG)
+    conn.send({"n": "news"}, wire.NEWS)
+    conn.send({"n": "d2"}, wire.DEBUG)
+    conn.send({"n": "reply"}, wire.URGENT)
+    conn.send({"n": "packet"}, wire.STREAM)
     sock.gate.set()
-    thread.join(RECV_TIMEOUT)
     conn.close()
-    assert result == [True]
-    assert _messages(sock) == list(range(10))
-    assert conn.dropped == 1
+    assert _messages(sock) == [0, "d1", "news", "reply", "packet", "d2"]
+
+
+def test_replies_and_news_never_wait_and_a_client_past_the_hard_limit_is_cut() -> None:
+    conn, sock = _connection(queue_size=1, hard_limit=3)
+    _hold_writer(conn, sock)
+    assert all(conn.send({"n": n}, wire.NEWS) for n in range(1, 4))  # past the queue size
+    assert conn.send({"n": 4}, wire.URGENT) is False  # the hard limit: cut, not waited for
+    assert conn.stalled and conn.closed and sock.shut
+    assert "reads too slowly" in conn.cut_reason
+    conn.close()
+    assert not conn._writer.is_alive()
 
 
 def test_blocked_send_returns_false_when_the_connection_closes() -> None:
-    fake_ws = _FakeWs()
-    conn = ClientConnection(fake_ws, queue_size=1)
-    sock = fake_ws.sock.raw
-    conn.send({"n": 0})
-    assert sock.entered.wait(RECV_TIMEOUT)
+    conn, sock = _connection(queue_size=1)
+    _hold_writer(conn, sock)
     conn.send({"n": 1})
     thread, result = _blocked_send(conn, {"n": 2})
     thread.join(0.1)
@@ -378,11 +391,8 @@ def test_blocked_send_returns_false_when_the_connection_closes() -> None:
 
 
 def test_blocked_send_gives_up_at_the_shutdown_deadline() -> None:
-    fake_ws = _FakeWs()
-    conn = ClientConnection(fake_ws, queue_size=1)
-    sock = fake_ws.sock.raw
-    conn.send({"n": 0})
-    assert sock.entered.wait(RECV_TIMEOUT)
+    conn, sock = _connection(queue_size=1)
+    _hold_writer(conn, sock)
     conn.send({"n": 1})
     thread, result = _blocked_send(conn, {"n": 2})
     conn.set_deadline(time.monotonic() + 0.05)
@@ -390,6 +400,38 @@ def test_blocked_send_gives_up_at_the_shutdown_deadline() -> None:
     assert result == [False]
     conn.abort()
     conn.close()
+
+
+def test_a_message_that_cannot_be_framed_is_dropped_and_the_writer_goes_on(caplog) -> None:
+    class PickyCodec(_LineCodec):
+        def text(self, text: str) -> bytes:
+            if "poison" in text:
+                raise ValueError("cannot frame this")
+            return super().text(text)
+
+    sock = _GatedSocket()
+    sock.gate.set()
+    conn = ClientConnection(sock, PickyCodec())
+    for n in (1, "poison", 2):
+        assert conn.send({"n": n})
+    conn.close()
+    assert _messages(sock) == [1, 2]
+    assert conn.unencodable == 1 and conn.sent == 2
+    assert "cannot be written" in caplog.text
+
+
+def test_when_the_writer_ends_the_connection_is_closed_at_once() -> None:
+    class BrokenSocket(_GatedSocket):
+        def sendall(self, data: bytes) -> None:
+            raise ConnectionResetError("gone")
+
+    sock = BrokenSocket()
+    conn = ClientConnection(sock, _LineCodec())
+    conn.send({"n": 1})
+    conn._writer.join(RECV_TIMEOUT)
+    assert not conn._writer.is_alive()
+    assert sock.shut and conn.closed  # the reader wakes up, the runtime hears of it
+    assert conn.send({"n": 2}) is False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,13 +628,10 @@ def test_gunicorn_gthread_serves_the_app(tmp_path) -> None:
 
 
 def test_a_client_that_reads_nothing_is_cut_after_the_stall_timeout() -> None:
-    """A sender waiting on a full queue the writer takes nothing from gives up on the client
-    (False, the socket shut), so one dead client cannot hold every broadcast forever."""
-    fake_ws = _FakeWs()
-    conn = ClientConnection(fake_ws, queue_size=1, stall_timeout=0.2)
-    sock = fake_ws.sock.raw
-    conn.send({"n": 0})
-    assert sock.entered.wait(RECV_TIMEOUT)  # the writer is stuck on a socket nobody reads
+    """A STREAM send waiting on a full queue the writer takes nothing from gives up on the
+    client (False, the socket shut), so one dead client cannot hold a graph's output forever."""
+    conn, sock = _connection(queue_size=1, stall_timeout=0.2)
+    _hold_writer(conn, sock)  # the writer is stuck on a socket nobody reads
     conn.send({"n": 1})  # the queue is full
     thread, result = _blocked_send(conn, {"n": 2})
     thread.join(RECV_TIMEOUT)
@@ -604,11 +643,8 @@ def test_a_client_that_reads_nothing_is_cut_after_the_stall_timeout() -> None:
 
 
 def test_a_slow_reader_is_not_cut_while_the_writer_makes_progress() -> None:
-    fake_ws = _FakeWs()
-    conn = ClientConnection(fake_ws, queue_size=1, stall_timeout=30.0)
-    sock = fake_ws.sock.raw
-    conn.send({"n": 0})
-    assert sock.entered.wait(RECV_TIMEOUT)
+    conn, sock = _connection(queue_size=1, stall_timeout=30.0)
+    _hold_writer(conn, sock)
     conn.send({"n": 1})
     thread, result = _blocked_send(conn, {"n": 2})
     sock.gate.set()  # the client reads again
@@ -625,12 +661,13 @@ def test_a_stalled_client_is_disconnected_and_the_others_go_on(fake: FakeRuntime
         count, size = 300, 16 * 1024  # 4.8 MB: more than queue, writer and socket buffers hold
         slow = _slow_client(svc.url)
         control = connect(svc.url)
-        send(control, "test", "produce", {"count": count, "size": size, "to": {"slow": False}})
+        send(control, "test", "produce", {"count": count, "size": size,
+                                          "to": {"slow": "stream"}})
         produced, _ = recv_until(control, "produced")  # the producer was not held forever
         assert produced["payload"] == {"count": count}
         assert fake.results.count(False) > 0 and fake.results[0] is True
         assert fake.disconnected.wait(RECV_TIMEOUT)  # the runtime saw the client go
-        assert get_status(svc.port)["transport"]["stalled"] == 1
+        assert get_status(svc.port)["transport"]["cut"] == 1
         slow.close()
         control.close()
     finally:

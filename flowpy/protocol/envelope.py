@@ -10,12 +10,13 @@ and the protocol to answer on, so the caller can reply ``<protocol>:error`` and 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..wire import jsonpolicy
+
 MAX_FRAME_BYTES = 1 << 20
-MAX_DEPTH = 64
+MAX_DEPTH = jsonpolicy.MAX_DEPTH
 PROTOCOLS = ("runtime", "graph", "component", "network", "trace", "flowpy")
 
 
@@ -40,8 +41,8 @@ class Envelope:
     request_id: str | None = None
 
 
-def decode_text(text: str) -> Any:
-    """Parse one text frame into a JSON value, within the size and depth limits."""
+def decode_text(text: str) -> Envelope:
+    """Parse one text frame into an :class:`Envelope`, within the size and JSON policy limits."""
     if not isinstance(text, str):
         raise EnvelopeError(f"a text frame must be a string, got {type(text).__name__}")
     # A character is 1-4 bytes in UTF-8: only measure the bytes when it could matter.
@@ -51,41 +52,35 @@ def decode_text(text: str) -> Any:
     ):
         raise EnvelopeError(f"message is too large (limit {MAX_FRAME_BYTES} bytes)")
     try:
-        # Deep nesting ends in RecursionError inside the C decoder, which is safe to catch;
-        # parse() then applies the real limit to what did decode.
-        return json.loads(text)
-    except RecursionError:
-        raise EnvelopeError(f"message is nested too deeply (limit {MAX_DEPTH} levels)") from None
-    except ValueError as exc:
-        raise EnvelopeError(f"message is not valid JSON: {exc}") from None
-
-
-def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
-    """Refuse values nested deeper than ``limit`` (for messages that arrive already decoded)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            raise EnvelopeError(f"message is nested too deeply (limit {limit} levels)")
-        children = item.values() if type(item) is dict else item
-        for child in children:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, depth + 1))
+        message, problem = jsonpolicy.parse(text)
+    except jsonpolicy.JsonPolicyError as exc:
+        raise EnvelopeError(str(exc)) from None
+    return _envelope(message, problem)
 
 
 def parse(message: Any) -> Envelope:
-    """Validate the envelope of a decoded message and take the secret out of it."""
+    """Validate an already decoded message (JSON policy included) and take the secret out."""
     if not isinstance(message, dict):
         raise EnvelopeError(f"a message must be a JSON object, got {json_type(message)}")
-    check_depth(message)
-    request_id = _request_id(message)
+    return _envelope(message, jsonpolicy.problem_in(message))
+
+
+def _envelope(message: Any, problem: str | None) -> Envelope:
+    """The envelope of ``message``; ``problem``: what the JSON policy refuses in it, if any
+    (answered on the message's protocol, with its requestId, when those are usable)."""
+    if not isinstance(message, dict):
+        raise EnvelopeError(f"a message must be a JSON object, got {json_type(message)}")
     protocol = message.get("protocol")
+    usable_protocol = protocol if isinstance(protocol, str) and protocol in PROTOCOLS else None
+    request_id = _request_id(message, usable_protocol or "runtime")
+    if problem is not None:
+        raise EnvelopeError(problem, usable_protocol or "runtime", request_id)
     if protocol is None:
         raise EnvelopeError("message has no 'protocol'", request_id=request_id)
     if not isinstance(protocol, str):
         raise EnvelopeError(f"'protocol' must be a string, got {json_type(protocol)}",
                             request_id=request_id)
-    if protocol not in PROTOCOLS:
+    if usable_protocol is None:
         raise EnvelopeError(
             f"unknown protocol {protocol[:64]!r} (known: {', '.join(PROTOCOLS)})",
             request_id=request_id)
@@ -107,15 +102,19 @@ def parse(message: Any) -> Envelope:
     return Envelope(protocol, command, payload, secret if secret is not None else inner, request_id)
 
 
-def _request_id(message: dict) -> str | None:
+def _request_id(message: dict, protocol: str) -> str | None:
+    """The requestId to answer with; one that is unusable is refused without echoing it."""
     value = message.get("requestId")
     if value is None:
         return None
     if isinstance(value, str):
+        if jsonpolicy.problem_in(value) is not None:
+            raise EnvelopeError("'requestId': text is not valid Unicode (it holds a lone "
+                                "surrogate)", protocol)
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # lenient: answer a numeric id with its string form
-    raise EnvelopeError(f"'requestId' must be a string, got {json_type(value)}")
+    raise EnvelopeError(f"'requestId' must be a string, got {json_type(value)}", protocol)
 
 
 def _secret(value: Any, where: str, protocol: str, request_id: str | None) -> str | None:

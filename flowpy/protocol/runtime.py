@@ -52,15 +52,20 @@ def packet(rt: Runtime, req: Request, payload: dict) -> None:
         known = ", ".join(exported) or "none"
         raise ProtocolError(f"graph {graph!r} has no exported inport {port!r} (it has: {known})")
 
+    client = req.client
+
     def accepted(ok: bool) -> None:
+        client.packet_answered()
         if ok:
             rt.reply(req, "packetsent", echo)
         else:
             rt.error(req, f"packet to {graph}.{port} was not delivered: the network stopped")
 
+    client.packet_taken()  # flow control: see Runtime, "max_inflight"
     try:
         hosted.inport(port, event, payload.get("payload"), accepted)
     except NetworkError as exc:
+        client.packet_answered()
         raise ProtocolError(str(exc)) from None
 
 

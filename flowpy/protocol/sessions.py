@@ -89,9 +89,14 @@ class LinkSession:
         self.client: Client | None = None
         self.closed = False
         self._state = threading.Condition(threading.Lock())
-        #: Serialises everything sent to the session's connection (welcome, replay, packets,
-        #: acks), so the order on the wire is the order of the outbox.
+        #: Serialises the packets sent to the session's connection (welcome, replay, new
+        #: packets), so the order on the wire is the order of the outbox. Held while a packet
+        #: waits for room in the client's queue, so nothing else ever takes it but the
+        #: outport handler and an attaching connection's own reader.
         self._send_lock = threading.RLock()
+        #: Acks go out in the order of their counts; never held while waiting (acks take the
+        #: URGENT lane, which never waits).
+        self._ack_lock = threading.Lock()
         # inbound
         self.received = 0
         self.accepted = 0
@@ -136,10 +141,11 @@ class LinkSession:
             return True
 
     def _send(self, command: str, payload: dict) -> bool:
+        """Acks and errors: never waiting, and ahead of debug data."""
         client = self.client
         if client is None:
             return False
-        return client.send(wire.message("flowpy", command, payload))
+        return client.send(wire.message("flowpy", command, payload), wire.URGENT)
 
     # -- inbound -----------------------------------------------------------------------------
     def offer(self, seq: int, packet: Inbound | str) -> tuple[str, int]:
@@ -194,12 +200,11 @@ class LinkSession:
             self._send_ack()
 
     def _fail(self, seq: int, problem: str) -> None:
-        with self._send_lock:
-            self._send("error", {"message": problem, "seq": seq})
-            self._send_ack()
+        self._send("error", {"message": problem, "seq": seq})
+        self._send_ack()
 
     def _send_ack(self, force: bool = False) -> None:
-        with self._send_lock:
+        with self._ack_lock:
             with self._state:
                 accepted = self.accepted
                 if self.client is None or accepted == 0 or (accepted <= self._ack_sent
@@ -303,10 +308,12 @@ class LinkSession:
                 if several:
                     for start in range(0, len(batch), MAX_BATCH):
                         client.send(wire.message("flowpy", "packets", {
-                            "graph": graph, "packets": batch[start:start + MAX_BATCH]}))
+                            "graph": graph, "packets": batch[start:start + MAX_BATCH]}),
+                            wire.STREAM)
                 else:
                     for entry in batch:
-                        client.send(wire.message("flowpy", "packet", {"graph": graph, **entry}))
+                        client.send(wire.message("flowpy", "packet", {"graph": graph, **entry}),
+                                    wire.STREAM)
 
     def client_ack(self, seq: int) -> None:
         """The client has every outbound packet up to ``seq``: drop them, make room."""

@@ -1,0 +1,253 @@
+"""The flowpy Flask app: the FBP protocol WebSocket and a status page, both at ``/``.
+
+Transport only: every message a client sends is handed to the runtime
+(``runtime.receive_text`` / ``runtime.receive_binary``), and everything the runtime sends to a
+client goes through that client's :class:`~flowpy.server.connection.ClientConnection`, the
+*sink* the runtime was given by ``runtime.connect(sink)``.
+
+flask-sock routes the WebSocket and simple-websocket makes the handshake (answering the
+``noflo`` subprotocol); from then on the connection's own reader and writer own the socket
+(simple-websocket's background reader thread is never started, see :class:`_NoThread`).
+
+Per-message compression. Browsers and Node's ``ws`` offer permessage-deflate, and
+simple-websocket accepts whatever is offered; compressing and inflating every small protocol
+message in pure Python costs several times more than everything else flowpy does with it
+(docs/deployment.md has the figures). So the offer is declined unless the app is made with
+``compression=True`` (``flowpy serve --compression``), for links where bandwidth matters more
+than CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import weakref
+from typing import Any
+
+import flask
+from flask_sock import Sock
+
+from . import frames
+from .connection import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_STALL_TIMEOUT,
+    ClientConnection,
+    _Recorder,
+)
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "noflo"
+RECORD_ENV = "FLOWPY_VALIDATE_OUTPUT"  # append every sent message to this file (one per line)
+
+# Runtimes of the apps made by create_app in this process, for worker_exit (gunicorn).
+_app_runtimes: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class _NoThread:
+    """Given to simple-websocket as its thread class: its socket reader never runs, because
+    the connection's own reader reads (with flow control) instead."""
+
+    def __init__(self, target: Any = None, **_: Any) -> None:
+        self.name = "simple-websocket reader (not used)"
+
+    def start(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return False
+
+
+def _tune_socket(sock: Any, send_buffer_size: int | None) -> None:
+    """No Nagle delay, and optionally a smaller kernel send buffer.
+
+    Without TCP_NODELAY, two replies written back to back (runtime:packetsent, then the
+    runtime:packet it caused) wait for the client's delayed ACK: 40 ms per round trip. The
+    writer already coalesces what is queued into one write, so small segments stay rare.
+    """
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    if send_buffer_size:
+        options.append((socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_size))
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except (OSError, AttributeError) as exc:  # not TCP (a Unix socket), or not a socket
+            log.debug("cannot set socket option %s: %s", option, exc)
+
+
+class Transport:
+    """The connections of one app, so the server can stop them all and report on them."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        recorder: _Recorder | None = None,
+        send_buffer_size: int | None = None,
+        stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        compression: bool = False,
+    ) -> None:
+        self.runtime = runtime
+        self.queue_size = queue_size
+        self.recorder = recorder
+        self.send_buffer_size = send_buffer_size
+        self.stall_timeout = stall_timeout
+        self.max_message_size = max_message_size
+        self.compression = compression
+        self._lock = threading.Lock()
+        self._connections: set[ClientConnection] = set()
+        self._stopping = False
+        #: Counters of connections that have gone (live ones are added in stats()).
+        self._gone = {"dropped": 0, "cut": 0, "unencodable": 0}
+
+    def add(self, conn: ClientConnection) -> bool:
+        with self._lock:
+            if self._stopping:
+                return False
+            self._connections.add(conn)
+            return True
+
+    def remove(self, conn: ClientConnection) -> None:
+        with self._lock:
+            if conn in self._connections:
+                self._connections.discard(conn)
+                for key, value in _counters(conn).items():
+                    self._gone[key] += value
+
+    def connections(self) -> list[ClientConnection]:
+        with self._lock:
+            return list(self._connections)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            conns = list(self._connections)
+            totals = dict(self._gone)
+        for conn in conns:
+            for key, value in _counters(conn).items():
+                totals[key] += value
+        return {"connections": len(conns), **totals}
+
+    def begin_stop(self, deadline: float) -> None:
+        """Refuse new connections; STREAM sends waiting for room give up at ``deadline``."""
+        with self._lock:
+            self._stopping = True
+            conns = list(self._connections)
+        for conn in conns:
+            conn.set_deadline(deadline)
+
+    def close_all(self, deadline: float) -> None:
+        """Close every connection; they flush in parallel until ``deadline`` at the latest."""
+        conns = self.connections()
+        for conn in conns:
+            conn.begin_close()
+        for conn in conns:
+            conn.finish_close(deadline)
+
+    def serve_connection(self, ws: Any) -> None:
+        """One WebSocket connection, in its request thread (which becomes its reader)."""
+        ws.connected = False  # flask-sock's goodbye after this returns: ours was said already
+        raw = ws.sock
+        _tune_socket(raw, self.send_buffer_size)
+        if self.compression:
+            codec: Any = frames.WsprotoCodec(ws.ws, self.max_message_size)
+        else:
+            codec = frames.PlainCodec(self.max_message_size)
+        conn = ClientConnection(raw, codec, self.queue_size, self.recorder,
+                                stall_timeout=self.stall_timeout,
+                                subprotocol=getattr(ws, "subprotocol", None))
+        ws.sock = conn.sock  # whatever else writes through simple-websocket takes the lock
+        threading.current_thread().name = f"{conn.name}-reader"
+        if not self.add(conn):
+            conn.close_with(frames.GOING_AWAY, "the server is stopping")
+            conn.finish_close(float("inf"))
+            return
+        client = None
+        try:
+            client = self.runtime.connect(conn)
+            conn.serve(self.runtime, client)
+        finally:
+            try:
+                if client is not None:
+                    self.runtime.disconnect(client)
+            finally:
+                conn.close()
+                self.remove(conn)
+
+
+def _counters(conn: ClientConnection) -> dict[str, int]:
+    return {"dropped": conn.dropped, "cut": int(conn.stalled), "unencodable": conn.unencodable}
+
+
+def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
+    """The flowpy Flask app: the protocol WebSocket and a status page, both at ``/``.
+
+    ``runtime``: a ``flowpy.runtime.Runtime``; made from ``runtime_options`` when None.
+    Transport options (taken out of ``runtime_options``): ``queue_size`` (messages queued for
+    a client before a STREAM send waits, default 1024), ``max_message_size`` (bytes; larger
+    messages close the connection with 1009), ``send_buffer_size`` (the kernel send buffer of
+    each client socket, bytes; None = the OS default), ``stall_timeout`` (seconds a client may
+    read nothing while a send waits for it before it is disconnected; default 60, None =
+    never), ``compression`` (accept permessage-deflate when offered; default False),
+    ``record_sent`` (a file that receives every sent message as a JSON line; default
+    ``$FLOWPY_VALIDATE_OUTPUT``).
+    """
+    queue_size = int(runtime_options.pop("queue_size", DEFAULT_QUEUE_SIZE))
+    max_message_size = runtime_options.pop("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
+    send_buffer_size = runtime_options.pop("send_buffer_size", None)
+    stall_timeout = runtime_options.pop("stall_timeout", DEFAULT_STALL_TIMEOUT)
+    compression = bool(runtime_options.pop("compression", False))
+    record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
+    if runtime is None:
+        from ..runtime import Runtime
+
+        runtime = Runtime(**runtime_options)
+    elif runtime_options:
+        raise TypeError(f"runtime options given with a runtime: {sorted(runtime_options)}")
+    _app_runtimes.add(runtime)
+
+    app = flask.Flask("flowpy")
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "subprotocols": [SUBPROTOCOL],
+        "max_message_size": max_message_size,
+        "thread_class": _NoThread,
+    }
+    recorder = _Recorder(record_sent) if record_sent else None
+    transport = Transport(runtime, queue_size, recorder, send_buffer_size, stall_timeout,
+                          max_message_size, compression)
+    app.extensions["flowpy"] = transport
+    sock = Sock(app)
+
+    if not compression:
+        @app.before_request
+        def decline_extensions() -> None:
+            """simple-websocket accepts any offered extension: it never sees the offer."""
+            flask.request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+
+    @sock.route("/")
+    def protocol_socket(ws: Any) -> None:
+        transport.serve_connection(ws)
+
+    @app.get("/")
+    def status() -> flask.Response:
+        document = dict(runtime.status())
+        document.setdefault("transport", transport.stats())
+        return flask.jsonify(document)
+
+    return app
+
+
+def transport_of(app: flask.Flask) -> Transport:
+    return app.extensions["flowpy"]
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook (``-c python:flowpy.server``): stop every runtime of this worker."""
+    for runtime in list(_app_runtimes):
+        runtime.shutdown()

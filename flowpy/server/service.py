@@ -1,0 +1,176 @@
+"""Serving the app with werkzeug: a started :class:`Service`, and :func:`serve` with signals.
+
+* ``flowpy serve`` uses :func:`serve`: a threaded werkzeug server (``--port 0`` works), one
+  ready line on stdout, and a clean stop on SIGINT/SIGTERM (stop accepting, stop every
+  network, flush and close every connection, join every thread).
+* The same app runs under gunicorn's gthread worker, one worker process per runtime::
+
+      gunicorn -k gthread --threads 32 -w 1 -c python:flowpy.server 'flowpy.server:create_app()'
+
+  (``-c python:flowpy.server`` installs :func:`~flowpy.server.app.worker_exit`, which stops
+  the runtime when the worker exits.) Each open WebSocket occupies one gunicorn thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import flask
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from .app import create_app, transport_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 3569
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("%s %s %s", self.command, self.path, code)
+
+
+class _Server(ThreadedWSGIServer):
+    """werkzeug's threaded server, with request threads that are joined at ``server_close``."""
+
+    daemon_threads = False
+    block_on_close = True
+
+    def serve_forever(self, poll_interval: float = 0.25) -> None:
+        # werkzeug's version calls server_close() on the way out, which would join the
+        # WebSocket threads before Service.stop has closed their connections.
+        socketserver.BaseServer.serve_forever(self, poll_interval)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        port = client_address[1] if isinstance(client_address, tuple) else "local"
+        threading.current_thread().name = f"flowpy-http-{port}"
+        super().process_request_thread(request, client_address)
+
+
+def _address_family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class Service:
+    """A running server: ``start()``, ``url``, ``stop()``. :func:`serve` adds signals.
+
+    ``shutdown_timeout``: how long ``runtime.shutdown`` may take to stop the networks.
+    ``flush_timeout``: how long clients get, at stop, to read what is queued for them.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        runtime: Any = None,
+        app: flask.Flask | None = None,
+        shutdown_timeout: float = 5.0,
+        flush_timeout: float = 1.0,
+        **app_options: Any,
+    ) -> None:
+        self.app = app or create_app(runtime, **app_options)
+        self.transport = transport_of(self.app)
+        self.runtime = self.transport.runtime
+        self.shutdown_timeout = shutdown_timeout
+        self.flush_timeout = flush_timeout
+        # Bind here rather than in werkzeug, which prints and calls sys.exit on bind errors:
+        # an OSError is the caller's to report.
+        listener = socket.create_server((host, port), family=_address_family(host), backlog=128)
+        try:
+            self._server = _Server(
+                host, port, self.app, handler=_RequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the descriptor
+        self.host = host
+        self.port: int = self._server.socket.getsockname()[1]
+        self._thread: threading.Thread | None = None
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    def start(self) -> Service:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="flowpy-http-server"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, stop the runtime, flush and close every client, join every thread."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        if self._thread is not None:
+            self._server.shutdown()  # serve_forever returns; nothing new is accepted
+            self._thread.join()
+        # Clients get until the deadline to take what is queued for them (the networks' last
+        # messages included); a client that does not read by then is cut off.
+        deadline = time.monotonic() + self.flush_timeout
+        self.transport.begin_stop(deadline)
+        try:
+            self.runtime.shutdown(timeout=self.shutdown_timeout)
+        finally:
+            self.transport.close_all(max(deadline, time.monotonic() + 0.2))
+            self._server.server_close()  # joins the request (reader) threads
+            if self.transport.recorder is not None:
+                self.transport.recorder.close()
+
+
+def _ignore_signal(signum: int, frame: Any) -> None:
+    """Replaces the default action (exit, KeyboardInterrupt); the wakeup fd does the work."""
+
+
+def _print_ready(url: str) -> None:
+    print(f"flowpy runtime listening on {url}", flush=True)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    runtime: Any = None,
+    ready_callback: Callable[[str], Any] | None = None,
+    **app_options: Any,
+) -> int:
+    """Serve until SIGINT or SIGTERM, then stop cleanly. Returns the exit status (0).
+
+    ``ready_callback(url)`` is called once the socket accepts connections; by default it
+    prints ``flowpy runtime listening on ws://HOST:PORT``. Call from the main thread.
+    """
+    service = Service(host, port, runtime, **app_options)
+    # The C-level signal handler writes the signal number to this pipe from whichever thread
+    # the kernel picked; the main thread just reads it. (A Python-level handler alone would
+    # only run once the main thread wakes up, which a blocking read never does by itself
+    # when the signal lands on another thread.)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        service.start()
+        (ready_callback or _print_ready)(service.url)
+        signum = os.read(wake_read, 1)[0]
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+    finally:
+        service.stop()
+        signal.set_wakeup_fd(previous_wakeup)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)
+    return 0
+
+

@@ -1,0 +1,27 @@
+"""What flowpy puts on the wire and takes from it, shared by the runtime, the server, the
+client and the link: message shapes, the one JSON policy, and the lanes of a connection."""
+
+from __future__ import annotations
+
+from .jsonpolicy import MAX_DEPTH, JsonPolicyError, encode, jsonable, parse, problem_in
+from .lanes import DEBUG, NEWS, STREAM, URGENT, Lane
+from .messages import NO_RESPONSE_TO, edge_id, message, port_dict, timestamp
+
+__all__ = [
+    "DEBUG",
+    "MAX_DEPTH",
+    "NEWS",
+    "NO_RESPONSE_TO",
+    "STREAM",
+    "URGENT",
+    "JsonPolicyError",
+    "Lane",
+    "parse",
+    "problem_in",
+    "edge_id",
+    "encode",
+    "jsonable",
+    "message",
+    "port_dict",
+    "timestamp",
+]

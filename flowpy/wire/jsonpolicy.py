@@ -1,0 +1,240 @@
+"""The one JSON policy: what flowpy accepts as JSON, and how it writes any Python value as JSON.
+
+Every message flowpy reads or writes goes through here, so a value means the same on the way
+in and on the way out, whichever layer handles it (docs/protocol.md, "JSON policy").
+
+**In** (:func:`parse`, :func:`problem_in`): strict about what cannot round-trip.
+
+* Text must be valid Unicode. JSON's ``\\u`` escapes can spell a lone surrogate (``\\ud800``),
+  which no UTF-8 text can carry and no client could be sent back; such a message is refused,
+  naming the field (or the object key) that holds it.
+* Numbers must be finite. ``NaN``, ``Infinity`` and literals beyond a double (``1e400``) would
+  otherwise turn into values JSON cannot express, and come out changed.
+* Nesting is limited to :data:`MAX_DEPTH` levels.
+
+**Out** (:func:`encode`, :func:`jsonable`): total, so no message can fail to be written.
+
+* dict, list, str, int, finite float, bool and None as they are;
+* tuples and sets as arrays, other mappings as objects (keys as text);
+* bytes as base64 text;
+* NaN and the infinities as ``null``, as JavaScript's ``JSON.stringify`` writes them;
+* a lone surrogate inside a string (a component may make one) as its ``\\uXXXX`` escape, as
+  ``JSON.stringify`` does since ES2019, so the frame is valid UTF-8;
+* anything else as its ``repr``; values nested deeper than :data:`MAX_DEPTH` likewise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+#: How deep a message may nest (input), and where :func:`jsonable` cuts (output).
+MAX_DEPTH = 64
+
+
+class JsonPolicyError(ValueError):
+    """Text that is not JSON at all, or nests too deeply to decode."""
+
+
+class NonFinite:
+    """Stands in for a number literal that is not finite, so the field can be named."""
+
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def _number(literal: str) -> Any:
+    value = float(literal)
+    return value if math.isfinite(value) else NonFinite(literal)
+
+
+# -- in ------------------------------------------------------------------------------------------
+
+
+def parse(text: str) -> tuple[Any, str | None]:
+    """``(value, problem)``: the JSON value of ``text`` and the first thing in it this policy
+    refuses, as a sentence naming the field (None when there is nothing to refuse).
+
+    Raises :class:`JsonPolicyError` when ``text`` is not JSON. Cheap for ordinary messages:
+    the value is only walked when the text could hold a problem (a surrogate escape, a
+    non-finite number, or enough brackets to nest too deeply).
+    """
+    suspicious = [False]
+
+    def number(literal: str) -> Any:
+        value = _number(literal)
+        if value.__class__ is NonFinite:
+            suspicious[0] = True
+        return value
+
+    def constant(name: str) -> Any:
+        suspicious[0] = True
+        return NonFinite(name)
+
+    try:
+        value = json.loads(text, parse_float=number, parse_constant=constant)
+    except RecursionError:
+        raise JsonPolicyError(f"message is nested too deeply (limit {MAX_DEPTH} levels)") from None
+    except ValueError as exc:
+        raise JsonPolicyError(f"message is not valid JSON: {exc}") from None
+    if (suspicious[0] or "\\ud" in text or "\\uD" in text
+            or text.count("[") + text.count("{") > MAX_DEPTH):
+        return value, problem_in(value)
+    return value, None
+
+
+def problem_in(value: Any, where: str = "") -> str | None:
+    """The first thing in a decoded ``value`` that this policy refuses, naming its field
+    (``where`` is the name of ``value`` itself); None if it is acceptable."""
+    problem = _scalar_problem(value)
+    if problem is not None:
+        return f"{_quote(where or 'message')}: {problem}"
+    if type(value) is not dict and type(value) is not list:
+        return None
+    stack: list[tuple[Any, tuple, int]] = [(value, (where,) if where else (), 1)]
+    while stack:
+        container, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"message is nested too deeply (limit {MAX_DEPTH} levels)"
+        if type(container) is dict:
+            items: Any = container.items()
+        else:
+            items = enumerate(container)
+        for key, item in items:
+            if key.__class__ is str and not _valid_text(key):
+                return (f"{_quote(_path(path) or 'message')}: an object key is not valid Unicode "
+                        f"(it holds a lone surrogate: {_escaped(key)})")
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, path + (key,), depth + 1))
+                continue
+            problem = _scalar_problem(item)
+            if problem is not None:
+                return f"{_quote(_path(path + (key,)))}: {problem}"
+    return None
+
+
+def _scalar_problem(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:
+        if not _valid_text(value):
+            return f"text is not valid Unicode (it holds a lone surrogate: {_escaped(value)})"
+    elif kind is NonFinite:
+        return f"{value.literal} is not a finite number (JSON numbers must be finite)"
+    elif kind is float and not math.isfinite(value):
+        return f"{value!r} is not a finite number (JSON numbers must be finite)"
+    return None
+
+
+def _valid_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(text: str, limit: int = 40) -> str:
+    """``text`` cut short and with surrogates as escapes: safe to put in a reply."""
+    shown = text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    return repr(shown) if len(text) <= limit else repr(shown) + "..."
+
+
+def _path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = part if _valid_text(part) else _escaped(part)
+            out += f".{name}" if out else name
+    return out
+
+
+def _quote(path: str) -> str:
+    return f"'{path}'" if not path.startswith("'") else path
+
+
+# -- out -----------------------------------------------------------------------------------------
+
+
+def _default(value: Any) -> Any:
+    """What ``json`` calls for a value it has no form for (sets, bytes, objects)."""
+    return jsonable(value)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                            check_circular=False, default=_default)
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False,
+                                  check_circular=False, default=_default)
+
+
+def encode(message: Any) -> str:
+    """``message`` as compact JSON text that is valid UTF-8, by the policy above. Never fails
+    for any value (but MemoryError)."""
+    try:
+        text = _ENCODER.encode(message)
+    except (ValueError, TypeError, RecursionError):  # NaN, odd keys, cycles or depth
+        text = _ENCODER.encode(jsonable(message))
+    if not text.isascii() and not _valid_text(text):  # a lone surrogate: escape it
+        text = _ASCII_ENCODER.encode(jsonable(message))
+    return text
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """``value`` as plain JSON values, by the policy above.
+
+    Plain JSON values are returned as they are (no copy), which is the common, fast case.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if _depth >= MAX_DEPTH:
+        return _repr(value)
+    if kind is list:
+        converted = [jsonable(v, _depth + 1) for v in value]
+        return value if all(a is b for a, b in zip(converted, value, strict=True)) else converted
+    if kind is dict and all(type(k) is str for k in value):
+        items = {k: jsonable(v, _depth + 1) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, Mapping):
+        return {_key(k): jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, _depth + 1) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return jsonable(float(value))
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, NonFinite):
+        return None
+    return _repr(value)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return str(key)
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    return str(key) if isinstance(key, (int, float)) else _repr(key)
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not stop a message
+        return f"<{type(value).__name__} object: repr failed: {type(exc).__name__}>"
