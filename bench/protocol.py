@@ -1,49 +1,91 @@
-"""Protocol throughput: runtime:packet into a graph inport and out of a graph outport.
+"""Protocol benchmark: what a real FBP client sees of a ``flowpy serve`` runtime.
 
-Measured against a real ``flowpy serve`` process, beside a baseline measured in the same run
-through the same server stack (werkzeug + Flask + flask-sock + flowpy.server's writer) with
-a trivial echo "runtime" in place of flowpy's: every frame is decoded as JSON and the same
-message is sent back through the client's sink. The baseline is what the transport costs;
-the ratio is what the protocol layer, the runtime and the network add to it.
+What is measured. A Node.js client (``bench/protocol_client.js``, the npm ``ws`` package)
+builds this graph over the FBP Network Protocol and runs it::
 
-* **in**: runtime:packet data into exported inport -> core/Drop, with a window of W packets
-  sent but not yet acknowledged by runtime:packetsent (baseline: echo with the same window).
-* **out**: core/Range(N) -> exported outport; runtime:packet data received per second
-  (baseline: the echo server streams N messages of the same shape to the client).
-* **through**: exported inport -> core/Repeat -> exported outport with a window of W,
-  counting the runtime:packet outputs (baseline: the in-baseline, which also echoes).
+    runtime:packet -> inport in -> 10 x core/Repeat in a chain -> outport out -> runtime:packet
 
-Debug data is switched off (network:debug false) so only runtime:packet traffic is measured.
-The client is websocket-client in this process (a sender and a receiver thread); it is the
-same client for both sides of every ratio. Machines here are noisy: compare ratios.
+* **A, throughput**: N data packets (``--count``, default 20000; payload n is the integer n)
+  with at most W of them (``--window``, default 200) sent but not yet acknowledged by
+  ``runtime:packetsent``. The run ends when all N output ``runtime:packet`` data events and
+  all N ``runtime:packetsent`` have arrived; the figure is N / elapsed, in packets/s.
+* **B, latency**: T lock-step round trips (``--trips``, default 200) on the same graph: one
+  packet sent, its output and its packetsent awaited, then the next; median, p90 and p99 (ms).
 
-    python bench/protocol.py [--count 20000] [--window 64] [--repeat 3]
+The client checks every run: outputs in order with exactly the payloads sent, exactly one
+packetsent per packet, no ``*:error``, no debug message while nobody is subscribed. A failed
+check stops the benchmark with the reason.
+
+Why this client. Browsers, and so noflo-ui, offer permessage-deflate on every WebSocket, and
+so does ``ws`` with its default options; a Python client that negotiates no extension would
+measure a transport real clients never get. Both workloads therefore run twice: with the
+``ws`` defaults (offers permessage-deflate; the server decides whether it is used, and the
+negotiated extension is printed) and with ``perMessageDeflate: false``.
+
+Debug. Each flowpy figure is measured with debug off (``network:debug {enable: false}``) and
+with debug on but nobody subscribed (debug on, then ``network:edges`` with no edge, so no edge
+is tapped and no debug message is sent). The project's target: debug on with nobody
+subscribed costs within 10% of debug off; the table prints that ratio.
+
+Baselines, measured in the same run, each printed beside the figure it explains:
+
+* **echo**: the same server stack (werkzeug + Flask + flask-sock + simple-websocket +
+  flowpy.server's connections and writers) with a trivial "runtime" in place of flowpy's:
+  every frame is decoded as JSON and a ``runtime:packet`` is answered, as flowpy answers it,
+  with a ``runtime:packetsent`` and an output ``runtime:packet``; driven by the same client with
+  the same options, window and trips. flowpy/echo is what the protocol layer, the runtime and
+  the 10-process network add to the transport.
+* **relay**: bare CPython, no sockets: one item passed down a chain of 12 threads through
+  Condition-guarded deques and back, lock-step (median of 500 trips). About as many thread
+  hand-offs as a packet makes through the reader, the 10 Repeat processes and the writer: the
+  floor that threads in CPython put under workload B.
+
+Figures are the best and the median of ``--repeat`` runs (default 3; every repeat runs every
+configuration, in alternating order, each on a new connection with the graph built anew);
+ratios are of the medians; each run's figures are also printed on stderr as they come. On a
+2-core machine the lock-step latency of one run can differ 2x from the next one of the same
+configuration (14 threads, two processes, two cores): judge a 10% difference on a run with
+more repeats (``--repeat 9``), not on the default three.
+
+    python bench/protocol.py [--count 20000] [--window 200] [--trips 200] [--repeat 3]
+    python bench/protocol.py --quick          # a fast smoke run
+
+Needs ``node`` and the npm test tools (``npm ci --prefix tests``), which include ``ws``.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import math
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import websocket
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+CLIENT = Path(__file__).resolve().with_name("protocol_client.js")
+WS_PACKAGE = ROOT / "tests" / "node_modules" / "ws" / "package.json"
 
-GRAPH = "bench"
+CHAIN = 10  # core/Repeat nodes between the exported inport and outport
+RELAY_THREADS = 12
+RELAY_TRIPS = 500
+RELAY_WARMUP = 50
+CLIENT_TIMEOUT = 900.0  # seconds one client run may take at most
 
 
-# -- the baseline "runtime": JSON echo through the real transport ----------------------------
+# -- the echo baseline's "runtime" ------------------------------------------------------------
 class EchoRuntime:
-    """Echoes every message; ``{"command": "stream", "payload": {"count": n}}`` streams n."""
+    """Answers ``runtime:packet`` as flowpy does (packetsent, then the packet on port ``out``);
+    echoes anything else. The runtime interface of ``flowpy.server``, doing no real work."""
 
     def connect(self, sink: Any) -> Any:
         return sink
@@ -56,16 +98,13 @@ class EchoRuntime:
 
     def receive_text(self, client: Any, text: str) -> None:
         message = json.loads(text)
-        if message.get("command") == "stream":
-            count = int(message["payload"]["count"])
-            threading.Thread(target=self._stream, args=(client, count), name="echo-stream").start()
-            return
-        client.send(message)
-
-    def _stream(self, client: Any, count: int) -> None:
-        for n in range(count):
-            payload = {"graph": GRAPH, "port": "out", "event": "data", "payload": n}
-            client.send({"protocol": "runtime", "command": "packet", "payload": payload})
+        if message.get("protocol") == "runtime" and message.get("command") == "packet":
+            payload = message["payload"]
+            client.send({"protocol": "runtime", "command": "packetsent", "payload": payload})
+            output = {**payload, "port": "out"}
+            client.send({"protocol": "runtime", "command": "packet", "payload": output})
+        else:
+            client.send(message)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         pass
@@ -75,241 +114,311 @@ class EchoRuntime:
 
 
 def serve_echo() -> int:
+    sys.path.insert(0, str(ROOT))
     from flowpy.server import serve
 
     return serve("127.0.0.1", 0, EchoRuntime())
 
 
-# -- processes -----------------------------------------------------------------------------------
-def start(command: list[str]) -> tuple[subprocess.Popen, str]:
+# -- server processes -------------------------------------------------------------------------
+def start_server(command: list[str]) -> tuple[subprocess.Popen, str]:
+    """Start a server process; returns it and its URL once it printed its ready line."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
+        proc.wait()
+        raise SystemExit(f"{' '.join(command)}: did not start: {line!r}")
+    # Keep reading whatever else it prints, so a full pipe can never block it.
+    threading.Thread(target=proc.stdout.read, name="bench-drain", daemon=True).start()
     return proc, line.split()[-1]
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
-    proc.wait(30)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
-# -- client helpers ------------------------------------------------------------------------------
-def connect(url: str) -> websocket.WebSocket:
-    # websocket-client validates UTF-8 in pure Python unless told not to: that alone would
-    # make the client, not the server, the bottleneck.
-    return websocket.create_connection(url, subprotocols=["noflo"], skip_utf8_validation=True)
+# -- the Node client --------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One client run: workload A's rate and workload B's round trips."""
+
+    rate: float  # packets/s
+    trips_ms: list[float]
+    extensions: str  # negotiated Sec-WebSocket-Extensions ("" for none)
 
 
-def message(protocol: str, command: str, payload: Any) -> str:
-    return json.dumps({"protocol": protocol, "command": command, "payload": payload})
-
-
-def request(
-    ws: websocket.WebSocket, protocol: str, command: str, payload: Any, expect: str | None = None
-) -> dict:
-    ws.send(message(protocol, command, payload))
-    while True:
-        reply = json.loads(ws.recv())
-        if reply["protocol"] == protocol and reply["command"] == "error":
-            raise SystemExit(f"{protocol}:{command} failed: {reply['payload']}")
-        if reply["protocol"] == protocol and reply["command"] == (expect or command):
-            return reply
-
-
-def build(
-    ws: websocket.WebSocket,
-    nodes: dict[str, str],
-    edges: list[tuple[str, str]],
-    inport: str | None,
-    outport: str | None,
-    iips: dict[str, Any] | None = None,
-) -> None:
-    request(ws, "graph", "clear", {"id": GRAPH, "name": GRAPH})
-    for node, component in nodes.items():
-        request(ws, "graph", "addnode", {"graph": GRAPH, "id": node, "component": component})
-    for src, tgt in edges:
-        (sn, sp), (tn, tp) = src.split("."), tgt.split(".")
-        request(
-            ws,
-            "graph",
-            "addedge",
-            {"graph": GRAPH, "src": {"node": sn, "port": sp}, "tgt": {"node": tn, "port": tp}},
+def run_client(node: str, **config: Any) -> Run:
+    """Run bench/protocol_client.js once with ``config``; its JSON result, checked."""
+    what = f"{config['target']} (deflate={config['deflate']}, debug={config.get('debug')})"
+    try:
+        done = subprocess.run(
+            [node, str(CLIENT), json.dumps(config)],
+            capture_output=True, text=True, timeout=CLIENT_TIMEOUT, cwd=str(ROOT),
         )
-    for target, data in (iips or {}).items():
-        node, port = target.split(".")
-        request(
-            ws,
-            "graph",
-            "addinitial",
-            {"graph": GRAPH, "src": {"data": data}, "tgt": {"node": node, "port": port}},
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"client {what}: no result after {CLIENT_TIMEOUT:.0f} s") from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {"ok": False, "error": "no result line"}
+    if done.returncode != 0 or not result.get("ok"):
+        raise SystemExit(
+            f"client {what} FAILED: {result.get('error')}\n{done.stderr.strip()}".rstrip()
         )
-    if inport:
-        node, port = inport.split(".")
-        request(
-            ws, "graph", "addinport", {"graph": GRAPH, "public": "in", "node": node, "port": port}
-        )
-    if outport:
-        node, port = outport.split(".")
-        request(
-            ws, "graph", "addoutport", {"graph": GRAPH, "public": "out", "node": node, "port": port}
-        )
-    request(ws, "network", "debug", {"graph": GRAPH, "enable": False}, expect="status")
+    seconds = result["throughput"]["seconds"]
+    return Run(config["count"] / seconds, result["latency_ms"], result["extensions"] or "")
 
 
-def windowed(ws: websocket.WebSocket, count: int, window: int, frame: Any, done_when: Any) -> float:
-    """Send ``count`` frames keeping at most ``window`` unanswered; seconds until all answered.
+# -- the CPython relay baseline ---------------------------------------------------------------
+class _Channel:
+    """A deque guarded by a Condition: the cheapest blocking hand-off between two threads."""
 
-    ``frame(n)`` makes frame n; ``done_when(msg)`` is True for a message that answers one.
-    """
-    credit = threading.Semaphore(window)
-    finished = threading.Event()
-    errors: list[str] = []
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._ready = threading.Condition()
 
-    def receiver() -> None:
-        answered = 0
-        while answered < count:
-            msg = json.loads(ws.recv())
-            if done_when(msg):
-                answered += 1
-                credit.release()
-            elif msg.get("command") == "error":
-                errors.append(str(msg["payload"]))
-                finished.set()
+    def put(self, item: Any) -> None:
+        with self._ready:
+            self._items.append(item)
+            self._ready.notify()
+
+    def get(self) -> Any:
+        with self._ready:
+            while not self._items:
+                self._ready.wait()
+            return self._items.popleft()
+
+
+def relay_latency(threads: int = RELAY_THREADS, trips: int = RELAY_TRIPS) -> list[float]:
+    """Round trips (ms) of one item down a chain of ``threads`` threads and back, lock-step."""
+    channels = [_Channel() for _ in range(threads + 1)]
+
+    def relay(source: _Channel, target: _Channel) -> None:
+        while True:
+            item = source.get()
+            target.put(item)
+            if item is None:
                 return
-        finished.set()
 
-    thread = threading.Thread(target=receiver, name="bench-receiver")
-    started = time.perf_counter()
-    thread.start()
-    for n in range(count):
-        credit.acquire()
-        if finished.is_set():
-            break
-        ws.send(frame(n))
-    thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise SystemExit(f"errors: {errors[:3]}")
-    return elapsed
-
-
-def packet_frame(n: int) -> str:
-    return message(
-        "runtime", "packet", {"graph": GRAPH, "port": "in", "event": "data", "payload": n}
-    )
+    workers = [
+        threading.Thread(target=relay, args=(channels[i], channels[i + 1]), name=f"relay-{i}")
+        for i in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    times = []
+    for n in range(RELAY_WARMUP + trips):
+        started = time.perf_counter()
+        channels[0].put(n)
+        if channels[-1].get() != n:
+            raise SystemExit("relay baseline: the item came back changed")
+        times.append((time.perf_counter() - started) * 1000)
+    channels[0].put(None)
+    channels[-1].get()
+    for worker in workers:
+        worker.join()
+    return times[RELAY_WARMUP:]
 
 
-def is_packetsent(msg: dict) -> bool:
-    return msg["command"] == "packetsent"
+# -- statistics and the table -----------------------------------------------------------------
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def is_output_data(msg: dict) -> bool:
-    return msg["command"] == "packet" and msg["payload"].get("event") == "data"
+STATISTICS = {"median": 0.5, "p90": 0.9, "p99": 0.99}
 
 
-# -- measurements --------------------------------------------------------------------------------
-def flowpy_in(url: str, count: int, window: int) -> float:
-    ws = connect(url)
-    build(ws, {"drop": "core/Drop"}, [], "drop.in", None)
-    request(ws, "network", "start", {"graph": GRAPH}, expect="started")
-    elapsed = windowed(ws, count, window, packet_frame, is_packetsent)
-    request(ws, "network", "stop", {"graph": GRAPH}, expect="stopped")
-    ws.close()
-    return count / elapsed
+def summary(values: list[float], higher_is_better: bool) -> tuple[float, float]:
+    """(best, median) of one figure over the repeats."""
+    best = max(values) if higher_is_better else min(values)
+    return best, statistics.median(values)
 
 
-def flowpy_out(url: str, count: int) -> float:
-    ws = connect(url)
-    build(ws, {"range": "core/Range"}, [], None, "range.out", {"range.conf": count})
-    started = time.perf_counter()
-    ws.send(message("network", "start", {"graph": GRAPH}))
-    received = 0
-    while received < count:
-        if is_output_data(json.loads(ws.recv())):
-            received += 1
-    elapsed = time.perf_counter() - started
-    request(ws, "network", "stop", {"graph": GRAPH}, expect="stopped")
-    ws.close()
-    return count / elapsed
+class Table:
+    """Rows of: figure, flowpy best and median, baseline name, its best and median, ratio."""
+
+    def __init__(self) -> None:
+        self.lines = [
+            f"{'':<38}{'flowpy':^19}   {'':<6}{'baseline':^19}   {'ratio':>8}",
+            f"{'':<38}{'best':>9} {'median':>9}   {'':<6}{'best':>9} {'median':>9}   "
+            f"{'(median)':>8}",
+        ]
+
+    def section(self, title: str) -> None:
+        self.lines.append(title)
+
+    def row(
+        self, label: str, ours: list[float], name: str, base: list[float], higher_is_better: bool
+    ) -> None:
+        o_best, o_median = summary(ours, higher_is_better)
+        b_best, b_median = summary(base, higher_is_better)
+        digits = 0 if higher_is_better else 3
+        self.lines.append(
+            f"  {label:<36}{o_best:>9.{digits}f} {o_median:>9.{digits}f}   {name:<6}"
+            f"{b_best:>9.{digits}f} {b_median:>9.{digits}f}   {o_median / b_median:>8.2f}"
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
 
 
-def flowpy_through(url: str, count: int, window: int) -> float:
-    ws = connect(url)
-    build(ws, {"repeat": "core/Repeat"}, [], "repeat.in", "repeat.out")
-    request(ws, "network", "start", {"graph": GRAPH}, expect="started")
-    elapsed = windowed(ws, count, window, packet_frame, is_output_data)
-    request(ws, "network", "stop", {"graph": GRAPH}, expect="stopped")
-    ws.close()
-    return count / elapsed
+# -- the benchmark ----------------------------------------------------------------------------
+CLIENT_OPTIONS = {
+    True: "ws defaults (offers permessage-deflate)",
+    False: "perMessageDeflate: false",
+}
+SHORT_OPTIONS = {True: "deflate offered", False: "no deflate"}
+DEBUG_LABELS: dict[bool | None, str] = {False: "debug off", True: "debug on*"}
 
 
-def echo_in(url: str, count: int, window: int) -> float:
-    ws = connect(url)
-    elapsed = windowed(ws, count, window, packet_frame, lambda msg: msg["command"] == "packet")
-    ws.close()
-    return count / elapsed
+Key = tuple[str, bool, bool | None]  # (target, deflate offered, debug on); echo: debug None
+CONFIGS: list[Key] = [
+    (target, deflate, debug)
+    for deflate in (True, False)
+    for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True))
+]
 
 
-def echo_out(url: str, count: int) -> float:
-    ws = connect(url)
-    started = time.perf_counter()
-    ws.send(message("test", "stream", {"count": count}))
-    for _ in range(count):
-        ws.recv()
-    elapsed = time.perf_counter() - started
-    ws.close()
-    return count / elapsed
+def progress(line: str) -> None:
+    """The figures of each run as they come, on stderr (the table goes to stdout)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def measure(
+    node: str, count: int, window: int, trips: int, repeat: int
+) -> tuple[dict[Key, list[Run]], list[float]]:
+    """Every configuration ``repeat`` times against one flowpy and one echo server process;
+    the runs of each configuration, and the relay baseline's median (ms) of each repeat."""
+    runs: dict[Key, list[Run]] = collections.defaultdict(list)
+    relay: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="flowpy-bench-") as state:
+        flowpy_proc, flowpy_url = start_server(
+            [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir", state]
+        )
+        try:
+            echo_proc, echo_url = start_server(
+                [sys.executable, str(Path(__file__).resolve()), "--echo-server"]
+            )
+        except BaseException:
+            stop_server(flowpy_proc)
+            raise
+        urls = {"flowpy": flowpy_url, "echo": echo_url}
+        common = {"chain": CHAIN, "window": window}
+        try:
+            # A short unrecorded run on each server first: imports, first graph, caches.
+            for target, url in urls.items():
+                run_client(node, url=url, target=target, deflate=False, debug=False,
+                           count=min(count, 1000), trips=min(trips, 20), **common)
+            for r in range(repeat):
+                relay.append(statistics.median(relay_latency()))
+                # Alternate the order, so a slow drift of the machine favours nobody.
+                progress(f"repeat {r + 1}/{repeat}: relay median {relay[-1]:.3f} ms")
+                for key in CONFIGS if r % 2 == 0 else CONFIGS[::-1]:
+                    target, deflate, debug = key
+                    run = run_client(
+                        node, url=urls[target], target=target, deflate=deflate, debug=debug,
+                        count=count, trips=trips, **common,
+                    )
+                    runs[key].append(run)
+                    progress(
+                        f"  {target:<6} {SHORT_OPTIONS[deflate]:<15} "
+                        f"{DEBUG_LABELS.get(debug, ''):<9} {run.rate:>8.0f} packets/s, "
+                        f"median {percentile(run.trips_ms, 0.5):.3f} ms"
+                    )
+        finally:
+            stop_server(flowpy_proc)
+            stop_server(echo_proc)
+    return runs, relay
+
+
+def report(runs: dict[Key, list[Run]], relay: list[float]) -> Table:
+    """The table: every flowpy figure beside its baseline, and the cost of debug on*."""
+
+    def rates(key: Key) -> list[float]:
+        return [run.rate for run in runs[key]]
+
+    def latency(key: Key, stat: str) -> list[float]:
+        return [percentile(run.trips_ms, STATISTICS[stat]) for run in runs[key]]
+
+    table = Table()
+    for deflate in (True, False):
+        echo = ("echo", deflate, None)
+        negotiated = runs["flowpy", deflate, False][0].extensions or "none"
+        echo_negotiated = runs[echo][0].extensions or "none"
+        table.section(f"A throughput, packets/s; client: {CLIENT_OPTIONS[deflate]}; negotiated: "
+                      f"flowpy {negotiated!r}, echo {echo_negotiated!r}")
+        for debug in (False, True):
+            table.row(DEBUG_LABELS[debug], rates(("flowpy", deflate, debug)), "echo",
+                      rates(echo), True)
+    for deflate in (True, False):
+        echo = ("echo", deflate, None)
+        table.section(f"B latency, ms; client: {CLIENT_OPTIONS[deflate]}")
+        for stat in STATISTICS:
+            for debug in (False, True):
+                ours = latency(("flowpy", deflate, debug), stat)
+                table.row(f"{stat}, {DEBUG_LABELS[debug]}", ours, "echo", latency(echo, stat),
+                          False)
+    table.section(f"B latency, ms, beside bare CPython ({RELAY_THREADS} threads relaying one item)")
+    for deflate in (True, False):
+        for debug in (False, True):
+            ours = latency(("flowpy", deflate, debug), "median")
+            table.row(f"median, {SHORT_OPTIONS[deflate]}, {DEBUG_LABELS[debug]}", ours, "relay",
+                      relay, False)
+    table.section("cost of debug on* (nobody subscribed) beside debug off; target: within 10%")
+    for deflate in (True, False):
+        on, off = ("flowpy", deflate, True), ("flowpy", deflate, False)
+        table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(on), "off", rates(off), True)
+        table.row(f"B median ms, {SHORT_OPTIONS[deflate]}",
+                  latency(on, "median"), "off", latency(off, "median"), False)
+    return table
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=20000, help="packets per measurement")
-    parser.add_argument("--window", type=int, default=64, help="unacknowledged packets")
-    parser.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    parser.add_argument("--count", type=int, help="workload A: packets (default 20000)")
+    parser.add_argument("--window", type=int, default=200, help="workload A: unacked packets")
+    parser.add_argument("--trips", type=int, help="workload B: round trips (default 200)")
+    parser.add_argument("--repeat", type=int, help="runs of everything (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1000 packets, 50 trips, 1 repeat unless given")
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
         return serve_echo()
+    count = args.count or (1000 if args.quick else 20000)
+    trips = args.trips or (50 if args.quick else 200)
+    repeat = args.repeat or (1 if args.quick else 3)
+    if min(count, args.window, trips, repeat) < 1:
+        parser.error("--count, --window, --trips and --repeat must be at least 1")
 
-    with tempfile.TemporaryDirectory(prefix="flowpy-bench-") as state:
-        runtime, runtime_url = start(
-            [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir", state]
-        )
-        echo, echo_url = start([sys.executable, str(Path(__file__).resolve()), "--echo-server"])
-        try:
-            best: dict[str, float] = {}
+    node = shutil.which("node")
+    if node is None or not WS_PACKAGE.exists():
+        raise SystemExit("needs node and the npm test tools: npm ci --prefix tests")
+    ws_version = json.loads(WS_PACKAGE.read_text())["version"]
+    node_version = subprocess.check_output([node, "--version"], text=True).strip()
 
-            def record(name: str, value: float) -> None:
-                best[name] = max(best.get(name, 0.0), value)
-
-            for _ in range(args.repeat):
-                record("echo in", echo_in(echo_url, args.count, args.window))
-                record("flowpy in", flowpy_in(runtime_url, args.count, args.window))
-                record("echo out", echo_out(echo_url, args.count))
-                record("flowpy out", flowpy_out(runtime_url, args.count))
-                record("flowpy through", flowpy_through(runtime_url, args.count, args.window))
-        finally:
-            stop(runtime)
-            stop(echo)
+    runs, relay = measure(node, count, args.window, trips, repeat)
 
     print(
-        f"protocol throughput, {args.count} packets, window {args.window}, "
-        f"best of {args.repeat} (packets/s)"
+        f"flowpy protocol benchmark: client node {node_version} + ws {ws_version}; "
+        f"servers Python {sys.version.split()[0]}\n"
+        f"graph: runtime:packet -> in -> {CHAIN} x core/Repeat -> out -> runtime:packet\n"
+        f"A: {count} packets, window {args.window}; B: {trips} lock-step round trips; "
+        f"best and median of {repeat} repeat(s)\n"
+        f"debug on* = network:debug on + network:edges [] (debug on, nobody subscribed)\n"
+        f"echo  = JSON echo runtime on the same server stack; same client, options, window\n"
+        f"relay = CPython, one item down {RELAY_THREADS} threads (Condition + deque) and back, "
+        f"median of {RELAY_TRIPS} trips\n"
     )
-    rows = [
-        ("in    (runtime:packet -> inport -> Drop, acked)", "flowpy in", "echo in"),
-        ("out   (Range -> outport -> runtime:packet)", "flowpy out", "echo out"),
-        ("through (inport -> Repeat -> outport)", "flowpy through", "echo in"),
-    ]
-    for label, ours, base in rows:
-        print(
-            f"  {label:<48} {best[ours]:>9.0f}   baseline {best[base]:>9.0f}   "
-            f"ratio {best[ours] / best[base]:.2f}"
-        )
+    print(report(runs, relay))
     return 0
 
 
