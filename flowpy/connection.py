@@ -61,11 +61,16 @@ class Selector:
     generations so a poke between its poll and its wait is never missed.
     """
 
-    __slots__ = ("_cond", "generation")
+    __slots__ = ("_cond", "generation", "waiting", "watch")
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self.generation = 0
+        #: Readers blocked in :meth:`wait` (a network's drain asks whether its processes idle).
+        self.waiting = 0
+        #: Called (no arguments, no locks taken) when a reader is about to block; see
+        #: :attr:`Connection.watch`.
+        self.watch: Callable[[], Any] | None = None
 
     def poke(self) -> None:
         with self._cond:
@@ -78,7 +83,14 @@ class Selector:
         with self._cond:
             if self.generation != seen:
                 return True
-            return self._cond.wait_for(lambda: self.generation != seen, timeout)
+            self.waiting += 1
+            try:
+                watch = self.watch
+                if watch is not None:
+                    watch()
+                return self._cond.wait_for(lambda: self.generation != seen, timeout)
+            finally:
+                self.waiting -= 1
 
 
 class Connection:
@@ -100,6 +112,7 @@ class Connection:
         "_waiting_readers",
         "_waiting_writers",
         "selector",
+        "watch",
     )
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, writers: int = 1, name: str = "") -> None:
@@ -120,10 +133,20 @@ class Connection:
         self._waiting_readers = 0
         self._waiting_writers = 0
         self.selector: Selector | None = None
+        #: None, except while a network drains: then called (no arguments, no locks taken,
+        #: quick) whenever the reader is about to block on this empty connection, so the drain
+        #: can tell without polling when everything inside the network has settled.
+        self.watch: Callable[[], Any] | None = None
 
     # -- state ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def reader_waiting(self) -> bool:
+        """The reader is blocked waiting for items (on this connection or its selector)."""
+        selector = self.selector
+        return bool(self._waiting_readers) or (selector is not None and selector.waiting > 0)
 
     @property
     def closed(self) -> bool:
@@ -306,6 +329,9 @@ class Connection:
                     raise TimeoutError(f"nothing received within {timeout:.3f}s")
             self._waiting_readers += 1
             try:
+                watch = self.watch
+                if watch is not None:
+                    watch()
                 self._not_empty.wait(remaining)
             finally:
                 self._waiting_readers -= 1
@@ -322,6 +348,15 @@ class Connection:
             self._reader_gone = True
             self._not_full.notify_all()
             return discarded
+
+    def close_input(self) -> None:
+        """Take no more items: a sender (waiting or new) raises NetworkStopped, while the
+        reader still gets what is buffered, then end-of-stream."""
+        with self._lock:
+            self._aborted = True
+            self._eof = True
+            self._not_full.notify_all()
+            self._wake_reader(everyone=True)
 
     def abort(self) -> list[Any]:
         """Stop: blocked writers raise NetworkStopped, the reader sees end-of-stream at once.

@@ -103,6 +103,8 @@ class HostedGraph(NetworkListener):
         self._started_at = 0.0
         self._ended_edges = False
         self.stop_requested = threading.Event()
+        #: What the last stop discarded ({"discarded": n, "drained": bool}), for ``GET /``.
+        self.last_stop: dict[str, Any] | None = None
         self.tracer: Tracer | None = None
         self._edges: list[_Edge] = []
         self._initials: list[_Initial] = []
@@ -171,18 +173,26 @@ class HostedGraph(NetworkListener):
             self.stop_requested.clear()
             network.start()
 
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Stop the network; False if it was not started (nothing to announce)."""
+    def stop(self, timeout: float = 5.0, drain: bool = True) -> bool:
+        """Stop the network (draining first, see :meth:`Network.stop`); False if it was not
+        started (nothing to announce). An immediate stop cuts a drain in progress short."""
+        network = self.network
+        if not drain and network is not None:
+            network.cut_drain()
         with self._control:
-            return self._stop_locked(timeout)
+            return self._stop_locked(timeout, drain)
 
-    def _stop_locked(self, timeout: float) -> bool:
+    def cut_drain(self) -> None:
+        network = self.network
+        if network is not None:
+            network.cut_drain()
+
+    def _stop_locked(self, timeout: float, drain: bool = True) -> bool:
         network = self.network
         if network is None or not network.started:
             return False
-        self.stop_requested.set()
-        self.runtime.wake_output_waiters()
-        stuck = network.stop(timeout)
+        self.stop_requested.set()  # input is refused from now on; output flows until drained
+        stuck = network.stop(timeout, drain)
         if stuck:
             log.warning("graph %s: threads still running after stop: %s", self.id, stuck)
         return True
@@ -271,6 +281,14 @@ class HostedGraph(NetworkListener):
                 "graph": self.id, "started": False, "running": False,
                 "time": wire.timestamp(), "uptime": uptime,
             }, "network-status")
+
+    def discarded(self, network: Network, count: int, drained: bool) -> None:
+        """A stop cut IPs off: say so to whoever watches the network, never silently."""
+        self.last_stop = {"discarded": count, "drained": drained}
+        why = "the drain did not finish in time" if not drained else "an immediate stop"
+        self.runtime.broadcast("network", "output", {
+            "message": f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
+                       f"network ({why})", "type": "message"}, "network-data")
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         error = message

@@ -7,8 +7,17 @@ only then starts the threads, so no IP is lost at start and no listener sees dat
 ``{graph}-OUT`` (as in flowd), which are wired by the same loop as ordinary edges.
 
 Completion is detected when the last process thread (and the outport handler) ends, with no
-polling. ``stop()`` ends the inports first, then aborts every connection so blocked threads
-wake up, and joins everything with a bounded timeout.
+polling.
+
+``stop()`` drains by default, so nothing a client was told was accepted is lost: it refuses new
+input at once (inport requests are answered "stopping"), lets the inport handler put in what
+it had already taken, ends the exported inports' streams, and waits until everything
+downstream of them has settled (every connection there empty and every process there ended
+or waiting for input, the outport handler included) or the drain deadline passes. Processes
+not fed by an exported inport hold nothing a client handed in, so they do not delay a stop.
+Then it aborts every connection so blocked threads wake up, joins everything with a bounded
+timeout, and reports how many IPs were still inside and discarded. ``stop(drain=False)``
+skips the drain (a runaway graph), and :meth:`Network.cut_drain` ends one in progress.
 """
 
 from __future__ import annotations
@@ -71,6 +80,10 @@ class NetworkListener:
 
     def output(self, network: Network, node: str, text: str) -> None: ...
 
+    def discarded(self, network: Network, count: int, drained: bool) -> None:
+        """A stop discarded ``count`` IPs still inside the network; ``drained`` is False if a
+        drain was asked for and did not finish (deadline, or cut short)."""
+
     def finished(self, network: Network) -> None: ...
 
     def stopped(self, network: Network) -> None: ...
@@ -122,8 +135,11 @@ class Network:
         self.running = False
         self.stopping = threading.Event()
         self.started_at = 0.0
-        self.stats = {"in": 0, "out": 0}
+        self.stats = {"in": 0, "out": 0, "discarded": 0}
         self._state = threading.Lock()
+        self._draining = False  # a stop began: inport requests are refused
+        self._drain_cut = False
+        self._drain_quiet = threading.Condition()
         self._finished = threading.Event()
         self._processes: list[_Process] = []
         self._handlers: list[threading.Thread] = []
@@ -194,7 +210,9 @@ class Network:
             self._processes = processes
             self._finished.clear()
             self.stopping.clear()
-            self.stats = {"in": 0, "out": 0}
+            self._draining = False
+            self._drain_cut = False
+            self.stats = {"in": 0, "out": 0, "discarded": 0}
             self._taps = {}
             self._build_handlers(plan)
             self._live = len(processes) + 1  # the outport handler counts: it flushes last
@@ -378,6 +396,7 @@ class Network:
         finally:
             for port in self._in_ports.values():
                 port.close()
+            self._poke_drain()
 
     def _serve_outports(self, port: InputPort) -> None:
         """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on,
@@ -414,8 +433,9 @@ class Network:
             done = self._live == 0
             if done:
                 self.running = False
+        self._poke_drain()
         if done:
-            if not self.stopping.is_set():
+            if not self.stopping.is_set() and not self._draining:  # a stop reports itself
                 self._emit("finished", self)
             self._finished.set()
 
@@ -433,11 +453,13 @@ class Network:
                  on_queued: Callable | None = None) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
+        if self._draining:
+            raise NetworkError(f"network {self.name!r} is stopping")
         public = self._inport_name(port)
         try:
             self._requests.send((kind, public, ip, on_accepted, on_queued))
         except NetworkStopped:
-            raise NetworkError(f"network {self.name!r} is not running") from None
+            raise NetworkError(f"network {self.name!r} is stopping") from None
 
     def send_inport(
         self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None,
@@ -507,14 +529,19 @@ class Network:
         raise NetworkError(f"no running edge {want[0]} -> {want[1]}")
 
     # -- stop ----------------------------------------------------------------------------
-    def stop(self, timeout: float = 5.0) -> list[str]:
-        """Stop every thread; returns the names of threads that did not end within ``timeout``."""
+    def stop(self, timeout: float = 5.0, drain: bool = True) -> list[str]:
+        """Stop every thread, draining first (see the module docstring); returns the names of
+        threads that did not end within ``timeout`` (the drain included)."""
         with self._state:
-            if not self.started or self.stopping.is_set():
+            if not self.started or self.stopping.is_set() or self._draining:
                 return []
-            self.stopping.set()
+            self._draining = True
             plan = self._plan
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
+        drained = self._drain(deadline - min(1.0, timeout * 0.2)) if drain else True
+        with self._state:
+            self.stopping.set()
         self._emit("stopping", self)
         # Inports first: nothing new enters, and the IN handler ends.
         unserved = self._requests.abort() if self._requests is not None else []
@@ -522,8 +549,11 @@ class Network:
             if proc.component is not None:
                 proc.component.stop_deadline = deadline
                 proc.component.stopping.set()
+        discarded = 0
         for conn in self._connections:
-            conn.abort()
+            if conn is not self._requests:
+                discarded += len(conn.abort())
+        self.stats["discarded"] = discarded
         stuck = []
         for thread in self._handlers + [p.thread for p in self._processes if p.thread]:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -542,8 +572,80 @@ class Network:
         self._finished.set()
         if stuck:
             log.warning("network %s: threads still running after stop: %s", self.name, stuck)
+        if discarded or not drained:
+            log.warning("network %s: stop discarded %d IP(s)%s", self.name, discarded,
+                        "" if drained else " (the drain did not finish)")
+            self._emit("discarded", self, discarded, drained)
         self._emit("stopped", self)
         return stuck
+
+    def cut_drain(self) -> None:
+        """End a drain in progress now (a second interrupt): the stop goes on at once."""
+        self._drain_cut = True
+        self._poke_drain()
+
+    def _poke_drain(self) -> None:
+        if self._draining:
+            with self._drain_quiet:
+                self._drain_quiet.notify_all()
+
+    def _drain(self, deadline: float) -> bool:
+        """Let what the exported inports took run out (module docstring). True once settled,
+        False if the deadline passed or the drain was cut first."""
+        watched = self._inport_closure()
+        if not watched:
+            return True  # nothing a client handed in can be inside
+        connections = [c for c in self._connections if c is not self._requests]
+        for conn in connections:
+            conn.watch = self._poke_drain
+        try:
+            if self._requests is not None:
+                self._requests.close_input()  # taken requests go in; later ones are refused
+            with self._drain_quiet:
+                while not self._settled(watched):
+                    remaining = deadline - time.monotonic()
+                    if self._drain_cut or remaining <= 0:
+                        return False
+                    # The pokes (a reader blocking, a thread ending) are what wakes this; the
+                    # slice only bounds the cost of a wake-up this code did not foresee.
+                    self._drain_quiet.wait(min(remaining, 0.1))
+            return True
+        finally:
+            for conn in connections:
+                conn.watch = None
+
+    def _inport_closure(self) -> list[list[Connection]]:
+        """For every process downstream of an exported inport (the outport handler
+        included): the connections it reads. Empty if the graph has no exported inport."""
+        plan = self._plan
+        following: dict[str, set[str]] = {}
+        for src, tgt in plan.edges:
+            following.setdefault(src[0], set()).add(tgt[0])
+        reached: set[str] = set()
+        todo = [IN_HANDLER]
+        while todo:
+            for node in following.get(todo.pop(), ()):
+                if node not in reached:
+                    reached.add(node)
+                    todo.append(node)
+        readers: dict[str, list[Connection]] = {}
+        for (node, _port, _index), conn in plan.targets.items():
+            if node in reached:
+                readers.setdefault(node, []).append(conn)
+        return list(readers.values())
+
+    def _settled(self, watched: list[list[Connection]]) -> bool:
+        """Nothing moves downstream of the inports any more: the inport handler has ended,
+        and every process there has ended or waits for input on empty connections."""
+        if self._handlers and self._handlers[0].is_alive():
+            return False
+        for conns in watched:
+            if any(len(conn) for conn in conns):
+                return False
+            if not all(conn.reader_gone for conn in conns) and \
+                    not any(conn.reader_waiting for conn in conns):
+                return False
+        return True
 
     # -- plumbing ------------------------------------------------------------------------
     def _emit(self, event: str, *args: Any) -> None:

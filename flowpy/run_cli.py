@@ -6,7 +6,11 @@ the shell: a slow reader of stdout slows the graph, and stdin is read only as fa
 graph accepts it, so memory stays bounded by the connection capacities.
 
 Exit status: 0 when every process ended cleanly, 1 after a process error, 2 when the graph
-cannot be loaded or started, 3 when ``--timeout`` stopped it.
+cannot be loaded or started, 3 when ``--timeout`` stopped it, 130 after SIGINT (Ctrl-C) and
+143 after SIGTERM.
+
+A signal stops the graph the way ``network:stop`` does: what stdin already handed in runs out
+to stdout first (the drain), unless ``--no-drain``; a second signal stops at once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -26,6 +31,12 @@ from .network import Network, NetworkError, NetworkListener
 from .registry import Registry
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID, EXIT_TIMEOUT = 0, 1, 2, 3
+#: What the wake pipe carries besides signal numbers: the network finished by itself.
+_FINISHED = 0
+#: ... and the stop is over (no signal has this number).
+_STOPPED = 255
+#: Seconds a stop may take, its drain included.
+STOP_TIMEOUT = 5.0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,6 +61,13 @@ def add_parser(subparsers: Any) -> None:
         help="set the initial IP of a port (VALUE is JSON, or else a string)",
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds (exit 3)")
+    parser.add_argument(
+        "--no-drain",
+        dest="drain",
+        action="store_false",
+        help="on a signal or the timeout, stop at once instead of letting what is inside the "
+        "graph run out first",
+    )
     parser.add_argument(
         "--components-dir",
         metavar="DIR",
@@ -141,6 +159,13 @@ class CliListener(NetworkListener):
             self.err.write(f"flowpy: process {node!r} failed: {message}\n{tb}")
             self.err.flush()
 
+    def discarded(self, network: Network, count: int, drained: bool) -> None:
+        why = "the drain did not finish" if not drained else "stopped at once"
+        with self._lock:
+            self.err.write(f"flowpy: {count} IP(s) still inside the graph were discarded "
+                           f"({why})\n")
+            self.err.flush()
+
 
 def feed_lines(network: Network, port: str, fd: int, stop_fd: int) -> None:
     """Each line read from ``fd`` becomes a data IP on ``port``; end of input closes the port."""
@@ -228,24 +253,85 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(network, err) if err.isatty() else None
     if progress:
         progress.thread.start()
-    interrupted = False
     try:
-        finished = network.wait(args.timeout)
-    except KeyboardInterrupt:
-        finished, interrupted = False, True
-    os.write(stop_w, b"x")  # the stdin feeder returns at once, even mid-wait
-    network.stop()  # also releases a feeder blocked on a full inport
-    if feeder:
-        feeder.join()
-    if progress:
-        progress.done.set()
-        progress.thread.join()
-    os.close(stop_r)
-    os.close(stop_w)
-    out.flush()
-    if interrupted:
-        return 130
-    if not finished:
+        status = _wait_and_stop(network, listener, args, feeder, stop_w)
+    finally:
+        if feeder:
+            feeder.join()
+        if progress:
+            progress.done.set()
+            progress.thread.join()
+        os.close(stop_r)
+        os.close(stop_w)
+        out.flush()
+    if status == EXIT_TIMEOUT:
         err.write(f"flowpy: stopped {args.graph} after {args.timeout}s timeout\n")
-        return EXIT_TIMEOUT
-    return EXIT_PROCESS_ERROR if listener.errors else EXIT_OK
+    if status == EXIT_OK and listener.errors:
+        return EXIT_PROCESS_ERROR
+    return status
+
+
+def _wait_and_stop(network: Network, listener: CliListener, args: argparse.Namespace,
+                   feeder: threading.Thread | None, stop_feeder: int) -> int:
+    """Wait (in the main thread) for the graph to finish, the timeout or a signal; then stop
+    it, draining unless told not to, while a second signal cuts the drain short.
+
+    Every wait here is on one pipe: signals arrive on it through ``signal.set_wakeup_fd`` and
+    the listener writes to it when the network finishes, so nothing polls and no exception
+    ever lands in the middle of a stop."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    network.add_listener(_Finished(wake_w))
+    try:
+        status = EXIT_OK
+        if not network.wait(0):  # it may have finished before the listener was added
+            ready, _, _ = select.select([wake_r], [], [], args.timeout)
+            if not ready:
+                status = EXIT_TIMEOUT
+            else:
+                byte = os.read(wake_r, 1)[0]
+                if byte != _FINISHED:
+                    status = 130 if byte == signal.SIGINT else 128 + byte
+        os.write(stop_feeder, b"x")  # the stdin feeder hands in what it read, then ends
+        if status != EXIT_OK and feeder is not None:
+            feeder.join(STOP_TIMEOUT / 2)
+
+        def stop() -> None:
+            try:
+                network.stop(STOP_TIMEOUT, drain=args.drain)
+            finally:
+                os.write(wake_w, bytes([_STOPPED]))
+
+        stopper = threading.Thread(target=stop, name="flowpy-stop")
+        stopper.start()
+        while (byte := os.read(wake_r, 1)[0]) != _STOPPED:
+            if byte != _FINISHED:  # a signal during the stop: stop at once
+                network.cut_drain()
+                status = 130
+        stopper.join()
+        return status
+    finally:
+        signal.set_wakeup_fd(previous_wakeup)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """Replaces the default action (exit, KeyboardInterrupt); the wakeup fd does the work."""
+
+
+class _Finished(NetworkListener):
+    """Writes to the wake pipe when every process has ended by itself."""
+
+    def __init__(self, wake: int) -> None:
+        self.wake = wake
+
+    def finished(self, network: Network) -> None:
+        try:
+            os.write(self.wake, bytes([_FINISHED]))
+        except OSError:
+            pass  # the pipe is full or closed: the waiter is awake or gone already

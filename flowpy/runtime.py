@@ -156,10 +156,14 @@ class Client:
         #: graph id -> the link session this connection is attached to (flowpy:hello).
         self.sessions: dict[str, LinkSession] = {}
 
-    def send(self, message: dict, lane: wire.Lane = wire.NEWS) -> bool:
-        """False if the message was not taken (dropped, or the client is gone). Never raises:
-        a failing transport must not break the thread that is reporting."""
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
+             cancelled: Callable[[], bool] | None = None) -> bool:
+        """False if the message was not taken (dropped, or the client is gone, or a STREAM
+        send gave up because ``cancelled()``). Never raises: a failing transport must not
+        break the thread that is reporting."""
         try:
+            if cancelled is not None:
+                return self.sink.send(message, lane, cancelled) is not False
             return self.sink.send(message, lane) is not False
         except Exception:
             log.exception("client %d: sink failed", self.number)
@@ -232,12 +236,15 @@ class Runtime:
         network_capacity: int | None = None,
         components_dir: str | os.PathLike | None = None,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        drain: bool = True,
     ) -> None:
         """``network_capacity``: capacity of every connection in the networks (engine default
         if None); small values make back-pressure visible, which tests and benchmarks use.
         ``components_dir``: a directory of ``.fbp``/``.json`` graphs offered as components.
         ``max_inflight``: runtime:packet requests a client may have unanswered before its
-        sink stops reading it (see the module docstring)."""
+        sink stops reading it (see the module docstring). ``drain``: whether stops at
+        shutdown drain the networks (``network:stop`` says for itself)."""
+        self.drain = drain
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.max_inflight = max_inflight
@@ -416,15 +423,15 @@ class Runtime:
         stopping.
         """
 
-        def cancelled() -> bool:
-            return stopping.is_set() or hosted.stop_requested.is_set() or self._closing
+        def cancelled() -> bool:  # the network's stop set it once the drain was over
+            return stopping.is_set()
 
         def to_standard_clients(chunk: list[dict]) -> None:
             receivers = self.packet_receivers(hosted.id, port)
             for payload in chunk:
                 message = wire.message("runtime", "packet", payload)
                 for client in receivers:
-                    client.send(message, wire.STREAM)
+                    client.send(message, wire.STREAM, cancelled)
 
         done = self.sessions.publish(hosted.id, port, payloads, cancelled,
                                      on_taken=to_standard_clients)
@@ -452,7 +459,7 @@ class Runtime:
                     self._clients_changed.wait(timeout=1.0)
             delivered = False
             for client in targets:
-                delivered = client.send(message, wire.STREAM) or delivered
+                delivered = client.send(message, wire.STREAM, cancelled) or delivered
             if delivered:
                 return True
             with self._lock:  # every target was gone: wait for the client list to change
@@ -472,9 +479,13 @@ class Runtime:
             client.send(message, wire.URGENT)  # in order with the packets, never waiting
 
     def wake_output_waiters(self, graph: str | None = None) -> None:
-        """Outport handlers waiting for a client or for room in an outbox re-check why."""
+        """Outport handlers waiting for a client, for room in a client's queue or in an outbox
+        re-check why (a network is stopping)."""
         with self._lock:
             self._clients_changed.notify_all()
+            clients = list(self._clients)
+        for client in clients:
+            getattr(client.sink, "wake", _nothing)()
         self.sessions.wake(graph)
 
     def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
@@ -729,8 +740,11 @@ class Runtime:
         graphs = []
         for graph_id, hosted in sorted(self.graphs().items()):
             state = hosted.status()
-            graphs.append({"id": graph_id, "main": graph_id == self.main_graph,
-                           "started": state["started"], "running": state["running"]})
+            entry = {"id": graph_id, "main": graph_id == self.main_graph,
+                     "started": state["started"], "running": state["running"]}
+            if hosted.last_stop is not None:
+                entry["lastStop"] = dict(hosted.last_stop)
+            graphs.append(entry)
         return {
             "id": self.id,
             "label": self.label,
@@ -864,20 +878,28 @@ class Runtime:
             self.component_sources[full] = code
 
     # -- shutdown -------------------------------------------------------------------------
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop every network and join its threads (each within ``timeout``)."""
+    def shutdown(self, timeout: float = 5.0, drain: bool | None = None) -> None:
+        """Stop every network, draining as ``drain`` says (default: the runtime's ``drain``
+        setting), and join its threads (each within ``timeout``)."""
+        drain = self.drain if drain is None else drain
         with self._lock:
             self._closing = True
             self._clients_changed.notify_all()
         self.sessions.wake()
         for hosted in self.graphs().values():
             try:
-                hosted.stop(timeout)
+                hosted.stop(timeout, drain)
             except Exception:
                 log.exception("graph %s: stop failed", hosted.id)
+
         stuck = self.sessions.shutdown(timeout)
         if stuck:
             log.warning("link session threads still running after shutdown: %s", stuck)
+
+    def cut_drains(self) -> None:
+        """End every drain in progress at once (a second interrupt during shutdown)."""
+        for hosted in self.graphs().values():
+            hosted.cut_drain()
 
 
 def _safe_filename(graph_id: str) -> str:

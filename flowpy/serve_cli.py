@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .runtime import DEFAULT_MAX_INFLIGHT
 from .server import DEFAULT_PORT
 
 
@@ -76,6 +77,27 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "it; 0 = never (default: 60)",
     )
     parser.add_argument(
+        "--compression",
+        action="store_true",
+        help="accept permessage-deflate when a client offers it (costs much CPU per message; "
+        "for links where bandwidth matters more, see docs/deployment.md)",
+    )
+    parser.add_argument(
+        "--max-inflight",
+        metavar="N",
+        type=int,
+        default=DEFAULT_MAX_INFLIGHT,
+        help="runtime:packet requests a client may have unanswered before the server stops "
+        f"reading it (default: {DEFAULT_MAX_INFLIGHT})",
+    )
+    parser.add_argument(
+        "--no-drain",
+        dest="drain",
+        action="store_false",
+        help="on SIGTERM/SIGINT stop the networks at once instead of letting what is inside "
+        "them run out first",
+    )
+    parser.add_argument(
         "--remote",
         metavar="NAME=URL",
         action="append",
@@ -123,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             secret=args.secret or None,
             permissions=permissions,
             components_dir=args.components_dir,
+            max_inflight=args.max_inflight,
+            drain=args.drain,
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
@@ -141,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         runtime.shutdown()
         return _fail(f"cannot load graph {args.graph}: {exc}")
     try:
-        return serve(args.host, args.port, runtime, stall_timeout=args.stall_timeout or None)
+        return serve(args.host, args.port, runtime, stall_timeout=args.stall_timeout or None,
+                     compression=args.compression)
     except OSError as exc:  # cannot bind
         runtime.shutdown()
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")

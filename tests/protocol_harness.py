@@ -18,6 +18,7 @@ from typing import Any
 
 import protocol_schemas
 
+from flowpy import wire
 from flowpy.component import Component, InPort, OutPort
 from flowpy.registry import Registry
 from flowpy.runtime import Client, Runtime
@@ -39,16 +40,20 @@ class RecordingSink:
         self.name = name
         self.extension = extension
         self.messages: list[dict] = []
-        self.droppable: list[bool] = []
+        self.lanes: list[wire.Lane] = []
         self.invalid: list[str] = []
         self.cond = threading.Condition()
-        #: While cleared, non-droppable sends block (a slow client); droppable ones are dropped.
+        #: While cleared, the client reads nothing: debug data is dropped, STREAM sends wait
+        #: (until it is set again or their ``cancelled()`` says so when woken), and URGENT
+        #: and NEWS ones are taken, as the real connection takes them, without waiting.
         self.open = threading.Event()
         self.open.set()
         self.dropped = 0
         SINKS.append(self)
 
-    def send(self, message: dict, droppable: bool = False) -> bool:
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
+             cancelled: Callable[[], bool] | None = None) -> bool:
+        assert isinstance(lane, wire.Lane), f"not a lane: {lane!r}"
         try:
             problems = protocol_schemas.errors(message)
         except protocol_schemas.SchemaMissing as exc:  # fail the test, loudly, at teardown
@@ -58,16 +63,33 @@ class RecordingSink:
         if problems:
             self.invalid.append(f"{json.dumps(message, default=repr)[:300]}: {problems}")
         if not self.open.is_set():
-            if droppable:
-                self.dropped += 1
+            if lane.droppable:
+                with self.cond:
+                    self.dropped += 1
                 return False
-            self.open.wait()
+            if lane.waits:
+                with self.cond:
+                    if not self.cond.wait_for(lambda: self.open.is_set()
+                                              or (cancelled is not None and cancelled())):
+                        return False
+                    if not self.open.is_set():
+                        return False
         copy = json.loads(json.dumps(message, default=repr))
         with self.cond:
             self.messages.append(copy)
-            self.droppable.append(droppable)
+            self.lanes.append(lane)
             self.cond.notify_all()
         return True
+
+    def wake(self) -> None:
+        """A network is stopping: waiting STREAM sends check their ``cancelled``."""
+        with self.cond:
+            self.cond.notify_all()
+
+    def reopen(self) -> None:
+        with self.cond:
+            self.open.set()
+            self.cond.notify_all()
 
     def wait_for(self, predicate: Callable[[dict], bool], start: int = 0,
                  timeout: float = WAIT) -> tuple[int, dict]:

@@ -345,7 +345,7 @@ def test_packets_lost_in_a_stopping_network_are_reported(runtime, client):
     for n in range(1, total + 1):
         link.packet(n, payload=n)
     link.wait_ack(capacity)
-    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    client.request("network", "stop", {"graph": "g", "drain": False}, reply="stopped")
     link.wait_ack(total)  # the window is free again
     lost = sorted(e["seq"] for e in link.errors())
     assert lost == list(range(capacity + 1, total + 1))
@@ -496,7 +496,7 @@ def test_a_network_stop_releases_an_outport_waiting_for_room(runtime, client):
     for n in (1, 2, 3):
         link.packet(n, payload=n)
     assert watch.blocked.wait(10)
-    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    client.request("network", "stop", {"graph": "g", "drain": False}, reply="stopped")
     assert not [t.name for t in threading.enumerate() if t.name.startswith("g-")]
     # The disconnect marker is kept, even beyond the window.
     link.ack(1)

@@ -11,6 +11,7 @@ from protocol_harness import (
     matches,
 )
 
+from flowpy import wire
 from flowpy.runtime import Runtime
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
@@ -155,9 +156,9 @@ def test_debug_data_only_for_subscribed_edges(runtime, client):
     assert debug_ids(picky) == [BC]
     assert debug_ids(silent) == []
     assert debug_ids(client) == [IIP_ID, AB, BC]
-    sent_droppable = [flag for m, flag in zip(picky.messages, picky.sink.droppable, strict=True)
-                      if m["command"] in ("connect", "data", "disconnect")]
-    assert sent_droppable and all(sent_droppable)
+    debug_lanes = [lane for m, lane in zip(picky.messages, picky.sink.lanes, strict=True)
+                   if m["command"] in ("connect", "data", "disconnect")]
+    assert debug_lanes and all(lane is wire.DEBUG for lane in debug_lanes)
 
 
 def test_subscriptions_change_while_running(runtime, client):
@@ -219,7 +220,7 @@ def test_a_slow_debugger_loses_debug_data_but_never_slows_the_network(make_runti
     owner.send("network", "start", {"graph": "g"})
     owner.expect("network", "stopped", graph="g")
     assert watcher.sink.dropped > 0
-    watcher.sink.open.set()
+    watcher.sink.reopen()
 
 
 def test_edges_validation(runtime, client):

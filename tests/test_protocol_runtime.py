@@ -13,6 +13,7 @@ from protocol_harness import (
     matches,
 )
 
+from flowpy import wire
 from flowpy.permissions import ALL_CAPABILITIES
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
@@ -287,8 +288,8 @@ def test_port_events_announce_connect_and_disconnect_for_both_directions(runtime
 class GoneSink(RecordingSink):
     """A connection that has gone away but is not disconnected yet: takes nothing."""
 
-    def send(self, message: dict, droppable: bool = False) -> bool:
-        super().send(message, droppable)
+    def send(self, message: dict, lane=wire.NEWS, cancelled=None) -> bool:
+        super().send(message, lane, cancelled)
         return False
 
 
@@ -303,10 +304,10 @@ def test_an_outport_packet_nobody_took_waits_for_another_client(make_runtime):
     attempted = threading.Event()
     original = gone.send
 
-    def spy(message, droppable=False):
+    def spy(message, lane=wire.NEWS, cancelled=None):
         if message["command"] == "packet" and message["payload"]["event"] == "data":
             attempted.set()
-        return original(message, droppable)
+        return original(message, lane, cancelled)
 
     gone.send = spy
     rt.get_graph("g").start()
@@ -320,3 +321,28 @@ def test_nothing_is_accepted_after_shutdown(runtime, client):
     runtime.shutdown()
     assert client.error("graph", "clear", {"id": "g"}) == "the runtime is shutting down"
     assert client.messages[-1]["protocol"] == "graph"
+
+
+def test_each_message_takes_the_lane_that_says_how_it_may_wait(runtime, client):
+    """Replies never wait (URGENT), news to others never waits either (NEWS), graph output
+    waits for the client (STREAM), debug data gives way (DEBUG)."""
+    other = ProtocolClient(runtime, "other")
+    build(client, "g", {"A": "core/Repeat", "B": "core/Repeat"}, edges=[("A", "out", "B", "in")],
+          inports={"in": ("A", "in")}, outports={"out": ("B", "out")})
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": 1}, reply="packetsent")
+    client.sink.wait_for(matches("runtime", "packet", event="data"))
+    client.sink.wait_for(matches("network", "data"))
+
+    def lanes_of(c: ProtocolClient, protocol: str, command: str) -> set:
+        return {lane for m, lane in zip(c.messages, c.sink.lanes, strict=True)
+                if (m["protocol"], m["command"]) == (protocol, command)}
+
+    assert lanes_of(client, "graph", "addnode") == {wire.URGENT}  # its own request
+    assert lanes_of(other, "graph", "addnode") == {wire.NEWS}  # somebody else's
+    assert lanes_of(client, "runtime", "packetsent") == {wire.URGENT}
+    data_lanes = {lane for m, lane in zip(client.messages, client.sink.lanes, strict=True)
+                  if m["command"] == "packet" and m["payload"].get("event") == "data"}
+    assert data_lanes == {wire.STREAM}
+    assert lanes_of(client, "network", "data") == {wire.DEBUG}

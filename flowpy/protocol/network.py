@@ -30,8 +30,10 @@ def start(rt: Runtime, req: Request, payload: dict) -> None:
 
 
 def stop(rt: Runtime, req: Request, payload: dict) -> None:
+    """Stop, draining first unless ``drain: false`` (a flowpy extension: an immediate stop for
+    a runaway graph, which also cuts short a drain already in progress)."""
     hosted = hosted_graph(rt, payload)
-    if not hosted.stop():
+    if not hosted.stop(drain=boolean(payload, "drain", default=True)):
         # Not started: confirm to the asker only, nothing changed for anybody else.
         rt.reply(req, "stopped", {"graph": hosted.id, "started": False, "running": False,
                                   "time": wire.timestamp()})

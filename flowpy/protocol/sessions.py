@@ -287,10 +287,10 @@ class LinkSession:
                 entry["seq"] = self.out_seq
                 self._outbox.append(entry)
                 self._unsent.append(entry)
-        self._flush()
+        self._flush(cancelled)
         return len(taken)
 
-    def _flush(self) -> None:
+    def _flush(self, cancelled: Callable[[], bool] | None = None) -> None:
         with self._send_lock:
             while True:
                 with self._state:
@@ -309,11 +309,11 @@ class LinkSession:
                     for start in range(0, len(batch), MAX_BATCH):
                         client.send(wire.message("flowpy", "packets", {
                             "graph": graph, "packets": batch[start:start + MAX_BATCH]}),
-                            wire.STREAM)
+                            wire.STREAM, cancelled)
                 else:
                     for entry in batch:
                         client.send(wire.message("flowpy", "packet", {"graph": graph, **entry}),
-                                    wire.STREAM)
+                                    wire.STREAM, cancelled)
 
     def client_ack(self, seq: int) -> None:
         """The client has every outbound packet up to ``seq``: drop them, make room."""

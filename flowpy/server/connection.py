@@ -31,6 +31,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..wire import DEBUG, STREAM, Lane, encode
@@ -151,7 +152,10 @@ class ClientConnection:
     def stalled(self) -> bool:
         return self.cut_reason is not None
 
-    def send(self, message: dict[str, Any], lane: Lane = STREAM) -> bool:
+    def send(self, message: dict[str, Any], lane: Lane = STREAM,
+             cancelled: Callable[[], bool] | None = None) -> bool:
+        """``cancelled``: for a send that waits, checked whenever :meth:`wake` is called (a
+        network stopping): once it says True, the send gives up and returns False."""
         try:
             text = encode(message)
         except Exception as exc:  # noqa: BLE001 - MemoryError and the like: this message only
@@ -170,7 +174,8 @@ class ClientConnection:
                     self._wake_writer.notify()
                 return True
             main = self._main
-            if lane.waits and len(main) >= self._capacity and not self._wait_for_room():
+            if lane.waits and len(main) >= self._capacity and \
+                    not self._wait_for_room(cancelled):
                 return False
             if len(main) >= self._hard_limit:
                 self._cut(f"{len(main)} messages unread: the client reads too slowly")
@@ -180,12 +185,13 @@ class ClientConnection:
                 self._wake_writer.notify()
             return True
 
-    def _wait_for_room(self) -> bool:
+    def _wait_for_room(self, cancelled: Callable[[], bool] | None = None) -> bool:
         """Lock held: wait until the main queue is below capacity. False if the client is gone,
-        was cut for reading nothing for ``stall_timeout``, or the shutdown deadline passed."""
+        was cut for reading nothing for ``stall_timeout``, the shutdown deadline passed, or
+        ``cancelled()`` (checked when woken)."""
         began = time.monotonic()
         while len(self._main) >= self._capacity:
-            if self._closing or self._broken:
+            if self._closing or self._broken or (cancelled is not None and cancelled()):
                 return False
             now = time.monotonic()
             waits = []
@@ -226,6 +232,11 @@ class ClientConnection:
             command = f"{message.get('protocol')}:{message.get('command')}"
         log.error("%s: dropped a %s message that cannot be written: %s: %s",
                   self.name, command, type(exc).__name__, exc)
+
+    def wake(self) -> None:
+        """Sends waiting for room check their ``cancelled`` (a network is stopping)."""
+        with self._lock:
+            self._room.notify_all()
 
     def queued(self) -> int:
         with self._lock:

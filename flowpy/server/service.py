@@ -62,8 +62,9 @@ def _address_family(host: str) -> socket.AddressFamily:
 class Service:
     """A running server: ``start()``, ``url``, ``stop()``. :func:`serve` adds signals.
 
-    ``shutdown_timeout``: how long ``runtime.shutdown`` may take to stop the networks.
-    ``flush_timeout``: how long clients get, at stop, to read what is queued for them.
+    ``shutdown_timeout``: how long ``runtime.shutdown`` may take to stop the networks (their
+    drain included: meanwhile their output still flows to the clients).
+    ``flush_timeout``: how long clients get, after that, to read what is queued for them.
     """
 
     def __init__(
@@ -117,14 +118,15 @@ class Service:
         if self._thread is not None:
             self._server.shutdown()  # serve_forever returns; nothing new is accepted
             self._thread.join()
-        # Clients get until the deadline to take what is queued for them (the networks' last
-        # messages included); a client that does not read by then is cut off.
-        deadline = time.monotonic() + self.flush_timeout
-        self.transport.begin_stop(deadline)
+        # While the networks drain, their output still reaches the clients; a graph outport
+        # waiting for a client that reads nothing gives up at the end of the shutdown time.
+        self.transport.begin_stop(time.monotonic() + self.shutdown_timeout)
         try:
             self.runtime.shutdown(timeout=self.shutdown_timeout)
         finally:
-            self.transport.close_all(max(deadline, time.monotonic() + 0.2))
+            # Clients get until this deadline to take what is queued for them (the networks'
+            # last messages included); a client that does not read by then is cut off.
+            self.transport.close_all(time.monotonic() + self.flush_timeout)
             self._server.server_close()  # joins the request (reader) threads
             if self.transport.recorder is not None:
                 self.transport.recorder.close()
@@ -145,7 +147,8 @@ def serve(
     ready_callback: Callable[[str], Any] | None = None,
     **app_options: Any,
 ) -> int:
-    """Serve until SIGINT or SIGTERM, then stop cleanly. Returns the exit status (0).
+    """Serve until SIGINT or SIGTERM, then stop cleanly. Returns the exit status: 0, or 130
+    when a second signal cut the shutdown's drain short.
 
     ``ready_callback(url)`` is called once the socket accepts connections; by default it
     prints ``flowpy runtime listening on ws://HOST:PORT``. Call from the main thread.
@@ -159,18 +162,48 @@ def serve(
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     previous = {sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
     try:
         service.start()
         (ready_callback or _print_ready)(service.url)
         signum = os.read(wake_read, 1)[0]
-        log.info("signal %s: stopping", signal.Signals(signum).name)
+        log.info("signal %s: stopping (the networks drain; a second signal stops at once)",
+                 signal.Signals(signum).name)
+        status = _stop_listening_for_signals(service, wake_read, wake_write)
     finally:
-        service.stop()
+        service.stop()  # at once if done already, or after a failure before the signal
         signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         os.close(wake_read)
         os.close(wake_write)
-    return 0
+    return status
+
+
+_STOPPED = 0  # written to the wake pipe when the stop is over (no signal has number 0)
+
+
+def _stop_listening_for_signals(service: Service, wake_read: int, wake_write: int) -> int:
+    """Stop ``service`` in a thread of its own while this (main) thread reads the wake pipe:
+    a further signal cuts the drains short. 130 if that happened, else 0."""
+
+    def stop() -> None:
+        try:
+            service.stop()
+        finally:
+            os.write(wake_write, bytes([_STOPPED]))
+
+    stopper = threading.Thread(target=stop, name="flowpy-shutdown")
+    stopper.start()
+    status = 0
+    while os.read(wake_read, 1)[0] != _STOPPED:
+        if not status:
+            log.warning("second signal: stopping at once")
+            status = 130
+        cut = getattr(service.runtime, "cut_drains", None)
+        if cut is not None:
+            cut()
+    stopper.join()
+    return status
 
 
