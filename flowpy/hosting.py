@@ -288,7 +288,7 @@ class HostedGraph(NetworkListener):
         why = "the drain did not finish in time" if not drained else "an immediate stop"
         self.runtime.broadcast("network", "output", {
             "message": f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
-                       f"network ({why})", "type": "message"}, "network-data")
+                       f"network ({why})", "type": "message"}, "network-data", reply=False)
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         error = message

@@ -276,6 +276,7 @@ class Runtime:
         self._file_components: dict[Path, tuple[tuple[int, int], str | None]] = {}
         self.refresh_components_dir(announce=False)
         self._persist_lock = threading.Lock()
+        self._remove_stale_temp_files()
         self._load_persisted()
 
     # -- transport boundary ------------------------------------------------------------------
@@ -377,13 +378,14 @@ class Runtime:
         self.reply(request, "error", {"message": message, **extra}, protocol)
 
     def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  only: Iterable[Client] | None = None) -> None:
+                  only: Iterable[Client] | None = None, reply: bool = True) -> None:
         """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
 
-        Never waits for anybody. The client whose request caused this (same thread) gets it as
-        its reply, with its ``responseTo``; the others as news.
+        Never waits for anybody. With ``reply``, the client whose request caused this (same
+        thread) gets it as its reply, with its ``responseTo``; the others, and everybody for
+        news that answers no request, get it as news.
         """
-        request = self.current_request()
+        request = self.current_request() if reply else None
         plain = wire.message(protocol, command, payload)
         answer = plain
         if request is not None and request.request_id is not None:
@@ -795,6 +797,22 @@ class Runtime:
                 if stale.name not in taken:
                     stale.unlink(missing_ok=True)
         return directory
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temporary files of atomic writes that a crash interrupted (``.NAME.HEX.tmp``):
+        nothing will ever rename them, so they go at start-up (logged)."""
+        for directory in (self.state_dir, self.graphs_dir()):
+            try:
+                stale = list(directory.glob(".*.tmp"))
+            except OSError:
+                continue
+            for path in stale:
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    log.warning("cannot remove stale temporary file %s: %s", path, exc)
+                else:
+                    log.info("removed stale temporary file %s", path)
 
     def _load_persisted(self) -> None:
         """Load what :meth:`persist` saved. Anything unreadable is reported and skipped."""

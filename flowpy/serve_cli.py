@@ -20,6 +20,7 @@ from typing import Any
 
 from .runtime import DEFAULT_MAX_INFLIGHT
 from .server import DEFAULT_PORT
+from .server.connection import DEFAULT_DEBUG_RATE
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -81,6 +82,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept permessage-deflate when a client offers it (costs much CPU per message; "
         "for links where bandwidth matters more, see docs/deployment.md)",
+    )
+    parser.add_argument(
+        "--debug-rate",
+        metavar="N",
+        type=int,
+        default=DEFAULT_DEBUG_RATE,
+        help="debug messages (network:data...) a second, at most, to one client; the rest are "
+        f"dropped and counted (default: {DEFAULT_DEBUG_RATE}; 0 = no limit)",
     )
     parser.add_argument(
         "--max-inflight",
@@ -166,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot load graph {args.graph}: {exc}")
     try:
         return serve(args.host, args.port, runtime, stall_timeout=args.stall_timeout or None,
-                     compression=args.compression)
+                     compression=args.compression, debug_rate=args.debug_rate)
     except OSError as exc:  # cannot bind
         runtime.shutdown()
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")

@@ -243,6 +243,22 @@ def test_a_restart_comes_back_with_the_same_graphs_and_main(make_runtime, tmp_pa
         again.shutdown()
 
 
+def test_temporary_files_a_crash_left_behind_are_removed_at_start(make_runtime, tmp_path):
+    """A kill -9 during an atomic write leaves its temporary file; nothing renames it later."""
+    rt = make_runtime(state_dir=tmp_path / "state")
+    build(ProtocolClient(rt), "one", {"A": "core/Repeat"}, main=True)
+    rt.persist()
+    rt.shutdown()
+    graphs = tmp_path / "state" / "graphs"
+    stale = [tmp_path / "state" / ".graphs.json.0123abcd.tmp", graphs / ".one.json.4567ef.tmp"]
+    for path in stale:
+        path.write_text("half a file")
+    again = make_runtime(state_dir=tmp_path / "state")
+    assert not any(path.exists() for path in stale)
+    assert sorted(again.graphs()) == ["one"] and again.problems == []
+    assert sorted(p.name for p in graphs.iterdir()) == ["one.json"]
+
+
 def test_persist_removes_graphs_that_are_gone_and_keeps_the_rest(make_runtime, tmp_path):
     rt = make_runtime(state_dir=tmp_path / "state")
     c = ProtocolClient(rt)

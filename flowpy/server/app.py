@@ -31,6 +31,7 @@ from flask_sock import Sock
 
 from . import frames
 from .connection import (
+    DEFAULT_DEBUG_RATE,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_STALL_TIMEOUT,
@@ -93,6 +94,7 @@ class Transport:
         stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         compression: bool = False,
+        debug_rate: int = DEFAULT_DEBUG_RATE,
     ) -> None:
         self.runtime = runtime
         self.queue_size = queue_size
@@ -101,6 +103,7 @@ class Transport:
         self.stall_timeout = stall_timeout
         self.max_message_size = max_message_size
         self.compression = compression
+        self.debug_rate = debug_rate
         self._lock = threading.Lock()
         self._connections: set[ClientConnection] = set()
         self._stopping = False
@@ -161,7 +164,8 @@ class Transport:
             codec = frames.PlainCodec(self.max_message_size)
         conn = ClientConnection(raw, codec, self.queue_size, self.recorder,
                                 stall_timeout=self.stall_timeout,
-                                subprotocol=getattr(ws, "subprotocol", None))
+                                subprotocol=getattr(ws, "subprotocol", None),
+                                debug_rate=self.debug_rate)
         ws.sock = conn.sock  # whatever else writes through simple-websocket takes the lock
         threading.current_thread().name = f"{conn.name}-reader"
         if not self.add(conn):
@@ -195,6 +199,8 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     each client socket, bytes; None = the OS default), ``stall_timeout`` (seconds a client may
     read nothing while a send waits for it before it is disconnected; default 60, None =
     never), ``compression`` (accept permessage-deflate when offered; default False),
+    ``debug_rate`` (debug messages a second, at most, to one client; default 5000, 0 = no
+    limit),
     ``record_sent`` (a file that receives every sent message as a JSON line; default
     ``$FLOWPY_VALIDATE_OUTPUT``).
     """
@@ -203,6 +209,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     send_buffer_size = runtime_options.pop("send_buffer_size", None)
     stall_timeout = runtime_options.pop("stall_timeout", DEFAULT_STALL_TIMEOUT)
     compression = bool(runtime_options.pop("compression", False))
+    debug_rate = int(runtime_options.pop("debug_rate", DEFAULT_DEBUG_RATE))
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
     if runtime is None:
         from ..runtime import Runtime
@@ -220,7 +227,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     }
     recorder = _Recorder(record_sent) if record_sent else None
     transport = Transport(runtime, queue_size, recorder, send_buffer_size, stall_timeout,
-                          max_message_size, compression)
+                          max_message_size, compression, debug_rate)
     app.extensions["flowpy"] = transport
     sock = Sock(app)
 

@@ -19,7 +19,12 @@ lets more than ``hard_limit`` of them pile up is cut (it cannot be served withou
 whoever is sending). STREAM sends wait for room (back-pressure into the graph outport handler);
 if the writer takes nothing for ``stall_timeout`` seconds while one waits, the client is cut.
 DEBUG messages have their own queue: dropped and counted when it is full, and written only when
-nothing urgent is waiting.
+nothing urgent is waiting. They are also paced to ``debug_rate`` messages a second (a token
+bucket, bursts of up to ``debug_rate // 5``): once written, a message sits in the kernel's
+buffers, where nothing can overtake it, and a client reading more slowly than a busy graph
+produces debug data would otherwise find every reply behind megabytes of it. No person reads
+more than a few thousand debug messages a second; what exceeds the pace is dropped and counted
+like any other debug data.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ DEFAULT_STALL_TIMEOUT = 60.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # larger messages close the connection (1009)
 RECEIVE_BYTES = 64 * 1024
 WRITE_BATCH = 64  # messages written with one sendall
+DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0: no limit)
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
 _connection_ids = itertools.count(1)
@@ -111,6 +117,7 @@ class ClientConnection:
         stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
         hard_limit: int | None = None,
         subprotocol: str | None = None,
+        debug_rate: int = DEFAULT_DEBUG_RATE,
     ) -> None:
         self.id = next(_connection_ids)
         self.name = name or f"flowpy-client-{self.id}"
@@ -125,6 +132,10 @@ class ClientConnection:
         self._capacity = max(1, int(queue_size))
         self._hard_limit = hard_limit or max(4 * self._capacity, self._capacity + 256)
         self._debug_limit = self._capacity
+        self._debug_rate = float(debug_rate)
+        self._debug_burst = max(1.0, debug_rate / 5)
+        self._debug_tokens = self._debug_burst
+        self._debug_refilled = time.monotonic()
         self._seq = 0
         # (seq, lane, text or control frame bytes): replies, news, stream, control frames
         self._main: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
@@ -166,7 +177,7 @@ class ClientConnection:
                 return False
             self._seq += 1
             if lane is DEBUG:
-                if len(self._debug) >= self._debug_limit:
+                if len(self._debug) >= self._debug_limit or not self._debug_token():
                     self.dropped += 1
                     return False
                 self._debug.append((self._seq, text))
@@ -184,6 +195,20 @@ class ClientConnection:
             if len(main) == 1:
                 self._wake_writer.notify()
             return True
+
+    def _debug_token(self) -> bool:
+        """Lock held: take one token of the debug pace (see the module docstring)."""
+        rate = self._debug_rate
+        if not rate:
+            return True
+        now = time.monotonic()
+        tokens = min(self._debug_burst, self._debug_tokens + (now - self._debug_refilled) * rate)
+        self._debug_refilled = now
+        if tokens < 1.0:
+            self._debug_tokens = tokens
+            return False
+        self._debug_tokens = tokens - 1.0
+        return True
 
     def _wait_for_room(self, cancelled: Callable[[], bool] | None = None) -> bool:
         """Lock held: wait until the main queue is below capacity. False if the client is gone,

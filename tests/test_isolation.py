@@ -1,0 +1,307 @@
+"""No client can hurt another, and nothing acknowledged is lost (issue 9).
+
+Hostile and careless clients against a served runtime: text that is not valid Unicode and
+numbers that are not finite, a client that reads nothing while others edit, debug floods, a
+client that ignores ``packetsent``, and stops (SIGTERM included) in the middle of traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, _python_env
+from ws_clients import ReadingClient, build_chain, connect, frame, is_data
+
+from flowpy.runtime import Runtime
+from flowpy.server import Service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(tmp_path):
+    svc = Service("127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"),
+                  queue_size=8, send_buffer_size=8192).start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def _packet(payload_json: str, request_id: str | None = None) -> str:
+    rid = f',"requestId":"{request_id}"' if request_id else ""
+    return ('{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in",'
+            f'"event":"data","payload":{payload_json}}}{rid}}}')
+
+
+# -- 1. text that is not valid Unicode, numbers that are not finite ---------------------------
+
+HOSTILE = [
+    # (frame text, protocol of the error, responseTo, words the error must contain)
+    (_packet('"\\ud800"'), "runtime", None, ["'payload.payload'", "not valid Unicode"]),
+    (_packet('{"\\udc00": 1}', "r1"), "runtime", "r1", ["'payload.payload'", "object key"]),
+    ('{"protocol":"graph","command":"addnode","requestId":"r2","payload":{"graph":"g",'
+     '"id":"\\ud800","component":"core/Repeat"}}', "graph", "r2", ["'payload.id'"]),
+    ('{"protocol":"graph","command":"\\ud800","requestId":"r3","payload":{}}', "graph", "r3",
+     ["'command'"]),
+    ('{"protocol":"runtime","command":"getruntime","requestId":"\\ud800","payload":{}}',
+     "runtime", None, ["'requestId'"]),
+    (_packet("1e400", "r4"), "runtime", "r4", ["'payload.payload'", "1e400", "finite"]),
+    (_packet("NaN", "r5"), "runtime", "r5", ["'payload.payload'", "NaN", "finite"]),
+    (_packet("[-Infinity]", "r6"), "runtime", "r6", ["'payload.payload[0]'", "finite"]),
+]
+
+
+def test_text_that_is_not_unicode_or_numbers_that_are_not_finite_are_refused_at_the_door(
+        service):
+    sender = ReadingClient(service.url, "sender")
+    other = ReadingClient(service.url, "other")
+    build_chain(sender, "g")
+    sender.request("network", "start", {"graph": "g"})
+    for text, protocol, response_to, words in HOSTILE:
+        start = len(sender.messages)
+        sender.send_raw(text)
+        error = sender.wait_for(lambda m: m["command"] == "error", start)
+        assert error["protocol"] == protocol, (text, error)
+        assert error.get("responseTo") == response_to, (text, error)
+        for word in words:
+            assert word in error["payload"]["message"], (text, error)
+    # Both connections are alive and nothing changed: the graph still has its one node, and
+    # the one good packet is the only one that comes out.
+    sender.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": "ok"})
+    for client in (sender, other):
+        assert client.wait_for(is_data())["payload"]["payload"] == "ok"
+        assert client.count(is_data()) == 1
+    source = json.loads(other.request("component", "getsource", {"name": "g"})["payload"]["code"])
+    assert list(source["processes"]) == ["n0"]
+    assert other.request("runtime", "getruntime")["command"] == "runtime"
+    sender.close()
+    other.close()
+
+
+def test_invalid_utf8_closes_the_connection_with_1007_and_nobody_else_notices(service):
+    bystander = ReadingClient(service.url, "bystander")
+    bad = connect(service.url)
+    bad.send_frame(__import__("websocket").ABNF.create_frame(b"\xff\xfe{}", 0x1))
+    opcode, data = bad.recv_data(control_frame=True)
+    assert opcode == 0x8 and struct.unpack("!H", data[:2])[0] == 1007
+    bad.close()
+    assert bystander.request("runtime", "getruntime")["command"] == "runtime"
+    bystander.close()
+
+
+# -- 2. a client that reads nothing freezes nobody ----------------------------------------------
+
+def test_a_client_that_reads_nothing_is_cut_and_never_blocks_editors_or_others(service):
+    editor = ReadingClient(service.url, "editor")
+    build_chain(editor, "g")  # exported ports: getruntime needs the graph for runtime:ports
+    idle = connect(service.url, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+    idle.send(frame("runtime", "getruntime"))  # registered; from now on it reads nothing
+    third = ReadingClient(service.url, "third")
+    third.request("runtime", "getruntime")
+    pad = "x" * 16_384
+    for n in range(400):  # far more acks than the idle client's queue and buffers hold
+        ack = editor.request("graph", "changenode",
+                             {"graph": "g", "id": "n0", "metadata": {"n": n, "pad": pad}})
+        assert ack["command"] == "changenode", ack
+        if n % 50 == 0:
+            assert third.request("runtime", "getruntime", timeout=5)["command"] == "runtime"
+    assert third.request("runtime", "getruntime", timeout=5)["command"] == "runtime"
+    assert service.transport.stats()["cut"] == 1  # the idle one, not waited for
+    for client in (editor, third):
+        client.close()
+    idle.close()
+
+
+# -- 3. replies never wait behind debug data ----------------------------------------------------
+
+def test_replies_jump_a_debug_flood(runtime_server):
+    def keep(m):
+        return "responseTo" in m or m["command"] not in ("connect", "data", "disconnect")
+
+    # A debugger that spends 60 us on every message (as a UI rendering it would): more
+    # slowly than the loop makes debug data, so without lanes its replies would queue behind.
+    client = ReadingClient(runtime_server.url, "debugger", keep=keep, work=60e-6)
+    client.request("graph", "clear", {"id": "loop"})
+    for node in ("a", "b"):
+        client.request("graph", "addnode", {"graph": "loop", "id": node,
+                                            "component": "core/Repeat"})
+    edges = [{"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}},
+             {"src": {"node": "b", "port": "out"}, "tgt": {"node": "a", "port": "in"}}]
+    for edge in edges:
+        client.request("graph", "addedge", {"graph": "loop", **edge})
+    client.request("graph", "addinitial", {"graph": "loop", "src": {"data": "round"},
+                                           "tgt": {"node": "a", "port": "in"}})
+    client.send("network", "edges", {"graph": "loop", "edges": edges})
+    client.request("network", "start", {"graph": "loop"})
+    seen = client.seen
+    client.wait_until(lambda: client.seen >= seen + 10_000)  # the flood is on
+    trips = sorted(client.timed_request("runtime", "getruntime") for _ in range(100))
+    p99 = trips[98]
+    began = time.perf_counter()
+    stopped = client.request("network", "stop", {"graph": "loop"})
+    stop_time = time.perf_counter() - began
+    client.close()
+    assert stopped["command"] == "stopped"
+    assert p99 < 0.050, f"getruntime p99 {p99 * 1000:.1f} ms behind debug data"
+    assert stop_time < 0.200, f"network:stop answered after {stop_time * 1000:.0f} ms"
+
+
+# -- 4. memory stays bounded whatever a client sends ------------------------------------------
+
+def _masked_frames(texts: list[bytes]) -> bytes:
+    """Client frames with a zero mask key, built at once: the client must be fast, not nice."""
+    out = []
+    for data in texts:
+        length = len(data)
+        if length < 126:
+            header = struct.pack("!BB", 0x81, 0x80 | length)
+        elif length < 65536:
+            header = struct.pack("!BBH", 0x81, 0x80 | 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x81, 0x80 | 127, length)
+        out.append(header + b"\0\0\0\0" + data)
+    return b"".join(out)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+RSS_BOUND_MB = 150  # flowpy serve starts at ~45 MB; 200,000 x 4 KB would be 800 MB
+IGNORE_ANSWERS_FOR = 3.0  # seconds the careless client sends without reading a single answer
+
+
+def test_a_client_that_ignores_packetsent_meets_back_pressure_not_unbounded_memory(
+        spawn_runtime):
+    total, size = 200_000, 4096
+    proc = spawn_runtime()
+    driver = ReadingClient(proc.url, "driver")
+    driver.request("graph", "clear", {"id": "g"})
+    driver.request("graph", "addnode", {"graph": "g", "id": "d", "component": "core/Drop"})
+    driver.request("graph", "addinport", {"graph": "g", "public": "in", "node": "d",
+                                          "port": "in"})
+    driver.request("network", "start", {"graph": "g"})
+    driver.close()
+
+    blaster = connect(proc.url)
+    answered = bytearray(total)
+    errors: list[str] = []
+    all_sent = threading.Event()
+
+    def read() -> None:
+        # Careless: reads no answer for a while (or until it has sent everything, had the
+        # server taken it all in by then), then reads them all.
+        all_sent.wait(IGNORE_ANSWERS_FOR)
+        got = 0
+        while got < total:
+            message = json.loads(blaster.recv())
+            rid = message.get("responseTo", "")
+            if message["command"] == "packetsent" and rid.startswith("p"):
+                answered[int(rid[1:])] += 1
+                got += 1
+            elif message["command"] == "error":
+                errors.append(message["payload"]["message"])
+                got += 1
+
+    reader = threading.Thread(target=read, name="test-blaster-reader")
+    reader.start()
+    pad = "x" * size
+    head = ('{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in",'
+            '"event":"data","payload":"' + pad + '"},"requestId":"p').encode()
+    for start in range(0, total, 1000):  # without waiting for a single answer
+        blaster.sock.sendall(_masked_frames(
+            [head + str(n).encode() + b'"}' for n in range(start, start + 1000)]))
+    all_sent.set()
+    reader.join(300)
+    assert not reader.is_alive(), f"{sum(answered)} of {total} answered"
+    assert errors == []
+    assert answered == bytes([1]) * total  # every packet answered exactly once
+    peak = _peak_rss_mb(proc.proc.pid)
+    blaster.close()
+    assert peak < RSS_BOUND_MB, f"flowpy serve peaked at {peak:.0f} MB"
+
+
+# -- 5. a graceful stop drains ------------------------------------------------------------------
+
+def test_sigterm_drains_every_acknowledged_packet_to_the_clients(spawn_runtime):
+    # 3500 x 4 KB: more than the receiver's queue (1024 messages) and the kernel's buffers
+    # hold, so about a third is still inside the network when the SIGTERM comes.
+    count, pad = 3500, "x" * 4000
+    proc = spawn_runtime()
+    sender = ReadingClient(proc.url, "sender", keep=lambda m: m["command"] != "packet")
+    build_chain(sender, "g")
+    sender.request("network", "start", {"graph": "g"})
+    # A receiver that reads nothing for now: the graph's output waits for it (back-pressure),
+    # so most of what the sender hands in is still inside the network at the SIGTERM.
+    slow = connect(proc.url, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+    slow.send(frame("runtime", "getruntime"))
+    while json.loads(slow.recv())["command"] != "runtime":  # registered with the runtime
+        pass
+
+    def acked() -> int:
+        return sender.count(lambda m: m["command"] in ("packetsent", "error"))
+
+    for start in range(0, count, 100):  # a window of 100 unacknowledged packets
+        for n in range(start, start + 100):
+            sender.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                              "payload": {"n": n, "pad": pad}})
+        sender.wait_until(lambda start=start: acked() >= start + 100, timeout=30)
+    assert sender.count(lambda m: m["command"] == "packetsent") == count
+    proc.proc.send_signal(signal.SIGTERM)
+    received = []
+    slow.settimeout(30)
+    while True:
+        opcode, data = slow.recv_data()
+        if opcode == 0x8:
+            break
+        message = json.loads(data)
+        if is_data()(message):
+            received.append(message["payload"]["payload"]["n"])
+    assert received == list(range(count))  # every acknowledged packet, in order, once
+    assert proc.proc.wait(30) == 0
+    assert "Traceback" not in proc.stderr()
+    slow.close()
+    sender.close()
+
+
+def test_flowpy_run_drains_on_sigterm_what_it_read_from_stdin(tmp_path):
+    lines = 200_000
+    source = tmp_path / "numbers.txt"
+    source.write_text("".join(f"{n}\n" for n in range(lines)))
+    graph = tmp_path / "chain.fbp"
+    graph.write_text("INPORT=a.IN:IN\nOUTPORT=b.OUT:OUT\n"
+                     "a(core/Repeat) OUT -> IN b(core/Repeat)\n")
+    with open(source, "rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in",
+             "--stdout", "out"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_python_env(), cwd=ROOT)
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()  # running; the rest waits for us to read
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stdout.read()
+        err = proc.stderr.read().decode()
+        assert proc.wait(30) == 128 + signal.SIGTERM, err
+        taken = os.lseek(stdin.fileno(), 0, os.SEEK_CUR)  # what flowpy read, shared offset
+    proc.stdout.close()
+    proc.stderr.close()
+    out = [json.loads(line) for line in (first + rest).splitlines()]
+    expected = source.read_bytes()[:taken].count(b"\n")  # every whole line it read
+    assert 0 < expected < lines, "stopped before the end of the file"
+    assert out == [str(n) for n in range(expected)], err
+    assert "Traceback" not in err
