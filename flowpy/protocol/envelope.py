@@ -72,9 +72,13 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
         raise EnvelopeError(f"a message must be a JSON object, got {json_type(message)}")
     protocol = message.get("protocol")
     usable_protocol = protocol if isinstance(protocol, str) and protocol in PROTOCOLS else None
-    request_id = _request_id(message, usable_protocol or "runtime")
-    if problem is not None:
+    if problem is not None:  # answered with the requestId only if that one is usable
+        try:
+            request_id = _request_id(message, "runtime")
+        except EnvelopeError:
+            request_id = None
         raise EnvelopeError(problem, usable_protocol or "runtime", request_id)
+    request_id = _request_id(message, usable_protocol or "runtime")
     if protocol is None:
         raise EnvelopeError("message has no 'protocol'", request_id=request_id)
     if not isinstance(protocol, str):
