@@ -110,11 +110,27 @@ class HostedGraph(NetworkListener):
         self._initials: list[_Initial] = []
         self._taps: dict[EdgeKey, Callable[[], None]] = {}
         self._targets: dict[EdgeKey, tuple[Client, ...]] = {}
+        self._inports: dict[str, str] | None = None  # see exported_inport
         self._unsubscribe = graph.subscribe(self._graph_event)
 
     # -- graph model -------------------------------------------------------------------------
     def _graph_event(self, event: str, payload: dict) -> None:
+        if event in PORT_EVENTS or event == "clear":
+            self._inports = None
         self.runtime.graph_changed(self, event, payload)
+
+    def exported_inport(self, port: str) -> str | None:
+        """The public name of exported inport ``port`` (matched as the engine matches it:
+        exactly, else case-insensitively), or None. Kept between changes of the exports:
+        every runtime:packet asks."""
+        names = self._inports
+        if names is None:
+            with self.graph.lock:
+                public = list(self.graph.inports)
+            names = {name.lower(): name for name in reversed(public)}
+            names.update((name, name) for name in public)
+            self._inports = names
+        return names.get(port) or names.get(port.lower())
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the network and stop following the model (the graph is being replaced)."""

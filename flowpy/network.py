@@ -50,6 +50,8 @@ OUT_HANDLER = "\x00graph-out"
 _HANDLER_PORT = PortSpec("port", addressable=True)
 #: IPs of one exported outport handed to the listeners at most per call.
 OUTPORT_BATCH = 256
+#: Inport requests the inport handler takes from its queue at once.
+INPORT_BATCH = 64
 
 
 class NetworkListener:
@@ -373,24 +375,27 @@ class Network:
         """The ``{graph}-IN`` pseudo-process: puts requested IPs into the exported inports."""
         requests = self._requests
         assert requests is not None
+        in_ports = self._in_ports
         try:
             while True:
-                kind, public, ip, callback, on_queued = requests.recv()
-                port = self._in_ports.get(public)
-                accepted = True
-                try:
-                    if kind == "ip" and port is not None:
-                        queued = partial(_safe_call, on_queued) if on_queued else None
-                        accepted = port.send(ip, queued)
-                        self.stats["in"] += 1
-                    elif kind == "close" and port is not None:
-                        port.close()
-                except NetworkStopped:
+                batch = requests.recv_many(INPORT_BATCH)  # one lock round-trip per burst
+                for position, (kind, public, ip, callback, on_queued) in enumerate(batch):
+                    port = in_ports.get(public)
+                    accepted = True
+                    try:
+                        if kind == "ip" and port is not None:
+                            queued = partial(_safe_call, on_queued) if on_queued else None
+                            accepted = port.send(ip, queued)
+                            self.stats["in"] += 1
+                        elif kind == "close" and port is not None:
+                            port.close()
+                    except NetworkStopped:  # stopped while waiting for room: say so, to all
+                        for request in batch[position:]:
+                            if request[3] is not None:
+                                _safe_call(request[3], False)
+                        raise
                     if callback is not None:
-                        _safe_call(callback, False)  # stopped while waiting for room
-                    raise
-                if callback is not None:
-                    _safe_call(callback, accepted)
+                        _safe_call(callback, accepted)
         except (EndOfStream, NetworkStopped):
             pass
         finally:

@@ -20,7 +20,7 @@ Three ways to configure a runtime, mirroring ``flowpy serve`` options:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Every capability flowpy implements, in the order ``runtime:runtime`` reports them.
@@ -96,12 +96,23 @@ class Grant:
 
     capabilities: frozenset[str]
     ports: Mapping[str, PortAccess] | None = None
+    _answers: dict[tuple[str, str], bool] = field(default_factory=dict, compare=False,
+                                                  hash=False, repr=False)
 
     def has_any(self, capabilities: Iterable[str]) -> bool:
         return any(c in self.capabilities for c in capabilities)
 
     def may_send(self, protocol: str, command: str) -> bool:
-        """May this client send ``protocol:command``? (Unknown commands: the dispatcher's job.)"""
+        """May this client send ``protocol:command``? (Unknown commands: the dispatcher's job.)
+        Asked for every message, so the answers are kept."""
+        answers = self._answers
+        key = (protocol, command)
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = self._may_send(protocol, command)
+        return answer
+
+    def _may_send(self, protocol: str, command: str) -> bool:
         needed = COMMAND_CAPABILITIES.get(f"{protocol}:{command}")
         if needed is None:
             needed = COMMAND_CAPABILITIES.get(protocol)

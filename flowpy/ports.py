@@ -131,6 +131,10 @@ class InputPort:
         self, max_items: int = 0, timeout: float | None = None
     ) -> tuple[Index | None, list[IP]]:
         """(slot, up to ``max_items`` IPs of that slot), from whichever slot has some."""
+        slots = self._slots
+        if len(slots) == 1 and self._selector is None:  # one connection: no selector needed
+            ((slot, conn),) = slots.items()
+            return slot, conn.recv_many(max_items, timeout)
         return self._select(max_items, timeout)
 
     def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:

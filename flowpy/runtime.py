@@ -437,16 +437,16 @@ class Runtime:
 
         done = self.sessions.publish(hosted.id, port, payloads, cancelled,
                                      on_taken=to_standard_clients)
-        for payload in payloads[done:]:  # no session (left) took these: a client must
-            message = wire.message("runtime", "packet", payload)
-            if not self._deliver_to_a_client(hosted.id, port, message, cancelled):
-                return
+        if done < len(payloads):  # no session (left) took these: a client must
+            messages = [wire.message("runtime", "packet", payload) for payload in payloads[done:]]
+            self._deliver_to_clients(hosted.id, port, messages, cancelled)
 
-    def _deliver_to_a_client(self, graph: str, port: str, message: dict,
-                             cancelled: Callable[[], bool]) -> bool:
-        """Send ``message`` to every standard client allowed to receive ``port``, waiting
+    def _deliver_to_clients(self, graph: str, port: str, messages: list[dict],
+                            cancelled: Callable[[], bool]) -> bool:
+        """Send each message to every standard client allowed to receive ``port``, waiting
         until there is at least one that takes it; False if cancelled first."""
-        while True:
+        position = 0
+        while position < len(messages):
             with self._lock:
                 while True:
                     if cancelled():
@@ -459,13 +459,17 @@ class Runtime:
                     # Woken by connect/disconnect and by stops; the timeout only guards
                     # against a stop made directly on the Network, which we would not hear.
                     self._clients_changed.wait(timeout=1.0)
-            delivered = False
-            for client in targets:
-                delivered = client.send(message, wire.STREAM, cancelled) or delivered
-            if delivered:
-                return True
-            with self._lock:  # every target was gone: wait for the client list to change
-                self._clients_changed.wait(timeout=1.0)
+            while position < len(messages):
+                message = messages[position]
+                delivered = False
+                for client in targets:
+                    delivered = client.send(message, wire.STREAM, cancelled) or delivered
+                if not delivered:  # every target was gone: wait for the client list to change
+                    with self._lock:
+                        self._clients_changed.wait(timeout=1.0)
+                    break
+                position += 1
+        return True
 
     def port_event(self, hosted: HostedGraph, direction: str, port: str, event: str) -> None:
         """connect/disconnect of an exported port: ``runtime:packet`` to those who may use it;

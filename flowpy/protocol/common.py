@@ -30,7 +30,7 @@ class ProtocolError(Exception):
         self.protocol = protocol
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Request:
     """One request being handled: who sent it, what it was, and what the sender may do.
 

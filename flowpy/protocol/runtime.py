@@ -27,19 +27,24 @@ def packet(rt: Runtime, req: Request, payload: dict) -> None:
 
     The acknowledgement waits for the graph inport handler, so a back-pressured network
     delays it: a client keeping a window of unacknowledged packets gets flow control.
+    (The hot path of the protocol: every check here runs once per packet.)
     """
     graph = graph_id(payload)
-    port = string(payload, "port")
-    event = string(payload, "event")
-    assert port is not None and event is not None
-    if event not in PACKET_EVENTS:
+    port = payload.get("port")
+    event = payload.get("event")
+    if port.__class__ is not str or not port:
+        port = string(payload, "port")
+    if event.__class__ is not str or event not in PACKET_EVENTS:
+        event = string(payload, "event")
+        assert event is not None
         raise ProtocolError(
             f"'event' must be one of {', '.join(PACKET_EVENTS)}, got {event[:64]!r}")
     echo: dict[str, Any] = {"graph": graph, "port": port, "event": event}
-    for key in ("type", "schema"):
-        value = string(payload, key, required=False)
-        if value is not None:
-            echo[key] = value
+    if "type" in payload or "schema" in payload:
+        for key in ("type", "schema"):
+            value = string(payload, key, required=False)
+            if value is not None:
+                echo[key] = value
     if "payload" in payload:
         echo["payload"] = payload["payload"]
     if not req.grant.may_send_to(graph, port):
@@ -47,11 +52,9 @@ def packet(rt: Runtime, req: Request, payload: dict) -> None:
     hosted = rt.get_graph(graph)
     if hosted is None:
         raise ProtocolError(f"graph {graph!r} not found")
-    exported = list(hosted.graph.inports)
-    if port not in exported and port.lower() not in {p.lower() for p in exported}:
-        known = ", ".join(exported) or "none"
+    if hosted.exported_inport(port) is None:
+        known = ", ".join(hosted.graph.inports) or "none"
         raise ProtocolError(f"graph {graph!r} has no exported inport {port!r} (it has: {known})")
-
     client = req.client
 
     def accepted(ok: bool) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,9 +49,27 @@ class NonFinite:
         self.literal = literal
 
 
+#: Set by the decoder's hooks when the text held a number that is not finite (per thread: the
+#: readers of several connections decode at once).
+_flags = threading.local()
+
+
 def _number(literal: str) -> Any:
     value = float(literal)
-    return value if math.isfinite(value) else NonFinite(literal)
+    if value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
+        return value
+    _flags.suspicious = True
+    return NonFinite(literal)
+
+
+def _constant(name: str) -> Any:
+    _flags.suspicious = True
+    return NonFinite(name)
+
+
+# One decoder for every message: ``json.loads`` with hooks would build a new one each time.
+_DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_constant)
+_SCAN = _DECODER.scan_once
 
 
 # -- in ------------------------------------------------------------------------------------------
@@ -64,25 +83,19 @@ def parse(text: str) -> tuple[Any, str | None]:
     the value is only walked when the text could hold a problem (a surrogate escape, a
     non-finite number, or enough brackets to nest too deeply).
     """
-    suspicious = [False]
-
-    def number(literal: str) -> Any:
-        value = _number(literal)
-        if value.__class__ is NonFinite:
-            suspicious[0] = True
-        return value
-
-    def constant(name: str) -> Any:
-        suspicious[0] = True
-        return NonFinite(name)
-
+    _flags.suspicious = False
     try:
-        value = json.loads(text, parse_float=number, parse_constant=constant)
+        try:
+            value, end = _SCAN(text, 0)  # the common case: no whitespace around the value
+            if end != len(text):
+                raise ValueError
+        except (StopIteration, ValueError):
+            value = _DECODER.decode(text)  # the slow way, for whitespace and exact errors
     except RecursionError:
         raise JsonPolicyError(f"message is nested too deeply (limit {MAX_DEPTH} levels)") from None
     except ValueError as exc:
         raise JsonPolicyError(f"message is not valid JSON: {exc}") from None
-    if (suspicious[0] or "\\ud" in text or "\\uD" in text
+    if (_flags.suspicious or "\\ud" in text or "\\uD" in text
             or text.count("[") + text.count("{") > MAX_DEPTH):
         return value, problem_in(value)
     return value, None
@@ -170,17 +183,34 @@ def _default(value: Any) -> Any:
     return jsonable(value)
 
 
+def _c_encoder(ensure_ascii: bool) -> Any:
+    """CPython's C encoder, made once (``JSONEncoder.encode`` makes one per call, which costs
+    more than encoding a small message), or None where there is no C encoder."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    strings = json.encoder.c_encode_basestring_ascii if ensure_ascii \
+        else json.encoder.c_encode_basestring
+    if strings is None:
+        return None
+    return make(None, _default, strings, None, ":", ",", False, False, False)
+
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                             check_circular=False, default=_default)
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False,
                                   check_circular=False, default=_default)
+_C_ENCODE = _c_encoder(ensure_ascii=False)
 
 
 def encode(message: Any) -> str:
     """``message`` as compact JSON text that is valid UTF-8, by the policy above. Never fails
     for any value (but MemoryError)."""
     try:
-        text = _ENCODER.encode(message)
+        if _C_ENCODE is not None:
+            text = "".join(_C_ENCODE(message, 0))
+        else:
+            text = _ENCODER.encode(message)
     except (ValueError, TypeError, RecursionError):  # NaN, odd keys, cycles or depth
         text = _ENCODER.encode(jsonable(message))
     if not text.isascii() and not _valid_text(text):  # a lone surrogate: escape it
