@@ -9,9 +9,14 @@ One connection = one reader and exactly one writer, and neither ever dies of one
   the client's own replies are piling up unread. A frame that breaks the protocol closes the
   connection with the code RFC 6455 gives (1002, 1007 for text that is not UTF-8, 1009).
 * the **writer** is a named thread that drains the queue and writes frames with one
-  ``sendall`` per batch. It is the only thread that writes to the socket, so frames never
-  interleave. A message that cannot be framed is dropped, counted and logged, and the writer
-  goes on; if the writer ends for any reason, the connection is closed at once.
+  ``sendall`` per batch. A message that cannot be framed is dropped, counted and logged, and
+  the writer goes on; if the writer ends for any reason, the connection is closed at once.
+  One shortcut: a STREAM message (graph output) that finds the queue empty and nothing being
+  written is written at once by the graph outport handler that sends it, with a send that
+  never blocks (what the socket does not take is queued for the writer, ahead of anything
+  else): the last thread hop of every output saved. Replies do not take it: their senders
+  (the inport handler above all) are on the critical path of the data, which would wait for
+  their system call. Either way one thread at a time writes, so frames never interleave.
 
 The queue has lanes (:mod:`flowpy.wire.lanes`): every lane but debug shares one ordered queue,
 so replies, news and packets keep their order. URGENT and NEWS sends never wait: a client that
@@ -146,6 +151,7 @@ class ClientConnection:
         self._closing = False  # no new messages accepted; the writer drains and ends
         self._broken = False  # nothing more can be written
         self._writing = False  # the writer is inside a socket write
+        self._direct = False  # a sender is writing its message itself (see the docstring)
         self._close_frame: bytes | None = None  # the last thing the writer writes
         self._input_paused = False
         self._deadline: float | None = None  # STREAM sends give up after this (shutdown)
@@ -185,16 +191,59 @@ class ClientConnection:
                     self._wake_writer.notify()
                 return True
             main = self._main
-            if lane.waits and len(main) >= self._capacity and \
-                    not self._wait_for_room(cancelled):
-                return False
-            if len(main) >= self._hard_limit:
-                self._cut(f"{len(main)} messages unread: the client reads too slowly")
-                return False
-            main.append((self._seq, lane, text))
-            if len(main) == 1:
+            if lane.waits and not main and not self._debug and not self._writing \
+                    and not self._direct:
+                self._direct = True  # the shortcut: write it from this thread, now
+            else:
+                if lane.waits and len(main) >= self._capacity and \
+                        not self._wait_for_room(cancelled):
+                    return False
+                if len(main) >= self._hard_limit:
+                    self._cut(f"{len(main)} messages unread: the client reads too slowly")
+                    return False
+                main.append((self._seq, lane, text))
+                if len(main) == 1:
+                    self._wake_writer.notify()
+                return True
+        self._write_now(text)
+        return True
+
+    def _write_now(self, text: str) -> None:
+        """The shortcut (``_direct`` claimed): frame and write ``text`` without blocking; the
+        writer gets what the socket did not take, first."""
+        data = b""
+        sent = 0
+        failed = False
+        try:
+            data = self.codec.text(text)
+            with self.sock.lock:
+                sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            log.debug("%s: write failed: %s", self.name, exc)
+            failed = True
+        except Exception as exc:  # noqa: BLE001 - drop this message, keep the connection
+            self._unencodable({"protocol": text[:60]}, exc)
+            data = b""
+        with self._lock:
+            self._direct = False
+            if failed:
+                self._broken = True
+                self._main.clear()
+                self._debug.clear()
+                self._room.notify_all()
+            elif data:
+                if sent < len(data):
+                    self._main.appendleft((0, None, data[sent:]))
+                self.sent += 1
+                self._progress = time.monotonic()
+            if self._main or self._debug or failed:
                 self._wake_writer.notify()
-            return True
+        if failed:
+            self.sock.shutdown_now()
+        elif data and self._recorder is not None:
+            self._recorder.write([text])
 
     def _debug_token(self) -> bool:
         """Lock held: take one token of the debug pace (see the module docstring)."""
@@ -245,7 +294,7 @@ class ClientConnection:
         self._debug.clear()
         self._room.notify_all()
         self._wake_writer.notify_all()
-        if self._writing:  # blocked on a client that does not read: no goodbye can pass
+        if self._writing or self._direct:  # on a client that does not read: no goodbye
             self.sock.shutdown_now()
         else:
             self._close_frame = self.codec.close(frames.POLICY_VIOLATION, "client too slow")
@@ -281,6 +330,9 @@ class ClientConnection:
         """The reader, before it takes the next message: wait while input is paused or the
         client's own output piles up (TCP back-pressure on this client alone). False once the
         connection is closing."""
+        if not (self._input_paused or self._closing or self._broken
+                or len(self._main) >= self._capacity):
+            return True  # the common case, without the lock (checked again under it below)
         with self._lock:
             while self._input_paused or len(self._main) >= self._capacity:
                 if self._closing or self._broken:
@@ -306,8 +358,8 @@ class ClientConnection:
         try:
             while True:
                 with self._lock:
-                    while not self._main and not self._debug and not self._closing \
-                            and not self._broken:
+                    while (self._direct or (not self._main and not self._debug
+                                            and not self._closing)) and not self._broken:
                         self._wake_writer.wait()
                     if self._broken or (self._closing and not self._main and not self._debug):
                         break
@@ -390,7 +442,7 @@ class ClientConnection:
                 return
             self._seq += 1
             self._main.append((self._seq, None, data))
-            if len(self._main) == 1:
+            if len(self._main) == 1 and not self._direct:
                 self._wake_writer.notify()
 
     def close_with(self, code: int, reason: str = "") -> None:
