@@ -30,14 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flowpy.client import Client  # noqa: E402
-from flowpy.component import Component, InPort, OutPort  # noqa: E402
-from flowpy.graph import Graph, PortRef  # noqa: E402
-from flowpy.ip import IP  # noqa: E402
-from flowpy.link import DEFAULT_WINDOW  # noqa: E402
-from flowpy.network import Network  # noqa: E402
-from flowpy.registry import Registry  # noqa: E402
-from flowpy.tuning import tune_gc  # noqa: E402
+from flowpy.cli.tuning import tune_gc  # noqa: E402
+from flowpy.engine.component import Component, InPort, OutPort  # noqa: E402
+from flowpy.engine.ip import IP  # noqa: E402
+from flowpy.engine.network import Network  # noqa: E402
+from flowpy.engine.registry import Registry  # noqa: E402
+from flowpy.graphs.model import Graph, PortRef  # noqa: E402
+from flowpy.link.client import Client  # noqa: E402
+from flowpy.link.link import DEFAULT_WINDOW  # noqa: E402
 
 
 class Numbers(Component):

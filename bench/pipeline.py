@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flowpy.component import Component, InPort, OutPort  # noqa: E402
-from flowpy.connection import DEFAULT_CAPACITY, EndOfStream  # noqa: E402
-from flowpy.graph import Graph, PortRef  # noqa: E402
-from flowpy.ip import DATA, IP  # noqa: E402
-from flowpy.network import Network  # noqa: E402
-from flowpy.registry import Registry  # noqa: E402
-from flowpy.tuning import tune_gc  # noqa: E402
+from flowpy.cli.tuning import tune_gc  # noqa: E402
+from flowpy.engine.component import Component, InPort, OutPort  # noqa: E402
+from flowpy.engine.connection import DEFAULT_CAPACITY, EndOfStream  # noqa: E402
+from flowpy.engine.ip import DATA, IP  # noqa: E402
+from flowpy.engine.network import Network  # noqa: E402
+from flowpy.engine.registry import Registry  # noqa: E402
+from flowpy.graphs.model import Graph, PortRef  # noqa: E402
 
 BATCH = 256
 

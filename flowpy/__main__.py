@@ -2,6 +2,6 @@
 
 import sys
 
-from flowpy.cli import main
+from flowpy.cli.main import main
 
 sys.exit(main())

@@ -16,11 +16,11 @@ from typing import Any
 
 from engine_helpers import Recorder, build
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.graph import Graph
-from flowpy.ip import IP
-from flowpy.network import Network
-from flowpy.registry import Registry
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network
+from flowpy.engine.registry import Registry
+from flowpy.graphs.model import Graph
 
 ROOT = Path(__file__).resolve().parents[1]
 ECHO = str(ROOT / "examples" / "echo.json")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.graph import Graph, PortRef
-from flowpy.ip import IP
-from flowpy.network import Network, NetworkListener
-from flowpy.registry import Registry
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network, NetworkListener
+from flowpy.engine.registry import Registry
+from flowpy.graphs.model import Graph, PortRef
 
 
 def ref(text: str) -> PortRef:

@@ -19,9 +19,9 @@ from typing import Any
 import protocol_schemas
 
 from flowpy import wire
-from flowpy.component import Component, InPort, OutPort
-from flowpy.registry import Registry
-from flowpy.runtime import Client, Runtime
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.registry import Registry
+from flowpy.runtime.core import Client, Runtime
 
 WAIT = 10.0
 

@@ -22,9 +22,9 @@ from bridge_fixtures import (
 )
 from engine_helpers import Block
 
-from flowpy.client import Client
-from flowpy.graph import PortRef
-from flowpy.link import LinkConfig, LinkError, backoff_delay
+from flowpy.graphs.model import PortRef
+from flowpy.link.client import Client
+from flowpy.link.link import LinkConfig, LinkError, backoff_delay
 
 pytestmark = pytest.mark.integration
 
@@ -321,7 +321,7 @@ def test_stop_with_a_full_window_and_a_blocked_downstream(echo):
 def test_remote_component_in_a_graph(spawn_runtime, tmp_path):
     from engine_helpers import build
 
-    from flowpy.remote import RemoteError, register_remotes
+    from flowpy.link.remote import RemoteError, register_remotes
 
     path = write_graph(tmp_path / "pair.json", "pair", {"in": "out", "In2": "Other"})
     b = spawn_runtime("--graph", path, secret="s")
@@ -354,7 +354,8 @@ def test_the_example_in_the_docs_runs(spawn_runtime):
 
     from bridge_fixtures import ROOT
 
-    from flowpy import fbp, graph_json
+    from flowpy.graphs import fbp
+    from flowpy.graphs import json_format as graph_json
 
     b = spawn_runtime("--graph", ECHO, secret="s3cret")
     text = (ROOT / "docs" / "bridge.md").read_text(encoding="utf-8")
@@ -475,7 +476,7 @@ def test_a_runtime_that_ignores_the_extension_gets_plain_packets(tmp_path):
     runtime:packet after hello_timeout, once: it does not wait again at a reconnect."""
     from tcp_proxy import TcpProxy
 
-    from flowpy.runtime import Runtime
+    from flowpy.runtime.core import Runtime
     from flowpy.server import Service
 
     class Silent(Runtime):

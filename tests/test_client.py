@@ -1,11 +1,11 @@
-"""flowpy.client against a real ``flowpy serve``: requests, errors, packets, windows, closing."""
+"""flowpy.link.client against a real ``flowpy serve``: requests, errors, packets, windows, closing."""
 
 import threading
 
 import pytest
 from conftest import ROOT
 
-from flowpy.client import Client, ClientError, ConnectionClosed, ProtocolError
+from flowpy.link.client import Client, ClientError, ConnectionClosed, ProtocolError
 
 pytestmark = pytest.mark.integration
 

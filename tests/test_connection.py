@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from flowpy.connection import Connection, EndOfStream, NetworkStopped, Selector
+from flowpy.engine.connection import Connection, EndOfStream, NetworkStopped, Selector
 
 
 def test_fifo_order_and_end_of_stream():

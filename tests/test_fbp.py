@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from flowpy.fbp import FbpSyntaxError, parse, serialize
+from flowpy.graphs.fbp import FbpSyntaxError, parse, serialize
 
 TESTS = Path(__file__).resolve().parent
 CORPUS = TESTS / "fbp_corpus"

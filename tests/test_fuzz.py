@@ -94,9 +94,9 @@ import pytest
 import websocket
 from fuzz_support import HOSTILE, TIMEOUT, Event, Hostile, WsClient, dumps
 
-from flowpy import graph_json
-from flowpy.permissions import ALL_CAPABILITIES
-from flowpy.runtime import Runtime
+from flowpy.graphs import json_format as graph_json
+from flowpy.runtime.core import Runtime
+from flowpy.runtime.permissions import ALL_CAPABILITIES
 from flowpy.server import Service
 
 pytestmark = [
@@ -109,7 +109,7 @@ FIXTURE = "fuzz"
 SCRATCH = "scratch"
 COMPONENT_CODE = '''"""A component compiled over the protocol by the fuzz suite."""
 
-from flowpy.component import Component, InPort, OutPort
+from flowpy.engine.component import Component, InPort, OutPort
 
 
 class FuzzComp(Component):

@@ -1,4 +1,4 @@
-"""Tests for flowpy.graph: every change, its event, and that invalid changes change nothing."""
+"""Tests for flowpy.graphs.model: every change, its event, and that invalid changes change nothing."""
 
 from __future__ import annotations
 
@@ -7,8 +7,18 @@ import threading
 
 import pytest
 
-from flowpy import graph_json
-from flowpy.graph import EVENTS, Edge, Export, Graph, GraphError, Group, Initial, Node, PortRef
+from flowpy.graphs import json_format as graph_json
+from flowpy.graphs.model import (
+    EVENTS,
+    Edge,
+    Export,
+    Graph,
+    GraphError,
+    Group,
+    Initial,
+    Node,
+    PortRef,
+)
 
 
 class Recorder:
@@ -678,7 +688,7 @@ def test_failing_subscriber_is_logged_and_does_not_break_others(graph, caplog):
     rec = Recorder()
     graph.subscribe(broken)
     graph.subscribe(rec)
-    with caplog.at_level(logging.ERROR, logger="flowpy.graph"):
+    with caplog.at_level(logging.ERROR, logger="flowpy.graphs.model"):
         graph.add_node("a", "X")
     assert "a" in graph.nodes
     assert rec.names == ["addnode"]

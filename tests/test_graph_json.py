@@ -1,4 +1,4 @@
-"""Tests for flowpy.graph_json: lossless round trips, errors that name the spot, atomic saves."""
+"""Tests for flowpy.graphs.json_format: lossless round trips, errors that name the spot, atomic saves."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from flowpy import graph_json
-from flowpy.graph import Edge, Export, Graph, GraphError, Group, Initial, Node, PortRef
+from flowpy.graphs import json_format as graph_json
+from flowpy.graphs.model import Edge, Export, Graph, GraphError, Group, Initial, Node, PortRef
 
 
 def P(node, port, index=None):

@@ -5,11 +5,11 @@ import threading
 import pytest
 from engine_helpers import Collect, Recorder, build, registry, run_to_end
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.connection import EndOfStream
-from flowpy.graph import PortRef
-from flowpy.ip import IP
-from flowpy.network import Network, NetworkError
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.connection import EndOfStream
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network, NetworkError
+from flowpy.graphs.model import PortRef
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +127,7 @@ def test_split_and_merge_through_addressable_ports():
 
 
 def test_addressable_slots_are_reported_and_read_separately():
-    from flowpy.component import Component, InPort, OutPort
+    from flowpy.engine.component import Component, InPort, OutPort
 
     seen = {}
 
@@ -384,7 +384,7 @@ def test_a_tapped_edge_takes_ips_sent_one_by_one():
 
 
 def test_an_outport_may_close_early():
-    from flowpy.component import Component, InPort, OutPort
+    from flowpy.engine.component import Component, InPort, OutPort
 
     class First(Component):
         inports = [InPort("in")]
@@ -411,7 +411,7 @@ def test_an_outport_may_close_early():
 
 
 def test_recv_with_timeout_in_a_component():
-    from flowpy.component import Component, InPort
+    from flowpy.engine.component import Component, InPort
 
     outcome = []
 

@@ -11,8 +11,8 @@ import time
 
 from engine_helpers import Recorder, build, registry
 
-from flowpy.ip import IP
-from flowpy.network import Network, NetworkError
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network, NetworkError
 
 
 class GatedRecorder(Recorder):

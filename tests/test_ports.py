@@ -2,9 +2,17 @@
 
 import pytest
 
-from flowpy.connection import Connection, EndOfStream
-from flowpy.ip import IP
-from flowpy.ports import InPort, InputPort, OutPort, OutputPort, PortError, PortMap, normalize_index
+from flowpy.engine.connection import Connection, EndOfStream
+from flowpy.engine.ip import IP
+from flowpy.engine.ports import (
+    InPort,
+    InputPort,
+    OutPort,
+    OutputPort,
+    PortError,
+    PortMap,
+    normalize_index,
+)
 
 
 def test_declared_names_are_lower_case_and_described():

@@ -13,7 +13,7 @@ from protocol_harness import (
 from components.core.repeat import Repeat
 
 SOURCE = '''
-from flowpy.component import Component, InPort, OutPort
+from flowpy.engine.component import Component, InPort, OutPort
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
 pytest_plugins = ["protocol_fixtures"]

@@ -9,7 +9,7 @@ from protocol_harness import (
     ProtocolClient,
 )
 
-from flowpy.protocol.envelope import MAX_DEPTH, MAX_FRAME_BYTES, EnvelopeError, decode_text, parse
+from flowpy.wire.envelope import MAX_DEPTH, MAX_FRAME_BYTES, EnvelopeError, decode_text, parse
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
 pytest_plugins = ["protocol_fixtures"]

@@ -8,7 +8,7 @@ from protocol_harness import (
     build,
 )
 
-from flowpy.graph import PortRef
+from flowpy.graphs.model import PortRef
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
 pytest_plugins = ["protocol_fixtures"]

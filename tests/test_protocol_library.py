@@ -7,8 +7,8 @@ import json
 import pytest
 from protocol_harness import ProtocolClient, build, matches
 
-from flowpy import graph_json
-from flowpy.runtime import Runtime
+from flowpy.graphs import json_format as graph_json
+from flowpy.runtime.core import Runtime
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
 pytest_plugins = ["protocol_fixtures"]
@@ -193,7 +193,7 @@ CODER = {"secrets": {"coder": {"capabilities": [
     "network:control", "network:persist", "protocol:runtime"]}}}
 
 SOURCE = '''
-from flowpy.component import Component, InPort, OutPort
+from flowpy.engine.component import Component, InPort, OutPort
 
 
 class Shout(Component):

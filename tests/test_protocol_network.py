@@ -12,7 +12,7 @@ from protocol_harness import (
 )
 
 from flowpy import wire
-from flowpy.runtime import Runtime
+from flowpy.runtime.core import Runtime
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
 pytest_plugins = ["protocol_fixtures"]

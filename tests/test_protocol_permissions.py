@@ -8,7 +8,7 @@ from protocol_harness import (
     build,
 )
 
-from flowpy.permissions import (
+from flowpy.runtime.permissions import (
     ALL_CAPABILITIES,
     Permissions,
     PermissionsError,

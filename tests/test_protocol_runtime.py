@@ -14,7 +14,7 @@ from protocol_harness import (
 )
 
 from flowpy import wire
-from flowpy.permissions import ALL_CAPABILITIES
+from flowpy.runtime.permissions import ALL_CAPABILITIES
 
 #: The runtime, client and make_runtime fixtures (schema-checking every message sent).
 pytest_plugins = ["protocol_fixtures"]

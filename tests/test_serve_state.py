@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowpy.client import Client
+from flowpy.link.client import Client
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ import threading
 import pytest
 from engine_helpers import Collect, Recorder, build, registry
 
-from flowpy.ip import IP
-from flowpy.network import Network, NetworkError
-from flowpy.subgraph import subgraph_class
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network, NetworkError
+from flowpy.engine.subgraph import subgraph_class
 
 
 @pytest.fixture(autouse=True)

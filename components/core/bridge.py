@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.link import LinkConfig, LinkError, ProcessLink
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.link.link import LinkConfig, LinkError, ProcessLink
 
 log = logging.getLogger(__name__)
 

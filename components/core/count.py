@@ -1,8 +1,8 @@
 """core/Count."""
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.connection import EndOfStream
-from flowpy.ip import DATA
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.connection import EndOfStream
+from flowpy.engine.ip import DATA
 
 
 class Count(Component):

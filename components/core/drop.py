@@ -1,6 +1,6 @@
 """core/Drop."""
 
-from flowpy.component import Component, InPort
+from flowpy.engine.component import Component, InPort
 
 
 class Drop(Component):

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.connection import EndOfStream
-from flowpy.ip import CLOSE, DATA, IP, OPEN
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.connection import EndOfStream
+from flowpy.engine.ip import CLOSE, DATA, IP, OPEN
 
 
 def parse_size(value: Any) -> int:

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from flowpy.component import Component, InPort, OutPort
+from flowpy.engine.component import Component, InPort, OutPort
 
 
 def render(value: Any) -> str:

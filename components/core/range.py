@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from flowpy.component import Component, InPort, OutPort
-from flowpy.ip import DATA, IP
+from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.ip import DATA, IP
 
 BATCH = 256
 

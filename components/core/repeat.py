@@ -1,6 +1,6 @@
 """core/Repeat."""
 
-from flowpy.component import Component, InPort, OutPort
+from flowpy.engine.component import Component, InPort, OutPort
 
 
 class Repeat(Component):

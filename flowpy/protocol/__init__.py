@@ -13,11 +13,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from . import component, flowpy, graph, network, runtime, trace
-from .common import ProtocolError, Request
+from . import component_commands as component
+from . import graph_commands as graph
+from . import link_commands as flowpy
+from . import network_commands as network
+from . import runtime_commands as runtime
+from . import trace_commands as trace
+from .fields import ProtocolError, Request
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 log = logging.getLogger(__name__)
 

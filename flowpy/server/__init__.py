@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from ..wire import encode
+from flowpy.wire import encode
+
 from .app import SUBPROTOCOL, Transport, create_app, transport_of, worker_exit
 from .connection import DEFAULT_QUEUE_SIZE, DEFAULT_STALL_TIMEOUT, ClientConnection
 from .service import DEFAULT_PORT, Service, serve

@@ -212,7 +212,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     debug_rate = int(runtime_options.pop("debug_rate", DEFAULT_DEBUG_RATE))
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
     if runtime is None:
-        from ..runtime import Runtime
+        from flowpy.runtime.core import Runtime
 
         runtime = Runtime(**runtime_options)
     elif runtime_options:

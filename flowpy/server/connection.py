@@ -44,7 +44,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..wire import DEBUG, STREAM, Lane, encode
+from flowpy.wire import DEBUG, STREAM, Lane, encode
+
 from . import frames
 
 log = logging.getLogger(__name__)

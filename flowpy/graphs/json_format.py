@@ -30,7 +30,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from flowpy.graph import Edge, Graph, GraphError, Initial, PortRef, is_valid_index
+from .model import Edge, Graph, GraphError, Initial, PortRef, is_valid_index
 
 __all__ = ["load", "dump", "loads", "dumps", "load_file", "save_file"]
 

@@ -15,13 +15,14 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from .. import wire
-from ..component import Component
-from ..subgraph import is_subgraph
-from .common import ProtocolError, Request, string
+from flowpy import wire
+from flowpy.engine.component import Component
+from flowpy.engine.subgraph import is_subgraph
+
+from .fields import ProtocolError, Request, string
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _resolve(rt: Runtime, name: str) -> str | None:
 def getsource(rt: Runtime, req: Request, payload: dict) -> None:
     """The Python module defining a component, the source compiled with ``component:source``,
     or the JSON of a graph (a subgraph component, or a hosted graph by its id)."""
-    from .. import graph_json
+    from flowpy.graphs import json_format as graph_json
 
     name = string(payload, "name")
     assert name is not None

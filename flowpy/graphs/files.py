@@ -19,7 +19,8 @@ def read_graph_file(path: str | os.PathLike, fmt: str | None = None) -> Any:
     """A graph from a ``.fbp`` file or a JSON graph file (by extension, or ``fmt``: "fbp" or
     "json"); unnamed graphs are named after the file's stem. Raises OSError,
     ``FbpSyntaxError`` or ``GraphError``."""
-    from . import fbp, graph_json
+    from . import fbp
+    from . import json_format as graph_json
 
     path = Path(path)
     fmt = fmt or ("fbp" if path.suffix.lower() == ".fbp" else "json")

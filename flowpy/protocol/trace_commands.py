@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..tracing import DEFAULT_BUFFER, MAX_BUFFER, Tracer
-from .common import Request, hosted_graph, integer
+from flowpy.runtime.tracing import DEFAULT_BUFFER, MAX_BUFFER, Tracer
+
+from .fields import Request, hosted_graph, integer
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def dump(rt: Runtime, req: Request, payload: dict) -> None:
     metadata = {"runtime": rt.id, "type": "flowpy", "label": rt.label}
     graphs = {}
     try:
-        from .. import graph_json
+        from flowpy.graphs import json_format as graph_json
 
         graphs[hosted.id] = graph_json.dump(hosted.graph)
     except Exception as exc:  # the trace is still useful without the graph

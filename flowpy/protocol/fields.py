@@ -10,11 +10,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..permissions import Grant
-from .envelope import json_type as _type_name
+from flowpy.runtime.permissions import Grant
+from flowpy.wire.envelope import json_type as _type_name
 
 if TYPE_CHECKING:
-    from ..runtime import Client, Runtime
+    from flowpy.runtime.core import Client, Runtime
 
 #: Exact texts fbp-test and noflo clients compare against.
 NO_GRAPH = "No graph specified"

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .common import ProtocolError, Request, boolean, graph_id, hosted_graph, integer, string
-from .runtime import PACKET_EVENTS
-from .sessions import (
+from flowpy.runtime.sessions import (
     DEFAULT_WINDOW,
     MAX_BATCH,
     MAX_WINDOW,
@@ -28,8 +26,11 @@ from .sessions import (
     SessionError,
 )
 
+from .fields import ProtocolError, Request, boolean, graph_id, hosted_graph, integer, string
+from .runtime_commands import PACKET_EVENTS
+
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 MAX_SESSION_ID = 256
 MAX_SEQ = 2**53  # what a JavaScript client can count to exactly

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .runtime import DEFAULT_MAX_INFLIGHT
-from .server import DEFAULT_PORT
-from .server.connection import DEFAULT_DEBUG_RATE
+from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
+from flowpy.server import DEFAULT_PORT
+from flowpy.server.connection import DEFAULT_DEBUG_RATE
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -135,8 +135,8 @@ def load_permissions(path: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .runtime import Runtime
-    from .server import serve
+    from flowpy.runtime.core import Runtime
+    from flowpy.server import serve
 
     permissions = None
     if args.permissions:
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
     if args.remote:
-        from .remote import RemoteError, register_remotes
+        from flowpy.link.remote import RemoteError, register_remotes
 
         try:
             register_remotes(runtime.registry, args.remote)

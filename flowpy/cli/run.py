@@ -25,10 +25,10 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from .graph_files import read_graph_file
-from .ip import IP
-from .network import Network, NetworkError, NetworkListener
-from .registry import Registry
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network, NetworkError, NetworkListener
+from flowpy.engine.registry import Registry
+from flowpy.graphs.files import read_graph_file
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID, EXIT_TIMEOUT = 0, 1, 2, 3
 #: What the wake pipe carries besides signal numbers: the network finished by itself.
@@ -81,8 +81,8 @@ def add_parser(subparsers: Any) -> None:
 def register_graph_components(registry: Registry, directories: list[str]) -> None:
     """Every graph file under each directory as a subgraph component, named as ``flowpy
     serve --components-dir`` names it. ValueError/OSError name the file that is wrong."""
-    from .graph_files import file_component_name, graph_files
-    from .subgraph import subgraph_class
+    from flowpy.engine.subgraph import subgraph_class
+    from flowpy.graphs.files import file_component_name, graph_files
 
     for directory in map(Path, directories):
         for path in graph_files(directory):
@@ -109,7 +109,7 @@ def parse_iip(spec: str) -> tuple[str, str, Any]:
 
 
 def apply_iips(graph: Any, specs: list[str]) -> None:
-    from .graph import PortRef
+    from flowpy.graphs.model import PortRef
 
     for spec in specs:
         node, port, value = parse_iip(spec)

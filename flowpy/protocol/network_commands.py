@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import wire
-from ..network import NetworkError
-from .common import ProtocolError, Request, boolean, hosted_graph, port
+from flowpy import wire
+from flowpy.engine.network import NetworkError
+
+from .fields import ProtocolError, Request, boolean, hosted_graph, port
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 
 def start(rt: Runtime, req: Request, payload: dict) -> None:

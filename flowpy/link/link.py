@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import wire
+from flowpy import wire
+
 from .client import Client, ClientError, ConnectionClosed, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -1159,8 +1160,8 @@ class ProcessLink(LinkListener):
         self._safely(self.error, info)
 
     def link_packet(self, port: str, event: str, payload: Any) -> bool:
-        from .connection import NetworkStopped
-        from .ip import IP
+        from flowpy.engine.connection import NetworkStopped
+        from flowpy.engine.ip import IP
 
         if event in ("connect", "disconnect"):
             with self._lock:
@@ -1190,7 +1191,7 @@ class ProcessLink(LinkListener):
         return True
 
     def _safely(self, hook: Any, *args: Any) -> None:
-        from .connection import NetworkStopped
+        from flowpy.engine.connection import NetworkStopped
 
         try:
             hook(*args)
@@ -1244,7 +1245,7 @@ class ProcessLink(LinkListener):
 
     def _feed(self, remote: str) -> None:
         """One local input → one remote inport: connect, the IPs in order, disconnect."""
-        from .connection import EndOfStream, NetworkStopped
+        from flowpy.engine.connection import EndOfStream, NetworkStopped
 
         port, link, stop = self.inputs[remote], self.link, self.stopping
         started = False

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .registry import Registry
+from flowpy.engine.registry import Registry
 
 
 def add_parser(subparsers: Any) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..network import NetworkError
-from .common import ProtocolError, Request, graph_id, string
+from flowpy.engine.network import NetworkError
+
+from .fields import ProtocolError, Request, graph_id, string
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
 

@@ -58,16 +58,23 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, graph_json, wire
-from .graph_files import DEFAULT_GRAPH_LIBRARY, file_component_name, graph_files, read_graph_file
+from flowpy import __version__, wire
+from flowpy.engine.registry import Registry
+from flowpy.engine.subgraph import is_subgraph, subgraph_class
+from flowpy.graphs import json_format as graph_json
+from flowpy.graphs.files import (
+    DEFAULT_GRAPH_LIBRARY,
+    file_component_name,
+    graph_files,
+    read_graph_file,
+)
+from flowpy.protocol import dispatch
+from flowpy.protocol.fields import Request
+from flowpy.wire.envelope import Envelope, EnvelopeError, decode_text, parse
+
 from .hosting import PORT_EVENTS, HostedGraph, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
-from .protocol import dispatch
-from .protocol.common import Request
-from .protocol.envelope import Envelope, EnvelopeError, decode_text, parse
-from .protocol.sessions import LinkSession, SessionTable
-from .registry import Registry
-from .subgraph import is_subgraph, subgraph_class
+from .sessions import LinkSession, SessionTable
 
 log = logging.getLogger(__name__)
 
@@ -778,7 +785,7 @@ class Runtime:
         the next start of this runtime comes back the same. Each file is written atomically;
         the index is written after the graph files and stale files are removed after the
         index, so a crash at any point leaves a state that loads."""
-        from . import graph_json
+        from flowpy.graphs import json_format as graph_json
 
         directory = self.graphs_dir()
         with self._persist_lock:
@@ -824,7 +831,7 @@ class Runtime:
         index = self._read_index()
         if index is None:
             return
-        from . import graph_json
+        from flowpy.graphs import json_format as graph_json
 
         main = index.get("main")
         for graph_id, filename in index["graphs"].items():
@@ -873,8 +880,8 @@ class Runtime:
 
     def _load_sources(self) -> None:
         """Compile the components persisted from ``component:source`` again."""
-        from .protocol.common import ProtocolError
-        from .protocol.component import compile_component
+        from flowpy.protocol.component_commands import compile_component
+        from flowpy.protocol.fields import ProtocolError
 
         path = self._sources_path()
         try:

@@ -27,14 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import wire
-from .ip import IP
-from .network import Network, NetworkError, NetworkListener
+from flowpy import wire
+from flowpy.engine.ip import IP
+from flowpy.engine.network import Network, NetworkError, NetworkListener
+
 from .tracing import Tracer
 
 if TYPE_CHECKING:
+    from .core import Client, Runtime
     from .permissions import Grant
-    from .runtime import Client, Runtime
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..graph import Graph, GraphError, PortRef
-from .common import (
+from flowpy.graphs.model import Graph, GraphError, PortRef
+
+from .fields import (
     ProtocolError,
     Request,
     boolean,
@@ -28,7 +29,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from flowpy.runtime.core import Runtime
 
 _CLEAR_FIELDS = ("name", "library", "icon", "description")
 

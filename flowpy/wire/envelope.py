@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire import jsonpolicy
+from . import jsonpolicy
 
 MAX_FRAME_BYTES = 1 << 20
 MAX_DEPTH = jsonpolicy.MAX_DEPTH

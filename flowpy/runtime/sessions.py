@@ -38,12 +38,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import wire
-from ..network import NetworkError
+from flowpy import wire
+from flowpy.engine.network import NetworkError
 
 if TYPE_CHECKING:
-    from ..permissions import Grant
-    from ..runtime import Client, Runtime
+    from .core import Client, Runtime
+    from .permissions import Grant
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from .wire import timestamp
+from flowpy.wire import timestamp
 
 DEFAULT_BUFFER = 400
 MAX_BUFFER = 100_000

@@ -15,10 +15,10 @@ from .tuning import tune_gc
 
 # Modules that contribute a subcommand: each has add_parser(subparsers).
 SUBCOMMAND_MODULES = (
-    "flowpy.run_cli",
-    "flowpy.components_cli",
-    "flowpy.serve_cli",
-    "flowpy.client_cli",
+    "flowpy.cli.run",
+    "flowpy.cli.components",
+    "flowpy.cli.serve",
+    "flowpy.cli.send_listen",
 )
 
 

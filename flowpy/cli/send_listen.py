@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .client import Client, ClientError, ConnectionClosed
+from flowpy.link.client import Client, ClientError, ConnectionClosed
 
 
 def add_parser(subparsers: Any) -> None:

@@ -11,7 +11,7 @@ The URL may carry options in its query: ``ws://host:3569?secret=S&graph=G&start=
 (``secret``: the token to present; ``graph``: another graph than the main one; ``start=0``:
 never start the remote network).
 
-    from flowpy.remote import register_remotes
+    from .remote import register_remotes
     register_remotes(registry, ["calc=ws://10.0.0.5:3569?secret=s3cret"])   # -> ["remote/calc"]
 """
 
@@ -23,8 +23,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from flowpy.engine.component import Component, InPort, OutPort
+
 from .client import Client, ClientError, ProtocolError
-from .component import Component, InPort, OutPort
 from .link import LinkConfig, LinkError, ProcessLink
 
 log = logging.getLogger(__name__)
