@@ -50,7 +50,7 @@ more repeats (``--repeat 9``), not on the default three.
     python bench/protocol.py [--count 20000] [--window 200] [--trips 200] [--repeat 3]
     python bench/protocol.py --quick          # a fast smoke run
 
-Needs ``node`` and the npm test tools (``npm ci --prefix tests``), which include ``ws``.
+Needs ``node`` and the npm test tools (``npm ci --prefix tests/js``), which include ``ws``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = Path(__file__).resolve().with_name("protocol_client.js")
-WS_PACKAGE = ROOT / "tests" / "node_modules" / "ws" / "package.json"
+WS_PACKAGE = ROOT / "tests" / "js" / "node_modules" / "ws" / "package.json"
 
 CHAIN = 10  # core/Repeat nodes between the exported inport and outport
 RELAY_THREADS = 12
@@ -401,7 +401,7 @@ def main() -> int:
 
     node = shutil.which("node")
     if node is None or not WS_PACKAGE.exists():
-        raise SystemExit("needs node and the npm test tools: npm ci --prefix tests")
+        raise SystemExit("needs node and the npm test tools: npm ci --prefix tests/js")
     ws_version = json.loads(WS_PACKAGE.read_text())["version"]
     node_version = subprocess.check_output([node, "--version"], text=True).strip()
 

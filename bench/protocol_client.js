@@ -3,7 +3,7 @@
 //
 //   node bench/protocol_client.js '{"url": "ws://127.0.0.1:PORT", "target": "flowpy", ...}'
 //
-// It is the npm `ws` package (from tests/node_modules) with its default options, so it offers
+// It is the npm `ws` package (from tests/js/node_modules) with its default options, so it offers
 // permessage-deflate exactly as browsers (and so noflo-ui) do; `"deflate": false` passes
 // `perMessageDeflate: false` instead. Configuration (one JSON argument):
 //
@@ -31,7 +31,7 @@
 const path = require("path");
 const { createRequire } = require("module");
 
-const requireTests = createRequire(path.join(__dirname, "..", "tests", "package.json"));
+const requireTests = createRequire(path.join(__dirname, "..", "tests", "js", "package.json"));
 const WebSocket = requireTests("ws");
 
 const GRAPH = "bench";

@@ -10,9 +10,6 @@ from protocol_harness import ProtocolClient, build, matches
 from flowpy.graphs import json_format as graph_json
 from flowpy.runtime.core import Runtime
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 DOUBLE_FBP = """\
 # @description every IP twice
 INPORT=Split.IN:IN

@@ -1,9 +1,9 @@
-"""flowpy.link.client against a real ``flowpy serve``: requests, errors, packets, windows, closing."""
+"""flowpy.link.client against a real ``flowpy serve``: requests, errors, packets, closing."""
 
 import threading
 
 import pytest
-from conftest import ROOT
+from processes import ROOT
 
 from flowpy.link.client import Client, ClientError, ConnectionClosed, ProtocolError
 
@@ -112,7 +112,7 @@ def test_closed_runtime_fails_pending_and_later_calls(spawn_runtime):
 
 
 def test_connect_to_nothing_is_a_clear_error():
-    from conftest import free_port
+    from processes import free_port
 
     with pytest.raises(ClientError, match="cannot connect"):
         Client(f"ws://127.0.0.1:{free_port()}/", timeout=2).connect()
@@ -239,7 +239,7 @@ def test_serve_refuses_an_unreachable_remote(tmp_path):
     import subprocess
     import sys
 
-    from conftest import free_port
+    from processes import free_port
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run(

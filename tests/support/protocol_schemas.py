@@ -14,7 +14,7 @@ flowpy's own link extension (``protocol: "flowpy"``) has a schema of the same sh
 repository, docs/schema/flowpy.json; it joins the combined document as one more protocol, so
 its messages are validated by the same code.
 
-Missing schemas are an error, never a skip: run ``npm ci --prefix tests`` to install them.
+Missing schemas are an error, never a skip: run ``npm ci --prefix tests/js`` to install them.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "node_modules" / "fbp-protocol" / "schema" / "json"
+SCHEMA_DIR = (Path(__file__).resolve().parents[1] / "js" / "node_modules" / "fbp-protocol"
+              / "schema" / "json")
 PROTOCOLS = ("shared", "runtime", "graph", "component", "network", "trace")
-FLOWPY_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schema" / "flowpy.json"
+FLOWPY_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema" / "flowpy.json"
 
 
 class SchemaMissing(RuntimeError):
@@ -53,12 +54,12 @@ def root_schema() -> dict:
     """All protocol schemas as one document, keyed by protocol name."""
     if not SCHEMA_DIR.is_dir():
         raise SchemaMissing(
-            f"fbp-protocol schemas not found in {SCHEMA_DIR}; run `npm ci --prefix tests`")
+            f"fbp-protocol schemas not found in {SCHEMA_DIR}; run `npm ci --prefix tests/js`")
     root = {}
     for name in PROTOCOLS:
         path = SCHEMA_DIR / f"{name}.json"
         if not path.is_file():
-            raise SchemaMissing(f"missing schema file {path}; run `npm ci --prefix tests`")
+            raise SchemaMissing(f"missing schema file {path}; run `npm ci --prefix tests/js`")
         root[name] = _strip_ids(json.loads(path.read_text(encoding="utf-8")))
     root["flowpy"] = _strip_ids(json.loads(FLOWPY_SCHEMA.read_text(encoding="utf-8")))
     return root

@@ -22,7 +22,7 @@ from flowpy.engine.network import Network
 from flowpy.engine.registry import Registry
 from flowpy.graphs.model import Graph
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ECHO = str(ROOT / "examples" / "echo.json")
 
 

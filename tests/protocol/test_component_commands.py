@@ -15,9 +15,6 @@ from components.core.repeat import Repeat
 SOURCE = '''
 from flowpy.engine.component import Component, InPort, OutPort
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 
 class Double(Component):
     """Doubles numbers."""

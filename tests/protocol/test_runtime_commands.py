@@ -16,9 +16,6 @@ from protocol_harness import (
 from flowpy import wire
 from flowpy.runtime.permissions import ALL_CAPABILITIES
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 EVENTS = ["connect", "begingroup", "data", "endgroup", "disconnect"]
 
 

@@ -10,9 +10,6 @@ from protocol_harness import (
 
 from flowpy.graphs.model import PortRef
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 
 @pytest.fixture
 def graph(runtime, client):

@@ -9,9 +9,6 @@ from protocol_harness import (
     build,
 )
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 
 def traced_chain(c: ProtocolClient, values: range) -> None:
     build(c, "g", {"A": "core/Repeat", "B": "core/Drop"}, edges=[("A", "out", "B", "in")],

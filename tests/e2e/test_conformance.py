@@ -8,7 +8,7 @@
   fbp-protocol JSON schemas (the servers record them through ``FLOWPY_VALIDATE_OUTPUT``).
   That check is the last test of this module, so it sees the whole run.
 
-The npm tools live in tests/node_modules (``npm ci --prefix tests``); without them these
+The npm tools live in tests/js/node_modules (``npm ci --prefix tests/js``); without them these
 tests fail rather than skip.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import websocket
-from conftest import SECRET, TESTS, RuntimeProcess
+from processes import JS, SECRET, TESTS, RuntimeProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.npm]
 
@@ -46,10 +46,10 @@ def secret_runtime(session_spawn_runtime: Any) -> RuntimeProcess:
 def run_node(
     command: list[str],
     env: dict[str, str] | None = None,
-    cwd: Path = TESTS,
+    cwd: Path = JS,
     timeout: float = NODE_TIMEOUT,
 ) -> subprocess.CompletedProcess:
-    """Run an npm tool from tests/ (fbp-test finds mocha through ./node_modules/.bin)."""
+    """Run an npm tool from tests/js/ (fbp-test finds mocha through ./node_modules/.bin)."""
     full_env = dict(os.environ)
     full_env.pop("FBP_PROTOCOL_SECRET", None)
     full_env.update(env or {})
@@ -143,7 +143,7 @@ def test_secret_runtime_gives_nothing_without_the_secret(secret_runtime) -> None
 @pytest.mark.parametrize("use_secret", [False, True], ids=["open", "secret"])
 def test_strict_fbp_client_session(open_runtime, secret_runtime, node_tools, use_secret) -> None:
     runtime = secret_runtime if use_secret else open_runtime
-    command = ["node", str(TESTS / "strict_session.js"), runtime.url]
+    command = ["node", str(JS / "strict_session.js"), runtime.url]
     if use_secret:
         command.append(SECRET)
     result = run_node(command)

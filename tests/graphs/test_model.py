@@ -1,4 +1,4 @@
-"""Tests for flowpy.graphs.model: every change, its event, and that invalid changes change nothing."""
+"""flowpy.graphs.model: every change, its event, and that invalid changes change nothing."""
 
 from __future__ import annotations
 

@@ -15,9 +15,6 @@ from flowpy.runtime.permissions import (
     required_for,
 )
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 COMMANDS = [
     ("graph", "addnode", {"graph": "g", "id": "X", "component": "core/Repeat"}),
     ("component", "list", {}),

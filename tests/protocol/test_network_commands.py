@@ -14,9 +14,6 @@ from protocol_harness import (
 from flowpy import wire
 from flowpy.runtime.core import Runtime
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 IIP_ID = "DATA -> IN A()"
 AB = "A() OUT -> IN B()"
 BC = "B() OUT -> IN C()"

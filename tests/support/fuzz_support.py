@@ -389,6 +389,18 @@ def wait_for_census(expected: collections.Counter[str],
         time.sleep(0.02)
 
 
+def wait_for_no_extra_threads(before: collections.Counter[str],
+                              timeout: float = TIMEOUT) -> dict[str, int]:
+    """Poll (bounded) until the census has no more threads of any kind than ``before``; the
+    kinds still in excess then (a leak)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        extra = thread_census() - before
+        if not extra or time.monotonic() >= deadline:
+            return dict(extra)
+        time.sleep(0.02)
+
+
 def census_diff(before: collections.Counter[str], after: collections.Counter[str]) -> str:
     gone = before - after
     new = after - before

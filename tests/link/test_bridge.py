@@ -290,7 +290,7 @@ def test_outport_not_allowed_by_the_token(spawn_runtime, tmp_path):
 
 
 def test_stop_while_unreachable_does_not_hang():
-    from conftest import free_port
+    from processes import free_port
 
     graph = bridge_graph(conf(f"ws://127.0.0.1:{free_port()}"), [1])
     with LocalNetwork(graph) as net:

@@ -13,9 +13,6 @@ import uuid
 import pytest
 from protocol_harness import Gate, ProtocolClient, build, matches
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 
 class Link(ProtocolClient):
     """A Bridge-like client of one session (the runtime under test holds the session)."""

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 import websocket
-from conftest import ROOT, free_port
 from fake_runtime import FakeRuntime
+from processes import ROOT, free_port
 
 from flowpy import server as flowpy_server
 from flowpy import wire

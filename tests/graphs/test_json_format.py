@@ -1,4 +1,4 @@
-"""Tests for flowpy.graphs.json_format: lossless round trips, errors that name the spot, atomic saves."""
+"""flowpy.graphs.json_format: lossless round trips, errors that name the spot, atomic saves."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import pytest
 
 
 def test_the_fbp_protocol_schemas_are_installed():
-    root = protocol_schemas.root_schema()  # raises (fails) when `npm ci --prefix tests` was not run
+    root = protocol_schemas.root_schema()  # fails (raises) without `npm ci --prefix tests/js`
     assert set(root) == set(protocol_schemas.PROTOCOLS) | {"flowpy"}  # + our extension's
     assert "packet" in root["runtime"]["output"]
     assert {"welcome", "packet", "packets", "ack", "bye", "error"} <= set(root["flowpy"]["output"])

@@ -11,9 +11,6 @@ from protocol_harness import (
 
 from flowpy.wire.envelope import MAX_DEPTH, MAX_FRAME_BYTES, EnvelopeError, decode_text, parse
 
-#: The runtime, client and make_runtime fixtures (schema-checking every message sent).
-pytest_plugins = ["protocol_fixtures"]
-
 
 def last(c: ProtocolClient) -> dict:
     assert c.messages, "nothing was sent"

@@ -3,7 +3,7 @@
 The reference for the language is the npm ``fbp`` package. Rather than restating what it
 produces, the corpus in tests/fbp_corpus is parsed by it (tests/fbp_oracle.js, once per
 session) and flowpy must give the same JSON, reject the same files and point at the same
-place. The oracle tests need ``npm ci --prefix tests``; without it they fail (not skip) so
+place. The oracle tests need ``npm ci --prefix tests/js``; without it they fail (not skip) so
 that a missing install cannot pass for a green run.
 """
 
@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import JS, NODE_MODULES
 
 from flowpy.graphs.fbp import FbpSyntaxError, parse, serialize
 
-TESTS = Path(__file__).resolve().parent
-CORPUS = TESTS / "fbp_corpus"
+CORPUS = Path(__file__).resolve().parent / "fbp_corpus"
 FILES = sorted(CORPUS.glob("*.fbp"))
 VALID = [path for path in FILES if not path.name.startswith("invalid_")]
-INSTALL_HINT = "run `npm ci --prefix tests` to install the reference parser (npm fbp)"
+INSTALL_HINT = "run `npm ci --prefix tests/js` to install the reference parser (npm fbp)"
 
 
 def read(path: Path) -> str:
@@ -49,8 +49,8 @@ class Oracle:
 
     def __init__(self) -> None:
         self.problem: str | None = None
-        if not (TESTS / "node_modules" / "fbp").is_dir():
-            self.problem = f"tests/node_modules/fbp is missing: {INSTALL_HINT}"
+        if not (NODE_MODULES / "fbp").is_dir():
+            self.problem = f"tests/js/node_modules/fbp is missing: {INSTALL_HINT}"
         elif shutil.which("node") is None:
             self.problem = f"node is not on PATH; install Node.js, then {INSTALL_HINT}"
 
@@ -59,7 +59,7 @@ class Oracle:
         if self.problem:
             pytest.fail(self.problem, pytrace=False)
         result = subprocess.run(
-            ["node", str(TESTS / "fbp_oracle.js"), *map(str, paths)],
+            ["node", str(JS / "fbp_oracle.js"), *map(str, paths)],
             capture_output=True, text=True, timeout=300, check=False)
         if result.returncode != 0:
             pytest.fail(f"fbp_oracle.js failed ({INSTALL_HINT}):\n{result.stderr}",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _python_env
+from processes import ROOT, _python_env
 from ws_clients import ReadingClient, build_chain, connect, frame, is_data
 
 from flowpy.runtime.core import Runtime

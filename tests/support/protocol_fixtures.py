@@ -1,4 +1,4 @@
-"""Fixtures for the protocol tests, loaded with ``pytest_plugins = ["protocol_fixtures"]``.
+"""Fixtures for the protocol tests: a pytest plugin, loaded for every test (``-p`` in pyproject).
 
 ``make_runtime(**options)`` builds runtimes with the test components, a private state dir and
 small connections; ``runtime`` and ``client`` are the common case. At teardown every runtime
