@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 from .connection import Connection, EndOfStream, Selector
 from .ip import CLOSE, DATA, IP, OPEN
 
 Index = int | str
 
 
-class PortError(Exception):
+class PortError(FlowpyError):
     """A port was used in a way its declaration does not allow."""
 
 

@@ -41,10 +41,12 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 __all__ = ["FbpSyntaxError", "parse", "serialize"]
 
 
-class FbpSyntaxError(ValueError):
+class FbpSyntaxError(FlowpyError, ValueError):
     """A .fbp source that the language rejects, with the place to look at.
 
     ``line`` and ``column`` are 1-based; ``expected`` lists what would have been

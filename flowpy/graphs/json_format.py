@@ -30,6 +30,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from flowpy.wire.jsonpolicy import json_type
+
 from .model import Edge, Graph, GraphError, Initial, PortRef, is_valid_index
 
 __all__ = ["load", "dump", "loads", "dumps", "load_file", "save_file"]
@@ -191,20 +193,12 @@ def _extra(spec: dict, known: set[str]) -> dict:
 
 
 def _kind(value: Any) -> str:
-    """A JSON-flavoured description of a value for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    """A value as error messages describe it: its JSON type (the one namer, in the JSON
+    policy), with the value itself for numbers and strings."""
+    kind = json_type(value)
+    if kind in ("number", "string"):
+        return f"the {kind} {value!r}"
+    return {"boolean": "a boolean", "array": "a list", "object": "an object"}.get(kind, kind)
 
 
 # -- dumping ---------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[str, dict], None]
@@ -36,7 +38,7 @@ EVENTS = frozenset({
 })
 
 
-class GraphError(ValueError):
+class GraphError(FlowpyError, ValueError):
     """An invalid change or graph document; nothing was changed."""
 
 

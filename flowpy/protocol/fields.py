@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flowpy.errors import FlowpyError
 from flowpy.runtime.permissions import Grant
-from flowpy.wire.envelope import json_type as _type_name
+from flowpy.wire.jsonpolicy import json_type as _type_name
 
 if TYPE_CHECKING:
     from flowpy.runtime.core import Client, Runtime
@@ -21,7 +22,7 @@ NO_GRAPH = "No graph specified"
 GRAPH_NOT_FOUND = "Requested graph not found"
 
 
-class ProtocolError(Exception):
+class ProtocolError(FlowpyError):
     """A request that cannot be carried out; answered with ``<protocol>:error`` {message}."""
 
     def __init__(self, message: str, protocol: str | None = None) -> None:

@@ -25,9 +25,9 @@ from flowpy.runtime.sessions import (
     LinkSession,
     SessionError,
 )
+from flowpy.wire import PACKET_EVENTS
 
 from .fields import ProtocolError, Request, boolean, graph_id, hosted_graph, integer, string
-from .runtime_commands import PACKET_EVENTS
 
 if TYPE_CHECKING:
     from flowpy.runtime.core import Runtime

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowpy.engine.network import NetworkError
+from flowpy.wire import PACKET_EVENTS
 
 from .fields import ProtocolError, Request, graph_id, string
 
 if TYPE_CHECKING:
     from flowpy.runtime.core import Runtime
 
-PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
 
 
 def getruntime(rt: Runtime, req: Request, payload: dict) -> None:

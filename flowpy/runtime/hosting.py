@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from flowpy import wire
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
+from flowpy.engine.ports import normalize_index
+from flowpy.wire.events import EVENT_OF_KIND
 
 from .tracing import Tracer
 
@@ -41,8 +43,6 @@ log = logging.getLogger(__name__)
 
 EdgeKey = tuple[tuple[str, str, Any], tuple[str, str, Any]]
 
-#: IP kind -> the event (runtime:packet) or command (network:*) that reports it.
-_EVENT_OF = {IP.DATA: "data", IP.OPEN: "begingroup", IP.CLOSE: "endgroup"}
 #: Graph events that change the exported ports (runtime:ports must follow). Removing an
 #: exported node emits removeinport/removeoutport first, so removenode itself is not here.
 PORT_EVENTS = frozenset({
@@ -50,17 +50,9 @@ PORT_EVENTS = frozenset({
 })
 
 
-def _norm_index(index: Any) -> Any:
-    if index is None or index == "":
-        return None
-    if isinstance(index, str) and index.isdecimal():
-        return int(index)
-    return index
-
-
 def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
     """How an edge end is compared: ports case-insensitively, "0" and 0 alike (as the engine)."""
-    return (node, str(port).lower(), _norm_index(index))
+    return (node, str(port).lower(), normalize_index(index))
 
 
 def edge_key(src: dict, tgt: dict) -> EdgeKey:
@@ -328,7 +320,8 @@ class HostedGraph(NetworkListener):
         graph = self.id
         payloads = []
         for ip in ips:
-            payload: dict[str, Any] = {"graph": graph, "port": port, "event": _EVENT_OF[ip.kind]}
+            payload: dict[str, Any] = {"graph": graph, "port": port,
+                                       "event": EVENT_OF_KIND[ip.kind]}
             if ip.is_data or ip.data is not None:
                 payload["payload"] = wire.jsonable(ip.data)
             payloads.append(payload)
@@ -379,7 +372,7 @@ class HostedGraph(NetworkListener):
 
     def _observer(self, edge: _Edge) -> Callable[[IP], None]:
         def observe(ip: IP) -> None:
-            command = _EVENT_OF[ip.kind]
+            command = EVENT_OF_KIND[ip.kind]
             if ip.is_data:
                 extra = {"data": "DATA" if edge.secure else wire.jsonable(ip.data)}
             else:

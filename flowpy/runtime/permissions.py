@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 #: Every capability flowpy implements, in the order ``runtime:runtime`` reports them.
 ALL_CAPABILITIES: tuple[str, ...] = (
     "protocol:runtime",
@@ -78,7 +80,7 @@ OUTPUT_CAPABILITIES: dict[str, frozenset[str]] = {
 }
 
 
-class PermissionsError(ValueError):
+class PermissionsError(FlowpyError, ValueError):
     """The permissions document is malformed; the message says where."""
 
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowpy import wire
 from flowpy.engine.network import NetworkError
+from flowpy.errors import FlowpyError
 
 if TYPE_CHECKING:
     from .core import Client, Runtime
@@ -68,7 +69,7 @@ class Inbound:
     payload: Any = None
 
 
-class SessionError(Exception):
+class SessionError(FlowpyError):
     """A request about a session that cannot be honoured; answered with ``flowpy:error``."""
 
 

@@ -21,6 +21,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 PROTOCOL_ERROR = 1002
 INVALID_DATA = 1007
 POLICY_VIOLATION = 1008
@@ -65,7 +67,7 @@ class Close:
 Event = Text | Binary | Ping | Pong | Close
 
 
-class FrameError(Exception):
+class FrameError(FlowpyError):
     """The peer broke the protocol; close the connection with ``code``."""
 
     def __init__(self, code: int, reason: str) -> None:

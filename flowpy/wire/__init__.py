@@ -3,11 +3,17 @@ client and the link: message shapes, the one JSON policy, and the lanes of a con
 
 from __future__ import annotations
 
-from .jsonpolicy import MAX_DEPTH, JsonPolicyError, encode, jsonable, parse, problem_in
+from .events import DEBUG_COMMANDS, PACKET_EVENTS, event_of, ip_of
+from .jsonpolicy import MAX_DEPTH, JsonPolicyError, encode, json_type, jsonable, parse, problem_in
 from .lanes import DEBUG, NEWS, STREAM, URGENT, Lane
 from .messages import NO_RESPONSE_TO, edge_id, message, port_dict, timestamp
 
 __all__ = [
+    "DEBUG_COMMANDS",
+    "PACKET_EVENTS",
+    "event_of",
+    "ip_of",
+    "json_type",
     "DEBUG",
     "MAX_DEPTH",
     "NEWS",

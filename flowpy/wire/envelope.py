@@ -13,14 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 from . import jsonpolicy
+from .jsonpolicy import json_type
 
 MAX_FRAME_BYTES = 1 << 20
 MAX_DEPTH = jsonpolicy.MAX_DEPTH
 PROTOCOLS = ("runtime", "graph", "component", "network", "trace", "flowpy")
 
 
-class EnvelopeError(Exception):
+class EnvelopeError(FlowpyError):
     """A frame that cannot be handled; answered with ``<protocol>:error`` {message}."""
 
     def __init__(self, message: str, protocol: str = "runtime", request_id: str | None = None):
@@ -128,19 +131,3 @@ def _secret(value: Any, where: str, protocol: str, request_id: str | None) -> st
         raise EnvelopeError(f"'{where}' must be a string, got {json_type(value)}", protocol,
                             request_id)
     return value
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__

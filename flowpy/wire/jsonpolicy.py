@@ -32,11 +32,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from flowpy.errors import FlowpyError
+
 #: How deep a message may nest (input), and where :func:`jsonable` cuts (output).
 MAX_DEPTH = 64
 
 
-class JsonPolicyError(ValueError):
+class JsonPolicyError(FlowpyError, ValueError):
     """Text that is not JSON at all, or nests too deeply to decode."""
 
 
@@ -173,6 +175,23 @@ def _path(path: tuple) -> str:
 
 def _quote(path: str) -> str:
     return f"'{path}'" if not path.startswith("'") else path
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages that say what was expected."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 # -- out -----------------------------------------------------------------------------------------

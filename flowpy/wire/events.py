@@ -1,0 +1,34 @@
+"""Packet events: how IPs cross the wire as ``runtime:packet`` events and debug commands.
+
+The protocol names an open bracket ``begingroup`` and a close bracket ``endgroup``; the engine
+has IP kinds. This is the one place the two vocabularies meet, for the runtime (outports,
+debug edges), the client and the link alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowpy.engine.ip import CLOSE, DATA, IP, OPEN
+
+#: The five events of ``runtime:packet`` (and of the link extension's packets).
+PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
+#: The ``network:*`` commands that report an edge's traffic (debug data).
+DEBUG_COMMANDS = frozenset(PACKET_EVENTS)
+
+#: IP kind -> event; connect and disconnect are stream markers, not IPs.
+EVENT_OF_KIND = {DATA: "data", OPEN: "begingroup", CLOSE: "endgroup"}
+KIND_OF_EVENT = {event: kind for kind, event in EVENT_OF_KIND.items()}
+
+
+def event_of(ip: IP) -> tuple[str, Any]:
+    """``(event, payload)`` for an IP: the data, or the bracket's group name."""
+    return EVENT_OF_KIND[ip.kind], ip.data
+
+
+def ip_of(event: str, payload: Any = None) -> IP | None:
+    """The IP an event carries; None for the markers (connect, disconnect). KeyError for an
+    event that is not a packet event."""
+    if event == "connect" or event == "disconnect":
+        return None
+    return IP(KIND_OF_EVENT[event], payload)
