@@ -26,6 +26,9 @@ connect/disconnect markers of the outports never wait (they are emitted by ``net
 and after a stop, where waiting would hang the request or the stop), so they may take the
 outbox a few entries past ``window``. Everything sent to the session's connection goes
 through one lock per session, so a replay after ``hello`` is never overtaken by new packets.
+
+The counting itself (duplicates, gaps, cumulative acks, the outbox trimmed by acks) is
+:mod:`flowpy.wire.sequencing`, shared with the client end of the link.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from flowpy import wire
 from flowpy.engine.network import NetworkError
 from flowpy.errors import FlowpyError
+from flowpy.wire.sequencing import DUPLICATE, GAP, NEW, Incoming, Outgoing, SequenceError
 
 if TYPE_CHECKING:
     from .core import Client, Runtime
@@ -98,22 +102,32 @@ class LinkSession:
         #: Acks go out in the order of their counts; never held while waiting (acks take the
         #: URGENT lane, which never waits).
         self._ack_lock = threading.Lock()
-        # inbound
-        self.received = 0
-        self.accepted = 0
-        self._done: set[int] = set()
+        #: Inbound numbering: ``finished`` counts packets accepted by the network (or
+        #: answered with an error), ``acked`` what the current connection was told.
+        self._in = Incoming()
         self._inflight: set[int] = set()  # handed to the graph, not yet answered
         self._queue: deque[tuple[int, Inbound]] = deque()
         self._feeder: threading.Thread | None = None
-        self._ack_sent = 0
-        # outbound
-        self.out_seq = 0
-        self.acked = 0
-        self._outbox: deque[dict] = deque()
-        self._unsent: deque[dict] = deque()
+        #: The outbox: outbound packets (entries with their ``seq``) until the client acks.
+        self._out: Outgoing[dict] = Outgoing()
 
     def __repr__(self) -> str:
         return f"<LinkSession {self.graph}/{self.id}>"
+
+    @property
+    def received(self) -> int:
+        """The highest inbound seq taken."""
+        return self._in.received
+
+    @property
+    def accepted(self) -> int:
+        """Every inbound seq up to this one was accepted by the network (or refused)."""
+        return self._in.finished
+
+    @property
+    def acked(self) -> int:
+        """The highest outbound seq the client acknowledged."""
+        return self._out.acked
 
     # -- the connection ------------------------------------------------------------------------
     def attach(self, client: Client, window: int, welcome: Callable[[dict], None],
@@ -125,9 +139,9 @@ class LinkSession:
                 self.client = client
                 self.window = window
                 self.batch = batch
-                self._unsent = deque(self._outbox)  # everything after `acked`, in order
-                self._ack_sent = 0
-                info = {"received": self.received, "acked": self.acked}
+                self._out.rewind()  # everything after `acked` goes again, in order
+                self._in.peer_heard(0)  # a new connection: the ack is owed to it again
+                info = {"received": self._in.received, "acked": self._out.acked}
                 self._state.notify_all()  # a larger window may make room
             welcome(info)
             self._send_ack()
@@ -158,33 +172,28 @@ class LinkSession:
         with self._state:
             if self.closed:
                 raise SessionError(f"session {self.id!r} has ended")
-            if seq <= self.received:
-                return "duplicate", self.accepted
-            if seq > self.received + 1:
-                return "gap", self.received
+            inbound = self._in
+            verdict = inbound.verdict(seq)
+            if verdict == DUPLICATE:
+                return DUPLICATE, inbound.finished
+            if verdict == GAP:
+                return GAP, inbound.received
             if len(self._queue) + len(self._inflight) >= MAX_INBOUND:
-                return "full", self.received
-            self.received = seq
+                return "full", inbound.received
+            inbound.take(seq)
             if isinstance(packet, str):
-                self._done.add(seq)
-                self._advance()
+                inbound.finish(seq)
             else:
                 self._queue.append((seq, packet))
                 self._ensure_feeder()
                 self._state.notify_all()
         if isinstance(packet, str):
             self._fail(seq, packet)
-        return "new", self.accepted
+        return NEW, self.accepted
 
     def repeat_ack(self) -> None:
         """A duplicate of an accepted packet: say again how far we are."""
         self._send_ack(force=True)
-
-    def _advance(self) -> None:
-        """Move the cumulative ``accepted`` over every finished seq (state lock held)."""
-        while self.accepted + 1 in self._done:
-            self.accepted += 1
-            self._done.discard(self.accepted)
 
     def _finish(self, seq: int, problem: str | None) -> None:
         with self._state:
@@ -193,8 +202,7 @@ class LinkSession:
             # One ack covers many packets: sent once nothing more is on its way to the
             # network, or once a quarter of the window is due, whichever comes first (and
             # before any outbound packet, see _flush).
-            due = (not self._queue and not self._inflight) or \
-                self.accepted - self._ack_sent >= max(1, self.window // 4)
+            due = self._in.ack_due(self.window, idle=not self._queue and not self._inflight)
         if problem is not None:
             self._fail(seq, problem)
         elif due:
@@ -207,11 +215,11 @@ class LinkSession:
     def _send_ack(self, force: bool = False) -> None:
         with self._ack_lock:
             with self._state:
-                accepted = self.accepted
-                if self.client is None or accepted == 0 or (accepted <= self._ack_sent
-                                                            and not force):
+                if self.client is None:
                     return
-                self._ack_sent = accepted
+                accepted = self._in.take_ack(force)
+                if accepted is None:
+                    return
             self._send("ack", {"graph": self.graph, "session": self.id, "seq": accepted})
 
     def _ensure_feeder(self) -> None:
@@ -259,8 +267,7 @@ class LinkSession:
         if seq not in self._inflight:
             return False
         self._inflight.discard(seq)
-        self._done.add(seq)
-        self._advance()
+        self._in.finish(seq)
         return True
 
     # -- outbound ----------------------------------------------------------------------------
@@ -272,22 +279,20 @@ class LinkSession:
         0 only if the session ended or ``cancelled()`` (the network is stopping).
         """
         with self._state:
+            outbox = self._out
             if not marker:
-                self._state.wait_for(lambda: len(self._outbox) < self.window or self.closed
+                self._state.wait_for(lambda: len(outbox) < self.window or self.closed
                                      or cancelled())
                 if cancelled():
                     return 0
             if self.closed:
                 return 0
-            room = len(payloads) if marker else self.window - len(self._outbox)
+            room = len(payloads) if marker else self.window - len(outbox)
             taken = payloads[:room]
             for payload in taken:
-                self.out_seq += 1
                 entry = payload.copy()
                 del entry["graph"]  # the message names it once
-                entry["seq"] = self.out_seq
-                self._outbox.append(entry)
-                self._unsent.append(entry)
+                entry["seq"] = outbox.push(entry)
         self._flush(cancelled)
         return len(taken)
 
@@ -296,10 +301,11 @@ class LinkSession:
             while True:
                 with self._state:
                     client = self.client
-                    if client is None or not self._unsent:
+                    if client is None:
                         return
-                    batch = list(self._unsent)
-                    self._unsent.clear()
+                    batch = [entry for _, entry in self._out.take_unwritten()]
+                    if not batch:
+                        return
                     several = self.batch
                 # An ack still owed goes first: whatever the graph made of the packets it
                 # accepted then reaches the client after their ack, so a client that sees a
@@ -319,20 +325,16 @@ class LinkSession:
     def client_ack(self, seq: int) -> None:
         """The client has every outbound packet up to ``seq``: drop them, make room."""
         with self._state:
-            if seq > self.out_seq:
-                raise SessionError(f"ack of packet {seq}, but only {self.out_seq} were sent")
-            if seq <= self.acked:
-                return
-            self.acked = seq
-            while self._outbox and self._outbox[0]["seq"] <= seq:
-                self._outbox.popleft()
-            while self._unsent and self._unsent[0]["seq"] <= seq:
-                self._unsent.popleft()
-            self._state.notify_all()
+            try:
+                dropped = self._out.ack(seq)
+            except SequenceError as exc:
+                raise SessionError(str(exc)) from None
+            if dropped:
+                self._state.notify_all()
 
     def outbox_size(self) -> int:
         with self._state:
-            return len(self._outbox)
+            return len(self._out)
 
     # -- ending --------------------------------------------------------------------------------
     def close(self) -> None:
@@ -340,8 +342,7 @@ class LinkSession:
         with self._state:
             self.closed = True
             self.client = None
-            self._outbox.clear()
-            self._unsent.clear()
+            self._out.clear()
             self._queue.clear()
             self._state.notify_all()
 
