@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import inspect
 import json
-import linecache
 import logging
 import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from flowpy import wire
-from flowpy.engine.component import Component
 from flowpy.engine.subgraph import is_subgraph
+from flowpy.runtime.catalogue import ComponentSourceError
+from flowpy.runtime.clients import Request
 
-from .fields import ProtocolError, Request, string
+from .fields import ProtocolError, string
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Runtime
+    from .host import Host
 
 log = logging.getLogger(__name__)
 
 PYTHON = ("python", "python3", "py")
-SOURCE_MODULE_PREFIX = "flowpy_sources."
 
 
-def list_(rt: Runtime, req: Request, payload: dict) -> None:
+def list_(rt: Host, req: Request, payload: dict) -> None:
     """One ``component:component`` per component, then ``componentsready`` with the count.
 
     Graphs other than the main one are among them (``subgraph: true``), and so are the graph
@@ -49,7 +47,7 @@ def list_(rt: Runtime, req: Request, payload: dict) -> None:
     rt.reply(req, "componentsready", count)
 
 
-def _resolve(rt: Runtime, name: str) -> str | None:
+def _resolve(rt: Host, name: str) -> str | None:
     """The registered full name for ``name`` (``core/Repeat``, or ``Repeat`` if unambiguous)."""
     if name in rt.registry:
         return name
@@ -57,7 +55,7 @@ def _resolve(rt: Runtime, name: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def getsource(rt: Runtime, req: Request, payload: dict) -> None:
+def getsource(rt: Host, req: Request, payload: dict) -> None:
     """The Python module defining a component, the source compiled with ``component:source``,
     or the JSON of a graph (a subgraph component, or a hosted graph by its id)."""
     from flowpy.graphs import json_format as graph_json
@@ -94,7 +92,7 @@ def getsource(rt: Runtime, req: Request, payload: dict) -> None:
     rt.reply(req, "source", reply)
 
 
-def source(rt: Runtime, req: Request, payload: dict) -> None:
+def source(rt: Host, req: Request, payload: dict) -> None:
     """Compile Python source, register the Component subclass it defines, announce it."""
     name = string(payload, "name")
     language = string(payload, "language")
@@ -105,50 +103,13 @@ def source(rt: Runtime, req: Request, payload: dict) -> None:
     if language.lower() not in PYTHON:
         raise ProtocolError(f"cannot compile {language[:32]!r} components: flowpy compiles python")
     full = f"{library}/{name}" if library else name
-    if rt.graph_component_owner(full) is not None:
-        raise ProtocolError(f"{full!r} is a graph component: change the graph instead")
-    cls = compile_component(full, code)
-    rt.registry.register(full, cls)
-    rt.component_sources[full] = code
-    info = wire.jsonable(cls.describe(full))
+    try:
+        info = rt.add_component_source(full, code)
+    except ComponentSourceError as exc:
+        raise ProtocolError(str(exc)) from None
     rt.reply(req, "component", info)
     others = [c for c in rt.clients() if c is not req.client]
     rt.broadcast("component", "component", info, "component", only=others)
-
-
-def compile_component(full: str, code: str) -> type[Component]:
-    """The Component subclass defined by Python ``code`` for the component ``full``;
-    ProtocolError saying why if there is none (or the code fails)."""
-    short = full.rpartition("/")[2]
-    safe = "".join(ch if ch.isalnum() else "_" for ch in full)
-    module_name = SOURCE_MODULE_PREFIX + safe
-    filename = f"<component {full}>"
-    try:
-        compiled = compile(code, filename, "exec")
-    except (SyntaxError, ValueError) as exc:
-        raise ProtocolError(f"cannot compile component {full!r}: {exc}") from None
-    module = types.ModuleType(module_name)
-    module.__file__ = filename
-    # inspect and tracebacks find the source through linecache.
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    try:
-        exec(compiled, module.__dict__)
-    except Exception as exc:
-        raise ProtocolError(
-            f"component {full!r} failed to load: {type(exc).__name__}: {exc}") from None
-    classes = [
-        value for value in vars(module).values()
-        if inspect.isclass(value) and issubclass(value, Component) and value is not Component
-        and value.__module__ == module_name
-    ]
-    chosen = [c for c in classes if c.__name__ == short] or classes
-    if len(chosen) != 1:
-        found = ", ".join(c.__name__ for c in classes) or "none"
-        raise ProtocolError(
-            f"component {full!r}: the source must define one Component subclass "
-            f"(preferably named {short!r}); found {found}")
-    sys.modules[module_name] = module
-    return chosen[0]
 
 
 COMMANDS = {

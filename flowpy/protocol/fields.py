@@ -7,15 +7,13 @@ is reported as ``<protocol>:error`` naming the field, and nothing has changed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowpy.errors import FlowpyError
-from flowpy.runtime.permissions import Grant
 from flowpy.wire.jsonpolicy import json_type as _type_name
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Client, Runtime
+    from .host import Host
 
 #: Exact texts fbp-test and noflo clients compare against.
 NO_GRAPH = "No graph specified"
@@ -29,21 +27,6 @@ class ProtocolError(FlowpyError):
         super().__init__(message)
         self.message = message
         self.protocol = protocol
-
-
-@dataclass(slots=True)
-class Request:
-    """One request being handled: who sent it, what it was, and what the sender may do.
-
-    Replies made through the runtime with this request carry ``responseTo`` when the
-    client sent a ``requestId``. The grant is the one in force for this message.
-    """
-
-    client: Client
-    protocol: str
-    command: str
-    request_id: str | None
-    grant: Grant
 
 
 def string(payload: dict, key: str, *, required: bool = True, empty: bool = False) -> str | None:
@@ -185,7 +168,7 @@ def graph_id(payload: dict) -> str:
     return value
 
 
-def hosted_graph(runtime: Runtime, payload: dict) -> Any:
+def hosted_graph(runtime: Host, payload: dict) -> Any:
     """The runtime's hosted graph named by ``payload['graph']``, or ProtocolError."""
     gid = graph_id(payload)
     hosted = runtime.get_graph(gid)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flowpy.graphs.model import Graph, GraphError, PortRef
+from flowpy.runtime.clients import Request
 
 from .fields import (
     ProtocolError,
-    Request,
     boolean,
     edge_metadata,
     group_metadata,
@@ -29,12 +29,12 @@ from .fields import (
 )
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Runtime
+    from .host import Host
 
 _CLEAR_FIELDS = ("name", "library", "icon", "description")
 
 
-def clear(rt: Runtime, req: Request, payload: dict) -> None:
+def clear(rt: Host, req: Request, payload: dict) -> None:
     """Create the graph ``id``, or empty it if it exists; ``main: true`` makes it the main graph."""
     gid = string(payload, "id")
     assert gid is not None
@@ -48,36 +48,37 @@ def clear(rt: Runtime, req: Request, payload: dict) -> None:
     hosted = rt.get_graph(gid)
     had_exports = False
     if hosted is None:
-        hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main))
+        hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main), request=req)
     else:
-        hosted.stop()
+        hosted.stop(request=req)
         had_exports = hosted.has_exports()
-        with hosted.graph.lock:
+        with hosted.editing(req), hosted.graph.lock:
             hosted.graph.clear()
             hosted.graph.properties.update(properties)
     if main:
-        rt.set_main(gid)
+        rt.set_main(gid, req)
     ack: dict[str, Any] = {"id": gid}
     ack.update({key: value for key, value in fields.items() if value is not None})
     if main is not None:
         ack["main"] = main
-    rt.broadcast("graph", "clear", ack, "graph")
+    rt.broadcast("graph", "clear", ack, "graph", req)
     if had_exports:
         rt.send_ports(hosted)
-    rt.sync_graph_components()  # new graph, new main, or a new library: new component names
+    rt.sync_graph_components(req)  # new graph, new main, or a new library: new component names
 
 
 def _ref(value: dict) -> PortRef:
     return PortRef(value["node"], value["port"], value.get("index"))
 
 
-def _change(action: Callable[[Any, dict], Any]) -> Callable[[Runtime, Request, dict], None]:
+def _change(action: Callable[[Any, dict], Any]) -> Callable[[Host, Request, dict], None]:
     """A handler that resolves the graph, then applies ``action``; GraphError -> graph:error."""
 
-    def handler(rt: Runtime, req: Request, payload: dict) -> None:
+    def handler(rt: Host, req: Request, payload: dict) -> None:
         hosted = hosted_graph(rt, payload)
         try:
-            action(hosted.graph, payload)
+            with hosted.editing(req) as graph:
+                action(graph, payload)
         except GraphError as exc:
             raise ProtocolError(str(exc)) from None
 
@@ -92,17 +93,18 @@ def _s(payload: dict, key: str) -> str:
     return value
 
 
-def addnode(rt: Runtime, req: Request, payload: dict) -> None:
+def addnode(rt: Host, req: Request, payload: dict) -> None:
     """Refuses a graph component that is (or contains) this very graph: the network could
     never start (the engine refuses such a graph too, whichever way it came about)."""
     hosted = hosted_graph(rt, payload)
     component = _s(payload, "component")
-    sub = rt.component_graph(component)
-    if sub is not None and rt.contains_graph(sub, hosted.graph):
+    sub = rt.catalogue.component_graph(component)
+    if sub is not None and rt.catalogue.contains_graph(sub, hosted.graph):
         raise ProtocolError(f"graph {hosted.id!r} cannot contain itself "
                             f"(component {component!r} is or contains it)")
     try:
-        hosted.graph.add_node(_s(payload, "id"), component, node_metadata(payload))
+        with hosted.editing(req) as graph:
+            graph.add_node(_s(payload, "id"), component, node_metadata(payload))
     except GraphError as exc:
         raise ProtocolError(str(exc)) from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowpy.runtime.clients import Request
 from flowpy.runtime.sessions import (
     DEFAULT_WINDOW,
     MAX_BATCH,
@@ -27,16 +28,16 @@ from flowpy.runtime.sessions import (
 )
 from flowpy.wire import PACKET_EVENTS
 
-from .fields import ProtocolError, Request, boolean, graph_id, hosted_graph, integer, string
+from .fields import ProtocolError, boolean, graph_id, hosted_graph, integer, string
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Runtime
+    from .host import Host
 
 MAX_SESSION_ID = 256
 MAX_SEQ = 2**53  # what a JavaScript client can count to exactly
 
 
-def hello(rt: Runtime, req: Request, payload: dict) -> None:
+def hello(rt: Host, req: Request, payload: dict) -> None:
     """Open or resume a session: ``welcome``, then the replay of the outbox after ``acked``."""
     version = integer(payload, "version", minimum=0, maximum=MAX_SEQ)
     if version is not None and version != VERSION:
@@ -63,13 +64,13 @@ def hello(rt: Runtime, req: Request, payload: dict) -> None:
     session.attach(req.client, window, welcome, batch)
 
 
-def packet(rt: Runtime, req: Request, payload: dict) -> None:
+def packet(rt: Host, req: Request, payload: dict) -> None:
     """An inbound packet with its ``seq``: delivered once, acknowledged cumulatively."""
     session = _connection_session(req, graph_id(payload), payload)
     _take(rt, session, payload)
 
 
-def packets(rt: Runtime, req: Request, payload: dict) -> None:
+def packets(rt: Host, req: Request, payload: dict) -> None:
     """Several inbound packets in ``seq`` order, exactly as that many ``packet`` messages:
     the first one that cannot be taken ends the message (the ones before it stay taken)."""
     session = _connection_session(req, graph_id(payload), payload)
@@ -84,7 +85,7 @@ def packets(rt: Runtime, req: Request, payload: dict) -> None:
         _take(rt, session, entry)
 
 
-def _take(rt: Runtime, session: LinkSession, payload: dict) -> None:
+def _take(rt: Host, session: LinkSession, payload: dict) -> None:
     seq = _seq(payload)
     try:
         verdict, counter = session.offer(seq, _check_packet(rt, session, payload))
@@ -103,7 +104,7 @@ def _take(rt: Runtime, session: LinkSession, payload: dict) -> None:
             "for the network; send it again after the next flowpy:ack")
 
 
-def ack(rt: Runtime, req: Request, payload: dict) -> None:
+def ack(rt: Host, req: Request, payload: dict) -> None:
     """The client has every outbound packet up to ``seq``: the outbox drops them."""
     graph = graph_id(payload)
     session = _named_session(rt, req, graph, payload)
@@ -115,7 +116,7 @@ def ack(rt: Runtime, req: Request, payload: dict) -> None:
         raise ProtocolError(str(exc)) from None
 
 
-def bye(rt: Runtime, req: Request, payload: dict) -> None:
+def bye(rt: Host, req: Request, payload: dict) -> None:
     """End a session for good; answered with ``bye`` even if it was already gone."""
     graph = graph_id(payload)
     session_id = string(payload, "session")
@@ -146,7 +147,7 @@ def _connection_session(req: Request, graph: str, payload: dict) -> LinkSession:
     return session
 
 
-def _named_session(rt: Runtime, req: Request, graph: str,
+def _named_session(rt: Host, req: Request, graph: str,
                    payload: dict) -> LinkSession | None:
     """The session named in the payload (default: this connection's), if the sender's grant
     is the one that opened it."""
@@ -160,7 +161,7 @@ def _named_session(rt: Runtime, req: Request, graph: str,
     return session
 
 
-def _check_packet(rt: Runtime, session: LinkSession, payload: dict) -> Inbound | str:
+def _check_packet(rt: Host, session: LinkSession, payload: dict) -> Inbound | str:
     """The packet ready for the network, or why it cannot be delivered (its seq then counts
     as received and is answered with ``flowpy:error {message, seq}``)."""
     try:

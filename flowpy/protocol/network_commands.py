@@ -13,38 +13,39 @@ from typing import TYPE_CHECKING, Any
 
 from flowpy import wire
 from flowpy.engine.network import NetworkError
+from flowpy.runtime.clients import Request
 
-from .fields import ProtocolError, Request, boolean, hosted_graph, port
+from .fields import ProtocolError, boolean, hosted_graph, port
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Runtime
+    from .host import Host
 
 
-def start(rt: Runtime, req: Request, payload: dict) -> None:
+def start(rt: Host, req: Request, payload: dict) -> None:
     """Start (or restart) the graph's network; ``network:started`` comes from the network itself."""
     hosted = hosted_graph(rt, payload)
-    rt.refresh_components_dir()  # a graph file edited since: run what the file says now
+    rt.refresh_components_dir(req)  # a graph file edited since: run what the file says now
     try:
-        hosted.start()
+        hosted.start(req)
     except NetworkError as exc:
         rt.error(req, str(exc), graph=hosted.id)
 
 
-def stop(rt: Runtime, req: Request, payload: dict) -> None:
+def stop(rt: Host, req: Request, payload: dict) -> None:
     """Stop, draining first unless ``drain: false`` (a flowpy extension: an immediate stop for
     a runaway graph, which also cuts short a drain already in progress)."""
     hosted = hosted_graph(rt, payload)
-    if not hosted.stop(drain=boolean(payload, "drain", default=True)):
+    if not hosted.stop(drain=boolean(payload, "drain", default=True), request=req):
         # Not started: confirm to the asker only, nothing changed for anybody else.
         rt.reply(req, "stopped", {"graph": hosted.id, "started": False, "running": False,
                                   "time": wire.timestamp()})
 
 
-def getstatus(rt: Runtime, req: Request, payload: dict) -> None:
+def getstatus(rt: Host, req: Request, payload: dict) -> None:
     rt.reply(req, "status", hosted_graph(rt, payload).status())
 
 
-def debug(rt: Runtime, req: Request, payload: dict) -> None:
+def debug(rt: Host, req: Request, payload: dict) -> None:
     """Turn edge debug data on or off; answered by ``network:status``."""
     # fbp-protocol has no output schema for network:debug; status is the schema-valid answer.
     hosted = hosted_graph(rt, payload)
@@ -54,7 +55,7 @@ def debug(rt: Runtime, req: Request, payload: dict) -> None:
     rt.reply(req, "status", {**hosted.status(), "debug": enable})
 
 
-def edges(rt: Runtime, req: Request, payload: dict) -> None:
+def edges(rt: Host, req: Request, payload: dict) -> None:
     """Select the edges this client receives debug data for (replaces the previous selection)."""
     hosted = hosted_graph(rt, payload)
     selected = payload.get("edges")
@@ -72,7 +73,7 @@ def edges(rt: Runtime, req: Request, payload: dict) -> None:
     rt.reply(req, "edges", {"graph": hosted.id, "edges": normalised})
 
 
-def persist(rt: Runtime, req: Request, payload: dict) -> None:
+def persist(rt: Host, req: Request, payload: dict) -> None:
     """Save every graph in the state directory; the runtime loads them when it starts again.
 
     fbp-protocol 0.9.8 defines no reply schema for persist, so the confirmation is a

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowpy.engine.network import NetworkError
+from flowpy.runtime.clients import Request
 from flowpy.wire import PACKET_EVENTS
 
-from .fields import ProtocolError, Request, graph_id, string
+from .fields import ProtocolError, graph_id, string
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Runtime
+    from .host import Host
 
 
 
-def getruntime(rt: Runtime, req: Request, payload: dict) -> None:
+def getruntime(rt: Host, req: Request, payload: dict) -> None:
     """``runtime:runtime`` for this client, then the exported ports of every graph that has some."""
     rt.reply(req, "runtime", rt.runtime_info(req.grant))
     if req.grant.may_receive("runtime"):
@@ -23,7 +24,7 @@ def getruntime(rt: Runtime, req: Request, payload: dict) -> None:
                 rt.send_ports(hosted, [req.client], req)
 
 
-def packet(rt: Runtime, req: Request, payload: dict) -> None:
+def packet(rt: Host, req: Request, payload: dict) -> None:
     """Put a packet into an exported inport; ``packetsent`` once the network has accepted it.
 
     The acknowledgement waits for the graph inport handler, so a back-pressured network

@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from flowpy.runtime.clients import Request
 from flowpy.runtime.tracing import DEFAULT_BUFFER, MAX_BUFFER, Tracer
 
-from .fields import Request, hosted_graph, integer
+from .fields import hosted_graph, integer
 
 if TYPE_CHECKING:
-    from flowpy.runtime.core import Runtime
+    from .host import Host
 
 log = logging.getLogger(__name__)
 
 
-def start(rt: Runtime, req: Request, payload: dict) -> None:
+def start(rt: Host, req: Request, payload: dict) -> None:
     """Start recording (``buffersize``: how many recent events to keep, default 400)."""
     hosted = hosted_graph(rt, payload)
     size = integer(payload, "buffersize", minimum=1, maximum=MAX_BUFFER)
@@ -27,25 +28,26 @@ def start(rt: Runtime, req: Request, payload: dict) -> None:
     tracer.active = True
     hosted.tracer = tracer
     hosted.refresh_observers()
-    rt.broadcast("trace", "start", {"graph": hosted.id, "buffersize": tracer.buffersize}, "trace")
+    rt.broadcast("trace", "start", {"graph": hosted.id, "buffersize": tracer.buffersize},
+                 "trace", req)
 
 
-def stop(rt: Runtime, req: Request, payload: dict) -> None:
+def stop(rt: Host, req: Request, payload: dict) -> None:
     hosted = hosted_graph(rt, payload)
     if hosted.tracer is not None:
         hosted.tracer.active = False
         hosted.refresh_observers()
-    rt.broadcast("trace", "stop", {"graph": hosted.id}, "trace")
+    rt.broadcast("trace", "stop", {"graph": hosted.id}, "trace", req)
 
 
-def clear(rt: Runtime, req: Request, payload: dict) -> None:
+def clear(rt: Host, req: Request, payload: dict) -> None:
     hosted = hosted_graph(rt, payload)
     if hosted.tracer is not None:
         hosted.tracer.clear()
-    rt.broadcast("trace", "clear", {"graph": hosted.id}, "trace")
+    rt.broadcast("trace", "clear", {"graph": hosted.id}, "trace", req)
 
 
-def dump(rt: Runtime, req: Request, payload: dict) -> None:
+def dump(rt: Host, req: Request, payload: dict) -> None:
     """The recorded events as a Flowtrace JSON *string* (empty if nothing was recorded)."""
     hosted = hosted_graph(rt, payload)
     tracer = hosted.tracer or Tracer(hosted.id)

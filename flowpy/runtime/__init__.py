@@ -1,1 +1,9 @@
-"""TODO"""
+"""Everything one flowpy process serves: graphs and their networks, clients, permissions,
+persistence, link sessions, tracing. Transport-free and protocol-free (see :mod:`.core`)."""
+
+from __future__ import annotations
+
+from .clients import Client, Request, Sink
+from .core import PROTOCOL_VERSION, RUNTIME_TYPE, Runtime
+
+__all__ = ["PROTOCOL_VERSION", "RUNTIME_TYPE", "Client", "Request", "Runtime", "Sink"]

@@ -20,10 +20,11 @@ overtake the ``network:stopped`` of a network that just finished.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,8 @@ from flowpy.wire.events import EVENT_OF_KIND
 from .tracing import Tracer
 
 if TYPE_CHECKING:
-    from .core import Client, Runtime
+    from .clients import Client, Request
+    from .core import Runtime
     from .permissions import Grant
 
 log = logging.getLogger(__name__)
@@ -104,13 +106,37 @@ class HostedGraph(NetworkListener):
         self._taps: dict[EdgeKey, Callable[[], None]] = {}
         self._targets: dict[EdgeKey, tuple[Client, ...]] = {}
         self._inports: dict[str, str] | None = None  # see exported_inport
+        #: The request whose changes are being made (see editing), and its lock.
+        self.editor: Request | None = None
+        self._edit_lock = threading.RLock()
+        self._lifecycle_cause: tuple[Request, int] | None = None
         self._unsubscribe = graph.subscribe(self._graph_event)
 
     # -- graph model -------------------------------------------------------------------------
     def _graph_event(self, event: str, payload: dict) -> None:
         if event in PORT_EVENTS or event == "clear":
             self._inports = None
-        self.runtime.graph_changed(self, event, payload)
+        self.runtime.graph_changed(self, event, payload, self.editor)
+
+    @contextlib.contextmanager
+    def editing(self, request: Request | None) -> Iterator[Any]:
+        """Changes made to the model inside are ``request``'s: its sender gets their acks as
+        replies, and what they change is announced when the request is finished. Editors of
+        one graph take turns."""
+        with self._edit_lock:
+            self.editor = request
+            try:
+                yield self.graph
+            finally:
+                self.editor = None
+
+    def _cause(self) -> Request | None:
+        """The request starting or stopping the network, for events of that very call (a
+        process thread finishing the network meanwhile is nobody's answer)."""
+        cause = self._lifecycle_cause
+        if cause is not None and cause[1] == threading.get_ident():
+            return cause[0]
+        return None
 
     def exported_inport(self, port: str) -> str | None:
         """The public name of exported inport ``port`` (matched as the engine matches it:
@@ -170,9 +196,10 @@ class HostedGraph(NetworkListener):
         return bool(self.graph.inports or self.graph.outports)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> None:
-        """(Re)start the network; NetworkError if the graph cannot run (then nothing runs)."""
-        with self._control:
+    def start(self, request: Request | None = None) -> None:
+        """(Re)start the network; NetworkError if the graph cannot run (then nothing runs).
+        ``network:started`` (and a ``stopped`` on a restart) answer ``request``."""
+        with self._control, self._lifecycle(request):
             self._stop_locked(5.0)
             options = {}
             if self.runtime.network_capacity is not None:
@@ -182,14 +209,23 @@ class HostedGraph(NetworkListener):
             self.stop_requested.clear()
             network.start()
 
-    def stop(self, timeout: float = 5.0, drain: bool = True) -> bool:
+    def stop(self, timeout: float = 5.0, drain: bool = True,
+             request: Request | None = None) -> bool:
         """Stop the network (draining first, see :meth:`Network.stop`); False if it was not
         started (nothing to announce). An immediate stop cuts a drain in progress short."""
         network = self.network
         if not drain and network is not None:
             network.cut_drain()
-        with self._control:
+        with self._control, self._lifecycle(request):
             return self._stop_locked(timeout, drain)
+
+    @contextlib.contextmanager
+    def _lifecycle(self, request: Request | None) -> Iterator[None]:
+        self._lifecycle_cause = (request, threading.get_ident()) if request else None
+        try:
+            yield
+        finally:
+            self._lifecycle_cause = None
 
     def cut_drain(self) -> None:
         network = self.network
@@ -249,7 +285,7 @@ class HostedGraph(NetworkListener):
             self._ended_edges = False
             self.runtime.broadcast("network", "started", {
                 "graph": self.id, "started": True, "running": True, "time": wire.timestamp(),
-            }, "network-status")
+            }, "network-status", self._cause())
             self._snapshot_edges()
             self.refresh_observers()
             for edge in self._edges:
@@ -289,7 +325,7 @@ class HostedGraph(NetworkListener):
             self.runtime.broadcast("network", "stopped", {
                 "graph": self.id, "started": False, "running": False,
                 "time": wire.timestamp(), "uptime": uptime,
-            }, "network-status")
+            }, "network-status", self._cause())
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
@@ -297,7 +333,7 @@ class HostedGraph(NetworkListener):
         why = "the drain did not finish in time" if not drained else "an immediate stop"
         self.runtime.broadcast("network", "output", {
             "message": f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
-                       f"network ({why})", "type": "message"}, "network-data", reply=False)
+                       f"network ({why})", "type": "message"}, "network-data")
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         error = message

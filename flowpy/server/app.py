@@ -1,9 +1,10 @@
 """The flowpy Flask app: the FBP protocol WebSocket and a status page, both at ``/``.
 
-Transport only: every message a client sends is handed to the runtime
-(``runtime.receive_text`` / ``runtime.receive_binary``), and everything the runtime sends to a
-client goes through that client's :class:`~flowpy.server.connection.ClientConnection`, the
-*sink* the runtime was given by ``runtime.connect(sink)``.
+Transport only: every message a client sends is handed to the protocol's entry point, an
+:class:`~flowpy.protocol.Endpoint` (``endpoint.receive_text`` / ``endpoint.receive_binary``),
+and everything the runtime sends to a client goes through that client's
+:class:`~flowpy.server.connection.ClientConnection`, the *sink* it was given by
+``endpoint.connect(sink)``.
 
 flask-sock routes the WebSocket and simple-websocket makes the handshake (answering the
 ``noflo`` subprotocol); from then on the connection's own reader and writer own the socket
@@ -28,6 +29,9 @@ from typing import Any
 
 import flask
 from flask_sock import Sock
+
+from flowpy.protocol import Endpoint
+from flowpy.runtime import Runtime
 
 from . import frames
 from .connection import (
@@ -87,7 +91,7 @@ class Transport:
 
     def __init__(
         self,
-        runtime: Any,
+        endpoint: Any,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         recorder: _Recorder | None = None,
         send_buffer_size: int | None = None,
@@ -96,7 +100,7 @@ class Transport:
         compression: bool = False,
         debug_rate: int = DEFAULT_DEBUG_RATE,
     ) -> None:
-        self.runtime = runtime
+        self.endpoint = endpoint
         self.queue_size = queue_size
         self.recorder = recorder
         self.send_buffer_size = send_buffer_size
@@ -174,12 +178,12 @@ class Transport:
             return
         client = None
         try:
-            client = self.runtime.connect(conn)
-            conn.serve(self.runtime, client)
+            client = self.endpoint.connect(conn)
+            conn.serve(self.endpoint, client)
         finally:
             try:
                 if client is not None:
-                    self.runtime.disconnect(client)
+                    self.endpoint.disconnect(client)
             finally:
                 conn.close()
                 self.remove(conn)
@@ -192,7 +196,9 @@ def _counters(conn: ClientConnection) -> dict[str, int]:
 def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     """The flowpy Flask app: the protocol WebSocket and a status page, both at ``/``.
 
-    ``runtime``: a ``flowpy.runtime.Runtime``; made from ``runtime_options`` when None.
+    ``runtime``: a ``flowpy.runtime.Runtime`` (served through a :class:`flowpy.protocol.
+    Endpoint`), or any object with the endpoint's methods (the tests serve a fake); made from
+    ``runtime_options`` when None.
     Transport options (taken out of ``runtime_options``): ``queue_size`` (messages queued for
     a client before a STREAM send waits, default 1024), ``max_message_size`` (bytes; larger
     messages close the connection with 1009), ``send_buffer_size`` (the kernel send buffer of
@@ -212,12 +218,11 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     debug_rate = int(runtime_options.pop("debug_rate", DEFAULT_DEBUG_RATE))
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
     if runtime is None:
-        from flowpy.runtime.core import Runtime
-
         runtime = Runtime(**runtime_options)
     elif runtime_options:
         raise TypeError(f"runtime options given with a runtime: {sorted(runtime_options)}")
-    _app_runtimes.add(runtime)
+    endpoint = Endpoint(runtime) if isinstance(runtime, Runtime) else runtime
+    _app_runtimes.add(endpoint)
 
     app = flask.Flask("flowpy")
     app.config["SOCK_SERVER_OPTIONS"] = {
@@ -226,7 +231,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         "thread_class": _NoThread,
     }
     recorder = _Recorder(record_sent) if record_sent else None
-    transport = Transport(runtime, queue_size, recorder, send_buffer_size, stall_timeout,
+    transport = Transport(endpoint, queue_size, recorder, send_buffer_size, stall_timeout,
                           max_message_size, compression, debug_rate)
     app.extensions["flowpy"] = transport
     sock = Sock(app)
@@ -243,7 +248,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
 
     @app.get("/")
     def status() -> flask.Response:
-        document = dict(runtime.status())
+        document = dict(endpoint.status())
         document.setdefault("transport", transport.stats())
         return flask.jsonify(document)
 
@@ -256,5 +261,5 @@ def transport_of(app: flask.Flask) -> Transport:
 
 def worker_exit(server: Any, worker: Any) -> None:
     """gunicorn hook (``-c python:flowpy.server``): stop every runtime of this worker."""
-    for runtime in list(_app_runtimes):
-        runtime.shutdown()
+    for endpoint in list(_app_runtimes):
+        endpoint.shutdown()

@@ -457,9 +457,9 @@ class ClientConnection:
             self._room.notify_all()
 
     # -- the reader ------------------------------------------------------------------------
-    def serve(self, runtime: Any, client: Any) -> None:
+    def serve(self, endpoint: Any, client: Any) -> None:
         """Read until the client closes, breaks the protocol or the connection ends; hand every
-        message to ``runtime`` in order."""
+        message to ``endpoint`` in order."""
         sock = self.sock.raw
         codec = self.codec
         try:
@@ -481,9 +481,9 @@ class ClientConnection:
                     if kind is frames.Text:
                         if not self.wait_until_readable():
                             return
-                        runtime.receive_text(client, event.data)
+                        endpoint.receive_text(client, event.data)
                     elif kind is frames.Binary:
-                        runtime.receive_binary(client, event.data)
+                        endpoint.receive_binary(client, event.data)
                     elif kind is frames.Ping:
                         self._control(codec.pong(event.data))
                     elif kind is frames.Close:

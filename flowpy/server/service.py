@@ -79,7 +79,7 @@ class Service:
     ) -> None:
         self.app = app or create_app(runtime, **app_options)
         self.transport = transport_of(self.app)
-        self.runtime = self.transport.runtime
+        self.endpoint = self.transport.endpoint
         self.shutdown_timeout = shutdown_timeout
         self.flush_timeout = flush_timeout
         # Bind here rather than in werkzeug, which prints and calls sys.exit on bind errors:
@@ -122,7 +122,7 @@ class Service:
         # waiting for a client that reads nothing gives up at the end of the shutdown time.
         self.transport.begin_stop(time.monotonic() + self.shutdown_timeout)
         try:
-            self.runtime.shutdown(timeout=self.shutdown_timeout)
+            self.endpoint.shutdown(timeout=self.shutdown_timeout)
         finally:
             # Clients get until this deadline to take what is queued for them (the networks'
             # last messages included); a client that does not read by then is cut off.
@@ -200,7 +200,7 @@ def _stop_listening_for_signals(service: Service, wake_read: int, wake_write: in
         if not status:
             log.warning("second signal: stopping at once")
             status = 130
-        cut = getattr(service.runtime, "cut_drains", None)
+        cut = getattr(service.endpoint, "cut_drains", None)
         if cut is not None:
             cut()
     stopper.join()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .events import DEBUG_COMMANDS, PACKET_EVENTS, event_of, ip_of
 from .jsonpolicy import MAX_DEPTH, JsonPolicyError, encode, json_type, jsonable, parse, problem_in
 from .lanes import DEBUG, NEWS, STREAM, URGENT, Lane
-from .messages import NO_RESPONSE_TO, edge_id, message, port_dict, timestamp
+from .messages import NO_RESPONSE_TO, edge_id, graph_ack, message, port_dict, timestamp
 
 __all__ = [
     "DEBUG_COMMANDS",
@@ -26,6 +26,7 @@ __all__ = [
     "problem_in",
     "edge_id",
     "encode",
+    "graph_ack",
     "jsonable",
     "message",
     "port_dict",

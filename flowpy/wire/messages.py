@@ -6,9 +6,12 @@ rules (which replies carry ``responseTo``, how an edge is named) must be the sam
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from .jsonpolicy import jsonable
 
 #: Outputs whose schema is the *input* message schema, which forbids ``responseTo``.
 NO_RESPONSE_TO = frozenset({("runtime", "packet"), ("network", "edges")})
@@ -46,3 +49,41 @@ def edge_id(src: Mapping[str, Any] | None, tgt: Mapping[str, Any]) -> str:
     else:
         head = f"{src['node']}() {_port_label(src['port'], src.get('index'))}"
     return f"{head} -> {_port_label(tgt['port'], tgt.get('index'))} {tgt['node']}()"
+
+
+# -- graph acks ----------------------------------------------------------------------------------
+
+_NODE_META = {"addnode", "changenode", "addinport", "addoutport"}
+_EDGE_META = {"addedge", "changeedge", "addinitial"}
+
+
+def graph_ack(event: str, payload: dict) -> dict:
+    """The ack of a graph change as the schemas type it: a few metadata keys are typed there
+    (old graph files may hold them otherwise): numbers rounded, wrong types left out."""
+    payload = jsonable(payload)
+    meta = payload.get("metadata")
+    if isinstance(meta, dict):
+        if event in _NODE_META:
+            payload["metadata"] = _typed(meta, {"x": int, "y": int})
+        elif event in _EDGE_META:
+            payload["metadata"] = _typed(meta, {"route": int, "schema": str, "secure": bool})
+        elif event in ("addgroup", "changegroup"):
+            payload["metadata"] = _typed(meta, {"description": str})
+    return payload
+
+
+def _typed(meta: dict, types: dict[str, type]) -> dict:
+    """Round numbers the schema wants as integers; leave out values of the wrong type."""
+    out = dict(meta)
+    for key, kind in types.items():
+        if key not in out:
+            continue
+        value = out[key]
+        if kind is int and isinstance(value, float) and math.isfinite(value):
+            out[key] = int(round(value))
+        elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            del out[key]
+        elif kind is not int and not isinstance(value, kind):
+            del out[key]
+    return out
+

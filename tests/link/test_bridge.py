@@ -476,17 +476,18 @@ def test_a_runtime_that_ignores_the_extension_gets_plain_packets(tmp_path):
     runtime:packet after hello_timeout, once: it does not wait again at a reconnect."""
     from tcp_proxy import TcpProxy
 
-    from flowpy.runtime.core import Runtime
+    from flowpy.protocol import Endpoint
+    from flowpy.runtime import Runtime
     from flowpy.server import Service
 
-    class Silent(Runtime):
+    class Silent(Endpoint):
         def receive_text(self, client, text):
             if '"protocol":"flowpy"' not in text.replace(" ", ""):
                 super().receive_text(client, text)
 
-    runtime = Silent(state_dir=tmp_path / "state")
+    runtime = Runtime(state_dir=tmp_path / "state")
     runtime.load_graph_file(ECHO)
-    service = Service("127.0.0.1", 0, runtime).start()
+    service = Service("127.0.0.1", 0, Silent(runtime)).start()
     try:
         port = int(service.url.rsplit(":", 1)[1].strip("/"))
         with TcpProxy("127.0.0.1", port) as proxy:

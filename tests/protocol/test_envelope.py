@@ -18,7 +18,7 @@ def last(c: ProtocolClient) -> dict:
 
 
 def test_not_json_is_a_runtime_error(runtime, client):
-    runtime.receive_text(client.client, "{not json")
+    client.endpoint.receive_text(client.client, "{not json")
     reply = last(client)
     assert (reply["protocol"], reply["command"]) == ("runtime", "error")
     assert "not valid JSON" in reply["payload"]["message"]
@@ -27,12 +27,12 @@ def test_not_json_is_a_runtime_error(runtime, client):
 @pytest.mark.parametrize("text, kind", [("[1, 2]", "array"), ('"hi"', "string"), ("3", "number"),
                                         ("null", "null")])
 def test_not_an_object_is_a_runtime_error(runtime, client, text, kind):
-    runtime.receive_text(client.client, text)
+    client.endpoint.receive_text(client.client, text)
     assert last(client)["payload"]["message"] == f"a message must be a JSON object, got {kind}"
 
 
 def test_binary_frames_are_refused(runtime, client):
-    runtime.receive_binary(client.client, b"\x00\x01")
+    client.endpoint.receive_binary(client.client, b"\x00\x01")
     assert last(client) == {"protocol": "runtime", "command": "error",
                             "payload": {"message": "binary frames are not supported"}}
 
@@ -53,7 +53,7 @@ def test_binary_frames_are_refused(runtime, client):
      "'requestId' must be a string, got boolean"),
 ])
 def test_bad_envelopes_name_the_problem(runtime, client, message, protocol, text):
-    runtime.receive(client.client, message)
+    client.endpoint.receive(client.client, message)
     reply = last(client)
     assert (reply["protocol"], reply["command"]) == (protocol, "error")
     assert reply["payload"]["message"].startswith(text)
@@ -62,7 +62,7 @@ def test_bad_envelopes_name_the_problem(runtime, client, message, protocol, text
 def test_huge_frames_are_refused_before_parsing(runtime, client):
     text = json.dumps({"protocol": "runtime", "command": "getruntime",
                        "payload": {"pad": "x" * MAX_FRAME_BYTES}})
-    runtime.receive_text(client.client, text)
+    client.endpoint.receive_text(client.client, text)
     assert "too large" in last(client)["payload"]["message"]
 
 
@@ -77,7 +77,7 @@ def test_multibyte_text_is_measured_in_bytes():
 def test_deep_nesting_is_refused(runtime, client, depth):
     text = ('{"protocol": "runtime", "command": "getruntime", "payload": {"x": '
             + "[" * depth + "]" * depth + "}}")
-    runtime.receive_text(client.client, text)
+    client.endpoint.receive_text(client.client, text)
     assert "nested too deeply" in last(client)["payload"]["message"]
 
 
@@ -85,7 +85,7 @@ def test_deep_nesting_of_decoded_messages_is_refused(runtime, client):
     value: list = []
     for _ in range(MAX_DEPTH + 5):
         value = [value]
-    runtime.receive(client.client, {"protocol": "graph", "command": "clear",
+    client.endpoint.receive(client.client, {"protocol": "graph", "command": "clear",
                                     "payload": {"id": "g", "deep": value}})
     assert "nested too deeply" in last(client)["payload"]["message"]
     assert runtime.get_graph("g") is None
@@ -112,7 +112,7 @@ def test_wrong_field_types_change_nothing(runtime, client):
 
 def test_the_runtime_keeps_working_after_bad_input(runtime, client):
     for text in ["", "{", "[]", "\x00", '{"protocol": "graph", "command": "addnode"}']:
-        runtime.receive_text(client.client, text)
+        client.endpoint.receive_text(client.client, text)
     reply = client.request("runtime", "getruntime", reply="runtime")
     assert reply["payload"]["type"] == "flowpy"
 
@@ -130,7 +130,7 @@ def test_numeric_request_ids_are_answered_as_strings(runtime, client):
 
 
 def test_envelope_errors_carry_response_to(runtime, client):
-    runtime.receive(client.client, {"protocol": "graph", "command": 1, "requestId": "q"})
+    client.endpoint.receive(client.client, {"protocol": "graph", "command": 1, "requestId": "q"})
     assert last(client)["responseTo"] == "q"
 
 
@@ -168,11 +168,11 @@ def test_secret_is_never_echoed(runtime, client):
 
 
 def test_missing_payload_is_an_empty_one(runtime, client):
-    runtime.receive(client.client, {"protocol": "runtime", "command": "getruntime"})
+    client.endpoint.receive(client.client, {"protocol": "runtime", "command": "getruntime"})
     assert last(client)["command"] == "runtime"
 
 
 def test_unknown_envelope_keys_are_ignored(runtime, client):
-    runtime.receive(client.client, {"protocol": "runtime", "command": "getruntime",
+    client.endpoint.receive(client.client, {"protocol": "runtime", "command": "getruntime",
                                     "payload": {}, "extra": 1})
     assert last(client)["command"] == "runtime"

@@ -21,7 +21,8 @@ import protocol_schemas
 from flowpy import wire
 from flowpy.engine.component import Component, InPort, OutPort
 from flowpy.engine.registry import Registry
-from flowpy.runtime.core import Client, Runtime
+from flowpy.protocol import Endpoint
+from flowpy.runtime import Client, Runtime
 
 WAIT = 10.0
 
@@ -129,6 +130,7 @@ class ProtocolClient:
     def __init__(self, runtime: Runtime, name: str = "client", secret: str | None = None,
                  extension: bool = False):
         self.runtime = runtime
+        self.endpoint = Endpoint(runtime)
         self.sink = RecordingSink(name, extension)
         self.client: Client = runtime.connect(self.sink)
         self.secret = secret
@@ -145,7 +147,7 @@ class ProtocolClient:
         if self.secret is not None and "secret" not in envelope:
             message["secret"] = self.secret
         message.update(envelope)
-        self.runtime.receive_text(self.client, json.dumps(message))
+        self.endpoint.receive_text(self.client, json.dumps(message))
 
     def expect(self, protocol: str, command: str, **payload: Any) -> dict:
         """Wait for the next matching message after the cursor; move the cursor past it."""

@@ -1,0 +1,254 @@
+"""What a runtime offers as components beyond its Python library: graphs, files and sources.
+
+Graphs as components. Every hosted graph except the main one is also a component (a
+subgraph, wired inline by the engine) named ``<library>/<graph id>``: the library is the
+graph's ``properties.library`` (``graph:clear`` sets it) or ``graphs``, and an id that already
+contains a ``/`` is the name as it is. So are the ``.fbp``/``.json`` files of
+``components_dir``: ``DIR/Name.fbp`` is ``<properties.library or graphs>/Name`` and
+``DIR/lib/Name.fbp`` is ``lib/Name`` (as ``components/lib/name.py`` is for Python). Such a
+file is read-only (edit the file; the directory is read again on ``component:list`` and
+``network:start``). A name already taken by another component is not reused (logged).
+
+Sources. ``component:source`` compiles Python code into a component (:func:`compile_component`);
+the catalogue keeps the code so ``getsource`` shows it and a restart compiles it again.
+
+The catalogue only registers and unregisters; the runtime announces what changed
+(``component:component``), so every method that changes names returns them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import logging
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from flowpy.engine.component import Component
+from flowpy.engine.registry import Registry
+from flowpy.engine.subgraph import is_subgraph, subgraph_class
+from flowpy.errors import FlowpyError
+from flowpy.graphs.files import (
+    DEFAULT_GRAPH_LIBRARY,
+    file_component_name,
+    graph_files,
+    read_graph_file,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE_MODULE_PREFIX = "flowpy_sources."
+
+
+class ComponentSourceError(FlowpyError):
+    """Source code that does not make a component (it fails to compile or to load, or it
+    defines no Component subclass, or several)."""
+
+
+def graph_component_name(graph_id: str, graph: Any) -> str:
+    """The component name of a hosted graph: ``<library>/<id>``, or the id if it has a ``/``."""
+    if "/" in graph_id:
+        return graph_id
+    library = (getattr(graph, "properties", None) or {}).get("library")
+    if not isinstance(library, str) or not library.strip("/"):
+        library = DEFAULT_GRAPH_LIBRARY
+    return f"{library.strip('/')}/{graph_id}"
+
+
+def compile_component(full: str, code: str) -> type[Component]:
+    """The Component subclass defined by Python ``code`` for the component ``full``;
+    ComponentSourceError saying why if there is none (or the code fails)."""
+    short = full.rpartition("/")[2]
+    safe = "".join(ch if ch.isalnum() else "_" for ch in full)
+    module_name = SOURCE_MODULE_PREFIX + safe
+    filename = f"<component {full}>"
+    try:
+        compiled = compile(code, filename, "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise ComponentSourceError(f"cannot compile component {full!r}: {exc}") from None
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    # inspect and tracebacks find the source through linecache.
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    try:
+        exec(compiled, module.__dict__)
+    except Exception as exc:
+        raise ComponentSourceError(
+            f"component {full!r} failed to load: {type(exc).__name__}: {exc}") from None
+    classes = [
+        value for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, Component) and value is not Component
+        and value.__module__ == module_name
+    ]
+    chosen = [c for c in classes if c.__name__ == short] or classes
+    if len(chosen) != 1:
+        found = ", ".join(c.__name__ for c in classes) or "none"
+        raise ComponentSourceError(
+            f"component {full!r}: the source must define one Component subclass "
+            f"(preferably named {short!r}); found {found}")
+    sys.modules[module_name] = module
+    return chosen[0]
+
+
+class Catalogue:
+    """The graph, file and source components of one runtime. Thread-safe."""
+
+    def __init__(self, registry: Registry, components_dir: Path | None,
+                 problem: Callable[..., None]) -> None:
+        self.registry = registry
+        self.components_dir = components_dir
+        self._problem = problem
+        self._lock = threading.RLock()
+        #: Source code of components compiled from component:source, by full name.
+        self.sources: dict[str, str] = {}
+        #: Graph components registered here: name -> owner (("graph", id) or ("file",
+        #: path)), so the catalogue never replaces or removes a component it did not make.
+        self._owners: dict[str, tuple[str, Any]] = {}
+        self._graph_components: dict[str, str] = {}  # hosted graph id -> component name
+        self._file_components: dict[Path, tuple[tuple[int, int], str | None]] = {}
+
+    # -- sources -----------------------------------------------------------------------------
+    def add_source(self, full: str, code: str) -> type[Component]:
+        """Compile and register ``code`` as ``full``; ComponentSourceError if it cannot be."""
+        if self.owner(full) is not None:
+            raise ComponentSourceError(f"{full!r} is a graph component: change the graph instead")
+        cls = compile_component(full, code)
+        self.registry.register(full, cls)
+        with self._lock:
+            self.sources[full] = code
+        return cls
+
+    def load_sources(self, sources: dict[str, str], where: Path) -> None:
+        """Compile persisted sources again; the ones that fail are reported and skipped."""
+        for full, code in sorted(sources.items()):
+            try:
+                self.add_source(full, code)
+            except ComponentSourceError as exc:
+                self._problem(f"{where}: {exc}")
+
+    # -- graphs as components ----------------------------------------------------------------
+    def sync_graphs(self, graphs: dict[str, Any], main: str | None) -> list[str]:
+        """Register every graph (id -> graph model) but the main one as a subgraph component,
+        and only those; the names that are new or renamed."""
+        changed = []
+        with self._lock:
+            for graph_id in sorted(set(graphs) | set(self._graph_components)):
+                graph = graphs.get(graph_id)
+                wanted = None
+                if graph is not None and graph_id != main:
+                    wanted = graph_component_name(graph_id, graph)
+                old = self._graph_components.get(graph_id)
+                if old == wanted and (wanted is None or self.component_graph(wanted) is graph):
+                    continue
+                owner = ("graph", graph_id)
+                if old is not None:
+                    self._release(old, owner)
+                    del self._graph_components[graph_id]
+                if wanted is not None and self._claim(wanted, owner, graph):
+                    self._graph_components[graph_id] = wanted
+                    changed.append(wanted)
+        return changed
+
+    def component_of_graph(self, graph_id: str) -> str | None:
+        with self._lock:
+            return self._graph_components.get(graph_id)
+
+    def refresh_files(self) -> list[str]:
+        """(Re)read the graph files of ``components_dir`` that are new or changed; the names
+        registered anew."""
+        directory = self.components_dir
+        if directory is None:
+            return []
+        try:
+            paths = graph_files(directory) if directory.is_dir() else []  # gone: none left
+        except OSError as exc:
+            self._problem(f"cannot read the components directory {directory}: {exc}")
+            return []
+        changed = []
+        with self._lock:
+            for path in paths:
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                stamp = (info.st_mtime_ns, info.st_size)
+                cached = self._file_components.get(path)
+                if cached is not None and cached[0] == stamp:
+                    continue
+                owner = ("file", path)
+                if cached is not None and cached[1] is not None:
+                    self._release(cached[1], owner)
+                name = None
+                try:
+                    graph = read_graph_file(path)
+                except Exception as exc:  # noqa: BLE001 - any problem is the file's: report it
+                    self._problem(f"cannot load component graph {path}: {exc}")
+                else:
+                    name = file_component_name(directory, path, graph)
+                    if self._claim(name, owner, graph):
+                        changed.append(name)
+                    else:
+                        name = None
+                self._file_components[path] = (stamp, name)
+            for path in set(self._file_components) - set(paths):
+                _, name = self._file_components.pop(path)
+                if name is not None:
+                    self._release(name, ("file", path))
+        return changed
+
+    def owner(self, name: str) -> tuple[str, Any] | None:
+        """``("graph", id)`` or ``("file", path)`` if ``name`` is a graph component of ours."""
+        with self._lock:
+            return self._owners.get(name)
+
+    def component_graph(self, name: str) -> Any:
+        """The graph behind subgraph component ``name`` (None if it is not one)."""
+        try:
+            cls = self.registry.get(name)
+        except KeyError:
+            return None
+        return cls.graph if is_subgraph(cls) else None
+
+    def contains_graph(self, outer: Any, inner: Any) -> bool:
+        """Does ``outer`` use ``inner`` as a subgraph, at any depth? (Cheap: follows only
+        subgraph nodes, each graph once.)"""
+        seen: set[int] = set()
+        stack = [outer]
+        while stack:
+            graph = stack.pop()
+            if graph is inner:
+                return True
+            if id(graph) in seen:
+                continue
+            seen.add(id(graph))
+            with graph.lock:
+                components: Iterable[str] = [node.component for node in graph.nodes.values()]
+            for component in components:
+                sub = self.component_graph(component)
+                if sub is not None:
+                    stack.append(sub)
+        return False
+
+    def _claim(self, name: str, owner: tuple[str, Any], graph: Any) -> bool:
+        """Register ``graph`` as component ``name`` unless somebody else has that name."""
+        holder = self._owners.get(name)
+        if holder is None and name in self.registry:
+            self._problem(f"graph {owner[1]} is not offered as component {name!r}: "
+                          "a component of that name exists", log_only=True)
+            return False
+        if holder is not None and holder != owner:
+            self._problem(f"graph {owner[1]} is not offered as component {name!r}: "
+                          f"graph {holder[1]} is", log_only=True)
+            return False
+        self._owners[name] = owner
+        self.registry.register(name, subgraph_class(name, graph))
+        return True
+
+    def _release(self, name: str, owner: tuple[str, Any]) -> None:
+        if self._owners.get(name) == owner:
+            del self._owners[name]
+            self.registry.unregister(name)

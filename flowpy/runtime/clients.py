@@ -1,0 +1,161 @@
+"""The clients of a runtime: where each one's messages go, what it may do, what it watches.
+
+A transport gives the runtime each connection's *sink*; the runtime wraps it in a
+:class:`Client`. The lane (:mod:`flowpy.wire.lanes`) of each message says how it may wait:
+only ``STREAM`` sends (graph output, from the graph outport handler) wait for a slow client;
+replies and broadcasts never wait; debug data is dropped (and counted) rather than slow
+anything.
+
+Flow control of input: a client may have at most ``max_inflight`` ``runtime:packet`` requests
+taken but not yet answered; at that point the client's sink is asked to stop reading
+(``sink.pause_reading()``, then ``sink.resume_reading()`` once answers made room), so a client
+that ignores ``packetsent`` meets TCP back-pressure instead of growing the server's memory.
+
+A :class:`Request` is one message being handled: who sent it and with which grant, which
+``requestId`` to answer, and what it changed that must be announced once it is done (an edit
+that cascades changes the exported ports several times; clients hear of them once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flowpy import wire
+
+from .permissions import Grant
+
+if TYPE_CHECKING:
+    from .hosting import HostedGraph
+    from .sessions import LinkSession
+
+log = logging.getLogger(__name__)
+
+#: runtime:packet requests one client may have taken but not yet answered (flow control).
+DEFAULT_MAX_INFLIGHT = 1000
+#: Seconds between two notices to one client that its debug data was dropped.
+DROP_NOTICE_INTERVAL = 1.0
+
+
+class Sink(Protocol):
+    """Where a client's messages go; implemented by the transport. ``send`` returns False if
+    the message was not taken (debug data dropped, or the client is gone). A sink may also
+    offer ``pause_reading()`` / ``resume_reading()`` (input flow control) and ``wake()`` (sends
+    waiting for room re-check their ``cancelled``)."""
+
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS) -> bool: ...
+
+
+def _nothing() -> None:
+    pass
+
+
+class Client:
+    """One connected client: its sink, what it may do, and which edges it watches."""
+
+    def __init__(self, sink: Sink, grant: Grant, number: int,
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
+        self.sink = sink
+        self.grant = grant
+        self.number = number
+        self.max_inflight = max_inflight
+        self._flow = threading.Lock()
+        self._inflight = 0
+        self._paused = False
+        #: Debug messages dropped for this client, and how many it has been told about.
+        self.debug_dropped = 0
+        self._dropped_told = 0
+        self._told_at = 0.0
+        #: graph id -> edge keys selected with network:edges (absent: every edge).
+        self.edge_filters: dict[str, frozenset] = {}
+        #: graph id -> the link session this connection is attached to (flowpy:hello).
+        self.sessions: dict[str, LinkSession] = {}
+
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
+             cancelled: Callable[[], bool] | None = None) -> bool:
+        """False if the message was not taken (dropped, or the client is gone, or a STREAM
+        send gave up because ``cancelled()``). Never raises: a failing transport must not
+        break the thread that is reporting."""
+        try:
+            if cancelled is not None:
+                return self.sink.send(message, lane, cancelled) is not False
+            return self.sink.send(message, lane) is not False
+        except Exception:
+            log.exception("client %d: sink failed", self.number)
+            return False
+
+    def send_debug(self, message: dict) -> None:
+        """Debug data: dropped when the client reads too slowly, and then the client is told,
+        at most once per :data:`DROP_NOTICE_INTERVAL`, how many it missed."""
+        if self.send(message, wire.DEBUG):
+            return
+        now = time.monotonic()
+        with self._flow:
+            self.debug_dropped += 1
+            if now - self._told_at < DROP_NOTICE_INTERVAL:
+                return
+            self._told_at = now
+            missed = self.debug_dropped - self._dropped_told
+            self._dropped_told = self.debug_dropped
+        self.send(wire.message("network", "output", {
+            "message": f"flowpy: {missed} debug message(s) dropped because this client reads "
+                       f"too slowly ({self.debug_dropped} in all)", "type": "message"}))
+
+    # -- input flow control ---------------------------------------------------------------
+    def packet_taken(self) -> None:
+        """A runtime:packet is on its way into a network; past ``max_inflight`` unanswered
+        ones the sink stops reading this client."""
+        with self._flow:
+            self._inflight += 1
+            pause = not self._paused and self._inflight >= self.max_inflight
+            if pause:
+                self._paused = True
+        if pause:
+            getattr(self.sink, "pause_reading", _nothing)()
+
+    def packet_answered(self) -> None:
+        with self._flow:
+            self._inflight -= 1
+            resume = self._paused and self._inflight <= self.max_inflight * 3 // 4
+            if resume:
+                self._paused = False
+        if resume:
+            getattr(self.sink, "resume_reading", _nothing)()
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    def wants_edge(self, graph: str, key: Any) -> bool:
+        selected = self.edge_filters.get(graph)
+        return selected is None or key in selected
+
+    def wants_initials(self, graph: str) -> bool:
+        """IIPs are not edges a client can select; only unfiltered watchers see them."""
+        return graph not in self.edge_filters
+
+    def __repr__(self) -> str:
+        return f"<Client {self.number}>"
+
+
+@dataclass(slots=True)
+class Request:
+    """One request being handled: who sent it, what it was, and what the sender may do.
+
+    Replies made with this request carry ``responseTo`` when the client sent a
+    ``requestId``. The grant is the one in force for this message. ``ports`` and
+    ``components`` collect what the request changed, announced once it is done
+    (:meth:`flowpy.runtime.Runtime.finish`).
+    """
+
+    client: Client
+    protocol: str
+    command: str
+    request_id: str | None
+    grant: Grant
+    ports: list[HostedGraph] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
