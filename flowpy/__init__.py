@@ -1,7 +1,40 @@
 """flowpy: a flow-based-programming runtime with one OS thread per process.
 
-The engine (ip, connection, ports, component, graph, network) lives in this package;
-the component library lives in the top-level ``components`` package.
+The public face, for component authors and embedders::
+
+    from flowpy import Component, InPort, InPorts, OutPort, OutPorts, IP
+
+Layers, each a package (docs/architecture.md): ``engine`` (IPs, connections, ports,
+components, networks), ``graphs`` (the model and its file formats), ``wire`` (message shapes
+and the JSON policy), ``runtime``, ``protocol``, ``server``, ``link``, ``cli``; the component
+library is installed as ``flowpy_components``. ``flowpy.testing`` runs a component or a small
+graph with given inputs for a test.
 """
 
 __version__ = "0.1.0"
+
+from flowpy.engine.component import Component  # noqa: E402 - __version__ first: others import it
+from flowpy.engine.connection import EndOfStream, NetworkStopped  # noqa: E402
+from flowpy.engine.ip import IP  # noqa: E402
+from flowpy.engine.network import Network, NetworkError, NetworkListener  # noqa: E402
+from flowpy.engine.ports import InPort, InPorts, OutPort, OutPorts  # noqa: E402
+from flowpy.errors import FlowpyError  # noqa: E402
+from flowpy.graphs.model import Graph, GraphError  # noqa: E402
+
+__all__ = [
+    "IP",
+    "Component",
+    "EndOfStream",
+    "FlowpyError",
+    "Graph",
+    "GraphError",
+    "InPort",
+    "InPorts",
+    "Network",
+    "NetworkError",
+    "NetworkListener",
+    "NetworkStopped",
+    "OutPort",
+    "OutPorts",
+    "__version__",
+]

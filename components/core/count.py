@@ -1,8 +1,6 @@
 """core/Count."""
 
-from flowpy.engine.component import Component, InPort, OutPort
-from flowpy.engine.connection import EndOfStream
-from flowpy.engine.ip import DATA
+from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
 
 
 class Count(Component):
@@ -12,15 +10,16 @@ class Count(Component):
     """
 
     icon = "calculator"
-    inports = [InPort("in", description="IPs to count")]
-    outports = [OutPort("out", datatype="int", description="the number of data IPs received")]
+    inports = InPorts(InPort("in", description="IPs to count"))
+    outports = OutPorts(
+        OutPort("out", datatype="int", description="the number of data IPs received"))
 
     def run(self) -> None:
         inport = self.inports["in"]
         count = 0
         try:
             while True:
-                count += sum(1 for ip in inport.recv_many() if ip.kind is DATA)
+                count += sum(1 for ip in inport.recv_many() if ip.is_data)
         except EndOfStream:
             pass
         self.outports["out"].send_data(count)

@@ -1,6 +1,6 @@
 """core/Drop."""
 
-from flowpy.engine.component import Component, InPort
+from flowpy import Component, InPort, InPorts
 
 
 class Drop(Component):
@@ -10,7 +10,7 @@ class Drop(Component):
     """
 
     icon = "trash"
-    inports = [InPort("in", description="IPs to discard")]
+    inports = InPorts(InPort("in", description="IPs to discard"))
 
     def run(self) -> None:
         inport = self.inports["in"]

@@ -2,9 +2,7 @@
 
 from typing import Any
 
-from flowpy.engine.component import Component, InPort, OutPort
-from flowpy.engine.connection import EndOfStream
-from flowpy.engine.ip import CLOSE, DATA, IP, OPEN
+from flowpy import IP, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
 
 
 def parse_size(value: Any) -> int:
@@ -26,16 +24,16 @@ class Group(Component):
     """
 
     icon = "object-group"
-    inports = [
+    inports = InPorts(
         InPort("in", description="IPs to group"),
         InPort("group", datatype="string", description="bracket name (IIP; default 'group')"),
         InPort("size", datatype="int", description="data IPs per bracket (IIP; default: all)"),
-    ]
-    outports = [OutPort("out", description="the same IPs, in brackets")]
+    )
+    outports = OutPorts(OutPort("out", description="the same IPs, in brackets"))
 
     def run(self) -> None:
-        name = self._option("group", "group")
-        size = self._option("size", None)
+        name = self.conf("group", "group")
+        size = self.conf("size")
         size = None if size is None else parse_size(size)
         out = self.outports["out"]
         inside = -1  # data IPs in our open bracket; -1: none open
@@ -45,30 +43,20 @@ class Group(Component):
                 ips: list[IP] = []
                 for ip in self.inports["in"].recv_many():
                     if inside < 0:
-                        ips.append(IP(OPEN, name))
+                        ips.append(IP.open(name))
                         inside = 0
                     ips.append(ip)
-                    if ip.kind is DATA:
+                    if ip.is_data:
                         inside += 1
-                    elif ip.kind is OPEN:
+                    elif ip.is_open:
                         depth += 1
                     elif depth > 0:
                         depth -= 1
                     if size is not None and inside >= size and depth == 0:
-                        ips.append(IP(CLOSE, name))
+                        ips.append(IP.close(name))
                         inside = -1
                 out.send_many(ips)
         except EndOfStream:
             pass
         if inside >= 0:
-            out.send(IP(CLOSE, name))
-
-    def _option(self, port: str, default: Any) -> Any:
-        """The IIP on an option port, or ``default`` when nothing is connected to it."""
-        inport = self.inports[port]
-        if not inport.is_connected:
-            return default
-        try:
-            return inport.recv_data()
-        except EndOfStream:
-            return default
+            out.send(IP.close(name))

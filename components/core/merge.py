@@ -1,6 +1,6 @@
 """core/Merge."""
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Merge(Component):
@@ -11,8 +11,8 @@ class Merge(Component):
     """
 
     icon = "compress"
-    inports = [InPort("in", description="streams to merge", addressable=True)]
-    outports = [OutPort("out", description="all IPs of all slots")]
+    inports = InPorts(InPort("in", description="streams to merge", addressable=True))
+    outports = OutPorts(OutPort("out", description="all IPs of all slots"))
 
     def run(self) -> None:
         out = self.outports["out"]

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 def render(value: Any) -> str:
@@ -25,8 +25,8 @@ class Output(Component):
     """
 
     icon = "terminal"
-    inports = [InPort("in", description="IPs to print")]
-    outports = [OutPort("out", description="the same IPs, after printing")]
+    inports = InPorts(InPort("in", description="IPs to print"))
+    outports = OutPorts(OutPort("out", description="the same IPs, after printing"))
 
     def run(self) -> None:
         outport = self.outports["out"]

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from flowpy.engine.component import Component, InPort, OutPort
-from flowpy.engine.ip import DATA, IP
+from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
 
 BATCH = 256
 
@@ -34,18 +33,19 @@ def parse_range(conf: Any) -> range:
 class Range(Component):
     """Sends a sequence of integers on `out`, configured by the IIP on `conf`.
 
-    conf: an integer n (sends 0..n-1) or {"start": a, "stop": b, "step": c}.
+    conf: an integer n (sends 0..n-1) or {"start": a, "stop": b, "step": c}, as a value or as
+    JSON text (a .fbp IIP: '{"stop": 10}' -> CONF r(core/Range)).
     out: the integers, one data IP each.
     """
 
     icon = "list-ol"
-    inports = [
-        InPort("conf", datatype="all", description="n, or {start, stop, step}", required=True)
-    ]
-    outports = [OutPort("out", datatype="int", description="the integers of the range")]
+    inports = InPorts(
+        InPort("conf", datatype="all", description="n, or {start, stop, step} (or that as JSON "
+               "text)", required=True))
+    outports = OutPorts(OutPort("out", datatype="int", description="the integers of the range"))
 
     def run(self) -> None:
-        numbers = parse_range(self.inports["conf"].recv_data())
+        numbers = parse_range(self.conf())
         out = self.outports["out"]
         for start in range(0, len(numbers), BATCH):
-            out.send_many([IP(DATA, n) for n in numbers[start : start + BATCH]])
+            out.send_many([IP.make_data(n) for n in numbers[start : start + BATCH]])

@@ -1,6 +1,6 @@
 """core/Repeat."""
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Repeat(Component):
@@ -10,8 +10,8 @@ class Repeat(Component):
     """
 
     icon = "forward"
-    inports = [InPort("in", description="IPs of any kind")]
-    outports = [OutPort("out", description="the same IPs, in order")]
+    inports = InPorts(InPort("in", description="IPs of any kind"))
+    outports = OutPorts(OutPort("out", description="the same IPs, in order"))
 
     def run(self) -> None:
         inport, outport = self.inports["in"], self.outports["out"]

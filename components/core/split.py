@@ -1,6 +1,6 @@
 """core/Split."""
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Split(Component):
@@ -10,8 +10,9 @@ class Split(Component):
     """
 
     icon = "expand"
-    inports = [InPort("in", description="IPs to copy")]
-    outports = [OutPort("out", description="the same IPs on every slot", addressable=True)]
+    inports = InPorts(InPort("in", description="IPs to copy"))
+    outports = OutPorts(
+        OutPort("out", description="the same IPs on every slot", addressable=True))
 
     def run(self) -> None:
         out = self.outports["out"]

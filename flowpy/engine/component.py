@@ -8,11 +8,14 @@ creates one instance per node, binds its ports and runs it in a thread named aft
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .ports import InPort, OutPort, PortMap, PortSpec
+from .connection import EndOfStream
+from .ports import InPort, InPorts, OutPort, OutPorts, PortSpec
 
 
 class ProcessContext:
@@ -23,35 +26,99 @@ class ProcessContext:
 
 
 class Component:
-    """Base class of every component. Subclasses declare ports and implement ``run()``.
+    """Base class of every component. Subclasses declare ports and implement ``run()``::
+
+        class Repeat(Component):
+            # Forwards every IP from `in` to `out`, brackets included (say so in a docstring).
+            inports = InPorts(InPort("in", description="anything"))
+            outports = OutPorts(OutPort("out", description="the same IPs, in order"))
+
+            def run(self) -> None:
+                for ip in self.inports["in"]:      # ends when every upstream has closed
+                    self.outports["out"].send(ip)  # blocks while downstream is full
 
     While running, ``self.inports`` and ``self.outports`` map (case-insensitive) port names to
-    bound ports; ``self.stopping`` is set when the network stops, for loops that wait on
-    something other than a port.
+    bound ports (:class:`~flowpy.engine.ports.InputPort` / ``OutputPort``); ``self.stopping``
+    is set when the network stops, for loops that wait on something other than a port.
+
+    One vocabulary: IPs are made with ``IP.make_data(value)``, ``IP.open(group)`` and
+    ``IP.close(group)`` and told apart with ``ip.is_data`` / ``ip.is_open`` / ``ip.is_close``;
+    ``run()`` ends at end-of-stream by iterating its inports (or by letting ``EndOfStream``
+    from ``recv()`` propagate: the network takes it as a normal end); options come from the
+    ``conf`` IIP through :meth:`options` (or :meth:`conf` for a single value).
     """
 
     description: ClassVar[str] = ""
     icon: ClassVar[str] = ""
-    inports: ClassVar[list[PortSpec]] = []
-    outports: ClassVar[list[PortSpec]] = []
+    inports: InPorts = InPorts()
+    outports: OutPorts = OutPorts()
     #: Set by the registry: the name this class is registered under (``core/Repeat``).
     component_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Older components declare plain lists of InPort/OutPort: the same declaration.
+        for attribute, kind in (("inports", InPorts), ("outports", OutPorts)):
+            declared = cls.__dict__.get(attribute)
+            if isinstance(declared, (list, tuple)):
+                setattr(cls, attribute, kind(*declared))
 
     def __init__(
         self,
         node_id: str,
-        inports: PortMap | None = None,
-        outports: PortMap | None = None,
+        inports: InPorts | None = None,
+        outports: OutPorts | None = None,
         context: ProcessContext | None = None,
     ) -> None:
         self.node_id = node_id
-        self.inports = inports if inports is not None else PortMap({})  # type: ignore[misc]
-        self.outports = outports if outports is not None else PortMap({})  # type: ignore[misc]
+        self.inports = inports if inports is not None else type(self).inports.bind({})
+        self.outports = outports if outports is not None else type(self).outports.bind({})
         self.stopping = threading.Event()
         #: Set by the network just before ``stopping``: the monotonic time by which it
         #: expects this thread to have ended (see :meth:`time_to_stop`).
         self.stop_deadline: float | None = None
         self._context = context or ProcessContext()
+
+    # -- options ---------------------------------------------------------------------------
+    def conf(self, port: str = "conf", default: Any = None) -> Any:
+        """The value of the ``conf`` IIP (flowd's convention for a component's options),
+        ``default`` when the port is not connected or ends without one. Text that holds a JSON
+        object or array is decoded: a ``.fbp`` IIP is always text (``'{"stop": 10}' -> CONF``)."""
+        if port not in self.inports or not self.inports[port].is_connected:
+            return default
+        try:
+            value = self.inports[port].recv_data()
+        except EndOfStream:
+            return default
+        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"{self.node_id}: {port} is not valid JSON: {exc}") from None
+        return value
+
+    def options(self, defaults: Mapping[str, Any], scalar: str | None = None,
+                port: str = "conf") -> dict[str, Any]:
+        """The options of this process: ``defaults`` updated from the ``conf`` IIP, which may
+        be an object of options, the same object as JSON text, or, where ``scalar`` names the
+        one obvious option, a plain value for it. Unknown options and a conf of another shape
+        are a ValueError naming them (the process fails with that message)."""
+        value = self.conf(port)
+        merged = dict(defaults)
+        if value is None:
+            return merged
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - set(defaults))
+            if unknown:
+                raise ValueError(f"{self.node_id}: unknown {port} option(s) {unknown} "
+                                 f"(known: {', '.join(sorted(defaults))})")
+            merged.update(value)
+        elif scalar is not None:
+            merged[scalar] = value
+        else:
+            raise ValueError(f"{self.node_id}: {port} must be an object of options "
+                             f"({', '.join(sorted(defaults))}), got {value!r}")
+        return merged
 
     def time_to_stop(self, wanted: float) -> float:
         """Seconds a process may spend winding down after a stop (closing a link, flushing
@@ -72,8 +139,8 @@ class Component:
     # -- metadata ------------------------------------------------------------------------
     @classmethod
     def port_specs(cls, direction: str) -> dict[str, PortSpec]:
-        specs = cls.inports if direction == "in" else cls.outports
-        return {spec.name: spec for spec in specs}
+        declared = cls.inports if direction == "in" else cls.outports
+        return {spec.name: spec for spec in declared.specs}
 
     @classmethod
     def summary(cls) -> str:
@@ -90,12 +157,12 @@ class Component:
             "name": name or cls.component_name or cls.__name__,
             "description": cls.summary(),
             "subgraph": False,
-            "inPorts": [spec.describe() for spec in cls.inports],
-            "outPorts": [spec.describe() for spec in cls.outports],
+            "inPorts": [spec.describe() for spec in cls.inports.specs],
+            "outPorts": [spec.describe() for spec in cls.outports.specs],
         }
         if cls.icon:
             info["icon"] = cls.icon
         return info
 
 
-__all__ = ["Component", "InPort", "OutPort", "ProcessContext"]
+__all__ = ["Component", "InPort", "InPorts", "OutPort", "OutPorts", "ProcessContext"]

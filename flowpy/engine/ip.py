@@ -63,7 +63,3 @@ class IP:
     def __repr__(self) -> str:
         return f"IP({self.kind}, {self.data!r})"
 
-
-def data(value: Any) -> IP:
-    """Shorthand for ``IP.make_data``."""
-    return IP(DATA, value)

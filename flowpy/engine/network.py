@@ -36,7 +36,7 @@ from .component import Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .errors import NetworkError
 from .ip import IP
-from .ports import Index, InputPort, OutputPort, PortError, PortMap, PortSpec, normalize_index
+from .ports import Index, InputPort, OutputPort, PortError, PortSpec, normalize_index
 from .subgraph import flatten
 from .taps import TapConnection
 
@@ -324,7 +324,8 @@ class Network:
                 for name, spec in cls.port_specs("out").items()
             }
             try:
-                component = cls(node_id, PortMap(inports), PortMap(outports), context)
+                component = cls(node_id, cls.inports.bind(inports),
+                                cls.outports.bind(outports), context)
             except Exception as exc:
                 raise NetworkError(
                     f"node {node_id!r}: cannot create {cls.__name__}: {exc}"

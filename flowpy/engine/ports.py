@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from flowpy.errors import FlowpyError
 
@@ -316,29 +316,72 @@ class OutputPort:
         return all(s in self._closed_slots for s in slots)
 
 
-class PortMap:
-    """Ports of one process by lower-case name; ``ports["IN"]`` works as well as ``ports["in"]``."""
+P = TypeVar("P", "InputPort", "OutputPort")
 
-    def __init__(self, ports: dict[str, Any]) -> None:
-        self._ports = ports
 
-    def __getitem__(self, name: str) -> Any:
+class PortMap(Generic[P]):
+    """The ports of one component: declared on the class, bound on each running process.
+
+    On a component class it is a declaration, the port specs in order (``specs``); the
+    network gives each process a map of the same kind bound to its connections, where
+    ``ports["in"]`` (case-insensitive) is the bound port, typed so editors know it.
+    """
+
+    __slots__ = ("specs", "_ports")
+
+    def __init__(self, *specs: PortSpec) -> None:
+        self.specs: tuple[PortSpec, ...] = specs
+        self._ports: dict[str, P] | None = None  # None: a declaration, not bound
+
+    def bind(self, ports: dict[str, P]) -> Self:
+        """A map of the same declaration bound to ``ports`` (name -> bound port)."""
+        bound = type(self)(*self.specs)
+        bound._ports = ports
+        return bound
+
+    def __getitem__(self, name: str) -> P:
+        ports = self._ports
+        if ports is None:
+            raise PortError(f"port {name!r} is not bound: ports are bound when a network runs "
+                            "the process (in run(), not on the class)")
         try:
-            return self._ports[name.lower()]
+            return ports[name.lower()]
         except KeyError:
-            raise PortError(f"no port named {name!r}") from None
+            known = ", ".join(ports) or "none"
+            raise PortError(f"no port named {name!r} (it has: {known})") from None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._ports
+        return isinstance(name, str) and name.lower() in self._names()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._ports)
+        return iter(self._names())
 
-    def values(self) -> Iterable[Any]:
-        return self._ports.values()
+    def __len__(self) -> int:
+        return len(self.specs) if self._ports is None else len(self._ports)
 
-    def items(self) -> Iterable[tuple[str, Any]]:
-        return self._ports.items()
+    def _names(self) -> list[str]:
+        return [spec.name for spec in self.specs] if self._ports is None else list(self._ports)
+
+    def values(self) -> Iterable[P]:
+        return (self._ports or {}).values()
+
+    def items(self) -> Iterable[tuple[str, P]]:
+        return (self._ports or {}).items()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(spec.name for spec in self.specs)})"
+
+
+class InPorts(PortMap["InputPort"]):
+    """A component's inports: ``inports = InPorts(InPort("in"), InPort("conf"))``."""
+
+    __slots__ = ()
+
+
+class OutPorts(PortMap["OutputPort"]):
+    """A component's outports: ``outports = OutPorts(OutPort("out"))``."""
+
+    __slots__ = ()
 
 
 def _slot_order(slot: Index) -> tuple[int, Any]:

@@ -1,7 +1,10 @@
-"""Finds components: the ``components`` package and the ``flowpy.components`` entry points.
+"""Finds components: the component library (``flowpy_components``) and the entry points.
 
-Names carry a library prefix: ``components/core/repeat.py`` defining ``Repeat`` is
-``core/Repeat``. Another installed package publishes components with an entry point in the
+Names carry a library prefix: ``components/core/repeat.py`` (the repository folder,
+installed as the package ``flowpy_components``, a name no other project uses) defining
+``Repeat`` is ``core/Repeat``. A library folder without ``__init__.py`` is not a package and
+cannot be loaded: that is a warning (and in ``load_errors``), never a silent skip.
+Another installed package publishes components with an entry point in the
 group ``flowpy.components``: its name is either a full component name (``mylib/Thing``)
 pointing at a class, or a library prefix (``mylib``) pointing at a module.
 """
@@ -14,6 +17,7 @@ import logging
 import pkgutil
 import threading
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +26,8 @@ from .component import Component
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "flowpy.components"
+#: The import name of the component library (the repository's ``components/`` folder).
+LIBRARY_PACKAGE = "flowpy_components"
 
 
 class Registry:
@@ -35,7 +41,7 @@ class Registry:
             self.discover()
 
     def discover(self) -> None:
-        self._scan_package("components")
+        self._scan_package(LIBRARY_PACKAGE)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 target = ep.load()
@@ -55,6 +61,7 @@ class Registry:
             self.load_errors[package_name] = str(exc)
             return
         prefix = package.__name__ + "."
+        self._warn_about_folders_without_init(package)
         for info in pkgutil.walk_packages(package.__path__, prefix):
             if info.ispkg:
                 continue
@@ -68,6 +75,18 @@ class Registry:
                 log.warning("cannot import %s: %s", info.name, exc)
                 continue
             self._register_module(module, "/".join(parts[1:-1]))
+
+    def _warn_about_folders_without_init(self, package: ModuleType) -> None:
+        for root in map(Path, package.__path__):
+            for folder in sorted(root.rglob("*")):
+                if not folder.is_dir() or folder.name.startswith((".", "_")):
+                    continue
+                if any(folder.glob("*.py")) and not (folder / "__init__.py").exists():
+                    where = folder.relative_to(root).as_posix()
+                    message = (f"library folder {where} of {package.__name__} has no __init__.py: "
+                               "its components are not loaded (add an empty __init__.py)")
+                    self.load_errors[f"{package.__name__}/{where}"] = message
+                    log.warning("%s", message)
 
     def _register_module(self, module: ModuleType, library: str) -> None:
         for cls in vars(module).values():

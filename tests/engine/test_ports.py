@@ -2,15 +2,17 @@
 
 import pytest
 
+from flowpy.engine.component import Component
 from flowpy.engine.connection import Connection, EndOfStream
 from flowpy.engine.ip import IP
 from flowpy.engine.ports import (
     InPort,
+    InPorts,
     InputPort,
     OutPort,
+    OutPorts,
     OutputPort,
     PortError,
-    PortMap,
     normalize_index,
 )
 
@@ -28,12 +30,28 @@ def test_declared_names_are_lower_case_and_described():
     assert OutPort("Out").describe() == {"id": "out", "type": "all"}
 
 
-def test_port_map_is_case_insensitive():
+def test_bound_ports_are_found_case_insensitively():
     port = object()
-    ports = PortMap({"in": port})
+    ports = InPorts(InPort("in")).bind({"in": port})
     assert ports["IN"] is port and ports["in"] is port and "In" in ports
-    with pytest.raises(PortError, match="no port named 'nope'"):
+    with pytest.raises(PortError, match="no port named 'nope' \\(it has: in\\)"):
         ports["nope"]
+
+
+def test_a_declaration_is_not_bound_and_says_so():
+    declared = InPorts(InPort("in"), InPort("conf"))
+    assert list(declared) == ["in", "conf"] and "CONF" in declared
+    with pytest.raises(PortError, match="not bound"):
+        declared["in"]
+
+
+def test_plain_lists_declare_the_same_ports():
+    class Old(Component):
+        inports = [InPort("in")]
+        outports = [OutPort("out")]
+
+    assert isinstance(Old.inports, InPorts) and isinstance(Old.outports, OutPorts)
+    assert Old.port_specs("in") == {"in": InPort("in")}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from protocol_harness import (
     build,
 )
 
-from components.core.repeat import Repeat
+from flowpy_components.core.repeat import Repeat
 
 SOURCE = '''
 from flowpy.engine.component import Component, InPort, OutPort
