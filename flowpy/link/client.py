@@ -24,18 +24,20 @@ from typing import Any
 
 import websocket
 
+from flowpy.errors import FlowpyError
+from flowpy.wire.events import PACKET_EVENTS
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
-PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
 
 
-class ClientError(Exception):
+class ClientError(FlowpyError):
     """The connection failed, closed, or a reply did not come in time."""
 
 
-class ProtocolError(ClientError):
-    """The runtime answered a request with ``<protocol>:error``."""
+class RequestError(ClientError):
+    """The runtime answered a request with ``<protocol>:error`` (``message`` says why)."""
 
     def __init__(self, protocol: str, command: str, message: str) -> None:
         super().__init__(f"{protocol}:{command} failed: {message}")
@@ -257,7 +259,7 @@ class Client:
             payload = message.get("payload")
             if command == "error":
                 text = payload.get("message") if isinstance(payload, dict) else str(payload)
-                match.error = ProtocolError(match.protocol, match.command, str(text))
+                match.error = RequestError(match.protocol, match.command, str(text))
             else:
                 match.replies.append(message)
                 if match.until is not None and command != match.until:
@@ -343,7 +345,7 @@ class Client:
     def wait(self, pending: _Pending, timeout: float | None = None) -> list[dict]:
         """The replies of a started request.
 
-        Raises ProtocolError, ConnectionClosed or ClientError (no reply in time).
+        Raises RequestError, ConnectionClosed or ClientError (no reply in time).
         """
         limit = self.timeout if timeout is None else timeout
         if not pending.done.wait(limit):

@@ -49,8 +49,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flowpy import wire
+from flowpy.errors import FlowpyError
+from flowpy.wire.events import DEBUG_COMMANDS, PACKET_EVENTS, event_of, ip_of
 
-from .client import Client, ClientError, ConnectionClosed, ProtocolError
+from .client import Client, ClientError, ConnectionClosed, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,6 @@ STATES = (CONNECTING, CONNECTED, RECONNECTING, CLOSED)
 
 EXTENSION = "extension"
 PLAIN = "plain"
-#: The debug traffic of a network (``network:connect`` … ``network:disconnect`` of edges).
-DEBUG_COMMANDS = frozenset({"connect", "begingroup", "data", "endgroup", "disconnect"})
 
 DEFAULT_WINDOW = 300
 #: Window packets written per socket write (one ``flowpy:packets`` frame in extension mode).
@@ -71,19 +71,18 @@ WRITE_BATCH = 256
 #: How often a blocked caller re-checks its stop event (the engine's ``stopping`` cannot wake
 #: a condition variable, so waits that must end at a stop are sliced this finely).
 STOP_POLL = 0.05
-PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
 
 
-class LinkError(Exception):
+class LinkError(FlowpyError):
     """A configuration the remote cannot serve (fatal), or an invalid ``conf``."""
 
 
-class _Refused(Exception):
+class _Refused(FlowpyError):
     """The remote does not let this secret move packets (retried with backoff)."""
 
 
 class _Closing(Exception):
-    """The link is being closed while connecting."""
+    """The link is being closed while connecting (control flow, not an error)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,7 +562,7 @@ class Link:
         try:
             client.request("network", "edges", {"graph": graph, "edges": []},
                            expect=("edges",))
-        except ProtocolError as exc:  # not worth failing the link for
+        except RequestError as exc:  # not worth failing the link for
             log.info("%s: network:edges refused: %s", self.name, exc)
 
     def _on_message(self, conn: _Conn, message: dict) -> None:
@@ -883,7 +882,7 @@ class Link:
         asked = time.monotonic()
         try:  # also a barrier: runtime:ports (sent after runtime:runtime) has arrived by now
             status = client.network_status(graph)
-        except ProtocolError as exc:
+        except RequestError as exc:
             if "not found" in exc.message.lower():
                 raise LinkError(f"remote graph {graph!r} not found on {config.url}") from None
         began = _network_began(status, asked, time.monotonic())
@@ -925,7 +924,7 @@ class Link:
                 client.start_network(graph)
                 self._remote_began = (asked - 0.01, time.monotonic() + 0.01)
                 self.remote_running = True
-            except ProtocolError as exc:
+            except RequestError as exc:
                 self._error({"type": "remote", "message": f"cannot start {graph}: {exc.message}"})
         elif config.start and status is None:
             self._error({"type": "remote", "message": (
@@ -1096,14 +1095,6 @@ def _network_began(status: dict | None, asked: float, answered: float,
     return asked - uptime - 0.01, answered - uptime + 0.01
 
 
-_EVENT_OF_KIND = {"data": "data", "openBracket": "begingroup", "closeBracket": "endgroup"}
-
-
-def packet_of(ip: Any) -> tuple[str, Any]:
-    """(event, payload) of a runtime:packet for an IP (brackets as begin/endgroup)."""
-    return _EVENT_OF_KIND[ip.kind], ip.data
-
-
 class ProcessLink(LinkListener):
     """Runs one :class:`Link` for a running component: local inports → remote inports,
     remote outports → local outports, with the stop rules of the engine.
@@ -1161,7 +1152,6 @@ class ProcessLink(LinkListener):
 
     def link_packet(self, port: str, event: str, payload: Any) -> bool:
         from flowpy.engine.connection import NetworkStopped
-        from flowpy.engine.ip import IP
 
         if event in ("connect", "disconnect"):
             with self._lock:
@@ -1178,14 +1168,8 @@ class ProcessLink(LinkListener):
         if target is None:
             self._safely(self.unmapped, port, event, payload)
             return not self.stopping.is_set()
-        if event == "data":
-            ip = IP.make_data(payload)
-        elif event == "begingroup":
-            ip = IP.open(payload)
-        else:
-            ip = IP.close(payload)
         try:
-            target.send(ip)
+            target.send(ip_of(event, payload))
         except NetworkStopped:
             return False
         return True
@@ -1255,7 +1239,7 @@ class ProcessLink(LinkListener):
                     batch = port.recv_many(64)
                 except EndOfStream:
                     break
-                packets = [(remote, *packet_of(ip)) for ip in batch]
+                packets = [(remote, *event_of(ip)) for ip in batch]
                 if not started:
                     packets.insert(0, (remote, "connect", None))
                     started = True

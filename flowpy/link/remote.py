@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.errors import FlowpyError
 
-from .client import Client, ClientError, ProtocolError
+from .client import Client, ClientError, RequestError
 from .link import LinkConfig, LinkError, ProcessLink
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ LIBRARY = "remote"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-class RemoteError(Exception):
+class RemoteError(FlowpyError):
     """A remote cannot be registered: bad spec, unreachable, refused, or no such graph."""
 
 
@@ -99,7 +100,7 @@ def discover(config: LinkConfig) -> tuple[str, dict, dict]:
                 raise RemoteError(f"{config.url} has no main graph: add ?graph=ID to the URL")
             try:  # also a barrier: runtime:ports has arrived once this is answered
                 client.network_status(graph)
-            except ProtocolError as exc:
+            except RequestError as exc:
                 if "not found" in exc.message.lower():
                     raise RemoteError(f"graph {graph!r} not found on {config.url}") from None
             ports = client.ports.get(graph)

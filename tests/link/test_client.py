@@ -5,7 +5,7 @@ import threading
 import pytest
 from processes import ROOT
 
-from flowpy.link.client import Client, ClientError, ConnectionClosed, ProtocolError
+from flowpy.link.client import Client, ClientError, ConnectionClosed, RequestError
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,9 @@ def test_component_list_collects_until_componentsready(echo_runtime):
 
 def test_error_replies_raise_protocol_error(echo_runtime):
     with Client(echo_runtime.url) as client:
-        with pytest.raises(ProtocolError, match="Requested graph not found"):
+        with pytest.raises(RequestError, match="Requested graph not found"):
             client.graph("addnode", graph="nope", id="x", component="core/Repeat")
-        with pytest.raises(ProtocolError) as err:
+        with pytest.raises(RequestError) as err:
             client.send_packet("echo", "in", "data", 1)  # network not started
         assert err.value.protocol == "runtime"
         # the connection keeps working after errors
@@ -70,7 +70,7 @@ def test_secret_is_required_when_the_runtime_has_one(spawn_runtime):
     proc = spawn_runtime("--graph", ECHO, secret="s3cret")
     with Client(proc.url) as anonymous:
         assert anonymous.getruntime()["capabilities"] == []
-        with pytest.raises(ProtocolError, match="not permitted"):
+        with pytest.raises(RequestError, match="not permitted"):
             anonymous.start_network("echo")
     with Client(proc.url, secret="s3cret") as client:
         assert "protocol:runtime" in client.getruntime()["capabilities"]
