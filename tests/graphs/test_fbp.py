@@ -1,7 +1,7 @@
-"""Tests for flowpy.fbp, the .fbp parser and writer.
+"""Tests for flowpy.graphs.fbp, the .fbp parser and writer.
 
 The reference for the language is the npm ``fbp`` package. Rather than restating what it
-produces, the corpus in tests/fbp_corpus is parsed by it (tests/fbp_oracle.js, once per
+produces, the corpus in tests/graphs/fbp_corpus is parsed by it (tests/js/fbp_oracle.js, once per
 session) and flowpy must give the same JSON, reject the same files and point at the same
 place. The oracle tests need ``npm ci --prefix tests/js``; without it they fail (not skip) so
 that a missing install cannot pass for a green run.
