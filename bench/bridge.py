@@ -37,7 +37,7 @@ from flowpy.engine.network import Network  # noqa: E402
 from flowpy.engine.registry import Registry  # noqa: E402
 from flowpy.graphs.model import Graph, PortRef  # noqa: E402
 from flowpy.link.client import Client  # noqa: E402
-from flowpy.link.link import DEFAULT_WINDOW  # noqa: E402
+from flowpy.link.config import DEFAULT_WINDOW  # noqa: E402
 
 
 class Numbers(Component):

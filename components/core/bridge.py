@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flowpy.engine.component import Component, InPort, OutPort
-from flowpy.link.link import LinkConfig, LinkError, ProcessLink
+from flowpy.link import LinkConfig, LinkError, ProcessLink
 
 log = logging.getLogger(__name__)
 

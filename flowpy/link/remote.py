@@ -27,7 +27,8 @@ from flowpy.engine.component import Component, InPort, OutPort
 from flowpy.errors import FlowpyError
 
 from .client import Client, ClientError, RequestError
-from .link import LinkConfig, LinkError, ProcessLink
+from .config import LinkConfig, LinkError
+from .process import ProcessLink
 
 log = logging.getLogger(__name__)
 

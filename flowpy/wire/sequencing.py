@@ -19,7 +19,6 @@ every call.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from itertools import islice
 from typing import Generic, TypeVar
 
@@ -156,9 +155,6 @@ class Outgoing(Generic[T]):
     def __len__(self) -> int:
         """Packets kept: sent (or to be sent) and not acknowledged."""
         return len(self._pending)
-
-    def __iter__(self) -> Iterator[tuple[int, T]]:
-        return iter(self._pending)
 
     def push(self, item: T) -> int:
         """Number ``item`` with the next seq and keep it; returns the seq."""

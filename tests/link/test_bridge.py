@@ -24,7 +24,8 @@ from engine_helpers import Block
 
 from flowpy.graphs.model import PortRef
 from flowpy.link.client import Client
-from flowpy.link.link import LinkConfig, LinkError, backoff_delay
+from flowpy.link.config import LinkConfig, LinkError
+from flowpy.link.link import backoff_delay
 
 pytestmark = pytest.mark.integration
 
@@ -408,8 +409,8 @@ def test_a_slow_local_downstream_slows_the_link_with_bounded_buffers(echo, mode)
     with LocalNetwork(graph, reg) as net:
         assert Store.wait_match("st", lambda s: s.get("state") == "connected")
         link = component_of(net, "b").link
-        with link._cond:
-            assert link._cond.wait_for(lambda: len(link._window) >= window, 60), \
+        with link.window.cond:
+            assert link.window.cond.wait_for(lambda: len(link.window) >= window, 60), \
                 "the window never filled: no back-pressure from the remote"
         assert link.stats["inbox_peak"] <= window
         Gate.open.set()

@@ -1,0 +1,154 @@
+"""The inbox: packets from the remote graph on their way to the local listener.
+
+The connection's reader thread only checks and queues; one delivery thread hands packets to
+the listener (``link_packet``), which may block on a full local downstream. That is where the
+remote's output meets back-pressure, and memory stays bounded either way:
+
+* extension mode: the inbox acknowledges only what was delivered, so the remote's outbox
+  (``window`` packets) fills and its graph waits; replays after a reconnect are dropped here
+  by their seq, so every packet is delivered once;
+* plain mode: nothing acknowledges the remote's packets, so the reader itself waits while
+  ``size`` packets are queued, the socket is not read, and TCP slows the remote down.
+
+The numbering (duplicates, gaps, the ack owed, the epoch of a remote session) is
+:class:`flowpy.wire.sequencing.Incoming`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flowpy.wire.events import PACKET_EVENTS
+from flowpy.wire.sequencing import DUPLICATE, NEW, Incoming
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Inbound:
+    """A packet from the remote waiting for delivery; ``seq`` 0 in plain mode."""
+
+    epoch: int
+    seq: int
+    port: str
+    event: str
+    payload: Any
+
+
+class Inbox:
+    """Thread-safe. ``stats`` is the link's counter dict (``received``, ``duplicates``,
+    ``came_back``, ``inbox_peak``); ``name`` names the link in log lines."""
+
+    def __init__(self, size: int, stats: dict[str, int], name: str) -> None:
+        self.size = size
+        self.stats = stats
+        self.name = name
+        self.cond = threading.Condition()
+        self.closed = False
+        self._items: deque[Inbound] = deque()
+        self._seq = Incoming()
+        self._delivering = False
+
+    # -- the reader's side ---------------------------------------------------------------------
+    def offer(self, payload: dict, numbered: bool, lost: threading.Event) -> None:
+        """Queue a ``flowpy:packet`` entry (``numbered``: it carries a seq) or a
+        ``runtime:packet`` payload; anything malformed or already had is dropped. In plain
+        mode this waits while the inbox is full, until there is room or ``lost`` is set."""
+        port, event = payload.get("port"), payload.get("event")
+        if not isinstance(port, str) or event not in PACKET_EVENTS:
+            return
+        seq = payload.get("seq") if numbered else 0
+        if not isinstance(seq, int):
+            return
+        with self.cond:
+            if numbered:
+                verdict = self._seq.verdict(seq)
+                if verdict == DUPLICATE:
+                    self.stats["duplicates"] += 1
+                    return
+                if verdict != NEW:
+                    log.warning("%s: gap in the remote's packets (%d after %d)", self.name, seq,
+                                self._seq.received)
+                self._seq.take(seq)
+            else:
+                # Plain mode has no remote window: the reader waits here when the local side
+                # is slow, so the socket is not read and TCP slows the remote down.
+                while len(self._items) >= self.size and not self.closed and not lost.is_set():
+                    self.cond.wait()
+            items = self._items
+            items.append(Inbound(self._seq.epoch, seq, port, event, payload.get("payload")))
+            if len(items) > self.stats["inbox_peak"]:
+                self.stats["inbox_peak"] = len(items)
+            if len(items) == 1:
+                self.cond.notify_all()
+
+    def welcome(self, resumed: bool, acked: int) -> None:
+        """A ``flowpy:welcome``: the resumed session has heard our acks up to ``acked``; a
+        new session numbers the remote's packets from 1 again (queued ones of the old session
+        are still delivered, but no longer acknowledged)."""
+        with self.cond:
+            if resumed:
+                self._seq.peer_heard(acked)
+            else:
+                self._seq.restart()
+
+    def wake(self) -> None:
+        """Re-check the wait conditions (a connection was lost)."""
+        with self.cond:
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """Deliver nothing more; the delivery thread and a waiting reader return."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    # -- the delivery thread -------------------------------------------------------------------
+    def deliver(self, listener: Callable[[str, str, Any], bool],
+                send_ack: Callable[[], None]) -> None:
+        """Hand queued packets to ``listener(port, event, payload)`` in order until it returns
+        False or the inbox closes; call ``send_ack`` whenever an ack is due."""
+        size = self.size
+        while True:
+            with self.cond:
+                while not self._items and not self.closed:
+                    self._delivering = False
+                    self.cond.wait()
+                if self.closed:
+                    return
+                item = self._items.popleft()
+                self._delivering = True
+                if len(self._items) == size - 1:
+                    self.cond.notify_all()  # a plain-mode reader may be waiting for room
+            self.stats["received"] += 1
+            if item.event == "data":
+                self.stats["came_back"] += 1
+            try:
+                keep_going = listener(item.port, item.event, item.payload)
+            except Exception:
+                log.exception("%s: delivering a remote packet failed", self.name)
+                keep_going = True
+            if keep_going is False:
+                return
+            with self.cond:
+                if item.epoch == self._seq.epoch and item.seq:
+                    self._seq.finish_through(item.seq)
+                due = self._seq.ack_due(size, idle=not self._items)
+            if due:
+                send_ack()
+
+    def take_ack(self) -> int | None:
+        """The seq to acknowledge now (recorded as acknowledged), or None."""
+        with self.cond:
+            return self._seq.take_ack()
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing from the remote waits for delivery."""
+        with self.cond:
+            return not self._items and not self._delivering

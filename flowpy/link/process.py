@@ -1,0 +1,175 @@
+"""A link run by a component process: what core/Bridge and remote/NAME share.
+
+The engine side of a :class:`~flowpy.link.link.Link`: local inports are read (one feeder each)
+and sent to remote inports, remote outports are delivered to local outports, and the
+process's life follows the engine's rules: it ends once its inputs have ended and the remote
+has taken everything, and at a local stop it says goodbye within the stop's deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from flowpy.engine.connection import EndOfStream, NetworkStopped
+from flowpy.wire.events import event_of, ip_of
+
+from .config import STOP_POLL, LinkConfig, LinkError
+from .link import Link, LinkListener
+
+log = logging.getLogger(__name__)
+
+
+class ProcessLink(LinkListener):
+    """Runs one :class:`Link` for a running component: local inports → remote inports,
+    remote outports → local outports, with the stop rules of the engine.
+
+    ``inputs`` maps remote inport names to bound local inports (one feeder each: the first
+    on the process thread, the others on threads named ``<node>-in-<port>``); ``outputs``
+    maps remote outport names (any case) to bound local outports. Subclasses say where
+    status, errors and packets of unmapped ports go.
+
+    The process ends when every input has ended, everything sent is acknowledged and the
+    remote network has stopped (or nothing is mapped out); or when the local network stops,
+    in which case the link sends ``disconnect`` for every input still open, says ``bye`` and
+    closes within ``close_timeout``.
+    """
+
+    def __init__(self, component: Any, config: LinkConfig, inputs: Mapping[str, Any],
+                 outputs: Mapping[str, Any]) -> None:
+        self.component = component
+        self.stopping: threading.Event = component.stopping
+        self.config = config
+        self.inputs = dict(inputs)
+        self.outputs = {name.lower(): port for name, port in outputs.items()}
+        self.link = Link(config, self, name=component.node_id, inports=list(self.inputs),
+                         outports=list(outputs), stop=self.stopping,
+                         close_budget=component.time_to_stop)
+        self._open_inputs: set[str] = set()
+        self._lock = threading.Lock()
+        self._out_done: set[str] = set()  # mapped remote outports that have disconnected
+        self._remote_ended = threading.Event()
+
+    # -- hooks for subclasses --------------------------------------------------------------
+    def status(self, info: dict) -> None:
+        log.info("%s: %s", self.component.node_id, info)
+
+    def error(self, info: dict) -> None:
+        log.warning("%s: %s", self.component.node_id, info.get("message"))
+
+    def unmapped(self, port: str, event: str, payload: Any) -> None:
+        """A packet from a remote outport nothing local is connected to (dropped)."""
+
+    # -- LinkListener ---------------------------------------------------------------------
+    def link_state(self, state: str, info: dict) -> None:
+        self._safely(self.status, {"type": "state", **info})
+
+    def link_report(self, info: dict) -> None:
+        if info.get("type") == "remote-network":
+            if info.get("running"):
+                self._remote_ended.clear()
+            else:
+                self._remote_ended.set()
+        self._safely(self.status, info)
+
+    def link_error(self, info: dict) -> None:
+        self._safely(self.error, info)
+
+    def link_packet(self, port: str, event: str, payload: Any) -> bool:
+        if event in ("connect", "disconnect"):
+            with self._lock:
+                if event == "connect":
+                    self._out_done.discard(port.lower())
+                    self._remote_ended.clear()
+                else:
+                    self._out_done.add(port.lower())
+                    if self._out_done >= set(self.outputs):
+                        self._remote_ended.set()
+            self._safely(self.status, {"type": "port", "port": port, "event": event})
+            return not self.stopping.is_set()
+        target = self.outputs.get(port.lower())
+        if target is None:
+            self._safely(self.unmapped, port, event, payload)
+            return not self.stopping.is_set()
+        try:
+            target.send(ip_of(event, payload))
+        except NetworkStopped:
+            return False
+        return True
+
+    def _safely(self, hook: Any, *args: Any) -> None:
+        try:
+            hook(*args)
+        except NetworkStopped:
+            pass  # the local network is stopping: nobody reads status/error any more
+        except Exception:
+            log.exception("%s: reporting failed", self.component.node_id)
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> None:
+        """The whole life of the link; raises LinkError when the remote cannot serve us."""
+        link = self.link.start()
+        try:
+            if not link.wait_ready(self.stopping):
+                if link.fatal is not None:
+                    raise LinkError(link.fatal)
+                return
+            self._feed_all()
+            if self.stopping.is_set() or link.fatal is not None:
+                return
+            # Every input has ended: let the remote take it all, then wait for its end.
+            link.flush(self.stopping)
+            if not self.outputs:
+                return
+            while not self.stopping.is_set() and link.fatal is None:
+                if self._remote_ended.wait(STOP_POLL) and link.idle:
+                    return
+        finally:
+            with self._lock:
+                still_open = sorted(self._open_inputs)
+            link.close(disconnect=still_open)
+            if link.fatal is not None and not self.stopping.is_set():
+                raise LinkError(link.fatal)
+
+    def _feed_all(self) -> None:
+        names = list(self.inputs)
+        if not names:
+            return
+        threads = [
+            threading.Thread(target=self._feed, args=(name,),
+                             name=f"{self.component.node_id}-in-{name}")
+            for name in names[1:]
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._feed(names[0])
+        finally:
+            for thread in threads:
+                thread.join()  # they end at end-of-stream, at a stop or when the link closes
+
+    def _feed(self, remote: str) -> None:
+        """One local input → one remote inport: connect, the IPs in order, disconnect."""
+        port, link, stop = self.inputs[remote], self.link, self.stopping
+        started = False
+        try:
+            while not stop.is_set():
+                try:
+                    batch = port.recv_many(64)
+                except EndOfStream:
+                    break
+                packets = [(remote, *event_of(ip)) for ip in batch]
+                if not started:
+                    packets.insert(0, (remote, "connect", None))
+                    started = True
+                    with self._lock:
+                        self._open_inputs.add(remote)
+                if link.send_many(packets, stop) < len(packets):
+                    return
+            if started and not stop.is_set() and link.send(remote, "disconnect", None, stop):
+                with self._lock:
+                    self._open_inputs.discard(remote)
+        except NetworkStopped:
+            return
