@@ -140,7 +140,8 @@ def seconds(value: Any, what: str) -> float:
 class TransformMixin:
     """One data IP on ``in`` gives one data IP on ``out`` (``transform``); brackets pass
     through. ``transform`` raises BadInput for input it cannot handle (see :func:`reject`).
-    ``setup()`` runs first, in the process thread (read options there)."""
+    ``setup()`` runs first, in the process thread (read options there). When the reader of
+    ``out`` has ended, so does the process (its upstream then sees its sends discarded)."""
 
     def setup(self) -> None:
         """Read options; runs once before the first IP."""
@@ -154,14 +155,16 @@ class TransformMixin:
         transform = self.transform
         for ip in self.inports["in"]:
             if not ip.is_data:
-                out.send(ip)
+                if not out.send(ip):
+                    return  # nobody reads `out` any more: end, so upstream can end too
                 continue
             try:
                 result = transform(ip.data)
             except BadInput as exc:
                 reject(self, str(exc), ip.data)
                 continue
-            out.send_data(result)
+            if not out.send(IP.make_data(result)):
+                return
 
 
 class Level:
@@ -187,6 +190,7 @@ class AggregateMixin:
     level, whose result comes before its close (at the end for the top level).
     Subclasses: ``new_state()``, ``add(state, value) -> values to send now`` (a BadInput
     rejects that one value), ``finish(state, empty) -> values to send``; ``setup()`` first.
+    When the reader of ``out`` has ended, so does the process.
     """
 
     def setup(self) -> None:
@@ -215,18 +219,20 @@ class AggregateMixin:
                 except BadInput as exc:
                     reject(self, str(exc), ip.data)
                     continue
-                if ready:
-                    out.send_many([IP.make_data(v) for v in ready])
+                if ready and not out.send_many([IP.make_data(v) for v in ready]):
+                    return  # nobody reads `out` any more: end, so upstream can end too
             elif ip.is_open:
                 levels[-1].had_children = True
                 levels.append(Level(self.new_state()))
-                out.send(ip)
+                if not out.send(ip):
+                    return
             else:
                 if len(levels) == 1:
                     raise ValueError(f"{self.node_id}: close bracket {ip.data!r} without an "
                                      "open bracket")
                 self._flush(levels.pop(), out)
-                out.send(ip)
+                if not out.send(ip):
+                    return
         while len(levels) > 1:  # unbalanced input: results of what is still open, no closes
             self._flush(levels.pop(), out)
         self._flush(top, out)
