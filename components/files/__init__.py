@@ -1,0 +1,1 @@
+"""The ``files`` library: read, write and list files, streaming with bounded memory."""

@@ -1,0 +1,48 @@
+"""files/Stat."""
+
+import os
+from datetime import UTC, datetime
+
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import reject
+
+
+class Stat(Component):
+    """Sends facts about each path on `in`: {path, exists, is_file, is_dir, size, modified}.
+
+    A path that does not exist is not an error: it gives {"path": ..., "exists": false}.
+    `modified` is ISO 8601 in UTC. A path that cannot be examined (permissions) goes to
+    `error` as {message, input}. Brackets on `in` pass through.
+    """
+
+    icon = "info-circle"
+    inports = InPorts(InPort("in", datatype="string", description="paths"))
+    outports = OutPorts(
+        OutPort("out", datatype="object",
+                description="{path, exists, is_file, is_dir, size, modified}"),
+        OutPort("error", datatype="object", description="{message, input}"),
+    )
+
+    def run(self) -> None:
+        out = self.outports["out"]
+        for ip in self.inports["in"]:
+            if not ip.is_data:
+                out.send(ip)
+                continue
+            path = ip.data
+            if not isinstance(path, str) or not path:
+                reject(self, f"a path must be a non-empty string, not {path!r}", path)
+                continue
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                out.send_data({"path": path, "exists": False})
+                continue
+            except OSError as exc:
+                reject(self, f"cannot stat {path}: {exc.strerror or exc}", path)
+                continue
+            modified = datetime.fromtimestamp(info.st_mtime, UTC).isoformat()
+            out.send_data({
+                "path": path, "exists": True, "is_file": os.path.isfile(path),
+                "is_dir": os.path.isdir(path), "size": info.st_size, "modified": modified,
+            })

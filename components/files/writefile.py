@@ -1,0 +1,55 @@
+"""files/WriteFile."""
+
+import os
+
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import reject, render, text_options
+
+
+class WriteFile(Component):
+    """Writes each data IP on `in` as the whole content of the file named by `conf`,
+    replacing what was there, and sends the path on `out` after each write.
+
+    conf: the path (a string), or {"path": ...}. Strings are written as they are, other
+    values as compact JSON. The file is written to a temporary file beside it and renamed
+    into place, so a reader never sees half of it. Missing parent folders are created. A
+    write that fails goes to `error` as {message, input} (or fails the process when `error`
+    is not connected). Brackets on `in` pass through to `out`.
+    """
+
+    icon = "floppy-o"
+    inports = InPorts(
+        InPort("conf", description="path, or {path}", required=True),
+        InPort("in", description="the text to write"),
+    )
+    outports = OutPorts(
+        OutPort("out", datatype="string", description="the path, after each write"),
+        OutPort("error", datatype="object", description="{message, input} for a failed write"),
+    )
+
+    def run(self) -> None:
+        path = text_options(self, {"path": None}, "path")["path"]
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "
+                             f"got {path!r}")
+        out = self.outports["out"]
+        for ip in self.inports["in"]:
+            if not ip.is_data:
+                out.send(ip)
+                continue
+            temporary = f"{path}.{os.getpid()}.tmp"
+            try:
+                folder = os.path.dirname(path)
+                if folder:
+                    os.makedirs(folder, exist_ok=True)
+                with open(temporary, "w", encoding="utf-8") as handle:
+                    handle.write(render(ip.data))
+                os.replace(temporary, path)
+            except OSError as exc:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
+                reject(self, f"cannot write {path}: {exc.strerror or exc}", ip.data)
+                continue
+            out.send_data(path)

@@ -1,0 +1,52 @@
+"""files/WriteLines."""
+
+import os
+
+from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import flag, render, text_options
+
+
+class WriteLines(Component):
+    """Appends every data IP on `in` to the file named by `conf`, one per line, and sends
+    the path on `out` when `in` ends.
+
+    conf: the path (a string), or {"path": ..., "append": true}; with "append": false the
+    file is emptied first. Missing parent folders are created. Strings are written as they
+    are, other values as compact JSON; brackets are not written. Lines are flushed as they
+    come in batches, so memory stays bounded. A file that cannot be written fails the
+    process with a clear message.
+    """
+
+    icon = "pencil-square-o"
+    inports = InPorts(
+        InPort("conf", description="path, or {path, append}", required=True),
+        InPort("in", description="lines to append"),
+    )
+    outports = OutPorts(
+        OutPort("out", datatype="string", description="the path, once `in` has ended"))
+
+    def run(self) -> None:
+        conf = text_options(self, {"path": None, "append": True}, "path")
+        path = conf["path"]
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "
+                             f"got {path!r}")
+        folder = os.path.dirname(path)
+        try:
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            handle = open(path, "a" if flag(conf["append"], "append") else "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise ValueError(f"{self.node_id}: cannot write {path}: "
+                             f"{exc.strerror or exc}") from None
+        inport = self.inports["in"]
+        with handle:
+            if inport.is_connected:
+                while True:
+                    try:
+                        batch = inport.recv_many()
+                    except EndOfStream:  # (a stop ends the stream too): what came is written
+                        break
+                    handle.write("".join(render(ip.data) + "\n" for ip in batch if ip.is_data))
+                    handle.flush()
+        self.outports["out"].send_data(path)
