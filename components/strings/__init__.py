@@ -1,0 +1,1 @@
+"""The ``strings`` library: JSON, case, splitting and joining, regex replace, templates."""
