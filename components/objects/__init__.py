@@ -1,0 +1,1 @@
+"""The ``objects`` library: get (JMESPath), set, keys, values, merge and create objects."""
