@@ -1,0 +1,1 @@
+"""The ``time`` library: delay, interval, throttle, debounce and timestamps."""
