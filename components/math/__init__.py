@@ -1,0 +1,1 @@
+"""The ``math`` library: arithmetic on two operands, comparison, and aggregates."""
