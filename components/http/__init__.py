@@ -1,0 +1,1 @@
+"""The ``http`` library: HTTP requests with httpx (timeouts, pooling, bounded concurrency)."""
