@@ -1,0 +1,49 @@
+"""flowpy on a message broker: MsgFlo participants over MQTT and AMQP (docs/distributed.md).
+
+* :mod:`~flowpy.link.broker.base`: the one small :class:`Transport` interface, broker URLs,
+  errors (a missing client library is :class:`MissingExtra`, naming the pip extra);
+* :mod:`~flowpy.link.broker.mqtt` (paho-mqtt) and :mod:`~flowpy.link.broker.amqp` (pika):
+  the two transports, imported only when used;
+* :mod:`~flowpy.link.broker.codec`: IPs as broker messages (JSON; the bracket envelope);
+* :mod:`~flowpy.link.broker.participant`: a graph whose exported ports are queues, announced
+  on ``fbp`` as MsgFlo participants announce themselves.
+
+Like the rest of :mod:`flowpy.link` this sits on the engine, the graphs and the wire layer
+only.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    BROKER_ENV,
+    BrokerError,
+    BrokerURL,
+    Delivery,
+    MissingExtra,
+    Transport,
+    TransportOptions,
+    default_broker_url,
+    open_transport,
+    require_client,
+)
+from .codec import CodecError, decode_ip, encode_ip
+from .participant import Participant, ParticipantConfig, queue_name
+
+__all__ = [
+    "BROKER_ENV",
+    "BrokerError",
+    "BrokerURL",
+    "CodecError",
+    "Delivery",
+    "MissingExtra",
+    "Participant",
+    "ParticipantConfig",
+    "Transport",
+    "TransportOptions",
+    "decode_ip",
+    "default_broker_url",
+    "encode_ip",
+    "open_transport",
+    "queue_name",
+    "require_client",
+]

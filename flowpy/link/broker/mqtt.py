@@ -1,0 +1,238 @@
+"""MQTT (Mosquitto and others) with paho-mqtt, on one I/O thread.
+
+MQTT has topics, not queues: a MsgFlo queue ``Q`` is the topic ``Q``. flowpy speaks MQTT 5
+(so brackets can be marked with a user property, and ``Receive Maximum`` bounds what the
+broker sends before acknowledgements: the prefetch), publishes and subscribes with QoS 1 and
+acknowledges by hand (paho's ``manual_ack``), so a message is only acknowledged once the
+network has it. MQTT 3.1.1 clients (MsgFlo's participants) share the same topics; they
+just never see the user properties.
+
+Several participants of one role share the work of a topic through a *shared subscription*
+(``$share/ROLE/Q``, ``share_group``): the broker gives each message to one of them.
+
+Redelivery: MQTT has no reject. An unacknowledged message goes back to the broker only with
+the session: with ``session_expiry`` > 0 and a fixed client id, the broker keeps the session
+and sends the message again when that client connects again; with a clean session (the
+default without ``--id``) it is gone with the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .base import DISCOVERY_QUEUE, BrokerURL, Delivery, Transport, TransportOptions
+
+log = logging.getLogger(__name__)
+
+#: How long one turn of the I/O loop may wait for the socket (it is woken for writes).
+IDLE = 1.0
+KEEPALIVE = 30
+
+
+class MqttTransport(Transport):
+    scheme = "mqtt"
+
+    def __init__(self, url: BrokerURL, options: TransportOptions | None = None,
+                 name: str = "mqtt") -> None:
+        super().__init__(url, options, name)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.options.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        if url.username is not None:
+            client.username_pw_set(url.username, url.password)
+        if url.scheme == "mqtts":
+            client.tls_set()
+        client.max_inflight_messages_set(max(20, self.options.outbox))
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_unsubscribe = self._on_unsubscribe
+        self._client = client
+        self._topics: dict[str, str] = {}  # subscribed topic filter -> queue
+        self._unsubscribing: dict[int, threading.Event] = {}
+        self._mqtt_lock = threading.Lock()  # orders acks against reconnects
+
+    # -- from any thread: paho's calls are thread-safe in threaded mode, so operations are
+    # -- carried out at once, in the caller's order.
+    def _submit(self, op: tuple) -> None:
+        kind = op[0]
+        client = self._client
+        if kind == "publish":
+            _, queue, body, headers = op
+            properties = None
+            if headers:
+                properties = Properties(PacketTypes.PUBLISH)
+                properties.UserProperty = [(str(k), str(v)) for k, v in headers.items()]
+            client.publish(queue, body, qos=1, properties=properties)
+        elif kind == "ack":
+            delivery = op[1]
+            with self._mqtt_lock:
+                if not self._stale(delivery) and self._connected.is_set():
+                    client.ack(delivery.tag, 1)
+                    self.stats["acked"] += 1
+        elif kind == "reject":
+            self.stats["rejected"] += 1  # no reject in MQTT: it stays unacknowledged
+        elif kind == "announce":
+            with self._room:
+                self._publishes_held += 1
+            client.publish(DISCOVERY_QUEUE, op[1], qos=1)
+        elif kind == "cancel":
+            done = op[1]
+            with self._mqtt_lock:
+                topics = list(self._topics)
+                if not topics or not self._connected.is_set():
+                    done.set()
+                    return
+                result, mid = client.unsubscribe(topics)
+                if result != mqtt.MQTT_ERR_SUCCESS:
+                    done.set()
+                    return
+                self._unsubscribing[mid] = done
+
+    def _io_wake(self) -> None:
+        # paho wakes its loop itself for every packet queued; only a close needs waking
+        if self._closing.is_set() and not self._publishes_held:
+            self._client.disconnect()
+
+    # -- the I/O thread -------------------------------------------------------------------
+    def _io_main(self) -> None:
+        client = self._client
+        # Threaded mode, with our own (named, joined, non-daemon) thread instead of paho's
+        # daemon thread: calls from other threads then only queue packets and wake the loop.
+        client._thread = threading.current_thread()
+        properties = Properties(PacketTypes.CONNECT)
+        properties.ReceiveMaximum = max(1, min(65535, int(self.options.prefetch or 65535)))
+        if self.options.session_expiry:
+            properties.SessionExpiryInterval = int(self.options.session_expiry)
+        first = True
+        while not self._closing.is_set():
+            self._set_state("connecting" if first else "reconnecting", attempt=self._attempt + 1)
+            try:
+                if first:
+                    client.connect(self.url.host, self.url.port, keepalive=KEEPALIVE,
+                                   clean_start=not self.options.session_expiry,
+                                   properties=properties)
+                    first = False
+                else:
+                    client.reconnect()
+            except OSError as exc:
+                self._first_error = self._first_error or exc
+                self._retry(exc)
+                continue
+            reason = self._loop()
+            if self._closing.is_set():
+                break
+            self._connected.clear()
+            self._retry(ConnectionError(reason))
+        self._finish()
+
+    def _loop(self) -> str:
+        client = self._client
+        while True:
+            rc = client.loop(IDLE)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                return mqtt.error_string(rc)
+            if self._closing.is_set():
+                deadline = self._closing_deadline
+                if not self._publishes_held or time.monotonic() >= deadline or \
+                        not self._connected.is_set():
+                    return "closing"
+
+    def _retry(self, error: BaseException) -> None:
+        if self._closing.is_set():
+            return
+        delay = self._backoff()
+        self._status({"type": "retry", "message": f"{type(error).__name__}: {error}",
+                      "attempt": self._attempt, "retry_in": round(delay, 3)})
+        self._closing.wait(delay)
+
+    def _finish(self) -> None:
+        client = self._client
+        with self._mqtt_lock:
+            self._connected.clear()
+            for done in self._unsubscribing.values():
+                done.set()
+            self._unsubscribing.clear()
+        try:
+            client.disconnect()
+            client.loop(0.1)  # write the DISCONNECT
+        except Exception:  # noqa: BLE001 - it is going anyway
+            pass
+        with self._room:
+            self._publishes_held = 0
+            self._room.notify_all()
+
+    # -- paho callbacks (I/O thread) ------------------------------------------------------
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            self._first_error = self._first_error or ConnectionError(str(reason))
+            self._status({"type": "retry", "message": f"broker refused: {reason}",
+                          "attempt": self._attempt + 1, "retry_in": 0})
+            return
+        with self._mqtt_lock:
+            self.generation += 1
+            if self.generation > 1:
+                self.stats["reconnects"] += 1
+            self._topics = {}
+            if self._consuming:
+                for queue in self._inqueues:
+                    group = self.options.share_group
+                    topic = f"$share/{group}/{queue}" if group else queue
+                    self._topics[topic] = queue
+                if self._topics:
+                    client.subscribe([(topic, 1) for topic in self._topics])
+            self._connected.set()
+        self._set_state("connected", session_present=bool(getattr(flags, "session_present",
+                                                                    False)))
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        with self._mqtt_lock:
+            self._connected.clear()
+            for done in self._unsubscribing.values():
+                done.set()
+            self._unsubscribing.clear()
+        if not self._closing.is_set():
+            self._set_state("reconnecting", reason=str(reason))
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        topic = message.topic
+        queue = topic
+        handler = self._inqueues.get(topic)
+        if handler is None:  # a subscription with wildcards
+            for candidate, function in self._inqueues.items():
+                if mqtt.topic_matches_sub(candidate, topic):
+                    queue, handler = candidate, function
+                    break
+            else:
+                return  # not ours (a late message after unsubscribing)
+        headers: dict[str, Any] = {}
+        props = getattr(message, "properties", None)
+        for key, value in getattr(props, "UserProperty", None) or ():
+            headers[key] = value
+        self.stats["delivered"] += 1
+        headers.setdefault("topic", topic)
+        handler(Delivery(queue, message.payload, headers, message.mid, self.generation,
+                         bool(message.dup)))
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
+                    properties: Any) -> None:
+        self._published()
+
+    def _on_unsubscribe(self, client: Any, userdata: Any, mid: int, reasons: Any,
+                        properties: Any) -> None:
+        with self._mqtt_lock:
+            done = self._unsubscribing.pop(mid, None)
+            self._topics = {}
+        if done is not None:
+            done.set()

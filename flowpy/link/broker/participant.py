@@ -1,0 +1,404 @@
+"""A graph as a MsgFlo participant: its exported ports are queues on a message broker.
+
+Each exported inport ``p`` consumes the queue ``ROLE.P`` and each exported outport ``q``
+publishes to ``ROLE.Q`` (MsgFlo's naming: the role as given, a dot, the port name in upper
+case; ``queue_prefix`` goes in front of every name, and ``queues`` overrides single ports).
+The participant announces itself on the queue ``fbp`` at start, after every reconnect and
+every ``discovery_period / 2.2`` seconds (MsgFlo's participants send two heartbeats within
+the coordinator's deadline).
+
+Delivery (docs/distributed.md, "Delivery guarantees"):
+
+* ``ack="accepted"``: a message is acknowledged once the network has accepted the IP (the
+  moment ``runtime:packetsent`` reports over the protocol). A message the network had not
+  accepted goes back to the broker if the participant dies or stops; what the network had
+  accepted and not yet sent on is lost if the process is killed (a stop drains it first).
+* ``ack="output"``: for graphs that send one data IP out for every data IP in (MsgFlo's
+  participant model): a message is acknowledged only after the output made of it has been
+  handed to the broker, on the same connection and after it, so a participant killed at any
+  moment loses nothing; the broker redelivers what was not acknowledged, and the outputs of
+  those messages may then appear twice (at-least-once). The n-th data IP leaving the graph
+  acknowledges the n-th data IP that entered it; brackets are acknowledged on acceptance.
+
+Back-pressure: the network's inports take IPs only as fast as the graph reads them; the
+broker hands the participant at most ``prefetch`` unacknowledged messages, so a full
+network stops the consumption and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from flowpy.engine.ip import DATA, IP
+from flowpy.engine.network import Network, NetworkError, NetworkListener
+from flowpy.wire.jsonpolicy import encode
+
+from .base import (
+    DEFAULT_PREFETCH,
+    BrokerError,
+    BrokerURL,
+    Delivery,
+    Transport,
+    TransportOptions,
+    open_transport,
+)
+from .codec import CodecError, decode_ip, encode_ip
+
+log = logging.getLogger(__name__)
+
+ACK_MODES = ("accepted", "output")
+BRACKET_MODES = ("envelope", "drop")
+#: MsgFlo's default discovery period (seconds); a participant announces itself 2.2 times in it.
+DEFAULT_DISCOVERY_PERIOD = 60.0
+STOP_TIMEOUT = 5.0
+
+
+def queue_name(role: str, port: str, prefix: str = "") -> str:
+    """MsgFlo's queue for a port: ``ROLE.PORT`` with the port in upper case (msgflo-nodejs
+    ``participant.addQueues``; the role keeps its case)."""
+    return f"{prefix}{role}.{port.upper()}"
+
+
+@dataclass
+class ParticipantConfig:
+    role: str
+    id: str = ""
+    queue_prefix: str = ""
+    queues: dict[str, str] = field(default_factory=dict)  # port -> queue, overriding the rule
+    prefetch: int = DEFAULT_PREFETCH
+    ack: str = "accepted"
+    brackets: str = "envelope"
+    discovery_period: float = DEFAULT_DISCOVERY_PERIOD
+    #: MQTT: share the inqueues' subscriptions among the participants of the role.
+    shared: bool = True
+    #: MQTT: keep the session this many seconds (needs a fixed ``id``); None: 3600 with a
+    #: given id, 0 (clean session) without.
+    session_expiry: int | None = None
+    #: Seconds ``start()`` tries to reach the broker before it gives up.
+    connect_timeout: float = 10.0
+    component: str = ""
+    label: str = ""
+    icon: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.role or not isinstance(self.role, str):
+            raise BrokerError("a participant needs a role")
+        if any(c in self.role for c in "#+/ ") or self.role.startswith("$"):
+            raise BrokerError(f"role {self.role!r} may not hold '#', '+', '/', spaces or "
+                              "start with '$' (it names queues and MQTT topics)")
+        if self.ack not in ACK_MODES:
+            raise BrokerError(f"ack mode {self.ack!r} is not one of {', '.join(ACK_MODES)}")
+        if self.brackets not in BRACKET_MODES:
+            raise BrokerError(f"brackets mode {self.brackets!r} is not one of "
+                              f"{', '.join(BRACKET_MODES)}")
+        if self.prefetch < 1:
+            raise BrokerError(f"prefetch must be at least 1, not {self.prefetch}")
+        if self.discovery_period <= 0:
+            raise BrokerError("the discovery period must be positive")
+
+    def queue(self, port: str) -> str:
+        for name, queue in self.queues.items():
+            if name.lower() == port.lower():
+                return queue
+        return queue_name(self.role, port, self.queue_prefix)
+
+
+class Participant(NetworkListener):
+    """Runs ``graph`` with its exported ports bound to broker queues (module docstring).
+
+    ``start()`` connects (``BrokerError`` if it cannot), starts the network and consumes;
+    ``stop()`` stops consuming, feeds in what was received, drains the network, hands the
+    last outputs to the broker and disconnects; unacknowledged messages go back to the
+    broker. ``wait()`` returns once the network finished by itself or a stop completed.
+    """
+
+    def __init__(self, graph: Any, registry: Any, url: str | BrokerURL,
+                 config: ParticipantConfig, listeners: Iterable[NetworkListener] = (),
+                 on_status: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.graph = graph
+        self.registry = registry
+        self.url = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
+        self.config = config
+        self.id = config.id or f"{config.role}-{uuid.uuid4()}"
+        self.on_status = on_status
+        self.network = Network(graph, registry, [self, *listeners])
+        self.transport: Transport | None = None
+        self.stats = {"received": 0, "refused": 0, "sent": 0, "announced": 0}
+        self.inqueues = {port: config.queue(port) for port in graph.inports}
+        self.outqueues = {port: config.queue(port) for port in graph.outports}
+        self._port_of_queue = {queue: port for port, queue in self.inqueues.items()}
+        self._public_out = {port.lower(): port for port in graph.outports}
+        self._inbox: deque[Delivery] = deque()
+        self._inbox_ready = threading.Condition()
+        self._inbox_closed = False
+        self._unacked: deque[Delivery] = deque()  # ack="output": accepted data, oldest first
+        self._unacked_lock = threading.Lock()
+        self._drained = True
+        self._done = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self._heartbeat_stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        config = self.config
+        expiry = config.session_expiry
+        if expiry is None:
+            expiry = 3600 if config.id else 0
+        options = TransportOptions(
+            client_id=self.id, prefetch=config.prefetch, session_expiry=expiry,
+            share_group=config.role if config.shared else None,
+            connect_timeout=config.connect_timeout, on_status=self._transport_status)
+        transport = open_transport(self.url, options, name=config.role)
+        for queue in self.outqueues.values():
+            transport.declare_outqueue(queue)
+        for queue in self.inqueues.values():
+            transport.subscribe(queue, self._received)
+        self.transport = transport
+        transport.start(wait=True)  # BrokerError: nothing else started
+        try:
+            self.network.start()
+        except NetworkError:
+            transport.close(1.0)
+            raise
+        feeder = threading.Thread(target=self._feed, name=f"{config.role}-feed")
+        heartbeat = threading.Thread(target=self._heartbeat, name=f"{config.role}-discovery")
+        self._threads = [feeder, heartbeat]
+        feeder.start()
+        heartbeat.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> list[str]:
+        """Stop gracefully within about ``timeout`` seconds (module docstring); returns the
+        names of threads that did not end in time. Safe to call more than once."""
+        with self._stop_lock:
+            if self._stopped:
+                return []
+            self._stopped = True
+        transport = self.transport
+        deadline = time.monotonic() + timeout
+        self._heartbeat_stop.set()
+        if transport is not None:
+            transport.stop_consuming(min(2.0, timeout / 4))
+        with self._inbox_ready:  # what was received before the cancel still goes in
+            self._inbox_closed = True
+            self._inbox_ready.notify_all()
+        feeder = self._threads[0] if self._threads else None
+        if feeder is not None:
+            feeder.join(max(0.0, (deadline - time.monotonic()) / 2))
+        stuck = self.network.stop(max(0.5, deadline - time.monotonic()), drain=True)
+        if feeder is not None:
+            feeder.join(1.0)
+        self._settle_unacked()
+        if transport is not None:
+            transport.flush(max(0.2, deadline - time.monotonic()))
+            transport.close(max(0.5, deadline - time.monotonic()))
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread.name)
+        self._done.set()
+        return stuck
+
+    # -- discovery ------------------------------------------------------------------------
+    def definition(self) -> dict[str, Any]:
+        """The ``payload`` of this participant's discovery message."""
+        config = self.config
+
+        def ports(direction: str, queues: dict[str, str]) -> list[dict[str, Any]]:
+            return [{"id": port.lower(), "type": self._datatype(direction, port),
+                     "queue": queue, "options": {}} for port, queue in queues.items()]
+
+        props = getattr(self.graph, "properties", None) or {}
+        return {
+            "id": self.id,
+            "role": config.role,
+            "component": config.component or self.graph.name,
+            "label": config.label or str(props.get("description") or self.graph.name),
+            "icon": config.icon or str(props.get("icon") or "cogs"),
+            "inports": ports("in", self.inqueues),
+            "outports": ports("out", self.outqueues),
+        }
+
+    def announce(self) -> None:
+        """Send the discovery message now (also used when the definition changed)."""
+        if self.transport is None:
+            return
+        message = {"protocol": "discovery", "command": "participant",
+                   "payload": self.definition()}
+        self.transport.announce(encode(message).encode("utf-8"))
+        self.stats["announced"] += 1
+
+    def _datatype(self, direction: str, public: str) -> str:
+        exports = self.graph.inports if direction == "in" else self.graph.outports
+        export = exports.get(public)
+        try:
+            node = self.graph.nodes[export.process]
+            cls = self.registry.get(node.component)
+            return cls.port_specs(direction)[export.port.lower()].datatype
+        except (AttributeError, KeyError):
+            return "all"
+
+    def _heartbeat(self) -> None:
+        period = self.config.discovery_period / 2.2
+        self.announce()
+        while not self._heartbeat_stop.wait(period):
+            self.announce()
+
+    # -- from the broker ------------------------------------------------------------------
+    def _received(self, delivery: Delivery) -> None:
+        """I/O thread: hand over to the feeder (bounded by the prefetch)."""
+        with self._inbox_ready:
+            self._inbox.append(delivery)
+            self._inbox_ready.notify()
+
+    def _feed(self) -> None:
+        network, transport = self.network, self.transport
+        assert transport is not None
+        inbox = self._inbox
+        while True:
+            with self._inbox_ready:
+                while not inbox and not self._inbox_closed:
+                    self._inbox_ready.wait()
+                if not inbox:
+                    return
+                batch = list(inbox)
+                inbox.clear()
+            for position, delivery in enumerate(batch):
+                self.stats["received"] += 1
+                port = self._port_of_queue.get(delivery.queue)
+                try:
+                    ip = decode_ip(delivery.body, delivery.headers)
+                except CodecError as exc:
+                    self._refuse(delivery, str(exc))
+                    continue
+                if port is None:
+                    self._refuse(delivery, f"no inport for queue {delivery.queue!r}")
+                    continue
+                is_data = ip.kind == DATA
+                try:
+                    network.send_inport(
+                        port, ip, on_accepted=partial(self._accepted, delivery, is_data),
+                        on_queued=partial(self._queued, delivery) if is_data and
+                        self.config.ack == "output" else None)
+                except NetworkError:  # stopped: nothing more goes in, all goes back
+                    for rest in batch[position:]:
+                        transport.reject(rest, requeue=True)
+                    self._reject_inbox()
+                    return
+
+    def _reject_inbox(self) -> None:
+        transport = self.transport
+        with self._inbox_ready:
+            rest = list(self._inbox)
+            self._inbox.clear()
+            self._inbox_closed = True
+        for delivery in rest:
+            if transport is not None:
+                transport.reject(delivery, requeue=True)
+
+    def _refuse(self, delivery: Delivery, why: str) -> None:
+        """A message that can never become an IP: dead-lettered (AMQP), not redelivered."""
+        self.stats["refused"] += 1
+        self._report({"type": "refused", "queue": delivery.queue, "message": why})
+        if self.transport is not None:
+            self.transport.reject(delivery, requeue=False)
+            if self.transport.scheme == "mqtt":  # no reject in MQTT: acknowledge it away
+                self.transport.ack(delivery)
+
+    def _queued(self, delivery: Delivery) -> None:
+        """ack=output: the IP entered the network (before anything made of it can leave)."""
+        with self._unacked_lock:
+            self._unacked.append(delivery)
+
+    def _accepted(self, delivery: Delivery, is_data: bool, ok: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        if not ok:
+            transport.reject(delivery, requeue=True)
+        elif not is_data or self.config.ack == "accepted":
+            transport.ack(delivery)
+
+    def _settle_unacked(self) -> None:
+        """ack=output, at a stop: what the drain processed is done; the rest goes back."""
+        transport = self.transport
+        with self._unacked_lock:
+            rest = list(self._unacked)
+            self._unacked.clear()
+        for delivery in rest:
+            if transport is None:
+                break
+            if self._drained:
+                transport.ack(delivery)
+            else:
+                transport.reject(delivery, requeue=True)
+
+    # -- to the broker (NetworkListener) --------------------------------------------------
+    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        public = self._public_out.get(str(port).lower(), port)
+        queue = self.outqueues.get(public)
+        if queue is None:
+            return
+        drop = self.config.brackets == "drop"
+        sent = 0
+        for ip in ips:
+            if drop and ip.kind != DATA:
+                continue
+            body, headers = encode_ip(ip)
+            while not transport.publish(queue, body, headers, timeout=0.25):
+                if network.stopping.is_set() or not transport._thread_alive():
+                    self._report({"type": "lost", "queue": queue,
+                                  "message": "the broker took no more output before the stop"})
+                    return
+            if ip.kind == DATA:
+                sent += 1
+        self.stats["sent"] += sent
+        if sent and self.config.ack == "output":
+            with self._unacked_lock:
+                done = [self._unacked.popleft() for _ in range(min(sent, len(self._unacked)))]
+            for delivery in done:
+                transport.ack(delivery)
+
+    def outport_ip(self, network: Network, port: str, ip: IP) -> None:
+        self.outport_ips(network, port, [ip])
+
+    def discarded(self, network: Network, count: int, drained: bool) -> None:
+        self._drained = drained and count == 0
+
+    def finished(self, network: Network) -> None:
+        self._report({"type": "finished", "message": "every process of the graph ended"})
+        self._done.set()
+
+    def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
+        self._report({"type": "process-error", "node": node, "message": message,
+                      "traceback": tb})
+
+    # -- reports --------------------------------------------------------------------------
+    def _transport_status(self, info: dict[str, Any]) -> None:
+        if info.get("type") == "state" and info.get("state") == "connected" and \
+                info.get("previous") == "reconnecting" and not self._heartbeat_stop.is_set():
+            self.announce()  # a coordinator (or a restarted broker) learns of us again
+        self._report(info)
+
+    def _report(self, info: dict[str, Any]) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(info)
+            except Exception:  # noqa: BLE001 - never let a report break the participant
+                log.exception("participant status callback failed")
+        elif info.get("type") in ("refused", "lost", "process-error"):
+            log.warning("%s: %s", self.config.role, info.get("message"))
