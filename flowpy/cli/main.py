@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "flowpy.cli.components",
     "flowpy.cli.serve",
     "flowpy.cli.send_listen",
+    "flowpy.cli.participant",
 )
 
 
