@@ -105,7 +105,8 @@ class _Plan:
     """The wiring of one start: every connection and who writes to it."""
 
     targets: dict[Slot, Connection] = field(default_factory=dict)
-    sources: dict[Slot, list[Connection]] = field(default_factory=dict)
+    #: what each source slot writes to: connections, or taps in front of them
+    sources: dict[Slot, list[Connection | TapConnection]] = field(default_factory=dict)
     writers: dict[Slot, int] = field(default_factory=dict)
     iips: dict[Slot, list[IP]] = field(default_factory=dict)
     edges: list[tuple[Slot, Slot]] = field(default_factory=list)
@@ -341,7 +342,7 @@ class Network:
         self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")
         in_slots = _slots_of(plan.sources, IN_HANDLER, "port")
         self._in_ports = {
-            public: OutputPort(PortSpec(str(public)), {None: conns})
+            str(public): OutputPort(PortSpec(str(public)), {None: conns})
             for public, conns in in_slots.items()
         }
         out_port = InputPort(_HANDLER_PORT, _slots_of(plan.targets, OUT_HANDLER, "port"))
@@ -367,8 +368,8 @@ class Network:
         finally:
             for port in proc.outports:
                 port.close()
-            for port in proc.inports:
-                for conn in port._slots.values():
+            for inport in proc.inports:
+                for conn in inport._slots.values():
                     conn.close_reader()
             self._process_ended()
 
@@ -428,8 +429,9 @@ class Network:
                     batch_method(self, public, ips)
                 else:
                     single = getattr(listener, "outport_ip", None)
-                    for ip in ips if single is not None else ():
-                        single(self, public, ip)
+                    if single is not None:
+                        for ip in ips:
+                            single(self, public, ip)
             except Exception:  # a listener bug must not kill a network thread
                 log.exception("network listener %r failed on outport IPs", listener)
 

@@ -97,8 +97,7 @@ class InputPort:
     def __getitem__(self, index: Index) -> InputPort:
         if not self.spec.addressable:
             raise PortError(f"inport {self.name!r} is not addressable")
-        index = normalize_index(index)
-        conn = self._slots.get(index)
+        conn = self._slots.get(normalize_index(index))
         return InputPort(self.spec, {None: conn} if conn is not None else {})
 
     def _single(self) -> Connection | None:
@@ -245,13 +244,15 @@ class OutputPort:
     def __getitem__(self, index: Index) -> OutputPort:
         if not self.spec.addressable:
             raise PortError(f"outport {self.name!r} is not addressable")
-        index = normalize_index(index)
-        view = self._views.get(index)
+        slot = normalize_index(index)
+        if slot is None:
+            raise PortError(f"outport {self.name!r}: an index is needed, got {index!r}")
+        view = self._views.get(slot)
         if view is None:
-            targets = self._slots.setdefault(index, [])
+            targets = self._slots.setdefault(slot, [])
             view = OutputPort(self.spec, {None: targets}, self._closed_slots)
-            view._slot = index
-            self._views[index] = view
+            view._slot = slot
+            self._views[slot] = view
         return view
 
     def _check(self) -> None:

@@ -9,7 +9,7 @@ back-pressure cross the boundary unchanged and there is one wiring loop for ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .component import Component
 from .errors import NetworkError
@@ -55,7 +55,7 @@ def subgraph_class(name: str, graph: Any) -> type[SubgraphComponent]:
     )
 
 
-def is_subgraph(cls: Any) -> bool:
+def is_subgraph(cls: Any) -> TypeGuard[type[SubgraphComponent]]:
     return isinstance(cls, type) and issubclass(cls, SubgraphComponent)
 
 

@@ -49,6 +49,7 @@ def file_component_name(directory: Path, path: Path, graph: Any) -> str:
     library = "/".join(path.relative_to(directory).parts[:-1])
     if not library:
         props = getattr(graph, "properties", None) or {}
-        library = props.get("library") if isinstance(props.get("library"), str) else ""
-        library = library.strip("/") or DEFAULT_GRAPH_LIBRARY
+        declared = props.get("library")
+        library = (declared if isinstance(declared, str) else "").strip("/") \
+            or DEFAULT_GRAPH_LIBRARY
     return f"{library}/{path.stem}"

@@ -203,6 +203,12 @@ def _kind(value: Any) -> str:
 
 # -- dumping ---------------------------------------------------------------------------
 
+def _connections_in_order(graph: Graph) -> list[Edge | Initial]:
+    """Edges and IIPs in the order they were added (a file keeps its order)."""
+    connections: list[Edge | Initial] = [*graph.edges, *graph.initials]
+    return sorted(connections, key=lambda c: c.seq)
+
+
 def dump(graph: Graph) -> dict:
     """The graph as a JSON-ready document (fresh objects, safe to modify)."""
     with graph.lock:
@@ -214,8 +220,7 @@ def dump(graph: Graph) -> dict:
                        for g in graph.groups],
             "processes": {n.id: _item({"component": n.component}, n.metadata, n.extra)
                           for n in graph.nodes.values()},
-            "connections": [_dump_connection(c) for c in
-                            sorted([*graph.edges, *graph.initials], key=lambda c: c.seq)],
+            "connections": [_dump_connection(c) for c in _connections_in_order(graph)],
         }
         doc: dict[str, Any] = {}
         if "caseSensitive" in graph.extra:

@@ -101,7 +101,10 @@ class PortRef:
         """Build from the protocol's port object; GraphError if it is not one."""
         if not isinstance(data, dict):
             raise GraphError(f"port reference must be an object, got {data!r}")
-        return cls(data.get("node"), data.get("port"), data.get("index"))
+        node, port = data.get("node"), data.get("port")
+        if not isinstance(node, str) or not isinstance(port, str):
+            raise GraphError(f"port reference needs 'node' and 'port' strings, got {data!r}")
+        return cls(node, port, data.get("index"))
 
     def __str__(self) -> str:
         suffix = "" if self.index is None else f"[{self.index}]"

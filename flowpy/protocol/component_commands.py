@@ -21,7 +21,7 @@ from flowpy.runtime.clients import Request
 from .fields import ProtocolError, string
 
 if TYPE_CHECKING:
-    from .host import Host
+    from .host import Handler, Host
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,10 @@ def getsource(rt: Host, req: Request, payload: dict) -> None:
             reply["library"] = library
         rt.reply(req, "source", reply)
         return
-    code = rt.component_sources.get(full)
-    if code is None:
+    source = rt.component_sources.get(full)
+    if source is not None:
+        code = source
+    else:
         try:
             module = sys.modules.get(cls.__module__)
             code = inspect.getsource(module) if module is not None else inspect.getsource(cls)
@@ -112,7 +114,7 @@ def source(rt: Host, req: Request, payload: dict) -> None:
     rt.broadcast("component", "component", info, "component", only=others)
 
 
-COMMANDS = {
+COMMANDS: dict[str, Handler] = {
     "list": list_,
     "getsource": getsource,
     "source": source,

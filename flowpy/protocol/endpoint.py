@@ -30,11 +30,12 @@ from . import (
     trace_commands,
 )
 from .fields import ProtocolError
+from .host import Handler, Host
 
 log = logging.getLogger(__name__)
 
 #: protocol -> command -> handler(runtime, request, payload).
-PROTOCOLS: dict[str, dict[str, Callable[[Any, Request, dict], None]]] = {
+PROTOCOLS: dict[str, dict[str, Handler]] = {
     "runtime": runtime_commands.COMMANDS,
     "graph": graph_commands.COMMANDS,
     "component": component_commands.COMMANDS,
@@ -44,7 +45,7 @@ PROTOCOLS: dict[str, dict[str, Callable[[Any, Request, dict], None]]] = {
 }
 
 
-def dispatch(rt: Runtime, request: Request, payload: dict) -> None:
+def dispatch(rt: Host, request: Request, payload: dict) -> None:
     """Run the handler for ``request``; every failure is answered, none escapes."""
     protocol, command = request.protocol, request.command
     handler = PROTOCOLS[protocol].get(command)

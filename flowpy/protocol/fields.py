@@ -7,7 +7,7 @@ is reported as ``<protocol>:error`` naming the field, and nothing has changed.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from flowpy.errors import FlowpyError
 from flowpy.wire.jsonpolicy import json_type as _type_name
@@ -29,6 +29,10 @@ class ProtocolError(FlowpyError):
         self.protocol = protocol
 
 
+@overload
+def string(payload: dict, key: str, *, required: Literal[True] = ..., empty: bool = ...) -> str: ...
+@overload
+def string(payload: dict, key: str, *, required: bool, empty: bool = ...) -> str | None: ...
 def string(payload: dict, key: str, *, required: bool = True, empty: bool = False) -> str | None:
     """``payload[key]`` as a string; ProtocolError naming the field if missing or not one."""
     value = payload.get(key)
@@ -67,6 +71,10 @@ def integer(payload: dict, key: str, *, minimum: int, maximum: int) -> int | Non
     return value
 
 
+@overload
+def obj(payload: dict, key: str, *, required: Literal[True]) -> dict: ...
+@overload
+def obj(payload: dict, key: str, *, required: bool = ...) -> dict | None: ...
 def obj(payload: dict, key: str, *, required: bool = False) -> dict | None:
     value = payload.get(key)
     if value is None:
@@ -102,6 +110,10 @@ def port(payload: dict, key: str) -> dict:
 
 # -- metadata: the schemas type a few well-known keys; acks must honour them -------------------
 
+@overload
+def node_metadata(payload: dict, key: str = ..., *, required: Literal[True]) -> dict: ...
+@overload
+def node_metadata(payload: dict, key: str = ..., *, required: bool = ...) -> dict | None: ...
 def node_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
     """Node/port metadata; ``x``/``y`` must be numbers and are rounded to the schema's integers.
 
@@ -145,6 +157,10 @@ def edge_metadata(payload: dict, key: str = "metadata", *, required: bool = Fals
     return meta
 
 
+@overload
+def group_metadata(payload: dict, key: str = ..., *, required: Literal[True]) -> dict: ...
+@overload
+def group_metadata(payload: dict, key: str = ..., *, required: bool = ...) -> dict | None: ...
 def group_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
     """Group metadata: ``description`` a string."""
     meta = obj(payload, key, required=required)

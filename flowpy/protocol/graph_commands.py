@@ -29,7 +29,7 @@ from .fields import (
 )
 
 if TYPE_CHECKING:
-    from .host import Host
+    from .host import Handler, Host
 
 _CLEAR_FIELDS = ("name", "library", "icon", "description")
 
@@ -207,7 +207,7 @@ def changegroup(g: Graph, p: dict) -> None:
     g.change_group(_s(p, "name"), group_metadata(p, required=True))
 
 
-COMMANDS = {
+COMMANDS: dict[str, Handler] = {
     "clear": clear,
     "addnode": addnode,
     "removenode": removenode,

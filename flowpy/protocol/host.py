@@ -7,7 +7,7 @@ everything else freely. :class:`flowpy.runtime.Runtime` is the one implementatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,3 +67,7 @@ class Host(Protocol):
     def add_component_source(self, full: str, code: str) -> dict: ...
 
     def persist(self) -> Path: ...
+
+
+#: A command handler: it validates the payload, acts through the host and answers.
+Handler = Callable[[Host, Request, dict], None]

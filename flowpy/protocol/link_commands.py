@@ -31,7 +31,7 @@ from flowpy.wire import PACKET_EVENTS
 from .fields import ProtocolError, boolean, graph_id, hosted_graph, integer, string
 
 if TYPE_CHECKING:
-    from .host import Host
+    from .host import Handler, Host
 
 MAX_SESSION_ID = 256
 MAX_SEQ = 2**53  # what a JavaScript client can count to exactly
@@ -186,7 +186,7 @@ def _check_packet(rt: Host, session: LinkSession, payload: dict) -> Inbound | st
     return Inbound(port, event, value)
 
 
-COMMANDS = {
+COMMANDS: dict[str, Handler] = {
     "hello": hello,
     "packet": packet,
     "packets": packets,

@@ -18,7 +18,7 @@ from flowpy.runtime.clients import Request
 from .fields import ProtocolError, boolean, hosted_graph, port
 
 if TYPE_CHECKING:
-    from .host import Host
+    from .host import Handler, Host
 
 
 def start(rt: Host, req: Request, payload: dict) -> None:
@@ -88,7 +88,7 @@ def persist(rt: Host, req: Request, payload: dict) -> None:
                              "type": "message"})
 
 
-COMMANDS = {
+COMMANDS: dict[str, Handler] = {
     "start": start,
     "stop": stop,
     "getstatus": getstatus,

@@ -11,7 +11,7 @@ from flowpy.wire import PACKET_EVENTS
 from .fields import ProtocolError, graph_id, string
 
 if TYPE_CHECKING:
-    from .host import Host
+    from .host import Handler, Host
 
 
 
@@ -74,7 +74,7 @@ def packet(rt: Host, req: Request, payload: dict) -> None:
         raise ProtocolError(str(exc)) from None
 
 
-COMMANDS = {
+COMMANDS: dict[str, Handler] = {
     "getruntime": getruntime,
     "packet": packet,
 }

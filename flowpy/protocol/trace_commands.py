@@ -11,7 +11,7 @@ from flowpy.runtime.tracing import DEFAULT_BUFFER, MAX_BUFFER, Tracer
 from .fields import hosted_graph, integer
 
 if TYPE_CHECKING:
-    from .host import Host
+    from .host import Handler, Host
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def dump(rt: Host, req: Request, payload: dict) -> None:
     rt.reply(req, "dump", {"graph": hosted.id, "type": "flowtrace.json", "flowtrace": flowtrace})
 
 
-COMMANDS = {
+COMMANDS: dict[str, Handler] = {
     "start": start,
     "stop": stop,
     "clear": clear,

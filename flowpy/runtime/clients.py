@@ -47,7 +47,8 @@ class Sink(Protocol):
     offer ``pause_reading()`` / ``resume_reading()`` (input flow control) and ``wake()`` (sends
     waiting for room re-check their ``cancelled``)."""
 
-    def send(self, message: dict, lane: wire.Lane = wire.NEWS) -> bool: ...
+    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
+             cancelled: Callable[[], bool] | None = None) -> bool: ...
 
 
 def _nothing() -> None:

@@ -281,7 +281,7 @@ class Runtime:
             if client.grant.may_receive("runtime"):
                 payload = hosted.ports_payload(client.grant)
                 answering = request is not None and client is request.client
-                rid = request.request_id if answering else None
+                rid = request.request_id if request is not None and answering else None
                 client.send(wire.message("runtime", "ports", payload, rid),
                             wire.URGENT if answering else wire.NEWS)
 

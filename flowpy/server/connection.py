@@ -346,7 +346,7 @@ class ClientConnection:
         """Lock held: up to WRITE_BATCH items in the order they must be written (main queue in
         order; debug messages when nothing urgent is ahead of them)."""
         main, debug = self._main, self._debug
-        batch = []
+        batch: list[Any] = []
         while len(batch) < WRITE_BATCH and (main or debug):
             if main and (not debug or main[0][1] is None or main[0][1].urgent
                          or main[0][0] < debug[0][0]):

@@ -71,7 +71,7 @@ def _constant(name: str) -> Any:
 
 # One decoder for every message: ``json.loads`` with hooks would build a new one each time.
 _DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_constant)
-_SCAN = _DECODER.scan_once
+_SCAN = getattr(_DECODER, "scan_once")  # noqa: B009 - set in __init__; typeshed omits it
 
 
 # -- in ------------------------------------------------------------------------------------------
@@ -208,8 +208,8 @@ def _c_encoder(ensure_ascii: bool) -> Any:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return None
-    strings = json.encoder.c_encode_basestring_ascii if ensure_ascii \
-        else json.encoder.c_encode_basestring
+    strings = getattr(json.encoder, "c_encode_basestring_ascii" if ensure_ascii
+                      else "c_encode_basestring", None)
     if strings is None:
         return None
     return make(None, _default, strings, None, ":", ",", False, False, False)
