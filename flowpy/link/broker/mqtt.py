@@ -76,8 +76,9 @@ class MqttTransport(Transport):
         elif kind == "ack":
             delivery = op[1]
             with self._mqtt_lock:
-                if not self._stale(delivery) and self._connected.is_set():
-                    client.ack(delivery.tag, 1)
+                mid, qos = delivery.tag
+                if qos and not self._stale(delivery) and self._connected.is_set():
+                    client.ack(mid, qos)  # (a QoS 0 message has nothing to acknowledge)
                     self.stats["acked"] += 1
         elif kind == "reject":
             self.stats["rejected"] += 1  # no reject in MQTT: it stays unacknowledged
@@ -222,8 +223,8 @@ class MqttTransport(Transport):
             headers[key] = value
         self.stats["delivered"] += 1
         headers.setdefault("topic", topic)
-        handler(Delivery(queue, message.payload, headers, message.mid, self.generation,
-                         bool(message.dup)))
+        handler(Delivery(queue, message.payload, headers, (message.mid, message.qos),
+                         self.generation, bool(message.dup)))
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
                     properties: Any) -> None:
