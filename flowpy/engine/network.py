@@ -36,18 +36,20 @@ from .component import Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .errors import NetworkError
 from .ip import IP
-from .ports import Index, InputPort, OutputPort, PortError, PortSpec, normalize_index
-from .subgraph import flatten
+from .ports import Index, InputPort, OutputPort, PortSpec, normalize_index
 from .taps import TapConnection
+from .wiring import (
+    HANDLER_PORT,
+    IN_HANDLER,
+    OUT_HANDLER,
+    Plan,
+    Slot,
+    plan_wiring,
+    slots_of,
+)
 
 log = logging.getLogger(__name__)
 
-# A slot on the wiring plan: (node id, lower-case port name, index or None).
-Slot = tuple[str, str, Index | None]
-
-IN_HANDLER = "\x00graph-in"
-OUT_HANDLER = "\x00graph-out"
-_HANDLER_PORT = PortSpec("port", addressable=True)
 #: IPs of one exported outport handed to the listeners at most per call.
 OUTPORT_BATCH = 256
 #: Inport requests the inport handler takes from its queue at once.
@@ -100,21 +102,6 @@ class _Process:
     outports: list[OutputPort] = field(default_factory=list)
 
 
-@dataclass
-class _Plan:
-    """The wiring of one start: every connection and who writes to it."""
-
-    targets: dict[Slot, Connection] = field(default_factory=dict)
-    #: what each source slot writes to: connections, or taps in front of them
-    sources: dict[Slot, list[Connection | TapConnection]] = field(default_factory=dict)
-    writers: dict[Slot, int] = field(default_factory=dict)
-    iips: dict[Slot, list[IP]] = field(default_factory=dict)
-    edges: list[tuple[Slot, Slot]] = field(default_factory=list)
-    classes: dict[str, type[Component]] = field(default_factory=dict)
-    exported_in: dict[str, Slot] = field(default_factory=dict)
-    exported_out: dict[str, Slot] = field(default_factory=dict)
-
-
 class Network:
     """Runs a graph. Restartable: every ``start()`` wires a fresh set of threads and connections."""
 
@@ -147,7 +134,7 @@ class Network:
         self._processes: list[_Process] = []
         self._handlers: list[threading.Thread] = []
         self._connections: list[Connection] = []
-        self._plan = _Plan()
+        self._plan = Plan()
         self._requests: Connection | None = None
         self._in_ports: dict[str, OutputPort] = {}
         self._live = 0
@@ -207,7 +194,7 @@ class Network:
             if self.started:
                 raise NetworkError(f"network {self.name!r} is already started")
             with getattr(self.graph, "lock", contextlib.nullcontext()):
-                plan = self._plan_wiring()
+                plan = plan_wiring(self.graph, self.registry, self.capacity)
             processes = self._instantiate(plan)
             self._plan = plan
             self._processes = processes
@@ -235,93 +222,16 @@ class Network:
             assert proc.thread is not None
             proc.thread.start()
 
-    def _plan_wiring(self) -> _Plan:
-        flat = flatten(self.graph, self.registry)
-        plan = _Plan()
-        plan.classes = dict(flat.classes)
-        specs = {
-            node_id: (cls.port_specs("in"), cls.port_specs("out"))
-            for node_id, cls in flat.classes.items()
-        }
-
-        auto: dict[tuple[str, str, str], int] = {}
-
-        def resolve(ref: Any, direction: str, what: str) -> Slot:
-            if ref.node not in specs:
-                raise NetworkError(f"{what}: unknown node {ref.node!r}")
-            ports = specs[ref.node][0 if direction == "in" else 1]
-            name = str(ref.port).lower()
-            spec = ports.get(name)
-            kind = "inport" if direction == "in" else "outport"
-            if spec is None:
-                known = ", ".join(sorted(ports)) or "none"
-                raise NetworkError(
-                    f"{what}: node {ref.node!r} has no {kind} {ref.port!r} (it has: {known})"
-                )
-            try:
-                index = normalize_index(getattr(ref, "index", None))
-            except PortError as exc:
-                raise NetworkError(f"{what}: {exc}") from None
-            if index is not None and not spec.addressable:
-                raise NetworkError(
-                    f"{what}: {kind} {ref.node}.{name} is not addressable "
-                    f"but index {index!r} is given"
-                )
-            if index is None and spec.addressable:
-                key = (ref.node, name, direction)
-                index = auto.get(key, 0)
-                auto[key] = index + 1
-            return (ref.node, name, index)
-
-        for src_ref, tgt_ref, what in flat.edges:
-            src = resolve(src_ref, "out", what)
-            tgt = resolve(tgt_ref, "in", what)
-            plan.edges.append((src, tgt))
-            plan.writers[tgt] = plan.writers.get(tgt, 0) + 1
-        for data, tgt_ref, what in flat.initials:
-            tgt = resolve(tgt_ref, "in", what)
-            plan.iips.setdefault(tgt, []).append(IP(IP.DATA, data))
-            plan.writers.setdefault(tgt, 0)
-        for public, ref in flat.inports.items():
-            tgt = resolve(ref, "in", f"exported inport {public!r}")
-            plan.exported_in[public] = tgt
-            plan.edges.append(((IN_HANDLER, "port", public), tgt))
-            plan.writers[tgt] = plan.writers.get(tgt, 0) + 1
-        for public, ref in flat.outports.items():
-            src = resolve(ref, "out", f"exported outport {public!r}")
-            plan.exported_out[public] = src
-            tgt = (OUT_HANDLER, "port", public)
-            plan.edges.append((src, tgt))
-            plan.writers[tgt] = 1
-
-        for node_id, (inspecs, _) in specs.items():
-            for name, spec in inspecs.items():
-                if spec.required and not any(
-                    s[0] == node_id and s[1] == name for s in plan.writers
-                ):
-                    raise NetworkError(
-                        f"node {node_id!r}: required inport {name!r} is not connected"
-                    )
-
-        for slot, count in plan.writers.items():
-            conn = Connection(self.capacity, writers=count, name=_slot_name(slot))
-            if slot in plan.iips:
-                conn.preload(plan.iips[slot])
-            plan.targets[slot] = conn
-        for src, tgt in plan.edges:
-            plan.sources.setdefault(src, []).append(plan.targets[tgt])
-        return plan
-
-    def _instantiate(self, plan: _Plan) -> list[_Process]:
+    def _instantiate(self, plan: Plan) -> list[_Process]:
         processes = []
         context = _NetworkContext(self)
         for node_id, cls in plan.classes.items():
             inports = {
-                name: InputPort(spec, _slots_of(plan.targets, node_id, name))
+                name: InputPort(spec, slots_of(plan.targets, node_id, name))
                 for name, spec in cls.port_specs("in").items()
             }
             outports = {
-                name: OutputPort(spec, _slots_of(plan.sources, node_id, name))
+                name: OutputPort(spec, slots_of(plan.sources, node_id, name))
                 for name, spec in cls.port_specs("out").items()
             }
             try:
@@ -338,14 +248,14 @@ class Network:
             processes.append(proc)
         return processes
 
-    def _build_handlers(self, plan: _Plan) -> None:
+    def _build_handlers(self, plan: Plan) -> None:
         self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")
-        in_slots = _slots_of(plan.sources, IN_HANDLER, "port")
+        in_slots = slots_of(plan.sources, IN_HANDLER, "port")
         self._in_ports = {
             str(public): OutputPort(PortSpec(str(public)), {None: conns})
             for public, conns in in_slots.items()
         }
-        out_port = InputPort(_HANDLER_PORT, _slots_of(plan.targets, OUT_HANDLER, "port"))
+        out_port = InputPort(HANDLER_PORT, slots_of(plan.targets, OUT_HANDLER, "port"))
         self._handlers = [
             threading.Thread(target=self._serve_inports, name=f"{self.name}-IN"),
             threading.Thread(
@@ -680,16 +590,6 @@ class _NetworkContext(ProcessContext):
 
     def console(self, node_id: str, text: str) -> None:
         self.network.console(node_id, text)
-
-
-def _slots_of(table: dict[Slot, Any], node: str, port: str) -> dict[Index | None, Any]:
-    return {slot[2]: value for slot, value in table.items() if slot[0] == node and slot[1] == port}
-
-
-def _slot_name(slot: Slot) -> str:
-    node, port, index = slot
-    node = {IN_HANDLER: "<graph in>", OUT_HANDLER: "<graph out>"}.get(node, node)
-    return f"{node}.{port}" + (f"[{index}]" if index is not None else "")
 
 
 def _safe_call(callback: Callable, *args: Any) -> None:
