@@ -149,6 +149,7 @@ def run_publisher(component: Any, kind: str, target: str) -> None:
     else:
         transport.declare_inqueue(name)
     drop = options["brackets"] == "drop"
+    component.transport = transport  # for inspection (state, stats), as the Bridge's link
     transport.start(wait=False)
     try:
         for ip in component.inports["in"]:
@@ -183,6 +184,7 @@ def run_consumer(component: Any, kind: str, target: str) -> None:
     inbox: queues.SimpleQueue = queues.SimpleQueue()
     transport.subscribe(options[target], inbox.put)
     out = component.outports["out"]
+    component.transport = transport
     transport.start(wait=False)
     try:
         while not component.stopping.is_set():
