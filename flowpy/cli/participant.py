@@ -182,7 +182,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
 
     errors = _Errors()
-    status = (lambda info: err.write(f"flowpy: {_describe(info)}\n")) if args.verbose else None
+
+    def report(info: dict[str, Any]) -> None:
+        err.write(f"flowpy: {_describe(info)}\n")
+
+    status = report if args.verbose else None
     participant = Participant(graph, registry, url, config, [errors], on_status=status)
     try:
         participant.start()

@@ -74,7 +74,7 @@ def decode_ip(body: bytes, headers: dict[str, Any] | None = None) -> IP:
     if problem is not None:
         raise CodecError(f"message refused: {problem}")
     if type(value) is dict and ENVELOPE_KEY in value:
-        marked = bool(headers) and headers.get(HEADER) in (OPEN, CLOSE)
+        marked = headers is not None and headers.get(HEADER) in (OPEN, CLOSE)
         keys = value.keys()
         kind = value[ENVELOPE_KEY]
         if keys == _BRACKET_KEYS and kind in (OPEN, CLOSE):

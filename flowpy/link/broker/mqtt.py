@@ -94,7 +94,7 @@ class MqttTransport(Transport):
                     done.set()
                     return
                 result, mid = client.unsubscribe(topics)
-                if result != mqtt.MQTT_ERR_SUCCESS:
+                if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
                     done.set()
                     return
                 self._unsubscribing[mid] = done
