@@ -18,12 +18,14 @@ from flowpy.engine.connection import Connection, Selector
 class PortSelect:
     """``recv(names)`` gives ``(name, ip)`` from whichever of those ports has an IP first
     (earlier names win a tie); a port that ends is remembered (:meth:`ended`), and
-    EndOfStream comes once every asked port has ended."""
+    EndOfStream comes once every asked port has ended. ``(None, None)`` comes only after a
+    :meth:`wake`."""
 
     def __init__(self, inports: Any, names: Iterable[str]) -> None:
         self._conns: dict[str, Connection] = {}
         self._ended: set[str] = set()
         self._interrupted = False
+        self._woken = False
         self._selector = Selector()
         for name in names:
             port = inports[name]
@@ -37,13 +39,21 @@ class PortSelect:
     def ended(self, name: str) -> bool:
         return name in self._ended
 
+    def wake(self) -> None:
+        """From another thread: make the current (or else the next) ``recv`` return
+        ``(None, None)`` once, so its caller can look at something else that has happened
+        (a request finished)."""
+        self._woken = True
+        self._selector.poke()
+
     def interrupt(self) -> None:
         """From another thread: make the current and every later ``recv`` raise
         EndOfStream, as if every port had ended (a helper thread's reader is done)."""
         self._interrupted = True
         self._selector.poke()
 
-    def recv(self, names: Iterable[str], timeout: float | None = None) -> tuple[str, IP]:
+    def recv(self, names: Iterable[str],
+             timeout: float | None = None) -> tuple[str, IP] | tuple[None, None]:
         names = list(names)
         deadline = None if timeout is None else time.monotonic() + timeout
         selector = self._selector
@@ -51,6 +61,9 @@ class PortSelect:
             seen = selector.generation
             if self._interrupted:
                 raise EndOfStream()
+            if self._woken:
+                self._woken = False
+                return None, None
             live = 0
             for name in names:
                 if name in self._ended:

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
+from flowpy import IP, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
 from flowpy_components._support.base import BadInput, StopHook, number, positive_int, reject, short
+from flowpy_components._support.select import PortSelect
 
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 REQUEST_KEYS = {"method", "url", "headers", "params", "json", "body"}
@@ -129,8 +130,16 @@ class Request(Component):
                                    follow_redirects=True)
         pending: deque[tuple[IP, Future | None]] = deque()
         executor = ThreadPoolExecutor(concurrency, thread_name_prefix=f"{self.node_id}-http")
+        select = PortSelect(self.inports, ["in"])
         try:
-            for ip in self.inports["in"]:
+            while True:
+                self._drain(pending, concurrency - 1)  # room for one more request
+                try:
+                    _, ip = select.recv(["in"])
+                except EndOfStream:
+                    break
+                if ip is None:
+                    continue  # a request finished: send what is ready, in order
                 if not ip.is_data:
                     if pending:
                         pending.append((ip, None))
@@ -143,8 +152,9 @@ class Request(Component):
                     self._drain(pending, 0)  # errors keep their place in the order
                     reject(self, str(exc), ip.data)
                     continue
-                pending.append((ip, executor.submit(self.client.request, **request)))
-                self._drain(pending, concurrency)
+                future = executor.submit(self.client.request, **request)
+                future.add_done_callback(lambda _: select.wake())
+                pending.append((ip, future))
             self._drain(pending, 0)
         finally:
             # On a stop, requests still in flight are abandoned: their threads end by the
@@ -153,8 +163,8 @@ class Request(Component):
             self.client.close()
 
     def _drain(self, pending: deque, keep: int) -> None:
-        """Send results in request order until at most ``keep`` requests are in flight
-        (waiting for the oldest when there are more)."""
+        """Send the results that are ready, in request order, and wait for the oldest until
+        at most ``keep`` requests are in flight."""
         out = self.outports["out"]
         while pending and (len(pending) > keep or pending[0][1] is None
                            or pending[0][1].done()):

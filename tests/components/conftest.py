@@ -30,8 +30,9 @@ class _Handler(BaseHTTPRequestHandler):
         server.record(self)
         path = self.path.split("?", 1)[0]
         if path == "/people.json":
-            body = json.dumps({"people": [{"name": "ann", "city": "Oslo"},
-                                          {"name": "bob", "city": "Rome"}]}).encode()
+            body = json.dumps({"people": [{"name": "ann", "age": 30, "city": "Oslo"},
+                                          {"name": "bob", "age": 40, "city": "Rome"},
+                                          {"name": "cy", "age": 9, "city": "Lima"}]}).encode()
             self._reply(200, body, "application/json")
         elif path == "/text":
             self._reply(200, b"plain text", "text/plain; charset=utf-8")

@@ -15,7 +15,7 @@ OPEN, CLOSE = IP.open, IP.close
 def test_get_a_json_url(local_server):
     [response] = run_component("http/Request", {"in": [f"{local_server.url}/people.json"]})["out"]
     assert response["status"] == 200
-    assert response["json"]["people"][0] == {"name": "ann", "city": "Oslo"}
+    assert response["json"]["people"][0] == {"name": "ann", "age": 30, "city": "Oslo"}
     assert response["headers"]["content-type"] == "application/json"
 
 
@@ -114,3 +114,24 @@ def test_bad_conf_is_a_clear_process_error():
         run_component("http/Request", {"conf": [{"concurrency": 0}], "in": []})
     with pytest.raises(ProcessFailed, match="unknown conf option"):
         run_component("http/Request", {"conf": [{"retries": 3}], "in": []})
+
+
+def test_a_response_comes_out_while_the_input_stream_is_still_open(local_server):
+    import threading
+
+    from flowpy import NetworkListener
+
+    got = threading.Event()
+
+    class Listener(NetworkListener):
+        def outport_ips(self, network, port, ips):
+            got.set()
+
+    graph = build({"h": "http/Request"}, inports={"in": "h.in"}, outports={"out": "h.out"})
+    network = Network(graph, Registry(), Listener())
+    network.start()
+    try:
+        network.send_inport("in", IP.make_data(f"{local_server.url}/text"))
+        assert got.wait(5), "the response waited for more input"
+    finally:
+        network.stop(5.0, drain=False)
