@@ -14,7 +14,7 @@ import string
 from decimal import Decimal
 from typing import Any
 
-from .fbp_peg import FAIL, Matcher, NotIn
+from .fbp_peg import FAIL, Fail, Matcher, NotIn
 
 __all__ = ["JsonValues", "js_number"]
 
@@ -63,7 +63,7 @@ class JsonValues(Matcher):
         self.json_ws()
         return True
 
-    def json_text(self) -> Any:
+    def json_text(self) -> Any | Fail:
         start = self.pos
         self.json_ws()
         value = self.json_value()
@@ -73,17 +73,17 @@ class JsonValues(Matcher):
         self.json_ws()
         return value
 
-    def json_value(self) -> Any:
-        for word, value in (("false", False), ("null", None), ("true", True)):
+    def json_value(self) -> Any | Fail:
+        for word, constant in (("false", False), ("null", None), ("true", True)):
             if self.literal(word) is not FAIL:
-                return value
+                return constant
         for rule in (self.json_object, self.json_array, self.json_number, self.json_string):
             value = rule()
             if value is not FAIL:
                 return value
         return FAIL
 
-    def json_object(self) -> Any:
+    def json_object(self) -> dict[str, Any] | Fail:
         start = self.pos
         if not self.json_punctuation("{"):
             return FAIL
@@ -105,7 +105,7 @@ class JsonValues(Matcher):
             return FAIL
         return result
 
-    def json_member(self) -> Any:
+    def json_member(self) -> tuple[str, Any] | Fail:
         start = self.pos
         name = self.json_string()
         if name is not FAIL and self.json_punctuation(":"):
@@ -115,7 +115,7 @@ class JsonValues(Matcher):
         self.pos = start
         return FAIL
 
-    def json_array(self) -> Any:
+    def json_array(self) -> list[Any] | Fail:
         start = self.pos
         if not self.json_punctuation("["):
             return FAIL
@@ -137,7 +137,7 @@ class JsonValues(Matcher):
             return FAIL
         return result
 
-    def json_number(self) -> Any:
+    def json_number(self) -> int | float | None | Fail:
         start = self.pos
         self.silent += 1
         try:
@@ -166,7 +166,7 @@ class JsonValues(Matcher):
                 self.pos = before
         return True
 
-    def json_string(self) -> Any:
+    def json_string(self) -> str | Fail:
         start = self.pos
         self.silent += 1
         try:
@@ -178,7 +178,7 @@ class JsonValues(Matcher):
             self.fail(start, "string")
         return value
 
-    def json_string_body(self) -> Any:
+    def json_string_body(self) -> str | Fail:
         if self.literal('"') is FAIL:
             return FAIL
         chars = []
@@ -195,7 +195,7 @@ class JsonValues(Matcher):
             return FAIL
         return _join_surrogates("".join(chars))
 
-    def json_escape(self) -> Any:
+    def json_escape(self) -> str | Fail:
         start = self.pos
         if self.literal("\\") is FAIL:
             return FAIL

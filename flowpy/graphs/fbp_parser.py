@@ -38,7 +38,7 @@ import string
 from typing import Any
 
 from .fbp_json import JsonValues, js_number
-from .fbp_peg import FAIL, NEWLINES, FbpSyntaxError, NotIn, location
+from .fbp_peg import FAIL, NEWLINES, Fail, FbpSyntaxError, NotIn, location
 
 __all__ = ["FbpSyntaxError", "parse"]
 
@@ -173,10 +173,10 @@ class _Parser(JsonValues):
         """The grammar's optional whitespace: spaces only, never tabs."""
         return self.many(" ", "space")
 
-    def some_spaces(self) -> str:
+    def some_spaces(self) -> str | Fail:
         return self.some(" ", "space")
 
-    def newline(self) -> str:
+    def newline(self) -> str | Fail:
         return self.char(NEWLINES, "newline")
 
     # --- lines
@@ -282,7 +282,7 @@ class _Parser(JsonValues):
         self.optional(self.comment)
         self.optional(self.newline)
 
-    def comment(self) -> str:
+    def comment(self) -> str | Fail:
         start = self.pos
         self.spaces()
         if self.literal("#") is FAIL:
@@ -292,7 +292,7 @@ class _Parser(JsonValues):
 
     # --- connections
 
-    def connection(self) -> list[dict]:
+    def connection(self) -> list[dict] | Fail:
         """``source -> source -> ... -> destination``, as a flat list of connection ends.
 
         The grammar is right-recursive (``source -> connection / destination``); this loop
@@ -323,21 +323,21 @@ class _Parser(JsonValues):
                 self.pos = starts.pop()
                 sources.pop()
 
-    def source(self) -> list[dict]:
+    def source(self) -> list[dict] | Fail:
         for rule in (self.bridge, self.outport, self.iip):
             value = rule()
             if value is not FAIL:
                 return value
         return FAIL
 
-    def destination(self) -> list[dict]:
+    def destination(self) -> list[dict] | Fail:
         for rule in (self.inport, self.bridge):
             value = rule()
             if value is not FAIL:
                 return value
         return FAIL
 
-    def bridge(self) -> list[dict]:
+    def bridge(self) -> list[dict] | Fail:
         """A process in the middle of a chain: ``IN node OUT``; either port may be left
         out when the process is declared there, ``IN node(Comp)`` or ``node(Comp) OUT``."""
         start = self.pos
@@ -349,26 +349,27 @@ class _Parser(JsonValues):
                 if outport is not FAIL:
                     return self.bridge_ends(node, inport, outport)
         self.pos = start
-        inport = self.optional(self.port_then_spaces)
+        optional_inport = self.optional(self.port_then_spaces)
         node = self.node_with_component()
         if node is FAIL:
             self.pos = start
             return FAIL
-        outport = self.optional(self.spaces_then_port)
-        return self.bridge_ends(node, inport, outport)
+        optional_outport = self.optional(self.spaces_then_port)
+        return self.bridge_ends(node, optional_inport, optional_outport)
 
-    def bridge_ends(self, node: str, inport: Any, outport: Any) -> list[dict]:
+    def bridge_ends(self, node: str, inport: tuple[str, Any] | None,
+                    outport: tuple[str, Any] | None) -> list[dict]:
         return [{"tgt": self.make_port(node, inport, self.default_inport)},
                 {"src": self.make_port(node, outport, self.default_outport)}]
 
-    def outport(self) -> list[dict]:
+    def outport(self) -> list[dict] | Fail:
         node = self.node()
         if node is FAIL:
             return FAIL
         port = self.optional(self.spaces_then_port)
         return [{"src": self.make_port(node, port, self.default_outport)}]
 
-    def inport(self) -> list[dict]:
+    def inport(self) -> list[dict] | Fail:
         start = self.pos
         port = self.optional(self.port_then_spaces)
         node = self.node()
@@ -387,7 +388,7 @@ class _Parser(JsonValues):
 
     # --- IIPs
 
-    def iip(self) -> list[dict]:
+    def iip(self) -> list[dict] | Fail:
         """``'text'`` (a backslash before a quote escapes it; nothing else is an escape)
         or a JSON value."""
         start = self.pos
@@ -417,7 +418,7 @@ class _Parser(JsonValues):
 
     # --- processes and ports
 
-    def node(self) -> str:
+    def node(self) -> str | Fail:
         """A process reference: ``name(Component)``, ``name`` or ``(Component)``."""
         start = self.pos
         name = self.node_name()
@@ -432,7 +433,7 @@ class _Parser(JsonValues):
             return name
         return self.anonymous_node()
 
-    def node_with_component(self) -> str:
+    def node_with_component(self) -> str | Fail:
         start = self.pos
         name = self.node_name()
         if name is not FAIL:
@@ -443,7 +444,7 @@ class _Parser(JsonValues):
             self.pos = start
         return self.anonymous_node()
 
-    def node_name(self) -> str:
+    def node_name(self) -> str | Fail:
         start = self.pos
         first = self.char(_NAME_START, "process name")
         if first is FAIL:
@@ -452,7 +453,7 @@ class _Parser(JsonValues):
         self.mentioned.setdefault(name, start)
         return name
 
-    def anonymous_node(self) -> str:
+    def anonymous_node(self) -> str | Fail:
         """``(Component)``: named ``_Component_N`` after its component, once per place."""
         start = self.pos
         component = self.component()
@@ -467,19 +468,20 @@ class _Parser(JsonValues):
             self.add_process(name, component)
         return self.anonymous_names[start]
 
-    def component(self) -> tuple[str, list[str] | None]:
+    def component(self) -> tuple[str, list[str] | None] | Fail:
         """``(Component)`` or ``(Component:key=value,route)``."""
         start = self.pos
         if self.literal("(") is FAIL:
             return FAIL
         name = self.many(_COMPONENT_CHARS, "component name character")
-        meta = None
+        meta: str | None = None
         before_meta = self.pos
         if self.literal(":") is not FAIL:
-            meta = self.some(_META_CHARS, "metadata character")
-            if meta is FAIL:
-                meta = None
+            items = self.some(_META_CHARS, "metadata character")
+            if items is FAIL:
                 self.pos = before_meta
+            else:
+                meta = items
         if self.literal(")") is FAIL:
             self.pos = start
             return FAIL
@@ -500,13 +502,13 @@ class _Parser(JsonValues):
                 metadata[key] = _js_parse_float(value) if key in ("x", "y") else value
             process["metadata"] = metadata
 
-    def port_name(self) -> str:
+    def port_name(self) -> str | Fail:
         first = self.char(_NAME_START, "port name")
         if first is FAIL:
             return FAIL
         return first + self.many(_PORT_CHARS, "port name character")
 
-    def port(self) -> tuple[str, Any]:
+    def port(self) -> tuple[str, Any] | Fail:
         """``NAME`` or ``NAME[index]``, as (name, index or _NO_INDEX)."""
         name = self.port_name()
         if name is FAIL:
@@ -521,7 +523,7 @@ class _Parser(JsonValues):
                 self.pos = start
         return (name if self.case_sensitive else name.lower()), index
 
-    def port_then_spaces(self) -> tuple[str, Any]:
+    def port_then_spaces(self) -> tuple[str, Any] | Fail:
         start = self.pos
         port = self.port()
         if port is FAIL or self.some_spaces() is FAIL:
@@ -529,7 +531,7 @@ class _Parser(JsonValues):
             return FAIL
         return port
 
-    def spaces_then_port(self) -> tuple[str, Any]:
+    def spaces_then_port(self) -> tuple[str, Any] | Fail:
         start = self.pos
         if self.some_spaces() is FAIL:
             return FAIL

@@ -101,16 +101,18 @@ class Client:
             # The runtime's frames are JSON it encoded itself; json.loads rejects bad UTF-8
             # anyway, so websocket-client's pure-Python UTF-8 check is skipped (it cost
             # about a tenth of a Bridge's CPU).
-            self._ws = websocket.create_connection(
+            ws = websocket.create_connection(
                 self.url, timeout=self.timeout, subprotocols=["noflo"], enable_multithread=True,
                 skip_utf8_validation=True,
             )
         except (OSError, websocket.WebSocketException) as exc:
             raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
-        self._ws.settimeout(None)
+        self._ws = ws
+        ws.settimeout(None)
         self.closed.clear()
         self._closing.clear()
-        self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader")
+        self._reader = threading.Thread(target=self._read_loop, args=(ws,),
+                                        name=f"{self.name}-reader")
         self._reader.start()
         return self
 
@@ -124,21 +126,22 @@ class Client:
         self._closing.set()
         deadline = time.monotonic() + timeout
         ws = self._ws
-        reader = self._reader
-        joinable = reader is not None and reader is not threading.current_thread()
+        # the reader thread to join: none if there is none, or if this is it (close() called
+        # from on_close, say)
+        reader = self._reader if self._reader is not threading.current_thread() else None
         sock = ws.sock if ws is not None else None
-        if sock is not None:
+        if ws is not None and sock is not None:
             try:
                 ws.send_close()
             except Exception:  # already broken: closing is all we wanted
                 pass
-            if joinable:
+            if reader is not None:
                 reader.join(min(1.0, timeout))  # the runtime answers the close frame
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if joinable:
+        if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
             ws.shutdown()
@@ -172,9 +175,7 @@ class Client:
         self.close()
 
     # -- reading -------------------------------------------------------------------------
-    def _read_loop(self) -> None:
-        ws = self._ws
-        assert ws is not None
+    def _read_loop(self, ws: websocket.WebSocket) -> None:
         try:
             while True:
                 opcode, frame = ws.recv_data()
@@ -359,10 +360,18 @@ class Client:
 
     def request(self, protocol: str, command: str, payload: Any = None,
                 expect: Iterable[str] | None = None, until: str | None = None,
-                timeout: float | None = None) -> dict:
-        """Send a request and return the payload of its (last) reply."""
+                timeout: float | None = None) -> dict[str, Any]:
+        """Send a request and return the payload of its (last) reply.
+
+        Raises ClientError if that reply has no payload object (the protocol requires one).
+        """
         replies = self.wait(self.start_request(protocol, command, payload, expect, until), timeout)
-        return replies[-1].get("payload")
+        reply = replies[-1]
+        body = reply.get("payload")
+        if not isinstance(body, dict):
+            raise ClientError(f"{protocol}:{command}: the reply {reply.get('protocol')}:"
+                              f"{reply.get('command')} has no payload object: {body!r}")
+        return body
 
     # -- the protocol, command by command ------------------------------------------------
     def getruntime(self) -> dict:

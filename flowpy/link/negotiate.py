@@ -198,6 +198,8 @@ class Negotiator:
         """``conf.start``: start the remote network if it is not running."""
         config, graph = self.config, self.graph
         if config.start and status is not None and not status.get("running"):
+            if graph is None:  # negotiate() names the graph before it returns a status
+                raise LinkError("cannot start the remote network: no graph negotiated yet")
             try:
                 asked = time.monotonic()
                 client.start_network(graph)
@@ -286,12 +288,13 @@ class Negotiator:
         """Apply a welcome (through ``on_welcome``); a restart reason or None."""
         instance = welcome.get("instance")
         resumed = bool(welcome.get("resumed"))
-        received = welcome.get("received") if isinstance(welcome.get("received"), int) else 0
-        acked = welcome.get("acked") if isinstance(welcome.get("acked"), int) else 0
+        received = welcome.get("received")
+        acked = welcome.get("acked")
         restarted = None
         if self._instance is not None and (instance != self._instance or not resumed):
             restarted = ("the remote runtime restarted (new instance)" if instance != self._instance
                          else "the remote lost this link's session")
         self._instance = instance
-        self._on_welcome(resumed, received, acked)
+        self._on_welcome(resumed, received if isinstance(received, int) else 0,
+                         acked if isinstance(acked, int) else 0)
         return restarted

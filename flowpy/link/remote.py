@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from flowpy.engine.component import Component, InPort, OutPort
+from flowpy.engine.ports import PortSpec
 from flowpy.errors import FlowpyError
 
 from .client import Client, ClientError, RequestError
@@ -119,7 +120,10 @@ def remote_component(name: str, config: LinkConfig | str | dict) -> type[RemoteS
     graph, runtime, ports = discover(config)
     config = copy.deepcopy(config)
     config.graph = graph
-    inports, outports, remote_in, remote_out = [], [], {}, {}
+    inports: list[PortSpec] = []
+    outports: list[PortSpec] = []
+    remote_in: dict[str, str] = {}  # lower-case local port name -> the remote's name
+    remote_out: dict[str, str] = {}
     for infos, specs, table, cls in ((ports.get("inPorts") or [], inports, remote_in, InPort),
                                      (ports.get("outPorts") or [], outports, remote_out, OutPort)):
         for info in infos:
