@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="flowpy: %(message)s", stream=err)
-    logging.getLogger("pika").setLevel(logging.WARNING)  # its INFO is every frame it handles
+    # pika logs every frame (INFO) and every failed connection attempt with a traceback
+    # (ERROR); the participant reports connection states itself (-v).
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
         from flowpy.link.broker import (
             BrokerError,
