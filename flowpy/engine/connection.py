@@ -113,6 +113,7 @@ class Connection:
         "_waiting_writers",
         "selector",
         "watch",
+        "_holds",
     )
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, writers: int = 1, name: str = "") -> None:
@@ -133,6 +134,8 @@ class Connection:
         self._waiting_readers = 0
         self._waiting_writers = 0
         self.selector: Selector | None = None
+        #: Writers that are the network holding the connection open (see hold()).
+        self._holds = 0
         #: None, except while a network drains: then called (no arguments, no locks taken,
         #: quick) whenever the reader is about to block on this empty connection, so the drain
         #: can tell without polling when everything inside the network has settled.
@@ -217,10 +220,84 @@ class Connection:
                 self._wake_reader(everyone=True)
 
     def add_writer(self) -> None:
+        """One more writer (a live edit connected another edge to it): it takes the place
+        of a hold if there is one."""
         with self._lock:
             if self._eof:
                 raise ValueError(f"connection {self.name!r} is already closed")
+            if self._holds:
+                self._holds -= 1
+            else:
+                self._writers += 1
+
+    # -- live edits (see flowpy.engine.live) ------------------------------------------------
+    def hold(self) -> None:
+        """The network holds the connection open as if it were a writer: a process whose
+        inputs were edited away waits for a new edge instead of seeing end-of-stream."""
+        with self._lock:
             self._writers += 1
+            self._holds += 1
+            if self._eof and not self._items:  # nothing read the end yet: take it back
+                self._eof = False
+
+    def detach_writer(self) -> None:
+        """A writer was edited away (removeedge): the IPs it already sent stay to be read; if
+        it was the last real writer, the network holds the connection open instead."""
+        with self._lock:
+            if self._writers - self._holds <= 1 and not self._eof:
+                self._holds += 1  # its place is kept: no end-of-stream for an edit
+            elif self._writers > 0:
+                self._writers -= 1
+                if self._writers == 0 and not self._eof:
+                    self._eof = True
+                    self._wake_reader(everyone=True)
+
+    def release_holds(self) -> None:
+        """The network lets go (the stream may end now, when the real writers are done)."""
+        with self._lock:
+            self._writers -= self._holds
+            self._holds = 0
+            if self._writers <= 0 and not self._eof:
+                self._writers = 0
+                self._eof = True
+                self._wake_reader(everyone=True)
+
+    def inject(self, item: Any) -> None:
+        """Put ``item`` in at once, whatever the capacity (an IIP added to a running
+        network: IIPs never wait)."""
+        with self._lock:
+            if self._aborted or self._reader_gone:
+                self.dropped += 1
+                return
+            self._items.append(item)
+            if len(self._items) == 1:
+                self._wake_reader()
+
+    def take_back(self, item: Any) -> bool:
+        """Remove ``item`` (the very object) if it has not been read yet (removeinitial)."""
+        with self._lock:
+            for position, queued in enumerate(self._items):
+                if queued is item:
+                    del self._items[position]
+                    if self._waiting_writers:
+                        self._writers_may_go()
+                    return True
+            return False
+
+    def retire(self) -> int:
+        """Its reader is removed from the network: later sends are discarded (and counted),
+        the reader wakes to end-of-stream, what was buffered is discarded; how many were."""
+        with self._lock:
+            discarded = len(self._items)
+            self.dropped += discarded
+            self._items.clear()
+            self._reader_gone = True
+            self._eof = True
+            self._not_full.notify_all()
+            self._not_empty.notify_all()
+        if self.selector is not None:
+            self.selector.poke()
+        return discarded
 
     def _wait_for_room(self, needed: int) -> None:
         while len(self._items) + needed > self.capacity:

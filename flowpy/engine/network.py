@@ -32,10 +32,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from . import live
 from .component import Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
+from .drain import drain_network
 from .errors import NetworkError
 from .ip import IP
+from .listener import NetworkListener
 from .ports import Index, InputPort, OutputPort, PortSpec, normalize_index
 from .taps import TapConnection
 from .wiring import (
@@ -54,43 +57,6 @@ log = logging.getLogger(__name__)
 OUTPORT_BATCH = 256
 #: Inport requests the inport handler takes from its queue at once.
 INPORT_BATCH = 64
-
-
-class NetworkListener:
-    """Receives a network's lifecycle and traffic events. Every method is optional.
-
-    Methods are called from network threads. ``outport_ip`` may block to apply
-    back-pressure, but must return soon after ``network.stopping`` is set; ``stopping`` is
-    called right after that flag is set, before any thread is joined, so a listener can wake
-    whatever it blocks on. (The event names are verbs in the past tense; a listener keeping
-    its own state should not name attributes ``started``/``stopped``.)
-    """
-
-    def started(self, network: Network) -> None: ...
-
-    def stopping(self, network: Network) -> None: ...
-
-    def port_event(self, network: Network, direction: str, port: str, event: str) -> None: ...
-
-    def outport_ip(self, network: Network, port: str, ip: IP) -> None: ...
-
-    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
-        """Several IPs that left ``port`` back to back (the outport handler had them queued).
-        Override to handle them at once; by default each goes to ``outport_ip``."""
-        for ip in ips:
-            self.outport_ip(network, port, ip)
-
-    def process_error(self, network: Network, node: str, message: str, tb: str) -> None: ...
-
-    def output(self, network: Network, node: str, text: str) -> None: ...
-
-    def discarded(self, network: Network, count: int, drained: bool) -> None:
-        """A stop discarded ``count`` IPs still inside the network; ``drained`` is False if a
-        drain was asked for and did not finish (deadline, or cut short)."""
-
-    def finished(self, network: Network) -> None: ...
-
-    def stopped(self, network: Network) -> None: ...
 
 
 @dataclass
@@ -139,6 +105,10 @@ class Network:
         self._in_ports: dict[str, OutputPort] = {}
         self._live = 0
         self._taps: dict[tuple[Slot, Slot], TapConnection] = {}
+        self._out_port: InputPort | None = None
+        self._out_counted = False  # the outport handler is counted in _live (has outports)
+        self._out_names: dict[Any, str] = {}  # outport handler slot -> public name (renames)
+        self._retired: list[threading.Thread] = []  # threads of processes edited away
 
     # -- public state --------------------------------------------------------------------
     @property
@@ -205,7 +175,9 @@ class Network:
             self.stats = {"in": 0, "out": 0, "discarded": 0}
             self._taps = {}
             self._build_handlers(plan)
-            self._live = len(processes) + 1  # the outport handler counts: it flushes last
+            # The outport handler counts while it has outports to flush: it ends last.
+            self._out_counted = bool(plan.exported_out)
+            self._live = len(processes) + self._out_counted
             self.started = True
             self.running = True
             self.started_at = time.monotonic()
@@ -224,7 +196,6 @@ class Network:
 
     def _instantiate(self, plan: Plan) -> list[_Process]:
         processes = []
-        context = _NetworkContext(self)
         for node_id, cls in plan.classes.items():
             inports = {
                 name: InputPort(spec, slots_of(plan.targets, node_id, name))
@@ -234,19 +205,57 @@ class Network:
                 name: OutputPort(spec, slots_of(plan.sources, node_id, name))
                 for name, spec in cls.port_specs("out").items()
             }
-            try:
-                component = cls(node_id, cls.inports.bind(inports),
-                                cls.outports.bind(outports), context)
-            except Exception as exc:
-                raise NetworkError(
-                    f"node {node_id!r}: cannot create {cls.__name__}: {exc}"
-                ) from exc
-            proc = _Process(
-                node_id, component, None, list(inports.values()), list(outports.values())
-            )
-            proc.thread = threading.Thread(target=self._run_process, args=(proc,), name=node_id)
-            processes.append(proc)
+            processes.append(self._make_process(node_id, cls, inports, outports))
         return processes
+
+    def _make_process(self, node_id: str, cls: type[Component],
+                      inports: dict[str, InputPort], outports: dict[str, OutputPort]) -> _Process:
+        """The component instance of a node, bound to its ports, and its thread (not started)."""
+        try:
+            component = cls(node_id, cls.inports.bind(inports), cls.outports.bind(outports),
+                            _NetworkContext(self))
+        except Exception as exc:
+            raise NetworkError(f"node {node_id!r}: cannot create {cls.__name__}: {exc}") from exc
+        proc = _Process(node_id, component, None, list(inports.values()), list(outports.values()))
+        proc.thread = threading.Thread(target=self._run_process, args=(proc,), name=node_id)
+        return proc
+
+    # -- live edits (flowpy.engine.live) --------------------------------------------------
+    def check_edit(self, event: str, payload: dict) -> str | None:
+        """Why the running network could not follow graph change ``event`` (a graph event
+        name and its payload), or None if it can (then the graph may change)."""
+        if not self.started or self.stopping.is_set():
+            return None
+        return live.check(self, event, payload)
+
+    def apply_edit(self, event: str, payload: dict) -> None:
+        """Follow a change the graph has made (checked with :meth:`check_edit` first)."""
+        if self.started and not self.stopping.is_set() and not self._draining:
+            live.apply(self, event, payload)
+
+    def topology(self) -> tuple[set[str], set[tuple[Slot, Slot]]]:
+        """The processes and the edges between them as the network runs them now."""
+        return live.topology(self)
+
+    def _revive_outport_handler(self) -> None:
+        """State lock held: a process was added after every process had ended, so the
+        outport handler has ended too: a new one serves the outports edits may export."""
+        out = self._out_port
+        if out is not None and self._handlers and any(
+                t.name == f"{self.name}-OUT" and t.is_alive() for t in self._handlers):
+            out.held = True
+            out.poke()
+            return
+        out = InputPort(HANDLER_PORT, {}, held=True)
+        self._out_port = out
+        thread = threading.Thread(target=self._serve_outports, args=(out,),
+                                  name=f"{self.name}-OUT")
+        self._handlers = [*self._handlers, thread]
+        thread.start()
+
+    def _report_discarded(self, count: int, why: str) -> None:
+        log.warning("network %s: %s discarded %d IP(s)", self.name, why, count)
+        self._emit("discarded", self, count, True)
 
     def _build_handlers(self, plan: Plan) -> None:
         self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")
@@ -255,7 +264,11 @@ class Network:
             str(public): OutputPort(PortSpec(str(public)), {None: conns})
             for public, conns in in_slots.items()
         }
-        out_port = InputPort(HANDLER_PORT, slots_of(plan.targets, OUT_HANDLER, "port"))
+        # Held while processes run: an outport a live edit exports later must find it there.
+        out_port = InputPort(HANDLER_PORT, slots_of(plan.targets, OUT_HANDLER, "port"),
+                             held=bool(plan.classes))
+        self._out_port = out_port
+        self._out_names = {public: public for public in plan.exported_out}
         self._handlers = [
             threading.Thread(target=self._serve_inports, name=f"{self.name}-IN"),
             threading.Thread(
@@ -287,13 +300,13 @@ class Network:
         """The ``{graph}-IN`` pseudo-process: puts requested IPs into the exported inports."""
         requests = self._requests
         assert requests is not None
-        in_ports = self._in_ports
         try:
             while True:
                 batch = requests.recv_many(INPORT_BATCH)  # one lock round-trip per burst
+                in_ports = self._in_ports  # replaced, never changed, by live edits
                 for position, (kind, public, ip, callback, on_queued) in enumerate(batch):
                     port = in_ports.get(public)
-                    accepted = True
+                    accepted = port is not None or kind != "ip"  # an inport edited away
                     try:
                         if kind == "ip" and port is not None:
                             queued = partial(_safe_call, on_queued) if on_queued else None
@@ -325,11 +338,12 @@ class Network:
                 except EndOfStream:
                     break
                 self.stats["out"] += len(ips)
-                self._emit_outport(public, ips)
+                self._emit_outport(self._out_names.get(public, public), ips)
         finally:
             for conn in port._slots.values():
                 conn.close_reader()
-            self._process_ended()
+            if self._out_counted:
+                self._process_ended()
 
     def _emit_outport(self, public: Any, ips: list[IP]) -> None:
         for listener in list(self._listeners):
@@ -351,6 +365,11 @@ class Network:
             done = self._live == 0
             if done:
                 self.running = False
+            out = self._out_port
+            if out is not None and out.held and self._live == int(self._out_counted):
+                # No process is left: the outport handler ends once its streams have.
+                out.held = False
+                out.poke()
         self._poke_drain()
         if done:
             if not self.stopping.is_set() and not self._draining:  # a stop reports itself
@@ -410,23 +429,30 @@ class Network:
             tap = self._taps.get(key)
             if tap is None:
                 conn = self._plan.targets[key[1]]
-                targets = self._plan.sources[key[0]]
                 tap = TapConnection(conn)
                 self._taps[key] = tap
-                targets[targets.index(conn)] = tap
+                self._swap_target(key[0], conn, tap)
             tap.callbacks.append(callback)
 
         def untap() -> None:
             with self._state:
                 if callback in tap.callbacks:
                     tap.callbacks.remove(callback)
-                if not tap.callbacks and self._taps.get(key) is tap:
-                    del self._taps[key]
-                    targets = self._plan.sources[key[0]]
-                    if tap in targets:
-                        targets[targets.index(tap)] = tap.inner
+                if not tap.callbacks:
+                    for edge, current in list(self._taps.items()):  # keys follow renames
+                        if current is tap:
+                            del self._taps[edge]
+                            self._swap_target(edge[0], tap, tap.inner)
 
         return untap
+
+    def _swap_target(self, src: Slot, old: Any, new: Any) -> None:
+        """State lock held: the source slot ``src`` sends to ``new`` instead of ``old`` (a tap
+        put in front of a connection, or taken away)."""
+        self._plan.sources[src] = [new if t is old else t for t in self._plan.sources.get(src, [])]
+        port = live.outport_of(self, src)
+        if port is not None:
+            port.swap(old, new)
 
     def _edge_key(self, src: Any, tgt: Any) -> tuple[Slot, Slot]:
         def norm(ref: Any) -> tuple[str, str, Index | None]:
@@ -457,7 +483,7 @@ class Network:
             plan = self._plan
         began = time.monotonic()
         deadline = began + timeout
-        drained = self._drain(deadline - min(1.0, timeout * 0.2)) if drain else True
+        drained = drain_network(self, deadline - min(1.0, timeout * 0.2)) if drain else True
         with self._state:
             self.stopping.set()
         self._emit("stopping", self)
@@ -467,13 +493,16 @@ class Network:
             if proc.component is not None:
                 proc.component.stop_deadline = deadline
                 proc.component.stopping.set()
+            for outport in proc.outports:
+                outport.release()  # a send waiting for an edge that edits took away
         discarded = 0
         for conn in self._connections:
             if conn is not self._requests:
                 discarded += len(conn.abort())
         self.stats["discarded"] = discarded
         stuck = []
-        for thread in self._handlers + [p.thread for p in self._processes if p.thread]:
+        for thread in self._handlers + [p.thread for p in self._processes if p.thread] \
+                + self._retired:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
@@ -506,64 +535,6 @@ class Network:
         if self._draining:
             with self._drain_quiet:
                 self._drain_quiet.notify_all()
-
-    def _drain(self, deadline: float) -> bool:
-        """Let what the exported inports took run out (module docstring). True once settled,
-        False if the deadline passed or the drain was cut first."""
-        watched = self._inport_closure()
-        if not watched:
-            return True  # nothing a client handed in can be inside
-        connections = [c for c in self._connections if c is not self._requests]
-        for conn in connections:
-            conn.watch = self._poke_drain
-        try:
-            if self._requests is not None:
-                self._requests.close_input()  # taken requests go in; later ones are refused
-            with self._drain_quiet:
-                while not self._settled(watched):
-                    remaining = deadline - time.monotonic()
-                    if self._drain_cut or remaining <= 0:
-                        return False
-                    # The pokes (a reader blocking, a thread ending) are what wakes this; the
-                    # slice only bounds the cost of a wake-up this code did not foresee.
-                    self._drain_quiet.wait(min(remaining, 0.1))
-            return True
-        finally:
-            for conn in connections:
-                conn.watch = None
-
-    def _inport_closure(self) -> list[list[Connection]]:
-        """For every process downstream of an exported inport (the outport handler
-        included): the connections it reads. Empty if the graph has no exported inport."""
-        plan = self._plan
-        following: dict[str, set[str]] = {}
-        for src, tgt in plan.edges:
-            following.setdefault(src[0], set()).add(tgt[0])
-        reached: set[str] = set()
-        todo = [IN_HANDLER]
-        while todo:
-            for node in following.get(todo.pop(), ()):
-                if node not in reached:
-                    reached.add(node)
-                    todo.append(node)
-        readers: dict[str, list[Connection]] = {}
-        for (node, _port, _index), conn in plan.targets.items():
-            if node in reached:
-                readers.setdefault(node, []).append(conn)
-        return list(readers.values())
-
-    def _settled(self, watched: list[list[Connection]]) -> bool:
-        """Nothing moves downstream of the inports any more: the inport handler has ended,
-        and every process there has ended or waits for input on empty connections."""
-        if self._handlers and self._handlers[0].is_alive():
-            return False
-        for conns in watched:
-            if any(len(conn) for conn in conns):
-                return False
-            if not all(conn.reader_gone for conn in conns) and \
-                    not any(conn.reader_waiting for conn in conns):
-                return False
-        return True
 
     # -- plumbing ------------------------------------------------------------------------
     def _emit(self, event: str, *args: Any) -> None:

@@ -9,13 +9,14 @@ lower case, so graphs written for noflo (``in``) and for flowd (``IN``) both loa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
 from flowpy.errors import FlowpyError
 
-from .connection import Connection, EndOfStream, Selector
+from .connection import Connection, EndOfStream, NetworkStopped, Selector
 from .ip import CLOSE, DATA, IP, OPEN
 
 Index = int | str
@@ -77,13 +78,34 @@ class InputPort:
     Iterating yields IPs until end-of-stream; on an addressable port it merges every slot.
     """
 
-    def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection]) -> None:
+    def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
+                 held: bool = False) -> None:
         self.spec = spec
         self.name = spec.name
         self._slots = slots
         self._selector: Selector | None = None
         self._open_slots: list[tuple[Index | None, Connection]] = []  # set with the selector
         self._next_slot = 0
+        #: An addressable port of a process added to a running network: with no slot yet it
+        #: waits for edges to come instead of ending (see flowpy.engine.live).
+        self.held = held
+        self._edit = threading.Lock()
+
+    def poke(self) -> None:
+        """Make a reader waiting on this port look again (its ``held`` changed)."""
+        self._ensure_selector().poke()
+
+    def attach(self, index: Index | None, conn: Connection) -> None:
+        """A live edit connected a new edge here: a reader waiting on this port (or on its
+        selector) takes the connection into account without missing a wake-up."""
+        with self._edit:
+            self._slots = {**self._slots, index: conn}
+            selector = self._selector
+            if selector is not None:
+                conn.selector = selector
+                self._open_slots = [*self._open_slots, (index, conn)]
+        if selector is not None:
+            selector.poke()
 
     # -- structure -----------------------------------------------------------------------
     @property
@@ -101,10 +123,8 @@ class InputPort:
         return InputPort(self.spec, {None: conn} if conn is not None else {})
 
     def _single(self) -> Connection | None:
-        if self.spec.addressable and self._slots and None not in self._slots:
-            if len(self._slots) == 1:
-                return next(iter(self._slots.values()))
-            return None
+        if self.spec.addressable and None not in self._slots:
+            return None  # slots may come and go: read them through the selector
         return self._slots.get(None)
 
     # -- reading -------------------------------------------------------------------------
@@ -132,10 +152,6 @@ class InputPort:
         self, max_items: int = 0, timeout: float | None = None
     ) -> tuple[Index | None, list[IP]]:
         """(slot, up to ``max_items`` IPs of that slot), from whichever slot has some."""
-        slots = self._slots
-        if len(slots) == 1 and self._selector is None:  # one connection: no selector needed
-            ((slot, conn),) = slots.items()
-            return slot, conn.recv_many(max_items, timeout)
         return self._select(max_items, timeout)
 
     def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
@@ -162,7 +178,7 @@ class InputPort:
                     self._next_slot = position + 1
                     return slot, batch
             else:
-                if not open_slots:
+                if not open_slots and not self.held:
                     raise EndOfStream()
                 remaining = None
                 if deadline is not None:
@@ -172,12 +188,14 @@ class InputPort:
                 selector.wait(seen, remaining)
 
     def _ensure_selector(self) -> Selector:
-        if self._selector is None:
-            self._selector = Selector()
-            self._open_slots = list(self._slots.items())
-            for conn in self._slots.values():
-                conn.selector = self._selector
-        return self._selector
+        with self._edit:
+            if self._selector is None:
+                selector = Selector()
+                self._open_slots = list(self._slots.items())
+                for conn in self._slots.values():
+                    conn.selector = selector
+                self._selector = selector
+            return self._selector
 
     def __iter__(self) -> Iterator[IP]:
         conn = self._single()
@@ -188,7 +206,7 @@ class InputPort:
                 except EndOfStream:
                     return
                 yield from batch
-        elif self._slots:
+        elif self._slots or self.held:
             while True:
                 try:
                     yield self.recv_any()[1]
@@ -217,6 +235,12 @@ class InputPort:
                 return ip.data
 
 
+#: In an outport's closed slots: the whole port was closed (its process ended).
+_WHOLE_PORT = object()
+#: In an outport's held slots: the network stopped, nothing waits for an edge any more.
+_STOPPED = object()
+
+
 class OutputPort:
     """A bound outport: sends each IP to every connection of the selected slot."""
 
@@ -233,6 +257,74 @@ class OutputPort:
         # Shared with the per-slot views so each connection's writer is closed exactly once.
         self._closed_slots: set = closed_slots if closed_slots is not None else set()
         self._views: dict[Index, OutputPort] = {}
+        #: Held by structural changes (live edits) and by close(), so an edge is either
+        #: closed by the process ending or detached by an edit, never both; shared with the
+        #: per-slot views, as is the set of slots whose edges were edited away (held).
+        self._edit = threading.Condition(threading.Lock())
+        self._held: set = set()
+
+    # -- live edits (see flowpy.engine.live): lists are replaced, never changed in place, so a
+    #    send in progress finishes on the list it started with ------------------------------
+    def attach(self, index: Index | None, conn: Any) -> bool:
+        """Send to ``conn`` too (a new edge). False if this slot has ended already: the
+        process will send nothing more there, and the caller must not count it a writer."""
+        with self._edit:
+            if index in self._closed_slots or _WHOLE_PORT in self._closed_slots:
+                return False
+            self._set_targets(index, [*self._slots.get(index, []), conn])
+            return True
+
+    def detach(self, conn: Any) -> bool:
+        """Stop sending to ``conn`` (an edge removed). True if it was a live target: the
+        caller then accounts for the writer it loses. A slot left without targets is *held*:
+        its sends wait for a new edge (no IP goes nowhere while a graph is being edited)."""
+        with self._edit:
+            for index, targets in list(self._slots.items()):
+                if conn in targets:
+                    remaining = [c for c in targets if c is not conn]
+                    if not remaining:
+                        self._held.add(index)
+                    self._set_targets(index, remaining)
+                    return index not in self._closed_slots
+            return False
+
+    def swap(self, old: Any, new: Any) -> None:
+        """Send to ``new`` where this port sent to ``old`` (a tap in front of a connection)."""
+        with self._edit:
+            for index, targets in list(self._slots.items()):
+                if any(t is old for t in targets):
+                    self._set_targets(index, [new if t is old else t for t in targets])
+
+    def release(self) -> None:
+        """The network is stopping: sends waiting for an edge raise NetworkStopped."""
+        with self._edit:
+            self._held.add(_STOPPED)
+            self._edit.notify_all()
+
+    def _wait_for_targets(self) -> list:
+        """No edge on this slot: nothing to send to (an unconnected port), or, if edits took
+        its edges away, wait until one comes back (or the network stops)."""
+        slot = self._slot
+        with self._edit:
+            while not self._targets and slot in self._held:
+                if _STOPPED in self._held:
+                    raise NetworkStopped()
+                self._edit.wait()
+            if not self._targets:
+                self._check()
+            return self._targets
+
+    def _set_targets(self, index: Index | None, targets: list) -> None:
+        if targets:
+            self._held.discard(index)
+        self._edit.notify_all()
+        self._slots = {**self._slots, index: targets}
+        if index is None:
+            self._targets = targets
+        view = self._views.get(index) if index is not None else None
+        if view is not None:
+            view._slots = {None: targets}
+            view._targets = targets
 
     @property
     def is_connected(self) -> bool:
@@ -247,13 +339,19 @@ class OutputPort:
         slot = normalize_index(index)
         if slot is None:
             raise PortError(f"outport {self.name!r}: an index is needed, got {index!r}")
-        view = self._views.get(slot)
-        if view is None:
-            targets = self._slots.setdefault(slot, [])
-            view = OutputPort(self.spec, {None: targets}, self._closed_slots)
-            view._slot = slot
-            self._views[slot] = view
-        return view
+        with self._edit:
+            view = self._views.get(slot)
+            if view is None:
+                targets = self._slots.get(slot)
+                if targets is None:
+                    targets = []
+                    self._slots = {**self._slots, slot: targets}
+                view = OutputPort(self.spec, {None: targets}, self._closed_slots)
+                view._edit = self._edit
+                view._held = self._held
+                view._slot = slot
+                self._views[slot] = view
+            return view
 
     def _check(self) -> None:
         if self.spec.addressable and None not in self._slots and self._slots:
@@ -268,8 +366,9 @@ class OutputPort:
         """
         targets = self._targets
         if not targets:
-            self._check()
-            return True
+            targets = self._wait_for_targets()
+            if not targets:
+                return True
         ok = True
         for conn in targets:
             if conn.send(ip, on_queued):
@@ -282,8 +381,9 @@ class OutputPort:
         batch = ips if isinstance(ips, list) else list(ips)
         targets = self._targets
         if not targets:
-            self._check()
-            return True
+            targets = self._wait_for_targets()
+            if not targets:
+                return True
         ok = True
         for conn in targets:
             if not conn.send_many(batch):
@@ -303,16 +403,23 @@ class OutputPort:
 
     def close(self) -> None:
         """End the stream on every edge of this port (or of this slot). Idempotent."""
-        slots = [self._slot] if self._slot is not None else list(self._slots)
-        for slot in slots:
-            if slot in self._closed_slots:
-                continue
-            self._closed_slots.add(slot)
-            for conn in self._slots.get(slot, []) if self._slot is None else self._targets:
-                conn.close_writer()
+        with self._edit:
+            slots = [self._slot] if self._slot is not None else list(self._slots)
+            if self._slot is None:
+                self._closed_slots.add(_WHOLE_PORT)  # slots an edit would add later too
+            closing = []
+            for slot in slots:
+                if slot in self._closed_slots:
+                    continue
+                self._closed_slots.add(slot)
+                closing += self._slots.get(slot, []) if self._slot is None else self._targets
+        for conn in closing:
+            conn.close_writer()
 
     @property
     def closed(self) -> bool:
+        if self._slot is None and _WHOLE_PORT in self._closed_slots:
+            return True
         slots = [self._slot] if self._slot is not None else list(self._slots)
         return all(s in self._closed_slots for s in slots)
 

@@ -76,8 +76,11 @@ def _change(action: Callable[[Any, dict], Any]) -> Callable[[Host, Request, dict
 
     def handler(rt: Host, req: Request, payload: dict) -> None:
         hosted = hosted_graph(rt, payload)
+        command = action.__name__
+        _refuse_if_running(hosted, command, payload)
+        removing = payload.get("id") if command == "removenode" else None
         try:
-            with hosted.editing(req) as graph:
+            with hosted.editing(req, removing) as graph:
                 action(graph, payload)
         except GraphError as exc:
             raise ProtocolError(str(exc)) from None
@@ -85,6 +88,15 @@ def _change(action: Callable[[Any, dict], Any]) -> Callable[[Host, Request, dict
     handler.__doc__ = action.__doc__
     handler.__name__ = action.__name__
     return handler
+
+
+def _refuse_if_running(hosted: Any, command: str, payload: dict) -> None:
+    """An edit the running network cannot follow is refused before the graph changes
+    (docs/protocol.md, "Live editing"): never acknowledged and deferred."""
+    problem = hosted.live_problem(command, payload)
+    if problem is not None:
+        raise ProtocolError(f"cannot {command} while the network runs: {problem}; "
+                            "stop the network first")
 
 
 def _s(payload: dict, key: str) -> str:
@@ -102,6 +114,7 @@ def addnode(rt: Host, req: Request, payload: dict) -> None:
     if sub is not None and rt.catalogue.contains_graph(sub, hosted.graph):
         raise ProtocolError(f"graph {hosted.id!r} cannot contain itself "
                             f"(component {component!r} is or contains it)")
+    _refuse_if_running(hosted, "addnode", payload)
     try:
         with hosted.editing(req) as graph:
             graph.add_node(_s(payload, "id"), component, node_metadata(payload))

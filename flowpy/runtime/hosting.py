@@ -47,6 +47,14 @@ EdgeKey = tuple[tuple[str, str, Any], tuple[str, str, Any]]
 
 #: Graph events that change the exported ports (runtime:ports must follow). Removing an
 #: exported node emits removeinport/removeoutport first, so removenode itself is not here.
+#: Graph events a running network follows (flowpy.engine.live); the others are metadata.
+LIVE_EVENTS = frozenset({
+    "addnode", "removenode", "renamenode", "addedge", "removeedge", "addinitial",
+    "removeinitial", "addinport", "removeinport", "renameinport", "addoutport",
+    "removeoutport", "renameoutport",
+})
+#: ... of which these change the edges that debug data reports.
+EDGE_EVENTS = frozenset({"addnode", "removenode", "renamenode", "addedge", "removeedge"})
 PORT_EVENTS = frozenset({
     "addinport", "removeinport", "renameinport", "addoutport", "removeoutport", "renameoutport",
 })
@@ -110,25 +118,60 @@ class HostedGraph(NetworkListener):
         self.editor: Request | None = None
         self._edit_lock = threading.RLock()
         self._lifecycle_cause: tuple[Request, int] | None = None
+        self._removing: str | None = None
         self._unsubscribe = graph.subscribe(self._graph_event)
 
     # -- graph model -------------------------------------------------------------------------
     def _graph_event(self, event: str, payload: dict) -> None:
         if event in PORT_EVENTS or event == "clear":
             self._inports = None
+        self._follow(event, payload)
         self.runtime.graph_changed(self, event, payload, self.editor)
 
     @contextlib.contextmanager
-    def editing(self, request: Request | None) -> Iterator[Any]:
+    def editing(self, request: Request | None, removing: str | None = None) -> Iterator[Any]:
         """Changes made to the model inside are ``request``'s: its sender gets their acks as
         replies, and what they change is announced when the request is finished. Editors of
-        one graph take turns."""
+        one graph take turns. ``removing``: the node a removenode is taking away (the edges it
+        sends on end, rather than being held for a new edge)."""
         with self._edit_lock:
             self.editor = request
+            self._removing = removing
             try:
                 yield self.graph
             finally:
                 self.editor = None
+                self._removing = None
+
+    # -- live editing (flowpy.engine.live) ---------------------------------------------------
+    def live_problem(self, event: str, payload: dict) -> str | None:
+        """Why the running network could not follow this change (None: it can, or nothing
+        runs); asked before the graph changes, so a refused edit changes nothing."""
+        network = self.network
+        if network is None or not self.is_started or self.stop_requested.is_set():
+            return None
+        return network.check_edit(event, payload)
+
+    def _follow(self, event: str, payload: dict) -> None:
+        """The running network follows a change of the model; debug taps follow the edges."""
+        network = self.network
+        if network is None or not self.is_started or self.stop_requested.is_set() \
+                or event not in LIVE_EVENTS:
+            return
+        if event == "removeedge" and payload.get("src", {}).get("node") == self._removing:
+            payload = {**payload, "ending": True}
+        try:
+            network.apply_edit(event, payload)
+        except Exception as exc:  # a bug here must be visible, and must not lose the edit
+            log.exception("graph %s: the running network did not follow %s", self.id, event)
+            self.runtime.broadcast("network", "output", {
+                "message": f"graph {self.id}: the running network could not follow {event} "
+                           f"({type(exc).__name__}: {exc}); stop and start it to run the "
+                           "graph as it is now", "type": "message"}, "network-data")
+        if event in EDGE_EVENTS:
+            with self.lock:
+                self._snapshot_edges()
+            self.refresh_observers()
 
     def _cause(self) -> Request | None:
         """The request starting or stopping the network, for events of that very call (a
@@ -392,6 +435,9 @@ class HostedGraph(NetworkListener):
                             if c.grant.may_receive("network-data")]
             tracing = self.tracer is not None and self.tracer.active
             targets: dict[EdgeKey, tuple[Client, ...]] = {}
+            current = {edge.key for edge in self._edges}
+            for key in [key for key in self._taps if key not in current]:  # edited away
+                self._taps.pop(key)()
             for edge in self._edges:
                 clients = tuple(c for c in watchers if c.wants_edge(self.id, edge.key))
                 if clients or tracing:
