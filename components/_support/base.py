@@ -38,34 +38,11 @@ def reject(component: Component, message: str, value: Any = None, **extra: Any) 
 
 def text_options(component: Component, defaults: Mapping[str, Any], scalar: str,
                  port: str = "conf") -> dict[str, Any]:
-    """``component.options``, for a component whose one obvious option is text that may
-    itself start with "{" or "[" (a JMESPath expression "[?a > `1`]", a template "{name}"):
-    conf text that is not a JSON *object* is that option, as it is, instead of being decoded
-    (or refused as bad JSON)."""
-    inport = component.inports[port] if port in component.inports else None
-    if inport is None or not inport.is_connected:
-        return dict(defaults)
-    try:
-        value = inport.recv_data()
-    except EndOfStream:
-        return dict(defaults)
-    if isinstance(value, str) and value.lstrip()[:1] == "{":
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, Mapping):
-            value = decoded
-    merged = dict(defaults)
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(defaults))
-        if unknown:
-            raise ValueError(f"{component.node_id}: unknown {port} option(s) {unknown} "
-                             f"(known: {', '.join(sorted(defaults))})")
-        merged.update(value)
-    else:
-        merged[scalar] = value
-    return merged
+    """``component.options`` for a component whose one obvious option is text that may itself
+    look like JSON (a JMESPath expression "[0]", a template "{name}", a separator "1"): conf
+    text is that option as written unless it is a JSON object (``Component.options`` with
+    ``text=True``, the one conf rule)."""
+    return component.options(defaults, scalar, port, text=True)
 
 
 def render(value: Any) -> str:

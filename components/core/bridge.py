@@ -43,9 +43,8 @@ class Bridge(Component):
     link = None
 
     def run(self) -> None:
-        raw = self.inports["conf"].recv_data()
         try:
-            config = LinkConfig.parse(raw)
+            config = LinkConfig.parse(self.conf())  # a URL, or the object (or its JSON text)
         except LinkError as exc:
             self._send_error({"type": "config", "message": str(exc)})
             raise

@@ -13,8 +13,6 @@ def parse_range(conf: Any) -> range:
         raise ValueError(f"Range conf must be an integer or an object, not {conf!r}")
     if isinstance(conf, int):
         return range(conf)
-    if isinstance(conf, str) and conf.strip().lstrip("-").isdigit():
-        return range(int(conf))
     if isinstance(conf, dict):
         unknown = set(conf) - {"start", "stop", "step"}
         if unknown:

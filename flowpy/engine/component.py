@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -23,6 +24,31 @@ class ProcessContext:
 
     def console(self, node_id: str, text: str) -> None:
         print(text, flush=True)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: Strict JSON: NaN and Infinity are not JSON numbers (flowpy's JSON policy refuses them).
+_CONF_DECODER = json.JSONDecoder(parse_constant=_not_json)
+
+
+def conf_value(value: Any) -> Any:
+    """What a configuration IIP means: text that is JSON is decoded (``'{"stop": 10}'`` is
+    that object, ``'10'`` the number, ``'true'`` the boolean, ``'"x"'`` the text ``x``); text
+    that is not JSON is returned unchanged, and so is every value that is not text. One rule
+    for every component, whether the IIP came from a ``.fbp`` file (always text), a JSON graph
+    or a protocol client."""
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded = _CONF_DECODER.decode(value)
+    except (ValueError, RecursionError):
+        return value
+    if isinstance(decoded, float) and not math.isfinite(decoded):
+        return value  # 1e400: beyond a double, so not a JSON number flowpy accepts
+    return decoded
 
 
 class Component:
@@ -81,44 +107,60 @@ class Component:
 
     # -- options ---------------------------------------------------------------------------
     def conf(self, port: str = "conf", default: Any = None) -> Any:
-        """The value of the ``conf`` IIP (flowd's convention for a component's options),
-        ``default`` when the port is not connected or ends without one. Text that holds a JSON
-        object or array is decoded: a ``.fbp`` IIP is always text (``'{"stop": 10}' -> CONF``)."""
-        if port not in self.inports or not self.inports[port].is_connected:
-            return default
-        try:
-            value = self.inports[port].recv_data()
-        except EndOfStream:
-            return default
-        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
-            try:
-                return json.loads(value)
-            except ValueError as exc:
-                raise ValueError(f"{self.node_id}: {port} is not valid JSON: {exc}") from None
-        return value
+        """The value of the IIP on ``port`` (``conf`` by default, flowd's convention for a
+        component's options), or ``default`` when the port is not connected or ends without
+        one. Read by :func:`conf_value`: text that is JSON is decoded, so a ``.fbp`` IIP
+        (always text) means what the same value means in a JSON graph; text that is not JSON
+        (``[?a > `1`]``, ``Hello {name}``, ``ws://host:3569``) comes back as it is."""
+        found, raw = self._read_iip(port)
+        return conf_value(raw) if found else default
 
-    def options(self, defaults: Mapping[str, Any], scalar: str | None = None,
-                port: str = "conf") -> dict[str, Any]:
-        """The options of this process: ``defaults`` updated from the ``conf`` IIP, which may
-        be an object of options, the same object as JSON text, or, where ``scalar`` names the
-        one obvious option, a plain value for it. Unknown options and a conf of another shape
-        are a ValueError naming them (the process fails with that message)."""
-        value = self.conf(port)
+    def options(
+        self,
+        defaults: Mapping[str, Any],
+        scalar: str | None = None,
+        port: str = "conf",
+        text: bool = False,
+    ) -> dict[str, Any]:
+        """The options of this process: ``defaults`` updated from the ``conf`` IIP (read as
+        :meth:`conf` reads it), which may be an object of options or, where ``scalar`` names
+        the one obvious option, a plain value for it. With ``text`` that option is text (an
+        expression, a template, a separator): conf text is taken as written unless it is a
+        JSON object, so ``'[0]'`` stays the text ``[0]``. Unknown options and a conf of
+        another shape are a ValueError naming them (the process fails with that message)."""
+        found, raw = self._read_iip(port)
+        value = conf_value(raw) if found else None
+        if text and isinstance(raw, str) and not isinstance(value, Mapping):
+            value = raw
         merged = dict(defaults)
         if value is None:
             return merged
         if isinstance(value, Mapping):
             unknown = sorted(set(value) - set(defaults))
             if unknown:
-                raise ValueError(f"{self.node_id}: unknown {port} option(s) {unknown} "
-                                 f"(known: {', '.join(sorted(defaults))})")
+                raise ValueError(
+                    f"{self.node_id}: unknown {port} option(s) {unknown} "
+                    f"(known: {', '.join(sorted(defaults))})"
+                )
             merged.update(value)
         elif scalar is not None:
             merged[scalar] = value
         else:
-            raise ValueError(f"{self.node_id}: {port} must be an object of options "
-                             f"({', '.join(sorted(defaults))}), got {value!r}")
+            raise ValueError(
+                f"{self.node_id}: {port} must be an object of options "
+                f"({', '.join(sorted(defaults))}), got {value!r}"
+            )
         return merged
+
+    def _read_iip(self, port: str) -> tuple[bool, Any]:
+        """(True, payload) of the first data IP on ``port``; (False, None) when the port is
+        not connected or ends without one."""
+        if port not in self.inports or not self.inports[port].is_connected:
+            return False, None
+        try:
+            return True, self.inports[port].recv_data()
+        except EndOfStream:
+            return False, None
 
     def time_to_stop(self, wanted: float) -> float:
         """Seconds a process may spend winding down after a stop (closing a link, flushing
@@ -165,4 +207,12 @@ class Component:
         return info
 
 
-__all__ = ["Component", "InPort", "InPorts", "OutPort", "OutPorts", "ProcessContext"]
+__all__ = [
+    "Component",
+    "InPort",
+    "InPorts",
+    "OutPort",
+    "OutPorts",
+    "ProcessContext",
+    "conf_value",
+]
