@@ -64,7 +64,9 @@ def packet(rt: Host, req: Request, payload: dict) -> None:
         if ok:
             rt.reply(req, "packetsent", echo)
         else:
-            rt.error(req, f"packet to {graph}.{port} was not delivered: the network stopped")
+            why = hosted.why_not_running()
+            rt.error(req, f"packet to {graph}.{port} was not delivered: the network stopped"
+                     + (f": {why}" if why else ""))
 
     client.packet_taken()  # flow control: see Runtime, "max_inflight"
     try:

@@ -139,6 +139,14 @@ class Client:
         """IIPs are not edges a client can select; only unfiltered watchers see them."""
         return graph not in self.edge_filters
 
+    @property
+    def label(self) -> str:
+        """How log lines name this client: the transport's name for the connection and the
+        peer address when the sink has them (never the secret)."""
+        name = getattr(self.sink, "name", None) or f"client {self.number}"
+        peer = getattr(self.sink, "peer", None)
+        return f"{name} ({peer})" if peer else str(name)
+
     def __repr__(self) -> str:
         return f"<Client {self.number}>"
 

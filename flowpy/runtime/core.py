@@ -426,12 +426,7 @@ class Runtime:
         """A small status document for plain HTTP ``GET /``."""
         graphs = []
         for graph_id, hosted in sorted(self.graphs().items()):
-            state = hosted.status()
-            entry = {"id": graph_id, "main": graph_id == self.main_graph,
-                     "started": state["started"], "running": state["running"]}
-            if hosted.last_stop is not None:
-                entry["lastStop"] = dict(hosted.last_stop)
-            graphs.append(entry)
+            graphs.append({**hosted.report(), "main": graph_id == self.main_graph})
         return {
             "id": self.id,
             "label": self.label,
@@ -464,7 +459,7 @@ class Runtime:
         self.sessions.wake()
         for hosted in self.graphs().values():
             try:
-                hosted.stop(timeout, drain)
+                hosted.stop(timeout, drain, reason="the runtime is shutting down")
             except Exception:
                 log.exception("graph %s: stop failed", hosted.id)
         stuck = self.sessions.shutdown(timeout)

@@ -34,6 +34,7 @@ from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import normalize_index
 from flowpy.wire.events import EVENT_OF_KIND
 
+from .runs import RunReport
 from .tracing import Tracer
 
 if TYPE_CHECKING:
@@ -68,6 +69,11 @@ def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
 def edge_key(src: dict, tgt: dict) -> EdgeKey:
     return (port_key(src["node"], src["port"], src.get("index")),
             port_key(tgt["node"], tgt["port"], tgt.get("index")))
+
+
+def _by(request: Request | None) -> str:
+    """" by <client>" for a log line about what ``request`` did ("" without one)."""
+    return f" by {request.client.label}" if request is not None else ""
 
 
 @dataclass
@@ -108,6 +114,9 @@ class HostedGraph(NetworkListener):
         self.stop_requested = threading.Event()
         #: What the last stop discarded ({"discarded": n, "drained": bool}), for ``GET /``.
         self.last_stop: dict[str, Any] | None = None
+        #: Who started the runs, which process failed, how each ended (log and ``GET /``).
+        self.runs = RunReport(graph_id)
+        self._stop_reason: str | None = None
         self.tracer: Tracer | None = None
         self._edges: list[_Edge] = []
         self._initials: list[_Initial] = []
@@ -197,7 +206,7 @@ class HostedGraph(NetworkListener):
     def close(self, timeout: float = 5.0) -> None:
         """Stop the network and stop following the model (the graph is being replaced)."""
         self._unsubscribe()
-        self.stop(timeout)
+        self.stop(timeout, reason="the graph was replaced")
 
     def port_definitions(self) -> tuple[list[dict], list[dict]]:
         """Exported ports as ``runtime:ports`` describes them, typed from their components."""
@@ -243,7 +252,7 @@ class HostedGraph(NetworkListener):
         """(Re)start the network; NetworkError if the graph cannot run (then nothing runs).
         ``network:started`` (and a ``stopped`` on a restart) answer ``request``."""
         with self._control, self._lifecycle(request):
-            self._stop_locked(5.0)
+            self._stop_locked(5.0, reason=f"restarted{_by(request)}")
             options = {}
             if self.runtime.network_capacity is not None:
                 options["capacity"] = self.runtime.network_capacity
@@ -253,14 +262,15 @@ class HostedGraph(NetworkListener):
             network.start()
 
     def stop(self, timeout: float = 5.0, drain: bool = True,
-             request: Request | None = None) -> bool:
+             request: Request | None = None, reason: str | None = None) -> bool:
         """Stop the network (draining first, see :meth:`Network.stop`); False if it was not
-        started (nothing to announce). An immediate stop cuts a drain in progress short."""
+        started (nothing to announce). An immediate stop cuts a drain in progress short.
+        ``reason``: why, for the log and ``GET /`` (default: who sent ``request``)."""
         network = self.network
         if not drain and network is not None:
             network.cut_drain()
         with self._control, self._lifecycle(request):
-            return self._stop_locked(timeout, drain)
+            return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}")
 
     @contextlib.contextmanager
     def _lifecycle(self, request: Request | None) -> Iterator[None]:
@@ -275,10 +285,11 @@ class HostedGraph(NetworkListener):
         if network is not None:
             network.cut_drain()
 
-    def _stop_locked(self, timeout: float, drain: bool = True) -> bool:
+    def _stop_locked(self, timeout: float, drain: bool = True, reason: str = "stopped") -> bool:
         network = self.network
         if network is None or not network.started:
             return False
+        self._stop_reason = reason
         self.stop_requested.set()  # input is refused from now on; output flows until drained
         stuck = network.stop(timeout, drain)
         if stuck:
@@ -306,7 +317,9 @@ class HostedGraph(NetworkListener):
         first. ``on_queued``: see :meth:`Network.send_inport` (IPs only, not markers)."""
         network = self.network
         if network is None or not network.started or self.stop_requested.is_set():
-            raise NetworkError(f"network of graph {self.id!r} is not running")
+            why = self.why_not_running()
+            raise NetworkError(f"network of graph {self.id!r} is not running: " + (
+                f"the network stopped: {why}" if why else "start it first (network:start)"))
         if event == "data":
             network.send_inport(port, IP.make_data(payload), on_accepted, on_queued)
         elif event == "begingroup":
@@ -326,6 +339,8 @@ class HostedGraph(NetworkListener):
             self.is_running = True
             self._started_at = time.monotonic()
             self._ended_edges = False
+            cause = self._cause()
+            self.runs.started(cause.client.label if cause is not None else None)
             self.runtime.broadcast("network", "started", {
                 "graph": self.id, "started": True, "running": True, "time": wire.timestamp(),
             }, "network-status", self._cause())
@@ -341,6 +356,7 @@ class HostedGraph(NetworkListener):
             if network is not self.network or not self.is_started:
                 return
             self.is_running = False
+            self.runs.finished()
             self._end_edges()
             self.runtime.broadcast("network", "stopped", {
                 "graph": self.id, "started": True, "running": False,
@@ -360,6 +376,8 @@ class HostedGraph(NetworkListener):
             self.is_started = False
             self.is_running = False
             self._started_at = 0.0
+            self.runs.stopped(self._stop_reason or "stopped")
+            self._stop_reason = None
             self._end_edges()
             for untap in self._taps.values():
                 untap()
@@ -379,11 +397,38 @@ class HostedGraph(NetworkListener):
                        f"network ({why})", "type": "message"}, "network-data")
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
+        self.runs.failed(node, self._component_name(network, node), message, tb)
         error = message
         if tb:
             error = f"{message}\n{tb.strip()[-4000:]}"
         self.runtime.broadcast("network", "processerror",
                                {"id": node, "error": error, "graph": self.id}, "network-data")
+
+    def _component_name(self, network: Network, node: str) -> str | None:
+        """The component of ``node`` (a node of a subgraph: its class name)."""
+        with self.graph.lock:
+            model = self.graph.nodes.get(node)
+        if model is not None:
+            return str(model.component)
+        try:
+            return type(network.component(node)).__name__
+        except KeyError:
+            return None
+
+    def why_not_running(self) -> str | None:
+        """Why the network takes no input now (the process error that ended it, how it
+        ended), for the refusal a client gets; None if nothing is known."""
+        return self.runs.why_not_running() or self._stop_reason
+
+    def report(self) -> dict[str, Any]:
+        """This graph's entry in ``GET /``."""
+        with self.lock:
+            entry: dict[str, Any] = {"id": self.id, "started": self.is_started,
+                                     "running": self.is_running}
+            entry.update(self.runs.status_fields(self.is_started, self.is_running))
+        if self.last_stop is not None:
+            entry["lastStop"] = dict(self.last_stop)
+        return entry
 
     def output(self, network: Network, node: str, text: str) -> None:
         self.runtime.broadcast("network", "output", {"message": str(text)}, "network-data")

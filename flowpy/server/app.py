@@ -169,7 +169,7 @@ class Transport:
         conn = ClientConnection(raw, codec, self.queue_size, self.recorder,
                                 stall_timeout=self.stall_timeout,
                                 subprotocol=getattr(ws, "subprotocol", None),
-                                debug_rate=self.debug_rate)
+                                debug_rate=self.debug_rate, peer=_peer(raw))
         ws.sock = conn.sock  # whatever else writes through simple-websocket takes the lock
         threading.current_thread().name = f"{conn.name}-reader"
         if not self.add(conn):
@@ -177,6 +177,7 @@ class Transport:
             conn.finish_close(float("inf"))
             return
         client = None
+        log.info("%s connected from %s", conn.name, conn.peer or "an unknown address")
         try:
             client = self.endpoint.connect(conn)
             conn.serve(self.endpoint, client)
@@ -187,6 +188,20 @@ class Transport:
             finally:
                 conn.close()
                 self.remove(conn)
+                log.info("%s (%s) disconnected: %s", conn.name, conn.peer or "?",
+                         conn.cut_reason or conn.end_reason)
+
+
+def _peer(sock: Any) -> str | None:
+    """``host:port`` of the client (None when the socket cannot say, e.g. a Unix socket)."""
+    try:
+        address = sock.getpeername()
+    except (OSError, AttributeError):
+        return None
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        return f"{host}:{address[1]}"
+    return str(address) or None
 
 
 def _counters(conn: ClientConnection) -> dict[str, int]:

@@ -124,9 +124,14 @@ class ClientConnection:
         hard_limit: int | None = None,
         subprotocol: str | None = None,
         debug_rate: int = DEFAULT_DEBUG_RATE,
+        peer: str | None = None,
     ) -> None:
         self.id = next(_connection_ids)
         self.name = name or f"flowpy-client-{self.id}"
+        #: The client's address ("host:port"), for log lines.
+        self.peer = peer
+        #: Why the reader stopped reading (for the disconnect's log line).
+        self.end_reason = "the connection ended"
         self.subprotocol = subprotocol
         self.codec = codec
         self.sock = sock if isinstance(sock, _SerialSocket) else _SerialSocket(sock)
@@ -462,18 +467,22 @@ class ClientConnection:
         message to ``endpoint`` in order."""
         sock = self.sock.raw
         codec = self.codec
+        self.end_reason = "the server closed it"
         try:
             while self.wait_until_readable():
                 try:
                     data = sock.recv(RECEIVE_BYTES)
-                except OSError:
+                except OSError as exc:
+                    self._ended_by(f"connection lost ({exc})")
                     return
                 if not data:
+                    self._ended_by("the client went away")
                     return
                 try:
                     events = codec.receive(data)
                 except frames.FrameError as exc:
                     log.info("%s: closing: %s (%d)", self.name, exc.reason, exc.code)
+                    self.end_reason = f"protocol error: {exc.reason} ({exc.code})"
                     self.close_with(exc.code, exc.reason)
                     return
                 for event in events:
@@ -488,10 +497,18 @@ class ClientConnection:
                         self._control(codec.pong(event.data))
                     elif kind is frames.Close:
                         code = event.code if event.code != frames.NO_STATUS else frames.NORMAL
+                        self.end_reason = f"closed by the client ({code})"
                         self.close_with(code)
                         return
         finally:
             self.begin_close()
+
+    def _ended_by(self, reason: str) -> None:
+        """The socket stopped giving data: say why, unless the server itself ended it."""
+        if self.cut_reason is not None:
+            self.end_reason = self.cut_reason
+        elif not (self._closing or self._broken):
+            self.end_reason = reason
 
     # -- closing -------------------------------------------------------------------------
     def set_deadline(self, deadline: float) -> None:

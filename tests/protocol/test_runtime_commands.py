@@ -69,7 +69,8 @@ def test_status_document(runtime, client):
     client.request("network", "start", {"graph": "main"}, reply="started")
     status = runtime.status()
     assert status["id"] == runtime.id
-    assert status["graphs"] == [{"id": "main", "main": True, "started": True, "running": True}]
+    assert status["graphs"] == [{"id": "main", "main": True, "started": True, "running": True,
+                                 "state": "running"}]
 
 
 # -- runtime:ports --------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def test_packetsent_waits_until_the_network_accepts(runtime, client):
 def test_packet_errors(runtime, client):
     repeat_graph(client)
     assert client.error("runtime", "packet", {"graph": "main", "port": "in", "event": "data"}) \
-        .endswith("is not running")
+        .endswith("is not running: start it first (network:start)")
     client.request("network", "start", {"graph": "main"}, reply="started")
     assert client.error("runtime", "packet", {"graph": "nope", "port": "in",
                                               "event": "data"}) == "graph 'nope' not found"

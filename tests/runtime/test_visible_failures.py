@@ -1,0 +1,116 @@
+"""A served network's failures are visible: in the log, in ``GET /``'s document, and to the
+client whose packet no longer gets in (issue 12, "Failures must be visible")."""
+
+from __future__ import annotations
+
+import logging
+
+from protocol_harness import ProtocolClient, build
+
+
+def failing_graph(client: ProtocolClient) -> None:
+    build(client, "g", {"F": "test/Fail"}, inports={"in": ("F", "in")}, main=True)
+
+
+def records(caplog, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == level and r.name.startswith("flowpy.runtime")]
+
+
+def test_a_process_error_is_logged_with_node_component_and_message(runtime, client, caplog):
+    caplog.set_level(logging.DEBUG, logger="flowpy")
+    failing_graph(client)
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": 5}, reply="packetsent")
+    client.expect("network", "stopped", graph="g", running=False)
+    errors = records(caplog, logging.ERROR)
+    assert errors == ["graph g: process F (test/Fail) failed: ValueError: cannot handle 5"]
+    debug = "\n".join(records(caplog, logging.DEBUG))
+    assert "graph g: process F (test/Fail) traceback:" in debug and "raise ValueError" in debug
+    info = records(caplog, logging.INFO)
+    assert "graph g: network started by client" in info
+    assert ("graph g: network finished after a process error: "
+            "process F (test/Fail) failed: ValueError: cannot handle 5") in info
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    assert records(caplog, logging.INFO)[-1].startswith(
+        "graph g: network stopped: process F (test/Fail) failed: ValueError: cannot handle 5; "
+        "then stopped by client")
+
+
+def test_no_log_line_per_packet_at_info(runtime, client, caplog):
+    caplog.set_level(logging.INFO, logger="flowpy")
+    build(client, "r", {"R": "core/Repeat"}, inports={"in": ("R", "in")},
+          outports={"out": ("R", "out")})
+    client.request("network", "start", {"graph": "r"}, reply="started")
+    before = len(caplog.records)
+    for n in range(20):
+        client.request("runtime", "packet", {"graph": "r", "port": "in", "event": "data",
+                                             "payload": n}, reply="packetsent")
+    assert [r.getMessage() for r in caplog.records[before:]] == []
+
+
+def test_the_status_document_shows_state_and_last_error(runtime, client):
+    failing_graph(client)
+    assert runtime.status()["graphs"] == [
+        {"id": "g", "main": True, "started": False, "running": False, "state": "not started"}]
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": 5}, reply="packetsent")
+    client.expect("network", "stopped", graph="g", running=False)
+    [entry] = runtime.status()["graphs"]
+    assert entry["state"] == "finished" and entry["started"] and not entry["running"]
+    error = entry["lastError"]
+    assert (error["node"], error["component"], error["message"]) == (
+        "F", "test/Fail", "ValueError: cannot handle 5")
+    assert error["time"].endswith("Z")
+    assert entry["ended"]["reason"] == "process F (test/Fail) failed: ValueError: cannot handle 5"
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    [entry] = runtime.status()["graphs"]
+    assert entry["state"] == "stopped" and entry["lastError"] == error
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    [entry] = runtime.status()["graphs"]
+    assert entry["state"] == "running" and "ended" not in entry
+    assert entry["lastError"] == error  # the last one, until another happens
+
+
+def test_the_sender_hears_the_process_error_and_why_its_next_packet_is_refused(
+        runtime, client):
+    failing_graph(client)
+    sender = ProtocolClient(runtime, "sender")  # only sends packets, as `flowpy send` does
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    sender.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                         "payload": 5}, reply="packetsent")
+    error = sender.expect("network", "processerror", graph="g")["payload"]
+    assert error["id"] == "F" and error["error"].startswith("ValueError: cannot handle 5")
+    sender.expect("network", "stopped", graph="g", started=True, running=False)
+    refusal = sender.request("runtime", "packet", {"graph": "g", "port": "in",
+                                                   "event": "data", "payload": 6},
+                             reply="packetsent")
+    assert refusal["command"] == "error"
+    assert refusal["payload"]["message"] == (
+        "packet to g.in was not delivered: the network stopped: "
+        "process F (test/Fail) failed: ValueError: cannot handle 5")
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    refusal = sender.error("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                                 "payload": 7})
+    assert refusal.startswith("network of graph 'g' is not running: the network stopped: "
+                              "process F (test/Fail) failed: ValueError: cannot handle 5")
+
+
+def test_a_network_never_started_says_so(runtime, client):
+    failing_graph(client)
+    assert client.error("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                              "payload": 1}) == (
+        "network of graph 'g' is not running: start it first (network:start)")
+
+
+def test_a_stopped_network_says_who_stopped_it(runtime, client):
+    build(client, "r", {"R": "core/Repeat"}, inports={"in": ("R", "in")})
+    client.request("network", "start", {"graph": "r"}, reply="started")
+    client.request("network", "stop", {"graph": "r"}, reply="stopped")
+    message = client.error("runtime", "packet", {"graph": "r", "port": "in", "event": "data",
+                                                 "payload": 1})
+    assert message.startswith("network of graph 'r' is not running: the network stopped: "
+                              "stopped by client")
+    assert runtime.status()["graphs"][0]["ended"]["reason"].startswith("stopped by client")
