@@ -61,26 +61,36 @@ class Selector:
     generations so a poke between its poll and its wait is never missed.
     """
 
-    __slots__ = ("_cond", "generation", "waiting", "watch")
+    __slots__ = ("_cond", "_lock", "_parked", "_wakeup", "generation", "waiting", "watch")
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # only for a second concurrent reader
         self.generation = 0
         #: Readers blocked in :meth:`wait` (a network's drain asks whether its processes idle).
         self.waiting = 0
         #: Called (no arguments, no locks taken) when a reader is about to block; see
         #: :attr:`Connection.watch`.
         self.watch: Callable[[], Any] | None = None
+        #: The reader sleeps on a bare lock, as a Connection's does (see there).
+        self._parked = False
+        self._wakeup = threading.Lock()
+        self._wakeup.acquire()
 
     def poke(self) -> None:
-        with self._cond:
+        with self._lock:
             self.generation += 1
-            self._cond.notify_all()
+            if self.waiting:
+                if self._parked:
+                    self._parked = False
+                    self._wakeup.release()
+                self._cond.notify_all()
 
     def wait(self, seen: int, timeout: float | None = None) -> bool:
         """Wait until the generation moves past ``seen``; False on timeout."""
         release_owed_writers()
-        with self._cond:
+        lock = self._lock
+        with lock:
             if self.generation != seen:
                 return True
             self.waiting += 1
@@ -88,7 +98,18 @@ class Selector:
                 watch = self.watch
                 if watch is not None:
                     watch()
-                return self._cond.wait_for(lambda: self.generation != seen, timeout)
+                if self._parked:  # another reader sleeps on _wakeup already
+                    return self._cond.wait_for(lambda: self.generation != seen, timeout)
+                wakeup = self._wakeup
+                wakeup.acquire(False)  # a token left by a poke after an earlier timeout
+                self._parked = True
+                lock.release()
+                try:
+                    wakeup.acquire(True, -1 if timeout is None else timeout)
+                finally:
+                    lock.acquire()
+                    self._parked = False
+                return self.generation != seen
             finally:
                 self.waiting -= 1
 
@@ -111,6 +132,8 @@ class Connection:
         "_aborted",
         "_waiting_readers",
         "_waiting_writers",
+        "_parked",
+        "_wakeup",
         "selector",
         "watch",
         "_holds",
@@ -133,6 +156,13 @@ class Connection:
         self._aborted = False
         self._waiting_readers = 0
         self._waiting_writers = 0
+        #: The reader sleeps on ``_wakeup``, a bare lock used as a one-token semaphore: a
+        #: writer that finds ``_parked`` set clears it and releases the lock. Cheaper than a
+        #: Condition (no per-wait lock, no Python-level bookkeeping) on the hand-off every IP
+        #: makes; a second concurrent reader, which the engine never has, uses the Condition.
+        self._parked = False
+        self._wakeup = threading.Lock()
+        self._wakeup.acquire()
         self.selector: Selector | None = None
         #: Writers that are the network holding the connection open (see hold()).
         self._holds = 0
@@ -294,9 +324,7 @@ class Connection:
             self._reader_gone = True
             self._eof = True
             self._not_full.notify_all()
-            self._not_empty.notify_all()
-        if self.selector is not None:
-            self.selector.poke()
+            self._wake_reader(everyone=True)
         return discarded
 
     def _wait_for_room(self, needed: int) -> None:
@@ -340,6 +368,9 @@ class Connection:
 
     def _wake_reader(self, everyone: bool = False) -> None:
         if self._waiting_readers:
+            if self._parked:
+                self._parked = False
+                self._wakeup.release()
             if everyone:
                 self._not_empty.notify_all()
             else:
@@ -409,9 +440,26 @@ class Connection:
                 watch = self.watch
                 if watch is not None:
                     watch()
-                self._not_empty.wait(remaining)
+                if self._parked:  # another reader sleeps on _wakeup already
+                    self._not_empty.wait(remaining)
+                else:
+                    self._park(remaining)
             finally:
                 self._waiting_readers -= 1
+
+    def _park(self, timeout: float | None) -> None:
+        """Lock held: sleep until a writer wakes this reader (or ``timeout``), lock let go
+        meanwhile. A wake-up that came after a timeout leaves a token: taken here first."""
+        wakeup = self._wakeup
+        wakeup.acquire(False)
+        self._parked = True
+        lock = self._lock
+        lock.release()
+        try:
+            wakeup.acquire(True, -1 if timeout is None else timeout)
+        finally:
+            lock.acquire()
+            self._parked = False
 
     def close_reader(self) -> int:
         """The reader has ended: discard what is buffered, release blocked writers.
@@ -443,7 +491,5 @@ class Connection:
             discarded = list(self._items)
             self._items.clear()
             self._not_full.notify_all()
-            self._not_empty.notify_all()
-        if self.selector is not None:
-            self.selector.poke()
+            self._wake_reader(everyone=True)
         return discarded
