@@ -47,7 +47,8 @@ from flowpy.errors import FlowpyError
 from flowpy.wire.sequencing import DUPLICATE, GAP, NEW, Incoming, Outgoing, SequenceError
 
 if TYPE_CHECKING:
-    from .core import Client, Runtime
+    from .clients import Client
+    from .core import Runtime
     from .permissions import Grant
 
 log = logging.getLogger(__name__)
