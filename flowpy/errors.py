@@ -10,6 +10,43 @@ working. ``EndOfStream`` and ``NetworkStopped`` are not errors: they end a proce
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class FlowpyError(Exception):
     """Something flowpy refused or could not do, said in a sentence (``str(error)``)."""
+
+
+
+#: Lists longer than this are not spelled out in an "unknown name" message, only suggested from.
+SHORT_LIST = 12
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``: did you mean 'core/Range'?`` for the known names closest to ``name`` (compared
+    without regard to case), or "" when none is close: the hint every "no such name" error
+    carries, so a user who mistyped sees the fix without looking anything up."""
+    import difflib
+
+    by_case = {candidate.lower(): candidate for candidate in sorted(set(known))}
+    wanted = str(name).lower()
+    scored = []
+    for candidate in difflib.get_close_matches(wanted, list(by_case), n=3, cutoff=0.6):
+        scored.append((difflib.SequenceMatcher(None, wanted, candidate).ratio(), candidate))
+    if not scored:
+        return ""
+    best = max(score for score, _ in scored)
+    guesses = [candidate for score, candidate in scored if score >= best - 0.05]
+    return ": did you mean " + " or ".join(repr(by_case[g]) for g in guesses) + "?"
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown component 'core/Rnage': did you mean 'core/Range'?``, plus the known names
+    when they are few."""
+    names = sorted(set(known))
+    text = f"unknown {what} {name!r}{did_you_mean(name, names)}"
+    if not names:
+        return text + " (there are none)"
+    if len(names) <= SHORT_LIST:
+        text += f" (known: {', '.join(names)})"
+    return text

@@ -41,6 +41,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flowpy.errors import did_you_mean
+
 from .connection import Connection
 from .errors import NetworkError
 from .ip import IP
@@ -77,8 +79,8 @@ def check(network: Network, event: str, payload: dict) -> str | None:
 def _check_addnode(network: Network, p: dict) -> str | None:
     try:
         cls = network.registry.get(p["component"])
-    except KeyError:
-        return f"unknown component {p['component']!r}"
+    except KeyError as exc:
+        return str(exc.args[0])
     if is_subgraph(cls):
         return f"{p['component']!r} is a subgraph: a running network cannot add one"
     return None
@@ -437,7 +439,8 @@ def _resolve(network: Network, ref: dict, direction: str) -> Slot:
     kind = "inport" if direction == "in" else "outport"
     if spec is None:
         known = ", ".join(sorted(ports)) or "none"
-        raise NetworkError(f"node {node!r} has no {kind} {ref['port']!r} (it has: {known})")
+        raise NetworkError(f"node {node!r} has no {kind} {ref['port']!r}"
+                           f"{did_you_mean(ref['port'], ports)} (it has: {known})")
     index = normalize_index(ref.get("index"))
     if index is not None and not spec.addressable:
         raise NetworkError(f"{kind} {node}.{name} is not addressable but index {index!r} is given")

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from flowpy.errors import did_you_mean
+
 from . import live
 from .component import Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
@@ -384,7 +386,8 @@ class Network:
             if public.lower() == str(port).lower():
                 return public
         known = ", ".join(self._in_ports) or "none"
-        raise NetworkError(f"graph {self.name!r} has no exported inport {port!r} (it has: {known})")
+        raise NetworkError(f"graph {self.name!r} has no exported inport {port!r}"
+                           f"{did_you_mean(port, self._in_ports)} (it has: {known})")
 
     def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None,
                  on_queued: Callable | None = None) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
-from flowpy.errors import FlowpyError
+from flowpy.errors import FlowpyError, did_you_mean
 
 from .connection import Connection, EndOfStream, NetworkStopped, Selector
 from .ip import CLOSE, DATA, IP, OPEN
@@ -456,7 +456,8 @@ class PortMap(Generic[P]):
             return ports[name.lower()]
         except KeyError:
             known = ", ".join(ports) or "none"
-            raise PortError(f"no port named {name!r} (it has: {known})") from None
+            raise PortError(f"no port named {name!r}{did_you_mean(name, ports)} (it has: {known})"
+                            ) from None
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._names()

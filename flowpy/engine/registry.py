@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from flowpy.errors import unknown_name
+
 from .component import Component
 
 log = logging.getLogger(__name__)
@@ -110,14 +112,24 @@ class Registry:
             self._classes.pop(name, None)
 
     def get(self, name: str) -> type[Component]:
+        """The class registered as ``name``. Names match without regard to case, as port
+        names do (``core/range`` is ``core/Range``); an exact match wins when two names differ
+        only in case. KeyError says what was meant when the name is close to a known one."""
         with self._lock:
-            try:
-                return self._classes[name]
-            except KeyError:
-                raise KeyError(f"unknown component {name!r}") from None
+            found = self._classes.get(name)
+            if found is not None:
+                return found
+            same = [known for known in self._classes if known.lower() == name.lower()]
+            if len(same) == 1:
+                return self._classes[same[0]]
+            known_names = list(self._classes)
+        if same:
+            raise KeyError(f"component {name!r} is ambiguous: {', '.join(sorted(same))}")
+        raise KeyError(unknown_name("component", name, known_names))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._classes
+        with self._lock:
+            return name in self._classes
 
     def names(self) -> list[str]:
         with self._lock:

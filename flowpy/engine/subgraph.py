@@ -117,10 +117,8 @@ class _Flattener:
             local[node.id] = node_id
             try:
                 cls = self.registry.get(node.component)
-            except KeyError:
-                raise NetworkError(
-                    f"node {node_id!r}: unknown component {node.component!r}"
-                ) from None
+            except KeyError as exc:
+                raise NetworkError(f"node {node_id!r}: {exc.args[0]}") from None
             if is_subgraph(cls):
                 inner = cls.graph
                 if inner is graph or any(inner is g for g in graphs):

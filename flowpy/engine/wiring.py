@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowpy.errors import did_you_mean
+
 from .component import Component
 from .connection import Connection
 from .errors import NetworkError
@@ -69,7 +71,8 @@ def plan_wiring(graph: Any, registry: Any, capacity: int) -> Plan:
         if spec is None:
             known = ", ".join(sorted(ports)) or "none"
             raise NetworkError(
-                f"{what}: node {ref.node!r} has no {kind} {ref.port!r} (it has: {known})"
+                f"{what}: node {ref.node!r} has no {kind} {ref.port!r}"
+                f"{did_you_mean(ref.port, ports)} (it has: {known})"
             )
         try:
             index = normalize_index(getattr(ref, "index", None))
