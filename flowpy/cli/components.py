@@ -10,7 +10,11 @@ from flowpy.engine.registry import Registry
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("components", help="list the available components")
+    parser = subparsers.add_parser(
+        "components", help="list the available components",
+        description="List every component this installation offers (the library, entry "
+        "points), with its ports: as text, as component:component payloads (--json) or as the "
+        "reference page docs/components.md (--markdown).")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print component:component payloads")
     fmt.add_argument("--markdown", action="store_true", help="print the component reference")

@@ -72,11 +72,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--iip", metavar="NODE.PORT=VALUE", action="append", default=[],
                         help="set an initial IP (for a component: PORT=VALUE; that port is "
                         "then not bound to a queue)")
-    parser.add_argument("--format", choices=("json", "fbp"), help="override the file extension")
+    parser.add_argument("--graph-format", choices=("json", "fbp"),
+                        help="read the graph file as this format, whatever its extension")
     parser.add_argument("--components-dir", metavar="DIR", action="append", default=[],
                         help="offer the graphs in DIR as subgraph components (repeatable)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="report connection state changes on stderr")
     parser.set_defaults(func=run)
 
 
@@ -121,10 +120,9 @@ class _Errors(NetworkListener):
 
 def run(args: argparse.Namespace) -> int:
     err = sys.stderr
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="flowpy: %(message)s", stream=err)
     # pika logs every frame (INFO) and every failed connection attempt with a traceback
-    # (ERROR); the participant reports connection states itself (-v).
+    # (ERROR); the participant reports connection states itself (-v, the shared logging
+    # option: one -v also prints each state change).
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
         from flowpy.link.broker import (
@@ -167,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.graph)
     try:
         if path.suffix.lower() in GRAPH_FILE_SUFFIXES or path.exists():
-            graph = read_graph_file(path, args.format)
+            graph = read_graph_file(path, args.graph_format)
             apply_iips(graph, args.iip)
             config.component = config.component or path.stem
         else:

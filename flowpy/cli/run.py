@@ -1,34 +1,43 @@
 """``flowpy run GRAPH``: run a graph file to completion, Unix-style.
 
-Exported inports can be fed from stdin (``--stdin PORT``, one data IP per line) and exported
-outports printed to stdout (``--stdout PORT``, one JSON line per IP). Back-pressure reaches
+Exported inports can be fed from stdin (``--stdin PORT``, one IP per line) and exported
+outports printed to stdout (``--stdout PORT``, one line per IP), both in the line format
+``--format`` names (flowpy/cli/lines.py: JSON by default, so one run's output is another's
+input). Back-pressure reaches
 the shell: a slow reader of stdout slows the graph, and stdin is read only as fast as the
 graph accepts it, so memory stays bounded by the connection capacities.
 
 Exit status: 0 when every process ended cleanly, 1 after a process error, 2 when the graph
-cannot be loaded or started, 3 when ``--timeout`` stopped it, 130 after SIGINT (Ctrl-C) and
-143 after SIGTERM.
+cannot be loaded or started (an empty graph included), 3 when ``--timeout`` stopped it, 130
+after SIGINT (Ctrl-C) and 143 after SIGTERM.
 
 A signal stops the graph the way ``network:stop`` does: what stdin already handed in runs out
-to stdout first (the drain), unless ``--no-drain``; a second signal stops at once.
+to stdout first (the drain), unless ``--no-drain``; a second signal stops at once, and a
+process that does not end within a second of it is left behind: flowpy exits (130) anyway,
+so nothing hangs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
+from flowpy.errors import did_you_mean
 from flowpy.graphs.files import read_graph_file
+
+from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, ip_of_line, line_of_ip
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID, EXIT_TIMEOUT = 0, 1, 2, 3
 #: What the wake pipe carries besides signal numbers: the network finished by itself.
@@ -37,12 +46,19 @@ _FINISHED = 0
 _STOPPED = 255
 #: Seconds a stop may take, its drain included.
 STOP_TIMEOUT = 5.0
+#: Seconds a stop may still take after a second signal cut it short.
+CUT_GRACE = 1.0
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help="run a graph file to completion")
+    parser = subparsers.add_parser(
+        "run", help="run a graph file to completion",
+        description="Run a .fbp or .json graph until every process has ended. Exported ports "
+        "can be fed from stdin and printed to stdout. Exit status: 0 ok, 1 a process failed, "
+        "2 the graph cannot be loaded or started, 3 --timeout, 130 Ctrl-C, 143 SIGTERM.")
     parser.add_argument("graph", help="a .json or .fbp graph file")
-    parser.add_argument("--format", choices=("json", "fbp"), help="override the file extension")
+    parser.add_argument("--graph-format", choices=("json", "fbp"),
+                        help="read the graph file as this format, whatever its extension")
     parser.add_argument(
         "--stdin", metavar="PORT", help="feed stdin lines into exported inport PORT"
     )
@@ -51,8 +67,9 @@ def add_parser(subparsers: Any) -> None:
         metavar="PORT",
         action="append",
         default=[],
-        help="print IPs leaving exported outport PORT as JSON lines (repeatable)",
+        help="print IPs leaving exported outport PORT, one line each (repeatable)",
     )
+    parser.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT, help=FORMAT_HELP)
     parser.add_argument(
         "--iip",
         metavar="NODE.PORT=VALUE",
@@ -119,22 +136,13 @@ def apply_iips(graph: Any, specs: list[str]) -> None:
         graph.add_initial(value, PortRef(node, port))
 
 
-def ip_line(ip: IP) -> str:
-    """One JSON line per IP: the value for data, {"begingroup"/"endgroup": name} for brackets."""
-    if ip.is_open:
-        value: Any = {"begingroup": ip.data}
-    elif ip.is_close:
-        value = {"endgroup": ip.data}
-    else:
-        value = ip.data
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
-
-
 class CliListener(NetworkListener):
     """Console output and chosen outports to stdout; process errors to stderr."""
 
-    def __init__(self, stdout_ports: list[str], out: TextIO, err: TextIO) -> None:
+    def __init__(self, stdout_ports: list[str], out: TextIO, err: TextIO,
+                 fmt: str = DEFAULT_FORMAT) -> None:
         self.stdout_ports = {p.lower() for p in stdout_ports}
+        self.format = fmt
         self.out, self.err = out, err
         self.errors = 0
         self._lock = threading.Lock()
@@ -151,7 +159,9 @@ class CliListener(NetworkListener):
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
         if port.lower() in self.stdout_ports:
-            self._write(ip_line(ip))
+            line = line_of_ip(ip, self.format)
+            if line is not None:
+                self._write(line)
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         self.errors += 1
@@ -167,8 +177,9 @@ class CliListener(NetworkListener):
             self.err.flush()
 
 
-def feed_lines(network: Network, port: str, fd: int, stop_fd: int) -> None:
-    """Each line read from ``fd`` becomes a data IP on ``port``; end of input closes the port."""
+def feed_lines(network: Network, port: str, fd: int, stop_fd: int,
+               fmt: str = DEFAULT_FORMAT) -> None:
+    """Each line read from ``fd`` becomes an IP on ``port``; end of input closes the port."""
     pending = b""
     try:
         while True:
@@ -180,9 +191,9 @@ def feed_lines(network: Network, port: str, fd: int, stop_fd: int) -> None:
                 break
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
-                network.send_inport(port, IP.make_data(line.decode("utf-8", "replace")))
+                network.send_inport(port, ip_of_line(line.decode("utf-8", "replace"), fmt))
         if pending:
-            network.send_inport(port, IP.make_data(pending.decode("utf-8", "replace")))
+            network.send_inport(port, ip_of_line(pending.decode("utf-8", "replace"), fmt))
         network.close_inport(port)
     except NetworkError:
         return  # the network ended or was stopped: nothing left to feed
@@ -210,13 +221,25 @@ class Progress:
         self.err.flush()
 
 
+def _unknown_port(kind: str, port: str, exported: Any) -> str | None:
+    """Why ``port`` is not an exported ``kind`` of the graph, or None if it is one."""
+    names = list(exported)
+    if port.lower() in {name.lower() for name in names}:
+        return None
+    return (f"the graph has no exported {kind} {port!r}{did_you_mean(port, names)} "
+            f"(it has: {', '.join(names) or 'none'})")
+
+
 def run(args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
     try:
-        graph = read_graph_file(args.graph, args.format)
+        graph = read_graph_file(args.graph, args.graph_format)
         apply_iips(graph, args.iip)
     except (OSError, ValueError) as exc:  # GraphError and FbpSyntaxError are ValueErrors
         err.write(f"flowpy: cannot load {args.graph}: {exc}\n")
+        return EXIT_INVALID
+    if not graph.nodes:
+        err.write(f"flowpy: {args.graph}: graph has no processes: nothing to run\n")
         return EXIT_INVALID
     registry = Registry()
     try:
@@ -224,13 +247,14 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         err.write(f"flowpy: --components-dir: {exc}\n")
         return EXIT_INVALID
-    listener = CliListener(args.stdout, out, err)
+    listener = CliListener(args.stdout, out, err, args.format)
     network = Network(graph, registry, listener)
-    unknown = [p for p in args.stdout if p.lower() not in {o.lower() for o in graph.outports}]
-    if args.stdin and args.stdin.lower() not in {i.lower() for i in graph.inports}:
-        unknown.append(args.stdin)
-    if unknown:
-        err.write(f"flowpy: graph has no exported port {', '.join(map(repr, unknown))}\n")
+    problems = [_unknown_port("outport", p, graph.outports) for p in args.stdout]
+    if args.stdin:
+        problems.append(_unknown_port("inport", args.stdin, graph.inports))
+    if any(problems):
+        for problem in filter(None, problems):
+            err.write(f"flowpy: {args.graph}: {problem}\n")
         return EXIT_INVALID
     try:
         network.start()
@@ -244,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         if args.stdin and port.lower() == args.stdin.lower():
             feeder = threading.Thread(
                 target=feed_lines,
-                args=(network, port, sys.stdin.fileno(), stop_r),
+                args=(network, port, sys.stdin.fileno(), stop_r, args.format),
                 name="flowpy-stdin",
             )
             feeder.start()
@@ -254,7 +278,9 @@ def run(args: argparse.Namespace) -> int:
     if progress:
         progress.thread.start()
     try:
-        status = _wait_and_stop(network, listener, args, feeder, stop_w)
+        status, clean = _wait_and_stop(network, listener, args, feeder, stop_w)
+        if not clean:
+            _leave_now(network, status, out, err)
     finally:
         if feeder:
             feeder.join()
@@ -272,9 +298,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _wait_and_stop(network: Network, listener: CliListener, args: argparse.Namespace,
-                   feeder: threading.Thread | None, stop_feeder: int) -> int:
+                   feeder: threading.Thread | None, stop_feeder: int) -> tuple[int, bool]:
     """Wait (in the main thread) for the graph to finish, the timeout or a signal; then stop
     it, draining unless told not to, while a second signal cuts the drain short.
+
+    Returns the exit status and whether every thread of the network ended. After a second
+    signal the stop gets :data:`CUT_GRACE` seconds, and a third signal ends the wait at once:
+    a process that ignores its stop must not keep the user waiting.
 
     Every wait here is on one pipe: signals arrive on it through ``signal.set_wakeup_fd`` and
     the listener writes to it when the network finishes, so nothing polls and no exception
@@ -284,6 +314,7 @@ def _wait_and_stop(network: Network, listener: CliListener, args: argparse.Names
     previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     network.add_listener(_Finished(wake_w))
+    left_behind = False
     try:
         status = EXIT_OK
         if not network.wait(0):  # it may have finished before the listener was added
@@ -297,27 +328,52 @@ def _wait_and_stop(network: Network, listener: CliListener, args: argparse.Names
         os.write(stop_feeder, b"x")  # the stdin feeder hands in what it read, then ends
         if status != EXIT_OK and feeder is not None:
             feeder.join(STOP_TIMEOUT / 2)
+        stuck: list[str] = []
 
         def stop() -> None:
             try:
-                network.stop(STOP_TIMEOUT, drain=args.drain)
+                stuck.extend(network.stop(STOP_TIMEOUT, drain=args.drain))
             finally:
                 os.write(wake_w, bytes([_STOPPED]))
 
         stopper = threading.Thread(target=stop, name="flowpy-stop")
         stopper.start()
-        while (byte := os.read(wake_r, 1)[0]) != _STOPPED:
-            if byte != _FINISHED:  # a signal during the stop: stop at once
-                network.cut_drain()
-                status = 130
+        cut_at: float | None = None
+        while True:
+            wait = None if cut_at is None else max(0.0, cut_at + CUT_GRACE - time.monotonic())
+            ready, _, _ = select.select([wake_r], [], [], wait)
+            woke = os.read(wake_r, 1)[0] if ready else None
+            if woke == _STOPPED:
+                break
+            if woke == _FINISHED:
+                continue
+            status = 130  # a signal during the stop (or the grace is over)
+            if cut_at is not None:
+                left_behind = True  # the stopper still writes to wake_w when it ends
+                return status, False
+            network.cut_drain()
+            cut_at = time.monotonic()
         stopper.join()
-        return status
+        return status, not stuck
     finally:
         signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        os.close(wake_r)
-        os.close(wake_w)
+        if not left_behind:  # else the process exits with them open
+            os.close(wake_r)
+            os.close(wake_w)
+
+
+def _leave_now(network: Network, status: int, out: TextIO, err: TextIO) -> None:
+    """Exit without waiting for process threads that did not stop: Python would otherwise
+    wait for them at exit, for ever if one never looks at its stop."""
+    left = sorted(t.name for t in threading.enumerate()
+                  if t is not threading.current_thread() and t.is_alive())
+    err.write(f"flowpy: stopped without waiting for: {', '.join(left) or 'nothing'}\n")
+    for stream in (out, err):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
 
 
 def _ignore(signum: int, frame: Any) -> None:

@@ -1,82 +1,93 @@
 """``flowpy send`` and ``flowpy listen``: feed and watch a remote graph from the shell.
 
-``send`` turns values (or stdin lines) into data packets on an exported inport, keeping a
-window of unacknowledged packets so a slow graph slows the sender. ``listen`` prints what an
-exported outport emits, one JSON line per packet.
+``send`` turns values (or stdin lines) into packets on an exported inport, keeping a window
+of unacknowledged packets so a slow graph slows the sender. ``listen`` prints what exported
+outports emit: each packet as the protocol carries it, or (``--format json|lines``) as the
+lines ``flowpy run --stdout`` writes, so ``listen`` can feed ``send`` or ``run --stdin``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from flowpy.link.client import Client, ClientError, ConnectionClosed
+from flowpy.engine.ip import IP
+from flowpy.link.client import ClientError, ConnectionClosed
+from flowpy.wire.events import event_of, ip_of
+
+from .connect import CommandError, add_runtime_options, connect, fail
+from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, ip_of_line, line_of_ip
+
+SEND_DESCRIPTION = (
+    "Send values into an exported inport of a graph on a running runtime, as one stream "
+    "(connect, a data packet per value, disconnect). Values may come before or after the "
+    "options; with none, stdin is read, one value per line. Each value is read as JSON, and "
+    "as text when it is not JSON (--format lines: always as text).")
+LISTEN_DESCRIPTION = (
+    "Print what a graph's exported outports emit on a running runtime, one line per packet, "
+    "until Ctrl-C, --count data packets, or the runtime closes the connection.")
 
 
 def add_parser(subparsers: Any) -> None:
-    send = subparsers.add_parser("send", help="send values into a remote graph's inport")
-    _common(send)
+    send = subparsers.add_parser("send", help="send values into a remote graph's inport",
+                                 description=SEND_DESCRIPTION, intermixed=True)
+    add_runtime_options(send)
     send.add_argument("--port", required=True, help="exported inport of the graph")
-    send.add_argument("--window", type=int, default=100, help="unacknowledged packets in flight")
-    send.add_argument("--raw", action="store_true", help="send values as strings, not JSON")
-    send.add_argument("values", nargs="*", help="values (JSON, else strings); stdin lines if none")
+    send.add_argument("--window", type=int, default=100,
+                      help="unacknowledged packets in flight (default: 100)")
+    send.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT, help=FORMAT_HELP)
+    send.add_argument("--raw", dest="format", action="store_const", const="lines",
+                      help="the same as --format lines")
+    send.add_argument("values", nargs="*", metavar="VALUE",
+                      help="values to send (JSON, else text); none: read stdin lines")
     send.set_defaults(func=run_send)
 
-    listen = subparsers.add_parser("listen", help="print what a remote graph's outports emit")
-    _common(listen)
+    listen = subparsers.add_parser("listen", help="print what a remote graph's outports emit",
+                                   description=LISTEN_DESCRIPTION)
+    add_runtime_options(listen)
     listen.add_argument("--port", help="only this exported outport")
     listen.add_argument("--count", type=int, help="exit after this many data packets")
+    listen.add_argument("--format", choices=("packets", *FORMATS), default="packets",
+                        help="packets (default): each runtime:packet payload as JSON; json or "
+                        "lines: the IPs alone, as 'flowpy run --stdout' writes them")
     listen.set_defaults(func=run_listen)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="the runtime, e.g. ws://127.0.0.1:3569")
-    parser.add_argument("--graph", help="graph id (default: the runtime's main graph)")
-    parser.add_argument("--secret", help="the runtime's secret or your token")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
-
-
-def _value(text: str, raw: bool) -> Any:
-    if raw:
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _values(args: argparse.Namespace) -> Iterator[Any]:
+def _ips(args: argparse.Namespace) -> Iterator[IP]:
     if args.values:
         for text in args.values:
-            yield _value(text, args.raw)
+            yield ip_of_line(text, args.format)
     else:
         for line in sys.stdin:
-            yield _value(line.rstrip("\n"), args.raw)
-
-
-def _connect(args: argparse.Namespace) -> tuple[Client, str]:
-    client = Client(args.url, secret=args.secret, timeout=args.timeout).connect()
-    graph = args.graph or client.getruntime().get("graph")
-    if not graph:
-        client.close()
-        raise ClientError(f"{args.url} has no main graph: pass --graph")
-    return client, graph
+            yield ip_of_line(line.rstrip("\n"), args.format)
 
 
 def run_send(args: argparse.Namespace) -> int:
     try:
-        client, graph = _connect(args)
-    except ClientError as exc:
-        print(f"flowpy send: {exc}", file=sys.stderr)
-        return 1
+        client, graph = connect(args, needs="protocol:runtime")
+    except CommandError as exc:
+        return fail("send", exc)
+    count = 0
     try:
-        count = client.send_stream(graph, args.port, _values(args), window=max(1, args.window))
+        window: deque[Any] = deque()
+        events = itertools.chain([("connect", None)], (event_of(ip) for ip in _ips(args)),
+                                 [("disconnect", None)])
+        for event, payload in events:
+            while len(window) >= max(1, args.window):
+                client.wait(window.popleft())
+            window.append(client.send_packet_nowait(graph, args.port, event, payload))
+            count += event == "data"
+        while window:
+            client.wait(window.popleft())
     except ClientError as exc:
-        print(f"flowpy send: {exc}", file=sys.stderr)
-        return 1
+        return fail("send", exc)
+    except KeyboardInterrupt:
+        return 130
     finally:
         client.close()
     print(f"sent {count} packets to {graph}.{args.port}", file=sys.stderr)
@@ -85,10 +96,9 @@ def run_send(args: argparse.Namespace) -> int:
 
 def run_listen(args: argparse.Namespace) -> int:
     try:
-        client, graph = _connect(args)
-    except ClientError as exc:
-        print(f"flowpy listen: {exc}", file=sys.stderr)
-        return 1
+        client, graph = connect(args, needs="protocol:runtime")
+    except CommandError as exc:
+        return fail("listen", exc)
     where = f"{graph}.{args.port}" if args.port else graph
     print(f"flowpy listen: listening to {where} on {args.url}", file=sys.stderr, flush=True)
     seen = 0
@@ -97,6 +107,8 @@ def run_listen(args: argparse.Namespace) -> int:
             try:
                 packet = client.recv_packet(timeout=3600)
             except ConnectionClosed:
+                print(f"flowpy listen: the runtime closed the connection "
+                      f"({client.close_reason or 'no reason given'})", file=sys.stderr)
                 return 0
             except ClientError:
                 continue  # an hour of silence: keep listening
@@ -104,10 +116,22 @@ def run_listen(args: argparse.Namespace) -> int:
                 continue
             if args.port and str(packet.get("port", "")).lower() != args.port.lower():
                 continue
-            print(json.dumps(packet, separators=(",", ":")), flush=True)
+            line = _line(packet, args.format)
+            if line is not None:
+                print(line, flush=True)
             seen += packet.get("event") == "data"
     except KeyboardInterrupt:
         return 130
     finally:
         client.close()
     return 0
+
+
+def _line(packet: dict, fmt: str) -> str | None:
+    if fmt == "packets":
+        return json.dumps(packet, separators=(",", ":"))
+    try:
+        ip = ip_of(str(packet.get("event")), packet.get("payload"))
+    except KeyError:
+        return None
+    return None if ip is None else line_of_ip(ip, fmt)

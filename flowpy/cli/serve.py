@@ -22,12 +22,19 @@ from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
 
+DESCRIPTION = (
+    "Serve the FBP Network Protocol runtime on a WebSocket, for noflo-ui, fbp-client, "
+    "flowpy send/listen/start/stop/status and other runtimes. Prints 'flowpy runtime "
+    "listening on ws://HOST:PORT' once it accepts connections (--port 0 picks a free port) "
+    "and stops cleanly on SIGINT or SIGTERM. Without --secret or --permissions every client "
+    "may do everything, so it binds to 127.0.0.1 unless --host says otherwise.")
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
         help="serve the FBP Network Protocol runtime over WebSocket",
-        description=__doc__.split("\n\n")[0],
+        description=DESCRIPTION,
     )
     _add_arguments(parser)
     parser.set_defaults(func=run)
@@ -183,9 +190,14 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m flowpy.serve_cli ...``: the same as ``python -m flowpy serve ...``."""
-    parser = argparse.ArgumentParser(prog="flowpy serve", description=__doc__.split("\n\n")[0])
+    from .logs import add_logging_options, configure_logging
+
+    parser = argparse.ArgumentParser(prog="flowpy serve", description=DESCRIPTION)
     _add_arguments(parser)
-    return run(parser.parse_args(argv))
+    add_logging_options(parser, default="info")
+    args = parser.parse_args(argv)
+    configure_logging(args)
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -78,11 +78,11 @@ def test_stdin_to_stdout_pipeline_with_brackets_free_lines():
 def test_brackets_leave_as_begingroup_and_endgroup_lines_and_format_overrides_the_suffix(
     tmp_path,
 ):
-    graph = tmp_path / "pairs.graph"  # no .fbp suffix: --format says what it is
+    graph = tmp_path / "pairs.graph"  # no .fbp suffix: --graph-format says what it is
     graph.write_text("INPORT=g.IN:IN\nOUTPORT=g.OUT:OUT\n'2' -> SIZE g(core/Group)\n"
                      "'pair' -> GROUP g\n")
-    result = flowpy("run", str(graph), "--format", "fbp", "--stdin", "in", "--stdout", "out",
-                    stdin="a\nb\nc\n")
+    result = flowpy("run", str(graph), "--graph-format", "fbp", "--stdin", "in",
+                    "--stdout", "out", stdin="a\nb\nc\n")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
         {"begingroup": "pair"}, "a", "b", {"endgroup": "pair"},

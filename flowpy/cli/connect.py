@@ -1,0 +1,89 @@
+"""What every command that talks to a running runtime shares: its URL, ``--graph``,
+``--secret`` and ``--timeout``, and a connection that has already checked the secret.
+
+A runtime answers a wrong or missing secret with an empty capability list rather than an
+error (the protocol's way), so the commands ask ``runtime:getruntime`` first and say "the
+runtime refused this secret" at once instead of waiting for answers that never come.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from urllib.parse import urlsplit
+
+from flowpy.errors import FlowpyError
+from flowpy.link.client import Client, ClientError
+
+EXAMPLE_URL = "ws://127.0.0.1:3569"
+
+
+class CommandError(FlowpyError):
+    """What the user should know and do, in one line; the command exits with status 1."""
+
+
+def runtime_url(text: str) -> str:
+    """argparse type: a ``ws://`` or ``wss://`` URL with a host, or a usage error saying how
+    to write it."""
+    parts = urlsplit(text if "://" in text else f"//{text}")
+    host = parts.hostname
+    if parts.scheme in ("ws", "wss") and host:
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: the port is not a number from 0 "
+                                             "to 65535") from None
+        return text
+    if parts.scheme in ("http", "https") and host:
+        fixed = ("wss" if parts.scheme == "https" else "ws") + text[len(parts.scheme):]
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a runtime is reached over WebSocket: use {fixed}")
+    if not parts.scheme and host:
+        raise argparse.ArgumentTypeError(f"{text!r}: say how to reach it: ws://{text}")
+    raise argparse.ArgumentTypeError(f"{text!r} is not a runtime URL (like {EXAMPLE_URL})")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", type=runtime_url, help=f"the runtime, e.g. {EXAMPLE_URL}")
+    parser.add_argument("--graph", help="graph id (default: the runtime's main graph)")
+    parser.add_argument("--secret", help="the runtime's secret or your token")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the runtime to answer (default: 30)")
+
+
+def connect(args: argparse.Namespace, needs: str) -> tuple[Client, str]:
+    """A connected client and the graph to act on. ``needs`` is the capability the command
+    cannot work without (``protocol:runtime``, ``network:control``...). CommandError if the
+    runtime cannot be reached, refuses the secret or has no such graph."""
+    try:
+        client = Client(args.url, secret=args.secret, timeout=args.timeout).connect()
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        info = client.getruntime()
+        capabilities = info.get("capabilities") or []
+        if needs not in capabilities:
+            if not capabilities and args.secret:
+                raise CommandError("the runtime refused this secret (check --secret)")
+            if not capabilities:
+                raise CommandError("the runtime needs a secret: pass --secret")
+            raise CommandError(f"this secret does not allow {needs} on the runtime "
+                               f"(it allows: {', '.join(capabilities)})")
+        graph = args.graph or info.get("graph")
+        if not graph:
+            raise CommandError(f"{args.url} has no main graph: pass --graph")
+        return client, str(graph)
+    except ClientError as exc:
+        client.close()
+        raise CommandError(str(exc)) from None
+    except CommandError:
+        client.close()
+        raise
+
+
+def fail(command: str, error: Any) -> int:
+    """Print ``flowpy COMMAND: error`` to stderr; the status of a failed command."""
+    import sys
+
+    print(f"flowpy {command}: {error}", file=sys.stderr, flush=True)
+    return 1

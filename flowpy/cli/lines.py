@@ -1,0 +1,62 @@
+"""The line formats of the shell side: how a line of text becomes an IP and an IP a line.
+
+One rule for every command that reads or writes lines (``run --stdin/--stdout``, ``send``,
+``listen``), so one command's output is another's input:
+
+``json`` (the default)
+    Out: each IP is one line of compact JSON: a data IP as its value (a string in quotes),
+    an open bracket as ``{"begingroup": NAME}``, a close bracket as ``{"endgroup": NAME}``.
+    In: each line is read as JSON, and a line that is not JSON is taken as the text it is.
+    An object with the single key ``begingroup`` or ``endgroup`` is a bracket, so brackets
+    survive ``flowpy run a.fbp --stdout out | flowpy run b.fbp --stdin in``.
+``lines``
+    In: each line is a string data IP, as it is. Out: a string as it is, any other value as
+    compact JSON, brackets left out: for programs that want plain text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowpy.engine.ip import IP
+from flowpy.wire import jsonpolicy
+
+FORMATS = ("json", "lines")
+DEFAULT_FORMAT = "json"
+FORMAT_HELP = ("how lines are read and written: json (default; a line that is not JSON is "
+               "read as text; brackets as {\"begingroup\": NAME} lines) or lines (plain text, "
+               "brackets left out)")
+
+_BRACKETS = {"begingroup": IP.open, "endgroup": IP.close}
+
+
+def value_of_line(line: str, fmt: str = DEFAULT_FORMAT) -> Any:
+    """The value a line stands for: its JSON value, or the text itself."""
+    if fmt == "lines":
+        return line
+    try:
+        value, problem = jsonpolicy.parse(line)
+    except jsonpolicy.JsonPolicyError:
+        return line
+    return line if problem else value
+
+
+def ip_of_line(line: str, fmt: str = DEFAULT_FORMAT) -> IP:
+    value = value_of_line(line, fmt)
+    if fmt == "json" and isinstance(value, dict) and len(value) == 1:
+        (key, name), = value.items()
+        make = _BRACKETS.get(key)
+        if make is not None:
+            return make(name)
+    return IP.make_data(value)
+
+
+def line_of_ip(ip: IP, fmt: str = DEFAULT_FORMAT) -> str | None:
+    """The line for ``ip``, or None when the format leaves it out."""
+    if ip.is_data:
+        if fmt == "lines" and isinstance(ip.data, str):
+            return ip.data
+        return jsonpolicy.encode(ip.data)
+    if fmt == "lines":
+        return None
+    return jsonpolicy.encode({"begingroup" if ip.is_open else "endgroup": ip.data})

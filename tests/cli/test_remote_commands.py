@@ -1,0 +1,130 @@
+"""``send``, ``listen``, ``start``, ``stop`` and ``status`` against a served runtime, as a user
+types them: values after options, refused secrets, graphs started from the shell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from processes import ROOT, python_env
+
+from flowpy.link.client import Client
+
+ECHO = str(ROOT / "examples" / "echo.json")
+SECRET = "s3cret"
+
+pytestmark = pytest.mark.integration
+
+
+def flowpy_cli(*args: str, stdin: str | None = None, timeout: float = 60):
+    return subprocess.run([sys.executable, "-m", "flowpy", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, env=python_env())
+
+
+@pytest.fixture
+def echo(spawn_runtime):
+    """A runtime serving examples/echo.json as its main graph, network not started."""
+    return spawn_runtime("--graph", ECHO, secret=SECRET)
+
+
+def collect(client: Client, count: int) -> list[dict]:
+    """The next ``count`` data and bracket packets (connect/disconnect markers also come when
+    a network starts and stops: left out)."""
+    got: list[dict] = []
+    while len(got) < count:
+        packet = client.recv_packet(timeout=30)
+        if packet["event"] not in ("connect", "disconnect"):
+            got.append(packet)
+    return got
+
+
+def test_start_status_stop_from_the_shell(echo):
+    status = flowpy_cli("status", echo.url, "--secret", SECRET)
+    assert (status.returncode, status.stdout.strip()) == (3, "echo: not running")
+    started = flowpy_cli("start", echo.url, "--secret", SECRET)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith("echo: running")
+    status = flowpy_cli("status", echo.url, "--secret", SECRET, "--json")
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["running"] is True
+    stopped = flowpy_cli("stop", echo.url, "--secret", SECRET)
+    assert (stopped.returncode, stopped.stdout.strip()) == (0, "echo: not running")
+    with Client(echo.url, secret=SECRET).connect() as client:
+        assert client.network_status("echo")["running"] is False
+
+
+def test_send_takes_values_after_the_options_and_brackets_as_json_lines(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+        result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
+                            "1", '"three"', '{"begingroup": "g"}', "text", '{"endgroup": "g"}')
+        assert result.returncode == 0, result.stderr
+        assert "sent 3 packets to echo.in" in result.stderr
+        got = [(p["event"], p.get("payload")) for p in collect(client, 5)]
+    assert got == [("data", 1), ("data", "three"), ("begingroup", "g"), ("data", "text"),
+                   ("endgroup", "g")]
+
+
+def test_send_with_no_values_reads_stdin_and_lines_format_keeps_text(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+        result = flowpy_cli("send", echo.url, "--port", "in", "--secret", SECRET,
+                            "--format", "lines", stdin='1\n"two"\n')
+        assert result.returncode == 0, result.stderr
+        data = [p["payload"] for p in collect(client, 2)]
+    assert data == ["1", '"two"']
+
+
+def test_listen_writes_the_lines_run_and_send_read(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "listen", echo.url, "--secret", SECRET,
+         "--format", "json", "--count", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
+    try:
+        assert "listening to echo" in listener.stderr.readline()
+        sent = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
+                          '{"begingroup": "g"}', '"HELLO"', "2", '{"endgroup": "g"}')
+        assert sent.returncode == 0, sent.stderr
+        out, _err = listener.communicate(timeout=60)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+    assert out.splitlines() == ['{"begingroup":"g"}', '"HELLO"', "2"]
+
+
+@pytest.mark.parametrize("command", ["listen", "send", "status", "start"])
+def test_a_refused_secret_is_said_at_connect_and_the_command_fails(echo, command):
+    extra = ["--port", "in", "1"] if command == "send" else []
+    wrong = flowpy_cli(command, echo.url, "--secret", "wrong", "--timeout", "10", *extra)
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == f"flowpy {command}: the runtime refused this secret " \
+        "(check --secret)"
+    missing = flowpy_cli(command, echo.url, "--timeout", "10", *extra)
+    assert missing.returncode == 1
+    assert "the runtime needs a secret: pass --secret" in missing.stderr
+
+
+def test_unknown_graph_and_port_suggest_the_right_name(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+    port = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "inn", "1")
+    assert port.returncode == 1
+    assert "no exported inport 'inn': did you mean 'in'? (it has: in)" in port.stderr
+    graph = flowpy_cli("send", echo.url, "--secret", SECRET, "--graph", "ecoh", "--port",
+                       "in", "1")
+    assert graph.returncode == 1
+    assert "graph 'ecoh' not found: did you mean 'echo'?" in graph.stderr
+
+
+def test_send_to_a_stopped_network_says_why(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+        client.stop_network("echo")
+    result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in", "1")
+    assert result.returncode == 1
+    assert "not running" in result.stderr and "stopped by" in result.stderr
