@@ -44,6 +44,10 @@ def test_brackets_cross_as_the_envelope(ip):
     assert decode_ip(body, headers) == ip
     # a plain participant in between drops the metadata: the body alone is enough
     assert decode_ip(body) == ip
+    # == compares kinds by value; components ask is_open/is_close, which compare by identity
+    decoded = decode_ip(body, headers)
+    assert (decoded.is_open, decoded.is_close, decoded.is_data) == \
+        (ip.is_open, ip.is_close, ip.is_data)
 
 
 @pytest.mark.parametrize("value", [

@@ -78,8 +78,8 @@ def decode_ip(body: bytes, headers: dict[str, Any] | None = None) -> IP:
         keys = value.keys()
         kind = value[ENVELOPE_KEY]
         if keys == _BRACKET_KEYS and kind in (OPEN, CLOSE):
-            group = value["group"]
-            return IP(kind, group)
+            # The constant itself, not the equal string JSON made: IP kinds compare by identity.
+            return IP(OPEN if kind == OPEN else CLOSE, value["group"])
         if keys == _DATA_KEYS and kind == DATA:
             return IP(DATA, value["data"])
         if marked:
