@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m flowpy.serve_cli ...``: the same as ``python -m flowpy serve ...``."""
+    """``python -m flowpy.cli.serve ...``: the same as ``python -m flowpy serve ...``."""
     from .logs import add_logging_options, configure_logging
 
     parser = argparse.ArgumentParser(prog="flowpy serve", description=DESCRIPTION)

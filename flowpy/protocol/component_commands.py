@@ -2,7 +2,7 @@
 
 ``component:source`` executes code sent by a client, so only clients holding the
 ``component:setsource`` capability may use it, and no client holds it unless an operator
-grants it by name (see flowpy.permissions).
+grants it by name (see flowpy.runtime.permissions).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The network sub-protocol: run graphs, report their state, watch their edges.
 
-State semantics (protocol-notes.md): ``started`` means between start and stop, ``running``
+State semantics (docs/protocol.md): ``started`` means between start and stop, ``running``
 means processes are active. A network that finishes by itself reports ``network:stopped``
 with ``started: true, running: false`` and stays started until ``network:stop``, which
 reports ``started: false``. ``network:started`` and ``network:stopped`` are broadcast by the

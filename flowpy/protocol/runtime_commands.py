@@ -71,7 +71,7 @@ def packet(rt: Host, req: Request, payload: dict) -> None:
             rt.error(req, f"packet to {graph}.{port} was not delivered: the network stopped"
                      + (f": {why}" if why else ""))
 
-    client.packet_taken()  # flow control: see Runtime, "max_inflight"
+    client.packet_taken()  # flow control: see flowpy/runtime/clients.py, max_inflight
     try:
         hosted.inport(port, event, payload.get("payload"), accepted)
     except NetworkError as exc:

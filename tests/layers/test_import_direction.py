@@ -94,3 +94,28 @@ def test_no_module_is_over_600_lines_without_a_reason_at_its_top():
             long.append(f"{path.relative_to(FLOWPY.parent)}: {len(lines)} lines")
     assert not long, "modules over ~600 lines without a reason at their top:\n  " + \
         "\n  ".join(long)
+
+
+#: What the component library (components/, installed as flowpy_components) may import: the
+#: public face and the layers a component works with. Never the runtime, the protocol, the
+#: server or the CLI: a component runs the same under `flowpy run`, a served runtime, a
+#: broker participant and flowpy.testing.
+COMPONENTS_MAY_IMPORT = {"root", "errors", "engine", "wire", "graphs", "link"}
+
+
+def test_the_component_library_imports_only_what_a_component_may_use():
+    library = FLOWPY.parent / "components"
+    wrong = []
+    for path in sorted(library.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                targets = [node.module or ""]
+            else:
+                continue
+            for target in targets:
+                there = layer_of(target)
+                if there != "outside" and there not in COMPONENTS_MAY_IMPORT:
+                    wrong.append(f"{path.relative_to(library.parent)} imports {target}")
+    assert not wrong, "components reaching into the runtime's layers:\n  " + "\n  ".join(wrong)
