@@ -1,8 +1,7 @@
 """One graph as the runtime hosts it: the model, its network runs, debug observation and tracing.
 
 :class:`HostedGraph` is the runtime's :class:`~flowpy.engine.listener.NetworkListener` for its
-graph,
-so everything a running network reports turns into protocol messages here:
+graph, so everything a running network reports turns into protocol messages here:
 
 * lifecycle -> ``network:started`` / ``network:stopped`` (also when the network finishes by
   itself: ``started`` stays true until it is stopped, ``running`` becomes false);
