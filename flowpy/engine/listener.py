@@ -46,6 +46,10 @@ class NetworkListener:
         """A stop discarded ``count`` IPs still inside the network; ``drained`` is False if a
         drain was asked for and did not finish (deadline, or cut short)."""
 
+    def edit_discarded(self, network: Network, count: int, why: str) -> None:
+        """A live edit of the running network (``why``: "removing process 'x'") discarded
+        ``count`` IPs that were waiting on what it took away. The network goes on running."""
+
     def finished(self, network: Network) -> None: ...
 
     def stopped(self, network: Network) -> None: ...

@@ -257,7 +257,7 @@ class Network:
 
     def _report_discarded(self, count: int, why: str) -> None:
         log.warning("network %s: %s discarded %d IP(s)", self.name, why, count)
-        self._emit("discarded", self, count, True)
+        self._emit("edit_discarded", self, count, why)
 
     def _build_handlers(self, plan: Plan) -> None:
         self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")

@@ -396,6 +396,12 @@ class HostedGraph(NetworkListener):
             "message": f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
                        f"network ({why})", "type": "message"}, "network-data")
 
+    def edit_discarded(self, network: Network, count: int, why: str) -> None:
+        """A live edit cut IPs off (the network runs on): said as what it is, not as a stop."""
+        self.runtime.broadcast("network", "output", {
+            "message": f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
+            "type": "message"}, "network-data")
+
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         self.runs.failed(node, self._component_name(network, node), message, tb)
         error = message

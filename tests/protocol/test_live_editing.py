@@ -103,3 +103,18 @@ def test_running_instances_of_a_subgraph_do_not_follow_edits_of_its_graph(runtim
     assert network.topology() == before  # a copy taken at the start, as in NoFlo
     packet(client, "still")
     client.sink.wait_for(lambda m: outputs(client)[-1:] == ["still"])
+
+
+def test_removing_a_node_with_waiting_ips_is_reported_as_an_edit_not_a_stop(runtime, client):
+    build(client, "g", {"d": "time/Delay", "o": "core/Repeat"}, edges=[("d", "out", "o", "in")],
+          initials=[(60000, "d", "conf")], inports={"in": ("d", "in")},
+          outports={"out": ("o", "out")})
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    for n in range(3):  # d holds the first for a minute: the others wait in its connection
+        packet(client, n)
+    start = len(client.messages)
+    client.request("graph", "removenode", {"graph": "g", "id": "d"})
+    notice = client.sink.wait_for(matches("network", "output"), start)[1]
+    assert notice["payload"]["message"].startswith("graph g: removing process 'd' discarded ")
+    assert runtime.get_graph("g").last_stop is None  # nobody stopped it
+    assert not any("stopping discarded" in str(m["payload"]) for m in client.messages[start:])
