@@ -431,6 +431,8 @@ def _resolve(network: Network, ref: dict, direction: str) -> Slot:
     no running process's port)."""
     node = ref["node"]
     cls = network._plan.classes.get(node)
+    if cls is None and node not in network.graph.nodes:
+        raise KeyError(node)  # unknown to the graph too: its refusal names it better
     if cls is None:
         raise NetworkError(f"node {node!r} is not running")
     ports = cls.port_specs(direction)

@@ -118,3 +118,12 @@ def test_removing_a_node_with_waiting_ips_is_reported_as_an_edit_not_a_stop(runt
     assert notice["payload"]["message"].startswith("graph g: removing process 'd' discarded ")
     assert runtime.get_graph("g").last_stop is None  # nobody stopped it
     assert not any("stopping discarded" in str(m["payload"]) for m in client.messages[start:])
+
+
+def test_an_edge_to_an_unknown_node_is_refused_as_the_stopped_graph_refuses_it(runtime, client):
+    running_chain(client)
+    running = client.error("graph", "addedge", edge("r4", "ghost"))
+    client.request("network", "stop", {"graph": "g"}, reply="stopped")
+    stopped = client.error("graph", "addedge", edge("r4", "ghost"))
+    assert running == stopped
+    assert "unknown node 'ghost'" in running
