@@ -318,6 +318,9 @@ class HostedGraph(NetworkListener):
         network = self.network
         if network is None or not network.started or self.stop_requested.is_set():
             why = self.why_not_running()
+            if network is not None and network.started:  # a stop is draining it
+                raise NetworkError(f"network of graph {self.id!r} is stopping and takes no "
+                                   f"more input: {why or 'a stop was asked for'}")
             raise NetworkError(f"network of graph {self.id!r} is not running: " + (
                 f"the network stopped: {why}" if why else "start it first (network:start)"))
         if event == "data":

@@ -4,6 +4,7 @@ client whose packet no longer gets in (issue 12, "Failures must be visible")."""
 from __future__ import annotations
 
 import logging
+import threading
 
 from protocol_harness import ProtocolClient, build
 
@@ -114,3 +115,25 @@ def test_a_stopped_network_says_who_stopped_it(runtime, client):
     assert message.startswith("network of graph 'r' is not running: the network stopped: "
                               "stopped by client")
     assert runtime.status()["graphs"][0]["ended"]["reason"].startswith("stopped by client")
+
+
+def test_a_network_that_is_draining_says_it_is_stopping(runtime, client):
+    build(client, "d", {"D": "time/Delay"}, initials=[(60000, "D", "conf")],
+          inports={"in": ("D", "in")})
+    client.request("network", "start", {"graph": "d"}, reply="started")
+    client.request("runtime", "packet", {"graph": "d", "port": "in", "event": "data",
+                                         "payload": 1}, reply="packetsent")
+    sender = ProtocolClient(runtime, "sender")
+    hosted = runtime.get_graph("d")
+    stopper = threading.Thread(target=client.request, args=("network", "stop", {"graph": "d"}),
+                               kwargs={"reply": "stopped"}, name="test-stopper")
+    stopper.start()
+    try:
+        # D holds its IP for a minute, so the drain lasts until its deadline.
+        assert hosted.stop_requested.wait(10)
+        message = sender.error("runtime", "packet", {"graph": "d", "port": "in",
+                                                     "event": "data", "payload": 2})
+        assert message.startswith("network of graph 'd' is stopping and takes no more input")
+    finally:
+        stopper.join(30)
+    assert not stopper.is_alive()
