@@ -103,8 +103,9 @@ class Client:
             missed = self.debug_dropped - self._dropped_told
             self._dropped_told = self.debug_dropped
         self.send(wire.message("network", "output", {
-            "message": f"flowpy: {missed} debug message(s) dropped because this client reads "
-                       f"too slowly ({self.debug_dropped} in all)", "type": "message"}))
+            "message": f"flowpy: {missed} debug message(s) dropped: more than the debug pace "
+                       f"(serve --debug-rate) or than this client reads "
+                       f"({self.debug_dropped} in all)", "type": "message"}))
 
     # -- input flow control ---------------------------------------------------------------
     def packet_taken(self) -> None:
