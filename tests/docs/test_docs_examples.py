@@ -62,13 +62,16 @@ Marker words and options:
 The work directory
 ==================
 
-Each section runs in a fresh directory holding a copy of examples/ and links to tests/ and to
-tests/js/node_modules (as node_modules). Commands find the venv's python and the npm tools on
-PATH; XDG_DATA_HOME points into the directory, so runtimes keep their state there. Pages use
-ports 3569 and 3570 (runtimes), 8000 (an HTTP server), localhost:5672 (RabbitMQ) and
-localhost:1883 (Mosquitto); in every block and expected output these become free ports of
-127.0.0.1, and the brokers are those of tests/support/brokers.py, started when a section
-needs one.
+Each section runs in a fresh directory holding a copy of examples/ and links to tests/ and
+to tests/js/node_modules (as node_modules). Commands find the venv's python and the npm tools
+on PATH; XDG_DATA_HOME points into the directory, so runtimes keep their state there. Pages
+use ports 3569 and 3570 (runtimes), 8000 (an HTTP server), localhost:5672 (RabbitMQ) and
+localhost:1883 (Mosquitto); in every block, expected output and .fbp file of the examples/
+copy these become free ports of 127.0.0.1, and the brokers are those of
+tests/support/brokers.py, started when a section needs one.
+
+Skips are counted by ``test_every_page_reads_and_every_marker_means_something``, which also
+fails on a marker it does not know.
 """
 
 from __future__ import annotations
@@ -374,6 +377,8 @@ class SectionRun:
 
     def prepare(self) -> None:
         shutil.copytree(ROOT / "examples", self.workdir / "examples")
+        for path in (self.workdir / "examples").rglob("*.fbp"):  # their ports too
+            path.write_text(self.localize(path.read_text(encoding="utf-8")), encoding="utf-8")
         (self.workdir / "tests").symlink_to(ROOT / "tests")
         (self.workdir / "node_modules").symlink_to(NODE_MODULES)
         (self.workdir / "xdg").mkdir()
