@@ -34,6 +34,8 @@ class LinkConfig:
     graph: str | None = None
     window: int = DEFAULT_WINDOW
     start: bool = False
+    #: Stop (draining) the remote network at the end if this link started it (docs/bridge.md).
+    stop: bool = True
     reconnect_initial: float = 0.2
     reconnect_max: float = 5.0
     extension: bool = True
@@ -47,8 +49,8 @@ class LinkConfig:
     def parse(cls, conf: Any) -> LinkConfig:
         """A URL string, or an object ``{url, secret, graph, window, start, reconnect, map}``.
 
-        The URL's query may carry ``secret``, ``graph``, ``window`` and ``start``; they are
-        taken out of the URL that is dialled. Raises LinkError with a readable message.
+        The URL's query may carry ``secret``, ``graph``, ``window``, ``start`` and ``stop``;
+        they are taken out of the URL that is dialled. Raises LinkError with a readable message.
         """
         if isinstance(conf, str) and conf.lstrip().startswith("{"):
             try:  # clients that can only send strings (noflo-ui) send the object as JSON
@@ -59,8 +61,8 @@ class LinkConfig:
             conf = {"url": conf}
         if not isinstance(conf, Mapping):
             raise LinkError(f"conf must be a URL or an object, got {type(conf).__name__}")
-        known = {"url", "secret", "graph", "window", "start", "reconnect", "map", "extension",
-                 "timeout", "hello_timeout", "close_timeout"}
+        known = {"url", "secret", "graph", "window", "start", "stop", "reconnect", "map",
+                 "extension", "timeout", "hello_timeout", "close_timeout"}
         unknown = sorted(set(conf) - known)
         if unknown:
             raise LinkError(f"conf: unknown keys {unknown} (known: {', '.join(sorted(known))})")
@@ -74,6 +76,7 @@ class LinkConfig:
         config.graph = _opt_str(options, "graph")
         config.window = _number(options, "window", config.window, int, 1, 100_000)
         config.start = _flag(options, "start", config.start)
+        config.stop = _flag(options, "stop", config.stop)
         config.extension = _flag(options, "extension", config.extension)
         for key in ("timeout", "hello_timeout", "close_timeout"):
             setattr(config, key, _number(options, key, getattr(config, key), float, 0.01, 3600))
@@ -105,7 +108,7 @@ def _split_query(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     taken, kept = {}, []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in ("secret", "graph", "window", "start", "extension"):
+        if key in ("secret", "graph", "window", "start", "stop", "extension"):
             taken[key] = value
         else:
             kept.append((key, value))

@@ -55,7 +55,7 @@ from flowpy.wire.events import DEBUG_COMMANDS
 from .client import Client, ClientError, ConnectionClosed
 from .config import STOP_POLL, LinkConfig, LinkError
 from .inbox import Inbox
-from .negotiate import EXTENSION, Connection, Negotiator, Refused
+from .negotiate import EXTENSION, Connection, GraphMissing, Negotiator, Refused
 from .window import SendWindow
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,13 @@ log = logging.getLogger(__name__)
 CONNECTING = "connecting"
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
+#: The remote is reachable but lacks the graph (or a port of it) the link was using:
+#: retried with backoff until the graph is back, keeping the window.
+GRAPH_MISSING = "graph-missing"
 CLOSED = "closed"
-STATES = (CONNECTING, CONNECTED, RECONNECTING, CLOSED)
+STATES = (CONNECTING, CONNECTED, RECONNECTING, GRAPH_MISSING, CLOSED)
+#: How each state change is logged: losing the link or the graph is a warning.
+_STATE_LEVELS = {RECONNECTING: logging.WARNING, GRAPH_MISSING: logging.WARNING}
 
 
 class _Closing(Exception):
@@ -165,8 +170,47 @@ class Link:
         return self.negotiator.remote_running
 
     @property
+    def started_network(self) -> bool:
+        """This link started the remote network's current run (``conf.start``)."""
+        return self.negotiator.started_network
+
+    @property
     def _conn(self) -> Connection | None:
         return self.window.connection
+
+    def stop_remote_network(self, stop: threading.Event | None = None) -> bool:
+        """Stop the remote network, draining it (a flowpy remote lets what its inports took
+        run out and sends it on before it stops); True once the remote says it stopped.
+
+        The request goes over a connection of its own: the remote handles ``network:stop``
+        on the reader of the connection that sent it and reads nothing else from it until
+        the drain is over, while the drain may need this link's acknowledgements to make
+        room in the session's outbox."""
+        graph, config = self.graph, self.config
+        if graph is None:
+            return False
+        client = Client(config.url, config.secret, timeout=config.timeout,
+                        name=f"{self.name}-stop")
+        try:
+            client.connect()
+            pending = client.start_request("network", "stop", {"graph": graph},
+                                           expect=("stopped",))
+            deadline = time.monotonic() + config.timeout
+            while not pending.done.wait(STOP_POLL):
+                if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
+                    log.warning("%s: no answer to network:stop of %s in time", self.name,
+                                config.label)
+                    return False
+            client.wait(pending, 0)
+        except ClientError as exc:
+            log.warning("%s: cannot stop the remote network %s: %s", self.name, graph, exc)
+            return False
+        finally:
+            client.close(timeout=self._budget(config.close_timeout))
+        self.negotiator.started_network = False
+        log.info("%s: stopped the remote network %s (this link had started it)", self.name,
+                 config.label)
+        return True
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Link:
@@ -396,11 +440,28 @@ class Link:
         state = CONNECTING
         try:
             while not self._closing.is_set():
-                self._set_state(state, {"attempt": attempt + 1})
+                if self.state != GRAPH_MISSING:  # that state lasts until the graph is back
+                    self._set_state(state, {"attempt": attempt + 1})
                 try:
                     conn = self._connect()
                 except _Closing:
                     return
+                except GraphMissing as exc:
+                    if not self.stats["connects"]:
+                        self._fail(str(exc))  # never there: a configuration error
+                        return
+                    attempt += 1
+                    delay = backoff_delay(attempt, self.config.reconnect_initial,
+                                          self.config.reconnect_max)
+                    info = {"message": str(exc), "attempt": attempt,
+                            "retry_in": round(delay, 3)}
+                    if self.state != GRAPH_MISSING:
+                        self._set_state(GRAPH_MISSING, {"reason": str(exc), **info})
+                        self._error({"type": "graph-missing", **info})
+                    else:
+                        self._report({"type": "retry", **info})
+                    self._closing.wait(delay)
+                    continue
                 except LinkError as exc:
                     self._fail(str(exc))
                     return
@@ -419,6 +480,8 @@ class Link:
                     attempt += 1
                     delay = backoff_delay(attempt, self.config.reconnect_initial,
                                           self.config.reconnect_max)
+                    if self.state == GRAPH_MISSING:  # the remote itself is gone again
+                        self._set_state(RECONNECTING, {"reason": str(exc), "attempt": attempt})
                     self._report({"type": "retry", "message": str(exc), "attempt": attempt,
                                   "retry_in": round(delay, 3)})
                     self._closing.wait(delay)
@@ -556,12 +619,19 @@ class Link:
         if self.graph:
             report["graph"] = self.graph
         report.update(info)
+        why = info.get("reason") or info.get("mode") or ""
+        log.log(_STATE_LEVELS.get(state, logging.INFO), "%s: link to %s %s -> %s%s",
+                self.name, self.config.label, previous, state, f" ({why})" if why else "")
         try:
             self.listener.link_state(state, report)
         except Exception:
             log.exception("%s: link_state listener failed", self.name)
 
     def _report(self, info: dict) -> None:
+        if info.get("type") in ("retry", "refused"):
+            log.info("%s: link to %s: attempt %s failed (%s); retrying in %ss", self.name,
+                     self.config.label, info.get("attempt"), info.get("message"),
+                     info.get("retry_in"))
         try:
             self.listener.link_report(info)
         except Exception:

@@ -38,6 +38,14 @@ class Refused(FlowpyError):
     """The remote does not let this secret move packets (retried with backoff)."""
 
 
+class GraphMissing(LinkError):
+    """The remote has no such graph, or the graph lacks a port the link is wired to.
+
+    Fatal at a link's first connect (a configuration error); after the link has been
+    connected once, the graph existed, so its absence is taken for a remote that came back
+    without it (or is rebuilding it): retried with backoff, nothing in the window is lost."""
+
+
 class Connection:
     """One connection and what was negotiated on it: its mode, and how packets are framed."""
 
@@ -132,6 +140,9 @@ class Negotiator:
         self.remote: dict[str, Any] = {}  # the last runtime:runtime payload
         self.remote_ports: dict[str, Any] = {}  # the last runtime:ports of our graph
         self.remote_running: bool | None = None
+        #: This link started the run of the remote network that is going on (conf.start),
+        #: so it may stop it at the end (conf.stop).
+        self.started_network = False
         self._canonical: dict[str, str] = {}  # remote inport names by lower case
         self._instance: str | None = None  # the remote process (extension: welcome.instance)
         self._silent_remote: str | None = None  # runtime id that never answered flowpy:hello
@@ -155,9 +166,11 @@ class Negotiator:
             raise Refused(
                 f"{config.url} does not let this secret send or receive packets "
                 f"(capabilities: {', '.join(capabilities) or 'none'}); wrong secret?")
-        graph = config.graph or runtime.get("graph")
+        # Once connected, the link stays with the graph it negotiated: its window holds
+        # packets for that graph, whatever the remote's main graph is now.
+        graph = config.graph or (None if first else self.graph) or runtime.get("graph")
         if not graph:
-            raise LinkError(f"{config.url} has no main graph: set conf.graph")
+            raise GraphMissing(f"{config.url} has no main graph: set conf.graph")
         self.graph = graph
         status: dict | None = None
         asked = time.monotonic()
@@ -165,12 +178,13 @@ class Negotiator:
             status = client.network_status(graph)
         except RequestError as exc:
             if "not found" in exc.message.lower():
-                raise LinkError(f"remote graph {graph!r} not found on {config.url}") from None
+                raise GraphMissing(f"remote graph {graph!r} not found on {config.url}") \
+                    from None
         began = network_began(status, asked, time.monotonic())
         ports = client.ports.get(graph)
         if ports is None and status is None and (self.required_in or self.required_out):
-            raise LinkError(f"remote graph {graph!r} not found on {config.url} "
-                            "(or it exports no port this secret may use)")
+            raise GraphMissing(f"remote graph {graph!r} not found on {config.url} "
+                               "(or it exports no port this secret may use)")
         ports = ports or {"inPorts": [], "outPorts": []}
         self.remote_ports = ports
         self._check_ports(graph, ports)
@@ -192,6 +206,8 @@ class Negotiator:
                 restarted = "the remote network started again while the link was down " \
                             "(its uptime is shorter than the link's absence)"
         self._remote_began = began
+        if restarted and status is not None and status.get("running"):
+            self.started_network = False  # somebody else started the restarted remote's run
         return status, restarted
 
     def start_remote(self, client: Client, status: dict | None) -> None:
@@ -205,6 +221,7 @@ class Negotiator:
                 client.start_network(graph)
                 self._remote_began = (asked - 0.01, time.monotonic() + 0.01)
                 self.remote_running = True
+                self.started_network = True
             except RequestError as exc:
                 self._error({"type": "remote", "message": f"cannot start {graph}: {exc.message}"})
         elif config.start and status is None:
@@ -222,7 +239,7 @@ class Negotiator:
             missing = [p for p in wanted if p.lower() not in offered]
             if missing:
                 verb = "send to" if direction == "inport" else "receive from"
-                raise LinkError(
+                raise GraphMissing(
                     f"remote graph {graph!r} has no exported {direction} "
                     f"{', '.join(repr(p) for p in missing)} that this secret may {verb} "
                     f"(it offers: {', '.join(sorted(offered)) or 'none'})")

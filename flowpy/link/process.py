@@ -32,7 +32,9 @@ class ProcessLink(LinkListener):
     status, errors and packets of unmapped ports go.
 
     The process ends when every input has ended, everything sent is acknowledged and the
-    remote network has stopped (or nothing is mapped out); or when the local network stops,
+    remote network has stopped (or nothing is mapped out). A remote flowpy network this link
+    started (``conf.start``) is stopped by it at that point (``conf.stop``, on by default):
+    the remote drains, sends everything on and stops. Or it ends when the local network stops,
     in which case the link sends ``disconnect`` for every input still open, says ``bye`` and
     closes within ``close_timeout``.
     """
@@ -120,9 +122,16 @@ class ProcessLink(LinkListener):
             if self.stopping.is_set() or link.fatal is not None:
                 return
             # Every input has ended: let the remote take it all, then wait for its end.
-            link.flush(self.stopping)
+            if not link.flush(self.stopping):
+                return
             if not self.outputs:
                 return
+            if self.config.stop and link.started_network \
+                    and link.remote.get("type") == "flowpy":
+                # Nothing else will end a network whose inports stay open (the protocol
+                # cannot close a remote inport): this link started it, so it stops it; a
+                # flowpy remote drains first, and its outports disconnect after the last IP.
+                link.stop_remote_network(self.stopping)
             while not self.stopping.is_set() and link.fatal is None:
                 if self._remote_ended.wait(STOP_POLL) and link.idle:
                     return

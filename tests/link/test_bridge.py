@@ -453,7 +453,9 @@ def test_plain_mode_notices_a_remote_network_that_restarted_while_away(echo):
 
     total = 300
     with TcpProxy(echo.host, echo.port) as proxy:
-        graph = bridge_graph(conf(proxy.url, window=50, extension=False), [{"count": total}])
+        # stop=False: the Bridge stays after its input ended instead of stopping B's network
+        graph = bridge_graph(conf(proxy.url, window=50, extension=False, stop=False),
+                             [{"count": total}])
         with LocalNetwork(graph) as net:
             assert Store.wait_count("sink-out", total)
             proxy.hold()  # the Bridge stays away until the remote network has restarted
