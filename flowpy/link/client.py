@@ -25,6 +25,7 @@ from typing import Any
 import websocket
 
 from flowpy.errors import FlowpyError
+from flowpy.wire import jsonpolicy
 from flowpy.wire.events import PACKET_EVENTS
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,9 @@ class Client:
                 message["payload"] = dict(message["payload"], secret=self.secret)
         if request_id is not None:
             message["requestId"] = request_id
-        return json.dumps(message, separators=(",", ":"))
+        # The one JSON policy, as the runtime writes: NaN as null, sets as arrays, bytes as
+        # base64... so no value a caller hands over makes a frame the runtime must refuse.
+        return jsonpolicy.encode(message)
 
     def send(self, protocol: str, command: str, payload: Any = None,
              request_id: str | None = None) -> None:

@@ -262,3 +262,19 @@ def test_serve_refuses_an_unreachable_remote(tmp_path):
     )
     assert result.returncode == 2
     assert "gone" in result.stderr
+
+
+def test_values_json_cannot_carry_are_sent_by_the_json_policy_not_refused(echo_runtime):
+    with Client(echo_runtime.url).connect() as client:
+        client.start_network("echo")
+        for value in (float("nan"), {3}, b"\x00\x01", float("inf")):
+            client.send_packet("echo", "in", "data", value)  # packetsent, not an error
+        # Text no UTF-8 can carry is written as its escape, which the runtime refuses by name.
+        with pytest.raises(RequestError, match="lone surrogate"):
+            client.send_packet("echo", "in", "data", "lone \ud800 surrogate")
+        got = []
+        while len(got) < 4:
+            packet = client.recv_packet(timeout=30)
+            if packet["event"] == "data":
+                got.append(packet["payload"])
+    assert got == [None, [3], "AAE=", None]
