@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Serve the FBP Network Protocol runtime on a WebSocket, for noflo-ui, fbp-client, "
@@ -37,7 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=DESCRIPTION,
     )
     _add_arguments(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, log_level="info")  # a served runtime reports its life
     return parser
 
 
@@ -68,7 +71,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         metavar="DIR",
         default=None,
-        help="where the runtime keeps its id and state",
+        help="where the runtime keeps its id and state (default: "
+        "$XDG_DATA_HOME/flowpy/LABEL-PORT, PORT being the port it listens on)",
     )
     parser.add_argument(
         "--components-dir",
@@ -142,8 +146,8 @@ def load_permissions(path: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowpy.runtime.core import Runtime
-    from flowpy.server import serve
+    from flowpy.runtime.persistence import StateDirInUse, StateLock, default_state_dir
+    from flowpy.server.service import listen
 
     permissions = None
     if args.permissions:
@@ -153,10 +157,37 @@ def run(args: argparse.Namespace) -> int:
             return _fail(str(exc))
     if args.components_dir and not Path(args.components_dir).is_dir():
         return _fail(f"--components-dir {args.components_dir}: not a directory")
+    # Bind first: the default state directory is named after the port really listened on.
+    try:
+        listener = listen(args.host, args.port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    port = listener.getsockname()[1]
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir(args.label, port)
+    lock = StateLock(state_dir)
+    try:
+        lock.acquire()
+    except (StateDirInUse, OSError) as exc:
+        listener.close()
+        if isinstance(exc, StateDirInUse):
+            return _fail(str(exc))
+        return _fail(f"cannot lock state directory {state_dir}: {exc.strerror or exc}")
+    try:
+        return _serve(args, listener, port, state_dir, permissions)
+    finally:
+        listener.close()  # the service serves on its own duplicate of it
+        lock.release()
+
+
+def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
+           permissions: dict[str, Any] | None) -> int:
+    from flowpy.runtime.core import Runtime
+    from flowpy.server import serve
+
     try:
         runtime = Runtime(
             registry=None,
-            state_dir=args.state_dir,
+            state_dir=state_dir,
             label=args.label,
             secret=args.secret or None,
             permissions=permissions,
@@ -166,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
+    log.info("runtime %s (label %r): state directory %s", runtime.id, args.label, state_dir)
     if args.remote:
         from flowpy.link.remote import RemoteError, register_remotes
 
@@ -181,11 +213,12 @@ def run(args: argparse.Namespace) -> int:
         runtime.shutdown()
         return _fail(f"cannot load graph {args.graph}: {exc}")
     try:
-        return serve(args.host, args.port, runtime, stall_timeout=args.stall_timeout or None,
-                     compression=args.compression, debug_rate=args.debug_rate)
-    except OSError as exc:  # cannot bind
+        return serve(args.host, port, runtime, stall_timeout=args.stall_timeout or None,
+                     compression=args.compression, debug_rate=args.debug_rate,
+                     listener=listener)
+    except OSError as exc:
         runtime.shutdown()
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

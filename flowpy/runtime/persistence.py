@@ -6,7 +6,16 @@ Layout of ``<state_dir>``:
   restarts;
 * ``graphs/<file>.json``: every graph ``network:persist`` saved, and ``graphs.json``, the
   index (which graph is main, which file holds which graph);
-* ``components.json``: the sources of components compiled with ``component:source``.
+* ``components.json``: the sources of components compiled with ``component:source``;
+* ``start.json``: which graphs' networks run, so a restart starts them again (``serve
+  --start``, ``network:start``/``network:stop``);
+* ``remotes.json``: the exported ports of each ``serve --remote`` last discovered, so the
+  runtime can start while a remote is down;
+* ``lock``: the pid of the ``flowpy serve`` using the directory (:class:`StateLock`).
+
+``flowpy serve`` without ``--state-dir`` uses ``<base>/<label>-<port>``
+(:func:`default_state_dir`), so two runtimes on one machine keep apart, each with its
+own id.
 
 Every file is written atomically; the index is written after the graph files and files no
 longer listed are removed last, so a crash at any point leaves a consistent state. Temporary
@@ -16,6 +25,7 @@ through ``problem`` and skipped: never fatal.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,18 +35,152 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from flowpy.errors import FlowpyError
 from flowpy.graphs import json_format
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the pid in the lock file alone decides
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
 
-def default_state_dir() -> Path:
+def default_state_base() -> Path:
     """A per-user data directory: ``$XDG_DATA_HOME/flowpy`` (``~/.local/share/flowpy``)."""
     if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
         return Path(os.environ["LOCALAPPDATA"]) / "flowpy"
     home_data = os.path.join(os.path.expanduser("~"), ".local", "share")
     base = os.environ.get("XDG_DATA_HOME") or home_data
     return Path(base) / "flowpy"
+
+
+def default_state_dir(label: str | None = None, port: int | None = None) -> Path:
+    """The state directory of the runtime labelled ``label`` listening on ``port``:
+    ``<base>/<label>-<port>`` (the label with anything but letters, digits, ``.``, ``_``
+    and ``-`` replaced by ``_``). Without either: the base itself (a ``Runtime`` made
+    without a state directory)."""
+    base = default_state_base()
+    if label is None and port is None:
+        return base
+    return base / f"{_safe_filename(label or 'flowpy')}-{port if port is not None else 0}"
+
+
+class StateDirInUse(FlowpyError):
+    """Another live ``flowpy serve`` holds the state directory's lock."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        self.path = path
+        self.pid = pid
+        who = f"flowpy runtime pid {pid}" if pid is not None else "another flowpy runtime"
+        super().__init__(f"state directory {path} is in use by {who}; "
+                         "pass --state-dir to use another")
+
+
+class StateLock:
+    """``<state_dir>/lock``: one ``flowpy serve`` per state directory.
+
+    :meth:`acquire` takes it or raises :class:`StateDirInUse` naming the pid that holds it.
+    The file holds the holder's pid and (where ``fcntl`` exists) an exclusive ``flock``,
+    which the kernel drops when the process dies, however it dies: a lock file left by a
+    dead runtime is *stale* and is taken over, with a warning. :meth:`release` removes the
+    file. Without ``fcntl`` the pid alone decides: a pid that is not running is stale.
+    """
+
+    NAME = "lock"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / self.NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> StateLock:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        while self._fd is None:
+            if fcntl is not None:
+                self._fd = self._flock()
+            else:  # pragma: no cover - Windows
+                self._fd = self._exclusive_create()
+        previous = _read_pid(self._fd)
+        if previous is not None and previous != os.getpid():
+            log.warning("state directory %s: taking over the lock of flowpy runtime pid %d, "
+                        "which is not running any more", self.state_dir, previous)
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def _flock(self) -> int | None:
+        """The locked lock file's descriptor; None to try again (the file was replaced)."""
+        assert fcntl is not None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            pid = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise StateDirInUse(self.state_dir, pid) from None
+            raise
+        try:  # a runtime releasing the lock removes the file: lock the file that is there
+            same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            return None
+        return fd
+
+    def _exclusive_create(self) -> int | None:  # pragma: no cover - Windows
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        pid = _read_pid(fd)
+        if pid is not None and pid != os.getpid() and _pid_alive(pid):
+            os.close(fd)
+            raise StateDirInUse(self.state_dir, pid)
+        return fd  # stale: acquire() says so and writes our pid
+
+    def release(self) -> None:
+        """Remove the lock file and let go (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # before letting go: see _flock
+        except OSError as exc:
+            log.warning("cannot remove the lock file %s: %s", self.path, exc)
+        os.close(fd)
+
+    def __enter__(self) -> StateLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 64).decode("ascii", "replace").strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists (another user's process, say)
+    return True
 
 
 def write_atomically(path: Path, text: str) -> None:

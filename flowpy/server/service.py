@@ -59,6 +59,11 @@ def _address_family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (``port`` 0: any free one); OSError if not."""
+    return socket.create_server((host, port), family=_address_family(host), backlog=128)
+
+
 class Service:
     """A running server: ``start()``, ``url``, ``stop()``. :func:`serve` adds signals.
 
@@ -75,8 +80,12 @@ class Service:
         app: flask.Flask | None = None,
         shutdown_timeout: float = 5.0,
         flush_timeout: float = 1.0,
+        listener: socket.socket | None = None,
         **app_options: Any,
     ) -> None:
+        """``listener``: a socket already bound (and listening) to serve on instead of
+        binding ``host:port`` here; the service takes it over (``flowpy serve`` binds first
+        to learn the port ``--port 0`` got before it picks the state directory)."""
         self.app = app or create_app(runtime, **app_options)
         self.transport = transport_of(self.app)
         self.endpoint = self.transport.endpoint
@@ -84,7 +93,8 @@ class Service:
         self.flush_timeout = flush_timeout
         # Bind here rather than in werkzeug, which prints and calls sys.exit on bind errors:
         # an OSError is the caller's to report.
-        listener = socket.create_server((host, port), family=_address_family(host), backlog=128)
+        if listener is None:
+            listener = listen(host, port)
         try:
             self._server = _Server(
                 host, port, self.app, handler=_RequestHandler, fd=listener.fileno()

@@ -1,6 +1,8 @@
-"""``flowpy serve`` keeps its state across a real restart, in the per-user data directory."""
+"""``flowpy serve`` keeps its state across a real restart, in the per-user data directory
+(``$XDG_DATA_HOME/flowpy/<label>-<port>``)."""
 
 import pytest
+from processes import free_port
 
 from flowpy.link.client import Client
 
@@ -22,7 +24,8 @@ def test_a_restarted_service_comes_back_with_its_id_and_graphs_from_xdg_data_hom
 ):
     xdg = tmp_path / "xdg"
     env = {"XDG_DATA_HOME": str(xdg)}
-    first = spawn_runtime(env=env, default_state_dir=True)  # no --state-dir
+    port = str(free_port())  # the default state directory is per label and port
+    first = spawn_runtime("--port", port, env=env, default_state_dir=True)  # no --state-dir
     with Client(first.url).connect() as client:
         runtime_id = client.getruntime()["id"]
         client.graph("clear", id="calc", name="calc", main=True)
@@ -34,12 +37,12 @@ def test_a_restarted_service_comes_back_with_its_id_and_graphs_from_xdg_data_hom
             client.graph("addnode", graph=graph, id="R", component="core/Repeat")
         client.request("network", "persist", {}, expect=("output",))
     assert first.stop() == 0, first
-    state = xdg / "flowpy"
+    state = xdg / "flowpy" / f"flowpy-{port}"
     graph_files = {path.stem: path for path in (state / "graphs").iterdir()}
     assert sorted(graph_files) == ["broken", "calc", "helper"]
     graph_files["broken"].write_text('{"processes": {')  # as if edited by hand, badly
 
-    second = spawn_runtime(env=env, default_state_dir=True)
+    second = spawn_runtime("--port", port, env=env, default_state_dir=True)
     with Client(second.url).connect() as client:
         runtime = client.getruntime()
         assert runtime["id"] == runtime_id
