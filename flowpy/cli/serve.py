@@ -1,7 +1,8 @@
 """``flowpy serve``: run the FBP Network Protocol runtime on a WebSocket.
 
     python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret S]
-                           [--permissions FILE] [--graph FILE] [--label TEXT] [--state-dir DIR]
+                           [--permissions FILE] [--graph FILE [--start]] [--label TEXT]
+                           [--state-dir DIR]
 
 Prints one line, ``flowpy runtime listening on ws://HOST:PORT``, once it accepts
 connections (``--port 0`` picks a free port), and stops cleanly on SIGINT or SIGTERM.
@@ -66,6 +67,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON file of capabilities and graph ports per secret (see docs/deployment.md)",
     )
     parser.add_argument("--graph", metavar="FILE", default=None, help="load this graph as main")
+    parser.add_argument(
+        "--start",
+        action="store_true",
+        help="start the main graph's network once the server listens; remembered in the "
+        "state directory, so a restart on it starts the network again (as does a network "
+        "a client started, until a client stops it)",
+    )
     parser.add_argument("--label", default="flowpy", help="runtime label shown to clients")
     parser.add_argument(
         "--state-dir",
@@ -212,13 +220,43 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
     except Exception as exc:  # noqa: BLE001 - any load error is the user's file, say so
         runtime.shutdown()
         return _fail(f"cannot load graph {args.graph}: {exc}")
+    to_start = runtime.meant_to_run  # what ran when the runtime last stopped
+    if args.start:
+        if runtime.main_graph is None:
+            runtime.shutdown()
+            return _fail("--start: there is no main graph to start (pass --graph FILE)")
+        if runtime.main_graph not in to_start:
+            to_start.append(runtime.main_graph)
+    runtime.keep_start_intent = True
+
+    def ready(url: str) -> None:
+        _start_networks(runtime, to_start)
+        print(f"flowpy runtime listening on {url}", flush=True)
+
     try:
-        return serve(args.host, port, runtime, stall_timeout=args.stall_timeout or None,
-                     compression=args.compression, debug_rate=args.debug_rate,
-                     listener=listener)
+        return serve(args.host, port, runtime, ready_callback=ready,
+                     stall_timeout=args.stall_timeout or None, compression=args.compression,
+                     debug_rate=args.debug_rate, listener=listener)
     except OSError as exc:
         runtime.shutdown()
         return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")
+
+
+def _start_networks(runtime: Any, graphs: list[str]) -> None:
+    """Start these graphs' networks (the server accepts connections already, and the
+    ready line follows, so a client that read it finds them running). A graph that is not
+    loaded or does not start is logged; the runtime serves on."""
+    for graph_id in graphs:
+        hosted = runtime.get_graph(graph_id)
+        if hosted is None:
+            log.warning("graph %s was meant to run but is not loaded; not starting it", graph_id)
+            continue
+        try:
+            hosted.start()
+        except Exception as exc:  # noqa: BLE001 - NetworkError or a component's failure
+            log.error("cannot start the network of graph %s: %s", graph_id, exc)
+        else:
+            log.info("started the network of graph %s", graph_id)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -96,6 +96,10 @@ class Runtime:
         self._graphs: dict[str, HostedGraph] = {}
         #: Durable sessions of the flowpy link extension (docs/bridge-protocol.md).
         self.sessions = SessionTable(self)
+        #: Keep which networks are meant to run in the state directory (``flowpy serve``
+        #: does: a restart starts them again); see :meth:`network_intent`.
+        self.keep_start_intent = False
+        self._meant_to_run: list[str] = self.state.running_graphs()
         self.catalogue.refresh_files()
         self.state.remove_stale_temp_files()
         self.catalogue.load_sources(self.state.sources(), self.state.sources_path)
@@ -447,6 +451,33 @@ class Runtime:
             graphs = {graph_id: hosted.graph for graph_id, hosted in self._graphs.items()}
             main = self.main_graph
         return self.state.save(graphs, main, dict(self.catalogue.sources))
+
+    @property
+    def meant_to_run(self) -> list[str]:
+        """Graphs whose networks are meant to run: started (by a client, ``serve --start`` or
+        a previous run of the runtime) and not stopped by a client since."""
+        with self._lock:
+            return list(self._meant_to_run)
+
+    def network_intent(self, graph_id: str, running: bool) -> None:
+        """A network was started, or a client stopped it: remember it (in the state directory
+        if ``keep_start_intent``), so a restart of the runtime starts what ran. Stops at
+        shutdown do not count."""
+        with self._lock:
+            if (graph_id in self._meant_to_run) == running:
+                return
+            if running:
+                self._meant_to_run.append(graph_id)
+            else:
+                self._meant_to_run.remove(graph_id)
+            graphs = list(self._meant_to_run)
+            if not self.keep_start_intent:
+                return
+            try:
+                self.state.save_running_graphs(graphs)
+            except OSError as exc:
+                self._problem(f"cannot record which networks run in {self.state.start_path}: "
+                              f"{exc}", log_only=True)
 
     # -- shutdown -------------------------------------------------------------------------
     def shutdown(self, timeout: float = 5.0, drain: bool | None = None) -> None:

@@ -260,6 +260,7 @@ class HostedGraph(NetworkListener):
             self.network = network
             self.stop_requested.clear()
             network.start()
+        self.runtime.network_intent(self.id, True)
 
     def stop(self, timeout: float = 5.0, drain: bool = True,
              request: Request | None = None, reason: str | None = None) -> bool:
@@ -269,6 +270,8 @@ class HostedGraph(NetworkListener):
         network = self.network
         if not drain and network is not None:
             network.cut_drain()
+        if request is not None:  # a client's stop: not meant to run any more
+            self.runtime.network_intent(self.id, False)
         with self._control, self._lifecycle(request):
             return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}")
 

@@ -209,6 +209,32 @@ class StateDirectory:
     def sources_path(self) -> Path:
         return self.path / "components.json"
 
+    @property
+    def start_path(self) -> Path:
+        return self.path / "start.json"
+
+    # -- which networks run ------------------------------------------------------------------
+    def running_graphs(self) -> list[str]:
+        """The graphs whose networks were meant to run when the runtime last ran
+        (``start.json``), in the order they were started."""
+        path = self.start_path
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            graphs = document["running"]
+            if not isinstance(graphs, list) or not all(isinstance(g, str) for g in graphs):
+                raise ValueError("'running' is not a list of graph ids")
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._problem(f"cannot read which networks to start from {path}: {exc}")
+            return []
+        return list(dict.fromkeys(graphs))
+
+    def save_running_graphs(self, graphs: list[str]) -> None:
+        """Record which graphs' networks are meant to run (atomically)."""
+        with self._lock:
+            write_atomically(self.start_path, json.dumps({"running": graphs}, indent=2) + "\n")
+
     # -- start-up ----------------------------------------------------------------------------
     def runtime_id(self) -> str:
         """The runtime's UUID from ``runtime-id``, created on first use."""
