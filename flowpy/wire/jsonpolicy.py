@@ -232,6 +232,13 @@ def encode(message: Any) -> str:
             text = _ENCODER.encode(message)
     except (ValueError, TypeError, RecursionError):  # NaN, odd keys, cycles or depth
         text = _ENCODER.encode(jsonable(message))
+    else:
+        # The C encoder nests as deep as it is given; what this policy refuses on input it
+        # must not write either. Enough brackets to be too deep: cut it as jsonable does.
+        if text.count("[") + text.count("{") > MAX_DEPTH:
+            cut = jsonable(message)
+            if cut is not message:
+                text = _ENCODER.encode(cut)
     if not text.isascii() and not _valid_text(text):  # a lone surrogate: escape it
         text = _ASCII_ENCODER.encode(jsonable(message))
     return text

@@ -114,3 +114,16 @@ def test_response_to_only_where_the_schema_allows_it():
     assert "responseTo" not in message("runtime", "packet", {}, "r")
     assert "responseTo" not in message("network", "edges", {}, "r")
     assert "responseTo" not in message("graph", "addnode", {})
+
+
+def test_what_is_written_is_never_nested_deeper_than_what_is_read():
+    deep: list = []
+    for _ in range(3 * MAX_DEPTH):
+        deep = [deep]
+    text = encode(message("runtime", "packet", {"graph": "g", "port": "out", "event": "data",
+                                                "payload": deep}))
+    value, problem = parse(text)
+    assert problem is None
+    assert value["payload"]["event"] == "data"
+    shallow = {"text": "[" * (2 * MAX_DEPTH), "list": [[1, 2], [3]]}  # brackets inside text
+    assert encode(shallow) == '{"text":"' + "[" * (2 * MAX_DEPTH) + '","list":[[1,2],[3]]}'
