@@ -190,7 +190,6 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
            permissions: dict[str, Any] | None) -> int:
     from flowpy.runtime.core import Runtime
-    from flowpy.server import serve
 
     try:
         runtime = Runtime(
@@ -206,14 +205,28 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
     log.info("runtime %s (label %r): state directory %s", runtime.id, args.label, state_dir)
+    remotes = None
     if args.remote:
-        from flowpy.link.remote import RemoteError, register_remotes
+        from flowpy.link.remote import RemoteDirectory, RemoteError
 
         try:
-            register_remotes(runtime.registry, args.remote)
+            remotes = RemoteDirectory(runtime.registry, args.remote,
+                                      cache=state_dir / "remotes.json",
+                                      announce=runtime.announce_component)
+            remotes.start()  # a remote that is down is discovered in the background
         except RemoteError as exc:
             runtime.shutdown()
             return _fail(str(exc))
+    try:
+        return _serve_runtime(args, listener, port, runtime)
+    finally:
+        if remotes is not None:
+            remotes.close()
+
+
+def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: Any) -> int:
+    from flowpy.server import serve
+
     try:
         if args.graph:
             runtime.load_graph_file(args.graph, main=True)

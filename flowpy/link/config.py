@@ -8,6 +8,7 @@ link that never connects.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,14 @@ DEFAULT_WINDOW = 300
 #: How often a blocked caller re-checks its stop event (the engine's ``stopping`` cannot wake
 #: a condition variable, so waits that must end at a stop are sliced this finely).
 STOP_POLL = 0.05
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
+    """Exponential backoff with jitter: ``initial * 2**(attempt-1)`` capped at ``maximum``,
+    then a random value in its upper half, so retries never bunch and never come faster
+    than ``initial / 2``."""
+    ceiling = min(maximum, initial * (2 ** max(0, min(attempt - 1, 30))))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class LinkError(FlowpyError):

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 import threading
 import time
 import uuid
@@ -53,7 +52,7 @@ from flowpy import wire
 from flowpy.wire.events import DEBUG_COMMANDS
 
 from .client import Client, ClientError, ConnectionClosed
-from .config import STOP_POLL, LinkConfig, LinkError
+from .config import STOP_POLL, LinkConfig, LinkError, backoff_delay
 from .inbox import Inbox
 from .negotiate import EXTENSION, Connection, GraphMissing, Negotiator, Refused
 from .window import SendWindow
@@ -74,14 +73,6 @@ _STATE_LEVELS = {RECONNECTING: logging.WARNING, GRAPH_MISSING: logging.WARNING}
 
 class _Closing(Exception):
     """The link is being closed while connecting (control flow, not an error)."""
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
-    """Exponential backoff with jitter: ``initial * 2**(attempt-1)`` capped at ``maximum``,
-    then a random value in its upper half, so retries never bunch and never come faster
-    than ``initial / 2``."""
-    ceiling = min(maximum, initial * (2 ** max(0, min(attempt - 1, 30))))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class LinkListener:
@@ -177,40 +168,6 @@ class Link:
     @property
     def _conn(self) -> Connection | None:
         return self.window.connection
-
-    def stop_remote_network(self, stop: threading.Event | None = None) -> bool:
-        """Stop the remote network, draining it (a flowpy remote lets what its inports took
-        run out and sends it on before it stops); True once the remote says it stopped.
-
-        The request goes over a connection of its own: the remote handles ``network:stop``
-        on the reader of the connection that sent it and reads nothing else from it until
-        the drain is over, while the drain may need this link's acknowledgements to make
-        room in the session's outbox."""
-        graph, config = self.graph, self.config
-        if graph is None:
-            return False
-        client = Client(config.url, config.secret, timeout=config.timeout,
-                        name=f"{self.name}-stop")
-        try:
-            client.connect()
-            pending = client.start_request("network", "stop", {"graph": graph},
-                                           expect=("stopped",))
-            deadline = time.monotonic() + config.timeout
-            while not pending.done.wait(STOP_POLL):
-                if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
-                    log.warning("%s: no answer to network:stop of %s in time", self.name,
-                                config.label)
-                    return False
-            client.wait(pending, 0)
-        except ClientError as exc:
-            log.warning("%s: cannot stop the remote network %s: %s", self.name, graph, exc)
-            return False
-        finally:
-            client.close(timeout=self._budget(config.close_timeout))
-        self.negotiator.started_network = False
-        log.info("%s: stopped the remote network %s (this link had started it)", self.name,
-                 config.label)
-        return True
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Link:
@@ -451,10 +408,8 @@ class Link:
                         self._fail(str(exc))  # never there: a configuration error
                         return
                     attempt += 1
-                    delay = backoff_delay(attempt, self.config.reconnect_initial,
-                                          self.config.reconnect_max)
-                    info = {"message": str(exc), "attempt": attempt,
-                            "retry_in": round(delay, 3)}
+                    delay = self._backoff(attempt)
+                    info = {"message": str(exc), "attempt": attempt, "retry_in": round(delay, 3)}
                     if self.state != GRAPH_MISSING:
                         self._set_state(GRAPH_MISSING, {"reason": str(exc), **info})
                         self._error({"type": "graph-missing", **info})
@@ -467,8 +422,7 @@ class Link:
                     return
                 except Refused as exc:
                     attempt += 1
-                    delay = backoff_delay(attempt, self.config.reconnect_initial,
-                                          self.config.reconnect_max)
+                    delay = self._backoff(attempt)
                     self._report({"type": "refused", "message": str(exc), "attempt": attempt,
                                   "retry_in": round(delay, 3)})
                     if not refused_streak:
@@ -478,8 +432,7 @@ class Link:
                     continue
                 except (ClientError, OSError) as exc:
                     attempt += 1
-                    delay = backoff_delay(attempt, self.config.reconnect_initial,
-                                          self.config.reconnect_max)
+                    delay = self._backoff(attempt)
                     if self.state == GRAPH_MISSING:  # the remote itself is gone again
                         self._set_state(RECONNECTING, {"reason": str(exc), "attempt": attempt})
                     self._report({"type": "retry", "message": str(exc), "attempt": attempt,
@@ -507,14 +460,16 @@ class Link:
                 state = RECONNECTING
                 self._set_state(state, {"reason": reason})
                 attempt = 1
-                delay = backoff_delay(attempt, self.config.reconnect_initial,
-                                      self.config.reconnect_max)
+                delay = self._backoff(attempt)
                 self._closing.wait(delay)
         except Exception as exc:  # a bug here must not hang the Bridge: report and close
             log.exception("%s: link supervisor failed", self.name)
             self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._ready.set()
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(attempt, self.config.reconnect_initial, self.config.reconnect_max)
 
     def _stop_watch(self, conn: Connection) -> None:
         """The local network is stopping: if nobody closes this link within close_timeout

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from flowpy.engine.connection import EndOfStream, NetworkStopped
 from flowpy.wire.events import event_of, ip_of
 
+from .client import Client, ClientError
 from .config import STOP_POLL, LinkConfig, LinkError
 from .link import Link, LinkListener
 
@@ -131,7 +133,7 @@ class ProcessLink(LinkListener):
                 # Nothing else will end a network whose inports stay open (the protocol
                 # cannot close a remote inport): this link started it, so it stops it; a
                 # flowpy remote drains first, and its outports disconnect after the last IP.
-                link.stop_remote_network(self.stopping)
+                self._stop_remote_network()
             while not self.stopping.is_set() and link.fatal is None:
                 if self._remote_ended.wait(STOP_POLL) and link.idle:
                     return
@@ -141,6 +143,40 @@ class ProcessLink(LinkListener):
             link.close(disconnect=still_open)
             if link.fatal is not None and not self.stopping.is_set():
                 raise LinkError(link.fatal)
+
+    def _stop_remote_network(self) -> bool:
+        """Stop the remote network, draining it (a flowpy remote lets what its inports took
+        run out and sends it on before it stops); True once the remote says it stopped.
+
+        The request goes over a connection of its own: the remote handles ``network:stop``
+        on the reader of the connection that sent it and reads nothing else from it until
+        the drain is over, while the drain may need this link's acknowledgements to make
+        room in the session's outbox."""
+        link, config, name = self.link, self.config, self.component.node_id
+        graph = link.graph
+        if graph is None:
+            return False
+        client = Client(config.url, config.secret, timeout=config.timeout, name=f"{name}-stop")
+        try:
+            client.connect()
+            pending = client.start_request("network", "stop", {"graph": graph},
+                                           expect=("stopped",))
+            deadline = time.monotonic() + config.timeout
+            while not pending.done.wait(STOP_POLL):
+                if self.stopping.is_set() or time.monotonic() >= deadline:
+                    log.warning("%s: no answer to network:stop of %s in time", name,
+                                config.label)
+                    return False
+            client.wait(pending, 0)
+        except ClientError as exc:
+            log.warning("%s: cannot stop the remote network %s: %s", name, graph, exc)
+            return False
+        finally:
+            client.close(timeout=self.component.time_to_stop(config.close_timeout))
+        link.negotiator.started_network = False
+        log.info("%s: stopped the remote network %s (this link had started it)", name,
+                 config.label)
+        return True
 
     def _feed_all(self) -> None:
         names = list(self.inputs)

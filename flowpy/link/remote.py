@@ -18,17 +18,21 @@ never start the remote network).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from flowpy.engine.component import Component, InPort, OutPort
 from flowpy.engine.ports import PortSpec
 from flowpy.errors import FlowpyError
+from flowpy.graphs import json_format
 
 from .client import Client, ClientError, RequestError
-from .config import LinkConfig, LinkError
+from .config import LinkConfig, LinkError, backoff_delay
 from .process import ProcessLink
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,10 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 class RemoteError(FlowpyError):
     """A remote cannot be registered: bad spec, unreachable, refused, or no such graph."""
+
+
+class Unreachable(RemoteError):
+    """The remote runtime did not answer (down, or not there yet): worth retrying."""
 
 
 class RemoteSubgraph(Component):
@@ -107,7 +115,7 @@ def discover(config: LinkConfig) -> tuple[str, dict, dict]:
                     raise RemoteError(f"graph {graph!r} not found on {config.url}") from None
             ports = client.ports.get(graph)
     except ClientError as exc:
-        raise RemoteError(f"cannot discover {config.url}: {exc}") from None
+        raise Unreachable(f"cannot discover {config.url}: {exc}") from None
     if ports is None:
         raise RemoteError(f"graph {graph!r} on {config.url} exports no port this secret may use")
     return graph, runtime, ports
@@ -118,6 +126,13 @@ def remote_component(name: str, config: LinkConfig | str | dict) -> type[RemoteS
     if not isinstance(config, LinkConfig):
         config = LinkConfig.parse(config)
     graph, runtime, ports = discover(config)
+    return component_from(name, config, graph, runtime, ports)
+
+
+def component_from(name: str, config: LinkConfig, graph: str, runtime: dict,
+                   ports: dict) -> type[RemoteSubgraph]:
+    """The ``remote/NAME`` class for graph ``graph`` of the runtime ``runtime`` (its
+    ``runtime:runtime`` payload) exporting ``ports`` (``runtime:ports``)."""
     config = copy.deepcopy(config)
     config.graph = graph
     inports: list[PortSpec] = []
@@ -162,3 +177,172 @@ def register_remotes(registry: Any, specs: Iterable[str]) -> list[str]:
     for full, cls in made:
         registry.register(full, cls)
     return [full for full, _ in made]
+
+
+# -- serve --remote: starting while a remote is down ---------------------------------------------
+
+#: Backoff of the background discovery of a remote that is down, in seconds.
+DISCOVERY_INITIAL = 0.5
+DISCOVERY_MAX = 10.0
+
+
+class RemoteDirectory:
+    """``flowpy serve --remote``: registers every ``remote/NAME``, also while its runtime is
+    down, and keeps trying to discover those it could not reach.
+
+    :meth:`start` discovers each remote once. One that answers is registered; one that
+    cannot be reached is registered from the ports last discovered (kept in ``cache``, a
+    JSON file in the state directory) if there are any, and discovered again in the
+    background, in one thread (``flowpy-remote-discovery``) with backoff, until every remote
+    was found or :meth:`close` (at shutdown) stops it. A discovery that succeeds is logged,
+    (re)registers the component and calls ``announce(full name)`` (``component:component``
+    to the clients). A remote that answers but refuses (wrong secret, no such graph) is an
+    error at :meth:`start` (``RemoteError``); in the background it is logged and retried.
+    """
+
+    def __init__(self, registry: Any, specs: Iterable[str], cache: Path | None = None,
+                 announce: Callable[[str], Any] | None = None,
+                 initial: float = DISCOVERY_INITIAL, maximum: float = DISCOVERY_MAX) -> None:
+        self.registry = registry
+        self.remotes = [parse_spec(spec) for spec in specs]  # RemoteError on a bad spec
+        self.cache_path = cache
+        self.announce = announce or (lambda full: None)
+        self.initial, self.maximum = initial, maximum
+        self._lock = threading.Lock()
+        self._pending: dict[str, LinkConfig] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pending(self) -> list[str]:
+        """Names not discovered yet."""
+        with self._lock:
+            return sorted(self._pending)
+
+    def start(self) -> list[str]:
+        """Register every remote (see the class docstring); the full names registered now."""
+        made: list[tuple[str, type[RemoteSubgraph]]] = []
+        cached = self._read_cache()
+        for name, config in self.remotes:
+            try:
+                made.append((f"{LIBRARY}/{name}", self._discover(name, config)))
+                continue
+            except Unreachable as exc:
+                problem = str(exc)
+            except RemoteError as exc:
+                raise RemoteError(f"--remote {name}: {exc}") from None
+            with self._lock:
+                self._pending[name] = config
+            entry = self._usable(cached.get(name), config)
+            if entry is None:
+                log.warning("remote/%s: %s; not registered until it answers (retrying in the "
+                            "background)", name, problem)
+                continue
+            cls = component_from(name, config, entry["graph"], entry["runtime"],
+                                 entry["ports"])
+            made.append((f"{LIBRARY}/{name}", cls))
+            log.warning("remote/%s: %s; registered with the ports of graph %r it had when "
+                        "last discovered (retrying in the background)", name, problem,
+                        entry["graph"])
+        for full, cls in made:
+            self.registry.register(full, cls)
+        if self.pending:
+            self._thread = threading.Thread(target=self._retry, name="flowpy-remote-discovery")
+            self._thread.start()
+        return [full for full, _ in made]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop discovering and join the thread (a discovery under way may take up to the
+        remote's ``timeout`` to give up)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("thread %s did not end within %.1fs", thread.name, timeout)
+
+    # -- the background thread ---------------------------------------------------------------
+    def _retry(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            if self._stop.wait(backoff_delay(attempt, self.initial, self.maximum)):
+                return
+            with self._lock:
+                pending = list(self._pending.items())
+            if not pending:
+                return
+            for name, config in pending:
+                if self._stop.is_set():
+                    return
+                try:
+                    cls = self._discover(name, config)
+                except RemoteError as exc:
+                    level = logging.DEBUG if isinstance(exc, Unreachable) else logging.WARNING
+                    log.log(level, "remote/%s: attempt %d: %s", name, attempt, exc)
+                    continue
+                full = f"{LIBRARY}/{name}"
+                self.registry.register(full, cls)
+                with self._lock:
+                    self._pending.pop(name, None)
+                log.info("remote/%s: discovered graph %r at %s (inports: %s; outports: %s)",
+                         name, cls.remote_config.graph, config.url,
+                         ", ".join(cls.remote_inports.values()) or "none",
+                         ", ".join(cls.remote_outports.values()) or "none")
+                try:
+                    self.announce(full)
+                except Exception:  # noqa: BLE001 - announcing is news, never fatal
+                    log.exception("remote/%s: announcing the component failed", name)
+
+    # -- discovery and its cache ---------------------------------------------------------------
+    def _discover(self, name: str, config: LinkConfig) -> type[RemoteSubgraph]:
+        graph, runtime, ports = discover(config)
+        cls = component_from(name, config, graph, runtime, ports)
+        self._remember(name, config, graph, runtime, ports)
+        return cls
+
+    def _read_cache(self) -> dict[str, Any]:
+        if self.cache_path is None:
+            return {}
+        try:
+            document = json.loads(self.cache_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the remotes last discovered from %s: %s",
+                        self.cache_path, exc)
+            return {}
+        remotes = document.get("remotes") if isinstance(document, dict) else None
+        return remotes if isinstance(remotes, dict) else {}
+
+    @staticmethod
+    def _usable(entry: Any, config: LinkConfig) -> dict | None:
+        """A cache entry for this URL and graph, or None."""
+        if not isinstance(entry, dict) or entry.get("url") != config.url:
+            return None
+        if config.graph is not None and entry.get("graph") != config.graph:
+            return None
+        if not isinstance(entry.get("graph"), str) or not isinstance(entry.get("ports"), dict):
+            return None
+        if not isinstance(entry.get("runtime"), dict):
+            return None
+        return entry
+
+    def _remember(self, name: str, config: LinkConfig, graph: str, runtime: dict,
+                  ports: dict) -> None:
+        if self.cache_path is None:
+            return
+        with self._lock:
+            remotes = self._read_cache()
+            remotes[name] = {
+                "url": config.url, "graph": graph, "ports": ports,
+                "runtime": {k: runtime.get(k) for k in ("id", "label", "type")
+                            if runtime.get(k) is not None},
+            }
+            try:
+                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                json_format.write_text_atomically(
+                    self.cache_path, json.dumps({"remotes": remotes}, indent=2) + "\n")
+            except OSError as exc:
+                log.warning("cannot keep the ports of remote/%s in %s: %s", name,
+                            self.cache_path, exc)

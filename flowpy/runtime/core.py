@@ -382,6 +382,11 @@ class Runtime:
         elif name not in request.components:
             request.components.append(name)
 
+    def announce_component(self, name: str) -> None:
+        """``component:component`` for ``name`` to every client that may see components
+        (a component registered or changed outside any request, e.g. a remote discovered)."""
+        self._announce_component(name)
+
     def _announce_component(self, name: str) -> None:
         # Never with responseTo: it is news for every client, not the answer to a request.
         try:

@@ -256,6 +256,7 @@ def test_unknown_remote_graph_is_a_process_error(echo):
         assert net.wait_process_error()
         [(node, message)] = net.process_errors()
         assert node == "b" and "remote graph 'nope' not found" in message
+        assert Store.wait_count("err", 1)  # recorded in the err node's own thread
         assert [e["type"] for e in Store.data("err")] == ["fatal"]
         assert net.stop() == []
 
@@ -266,7 +267,8 @@ def test_missing_mapped_port_is_a_process_error(echo):
         assert net.wait_process_error()
         [(node, message)] = net.process_errors()
         assert "no exported outport 'nope'" in message
-        assert "fatal" in [e["type"] for e in Store.data("err")]
+        # the err node records in its own thread: wait for it rather than race it
+        assert Store.wait_match("err", lambda e: e.get("type") == "fatal")
         assert net.stop() == []
 
 
