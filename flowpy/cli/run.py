@@ -256,11 +256,21 @@ def run(args: argparse.Namespace) -> int:
         for problem in filter(None, problems):
             err.write(f"flowpy: {args.graph}: {problem}\n")
         return EXIT_INVALID
+    # Signals go to the wake pipe from before the first process starts: a Ctrl-C that came
+    # earlier than the wait would otherwise raise in the middle of things, and leave Python
+    # waiting at exit for processes nobody stops.
+    with _WakePipe() as wake:
+        return _run_network(network, listener, args, wake, out, err)
+
+
+def _run_network(network: Network, listener: CliListener, args: argparse.Namespace,
+                 wake: _WakePipe, out: TextIO, err: TextIO) -> int:
     try:
         network.start()
     except NetworkError as exc:
         err.write(f"flowpy: cannot start {args.graph}: {exc}\n")
         return EXIT_INVALID
+    network.add_listener(_Finished(wake.write_fd))
 
     stop_r, stop_w = os.pipe()
     feeder = None
@@ -278,8 +288,9 @@ def run(args: argparse.Namespace) -> int:
     if progress:
         progress.thread.start()
     try:
-        status, clean = _wait_and_stop(network, listener, args, feeder, stop_w)
+        status, clean = _wait_and_stop(network, args, feeder, stop_w, wake)
         if not clean:
+            wake.left_behind = True
             _leave_now(network, status, out, err)
     finally:
         if feeder:
@@ -297,8 +308,9 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _wait_and_stop(network: Network, listener: CliListener, args: argparse.Namespace,
-                   feeder: threading.Thread | None, stop_feeder: int) -> tuple[int, bool]:
+def _wait_and_stop(network: Network, args: argparse.Namespace,
+                   feeder: threading.Thread | None, stop_feeder: int,
+                   wake: _WakePipe) -> tuple[int, bool]:
     """Wait (in the main thread) for the graph to finish, the timeout or a signal; then stop
     it, draining unless told not to, while a second signal cuts the drain short.
 
@@ -306,62 +318,75 @@ def _wait_and_stop(network: Network, listener: CliListener, args: argparse.Names
     signal the stop gets :data:`CUT_GRACE` seconds, and a third signal ends the wait at once:
     a process that ignores its stop must not keep the user waiting.
 
-    Every wait here is on one pipe: signals arrive on it through ``signal.set_wakeup_fd`` and
-    the listener writes to it when the network finishes, so nothing polls and no exception
-    ever lands in the middle of a stop."""
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
-    network.add_listener(_Finished(wake_w))
-    left_behind = False
-    try:
-        status = EXIT_OK
-        if not network.wait(0):  # it may have finished before the listener was added
-            ready, _, _ = select.select([wake_r], [], [], args.timeout)
-            if not ready:
-                status = EXIT_TIMEOUT
-            else:
-                byte = os.read(wake_r, 1)[0]
-                if byte != _FINISHED:
-                    status = 130 if byte == signal.SIGINT else 128 + byte
-        os.write(stop_feeder, b"x")  # the stdin feeder hands in what it read, then ends
-        if status != EXIT_OK and feeder is not None:
-            feeder.join(STOP_TIMEOUT / 2)
-        stuck: list[str] = []
+    Every wait here is on the wake pipe: signals arrive on it through
+    ``signal.set_wakeup_fd`` and the listener writes to it when the network finishes, so
+    nothing polls and no exception ever lands in the middle of a stop."""
+    wake_r, wake_w = wake.read_fd, wake.write_fd
+    status = EXIT_OK
+    if not network.wait(0):  # it may have finished before the listener was added
+        ready, _, _ = select.select([wake_r], [], [], args.timeout)
+        if not ready:
+            status = EXIT_TIMEOUT
+        else:
+            byte = os.read(wake_r, 1)[0]
+            if byte != _FINISHED:
+                status = 130 if byte == signal.SIGINT else 128 + byte
+                if args.drain:
+                    sys.stderr.write("flowpy: stopping: what the graph holds runs out first "
+                                     "(again to stop at once)\n")
+                    sys.stderr.flush()
+    os.write(stop_feeder, b"x")  # the stdin feeder hands in what it read, then ends
+    if status != EXIT_OK and feeder is not None:
+        feeder.join(STOP_TIMEOUT / 2)
+    stuck: list[str] = []
 
-        def stop() -> None:
-            try:
-                stuck.extend(network.stop(STOP_TIMEOUT, drain=args.drain))
-            finally:
-                os.write(wake_w, bytes([_STOPPED]))
+    def stop() -> None:
+        try:
+            stuck.extend(network.stop(STOP_TIMEOUT, drain=args.drain))
+        finally:
+            os.write(wake_w, bytes([_STOPPED]))
 
-        stopper = threading.Thread(target=stop, name="flowpy-stop")
-        stopper.start()
-        cut_at: float | None = None
-        while True:
-            wait = None if cut_at is None else max(0.0, cut_at + CUT_GRACE - time.monotonic())
-            ready, _, _ = select.select([wake_r], [], [], wait)
-            woke = os.read(wake_r, 1)[0] if ready else None
-            if woke == _STOPPED:
-                break
-            if woke == _FINISHED:
-                continue
-            status = 130  # a signal during the stop (or the grace is over)
-            if cut_at is not None:
-                left_behind = True  # the stopper still writes to wake_w when it ends
-                return status, False
-            network.cut_drain()
-            cut_at = time.monotonic()
-        stopper.join()
-        return status, not stuck
-    finally:
-        signal.set_wakeup_fd(previous_wakeup)
-        for sig, handler in previous.items():
+    stopper = threading.Thread(target=stop, name="flowpy-stop")
+    stopper.start()
+    cut_at: float | None = None
+    while True:
+        wait = None if cut_at is None else max(0.0, cut_at + CUT_GRACE - time.monotonic())
+        ready, _, _ = select.select([wake_r], [], [], wait)
+        woke = os.read(wake_r, 1)[0] if ready else None
+        if woke == _STOPPED:
+            break
+        if woke == _FINISHED:
+            continue
+        status = 130  # a signal during the stop (or the grace is over)
+        if cut_at is not None:
+            return status, False  # the stopper still writes to wake_w when it ends
+        network.cut_drain()
+        cut_at = time.monotonic()
+    stopper.join()
+    return status, not stuck
+
+
+class _WakePipe:
+    """SIGINT and SIGTERM (and the network's end) as bytes on a pipe, while in effect."""
+
+    def __init__(self) -> None:
+        self.left_behind = False  # a thread may still write: the fds go with the process
+
+    def __enter__(self) -> _WakePipe:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.write_fd, False)
+        self._previous_wakeup = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self._previous = {sig: signal.signal(sig, _ignore)
+                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup)
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        if not left_behind:  # else the process exits with them open
-            os.close(wake_r)
-            os.close(wake_w)
+        if not self.left_behind:
+            os.close(self.read_fd)
+            os.close(self.write_fd)
 
 
 def _leave_now(network: Network, status: int, out: TextIO, err: TextIO) -> None:
