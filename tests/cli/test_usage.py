@@ -24,6 +24,17 @@ def flowpy_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT, timeout: 
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
+@pytest.fixture(autouse=True)
+def root_logging_restored():
+    """cli main() configures the root logger for a process (stderr handler, level): put back
+    pytest's handlers afterwards, or later tests log into a closed capture stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def commands() -> dict:
     parser = cli_main.build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
@@ -100,12 +111,9 @@ def test_an_unexpected_failure_is_one_line_and_the_traceback_only_at_debug(
     err = capsys.readouterr().err
     assert err.strip() == ("flowpy components: RuntimeError: the disk is on fire "
                            "(--log-level debug shows where)")
-    try:
-        assert cli_main.main(["components", "--log-level", "debug"]) == 1
-        err = capsys.readouterr().err
-        assert "Traceback" in err and "the disk is on fire" in err
-    finally:
-        logging.getLogger().setLevel(logging.WARNING)
+    assert cli_main.main(["components", "--log-level", "debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "the disk is on fire" in err
 
 
 def test_logging_options_move_the_level():

@@ -496,7 +496,9 @@ def test_a_runtime_that_ignores_the_extension_gets_plain_packets(tmp_path):
     try:
         port = int(service.url.rsplit(":", 1)[1].strip("/"))
         with TcpProxy("127.0.0.1", port) as proxy:
-            graph = bridge_graph(conf(proxy.url, hello_timeout=0.3), [{"count": 100}])
+            # stop=False: the link must outlive its input here, to be cut and come back.
+            graph = bridge_graph(conf(proxy.url, hello_timeout=0.3, stop=False),
+                                 [{"count": 100}])
             with LocalNetwork(graph) as net:
                 assert Store.wait_count("sink-out", 100)
                 proxy.cut()
