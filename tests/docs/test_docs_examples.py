@@ -487,16 +487,7 @@ class SectionRun:
             return
         status = int(block.marker.options.get("status", 0))
         for command, shown in steps:
-            result = subprocess.run(
-                ["bash", "-c", self.localize(command)],
-                cwd=self.workdir,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=COMMAND_TIMEOUT,
-            )
+            result = self.bash(self.localize(command), stderr=subprocess.STDOUT)
             actual = result.stdout.rstrip("\n").split("\n") if result.stdout else []
             expected = self.localize("\n".join(shown)).split("\n") if shown else []
             assert [line.rstrip() for line in actual] == [line.rstrip() for line in expected], (
@@ -511,14 +502,7 @@ class SectionRun:
 
     def do_synopsis(self, block: Block, interrupt: bool) -> None:
         command = block.text.split("[", 1)[0].strip()
-        result = subprocess.run(
-            ["bash", "-c", f"{command} --help"],
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-        )
+        result = self.bash(f"{command} --help")
         assert result.returncode == 0, f"{block.where}: `{command} --help`\n{result.stderr}"
         shown = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", block.text))
         missing = sorted(
@@ -614,15 +598,7 @@ class SectionRun:
             started.append(self.start(bare, block, ready=pattern))
             return None
         status = int(block.marker.options.get("status", 0))
-        result = subprocess.run(
-            ["bash", "-c", command],
-            cwd=self.workdir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-        )
+        result = self.bash(command)
         step = Step(block.where, command, result.stdout.splitlines(), result.stderr.splitlines())
         assert result.returncode == status, (
             f"{block.where}: `{command}` exited with {result.returncode}, not {status}\n"
@@ -637,6 +613,12 @@ class SectionRun:
                 return doc
         return None
 
+    def bash(self, script: str, stderr: int = subprocess.PIPE) -> subprocess.CompletedProcess:
+        """``script`` run by bash in the section's directory and environment, no stdin."""
+        return subprocess.run(["bash", "-c", script], cwd=self.workdir, env=self.env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                              text=True, timeout=COMMAND_TIMEOUT)
+
     def start(self, command: str, block: Block, ready: re.Pattern | None) -> Background:
         proc = Background(command, self.workdir, self.env, ready, self.changed, block.where)
         self.procs.append(proc)
@@ -646,14 +628,7 @@ class SectionRun:
 
     def export(self, command: str, block: Block) -> None:
         name = EXPORT.match(command).group("name")  # type: ignore[union-attr]
-        result = subprocess.run(
-            ["bash", "-c", f'{command}\nprintf "%s" "${name}"'],
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-        )
+        result = self.bash(f'{command}\nprintf "%s" "${name}"')
         assert result.returncode == 0, f"{block.where}: `{command}`\n{result.stderr}"
         self.env[name] = result.stdout
 
