@@ -9,6 +9,7 @@ runtime refused this secret" at once instead of waiting for answers that never c
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,7 +84,5 @@ def connect(args: argparse.Namespace, needs: str) -> tuple[Client, str]:
 
 def fail(command: str, error: Any) -> int:
     """Print ``flowpy COMMAND: error`` to stderr; the status of a failed command."""
-    import sys
-
     print(f"flowpy {command}: {error}", file=sys.stderr, flush=True)
     return 1
