@@ -11,7 +11,8 @@ One rule for every command that reads or writes lines (``run --stdin/--stdout``,
     survive ``flowpy run a.fbp --stdout out | flowpy run b.fbp --stdin in``.
 ``lines``
     In: each line is a string data IP, as it is. Out: a string as it is, any other value as
-    compact JSON, brackets left out: for programs that want plain text.
+    compact JSON, brackets left out: for programs that want plain text. A string holding a
+    newline comes out as two lines then; ``json`` is the format that keeps every IP whole.
 """
 
 from __future__ import annotations
