@@ -11,6 +11,7 @@ working. ``EndOfStream`` and ``NetworkStopped`` are not errors: they end a proce
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class FlowpyError(Exception):
@@ -22,7 +23,7 @@ class FlowpyError(Exception):
 SHORT_LIST = 12
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
+def did_you_mean(name: Any, known: Iterable[str]) -> str:
     """``: did you mean 'core/Range'?`` for the known names closest to ``name`` (compared
     without regard to case), or "" when none is close: the hint every "no such name" error
     carries, so a user who mistyped sees the fix without looking anything up."""
@@ -38,6 +39,13 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     best = max(score for score, _ in scored)
     guesses = [candidate for score, candidate in scored if score >= best - 0.05]
     return ": did you mean " + " or ".join(repr(by_case[g]) for g in guesses) + "?"
+
+
+def missing_name(name: Any, known: Iterable[str]) -> str:
+    """``'outt': did you mean 'out'? (it has: error, out)``: the end of every "X has no port
+    NAME" message, with the known names in the order given."""
+    names = list(known)
+    return f"{name!r}{did_you_mean(name, names)} (it has: {', '.join(names) or 'none'})"
 
 
 def unknown_name(what: str, name: str, known: Iterable[str]) -> str:

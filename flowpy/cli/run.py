@@ -34,7 +34,7 @@ from typing import Any, TextIO
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
-from flowpy.errors import did_you_mean
+from flowpy.errors import missing_name
 from flowpy.graphs.files import read_graph_file
 
 from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, ip_of_line, line_of_ip
@@ -226,8 +226,7 @@ def _unknown_port(kind: str, port: str, exported: Any) -> str | None:
     names = list(exported)
     if port.lower() in {name.lower() for name in names}:
         return None
-    return (f"the graph has no exported {kind} {port!r}{did_you_mean(port, names)} "
-            f"(it has: {', '.join(names) or 'none'})")
+    return f"the graph has no exported {kind} {missing_name(port, names)}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flowpy.errors import did_you_mean
+from flowpy.errors import missing_name
 
 from .connection import Connection
 from .errors import NetworkError
@@ -440,9 +440,8 @@ def _resolve(network: Network, ref: dict, direction: str) -> Slot:
     spec = ports.get(name)
     kind = "inport" if direction == "in" else "outport"
     if spec is None:
-        known = ", ".join(sorted(ports)) or "none"
-        raise NetworkError(f"node {node!r} has no {kind} {ref['port']!r}"
-                           f"{did_you_mean(ref['port'], ports)} (it has: {known})")
+        raise NetworkError(f"node {node!r} has no {kind} "
+                           f"{missing_name(ref['port'], sorted(ports))}")
     index = normalize_index(ref.get("index"))
     if index is not None and not spec.addressable:
         raise NetworkError(f"{kind} {node}.{name} is not addressable but index {index!r} is given")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from flowpy.errors import did_you_mean
+from flowpy.errors import missing_name
 
 from . import live
 from .component import Component, ProcessContext
@@ -385,9 +385,8 @@ class Network:
         for public in self._in_ports:
             if public.lower() == str(port).lower():
                 return public
-        known = ", ".join(self._in_ports) or "none"
-        raise NetworkError(f"graph {self.name!r} has no exported inport {port!r}"
-                           f"{did_you_mean(port, self._in_ports)} (it has: {known})")
+        raise NetworkError(f"graph {self.name!r} has no exported inport "
+                           f"{missing_name(port, self._in_ports)}")
 
     def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None,
                  on_queued: Callable | None = None) -> None:

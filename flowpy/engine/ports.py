@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
-from flowpy.errors import FlowpyError, did_you_mean
+from flowpy.errors import FlowpyError, missing_name
 
 from .connection import Connection, EndOfStream, NetworkStopped, Selector
 from .ip import CLOSE, DATA, IP, OPEN
@@ -455,9 +455,7 @@ class PortMap(Generic[P]):
         try:
             return ports[name.lower()]
         except KeyError:
-            known = ", ".join(ports) or "none"
-            raise PortError(f"no port named {name!r}{did_you_mean(name, ports)} (it has: {known})"
-                            ) from None
+            raise PortError(f"no port named {missing_name(name, ports)}") from None
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._names()

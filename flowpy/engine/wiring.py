@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowpy.errors import did_you_mean
+from flowpy.errors import missing_name
 
 from .component import Component
 from .connection import Connection
@@ -69,10 +69,8 @@ def plan_wiring(graph: Any, registry: Any, capacity: int) -> Plan:
         spec = ports.get(name)
         kind = "inport" if direction == "in" else "outport"
         if spec is None:
-            known = ", ".join(sorted(ports)) or "none"
             raise NetworkError(
-                f"{what}: node {ref.node!r} has no {kind} {ref.port!r}"
-                f"{did_you_mean(ref.port, ports)} (it has: {known})"
+                f"{what}: node {ref.node!r} has no {kind} {missing_name(ref.port, sorted(ports))}"
             )
         try:
             index = normalize_index(getattr(ref, "index", None))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flowpy.errors import did_you_mean
+from flowpy.errors import missing_name
 from flowpy.runtime.clients import Request
 from flowpy.runtime.sessions import (
     DEFAULT_WINDOW,
@@ -181,9 +181,7 @@ def _check_packet(rt: Host, session: LinkSession, payload: dict) -> Inbound | st
         return f"graph {graph!r} not found"
     exported = list(hosted.graph.inports)
     if port not in exported and port.lower() not in {p.lower() for p in exported}:
-        known = ", ".join(exported) or "none"
-        return (f"graph {graph!r} has no exported inport {port!r}{did_you_mean(port, exported)}"
-                f" (it has: {known})")
+        return f"graph {graph!r} has no exported inport {missing_name(port, exported)}"
     value: Any = payload.get("payload")
     return Inbound(port, event, value)
 

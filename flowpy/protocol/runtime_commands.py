@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowpy.engine.network import NetworkError
-from flowpy.errors import did_you_mean
+from flowpy.errors import did_you_mean, missing_name
 from flowpy.runtime.clients import Request
 from flowpy.wire import PACKET_EVENTS
 
@@ -57,9 +57,8 @@ def packet(rt: Host, req: Request, payload: dict) -> None:
         visible = [g for g in rt.graphs() if req.grant.ports is None or g in req.grant.ports]
         raise ProtocolError(f"graph {graph!r} not found{did_you_mean(graph, visible)}")
     if hosted.exported_inport(port) is None:
-        known = ", ".join(hosted.graph.inports) or "none"
-        raise ProtocolError(f"graph {graph!r} has no exported inport {port!r}"
-                            f"{did_you_mean(port, hosted.graph.inports)} (it has: {known})")
+        raise ProtocolError(f"graph {graph!r} has no exported inport "
+                            f"{missing_name(port, hosted.graph.inports)}")
     client = req.client
 
     def accepted(ok: bool) -> None:
