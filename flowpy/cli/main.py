@@ -35,7 +35,7 @@ SUBCOMMAND_MODULES = (
 
 #: Commands that log more than warnings by default: a served runtime reports its life (starts,
 #: stops, process errors, clients coming and going) at info level.
-DEFAULT_LOG_LEVELS = {"serve": "info", "participant": "warning"}
+DEFAULT_LOG_LEVELS = {"serve": "info"}
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

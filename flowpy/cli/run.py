@@ -290,7 +290,7 @@ def _run_network(network: Network, listener: CliListener, args: argparse.Namespa
         status, clean = _wait_and_stop(network, args, feeder, stop_w, wake)
         if not clean:
             wake.left_behind = True
-            _leave_now(network, status, out, err)
+            _leave_now(status, out, err)
     finally:
         if feeder:
             feeder.join()
@@ -388,7 +388,7 @@ class _WakePipe:
             os.close(self.write_fd)
 
 
-def _leave_now(network: Network, status: int, out: TextIO, err: TextIO) -> None:
+def _leave_now(status: int, out: TextIO, err: TextIO) -> None:
     """Exit without waiting for process threads that did not stop: Python would otherwise
     wait for them at exit, for ever if one never looks at its stop."""
     left = sorted(t.name for t in threading.enumerate()
