@@ -46,6 +46,9 @@ class Run(Component):
     """
 
     icon = "terminal"
+    #: Its work is the program's: the thread (and so the program it starts, which inherits
+    #: its CPUs) may use every CPU even when the runtime is pinned to one.
+    parallel = True
     inports = InPorts(
         InPort("conf", datatype="array", description="argv list, or {argv, cwd, env}",
                required=True),

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from flowpy import __version__
+from flowpy.engine.cpus import CpuError
 
 from .logs import add_logging_options, configure_logging
-from .tuning import tune_gc
+from .tuning import PINNED_COMMANDS, add_cpu_option, pin_cpus, tune_gc
 
 log = logging.getLogger("flowpy.cli")
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands: dict[str, argparse.ArgumentParser] = dict(subparsers.choices)
     for name, command in commands.items():
         add_logging_options(command, default=DEFAULT_LOG_LEVELS.get(name, "warning"))
+        if name in PINNED_COMMANDS:
+            add_cpu_option(command)
+            command.set_defaults(usage_error=command.error)
     helper = subparsers.add_parser("help", help="describe a command",
                                    description="Print the help of COMMAND (or of flowpy).")
     helper.add_argument("topic", metavar="COMMAND", nargs="?", choices=sorted(commands),
@@ -117,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args)
     tune_gc()
+    if getattr(args, "cpus", None) is not None:
+        try:
+            pin_cpus(args.cpus)
+        except CpuError as exc:
+            args.usage_error(f"--cpus: {exc}")
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:

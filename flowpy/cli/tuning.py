@@ -8,11 +8,20 @@ rarer without letting garbage live long; freezing moves everything imported at s
 of the collector's view for good. This changes the whole process, so the library never does
 it by itself: ``flowpy run`` and ``flowpy serve`` do, and an embedding application may call
 ``tune_gc()`` if it wants the same.
+
+The same goes for the CPUs: the commands that run networks pin their threads to one CPU
+unless told otherwise (``--cpus``; :mod:`flowpy.engine.cpus` says why).
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import logging
+
+from flowpy.engine import cpus
+
+log = logging.getLogger("flowpy.cli")
 
 YOUNG_THRESHOLD = 50_000
 
@@ -22,3 +31,38 @@ def tune_gc() -> None:
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
     gc.freeze()
+
+
+#: The commands that run networks, and so take ``--cpus``.
+PINNED_COMMANDS = ("run", "serve", "participant")
+
+
+def cpus_argument(text: str) -> frozenset[int] | str:
+    try:
+        return cpus.parse(text)
+    except cpus.CpuError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_cpu_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cpus", metavar="auto|all|LIST", type=cpus_argument, default="auto",
+        help="the CPUs this runtime's threads run on: auto (the default) pins them to one "
+             "CPU, where CPython hands IPs between threads fastest; all leaves them to the "
+             "system; or a list such as 0 or 0,2 or 1-3 (docs/deployment.md)")
+
+
+def pin_cpus(choice: frozenset[int] | str) -> frozenset[int] | None:
+    """Apply ``--cpus`` before any thread starts; the CPUs pinned to, or None.
+    :class:`flowpy.engine.cpus.CpuError` for CPUs this process may not use."""
+    chosen = cpus.choose(choice)
+    if chosen is None:
+        log.debug("cpus: not pinned (%s); threads may run on CPUs %s", choice,
+                  cpus.format_cpus(cpus.available()))
+        return None
+    spread = cpus.available()
+    cpus.pin(chosen)
+    log.info("running on CPU %s (--cpus %s; 'all' spreads the threads over CPUs %s)",
+             cpus.format_cpus(chosen), "auto" if choice == "auto" else cpus.format_cpus(chosen),
+             cpus.format_cpus(spread))
+    return chosen

@@ -80,6 +80,10 @@ class Component:
     outports: OutPorts = OutPorts()
     #: Set by the registry: the name this class is registered under (``core/Repeat``).
     component_name: ClassVar[str] = ""
+    #: True for a component whose work mostly runs outside the GIL (C extensions that release
+    #: it, child processes): its thread may use every CPU even when the runtime is pinned to
+    #: one (see :mod:`flowpy.engine.cpus`).
+    parallel: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -34,7 +34,7 @@ from typing import Any
 
 from flowpy.errors import missing_name
 
-from . import live
+from . import cpus, live
 from .component import Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import drain_network
@@ -283,6 +283,8 @@ class Network:
     def _run_process(self, proc: _Process) -> None:
         try:
             assert proc.component is not None
+            if proc.component.parallel:
+                cpus.spread_this_thread()
             proc.component.run()
         except (EndOfStream, NetworkStopped):
             pass
