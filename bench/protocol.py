@@ -38,7 +38,14 @@ Baselines, measured in the same run, each printed beside the figure it explains:
 * **relay**: bare CPython, no sockets: one item passed down a chain of 12 threads through
   Condition-guarded deques and back, lock-step (median of 500 trips). About as many thread
   hand-offs as a packet makes through the reader, the 10 Repeat processes and the writer: the
-  floor that threads in CPython put under workload B.
+  floor that threads in CPython put under workload B. **relay1** is the same with its threads
+  on one CPU, as ``flowpy serve`` runs its own by default.
+
+CPUs. ``flowpy serve`` pins its threads to one CPU unless given ``--cpus`` (see
+flowpy.engine.cpus: a hand-off that wakes a thread on another, idle CPU costs more than the
+hand-off, and the GIL never lets two threads run Python at once). The echo server is pinned
+the same way. A second flowpy server started with ``--cpus all`` runs the debug-off
+configurations too, so the table shows what the pinning is worth in the same run.
 
 Figures are the best and the median of ``--repeat`` runs (default 3; every repeat runs every
 configuration, in alternating order, each on a new connection with the graph built anew);
@@ -72,6 +79,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # flowpy from this checkout, installed or not
 CLIENT = Path(__file__).resolve().with_name("protocol_client.js")
 WS_PACKAGE = ROOT / "tests" / "js" / "node_modules" / "ws" / "package.json"
 
@@ -114,8 +122,12 @@ class EchoRuntime:
 
 
 def serve_echo() -> int:
-    sys.path.insert(0, str(ROOT))
+    from flowpy.engine import cpus
     from flowpy.server import serve
+
+    chosen = cpus.choose("auto")  # the CPU policy flowpy serve has by default
+    if chosen is not None:
+        cpus.pin(chosen)
 
     return serve("127.0.0.1", 0, EchoRuntime())
 
@@ -193,6 +205,26 @@ class _Channel:
             while not self._items:
                 self._ready.wait()
             return self._items.popleft()
+
+
+def relay_on_one_cpu() -> list[float]:
+    """:func:`relay_latency` with every thread of the relay on one CPU, as ``flowpy serve``
+    runs by default (only the relay's threads are pinned: they inherit it from the thread
+    that starts them, which pins itself)."""
+    from flowpy.engine import cpus
+
+    times: list[float] = []
+
+    def pinned() -> None:
+        chosen = cpus.choose("auto")
+        if chosen is not None:
+            os.sched_setaffinity(0, chosen)
+        times.extend(relay_latency())
+
+    thread = threading.Thread(target=pinned, name="relay-one-cpu")
+    thread.start()
+    thread.join()
+    return times
 
 
 def relay_latency(threads: int = RELAY_THREADS, trips: int = RELAY_TRIPS) -> list[float]:
@@ -283,8 +315,17 @@ Key = tuple[str, bool, bool | None]  # (target, deflate offered, debug on); echo
 CONFIGS: list[Key] = [
     (target, deflate, debug)
     for deflate in (True, False)
-    for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True))
+    for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True), ("spread", False))
 ]
+#: The server each target is: flowpy serve as it starts by default (its threads pinned to one
+#: CPU), the same with ``--cpus all`` (threads wherever the system puts them), and the echo.
+SERVERS = {
+    "flowpy": [sys.executable, "-m", "flowpy", "serve", "--port", "0"],
+    "spread": [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--cpus", "all"],
+    "echo": [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
+}
+#: What the client is told it talks to (``--cpus all`` is flowpy all the same).
+CLIENT_TARGET = {"flowpy": "flowpy", "spread": "flowpy", "echo": "echo"}
 
 
 def progress(line: str) -> None:
@@ -294,38 +335,36 @@ def progress(line: str) -> None:
 
 def measure(
     node: str, count: int, window: int, trips: int, repeat: int
-) -> tuple[dict[Key, list[Run]], list[float]]:
-    """Every configuration ``repeat`` times against one flowpy and one echo server process;
-    the runs of each configuration, and the relay baseline's median (ms) of each repeat."""
+) -> tuple[dict[Key, list[Run]], dict[str, list[float]]]:
+    """Every configuration ``repeat`` times against one server process of each target; the
+    runs of each configuration, and the relay baselines' medians (ms), one per repeat."""
     runs: dict[Key, list[Run]] = collections.defaultdict(list)
-    relay: list[float] = []
+    relay: dict[str, list[float]] = {"relay": [], "relay1": []}
+    procs: list[subprocess.Popen] = []
+    urls: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="flowpy-bench-") as state:
-        flowpy_proc, flowpy_url = start_server(
-            [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir", state]
-        )
         try:
-            echo_proc, echo_url = start_server(
-                [sys.executable, str(Path(__file__).resolve()), "--echo-server"]
-            )
-        except BaseException:
-            stop_server(flowpy_proc)
-            raise
-        urls = {"flowpy": flowpy_url, "echo": echo_url}
-        common = {"chain": CHAIN, "window": window}
-        try:
+            for target, command in SERVERS.items():
+                if CLIENT_TARGET[target] == "flowpy":
+                    command = [*command, "--state-dir", str(Path(state) / target)]
+                proc, urls[target] = start_server(command)
+                procs.append(proc)
+            common = {"chain": CHAIN, "window": window}
             # A short unrecorded run on each server first: imports, first graph, caches.
             for target, url in urls.items():
-                run_client(node, url=url, target=target, deflate=False, debug=False,
-                           count=min(count, 1000), trips=min(trips, 20), **common)
+                run_client(node, url=url, target=CLIENT_TARGET[target], deflate=False,
+                           debug=False, count=min(count, 1000), trips=min(trips, 20), **common)
             for r in range(repeat):
-                relay.append(statistics.median(relay_latency()))
+                relay["relay"].append(statistics.median(relay_latency()))
+                relay["relay1"].append(statistics.median(relay_on_one_cpu()))
                 # Alternate the order, so a slow drift of the machine favours nobody.
-                progress(f"repeat {r + 1}/{repeat}: relay median {relay[-1]:.3f} ms")
+                progress(f"repeat {r + 1}/{repeat}: relay median {relay['relay'][-1]:.3f} ms, "
+                         f"on one CPU {relay['relay1'][-1]:.3f} ms")
                 for key in CONFIGS if r % 2 == 0 else CONFIGS[::-1]:
                     target, deflate, debug = key
                     run = run_client(
-                        node, url=urls[target], target=target, deflate=deflate, debug=debug,
-                        count=count, trips=trips, **common,
+                        node, url=urls[target], target=CLIENT_TARGET[target], deflate=deflate,
+                        debug=debug, count=count, trips=trips, **common,
                     )
                     runs[key].append(run)
                     progress(
@@ -334,12 +373,12 @@ def measure(
                         f"median {percentile(run.trips_ms, 0.5):.3f} ms"
                     )
         finally:
-            stop_server(flowpy_proc)
-            stop_server(echo_proc)
+            for proc in procs:
+                stop_server(proc)
     return runs, relay
 
 
-def report(runs: dict[Key, list[Run]], relay: list[float]) -> Table:
+def report(runs: dict[Key, list[Run]], relay: dict[str, list[float]]) -> Table:
     """The table: every flowpy figure beside its baseline, and the cost of debug on*."""
 
     def rates(key: Key) -> list[float]:
@@ -358,6 +397,8 @@ def report(runs: dict[Key, list[Run]], relay: list[float]) -> Table:
         for debug in (False, True):
             table.row(DEBUG_LABELS[debug], rates(("flowpy", deflate, debug)), "echo",
                       rates(echo), True)
+        table.row("debug off, --cpus all", rates(("spread", deflate, False)), "echo",
+                  rates(echo), True)
     for deflate in (True, False):
         echo = ("echo", deflate, None)
         table.section(f"B latency, ms; client: {CLIENT_OPTIONS[deflate]}")
@@ -366,12 +407,24 @@ def report(runs: dict[Key, list[Run]], relay: list[float]) -> Table:
                 ours = latency(("flowpy", deflate, debug), stat)
                 table.row(f"{stat}, {DEBUG_LABELS[debug]}", ours, "echo", latency(echo, stat),
                           False)
-    table.section(f"B latency, ms, beside bare CPython ({RELAY_THREADS} threads relaying one item)")
+    table.section(f"B latency, ms, beside bare CPython ({RELAY_THREADS} threads relaying one "
+                  "item); relay1: its threads on one CPU")
     for deflate in (True, False):
         for debug in (False, True):
             ours = latency(("flowpy", deflate, debug), "median")
-            table.row(f"median, {SHORT_OPTIONS[deflate]}, {DEBUG_LABELS[debug]}", ours, "relay",
-                      relay, False)
+            for name in ("relay", "relay1"):
+                table.row(f"median, {SHORT_OPTIONS[deflate]}, {DEBUG_LABELS[debug]}", ours, name,
+                          relay[name], False)
+        table.row(f"median, {SHORT_OPTIONS[deflate]}, --cpus all",
+                  latency(("spread", deflate, False), "median"), "relay", relay["relay"], False)
+    table.section("flowpy serve as it starts (threads on one CPU) beside --cpus all (threads "
+                  "wherever the system puts them), debug off")
+    for deflate in (True, False):
+        pinned, spread = ("flowpy", deflate, False), ("spread", deflate, False)
+        table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(pinned), "all", rates(spread),
+                  True)
+        table.row(f"B median ms, {SHORT_OPTIONS[deflate]}", latency(pinned, "median"), "all",
+                  latency(spread, "median"), False)
     table.section("cost of debug on* (nobody subscribed) beside debug off; target: within 10%")
     for deflate in (True, False):
         on, off = ("flowpy", deflate, True), ("flowpy", deflate, False)
@@ -416,7 +469,9 @@ def main() -> int:
         f"debug on* = network:debug on + network:edges [] (debug on, nobody subscribed)\n"
         f"echo  = JSON echo runtime on the same server stack; same client, options, window\n"
         f"relay = CPython, one item down {RELAY_THREADS} threads (Condition + deque) and back, "
-        f"median of {RELAY_TRIPS} trips\n"
+        f"median of {RELAY_TRIPS} trips; relay1 = the same with its threads on one CPU\n"
+        f"flowpy = flowpy serve as it starts (--cpus auto: its threads on one CPU); "
+        f"--cpus all: the same server with its threads left to the system\n"
     )
     print(report(runs, relay))
     return 0
