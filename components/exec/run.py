@@ -47,7 +47,7 @@ class Run(Component):
 
     icon = "terminal"
     #: Its work is the program's: the thread (and so the program it starts, which inherits
-    #: its CPUs) may use every CPU even when the runtime is pinned to one.
+    #: its CPUs) is left on every CPU even when the runtime keeps its networks on one.
     parallel = True
     inports = InPorts(
         InPort("conf", datatype="array", description="argv list, or {argv, cwd, env}",

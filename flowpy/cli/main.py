@@ -20,7 +20,7 @@ from flowpy import __version__
 from flowpy.engine.cpus import CpuError
 
 from .logs import add_logging_options, configure_logging
-from .tuning import PINNED_COMMANDS, add_cpu_option, pin_cpus, tune_gc
+from .tuning import PINNED_COMMANDS, add_cpu_option, confine_networks, tune_gc
 
 log = logging.getLogger("flowpy.cli")
 
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_gc()
     if getattr(args, "cpus", None) is not None:
         try:
-            pin_cpus(args.cpus)
+            confine_networks(args.cpus)
         except CpuError as exc:
             args.usage_error(f"--cpus: {exc}")
     try:

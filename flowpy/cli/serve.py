@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flowpy.engine import cpus
 from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
@@ -204,7 +205,10 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
-    log.info("runtime %s (label %r): state directory %s", runtime.id, args.label, state_dir)
+    confined = cpus.confined()
+    log.info("runtime %s (label %r): state directory %s; networks run on %s", runtime.id,
+             args.label, state_dir,
+             f"CPU {cpus.format_cpus(confined)}" if confined else "any CPU")
     remotes = None
     if args.remote:
         from flowpy.link.remote import RemoteDirectory, RemoteError

@@ -9,8 +9,8 @@ of the collector's view for good. This changes the whole process, so the library
 it by itself: ``flowpy run`` and ``flowpy serve`` do, and an embedding application may call
 ``tune_gc()`` if it wants the same.
 
-The same goes for the CPUs: the commands that run networks pin their threads to one CPU
-unless told otherwise (``--cpus``; :mod:`flowpy.engine.cpus` says why).
+The same goes for the CPUs: the commands that run networks keep the networks' threads on one
+CPU unless told otherwise (``--cpus``; :mod:`flowpy.engine.cpus` says why).
 """
 
 from __future__ import annotations
@@ -47,22 +47,20 @@ def cpus_argument(text: str) -> frozenset[int] | str:
 def add_cpu_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cpus", metavar="auto|all|LIST", type=cpus_argument, default="auto",
-        help="the CPUs this runtime's threads run on: auto (the default) pins them to one "
+        help="the CPUs the threads of networks run on: auto (the default) keeps them on one "
              "CPU, where CPython hands IPs between threads fastest; all leaves them to the "
              "system; or a list such as 0 or 0,2 or 1-3 (docs/deployment.md)")
 
 
-def pin_cpus(choice: frozenset[int] | str) -> frozenset[int] | None:
-    """Apply ``--cpus`` before any thread starts; the CPUs pinned to, or None.
+def confine_networks(choice: frozenset[int] | str) -> frozenset[int] | None:
+    """Apply ``--cpus``: the CPUs networks' threads will run on, or None for anywhere.
     :class:`flowpy.engine.cpus.CpuError` for CPUs this process may not use."""
     chosen = cpus.choose(choice)
+    cpus.confine(chosen)
     if chosen is None:
-        log.debug("cpus: not pinned (%s); threads may run on CPUs %s", choice,
-                  cpus.format_cpus(cpus.available()))
-        return None
-    spread = cpus.available()
-    cpus.pin(chosen)
-    log.info("running on CPU %s (--cpus %s; 'all' spreads the threads over CPUs %s)",
-             cpus.format_cpus(chosen), "auto" if choice == "auto" else cpus.format_cpus(chosen),
-             cpus.format_cpus(spread))
+        log.debug("cpus: networks run on any of CPUs %s (--cpus %s)",
+                  cpus.format_cpus(cpus.available()), choice)
+    else:
+        log.debug("cpus: networks run on CPU %s (--cpus %s)", cpus.format_cpus(chosen),
+                  choice if isinstance(choice, str) else cpus.format_cpus(choice))
     return chosen

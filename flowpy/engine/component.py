@@ -81,8 +81,8 @@ class Component:
     #: Set by the registry: the name this class is registered under (``core/Repeat``).
     component_name: ClassVar[str] = ""
     #: True for a component whose work mostly runs outside the GIL (C extensions that release
-    #: it, child processes): its thread may use every CPU even when the runtime is pinned to
-    #: one (see :mod:`flowpy.engine.cpus`).
+    #: it, child processes): its thread is left on every CPU even when the runtime keeps its
+    #: networks on one (see :mod:`flowpy.engine.cpus`).
     parallel: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

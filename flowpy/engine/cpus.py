@@ -1,19 +1,27 @@
-"""Which CPUs the runtime's threads run on.
+"""Which CPUs the threads of a network run on.
 
 Every IP that crosses a connection wakes the thread of the process downstream. Left to
 itself, Linux puts the woken thread on whichever CPU is idle, and waking an idle CPU (an
 inter-processor interrupt, the CPU leaving its idle state; in a virtual machine, a trip
 through the hypervisor) costs more than the hand-off itself. With CPython's global
-interpreter lock the threads cannot run Python on two CPUs at once anyway, so a runtime
+interpreter lock the threads cannot run Python on two CPUs at once anyway, so a network
 whose threads all stay on one CPU hands IPs over faster, in throughput and in latency
-(bench/protocol.py measures both ways). ``flowpy run`` and ``flowpy serve`` therefore pin
-themselves to one CPU by default (``--cpus``); the library never does it by itself.
+(bench/protocol.py measures both ways). ``flowpy run`` and ``flowpy serve`` therefore keep
+the threads of their networks (the processes and the graph inport/outport handlers) on one
+CPU by default (``--cpus``); the library never does it by itself (:func:`confine`).
 
-What pinning gives up is work that runs outside the lock: C extensions that release it
-(numpy, zlib, hashing) and waits on child processes still run on one CPU. A component whose
-work is mostly of that kind sets ``parallel = True``; the network then lets its thread use
-every CPU the process was allowed before it was pinned (:func:`spread_this_thread`).
-A free-threaded CPython (no GIL) runs threads in parallel for real, so ``auto`` does not pin.
+Only the threads that hand IPs along share that CPU: the networks' (``flowpy.engine``) and
+the server's per-client writers, which take ``packetsent`` and output from them. The rest of
+the process, and above all whatever waits on the disk (the server's readers persist graph
+edits), stays where the system puts it: confined with a saturated CPU, a reader in ``fsync``
+was measured waiting over a minute for its flush while a busy network and its debug traffic
+kept that CPU full.
+
+What one CPU gives up is work that runs outside the lock: C extensions that release it
+(numpy, zlib, hashing) and programs a process starts (they inherit its CPUs). A component
+whose work is mostly of that kind sets ``parallel = True``; its thread is then left where the
+system puts it. A free-threaded CPython (no GIL) runs threads in parallel for real, so
+``auto`` confines nothing there.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 log = logging.getLogger(__name__)
 
-#: The CPUs the process was allowed before :func:`pin`, or None while it is not pinned.
-_before_pin: frozenset[int] | None = None
+#: The CPUs the threads of networks run on, or None for wherever the system puts them.
+_confined: frozenset[int] | None = None
 
 
 class CpuError(ValueError):
@@ -70,7 +79,7 @@ def parse(text: str) -> frozenset[int] | str:
 
 
 def choose(choice: frozenset[int] | str, pid: int | None = None) -> frozenset[int] | None:
-    """The CPUs to pin to for ``choice``, or None for "do not pin".
+    """The CPUs to confine networks to for ``choice``, or None for "anywhere".
 
     ``auto`` takes one of the allowed CPUs, picked by process id, so that several runtimes on
     one machine tend to land on different CPUs."""
@@ -90,32 +99,28 @@ def choose(choice: frozenset[int] | str, pid: int | None = None) -> frozenset[in
     return choice
 
 
-def pin(cpus: frozenset[int]) -> None:
-    """Every thread of the process, and every thread started from now on, runs on ``cpus``."""
-    global _before_pin
-    if _before_pin is None:
-        _before_pin = available()
-    for tid in _thread_ids():
-        try:
-            os.sched_setaffinity(tid, cpus)
-        except (ProcessLookupError, PermissionError):  # a thread that ended meanwhile
-            pass
+def confine(cpus: frozenset[int] | None) -> None:
+    """Run the threads of every network started from now on on ``cpus`` (None: anywhere)."""
+    global _confined
+    _confined = cpus
 
 
-def pinned() -> frozenset[int] | None:
-    """The CPUs the process was pinned to, or None if it was not."""
-    return available() if _before_pin is not None else None
+def confined() -> frozenset[int] | None:
+    """The CPUs networks' threads are confined to, or None."""
+    return _confined
 
 
-def spread_this_thread() -> None:
-    """Let the calling thread use every CPU the process had before :func:`pin` (for a
-    component doing its work outside the GIL). Nothing to do if the process is not pinned."""
-    if _before_pin is None or not supported():
+def place_this_thread(parallel: bool = False) -> None:
+    """Called by each thread that hands IPs along, as it starts: onto the confined CPUs,
+    unless the thread runs a ``parallel`` component (or nothing is confined)."""
+    cpus = _confined
+    if cpus is None or parallel or not supported():
         return
     try:
-        os.sched_setaffinity(0, _before_pin)
-    except OSError as exc:  # the cpuset shrank meanwhile: keep running where it is
-        log.warning("cannot spread thread over CPUs %s: %s", format_cpus(_before_pin), exc)
+        os.sched_setaffinity(0, cpus)
+    except OSError as exc:  # the cpuset shrank since: run where the system puts it
+        log.warning("cannot keep thread %s on CPUs %s: %s", threading.current_thread().name,
+                    format_cpus(cpus), exc)
 
 
 def format_cpus(cpus: frozenset[int] | set[int]) -> str:
@@ -127,10 +132,3 @@ def format_cpus(cpus: frozenset[int] | set[int]) -> str:
         else:
             runs.append([cpu, cpu])
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def _thread_ids() -> list[int]:
-    try:
-        return [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:  # no /proc: the calling thread only (others inherit from it later)
-        return [0]

@@ -283,8 +283,7 @@ class Network:
     def _run_process(self, proc: _Process) -> None:
         try:
             assert proc.component is not None
-            if proc.component.parallel:
-                cpus.spread_this_thread()
+            cpus.place_this_thread(proc.component.parallel)
             proc.component.run()
         except (EndOfStream, NetworkStopped):
             pass
@@ -304,6 +303,7 @@ class Network:
         """The ``{graph}-IN`` pseudo-process: puts requested IPs into the exported inports."""
         requests = self._requests
         assert requests is not None
+        cpus.place_this_thread()
         try:
             while True:
                 batch = requests.recv_many(INPORT_BATCH)  # one lock round-trip per burst
@@ -335,6 +335,7 @@ class Network:
     def _serve_outports(self, port: InputPort) -> None:
         """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on,
         as many of one port at a time as are queued (one listener call per batch)."""
+        cpus.place_this_thread()
         try:
             while True:
                 try:

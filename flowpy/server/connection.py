@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from flowpy.engine import cpus
 from flowpy.wire import DEBUG, STREAM, Lane, encode
 
 from . import frames
@@ -361,6 +362,9 @@ class ClientConnection:
         return batch
 
     def _write_loop(self) -> None:
+        # The writer is a link of the packets' chain (packetsent, output the outport handler
+        # could not write itself): it runs beside the networks' threads (flowpy.engine.cpus).
+        cpus.place_this_thread()
         try:
             while True:
                 with self._lock:

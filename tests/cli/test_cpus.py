@@ -1,5 +1,6 @@
-"""``--cpus``: the commands that run networks pin every thread to one CPU unless told not to,
-and programs that exec/Run starts get every CPU back (docs/deployment.md, CPUs)."""
+"""``--cpus``: the commands that run networks keep the threads that hand IPs along on one CPU
+unless told not to; the rest of the process, and the programs exec/Run starts, are left free
+(docs/deployment.md, CPUs)."""
 
 import json
 import os
@@ -34,33 +35,44 @@ def thread_cpus(pid: int) -> dict[int, list[int]]:
     return found
 
 
-def test_serve_pins_every_thread_to_one_cpu_by_default(spawn_runtime):
-    runtime = spawn_runtime()
+def served_threads(runtime) -> dict[int, list[int]]:
+    """The CPUs of each thread of ``runtime`` while a client runs a 3-process network."""
     client = ReadingClient(runtime.url)
-    try:  # threads started later (a client's reader and writer, a network's) inherit it
+    try:
         build_chain(client, "g", count=3)
         assert client.request("network", "start", {"graph": "g"})["command"] == "started"
         client.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
                                           "payload": 1})
         client.wait_for(is_data("out"))  # through every process of the network
-        seen = thread_cpus(runtime.proc.pid)
+        return thread_cpus(runtime.proc.pid)
     finally:
         client.close()
-    assert len(seen) >= 8  # main, reader, writer, g-IN, g-OUT, three processes, ...
-    chosen = set(map(tuple, seen.values()))
-    assert len(chosen) == 1, seen
-    (only,) = chosen
-    assert len(only) == 1 and only[0] in ALLOWED
+
+
+#: Threads that hand IPs along: three processes, g-IN, g-OUT and the client's writer.
+CONFINED = 6
+
+
+def test_serve_keeps_the_threads_that_hand_ips_along_on_one_cpu(spawn_runtime):
+    seen = served_threads(spawn_runtime())
+    confined = [cpus for cpus in seen.values() if cpus != ALLOWED]
+    if len(ALLOWED) == 1:  # nothing to choose between: nothing confined
+        assert confined == []
+        return
+    assert len(confined) == CONFINED, seen
+    assert len(set(map(tuple, confined))) == 1
+    assert len(confined[0]) == 1 and confined[0][0] in ALLOWED
+    assert len(seen) > CONFINED  # main, HTTP server and reader threads are left free
 
 
 def test_serve_cpus_all_leaves_the_threads_to_the_system(spawn_runtime):
-    runtime = spawn_runtime("--cpus", "all")
-    assert set(map(tuple, thread_cpus(runtime.proc.pid).values())) == {tuple(ALLOWED)}
+    seen = served_threads(spawn_runtime("--cpus", "all"))
+    assert set(map(tuple, seen.values())) == {tuple(ALLOWED)}
 
 
-def test_serve_cpus_list_is_the_set_the_threads_get(spawn_runtime):
-    runtime = spawn_runtime("--cpus", str(ALLOWED[-1]))
-    assert set(map(tuple, thread_cpus(runtime.proc.pid).values())) == {(ALLOWED[-1],)}
+def test_serve_cpus_list_is_the_set_those_threads_get(spawn_runtime):
+    seen = served_threads(spawn_runtime("--cpus", str(ALLOWED[-1])))
+    assert sorted(seen.values()).count([ALLOWED[-1]]) == CONFINED
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -78,28 +90,43 @@ def test_serve_refuses_cpus_it_cannot_have(tmp_path, value, message):
     assert "(see: flowpy serve --help)" in done.stderr
 
 
-PROBE = ("import json, os; print(json.dumps({'child': sorted(os.sched_getaffinity(0)), "
-         "'runtime': sorted(os.sched_getaffinity(os.getppid()))}))")
+PROBE = "import json, os; print(json.dumps(sorted(os.sched_getaffinity(0))))"
 
 
-def test_run_pins_the_runtime_but_not_the_programs_exec_run_starts(tmp_path):
+def test_run_confines_its_network_but_not_the_programs_exec_run_starts(tmp_path):
     graph = tmp_path / "probe.json"
     graph.write_text(json.dumps({
-        "processes": {"probe": {"component": "exec/Run"}},
+        "processes": {"probe": {"component": "exec/Run"}, "pass": {"component": "core/Repeat"}},
         "connections": [{"data": [sys.executable, "-c", PROBE],
                          "tgt": {"process": "probe", "port": "conf"}}],
-        "outports": {"out": {"process": "probe", "port": "out"}},
+        "inports": {"in": {"process": "pass", "port": "in"}},
+        "outports": {"out": {"process": "pass", "port": "out"},
+                     "probe": {"process": "probe", "port": "out"}},
     }))
-    done = subprocess.run(
-        [sys.executable, "-m", "flowpy", "run", str(graph), "--stdout", "out",
-         "--format", "lines", "--log-level", "info"],
-        capture_output=True, text=True, timeout=60, env=python_env(), cwd=ROOT,
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out",
+         "--stdout", "probe", "--format", "lines"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=python_env(), cwd=ROOT,
     )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["child"] == ALLOWED  # exec/Run is parallel: its program gets every CPU
-    if len(ALLOWED) > 1:
-        assert len(seen["runtime"]) == 1 and seen["runtime"][0] in ALLOWED
-        assert f"running on CPU {seen['runtime'][0]} (--cpus auto" in done.stderr
-    else:  # one CPU: nothing to choose, nothing pinned
-        assert seen["runtime"] == ALLOWED
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("hello\n")
+        proc.stdin.flush()
+        lines = [proc.stdout.readline(), proc.stdout.readline()]  # hello, and the probe's
+        seen = thread_cpus(proc.pid)  # while the network waits for more on stdin
+        proc.stdin.close()
+        assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "hello\n" in lines
+    child = json.loads(next(line for line in lines if line.startswith("[")))
+    assert child == ALLOWED  # exec/Run is parallel: the program it starts gets every CPU
+    confined = [cpus for cpus in seen.values() if cpus != ALLOWED]
+    if len(ALLOWED) > 1:  # core/Repeat, in-IN, in-OUT; not exec/Run's, nor the main thread
+        assert len(confined) == 3, seen
+        assert len(set(map(tuple, confined))) == 1 and len(confined[0]) == 1
+    else:
+        assert confined == []
