@@ -39,13 +39,14 @@ Baselines, measured in the same run, each printed beside the figure it explains:
   Condition-guarded deques and back, lock-step (median of 500 trips). About as many thread
   hand-offs as a packet makes through the reader, the 10 Repeat processes and the writer: the
   floor that threads in CPython put under workload B. **relay1** is the same with its threads
-  on one CPU, as ``flowpy serve`` runs its own by default.
+  on one CPU, as ``flowpy serve`` keeps a network's threads by default.
 
-CPUs. ``flowpy serve`` pins its threads to one CPU unless given ``--cpus`` (see
-flowpy.engine.cpus: a hand-off that wakes a thread on another, idle CPU costs more than the
-hand-off, and the GIL never lets two threads run Python at once). The echo server is pinned
-the same way. A second flowpy server started with ``--cpus all`` runs the debug-off
-configurations too, so the table shows what the pinning is worth in the same run.
+CPUs. ``flowpy serve`` keeps the threads of its networks (processes, graph inport and outport
+handlers) on one CPU unless given ``--cpus`` (see flowpy.engine.cpus: a hand-off that wakes a
+thread on another, idle CPU costs more than the hand-off, and the GIL never lets two threads
+run Python at once); its server threads, and all of the echo server's, go where the system
+puts them. A second flowpy server started with ``--cpus all`` runs the debug-off
+configurations too, so the table shows what the confinement is worth in the same run.
 
 Figures are the best and the median of ``--repeat`` runs (default 3; every repeat runs every
 configuration, in alternating order, each on a new connection with the graph built anew);
@@ -122,12 +123,7 @@ class EchoRuntime:
 
 
 def serve_echo() -> int:
-    from flowpy.engine import cpus
     from flowpy.server import serve
-
-    chosen = cpus.choose("auto")  # the CPU policy flowpy serve has by default
-    if chosen is not None:
-        cpus.pin(chosen)
 
     return serve("127.0.0.1", 0, EchoRuntime())
 
@@ -209,8 +205,8 @@ class _Channel:
 
 def relay_on_one_cpu() -> list[float]:
     """:func:`relay_latency` with every thread of the relay on one CPU, as ``flowpy serve``
-    runs by default (only the relay's threads are pinned: they inherit it from the thread
-    that starts them, which pins itself)."""
+    keeps a network's threads by default (only the relay's threads are pinned: they inherit
+    it from the thread that starts them, which pins itself)."""
     from flowpy.engine import cpus
 
     times: list[float] = []
@@ -317,7 +313,7 @@ CONFIGS: list[Key] = [
     for deflate in (True, False)
     for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True), ("spread", False))
 ]
-#: The server each target is: flowpy serve as it starts by default (its threads pinned to one
+#: The server each target is: flowpy serve as it starts by default (networks on one
 #: CPU), the same with ``--cpus all`` (threads wherever the system puts them), and the echo.
 SERVERS = {
     "flowpy": [sys.executable, "-m", "flowpy", "serve", "--port", "0"],
@@ -417,7 +413,7 @@ def report(runs: dict[Key, list[Run]], relay: dict[str, list[float]]) -> Table:
                           relay[name], False)
         table.row(f"median, {SHORT_OPTIONS[deflate]}, --cpus all",
                   latency(("spread", deflate, False), "median"), "relay", relay["relay"], False)
-    table.section("flowpy serve as it starts (threads on one CPU) beside --cpus all (threads "
+    table.section("flowpy serve as it starts (networks on one CPU) beside --cpus all (threads "
                   "wherever the system puts them), debug off")
     for deflate in (True, False):
         pinned, spread = ("flowpy", deflate, False), ("spread", deflate, False)
@@ -470,7 +466,7 @@ def main() -> int:
         f"echo  = JSON echo runtime on the same server stack; same client, options, window\n"
         f"relay = CPython, one item down {RELAY_THREADS} threads (Condition + deque) and back, "
         f"median of {RELAY_TRIPS} trips; relay1 = the same with its threads on one CPU\n"
-        f"flowpy = flowpy serve as it starts (--cpus auto: its threads on one CPU); "
+        f"flowpy = flowpy serve as it starts (--cpus auto: a network's threads on one CPU); "
         f"--cpus all: the same server with its threads left to the system\n"
     )
     print(report(runs, relay))
