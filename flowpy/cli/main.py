@@ -20,7 +20,7 @@ from flowpy import __version__
 from flowpy.engine.cpus import CpuError
 
 from .logs import add_logging_options, configure_logging
-from .tuning import PINNED_COMMANDS, add_cpu_option, confine_networks, tune_gc
+from .tuning import NETWORK_COMMANDS, add_cpu_option, confine_networks, tune_gc
 
 log = logging.getLogger("flowpy.cli")
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands: dict[str, argparse.ArgumentParser] = dict(subparsers.choices)
     for name, command in commands.items():
         add_logging_options(command, default=DEFAULT_LOG_LEVELS.get(name, "warning"))
-        if name in PINNED_COMMANDS:
+        if name in NETWORK_COMMANDS:
             add_cpu_option(command)
             command.set_defaults(usage_error=command.error)
     helper = subparsers.add_parser("help", help="describe a command",

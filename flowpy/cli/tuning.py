@@ -34,7 +34,7 @@ def tune_gc() -> None:
 
 
 #: The commands that run networks, and so take ``--cpus``.
-PINNED_COMMANDS = ("run", "serve", "participant")
+NETWORK_COMMANDS = ("run", "serve", "participant")
 
 
 def cpus_argument(text: str) -> frozenset[int] | str:
