@@ -33,6 +33,9 @@ import threading
 
 log = logging.getLogger(__name__)
 
+#: Linux numbers CPUs below this (its NR_CPUS is at most 8192); a larger one is a typo.
+CPU_LIMIT = 1 << 16
+
 #: The CPUs the threads of networks run on, or None for wherever the system puts them.
 _confined: frozenset[int] | None = None
 
@@ -74,6 +77,8 @@ def parse(text: str) -> frozenset[int] | str:
                            "or 1-3") from None
         if first < 0 or last < first:
             raise CpuError(f"{part.strip()!r} is not a CPU range")
+        if last >= CPU_LIMIT:
+            raise CpuError(f"{part.strip()!r}: CPUs are numbered below {CPU_LIMIT}")
         cpus.update(range(first, last + 1))
     return frozenset(cpus)
 

@@ -29,7 +29,7 @@ def test_parse_takes_the_words_and_taskset_lists(text, expected):
     assert got == (expected if isinstance(expected, str) else frozenset(expected))
 
 
-@pytest.mark.parametrize("text", ["", "x", "1-", "-1", "3-1", "0,,1", "one"])
+@pytest.mark.parametrize("text", ["", "x", "1-", "-1", "3-1", "0,,1", "one", "0-99999999999"])
 def test_parse_refuses_what_is_not_a_cpu_list(text):
     with pytest.raises(cpus.CpuError):
         cpus.parse(text)
