@@ -205,10 +205,8 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
-    confined = cpus.confined()
     log.info("runtime %s (label %r): state directory %s; networks run on %s", runtime.id,
-             args.label, state_dir,
-             f"CPU {cpus.format_cpus(confined)}" if confined else "any CPU")
+             args.label, state_dir, cpus.describe())
     remotes = None
     if args.remote:
         from flowpy.link.remote import RemoteDirectory, RemoteError

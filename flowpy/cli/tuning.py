@@ -57,10 +57,6 @@ def confine_networks(choice: frozenset[int] | str) -> frozenset[int] | None:
     :class:`flowpy.engine.cpus.CpuError` for CPUs this process may not use."""
     chosen = cpus.choose(choice)
     cpus.confine(chosen)
-    if chosen is None:
-        log.debug("cpus: networks run on any of CPUs %s (--cpus %s)",
-                  cpus.format_cpus(cpus.available()), choice)
-    else:
-        log.debug("cpus: networks run on CPU %s (--cpus %s)", cpus.format_cpus(chosen),
-                  choice if isinstance(choice, str) else cpus.format_cpus(choice))
+    log.debug("cpus: networks run on %s (--cpus %s)", cpus.describe(),
+              choice if isinstance(choice, str) else cpus.format_cpus(choice))
     return chosen

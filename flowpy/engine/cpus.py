@@ -57,6 +57,7 @@ def available() -> frozenset[int]:
 
 
 def gil_enabled() -> bool:
+    """False on a free-threaded CPython running without its GIL."""
     is_enabled = getattr(sys, "_is_gil_enabled", None)
     return True if is_enabled is None else bool(is_enabled())
 
@@ -113,6 +114,11 @@ def confine(cpus: frozenset[int] | None) -> None:
 def confined() -> frozenset[int] | None:
     """The CPUs networks' threads are confined to, or None."""
     return _confined
+
+
+def describe() -> str:
+    """Where networks run, for a log line: ``CPU 1``, or ``any CPU``."""
+    return f"CPU {format_cpus(_confined)}" if _confined is not None else "any CPU"
 
 
 def place_this_thread(parallel: bool = False) -> None:

@@ -72,7 +72,9 @@ def test_serve_cpus_all_leaves_the_threads_to_the_system(spawn_runtime):
 
 def test_serve_cpus_list_is_the_set_those_threads_get(spawn_runtime):
     seen = served_threads(spawn_runtime("--cpus", str(ALLOWED[-1])))
-    assert sorted(seen.values()).count([ALLOWED[-1]]) == CONFINED
+    on_it = list(seen.values()).count([ALLOWED[-1]])
+    # With one CPU allowed, every thread is on it whatever was confined.
+    assert on_it == (CONFINED if len(ALLOWED) > 1 else len(seen)), seen
 
 
 @pytest.mark.parametrize(("value", "message"), [
