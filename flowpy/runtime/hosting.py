@@ -32,6 +32,7 @@ from flowpy import wire
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import normalize_index
+from flowpy.graphs.model import GraphError
 from flowpy.wire.events import EVENT_OF_KIND
 
 from .runs import RunReport
@@ -59,6 +60,22 @@ EDGE_EVENTS = frozenset({"addnode", "removenode", "renamenode", "addedge", "remo
 PORT_EVENTS = frozenset({
     "addinport", "removeinport", "renameinport", "addoutport", "removeoutport", "renameoutport",
 })
+
+
+#: The longest graph id a runtime hosts, in characters. An id names the graph's file in the
+#: state directory and appears in every message about the graph; without a bound, one id
+#: longer than the file system allows made ``network:persist`` fail (docs/protocol.md).
+MAX_GRAPH_ID_LENGTH = 128
+
+
+def check_graph_id(graph_id: str) -> None:
+    """GraphError unless ``graph_id`` may name a hosted graph: not empty, at most
+    :data:`MAX_GRAPH_ID_LENGTH` characters."""
+    if not graph_id:
+        raise GraphError("a graph id must not be empty")
+    if len(graph_id) > MAX_GRAPH_ID_LENGTH:
+        raise GraphError(f"graph id {graph_id[:32]!r}... is {len(graph_id)} characters long; "
+                         f"the most a graph id may have is {MAX_GRAPH_ID_LENGTH}")
 
 
 def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
