@@ -89,8 +89,13 @@ def edge_key(src: dict, tgt: dict) -> EdgeKey:
 
 
 def _by(request: Request | None) -> str:
-    """" by <client>" for a log line about what ``request`` did ("" without one)."""
-    return f" by {request.client.label}" if request is not None else ""
+    """" by <client>" for a reason clients may read ("" without a request): the client's
+    name, not its address (that goes to the log line only, see :meth:`RunReport.stopped`)."""
+    return f" by {request.client.name}" if request is not None else ""
+
+
+def _peer(request: Request | None) -> str | None:
+    return request.client.peer if request is not None else None
 
 
 @dataclass
@@ -134,6 +139,7 @@ class HostedGraph(NetworkListener):
         #: Who started the runs, which process failed, how each ended (log and ``GET /``).
         self.runs = RunReport(graph_id)
         self._stop_reason: str | None = None
+        self._stop_peer: str | None = None
         self.tracer: Tracer | None = None
         self._edges: list[_Edge] = []
         self._initials: list[_Initial] = []
@@ -269,7 +275,7 @@ class HostedGraph(NetworkListener):
         """(Re)start the network; NetworkError if the graph cannot run (then nothing runs).
         ``network:started`` (and a ``stopped`` on a restart) answer ``request``."""
         with self._control, self._lifecycle(request):
-            self._stop_locked(5.0, reason=f"restarted{_by(request)}")
+            self._stop_locked(5.0, reason=f"restarted{_by(request)}", peer=_peer(request))
             options = {}
             if self.runtime.network_capacity is not None:
                 options["capacity"] = self.runtime.network_capacity
@@ -290,7 +296,8 @@ class HostedGraph(NetworkListener):
         if request is not None:  # a client's stop: not meant to run any more
             self.runtime.network_intent(self.id, False)
         with self._control, self._lifecycle(request):
-            return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}")
+            return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}",
+                                     _peer(request))
 
     @contextlib.contextmanager
     def _lifecycle(self, request: Request | None) -> Iterator[None]:
@@ -305,11 +312,15 @@ class HostedGraph(NetworkListener):
         if network is not None:
             network.cut_drain()
 
-    def _stop_locked(self, timeout: float, drain: bool = True, reason: str = "stopped") -> bool:
+    def _stop_locked(self, timeout: float, drain: bool = True, reason: str = "stopped",
+                     peer: str | None = None) -> bool:
+        """``reason`` is shown to clients; ``peer``, the address of the client that asked,
+        only in the log line."""
         network = self.network
         if network is None or not network.started:
             return False
         self._stop_reason = reason
+        self._stop_peer = peer
         self.stop_requested.set()  # input is refused from now on; output flows until drained
         stuck = network.stop(timeout, drain)
         if stuck:
@@ -399,8 +410,8 @@ class HostedGraph(NetworkListener):
             self.is_started = False
             self.is_running = False
             self._started_at = 0.0
-            self.runs.stopped(self._stop_reason or "stopped")
-            self._stop_reason = None
+            self.runs.stopped(self._stop_reason or "stopped", self._stop_peer)
+            self._stop_reason = self._stop_peer = None
             self._end_edges()
             for untap in self._taps.values():
                 untap()
