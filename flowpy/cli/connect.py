@@ -1,5 +1,6 @@
 """What every command that talks to a running runtime shares: its URL, ``--graph``,
-``--secret`` and ``--timeout``, and a connection that has already checked the secret.
+the secret (:mod:`.secret_options`) and ``--timeout``, and a connection that has already
+checked the secret.
 
 A runtime answers a wrong or missing secret with an empty capability list rather than an
 error (the protocol's way), so the commands ask ``runtime:getruntime`` first and say "the
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 
 from flowpy.errors import FlowpyError
 from flowpy.link.client import Client, ClientError
+
+from .secret_options import ENV_VAR, add_secret_options
 
 EXAMPLE_URL = "ws://127.0.0.1:3569"
 
@@ -47,7 +50,7 @@ def runtime_url(text: str) -> str:
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", type=runtime_url, help=f"the runtime, e.g. {EXAMPLE_URL}")
     parser.add_argument("--graph", help="graph id (default: the runtime's main graph)")
-    parser.add_argument("--secret", help="the runtime's secret or your token")
+    add_secret_options(parser, "the runtime's secret or your token")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to wait for the runtime to answer (default: 30)")
 
@@ -65,9 +68,11 @@ def connect(args: argparse.Namespace, needs: str) -> tuple[Client, str]:
         capabilities = info.get("capabilities") or []
         if needs not in capabilities:
             if not capabilities and args.secret:
-                raise CommandError("the runtime refused this secret (check --secret)")
+                raise CommandError(f"the runtime refused this secret (check "
+                                   f"{getattr(args, 'secret_source', None) or '--secret'})")
             if not capabilities:
-                raise CommandError("the runtime needs a secret: pass --secret")
+                raise CommandError(f"the runtime needs a secret: pass --secret (or "
+                                   f"--secret-file FILE, or set {ENV_VAR})")
             raise CommandError(f"this secret does not allow {needs} on the runtime "
                                f"(it allows: {', '.join(capabilities)})")
         graph = args.graph or info.get("graph")

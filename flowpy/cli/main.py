@@ -20,6 +20,7 @@ from flowpy import __version__
 from flowpy.engine.cpus import CpuError
 
 from .logs import add_logging_options, configure_logging
+from .secret_options import settle_secret
 from .tuning import NETWORK_COMMANDS, add_cpu_option, confine_networks, tune_gc
 
 log = logging.getLogger("flowpy.cli")
@@ -120,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args)
+    settle_secret(args)
     tune_gc()
     if getattr(args, "cpus", None) is not None:
         try:

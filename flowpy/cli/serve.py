@@ -1,18 +1,22 @@
 """``flowpy serve``: run the FBP Network Protocol runtime on a WebSocket.
 
-    python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret S]
+    python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret-file FILE]
                            [--permissions FILE] [--graph FILE [--start]] [--label TEXT]
                            [--state-dir DIR]
 
 Prints one line, ``flowpy runtime listening on ws://HOST:PORT``, once it accepts
 connections (``--port 0`` picks a free port), and stops cleanly on SIGINT or SIGTERM.
-Without ``--secret`` or ``--permissions`` every client may do everything, so it binds to
-127.0.0.1 unless ``--host`` says otherwise. See docs/deployment.md.
+Without a secret (``--secret``, ``--secret-file`` or ``FLOWPY_SECRET``) or ``--permissions``
+every client may do everything, so it binds to 127.0.0.1 unless ``--host`` says otherwise,
+and refuses any address but a loopback one unless ``--insecure-open`` says that is meant
+(protected mode, as Redis has it: a careless ``--host 0.0.0.0`` must not open a shell to
+the network). See docs/deployment.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import sys
@@ -25,14 +29,17 @@ from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
 
+from .secret_options import ENV_VAR, add_secret_options, settle_secret
+
 log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Serve the FBP Network Protocol runtime on a WebSocket, for noflo-ui, fbp-client, "
     "flowpy send/listen/start/stop/status and other runtimes. Prints 'flowpy runtime "
     "listening on ws://HOST:PORT' once it accepts connections (--port 0 picks a free port) "
-    "and stops cleanly on SIGINT or SIGTERM. Without --secret or --permissions every client "
-    "may do everything, so it binds to 127.0.0.1 unless --host says otherwise.")
+    "and stops cleanly on SIGINT or SIGTERM. Without a secret or --permissions every client "
+    "may do everything, so it binds to 127.0.0.1 unless --host says otherwise, and refuses "
+    "any other address unless --insecure-open is given.")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -56,10 +63,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_PORT,
         help=f"TCP port, 0 for any free port (default: {DEFAULT_PORT})",
     )
+    add_secret_options(
+        parser, "clients presenting this secret get every capability; others only getruntime"
+    )
     parser.add_argument(
-        "--secret",
-        default=None,
-        help="clients presenting this secret get every capability; others only getruntime",
+        "--insecure-open",
+        action="store_true",
+        help="serve on a non-loopback --host with neither a secret nor --permissions: every "
+        "client that reaches the port may do everything, run commands included",
     )
     parser.add_argument(
         "--permissions",
@@ -135,6 +146,36 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: Host names that mean this machine alone (addresses are checked with ipaddress).
+LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine alone: 127.0.0.0/8, ::1 (also as
+    ::ffff:127.x.y.z) or ``localhost``. Any other name, and the empty host (every
+    interface), is not: a name may resolve anywhere."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def protected_mode_refusal(args: argparse.Namespace) -> str | None:
+    """Why ``serve`` must not start as asked (None if it may): an open runtime on an
+    address other machines reach, without ``--insecure-open``."""
+    if args.secret or args.permissions or args.insecure_open or is_loopback(args.host):
+        return None
+    return (f"refusing to serve on {args.host or 'every address'} open to everybody: every "
+            f"client that reaches it could edit graphs and run commands; give a secret "
+            f"(--secret-file FILE, ${ENV_VAR} or --secret) or --permissions FILE, or pass "
+            f"--insecure-open if every host that can reach this port is trusted")
+
+
 def _fail(message: str) -> int:
     print(f"flowpy serve: {message}", file=sys.stderr, flush=True)
     return 2
@@ -158,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
     from flowpy.runtime.persistence import StateDirInUse, StateLock, default_state_dir
     from flowpy.server.service import listen
 
+    refusal = protected_mode_refusal(args)
+    if refusal is not None:
+        return _fail(refusal)
+    if args.insecure_open and not (args.secret or args.permissions or is_loopback(args.host)):
+        log.warning("serving on %s with no secret (--insecure-open): every client that "
+                    "reaches the port may do everything", args.host)
     permissions = None
     if args.permissions:
         try:
@@ -197,7 +244,7 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
             registry=None,
             state_dir=state_dir,
             label=args.label,
-            secret=args.secret or None,
+            secret=args.secret,
             permissions=permissions,
             components_dir=args.components_dir,
             max_inflight=args.max_inflight,
@@ -283,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_logging_options(parser, default="info")
     args = parser.parse_args(argv)
     configure_logging(args)
+    settle_secret(args)
     return run(args)
 
 

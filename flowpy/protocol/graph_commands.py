@@ -48,7 +48,11 @@ def clear(rt: Host, req: Request, payload: dict) -> None:
     hosted = rt.get_graph(gid)
     had_exports = False
     if hosted is None:
-        hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main), request=req)
+        try:
+            hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main),
+                                  request=req)
+        except GraphError as exc:  # an id no graph may have: nothing was created
+            raise ProtocolError(str(exc)) from None
     else:
         hosted.stop(request=req)
         had_exports = hosted.has_exports()

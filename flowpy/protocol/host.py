@@ -8,7 +8,6 @@ everything else freely. :class:`flowpy.runtime.Runtime` is the one implementatio
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, Protocol
 
 from flowpy.engine.registry import Registry
@@ -16,6 +15,7 @@ from flowpy.runtime.catalogue import Catalogue
 from flowpy.runtime.clients import Client, Request
 from flowpy.runtime.hosting import HostedGraph
 from flowpy.runtime.permissions import Grant
+from flowpy.runtime.persistence import SaveReport
 from flowpy.runtime.sessions import SessionTable
 
 
@@ -66,7 +66,7 @@ class Host(Protocol):
 
     def add_component_source(self, full: str, code: str) -> dict: ...
 
-    def persist(self) -> Path: ...
+    def persist(self) -> SaveReport: ...
 
 
 #: A command handler: it validates the payload, acts through the host and answers.

@@ -78,14 +78,19 @@ def persist(rt: Host, req: Request, payload: dict) -> None:
 
     fbp-protocol 0.9.8 defines no reply schema for persist, so the confirmation is a
     ``network:output`` line (schema-valid) rather than an unschematised ``network:persist``.
+    A graph that cannot be saved does not keep the others from being saved: the reply is
+    then a ``network:error`` naming it (and saying how many were saved).
     """
     try:
-        directory = rt.persist()
+        report = rt.persist()
     except OSError as exc:
         raise ProtocolError(f"cannot persist graphs: {exc}") from None
-    count = len(rt.graphs())
-    rt.reply(req, "output", {"message": f"persisted {count} graph(s) in {directory}",
-                             "type": "message"})
+    saved = f"persisted {len(report.saved)} graph(s) in {report.directory}"
+    if report.failed:
+        failed = "; ".join(f"graph {graph_id!r}: {why}"
+                           for graph_id, why in sorted(report.failed.items()))
+        raise ProtocolError(f"{saved}, but could not persist {failed}")
+    rt.reply(req, "output", {"message": saved, "type": "message"})
 
 
 COMMANDS: dict[str, Handler] = {

@@ -141,12 +141,22 @@ class Client:
         return graph not in self.edge_filters
 
     @property
-    def label(self) -> str:
-        """How log lines name this client: the transport's name for the connection and the
-        peer address when the sink has them (never the secret)."""
-        name = getattr(self.sink, "name", None) or f"client {self.number}"
+    def name(self) -> str:
+        """How messages to clients name this client (``flowpy-client-10``): the transport's
+        name for the connection, never its address, which is the server's business only."""
+        return str(getattr(self.sink, "name", None) or f"client {self.number}")
+
+    @property
+    def peer(self) -> str | None:
+        """The client's address (``host:port``) when the sink knows it: for log lines only."""
         peer = getattr(self.sink, "peer", None)
-        return f"{name} ({peer})" if peer else str(name)
+        return str(peer) if peer else None
+
+    @property
+    def label(self) -> str:
+        """How log lines name this client: its :attr:`name` and the peer address when the
+        sink has one (never the secret). Never put in a message to a client."""
+        return f"{self.name} ({self.peer})" if self.peer else self.name
 
     def __repr__(self) -> str:
         return f"<Client {self.number}>"

@@ -34,12 +34,13 @@ from typing import Any
 from flowpy import __version__, wire
 from flowpy.engine.registry import Registry
 from flowpy.graphs.files import read_graph_file
+from flowpy.graphs.model import GraphError
 
 from .catalogue import Catalogue, ComponentSourceError
 from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink, _nothing
-from .hosting import PORT_EVENTS, HostedGraph, edge_key
+from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
-from .persistence import StateDirectory, default_state_dir
+from .persistence import SaveReport, StateDirectory, default_state_dir
 from .sessions import SessionTable
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,10 @@ class Runtime:
         self.state.remove_stale_temp_files()
         self.catalogue.load_sources(self.state.sources(), self.state.sources_path)
         for graph_id, graph, main in self.state.graphs():
-            self.add_graph(graph_id, graph, main=main)
+            try:
+                self.add_graph(graph_id, graph, main=main)
+            except GraphError as exc:  # saved by an older flowpy, before ids had a limit
+                self._problem(f"cannot host persisted graph: {exc}")
 
     @property
     def state_dir(self) -> Path:
@@ -300,7 +304,10 @@ class Runtime:
 
     def add_graph(self, graph_id: str, graph: Any, main: bool = False,
                   request: Request | None = None) -> HostedGraph:
-        """Host ``graph`` as ``graph_id``, replacing (and stopping) a graph of that id."""
+        """Host ``graph`` as ``graph_id``, replacing (and stopping) a graph of that id.
+        GraphError (nothing changed) for an id that may not name a graph
+        (:func:`~flowpy.runtime.hosting.check_graph_id`)."""
+        check_graph_id(graph_id)
         hosted = HostedGraph(self, graph_id, graph)
         with self._lock:
             old = self._graphs.get(graph_id)
@@ -449,9 +456,10 @@ class Runtime:
         }
 
     # -- persistence ------------------------------------------------------------------------
-    def persist(self) -> Path:
+    def persist(self) -> SaveReport:
         """Save every graph (and which is main), and the sources of compiled components, so
-        the next start of this runtime comes back the same (:mod:`.persistence`)."""
+        the next start of this runtime comes back the same (:mod:`.persistence`). A graph
+        that cannot be saved is in the report's ``failed``; the others are saved."""
         with self._lock:
             graphs = {graph_id: hosted.graph for graph_id, hosted in self._graphs.items()}
             main = self.main_graph

@@ -32,6 +32,7 @@ from flowpy import wire
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import normalize_index
+from flowpy.graphs.model import GraphError
 from flowpy.wire.events import EVENT_OF_KIND
 
 from .runs import RunReport
@@ -61,6 +62,22 @@ PORT_EVENTS = frozenset({
 })
 
 
+#: The longest graph id a runtime hosts, in characters. An id names the graph's file in the
+#: state directory and appears in every message about the graph; without a bound, one id
+#: longer than the file system allows made ``network:persist`` fail (docs/protocol.md).
+MAX_GRAPH_ID_LENGTH = 128
+
+
+def check_graph_id(graph_id: str) -> None:
+    """GraphError unless ``graph_id`` may name a hosted graph: not empty, at most
+    :data:`MAX_GRAPH_ID_LENGTH` characters."""
+    if not graph_id:
+        raise GraphError("a graph id must not be empty")
+    if len(graph_id) > MAX_GRAPH_ID_LENGTH:
+        raise GraphError(f"graph id {graph_id[:32]!r}... is {len(graph_id)} characters long; "
+                         f"the most a graph id may have is {MAX_GRAPH_ID_LENGTH}")
+
+
 def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
     """How an edge end is compared: ports case-insensitively, "0" and 0 alike (as the engine)."""
     return (node, str(port).lower(), normalize_index(index))
@@ -72,8 +89,13 @@ def edge_key(src: dict, tgt: dict) -> EdgeKey:
 
 
 def _by(request: Request | None) -> str:
-    """" by <client>" for a log line about what ``request`` did ("" without one)."""
-    return f" by {request.client.label}" if request is not None else ""
+    """" by <client>" for a reason clients may read ("" without a request): the client's
+    name, not its address (that goes to the log line only, see :meth:`RunReport.stopped`)."""
+    return f" by {request.client.name}" if request is not None else ""
+
+
+def _peer(request: Request | None) -> str | None:
+    return request.client.peer if request is not None else None
 
 
 @dataclass
@@ -117,6 +139,7 @@ class HostedGraph(NetworkListener):
         #: Who started the runs, which process failed, how each ended (log and ``GET /``).
         self.runs = RunReport(graph_id)
         self._stop_reason: str | None = None
+        self._stop_peer: str | None = None
         self.tracer: Tracer | None = None
         self._edges: list[_Edge] = []
         self._initials: list[_Initial] = []
@@ -252,7 +275,7 @@ class HostedGraph(NetworkListener):
         """(Re)start the network; NetworkError if the graph cannot run (then nothing runs).
         ``network:started`` (and a ``stopped`` on a restart) answer ``request``."""
         with self._control, self._lifecycle(request):
-            self._stop_locked(5.0, reason=f"restarted{_by(request)}")
+            self._stop_locked(5.0, reason=f"restarted{_by(request)}", peer=_peer(request))
             options = {}
             if self.runtime.network_capacity is not None:
                 options["capacity"] = self.runtime.network_capacity
@@ -273,7 +296,8 @@ class HostedGraph(NetworkListener):
         if request is not None:  # a client's stop: not meant to run any more
             self.runtime.network_intent(self.id, False)
         with self._control, self._lifecycle(request):
-            return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}")
+            return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}",
+                                     _peer(request))
 
     @contextlib.contextmanager
     def _lifecycle(self, request: Request | None) -> Iterator[None]:
@@ -288,11 +312,15 @@ class HostedGraph(NetworkListener):
         if network is not None:
             network.cut_drain()
 
-    def _stop_locked(self, timeout: float, drain: bool = True, reason: str = "stopped") -> bool:
+    def _stop_locked(self, timeout: float, drain: bool = True, reason: str = "stopped",
+                     peer: str | None = None) -> bool:
+        """``reason`` is shown to clients; ``peer``, the address of the client that asked,
+        only in the log line."""
         network = self.network
         if network is None or not network.started:
             return False
         self._stop_reason = reason
+        self._stop_peer = peer
         self.stop_requested.set()  # input is refused from now on; output flows until drained
         stuck = network.stop(timeout, drain)
         if stuck:
@@ -382,8 +410,8 @@ class HostedGraph(NetworkListener):
             self.is_started = False
             self.is_running = False
             self._started_at = 0.0
-            self.runs.stopped(self._stop_reason or "stopped")
-            self._stop_reason = None
+            self.runs.stopped(self._stop_reason or "stopped", self._stop_peer)
+            self._stop_reason = self._stop_peer = None
             self._end_edges()
             for untap in self._taps.values():
                 untap()

@@ -32,6 +32,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,22 @@ def write_atomically(path: Path, text: str) -> None:
     json_format.write_text_atomically(path, text)
 
 
+@dataclass
+class SaveReport:
+    """What :meth:`StateDirectory.save` did: the graphs saved, and why each other was not."""
+
+    directory: Path
+    saved: list[str] = field(default_factory=list)
+    #: graph id -> why its file could not be written.
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 class StateDirectory:
     """One runtime's state directory (see the module docstring)."""
 
@@ -270,25 +287,43 @@ class StateDirectory:
                     log.info("removed stale temporary file %s", path)
 
     # -- saving ------------------------------------------------------------------------------
-    def save(self, graphs: Mapping[str, Any], main: str | None, sources: Mapping[str, str]) -> Path:
-        """Save ``graphs`` (id -> graph model), which is main, and component sources."""
+    def save(self, graphs: Mapping[str, Any], main: str | None,
+             sources: Mapping[str, str]) -> SaveReport:
+        """Save ``graphs`` (id -> graph model), which is main, and component sources.
+
+        A graph whose file cannot be written is left out of the index (and reported in the
+        returned :class:`SaveReport`, and logged): it never keeps the others or the index
+        from being written. OSError only when the index or the sources cannot be written."""
         directory = self.graphs_dir
+        report = SaveReport(directory)
         with self._lock:
             directory.mkdir(parents=True, exist_ok=True)
             files: dict[str, str] = {}
             taken: set[str] = set()
             for graph_id, graph in sorted(graphs.items()):
                 filename = _unique_filename(graph_id, taken)
-                json_format.save_file(graph, directory / filename)
+                try:
+                    json_format.save_file(graph, directory / filename)
+                except Exception as exc:  # noqa: BLE001 - OSError, or a graph that will not encode
+                    taken.discard(filename)
+                    report.failed[graph_id] = _reason(exc)
+                    log.warning("cannot persist graph %r in %s: %s", graph_id,
+                                directory / filename, report.failed[graph_id])
+                    continue
                 files[graph_id] = filename
-            index = {"main": main if main in graphs else None, "graphs": files}
+            report.saved = list(files)
+            index = {"main": main if main in files else None, "graphs": files}
             write_atomically(self.sources_path,
                              json.dumps({"components": dict(sources)}, indent=2) + "\n")
             write_atomically(self.index_path, json.dumps(index, indent=2) + "\n")
             for stale in directory.glob("*.json"):
                 if stale.name not in taken:
-                    stale.unlink(missing_ok=True)
-        return directory
+                    try:
+                        stale.unlink(missing_ok=True)
+                    except OSError as exc:
+                        log.warning("cannot remove %s, which holds no graph any more: %s",
+                                    stale, _reason(exc))
+        return report
 
     # -- loading -----------------------------------------------------------------------------
     def graphs(self) -> Iterator[tuple[str, Any, bool]]:
@@ -363,8 +398,14 @@ class StateDirectory:
         return {"main": None, "graphs": files}
 
 
+#: The longest file name stem, in UTF-8 bytes: with ``-NNN.json`` and the ``.NAME.HEX.tmp``
+#: of an atomic write it stays under the 255 bytes file systems allow, whatever the id.
+MAX_STEM_BYTES = 200
+
+
 def _safe_filename(graph_id: str) -> str:
     keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in graph_id).strip(".")
+    keep = keep.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore")
     return keep or "graph"
 
 

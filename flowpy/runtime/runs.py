@@ -5,7 +5,8 @@ three ways from here: one log line per event (a process error at ERROR with its 
 DEBUG, start and end at INFO), the ``graphs`` entries of ``GET /`` (state, last error, how
 the last run ended), and the reason in the refusal a client gets when it sends a packet to a
 network that no longer runs ("... the network stopped: process up (strings/Upper) failed:
-...").
+...", "... stopped by flowpy-client-3"). Clients are named in all three; their addresses
+appear in the log lines only (other clients may read the rest).
 """
 
 from __future__ import annotations
@@ -62,15 +63,18 @@ class RunReport:
         else:
             log.info("graph %s: network %s", self.graph, reason)
 
-    def stopped(self, reason: str) -> None:
-        """Stopped from outside (a client, a restart, the runtime's shutdown)."""
+    def stopped(self, reason: str, peer: str | None = None) -> None:
+        """Stopped from outside (a client, a restart, the runtime's shutdown). ``reason`` is
+        kept for clients (refusals, ``GET /``); ``peer``, the address of the client that
+        stopped it, goes into the log line only."""
         with self._lock:
             if self._failures and self.ended is None:
                 reason = f"{reason}, after {self._failure_text()}"
             if self.ended is not None:  # it had finished; the stop only ends the run
                 reason = f"{self.ended['reason']}; then {reason}"
             self.ended = {"reason": reason, "time": wire.timestamp()}
-        log.info("graph %s: network stopped: %s", self.graph, reason)
+        log.info("graph %s: network stopped: %s%s", self.graph, reason,
+                 f" (client at {peer})" if peer else "")
 
     def why_not_running(self) -> str | None:
         """Why the current or last run takes no input, as a client should read it: the

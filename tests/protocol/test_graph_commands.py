@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from protocol_harness import (
     ProtocolClient,
     build,
 )
 
-from flowpy.graphs.model import PortRef
+from flowpy.graphs.model import GraphError, PortRef
+from flowpy.runtime.hosting import MAX_GRAPH_ID_LENGTH
 
 
 @pytest.fixture
@@ -246,6 +249,26 @@ def test_clear_needs_an_id(client):
     assert client.error("graph", "clear", {"name": "x"}) == "'id' is required"
     assert client.error("graph", "clear", {"id": "x", "main": "yes"}) \
         == "'main' must be a boolean, got string"
+
+
+def test_clear_refuses_a_graph_id_longer_than_the_limit_and_creates_nothing(runtime, client):
+    longest = "g" * MAX_GRAPH_ID_LENGTH
+    assert client.request("graph", "clear", {"id": longest})["command"] == "clear"
+    start = len(client.messages)
+    message = client.error("graph", "clear", {"id": "x" * (MAX_GRAPH_ID_LENGTH + 1),
+                                              "main": True})
+    assert message == (f"graph id {'x' * 32!r}... is {MAX_GRAPH_ID_LENGTH + 1} characters "
+                       f"long; the most a graph id may have is {MAX_GRAPH_ID_LENGTH}")
+    assert client.commands(start) == ["graph:error"]
+    assert set(runtime.graphs()) == {longest} and runtime.main_graph is None
+
+
+def test_a_graph_file_with_too_long_an_id_is_not_hosted(runtime, tmp_path):
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"properties": {"id": "y" * 300}, "processes": {}}))
+    with pytest.raises(GraphError, match="300 characters long"):
+        runtime.load_graph_file(path)
+    assert runtime.graphs() == {}
 
 
 # -- who gets the acks -------------------------------------------------------------------------

@@ -249,6 +249,44 @@ def test_persist_saves_graphs_for_the_next_start(make_runtime, tmp_path):
         again.shutdown()
 
 
+def test_a_graph_that_cannot_be_saved_never_keeps_the_others_from_being_persisted(
+        make_runtime, tmp_path):
+    state = tmp_path / "persisted"
+    rt = make_runtime(state_dir=state)
+    c = ProtocolClient(rt)
+    chain(c, "main", main=True)
+    build(c, "blocked", {"X": "core/Drop"})
+    build(c, "zz-" + "w" * 125, {"Y": "core/Drop"})  # the longest id: its file fits too
+    (state / "graphs" / "blocked.json").mkdir(parents=True)  # nothing can replace a directory
+    message = c.error("network", "persist", {})
+    assert message.startswith("persisted 2 graph(s) in ")
+    assert message.endswith("but could not persist graph 'blocked': Is a directory")
+    index = json.loads((state / "graphs.json").read_text())
+    assert index["main"] == "main" and set(index["graphs"]) == {"main", "zz-" + "w" * 125}
+    again = Runtime(registry=rt.registry, state_dir=state)
+    try:
+        assert again.main_graph == "main"
+        assert set(again.graphs()) == {"main", "zz-" + "w" * 125}
+        assert list(again.get_graph("main").graph.nodes) == ["A", "B", "C"]
+    finally:
+        again.shutdown()
+
+
+def test_persisted_file_names_stay_short_whatever_the_id(make_runtime, tmp_path):
+    state = tmp_path / "persisted"
+    rt = make_runtime(state_dir=state)
+    c = ProtocolClient(rt)
+    wide = "\u00e9" * 128  # 256 bytes in UTF-8: as a file name, longer than 255 bytes
+    build(c, wide, {"X": "core/Drop"}, main=True)
+    reply = c.request("network", "persist", {}, reply="output")
+    assert reply["payload"]["message"].startswith("persisted 1 graph(s)")
+    again = Runtime(registry=rt.registry, state_dir=state)
+    try:
+        assert set(again.graphs()) == {wide} and again.main_graph == wide
+    finally:
+        again.shutdown()
+
+
 def test_persist_needs_its_capability(make_runtime):
     rt = make_runtime(secret="s")
     c = ProtocolClient(rt, secret="s")

@@ -3,6 +3,7 @@ client whose packet no longer gets in (issue 12, "Failures must be visible")."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -115,6 +116,33 @@ def test_a_stopped_network_says_who_stopped_it(runtime, client):
     assert message.startswith("network of graph 'r' is not running: the network stopped: "
                               "stopped by client")
     assert runtime.status()["graphs"][0]["ended"]["reason"].startswith("stopped by client")
+
+
+def test_who_stopped_a_network_is_named_to_clients_and_located_in_the_log_only(runtime,
+                                                                                caplog):
+    caplog.set_level(logging.INFO, logger="flowpy")
+    stopper = ProtocolClient(runtime, "flowpy-client-10")
+    stopper.sink.peer = "10.9.8.7:55698"  # as the server's connections carry it
+    other = ProtocolClient(runtime, "flowpy-client-11")
+    other.sink.peer = "10.1.1.1:40000"
+    build(stopper, "r", {"R": "core/Repeat"}, inports={"in": ("R", "in")})
+    stopper.request("network", "start", {"graph": "r"}, reply="started")
+    stopper.request("network", "start", {"graph": "r"}, reply="started")  # a restart
+    stopper.request("network", "stop", {"graph": "r"}, reply="stopped")
+    message = other.error("runtime", "packet", {"graph": "r", "port": "in", "event": "data",
+                                                "payload": 1})
+    assert message == ("network of graph 'r' is not running: the network stopped: "
+                       "stopped by flowpy-client-10")
+    assert runtime.status()["graphs"][0]["ended"]["reason"] == "stopped by flowpy-client-10"
+    for client in (stopper, other):
+        assert not [m for m in client.messages if "10.9.8.7" in json.dumps(m)]
+    assert "10.9.8.7" not in json.dumps(runtime.status())
+    info = records(caplog, logging.INFO)
+    assert "graph r: network started by flowpy-client-10 (10.9.8.7:55698)" in info
+    assert ("graph r: network stopped: restarted by flowpy-client-10 "
+            "(client at 10.9.8.7:55698)") in info
+    assert info[-1] == ("graph r: network stopped: stopped by flowpy-client-10 "
+                        "(client at 10.9.8.7:55698)")
 
 
 def test_a_network_that_is_draining_says_it_is_stopping(runtime, client):

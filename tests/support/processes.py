@@ -51,6 +51,7 @@ def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT dumps every thread's stack to stderr
     env.pop("FLOWPY_VALIDATE_OUTPUT", None)
+    env.pop("FLOWPY_SECRET", None)  # a runtime or command under test gets only the secret given
     env.update(extra or {})
     return env
 
