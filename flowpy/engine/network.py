@@ -151,29 +151,6 @@ class Network:
                 return proc.component
         raise KeyError(f"no process {node_id!r} in network {self.name!r}")
 
-    def counters(self) -> tuple[dict[str, str], list[tuple[Slot, Slot, int, int]]]:
-        """What an observer may read of this run at any moment, without stopping anything:
-        each process's thread state (``"running"`` or ``"ended"``; ``"starting"`` before its
-        thread runs), and per edge between processes (src, tgt, IPs passed, IPs queued).
-
-        Counts are those of the edge's target connection, so edges into one inport (fan-in)
-        share their count. Read without locks: each figure is exact, the set of them a
-        moment's picture."""
-        processes: dict[str, str] = {}
-        for proc in self._processes:
-            thread = proc.thread
-            processes[proc.node_id] = (
-                "starting" if thread is None or thread.ident is None
-                else "running" if thread.is_alive() else "ended")
-        plan = self._plan
-        targets = plan.targets
-        edges = []
-        for src, tgt in self.edges:
-            conn = targets.get(tgt)
-            if conn is not None:
-                edges.append((src, tgt, conn.passed, len(conn)))
-        return processes, edges
-
     def add_listener(self, listener: NetworkListener) -> None:
         self._listeners.append(listener)
 

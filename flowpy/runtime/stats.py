@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flowpy import wire
+from flowpy.engine import counters
 
 if TYPE_CHECKING:
     from .clients import Client
@@ -57,7 +58,7 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
     edges: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
     if network is not None and network.started:
-        threads, running_edges = network.counters()
+        threads, running_edges = counters.read(network)
         states = {node: _THREAD_STATES[state] for node, state in threads.items()}
         for src, tgt, passed, queued in running_edges:
             edges.append({"src": _end(src), "tgt": _end(tgt), "ips": passed, "queued": queued})
