@@ -189,3 +189,48 @@ def test_a_client_without_network_control_sees_no_start_or_stop(page: Any, tmp_p
         )
         assert not page.locator("#start").is_visible()
         assert not page.locator("#stop").is_visible()
+
+
+def big_graph(nodes: int = 200) -> Graph:
+    """``nodes`` processes: 20 chains of Repeats, each chain fanning into the next one's
+    middle, so the layout has crossings to avoid and not just parallel lines."""
+    graph = Graph("big")
+    chains, length = 20, nodes // 20
+    for c in range(chains):
+        for i in range(length):
+            graph.add_node(f"c{c}n{i}", "core/Repeat")
+            if i:
+                graph.add_edge(PortRef(f"c{c}n{i - 1}", "out"), PortRef(f"c{c}n{i}", "in"))
+        if c:
+            graph.add_edge(
+                PortRef(f"c{c - 1}n{length - 1}", "out"), PortRef(f"c{c}n{length // 2}", "in")
+            )
+    return graph
+
+
+def test_a_200_node_graph_is_drawn_without_overlapping_boxes(page: Any, tmp_path: Path) -> None:
+    with serve(tmp_path) as service:
+        service.endpoint.runtime.add_graph("big", big_graph())
+        page.goto(http_url(service))
+        page.wait_for_function("window.flowpyView.draws > 0", timeout=WAIT_MS)
+        first = page.evaluate("window.flowpyView.drawMs")
+        page.locator('#graphs li[data-graph="big"]').click()
+        page.wait_for_function("window.flowpyView.draws > 1", timeout=WAIT_MS * 2)
+        boxes = page.locator("g.node rect.box").evaluate_all(
+            "rs => rs.map(r => { const b = r.getBoundingClientRect();"
+            " return [b.left, b.top, b.right, b.bottom]; })"
+        )
+        assert len(boxes) == 200
+        assert page.locator("g.edge[data-key]").count() == 200 - 20 + 19
+        boxes.sort()
+        for i, (_left, top, right, bottom) in enumerate(boxes):  # sorted by left: sweep
+            for other in boxes[i + 1 :]:
+                if other[0] >= right:
+                    break
+                assert other[1] >= bottom or other[3] <= top, f"{boxes[i]} overlaps {other}"
+        timings = page.evaluate("window.flowpyView")
+        page.screenshot(path=str(tmp_path / "big.png"), full_page=True)
+        print(
+            f"200-node graph: layout {timings['layoutMs']:.0f} ms, drawn in "
+            f"{timings['drawMs']:.0f} ms (the 3-node graph before it: {first:.0f} ms)"
+        )

@@ -311,7 +311,6 @@
         "elk.algorithm": "layered", "elk.direction": "RIGHT",
         "elk.edgeRouting": "ORTHOGONAL", "elk.layered.spacing.nodeNodeBetweenLayers": "100",
         "elk.spacing.nodeNode": "24", "elk.spacing.edgeNode": "16",
-        "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
         "elk.separateConnectedComponents": "true",
       },
       children, edges,
