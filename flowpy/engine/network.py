@@ -94,6 +94,8 @@ class Network:
         self.stopping = threading.Event()
         self.started_at = 0.0
         self.stats = {"in": 0, "out": 0, "discarded": 0}
+        #: IPs put into each exported inport and taken from each exported outport this run.
+        self.port_counts: dict[str, dict[Any, int]] = {"in": {}, "out": {}}
         self._state = threading.Lock()
         self._draining = False  # a stop began: inport requests are refused
         self._drain_cut = False
@@ -175,6 +177,7 @@ class Network:
             self._draining = False
             self._drain_cut = False
             self.stats = {"in": 0, "out": 0, "discarded": 0}
+            self.port_counts = {"in": {}, "out": {}}
             self._taps = {}
             self._build_handlers(plan)
             # The outport handler counts while it has outports to flush: it ends last.
@@ -304,6 +307,7 @@ class Network:
         requests = self._requests
         assert requests is not None
         cpus.place_this_thread()
+        counts = self.port_counts["in"]
         try:
             while True:
                 batch = requests.recv_many(INPORT_BATCH)  # one lock round-trip per burst
@@ -316,6 +320,7 @@ class Network:
                             queued = partial(_safe_call, on_queued) if on_queued else None
                             accepted = port.send(ip, queued)
                             self.stats["in"] += 1
+                            counts[public] = counts.get(public, 0) + 1
                         elif kind == "close" and port is not None:
                             port.close()
                     except NetworkStopped:  # stopped while waiting for room: say so, to all
@@ -336,6 +341,7 @@ class Network:
         """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on,
         as many of one port at a time as are queued (one listener call per batch)."""
         cpus.place_this_thread()
+        counts = self.port_counts["out"]
         try:
             while True:
                 try:
@@ -343,7 +349,9 @@ class Network:
                 except EndOfStream:
                     break
                 self.stats["out"] += len(ips)
-                self._emit_outport(self._out_names.get(public, public), ips)
+                name = self._out_names.get(public, public)
+                counts[name] = counts.get(name, 0) + len(ips)
+                self._emit_outport(name, ips)
         finally:
             for conn in port._slots.values():
                 conn.close_reader()

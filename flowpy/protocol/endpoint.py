@@ -27,6 +27,7 @@ from . import (
     link_commands,
     network_commands,
     runtime_commands,
+    stats_commands,
     trace_commands,
 )
 from .fields import ProtocolError
@@ -41,7 +42,9 @@ PROTOCOLS: dict[str, dict[str, Handler]] = {
     "component": component_commands.COMMANDS,
     "network": network_commands.COMMANDS,
     "trace": trace_commands.COMMANDS,
-    "flowpy": link_commands.COMMANDS,  # the link extension (docs/bridge-protocol.md)
+    # flowpy's extensions: the link (docs/bridge-protocol.md) and the live counts
+    # (docs/protocol.md#live-counts-flowpystats)
+    "flowpy": {**link_commands.COMMANDS, **stats_commands.COMMANDS},
 }
 
 

@@ -42,6 +42,7 @@ from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .persistence import SaveReport, StateDirectory, default_state_dir
 from .sessions import SessionTable
+from .stats import StatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class Runtime:
         self._graphs: dict[str, HostedGraph] = {}
         #: Durable sessions of the flowpy link extension (docs/bridge-protocol.md).
         self.sessions = SessionTable(self)
+        #: Pushes ``flowpy:stats`` to the clients that asked (the live view).
+        self.stats = StatsPublisher(self)
         #: Keep which networks are meant to run in the state directory (``flowpy serve``
         #: does: a restart starts them again); see :meth:`network_intent`.
         self.keep_start_intent = False
@@ -136,6 +139,7 @@ class Runtime:
     def disconnect(self, client: Client) -> None:
         """The connection is gone; its link sessions stay for a later ``flowpy:hello``."""
         self.sessions.detach(client)
+        self.stats.unsubscribe(client)
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
@@ -501,6 +505,7 @@ class Runtime:
             self.closing = True
             self._clients_changed.notify_all()
         self.sessions.wake()
+        self.stats.stop(timeout)
         for hosted in self.graphs().values():
             try:
                 hosted.stop(timeout, drain, reason="the runtime is shutting down")

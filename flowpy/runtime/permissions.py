@@ -63,6 +63,8 @@ COMMAND_CAPABILITIES: dict[str, frozenset[str]] = {
     "network:edges": frozenset({"network:data", "protocol:network"}),
     "network:persist": frozenset({"network:persist"}),
     "trace": frozenset({"protocol:trace"}),
+    # The live counts show what network:getstatus shows, edge by edge.
+    "flowpy:stats": frozenset({"network:status"}) | _CONTROL,
     # The link extension moves runtime:packet traffic, so it needs what runtime:packet needs.
     "flowpy": frozenset({"protocol:runtime"}),
 }

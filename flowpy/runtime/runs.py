@@ -35,18 +35,25 @@ class RunReport:
         self._failures = 0  # process errors in the current run
         #: How the last run ended: {reason, time}; None while running or never run.
         self.ended: dict[str, Any] | None = None
+        #: Process errors per node, over every run (``/metrics`` counts them).
+        self.errors: dict[str, int] = {}
+        #: The error of each node that failed in the current run (its state is "failed").
+        self.failed_nodes: dict[str, str] = {}
 
     def started(self, by: str | None) -> None:
         with self._lock:
             self._runs += 1
             self._failures = 0
             self.ended = None
+            self.failed_nodes = {}
         log.info("graph %s: network started%s", self.graph, f" by {by}" if by else "")
 
     def failed(self, node: str, component: str | None, message: str, tb: str) -> None:
         what = f"{node} ({component})" if component else node
         with self._lock:
             self._failures += 1
+            self.errors[node] = self.errors.get(node, 0) + 1
+            self.failed_nodes = {**self.failed_nodes, node: message}
             self.last_error = {"node": node, "component": component, "message": message,
                                "time": wire.timestamp()}
         log.error("graph %s: process %s failed: %s", self.graph, what, message)

@@ -33,7 +33,7 @@ from flask_sock import Sock
 from flowpy.protocol import Endpoint
 from flowpy.runtime import Runtime
 
-from . import frames
+from . import frames, view
 from .connection import (
     DEFAULT_DEBUG_RATE,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -263,10 +263,15 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
 
     @app.get("/")
     def status() -> flask.Response:
+        if view.wants_page(flask.request):  # a browser: the live view (server/view.py)
+            return view.page()
         document = dict(endpoint.status())
         document.setdefault("transport", transport.stats())
-        return flask.jsonify(document)
+        response = flask.jsonify(document)
+        response.headers["Vary"] = "Accept"
+        return response
 
+    view.install(app, endpoint, transport.stats)
     return app
 
 

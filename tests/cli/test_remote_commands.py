@@ -4,6 +4,7 @@ types them: values after options, refused secrets, graphs started from the shell
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -42,17 +43,41 @@ def collect(client: Client, count: int) -> list[dict]:
 
 def test_start_status_stop_from_the_shell(echo):
     status = flowpy_cli("status", echo.url, "--secret", SECRET)
-    assert (status.returncode, status.stdout.strip()) == (3, "echo: not running")
+    assert status.returncode == 3, status.stderr
+    assert status.stdout.splitlines()[0] == "echo: not started"
     started = flowpy_cli("start", echo.url, "--secret", SECRET)
     assert started.returncode == 0, started.stderr
     assert started.stdout.startswith("echo: running")
     status = flowpy_cli("status", echo.url, "--secret", SECRET, "--json")
     assert status.returncode == 0
-    assert json.loads(status.stdout)["running"] is True
+    assert json.loads(status.stdout)["graphs"][0]["running"] is True
     stopped = flowpy_cli("stop", echo.url, "--secret", SECRET)
     assert (stopped.returncode, stopped.stdout.strip()) == (0, "echo: not running")
     with Client(echo.url, secret=SECRET).connect() as client:
         assert client.network_status("echo")["running"] is False
+
+
+def test_status_lists_every_graph_with_processes_edges_and_counts(spawn_runtime):
+    served = spawn_runtime("--graph", str(ROOT / "examples" / "count.fbp"), secret=SECRET)
+    with Client(served.url, secret=SECRET).connect() as client:
+        client.graph("clear", id="other")
+        client.graph("addnode", graph="other", id="lone", component="core/Drop")
+        client.start_network("count")
+        for n in range(3):
+            client.send_packet("count", "in", "data", f"line {n}")
+    text = flowpy_cli("status", served.url, "--secret", SECRET)
+    lines = text.stdout.splitlines()
+    assert "count: running" in "\n".join(lines), text.stdout
+    assert "other: not started" in lines
+    assert any(line.split() == ["pass", "running", "0", "0"] for line in lines), text.stdout
+    # in before packetsent, so exactly 3; how many pass forwarded yet is not awaited here
+    assert "  inport in: 3 packets" in lines
+    assert any(re.fullmatch(r"  pass\.OUT -> count\.IN: [0-3] IPs, [0-3] queued", line)
+               for line in lines), text.stdout
+    document = json.loads(flowpy_cli("status", served.url, "--secret", SECRET, "--json",
+                                     "--graph", "count").stdout)
+    assert [g["graph"] for g in document["graphs"]] == ["count"]
+    assert document["graphs"][0]["processes"]["count"]["state"] == "running"
 
 
 def test_send_takes_values_after_the_options_and_brackets_as_json_lines(echo):
