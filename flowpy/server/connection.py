@@ -35,10 +35,12 @@ like any other debug data.
 from __future__ import annotations
 
 import collections
+import fcntl
 import itertools
 import logging
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +48,7 @@ from typing import Any
 
 from flowpy.engine import cpus
 from flowpy.wire import DEBUG, STREAM, Lane, encode
+from flowpy.wire.lanes import OUTPUT
 
 from . import frames
 
@@ -56,7 +59,12 @@ DEFAULT_QUEUE_SIZE = 1024  # messages a STREAM send may find queued before it wa
 DEFAULT_STALL_TIMEOUT = 60.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # larger messages close the connection (1009)
 RECEIVE_BYTES = 64 * 1024
-WRITE_BATCH = 64  # messages written with one sendall
+WRITE_BATCH = 64  # messages written with one sendall, at most
+#: Bytes the writer lets wait unsent in the kernel, at most, before it writes the next batch
+#: (TCP_NOTSENT_LOWAT); a batch adds at most BATCH_BYTES (or one larger message) to them.
+DEFAULT_WRITE_AHEAD = 16 * 1024
+BATCH_BYTES = 16 * 1024  # a batch is full once its messages hold this many characters
+SIOCOUTQNSD = 0x894B  # Linux ioctl: the bytes of a TCP socket not yet sent
 DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0: no limit)
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
@@ -126,6 +134,7 @@ class ClientConnection:
         subprotocol: str | None = None,
         debug_rate: int = DEFAULT_DEBUG_RATE,
         peer: str | None = None,
+        write_ahead: int = DEFAULT_WRITE_AHEAD,
     ) -> None:
         self.id = next(_connection_ids)
         self.name = name or f"flowpy-client-{self.id}"
@@ -149,9 +158,14 @@ class ClientConnection:
         self._debug_tokens = self._debug_burst
         self._debug_refilled = time.monotonic()
         self._seq = 0
-        # (seq, lane, text or control frame bytes): replies, news, stream, control frames
+        # (seq, lane, text or frame bytes): replies, news and control frames (lane None)
         self._main: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
+        # (seq, lane, text or the rest of a frame): graph output, given way to by replies
+        self._output: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
         self._debug: collections.deque[tuple[int, str]] = collections.deque()
+        self.write_ahead = int(write_ahead)
+        self._fd = self._bound_write_ahead()
+        self._writable: Any = None  # the writer's poll object for the socket
         self._lock = threading.Lock()
         self._wake_writer = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)  # main queue below capacity, input resumed
@@ -194,37 +208,86 @@ class ClientConnection:
                     self.dropped += 1
                     return False
                 self._debug.append((self._seq, text))
-                if len(self._debug) == 1 and not self._main:
+                if len(self._debug) == 1:
                     self._wake_writer.notify()
                 return True
-            main = self._main
-            if lane.waits and not main and not self._debug and not self._writing \
-                    and not self._direct:
+            if lane.waits and not self._writing and not self._direct and not self._pending():
                 self._direct = True  # the shortcut: write it from this thread, now
+                seq = self._seq
             else:
-                if lane.waits and len(main) >= self._capacity and \
+                queue = self._output if lane.queue == OUTPUT else self._main
+                if lane.waits and len(queue) >= self._capacity and \
                         not self._wait_for_room(cancelled):
                     return False
-                if len(main) >= self._hard_limit:
-                    self._cut(f"{len(main)} messages unread: the client reads too slowly")
+                if not lane.waits and len(queue) >= self._hard_limit:
+                    self._cut(f"{len(queue)} messages unread: the client reads too slowly")
                     return False
-                main.append((self._seq, lane, text))
-                if len(main) == 1:
+                queue.append((self._seq, lane, text))
+                if len(queue) == 1:
                     self._wake_writer.notify()
                 return True
-        self._write_now(text)
+        self._write_now(seq, lane, text)
         return True
 
-    def _write_now(self, text: str) -> None:
-        """The shortcut (``_direct`` claimed): frame and write ``text`` without blocking; the
-        writer gets what the socket did not take, first."""
+    def _pending(self) -> int:
+        """Lock held: messages queued for the writer."""
+        return len(self._main) + len(self._output) + len(self._debug)
+
+    def _drop_queued(self) -> None:
+        """Lock held: nothing queued will ever be written."""
+        self._main.clear()
+        self._output.clear()
+        self._debug.clear()
+
+    # -- the bound on what waits in the kernel ------------------------------------------------
+    def _bound_write_ahead(self) -> int | None:
+        """Ask the kernel to call the socket writable only while fewer than ``write_ahead``
+        bytes wait unsent in it (TCP_NOTSENT_LOWAT): what is written stays in the lanes, where
+        replies can overtake it, instead of in the kernel, where nothing can. The descriptor,
+        or None for what is not a TCP socket (then nothing is bounded)."""
+        raw = self.sock.raw
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, self.write_ahead)
+            return int(raw.fileno())
+        except (OSError, AttributeError, ValueError, TypeError) as exc:
+            log.debug("%s: what is written ahead is not bounded: %s", self.name, exc)
+            return None
+
+    def kernel_unsent(self) -> int:
+        """Bytes written to the socket that the kernel has not sent yet (0 if unknown)."""
+        if self._fd is None:
+            return 0
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(self._fd, SIOCOUTQNSD, b"\0" * 4))[0])
+        except OSError:
+            return 0
+
+    def _wait_until_writable(self) -> None:
+        """The writer, before each batch: wait until the kernel holds fewer than
+        ``write_ahead`` unsent bytes. Shutting the socket down wakes it."""
+        if self._fd is None:
+            return
+        try:
+            if self._writable is None:
+                self._writable = select.poll()
+                self._writable.register(self._fd, select.POLLOUT)
+            while not self._writable.poll(1000) and not self._broken:
+                pass  # the timeout only guards against a wake-up the kernel never gives
+        except (OSError, ValueError):
+            pass  # gone: the write that follows fails and ends the writer
+
+    def _write_now(self, seq: int, lane: Lane, text: str) -> None:
+        """The shortcut (``_direct`` claimed): frame and write ``text`` without blocking if the
+        kernel holds less than ``write_ahead`` unsent bytes; the writer gets the rest of a
+        frame the socket did not take first, or the whole message back in its lane."""
         data = b""
         sent = 0
         failed = False
         try:
             data = self.codec.text(text)
             with self.sock.lock:
-                sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
+                if self.kernel_unsent() < self.write_ahead:
+                    sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -237,15 +300,17 @@ class ClientConnection:
             self._direct = False
             if failed:
                 self._broken = True
-                self._main.clear()
-                self._debug.clear()
+                self._drop_queued()
                 self._room.notify_all()
+            elif data and not sent:
+                self._output.appendleft((seq, lane, text))  # nothing went: back in its lane
+                data = b""
             elif data:
-                if sent < len(data):
+                if sent < len(data):  # the rest of this frame goes before anything else
                     self._main.appendleft((0, None, data[sent:]))
                 self.sent += 1
                 self._progress = time.monotonic()
-            if self._main or self._debug or failed:
+            if self._pending() or failed:
                 self._wake_writer.notify()
         if failed:
             self.sock.shutdown_now()
@@ -271,7 +336,7 @@ class ClientConnection:
         was cut for reading nothing for ``stall_timeout``, the shutdown deadline passed, or
         ``cancelled()`` (checked when woken)."""
         began = time.monotonic()
-        while len(self._main) >= self._capacity:
+        while len(self._output) >= self._capacity:
             if self._closing or self._broken or (cancelled is not None and cancelled()):
                 return False
             now = time.monotonic()
@@ -282,7 +347,7 @@ class ClientConnection:
                 stalled_for = now - max(self._progress, began)
                 if stalled_for >= self._stall_timeout:
                     self._cut(f"read nothing for {self._stall_timeout:.0f}s with "
-                              f"{len(self._main)} messages waiting")
+                              f"{len(self._output)} messages waiting")
                     return False
                 waits.append(self._stall_timeout - stalled_for)
             if waits and min(waits) <= 0:
@@ -297,8 +362,7 @@ class ClientConnection:
             self.cut_reason = reason
             log.warning("%s: disconnecting it: %s", self.name, reason)
         self._broken = True
-        self._main.clear()
-        self._debug.clear()
+        self._drop_queued()
         self._room.notify_all()
         self._wake_writer.notify_all()
         if self._writing or self._direct:  # on a client that does not read: no goodbye
@@ -321,7 +385,7 @@ class ClientConnection:
 
     def queued(self) -> int:
         with self._lock:
-            return len(self._main) + len(self._debug)
+            return self._pending()
 
     # -- input flow control (called by the runtime) ----------------------------------------
     def pause_reading(self) -> None:
@@ -349,16 +413,20 @@ class ClientConnection:
 
     # -- the writer ----------------------------------------------------------------------
     def _take(self) -> list[Any]:
-        """Lock held: up to WRITE_BATCH items in the order they must be written (main queue in
-        order; debug messages when nothing urgent is ahead of them)."""
-        main, debug = self._main, self._debug
+        """Lock held: up to WRITE_BATCH items (BATCH_BYTES), each from the first queue that
+        holds one: replies and news, then output, then debug data (flowpy.wire.lanes)."""
+        queues = ((self._main, 2), (self._output, 2), (self._debug, 1))
         batch: list[Any] = []
-        while len(batch) < WRITE_BATCH and (main or debug):
-            if main and (not debug or main[0][1] is None or main[0][1].urgent
-                         or main[0][0] < debug[0][0]):
-                batch.append(main.popleft()[2])
+        size = 0
+        while len(batch) < WRITE_BATCH and size < BATCH_BYTES:
+            for queue, field in queues:
+                if queue:
+                    item = queue.popleft()[field]
+                    break
             else:
-                batch.append(debug.popleft()[1])
+                break
+            batch.append(item)
+            size += len(item)
         return batch
 
     def _write_loop(self) -> None:
@@ -368,18 +436,24 @@ class ClientConnection:
         try:
             while True:
                 with self._lock:
-                    while (self._direct or (not self._main and not self._debug
-                                            and not self._closing)) and not self._broken:
+                    while (self._direct or (not self._pending() and not self._closing)) \
+                            and not self._broken:
                         self._wake_writer.wait()
-                    if self._broken or (self._closing and not self._main and not self._debug):
+                    if self._broken or (self._closing and not self._pending()):
                         break
-                    below = len(self._main) >= self._capacity
-                    batch = self._take()
-                    self._progress = time.monotonic()
                     self._writing = True
-                    if below and len(self._main) < self._capacity:
-                        self._room.notify_all()
                 try:
+                    # The batch is taken once the kernel has room, so whatever came meanwhile
+                    # (a reply above all) takes its place in it by its lane, not by its age.
+                    self._wait_until_writable()
+                    with self._lock:
+                        if self._broken:
+                            break
+                        full = len(self._output) >= self._capacity
+                        batch = self._take()
+                        self._progress = time.monotonic()
+                        if full and len(self._output) < self._capacity:
+                            self._room.notify_all()
                     ok = self._write(batch)
                 finally:
                     with self._lock:
@@ -422,8 +496,7 @@ class ClientConnection:
         senders and the reader woken."""
         with self._lock:
             self._broken = True
-            self._main.clear()
-            self._debug.clear()
+            self._drop_queued()
             goodbye = self._close_frame
             self._close_frame = None
             self._room.notify_all()
@@ -452,7 +525,7 @@ class ClientConnection:
                 return
             self._seq += 1
             self._main.append((self._seq, None, data))
-            if len(self._main) == 1 and not self._direct:
+            if len(self._main) == 1:
                 self._wake_writer.notify()
 
     def close_with(self, code: int, reason: str = "") -> None:
@@ -548,8 +621,7 @@ class ClientConnection:
         """Shut the socket down now: the reader and writer wake up with an error."""
         with self._lock:
             self._broken = True
-            self._main.clear()
-            self._debug.clear()
+            self._drop_queued()
             self._wake_writer.notify_all()
             self._room.notify_all()
         self.sock.shutdown_now()
