@@ -194,6 +194,8 @@ class ClientConnection:
              cancelled: Callable[[], bool] | None = None) -> bool:
         """``cancelled``: for a send that waits, checked whenever :meth:`wake` is called (a
         network stopping): once it says True, the send gives up and returns False."""
+        if lane is DEBUG and not self._debug_room():
+            return False  # dropped before it costs an encoding: a busy edge makes many
         try:
             text = encode(message)
         except Exception as exc:  # noqa: BLE001 - MemoryError and the like: this message only
@@ -204,9 +206,6 @@ class ClientConnection:
                 return False
             self._seq += 1
             if lane is DEBUG:
-                if len(self._debug) >= self._debug_limit or not self._debug_token():
-                    self.dropped += 1
-                    return False
                 self._debug.append((self._seq, text))
                 if len(self._debug) == 1:
                     self._wake_writer.notify()
@@ -317,6 +316,17 @@ class ClientConnection:
         elif data and self._recorder is not None:
             self._recorder.write([text])
 
+    def _debug_room(self) -> bool:
+        """Take a place for one debug message (room in its queue and a token of the pace), or
+        count it dropped."""
+        with self._lock:
+            if self._closing or self._broken:
+                return False
+            if len(self._debug) >= self._debug_limit or not self._debug_token():
+                self.dropped += 1
+                return False
+            return True
+
     def _debug_token(self) -> bool:
         """Lock held: take one token of the debug pace (see the module docstring)."""
         rate = self._debug_rate
@@ -415,13 +425,13 @@ class ClientConnection:
     def _take(self) -> list[Any]:
         """Lock held: up to WRITE_BATCH items (BATCH_BYTES), each from the first queue that
         holds one: replies and news, then output, then debug data (flowpy.wire.lanes)."""
-        queues = ((self._main, 2), (self._output, 2), (self._debug, 1))
+        queues: tuple[collections.deque[Any], ...] = (self._main, self._output, self._debug)
         batch: list[Any] = []
         size = 0
         while len(batch) < WRITE_BATCH and size < BATCH_BYTES:
-            for queue, field in queues:
+            for queue in queues:
                 if queue:
-                    item = queue.popleft()[field]
+                    item: Any = queue.popleft()[-1]
                     break
             else:
                 break
