@@ -11,25 +11,30 @@ One connection = one reader and exactly one writer, and neither ever dies of one
 * the **writer** is a named thread that drains the queue and writes frames with one
   ``sendall`` per batch. A message that cannot be framed is dropped, counted and logged, and
   the writer goes on; if the writer ends for any reason, the connection is closed at once.
-  One shortcut: a STREAM message (graph output) that finds the queue empty and nothing being
-  written is written at once by the graph outport handler that sends it, with a send that
-  never blocks (what the socket does not take is queued for the writer, ahead of anything
-  else): the last thread hop of every output saved. Replies do not take it: their senders
-  (the inport handler above all) are on the critical path of the data, which would wait for
-  their system call. Either way one thread at a time writes, so frames never interleave.
+  One shortcut: a STREAM message (graph output) that finds the queues empty, nothing being
+  written and the kernel under the bound below is written at once by the graph outport
+  handler that sends it, with a send that never blocks (the rest of a frame the socket did
+  not take is the writer's first job): the last thread hop of every output saved. Replies do
+  not take it: their senders (the inport handler above all) are on the critical path of the
+  data, which would wait for their system call. Either way one thread at a time writes, so
+  frames never interleave.
 
-The queue has lanes (:mod:`flowpy.wire.lanes`): every lane but debug shares one ordered queue,
-so replies, news and packets keep their order. URGENT and NEWS sends never wait: a client that
-lets more than ``hard_limit`` of them pile up is cut (it cannot be served without holding up
-whoever is sending). STREAM sends wait for room (back-pressure into the graph outport handler);
-if the writer takes nothing for ``stall_timeout`` seconds while one waits, the client is cut.
-DEBUG messages have their own queue: dropped and counted when it is full, and written only when
-nothing urgent is waiting. They are also paced to ``debug_rate`` messages a second (a token
-bucket, bursts of up to ``debug_rate // 5``): once written, a message sits in the kernel's
-buffers, where nothing can overtake it, and a client reading more slowly than a busy graph
-produces debug data would otherwise find every reply behind megabytes of it. No person reads
-more than a few thousand debug messages a second; what exceeds the pace is dropped and counted
-like any other debug data.
+The queues follow the lanes (:mod:`flowpy.wire.lanes`): replies and news in one ordered
+queue, graph output in a second, debug data in a third, and the writer always takes from the
+first that holds something, so replies overtake queued output. URGENT, NEWS and REPORT sends
+never wait: a client that lets more than ``hard_limit`` of them pile up is cut (it cannot be
+served without holding up whoever is sending). STREAM sends wait for room (back-pressure into
+the graph outport handler); if the writer takes nothing for ``stall_timeout`` seconds while one
+waits, the client is cut. DEBUG messages are dropped and counted when their queue is full, and
+paced to ``debug_rate`` messages a second (a token bucket, bursts of up to
+``debug_rate // 5``); a message the pace or the queue would drop is dropped before it is
+encoded.
+
+Once written, a message sits in the kernel's buffers, where nothing can overtake it. So the
+writer writes little ahead: the socket is writable only while fewer than ``write_ahead`` bytes
+(16 KB) wait unsent in the kernel (TCP_NOTSENT_LOWAT, Linux), the writer waits for that before
+each batch and takes the batch only then, and a batch holds at most BATCH_BYTES (16 KB, or one
+larger message). A reply is never behind more than about 32 KB the server has written.
 """
 
 from __future__ import annotations
