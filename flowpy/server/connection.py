@@ -30,22 +30,19 @@ paced to ``debug_rate`` messages a second (a token bucket, bursts of up to
 ``debug_rate // 5``); a message the pace or the queue would drop is dropped before it is
 encoded.
 
-Once written, a message sits in the kernel's buffers, where nothing can overtake it. So the
-writer writes little ahead: the socket is writable only while fewer than ``write_ahead`` bytes
-(16 KB) wait unsent in the kernel (TCP_NOTSENT_LOWAT, Linux), the writer waits for that before
-each batch and takes the batch only then, and a batch holds at most BATCH_BYTES (16 KB, or one
-larger message). A reply is never behind more than about 32 KB the server has written.
+Once written, a message sits in the kernel, where nothing can overtake it, so the writer
+writes little ahead (:mod:`.writeahead`): before each batch it waits until fewer than
+``write_ahead`` bytes (16 KB) are unsent there, and a batch holds at most BATCH_BYTES (16 KB,
+or one larger message). A reply is never behind more than about 32 KB the server has written.
 """
 
 from __future__ import annotations
 
 import collections
-import fcntl
 import itertools
 import logging
 import select
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +53,7 @@ from flowpy.wire import DEBUG, STREAM, Lane, encode
 from flowpy.wire.lanes import OUTPUT
 
 from . import frames
+from .writeahead import DEFAULT_WRITE_AHEAD, WriteAhead
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +63,9 @@ DEFAULT_STALL_TIMEOUT = 60.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # larger messages close the connection (1009)
 RECEIVE_BYTES = 64 * 1024
 WRITE_BATCH = 64  # messages written with one sendall, at most
-#: Bytes the writer lets wait unsent in the kernel, at most, before it writes the next batch
-#: (TCP_NOTSENT_LOWAT); a batch adds at most BATCH_BYTES (or one larger message) to them.
-DEFAULT_WRITE_AHEAD = 16 * 1024
-BATCH_BYTES = 16 * 1024  # a batch is full once its messages hold this many characters
-SIOCOUTQNSD = 0x894B  # Linux ioctl: the bytes of a TCP socket not yet sent
+#: A batch is full once its messages hold this many characters; it adds at most that (or one
+#: larger message) to the DEFAULT_WRITE_AHEAD bytes the kernel may hold unsent (writeahead).
+BATCH_BYTES = 16 * 1024
 DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0: no limit)
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
@@ -168,9 +164,7 @@ class ClientConnection:
         # (seq, lane, text or the rest of a frame): graph output, given way to by replies
         self._output: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
         self._debug: collections.deque[tuple[int, str]] = collections.deque()
-        self.write_ahead = int(write_ahead)
-        self._fd = self._bound_write_ahead()
-        self._writable: Any = None  # the writer's poll object for the socket
+        self._ahead = WriteAhead(self.sock.raw, write_ahead, self.name)
         self._lock = threading.Lock()
         self._wake_writer = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)  # main queue below capacity, input resumed
@@ -243,43 +237,6 @@ class ClientConnection:
         self._output.clear()
         self._debug.clear()
 
-    # -- the bound on what waits in the kernel ------------------------------------------------
-    def _bound_write_ahead(self) -> int | None:
-        """Ask the kernel to call the socket writable only while fewer than ``write_ahead``
-        bytes wait unsent in it (TCP_NOTSENT_LOWAT): what is written stays in the lanes, where
-        replies can overtake it, instead of in the kernel, where nothing can. The descriptor,
-        or None for what is not a TCP socket (then nothing is bounded)."""
-        raw = self.sock.raw
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, self.write_ahead)
-            return int(raw.fileno())
-        except (OSError, AttributeError, ValueError, TypeError) as exc:
-            log.debug("%s: what is written ahead is not bounded: %s", self.name, exc)
-            return None
-
-    def kernel_unsent(self) -> int:
-        """Bytes written to the socket that the kernel has not sent yet (0 if unknown)."""
-        if self._fd is None:
-            return 0
-        try:
-            return int(struct.unpack("i", fcntl.ioctl(self._fd, SIOCOUTQNSD, b"\0" * 4))[0])
-        except OSError:
-            return 0
-
-    def _wait_until_writable(self) -> None:
-        """The writer, before each batch: wait until the kernel holds fewer than
-        ``write_ahead`` unsent bytes. Shutting the socket down wakes it."""
-        if self._fd is None:
-            return
-        try:
-            if self._writable is None:
-                self._writable = select.poll()
-                self._writable.register(self._fd, select.POLLOUT)
-            while not self._writable.poll(1000) and not self._broken:
-                pass  # the timeout only guards against a wake-up the kernel never gives
-        except (OSError, ValueError):
-            pass  # gone: the write that follows fails and ends the writer
-
     def _write_now(self, seq: int, lane: Lane, text: str) -> None:
         """The shortcut (``_direct`` claimed): frame and write ``text`` without blocking if the
         kernel holds less than ``write_ahead`` unsent bytes; the writer gets the rest of a
@@ -290,7 +247,7 @@ class ClientConnection:
         try:
             data = self.codec.text(text)
             with self.sock.lock:
-                if self.kernel_unsent() < self.write_ahead:
+                if self._ahead.has_room():
                     sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
@@ -460,15 +417,15 @@ class ClientConnection:
                 try:
                     # The batch is taken once the kernel has room, so whatever came meanwhile
                     # (a reply above all) takes its place in it by its lane, not by its age.
-                    self._wait_until_writable()
+                    self._ahead.wait(lambda: self._broken)
                     with self._lock:
                         if self._broken:
                             break
-                        full = len(self._output) >= self._capacity
+                        full = max(len(self._main), len(self._output)) >= self._capacity
                         batch = self._take()
                         self._progress = time.monotonic()
-                        if full and len(self._output) < self._capacity:
-                            self._room.notify_all()
+                        if full and max(len(self._main), len(self._output)) < self._capacity:
+                            self._room.notify_all()  # STREAM senders, and a paused reader
                     ok = self._write(batch)
                 finally:
                     with self._lock:
