@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "0.7"
 RUNTIME_TYPE = "flowpy"
+#: Broadcast kinds that are a network's story: told in order with its output (wire.REPORT),
+#: so nobody hears ``network:stopped`` before the packets the run made. Other kinds: NEWS.
+NEWS_LANES = {"network-status": wire.REPORT, "network-data": wire.REPORT}
 
 __all__ = ["DEFAULT_MAX_INFLIGHT", "ComponentSourceError", "Runtime"]
 
@@ -169,9 +172,11 @@ class Runtime:
         """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
 
         Never waits for anybody. The sender of the request that caused it (``cause``) gets it
-        as its reply, with its ``responseTo``; everybody else as news.
+        as its reply, with its ``responseTo``; everybody else as news, or, for what a network
+        reports (:data:`NEWS_LANES`), in order with the network's output.
         """
         plain = wire.message(protocol, command, payload)
+        lane = NEWS_LANES.get(kind, wire.NEWS)
         answer = plain
         if cause is not None and cause.request_id is not None:
             answer = wire.message(protocol, command, payload, cause.request_id)
@@ -180,7 +185,7 @@ class Runtime:
                 if cause is not None and client is cause.client:
                     client.send(answer, wire.URGENT)
                 else:
-                    client.send(plain, wire.NEWS)
+                    client.send(plain, lane)
 
     def finish(self, request: Request) -> None:
         """The request is handled: announce, once each, the ports and components it changed."""
@@ -274,7 +279,7 @@ class Runtime:
             self.sessions.publish(hosted.id, port, [payload], lambda: False, marker=True)
             receivers = self.packet_receivers(hosted.id, port)
         for client in receivers:
-            client.send(message, wire.URGENT)  # in order with the packets, never waiting
+            client.send(message, wire.REPORT)  # in order with the packets, never waiting
 
     def wake_output_waiters(self, graph: str | None = None) -> None:
         """Outport handlers waiting for a client, for room in a client's queue or in an outbox
