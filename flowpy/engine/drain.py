@@ -46,6 +46,7 @@ def drain_network(network: Network, deadline: float) -> bool:
         for conn in connections:
             conn.watch = None
 
+
 def _inport_closure(network: Network) -> list[list[Connection]]:
     """For every process downstream of an exported inport (the outport handler
     included): the connections it reads. Empty if the graph has no exported inport."""
@@ -66,6 +67,7 @@ def _inport_closure(network: Network) -> list[list[Connection]]:
             readers.setdefault(node, []).append(conn)
     return list(readers.values())
 
+
 def _settled(network: Network, watched: list[list[Connection]]) -> bool:
     """Nothing moves downstream of the inports any more: the inport handler has ended,
     and every process there has ended or waits for input on empty connections."""
@@ -74,7 +76,8 @@ def _settled(network: Network, watched: list[list[Connection]]) -> bool:
     for conns in watched:
         if any(len(conn) for conn in conns):
             return False
-        if not all(conn.reader_gone for conn in conns) and \
-                not any(conn.reader_waiting for conn in conns):
+        if not all(conn.reader_gone for conn in conns) and not any(
+            conn.reader_waiting for conn in conns
+        ):
             return False
     return True

@@ -110,8 +110,12 @@ def _check_addedge(network: Network, p: dict) -> str | None:
     src = _resolve(network, p["src"], "out")
     tgt = _resolve(network, p["tgt"], "in")
     proc = _process(network, tgt[0])
-    if proc is not None and proc.thread is not None and not proc.thread.is_alive() \
-            and network.started:
+    if (
+        proc is not None
+        and proc.thread is not None
+        and not proc.thread.is_alive()
+        and network.started
+    ):
         return f"process {tgt[0]!r} has ended (all its inputs ended)"
     del src
     return None
@@ -166,8 +170,10 @@ def _add_node(network: Network, p: dict) -> None:
             else:
                 conn = _new_connection(network, (node_id, name, None), writers=0)  # held
                 inports[name] = InputPort(spec, {None: conn})
-        outports = {name: OutputPort(spec, {None: []} if not spec.addressable else {})
-                    for name, spec in cls.port_specs("out").items()}
+        outports = {
+            name: OutputPort(spec, {None: []} if not spec.addressable else {})
+            for name, spec in cls.port_specs("out").items()
+        }
         proc = network._make_process(node_id, cls, inports, outports)
         network._plan.classes[node_id] = cls
         network._processes = [*network._processes, proc]
@@ -186,12 +192,14 @@ def _remove_node(network: Network, p: dict) -> None:
             return
         network._processes = [q for q in network._processes if q is not proc]
         del network._plan.classes[node_id]
-        inputs = [(slot, conn) for slot, conn in network._plan.targets.items()
-                  if slot[0] == node_id]
+        inputs = [
+            (slot, conn) for slot, conn in network._plan.targets.items() if slot[0] == node_id
+        ]
         for slot, _conn in inputs:
             del network._plan.targets[slot]
-        network._plan.sources = {slot: targets for slot, targets in
-                                 network._plan.sources.items() if slot[0] != node_id}
+        network._plan.sources = {
+            slot: targets for slot, targets in network._plan.sources.items() if slot[0] != node_id
+        }
     if proc.component is not None:
         proc.component.stopping.set()
     for outport in proc.outports:
@@ -316,8 +324,9 @@ def _rename_inport(network: Network, p: dict) -> None:
         if old not in network._in_ports:
             return
         network._in_ports = {(new if k == old else k): v for k, v in network._in_ports.items()}
-        network._plan.exported_in = {(new if k == old else k): v
-                                     for k, v in network._plan.exported_in.items()}
+        network._plan.exported_in = {
+            (new if k == old else k): v for k, v in network._plan.exported_in.items()
+        }
     network._emit("port_event", network, "in", old, "disconnect")
     network._emit("port_event", network, "in", new, "connect")
 
@@ -355,8 +364,9 @@ def _rename_outport(network: Network, p: dict) -> None:
         if slot is None:
             return
         network._out_names[slot] = new
-        network._plan.exported_out = {(new if k == old else k): v
-                                      for k, v in network._plan.exported_out.items()}
+        network._plan.exported_out = {
+            (new if k == old else k): v for k, v in network._plan.exported_out.items()
+        }
     network._emit("port_event", network, "out", old, "disconnect")
     network._emit("port_event", network, "out", new, "connect")
 
@@ -440,14 +450,18 @@ def _resolve(network: Network, ref: dict, direction: str) -> Slot:
     spec = ports.get(name)
     kind = "inport" if direction == "in" else "outport"
     if spec is None:
-        raise NetworkError(f"node {node!r} has no {kind} "
-                           f"{missing_name(ref['port'], sorted(ports))}")
+        raise NetworkError(
+            f"node {node!r} has no {kind} {missing_name(ref['port'], sorted(ports))}"
+        )
     index = normalize_index(ref.get("index"))
     if index is not None and not spec.addressable:
         raise NetworkError(f"{kind} {node}.{name} is not addressable but index {index!r} is given")
     if index is None and spec.addressable:
-        used = {slot[2] for slot in (network._plan.targets if direction == "in"
-                                     else network._plan.sources) if slot[:2] == (node, name)}
+        used = {
+            slot[2]
+            for slot in (network._plan.targets if direction == "in" else network._plan.sources)
+            if slot[:2] == (node, name)
+        }
         index = 0
         while index in used:
             index += 1
@@ -460,8 +474,12 @@ def _find_edge(network: Network, src: dict, tgt: dict) -> tuple[Slot, Slot] | No
 
     want_src, want_tgt = norm(src), norm(tgt)
     for s, t in network._plan.edges:
-        if s[:2] == want_src[:2] and t[:2] == want_tgt[:2] \
-                and want_src[2] in (None, s[2]) and want_tgt[2] in (None, t[2]):
+        if (
+            s[:2] == want_src[:2]
+            and t[:2] == want_tgt[:2]
+            and want_src[2] in (None, s[2])
+            and want_tgt[2] in (None, t[2])
+        ):
             return s, t
     return None
 
@@ -496,8 +514,11 @@ def topology(network: Network) -> tuple[set[str], set[tuple[Slot, Slot]]]:
     """The processes and the edges between them as they run now (handlers left out)."""
     with network._state:
         processes = {p.node_id for p in network._processes}
-        edges = {(s, t) for s, t in network._plan.edges
-                 if s[0] not in _HANDLERS and t[0] not in _HANDLERS}
+        edges = {
+            (s, t)
+            for s, t in network._plan.edges
+            if s[0] not in _HANDLERS and t[0] not in _HANDLERS
+        }
     return processes, edges
 
 

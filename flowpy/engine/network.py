@@ -210,12 +210,21 @@ class Network:
             processes.append(self._make_process(node_id, cls, inports, outports))
         return processes
 
-    def _make_process(self, node_id: str, cls: type[Component],
-                      inports: dict[str, InputPort], outports: dict[str, OutputPort]) -> _Process:
+    def _make_process(
+        self,
+        node_id: str,
+        cls: type[Component],
+        inports: dict[str, InputPort],
+        outports: dict[str, OutputPort],
+    ) -> _Process:
         """The component instance of a node, bound to its ports, and its thread (not started)."""
         try:
-            component = cls(node_id, cls.inports.bind(inports), cls.outports.bind(outports),
-                            _NetworkContext(self))
+            component = cls(
+                node_id,
+                cls.inports.bind(inports),
+                cls.outports.bind(outports),
+                _NetworkContext(self),
+            )
         except Exception as exc:
             raise NetworkError(f"node {node_id!r}: cannot create {cls.__name__}: {exc}") from exc
         proc = _Process(node_id, component, None, list(inports.values()), list(outports.values()))
@@ -243,15 +252,17 @@ class Network:
         """State lock held: a process was added after every process had ended, so the
         outport handler has ended too: a new one serves the outports edits may export."""
         out = self._out_port
-        if out is not None and self._handlers and any(
-                t.name == f"{self.name}-OUT" and t.is_alive() for t in self._handlers):
+        if (
+            out is not None
+            and self._handlers
+            and any(t.name == f"{self.name}-OUT" and t.is_alive() for t in self._handlers)
+        ):
             out.held = True
             out.poke()
             return
         out = InputPort(HANDLER_PORT, {}, held=True)
         self._out_port = out
-        thread = threading.Thread(target=self._serve_outports, args=(out,),
-                                  name=f"{self.name}-OUT")
+        thread = threading.Thread(target=self._serve_outports, args=(out,), name=f"{self.name}-OUT")
         self._handlers = [*self._handlers, thread]
         thread.start()
 
@@ -267,8 +278,9 @@ class Network:
             for public, conns in in_slots.items()
         }
         # Held while processes run: an outport a live edit exports later must find it there.
-        out_port = InputPort(HANDLER_PORT, slots_of(plan.targets, OUT_HANDLER, "port"),
-                             held=bool(plan.classes))
+        out_port = InputPort(
+            HANDLER_PORT, slots_of(plan.targets, OUT_HANDLER, "port"), held=bool(plan.classes)
+        )
         self._out_port = out_port
         self._out_names = {public: public for public in plan.exported_out}
         self._handlers = [
@@ -388,11 +400,18 @@ class Network:
         for public in self._in_ports:
             if public.lower() == str(port).lower():
                 return public
-        raise NetworkError(f"graph {self.name!r} has no exported inport "
-                           f"{missing_name(port, self._in_ports)}")
+        raise NetworkError(
+            f"graph {self.name!r} has no exported inport {missing_name(port, self._in_ports)}"
+        )
 
-    def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None,
-                 on_queued: Callable | None = None) -> None:
+    def _request(
+        self,
+        kind: str,
+        port: str,
+        ip: IP | None,
+        on_accepted: Callable | None,
+        on_queued: Callable | None = None,
+    ) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
         if self._draining:
@@ -404,7 +423,10 @@ class Network:
             raise NetworkError(f"network {self.name!r} is stopping") from None
 
     def send_inport(
-        self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None,
+        self,
+        port: str,
+        ip: IP,
+        on_accepted: Callable[[bool], Any] | None = None,
         on_queued: Callable[[], Any] | None = None,
     ) -> None:
         """Queue ``ip`` for exported inport ``port``; ``on_accepted(ok)`` runs once it is accepted.
@@ -506,8 +528,9 @@ class Network:
                 discarded += len(conn.abort())
         self.stats["discarded"] = discarded
         stuck = []
-        for thread in self._handlers + [p.thread for p in self._processes if p.thread] \
-                + self._retired:
+        for thread in (
+            self._handlers + [p.thread for p in self._processes if p.thread] + self._retired
+        ):
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
@@ -525,8 +548,12 @@ class Network:
         if stuck:
             log.warning("network %s: threads still running after stop: %s", self.name, stuck)
         if discarded or not drained:
-            log.warning("network %s: stop discarded %d IP(s)%s", self.name, discarded,
-                        "" if drained else " (the drain did not finish)")
+            log.warning(
+                "network %s: stop discarded %d IP(s)%s",
+                self.name,
+                discarded,
+                "" if drained else " (the drain did not finish)",
+            )
             self._emit("discarded", self, discarded, drained)
         self._emit("stopped", self)
         return stuck
