@@ -411,19 +411,3 @@ class Transport:
     def _io_unconfirmed(self) -> int:
         """Publishes handed to the broker and not yet confirmed by it (MQTT QoS 1)."""
         return 0
-
-
-def open_transport(
-    url: str | BrokerURL, options: TransportOptions | None = None, name: str = "broker"
-) -> Transport:
-    """A transport for ``url`` (not started). Raises :class:`MissingExtra` when the client
-    library of its scheme is not installed, :class:`BrokerError` for a bad URL."""
-    parsed = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
-    require_client(parsed.scheme)
-    if parsed.transport == "mqtt":
-        from .mqtt import MqttTransport
-
-        return MqttTransport(parsed, options, name)
-    from .amqp import AmqpTransport
-
-    return AmqpTransport(parsed, options, name)

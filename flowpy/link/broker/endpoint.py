@@ -24,8 +24,9 @@ from typing import Any
 
 from flowpy.engine.ip import DATA
 
-from .base import BrokerError, Transport, TransportOptions, default_broker_url, open_transport
+from .base import BrokerError, Transport, TransportOptions, default_broker_url
 from .codec import CodecError, decode_ip, encode_ip
+from .transports import open_transport
 
 log = logging.getLogger(__name__)
 

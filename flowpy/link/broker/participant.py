@@ -48,9 +48,9 @@ from .base import (
     Delivery,
     Transport,
     TransportOptions,
-    open_transport,
 )
 from .codec import CodecError, decode_ip, encode_ip
+from .transports import open_transport
 
 log = logging.getLogger(__name__)
 
