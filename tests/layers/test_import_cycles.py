@@ -19,15 +19,6 @@ from flowpy_imports import FLOWPY, imports_of, module_name
 EXPECTED: set[frozenset[str]] = {
     # Issue 23, item 2: the runtime routes output through core -> hosting -> core and
     # sessions/clients -> core; it goes once the output router and narrow Protocols land.
-    # Issue 23, item 1: live.py and drain.py work on the Network's privates; goes next.
-    frozenset(
-        {
-            "flowpy.engine.drain",
-            "flowpy.engine.listener",
-            "flowpy.engine.live",
-            "flowpy.engine.network",
-        }
-    ),
     frozenset(
         {
             "flowpy.runtime.clients",
