@@ -23,13 +23,13 @@ def read(network: Network) -> tuple[dict[str, str], list[tuple[Slot, Slot, int, 
     Counts are those of the edge's target connection, so edges into one inport (fan-in)
     share their count."""
     processes: dict[str, str] = {}
-    for proc in network._processes:  # replaced, never changed in place, by live edits
+    for proc in network.structure.processes:  # replaced, never changed in place, by live edits
         thread = proc.thread
         if thread is None or thread.ident is None:
             processes[proc.node_id] = "starting"
         else:
             processes[proc.node_id] = "running" if thread.is_alive() else "ended"
-    targets = network._plan.targets
+    targets = network.structure.plan.targets
     edges = []
     for src, tgt in network.edges:
         conn = targets.get(tgt)
