@@ -27,26 +27,14 @@ and after a stop, where waiting would hang the request or the stop), so they may
 outbox a few entries past ``window``. Everything sent to the session's connection goes
 through one lock per session, so a replay after ``hello`` is never overtaken by new packets.
 
-Sessions belong to their connection (docs/bridge-protocol.md, "Sessions and connections").
-A session is *owned* by the connection that opened or last resumed it; a connection owns at
-most ``per_connection`` sessions (detached ones it owned included, until they end), so no
-one connection can take the runtime-wide ``MAX_SESSIONS``. When its connection closes the
-session is *detached*: it waits ``grace`` seconds for a ``hello`` that resumes it (a Bridge
-reconnecting), then ends as if by ``bye`` (its outbox and inbound queue dropped, its feeder
-thread ended). One *expiry* thread per table (``flowpy-sessions-expiry``) ends them.
-
-A detached session never holds back what others may receive. While it is away it still
-takes outbound packets while its outbox has room (so a quick reconnect loses nothing), but
-once the outbox is full it does not make the graph wait as long as someone else may take the
-packet (a standard client allowed to receive the port that holds another grant than the
-session's, or another session of the port that is connected): those packets pass it by and
-are not kept for it (``missed``, logged when it resumes). Only when nobody else could take
-them does it hold the graph back, keeping every packet for its return exactly once, as a
-connected session always does. A standard client holding the session's own grant does not
-count: it may be the session's client coming back (a Bridge reconnects as a standard client
-and sends ``hello`` a moment later), and letting packets pass to it would lose them for the
-session. Against such a client (and in an open runtime, where every client holds the same
-grant) the away session holds back for its grace at most.
+Sessions belong to their connection (docs/bridge-protocol.md, "Sessions and connections",
+states the rule). A session is *owned* by the connection that opened or last resumed it; a
+connection owns at most ``per_connection``, detached ones included. When its connection
+closes, the session waits ``grace`` seconds for a ``hello``, then the table's expiry thread
+ends it as ``bye`` would. While away it keeps taking packets while its outbox has room; once
+full it lets packets pass (``missed``) if somebody else may take them: a standard client of
+another grant (one of the session's own grant may be its Bridge reconnecting) or another
+connected session of the port. Otherwise it holds the graph back, exactly-once as always.
 
 The counting itself (duplicates, gaps, cumulative acks, the outbox trimmed by acks) is
 :mod:`flowpy.wire.sequencing`, shared with the client end of the link.
