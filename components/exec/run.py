@@ -46,6 +46,7 @@ class Run(Component):
     """
 
     icon = "terminal"
+    reaches = ("exec",)
     #: Its work is the program's: the thread (and so the program it starts, which inherits
     #: its CPUs) is left on every CPU even when the runtime keeps its networks on one.
     parallel = True

@@ -16,6 +16,7 @@ class ListDir(Component):
     """
 
     icon = "folder-open-o"
+    reaches = ("files",)
     inports = InPorts(
         InPort("in", datatype="string", description="paths of folders to list"),
         InPort("conf", description="{hidden: false}"),

@@ -13,6 +13,7 @@ class ReadFile(Component):
     """
 
     icon = "file-o"
+    reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
         OutPort("out", datatype="string", description="the text of each file"),

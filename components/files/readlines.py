@@ -18,6 +18,7 @@ class ReadLines(Component):
     """
 
     icon = "file-text-o"
+    reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
         OutPort("out", datatype="string",

@@ -16,6 +16,7 @@ class Stat(Component):
     """
 
     icon = "info-circle"
+    reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths"))
     outports = OutPorts(
         OutPort("out", datatype="object",

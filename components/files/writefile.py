@@ -18,6 +18,7 @@ class WriteFile(Component):
     """
 
     icon = "floppy-o"
+    reaches = ("files",)
     inports = InPorts(
         InPort("conf", description="path, or {path}", required=True),
         InPort("in", description="the text to write"),

@@ -18,6 +18,7 @@ class WriteLines(Component):
     """
 
     icon = "pencil-square-o"
+    reaches = ("files",)
     inports = InPorts(
         InPort("conf", description="path, or {path, append}", required=True),
         InPort("in", description="lines to append"),

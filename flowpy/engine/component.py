@@ -51,6 +51,11 @@ def conf_value(value: Any) -> Any:
     return decoded
 
 
+#: What a component may declare in ``reaches``: it starts programs (``exec``), reads or
+#: writes the file system (``files``), or talks to other hosts or runtimes (``network``).
+REACHES: tuple[str, ...] = ("exec", "files", "network")
+
+
 class Component:
     """Base class of every component. Subclasses declare ports and implement ``run()``::
 
@@ -84,9 +89,18 @@ class Component:
     #: it, child processes): its thread is left on every CPU even when the runtime keeps its
     #: networks on one (see :mod:`flowpy.engine.cpus`).
     parallel: ClassVar[bool] = False
+    #: How the component reaches outside the process, in the words of :data:`REACHES`
+    #: (``("exec",)`` for one that starts programs); empty for one that only computes.
+    #: ``flowpy components`` shows it, so an operator writing a ``components`` rule for a
+    #: secret knows which components to exclude.
+    reaches: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        unknown = [word for word in cls.reaches if word not in REACHES]
+        if unknown or not isinstance(cls.reaches, tuple):
+            raise TypeError(f"{cls.__name__}.reaches must be a tuple of {', '.join(REACHES)}; "
+                            f"got {cls.reaches!r}")
         # Older components declare plain lists of InPort/OutPort: the same declaration.
         for attribute, kind in (("inports", InPorts), ("outports", OutPorts)):
             declared = cls.__dict__.get(attribute)

@@ -121,7 +121,7 @@ class Endpoint:
                                                envelope.request_id))
             return
         if envelope.secret is not None:
-            client.grant = rt.permissions.grant_for(envelope.secret)
+            rt.set_grant(client, rt.permissions.grant_for(envelope.secret))
         request = Request(client, envelope.protocol, envelope.command, envelope.request_id,
                           client.grant)
         try:
