@@ -2,7 +2,8 @@
 
     python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret S]
                            [--permissions FILE] [--graph FILE [--start]] [--label TEXT]
-                           [--state-dir DIR]
+                           [--state-dir DIR] [--allow-origin ORIGIN ...]
+                           [--handshake-timeout SECONDS]
 
 Prints one line, ``flowpy runtime listening on ws://HOST:PORT``, once it accepts
 connections (``--port 0`` picks a free port), and stops cleanly on SIGINT or SIGTERM.
@@ -24,6 +25,8 @@ from flowpy.engine import cpus
 from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
+from flowpy.server.handshakes import DEFAULT_HANDSHAKE_TIMEOUT
+from flowpy.server.origins import OriginError, parse_allowed
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +130,37 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "them run out first",
     )
     parser.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        type=_origin,
+        help="let web pages of ORIGIN (scheme://host[:port], 'null', 'file://', or '*' for "
+        "any) open the WebSocket; pages of other origins get 403 (repeatable; clients that "
+        "send no Origin, as CLI tools and other runtimes, are not affected)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        help="close a connection that has not finished its WebSocket handshake this long "
+        f"after it was accepted; 0 = never (default: {DEFAULT_HANDSHAKE_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--remote",
         metavar="NAME=URL",
         action="append",
         default=[],
         help="register remote/NAME: the main graph of the runtime at URL (?secret=S in the URL)",
     )
+
+
+def _origin(value: str) -> str:
+    try:
+        return parse_allowed(value)
+    except OriginError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fail(message: str) -> int:
@@ -251,7 +279,9 @@ def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: 
     try:
         return serve(args.host, port, runtime, ready_callback=ready,
                      stall_timeout=args.stall_timeout or None, compression=args.compression,
-                     debug_rate=args.debug_rate, listener=listener)
+                     debug_rate=args.debug_rate, listener=listener,
+                     allow_origins=args.allow_origin,
+                     handshake_timeout=args.handshake_timeout or None)
     except OSError as exc:
         runtime.shutdown()
         return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")
