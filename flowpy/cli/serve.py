@@ -2,7 +2,8 @@
 
     python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret-file FILE]
                            [--permissions FILE] [--graph FILE [--start]] [--label TEXT]
-                           [--state-dir DIR]
+                           [--state-dir DIR] [--allow-origin ORIGIN ...]
+                           [--handshake-timeout SECONDS]
 
 Prints one line, ``flowpy runtime listening on ws://HOST:PORT``, once it accepts
 connections (``--port 0`` picks a free port), and stops cleanly on SIGINT or SIGTERM.
@@ -28,6 +29,8 @@ from flowpy.engine import cpus
 from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
+from flowpy.server.handshakes import DEFAULT_HANDSHAKE_TIMEOUT
+from flowpy.server.origins import OriginError, parse_allowed
 
 from .secret_options import ENV_VAR, add_secret_options, settle_secret
 
@@ -138,6 +141,24 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "them run out first",
     )
     parser.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        type=_origin,
+        help="let web pages of ORIGIN (scheme://host[:port], 'null', 'file://', or '*' for "
+        "any) open the WebSocket; pages of other origins get 403 (repeatable; clients that "
+        "send no Origin, as CLI tools and other runtimes, are not affected)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        help="close a connection that has not finished its WebSocket handshake this long "
+        f"after it was accepted; 0 = never (default: {DEFAULT_HANDSHAKE_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--remote",
         metavar="NAME=URL",
         action="append",
@@ -174,6 +195,13 @@ def protected_mode_refusal(args: argparse.Namespace) -> str | None:
             f"client that reaches it could edit graphs and run commands; give a secret "
             f"(--secret-file FILE, ${ENV_VAR} or --secret) or --permissions FILE, or pass "
             f"--insecure-open if every host that can reach this port is trusted")
+
+
+def _origin(value: str) -> str:
+    try:
+        return parse_allowed(value)
+    except OriginError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fail(message: str) -> int:
@@ -298,7 +326,9 @@ def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: 
     try:
         return serve(args.host, port, runtime, ready_callback=ready,
                      stall_timeout=args.stall_timeout or None, compression=args.compression,
-                     debug_rate=args.debug_rate, listener=listener)
+                     debug_rate=args.debug_rate, listener=listener,
+                     allow_origins=args.allow_origin,
+                     handshake_timeout=args.handshake_timeout or None)
     except OSError as exc:
         runtime.shutdown()
         return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")

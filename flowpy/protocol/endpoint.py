@@ -1,7 +1,8 @@
 """The protocol's entry point: what a transport hands each client's messages to.
 
 The server knows an :class:`Endpoint` only by these methods (``connect``, ``disconnect``,
-``receive_text``, ``receive_binary``, ``shutdown``, ``cut_drains``, ``status``), so anything
+``receive_text``, ``receive_binary``, ``shutdown``, ``cut_drains``, ``status``, and
+optionally ``trusted``), so anything
 that offers them can be served (the tests serve a fake, the benchmark an echo). This one
 decodes each frame by the envelope rules (:mod:`flowpy.wire.envelope`), makes the
 :class:`~flowpy.runtime.clients.Request`, checks the command exists and that the sender may
@@ -92,6 +93,13 @@ class Endpoint:
     def receive_binary(self, client: Client, data: bytes) -> None:
         self._refuse(client, EnvelopeError("binary frames are not supported"))
 
+    def trusted(self, client: Client) -> bool:
+        """May this client send large messages? On a runtime without secrets every client
+        may; on one with secrets, only one that has presented a secret the runtime knows.
+        (The transport caps the messages of the others small, so that a stranger cannot
+        fill the memory.)"""
+        return not self.runtime.permissions.has_secrets or client.authenticated
+
     def shutdown(self, timeout: float = 5.0) -> None:
         self.runtime.shutdown(timeout)
 
@@ -122,6 +130,7 @@ class Endpoint:
             return
         if envelope.secret is not None:
             rt.set_grant(client, rt.permissions.grant_for(envelope.secret))
+            client.authenticated = rt.permissions.knows(envelope.secret)
         request = Request(client, envelope.protocol, envelope.command, envelope.request_id,
                           client.grant)
         try:

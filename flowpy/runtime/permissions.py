@@ -240,6 +240,16 @@ class Permissions:
         if "anonymous" in document:
             self._anonymous = _parse_grant(document["anonymous"], "anonymous")
 
+    @property
+    def has_secrets(self) -> bool:
+        """Is there any secret a client could present (``--secret``, or ``secrets`` in the
+        permissions document)?"""
+        return bool(self._grants)
+
+    def knows(self, secret: str | None) -> bool:
+        """Is ``secret`` one of this runtime's secrets (not one that gets the anonymous grant)?"""
+        return bool(secret) and secret in self._grants
+
     def grant_for(self, secret: str | None) -> Grant:
         """The grant of a client presenting ``secret`` (None or unknown: the anonymous grant)."""
         if secret:

@@ -61,6 +61,8 @@ DEFAULT_QUEUE_SIZE = 1024  # messages a STREAM send may find queued before it wa
 #: Seconds a client may leave its full queue unread before the server cuts it (None: never).
 DEFAULT_STALL_TIMEOUT = 60.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # larger messages close the connection (1009)
+#: The message limit of a client that has not presented a secret yet (runtimes with secrets).
+DEFAULT_UNTRUSTED_MESSAGE_SIZE = 64 * 1024
 RECEIVE_BYTES = 64 * 1024
 WRITE_BATCH = 64  # messages written with one sendall, at most
 #: A batch is full once its messages hold this many characters; it adds at most that (or one
@@ -511,9 +513,14 @@ class ClientConnection:
             self._room.notify_all()
 
     # -- the reader ------------------------------------------------------------------------
-    def serve(self, endpoint: Any, client: Any) -> None:
+    def serve(self, endpoint: Any, client: Any,
+              lift_limit: Callable[[], bool] | None = None) -> None:
         """Read until the client closes, breaks the protocol or the connection ends; hand every
-        message to ``endpoint`` in order."""
+        message to ``endpoint`` in order.
+
+        ``lift_limit``: the codec's message limit is a small one until this returns True,
+        which it is asked after each text message (the one that presented a secret); the
+        codec parses the next frame only then, so the new limit applies to it."""
         sock = self.sock.raw
         codec = self.codec
         self.end_reason = "the server closed it"
@@ -528,27 +535,29 @@ class ClientConnection:
                     self._ended_by("the client went away")
                     return
                 try:
-                    events = codec.receive(data)
+                    for event in codec.receive(data):
+                        kind = event.__class__
+                        if kind is frames.Text:
+                            if not self.wait_until_readable():
+                                return
+                            endpoint.receive_text(client, event.data)
+                            if lift_limit is not None and lift_limit():
+                                lift_limit = None
+                        elif kind is frames.Binary:
+                            endpoint.receive_binary(client, event.data)
+                        elif kind is frames.Ping:
+                            self._control(codec.pong(event.data))
+                        elif kind is frames.Close:
+                            code = event.code if event.code != frames.NO_STATUS \
+                                else frames.NORMAL
+                            self.end_reason = f"closed by the client ({code})"
+                            self.close_with(code)
+                            return
                 except frames.FrameError as exc:
                     log.info("%s: closing: %s (%d)", self.name, exc.reason, exc.code)
                     self.end_reason = f"protocol error: {exc.reason} ({exc.code})"
                     self.close_with(exc.code, exc.reason)
                     return
-                for event in events:
-                    kind = event.__class__
-                    if kind is frames.Text:
-                        if not self.wait_until_readable():
-                            return
-                        endpoint.receive_text(client, event.data)
-                    elif kind is frames.Binary:
-                        endpoint.receive_binary(client, event.data)
-                    elif kind is frames.Ping:
-                        self._control(codec.pong(event.data))
-                    elif kind is frames.Close:
-                        code = event.code if event.code != frames.NO_STATUS else frames.NORMAL
-                        self.end_reason = f"closed by the client ({code})"
-                        self.close_with(code)
-                        return
         finally:
             self.begin_close()
 
