@@ -128,3 +128,28 @@ def test_send_to_a_stopped_network_says_why(echo):
     result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in", "1")
     assert result.returncode == 1
     assert "not running" in result.stderr and "stopped by" in result.stderr
+
+
+def test_listen_refuses_a_port_the_graph_does_not_have_as_send_does(echo):
+    result = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "nope",
+                        "--timeout", "10")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("flowpy listen: graph 'echo' has no exported outport "
+                                     "'nope' (it has: out)")
+    close = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUTT", "--count", "0")
+    assert close.returncode == 2
+    assert "did you mean 'out'?" in close.stderr
+    other_case = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUT",
+                            "--count", "0")
+    assert other_case.returncode == 0, other_case.stderr
+    assert "listening to echo.OUT" in other_case.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "listen", "send"])
+def test_a_url_where_no_runtime_answers_is_one_line_and_a_usage_error(echo, command):
+    extra = ["--port", "in", "1"] if command == "send" else []
+    result = flowpy_cli(command, echo.url + "/foo", "--secret", SECRET, *extra)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"flowpy {command}: no FBP runtime answers at {echo.url}/foo (HTTP 404): check the "
+        "address and path"]
