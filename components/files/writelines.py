@@ -7,11 +7,12 @@ from flowpy_components._support.base import flag, render, text_options
 
 
 class WriteLines(Component):
-    """Appends every data IP on `in` to the file named by `conf`, one per line, and sends
-    the path on `out` when `in` ends.
+    """Writes every data IP on `in` to the file named by `conf`, one per line, replacing
+    what the file held (running a graph twice gives the same file), and sends the path on
+    `out` when `in` ends.
 
-    conf: the path (a string), or {"path": ..., "append": true}; with "append": false the
-    file is emptied first. Missing parent folders are created. Strings are written as they
+    conf: the path (a string), or {"path": ..., "append": true} to add to the end of the
+    file instead of replacing it. Missing parent folders are created. Strings are written as they
     are, other values as compact JSON; brackets are not written. Lines are flushed as they
     come in batches, so memory stays bounded. A file that cannot be written fails the
     process with a clear message.
@@ -19,14 +20,15 @@ class WriteLines(Component):
 
     icon = "pencil-square-o"
     inports = InPorts(
-        InPort("conf", description="path, or {path, append}", required=True),
-        InPort("in", description="lines to append"),
+        InPort("conf", description="path, or {path, append} (append: false by default)",
+               required=True),
+        InPort("in", description="lines to write"),
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="the path, once `in` has ended"))
 
     def run(self) -> None:
-        conf = text_options(self, {"path": None, "append": True}, "path")
+        conf = text_options(self, {"path": None, "append": False}, "path")
         path = conf["path"]
         if not isinstance(path, str) or not path:
             raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "

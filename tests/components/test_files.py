@@ -1,4 +1,5 @@
-"""files/: ReadLines streams with bounded memory, WriteLines appends and reports its path."""
+"""files/: ReadLines streams with bounded memory, WriteLines replaces a file (or appends to
+it) and reports its path."""
 
 import os
 import tracemalloc
@@ -77,13 +78,23 @@ def test_readfile_rejects_a_path_that_is_not_a_string():
     assert result["error"][0]["input"] == 42
 
 
-def test_writelines_appends_one_per_line_and_sends_the_path_at_the_end(tmp_path):
+def test_writelines_appends_one_per_line_when_asked_and_sends_the_path_at_the_end(tmp_path):
     path = tmp_path / "sub" / "out.txt"
     first = run_component("files/WriteLines", {"conf": [str(path)],
                                                "in": ["a", IP.open("g"), {"k": 1}, IP.close("g")]})
     assert first["out"] == [str(path)]
-    run_component("files/WriteLines", {"conf": [{"path": str(path)}], "in": ["b"]})
+    run_component("files/WriteLines", {"conf": [{"path": str(path), "append": True}],
+                                       "in": ["b"]})
     assert path.read_text() == 'a\n{"k":1}\nb\n'
+
+
+def test_writelines_replaces_the_file_by_default_so_a_second_run_gives_the_same_file(tmp_path):
+    path = tmp_path / "out.txt"
+    for _run in range(2):
+        run_component("files/WriteLines", {"conf": [str(path)], "in": ["a", "b"]})
+    assert path.read_text() == "a\nb\n"
+    run_component("files/WriteLines", {"conf": [{"path": str(path)}], "in": ["c"]})
+    assert path.read_text() == "c\n"
 
 
 def test_writelines_with_append_false_starts_afresh_and_an_empty_stream_makes_the_file(tmp_path):
