@@ -21,7 +21,7 @@ from flowpy.link.client import ClientError, ConnectionClosed
 from flowpy.wire.events import event_of, ip_of
 
 from .connect import CommandError, add_runtime_options, check_port, connect, fail
-from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, ip_of_line, line_of_ip
+from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, LineReader, ip_of_line, line_of_ip
 
 SEND_DESCRIPTION = (
     "Send values into an exported inport of a graph on a running runtime, as one stream "
@@ -63,8 +63,13 @@ def _ips(args: argparse.Namespace) -> Iterator[IP]:
         for text in args.values:
             yield ip_of_line(text, args.format)
     else:
+        read = LineReader(args.format, _warn)
         for line in sys.stdin:
-            yield ip_of_line(line.rstrip("\n"), args.format)
+            yield read(line.rstrip("\n"))
+
+
+def _warn(message: str) -> None:
+    print(f"flowpy send: warning: {message}", file=sys.stderr, flush=True)
 
 
 def run_send(args: argparse.Namespace) -> int:

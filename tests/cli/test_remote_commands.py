@@ -153,3 +153,15 @@ def test_a_url_where_no_runtime_answers_is_one_line_and_a_usage_error(echo, comm
     assert result.stderr.splitlines() == [
         f"flowpy {command}: no FBP runtime answers at {echo.url}/foo (HTTP 404): check the "
         "address and path"]
+
+
+def test_send_says_once_that_a_stdin_line_is_not_json(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+        result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
+                            stdin="1\nnot json\n{bad\n")
+        assert result.returncode == 0, result.stderr
+        data = [p["payload"] for p in collect(client, 3)]
+    assert data == [1, "not json", "{bad"]
+    assert result.stderr.count("is not JSON") == 1
+    assert "flowpy send: warning: stdin line 2 is not JSON" in result.stderr
