@@ -35,7 +35,11 @@ PLAIN = "plain"
 
 
 class Refused(FlowpyError):
-    """The remote does not let this secret move packets (retried with backoff)."""
+    """The remote does not let this secret move packets.
+
+    Fatal at a link's first connect (a wrong secret in ``conf``); after the link has been
+    connected once, the remote let it in before, so it is retried with backoff (the remote
+    may have come back with other secrets that its operator is about to fix)."""
 
 
 class GraphMissing(LinkError):
