@@ -46,7 +46,7 @@ from flowpy.errors import missing_name
 from .connection import Connection
 from .errors import NetworkError
 from .ip import IP
-from .ports import InputPort, OutputPort, PortError, PortSpec, normalize_index
+from .ports import InputPort, OutputPort, PortError, PortSpec, find_port, normalize_index
 from .subgraph import is_subgraph
 from .wiring import IN_HANDLER, OUT_HANDLER, Slot, slot_name
 
@@ -436,12 +436,12 @@ def _resolve(network: Network, ref: dict, direction: str) -> Slot:
     if cls is None:
         raise NetworkError(f"node {node!r} is not running")
     ports = cls.port_specs(direction)
-    name = str(ref["port"]).lower()
-    spec = ports.get(name)
+    spec = find_port(ports, ref["port"], cls.component_name or cls.__name__)
     kind = "inport" if direction == "in" else "outport"
     if spec is None:
         raise NetworkError(f"node {node!r} has no {kind} "
                            f"{missing_name(ref['port'], sorted(ports))}")
+    name = spec.name
     index = normalize_index(ref.get("index"))
     if index is not None and not spec.addressable:
         raise NetworkError(f"{kind} {node}.{name} is not addressable but index {index!r} is given")

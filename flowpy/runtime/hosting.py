@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from flowpy import wire
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
-from flowpy.engine.ports import normalize_index
+from flowpy.engine.ports import find_port, normalize_index
 from flowpy.wire.events import EVENT_OF_KIND
 
 from .runs import RunReport
@@ -224,8 +224,8 @@ class HostedGraph(NetworkListener):
         node = nodes.get(export.process)
         if node is not None:
             try:
-                specs = self.runtime.registry.get(node.component).port_specs(direction)
-                spec = specs.get(str(export.port).lower())
+                cls = self.runtime.registry.get(node.component)
+                spec = find_port(cls.port_specs(direction), export.port, node.component)
                 if spec is not None:
                     info = {**spec.describe(), "id": public}
             except Exception:  # unknown component: the port is still exported, type unknown
