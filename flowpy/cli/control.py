@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import urllib.request
 from typing import Any
 
 from flowpy.link.client import ClientError
@@ -50,6 +51,24 @@ def describe(status: dict[str, Any]) -> str:
     return f"{status.get('graph')}: {state}{extra}"
 
 
+def why_not_running(url: str, graph: str, timeout: float) -> str | None:
+    """Why ``graph`` does not run, from the runtime's ``GET /`` document (the protocol's
+    network:status has no field for it): its failed start, else how its last run ended.
+    None when the runtime does not say (or is not a flowpy runtime)."""
+    http_url = "http" + url[2:]  # ws:// -> http://, wss:// -> https://
+    try:
+        with urllib.request.urlopen(http_url, timeout=timeout) as response:
+            document = json.load(response)
+        [entry] = [g for g in document.get("graphs", []) if g.get("id") == graph]
+    except (OSError, ValueError, AttributeError):
+        return None
+    for key, field in (("startError", "message"), ("ended", "reason")):
+        value = entry.get(key)
+        if isinstance(value, dict) and value.get(field):
+            return ("cannot start: " if key == "startError" else "") + str(value[field])
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     command = args.control
     try:
@@ -70,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         client.close()
     if getattr(args, "json", False):
         print(json.dumps(status, separators=(",", ":")))
+    elif command == "status" and not status.get("running"):
+        why = why_not_running(args.url, graph, args.timeout)
+        print(describe(status) + (f" ({why})" if why else ""))
     else:
         print(describe(status))
     if command == "status" and not status.get("running"):

@@ -259,7 +259,11 @@ class HostedGraph(NetworkListener):
             network = Network(self.graph, self.runtime.registry, self, **options)
             self.network = network
             self.stop_requested.clear()
-            network.start()
+            try:
+                network.start()
+            except Exception as exc:
+                self.runs.start_failed(str(exc))
+                raise
         self.runtime.network_intent(self.id, True)
 
     def stop(self, timeout: float = 5.0, drain: bool = True,

@@ -1,11 +1,11 @@
 """What happened to a graph's network: who started it, which process failed, why it ended.
 
 A served network fails far from anybody watching it, so every fact of a run is reported
-three ways from here: one log line per event (a process error at ERROR with its traceback at
-DEBUG, start and end at INFO), the ``graphs`` entries of ``GET /`` (state, last error, how
-the last run ended), and the reason in the refusal a client gets when it sends a packet to a
-network that no longer runs ("... the network stopped: process up (strings/Upper) failed:
-...").
+three ways from here: one log line per event (a process error or a failed start at ERROR,
+a traceback at DEBUG, start and end at INFO), the ``graphs`` entries of ``GET /`` (state, last
+error, why the last start failed, how the last run ended), and the reason in the refusal a
+client gets when it sends a packet to a network that no longer runs ("... the network
+stopped: process up (strings/Upper) failed: ...").
 """
 
 from __future__ import annotations
@@ -34,13 +34,23 @@ class RunReport:
         self._failures = 0  # process errors in the current run
         #: How the last run ended: {reason, time}; None while running or never run.
         self.ended: dict[str, Any] | None = None
+        #: Why the last start failed: {message, time}; None once a start succeeds.
+        self.start_error: dict[str, Any] | None = None
 
     def started(self, by: str | None) -> None:
         with self._lock:
             self._runs += 1
             self._failures = 0
             self.ended = None
+            self.start_error = None
         log.info("graph %s: network started%s", self.graph, f" by {by}" if by else "")
+
+    def start_failed(self, message: str) -> None:
+        """The network could not start (nothing ran): kept for ``GET /`` until a start
+        succeeds, so whoever looks later (``flowpy status``) learns why."""
+        with self._lock:
+            self.start_error = {"message": message, "time": wire.timestamp()}
+        log.error("graph %s: cannot start the network: %s", self.graph, message)
 
     def failed(self, node: str, component: str | None, message: str, tb: str) -> None:
         what = f"{node} ({component})" if component else node
@@ -105,4 +115,6 @@ class RunReport:
                 fields["lastError"] = dict(self.last_error)
             if self.ended is not None and not running:
                 fields["ended"] = dict(self.ended)
+            if self.start_error is not None and not running:
+                fields["startError"] = dict(self.start_error)
             return fields

@@ -165,3 +165,20 @@ def test_send_says_once_that_a_stdin_line_is_not_json(echo):
     assert data == [1, "not json", "{bad"]
     assert result.stderr.count("is not JSON") == 1
     assert "flowpy send: warning: stdin line 2 is not JSON" in result.stderr
+
+
+def test_serve_start_with_a_graph_that_cannot_start_serves_on_and_status_says_why(
+        spawn_runtime, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"properties": {"name": "broken"},
+                                  "processes": {"w": {"component": "files/WriteLines"}}}))
+    runtime = spawn_runtime("--graph", str(broken), "--start")
+    reason = "node 'w': required inport 'conf' is not connected"
+    notes = [line for line in runtime.stderr().splitlines() if "did not start" in line]
+    assert notes == [f"flowpy serve: graph broken did not start: {reason} (serving on; "
+                     f"'flowpy status {runtime.url}' says why)"]
+    status = flowpy_cli("status", runtime.url)
+    assert (status.returncode, status.stdout) == (3, f"broken: not running (cannot start: "
+                                                     f"{reason})\n")
+    with Client(runtime.url).connect() as client:  # other clients are served as ever
+        assert client.getruntime()["graph"] == "broken"
