@@ -3,7 +3,7 @@
 import os
 
 from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import flag, render, text_options
+from flowpy_components._support.base import flag, opened_as, render, text_options
 
 
 class WriteLines(Component):
@@ -33,13 +33,15 @@ class WriteLines(Component):
         if not isinstance(path, str) or not path:
             raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "
                              f"got {path!r}")
-        folder = os.path.dirname(path)
+        target = self.path(path)
+        folder = os.path.dirname(target)
+        mode = "a" if flag(conf["append"], "append") else "w"
         try:
             if folder:
                 os.makedirs(folder, exist_ok=True)
-            handle = open(path, "a" if flag(conf["append"], "append") else "w", encoding="utf-8")  # noqa: SIM115
+            handle = open(target, mode, encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            raise ValueError(f"{self.node_id}: cannot write {path}: "
+            raise ValueError(f"{self.node_id}: cannot write {opened_as(self, path)}: "
                              f"{exc.strerror or exc}") from None
         inport = self.inports["in"]
         with handle:

@@ -148,3 +148,38 @@ def test_stat_tells_files_folders_and_missing_paths(tmp_path):
     assert out[0]["is_file"] and out[0]["size"] == 3 and "T" in out[0]["modified"]
     assert out[1]["is_dir"]
     assert out[2] == {"path": str(tmp_path / "missing"), "exists": False}
+
+
+def _in_folder(graph, folder):
+    """The graph as read from a file in ``folder`` (read_graph_file sets this property)."""
+    graph.properties["baseDir"] = str(folder)
+    return graph
+
+
+def test_relative_paths_are_relative_to_the_graph_files_folder_and_absolute_ones_stay(
+        tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("one\ntwo\n")
+    graph = _in_folder(build(
+        {"read": "files/ReadLines", "write": "files/WriteLines", "stat": "files/Stat",
+         "list": "files/ListDir"},
+        edges=["read.out -> write.in"],
+        iips={"read.in": "data/in.txt", "write.conf": "out/copy.txt"},
+        inports={"stat": "stat.in", "list": "list.in"},
+        outports={"written": "write.out", "stat": "stat.out", "listed": "list.out"}),
+        tmp_path)
+    result = run_graph(graph, {"stat": ["data/in.txt", str(tmp_path / "nope")],
+                               "list": ["data"]})
+    assert (tmp_path / "out" / "copy.txt").read_text() == "one\ntwo\n"
+    assert result["written"] == ["out/copy.txt"]  # paths travel on as the graph gives them
+    assert [(s["path"], s["exists"]) for s in result["stat"]] == [
+        ("data/in.txt", True), (str(tmp_path / "nope"), False)]
+    assert result["listed"] == [os.path.join("data", "in.txt")]
+
+
+def test_a_missing_relative_file_says_where_it_was_looked_for(tmp_path):
+    graph = _in_folder(build({"read": "files/ReadFile"}, inports={"in": "read.in"},
+                             outports={"out": "read.out", "error": "read.error"}), tmp_path)
+    [error] = run_graph(graph, {"in": ["missing.txt"]})["error"]
+    assert error["message"] == (f"cannot read missing.txt (as {tmp_path / 'missing.txt'}): "
+                                "No such file or directory")
