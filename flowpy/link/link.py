@@ -24,11 +24,9 @@ Two modes, chosen at every connect:
 
 The connection moves through ``connecting`` (first attempt) → ``connected`` →
 ``reconnecting`` (after a loss, with exponential backoff and jitter, capped) → … →
-``closed``, and every change is reported to the listener. A configuration the remote cannot
-serve is *fatal*: reported, and the link closes. That is a secret it refuses or a graph it
-lacks at the first connect (retrying cannot mend a typo in ``conf``), and a mapped port the
-graph lacks at any connect. Once connected, a refused secret or a missing graph is taken for a
-remote that came back changed, and retried with the same backoff as a lost connection.
+``closed``, and every change is reported to the listener. A refused secret or a missing graph
+is *fatal* at the first connect (reported; the link closes), a mapped port the graph lacks at
+any; after a first connection the former two are retried with backoff (see .negotiate).
 
 Threads, all named after the link and joined by :meth:`Link.close`: ``<name>-link`` (the
 supervisor: connects, negotiates, replays, waits for loss, backs off), ``<name>-deliver``
@@ -423,9 +421,6 @@ class Link:
                     self._fail(str(exc))
                     return
                 except Refused as exc:
-                    if not self.stats["connects"]:
-                        self._fail(str(exc))  # never let in: a configuration error
-                        return
                     attempt += 1
                     delay = self._backoff(attempt)
                     self._report({"type": "refused", "message": str(exc), "attempt": attempt,

@@ -166,8 +166,8 @@ class Negotiator:
         runtime = client.getruntime()
         self.remote = runtime
         capabilities = runtime.get("capabilities") or []
-        if "protocol:runtime" not in capabilities:
-            raise Refused(
+        if "protocol:runtime" not in capabilities:  # never let in: fatal, as conf is wrong
+            raise (LinkError if first else Refused)(
                 f"{config.url} does not let this secret send or receive packets "
                 f"(capabilities: {', '.join(capabilities) or 'none'}); wrong secret?")
         # Once connected, the link stays with the graph it negotiated: its window holds
