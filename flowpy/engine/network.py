@@ -39,7 +39,7 @@ from typing import Any
 from flowpy.errors import missing_name
 
 from . import cpus, live
-from .component import Component, ProcessContext
+from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import Drain
 from .errors import NetworkError
@@ -553,6 +553,8 @@ class Network:
 class _NetworkContext(ProcessContext):
     def __init__(self, network: Network) -> None:
         self.network = network
+        base = (getattr(network.graph, "properties", None) or {}).get(BASE_DIR_PROPERTY)
+        self.base_dir = base if isinstance(base, str) and base else None
 
     def console(self, node_id: str, text: str) -> None:
         self.network.console(node_id, text)
