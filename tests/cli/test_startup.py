@@ -74,5 +74,6 @@ def test_a_run_imports_only_the_libraries_its_graph_uses_and_no_server(tmp_path)
             "flowpy.cli.lines",
             "flowpy.cli.logs",
             "flowpy.cli.tuning",
+            "flowpy.cli.secret_options",  # main settles the secret of every command
         )
     ]
