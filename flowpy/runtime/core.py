@@ -293,8 +293,12 @@ class Runtime:
         else:
             self.sessions.publish(hosted.id, port, [payload], lambda: False, marker=True)
             receivers = self.packet_receivers(hosted.id, port)
+        # A disconnect follows the run's packets (REPORT: in order with them); a connect
+        # opens a run and goes with the news, so the network:started a client waits for
+        # (a reply, which overtakes output) never arrives before its ports' connects.
+        lane = wire.REPORT if event == "disconnect" else wire.NEWS
         for client in receivers:
-            client.send(message, wire.REPORT)  # in order with the packets, never waiting
+            client.send(message, lane)  # never waiting
 
     def wake_output_waiters(self, graph: str | None = None) -> None:
         """Outport handlers waiting for a client, for room in a client's queue or in an outbox
