@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import urllib.request
 from typing import Any
 
 from flowpy.link.client import ClientError, RequestError
@@ -59,7 +60,8 @@ def describe_graph(entry: dict[str, Any]) -> list[str]:
     state = entry.get("state", "?")
     if entry.get("running") and isinstance(entry.get("uptime"), (int, float)):
         state += f", up {entry['uptime']:g}s"
-    lines = [f"{entry.get('graph')}: {state}"]
+    why = None if entry.get("running") else _why(entry)
+    lines = [f"{entry.get('graph')}: {state}" + (f" ({why})" if why else "")]
     error = entry.get("lastError")
     if error:
         lines.append(f"  last error: {error.get('node')}: {error.get('message')}")
@@ -101,6 +103,30 @@ def status_document(client: Any, args: argparse.Namespace,
     return stats, running
 
 
+def _why(entry: dict[str, Any]) -> str | None:
+    """Why a graph entry (of ``GET /`` or ``flowpy:stats``) does not run: its failed start,
+    else how its last run ended; None when it does not say."""
+    for key, field in (("startError", "message"), ("ended", "reason")):
+        value = entry.get(key)
+        if isinstance(value, dict) and value.get(field):
+            return ("cannot start: " if key == "startError" else "") + str(value[field])
+    return None
+
+
+def why_not_running(url: str, graph: str, timeout: float) -> str | None:
+    """Why ``graph`` does not run, from the runtime's ``GET /`` document (the protocol's
+    network:status has no field for it): its failed start, else how its last run ended.
+    None when the runtime does not say (or is not a flowpy runtime)."""
+    http_url = "http" + url[2:]  # ws:// -> http://, wss:// -> https://
+    try:
+        with urllib.request.urlopen(http_url, timeout=timeout) as response:
+            document = json.load(response)
+        [entry] = [g for g in document.get("graphs", []) if g.get("id") == graph]
+    except (OSError, ValueError, AttributeError):
+        return None
+    return _why(entry)
+
+
 def run(args: argparse.Namespace) -> int:
     command = args.control
     try:
@@ -128,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
     elif "graphs" in document:
         for entry in document["graphs"]:
             print("\n".join(describe_graph(entry)))
+    elif not running:
+        why = why_not_running(args.url, graph, args.timeout)
+        print(describe(document) + (f" ({why})" if why else ""))
     else:
         print(describe(document))
     return 0 if running else EXIT_NOT_RUNNING

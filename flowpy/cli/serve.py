@@ -320,7 +320,11 @@ def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: 
     runtime.keep_start_intent = True
 
     def ready(url: str) -> None:
-        _start_networks(runtime, to_start)
+        # A graph that does not start is said before the ready line (whoever waits for that
+        # line has it then); the runtime serves on: other graphs and clients are fine.
+        for graph_id, reason in _start_networks(runtime, to_start):
+            print(f"flowpy serve: graph {graph_id} did not start: {reason} (serving on; "
+                  f"'flowpy status {url}' says why)", file=sys.stderr, flush=True)
         print(f"flowpy runtime listening on {url}", flush=True)
 
     try:
@@ -334,10 +338,12 @@ def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: 
         return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")
 
 
-def _start_networks(runtime: Any, graphs: list[str]) -> None:
+def _start_networks(runtime: Any, graphs: list[str]) -> list[tuple[str, str]]:
     """Start these graphs' networks (the server accepts connections already, and the
     ready line follows, so a client that read it finds them running). A graph that is not
-    loaded or does not start is logged; the runtime serves on."""
+    loaded is logged; one that does not start (logged by the runtime, kept for ``GET /``)
+    is returned with why: the runtime serves on."""
+    failed: list[tuple[str, str]] = []
     for graph_id in graphs:
         hosted = runtime.get_graph(graph_id)
         if hosted is None:
@@ -346,9 +352,10 @@ def _start_networks(runtime: Any, graphs: list[str]) -> None:
         try:
             hosted.start()
         except Exception as exc:  # noqa: BLE001 - NetworkError or a component's failure
-            log.error("cannot start the network of graph %s: %s", graph_id, exc)
+            failed.append((graph_id, str(exc)))
         else:
             log.info("started the network of graph %s", graph_id)
+    return failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

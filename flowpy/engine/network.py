@@ -38,7 +38,7 @@ from typing import Any
 from flowpy.errors import missing_name
 
 from . import cpus, live
-from .component import Component, ProcessContext
+from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import Drain
 from .errors import NetworkError
@@ -70,8 +70,7 @@ class Network:
         error_policy: ErrorPolicy | None = None,
     ) -> None:
         self.graph = graph
-        #: what a process does after a failure, unless its node metadata says otherwise
-        #: (:mod:`flowpy.engine.failures`); by default the process stops
+        #: a process's error policy unless its node says otherwise (flowpy.engine.failures)
         self.error_policy = error_policy or ErrorPolicy()
         self._state = threading.Lock()
         #: what runs and how it is connected (this start's); changed under ``_state``
@@ -318,8 +317,7 @@ class Network:
 
     # -- threads -------------------------------------------------------------------------
     def _run_process(self, proc: Process) -> None:
-        """Run the process's component; after a failure, a fresh instance when its error
-        policy says so (:mod:`flowpy.engine.failures`), until it ends."""
+        """Run the process; after a failure, a fresh instance if its policy says so."""
         try:
             assert proc.component is not None
             cpus.place_this_thread(proc.component.parallel)
@@ -577,6 +575,8 @@ class Network:
 class _NetworkContext(ProcessContext):
     def __init__(self, network: Network) -> None:
         self.network = network
+        base = (getattr(network.graph, "properties", None) or {}).get(BASE_DIR_PROPERTY)
+        self.base_dir = base if isinstance(base, str) and base else None
 
     def console(self, node_id: str, text: str) -> None:
         self.network.console(node_id, text)

@@ -28,7 +28,7 @@ from .connection import Connection
 from .errors import NetworkError
 from .failures import Handling, Intensity
 from .ip import IP
-from .ports import Index, InputPort, OutputPort, PortSpec, normalize_index
+from .ports import Index, InputPort, OutputPort, PortSpec, find_port, normalize_index
 from .taps import TapConnection
 from .wiring import HANDLER_PORT, IN_HANDLER, OUT_HANDLER, Plan, Slot, slot_name, slots_of
 
@@ -134,13 +134,13 @@ class Topology:
         if cls is None:
             raise NetworkError(f"node {node!r} is not running")
         ports = cls.port_specs(direction)
-        name = str(ref["port"]).lower()
-        spec = ports.get(name)
+        spec = find_port(ports, ref["port"], cls.component_name or cls.__name__)
         kind = "inport" if direction == "in" else "outport"
         if spec is None:
             raise NetworkError(
                 f"node {node!r} has no {kind} {missing_name(ref['port'], sorted(ports))}"
             )
+        name = spec.name
         index = normalize_index(ref.get("index"))
         if index is not None and not spec.addressable:
             raise NetworkError(

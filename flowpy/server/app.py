@@ -46,10 +46,10 @@ from .connection import (
     DEFAULT_STALL_TIMEOUT,
     DEFAULT_UNTRUSTED_MESSAGE_SIZE,
     ClientConnection,
-    _Recorder,
 )
 from .handshakes import HANDSHAKE_DONE
 from .origins import OriginPolicy
+from .recording import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Transport:
         self,
         endpoint: Any,
         queue_size: int = DEFAULT_QUEUE_SIZE,
-        recorder: _Recorder | None = None,
+        recorder: Recorder | None = None,
         send_buffer_size: int | None = None,
         stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
@@ -290,7 +290,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         "max_message_size": max_message_size,
         "thread_class": _NoThread,
     }
-    recorder = _Recorder(record_sent) if record_sent else None
+    recorder = Recorder(record_sent) if record_sent else None
     transport = Transport(endpoint, queue_size, recorder, send_buffer_size, stall_timeout,
                           max_message_size, compression, debug_rate, untrusted_message_size,
                           frame_budget)

@@ -53,6 +53,7 @@ from flowpy.wire import DEBUG, STREAM, Lane, encode
 from flowpy.wire.lanes import OUTPUT
 
 from . import frames
+from .recording import Recorder
 from .writeahead import DEFAULT_WRITE_AHEAD, WriteAhead
 
 log = logging.getLogger(__name__)
@@ -72,25 +73,6 @@ DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0:
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
 _connection_ids = itertools.count(1)
-
-
-class _Recorder:
-    """Appends every sent message, one JSON document per line (for schema validation)."""
-
-    def __init__(self, path: str) -> None:
-        self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-
-    def write(self, texts: list[str]) -> None:
-        with self._lock:
-            if self._file.closed:
-                return
-            self._file.write("".join(text + "\n" for text in texts))
-            self._file.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
 
 
 class _SerialSocket:
@@ -130,7 +112,7 @@ class ClientConnection:
         sock: Any,
         codec: Any,
         queue_size: int = DEFAULT_QUEUE_SIZE,
-        recorder: _Recorder | None = None,
+        recorder: Recorder | None = None,
         name: str | None = None,
         stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
         hard_limit: int | None = None,

@@ -220,7 +220,8 @@ def test_components_lists_the_core_library_with_ports():
 def test_no_progress_on_stderr_when_it_is_not_a_terminal():
     words = "".join(f"w{n}\n" for n in range(1000))
     result = flowpy(
-        "run", str(EXAMPLES / "count.json"), "--stdin", "in", "--stdout", "out", stdin=words
+        "run", str(EXAMPLES / "count.json"), "--stdin", "in", "--stdout", "out",
+        "--format", "lines", stdin=words
     )
     assert result.returncode == 0
     assert result.stderr == ""

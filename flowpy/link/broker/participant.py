@@ -39,6 +39,7 @@ from typing import Any
 
 from flowpy.engine.ip import DATA, IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
+from flowpy.engine.ports import find_port
 from flowpy.wire.jsonpolicy import encode
 
 from .base import (
@@ -265,9 +266,10 @@ class Participant(NetworkListener):
         try:
             node = self.graph.nodes[export.process]
             cls = self.registry.get(node.component)
-            return cls.port_specs(direction)[export.port.lower()].datatype
+            spec = find_port(cls.port_specs(direction), export.port, node.component)
         except (AttributeError, KeyError):
             return "all"
+        return spec.datatype if spec is not None else "all"
 
     def _heartbeat(self) -> None:
         period = self.config.discovery_period / 2.2
