@@ -91,6 +91,8 @@ class Supervisor:
             traceback=traceback.format_exc(),
             hint=str(getattr(exc, "hint", "") or ""),
         )
+        if failure.message.startswith(f"{proc.node_id}: "):  # the node is said once
+            failure.message = failure.message[len(proc.node_id) + 2 :]
         outports = component.outports
         if ip is not None and "error" in outports and outports["error"].is_connected:
             failure.outcome = "error port"
