@@ -185,7 +185,7 @@ class Component:
         if port not in self.inports or not self.inports[port].is_connected:
             return False, None
         try:
-            return True, self.inports[port].recv_data()
+            return True, self.inports[port].recv_option()
         except EndOfStream:
             return False, None
 

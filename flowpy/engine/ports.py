@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from flowpy.errors import FlowpyError, missing_name
 
 from .connection import Connection, EndOfStream, NetworkStopped, Selector
 from .ip import CLOSE, DATA, IP, OPEN
+
+if TYPE_CHECKING:
+    from .failures import Handling
 
 Index = int | str
 
@@ -127,6 +131,14 @@ class InputPort:
         #: waits for edges to come instead of ending (see flowpy.engine.live).
         self.held = held
         self._edit = threading.Lock()
+        #: Set by the network: where this port notes the IP it hands out last, so a failure
+        #: can name the IP being handled (:mod:`flowpy.engine.failures`).
+        self.handling: Handling | None = None
+        #: IPs an iteration took from the connection and has not handed out yet.
+        self._pending: deque[IP] = deque()
+        #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
+        #: after a failure reads them again.
+        self.options: list[IP] = []
 
     def poke(self) -> None:
         """Make a reader waiting on this port look again (its ``held`` changed)."""
@@ -157,7 +169,9 @@ class InputPort:
         if not self.spec.addressable:
             raise PortError(f"inport {self.name!r} is not addressable")
         conn = self._slots.get(normalize_index(index))
-        return InputPort(self.spec, {None: conn} if conn is not None else {})
+        view = InputPort(self.spec, {None: conn} if conn is not None else {})
+        view.handling = self.handling
+        return view
 
     def _single(self) -> Connection | None:
         if self.spec.addressable and None not in self._slots:
@@ -168,17 +182,29 @@ class InputPort:
     def recv(self, timeout: float | None = None) -> IP:
         """The next IP. Raises EndOfStream when done, TimeoutError when ``timeout`` passes."""
         conn = self._single()
-        if conn is not None:
-            return conn.recv(timeout)
-        if not self._slots:
-            raise EndOfStream()
-        return self.recv_any(timeout)[1]
+        if conn is None:
+            if not self._slots:
+                raise EndOfStream()
+            return self.recv_any(timeout)[1]
+        ip: IP = self._pending.popleft() if self._pending else conn.recv(timeout)
+        if self.handling is not None:
+            self.handling.ip = ip
+        return ip
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
         conn = self._single()
-        if conn is not None:
-            return conn.recv_many(max_items, timeout)
-        return [self.recv(timeout)]
+        if conn is None:
+            return [self.recv(timeout)]
+        pending = self._pending
+        batch: list[IP]
+        if pending:
+            count = len(pending) if max_items <= 0 else min(max_items, len(pending))
+            batch = [pending.popleft() for _ in range(count)]
+        else:
+            batch = conn.recv_many(max_items, timeout)
+        if self.handling is not None:
+            self.handling.ip = batch[-1]  # a batch is handled as a whole: its last IP
+        return batch
 
     def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
         """(slot, IP) from whichever slot has one; EndOfStream once every slot has ended."""
@@ -213,6 +239,8 @@ class InputPort:
                     break  # the list changed: scan again
                 if batch:
                     self._next_slot = position + 1
+                    if self.handling is not None:
+                        self.handling.ip = batch[-1]
                     return slot, batch
             else:
                 if not open_slots and not self.held:
@@ -237,12 +265,20 @@ class InputPort:
     def __iter__(self) -> Iterator[IP]:
         conn = self._single()
         if conn is not None:
+            # IPs taken in a batch wait on the port, not in this generator: if run() raises
+            # while handling one, a fresh instance (an error policy) goes on with the rest.
+            handling = self.handling
+            pending = self._pending
             while True:
-                try:
-                    batch = conn.recv_many(64)
-                except EndOfStream:
-                    return
-                yield from batch
+                if not pending:
+                    try:
+                        pending.extend(conn.recv_many(64))
+                    except EndOfStream:
+                        return
+                ip = pending.popleft()
+                if handling is not None:
+                    handling.ip = ip
+                yield ip
         elif self._slots or self.held:
             while True:
                 try:
@@ -263,6 +299,27 @@ class InputPort:
         for ip in self:
             if ip.kind is DATA:
                 yield ip.data
+
+    def recv_option(self) -> Any:
+        """The payload of the next data IP, read as an option (``Component.conf``): it is
+        not work a failure is blamed on, and a fresh instance of the process gets it again
+        (see :meth:`replay_options`)."""
+        handling, self.handling = self.handling, None
+        try:
+            while True:
+                ip = self.recv()
+                if ip.kind is DATA:
+                    self.options.append(ip)
+                    return ip.data
+        finally:
+            self.handling = handling
+
+    def replay_options(self) -> bool:
+        """Put the options read back in front of what waits (a fresh instance reads them
+        again); False if none were read."""
+        options, self.options = self.options, []
+        self._pending.extendleft(reversed(options))
+        return bool(options)
 
     def recv_data(self, timeout: float | None = None) -> Any:
         """The payload of the next data IP, skipping brackets."""

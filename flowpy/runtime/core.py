@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from flowpy import __version__, wire
+from flowpy.engine.failures import CONTINUE, ErrorPolicy
 from flowpy.engine.registry import Registry
 from flowpy.graphs.files import read_graph_file
 from flowpy.graphs.model import GraphError
@@ -70,6 +71,7 @@ class Runtime:
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         drain: bool = True,
         session_grace: float = DEFAULT_GRACE,
+        error_policy: ErrorPolicy | None = None,
     ) -> None:
         """``network_capacity``: capacity of every connection in the networks (engine default
         if None); small values make back-pressure visible, which tests and benchmarks use.
@@ -77,7 +79,9 @@ class Runtime:
         ``max_inflight``: runtime:packet requests a client may have unanswered before its
         sink stops reading it (:mod:`.clients`). ``drain``: whether stops at shutdown drain
         the networks (``network:stop`` says for itself). ``session_grace``: seconds a link
-        session waits for its closed connection to come back before it ends (:mod:`.sessions`)."""
+        session waits for its closed connection to come back before it ends (:mod:`.sessions`).
+        ``error_policy``: what a process does after a failure unless its node says otherwise;
+        served networks keep processing by default (``continue``, docs/graphs.md)."""
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.drain = drain
@@ -85,6 +89,7 @@ class Runtime:
         #: What could not be loaded at start (files of the state or components directory).
         self.problems: list[str] = []
         self.network_capacity = network_capacity
+        self.error_policy = error_policy or ErrorPolicy(CONTINUE)
         self.registry = registry if registry is not None else Registry()
         self.label = label
         self.permissions = Permissions(secret, permissions)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowpy import wire
+from flowpy.engine.connection import DEFAULT_CAPACITY
+from flowpy.engine.failures import Failure
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import find_port, normalize_index
@@ -276,10 +278,10 @@ class HostedGraph(NetworkListener):
         ``network:started`` (and a ``stopped`` on a restart) answer ``request``."""
         with self._control, self._lifecycle(request):
             self._stop_locked(5.0, reason=f"restarted{_by(request)}", peer=_peer(request))
-            options = {}
-            if self.runtime.network_capacity is not None:
-                options["capacity"] = self.runtime.network_capacity
-            network = Network(self.graph, self.runtime.registry, self, **options)
+            capacity = self.runtime.network_capacity
+            network = Network(self.graph, self.runtime.registry, self,
+                              DEFAULT_CAPACITY if capacity is None else capacity,
+                              error_policy=self.runtime.error_policy)
             self.network = network
             self.stop_requested.clear()
             try:
@@ -440,24 +442,15 @@ class HostedGraph(NetworkListener):
             "message": f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
             "type": "message"}, "network-data")
 
-    def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
-        self.runs.failed(node, self._component_name(network, node), message, tb)
-        error = message
-        if tb:
-            error = f"{message}\n{tb.strip()[-4000:]}"
+    def process_failed(self, network: Network, failure: Failure) -> None:
+        """A process failed and nothing caught it: one log line, ``GET /`` and status (the
+        failure as data), and ``network:processerror`` with one line for people (its
+        schema allows no other field: the component, the error and the IP go in ``error``)."""
+        self.runs.failed(failure)
         self.runtime.broadcast("network", "processerror",
-                               {"id": node, "error": error, "graph": self.id}, "network-data")
-
-    def _component_name(self, network: Network, node: str) -> str | None:
-        """The component of ``node`` (a node of a subgraph: its class name)."""
-        with self.graph.lock:
-            model = self.graph.nodes.get(node)
-        if model is not None:
-            return str(model.component)
-        try:
-            return type(network.component(node)).__name__
-        except KeyError:
-            return None
+                               {"id": failure.node, "graph": self.id,
+                                "error": f"{failure.component}: {failure.line()}"},
+                               "network-data")
 
     def why_not_running(self) -> str | None:
         """Why the network takes no input now (the process error that ended it, how it

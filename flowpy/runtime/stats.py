@@ -11,7 +11,8 @@ Cheap by construction: the engine only increments counters it holds anyway (a co
 :class:`StatsPublisher` asks once per interval, and only while at least one client is
 subscribed: with no subscriber its thread does not exist.
 
-``restarts`` stays 0 until processes can be restarted by an error policy (issue 24).
+``restarts`` counts the fresh instances a process got after failures in this run (its error
+policy, :mod:`flowpy.engine.failures`), as the edges' ``ips`` count this run's IPs.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
     states: dict[str, str] = {}
     edges: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
+    restarts: dict[str, int] = {}
     if network is not None and network.started:
+        restarts = network.restarts
         threads, running_edges = counters.read(network)
         states = {node: _THREAD_STATES[state] for node, state in threads.items()}
         for src, tgt, passed, queued in running_edges:
@@ -71,7 +74,7 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
         process: dict[str, Any] = {
             "state": "failed" if node in failed else state,
             "errors": errors.get(node, 0),
-            "restarts": 0,
+            "restarts": restarts.get(node, 0),
         }
         if node in failed:
             process["error"] = failed[node]
