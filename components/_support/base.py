@@ -22,18 +22,31 @@ from flowpy import IP, Component, EndOfStream
 
 
 class BadInput(ValueError):
-    """One input IP cannot be handled; the message says why (without the node name)."""
+    """One input IP cannot be handled; the message says why (without the node name), the
+    ``hint`` what would fix the common cause, when one is known."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
-def reject(component: Component, message: str, value: Any = None, **extra: Any) -> None:
+def reject(component: Component, message: str | BadInput, value: Any = None,
+           **extra: Any) -> None:
     """Report bad input: to ``error`` when that outport exists and is connected, else raise
-    ``ValueError`` naming the node (the process fails with that message)."""
+    ``ValueError`` naming the node (the process fails with that message). A BadInput given
+    as the message keeps its hint (on the error port as ``hint``, and in the failure line)."""
+    hint = message.hint if isinstance(message, BadInput) else ""
+    message = str(message)
     if "error" in component.outports and component.outports["error"].is_connected:
         info: dict[str, Any] = {"message": message, "input": value}
+        if hint:
+            info["hint"] = hint
         info.update(extra)
         component.outports["error"].send_data(info)
         return
-    raise ValueError(f"{component.node_id}: {message}")
+    error = ValueError(f"{component.node_id}: {message}")
+    setattr(error, "hint", hint)  # noqa: B010 - read by the engine's failure report
+    raise error
 
 
 def text_options(component: Component, defaults: Mapping[str, Any], scalar: str,
@@ -145,7 +158,7 @@ class TransformMixin:
             try:
                 result = transform(ip.data)
             except BadInput as exc:
-                reject(self, str(exc), ip.data)
+                reject(self, exc, ip.data)
                 continue
             if not out.send(IP.make_data(result)):
                 return
@@ -201,7 +214,7 @@ class AggregateMixin:
                 try:
                     ready = self.add(level.state, ip.data)
                 except BadInput as exc:
-                    reject(self, str(exc), ip.data)
+                    reject(self, exc, ip.data)
                     continue
                 if ready and not out.send_many([IP.make_data(v) for v in ready]):
                     return  # nobody reads `out` any more: end, so upstream can end too

@@ -47,7 +47,7 @@ class Filter(Component):
             try:
                 passed = truthy(evaluate(expression, ip.data))
             except BadInput as exc:
-                reject(self, str(exc), ip.data)
+                reject(self, exc, ip.data)
                 continue
             if passed:
                 out.send(ip)
@@ -112,7 +112,7 @@ class Route(Component):
             try:
                 result = evaluate(expression, ip.data)
             except BadInput as exc:
-                reject(self, str(exc), ip.data)
+                reject(self, exc, ip.data)
                 continue
             key = route_key(result)
             if routes is not None:

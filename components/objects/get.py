@@ -45,7 +45,7 @@ class Get(Component):
             try:
                 result: Any = evaluate(expression, ip.data)
             except BadInput as exc:
-                reject(self, str(exc), ip.data)
+                reject(self, exc, ip.data)
                 continue
             if result is None and divert:
                 missed.send_data(ip.data)

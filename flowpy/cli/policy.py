@@ -68,7 +68,7 @@ class FailureLines:
             return sum(entry[1] for entry in self._nodes.values())
 
     def failed(self, failure: Failure) -> None:
-        line = f"flowpy: process {failure.node!r} ({failure.component}) failed: {failure.line()}"
+        line = f"flowpy: process {failure.node!r} ({failure.component}) failed: {failure.lines()}"
         with self._lock:
             entry = self._nodes.setdefault(failure.node, [failure.component, 0, ""])
             entry[1] += 1

@@ -109,6 +109,13 @@ class Failure:
     outcome: str = ""
     gave_up: bool = False
     hint: str = ""
+    #: Lines a person reads under the one-line error (an expression with a caret under the
+    #: place it fails); never part of a protocol message.
+    pointer: str = ""
+
+    def lines(self) -> str:
+        """What a person reads in a terminal or a log: :meth:`line`, then the pointer."""
+        return self.line() + (f"\n{self.pointer}" if self.pointer else "")
 
     def as_data(self) -> dict[str, Any]:
         """The documented shape (docs/graphs.md, "When a process fails"): node, component,

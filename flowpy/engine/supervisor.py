@@ -90,6 +90,7 @@ class Supervisor:
             ip,
             traceback=traceback.format_exc(),
             hint=str(getattr(exc, "hint", "") or ""),
+            pointer=str(getattr(exc, "pointer", "") or ""),
         )
         if failure.message.startswith(f"{proc.node_id}: "):  # the node is said once
             failure.message = failure.message[len(proc.node_id) + 2 :]

@@ -74,7 +74,7 @@ class RunReport:
             if failure.outcome == STOP:
                 self.failed_nodes = {**self.failed_nodes, node: failure.line()}
             self.last_error = error
-        log.error("graph %s: process %s failed: %s", self.graph, what, failure.line())
+        log.error("graph %s: process %s failed: %s", self.graph, what, failure.lines())
         if failure.traceback:
             log.debug("graph %s: process %s traceback:\n%s", self.graph, what,
                       failure.traceback.rstrip())

@@ -101,3 +101,38 @@ def test_fail_fast_keeps_the_stop_at_the_first_failure(parse_graph):
     done = run_parse(parse_graph, "--fail-fast")
     assert (done.returncode, done.stdout.splitlines()) == (1, ["1"])
     assert "process stopped" in done.stderr
+
+
+PEOPLE_GRAPH = """\
+'people.csv' -> IN read(files/ReadLines) OUT -> IN parse(csv/Parse) OUT -> IN adults(flow/Filter)
+adults OUT -> IN out(core/Output)
+'{"expression": "EXPR"}' -> CONF adults
+"""
+
+
+def run_people(tmp_path, expression: str):
+    (tmp_path / "people.csv").write_text("name,age\nann,20\nbob,12\n")
+    graph = tmp_path / "adults.fbp"
+    graph.write_text(PEOPLE_GRAPH.replace("EXPR", expression))
+    return flowpy_cli("run", str(graph))
+
+
+def test_comparing_csv_text_with_a_number_hints_at_numbers_true(tmp_path):
+    """Case 7: csv values are text unless asked; the one line says what to change."""
+    done = run_people(tmp_path, "age >= `18`")
+    assert done.returncode == 1
+    failures = [line for line in done.stderr.splitlines() if "failed:" in line]
+    assert len(failures) == 2 and "Traceback" not in done.stderr
+    assert all('Hint: ' in line and '"numbers": true' in line for line in failures)
+
+
+def test_a_number_without_backticks_is_pointed_at_with_a_caret_and_the_fix(tmp_path):
+    """Case 7: the caret stays under the failing token, on a line of its own."""
+    done = run_people(tmp_path, "age >= 18")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if "bad JMESPath expression" in line)
+    assert "Hint: a number in JMESPath is written in backticks: age >= `18`" in lines[at]
+    expression, caret = lines[at + 1], lines[at + 2]
+    assert expression.strip() == "age >= 18"
+    assert caret.strip() == "^" and caret.index("^") == expression.index("18")
