@@ -40,8 +40,8 @@ from .tracing import Tracer
 
 if TYPE_CHECKING:
     from .clients import Client, Request
-    from .core import Runtime
     from .permissions import Grant
+    from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -58,8 +58,8 @@ from flowpy.wire.sequencing import DUPLICATE, GAP, NEW, Incoming, Outgoing, Sequ
 
 if TYPE_CHECKING:
     from .clients import Client
-    from .core import Runtime
     from .permissions import Grant
+    from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from flowpy.engine import counters
 
 if TYPE_CHECKING:
     from .clients import Client
-    from .core import Runtime
     from .hosting import HostedGraph
+    from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 

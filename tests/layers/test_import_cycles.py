@@ -23,7 +23,7 @@ EXPECTED: set[frozenset[str]] = {
     frozenset(
         {
             "flowpy.runtime.clients",
-            "flowpy.runtime.core",
+            "flowpy.runtime.runtime",
             "flowpy.runtime.hosting",
             "flowpy.runtime.sessions",
             "flowpy.runtime.stats",
