@@ -33,6 +33,7 @@ from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import find_port, normalize_index
 from flowpy.graphs.model import GraphError
+from flowpy.wire import reports
 from flowpy.wire.events import EVENT_OF_KIND
 
 from .runs import RunReport
@@ -196,10 +197,10 @@ class HostedGraph(NetworkListener):
             network.apply_edit(event, payload)
         except Exception as exc:  # a bug here must be visible, and must not lose the edit
             log.exception("graph %s: the running network did not follow %s", self.id, event)
-            self.runtime.broadcast("network", "output", {
-                "message": f"graph {self.id}: the running network could not follow {event} "
-                           f"({type(exc).__name__}: {exc}); stop and start it to run the "
-                           "graph as it is now", "type": "message"}, "network-data")
+            self.runtime.broadcast(*reports.network_output(
+                f"graph {self.id}: the running network could not follow {event} "
+                f"({type(exc).__name__}: {exc}); stop and start it to run the "
+                "graph as it is now", notice=True), "network-data")
         if event in EDGE_EVENTS:
             with self.lock:
                 self._snapshot_edges()
@@ -379,9 +380,8 @@ class HostedGraph(NetworkListener):
             self._ended_edges = False
             cause = self._cause()
             self.runs.started(cause.client.label if cause is not None else None)
-            self.runtime.broadcast("network", "started", {
-                "graph": self.id, "started": True, "running": True, "time": wire.timestamp(),
-            }, "network-status", self._cause())
+            self.runtime.broadcast(*reports.network_started(self.id), "network-status",
+                                   self._cause())
             self._snapshot_edges()
             self.refresh_observers()
             for edge in self._edges:
@@ -396,10 +396,8 @@ class HostedGraph(NetworkListener):
             self.is_running = False
             self.runs.finished()
             self._end_edges()
-            self.runtime.broadcast("network", "stopped", {
-                "graph": self.id, "started": True, "running": False,
-                "time": wire.timestamp(), "uptime": self.uptime(),
-            }, "network-status")
+            self.runtime.broadcast(*reports.network_stopped(self.id, True, self.uptime()),
+                                   "network-status")
 
     def stopping(self, network: Network) -> None:
         """Wake an outport handler waiting for a client or for room in a session's outbox
@@ -421,32 +419,27 @@ class HostedGraph(NetworkListener):
                 untap()
             self._taps = {}
             self._targets = {}
-            self.runtime.broadcast("network", "stopped", {
-                "graph": self.id, "started": False, "running": False,
-                "time": wire.timestamp(), "uptime": uptime,
-            }, "network-status", self._cause())
+            self.runtime.broadcast(*reports.network_stopped(self.id, False, uptime),
+                                   "network-status", self._cause())
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
         self.last_stop = {"discarded": count, "drained": drained}
         why = "the drain did not finish in time" if not drained else "an immediate stop"
-        self.runtime.broadcast("network", "output", {
-            "message": f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
-                       f"network ({why})", "type": "message"}, "network-data")
+        self.runtime.broadcast(*reports.network_output(
+            f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
+            f"network ({why})", notice=True), "network-data")
 
     def edit_discarded(self, network: Network, count: int, why: str) -> None:
         """A live edit cut IPs off (the network runs on): said as what it is, not as a stop."""
-        self.runtime.broadcast("network", "output", {
-            "message": f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
-            "type": "message"}, "network-data")
+        self.runtime.broadcast(*reports.network_output(
+            f"graph {self.id}: {why} discarded {count} IP(s) waiting on it", notice=True),
+            "network-data")
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         self.runs.failed(node, self._component_name(network, node), message, tb)
-        error = message
-        if tb:
-            error = f"{message}\n{tb.strip()[-4000:]}"
-        self.runtime.broadcast("network", "processerror",
-                               {"id": node, "error": error, "graph": self.id}, "network-data")
+        self.runtime.broadcast(*reports.process_error(self.id, node, message, tb),
+                               "network-data")
 
     def _component_name(self, network: Network, node: str) -> str | None:
         """The component of ``node`` (a node of a subgraph: its class name)."""
@@ -475,7 +468,7 @@ class HostedGraph(NetworkListener):
         return entry
 
     def output(self, network: Network, node: str, text: str) -> None:
-        self.runtime.broadcast("network", "output", {"message": str(text)}, "network-data")
+        self.runtime.broadcast(*reports.network_output(text), "network-data")
 
     # -- NetworkListener: exported ports -------------------------------------------------------
     def port_event(self, network: Network, direction: str, port: str, event: str) -> None:
@@ -485,14 +478,7 @@ class HostedGraph(NetworkListener):
     def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
         """IPs left an exported outport: deliver them, waiting for an allowed client if
         needed."""
-        graph = self.id
-        payloads = []
-        for ip in ips:
-            payload: dict[str, Any] = {"graph": graph, "port": port,
-                                       "event": EVENT_OF_KIND[ip.kind]}
-            if ip.is_data or ip.data is not None:
-                payload["payload"] = wire.jsonable(ip.data)
-            payloads.append(payload)
+        payloads = [reports.packet_payload(self.id, port, ip) for ip in ips]
         self.runtime.deliver_output(self, port, payloads, network.stopping)
 
     # -- debug edges and tracing ---------------------------------------------------------------

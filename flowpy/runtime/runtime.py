@@ -35,6 +35,7 @@ from flowpy import __version__, wire
 from flowpy.engine.registry import Registry
 from flowpy.graphs.files import read_graph_file
 from flowpy.graphs.model import GraphError
+from flowpy.wire import reports
 
 from .catalogue import Catalogue, ComponentSourceError
 from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink, _nothing
@@ -241,7 +242,7 @@ class Runtime:
         def to_standard_clients(chunk: list[dict]) -> None:
             receivers = self.packet_receivers(hosted.id, port)
             for payload in chunk:
-                message = wire.message("runtime", "packet", payload)
+                message = reports.packet(payload)
                 for client in receivers:
                     client.send(message, wire.STREAM, cancelled)
 
@@ -250,7 +251,7 @@ class Runtime:
             receivers=lambda grant: any(client.grant != grant
                                         for client in self.packet_receivers(hosted.id, port)))
         if done < len(payloads):  # no session (left) took these: a client must
-            messages = [wire.message("runtime", "packet", payload) for payload in payloads[done:]]
+            messages = [reports.packet(payload) for payload in payloads[done:]]
             self._deliver_to_clients(hosted.id, port, messages, cancelled)
 
     def _deliver_to_clients(self, graph: str, port: str, messages: list[dict],
@@ -286,8 +287,8 @@ class Runtime:
     def port_event(self, hosted: HostedGraph, direction: str, port: str, event: str) -> None:
         """connect/disconnect of an exported port: ``runtime:packet`` to those who may use it;
         for outports also into the link sessions' outboxes (never waiting for room)."""
-        payload = {"graph": hosted.id, "port": port, "event": event}
-        message = wire.message("runtime", "packet", payload)
+        payload = reports.marker_payload(hosted.id, port, event)
+        message = reports.packet(payload)
         if direction == "in":
             receivers = [c for c in self.clients() if c.grant.may_send_to(hosted.id, port)]
         else:
