@@ -31,7 +31,6 @@ from flowpy.wire import reports
 from .permissions import Grant
 
 if TYPE_CHECKING:
-    from .hosting import HostedGraph
     from .sessions import LinkSession
 
 log = logging.getLogger(__name__)
@@ -181,5 +180,6 @@ class Request:
     command: str
     request_id: str | None
     grant: Grant
-    ports: list[HostedGraph] = field(default_factory=list)
+    #: Ids of the graphs whose exported ports it changed.
+    ports: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """One graph as the runtime hosts it: the model, its network runs, debug observation and tracing.
 
 :class:`HostedGraph` is the runtime's :class:`~flowpy.engine.listener.NetworkListener` for its
-graph, so everything a running network reports turns into protocol messages here:
+graph; what a running network reports becomes typed events handed to one ``emit`` callable:
 
 * lifecycle -> ``network:started`` / ``network:stopped`` (also when the network finishes by
   itself: ``started`` stays true until it is stopped, ``running`` becomes false);
@@ -26,23 +26,32 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpy import wire
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import find_port, normalize_index
+from flowpy.engine.registry import Registry
 from flowpy.graphs.model import GraphError
-from flowpy.wire import reports
 from flowpy.wire.events import EVENT_OF_KIND
 
+from .graph_events import (
+    Emit,
+    NetworkOutput,
+    NetworkStarted,
+    NetworkStopped,
+    OutputStopping,
+    PortMarker,
+    PortOutput,
+    ProcessFailed,
+)
 from .runs import RunReport
 from .tracing import Tracer
 
 if TYPE_CHECKING:
     from .clients import Client, Request
     from .permissions import Grant
-    from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +108,20 @@ def _peer(request: Request | None) -> str | None:
     return request.client.peer if request is not None else None
 
 
+class GraphHost(Protocol):
+    """What a hosted graph needs of the runtime that hosts it."""
+
+    registry: Registry
+    network_capacity: int | None
+
+    def clients(self) -> list[Client]: ...
+
+    def network_intent(self, graph_id: str, running: bool) -> None: ...
+
+    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict,
+                      cause: Request | None) -> None: ...
+
+
 @dataclass
 class _Edge:
     """An edge of the graph as it was when the network started."""
@@ -122,8 +145,9 @@ class _Initial:
 class HostedGraph(NetworkListener):
     """A graph of the runtime with its current network (a fresh :class:`Network` per start)."""
 
-    def __init__(self, runtime: Runtime, graph_id: str, graph: Any) -> None:
+    def __init__(self, runtime: GraphHost, graph_id: str, graph: Any, emit: Emit) -> None:
         self.runtime = runtime
+        self.emit = emit  # where everything this graph reports goes (the output router)
         self.id = graph_id
         self.graph = graph
         self.network: Network | None = None
@@ -197,10 +221,10 @@ class HostedGraph(NetworkListener):
             network.apply_edit(event, payload)
         except Exception as exc:  # a bug here must be visible, and must not lose the edit
             log.exception("graph %s: the running network did not follow %s", self.id, event)
-            self.runtime.broadcast(*reports.network_output(
-                f"graph {self.id}: the running network could not follow {event} "
+            self.emit(NetworkOutput(
+                self.id, f"graph {self.id}: the running network could not follow {event} "
                 f"({type(exc).__name__}: {exc}); stop and start it to run the "
-                "graph as it is now", notice=True), "network-data")
+                "graph as it is now", notice=True))
         if event in EDGE_EVENTS:
             with self.lock:
                 self._snapshot_edges()
@@ -380,8 +404,7 @@ class HostedGraph(NetworkListener):
             self._ended_edges = False
             cause = self._cause()
             self.runs.started(cause.client.label if cause is not None else None)
-            self.runtime.broadcast(*reports.network_started(self.id), "network-status",
-                                   self._cause())
+            self.emit(NetworkStarted(self.id, self._cause()))
             self._snapshot_edges()
             self.refresh_observers()
             for edge in self._edges:
@@ -396,13 +419,12 @@ class HostedGraph(NetworkListener):
             self.is_running = False
             self.runs.finished()
             self._end_edges()
-            self.runtime.broadcast(*reports.network_stopped(self.id, True, self.uptime()),
-                                   "network-status")
+            self.emit(NetworkStopped(self.id, True, self.uptime()))
 
     def stopping(self, network: Network) -> None:
         """Wake an outport handler waiting for a client or for room in a session's outbox
         (also when the network is stopped directly, not through :meth:`stop`)."""
-        self.runtime.wake_output_waiters(self.id)
+        self.emit(OutputStopping(self.id))
 
     def stopped(self, network: Network) -> None:
         with self.lock:
@@ -419,27 +441,25 @@ class HostedGraph(NetworkListener):
                 untap()
             self._taps = {}
             self._targets = {}
-            self.runtime.broadcast(*reports.network_stopped(self.id, False, uptime),
-                                   "network-status", self._cause())
+            self.emit(NetworkStopped(self.id, False, uptime, self._cause()))
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
         self.last_stop = {"discarded": count, "drained": drained}
         why = "the drain did not finish in time" if not drained else "an immediate stop"
-        self.runtime.broadcast(*reports.network_output(
-            f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
-            f"network ({why})", notice=True), "network-data")
+        self.emit(NetworkOutput(
+            self.id, f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
+            f"network ({why})", notice=True))
 
     def edit_discarded(self, network: Network, count: int, why: str) -> None:
         """A live edit cut IPs off (the network runs on): said as what it is, not as a stop."""
-        self.runtime.broadcast(*reports.network_output(
-            f"graph {self.id}: {why} discarded {count} IP(s) waiting on it", notice=True),
-            "network-data")
+        self.emit(NetworkOutput(
+            self.id, f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
+            notice=True))
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         self.runs.failed(node, self._component_name(network, node), message, tb)
-        self.runtime.broadcast(*reports.process_error(self.id, node, message, tb),
-                               "network-data")
+        self.emit(ProcessFailed(self.id, node, message, tb))
 
     def _component_name(self, network: Network, node: str) -> str | None:
         """The component of ``node`` (a node of a subgraph: its class name)."""
@@ -468,18 +488,17 @@ class HostedGraph(NetworkListener):
         return entry
 
     def output(self, network: Network, node: str, text: str) -> None:
-        self.runtime.broadcast(*reports.network_output(text), "network-data")
+        self.emit(NetworkOutput(self.id, str(text)))
 
     # -- NetworkListener: exported ports -------------------------------------------------------
     def port_event(self, network: Network, direction: str, port: str, event: str) -> None:
         """connect/disconnect of an exported port -> runtime:packet (and link sessions)."""
-        self.runtime.port_event(self, direction, port, event)
+        self.emit(PortMarker(self.id, direction, port, event))
 
     def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
         """IPs left an exported outport: deliver them, waiting for an allowed client if
         needed."""
-        payloads = [reports.packet_payload(self.id, port, ip) for ip in ips]
-        self.runtime.deliver_output(self, port, payloads, network.stopping)
+        self.emit(PortOutput(self.id, port, ips, network.stopping))
 
     # -- debug edges and tracing ---------------------------------------------------------------
     def _snapshot_edges(self) -> None:
