@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flowpy.engine import cpus
-from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
+from flowpy.runtime.runtime import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
 from flowpy.server.handshakes import DEFAULT_HANDSHAKE_TIMEOUT
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
            permissions: dict[str, Any] | None) -> int:
-    from flowpy.runtime.core import Runtime
+    from flowpy.runtime.runtime import Runtime
 
     try:
         runtime = Runtime(

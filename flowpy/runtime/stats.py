@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpy import wire
 from flowpy.engine import counters
 
 if TYPE_CHECKING:
     from .clients import Client
-    from .core import Runtime
     from .hosting import HostedGraph
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,13 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
     return entry
 
 
-def runtime_stats(runtime: Runtime, graph: str | None = None) -> dict[str, Any]:
+class HostedGraphs(Protocol):
+    """Where the stats find the graphs (the runtime)."""
+
+    def graphs(self) -> dict[str, HostedGraph]: ...
+
+
+def runtime_stats(runtime: HostedGraphs, graph: str | None = None) -> dict[str, Any]:
     """Every graph's picture (or one graph's), as the ``flowpy:stats`` payload."""
     hosted = runtime.graphs()
     ids = sorted(hosted) if graph is None else [graph] if graph in hosted else []
@@ -106,7 +111,7 @@ class StatsPublisher:
     subscriber leaves or :meth:`stop` is called; whoever calls :meth:`stop` joins it.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: HostedGraphs) -> None:
         self.runtime = runtime
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)

@@ -12,7 +12,7 @@ from protocol_harness import (
 )
 
 from flowpy import wire
-from flowpy.runtime.core import Runtime
+from flowpy.runtime.runtime import Runtime
 
 IIP_ID = "DATA -> IN A()"
 AB = "A() OUT -> IN B()"
