@@ -78,6 +78,9 @@ class Client:
         self.edge_filters: dict[str, frozenset] = {}
         #: graph id -> the link session this connection is attached to (flowpy:hello).
         self.sessions: dict[str, LinkSession] = {}
+        #: Does it take graph output (``runtime:packet`` from exported outports)? An
+        #: observer that only watches (the live view) says no, so it never holds a graph back.
+        self.takes_packets = True
 
     def send(self, message: dict, lane: wire.Lane = wire.NEWS,
              cancelled: Callable[[], bool] | None = None) -> bool:

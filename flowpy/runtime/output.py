@@ -82,7 +82,7 @@ class OutputRouter:
         return [
             c
             for c in self._clients
-            if c.grant.may_receive_from(graph, port) and graph not in c.sessions
+            if c.takes_packets and c.grant.may_receive_from(graph, port) and graph not in c.sessions
         ]
 
     # -- broadcasts -----------------------------------------------------------------------------
