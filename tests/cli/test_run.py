@@ -113,6 +113,34 @@ def test_graphs_of_a_components_dir_are_subgraphs_and_may_nest(tmp_path):
     assert broken.returncode == 2 and "Broken.fbp" in broken.stderr
 
 
+def test_python_files_of_a_components_dir_are_components(tmp_path):
+    parts = tmp_path / "parts"
+    (parts / "mylib").mkdir(parents=True)
+    (parts / "mylib" / "shout.py").write_text(
+        "from flowpy import Component, InPort, InPorts, OutPort, OutPorts\n\n\n"
+        "class Shout(Component):\n"
+        "    inports = InPorts(InPort('in'))\n"
+        "    outports = OutPorts(OutPort('out'))\n\n"
+        "    def run(self):\n"
+        "        for text in self.inports['in'].data():\n"
+        "            self.outports['out'].send_data(text.upper())\n")
+    (parts / "countby.py").write_text(  # directly in DIR: the file's stem is the library
+        "from flowpy import Component\n\n\nclass CountBy(Component):\n"
+        "    def run(self):\n        pass\n")
+    top = tmp_path / "top.fbp"
+    top.write_text("INPORT=s.IN:IN\nOUTPORT=s.OUT:OUT\ns(mylib/Shout)\n")
+    (tmp_path / "c.fbp").write_text("c(countby/CountBy)\n")
+    result = flowpy("run", str(top), "--components-dir", str(parts),
+                    "--stdin", "in", "--stdout", "out", stdin="a\nb\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['"A"', '"B"']  # --stdout writes JSON lines
+    countby = flowpy("run", str(tmp_path / "c.fbp"), "--components-dir", str(parts))
+    assert countby.returncode == 0, countby.stderr
+    (parts / "mylib" / "broken.py").write_text("import os\n\nos.no_such_function()\n")
+    broken = flowpy("run", str(top), "--components-dir", str(parts), stdin="")
+    assert broken.returncode == 2
+    assert f"{parts / 'mylib' / 'broken.py'}:3: AttributeError" in broken.stderr
+
 def test_count_lines_of_stdin():
     words = "".join(f"w{n}\n" for n in range(5000))
     result = flowpy(
