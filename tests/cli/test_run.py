@@ -353,3 +353,27 @@ def test_a_stalled_stdout_reader_blocks_the_graph_and_memory_stays_bounded(tmp_p
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_components_name_shows_one_component_with_port_types_and_descriptions(tmp_path):
+    result = flowpy("components", "flow/batch")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "flow/Batch"
+    assert any(line.split()[:3] == ["conf", "int", "required"] and "N, or {size}" in line
+               for line in lines)
+    assert any(line.split()[:2] == ["out", "array"] for line in lines)
+    unknown = flowpy("components", "flow/Bach")
+    assert unknown.returncode == 2 and "did you mean 'flow/Batch'" in unknown.stderr
+    (tmp_path / "mine.py").write_text(
+        "from flowpy import Component\n\n\nclass Mine(Component):\n    '''Mine alone.'''\n")
+    own = flowpy("components", "mine/Mine", "--components-dir", str(tmp_path))
+    assert own.returncode == 0 and "Mine alone." in own.stdout, own.stderr
+
+
+def test_components_filter_keeps_the_ones_whose_name_or_description_mention_the_word():
+    result = flowpy("components", "--filter", "JSON", "--json")
+    assert result.returncode == 0, result.stderr
+    names = [info["name"] for info in json.loads(result.stdout)]
+    assert "strings/ParseJson" in names and "http/Request" in names  # description says JSON
+    assert "core/Repeat" not in names
