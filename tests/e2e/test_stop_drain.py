@@ -1,0 +1,53 @@
+"""A graceful stop of a served network ends the input first, so a total still comes out.
+
+``examples/count.fbp`` served by a real ``flowpy serve``: five packets acknowledged
+(``packetsent``), then ``network:stop``. The end of the inport's stream reaches ``count``,
+which emits its total before the network reports ``stopped``. The drain used to take a
+reader that the end of its stream had just woken (but which had not run yet) for one idle on
+an empty connection, and stopped before the total was made; several cycles in one server
+give that interleaving many chances (tests/engine/test_network_drain.py forces it).
+"""
+
+from __future__ import annotations
+
+from processes import ROOT
+from ws_clients import ReadingClient
+
+CYCLES = 6
+
+
+def _is(command: str):
+    return lambda m: m.get("protocol") == "network" and m.get("command") == command
+
+
+def _data_out(m: dict) -> bool:
+    payload = m.get("payload") or {}
+    return (
+        m.get("protocol") == "runtime"
+        and m.get("command") == "packet"
+        and payload.get("port") == "out"
+        and payload.get("event") == "data"
+    )
+
+
+def test_network_stop_lets_the_count_out_before_stopped(spawn_runtime):
+    served = spawn_runtime("--graph", str(ROOT / "examples" / "count.fbp"))
+    client = ReadingClient(served.url, name="stopper")
+    try:
+        for cycle in range(CYCLES):
+            start = len(client.messages)
+            client.request("network", "start", {"graph": "count"})
+            for n in range(5):
+                client.request(
+                    "runtime",
+                    "packet",
+                    {"graph": "count", "port": "in", "event": "data", "payload": f"{cycle}:{n}"},
+                )
+            client.send("network", "stop", {"graph": "count"})
+            client.wait_for(_is("stopped"), start=start)
+            after = client.messages[start:]
+            stopped_at = next(i for i, m in enumerate(after) if _is("stopped")(m))
+            totals = [m["payload"]["payload"] for m in after[:stopped_at] if _data_out(m)]
+            assert totals == [5], f"cycle {cycle}: {totals} before stopped"
+    finally:
+        client.close()
