@@ -51,7 +51,14 @@ class EndOfStream(Exception):
 
 
 class NetworkStopped(Exception):
-    """The network was stopped while this thread was sending; the process should end."""
+    """The network was stopped while this thread was sending; the process should end.
+
+    ``refused``: how many of the items being sent were not taken (the stop counts them as
+    discarded); None when the whole send was refused."""
+
+    def __init__(self, refused: int | None = None) -> None:
+        super().__init__()
+        self.refused = refused
 
 
 class Selector:
@@ -254,9 +261,12 @@ class Connection:
             items = self._items
             while start < total:
                 if len(items) >= self.capacity:
-                    self._wait_for_room(1)
+                    try:
+                        self._wait_for_room(1)
+                    except NetworkStopped:
+                        raise NetworkStopped(total - start) from None
                 if self._aborted:
-                    raise NetworkStopped()
+                    raise NetworkStopped(total - start)
                 if self._reader_gone:
                     self.dropped += total - start
                     return False

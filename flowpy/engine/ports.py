@@ -10,6 +10,7 @@ lower case, so graphs written for noflo (``in``) and for flowd (``IN``) both loa
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
@@ -90,6 +91,9 @@ class InputPort:
         #: waits for edges to come instead of ending (see flowpy.engine.live).
         self.held = held
         self._edit = threading.Lock()
+        #: IPs iteration took from the connection in a batch and has not handed to the
+        #: process yet: a stop counts what is left here as discarded.
+        self.unread: deque[IP] = deque()
 
     def poke(self) -> None:
         """Make a reader waiting on this port look again (its ``held`` changed)."""
@@ -130,6 +134,8 @@ class InputPort:
     # -- reading -------------------------------------------------------------------------
     def recv(self, timeout: float | None = None) -> IP:
         """The next IP. Raises EndOfStream when done, TimeoutError when ``timeout`` passes."""
+        if self.unread:  # taken by an iteration that was left
+            return self.unread.popleft()
         conn = self._single()
         if conn is not None:
             return conn.recv(timeout)
@@ -138,6 +144,8 @@ class InputPort:
         return self.recv_any(timeout)[1]
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
+        if self.unread:  # taken by an iteration that was left
+            return [self.recv()]
         conn = self._single()
         if conn is not None:
             return conn.recv_many(max_items, timeout)
@@ -200,12 +208,14 @@ class InputPort:
     def __iter__(self) -> Iterator[IP]:
         conn = self._single()
         if conn is not None:
+            unread = self.unread  # what an iteration left off with comes first
             while True:
+                while unread:
+                    yield unread.popleft()
                 try:
-                    batch = conn.recv_many(64)
+                    unread.extend(conn.recv_many(64))
                 except EndOfStream:
                     return
-                yield from batch
         elif self._slots or self.held:
             while True:
                 try:
@@ -249,6 +259,7 @@ class OutputPort:
         spec: PortSpec,
         slots: dict[Index | None, list[Connection]],
         closed_slots: set | None = None,
+        refused: list[int] | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -262,6 +273,8 @@ class OutputPort:
         #: per-slot views, as is the set of slots whose edges were edited away (held).
         self._edit = threading.Condition(threading.Lock())
         self._held: set = set()
+        #: IPs a stop refused to this port's sends (one cell, shared with the per-slot views)
+        self._refused = refused if refused is not None else [0]
 
     # -- live edits (see flowpy.engine.live): lists are replaced, never changed in place, so a
     #    send in progress finishes on the list it started with ------------------------------
@@ -346,7 +359,7 @@ class OutputPort:
                 if targets is None:
                     targets = []
                     self._slots = {**self._slots, slot: targets}
-                view = OutputPort(self.spec, {None: targets}, self._closed_slots)
+                view = OutputPort(self.spec, {None: targets}, self._closed_slots, self._refused)
                 view._edit = self._edit
                 view._held = self._held
                 view._slot = slot
@@ -364,31 +377,44 @@ class OutputPort:
         ``on_queued()`` runs once, when the first edge takes the IP and before its reader can
         see it (see :meth:`Connection.send`).
         """
-        targets = self._targets
-        if not targets:
-            targets = self._wait_for_targets()
+        try:
+            targets = self._targets
             if not targets:
-                return True
-        ok = True
-        for conn in targets:
-            if conn.send(ip, on_queued):
-                on_queued = None
-            else:
-                ok = False
-        return ok
+                targets = self._wait_for_targets()
+                if not targets:
+                    return True
+            ok = True
+            for conn in targets:
+                if conn.send(ip, on_queued):
+                    on_queued = None
+                else:
+                    ok = False
+            return ok
+        except NetworkStopped:
+            self._refused[0] += 1
+            raise
 
     def send_many(self, ips: Iterable[IP]) -> bool:
         batch = ips if isinstance(ips, list) else list(ips)
-        targets = self._targets
-        if not targets:
-            targets = self._wait_for_targets()
+        try:
+            targets = self._targets
             if not targets:
-                return True
-        ok = True
-        for conn in targets:
-            if not conn.send_many(batch):
-                ok = False
-        return ok
+                targets = self._wait_for_targets()
+                if not targets:
+                    return True
+            ok = True
+            for conn in targets:
+                if not conn.send_many(batch):
+                    ok = False
+            return ok
+        except NetworkStopped as stopped:
+            self._refused[0] += len(batch) if stopped.refused is None else stopped.refused
+            raise
+
+    @property
+    def refused(self) -> int:
+        """IPs sent here that a stop refused (the process had them in hand: discarded)."""
+        return self._refused[0]
 
     def send_data(self, value: Any) -> None:
         self.send(IP(DATA, value))

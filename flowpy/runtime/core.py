@@ -209,7 +209,7 @@ class Runtime:
                     if c.grant.may_receive_from(graph, port) and graph not in c.sessions]
 
     def deliver_output(self, hosted: HostedGraph, port: str, payloads: list[dict],
-                       stopping: threading.Event) -> None:
+                       stopping: threading.Event) -> int:
         """IPs left a graph outport (each ``payload`` as ``runtime:packet`` carries it): never
         dropped.
 
@@ -219,7 +219,7 @@ class Runtime:
         Otherwise this blocks the graph's outport handler (back-pressure into the network)
         until at least one standard client allowed to receive this outport has taken each
         packet, waiting for such a client to connect if need be, or until the network is
-        stopping.
+        stopping. Returns how many (the last ones) the stop kept from being delivered.
         """
 
         def cancelled() -> bool:  # the network's stop set it once the drain was over
@@ -236,18 +236,20 @@ class Runtime:
                                      on_taken=to_standard_clients)
         if done < len(payloads):  # no session (left) took these: a client must
             messages = [wire.message("runtime", "packet", payload) for payload in payloads[done:]]
-            self._deliver_to_clients(hosted.id, port, messages, cancelled)
+            delivered = self._deliver_to_clients(hosted.id, port, messages, cancelled)
+            return len(messages) - delivered
+        return 0
 
     def _deliver_to_clients(self, graph: str, port: str, messages: list[dict],
-                            cancelled: Callable[[], bool]) -> bool:
+                            cancelled: Callable[[], bool]) -> int:
         """Send each message to every standard client allowed to receive ``port``, waiting
-        until there is at least one that takes it; False if cancelled first."""
+        until there is at least one that takes it; how many were taken (fewer if cancelled)."""
         position = 0
         while position < len(messages):
             with self._lock:
                 while True:
                     if cancelled():
-                        return False
+                        return position
                     targets = [c for c in self._clients
                                if c.grant.may_receive_from(graph, port)
                                and graph not in c.sessions]
@@ -266,7 +268,7 @@ class Runtime:
                         self._clients_changed.wait(timeout=1.0)
                     break
                 position += 1
-        return True
+        return position
 
     def port_event(self, hosted: HostedGraph, direction: str, port: str, event: str) -> None:
         """connect/disconnect of an exported port: ``runtime:packet`` to those who may use it;

@@ -478,9 +478,9 @@ class HostedGraph(NetworkListener):
         """connect/disconnect of an exported port -> runtime:packet (and link sessions)."""
         self.runtime.port_event(self, direction, port, event)
 
-    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> int:
         """IPs left an exported outport: deliver them, waiting for an allowed client if
-        needed."""
+        needed; how many the network's stop kept from being delivered."""
         graph = self.id
         payloads = []
         for ip in ips:
@@ -489,7 +489,7 @@ class HostedGraph(NetworkListener):
             if ip.is_data or ip.data is not None:
                 payload["payload"] = wire.jsonable(ip.data)
             payloads.append(payload)
-        self.runtime.deliver_output(self, port, payloads, network.stopping)
+        return self.runtime.deliver_output(self, port, payloads, network.stopping)
 
     # -- debug edges and tracing ---------------------------------------------------------------
     def _snapshot_edges(self) -> None:

@@ -11,6 +11,7 @@ give that interleaving many chances (tests/engine/test_network_drain.py forces i
 from __future__ import annotations
 
 from processes import ROOT
+from stop_traffic import stop_cycles
 from ws_clients import ReadingClient
 
 CYCLES = 6
@@ -51,3 +52,18 @@ def test_network_stop_lets_the_count_out_before_stopped(spawn_runtime):
             assert totals == [5], f"cycle {cycle}: {totals} before stopped"
     finally:
         client.close()
+
+
+def test_stops_amid_traffic_account_for_every_acknowledged_packet(spawn_runtime):
+    """Issue 24 case 4 (bench/stop_accounting.py runs the 20 cycles): acknowledged =
+    delivered + reported discarded, whether a stop drains or cuts off at once."""
+    served = spawn_runtime()
+    tally = stop_cycles(served.url, cycles=4)
+    delivered = set(tally.delivered)
+    assert len(delivered) == len(tally.delivered)  # nothing twice
+    assert delivered <= tally.acknowledged  # nothing that was not acknowledged
+    assert tally.discarded > 0  # the immediate stops did cut traffic off ...
+    assert (len(tally.acknowledged), tally.unreported) == (
+        len(delivered) + tally.discarded,
+        0,
+    )  # ... and said how much, exactly

@@ -261,3 +261,25 @@ def test_a_total_made_at_end_of_stream_comes_out_of_every_stop():
         if totals != [5]:
             lost.append((cycle, totals))
     assert lost == []
+
+
+def test_an_immediate_stop_counts_what_processes_held_as_discarded():
+    """Acknowledged = delivered + discarded over stops that cut traffic off: IPs in
+    connections, in a process's hands (a send refused, a batch its inport iteration took,
+    the one time/Delay waits with) are all counted."""
+    for _cycle in range(5):
+        graph = build({"a": "core/Repeat", "d": "time/Delay", "b": "core/Repeat"},
+                      ["a.out -> d.in", "d.out -> b.in"], {"d.conf": 1},
+                      inports={"in": "a.in"}, outports={"out": "b.out"})
+        rec = GatedRecorder()
+        rec.gate.set()
+        net = Network(graph, registry(), rec, capacity=64)
+        net.start()
+        feeder = Feeder(net, limit=100_000)
+        assert rec.wait_for(lambda r=rec: len(r.outputs) >= 20)  # traffic flows
+        assert feeder.wait(lambda f=feeder: len(f.answers) >= 200)  # and piles up inside
+        assert net.stop(timeout=10, drain=False) == []
+        feeder.thread.join(10)
+        delivered = [ip.data for _, ip in rec.outputs if ip.is_data]
+        discarded = sum(count for count, _drained in rec.discards)
+        assert len(feeder.accepted()) == len(delivered) + discarded
