@@ -333,6 +333,8 @@ class Link:
         if protocol == "network" and payload.get("graph") == self.graph:
             if command in ("started", "stopped"):
                 running = bool(payload.get("running"))
+                if command == "stopped" and not payload.get("started"):
+                    self.negotiator.started_network = False  # stopped: no run to own now
                 if running != self.negotiator.remote_running:
                     self.negotiator.remote_running = running
                     self._report({"type": "remote-network", "started": bool(payload.get("started")),
