@@ -216,6 +216,16 @@ class Negotiator:
             self.started_network = False  # somebody else started the restarted remote's run
         return status, restarted
 
+    def network_changed(self, payload: dict) -> bool:
+        """A ``network:started``/``stopped`` of our graph arrived: whether its running state
+        changed. A stop (not started any more) ends this link's ownership of the run."""
+        if not payload.get("started"):
+            self.started_network = False  # stopped: no run to own now
+        running = bool(payload.get("running"))
+        changed = running != self.remote_running
+        self.remote_running = running
+        return changed
+
     def start_remote(self, client: Client, status: dict | None) -> None:
         """``conf.start``: start the remote network if it is not running."""
         config, graph = self.config, self.graph
