@@ -67,3 +67,24 @@ def test_stops_amid_traffic_account_for_every_acknowledged_packet(spawn_runtime)
         len(delivered) + tally.discarded,
         0,
     )  # ... and said how much, exactly
+
+
+def test_sigterm_to_serve_lets_the_count_out_before_the_connection_ends(spawn_runtime):
+    """The same drain at a SIGTERM to ``flowpy serve`` (its networks stop as network:stop
+    stops one): the total comes out before the server closes the connection."""
+    served = spawn_runtime("--graph", str(ROOT / "examples" / "count.fbp"))
+    client = ReadingClient(served.url, name="watcher")
+    try:
+        client.request("network", "start", {"graph": "count"})
+        for n in range(5):
+            client.request(
+                "runtime",
+                "packet",
+                {"graph": "count", "port": "in", "event": "data", "payload": n},
+            )
+        assert served.stop() == 0
+        client.wait_until(lambda: client.closed)
+        totals = [m["payload"]["payload"] for m in client.messages if _data_out(m)]
+        assert totals == [5]
+    finally:
+        client.close()
