@@ -78,3 +78,13 @@ class NetworkListener(Protocol):
 
     def stopped(self, network: Any) -> None:
         return None
+
+
+def checked_listener(listener: Any) -> NetworkListener:
+    """``listener``, if it has every method of the protocol (they are called directly)."""
+    if not isinstance(listener, NetworkListener):
+        raise TypeError(
+            f"{listener!r} is not a NetworkListener: it lacks some of its methods "
+            "(subclass flowpy.NetworkListener to get a default for each)"
+        )
+    return listener

@@ -42,11 +42,11 @@ from flowpy.errors import missing_name
 from . import cpus, live
 from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
-from .drain import Drain
+from .drain import Drain, in_hand
 from .errors import NetworkError
 from .failures import ErrorPolicy, Failure
 from .ip import IP
-from .listener import NetworkListener
+from .listener import NetworkListener, checked_listener
 from .ports import InputPort, OutputPort
 from .supervisor import Supervisor
 from .topology import Process, Topology
@@ -87,7 +87,7 @@ class Network:
         elif isinstance(listener, NetworkListener):
             self._listeners = [listener]
         else:
-            self._listeners = [_checked(one) for one in listener]
+            self._listeners = [checked_listener(one) for one in listener]
         self.capacity = capacity
         self.started = False
         self.running = False
@@ -145,7 +145,7 @@ class Network:
         raise KeyError(f"no process {node_id!r} in network {self.name!r}")
 
     def add_listener(self, listener: NetworkListener) -> None:
-        self._listeners.append(_checked(listener))
+        self._listeners.append(checked_listener(listener))
 
     def remove_listener(self, listener: NetworkListener) -> None:
         if listener in self._listeners:
@@ -533,7 +533,7 @@ class Network:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
-        discarded += _in_hand(processes) + self._undelivered
+        discarded += in_hand(processes) + self._undelivered
         self.stats["discarded"] = discarded
         for _kind, _public, _ip, callback, _queued in unserved:  # never accepted: say so
             if callback is not None:
@@ -588,26 +588,6 @@ class _NetworkContext(ProcessContext):
 
     def console(self, node_id: str, text: str) -> None:
         self.network.console(node_id, text)
-
-
-def _checked(listener: Any) -> NetworkListener:
-    """``listener``, if it has every method of the protocol (they are called directly)."""
-    if not isinstance(listener, NetworkListener):
-        raise TypeError(
-            f"{listener!r} is not a NetworkListener: it lacks some of its methods "
-            "(subclass flowpy.NetworkListener to get a default for each)"
-        )
-    return listener
-
-
-def _in_hand(processes: list[Process]) -> int:
-    """IPs the processes held when the stop cut them off (threads joined): those their
-    sends had refused, and those their inport iteration had taken and not handed over yet."""
-    count = 0
-    for proc in processes:
-        count += sum(port.refused for port in proc.outports)
-        count += sum(len(port.unread) for port in proc.inports)
-    return count
 
 
 def _safe_call(callback: Callable, *args: Any) -> None:
