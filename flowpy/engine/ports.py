@@ -10,8 +10,9 @@ A renamed port keeps its former names as ``aliases`` for a release: a graph that
 one loads and runs as before, and the process logs one warning per component and name
 (:func:`find_port` is the one place names are looked up, by the wiring and by live edits).
 
-Over 600 lines on purpose: InputPort and OutputPort are the hot path of every IP and share
-their slot bookkeeping with the declarations they bind; split, each half would import the other.
+This module is over 600 lines on purpose: InputPort and OutputPort are the hot path of
+every IP and share their slot bookkeeping with the declarations they bind; split, each half
+would import the other.
 """
 
 from __future__ import annotations
