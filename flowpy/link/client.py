@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,7 @@ class Client:
         on_message: Callable[[dict], Any] | None = None,
         name: str = "flowpy-client",
         on_close: Callable[[Client], Any] | None = None,
+        keep_packets: bool = True,
     ) -> None:
         self.url = url
         self.secret = secret or None
@@ -93,6 +94,10 @@ class Client:
         self.name = name
         self.on_message = on_message
         self.on_close = on_close
+        #: False for a client that only sends (``flowpy send``): the runtime's outputs are
+        #: dropped as they arrive, instead of filling an inbox nobody empties, which would
+        #: stop the reader and with it the replies the sender waits for.
+        self.keep_packets = keep_packets
         self.packets: queue.Queue[dict] = queue.Queue(maxsize=packet_inbox)
         self.messages: queue.Queue[dict] = queue.Queue()
         self.runtime: dict[str, Any] = {}
@@ -275,6 +280,8 @@ class Client:
                 log.exception("%s: on_message failed", self.name)
             return
         if protocol == "runtime" and command == "packet":
+            if not self.keep_packets:
+                return
             # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
             while not self._closing.is_set():
                 try:
@@ -507,23 +514,42 @@ class Client:
         timeout: float | None = None,
     ) -> int:
         """connect, a data packet per value, disconnect; at most ``window`` unacknowledged.
+        Values are taken ``window`` at a time, and written together when the window has room."""
+        data = iter(values)
+        batches = itertools.chain(
+            [[("connect", None)]],
+            iter(lambda: [("data", v) for v in itertools.islice(data, max(1, window))], []),
+            [[("disconnect", None)]],
+        )
+        return self.send_batches(graph, port, batches, window, timeout)
 
-        Whenever acknowledgements have made room, every packet that fits is written at once."""
+    def send_batches(
+        self,
+        graph: str,
+        port: str,
+        batches: Iterable[Sequence[tuple[str, Any]]],
+        window: int = 100,
+        timeout: float | None = None,
+    ) -> int:
+        """A runtime:packet per ``(event, payload)`` of each batch, in order, at most
+        ``window`` unacknowledged; the number of data packets sent. As much of a batch as
+        the window has room for is written at once (one system call, not one per packet),
+        and nothing waits for a later batch before sending an earlier one: a caller hands
+        over what it has (the lines read so far, say) as one batch."""
+        window = max(1, window)
         inflight: deque[_Pending] = deque()
         sent = 0
-        events = itertools.chain(
-            [("connect", None)], (("data", v) for v in values), [("disconnect", None)]
-        )
-        while True:
-            while len(inflight) >= window:
-                self.wait(inflight.popleft(), timeout)
-            while inflight and inflight[0].done.is_set():
-                self.wait(inflight.popleft(), timeout)
-            batch = list(itertools.islice(events, window - len(inflight)))
-            if not batch:
-                break
-            inflight.extend(self.send_packets_nowait(graph, port, batch))
-            sent += sum(event == "data" for event, _ in batch)
+        for batch in batches:
+            at = 0
+            while at < len(batch):
+                while len(inflight) >= window:
+                    self.wait(inflight.popleft(), timeout)
+                while inflight and inflight[0].done.is_set():
+                    self.wait(inflight.popleft(), timeout)
+                part = batch[at : at + window - len(inflight)]
+                at += len(part)
+                inflight.extend(self.send_packets_nowait(graph, port, part))
+                sent += sum(event == "data" for event, _ in part)
         while inflight:
             self.wait(inflight.popleft(), timeout)
         return sent
