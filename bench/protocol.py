@@ -27,6 +27,12 @@ with debug on but nobody subscribed (debug on, then ``network:edges`` with no ed
 is tapped and no debug message is sent). The project's target: debug on with nobody
 subscribed costs within 10% of debug off; the table prints that ratio.
 
+Live view. The ``page`` configuration is flowpy with debug off while a page-like client (the
+live view's protocol traffic: ``runtime:getruntime``, then ``flowpy:stats`` once a second, and
+every ``runtime:packet`` the graph sends, which a standard client receives) is connected to
+the same server; the table prints it beside the same server without it. The project's
+target: within 10%. ``--view`` measures only these two configurations.
+
 Baselines, measured in the same run, each printed beside the figure it explains:
 
 * **echo**: the same server stack (werkzeug + Flask + flask-sock + simple-websocket +
@@ -305,14 +311,18 @@ CLIENT_OPTIONS = {
 }
 SHORT_OPTIONS = {True: "deflate offered", False: "no deflate"}
 DEBUG_LABELS: dict[bool | None, str] = {False: "debug off", True: "debug on*"}
+PAGE_LABEL = "view open"
 
 
 Key = tuple[str, bool, bool | None]  # (target, deflate offered, debug on); echo: debug None
 CONFIGS: list[Key] = [
     (target, deflate, debug)
     for deflate in (True, False)
-    for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True), ("spread", False))
+    for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True), ("spread", False),
+                          ("page", False))
 ]
+#: ``--view``: only flowpy with debug off, without and with a live view open.
+VIEW_CONFIGS: list[Key] = [(t, d, False) for d in (True, False) for t in ("flowpy", "page")]
 #: The server each target is: flowpy serve as it starts by default (networks on one
 #: CPU), the same with ``--cpus all`` (threads wherever the system puts them), and the echo.
 SERVERS = {
@@ -321,7 +331,40 @@ SERVERS = {
     "echo": [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
 }
 #: What the client is told it talks to (``--cpus all`` is flowpy all the same).
-CLIENT_TARGET = {"flowpy": "flowpy", "spread": "flowpy", "echo": "echo"}
+CLIENT_TARGET = {"flowpy": "flowpy", "spread": "flowpy", "echo": "echo", "page": "flowpy"}
+#: The server each target's runs go to (``page``: the flowpy server, with a page open).
+SERVER_OF = {"flowpy": "flowpy", "spread": "spread", "echo": "echo", "page": "flowpy"}
+
+
+class PageClient:
+    """What the live view sends and reads, in a thread: runtime:getruntime, flowpy:stats
+    subscribed at 1 s, and everything the runtime sends it (graph output included)."""
+
+    def __init__(self, url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(url, subprotocols=["noflo"], timeout=30)
+        self.seen = collections.Counter()
+        for number, (protocol, command, payload) in enumerate((
+                ("runtime", "getruntime", {}), ("flowpy", "stats", {"interval": 1000}))):
+            self.ws.send(json.dumps({"protocol": protocol, "command": command,
+                                     "payload": payload, "requestId": f"page{number}"}))
+        self.thread = threading.Thread(target=self._read, name="bench-page", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message = json.loads(self.ws.recv())
+                self.seen[f"{message['protocol']}:{message['command']}"] += 1
+        except Exception:  # closed by close()
+            return
+
+    def close(self) -> None:
+        self.ws.close()
+        self.thread.join(10)
+        if not self.seen["flowpy:stats"]:
+            raise SystemExit(f"the page-like client got no flowpy:stats: {dict(self.seen)}")
 
 
 def progress(line: str) -> None:
@@ -330,17 +373,22 @@ def progress(line: str) -> None:
 
 
 def measure(
-    node: str, count: int, window: int, trips: int, repeat: int
+    node: str, count: int, window: int, trips: int, repeat: int,
+    configs: list[Key] | None = None,
 ) -> tuple[dict[Key, list[Run]], dict[str, list[float]]]:
     """Every configuration ``repeat`` times against one server process of each target; the
     runs of each configuration, and the relay baselines' medians (ms), one per repeat."""
     runs: dict[Key, list[Run]] = collections.defaultdict(list)
     relay: dict[str, list[float]] = {"relay": [], "relay1": []}
+    configs = configs or CONFIGS
+    needed = {SERVER_OF[target] for target, _, _ in configs}
     procs: list[subprocess.Popen] = []
     urls: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="flowpy-bench-") as state:
         try:
             for target, command in SERVERS.items():
+                if target not in needed:
+                    continue
                 if CLIENT_TARGET[target] == "flowpy":
                     command = [*command, "--state-dir", str(Path(state) / target)]
                 proc, urls[target] = start_server(command)
@@ -356,12 +404,18 @@ def measure(
                 # Alternate the order, so a slow drift of the machine favours nobody.
                 progress(f"repeat {r + 1}/{repeat}: relay median {relay['relay'][-1]:.3f} ms, "
                          f"on one CPU {relay['relay1'][-1]:.3f} ms")
-                for key in CONFIGS if r % 2 == 0 else CONFIGS[::-1]:
+                for key in configs if r % 2 == 0 else configs[::-1]:
                     target, deflate, debug = key
-                    run = run_client(
-                        node, url=urls[target], target=CLIENT_TARGET[target], deflate=deflate,
-                        debug=debug, count=count, trips=trips, **common,
-                    )
+                    url = urls[SERVER_OF[target]]
+                    page = PageClient(url) if target == "page" else None
+                    try:
+                        run = run_client(
+                            node, url=url, target=CLIENT_TARGET[target], deflate=deflate,
+                            debug=debug, count=count, trips=trips, **common,
+                        )
+                    finally:
+                        if page is not None:
+                            page.close()
                     runs[key].append(run)
                     progress(
                         f"  {target:<6} {SHORT_OPTIONS[deflate]:<15} "
@@ -384,6 +438,9 @@ def report(runs: dict[Key, list[Run]], relay: dict[str, list[float]]) -> Table:
         return [percentile(run.trips_ms, STATISTICS[stat]) for run in runs[key]]
 
     table = Table()
+    if set(runs) <= set(VIEW_CONFIGS):
+        view_section(table, rates, latency)
+        return table
     for deflate in (True, False):
         echo = ("echo", deflate, None)
         negotiated = runs["flowpy", deflate, False][0].extensions or "none"
@@ -427,7 +484,19 @@ def report(runs: dict[Key, list[Run]], relay: dict[str, list[float]]) -> Table:
         table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(on), "off", rates(off), True)
         table.row(f"B median ms, {SHORT_OPTIONS[deflate]}",
                   latency(on, "median"), "off", latency(off, "median"), False)
+    view_section(table, rates, latency)
     return table
+
+
+def view_section(table: Table, rates: Any, latency: Any) -> None:
+    table.section("cost of a live view open (flowpy:stats at 1 s, graph output to the page) "
+                  "beside none, debug off; target: within 10%")
+    for deflate in (True, False):
+        page, alone = ("page", deflate, False), ("flowpy", deflate, False)
+        table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(page), "none", rates(alone),
+                  True)
+        table.row(f"B median ms, {SHORT_OPTIONS[deflate]}", latency(page, "median"), "none",
+                  latency(alone, "median"), False)
 
 
 def main() -> int:
@@ -438,6 +507,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, help="runs of everything (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1000 packets, 50 trips, 1 repeat unless given")
+    parser.add_argument("--view", action="store_true",
+                        help="only flowpy (debug off) without and with a live view open")
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -454,7 +525,8 @@ def main() -> int:
     ws_version = json.loads(WS_PACKAGE.read_text())["version"]
     node_version = subprocess.check_output([node, "--version"], text=True).strip()
 
-    runs, relay = measure(node, count, args.window, trips, repeat)
+    runs, relay = measure(node, count, args.window, trips, repeat,
+                          VIEW_CONFIGS if args.view else None)
 
     print(
         f"flowpy protocol benchmark: client node {node_version} + ws {ws_version}; "
@@ -468,6 +540,7 @@ def main() -> int:
         f"median of {RELAY_TRIPS} trips; relay1 = the same with its threads on one CPU\n"
         f"flowpy = flowpy serve as it starts (--cpus auto: a network's threads on one CPU); "
         f"--cpus all: the same server with its threads left to the system\n"
+        f"{PAGE_LABEL} = a page-like client connected (flowpy:stats at 1 s, graph output)\n"
     )
     print(report(runs, relay))
     return 0

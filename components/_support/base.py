@@ -45,6 +45,13 @@ def text_options(component: Component, defaults: Mapping[str, Any], scalar: str,
     return component.options(defaults, scalar, port, text=True)
 
 
+def opened_as(component: Component, path: str) -> str:
+    """``path`` for an error message: with the path it was opened as when that differs (a
+    relative path resolved against the graph file's directory, see ``Component.path``)."""
+    resolved = component.path(path)
+    return path if resolved == path else f"{path} (as {resolved})"
+
+
 def render(value: Any) -> str:
     """Strings as they are, everything else as compact JSON (repr if not JSON-able)."""
     if isinstance(value, str):

@@ -17,6 +17,7 @@ class Consume(Component):
     """
 
     icon = "download"
+    reaches = ("network",)
     inports = InPorts(
         InPort("conf", description="{url, queue, prefetch, client_id, reconnect} or "
                "'URL QUEUE'", required=True),

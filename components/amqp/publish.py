@@ -18,6 +18,7 @@ class Publish(Component):
     """
 
     icon = "upload"
+    reaches = ("network",)
     inports = InPorts(
         InPort("conf", description="{url, queue, declare, buffer, brackets, client_id, "
                "reconnect} or 'URL QUEUE'", required=True),

@@ -23,6 +23,7 @@ class Bridge(Component):
     """
 
     icon = "exchange"
+    reaches = ("network",)
     inports = [
         InPort("conf", description="URL, or object {url, secret, graph, window, start, "
                "reconnect, map}", required=True),

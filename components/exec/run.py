@@ -36,7 +36,9 @@ class Run(Component):
     sends each line of its standard output on `out`.
 
     conf: the argv list (["sort", "-n"]) or {"argv": [...], "cwd": ..., "env": {...}};
-    the program is started directly, never through a shell, and a string is refused. `env`
+    the program is started directly, never through a shell, and a string is refused. It
+    runs in `cwd`, by default the directory of the graph file (a relative `cwd` is relative
+    to that directory; a graph from no file: the runtime's current directory). `env`
     adds to the runtime's environment. Strings are written as they are, other values as
     compact JSON, each followed by a newline; when `in` ends (or is not connected) the
     program's standard input is closed. Lines of standard error go to `error` as strings,
@@ -46,6 +48,7 @@ class Run(Component):
     """
 
     icon = "terminal"
+    reaches = ("exec",)
     #: Its work is the program's: the thread (and so the program it starts, which inherits
     #: its CPUs) is left on every CPU even when the runtime keeps its networks on one.
     parallel = True
@@ -85,6 +88,14 @@ class Run(Component):
         if child is not None and child.poll() is None:
             child.kill()
 
+    def _working_directory(self, cwd: object) -> str | None:
+        """``cwd`` resolved as every path of a graph is (see ``Component.path``); without
+        one, the graph file's directory (None, the current one, for a graph from no file)."""
+        if cwd is not None and (not isinstance(cwd, str) or not cwd):
+            raise ValueError(f"{self.node_id}: cwd must be a non-empty string, not {cwd!r}")
+        resolved = self.path(cwd or ".")
+        return None if resolved == "." else resolved
+
     def run(self) -> None:
         options = self.options({"argv": None, "cwd": None, "env": None}, scalar="argv")
         argv = parse_argv(options["argv"], self.node_id)
@@ -97,7 +108,7 @@ class Run(Component):
         feeding = self.inports["in"].is_connected
         try:
             child = subprocess.Popen(
-                argv, cwd=options["cwd"], env=env,
+                argv, cwd=self._working_directory(options["cwd"]), env=env,
                 stdin=subprocess.PIPE if feeding else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 encoding="utf-8", errors="replace", bufsize=1)

@@ -3,7 +3,7 @@
 import os
 
 from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import flag, reject
+from flowpy_components._support.base import flag, opened_as, reject
 
 
 class ListDir(Component):
@@ -16,6 +16,7 @@ class ListDir(Component):
     """
 
     icon = "folder-open-o"
+    reaches = ("files",)
     inports = InPorts(
         InPort("in", datatype="string", description="paths of folders to list"),
         InPort("conf", description="{hidden: false}"),
@@ -39,9 +40,10 @@ class ListDir(Component):
                 reject(self, f"a path must be a non-empty string, not {path!r}", path)
                 continue
             try:
-                names = sorted(os.listdir(path))
+                names = sorted(os.listdir(self.path(path)))
             except OSError as exc:
-                reject(self, f"cannot list {path}: {exc.strerror or exc}", path)
+                reject(self, f"cannot list {opened_as(self, path)}: {exc.strerror or exc}",
+                       path)
                 continue
             batch = [IP.open(path)]
             batch += [IP.make_data(os.path.join(path, name)) for name in names

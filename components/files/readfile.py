@@ -1,7 +1,7 @@
 """files/ReadFile."""
 
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import reject
+from flowpy_components._support.base import opened_as, reject
 
 
 class ReadFile(Component):
@@ -13,6 +13,7 @@ class ReadFile(Component):
     """
 
     icon = "file-o"
+    reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
         OutPort("out", datatype="string", description="the text of each file"),
@@ -31,9 +32,10 @@ class ReadFile(Component):
                 reject(self, f"a path must be a non-empty string, not {path!r}", path)
                 continue
             try:
-                with open(path, encoding="utf-8", errors="replace") as handle:
+                with open(self.path(path), encoding="utf-8", errors="replace") as handle:
                     text = handle.read()
             except OSError as exc:
-                reject(self, f"cannot read {path}: {exc.strerror or exc}", path)
+                reject(self, f"cannot read {opened_as(self, path)}: {exc.strerror or exc}",
+                       path)
                 continue
             out.send_data(text)

@@ -1,7 +1,7 @@
 """files/ReadLines."""
 
 from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import reject
+from flowpy_components._support.base import opened_as, reject
 
 BATCH = 256
 
@@ -18,6 +18,7 @@ class ReadLines(Component):
     """
 
     icon = "file-text-o"
+    reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
         OutPort("out", datatype="string",
@@ -37,9 +38,10 @@ class ReadLines(Component):
                 reject(self, f"a path must be a non-empty string, not {path!r}", path)
                 continue
             try:
-                handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+                handle = open(self.path(path), encoding="utf-8", errors="replace")  # noqa: SIM115
             except OSError as exc:
-                reject(self, f"cannot read {path}: {exc.strerror or exc}", path)
+                reject(self, f"cannot read {opened_as(self, path)}: {exc.strerror or exc}",
+                       path)
                 continue
             with handle:
                 out.send(IP.open(path))

@@ -1,10 +1,11 @@
 """files/Stat."""
 
 import os
+import stat
 from datetime import UTC, datetime
 
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import reject
+from flowpy_components._support.base import opened_as, reject
 
 
 class Stat(Component):
@@ -16,6 +17,7 @@ class Stat(Component):
     """
 
     icon = "info-circle"
+    reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths"))
     outports = OutPorts(
         OutPort("out", datatype="object",
@@ -34,15 +36,17 @@ class Stat(Component):
                 reject(self, f"a path must be a non-empty string, not {path!r}", path)
                 continue
             try:
-                info = os.stat(path)
+                info = os.stat(self.path(path))
             except FileNotFoundError:
                 out.send_data({"path": path, "exists": False})
                 continue
             except OSError as exc:
-                reject(self, f"cannot stat {path}: {exc.strerror or exc}", path)
+                reject(self, f"cannot stat {opened_as(self, path)}: {exc.strerror or exc}",
+                       path)
                 continue
             modified = datetime.fromtimestamp(info.st_mtime, UTC).isoformat()
             out.send_data({
-                "path": path, "exists": True, "is_file": os.path.isfile(path),
-                "is_dir": os.path.isdir(path), "size": info.st_size, "modified": modified,
+                "path": path, "exists": True, "is_file": stat.S_ISREG(info.st_mode),
+                "is_dir": stat.S_ISDIR(info.st_mode), "size": info.st_size,
+                "modified": modified,
             })

@@ -3,7 +3,7 @@
 import os
 
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import reject, render, text_options
+from flowpy_components._support.base import opened_as, reject, render, text_options
 
 
 class WriteFile(Component):
@@ -18,6 +18,7 @@ class WriteFile(Component):
     """
 
     icon = "floppy-o"
+    reaches = ("files",)
     inports = InPorts(
         InPort("conf", description="path, or {path}", required=True),
         InPort("in", description="the text to write"),
@@ -37,19 +38,21 @@ class WriteFile(Component):
             if not ip.is_data:
                 out.send(ip)
                 continue
-            temporary = f"{path}.{os.getpid()}.tmp"
+            target = self.path(path)
+            temporary = f"{target}.{os.getpid()}.tmp"
             try:
-                folder = os.path.dirname(path)
+                folder = os.path.dirname(target)
                 if folder:
                     os.makedirs(folder, exist_ok=True)
                 with open(temporary, "w", encoding="utf-8") as handle:
                     handle.write(render(ip.data))
-                os.replace(temporary, path)
+                os.replace(temporary, target)
             except OSError as exc:
                 try:
                     os.unlink(temporary)
                 except OSError:
                     pass
-                reject(self, f"cannot write {path}: {exc.strerror or exc}", ip.data)
+                reject(self, f"cannot write {opened_as(self, path)}: {exc.strerror or exc}",
+                       ip.data)
                 continue
             out.send_data(path)

@@ -84,6 +84,7 @@ class Request(Component):
     """
 
     icon = "cloud-download"
+    reaches = ("network",)
     inports = InPorts(
         InPort("in", description="URL, or {method, url, headers, params, json|body}"),
         InPort("conf", description="{timeout, concurrency, method, headers, status_errors}"),

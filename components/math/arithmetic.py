@@ -1,9 +1,11 @@
 """math/Add, math/Subtract, math/Multiply, math/Divide and math/Compare.
 
-The two-operand rule of the library (NoFlo's math port names): the first operand streams on
-its port (augend, minuend, multiplicand, dividend); the second comes from its own port, where
-the latest value applies to every first operand that follows (typically an IIP), or, when
-that port is not connected, from conf (a number, or {"<port name>": number}).
+The two-operand rule of the library, with the library's port names: the first operand
+streams on `in`; the second comes from `operand`, where the latest value applies to every
+first operand that follows (typically an IIP), or, when that port is not connected, from
+conf (a number, or {"operand": number}); the result goes to `out`. NoFlo's math names
+(augend/addend/sum, ..., value/comparison/pass/fail) were used before: they remain aliases
+of these ports (and conf keys) for a release, with a deprecation warning.
 """
 
 import math
@@ -12,34 +14,43 @@ from collections.abc import Callable
 from typing import Any
 
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy.engine.ports import warn_renamed
 from flowpy_components._support.base import BadInput, number, reject
 from flowpy_components._support.operand import MISSING, with_operand
+
+
+def _constant(component: Component, old: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The options with the second operand under ``operand``, a number or MISSING; conf may
+    still name it by its former name ``old`` (a warning)."""
+    conf = component.options({"operand": MISSING, old: MISSING, **defaults}, scalar="operand")
+    if conf[old] is not MISSING:
+        warn_renamed(component.component_name, old, "operand", "conf option")
+        if conf["operand"] is MISSING:
+            conf["operand"] = conf[old]
+    if conf["operand"] is not MISSING:
+        try:
+            conf["operand"] = number(conf["operand"], "conf operand")
+        except BadInput as exc:
+            raise ValueError(f"{component.node_id}: {exc}") from None
+    return conf
 
 
 class _Binary:
     """The shared run() of the four arithmetic components."""
 
-    first: str
-    second: str
-    result: str
+    old_second: str  # the NoFlo name of the second operand, still accepted in conf
     op: Callable[[Any, Any], Any]
 
     def run(self) -> None:
-        conf = self.options({self.second: MISSING}, scalar=self.second)
-        constant = conf[self.second]
-        if constant is not MISSING:
-            try:
-                constant = number(constant, f"conf {self.second}")
-            except BadInput as exc:
-                raise ValueError(f"{self.node_id}: {exc}") from None
-        out = self.outports[self.result]
-        for ip, operand in with_operand(self, self.first, self.second, constant):
+        constant = _constant(self, self.old_second, {})["operand"]
+        out = self.outports["out"]
+        for ip, operand in with_operand(self, "in", "operand", constant):
             if not ip.is_data:
                 out.send(ip)
                 continue
             try:
-                a = number(ip.data, self.first)
-                b = number(operand, self.second)
+                a = number(ip.data, "in")
+                b = number(operand, "operand")
                 value = self.op(a, b)
             except BadInput as exc:
                 reject(self, str(exc), ip.data)
@@ -51,60 +62,67 @@ class _Binary:
 
 
 def _ports(first: str, second: str, result: str, verb: str) -> tuple[InPorts, OutPorts]:
+    """The ports of a two-operand component; ``first``, ``second`` and ``result`` are the
+    NoFlo names they had, kept as aliases."""
     return (
         InPorts(
-            InPort(first, datatype="number", description=f"the numbers to {verb}"),
-            InPort(second, datatype="number", description="the second operand (latest "
-                   "applies; or give it in conf)"),
-            InPort("conf", datatype="number", description=f"the {second}, when its port is "
-                   f"not connected (a number or {{{second}}})"),
+            InPort("in", datatype="number", description=f"the numbers to {verb}",
+                   aliases=(first,)),
+            InPort("operand", datatype="number", description=f"the {second} (latest "
+                   "applies; or give it in conf)", aliases=(second,)),
+            InPort("conf", datatype="number", description="the operand, when its port is "
+                   "not connected (a number or {operand})"),
         ),
         OutPorts(
-            OutPort(result, datatype="number", description=f"the {result}s"),
+            OutPort("out", datatype="number", description=f"the {result}s",
+                    aliases=(result,)),
             OutPort("error", datatype="object", description="{message, input} for a value "
                     "that is not a number (or a division by zero)"),
         ),
     )
 
 
-_RULE = """Ports follow NoFlo's math library. The second operand comes from its port, where
-    the latest value applies to every IP that follows (typically an IIP), or, when that port
-    is not connected, from conf. Numbers given as text ("2.5") count. A value that is not a
-    number goes to `error` as {message, input}, or fails the process when `error` is not
-    connected. Brackets pass through."""
+_RULE = """The second operand comes from `operand`, where the latest value applies to every
+    IP that follows (typically an IIP), or, when that port is not connected, from conf.
+    Numbers given as text ("2.5") count. A value that is not a number goes to `error` as
+    {message, input}, or fails the process when `error` is not connected. Brackets pass
+    through. NoFlo's port names (in parentheses above) still work for a release, with a
+    warning."""
 
 
 class Add(_Binary, Component):
-    __doc__ = f"""Sends augend + addend on `sum` for each augend.
+    __doc__ = f"""Sends in + operand on `out` (augend + addend = sum) for each IP on `in`.
 
     {_RULE}
     """
 
     icon = "plus"
-    first, second, result, op = "augend", "addend", "sum", operator.add
-    inports, outports = _ports(first, second, result, "add to")
+    old_second, op = "addend", operator.add
+    inports, outports = _ports("augend", "addend", "sum", "add to")
 
 
 class Subtract(_Binary, Component):
-    __doc__ = f"""Sends minuend - subtrahend on `difference` for each minuend.
+    __doc__ = f"""Sends in - operand on `out` (minuend - subtrahend = difference) for each IP on
+    `in`.
 
     {_RULE}
     """
 
     icon = "minus"
-    first, second, result, op = "minuend", "subtrahend", "difference", operator.sub
-    inports, outports = _ports(first, second, result, "subtract from")
+    old_second, op = "subtrahend", operator.sub
+    inports, outports = _ports("minuend", "subtrahend", "difference", "subtract from")
 
 
 class Multiply(_Binary, Component):
-    __doc__ = f"""Sends multiplicand * multiplier on `product` for each multiplicand.
+    __doc__ = f"""Sends in * operand on `out` (multiplicand * multiplier = product) for each IP
+    on `in`.
 
     {_RULE}
     """
 
     icon = "times"
-    first, second, result, op = "multiplicand", "multiplier", "product", operator.mul
-    inports, outports = _ports(first, second, result, "multiply")
+    old_second, op = "multiplier", operator.mul
+    inports, outports = _ports("multiplicand", "multiplier", "product", "multiply")
 
 
 def _divide(a: Any, b: Any) -> Any:
@@ -115,16 +133,15 @@ def _divide(a: Any, b: Any) -> Any:
 
 
 class Divide(_Binary, Component):
-    __doc__ = f"""Sends dividend / divisor on `quotient` for each dividend (an int when both
-    are ints and it divides evenly; a division by zero is bad input).
+    __doc__ = f"""Sends in / operand on `out` (dividend / divisor = quotient) for each IP on
+    `in` (an int when both are ints and it divides evenly; a division by zero is bad input).
 
     {_RULE}
     """
 
     icon = "percent"
-    first, second, result = "dividend", "divisor", "quotient"
-    op = staticmethod(_divide)
-    inports, outports = _ports(first, second, result, "divide")
+    old_second, op = "divisor", staticmethod(_divide)
+    inports, outports = _ports("dividend", "divisor", "quotient", "divide")
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -135,54 +152,51 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class Compare(Component):
-    """Compares each number on `value` with the comparison and sends it on `pass` when the
-    comparison holds, on `fail` when it does not.
+    """Compares each number on `in` with the operand and sends it on `out` when the
+    comparison holds, on `rejected` when it does not (as flow/Filter does).
 
-    Ports follow NoFlo's math/Compare. The comparison comes from its port (the latest
-    applies; typically an IIP) or from conf; the operator (==, !=, >, <, >=, <= or eq, ne,
-    gt, lt, ge, le; default ==) from conf or an IIP on `operator`. conf: {"comparison": n,
-    "operator": ">"} or just the comparison. Numbers given as text count. A value that is
-    not a number goes to `error` as {message, input}, or fails the process when `error` is
-    not connected. Brackets pass through to `pass` and `fail`.
+    The operand comes from its port (the latest applies; typically an IIP) or from conf;
+    the operator (==, !=, >, <, >=, <= or eq, ne, gt, lt, ge, le; default ==) from conf or
+    an IIP on `operator`. conf: {"operand": n, "operator": ">"} or just the operand. Numbers
+    given as text count. A value that is not a number goes to `error` as {message, input},
+    or fails the process when `error` is not connected. Brackets pass through to `out` and
+    `rejected`. NoFlo's names (value, comparison, pass, fail) still work for a release, with
+    a warning.
     """
 
     icon = "check"
     inports = InPorts(
-        InPort("value", datatype="number", description="numbers to compare"),
-        InPort("comparison", datatype="number", description="what to compare with (latest "
-               "applies; or give it in conf)"),
+        InPort("in", datatype="number", description="numbers to compare", aliases=("value",)),
+        InPort("operand", datatype="number", description="what to compare with (latest "
+               "applies; or give it in conf)", aliases=("comparison",)),
         InPort("operator", datatype="string", description="==, !=, >, <, >=, <= (IIP; or "
                "in conf)"),
-        InPort("conf", description="{comparison, operator}, or the comparison"),
+        InPort("conf", description="{operand, operator}, or the operand"),
     )
     outports = OutPorts(
-        OutPort("pass", datatype="number", description="values for which it holds"),
-        OutPort("fail", datatype="number", description="values for which it does not"),
+        OutPort("out", datatype="number", description="values for which it holds",
+                aliases=("pass",)),
+        OutPort("rejected", datatype="number", description="values for which it does not",
+                aliases=("fail",)),
         OutPort("error", datatype="object", description="{message, input} for a value that "
                 "is not a number"),
     )
 
     def run(self) -> None:
-        conf = self.options({"comparison": MISSING, "operator": "=="}, scalar="comparison")
+        conf = _constant(self, "comparison", {"operator": "=="})
         symbol = self.conf("operator", conf["operator"])
         test = OPERATORS.get(str(symbol).strip())
         if test is None:
             raise ValueError(f"{self.node_id}: unknown operator {symbol!r} (known: "
                              f"{', '.join(OPERATORS)})")
-        constant = conf["comparison"]
-        if constant is not MISSING:
-            try:
-                constant = number(constant, "conf comparison")
-            except BadInput as exc:
-                raise ValueError(f"{self.node_id}: {exc}") from None
-        passed, failed = self.outports["pass"], self.outports["fail"]
-        for ip, comparison in with_operand(self, "value", "comparison", constant):
+        passed, failed = self.outports["out"], self.outports["rejected"]
+        for ip, operand in with_operand(self, "in", "operand", conf["operand"]):
             if not ip.is_data:
                 passed.send(ip)
                 failed.send(ip)
                 continue
             try:
-                holds = test(number(ip.data, "value"), number(comparison, "comparison"))
+                holds = test(number(ip.data, "in"), number(operand, "operand"))
             except BadInput as exc:
                 reject(self, str(exc), ip.data)
                 continue

@@ -15,6 +15,7 @@ class Publish(Component):
     """
 
     icon = "upload"
+    reaches = ("network",)
     inports = InPorts(
         InPort("conf", description="{url, topic, buffer, brackets, client_id, reconnect} or "
                "'URL TOPIC'", required=True),

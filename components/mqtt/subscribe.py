@@ -16,6 +16,7 @@ class Subscribe(Component):
     """
 
     icon = "download"
+    reaches = ("network",)
     inports = InPorts(
         InPort("conf", description="{url, topic, prefetch, share, client_id, session_expiry, "
                "reconnect} or 'URL TOPIC'", required=True),

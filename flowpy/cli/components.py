@@ -1,4 +1,7 @@
-"""``flowpy components``: list the registered components with their ports."""
+"""``flowpy components``: list the registered components with their ports, and how each
+reaches outside the process (``Component.reaches``), which an operator needs to write the
+``components`` rule of a secret. ``--json`` prints exactly the ``component:component``
+payloads the protocol sends, whose schema has no room for ``reaches``, so it is not there."""
 
 from __future__ import annotations
 
@@ -25,12 +28,20 @@ def _ports(ports: list[dict[str, Any]]) -> str:
     return ", ".join(p["id"] + ("[]" if p.get("addressable") else "") for p in ports) or "-"
 
 
+def with_reaches(registry: Registry, infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The payloads, each with ``reaches`` (the class's declaration) added, for the text and
+    markdown listings."""
+    return [{**info, "reaches": list(registry.get(info["name"]).reaches)} for info in infos]
+
+
 def render_text(infos: list[dict[str, Any]]) -> str:
     lines = []
     for info in infos:
         lines.append(f"{info['name']}: {info['description']}")
         lines.append(f"    in:  {_ports(info['inPorts'])}")
         lines.append(f"    out: {_ports(info['outPorts'])}")
+        if info.get("reaches"):
+            lines.append(f"    reaches: {', '.join(info['reaches'])}")
     return "\n".join(lines)
 
 
@@ -44,6 +55,8 @@ def render_markdown(infos: list[dict[str, Any]]) -> str:
     ]
     for info in infos:
         out += [f"## {info['name']}", "", info["description"] or "(no description)", ""]
+        if info.get("reaches"):
+            out += [f"Reaches outside the process: {', '.join(info['reaches'])}.", ""]
         for title, key in (("Inports", "inPorts"), ("Outports", "outPorts")):
             if not info[key]:
                 continue
@@ -64,11 +77,12 @@ def render_markdown(infos: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    infos = Registry().describe_all()
+    registry = Registry()
+    infos = registry.describe_all()
     if args.json:
         print(json.dumps(infos, indent=2))
     elif args.markdown:
-        print(render_markdown(infos), end="")
+        print(render_markdown(with_reaches(registry, infos)), end="")
     else:
-        print(render_text(infos))
+        print(render_text(with_reaches(registry, infos)))
     return 0

@@ -5,6 +5,10 @@ checked the secret.
 A runtime answers a wrong or missing secret with an empty capability list rather than an
 error (the protocol's way), so the commands ask ``runtime:getruntime`` first and say "the
 runtime refused this secret" at once instead of waiting for answers that never come.
+
+Exit statuses: 1 when the runtime cannot be reached or says no; 2 (a usage error, as for a
+wrong option) when the command line names something that is not there: a URL where no
+runtime answers, a port the graph does not have.
 """
 
 from __future__ import annotations
@@ -14,16 +18,21 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from flowpy.errors import FlowpyError
-from flowpy.link.client import Client, ClientError
+from flowpy.errors import FlowpyError, missing_name
+from flowpy.link.client import Client, ClientError, NoRuntimeThere
 
 from .secret_options import ENV_VAR, add_secret_options
 
 EXAMPLE_URL = "ws://127.0.0.1:3569"
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 class CommandError(FlowpyError):
-    """What the user should know and do, in one line; the command exits with status 1."""
+    """What the user should know and do, in one line; the command exits with ``status``."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def runtime_url(text: str) -> str:
@@ -70,6 +79,8 @@ def connect(args: argparse.Namespace, needs: str, keep_packets: bool = True) -> 
         client = Client(
             args.url, secret=args.secret, timeout=args.timeout, keep_packets=keep_packets
         ).connect()
+    except NoRuntimeThere as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -102,7 +113,30 @@ def connect(args: argparse.Namespace, needs: str, keep_packets: bool = True) -> 
         raise
 
 
+def exported_ports(client: Client, graph: str, kind: str) -> list[str]:
+    """The names of the graph's exported ``kind`` ports (``inPorts`` or ``outPorts``), as the
+    runtime told this client in ``runtime:ports`` after ``getruntime``.
+
+    Those come right after the ``runtime:runtime`` reply ``connect`` waited for, so one more
+    ``getruntime`` round trip makes sure they have arrived (a graph without exported ports
+    gets none)."""
+    client.getruntime()
+    ports = client.ports.get(graph, {}).get(kind) or []
+    return [str(port.get("id")) for port in ports if isinstance(port, dict)]
+
+
+def check_port(client: Client, graph: str, kind: str, port: str) -> None:
+    """CommandError (usage, exit 2) when ``port`` is not one of the graph's exported ``kind``
+    ports: the same words the runtime uses when a packet goes to a port that is not there."""
+    names = exported_ports(client, graph, kind)
+    if port.lower() not in {name.lower() for name in names}:
+        what = "inport" if kind == "inPorts" else "outport"
+        raise CommandError(f"graph {graph!r} has no exported {what} {missing_name(port, names)}",
+                           EXIT_USAGE)
+
+
 def fail(command: str, error: Any) -> int:
-    """Print ``flowpy COMMAND: error`` to stderr; the status of a failed command."""
+    """Print ``flowpy COMMAND: error`` to stderr; the status of a failed command (a
+    CommandError's own, else 1)."""
     print(f"flowpy {command}: {error}", file=sys.stderr, flush=True)
-    return 1
+    return getattr(error, "status", EXIT_FAILED)

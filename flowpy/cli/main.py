@@ -25,15 +25,21 @@ from .tuning import NETWORK_COMMANDS, add_cpu_option, confine_networks, tune_gc
 
 log = logging.getLogger("flowpy.cli")
 
-# Modules that contribute a subcommand: each has add_parser(subparsers).
-SUBCOMMAND_MODULES = (
-    "flowpy.cli.run",
-    "flowpy.cli.components",
-    "flowpy.cli.serve",
-    "flowpy.cli.send_listen",
-    "flowpy.cli.control",
-    "flowpy.cli.participant",
-)
+#: Each subcommand and the module that contributes it (its add_parser(subparsers) adds it).
+#: A command line naming one of them imports that module alone: ``flowpy run`` never loads
+#: the server, Flask or the broker clients that other subcommands need.
+SUBCOMMANDS = {
+    "run": "flowpy.cli.run",
+    "components": "flowpy.cli.components",
+    "serve": "flowpy.cli.serve",
+    "send": "flowpy.cli.send_listen",
+    "listen": "flowpy.cli.send_listen",
+    "start": "flowpy.cli.control",
+    "stop": "flowpy.cli.control",
+    "status": "flowpy.cli.control",
+    "participant": "flowpy.cli.participant",
+}
+SUBCOMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 
 #: Commands that log more than warnings by default: a served runtime reports its life (starts,
 #: stops, process errors, clients coming and going) at info level.
@@ -79,7 +85,9 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` alone when it names one (the others'
+    modules are then not imported)."""
     parser = argparse.ArgumentParser(
         prog="flowpy",
         description="A flow-based-programming runtime: run graphs, serve them, talk to them.",
@@ -89,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
                                        parser_class=CommandParser)
     subparsers.required = True
-    for name in SUBCOMMAND_MODULES:
+    wanted = (SUBCOMMANDS[only],) if only in SUBCOMMANDS else SUBCOMMAND_MODULES
+    for name in wanted:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -118,7 +127,8 @@ def _help(parser: argparse.ArgumentParser, commands: dict[str, argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((word for word in argv if not word.startswith("-")), None))
     args = parser.parse_args(argv)
     configure_logging(args)
     settle_secret(args)

@@ -25,6 +25,7 @@ import json
 import os
 import select
 import signal
+import stat
 import sys
 import threading
 import time
@@ -37,7 +38,7 @@ from flowpy.engine.registry import Registry
 from flowpy.errors import missing_name
 from flowpy.graphs.files import read_graph_file
 
-from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, ip_of_line, line_of_ip
+from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, LineReader, line_of_ip
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID, EXIT_TIMEOUT = 0, 1, 2, 3
 #: What the wake pipe carries besides signal numbers: the network finished by itself.
@@ -180,6 +181,7 @@ class CliListener(NetworkListener):
 def feed_lines(network: Network, port: str, fd: int, stop_fd: int,
                fmt: str = DEFAULT_FORMAT) -> None:
     """Each line read from ``fd`` becomes an IP on ``port``; end of input closes the port."""
+    ip_of_line = LineReader(fmt, _warn)
     pending = b""
     try:
         while True:
@@ -191,9 +193,9 @@ def feed_lines(network: Network, port: str, fd: int, stop_fd: int,
                 break
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
-                network.send_inport(port, ip_of_line(line.decode("utf-8", "replace"), fmt))
+                network.send_inport(port, ip_of_line(line.decode("utf-8", "replace")))
         if pending:
-            network.send_inport(port, ip_of_line(pending.decode("utf-8", "replace"), fmt))
+            network.send_inport(port, ip_of_line(pending.decode("utf-8", "replace")))
         network.close_inport(port)
     except NetworkError:
         return  # the network ended or was stopped: nothing left to feed
@@ -219,6 +221,21 @@ class Progress:
             last = now
         self.err.write("\r\x1b[K")
         self.err.flush()
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"flowpy run: warning: {message}\n")
+    sys.stderr.flush()
+
+
+def stdin_is_given() -> bool:
+    """Whether something was piped or redirected into stdin: a pipe, or a file that is not
+    empty (not a terminal, not /dev/null)."""
+    try:
+        info = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size > 0)
 
 
 def _unknown_port(kind: str, port: str, exported: Any) -> str | None:
@@ -255,6 +272,9 @@ def run(args: argparse.Namespace) -> int:
         for problem in filter(None, problems):
             err.write(f"flowpy: {args.graph}: {problem}\n")
         return EXIT_INVALID
+    if not args.stdin and graph.inports and stdin_is_given():
+        _warn(f"stdin is not read: pass --stdin PORT to feed its lines into the graph "
+              f"(exported inports: {', '.join(graph.inports)})")
     # Signals go to the wake pipe from before the first process starts: a Ctrl-C that came
     # earlier than the wait would otherwise raise in the middle of things, and leave Python
     # waiting at exit for processes nobody stops.

@@ -22,8 +22,8 @@ from flowpy.engine.ip import IP
 from flowpy.link.client import ClientError, ConnectionClosed
 from flowpy.wire.events import event_of, ip_of
 
-from .connect import CommandError, add_runtime_options, connect, fail
-from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, ip_of_line, line_of_ip
+from .connect import CommandError, add_runtime_options, check_port, connect, fail
+from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, LineReader, ip_of_line, line_of_ip
 
 SEND_DESCRIPTION = (
     "Send values into an exported inport of a graph on a running runtime, as one stream "
@@ -88,8 +88,9 @@ def _ip_batches(args: argparse.Namespace) -> Iterator[list[IP]]:
     if args.values:
         yield [ip_of_line(text, args.format) for text in args.values]
         return
+    read = LineReader(args.format, _warn)
     for lines in _stdin_lines():
-        yield [ip_of_line(line, args.format) for line in lines]
+        yield [read(line) for line in lines]
 
 
 def _stdin_lines() -> Iterator[list[str]]:
@@ -116,6 +117,10 @@ def _stdin_lines() -> Iterator[list[str]]:
             if tail:
                 yield [tail]
             return
+
+
+def _warn(message: str) -> None:
+    print(f"flowpy send: warning: {message}", file=sys.stderr, flush=True)
 
 
 def run_send(args: argparse.Namespace) -> int:
@@ -145,6 +150,12 @@ def run_listen(args: argparse.Namespace) -> int:
     try:
         client, graph = connect(args, needs="protocol:runtime")
     except CommandError as exc:
+        return fail("listen", exc)
+    try:
+        if args.port:  # refused as send refuses it, rather than waiting for ever
+            check_port(client, graph, "outPorts", args.port)
+    except (CommandError, ClientError) as exc:
+        client.close()
         return fail("listen", exc)
     where = f"{graph}.{args.port}" if args.port else graph
     print(f"flowpy listen: listening to {where} on {args.url}", file=sys.stderr, flush=True)

@@ -2,7 +2,8 @@
 
     python -m flowpy serve [--host 127.0.0.1] [--port 3569] [--secret-file FILE]
                            [--permissions FILE] [--graph FILE [--start]] [--label TEXT]
-                           [--state-dir DIR]
+                           [--state-dir DIR] [--allow-origin ORIGIN ...]
+                           [--handshake-timeout SECONDS]
 
 Prints one line, ``flowpy runtime listening on ws://HOST:PORT``, once it accepts
 connections (``--port 0`` picks a free port), and stops cleanly on SIGINT or SIGTERM.
@@ -28,6 +29,8 @@ from flowpy.engine import cpus
 from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
+from flowpy.server.handshakes import DEFAULT_HANDSHAKE_TIMEOUT
+from flowpy.server.origins import OriginError, parse_allowed
 
 from .secret_options import ENV_VAR, add_secret_options, settle_secret
 
@@ -138,6 +141,24 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "them run out first",
     )
     parser.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        type=_origin,
+        help="let web pages of ORIGIN (scheme://host[:port], 'null', 'file://', or '*' for "
+        "any) open the WebSocket; pages of other origins get 403 (repeatable; clients that "
+        "send no Origin, as CLI tools and other runtimes, are not affected)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        help="close a connection that has not finished its WebSocket handshake this long "
+        f"after it was accepted; 0 = never (default: {DEFAULT_HANDSHAKE_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--remote",
         metavar="NAME=URL",
         action="append",
@@ -174,6 +195,13 @@ def protected_mode_refusal(args: argparse.Namespace) -> str | None:
             f"client that reaches it could edit graphs and run commands; give a secret "
             f"(--secret-file FILE, ${ENV_VAR} or --secret) or --permissions FILE, or pass "
             f"--insecure-open if every host that can reach this port is trusted")
+
+
+def _origin(value: str) -> str:
+    try:
+        return parse_allowed(value)
+    except OriginError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fail(message: str) -> int:
@@ -292,22 +320,30 @@ def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: 
     runtime.keep_start_intent = True
 
     def ready(url: str) -> None:
-        _start_networks(runtime, to_start)
+        # A graph that does not start is said before the ready line (whoever waits for that
+        # line has it then); the runtime serves on: other graphs and clients are fine.
+        for graph_id, reason in _start_networks(runtime, to_start):
+            print(f"flowpy serve: graph {graph_id} did not start: {reason} (serving on; "
+                  f"'flowpy status {url}' says why)", file=sys.stderr, flush=True)
         print(f"flowpy runtime listening on {url}", flush=True)
 
     try:
         return serve(args.host, port, runtime, ready_callback=ready,
                      stall_timeout=args.stall_timeout or None, compression=args.compression,
-                     debug_rate=args.debug_rate, listener=listener)
+                     debug_rate=args.debug_rate, listener=listener,
+                     allow_origins=args.allow_origin,
+                     handshake_timeout=args.handshake_timeout or None)
     except OSError as exc:
         runtime.shutdown()
         return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")
 
 
-def _start_networks(runtime: Any, graphs: list[str]) -> None:
+def _start_networks(runtime: Any, graphs: list[str]) -> list[tuple[str, str]]:
     """Start these graphs' networks (the server accepts connections already, and the
     ready line follows, so a client that read it finds them running). A graph that is not
-    loaded or does not start is logged; the runtime serves on."""
+    loaded is logged; one that does not start (logged by the runtime, kept for ``GET /``)
+    is returned with why: the runtime serves on."""
+    failed: list[tuple[str, str]] = []
     for graph_id in graphs:
         hosted = runtime.get_graph(graph_id)
         if hosted is None:
@@ -316,9 +352,10 @@ def _start_networks(runtime: Any, graphs: list[str]) -> None:
         try:
             hosted.start()
         except Exception as exc:  # noqa: BLE001 - NetworkError or a component's failure
-            log.error("cannot start the network of graph %s: %s", graph_id, exc)
+            failed.append((graph_id, str(exc)))
         else:
             log.info("started the network of graph %s", graph_id)
+    return failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

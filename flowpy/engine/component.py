@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -18,9 +19,17 @@ from typing import Any, ClassVar
 from .connection import EndOfStream
 from .ports import InPort, InPorts, OutPort, OutPorts, PortSpec
 
+#: The graph property naming the directory a graph's relative paths are relative to: set by
+#: ``read_graph_file`` to the graph file's directory (a relative value there is relative to it).
+BASE_DIR_PROPERTY = "baseDir"
+
 
 class ProcessContext:
-    """What a running process may ask of its network (console output); set by the network."""
+    """What a running process may ask of its network (console output, the graph's base
+    directory); set by the network."""
+
+    #: Where relative paths in the graph point from; None: the current directory.
+    base_dir: str | None = None
 
     def console(self, node_id: str, text: str) -> None:
         print(text, flush=True)
@@ -49,6 +58,11 @@ def conf_value(value: Any) -> Any:
     if isinstance(decoded, float) and not math.isfinite(decoded):
         return value  # 1e400: beyond a double, so not a JSON number flowpy accepts
     return decoded
+
+
+#: What a component may declare in ``reaches``: it starts programs (``exec``), reads or
+#: writes the file system (``files``), or talks to other hosts or runtimes (``network``).
+REACHES: tuple[str, ...] = ("exec", "files", "network")
 
 
 class Component:
@@ -84,9 +98,18 @@ class Component:
     #: it, child processes): its thread is left on every CPU even when the runtime keeps its
     #: networks on one (see :mod:`flowpy.engine.cpus`).
     parallel: ClassVar[bool] = False
+    #: How the component reaches outside the process, in the words of :data:`REACHES`
+    #: (``("exec",)`` for one that starts programs); empty for one that only computes.
+    #: ``flowpy components`` shows it, so an operator writing a ``components`` rule for a
+    #: secret knows which components to exclude.
+    reaches: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        unknown = [word for word in cls.reaches if word not in REACHES]
+        if unknown or not isinstance(cls.reaches, tuple):
+            raise TypeError(f"{cls.__name__}.reaches must be a tuple of {', '.join(REACHES)}; "
+                            f"got {cls.reaches!r}")
         # Older components declare plain lists of InPort/OutPort: the same declaration.
         for attribute, kind in (("inports", InPorts), ("outports", OutPorts)):
             declared = cls.__dict__.get(attribute)
@@ -181,6 +204,18 @@ class Component:
     def console(self, text: str) -> None:
         """Console output: stdout under ``flowpy run``, ``network:output`` over the protocol."""
         self._context.console(self.node_id, text)
+
+    def path(self, value: str) -> str:
+        """A path the graph gives (a file to read or write, a working directory) as this
+        process should open it: a relative path is relative to the graph's base directory,
+        the directory of the graph file it came from (see ``BASE_DIR_PROPERTY``), so a graph
+        works from wherever it is run; an absolute path, and any path of a graph that came
+        from no file, is returned as it is. Send on the path as given, not this one: what
+        comes downstream resolves it again the same way."""
+        base = self._context.base_dir
+        if base is None or os.path.isabs(value):
+            return value
+        return os.path.join(base, value)
 
     # -- metadata ------------------------------------------------------------------------
     @classmethod

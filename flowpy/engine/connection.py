@@ -122,6 +122,7 @@ class Connection:
         "capacity",
         "low_watermark",
         "dropped",
+        "passed",
         "_items",
         "_lock",
         "_not_empty",
@@ -146,6 +147,10 @@ class Connection:
         self.capacity = capacity
         self.low_watermark = capacity // 2
         self.dropped = 0
+        #: Items that went in through send/send_many since the connection was made (IIPs
+        #: preloaded or injected are not counted): one integer add under the lock the send
+        #: holds anyway, so per-edge counts cost nothing until somebody reads them.
+        self.passed = 0
         self._items: deque[Any] = deque()
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
@@ -211,6 +216,7 @@ class Connection:
                 self.dropped += 1
                 return False
             items.append(item)
+            self.passed += 1
             if on_queued is not None:
                 on_queued()
             if len(items) == 1:
@@ -235,6 +241,7 @@ class Connection:
                 was_empty = not items
                 end = min(total, start + room)
                 items.extend(pending[start:end])
+                self.passed += end - start
                 start = end
                 if was_empty:
                     self._wake_reader()

@@ -1,21 +1,25 @@
 """What a running network tells those who listen: lifecycle, traffic of exported ports, errors.
 
-The runtime's hosted graph, ``flowpy run`` and tests are listeners; a listener implements
-the methods it cares about.
+The runtime's hosted graph, ``flowpy run``, broker participants and tests are listeners.
+:class:`NetworkListener` is a :class:`typing.Protocol`: the network calls every method of it
+directly, so a listener has them all. Subclassing it gives every method a default that does
+nothing (``outport_ips`` hands each IP to ``outport_ip``), so a listener writes only the
+methods it cares about.
+
+The ``network`` argument is the :class:`~flowpy.engine.network.Network` that reports; it is
+typed ``Any`` here so that this module need not import the network, which imports it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, runtime_checkable
 
 from .ip import IP
 
-if TYPE_CHECKING:
-    from .network import Network
 
-
-class NetworkListener:
-    """Receives a network's lifecycle and traffic events. Every method is optional.
+@runtime_checkable
+class NetworkListener(Protocol):
+    """Receives a network's lifecycle and traffic events.
 
     Methods are called from network threads. ``outport_ip`` may block to apply
     back-pressure, but must return soon after ``network.stopping`` is set; ``stopping`` is
@@ -24,32 +28,43 @@ class NetworkListener:
     its own state should not name attributes ``started``/``stopped``.)
     """
 
-    def started(self, network: Network) -> None: ...
+    def started(self, network: Any) -> None:
+        return None
 
-    def stopping(self, network: Network) -> None: ...
+    def stopping(self, network: Any) -> None:
+        return None
 
-    def port_event(self, network: Network, direction: str, port: str, event: str) -> None: ...
+    def port_event(self, network: Any, direction: str, port: str, event: str) -> None:
+        """Exported port ``port`` (``direction`` "in" or "out") connected or disconnected."""
+        return None
 
-    def outport_ip(self, network: Network, port: str, ip: IP) -> None: ...
+    def outport_ip(self, network: Any, port: str, ip: IP) -> None:
+        return None
 
-    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+    def outport_ips(self, network: Any, port: str, ips: list[IP]) -> None:
         """Several IPs that left ``port`` back to back (the outport handler had them queued).
         Override to handle them at once; by default each goes to ``outport_ip``."""
         for ip in ips:
             self.outport_ip(network, port, ip)
 
-    def process_error(self, network: Network, node: str, message: str, tb: str) -> None: ...
+    def process_error(self, network: Any, node: str, message: str, tb: str) -> None:
+        return None
 
-    def output(self, network: Network, node: str, text: str) -> None: ...
+    def output(self, network: Any, node: str, text: str) -> None:
+        return None
 
-    def discarded(self, network: Network, count: int, drained: bool) -> None:
+    def discarded(self, network: Any, count: int, drained: bool) -> None:
         """A stop discarded ``count`` IPs still inside the network; ``drained`` is False if a
         drain was asked for and did not finish (deadline, or cut short)."""
+        return None
 
-    def edit_discarded(self, network: Network, count: int, why: str) -> None:
+    def edit_discarded(self, network: Any, count: int, why: str) -> None:
         """A live edit of the running network (``why``: "removing process 'x'") discarded
         ``count`` IPs that were waiting on what it took away. The network goes on running."""
+        return None
 
-    def finished(self, network: Network) -> None: ...
+    def finished(self, network: Any) -> None:
+        return None
 
-    def stopped(self, network: Network) -> None: ...
+    def stopped(self, network: Any) -> None:
+        return None

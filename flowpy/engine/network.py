@@ -18,6 +18,11 @@ not fed by an exported inport hold nothing a client handed in, so they do not de
 Then it aborts every connection so blocked threads wake up, joins everything with a bounded
 timeout, and reports how many IPs were still inside and discarded. ``stop(drain=False)``
 skips the drain (a runaway graph), and :meth:`Network.cut_drain` ends one in progress.
+
+The network owns the lifecycle and the threads; what runs and how it is connected is its
+:attr:`Network.structure`, a :class:`~flowpy.engine.topology.Topology`, which live edits
+(:mod:`~flowpy.engine.live`) and the drain (:mod:`~flowpy.engine.drain`) change or read
+through public operations only.
 """
 
 from __future__ import annotations
@@ -28,30 +33,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from flowpy.errors import missing_name
 
 from . import cpus, live
-from .component import Component, ProcessContext
+from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
-from .drain import drain_network
+from .drain import Drain
 from .errors import NetworkError
 from .ip import IP
 from .listener import NetworkListener
-from .ports import Index, InputPort, OutputPort, PortSpec, normalize_index
-from .taps import TapConnection
-from .wiring import (
-    HANDLER_PORT,
-    IN_HANDLER,
-    OUT_HANDLER,
-    Plan,
-    Slot,
-    plan_wiring,
-    slots_of,
-)
+from .ports import InputPort, OutputPort
+from .topology import Process, Topology
+from .wiring import HANDLER_PORT, Plan, Slot, plan_wiring, slots_of
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +55,6 @@ log = logging.getLogger(__name__)
 OUTPORT_BATCH = 256
 #: Inport requests the inport handler takes from its queue at once.
 INPORT_BATCH = 64
-
-
-@dataclass
-class _Process:
-    node_id: str
-    component: Component | None
-    thread: threading.Thread | None = None
-    inports: list[InputPort] = field(default_factory=list)
-    outports: list[OutputPort] = field(default_factory=list)
 
 
 class Network:
@@ -87,29 +74,24 @@ class Network:
         elif isinstance(listener, NetworkListener):
             self._listeners = [listener]
         else:
-            self._listeners = list(listener)
+            self._listeners = [_checked(one) for one in listener]
         self.capacity = capacity
         self.started = False
         self.running = False
         self.stopping = threading.Event()
         self.started_at = 0.0
         self.stats = {"in": 0, "out": 0, "discarded": 0}
+        #: IPs put into each exported inport and taken from each exported outport this run.
+        self.port_counts: dict[str, dict[Any, int]] = {"in": {}, "out": {}}
         self._state = threading.Lock()
-        self._draining = False  # a stop began: inport requests are refused
-        self._drain_cut = False
-        self._drain_quiet = threading.Condition()
+        #: what runs and how it is connected (this start's); changed under ``_state``
+        self.structure = Topology(self._state, capacity)
+        self._drain = Drain()
         self._finished = threading.Event()
-        self._processes: list[_Process] = []
         self._handlers: list[threading.Thread] = []
-        self._connections: list[Connection] = []
-        self._plan = Plan()
         self._requests: Connection | None = None
-        self._in_ports: dict[str, OutputPort] = {}
         self._live = 0
-        self._taps: dict[tuple[Slot, Slot], TapConnection] = {}
-        self._out_port: InputPort | None = None
         self._out_counted = False  # the outport handler is counted in _live (has outports)
-        self._out_names: dict[Any, str] = {}  # outport handler slot -> public name (renames)
         self._retired: list[threading.Thread] = []  # threads of processes edited away
 
     # -- public state --------------------------------------------------------------------
@@ -123,11 +105,16 @@ class Network:
 
     @property
     def exported_inports(self) -> list[str]:
-        return list(self._plan.exported_in)
+        return list(self.structure.plan.exported_in)
 
     @property
     def exported_outports(self) -> list[str]:
-        return list(self._plan.exported_out)
+        return list(self.structure.plan.exported_out)
+
+    @property
+    def draining(self) -> bool:
+        """A stop has begun: inport requests are refused from then on (until a new start)."""
+        return self._drain.active
 
     @property
     def edges(self) -> list[tuple[Slot, Slot]]:
@@ -136,21 +123,18 @@ class Network:
         Subgraph processes appear under their flattened ids (``outer/inner``); edges of the
         exported ports are not listed.
         """
-        handlers = (IN_HANDLER, OUT_HANDLER)
-        return [
-            (s, t) for s, t in self._plan.edges if s[0] not in handlers and t[0] not in handlers
-        ]
+        return self.structure.running_edges()
 
     def component(self, node_id: str) -> Component:
         """The component instance running node ``node_id`` in this run (for inspection: a
         Bridge's link state, a test's probe). KeyError if no such process runs."""
-        for proc in self._processes:
+        for proc in self.structure.processes:
             if proc.node_id == node_id and proc.component is not None:
                 return proc.component
         raise KeyError(f"no process {node_id!r} in network {self.name!r}")
 
     def add_listener(self, listener: NetworkListener) -> None:
-        self._listeners.append(listener)
+        self._listeners.append(_checked(listener))
 
     def remove_listener(self, listener: NetworkListener) -> None:
         if listener in self._listeners:
@@ -168,15 +152,13 @@ class Network:
             with getattr(self.graph, "lock", contextlib.nullcontext()):
                 plan = plan_wiring(self.graph, self.registry, self.capacity)
             processes = self._instantiate(plan)
-            self._plan = plan
-            self._processes = processes
+            self.structure.load(plan, processes)
             self._finished.clear()
             self.stopping.clear()
-            self._draining = False
-            self._drain_cut = False
+            self._drain.reset()
             self.stats = {"in": 0, "out": 0, "discarded": 0}
-            self._taps = {}
-            self._build_handlers(plan)
+            self.port_counts = {"in": {}, "out": {}}
+            self._build_handlers()
             # The outport handler counts while it has outports to flush: it ends last.
             self._out_counted = bool(plan.exported_out)
             self._live = len(processes) + self._out_counted
@@ -186,17 +168,17 @@ class Network:
         # The exported ports connect before the network announces itself started: clients
         # such as fbp-spec start a test case on network:started and count every packet after it.
         for public in plan.exported_in:
-            self._emit("port_event", self, "in", public, "connect")
+            self.announce_port("in", public, "connect")
         for public in plan.exported_out:
-            self._emit("port_event", self, "out", public, "connect")
-        self._emit("started", self)
+            self.announce_port("out", public, "connect")
+        self._tell(lambda listener: listener.started(self), "started")
         for thread in self._handlers:
             thread.start()
         for proc in processes:
             assert proc.thread is not None
             proc.thread.start()
 
-    def _instantiate(self, plan: Plan) -> list[_Process]:
+    def _instantiate(self, plan: Plan) -> list[Process]:
         processes = []
         for node_id, cls in plan.classes.items():
             inports = {
@@ -207,18 +189,27 @@ class Network:
                 name: OutputPort(spec, slots_of(plan.sources, node_id, name))
                 for name, spec in cls.port_specs("out").items()
             }
-            processes.append(self._make_process(node_id, cls, inports, outports))
+            processes.append(self._process(node_id, cls, inports, outports))
         return processes
 
-    def _make_process(self, node_id: str, cls: type[Component],
-                      inports: dict[str, InputPort], outports: dict[str, OutputPort]) -> _Process:
+    def _process(
+        self,
+        node_id: str,
+        cls: type[Component],
+        inports: dict[str, InputPort],
+        outports: dict[str, OutputPort],
+    ) -> Process:
         """The component instance of a node, bound to its ports, and its thread (not started)."""
         try:
-            component = cls(node_id, cls.inports.bind(inports), cls.outports.bind(outports),
-                            _NetworkContext(self))
+            component = cls(
+                node_id,
+                cls.inports.bind(inports),
+                cls.outports.bind(outports),
+                _NetworkContext(self),
+            )
         except Exception as exc:
             raise NetworkError(f"node {node_id!r}: cannot create {cls.__name__}: {exc}") from exc
-        proc = _Process(node_id, component, None, list(inports.values()), list(outports.values()))
+        proc = Process(node_id, component, None, list(inports.values()), list(outports.values()))
         proc.thread = threading.Thread(target=self._run_process, args=(proc,), name=node_id)
         return proc
 
@@ -232,55 +223,85 @@ class Network:
 
     def apply_edit(self, event: str, payload: dict) -> None:
         """Follow a change the graph has made (checked with :meth:`check_edit` first)."""
-        if self.started and not self.stopping.is_set() and not self._draining:
+        if self.started and not self.stopping.is_set() and not self._drain.active:
             live.apply(self, event, payload)
 
     def topology(self) -> tuple[set[str], set[tuple[Slot, Slot]]]:
         """The processes and the edges between them as the network runs them now."""
-        return live.topology(self)
+        return self.structure.snapshot()
+
+    # The lifecycle side of a live edit; flowpy.engine.live calls these, state lock held
+    # unless said otherwise.
+    def spawn(
+        self,
+        node_id: str,
+        cls: type[Component],
+        inports: dict[str, InputPort],
+        outports: dict[str, OutputPort],
+    ) -> Process:
+        """A process added to the running network: made, counted as running and put into
+        the structure (its thread is for the caller to start, after the lock)."""
+        proc = self._process(node_id, cls, inports, outports)
+        self.structure.add_process(proc, cls)
+        self._live += 1
+        out = self.structure.out_port
+        if out is None or not out.held:
+            self._revive_outport_handler()  # a process runs again: outports may come
+        return proc
+
+    def expect_outports(self) -> None:
+        """An outport was exported: the outport handler flushes it before the network
+        finishes (it counts as running, once)."""
+        if not self._out_counted:
+            self._out_counted = True
+            self._live += 1
+
+    def retire(self, thread: threading.Thread) -> None:
+        """The thread of a removed process that has not ended yet: joined (or reported
+        stuck) when the network stops."""
+        self._retired.append(thread)
+
+    def announce_port(self, direction: str, public: str, event: str) -> None:
+        """Lock not held: tell the listeners an exported port connected or disconnected."""
+        self._tell(
+            lambda listener: listener.port_event(self, direction, public, event), "port_event"
+        )
+
+    def report_discarded(self, count: int, why: str) -> None:
+        """Lock not held: a live edit discarded ``count`` IPs (``why``: what it took away)."""
+        log.warning("network %s: %s discarded %d IP(s)", self.name, why, count)
+        self._tell(lambda listener: listener.edit_discarded(self, count, why), "edit_discarded")
 
     def _revive_outport_handler(self) -> None:
         """State lock held: a process was added after every process had ended, so the
         outport handler has ended too: a new one serves the outports edits may export."""
-        out = self._out_port
-        if out is not None and self._handlers and any(
-                t.name == f"{self.name}-OUT" and t.is_alive() for t in self._handlers):
+        out = self.structure.out_port
+        if (
+            out is not None
+            and self._handlers
+            and any(t.name == f"{self.name}-OUT" and t.is_alive() for t in self._handlers)
+        ):
             out.held = True
             out.poke()
             return
         out = InputPort(HANDLER_PORT, {}, held=True)
-        self._out_port = out
-        thread = threading.Thread(target=self._serve_outports, args=(out,),
-                                  name=f"{self.name}-OUT")
+        self.structure.out_port = out
+        thread = threading.Thread(target=self._serve_outports, args=(out,), name=f"{self.name}-OUT")
         self._handlers = [*self._handlers, thread]
         thread.start()
 
-    def _report_discarded(self, count: int, why: str) -> None:
-        log.warning("network %s: %s discarded %d IP(s)", self.name, why, count)
-        self._emit("edit_discarded", self, count, why)
-
-    def _build_handlers(self, plan: Plan) -> None:
+    def _build_handlers(self) -> None:
         self._requests = Connection(self.capacity, writers=1, name=f"{self.name}-IN requests")
-        in_slots = slots_of(plan.sources, IN_HANDLER, "port")
-        self._in_ports = {
-            str(public): OutputPort(PortSpec(str(public)), {None: conns})
-            for public, conns in in_slots.items()
-        }
-        # Held while processes run: an outport a live edit exports later must find it there.
-        out_port = InputPort(HANDLER_PORT, slots_of(plan.targets, OUT_HANDLER, "port"),
-                             held=bool(plan.classes))
-        self._out_port = out_port
-        self._out_names = {public: public for public in plan.exported_out}
+        out_port = self.structure.out_port
         self._handlers = [
             threading.Thread(target=self._serve_inports, name=f"{self.name}-IN"),
             threading.Thread(
                 target=self._serve_outports, args=(out_port,), name=f"{self.name}-OUT"
             ),
         ]
-        self._connections = list(plan.targets.values()) + [self._requests]
 
     # -- threads -------------------------------------------------------------------------
-    def _run_process(self, proc: _Process) -> None:
+    def _run_process(self, proc: Process) -> None:
         try:
             assert proc.component is not None
             cpus.place_this_thread(proc.component.parallel)
@@ -290,7 +311,11 @@ class Network:
         except BaseException as exc:  # noqa: BLE001 - a process error must never kill the runtime
             if not self.stopping.is_set():
                 message = f"{type(exc).__name__}: {exc}"
-                self._emit("process_error", self, proc.node_id, message, traceback.format_exc())
+                tb = traceback.format_exc()
+                self._tell(
+                    lambda listener: listener.process_error(self, proc.node_id, message, tb),
+                    "process_error",
+                )
         finally:
             for port in proc.outports:
                 port.close()
@@ -304,10 +329,11 @@ class Network:
         requests = self._requests
         assert requests is not None
         cpus.place_this_thread()
+        counts = self.port_counts["in"]
         try:
             while True:
                 batch = requests.recv_many(INPORT_BATCH)  # one lock round-trip per burst
-                in_ports = self._in_ports  # replaced, never changed, by live edits
+                in_ports = self.structure.in_ports  # replaced, never changed, by live edits
                 for position, (kind, public, ip, callback, on_queued) in enumerate(batch):
                     port = in_ports.get(public)
                     accepted = port is not None or kind != "ip"  # an inport edited away
@@ -316,6 +342,7 @@ class Network:
                             queued = partial(_safe_call, on_queued) if on_queued else None
                             accepted = port.send(ip, queued)
                             self.stats["in"] += 1
+                            counts[public] = counts.get(public, 0) + 1
                         elif kind == "close" and port is not None:
                             port.close()
                     except NetworkStopped:  # stopped while waiting for room: say so, to all
@@ -328,14 +355,15 @@ class Network:
         except (EndOfStream, NetworkStopped):
             pass
         finally:
-            for port in self._in_ports.values():
+            for port in self.structure.in_ports.values():
                 port.close()
-            self._poke_drain()
+            self._drain.poke()
 
     def _serve_outports(self, port: InputPort) -> None:
         """The ``{graph}-OUT`` pseudo-process: hands every IP leaving an exported outport on,
         as many of one port at a time as are queued (one listener call per batch)."""
         cpus.place_this_thread()
+        counts = self.port_counts["out"]
         try:
             while True:
                 try:
@@ -343,7 +371,9 @@ class Network:
                 except EndOfStream:
                     break
                 self.stats["out"] += len(ips)
-                self._emit_outport(self._out_names.get(public, public), ips)
+                name = self.structure.out_names.get(public, public)
+                counts[name] = counts.get(name, 0) + len(ips)
+                self._emit_outport(name, ips)
         finally:
             for conn in port._slots.values():
                 conn.close_reader()
@@ -353,14 +383,7 @@ class Network:
     def _emit_outport(self, public: Any, ips: list[IP]) -> None:
         for listener in list(self._listeners):
             try:
-                batch_method = getattr(listener, "outport_ips", None)
-                if batch_method is not None:
-                    batch_method(self, public, ips)
-                else:
-                    single = getattr(listener, "outport_ip", None)
-                    if single is not None:
-                        for ip in ips:
-                            single(self, public, ip)
+                listener.outport_ips(self, public, ips)
             except Exception:  # a listener bug must not kill a network thread
                 log.exception("network listener %r failed on outport IPs", listener)
 
@@ -370,32 +393,40 @@ class Network:
             done = self._live == 0
             if done:
                 self.running = False
-            out = self._out_port
+            out = self.structure.out_port
             if out is not None and out.held and self._live == int(self._out_counted):
                 # No process is left: the outport handler ends once its streams have.
                 out.held = False
                 out.poke()
-        self._poke_drain()
+        self._drain.poke()
         if done:
-            if not self.stopping.is_set() and not self._draining:  # a stop reports itself
-                self._emit("finished", self)
+            if not self.stopping.is_set() and not self._drain.active:  # a stop reports itself
+                self._tell(lambda listener: listener.finished(self), "finished")
             self._finished.set()
 
     # -- graph inports -------------------------------------------------------------------
     def _inport_name(self, port: str) -> str:
-        if port in self._in_ports:
+        in_ports = self.structure.in_ports
+        if port in in_ports:
             return port
-        for public in self._in_ports:
+        for public in in_ports:
             if public.lower() == str(port).lower():
                 return public
-        raise NetworkError(f"graph {self.name!r} has no exported inport "
-                           f"{missing_name(port, self._in_ports)}")
+        raise NetworkError(
+            f"graph {self.name!r} has no exported inport {missing_name(port, in_ports)}"
+        )
 
-    def _request(self, kind: str, port: str, ip: IP | None, on_accepted: Callable | None,
-                 on_queued: Callable | None = None) -> None:
+    def _request(
+        self,
+        kind: str,
+        port: str,
+        ip: IP | None,
+        on_accepted: Callable | None,
+        on_queued: Callable | None = None,
+    ) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
-        if self._draining:
+        if self._drain.active:
             raise NetworkError(f"network {self.name!r} is stopping")
         public = self._inport_name(port)
         try:
@@ -404,7 +435,10 @@ class Network:
             raise NetworkError(f"network {self.name!r} is stopping") from None
 
     def send_inport(
-        self, port: str, ip: IP, on_accepted: Callable[[bool], Any] | None = None,
+        self,
+        port: str,
+        ip: IP,
+        on_accepted: Callable[[bool], Any] | None = None,
         on_queued: Callable[[], Any] | None = None,
     ) -> None:
         """Queue ``ip`` for exported inport ``port``; ``on_accepted(ok)`` runs once it is accepted.
@@ -429,85 +463,45 @@ class Network:
     # -- taps ----------------------------------------------------------------------------
     def tap(self, src: Any, tgt: Any, callback: Callable[[IP], Any]) -> Callable[[], None]:
         """Observe every IP crossing the edge src -> tgt. Costs nothing on untapped edges."""
-        key = self._edge_key(src, tgt)
-        with self._state:
-            tap = self._taps.get(key)
-            if tap is None:
-                conn = self._plan.targets[key[1]]
-                tap = TapConnection(conn)
-                self._taps[key] = tap
-                self._swap_target(key[0], conn, tap)
-            tap.callbacks.append(callback)
-
-        def untap() -> None:
-            with self._state:
-                if callback in tap.callbacks:
-                    tap.callbacks.remove(callback)
-                if not tap.callbacks:
-                    for edge, current in list(self._taps.items()):  # keys follow renames
-                        if current is tap:
-                            del self._taps[edge]
-                            self._swap_target(edge[0], tap, tap.inner)
-
-        return untap
-
-    def _swap_target(self, src: Slot, old: Any, new: Any) -> None:
-        """State lock held: the source slot ``src`` sends to ``new`` instead of ``old`` (a tap
-        put in front of a connection, or taken away)."""
-        self._plan.sources[src] = [new if t is old else t for t in self._plan.sources.get(src, [])]
-        port = live.outport_of(self, src)
-        if port is not None:
-            port.swap(old, new)
-
-    def _edge_key(self, src: Any, tgt: Any) -> tuple[Slot, Slot]:
-        def norm(ref: Any) -> tuple[str, str, Index | None]:
-            return (ref.node, str(ref.port).lower(), normalize_index(getattr(ref, "index", None)))
-
-        want = (norm(src), norm(tgt))
-        for s, t in self._plan.edges:
-            if (s, t) == want:
-                return s, t
-        for s, t in self._plan.edges:  # an auto-assigned index on an addressable port
-            if (
-                s[:2] == want[0][:2]
-                and t[:2] == want[1][:2]
-                and (want[0][2] is None or want[0][2] == s[2])
-                and (want[1][2] is None or want[1][2] == t[2])
-            ):
-                return s, t
-        raise NetworkError(f"no running edge {want[0]} -> {want[1]}")
+        return self.structure.tap(src, tgt, callback)
 
     # -- stop ----------------------------------------------------------------------------
     def stop(self, timeout: float = 5.0, drain: bool = True) -> list[str]:
         """Stop every thread, draining first (see the module docstring); returns the names of
         threads that did not end within ``timeout`` (the drain included)."""
         with self._state:
-            if not self.started or self.stopping.is_set() or self._draining:
+            if not self.started or self.stopping.is_set() or self._drain.active:
                 return []
-            self._draining = True
-            plan = self._plan
+            self._drain.active = True
+            plan = self.structure.plan
         began = time.monotonic()
         deadline = began + timeout
-        drained = drain_network(self, deadline - min(1.0, timeout * 0.2)) if drain else True
+        in_handler = self._handlers[0] if self._handlers else None
+        drained = (
+            self._drain.run(
+                self.structure, self._requests, in_handler, deadline - min(1.0, timeout * 0.2)
+            )
+            if drain
+            else True
+        )
         with self._state:
             self.stopping.set()
-        self._emit("stopping", self)
+        self._tell(lambda listener: listener.stopping(self), "stopping")
         # Inports first: nothing new enters, and the IN handler ends.
         unserved = self._requests.abort() if self._requests is not None else []
-        for proc in self._processes:
+        processes = self.structure.processes
+        for proc in processes:
             if proc.component is not None:
                 proc.component.stop_deadline = deadline
                 proc.component.stopping.set()
             for outport in proc.outports:
                 outport.release()  # a send waiting for an edge that edits took away
         discarded = 0
-        for conn in self._connections:
-            if conn is not self._requests:
-                discarded += len(conn.abort())
+        for conn in self.structure.connections:
+            discarded += len(conn.abort())
         self.stats["discarded"] = discarded
         stuck = []
-        for thread in self._handlers + [p.thread for p in self._processes if p.thread] \
-                + self._retired:
+        for thread in self._handlers + [p.thread for p in processes if p.thread] + self._retired:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
@@ -515,9 +509,9 @@ class Network:
             if callback is not None:
                 _safe_call(callback, False)
         for public in plan.exported_in:
-            self._emit("port_event", self, "in", public, "disconnect")
+            self.announce_port("in", public, "disconnect")
         for public in plan.exported_out:
-            self._emit("port_event", self, "out", public, "disconnect")
+            self.announce_port("out", public, "disconnect")
         with self._state:
             self.started = False
             self.running = False
@@ -525,37 +519,33 @@ class Network:
         if stuck:
             log.warning("network %s: threads still running after stop: %s", self.name, stuck)
         if discarded or not drained:
-            log.warning("network %s: stop discarded %d IP(s)%s", self.name, discarded,
-                        "" if drained else " (the drain did not finish)")
-            self._emit("discarded", self, discarded, drained)
-        self._emit("stopped", self)
+            log.warning(
+                "network %s: stop discarded %d IP(s)%s",
+                self.name,
+                discarded,
+                "" if drained else " (the drain did not finish)",
+            )
+            self._tell(lambda listener: listener.discarded(self, discarded, drained), "discarded")
+        self._tell(lambda listener: listener.stopped(self), "stopped")
         return stuck
 
     def cut_drain(self) -> None:
         """End a drain in progress now (a second interrupt): the stop goes on at once."""
-        self._drain_cut = True
-        self._poke_drain()
-
-    def _poke_drain(self) -> None:
-        if self._draining:
-            with self._drain_quiet:
-                self._drain_quiet.notify_all()
+        self._drain.cut()
 
     # -- plumbing ------------------------------------------------------------------------
-    def _emit(self, event: str, *args: Any) -> None:
+    def _tell(self, call: Callable[[NetworkListener], object], event: str) -> None:
+        """``call`` each listener (``event`` names it in the log if a listener fails)."""
         for listener in list(self._listeners):
-            method = getattr(listener, event, None)
-            if method is None:
-                continue
             try:
-                method(*args)
+                call(listener)
             except Exception:  # a listener bug must not kill a network thread
                 log.exception("network listener %r failed on %s", listener, event)
 
     def console(self, node_id: str, text: str) -> None:
         """Console output of a process: to the listeners, or to stdout when nobody listens."""
         if self._listeners:
-            self._emit("output", self, node_id, text)
+            self._tell(lambda listener: listener.output(self, node_id, text), "output")
         else:
             print(text, flush=True)
 
@@ -563,9 +553,21 @@ class Network:
 class _NetworkContext(ProcessContext):
     def __init__(self, network: Network) -> None:
         self.network = network
+        base = (getattr(network.graph, "properties", None) or {}).get(BASE_DIR_PROPERTY)
+        self.base_dir = base if isinstance(base, str) and base else None
 
     def console(self, node_id: str, text: str) -> None:
         self.network.console(node_id, text)
+
+
+def _checked(listener: Any) -> NetworkListener:
+    """``listener``, if it has every method of the protocol (they are called directly)."""
+    if not isinstance(listener, NetworkListener):
+        raise TypeError(
+            f"{listener!r} is not a NetworkListener: it lacks some of its methods "
+            "(subclass flowpy.NetworkListener to get a default for each)"
+        )
+    return listener
 
 
 def _safe_call(callback: Callable, *args: Any) -> None:

@@ -5,12 +5,17 @@ start each declaration is bound to connections: an inport reads one connection p
 (several edges into one slot share it: classic FBP fan-in); an outport writes to every
 connection of a slot (fan-out). Port names are matched case-insensitively and reported in
 lower case, so graphs written for noflo (``in``) and for flowd (``IN``) both load.
+
+A renamed port keeps its former names as ``aliases`` for a release: a graph that still uses
+one loads and runs as before, and the process logs one warning per component and name
+(:func:`find_port` is the one place names are looked up, by the wiring and by live edits).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
@@ -20,6 +25,10 @@ from .connection import Connection, EndOfStream, NetworkStopped, Selector
 from .ip import CLOSE, DATA, IP, OPEN
 
 Index = int | str
+
+log = logging.getLogger(__name__)
+_warned: set[tuple[str, str, str]] = set()
+_warned_lock = threading.Lock()
 
 
 class PortError(FlowpyError):
@@ -48,9 +57,12 @@ class PortSpec:
     description: str = ""
     addressable: bool = False
     required: bool = False
+    #: Former names, still accepted (with a deprecation warning) for a release.
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name.lower())
+        object.__setattr__(self, "aliases", tuple(alias.lower() for alias in self.aliases))
 
     def describe(self) -> dict[str, Any]:
         """The port as ``component:component`` reports it."""
@@ -62,6 +74,31 @@ class PortSpec:
         if self.required:
             info["required"] = True
         return info
+
+
+def find_port(specs: Mapping[str, PortSpec], name: Any, owner: str = "") -> PortSpec | None:
+    """The port called ``name`` (any case) among ``specs`` (name -> spec), or the port that
+    was called so before it was renamed (see ``PortSpec.aliases``, a warning); None if none
+    is."""
+    key = str(name).lower()
+    spec = specs.get(key)
+    if spec is not None:
+        return spec
+    for spec in specs.values():
+        if key in spec.aliases:
+            warn_renamed(owner, key, spec.name)
+            return spec
+    return None
+
+
+def warn_renamed(owner: str, old: str, new: str, what: str = "port") -> None:
+    """Log once per process that ``owner`` (a component name) calls ``old`` ``new`` now."""
+    with _warned_lock:
+        if (owner, what, old) in _warned:
+            return
+        _warned.add((owner, what, old))
+    log.warning("%s: %s %r is deprecated, it is called %r now (the old name goes in the next "
+                "release)", owner or "a component", what, old, new)
 
 
 class InPort(PortSpec):

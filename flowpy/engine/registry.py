@@ -7,6 +7,13 @@ cannot be loaded: that is a warning (and in ``load_errors``), never a silent ski
 Another installed package publishes components with an entry point in the
 group ``flowpy.components``: its name is either a full component name (``mylib/Thing``)
 pointing at a class, or a library prefix (``mylib``) pointing at a module.
+
+Discovery is lazy, so a graph of five components imports five libraries at most, not every
+library and its clients (brokers, HTTP): ``discover`` only notes, per library prefix, how to
+load it (the library's subpackage, found on disk without importing it; the entry points, whose
+names say their prefix). A library is imported the first time a name with its prefix is
+asked for (``get``, ``in``, ``register``), and every library when the whole list is
+(``names``, ``describe_all``, or a name that is not found, to suggest the right one).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import inspect
 import logging
 import pkgutil
 import threading
-from importlib.metadata import entry_points
+from collections.abc import Callable
+from functools import partial
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,6 +47,9 @@ class Registry:
     def __init__(self, discover: bool = True) -> None:
         self._classes: dict[str, type[Component]] = {}
         self._lock = threading.Lock()
+        #: How to load each library not loaded yet, by lower-case prefix.
+        self._unloaded: dict[str, list[Callable[[], None]]] = {}
+        self._loading = threading.RLock()  # one loader at a time; a loader may register
         self.load_errors: dict[str, str] = {}
         if discover:
             self.discover()
@@ -45,38 +57,69 @@ class Registry:
     def discover(self) -> None:
         self._scan_package(LIBRARY_PACKAGE)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                target = ep.load()
-            except Exception as exc:  # a broken plugin must not take the runtime down
-                self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.warning("cannot load component entry point %s: %s", ep.name, exc)
-                continue
-            if isinstance(target, ModuleType):
-                self._register_module(target, ep.name)
-            elif inspect.isclass(target) and issubclass(target, Component):
-                self.register(ep.name, target)
+            self._note(_prefix(ep.name) or ep.name, partial(self._load_entry, ep))
+
+    def _note(self, prefix: str, loader: Callable[[], None]) -> None:
+        with self._loading:
+            self._unloaded.setdefault(prefix.lower(), []).append(loader)
+
+    def _load(self, prefix: str) -> None:
+        """Import the library ``prefix`` (any case) if it is not imported yet."""
+        with self._loading:
+            loaders = self._unloaded.pop(prefix.lower(), [])
+            for loader in loaders:
+                loader()
+
+    def _load_all(self) -> None:
+        with self._loading:
+            for prefix in list(self._unloaded):
+                self._load(prefix)
+
+    def _load_entry(self, ep: EntryPoint) -> None:
+        try:
+            target = ep.load()
+        except Exception as exc:  # a broken plugin must not take the runtime down
+            self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+            log.warning("cannot load component entry point %s: %s", ep.name, exc)
+            return
+        if isinstance(target, ModuleType):
+            self._register_module(target, ep.name)
+        elif inspect.isclass(target) and issubclass(target, Component):
+            self._add(ep.name, target)
 
     def _scan_package(self, package_name: str) -> None:
+        """Note every library (sub)package of ``package_name``, importing none of them."""
         try:
             package = importlib.import_module(package_name)
         except ImportError as exc:
             self.load_errors[package_name] = str(exc)
             return
-        prefix = package.__name__ + "."
         self._warn_about_folders_without_init(package)
-        for info in pkgutil.walk_packages(package.__path__, prefix):
+        for root in map(Path, package.__path__):
+            for init in sorted(root.rglob("__init__.py")):
+                parts = init.parent.relative_to(root).parts
+                if parts and not any(part.startswith((".", "_")) for part in parts):
+                    module = ".".join((package.__name__, *parts))
+                    library = "/".join(parts)
+                    self._note(library, partial(self._load_library, module, library))
+
+    def _load_library(self, package_name: str, library: str) -> None:
+        try:
+            package = importlib.import_module(package_name)
+        except Exception as exc:
+            self.load_errors[package_name] = f"{type(exc).__name__}: {exc}"
+            log.warning("cannot import %s: %s", package_name, exc)
+            return
+        for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
             if info.ispkg:
-                continue
-            parts = info.name.split(".")
-            if len(parts) < 3:
-                continue  # modules directly under components/ have no library
+                continue  # a library of its own
             try:
                 module = importlib.import_module(info.name)
             except Exception as exc:
                 self.load_errors[info.name] = f"{type(exc).__name__}: {exc}"
                 log.warning("cannot import %s: %s", info.name, exc)
                 continue
-            self._register_module(module, "/".join(parts[1:-1]))
+            self._register_module(module, library)
 
     def _warn_about_folders_without_init(self, package: ModuleType) -> None:
         for root in map(Path, package.__path__):
@@ -99,15 +142,22 @@ class Registry:
                 and cls.__module__ == module.__name__
                 and not getattr(cls, "abstract", False)
             ):
-                self.register(f"{library}/{cls.__name__}", cls)
+                self._add(f"{library}/{cls.__name__}", cls)
 
     def register(self, name: str, cls: type[Component]) -> None:
+        """Add or replace ``name``; its library is loaded first, so what is registered here
+        wins over the library's own class of that name, as when discovery was eager."""
+        self._load(_prefix(name))
+        self._add(name, cls)
+
+    def _add(self, name: str, cls: type[Component]) -> None:
         with self._lock:
             self._classes[name] = cls
         if not cls.component_name:
             cls.component_name = name
 
     def unregister(self, name: str) -> None:
+        self._load(_prefix(name))
         with self._lock:
             self._classes.pop(name, None)
 
@@ -115,23 +165,36 @@ class Registry:
         """The class registered as ``name``. Names match without regard to case, as port
         names do (``core/range`` is ``core/Range``); an exact match wins when two names differ
         only in case. KeyError says what was meant when the name is close to a known one."""
+        self._load(_prefix(name))
+        found = self._find(name)
+        if found is None and self._unloaded:
+            self._load_all()  # a library of another name may hold it, and the error lists all
+            found = self._find(name)
+        if found is not None:
+            return found
         with self._lock:
-            found = self._classes.get(name)
-            if found is not None:
-                return found
             same = [known for known in self._classes if known.lower() == name.lower()]
-            if len(same) == 1:
-                return self._classes[same[0]]
             known_names = list(self._classes)
         if same:
             raise KeyError(f"component {name!r} is ambiguous: {', '.join(sorted(same))}")
         raise KeyError(unknown_name("component", name, known_names))
 
+    def _find(self, name: str) -> type[Component] | None:
+        with self._lock:
+            found = self._classes.get(name)
+            if found is not None:
+                return found
+            same = [known for known in self._classes if known.lower() == name.lower()]
+            return self._classes[same[0]] if len(same) == 1 else None
+
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self._load(_prefix(name))
         with self._lock:
             return name in self._classes
 
     def names(self) -> list[str]:
+        self._load_all()
         with self._lock:
             return sorted(self._classes)
 
@@ -140,6 +203,11 @@ class Registry:
 
     def describe_all(self) -> list[dict[str, Any]]:
         return [self.describe(name) for name in self.names()]
+
+
+def _prefix(name: str) -> str:
+    """The library prefix of a component name: ``core`` of ``core/Repeat``."""
+    return name.rpartition("/")[0]
 
 
 _default: Registry | None = None

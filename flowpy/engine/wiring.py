@@ -20,7 +20,7 @@ from .component import Component
 from .connection import Connection
 from .errors import NetworkError
 from .ip import IP
-from .ports import Index, PortError, PortSpec, normalize_index
+from .ports import Index, PortError, PortSpec, find_port, normalize_index
 from .subgraph import flatten
 from .taps import TapConnection
 
@@ -65,13 +65,14 @@ def plan_wiring(graph: Any, registry: Any, capacity: int) -> Plan:
         if ref.node not in specs:
             raise NetworkError(f"{what}: unknown node {ref.node!r}")
         ports = specs[ref.node][0 if direction == "in" else 1]
-        name = str(ref.port).lower()
-        spec = ports.get(name)
+        cls = flat.classes[ref.node]
+        spec = find_port(ports, ref.port, cls.component_name or cls.__name__)
         kind = "inport" if direction == "in" else "outport"
         if spec is None:
             raise NetworkError(
                 f"{what}: node {ref.node!r} has no {kind} {missing_name(ref.port, sorted(ports))}"
             )
+        name = spec.name
         try:
             index = normalize_index(getattr(ref, "index", None))
         except PortError as exc:

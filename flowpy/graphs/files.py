@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from flowpy.engine.component import BASE_DIR_PROPERTY
+
 #: Library of graph components whose graph names none (``properties.library``).
 DEFAULT_GRAPH_LIBRARY = "graphs"
 GRAPH_FILE_SUFFIXES = (".fbp", ".json")
@@ -18,7 +20,12 @@ GRAPH_FILE_SUFFIXES = (".fbp", ".json")
 def read_graph_file(path: str | os.PathLike, fmt: str | None = None) -> Any:
     """A graph from a ``.fbp`` file or a JSON graph file (by extension, or ``fmt``: "fbp" or
     "json"); unnamed graphs are named after the file's stem. Raises OSError,
-    ``FbpSyntaxError`` or ``GraphError``."""
+    ``FbpSyntaxError`` or ``GraphError``.
+
+    The graph's ``baseDir`` property becomes the absolute path of the file's directory (or of
+    the ``baseDir`` the file sets, taken relative to that directory), so the relative paths
+    of its components (files to read and write, a working directory) mean the same from
+    wherever the graph is run."""
     from . import fbp
     from . import json_format as graph_json
 
@@ -27,8 +34,14 @@ def read_graph_file(path: str | os.PathLike, fmt: str | None = None) -> Any:
     if fmt == "fbp":
         document = fbp.parse(path.read_text(encoding="utf-8"), filename=str(path))
         document.setdefault("properties", {}).setdefault("name", path.stem)
-        return graph_json.load(document)
-    return graph_json.load_file(path)
+        graph = graph_json.load(document)
+    else:
+        graph = graph_json.load_file(path)
+    declared = graph.properties.get(BASE_DIR_PROPERTY)
+    folder = path.resolve().parent
+    base = folder / declared if isinstance(declared, str) and declared else folder
+    graph.properties[BASE_DIR_PROPERTY] = os.path.normpath(base)
+    return graph
 
 
 def graph_files(directory: Path) -> list[Path]:

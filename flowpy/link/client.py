@@ -60,6 +60,17 @@ class ConnectionClosed(ClientError):
     """The WebSocket is closed (by either side)."""
 
 
+class NoRuntimeThere(ClientError):
+    """Something answered at the URL, but not with a WebSocket: a wrong path or a web server
+    that is not a runtime. Its HTTP status is in ``status``; the message is one line, never
+    the page the server sent."""
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(f"no FBP runtime answers at {url} (HTTP {status}): check the "
+                         "address and path")
+        self.status = status
+
+
 @dataclass
 class _Pending:
     """One request waiting for its reply (or replies, for component:list)."""
@@ -128,6 +139,8 @@ class Client:
                 enable_multithread=True,
                 skip_utf8_validation=True,
             )
+        except websocket.WebSocketBadStatusException as exc:
+            raise NoRuntimeThere(self.url, exc.status_code) from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
         self._ws = ws

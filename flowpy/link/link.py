@@ -24,9 +24,9 @@ Two modes, chosen at every connect:
 
 The connection moves through ``connecting`` (first attempt) → ``connected`` →
 ``reconnecting`` (after a loss, with exponential backoff and jitter, capped) → … →
-``closed``, and every change is reported to the listener. A remote that refuses the secret
-is reported and retried with the same backoff. A configuration the remote cannot serve
-(unknown graph, a mapped port it lacks) is *fatal*: reported, and the link closes.
+``closed``, and every change is reported to the listener. A refused secret or a missing graph
+is *fatal* at the first connect (reported; the link closes), a mapped port the graph lacks at
+any; after a first connection the former two are retried with backoff (see .negotiate).
 
 Threads, all named after the link and joined by :meth:`Link.close`: ``<name>-link`` (the
 supervisor: connects, negotiates, replays, waits for loss, backs off), ``<name>-deliver``

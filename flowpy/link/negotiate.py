@@ -35,7 +35,11 @@ PLAIN = "plain"
 
 
 class Refused(FlowpyError):
-    """The remote does not let this secret move packets (retried with backoff)."""
+    """The remote does not let this secret move packets.
+
+    Fatal at a link's first connect (a wrong secret in ``conf``); after the link has been
+    connected once, the remote let it in before, so it is retried with backoff (the remote
+    may have come back with other secrets that its operator is about to fix)."""
 
 
 class GraphMissing(LinkError):
@@ -162,8 +166,8 @@ class Negotiator:
         runtime = client.getruntime()
         self.remote = runtime
         capabilities = runtime.get("capabilities") or []
-        if "protocol:runtime" not in capabilities:
-            raise Refused(
+        if "protocol:runtime" not in capabilities:  # never let in: fatal, as conf is wrong
+            raise (LinkError if first else Refused)(
                 f"{config.url} does not let this secret send or receive packets "
                 f"(capabilities: {', '.join(capabilities) or 'none'}); wrong secret?")
         # Once connected, the link stays with the graph it negotiated: its window holds

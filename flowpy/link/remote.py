@@ -54,6 +54,7 @@ class RemoteSubgraph(Component):
 
     abstract = True  # not a component by itself
     icon = "cloud"
+    reaches = ("network",)
     remote_config: ClassVar[LinkConfig]
     #: lower-case local port name -> the remote's exported port name
     remote_inports: ClassVar[dict[str, str]] = {}

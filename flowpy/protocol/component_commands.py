@@ -18,6 +18,7 @@ from flowpy.engine.subgraph import is_subgraph
 from flowpy.runtime.catalogue import ComponentSourceError
 from flowpy.runtime.clients import Request
 
+from .component_rules import refuse_forbidden
 from .fields import ProtocolError, string
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ def getsource(rt: Host, req: Request, payload: dict) -> None:
 
 
 def source(rt: Host, req: Request, payload: dict) -> None:
-    """Compile Python source, register the Component subclass it defines, announce it."""
+    """Compile Python source, register the Component subclass it defines, announce it.
+    The name must be one the sender's ``components`` rule allows (checked first)."""
     name = string(payload, "name")
     language = string(payload, "language")
     code = string(payload, "code", empty=True)
@@ -105,6 +107,7 @@ def source(rt: Host, req: Request, payload: dict) -> None:
     if language.lower() not in PYTHON:
         raise ProtocolError(f"cannot compile {language[:32]!r} components: flowpy compiles python")
     full = f"{library}/{name}" if library else name
+    refuse_forbidden(rt, req.grant, full)
     try:
         info = rt.add_component_source(full, code)
     except ComponentSourceError as exc:

@@ -1,7 +1,8 @@
 """The protocol's entry point: what a transport hands each client's messages to.
 
 The server knows an :class:`Endpoint` only by these methods (``connect``, ``disconnect``,
-``receive_text``, ``receive_binary``, ``shutdown``, ``cut_drains``, ``status``), so anything
+``receive_text``, ``receive_binary``, ``shutdown``, ``cut_drains``, ``status``, and
+optionally ``trusted``), so anything
 that offers them can be served (the tests serve a fake, the benchmark an echo). This one
 decodes each frame by the envelope rules (:mod:`flowpy.wire.envelope`), makes the
 :class:`~flowpy.runtime.clients.Request`, checks the command exists and that the sender may
@@ -27,6 +28,7 @@ from . import (
     link_commands,
     network_commands,
     runtime_commands,
+    stats_commands,
     trace_commands,
 )
 from .fields import ProtocolError
@@ -41,7 +43,9 @@ PROTOCOLS: dict[str, dict[str, Handler]] = {
     "component": component_commands.COMMANDS,
     "network": network_commands.COMMANDS,
     "trace": trace_commands.COMMANDS,
-    "flowpy": link_commands.COMMANDS,  # the link extension (docs/bridge-protocol.md)
+    # flowpy's extensions: the link (docs/bridge-protocol.md) and the live counts
+    # (docs/protocol.md#live-counts-flowpystats)
+    "flowpy": {**link_commands.COMMANDS, **stats_commands.COMMANDS},
 }
 
 
@@ -89,6 +93,13 @@ class Endpoint:
     def receive_binary(self, client: Client, data: bytes) -> None:
         self._refuse(client, EnvelopeError("binary frames are not supported"))
 
+    def trusted(self, client: Client) -> bool:
+        """May this client send large messages? On a runtime without secrets every client
+        may; on one with secrets, only one that has presented a secret the runtime knows.
+        (The transport caps the messages of the others small, so that a stranger cannot
+        fill the memory.)"""
+        return not self.runtime.permissions.has_secrets or client.authenticated
+
     def shutdown(self, timeout: float = 5.0) -> None:
         self.runtime.shutdown(timeout)
 
@@ -118,7 +129,8 @@ class Endpoint:
                                                envelope.request_id))
             return
         if envelope.secret is not None:
-            client.grant = rt.permissions.grant_for(envelope.secret)
+            rt.set_grant(client, rt.permissions.grant_for(envelope.secret))
+            client.authenticated = rt.permissions.knows(envelope.secret)
         request = Request(client, envelope.protocol, envelope.command, envelope.request_id,
                           client.grant)
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flowpy.graphs.model import Graph, GraphError, PortRef
 from flowpy.runtime.clients import Request
 
+from .component_rules import refuse_forbidden
 from .fields import (
     ProtocolError,
     boolean,
@@ -110,10 +111,12 @@ def _s(payload: dict, key: str) -> str:
 
 
 def addnode(rt: Host, req: Request, payload: dict) -> None:
-    """Refuses a graph component that is (or contains) this very graph: the network could
+    """Refuses a component the sender's secret may not instantiate (or a graph component
+    containing one), and a graph component that is (or contains) this very graph: the network could
     never start (the engine refuses such a graph too, whichever way it came about)."""
     hosted = hosted_graph(rt, payload)
     component = _s(payload, "component")
+    refuse_forbidden(rt, req.grant, component)
     sub = rt.catalogue.component_graph(component)
     if sub is not None and rt.catalogue.contains_graph(sub, hosted.graph):
         raise ProtocolError(f"graph {hosted.id!r} cannot contain itself "
@@ -138,6 +141,7 @@ def renamenode(g: Graph, p: dict) -> None:
 
 @_change
 def changenode(g: Graph, p: dict) -> None:
+    """Metadata only: a node's component never changes (so no component rule applies)."""
     g.change_node(_s(p, "id"), node_metadata(p, required=True))
 
 

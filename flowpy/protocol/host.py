@@ -17,6 +17,7 @@ from flowpy.runtime.hosting import HostedGraph
 from flowpy.runtime.permissions import Grant
 from flowpy.runtime.persistence import SaveReport
 from flowpy.runtime.sessions import SessionTable
+from flowpy.runtime.stats import StatsPublisher
 
 
 class Host(Protocol):
@@ -25,6 +26,7 @@ class Host(Protocol):
     registry: Registry
     catalogue: Catalogue
     sessions: SessionTable
+    stats: StatsPublisher
 
     @property
     def component_sources(self) -> dict[str, str]: ...

@@ -24,7 +24,7 @@ import logging
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,32 @@ class Catalogue:
         except KeyError:
             return None
         return cls.graph if is_subgraph(cls) else None
+
+    def walk(self, name: str) -> Iterator[tuple[str, str | None]]:
+        """``(name, None)``, then, if ``name`` is a graph component, ``(component, the graph
+        component whose node uses it)`` for every node of its graph and of the graphs within
+        it, at any depth (each graph once): what instantiating ``name`` instantiates."""
+        yield name, None
+        seen: set[int] = set()
+        stack = [(name, self.component_graph(name))]
+        while stack:
+            owner, graph = stack.pop()
+            if graph is None or id(graph) in seen:
+                continue
+            seen.add(id(graph))
+            with graph.lock:
+                components = [node.component for node in graph.nodes.values()]
+            for component in components:
+                yield component, owner
+                stack.append((component, self.component_graph(component)))
+
+    def registered_name(self, name: str) -> str:
+        """The name ``name`` is registered under (the registry finds names in any case), or
+        ``name`` itself if it is not registered."""
+        try:
+            return self.registry.get(name).component_name or name
+        except KeyError:
+            return name
 
     def contains_graph(self, outer: Any, inner: Any) -> bool:
         """Does ``outer`` use ``inner`` as a subgraph, at any depth? (Cheap: follows only

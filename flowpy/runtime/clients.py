@@ -62,6 +62,9 @@ class Client:
                  max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
         self.sink = sink
         self.grant = grant
+        #: Has it presented a secret the runtime knows? (Until then the transport takes
+        #: only small messages from it, on a runtime that has secrets.)
+        self.authenticated = False
         self.number = number
         self.max_inflight = max_inflight
         self._flow = threading.Lock()

@@ -41,12 +41,16 @@ from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink, _nothing
 from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .persistence import SaveReport, StateDirectory, default_state_dir
-from .sessions import SessionTable
+from .sessions import DEFAULT_GRACE, SessionTable
+from .stats import StatsPublisher
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "0.7"
 RUNTIME_TYPE = "flowpy"
+#: Broadcast kinds that are a network's story: told in order with its output (wire.REPORT),
+#: so nobody hears ``network:stopped`` before the packets the run made. Other kinds: NEWS.
+NEWS_LANES = {"network-status": wire.REPORT, "network-data": wire.REPORT}
 
 __all__ = ["DEFAULT_MAX_INFLIGHT", "ComponentSourceError", "Runtime"]
 
@@ -65,13 +69,15 @@ class Runtime:
         components_dir: str | os.PathLike | None = None,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         drain: bool = True,
+        session_grace: float = DEFAULT_GRACE,
     ) -> None:
         """``network_capacity``: capacity of every connection in the networks (engine default
         if None); small values make back-pressure visible, which tests and benchmarks use.
         ``components_dir``: a directory of ``.fbp``/``.json`` graphs offered as components.
         ``max_inflight``: runtime:packet requests a client may have unanswered before its
         sink stops reading it (:mod:`.clients`). ``drain``: whether stops at shutdown drain
-        the networks (``network:stop`` says for itself)."""
+        the networks (``network:stop`` says for itself). ``session_grace``: seconds a link
+        session waits for its closed connection to come back before it ends (:mod:`.sessions`)."""
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.drain = drain
@@ -96,7 +102,9 @@ class Runtime:
         self._next_client = 1
         self._graphs: dict[str, HostedGraph] = {}
         #: Durable sessions of the flowpy link extension (docs/bridge-protocol.md).
-        self.sessions = SessionTable(self)
+        self.sessions = SessionTable(self, grace=session_grace)
+        #: Pushes ``flowpy:stats`` to the clients that asked (the live view).
+        self.stats = StatsPublisher(self)
         #: Keep which networks are meant to run in the state directory (``flowpy serve``
         #: does: a restart starts them again); see :meth:`network_intent`.
         self.keep_start_intent = False
@@ -130,12 +138,22 @@ class Runtime:
             self._next_client += 1
             self._clients.append(client)
             self._clients_changed.notify_all()
+        self.sessions.wake()  # a detached session's full outbox may now let packets pass
         self._refresh_all_observers()
         return client
 
+    def set_grant(self, client: Client, grant: Grant) -> None:
+        """``client`` now holds ``grant`` (it presented another secret)."""
+        if grant is client.grant:
+            return
+        client.grant = grant
+        self.sessions.wake()  # it may now receive what a detached session holds back
+
     def disconnect(self, client: Client) -> None:
-        """The connection is gone; its link sessions stay for a later ``flowpy:hello``."""
+        """The connection is gone; its link sessions stay for a later ``flowpy:hello``, for
+        the sessions' grace."""
         self.sessions.detach(client)
+        self.stats.unsubscribe(client)
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
@@ -165,9 +183,11 @@ class Runtime:
         """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
 
         Never waits for anybody. The sender of the request that caused it (``cause``) gets it
-        as its reply, with its ``responseTo``; everybody else as news.
+        as its reply, with its ``responseTo``; everybody else as news, or, for what a network
+        reports (:data:`NEWS_LANES`), in order with the network's output.
         """
         plain = wire.message(protocol, command, payload)
+        lane = NEWS_LANES.get(kind, wire.NEWS)
         answer = plain
         if cause is not None and cause.request_id is not None:
             answer = wire.message(protocol, command, payload, cause.request_id)
@@ -176,7 +196,7 @@ class Runtime:
                 if cause is not None and client is cause.client:
                     client.send(answer, wire.URGENT)
                 else:
-                    client.send(plain, wire.NEWS)
+                    client.send(plain, lane)
 
     def finish(self, request: Request) -> None:
         """The request is handled: announce, once each, the ports and components it changed."""
@@ -207,6 +227,8 @@ class Runtime:
         Link sessions allowed to receive the port take them first (into their outboxes, which
         may wait for room). A session is a durable subscriber, connected or not, so once one
         took the packets the standard clients connected now get them and nobody is waited for.
+        A detached session with a full outbox waits for nobody while a standard client of
+        another grant may take the packets: they pass it by (see :mod:`.sessions`).
         Otherwise this blocks the graph's outport handler (back-pressure into the network)
         until at least one standard client allowed to receive this outport has taken each
         packet, waiting for such a client to connect if need be, or until the network is
@@ -223,8 +245,10 @@ class Runtime:
                 for client in receivers:
                     client.send(message, wire.STREAM, cancelled)
 
-        done = self.sessions.publish(hosted.id, port, payloads, cancelled,
-                                     on_taken=to_standard_clients)
+        done = self.sessions.publish(
+            hosted.id, port, payloads, cancelled, on_taken=to_standard_clients,
+            receivers=lambda grant: any(client.grant != grant
+                                        for client in self.packet_receivers(hosted.id, port)))
         if done < len(payloads):  # no session (left) took these: a client must
             messages = [wire.message("runtime", "packet", payload) for payload in payloads[done:]]
             self._deliver_to_clients(hosted.id, port, messages, cancelled)
@@ -270,7 +294,7 @@ class Runtime:
             self.sessions.publish(hosted.id, port, [payload], lambda: False, marker=True)
             receivers = self.packet_receivers(hosted.id, port)
         for client in receivers:
-            client.send(message, wire.URGENT)  # in order with the packets, never waiting
+            client.send(message, wire.REPORT)  # in order with the packets, never waiting
 
     def wake_output_waiters(self, graph: str | None = None) -> None:
         """Outport handlers waiting for a client, for room in a client's queue or in an outbox
@@ -501,6 +525,7 @@ class Runtime:
             self.closing = True
             self._clients_changed.notify_all()
         self.sessions.wake()
+        self.stats.stop(timeout)
         for hosted in self.graphs().values():
             try:
                 hosted.stop(timeout, drain, reason="the runtime is shutting down")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from flowpy import wire
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
-from flowpy.engine.ports import normalize_index
+from flowpy.engine.ports import find_port, normalize_index
 from flowpy.graphs.model import GraphError
 from flowpy.wire.events import EVENT_OF_KIND
 
@@ -247,8 +247,8 @@ class HostedGraph(NetworkListener):
         node = nodes.get(export.process)
         if node is not None:
             try:
-                specs = self.runtime.registry.get(node.component).port_specs(direction)
-                spec = specs.get(str(export.port).lower())
+                cls = self.runtime.registry.get(node.component)
+                spec = find_port(cls.port_specs(direction), export.port, node.component)
                 if spec is not None:
                     info = {**spec.describe(), "id": public}
             except Exception:  # unknown component: the port is still exported, type unknown
@@ -282,7 +282,11 @@ class HostedGraph(NetworkListener):
             network = Network(self.graph, self.runtime.registry, self, **options)
             self.network = network
             self.stop_requested.clear()
-            network.start()
+            try:
+                network.start()
+            except Exception as exc:
+                self.runs.start_failed(str(exc))
+                raise
         self.runtime.network_intent(self.id, True)
 
     def stop(self, timeout: float = 5.0, drain: bool = True,

@@ -15,12 +15,18 @@ Three ways to configure a runtime, mirroring ``flowpy serve`` options:
 * ``--permissions FILE``: per secret, its capabilities and optionally per graph the exported
   ``inports`` it may send to and ``outports`` it may receive from; ``anonymous`` describes
   clients without a (known) secret. A secret without a ``graphs`` entry may use every port.
+  A secret may also carry ``components``, globs of the components its holder may instantiate
+  (:class:`ComponentRule`); without it, every component.
+
+Component rules bind clients only. Graphs the operator loads (``--graph``, the state
+directory, ``--components-dir``) are trusted: they are never checked against any rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from flowpy.errors import FlowpyError
@@ -63,6 +69,8 @@ COMMAND_CAPABILITIES: dict[str, frozenset[str]] = {
     "network:edges": frozenset({"network:data", "protocol:network"}),
     "network:persist": frozenset({"network:persist"}),
     "trace": frozenset({"protocol:trace"}),
+    # The live counts show what network:getstatus shows, edge by edge.
+    "flowpy:stats": frozenset({"network:status"}) | _CONTROL,
     # The link extension moves runtime:packet traffic, so it needs what runtime:packet needs.
     "flowpy": frozenset({"protocol:runtime"}),
 }
@@ -93,11 +101,54 @@ class PortAccess:
 
 
 @dataclass(frozen=True)
+class ComponentRule:
+    """Which components a secret's holder may instantiate, as globs (``fnmatch``: ``*``
+    matches any text, ``/`` included; names match in any case, as the registry finds them).
+
+    The rule: a component is allowed when it matches no negative glob (``!exec/*``) and, if
+    there is any positive glob, at least one of them. The order of the list does not matter,
+    and a negative always wins; a list of negatives only allows everything else; an empty
+    list allows nothing.
+    """
+
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, globs: Any, where: str) -> ComponentRule:
+        if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+            raise PermissionsError(f"{where}.components must be a list of glob strings")
+        allow: list[str] = []
+        deny: list[str] = []
+        for glob in globs:
+            pattern = glob[1:] if glob.startswith("!") else glob
+            if not pattern:
+                raise PermissionsError(f"{where}.components: empty glob {glob!r}")
+            (deny if glob.startswith("!") else allow).append(pattern.lower())
+        return cls(tuple(allow), tuple(deny))
+
+    def refusal(self, component: str) -> str | None:
+        """Why ``component`` is not allowed (the rule it breaks), or None if it is."""
+        name = component.lower()
+        for glob in self.deny:
+            if fnmatchcase(name, glob):
+                return f"it matches '!{glob}'"
+        if not self.allow and self.deny:
+            return None
+        if any(fnmatchcase(name, glob) for glob in self.allow):
+            return None
+        listed = ", ".join(f"'{glob}'" for glob in self.allow)
+        return f"it matches none of {listed}" if listed else "the list of components is empty"
+
+
+@dataclass(frozen=True)
 class Grant:
-    """What one client may do. ``ports`` None means every port of every graph."""
+    """What one client may do. ``ports`` None means every port of every graph;
+    ``components`` None means every component."""
 
     capabilities: frozenset[str]
     ports: Mapping[str, PortAccess] | None = None
+    components: ComponentRule | None = None
     _answers: dict[tuple[str, str], bool] = field(default_factory=dict, compare=False,
                                                   hash=False, repr=False)
 
@@ -142,6 +193,12 @@ class Grant:
         access = self.ports.get(graph)
         return access is not None and str(port).lower() in access.outports
 
+    def component_refusal(self, component: str) -> str | None:
+        """Why this client may not instantiate ``component`` (None: it may)."""
+        if self.components is None:
+            return None
+        return self.components.refusal(component)
+
     def listed_capabilities(self) -> list[str]:
         """This client's capabilities in the canonical order, for ``runtime:runtime``."""
         return [c for c in ALL_CAPABILITIES if c in self.capabilities]
@@ -183,6 +240,16 @@ class Permissions:
         if "anonymous" in document:
             self._anonymous = _parse_grant(document["anonymous"], "anonymous")
 
+    @property
+    def has_secrets(self) -> bool:
+        """Is there any secret a client could present (``--secret``, or ``secrets`` in the
+        permissions document)?"""
+        return bool(self._grants)
+
+    def knows(self, secret: str | None) -> bool:
+        """Is ``secret`` one of this runtime's secrets (not one that gets the anonymous grant)?"""
+        return bool(secret) and secret in self._grants
+
     def grant_for(self, secret: str | None) -> Grant:
         """The grant of a client presenting ``secret`` (None or unknown: the anonymous grant)."""
         if secret:
@@ -195,7 +262,7 @@ class Permissions:
 def _parse_grant(entry: Any, where: str) -> Grant:
     if not isinstance(entry, Mapping):
         raise PermissionsError(f"{where} must be an object with 'capabilities'")
-    unknown = set(entry) - {"capabilities", "graphs"}
+    unknown = set(entry) - {"capabilities", "graphs", "components"}
     if unknown:
         raise PermissionsError(f"{where}: unknown keys {sorted(unknown)}")
     capabilities = entry.get("capabilities", [])
@@ -205,8 +272,11 @@ def _parse_grant(entry: Any, where: str) -> Grant:
     if bad:
         raise PermissionsError(
             f"{where}: unknown capabilities {bad} (known: {', '.join(ALL_CAPABILITIES)})")
+    components = None
+    if "components" in entry:
+        components = ComponentRule.parse(entry["components"], where)
     if "graphs" not in entry:
-        return Grant(frozenset(capabilities), None)
+        return Grant(frozenset(capabilities), None, components)
     graphs = entry["graphs"]
     if not isinstance(graphs, Mapping):
         raise PermissionsError(f"{where}.graphs must be an object mapping graph ids to ports")
@@ -224,7 +294,7 @@ def _parse_grant(entry: Any, where: str) -> Grant:
         if extra:
             raise PermissionsError(f"{where}.graphs[{graph}]: unknown keys {sorted(extra)}")
         ports[graph] = PortAccess(lists["inports"], lists["outports"])
-    return Grant(frozenset(capabilities), ports)
+    return Grant(frozenset(capabilities), ports, components)
 
 
 def required_for(protocol: str, command: str) -> frozenset[str] | None:

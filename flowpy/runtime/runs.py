@@ -1,12 +1,13 @@
 """What happened to a graph's network: who started it, which process failed, why it ended.
 
 A served network fails far from anybody watching it, so every fact of a run is reported
-three ways from here: one log line per event (a process error at ERROR with its traceback at
-DEBUG, start and end at INFO), the ``graphs`` entries of ``GET /`` (state, last error, how
-the last run ended), and the reason in the refusal a client gets when it sends a packet to a
-network that no longer runs ("... the network stopped: process up (strings/Upper) failed:
-...", "... stopped by flowpy-client-3"). Clients are named in all three; their addresses
-appear in the log lines only (other clients may read the rest).
+three ways from here: one log line per event (a process error or a failed start at ERROR,
+a traceback at DEBUG, start and end at INFO), the ``graphs`` entries of ``GET /`` (state, last
+error, why the last start failed, how the last run ended), and the reason in the refusal a
+client gets when it sends a packet to a network that no longer runs ("... the network
+stopped: process up (strings/Upper) failed: ...", "... stopped by flowpy-client-3"). Clients
+are named in all three; their addresses appear in the log lines only (other clients may read
+the rest).
 """
 
 from __future__ import annotations
@@ -35,18 +36,35 @@ class RunReport:
         self._failures = 0  # process errors in the current run
         #: How the last run ended: {reason, time}; None while running or never run.
         self.ended: dict[str, Any] | None = None
+        #: Process errors per node, over every run (``/metrics`` counts them).
+        self.errors: dict[str, int] = {}
+        #: The error of each node that failed in the current run (its state is "failed").
+        self.failed_nodes: dict[str, str] = {}
+        #: Why the last start failed: {message, time}; None once a start succeeds.
+        self.start_error: dict[str, Any] | None = None
 
     def started(self, by: str | None) -> None:
         with self._lock:
             self._runs += 1
             self._failures = 0
             self.ended = None
+            self.failed_nodes = {}
+            self.start_error = None
         log.info("graph %s: network started%s", self.graph, f" by {by}" if by else "")
+
+    def start_failed(self, message: str) -> None:
+        """The network could not start (nothing ran): kept for ``GET /`` until a start
+        succeeds, so whoever looks later (``flowpy status``) learns why."""
+        with self._lock:
+            self.start_error = {"message": message, "time": wire.timestamp()}
+        log.error("graph %s: cannot start the network: %s", self.graph, message)
 
     def failed(self, node: str, component: str | None, message: str, tb: str) -> None:
         what = f"{node} ({component})" if component else node
         with self._lock:
             self._failures += 1
+            self.errors[node] = self.errors.get(node, 0) + 1
+            self.failed_nodes = {**self.failed_nodes, node: message}
             self.last_error = {"node": node, "component": component, "message": message,
                                "time": wire.timestamp()}
         log.error("graph %s: process %s failed: %s", self.graph, what, message)
@@ -109,4 +127,6 @@ class RunReport:
                 fields["lastError"] = dict(self.last_error)
             if self.ended is not None and not running:
                 fields["ended"] = dict(self.ended)
+            if self.start_error is not None and not running:
+                fields["startError"] = dict(self.start_error)
             return fields

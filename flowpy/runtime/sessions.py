@@ -27,6 +27,15 @@ and after a stop, where waiting would hang the request or the stop), so they may
 outbox a few entries past ``window``. Everything sent to the session's connection goes
 through one lock per session, so a replay after ``hello`` is never overtaken by new packets.
 
+Sessions belong to their connection (docs/bridge-protocol.md, "Sessions and connections",
+states the rule). A session is *owned* by the connection that opened or last resumed it; a
+connection owns at most ``per_connection``, detached ones included. When its connection
+closes, the session waits ``grace`` seconds for a ``hello``, then the table's expiry thread
+ends it as ``bye`` would. While away it keeps taking packets while its outbox has room; once
+full it lets packets pass (``missed``) if somebody else may take them: a standard client of
+another grant (one of the session's own grant may be its Bridge reconnecting) or another
+connected session of the port. Otherwise it holds the graph back, exactly-once as always.
+
 The counting itself (duplicates, gaps, cumulative acks, the outbox trimmed by acks) is
 :mod:`flowpy.wire.sequencing`, shared with the client end of the link.
 """
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -58,6 +68,10 @@ DEFAULT_WINDOW = 500
 MAX_WINDOW = 100_000
 #: Sessions a runtime holds at most (each may keep up to its window of packets).
 MAX_SESSIONS = 1024
+#: Sessions one connection may own at most (default of ``SessionTable(per_connection=)``).
+MAX_PER_CONNECTION = 16
+#: Seconds a session waits for its connection to come back (default of ``SessionTable(grace=)``).
+DEFAULT_GRACE = 30.0
 #: Inbound packets of one session taken but not yet accepted by the network. A client that
 #: respects its own window never comes near; one that does not is refused, not buffered.
 MAX_INBOUND = 10_000
@@ -94,6 +108,12 @@ class LinkSession:
         self.batch = False
         self.client: Client | None = None
         self.closed = False
+        #: The connection that opened or last resumed the session, and since when (monotonic)
+        #: it is gone: both changed only under the table's lock (see SessionTable).
+        self.owner: Client | None = None
+        self.detached_at: float | None = None
+        #: Outbound packets that passed this session by while it was away (taken by others).
+        self.missed = 0
         self._state = threading.Condition(threading.Lock())
         #: Serialises the packets sent to the session's connection (welcome, replay, new
         #: packets), so the order on the wire is the order of the outbox. Held while a packet
@@ -154,7 +174,14 @@ class LinkSession:
             if self.client is not client:
                 return False
             self.client = None
+            self._state.notify_all()  # a publisher waiting for room may now pass it by
             return True
+
+    def take_missed(self) -> int:
+        """How many packets passed the session by since this was last asked."""
+        with self._state:
+            missed, self.missed = self.missed, 0
+            return missed
 
     def _send(self, command: str, payload: dict) -> bool:
         """Acks and errors: never waiting, and ahead of debug data."""
@@ -273,22 +300,28 @@ class LinkSession:
 
     # -- outbound ----------------------------------------------------------------------------
     def publish(self, payloads: list[dict], cancelled: Callable[[], bool],
-                marker: bool = False) -> int:
-        """Put outport packets into the outbox and send them if connected; how many it took.
+                marker: bool = False, others: Callable[[], bool] = lambda: False) -> int:
+        """Put outport packets into the outbox and send them if connected; how many it took
+        or let pass.
 
-        Waits until there is room for one (markers never wait), then takes as many as fit:
-        0 only if the session ended or ``cancelled()`` (the network is stopping).
+        Waits until there is room for one (markers never wait), then takes as many as fit.
+        While detached with a full outbox it does not wait if ``others()`` (someone else may
+        take these packets): they all pass it by. 0 only if the session ended or
+        ``cancelled()`` (the network is stopping).
         """
         with self._state:
             outbox = self._out
             if not marker:
                 self._state.wait_for(lambda: len(outbox) < self.window or self.closed
-                                     or cancelled())
+                                     or cancelled() or (self.client is None and others()))
                 if cancelled():
                     return 0
             if self.closed:
                 return 0
             room = len(payloads) if marker else self.window - len(outbox)
+            if room <= 0:  # away, and somebody else takes these: not held for this session
+                self.missed += len(payloads)
+                return len(payloads)
             taken = payloads[:room]
             for payload in taken:
                 entry = payload.copy()
@@ -356,14 +389,22 @@ class LinkSession:
 class SessionTable:
     """Every link session of one runtime, and the threads they own."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, grace: float = DEFAULT_GRACE,
+                 per_connection: int = MAX_PER_CONNECTION) -> None:
+        if grace < 0 or per_connection < 1:
+            raise ValueError("the session grace must be >= 0 and per_connection >= 1")
         self.runtime = runtime
+        self.grace = grace
+        self.per_connection = per_connection
         #: Made once per runtime: a client seeing another instance knows its sessions are gone.
         self.instance = str(uuid.uuid4())
         self.closing = False
         self._lock = threading.Lock()
+        #: Notified whenever a session detaches or ends (the expiry thread and observers wait).
+        self._changed = threading.Condition(self._lock)
         self._sessions: dict[tuple[str, str], LinkSession] = {}
         self._threads: list[threading.Thread] = []
+        self._expiry: threading.Thread | None = None
 
     def open(self, client: Client, graph: str, session_id: str, grant: Grant,
              window: int) -> tuple[LinkSession, bool]:
@@ -373,23 +414,41 @@ class SessionTable:
             if self.closing:
                 raise SessionError("the runtime is shutting down")
             session = self._sessions.get((graph, session_id))
+            if session is not None and session.closed:
+                session = None  # ending (expired) right now: as good as gone
             resumed = session is not None
+            if session is not None and session.grant != grant:
+                raise SessionError(
+                    f"session {session_id!r} of graph {graph!r} was opened with another secret")
+            if session is None or session.owner is not client:
+                owned = sum(1 for s in self._sessions.values() if s.owner is client)
+                if owned >= self.per_connection:
+                    raise SessionError(
+                        f"this connection holds {owned} link sessions, the most one may "
+                        f"(limit {self.per_connection}); end one with flowpy:bye first "
+                        f"(a session left by a closed connection ends {self.grace:g} s later)")
             if session is None:
                 if len(self._sessions) >= MAX_SESSIONS:
                     raise SessionError(f"too many sessions (limit {MAX_SESSIONS})")
                 session = LinkSession(self, graph, session_id, grant, window)
                 self._sessions[(graph, session_id)] = session
-            elif session.grant != grant:
-                raise SessionError(
-                    f"session {session_id!r} of graph {graph!r} was opened with another secret")
+            session.owner = client
+            session.detached_at = None  # claimed: the expiry leaves it alone
             replaced = client.sessions.get(graph)
             client.sessions[graph] = session
             previous = session.client
             if previous is not None and previous is not client \
                     and previous.sessions.get(graph) is session:
                 del previous.sessions[graph]  # taken over: the old connection lets go
+            if replaced is not None and replaced is not session:
+                self._detached(replaced)
         if replaced is not None and replaced is not session:
             replaced.detach(client)  # one session per graph and connection
+        self.wake(graph)  # a publisher waiting on a detached session may pass it by now
+        missed = session.take_missed()
+        if missed:
+            log.info("link session %s of graph %s resumed: %d packets went to other clients "
+                     "while it was away", session_id[:8], graph, missed)
         return session, resumed
 
     def get(self, graph: str, session_id: str) -> LinkSession | None:
@@ -403,37 +462,98 @@ class SessionTable:
             client = session.client
             if client is not None and client.sessions.get(session.graph) is session:
                 del client.sessions[session.graph]
+            self._changed.notify_all()
         session.close()
+
+    def owned_by(self, client: Client) -> list[LinkSession]:
+        """The sessions ``client`` owns (opened or resumed last), detached ones included."""
+        with self._lock:
+            return [s for s in self._sessions.values() if s.owner is client]
+
+    def wait_ended(self, graph: str, session_id: str, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until the session (graph, id) is no longer in
+        the table; whether it is gone. For observers (tests, tools)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: (graph, session_id) not in self._sessions,
+                                          timeout)
 
     def of_graph(self, graph: str) -> list[LinkSession]:
         with self._lock:
             return [s for (g, _), s in self._sessions.items() if g == graph]
 
     def detach(self, client: Client) -> None:
-        """A connection closed: its sessions stay, waiting for a ``hello`` that resumes them."""
+        """A connection closed: its sessions stay for ``grace`` seconds, waiting for a
+        ``hello`` that resumes them."""
         with self._lock:  # every change of a client's sessions is made under this lock
             sessions = list(client.sessions.values())
             client.sessions.clear()
+            for session in sessions:
+                self._detached(session)
         for session in sessions:
             session.detach(client)
 
+    def _detached(self, session: LinkSession) -> None:
+        """Start the session's grace (lock held): the expiry thread ends it unless a
+        ``hello`` claims it first."""
+        session.detached_at = time.monotonic()
+        self._changed.notify_all()
+        if self._expiry is None and not self.closing:
+            self._expiry = threading.Thread(target=self._expire, name="flowpy-sessions-expiry",
+                                            daemon=True)
+            self._threads.append(self._expiry)
+            self._expiry.start()
+
+    def _expire(self) -> None:
+        """The expiry thread: end each detached session ``grace`` seconds after it was left."""
+        while True:
+            with self._lock:
+                while True:
+                    if self.closing:
+                        return
+                    now = time.monotonic()
+                    left = [s.detached_at + self.grace - now for s in self._sessions.values()
+                            if s.detached_at is not None]
+                    if any(t <= 0 for t in left):
+                        break
+                    self._changed.wait(min(left) if left else None)
+                ended = [s for s in self._sessions.values()
+                         if s.detached_at is not None and s.detached_at + self.grace <= now]
+                for session in ended:
+                    del self._sessions[(session.graph, session.id)]
+                self._changed.notify_all()
+            for session in ended:
+                session.close()
+                log.info("link session %s of graph %s ended: its connection did not come "
+                         "back within %g s", session.id[:8], session.graph, self.grace)
+
     def publish(self, graph: str, port: str, payloads: list[dict], cancelled: Callable[[], bool],
-                marker: bool = False, on_taken: Callable[[list[dict]], None] | None = None) -> int:
+                marker: bool = False, on_taken: Callable[[list[dict]], None] | None = None,
+                receivers: Callable[[Grant], bool] = lambda grant: False) -> int:
         """Offer outport packets to every session of ``graph`` that may receive ``port``.
 
         A session is a durable subscriber, connected or not. Packets go into the sessions in
         chunks as their outboxes make room; ``on_taken(chunk)`` runs once every session has
-        a chunk. Returns how many packets (from the start) every session took: 0 with no
-        session, fewer than all when cancelled or when the last session ended meanwhile.
+        a chunk (or let it pass: a detached session with a full outbox lets packets pass
+        while ``receivers(its grant)``, some standard client holding another grant may take
+        them, or another session of the port is connected). Returns how many packets (from
+        the start) every session took: 0 with no session, fewer than all when cancelled or
+        when the last session ended meanwhile.
         """
         sessions = [session for session in self.of_graph(graph)
                     if session.grant.may_receive_from(graph, port)]
+
+        def others_for(session: LinkSession) -> Callable[[], bool]:
+            return lambda: receivers(session.grant) or any(
+                other.client is not None and not other.closed
+                for other in sessions if other is not session)
+
         progress = dict.fromkeys(sessions, 0)
         done = 0
         while progress and done < len(payloads):
             for session in list(progress):
                 if progress[session] == done:  # this one holds the others back
-                    took = session.publish(payloads[done:], cancelled, marker)
+                    took = session.publish(payloads[done:], cancelled, marker,
+                                           others_for(session))
                     if took == 0:
                         if cancelled():
                             return done
@@ -463,9 +583,11 @@ class SessionTable:
         return thread
 
     def shutdown(self, timeout: float = 5.0) -> list[str]:
-        """End every feeder thread (after the networks stopped); names of those still alive."""
+        """End every feeder thread and the expiry thread (after the networks stopped); names
+        of those still alive."""
         with self._lock:
             self.closing = True
+            self._changed.notify_all()
             threads = list(self._threads)
         self.wake()
         stuck = []

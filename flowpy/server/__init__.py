@@ -4,6 +4,9 @@
   connections of one app;
 * :mod:`~flowpy.server.connection`: one client connection, its reader and its writer;
 * :mod:`~flowpy.server.frames`: WebSocket frames in and out;
+* :mod:`~flowpy.server.budget`: the bytes all connections' partial messages may hold;
+* :mod:`~flowpy.server.origins`: which web pages may open the WebSocket;
+* :mod:`~flowpy.server.handshakes`: the deadline of connections not yet WebSockets;
 * :mod:`~flowpy.server.service`: serving the app with werkzeug, and stopping on signals.
 
 ``-c python:flowpy.server`` (gunicorn) finds :func:`worker_exit` here.

@@ -16,6 +16,9 @@ message in pure Python costs several times more than everything else flowpy does
 (docs/deployment.md has the figures). So the offer is declined unless the app is made with
 ``compression=True`` (``flowpy serve --compression``), for links where bandwidth matters more
 than CPU.
+
+Origins. A handshake that carries an ``Origin`` header is refused with HTTP 403, before the
+upgrade, unless :mod:`~flowpy.server.origins` allows it (``allow_origins``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import socket
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -33,15 +37,19 @@ from flask_sock import Sock
 from flowpy.protocol import Endpoint
 from flowpy.runtime import Runtime
 
-from . import frames
+from . import frames, view
+from .budget import DEFAULT_FRAME_BUDGET, ByteBudget
 from .connection import (
     DEFAULT_DEBUG_RATE,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_STALL_TIMEOUT,
+    DEFAULT_UNTRUSTED_MESSAGE_SIZE,
     ClientConnection,
-    _Recorder,
 )
+from .handshakes import HANDSHAKE_DONE
+from .origins import OriginPolicy
+from .recording import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +101,14 @@ class Transport:
         self,
         endpoint: Any,
         queue_size: int = DEFAULT_QUEUE_SIZE,
-        recorder: _Recorder | None = None,
+        recorder: Recorder | None = None,
         send_buffer_size: int | None = None,
         stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         compression: bool = False,
         debug_rate: int = DEFAULT_DEBUG_RATE,
+        untrusted_message_size: int | None = DEFAULT_UNTRUSTED_MESSAGE_SIZE,
+        frame_budget: int | None = DEFAULT_FRAME_BUDGET,
     ) -> None:
         self.endpoint = endpoint
         self.queue_size = queue_size
@@ -108,6 +118,9 @@ class Transport:
         self.max_message_size = max_message_size
         self.compression = compression
         self.debug_rate = debug_rate
+        self.untrusted_message_size = untrusted_message_size
+        #: What the partial messages of all the connections may hold together.
+        self.budget = ByteBudget(frame_budget)
         self._lock = threading.Lock()
         self._connections: set[ClientConnection] = set()
         self._stopping = False
@@ -163,9 +176,9 @@ class Transport:
         raw = ws.sock
         _tune_socket(raw, self.send_buffer_size)
         if self.compression:
-            codec: Any = frames.WsprotoCodec(ws.ws, self.max_message_size)
+            codec: Any = frames.WsprotoCodec(ws.ws, self.max_message_size, self.budget)
         else:
-            codec = frames.PlainCodec(self.max_message_size)
+            codec = frames.PlainCodec(self.max_message_size, self.budget)
         conn = ClientConnection(raw, codec, self.queue_size, self.recorder,
                                 stall_timeout=self.stall_timeout,
                                 subprotocol=getattr(ws, "subprotocol", None),
@@ -180,8 +193,9 @@ class Transport:
         log.info("%s connected from %s", conn.name, conn.peer or "an unknown address")
         try:
             client = self.endpoint.connect(conn)
-            conn.serve(self.endpoint, client)
+            conn.serve(self.endpoint, client, self._limit_until_trusted(codec, client))
         finally:
+            codec.release()
             try:
                 if client is not None:
                     self.endpoint.disconnect(client)
@@ -190,6 +204,26 @@ class Transport:
                 self.remove(conn)
                 log.info("%s (%s) disconnected: %s", conn.name, conn.peer or "?",
                          conn.cut_reason or conn.end_reason)
+
+
+    def _limit_until_trusted(self, codec: Any, client: Any) -> Callable[[], bool] | None:
+        """Cap the messages of a client the endpoint does not trust yet (one that has not
+        presented its secret) at ``untrusted_message_size``, and return what lifts the cap
+        once it is trusted; None if there is nothing to lift."""
+        trusted = getattr(self.endpoint, "trusted", None)
+        limit = self.untrusted_message_size
+        if trusted is None or limit is None or trusted(client):
+            return None
+        full = self.max_message_size
+        codec.max_message_size = limit if full is None else min(limit, full)
+
+        def lift() -> bool:
+            if not trusted(client):
+                return False
+            codec.max_message_size = full
+            return True
+
+        return lift
 
 
 def _peer(sock: Any) -> str | None:
@@ -223,7 +257,14 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     ``debug_rate`` (debug messages a second, at most, to one client; default 5000, 0 = no
     limit),
     ``record_sent`` (a file that receives every sent message as a JSON line; default
-    ``$FLOWPY_VALIDATE_OUTPUT``).
+    ``$FLOWPY_VALIDATE_OUTPUT``),
+    ``untrusted_message_size`` (bytes, default 64 KiB: the limit, until it has presented a
+    secret the runtime knows, of a client of a runtime that has secrets; None = the full
+    limit), ``frame_budget`` (bytes that the partial messages of all connections may hold
+    together, default 256 MiB; a message it cannot hold closes its connection with 1013),
+    ``allow_origins`` (origins, besides the runtime's own, whose pages may open the
+    WebSocket: ``["https://app.flowhub.io"]``, ``["*"]`` for any; see
+    :mod:`~flowpy.server.origins`; raises ValueError for a value that is not an origin).
     """
     queue_size = int(runtime_options.pop("queue_size", DEFAULT_QUEUE_SIZE))
     max_message_size = runtime_options.pop("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
@@ -232,6 +273,10 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     compression = bool(runtime_options.pop("compression", False))
     debug_rate = int(runtime_options.pop("debug_rate", DEFAULT_DEBUG_RATE))
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
+    untrusted_message_size = runtime_options.pop("untrusted_message_size",
+                                                 DEFAULT_UNTRUSTED_MESSAGE_SIZE)
+    frame_budget = runtime_options.pop("frame_budget", DEFAULT_FRAME_BUDGET)
+    origins = OriginPolicy.of(runtime_options.pop("allow_origins", None))
     if runtime is None:
         runtime = Runtime(**runtime_options)
     elif runtime_options:
@@ -245,9 +290,10 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         "max_message_size": max_message_size,
         "thread_class": _NoThread,
     }
-    recorder = _Recorder(record_sent) if record_sent else None
+    recorder = Recorder(record_sent) if record_sent else None
     transport = Transport(endpoint, queue_size, recorder, send_buffer_size, stall_timeout,
-                          max_message_size, compression, debug_rate)
+                          max_message_size, compression, debug_rate, untrusted_message_size,
+                          frame_budget)
     app.extensions["flowpy"] = transport
     sock = Sock(app)
 
@@ -257,16 +303,40 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
             """simple-websocket accepts any offered extension: it never sees the offer."""
             flask.request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
+    @app.before_request
+    def check_origin() -> flask.Response | None:
+        """A browser's handshake from a page of another origin ends here, with 403."""
+        request = flask.request
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return None
+        origin = request.headers.get("Origin")
+        if origins.allows(origin, request.scheme, request.headers.get("Host")):
+            return None
+        origin = (origin or "")[:200]
+        log.warning("refused a WebSocket handshake from origin %r (%s): not this runtime's "
+                    "own origin; to allow it, serve with --allow-origin %s", origin,
+                    request.remote_addr or "an unknown address", origin)
+        return flask.Response(f"origin {origin!r} is not allowed\n", status=403,
+                              mimetype="text/plain")
+
     @sock.route("/")
     def protocol_socket(ws: Any) -> None:
+        handshake_done = flask.request.environ.get(HANDSHAKE_DONE)
+        if handshake_done is not None:  # served by flowpy.server.service: no deadline now
+            handshake_done()
         transport.serve_connection(ws)
 
     @app.get("/")
     def status() -> flask.Response:
+        if view.wants_page(flask.request):  # a browser: the live view (server/view.py)
+            return view.page()
         document = dict(endpoint.status())
         document.setdefault("transport", transport.stats())
-        return flask.jsonify(document)
+        response = flask.jsonify(document)
+        response.headers["Vary"] = "Accept"
+        return response
 
+    view.install(app, endpoint, transport.stats)
     return app
 
 

@@ -11,25 +11,29 @@ One connection = one reader and exactly one writer, and neither ever dies of one
 * the **writer** is a named thread that drains the queue and writes frames with one
   ``sendall`` per batch. A message that cannot be framed is dropped, counted and logged, and
   the writer goes on; if the writer ends for any reason, the connection is closed at once.
-  One shortcut: a STREAM message (graph output) that finds the queue empty and nothing being
-  written is written at once by the graph outport handler that sends it, with a send that
-  never blocks (what the socket does not take is queued for the writer, ahead of anything
-  else): the last thread hop of every output saved. Replies do not take it: their senders
-  (the inport handler above all) are on the critical path of the data, which would wait for
-  their system call. Either way one thread at a time writes, so frames never interleave.
+  One shortcut: a STREAM message (graph output) that finds the queues empty, nothing being
+  written and the kernel under the bound below is written at once by the graph outport
+  handler that sends it, with a send that never blocks (the rest of a frame the socket did
+  not take is the writer's first job): the last thread hop of every output saved. Replies do
+  not take it: their senders (the inport handler above all) are on the critical path of the
+  data, which would wait for their system call. Either way one thread at a time writes, so
+  frames never interleave.
 
-The queue has lanes (:mod:`flowpy.wire.lanes`): every lane but debug shares one ordered queue,
-so replies, news and packets keep their order. URGENT and NEWS sends never wait: a client that
-lets more than ``hard_limit`` of them pile up is cut (it cannot be served without holding up
-whoever is sending). STREAM sends wait for room (back-pressure into the graph outport handler);
-if the writer takes nothing for ``stall_timeout`` seconds while one waits, the client is cut.
-DEBUG messages have their own queue: dropped and counted when it is full, and written only when
-nothing urgent is waiting. They are also paced to ``debug_rate`` messages a second (a token
-bucket, bursts of up to ``debug_rate // 5``): once written, a message sits in the kernel's
-buffers, where nothing can overtake it, and a client reading more slowly than a busy graph
-produces debug data would otherwise find every reply behind megabytes of it. No person reads
-more than a few thousand debug messages a second; what exceeds the pace is dropped and counted
-like any other debug data.
+The queues follow the lanes (:mod:`flowpy.wire.lanes`): replies and news in one ordered
+queue, graph output in a second, debug data in a third, and the writer always takes from the
+first that holds something, so replies overtake queued output. URGENT, NEWS and REPORT sends
+never wait: a client that lets more than ``hard_limit`` of them pile up is cut (it cannot be
+served without holding up whoever is sending). STREAM sends wait for room (back-pressure into
+the graph outport handler); if the writer takes nothing for ``stall_timeout`` seconds while one
+waits, the client is cut. DEBUG messages are dropped and counted when their queue is full, and
+paced to ``debug_rate`` messages a second (a token bucket, bursts of up to
+``debug_rate // 5``); a message the pace or the queue would drop is dropped before it is
+encoded.
+
+Once written, a message sits in the kernel, where nothing can overtake it, so the writer
+writes little ahead (:mod:`.writeahead`): before each batch it waits until fewer than
+``write_ahead`` bytes (16 KB) are unsent there, and a batch holds at most BATCH_BYTES (16 KB,
+or one larger message). A reply is never behind more than about 32 KB the server has written.
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ from typing import Any
 
 from flowpy.engine import cpus
 from flowpy.wire import DEBUG, STREAM, Lane, encode
+from flowpy.wire.lanes import OUTPUT
 
 from . import frames
+from .recording import Recorder
+from .writeahead import DEFAULT_WRITE_AHEAD, WriteAhead
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +62,17 @@ DEFAULT_QUEUE_SIZE = 1024  # messages a STREAM send may find queued before it wa
 #: Seconds a client may leave its full queue unread before the server cuts it (None: never).
 DEFAULT_STALL_TIMEOUT = 60.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # larger messages close the connection (1009)
+#: The message limit of a client that has not presented a secret yet (runtimes with secrets).
+DEFAULT_UNTRUSTED_MESSAGE_SIZE = 64 * 1024
 RECEIVE_BYTES = 64 * 1024
-WRITE_BATCH = 64  # messages written with one sendall
+WRITE_BATCH = 64  # messages written with one sendall, at most
+#: A batch is full once its messages hold this many characters; it adds at most that (or one
+#: larger message) to the DEFAULT_WRITE_AHEAD bytes the kernel may hold unsent (writeahead).
+BATCH_BYTES = 16 * 1024
 DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0: no limit)
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
 _connection_ids = itertools.count(1)
-
-
-class _Recorder:
-    """Appends every sent message, one JSON document per line (for schema validation)."""
-
-    def __init__(self, path: str) -> None:
-        self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-
-    def write(self, texts: list[str]) -> None:
-        with self._lock:
-            if self._file.closed:
-                return
-            self._file.write("".join(text + "\n" for text in texts))
-            self._file.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
 
 
 class _SerialSocket:
@@ -119,13 +112,14 @@ class ClientConnection:
         sock: Any,
         codec: Any,
         queue_size: int = DEFAULT_QUEUE_SIZE,
-        recorder: _Recorder | None = None,
+        recorder: Recorder | None = None,
         name: str | None = None,
         stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
         hard_limit: int | None = None,
         subprotocol: str | None = None,
         debug_rate: int = DEFAULT_DEBUG_RATE,
         peer: str | None = None,
+        write_ahead: int = DEFAULT_WRITE_AHEAD,
     ) -> None:
         self.id = next(_connection_ids)
         self.name = name or f"flowpy-client-{self.id}"
@@ -149,9 +143,12 @@ class ClientConnection:
         self._debug_tokens = self._debug_burst
         self._debug_refilled = time.monotonic()
         self._seq = 0
-        # (seq, lane, text or control frame bytes): replies, news, stream, control frames
+        # (seq, lane, text or frame bytes): replies, news and control frames (lane None)
         self._main: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
+        # (seq, lane, text or the rest of a frame): graph output, given way to by replies
+        self._output: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
         self._debug: collections.deque[tuple[int, str]] = collections.deque()
+        self._ahead = WriteAhead(self.sock.raw, write_ahead, self.name)
         self._lock = threading.Lock()
         self._wake_writer = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)  # main queue below capacity, input resumed
@@ -180,6 +177,8 @@ class ClientConnection:
              cancelled: Callable[[], bool] | None = None) -> bool:
         """``cancelled``: for a send that waits, checked whenever :meth:`wake` is called (a
         network stopping): once it says True, the send gives up and returns False."""
+        if lane is DEBUG and not self._debug_room():
+            return False  # dropped before it costs an encoding: a busy edge makes many
         try:
             text = encode(message)
         except Exception as exc:  # noqa: BLE001 - MemoryError and the like: this message only
@@ -190,41 +189,50 @@ class ClientConnection:
                 return False
             self._seq += 1
             if lane is DEBUG:
-                if len(self._debug) >= self._debug_limit or not self._debug_token():
-                    self.dropped += 1
-                    return False
                 self._debug.append((self._seq, text))
-                if len(self._debug) == 1 and not self._main:
+                if len(self._debug) == 1:
                     self._wake_writer.notify()
                 return True
-            main = self._main
-            if lane.waits and not main and not self._debug and not self._writing \
-                    and not self._direct:
+            if lane.waits and not self._writing and not self._direct and not self._pending():
                 self._direct = True  # the shortcut: write it from this thread, now
+                seq = self._seq
             else:
-                if lane.waits and len(main) >= self._capacity and \
+                queue = self._output if lane.queue == OUTPUT else self._main
+                if lane.waits and len(queue) >= self._capacity and \
                         not self._wait_for_room(cancelled):
                     return False
-                if len(main) >= self._hard_limit:
-                    self._cut(f"{len(main)} messages unread: the client reads too slowly")
+                if not lane.waits and len(queue) >= self._hard_limit:
+                    self._cut(f"{len(queue)} messages unread: the client reads too slowly")
                     return False
-                main.append((self._seq, lane, text))
-                if len(main) == 1:
+                queue.append((self._seq, lane, text))
+                if len(queue) == 1:
                     self._wake_writer.notify()
                 return True
-        self._write_now(text)
+        self._write_now(seq, lane, text)
         return True
 
-    def _write_now(self, text: str) -> None:
-        """The shortcut (``_direct`` claimed): frame and write ``text`` without blocking; the
-        writer gets what the socket did not take, first."""
+    def _pending(self) -> int:
+        """Lock held: messages queued for the writer."""
+        return len(self._main) + len(self._output) + len(self._debug)
+
+    def _drop_queued(self) -> None:
+        """Lock held: nothing queued will ever be written."""
+        self._main.clear()
+        self._output.clear()
+        self._debug.clear()
+
+    def _write_now(self, seq: int, lane: Lane, text: str) -> None:
+        """The shortcut (``_direct`` claimed): frame and write ``text`` without blocking if the
+        kernel holds less than ``write_ahead`` unsent bytes; the writer gets the rest of a
+        frame the socket did not take first, or the whole message back in its lane."""
         data = b""
         sent = 0
         failed = False
         try:
             data = self.codec.text(text)
             with self.sock.lock:
-                sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
+                if self._ahead.has_room():
+                    sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -237,20 +245,33 @@ class ClientConnection:
             self._direct = False
             if failed:
                 self._broken = True
-                self._main.clear()
-                self._debug.clear()
+                self._drop_queued()
                 self._room.notify_all()
+            elif data and not sent:
+                self._output.appendleft((seq, lane, text))  # nothing went: back in its lane
+                data = b""
             elif data:
-                if sent < len(data):
+                if sent < len(data):  # the rest of this frame goes before anything else
                     self._main.appendleft((0, None, data[sent:]))
                 self.sent += 1
                 self._progress = time.monotonic()
-            if self._main or self._debug or failed:
+            if self._pending() or failed:
                 self._wake_writer.notify()
         if failed:
             self.sock.shutdown_now()
         elif data and self._recorder is not None:
             self._recorder.write([text])
+
+    def _debug_room(self) -> bool:
+        """Take a place for one debug message (room in its queue and a token of the pace), or
+        count it dropped."""
+        with self._lock:
+            if self._closing or self._broken:
+                return False
+            if len(self._debug) >= self._debug_limit or not self._debug_token():
+                self.dropped += 1
+                return False
+            return True
 
     def _debug_token(self) -> bool:
         """Lock held: take one token of the debug pace (see the module docstring)."""
@@ -271,7 +292,7 @@ class ClientConnection:
         was cut for reading nothing for ``stall_timeout``, the shutdown deadline passed, or
         ``cancelled()`` (checked when woken)."""
         began = time.monotonic()
-        while len(self._main) >= self._capacity:
+        while len(self._output) >= self._capacity:
             if self._closing or self._broken or (cancelled is not None and cancelled()):
                 return False
             now = time.monotonic()
@@ -282,7 +303,7 @@ class ClientConnection:
                 stalled_for = now - max(self._progress, began)
                 if stalled_for >= self._stall_timeout:
                     self._cut(f"read nothing for {self._stall_timeout:.0f}s with "
-                              f"{len(self._main)} messages waiting")
+                              f"{len(self._output)} messages waiting")
                     return False
                 waits.append(self._stall_timeout - stalled_for)
             if waits and min(waits) <= 0:
@@ -297,8 +318,7 @@ class ClientConnection:
             self.cut_reason = reason
             log.warning("%s: disconnecting it: %s", self.name, reason)
         self._broken = True
-        self._main.clear()
-        self._debug.clear()
+        self._drop_queued()
         self._room.notify_all()
         self._wake_writer.notify_all()
         if self._writing or self._direct:  # on a client that does not read: no goodbye
@@ -321,7 +341,7 @@ class ClientConnection:
 
     def queued(self) -> int:
         with self._lock:
-            return len(self._main) + len(self._debug)
+            return self._pending()
 
     # -- input flow control (called by the runtime) ----------------------------------------
     def pause_reading(self) -> None:
@@ -349,16 +369,20 @@ class ClientConnection:
 
     # -- the writer ----------------------------------------------------------------------
     def _take(self) -> list[Any]:
-        """Lock held: up to WRITE_BATCH items in the order they must be written (main queue in
-        order; debug messages when nothing urgent is ahead of them)."""
-        main, debug = self._main, self._debug
+        """Lock held: up to WRITE_BATCH items (BATCH_BYTES), each from the first queue that
+        holds one: replies and news, then output, then debug data (flowpy.wire.lanes)."""
+        queues: tuple[collections.deque[Any], ...] = (self._main, self._output, self._debug)
         batch: list[Any] = []
-        while len(batch) < WRITE_BATCH and (main or debug):
-            if main and (not debug or main[0][1] is None or main[0][1].urgent
-                         or main[0][0] < debug[0][0]):
-                batch.append(main.popleft()[2])
+        size = 0
+        while len(batch) < WRITE_BATCH and size < BATCH_BYTES:
+            for queue in queues:
+                if queue:
+                    item: Any = queue.popleft()[-1]
+                    break
             else:
-                batch.append(debug.popleft()[1])
+                break
+            batch.append(item)
+            size += len(item)
         return batch
 
     def _write_loop(self) -> None:
@@ -368,18 +392,24 @@ class ClientConnection:
         try:
             while True:
                 with self._lock:
-                    while (self._direct or (not self._main and not self._debug
-                                            and not self._closing)) and not self._broken:
+                    while (self._direct or (not self._pending() and not self._closing)) \
+                            and not self._broken:
                         self._wake_writer.wait()
-                    if self._broken or (self._closing and not self._main and not self._debug):
+                    if self._broken or (self._closing and not self._pending()):
                         break
-                    below = len(self._main) >= self._capacity
-                    batch = self._take()
-                    self._progress = time.monotonic()
                     self._writing = True
-                    if below and len(self._main) < self._capacity:
-                        self._room.notify_all()
                 try:
+                    # The batch is taken once the kernel has room, so whatever came meanwhile
+                    # (a reply above all) takes its place in it by its lane, not by its age.
+                    self._ahead.wait(lambda: self._broken)
+                    with self._lock:
+                        if self._broken:
+                            break
+                        full = max(len(self._main), len(self._output)) >= self._capacity
+                        batch = self._take()
+                        self._progress = time.monotonic()
+                        if full and max(len(self._main), len(self._output)) < self._capacity:
+                            self._room.notify_all()  # STREAM senders, and a paused reader
                     ok = self._write(batch)
                 finally:
                     with self._lock:
@@ -422,8 +452,7 @@ class ClientConnection:
         senders and the reader woken."""
         with self._lock:
             self._broken = True
-            self._main.clear()
-            self._debug.clear()
+            self._drop_queued()
             goodbye = self._close_frame
             self._close_frame = None
             self._room.notify_all()
@@ -452,7 +481,7 @@ class ClientConnection:
                 return
             self._seq += 1
             self._main.append((self._seq, None, data))
-            if len(self._main) == 1 and not self._direct:
+            if len(self._main) == 1:
                 self._wake_writer.notify()
 
     def close_with(self, code: int, reason: str = "") -> None:
@@ -466,9 +495,14 @@ class ClientConnection:
             self._room.notify_all()
 
     # -- the reader ------------------------------------------------------------------------
-    def serve(self, endpoint: Any, client: Any) -> None:
+    def serve(self, endpoint: Any, client: Any,
+              lift_limit: Callable[[], bool] | None = None) -> None:
         """Read until the client closes, breaks the protocol or the connection ends; hand every
-        message to ``endpoint`` in order."""
+        message to ``endpoint`` in order.
+
+        ``lift_limit``: the codec's message limit is a small one until this returns True,
+        which it is asked after each text message (the one that presented a secret); the
+        codec parses the next frame only then, so the new limit applies to it."""
         sock = self.sock.raw
         codec = self.codec
         self.end_reason = "the server closed it"
@@ -483,27 +517,29 @@ class ClientConnection:
                     self._ended_by("the client went away")
                     return
                 try:
-                    events = codec.receive(data)
+                    for event in codec.receive(data):
+                        kind = event.__class__
+                        if kind is frames.Text:
+                            if not self.wait_until_readable():
+                                return
+                            endpoint.receive_text(client, event.data)
+                            if lift_limit is not None and lift_limit():
+                                lift_limit = None
+                        elif kind is frames.Binary:
+                            endpoint.receive_binary(client, event.data)
+                        elif kind is frames.Ping:
+                            self._control(codec.pong(event.data))
+                        elif kind is frames.Close:
+                            code = event.code if event.code != frames.NO_STATUS \
+                                else frames.NORMAL
+                            self.end_reason = f"closed by the client ({code})"
+                            self.close_with(code)
+                            return
                 except frames.FrameError as exc:
                     log.info("%s: closing: %s (%d)", self.name, exc.reason, exc.code)
                     self.end_reason = f"protocol error: {exc.reason} ({exc.code})"
                     self.close_with(exc.code, exc.reason)
                     return
-                for event in events:
-                    kind = event.__class__
-                    if kind is frames.Text:
-                        if not self.wait_until_readable():
-                            return
-                        endpoint.receive_text(client, event.data)
-                    elif kind is frames.Binary:
-                        endpoint.receive_binary(client, event.data)
-                    elif kind is frames.Ping:
-                        self._control(codec.pong(event.data))
-                    elif kind is frames.Close:
-                        code = event.code if event.code != frames.NO_STATUS else frames.NORMAL
-                        self.end_reason = f"closed by the client ({code})"
-                        self.close_with(code)
-                        return
         finally:
             self.begin_close()
 
@@ -548,8 +584,7 @@ class ClientConnection:
         """Shut the socket down now: the reader and writer wake up with an error."""
         with self._lock:
             self._broken = True
-            self._main.clear()
-            self._debug.clear()
+            self._drop_queued()
             self._wake_writer.notify_all()
             self._room.notify_all()
         self.sock.shutdown_now()

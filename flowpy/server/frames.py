@@ -9,24 +9,33 @@ Sans-I/O, like wsproto, whose handshake flowpy keeps using. Two codecs share one
 * :class:`WsprotoCodec`, for connections that negotiated an extension (``--compression``),
   which wsproto implements.
 
-``receive(data)`` returns the events that ``data`` completes: :class:`Text`, :class:`Binary`,
-:class:`Ping`, :class:`Pong`, :class:`Close`. A protocol violation raises :class:`FrameError`
-with the close code to answer with: 1002 (protocol error), 1007 (text that is not UTF-8),
-1009 (a message over the size limit).
+``receive(data)`` yields the events that ``data`` completes: :class:`Text`, :class:`Binary`,
+:class:`Ping`, :class:`Pong`, :class:`Close`, parsing each frame only when the one before has
+been taken, so a message limit the connection changes after one message (a client that has
+now presented its secret) applies to the next. A protocol violation raises
+:class:`FrameError` with the close code to answer with: 1002 (protocol error), 1007 (text that
+is not UTF-8), 1009 (a message over the size limit, refused at its first frame header, before
+any of it is buffered), 1013 (the server's budget for partial messages, shared by every
+connection (:mod:`~flowpy.server.budget`), cannot hold it). ``release()`` gives back what a
+connection holds of that budget when it ends.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flowpy.errors import FlowpyError
 
+from .budget import ByteBudget
+
 PROTOCOL_ERROR = 1002
 INVALID_DATA = 1007
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
 NORMAL = 1000
 GOING_AWAY = 1001
 NO_STATUS = 1005
@@ -103,9 +112,15 @@ def close_payload(code: int, reason: str = "") -> bytes:
 class PlainCodec:
     """Server-side frames without extensions: masked frames in, unmasked frames out."""
 
-    def __init__(self, max_message_size: int | None = None) -> None:
+    def __init__(self, max_message_size: int | None = None,
+                 budget: ByteBudget | None = None) -> None:
+        #: Larger messages are refused at their first frame header (1009). The connection
+        #: may change it between two messages (a client that presented its secret).
         self.max_message_size = max_message_size
+        self.budget = budget or ByteBudget(None)
+        self._held = 0  # bytes of the budget this connection holds
         self._buffer = bytearray()
+        self._offset = 0  # where the next frame starts in _buffer
         self._fragments: list[bytes] = []
         self._fragment_opcode: int | None = None
         self._fragment_size = 0
@@ -123,13 +138,17 @@ class PlainCodec:
         return _header(_CLOSE, len(data)) + data
 
     # -- in --------------------------------------------------------------------------------
-    def receive(self, data: bytes) -> list[Event]:
+    def receive(self, data: bytes) -> Iterator[Event]:
+        """The events ``data`` completes, each parsed when it is taken: a limit changed
+        between two events (``max_message_size``) applies to every frame after the first."""
         buffer = self._buffer
+        if self._offset:
+            del buffer[:self._offset]
+            self._offset = 0
         buffer += data
-        events: list[Event] = []
-        offset = 0
         end = len(buffer)
-        while end - offset >= 2:
+        while end - self._offset >= 2:
+            offset = self._offset
             first, second = buffer[offset], buffer[offset + 1]
             if first & 0x70:
                 raise FrameError(PROTOCOL_ERROR, "reserved bits set without an extension")
@@ -150,17 +169,35 @@ class PlainCodec:
                 position += 8
             self._check_frame(opcode, bool(first & 0x80), length)
             if end - position < 4 + length:
+                self._hold(position - offset + 4 + length)
                 break
             mask = bytes(buffer[position:position + 4])
             position += 4
             payload = _unmask(bytes(buffer[position:position + length]), mask)
-            offset = position + length
+            self._offset = position + length
             event = self._frame(opcode, bool(first & 0x80), payload)
             if event is not None:
-                events.append(event)
-        if offset:
-            del buffer[:offset]
-        return events
+                yield event
+        if self._offset:
+            del buffer[:self._offset]
+            self._offset = 0
+
+    def _hold(self, frame_size: int) -> None:
+        """A frame is incomplete: take what it and the message's earlier fragments will
+        occupy from the budget shared by every connection, or refuse it (1013)."""
+        wanted = self._fragment_size + frame_size - self._held
+        if wanted > 0:
+            if not self.budget.take(wanted):
+                raise FrameError(TRY_AGAIN_LATER, "the server holds too many partial "
+                                                  "messages; try again later")
+            self._held += wanted
+
+    def release(self) -> None:
+        """Give back what this connection holds of the budget (a message ended, or the
+        connection did)."""
+        if self._held:
+            self.budget.give(self._held)
+            self._held = 0
 
     def _check_frame(self, opcode: int, fin: bool, length: int) -> None:
         """What can be refused from the header alone, before waiting for the payload."""
@@ -189,18 +226,21 @@ class PlainCodec:
         elif self._fragment_opcode is not None:
             raise FrameError(PROTOCOL_ERROR, "new message before the last one ended")
         elif fin:  # the common case: a whole message in one frame
+            self.release()
             return self._message(opcode, payload)
         else:
             self._fragment_opcode = opcode
         self._fragments.append(payload)
         self._fragment_size += len(payload)
         if not fin:
+            self._hold(0)  # the fragments so far wait in memory for the rest
             return None
         opcode = self._fragment_opcode
         whole = b"".join(self._fragments)
         self._fragments = []
         self._fragment_opcode = None
         self._fragment_size = 0
+        self.release()
         return self._message(opcode, whole)
 
     @staticmethod
@@ -232,12 +272,15 @@ class WsprotoCodec:
     """The same interface on wsproto's connection, for connections with extensions
     (permessage-deflate): wsproto compresses, inflates and validates."""
 
-    def __init__(self, connection: Any, max_message_size: int | None = None) -> None:
+    def __init__(self, connection: Any, max_message_size: int | None = None,
+                 budget: ByteBudget | None = None) -> None:
         from wsproto import events as ws_events
 
         self._events = ws_events
         self._connection = connection  # wsproto.WSConnection, after the handshake
         self.max_message_size = max_message_size
+        self.budget = budget or ByteBudget(None)
+        self._held = 0
         self._parts: list[Any] = []
         self._size = 0
 
@@ -253,28 +296,38 @@ class WsprotoCodec:
         except Exception:  # noqa: BLE001 - wsproto refuses a second close: nothing to send
             return b""
 
-    def receive(self, data: bytes) -> list[Event]:
+    def receive(self, data: bytes) -> Iterator[Event]:
         ev = self._events
         self._connection.receive_data(data)
-        out: list[Event] = []
         for event in self._connection.events():
             if isinstance(event, ev.CloseConnection):
                 if event.code in (PROTOCOL_ERROR, INVALID_DATA, TOO_BIG) and event.reason:
                     raise FrameError(event.code, event.reason)
-                out.append(Close(event.code, event.reason or ""))
+                yield Close(event.code, event.reason or "")
             elif isinstance(event, ev.Ping):
-                out.append(Ping(bytes(event.payload)))
+                yield Ping(bytes(event.payload))
             elif isinstance(event, ev.Pong):
-                out.append(Pong(bytes(event.payload)))
+                yield Pong(bytes(event.payload))
             elif isinstance(event, ev.Message):
                 self._parts.append(event.data)
                 self._size += len(event.data)
                 if self.max_message_size is not None and self._size > self.max_message_size:
                     raise FrameError(TOO_BIG, f"message is over {self.max_message_size} bytes")
-                if event.message_finished:
-                    parts, self._parts, self._size = self._parts, [], 0
-                    if isinstance(event, ev.TextMessage):
-                        out.append(Text("".join(parts)))
-                    else:
-                        out.append(Binary(b"".join(bytes(p) for p in parts)))
-        return out
+                if not event.message_finished:
+                    if self._size > self._held:
+                        if not self.budget.take(self._size - self._held):
+                            raise FrameError(TRY_AGAIN_LATER, "the server holds too many "
+                                                              "partial messages; try again later")
+                        self._held = self._size
+                    continue
+                parts, self._parts, self._size = self._parts, [], 0
+                self.release()
+                if isinstance(event, ev.TextMessage):
+                    yield Text("".join(parts))
+                else:
+                    yield Binary(b"".join(bytes(p) for p in parts))
+
+    def release(self) -> None:
+        if self._held:
+            self.budget.give(self._held)
+            self._held = 0

@@ -2,7 +2,11 @@
 
 * ``flowpy serve`` uses :func:`serve`: a threaded werkzeug server (``--port 0`` works), one
   ready line on stdout, and a clean stop on SIGINT/SIGTERM (stop accepting, stop every
-  network, flush and close every connection, join every thread).
+  network, flush and close every connection, join every thread). Every accepted socket must
+  finish its handshake within ``handshake_timeout`` seconds
+  (:mod:`~flowpy.server.handshakes`), and a stop shuts down those that have not, so no
+  half-open socket can hold the server up. The listen backlog (:data:`LISTEN_BACKLOG`) takes
+  a thousand simultaneous connects without the kernel dropping SYNs.
 * The same app runs under gunicorn's gthread worker, one worker process per runtime::
 
       gunicorn -k gthread --threads 32 -w 1 -c python:flowpy.server 'flowpy.server:create_app()'
@@ -27,15 +31,28 @@ import flask
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from .app import create_app, transport_of
+from .handshakes import DEFAULT_HANDSHAKE_TIMEOUT, HANDSHAKE_DONE, HandshakeDeadlines
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 3569
+#: Connections the kernel queues before the server accepts them (capped by the kernel's
+#: net.core.somaxconn). werkzeug's 128 made the 129th of simultaneous connects wait for a
+#: SYN retransmit: seconds.
+LISTEN_BACKLOG = max(1024, socket.SOMAXCONN)
 
 
 class _RequestHandler(WSGIRequestHandler):
+    server: _Server
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s %s", self.command, self.path, code)
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        deadlines, sock = self.server.handshakes, self.connection
+        environ[HANDSHAKE_DONE] = lambda: deadlines.done(sock)
+        return environ
 
 
 class _Server(ThreadedWSGIServer):
@@ -43,6 +60,7 @@ class _Server(ThreadedWSGIServer):
 
     daemon_threads = False
     block_on_close = True
+    handshakes: HandshakeDeadlines
 
     def serve_forever(self, poll_interval: float = 0.25) -> None:
         # werkzeug's version calls server_close() on the way out, which would join the
@@ -52,7 +70,12 @@ class _Server(ThreadedWSGIServer):
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         port = client_address[1] if isinstance(client_address, tuple) else "local"
         threading.current_thread().name = f"flowpy-http-{port}"
-        super().process_request_thread(request, client_address)
+        peer = f"{client_address[0]}:{port}" if isinstance(client_address, tuple) else "local"
+        self.handshakes.admit(request, peer)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.handshakes.done(request)
 
 
 def _address_family(host: str) -> socket.AddressFamily:
@@ -61,7 +84,7 @@ def _address_family(host: str) -> socket.AddressFamily:
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (``port`` 0: any free one); OSError if not."""
-    return socket.create_server((host, port), family=_address_family(host), backlog=128)
+    return socket.create_server((host, port), family=_address_family(host), backlog=LISTEN_BACKLOG)
 
 
 class Service:
@@ -70,6 +93,8 @@ class Service:
     ``shutdown_timeout``: how long ``runtime.shutdown`` may take to stop the networks (their
     drain included: meanwhile their output still flows to the clients).
     ``flush_timeout``: how long clients get, after that, to read what is queued for them.
+    ``handshake_timeout``: how long an accepted socket may take to become a WebSocket (or to
+    finish its plain HTTP request) before it is closed; None = no limit.
     """
 
     def __init__(
@@ -81,6 +106,7 @@ class Service:
         shutdown_timeout: float = 5.0,
         flush_timeout: float = 1.0,
         listener: socket.socket | None = None,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         **app_options: Any,
     ) -> None:
         """``listener``: a socket already bound (and listening) to serve on instead of
@@ -101,6 +127,8 @@ class Service:
             )
         finally:
             listener.close()  # werkzeug holds its own duplicate of the descriptor
+        self.handshakes = HandshakeDeadlines(handshake_timeout)
+        self._server.handshakes = self.handshakes
         self.host = host
         self.port: int = self._server.socket.getsockname()[1]
         self._thread: threading.Thread | None = None
@@ -113,6 +141,7 @@ class Service:
         return f"ws://{host}:{self.port}"
 
     def start(self) -> Service:
+        self.handshakes.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="flowpy-http-server"
         )
@@ -128,6 +157,9 @@ class Service:
         if self._thread is not None:
             self._server.shutdown()  # serve_forever returns; nothing new is accepted
             self._thread.join()
+        # Sockets that never became WebSockets have nothing to flush: their threads end now.
+        self.handshakes.close_all()
+        self.handshakes.stop()
         # While the networks drain, their output still reaches the clients; a graph outport
         # waiting for a client that reads nothing gives up at the end of the shutdown time.
         self.transport.begin_stop(time.monotonic() + self.shutdown_timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .events import DEBUG_COMMANDS, PACKET_EVENTS, event_of, ip_of
 from .jsonpolicy import MAX_DEPTH, JsonPolicyError, encode, json_type, jsonable, parse, problem_in
-from .lanes import DEBUG, NEWS, STREAM, URGENT, Lane
+from .lanes import DEBUG, NEWS, REPORT, STREAM, URGENT, Lane
 from .messages import NO_RESPONSE_TO, edge_id, graph_ack, message, port_dict, timestamp
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_DEPTH",
     "NEWS",
     "NO_RESPONSE_TO",
+    "REPORT",
     "STREAM",
     "URGENT",
     "JsonPolicyError",

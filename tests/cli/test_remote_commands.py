@@ -4,6 +4,7 @@ types them: values after options, refused secrets, graphs started from the shell
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -48,17 +49,41 @@ def collect(client: Client, count: int) -> list[dict]:
 
 def test_start_status_stop_from_the_shell(echo):
     status = flowpy_cli("status", echo.url, "--secret", SECRET)
-    assert (status.returncode, status.stdout.strip()) == (3, "echo: not running")
+    assert status.returncode == 3, status.stderr
+    assert status.stdout.splitlines()[0] == "echo: not started"
     started = flowpy_cli("start", echo.url, "--secret", SECRET)
     assert started.returncode == 0, started.stderr
     assert started.stdout.startswith("echo: running")
     status = flowpy_cli("status", echo.url, "--secret", SECRET, "--json")
     assert status.returncode == 0
-    assert json.loads(status.stdout)["running"] is True
+    assert json.loads(status.stdout)["graphs"][0]["running"] is True
     stopped = flowpy_cli("stop", echo.url, "--secret", SECRET)
     assert (stopped.returncode, stopped.stdout.strip()) == (0, "echo: not running")
     with Client(echo.url, secret=SECRET).connect() as client:
         assert client.network_status("echo")["running"] is False
+
+
+def test_status_lists_every_graph_with_processes_edges_and_counts(spawn_runtime):
+    served = spawn_runtime("--graph", str(ROOT / "examples" / "count.fbp"), secret=SECRET)
+    with Client(served.url, secret=SECRET).connect() as client:
+        client.graph("clear", id="other")
+        client.graph("addnode", graph="other", id="lone", component="core/Drop")
+        client.start_network("count")
+        for n in range(3):
+            client.send_packet("count", "in", "data", f"line {n}")
+    text = flowpy_cli("status", served.url, "--secret", SECRET)
+    lines = text.stdout.splitlines()
+    assert "count: running" in "\n".join(lines), text.stdout
+    assert "other: not started" in lines
+    assert any(line.split() == ["pass", "running", "0", "0"] for line in lines), text.stdout
+    # in before packetsent, so exactly 3; how many pass forwarded yet is not awaited here
+    assert "  inport in: 3 packets" in lines
+    assert any(re.fullmatch(r"  pass\.OUT -> count\.IN: [0-3] IPs, [0-3] queued", line)
+               for line in lines), text.stdout
+    document = json.loads(flowpy_cli("status", served.url, "--secret", SECRET, "--json",
+                                     "--graph", "count").stdout)
+    assert [g["graph"] for g in document["graphs"]] == ["count"]
+    assert document["graphs"][0]["processes"]["count"]["state"] == "running"
 
 
 def test_send_takes_values_after_the_options_and_brackets_as_json_lines(echo):
@@ -207,3 +232,57 @@ def test_send_to_a_stopped_network_says_why(echo):
     result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in", "1")
     assert result.returncode == 1
     assert "not running" in result.stderr and "stopped by" in result.stderr
+
+
+def test_listen_refuses_a_port_the_graph_does_not_have_as_send_does(echo):
+    result = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "nope",
+                        "--timeout", "10")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("flowpy listen: graph 'echo' has no exported outport "
+                                     "'nope' (it has: out)")
+    close = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUTT", "--count", "0")
+    assert close.returncode == 2
+    assert "did you mean 'out'?" in close.stderr
+    other_case = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUT",
+                            "--count", "0")
+    assert other_case.returncode == 0, other_case.stderr
+    assert "listening to echo.OUT" in other_case.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "listen", "send"])
+def test_a_url_where_no_runtime_answers_is_one_line_and_a_usage_error(echo, command):
+    extra = ["--port", "in", "1"] if command == "send" else []
+    result = flowpy_cli(command, echo.url + "/foo", "--secret", SECRET, *extra)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"flowpy {command}: no FBP runtime answers at {echo.url}/foo (HTTP 404): check the "
+        "address and path"]
+
+
+def test_send_says_once_that_a_stdin_line_is_not_json(echo):
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+        result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
+                            stdin="1\nnot json\n{bad\n")
+        assert result.returncode == 0, result.stderr
+        data = [p["payload"] for p in collect(client, 3)]
+    assert data == [1, "not json", "{bad"]
+    assert result.stderr.count("is not JSON") == 1
+    assert "flowpy send: warning: stdin line 2 is not JSON" in result.stderr
+
+
+def test_serve_start_with_a_graph_that_cannot_start_serves_on_and_status_says_why(
+        spawn_runtime, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"properties": {"name": "broken"},
+                                  "processes": {"w": {"component": "files/WriteLines"}}}))
+    runtime = spawn_runtime("--graph", str(broken), "--start")
+    reason = "node 'w': required inport 'conf' is not connected"
+    notes = [line for line in runtime.stderr().splitlines() if "did not start" in line]
+    assert notes == [f"flowpy serve: graph broken did not start: {reason} (serving on; "
+                     f"'flowpy status {runtime.url}' says why)"]
+    status = flowpy_cli("status", runtime.url)
+    assert status.returncode == 3
+    assert status.stdout.splitlines()[0] == f"broken: not started (cannot start: {reason})"
+    with Client(runtime.url).connect() as client:  # other clients are served as ever
+        assert client.getruntime()["graph"] == "broken"

@@ -220,7 +220,8 @@ def test_components_lists_the_core_library_with_ports():
 def test_no_progress_on_stderr_when_it_is_not_a_terminal():
     words = "".join(f"w{n}\n" for n in range(1000))
     result = flowpy(
-        "run", str(EXAMPLES / "count.json"), "--stdin", "in", "--stdout", "out", stdin=words
+        "run", str(EXAMPLES / "count.json"), "--stdin", "in", "--stdout", "out",
+        "--format", "lines", stdin=words
     )
     assert result.returncode == 0
     assert result.stderr == ""
@@ -325,3 +326,19 @@ def test_a_stalled_stdout_reader_blocks_the_graph_and_memory_stays_bounded(tmp_p
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_components_says_which_reach_outside_the_process():
+    listing = flowpy("components").stdout
+    reaches, name = {}, ""
+    for line in listing.splitlines():
+        if not line.startswith(" "):
+            name = line.split(":", 1)[0]
+        elif line.startswith("    reaches: "):
+            reaches[name] = line.split(": ", 1)[1]
+    assert reaches["exec/Run"] == "exec"
+    assert reaches["files/WriteFile"] == "files" and reaches["http/Request"] == "network"
+    assert reaches["core/Bridge"] == "network" and reaches["mqtt/Publish"] == "network"
+    assert "\ncore/Repeat: " in listing and "core/Repeat" not in reaches
+    infos = json.loads(flowpy("components", "--json").stdout)  # the protocol's payloads
+    assert not any("reaches" in info for info in infos)

@@ -66,3 +66,25 @@ def test_every_ip_round_trips_through_a_json_line(ip):
 def test_hostile_lines_are_read_as_text_not_crashes():
     for line in ("NaN", "1e400", '"\\ud800"', "[" * 200, "{not json"):
         assert ip_of_line(line, "json") == IP.make_data(line)
+
+
+def test_a_stdin_line_that_is_not_json_is_read_as_text_and_said_once():
+    result = run(ECHO, "--stdin", "in", "--stdout", "out", stdin='{"a": 1}\n{a: 2}\nplain\n')
+    assert result.stdout.splitlines() == ['{"a":1}', '"{a: 2}"', '"plain"']
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == ["flowpy run: warning: stdin line 2 is not JSON, so it is read as a "
+                        "string: '{a: 2}' (--format lines reads every line as text; said once)"]
+    as_lines = run(ECHO, "--stdin", "in", "--stdout", "out", "--format", "lines",
+                   stdin="{a: 2}\n")
+    assert as_lines.stderr == ""
+
+
+def test_piping_into_a_graph_without_stdin_warns_that_stdin_is_not_read():
+    result = run(ECHO, "--stdout", "out", stdin="1\n2\n")
+    assert result.stdout == ""
+    assert result.stderr == ("flowpy run: warning: stdin is not read: pass --stdin PORT to feed "
+                             "its lines into the graph (exported inports: in)\n")
+    quiet = subprocess.run([sys.executable, "-m", "flowpy", "run", ECHO],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60, env=python_env())
+    assert (quiet.returncode, quiet.stderr) == (0, "")

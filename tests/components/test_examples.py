@@ -16,10 +16,10 @@ EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.integration
 
 
-def flowpy_run(graph, *args, timeout=60):
+def flowpy_run(graph, *args, timeout=60, cwd=ROOT):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "flowpy", "run", str(EXAMPLES / graph), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
 
 
 def test_adult_names_jsonl_parse_filter_get_upper_writelines(tmp_path):
@@ -28,6 +28,23 @@ def test_adult_names_jsonl_parse_filter_get_upper_writelines(tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.read_text().splitlines() == ["ANN", "CECILIA", "EVE"]
     assert result.stdout.splitlines() == [str(out)]
+
+
+def test_an_example_reads_its_data_from_any_directory_and_writes_relative_to_its_folder(
+        tmp_path):
+    """Its relative paths are relative to the graph file's folder, not to where it is run."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    graph = tmp_path / "copy" / "adult-names.fbp"
+    graph.parent.mkdir()
+    graph.write_text((EXAMPLES / "adult-names.fbp").read_text())
+    (graph.parent / "data").symlink_to(EXAMPLES / "data")
+    result = flowpy_run(str(graph), "--iip=write.conf=out/names.txt", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert (graph.parent / "out" / "names.txt").read_text().splitlines() == [
+        "ANN", "CECILIA", "EVE"]
+    assert result.stdout.splitlines() == ["out/names.txt"]  # the path as the graph gives it
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_cities_by_country_csv_parse_route_into_two_files(tmp_path):

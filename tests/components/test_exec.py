@@ -123,3 +123,15 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period():
     network.stop(5.0, drain=False)
     assert time.monotonic() - start < 4.5
     assert children_of_this_process() == []
+
+
+def test_a_graph_from_a_file_runs_programs_in_its_folder_and_a_relative_cwd_is_below_it(
+        tmp_path):
+    (tmp_path / "sub").mkdir()
+    where = [PY, "-c", "import os; print(os.getcwd())"]
+    for conf, expected in ((where, tmp_path), ({"argv": where, "cwd": "sub"}, tmp_path / "sub"),
+                           ({"argv": where, "cwd": str(tmp_path)}, tmp_path)):
+        graph = build({"run": "exec/Run"}, iips={"run.conf": conf},
+                      outports={"out": "run.out"})
+        graph.properties["baseDir"] = str(tmp_path)
+        assert run_graph(graph)["out"] == [str(expected)]

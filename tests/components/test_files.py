@@ -1,4 +1,5 @@
-"""files/: ReadLines streams with bounded memory, WriteLines appends and reports its path."""
+"""files/: ReadLines streams with bounded memory, WriteLines replaces a file (or appends to
+it) and reports its path."""
 
 import os
 import tracemalloc
@@ -77,13 +78,23 @@ def test_readfile_rejects_a_path_that_is_not_a_string():
     assert result["error"][0]["input"] == 42
 
 
-def test_writelines_appends_one_per_line_and_sends_the_path_at_the_end(tmp_path):
+def test_writelines_appends_one_per_line_when_asked_and_sends_the_path_at_the_end(tmp_path):
     path = tmp_path / "sub" / "out.txt"
     first = run_component("files/WriteLines", {"conf": [str(path)],
                                                "in": ["a", IP.open("g"), {"k": 1}, IP.close("g")]})
     assert first["out"] == [str(path)]
-    run_component("files/WriteLines", {"conf": [{"path": str(path)}], "in": ["b"]})
+    run_component("files/WriteLines", {"conf": [{"path": str(path), "append": True}],
+                                       "in": ["b"]})
     assert path.read_text() == 'a\n{"k":1}\nb\n'
+
+
+def test_writelines_replaces_the_file_by_default_so_a_second_run_gives_the_same_file(tmp_path):
+    path = tmp_path / "out.txt"
+    for _run in range(2):
+        run_component("files/WriteLines", {"conf": [str(path)], "in": ["a", "b"]})
+    assert path.read_text() == "a\nb\n"
+    run_component("files/WriteLines", {"conf": [{"path": str(path)}], "in": ["c"]})
+    assert path.read_text() == "c\n"
 
 
 def test_writelines_with_append_false_starts_afresh_and_an_empty_stream_makes_the_file(tmp_path):
@@ -137,3 +148,38 @@ def test_stat_tells_files_folders_and_missing_paths(tmp_path):
     assert out[0]["is_file"] and out[0]["size"] == 3 and "T" in out[0]["modified"]
     assert out[1]["is_dir"]
     assert out[2] == {"path": str(tmp_path / "missing"), "exists": False}
+
+
+def _in_folder(graph, folder):
+    """The graph as read from a file in ``folder`` (read_graph_file sets this property)."""
+    graph.properties["baseDir"] = str(folder)
+    return graph
+
+
+def test_relative_paths_are_relative_to_the_graph_files_folder_and_absolute_ones_stay(
+        tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("one\ntwo\n")
+    graph = _in_folder(build(
+        {"read": "files/ReadLines", "write": "files/WriteLines", "stat": "files/Stat",
+         "list": "files/ListDir"},
+        edges=["read.out -> write.in"],
+        iips={"read.in": "data/in.txt", "write.conf": "out/copy.txt"},
+        inports={"stat": "stat.in", "list": "list.in"},
+        outports={"written": "write.out", "stat": "stat.out", "listed": "list.out"}),
+        tmp_path)
+    result = run_graph(graph, {"stat": ["data/in.txt", str(tmp_path / "nope")],
+                               "list": ["data"]})
+    assert (tmp_path / "out" / "copy.txt").read_text() == "one\ntwo\n"
+    assert result["written"] == ["out/copy.txt"]  # paths travel on as the graph gives them
+    assert [(s["path"], s["exists"]) for s in result["stat"]] == [
+        ("data/in.txt", True), (str(tmp_path / "nope"), False)]
+    assert result["listed"] == [os.path.join("data", "in.txt")]
+
+
+def test_a_missing_relative_file_says_where_it_was_looked_for(tmp_path):
+    graph = _in_folder(build({"read": "files/ReadFile"}, inports={"in": "read.in"},
+                             outports={"out": "read.out", "error": "read.error"}), tmp_path)
+    [error] = run_graph(graph, {"in": ["missing.txt"]})["error"]
+    assert error["message"] == (f"cannot read missing.txt (as {tmp_path / 'missing.txt'}): "
+                                "No such file or directory")

@@ -25,7 +25,8 @@ def examples():
 
 @pytest.mark.parametrize("graph, expected", list(examples()))
 def test_worked_example_prints_what_the_page_says(tmp_path, graph, expected):
-    path = tmp_path / "example.fbp"
+    path = tmp_path / "example.fbp"  # beside examples/, as if saved in the repository root
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     path.write_text(graph, encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-m", "flowpy", "run", str(path)], cwd=ROOT,

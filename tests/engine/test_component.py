@@ -52,3 +52,16 @@ def test_a_process_that_never_ends_is_stopped_and_fails():
 
     with pytest.raises(AssertionError, match="still running after 0.3s"):
         run_component(Forever, {"in": [1]}, timeout=0.3)
+
+
+def test_reaches_takes_only_the_known_words():
+    class Shell(Component):
+        reaches = ("exec", "network")
+
+    assert Shell.reaches == ("exec", "network")
+    with pytest.raises(TypeError, match="reaches must be a tuple of exec, files, network"):
+        class Odd(Component):
+            reaches = ("internet",)
+    with pytest.raises(TypeError, match="got 'exec'"):
+        class Bare(Component):
+            reaches = "exec"

@@ -131,7 +131,7 @@ def test_removing_a_node_ends_the_streams_it_sent_and_stops_its_thread():
     net.start()
     follow = Follow(graph, net)
     net.send_inport("in", IP.make_data(1))
-    collector = next(p.thread for p in net._processes if p.node_id == "c")
+    collector = next(p.thread for p in net.structure.processes if p.node_id == "c")
     follow.remove_node("b")
     assert "b" not in {t.name for t in threading.enumerate()}
     assert collector is not None
@@ -152,7 +152,7 @@ def test_an_iip_added_to_a_running_network_is_delivered_at_once_and_can_be_taken
     graph.add_node("idle", "test/Block")  # reads nothing: an IIP for it waits in its port
     graph.add_initial("taken back", ref("idle.in"))
     graph.remove_initial(ref("idle.in"))
-    assert len(net._plan.targets[("idle", "in", None)]) == 0
+    assert len(net.structure.plan.targets[("idle", "in", None)]) == 0
     assert net.stop(timeout=5, drain=False) == []
 
 

@@ -8,7 +8,7 @@ from engine_helpers import Collect, Recorder, build, registry, run_to_end
 from flowpy.engine.component import Component, InPort, OutPort
 from flowpy.engine.connection import EndOfStream
 from flowpy.engine.ip import IP
-from flowpy.engine.network import Network, NetworkError
+from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.graphs.model import PortRef
 
 
@@ -478,8 +478,8 @@ class BatchRecorder(Recorder):
         super().outport_ips(network, port, ips)  # the default: each to outport_ip
 
 
-class OnlyOutportIp:
-    """A listener that knows nothing of batches (and does not subclass NetworkListener)."""
+class OnlyOutportIp(NetworkListener):
+    """A listener that knows nothing of batches: the default ``outport_ips`` feeds it."""
 
     def __init__(self) -> None:
         self.seen: list = []
@@ -504,6 +504,19 @@ def test_ips_queued_together_at_a_graph_outport_reach_a_listener_together():
     net.stop()
     assert batching.batches == [list(range(10))]
     assert [ip.data for _, ip in batching.outputs] == plain.seen == list(range(10))
+
+
+def test_a_listener_lacking_methods_of_the_protocol_is_refused_when_added():
+    class Partial:  # duck-typed, and missing all but one method the network calls
+        def outport_ip(self, network, port, ip): ...
+
+    graph = build({"b": "test/Burst"}, [], {"b.conf": [1]}, outports={"out": "b.out"})
+    net = Network(graph, registry())
+    with pytest.raises(TypeError, match="is not a NetworkListener"):
+        net.add_listener(Partial())
+    with pytest.raises(TypeError, match="is not a NetworkListener"):
+        Network(graph, registry(), [Recorder(), Partial()])
+    assert net.structure.processes == []  # nothing was started or changed
 
 
 def test_the_running_component_of_a_node_can_be_inspected():

@@ -167,7 +167,7 @@ def test_a_drain_can_be_cut_short():
     feeder = Feeder(net, limit=3)
     assert feeder.wait(lambda: len(feeder.answers) == 3)
     stopper, result = _stop_in_thread(net, timeout=120)
-    assert rec.wait_for(lambda: net._draining)
+    assert rec.wait_for(lambda: net.draining)
     net.cut_drain()
     stopper.join(30)
     assert not stopper.is_alive() and result == [[]]

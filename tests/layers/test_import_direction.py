@@ -8,9 +8,8 @@ circle it makes.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-FLOWPY = Path(__file__).resolve().parents[2] / "flowpy"
+from flowpy_imports import FLOWPY, imports_of, module_name
 
 #: layer -> the layers it may import (besides itself). The root modules: flowpy (the public
 #: face, __version__), flowpy.errors (the base error), flowpy.testing (a test helper).
@@ -24,8 +23,18 @@ ALLOWED = {
     "server": {"protocol", "runtime", "engine", "graphs", "wire", "errors", "root"},
     "link": {"engine", "graphs", "wire", "errors", "root"},
     "testing": {"engine", "graphs", "wire", "errors", "root"},
-    "cli": {"server", "protocol", "runtime", "link", "engine", "graphs", "wire", "errors",
-            "root", "testing"},
+    "cli": {
+        "server",
+        "protocol",
+        "runtime",
+        "link",
+        "engine",
+        "graphs",
+        "wire",
+        "errors",
+        "root",
+        "testing",
+    },
     "root": {"engine", "graphs", "errors"},
 }
 
@@ -38,35 +47,6 @@ def layer_of(module: str) -> str:
         return "root"
     name = parts[1]
     return name if name in ALLOWED else "root"
-
-
-def module_name(path: Path) -> str:
-    rel = path.relative_to(FLOWPY.parent).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def imports_of(path: Path) -> list[str]:
-    module = module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package
-                for _ in range(node.level - 1):
-                    base = base.rpartition(".")[0]
-                target = f"{base}.{node.module}" if node.module else base
-            else:
-                target = node.module or ""
-            found.append(target)
-            if node.module is None or target in ("flowpy",):  # from . import x: x may be a module
-                found += [f"{target}.{alias.name}" for alias in node.names]
-    return [name for name in found if name.startswith("flowpy")]
 
 
 def test_every_import_points_down():
@@ -92,8 +72,9 @@ def test_no_module_is_over_600_lines_without_a_reason_at_its_top():
         lines = path.read_text(encoding="utf-8").splitlines()
         if len(lines) > 600 and not any("over 600 lines" in line for line in lines[:40]):
             long.append(f"{path.relative_to(FLOWPY.parent)}: {len(lines)} lines")
-    assert not long, "modules over ~600 lines without a reason at their top:\n  " + \
-        "\n  ".join(long)
+    assert not long, "modules over ~600 lines without a reason at their top:\n  " + "\n  ".join(
+        long
+    )
 
 
 #: What the component library (components/, installed as flowpy_components) may import: the

@@ -92,10 +92,10 @@ class OutboxWatch:
         self.blocked = threading.Event()
         original = self.session.publish
 
-        def publish(payloads, cancelled, marker=False):
+        def publish(payloads, cancelled, marker=False, *others):
             if not marker and self.session.outbox_size() >= self.session.window:
                 self.blocked.set()
-            return original(payloads, cancelled, marker)
+            return original(payloads, cancelled, marker, *others)
 
         self.session.publish = publish
 
@@ -396,21 +396,30 @@ def test_the_outbox_bound_blocks_the_outport(runtime, client):
     assert [p["payload"] for p in link.outbound()] == list(range(1, 8))
 
 
-def test_the_outbox_fills_while_the_client_is_away_and_is_replayed(runtime, client):
-    repeat_graph(client)
-    link = Link(runtime)
+def test_the_outbox_fills_while_the_client_is_away_and_is_replayed(make_runtime):
+    """Nobody else may receive the outport: the away session holds the outport back, and
+    gets every packet, exactly once, when it comes back within the grace."""
+    runtime = make_runtime(permissions={"secrets": {
+        "admin": {"capabilities": ["protocol:graph", "network:control"]},
+        "feeder": {"capabilities": ["protocol:runtime"],
+                   "graphs": {"g": {"inports": ["in"], "outports": []}}},
+        "link": {"capabilities": ["protocol:runtime"]},
+    }})
+    admin = ProtocolClient(runtime, "admin", secret="admin")
+    repeat_graph(admin)
+    feeder = ProtocolClient(runtime, "feeder", secret="feeder")
+    link = Link(runtime, secret="link")
     link.hello(window=4)
     link.packet(1, payload=1)
     link.wait_out(1)
     link.ack(1)
     link.close()
     watch = OutboxWatch(runtime, link)
-    for n in range(2, 9):  # a standard client feeds the graph meanwhile
-        client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+    for n in range(2, 9):  # a client that may not receive `out` feeds the graph meanwhile
+        feeder.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
                                              "payload": n}, reply="packetsent")
     assert watch.blocked.wait(10)  # a durable subscription: the outport waits, nothing dropped
-    assert data_out(client) == [1, 2, 3, 4, 5]
-    again = Link(runtime, "again", session=link.session)
+    again = Link(runtime, "again", secret="link", session=link.session)
     welcome = again.hello(window=4)["payload"]
     assert (welcome["resumed"], welcome["acked"], welcome["received"]) == (True, 1, 1)
     again.wait_out(5)
@@ -420,7 +429,6 @@ def test_the_outbox_fills_while_the_client_is_away_and_is_replayed(runtime, clie
     again.wait_out(8)
     assert [p["payload"] for p in again.outbound()] == list(range(2, 9))
     assert out_seqs(again) == list(range(2, 9))  # nothing twice, nothing missing
-    client.sink.wait_for(matches("runtime", "packet", port="out", payload=8))
 
 
 def test_replay_starts_after_acked(runtime, client):
@@ -624,3 +632,97 @@ def test_an_output_never_overtakes_the_ack_of_what_the_network_accepted(runtime,
                 last = entry["payload"]
         link.ack(entries[-1]["seq"])
     assert not link.errors()
+
+
+# -- sessions belong to their connection --------------------------------------------------------
+
+RECEIVE_ONLY = {"secrets": {
+    "admin": {"capabilities": ["protocol:graph", "network:control"]},
+    "viewer": {"capabilities": ["protocol:runtime"]},
+    "rx": {"capabilities": ["protocol:runtime"],
+           "graphs": {"g": {"inports": [], "outports": ["out"]}}},
+}}
+
+
+def feed(client: ProtocolClient, values) -> None:
+    for n in values:
+        client.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                          "payload": n})
+
+
+def test_an_away_session_does_not_hold_back_what_others_receive(make_runtime):
+    """The 1-of-20 case of issue 21: a receive-only session with window 1, then its
+    connection drops; the viewer still gets all 20, and the session, back within the grace,
+    gets what it kept, once."""
+    runtime = make_runtime(permissions=RECEIVE_ONLY)
+    repeat_graph(ProtocolClient(runtime, "admin", secret="admin"))
+    viewer = ProtocolClient(runtime, "viewer", secret="viewer")
+    viewer.request("runtime", "getruntime", reply="runtime")
+    link = Link(runtime, "rx", secret="rx")
+    link.hello(window=1)
+    link.close()
+    feed(viewer, range(1, 21))
+    viewer.sink.wait_for(matches("runtime", "packet", port="out", payload=20), timeout=30)
+    assert data_out(viewer) == list(range(1, 21))
+    again = Link(runtime, "rx again", secret="rx", session=link.session)
+    assert again.hello(window=1)["payload"]["resumed"] is True
+    kept = again.wait_out(1)
+    assert kept["port"] == "out" and again.outbound() == [kept]
+
+
+def test_a_connection_that_drops_releases_the_outport_waiting_on_its_session(make_runtime):
+    runtime = make_runtime(permissions=RECEIVE_ONLY)
+    repeat_graph(ProtocolClient(runtime, "admin", secret="admin"))
+    viewer = ProtocolClient(runtime, "viewer", secret="viewer")
+    viewer.request("runtime", "getruntime", reply="runtime")
+    link = Link(runtime, "rx", secret="rx")
+    link.hello(window=1)
+    watch = OutboxWatch(runtime, link)
+    feed(viewer, range(1, 21))
+    assert watch.blocked.wait(10)  # connected and not acking: its window holds the outport
+    link.close()
+    viewer.sink.wait_for(matches("runtime", "packet", port="out", payload=20), timeout=30)
+    assert data_out(viewer) == list(range(1, 21))
+
+
+def test_a_session_ends_a_grace_after_its_connection_closed(make_runtime):
+    runtime = make_runtime(session_grace=0.2)
+    link_owner = ProtocolClient(runtime, "owner")
+    repeat_graph(link_owner)
+    link = Link(runtime)
+    link.hello(window=4)
+    link.packet(1, payload=1)  # the session's feeder thread runs
+    link.wait_ack(1)
+    session = runtime.sessions.get("g", link.session)
+    feeder = session._feeder
+    assert feeder is not None and feeder.is_alive()
+    link.close()
+    assert runtime.sessions.wait_ended("g", link.session, timeout=10)
+    feeder.join(10)
+    assert not feeder.is_alive() and session.closed and session.outbox_size() == 0
+    assert runtime.sessions.owned_by(link.client) == []
+    again = Link(runtime, "again", session=link.session)
+    assert again.hello()["payload"]["resumed"] is False  # a new session: the old one ended
+
+
+def test_a_connection_holds_a_limited_number_of_sessions(runtime, client):
+    from flowpy.runtime.sessions import MAX_PER_CONNECTION
+
+    repeat_graph(client)
+    greedy = Link(runtime, "greedy")
+    for n in range(MAX_PER_CONNECTION):  # each hello leaves the previous session detached
+        greedy.session = f"s{n}"
+        assert greedy.hello()["command"] == "welcome"
+    greedy.session = "one too many"
+    refused = greedy.hello()
+    assert refused["command"] == "error"
+    assert refused["payload"]["message"] == (
+        f"this connection holds {MAX_PER_CONNECTION} link sessions, the most one may "
+        f"(limit {MAX_PER_CONNECTION}); end one with flowpy:bye first "
+        "(a session left by a closed connection ends 30 s later)")
+    assert runtime.sessions.get("g", "one too many") is None
+    other = Link(runtime, "other")
+    assert other.hello()["command"] == "welcome"  # the others are not locked out
+    greedy.request("flowpy", "bye", {"graph": "g", "session": "s0"})
+    greedy.session = "one too many"
+    assert greedy.hello()["command"] == "welcome"

@@ -360,17 +360,19 @@ def test_debug_is_dropped_and_stream_waits_when_full() -> None:
     assert conn.send({"n": 4}) is False and conn.send({"n": 5}, wire.DEBUG) is False
 
 
-def test_replies_and_packets_never_wait_behind_debug_data_but_news_keeps_its_place() -> None:
+def test_replies_and_news_overtake_queued_output_and_output_overtakes_debug_data() -> None:
     conn, sock = _connection(queue_size=8)
     _hold_writer(conn, sock)
     conn.send({"n": "d1"}, wire.DEBUG)
+    conn.send({"n": "p1"}, wire.STREAM)
     conn.send({"n": "news"}, wire.NEWS)
     conn.send({"n": "d2"}, wire.DEBUG)
+    conn.send({"n": "p2"}, wire.STREAM)
+    conn.send({"n": "end"}, wire.REPORT)  # a port's disconnect: in order with its packets
     conn.send({"n": "reply"}, wire.URGENT)
-    conn.send({"n": "packet"}, wire.STREAM)
     sock.gate.set()
     conn.close()
-    assert _messages(sock) == [0, "d1", "news", "reply", "packet", "d2"]
+    assert _messages(sock) == [0, "news", "reply", "p1", "p2", "end", "d1", "d2"]
 
 
 def test_replies_and_news_never_wait_and_a_client_past_the_hard_limit_is_cut() -> None:
@@ -704,5 +706,8 @@ def test_what_the_senders_shortcut_could_not_write_goes_out_first() -> None:
     for n in range(20):
         assert conn.send({"n": n}, wire.URGENT if n % 2 else wire.STREAM)
     conn.close()
-    assert _messages(sock) == list(range(20))
+    written = _messages(sock)  # every line whole: no frame was cut into by another
+    assert written[0] == 0 and sorted(written) == list(range(20))
+    assert [n for n in written if n % 2] == list(range(1, 20, 2))  # each lane in order
+    assert [n for n in written if not n % 2] == list(range(0, 20, 2))
     assert conn.sent == 20

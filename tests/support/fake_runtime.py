@@ -23,7 +23,8 @@ from typing import Any
 
 from flowpy import wire
 
-LANES = {lane.name: lane for lane in (wire.DEBUG, wire.NEWS, wire.URGENT, wire.STREAM)}
+LANES = {lane.name: lane
+         for lane in (wire.DEBUG, wire.NEWS, wire.URGENT, wire.STREAM, wire.REPORT)}
 
 
 class FakeClient:

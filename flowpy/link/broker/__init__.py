@@ -3,7 +3,8 @@
 * :mod:`~flowpy.link.broker.base`: the one small :class:`Transport` interface, broker URLs,
   errors (a missing client library is :class:`MissingExtra`, naming the pip extra);
 * :mod:`~flowpy.link.broker.mqtt` (paho-mqtt) and :mod:`~flowpy.link.broker.amqp` (pika):
-  the two transports, imported only when used;
+  the two transports, imported only when used, through the scheme table of
+  :mod:`~flowpy.link.broker.transports` (``open_transport``);
 * :mod:`~flowpy.link.broker.codec`: IPs as broker messages (JSON; the bracket envelope);
 * :mod:`~flowpy.link.broker.participant`: a graph whose exported ports are queues, announced
   on ``fbp`` as MsgFlo participants announce themselves.
@@ -23,11 +24,11 @@ from .base import (
     Transport,
     TransportOptions,
     default_broker_url,
-    open_transport,
     require_client,
 )
 from .codec import CodecError, decode_ip, encode_ip
 from .participant import Participant, ParticipantConfig, queue_name
+from .transports import open_transport
 
 __all__ = [
     "BROKER_ENV",

@@ -96,8 +96,10 @@ class BrokerURL:
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
         if not isinstance(url, str) or "://" not in url:
-            raise BrokerError(f"broker URL {url!r} is not a URL (mqtt://HOST:PORT or "
-                              "amqp://USER:PASS@HOST:PORT/VHOST)")
+            raise BrokerError(
+                f"broker URL {url!r} is not a URL (mqtt://HOST:PORT or "
+                "amqp://USER:PASS@HOST:PORT/VHOST)"
+            )
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in SCHEMES:
@@ -182,15 +184,15 @@ class Transport:
 
     scheme = ""
 
-    def __init__(self, url: BrokerURL, options: TransportOptions | None = None,
-                 name: str = "broker") -> None:
+    def __init__(
+        self, url: BrokerURL, options: TransportOptions | None = None, name: str = "broker"
+    ) -> None:
         self.url = url
         self.options = options or TransportOptions()
         self.name = name
         self.state = "idle"
         self.generation = 0
-        self.stats = {"published": 0, "delivered": 0, "acked": 0, "rejected": 0,
-                      "reconnects": 0}
+        self.stats = {"published": 0, "delivered": 0, "acked": 0, "rejected": 0, "reconnects": 0}
         self._inqueues: dict[str, Callable[[Delivery], None]] = {}
         self._outqueues: set[str] = set()
         self._declared_inqueues: set[str] = set()
@@ -260,8 +262,13 @@ class Transport:
         return self._connected.is_set()
 
     # -- from any thread ------------------------------------------------------------------
-    def publish(self, queue: str, body: bytes, headers: dict[str, Any] | None = None,
-                timeout: float | None = None) -> bool:
+    def publish(
+        self,
+        queue: str,
+        body: bytes,
+        headers: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> bool:
         """Queue a message for ``queue``; blocks while ``outbox`` publishes are held (also
         while disconnected). False if it timed out or the transport is closing."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -338,8 +345,9 @@ class Transport:
 
     def _backoff(self) -> float:
         self._attempt += 1
-        ceiling = min(self.options.reconnect_max,
-                      self.options.reconnect_initial * 2 ** (self._attempt - 1))
+        ceiling = min(
+            self.options.reconnect_max, self.options.reconnect_initial * 2 ** (self._attempt - 1)
+        )
         return random.uniform(ceiling / 2, ceiling)
 
     def _take_ops(self) -> list[tuple]:
@@ -368,8 +376,15 @@ class Transport:
         if state == "connected":
             self._attempt = 0
         if previous != state or info:
-            self._status({"type": "state", "state": state, "previous": previous,
-                          "url": self.url.redacted(), **info})
+            self._status(
+                {
+                    "type": "state",
+                    "state": state,
+                    "previous": previous,
+                    "url": self.url.redacted(),
+                    **info,
+                }
+            )
 
     def _status(self, info: dict[str, Any]) -> None:
         callback = self.options.on_status
@@ -396,18 +411,3 @@ class Transport:
     def _io_unconfirmed(self) -> int:
         """Publishes handed to the broker and not yet confirmed by it (MQTT QoS 1)."""
         return 0
-
-
-def open_transport(url: str | BrokerURL, options: TransportOptions | None = None,
-                   name: str = "broker") -> Transport:
-    """A transport for ``url`` (not started). Raises :class:`MissingExtra` when the client
-    library of its scheme is not installed, :class:`BrokerError` for a bad URL."""
-    parsed = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
-    require_client(parsed.scheme)
-    if parsed.transport == "mqtt":
-        from .mqtt import MqttTransport
-
-        return MqttTransport(parsed, options, name)
-    from .amqp import AmqpTransport
-
-    return AmqpTransport(parsed, options, name)

@@ -24,8 +24,9 @@ from typing import Any
 
 from flowpy.engine.ip import DATA
 
-from .base import BrokerError, Transport, TransportOptions, default_broker_url, open_transport
+from .base import BrokerError, Transport, TransportOptions, default_broker_url
 from .codec import CodecError, decode_ip, encode_ip
+from .transports import open_transport
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,12 @@ def parse_conf(conf: Any, kind: str, target: str, extra: Mapping[str, Any]) -> d
     """``conf`` as options: an object (or its JSON text) ``{url, <target>, ...}``, or
     ``URL TARGET`` as one string. ``url`` defaults to ``$MSGFLO_BROKER``. BrokerError says
     what is wrong."""
-    defaults: dict[str, Any] = {"url": None, target: None,
-                                "reconnect": {"initial": 0.2, "max": 5.0}, **extra}
+    defaults: dict[str, Any] = {
+        "url": None,
+        target: None,
+        "reconnect": {"initial": 0.2, "max": 5.0},
+        **extra,
+    }
     if isinstance(conf, str) and conf.lstrip().startswith("{"):
         try:
             conf = json.loads(conf)
@@ -49,8 +54,9 @@ def parse_conf(conf: Any, kind: str, target: str, extra: Mapping[str, Any]) -> d
         url, _, name = conf.strip().partition(" ")
         conf = {"url": url, target: name.strip() or None}
     if not isinstance(conf, Mapping):
-        raise BrokerError(f"conf must be an object {{url, {target}, ...}} or 'URL {target.upper()}'"
-                          f", not {conf!r}")
+        raise BrokerError(
+            f"conf must be an object {{url, {target}, ...}} or 'URL {target.upper()}', not {conf!r}"
+        )
     unknown = sorted(set(conf) - set(defaults))
     if unknown:
         known = ", ".join(sorted(defaults))
@@ -63,7 +69,8 @@ def parse_conf(conf: Any, kind: str, target: str, extra: Mapping[str, Any]) -> d
         raise BrokerError(f"conf needs '{target}': the {kind} to use")
     reconnect = options["reconnect"]
     if not isinstance(reconnect, Mapping) or not all(
-            isinstance(reconnect.get(k, 1), (int, float)) for k in ("initial", "max")):
+        isinstance(reconnect.get(k, 1), (int, float)) for k in ("initial", "max")
+    ):
         raise BrokerError("conf 'reconnect' must be {initial: seconds, max: seconds}")
     for key in ("prefetch", "buffer"):
         if key in options and (not isinstance(options[key], int) or options[key] < 1):
@@ -111,14 +118,17 @@ class Reports:
             log.log(level, "%s: %s", self.component.node_id, info.get("message") or info)
 
 
-def _transport(component: Any, options: dict[str, Any], reports: Reports,
-               **extra: Any) -> Transport:
+def _transport(
+    component: Any, options: dict[str, Any], reports: Reports, **extra: Any
+) -> Transport:
     reconnect = options["reconnect"]
     transport_options = TransportOptions(
         client_id=options.get("client_id") or "",
         reconnect_initial=float(reconnect.get("initial", 0.2)),
         reconnect_max=float(reconnect.get("max", 5.0)),
-        on_status=reports.transport_status, **extra)
+        on_status=reports.transport_status,
+        **extra,
+    )
     return open_transport(options["url"], transport_options, name=component.node_id)
 
 
@@ -131,15 +141,22 @@ def run_publisher(component: Any, kind: str, target: str) -> None:
     """mqtt/Publish and amqp/Publish: every IP of ``in`` to the topic or queue."""
     reports = Reports(component)
     try:
-        options = parse_conf(component.inports["conf"].recv_data(), kind, target,
-                             {"buffer": 1000, "brackets": "envelope", "client_id": "",
-                              **({"declare": "queue"} if target == "queue" else {})})
+        options = parse_conf(
+            component.inports["conf"].recv_data(),
+            kind,
+            target,
+            {
+                "buffer": 1000,
+                "brackets": "envelope",
+                "client_id": "",
+                **({"declare": "queue"} if target == "queue" else {}),
+            },
+        )
         if options["brackets"] not in ("envelope", "drop"):
             raise BrokerError("conf 'brackets' must be 'envelope' or 'drop'")
         if options.get("declare", "queue") not in ("queue", "exchange"):
             raise BrokerError("conf 'declare' must be 'queue' or 'exchange'")
-        transport = _transport(component, options, reports, outbox=options["buffer"],
-                               confirm=True)
+        transport = _transport(component, options, reports, outbox=options["buffer"], confirm=True)
     except BrokerError as exc:
         _config_error(component, reports, exc)
         raise
@@ -171,13 +188,24 @@ def run_consumer(component: Any, kind: str, target: str) -> None:
     """mqtt/Subscribe and amqp/Consume: every message of the topic or queue to ``out``."""
     reports = Reports(component)
     try:
-        options = parse_conf(component.inports["conf"].recv_data(), kind, target,
-                             {"prefetch": 100, "client_id": "",
-                              **({"share": None, "session_expiry": 0}
-                                 if target == "topic" else {})})
-        transport = _transport(component, options, reports, prefetch=options["prefetch"],
-                               share_group=options.get("share"),
-                               session_expiry=int(options.get("session_expiry") or 0))
+        options = parse_conf(
+            component.inports["conf"].recv_data(),
+            kind,
+            target,
+            {
+                "prefetch": 100,
+                "client_id": "",
+                **({"share": None, "session_expiry": 0} if target == "topic" else {}),
+            },
+        )
+        transport = _transport(
+            component,
+            options,
+            reports,
+            prefetch=options["prefetch"],
+            share_group=options.get("share"),
+            session_expiry=int(options.get("session_expiry") or 0),
+        )
     except BrokerError as exc:
         _config_error(component, reports, exc)
         raise
@@ -195,8 +223,7 @@ def run_consumer(component: Any, kind: str, target: str) -> None:
             try:
                 ip = decode_ip(delivery.body, delivery.headers)
             except CodecError as exc:
-                reports.error({"type": "refused", "message": str(exc),
-                               "queue": delivery.queue})
+                reports.error({"type": "refused", "message": str(exc), "queue": delivery.queue})
                 transport.reject(delivery, requeue=False)
                 if transport.scheme == "mqtt":
                     transport.ack(delivery)

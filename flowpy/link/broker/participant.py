@@ -39,6 +39,7 @@ from typing import Any
 
 from flowpy.engine.ip import DATA, IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
+from flowpy.engine.ports import find_port
 from flowpy.wire.jsonpolicy import encode
 
 from .base import (
@@ -48,9 +49,9 @@ from .base import (
     Delivery,
     Transport,
     TransportOptions,
-    open_transport,
 )
 from .codec import CodecError, decode_ip, encode_ip
+from .transports import open_transport
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +93,16 @@ class ParticipantConfig:
         if not self.role or not isinstance(self.role, str):
             raise BrokerError("a participant needs a role")
         if any(c in self.role for c in "#+/ ") or self.role.startswith("$"):
-            raise BrokerError(f"role {self.role!r} may not hold '#', '+', '/', spaces or "
-                              "start with '$' (it names queues and MQTT topics)")
+            raise BrokerError(
+                f"role {self.role!r} may not hold '#', '+', '/', spaces or "
+                "start with '$' (it names queues and MQTT topics)"
+            )
         if self.ack not in ACK_MODES:
             raise BrokerError(f"ack mode {self.ack!r} is not one of {', '.join(ACK_MODES)}")
         if self.brackets not in BRACKET_MODES:
-            raise BrokerError(f"brackets mode {self.brackets!r} is not one of "
-                              f"{', '.join(BRACKET_MODES)}")
+            raise BrokerError(
+                f"brackets mode {self.brackets!r} is not one of {', '.join(BRACKET_MODES)}"
+            )
         if self.prefetch < 1:
             raise BrokerError(f"prefetch must be at least 1, not {self.prefetch}")
         if self.discovery_period <= 0:
@@ -120,9 +124,15 @@ class Participant(NetworkListener):
     broker. ``wait()`` returns once the network finished by itself or a stop completed.
     """
 
-    def __init__(self, graph: Any, registry: Any, url: str | BrokerURL,
-                 config: ParticipantConfig, listeners: Iterable[NetworkListener] = (),
-                 on_status: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        graph: Any,
+        registry: Any,
+        url: str | BrokerURL,
+        config: ParticipantConfig,
+        listeners: Iterable[NetworkListener] = (),
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.graph = graph
         self.registry = registry
         self.url = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
@@ -155,9 +165,13 @@ class Participant(NetworkListener):
         if expiry is None:
             expiry = 3600 if config.id else 0
         options = TransportOptions(
-            client_id=self.id, prefetch=config.prefetch, session_expiry=expiry,
+            client_id=self.id,
+            prefetch=config.prefetch,
+            session_expiry=expiry,
             share_group=config.role if config.shared else None,
-            connect_timeout=config.connect_timeout, on_status=self._transport_status)
+            connect_timeout=config.connect_timeout,
+            on_status=self._transport_status,
+        )
         transport = open_transport(self.url, options, name=config.role)
         for queue in self.outqueues.values():
             transport.declare_outqueue(queue)
@@ -217,8 +231,15 @@ class Participant(NetworkListener):
         config = self.config
 
         def ports(direction: str, queues: dict[str, str]) -> list[dict[str, Any]]:
-            return [{"id": port.lower(), "type": self._datatype(direction, port),
-                     "queue": queue, "options": {}} for port, queue in queues.items()]
+            return [
+                {
+                    "id": port.lower(),
+                    "type": self._datatype(direction, port),
+                    "queue": queue,
+                    "options": {},
+                }
+                for port, queue in queues.items()
+            ]
 
         props = getattr(self.graph, "properties", None) or {}
         return {
@@ -235,8 +256,7 @@ class Participant(NetworkListener):
         """Send the discovery message now (also used when the definition changed)."""
         if self.transport is None:
             return
-        message = {"protocol": "discovery", "command": "participant",
-                   "payload": self.definition()}
+        message = {"protocol": "discovery", "command": "participant", "payload": self.definition()}
         self.transport.announce(encode(message).encode("utf-8"))
         self.stats["announced"] += 1
 
@@ -246,9 +266,10 @@ class Participant(NetworkListener):
         try:
             node = self.graph.nodes[export.process]
             cls = self.registry.get(node.component)
-            return cls.port_specs(direction)[export.port.lower()].datatype
+            spec = find_port(cls.port_specs(direction), export.port, node.component)
         except (AttributeError, KeyError):
             return "all"
+        return spec.datatype if spec is not None else "all"
 
     def _heartbeat(self) -> None:
         period = self.config.discovery_period / 2.2
@@ -289,9 +310,13 @@ class Participant(NetworkListener):
                 is_data = ip.kind == DATA
                 try:
                     network.send_inport(
-                        port, ip, on_accepted=partial(self._accepted, delivery, is_data),
-                        on_queued=partial(self._queued, delivery) if is_data and
-                        self.config.ack == "output" else None)
+                        port,
+                        ip,
+                        on_accepted=partial(self._accepted, delivery, is_data),
+                        on_queued=partial(self._queued, delivery)
+                        if is_data and self.config.ack == "output"
+                        else None,
+                    )
                 except NetworkError:  # stopped: nothing more goes in, all goes back
                     for rest in batch[position:]:
                         transport.reject(rest, requeue=True)
@@ -361,8 +386,13 @@ class Participant(NetworkListener):
             body, headers = encode_ip(ip)
             while not transport.publish(queue, body, headers, timeout=0.25):
                 if network.stopping.is_set() or not transport._thread_alive():
-                    self._report({"type": "lost", "queue": queue,
-                                  "message": "the broker took no more output before the stop"})
+                    self._report(
+                        {
+                            "type": "lost",
+                            "queue": queue,
+                            "message": "the broker took no more output before the stop",
+                        }
+                    )
                     return
             if ip.kind == DATA:
                 sent += 1
@@ -384,13 +414,16 @@ class Participant(NetworkListener):
         self._done.set()
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
-        self._report({"type": "process-error", "node": node, "message": message,
-                      "traceback": tb})
+        self._report({"type": "process-error", "node": node, "message": message, "traceback": tb})
 
     # -- reports --------------------------------------------------------------------------
     def _transport_status(self, info: dict[str, Any]) -> None:
-        if info.get("type") == "state" and info.get("state") == "connected" and \
-                info.get("previous") == "reconnecting" and not self._heartbeat_stop.is_set():
+        if (
+            info.get("type") == "state"
+            and info.get("state") == "connected"
+            and info.get("previous") == "reconnecting"
+            and not self._heartbeat_stop.is_set()
+        ):
             self.announce()  # a coordinator (or a restarted broker) learns of us again
         self._report(info)
 

@@ -1,0 +1,40 @@
+"""``flowpy:stats``: the live counts a page (or any client) subscribes to.
+
+A flowpy extension beside the link extension's ``flowpy:*`` commands, for observers: one
+request, answered at once with a ``flowpy:stats`` snapshot (see
+:func:`flowpy.runtime.stats.runtime_stats`), after which the runtime pushes one more every
+``interval`` milliseconds until the client sends ``subscribe: false`` or goes away. Nothing is
+read or sent while nobody is subscribed. Standard clients never send it, so never receive
+one. Permission: what ``network:getstatus`` needs (see :mod:`flowpy.runtime.permissions`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowpy.runtime.clients import Request
+from flowpy.runtime.stats import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
+
+from .fields import GRAPH_NOT_FOUND, ProtocolError, boolean, integer, string
+
+if TYPE_CHECKING:
+    from .host import Handler, Host
+
+
+def stats(rt: Host, req: Request, payload: dict) -> None:
+    """Subscribe (the default) or unsubscribe; either way, one snapshot now."""
+    graph = string(payload, "graph", required=False)
+    if graph is not None and rt.get_graph(graph) is None:
+        raise ProtocolError(f"{GRAPH_NOT_FOUND}: {graph[:64]!r}")
+    interval = integer(
+        payload, "interval", minimum=int(MIN_INTERVAL * 1000), maximum=int(MAX_INTERVAL * 1000)
+    )
+    if boolean(payload, "subscribe", default=True):
+        seconds = interval / 1000 if interval is not None else DEFAULT_INTERVAL
+        rt.stats.subscribe(req.client, graph, seconds)
+    else:
+        rt.stats.unsubscribe(req.client)
+    rt.stats.send_to(req.client, graph, req.request_id)
+
+
+COMMANDS: dict[str, Handler] = {"stats": stats}
