@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,10 +60,20 @@ def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
+    printed: list[int] = []
     try:
         assert listener.stderr is not None and listener.stdout is not None
         listener.stderr.readline()  # "listening to ...": it is connected
+        out = listener.stdout
+
+        def count_lines() -> None:  # read as a user's pipe would, while send runs
+            printed.append(
+                sum(chunk.count(b"\n") for chunk in iter(lambda: out.read1(1 << 16), b""))
+            )
+
+        reader = threading.Thread(target=count_lines, name="bench-listen-output")
         began = time.perf_counter()
+        reader.start()
         sender = subprocess.Popen(
             flowpy("send", url, "--port", "in", "--window", str(window)),
             stdin=subprocess.PIPE,
@@ -71,16 +82,15 @@ def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
             cwd=ROOT,
         )
         sender.communicate(lines, timeout=600)
-        out = listener.stdout.read()
         listener.wait(600)
+        reader.join(60)
         seconds = time.perf_counter() - began
     finally:
         if listener.poll() is None:
             listener.kill()
             listener.wait()
-    got = out.count(b"\n")
-    if sender.returncode != 0 or got != count:
-        raise SystemExit(f"send/listen: send exited {sender.returncode}, listen printed {got}")
+    if sender.returncode != 0 or printed != [count]:
+        raise SystemExit(f"send/listen: send exited {sender.returncode}, listen printed {printed}")
     return seconds
 
 

@@ -19,8 +19,6 @@ commands are all built on it.
 from __future__ import annotations
 
 import itertools
-import json
-import json.scanner
 import logging
 import queue
 import socket
@@ -36,6 +34,8 @@ import websocket
 from flowpy.errors import FlowpyError
 from flowpy.wire import jsonpolicy, wsframes
 from flowpy.wire.events import PACKET_EVENTS
+
+from .writer import FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ class NoRuntimeThere(ClientError):
     the page the server sent."""
 
     def __init__(self, url: str, status: int) -> None:
-        super().__init__(f"no FBP runtime answers at {url} (HTTP {status}): check the "
-                         "address and path")
+        super().__init__(
+            f"no FBP runtime answers at {url} (HTTP {status}): check the address and path"
+        )
         self.status = status
 
 
@@ -116,7 +117,7 @@ class Client:
         self._ws: websocket.WebSocket | None = None  # the handshake's; owns the socket
         self._sock: socket.socket | None = None
         self._codec = wsframes.FrameCodec(client=True)
-        self._writes = _Writer()
+        self._writes = FrameWriter()
         self._pending_lock = threading.Lock()
         #: requests waiting for a reply, by request id, oldest first
         self._pending: dict[str, _Pending] = {}
@@ -150,7 +151,7 @@ class Client:
         sock.settimeout(None)
         self._sock = sock
         self._codec = wsframes.FrameCodec(client=True)
-        self._writes = _Writer()
+        self._writes = FrameWriter()
         self.closed.clear()
         self._closing.clear()
         self._reader = threading.Thread(
@@ -248,7 +249,7 @@ class Client:
 
     def _read_frames(self, sock: socket.socket) -> None:
         """Read until the closing handshake ends or the connection is lost."""
-        codec, dispatch, loads = self._codec, self._dispatch, _loads
+        codec, dispatch, loads = self._codec, self._dispatch, jsonpolicy.loads
         text = wsframes.Text
         while True:
             data = sock.recv(READ_SIZE)
@@ -589,78 +590,6 @@ class Client:
             inbox.put_nowait(_CLOSED)  # later callers learn it too
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
         return item
-
-
-class _Writer:
-    """Frames to one socket, in order, batched: whoever finds nobody writing becomes the
-    writer and sends everything queued so far with one ``sendall``; a sender that finds a
-    writer at work queues its frames and waits until they are written (so it still learns
-    of an error, and memory stays bounded by the number of senders). After :meth:`last`
-    (a close frame) nothing more is written: RFC 6455 allows no data after a close."""
-
-    def __init__(self) -> None:
-        self._ready = threading.Condition(threading.Lock())
-        self._queue: list[bytes] = []
-        self._queued = 0  # frames ever queued
-        self._written = 0  # frames ever written (or failed)
-        self._writing = False
-        self._error: OSError | None = None
-        self._ended = False
-
-    def write(self, sock: socket.socket, frames: bytes, final: bool = False) -> None:
-        ready = self._ready
-        with ready:
-            if self._ended:
-                if final:
-                    return  # the close frame is sent already
-                raise self._error or OSError("the connection is closing")
-            self._ended = final
-            self._queue.append(frames)
-            self._queued += 1
-            mine = self._queued
-            while self._writing and self._written < mine:
-                ready.wait()
-            if self._error is not None:  # the connection broke while this waited
-                raise self._error
-            if self._written >= mine:  # another writer sent it
-                return
-            batch, self._queue = self._queue, []
-            upto = self._queued
-            self._writing = True
-        error = None
-        try:
-            sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
-        except OSError as exc:
-            error = exc
-        with ready:
-            self._written = upto
-            self._writing = False
-            if error is not None:
-                self._error = self._error or error
-                self._ended = True
-            ready.notify_all()
-        if error is not None:
-            raise error
-
-    def last(self, sock: socket.socket, frame: bytes) -> None:
-        """Write the close frame: the last this connection sends (once; later calls no-op)."""
-        self.write(sock, frame, final=True)
-
-
-_scan: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` for text as the runtime writes it (one JSON value, no whitespace
-    around), through the C scanner directly: a third of the cost. Anything else takes
-    ``json.loads``, which accepts or refuses it exactly as before."""
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:
-        return json.loads(text)
-    if end != len(text):
-        return json.loads(text)
-    return value
 
 
 _PACKETSENT = ("packetsent",)

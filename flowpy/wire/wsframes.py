@@ -41,6 +41,7 @@ NO_STATUS = 1005
 INVALID_DATA = 1007
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _KNOWN_OPCODES = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
@@ -222,7 +223,7 @@ class FrameCodec:
         while True:
             offset = self._offset
             if end - offset < 2:
-                return
+                break
             first, second = buffer[offset], buffer[offset + 1]
             if second & _MASK_BIT != expect_mask:
                 raise FrameError(
@@ -235,12 +236,12 @@ class FrameCodec:
             position = offset + 2
             if length == 126:
                 if end - position < 2:
-                    return
+                    break
                 (length,) = _U16.unpack_from(buffer, position)
                 position += 2
             elif length == 127:
                 if end - position < 8:
-                    return
+                    break
                 (length,) = _U64.unpack_from(buffer, position)
                 position += 8
             limit = self.max_message_size
@@ -255,14 +256,17 @@ class FrameCodec:
             if expect_mask:
                 stop += 4
                 if end < stop:
-                    return
+                    self._incomplete(stop - offset)
+                    break
                 payload = mask(buffer[position + 4 : stop], buffer[position : position + 4])
             else:
                 if end < stop:
-                    return
+                    self._incomplete(stop - offset)
+                    break
                 payload = bytes(buffer[position:stop])
             self._offset = stop
             if first == _FINAL_TEXT and self._fragment_opcode is None:
+                self._message_done()
                 try:
                     yield Text(payload.decode("utf-8"))
                 except UnicodeDecodeError:
@@ -271,6 +275,19 @@ class FrameCodec:
             event = self._frame(first & 0x0F, bool(first & 0x80), payload)
             if event is not None:
                 yield event
+        if self._offset:  # what was parsed goes now, not at the next read
+            del buffer[: self._offset]
+            self._offset = 0
+
+    # -- hooks for a side that accounts for what it holds (the server's shared budget) ------
+    def _incomplete(self, frame_size: int) -> None:
+        """The next frame (``frame_size`` bytes in all) has not fully arrived yet."""
+
+    def _fragment_kept(self) -> None:
+        """A fragment of an unfinished message was kept, waiting for the rest."""
+
+    def _message_done(self) -> None:
+        """A whole message has arrived (whatever was held for it may go)."""
 
     def _check_frame(self, first: int, length: int) -> None:
         """What can be refused from the header alone, before waiting for the payload."""
@@ -302,18 +319,21 @@ class FrameCodec:
         elif self._fragment_opcode is not None:
             raise FrameError(PROTOCOL_ERROR, "new message before the last one ended")
         elif fin:
+            self._message_done()
             return self._message(opcode, payload)
         else:
             self._fragment_opcode = opcode
         self._fragments.append(payload)
         self._fragment_size += len(payload)
         if not fin:
+            self._fragment_kept()
             return None
         opcode = self._fragment_opcode
         whole = b"".join(self._fragments)
         self._fragments = []
         self._fragment_opcode = None
         self._fragment_size = 0
+        self._message_done()
         return self._message(opcode, whole)
 
     @staticmethod
