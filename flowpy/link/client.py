@@ -26,7 +26,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import websocket
@@ -35,6 +34,7 @@ from flowpy.errors import FlowpyError
 from flowpy.wire import jsonpolicy, wsframes
 from flowpy.wire.events import PACKET_EVENTS
 
+from .pending import Done, Pending, Replies
 from .writer import FrameWriter
 
 log = logging.getLogger(__name__)
@@ -72,20 +72,6 @@ class NoRuntimeThere(ClientError):
         self.status = status
 
 
-@dataclass
-class _Pending:
-    """One request waiting for its reply (or replies, for component:list)."""
-
-    protocol: str
-    command: str
-    request_id: str
-    expect: frozenset[str]
-    until: str | None = None  # for multi-message replies: the command that ends them
-    replies: list[dict] = field(default_factory=list)
-    error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
 class Client:
     """A connection to one runtime. Thread-safe: any thread may send; one thread reads."""
 
@@ -120,7 +106,8 @@ class Client:
         self._writes = FrameWriter()
         self._pending_lock = threading.Lock()
         #: requests waiting for a reply, by request id, oldest first
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, Pending] = {}
+        self._replies = Replies()  # what every request of this client waits on
         self._ids = itertools.count(1)
         self._reader: threading.Thread | None = None
         self._closing = threading.Event()
@@ -279,6 +266,14 @@ class Client:
                 # Binary and Pong: nothing in the protocol uses them
 
     def _dispatch(self, message: dict) -> None:
+        response_to = message.get("responseTo")
+        if response_to is not None and message.get("command") == "packetsent":
+            with self._pending_lock:  # the common reply, settled at once
+                pending = self._pending.pop(response_to, None)
+            if pending is not None:
+                pending.replies.append(message)
+                pending.done.set()
+                return
         protocol, command = message.get("protocol"), message.get("command")
         payload = message.get("payload")
         if protocol == "runtime" and command == "runtime" and isinstance(payload, dict):
@@ -394,25 +389,26 @@ class Client:
         payload: Any = None,
         expect: Iterable[str] | None = None,
         until: str | None = None,
-    ) -> _Pending:
+    ) -> Pending:
         """Send a request and return its pending reply without waiting (for windows of requests)."""
         return self.start_requests([(protocol, command, payload, expect, until)])[0]
 
     def start_requests(
         self,
         requests: Iterable[tuple[str, str, Any, Iterable[str] | None, str | None]],
-    ) -> list[_Pending]:
+    ) -> list[Pending]:
         """Several requests ``(protocol, command, payload, expect, until)`` in order, written
         to the socket at once; their pending replies, without waiting."""
         requests = list(requests)
-        ids = self._ids
+        ids, replies = self._ids, self._replies
         pendings = [
-            _Pending(
+            Pending(
                 protocol,
                 command,
                 f"{self.name}-{next(ids)}",
                 frozenset(expect or (command,)) | ({until} if until else frozenset()),
                 until,
+                done=Done(replies),
             )
             for protocol, command, _, expect, until in requests
         ]
@@ -431,7 +427,7 @@ class Client:
             raise
         return pendings
 
-    def wait(self, pending: _Pending, timeout: float | None = None) -> list[dict]:
+    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict]:
         """The replies of a started request.
 
         Raises RequestError, ConnectionClosed or ClientError (no reply in time).
@@ -493,13 +489,13 @@ class Client:
 
     def send_packet_nowait(
         self, graph: str, port: str, event: str, payload: Any = None, **extra: Any
-    ) -> _Pending:
+    ) -> Pending:
         """Send a runtime:packet; the returned pending completes on its runtime:packetsent."""
         return self.send_packets_nowait(graph, port, [(event, payload)], **extra)[0]
 
     def send_packets_nowait(
         self, graph: str, port: str, packets: Iterable[tuple[str, Any]], **extra: Any
-    ) -> list[_Pending]:
+    ) -> list[Pending]:
         """Send a runtime:packet per ``(event, payload)``, written at once; the pendings
         complete on their runtime:packetsent."""
         requests = []
@@ -551,7 +547,7 @@ class Client:
         and nothing waits for a later batch before sending an earlier one: a caller hands
         over what it has (the lines read so far, say) as one batch."""
         window = max(1, window)
-        inflight: deque[_Pending] = deque()
+        inflight: deque[Pending] = deque()
         sent = 0
         for batch in batches:
             at = 0
