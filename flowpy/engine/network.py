@@ -41,10 +41,11 @@ from . import cpus, live
 from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import Drain
-from .errors import NetworkError
+from .errors import NetworkError as NetworkError  # re-exported: importers name it here
 from .failures import ErrorPolicy, Failure
+from .graphlike import GraphLike
 from .ip import IP
-from .listener import NetworkListener
+from .listener import NetworkListener as NetworkListener  # re-exported likewise
 from .ports import InputPort, OutputPort
 from .supervisor import Supervisor
 from .topology import Process, Topology
@@ -63,7 +64,7 @@ class Network:
 
     def __init__(
         self,
-        graph: Any,
+        graph: GraphLike,
         registry: Any,
         listener: NetworkListener | Iterable[NetworkListener] | None = None,
         capacity: int = DEFAULT_CAPACITY,
@@ -229,14 +230,14 @@ class Network:
         return proc
 
     # -- live edits (flowpy.engine.live) --------------------------------------------------
-    def check_edit(self, event: str, payload: dict) -> str | None:
+    def check_edit(self, event: str, payload: dict[str, Any]) -> str | None:
         """Why the running network could not follow graph change ``event`` (a graph event
         name and its payload), or None if it can (then the graph may change)."""
         if not self.started or self.stopping.is_set():
             return None
         return live.check(self, event, payload)
 
-    def apply_edit(self, event: str, payload: dict) -> None:
+    def apply_edit(self, event: str, payload: dict[str, Any]) -> None:
         """Follow a change the graph has made (checked with :meth:`check_edit` first)."""
         if self.started and not self.stopping.is_set() and not self._drain.active:
             live.apply(self, event, payload)
@@ -443,8 +444,8 @@ class Network:
         kind: str,
         port: str,
         ip: IP | None,
-        on_accepted: Callable | None,
-        on_queued: Callable | None = None,
+        on_accepted: Callable[[bool], Any] | None,
+        on_queued: Callable[[], Any] | None = None,
     ) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
@@ -592,7 +593,7 @@ def _checked(listener: Any) -> NetworkListener:
     return listener
 
 
-def _safe_call(callback: Callable, *args: Any) -> None:
+def _safe_call(callback: Callable[..., Any], *args: Any) -> None:
     try:
         callback(*args)
     except Exception:

@@ -342,20 +342,20 @@ class OutputPort:
         self,
         spec: PortSpec,
         slots: dict[Index | None, list[Connection]],
-        closed_slots: set | None = None,
+        closed_slots: set[object] | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self._slots = slots
         self._targets = slots.get(None, [])
         # Shared with the per-slot views so each connection's writer is closed exactly once.
-        self._closed_slots: set = closed_slots if closed_slots is not None else set()
+        self._closed_slots: set[object] = closed_slots if closed_slots is not None else set()
         self._views: dict[Index, OutputPort] = {}
         #: Held by structural changes (live edits) and by close(), so an edge is either
         #: closed by the process ending or detached by an edit, never both; shared with the
         #: per-slot views, as is the set of slots whose edges were edited away (held).
         self._edit = threading.Condition(threading.Lock())
-        self._held: set = set()
+        self._held: set[object] = set()
 
     # -- live edits (see flowpy.engine.live): lists are replaced, never changed in place, so a
     #    send in progress finishes on the list it started with ------------------------------
@@ -395,7 +395,7 @@ class OutputPort:
             self._held.add(_STOPPED)
             self._edit.notify_all()
 
-    def _wait_for_targets(self) -> list:
+    def _wait_for_targets(self) -> list[Connection]:
         """No edge on this slot: nothing to send to (an unconnected port), or, if edits took
         its edges away, wait until one comes back (or the network stops)."""
         slot = self._slot
@@ -408,7 +408,7 @@ class OutputPort:
                 self._check()
             return self._targets
 
-    def _set_targets(self, index: Index | None, targets: list) -> None:
+    def _set_targets(self, index: Index | None, targets: list[Connection]) -> None:
         if targets:
             self._held.discard(index)
         self._edit.notify_all()

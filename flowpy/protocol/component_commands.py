@@ -11,7 +11,7 @@ import inspect
 import json
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flowpy import wire
 from flowpy.engine.subgraph import is_subgraph
@@ -22,6 +22,8 @@ from .component_rules import refuse_forbidden
 from .fields import ProtocolError, string
 
 if TYPE_CHECKING:
+    from flowpy.graphs.model import Graph
+
     from .host import Handler, Host
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,8 @@ def getsource(rt: Host, req: Request, payload: dict) -> None:
     library, _, short = full.rpartition("/")
     cls = rt.registry.get(full)
     if is_subgraph(cls):
-        code = json.dumps(graph_json.dump(cls.graph), indent=2)
+        # the catalogue makes subgraph components of model graphs only
+        code = json.dumps(graph_json.dump(cast("Graph", cls.graph)), indent=2)
         reply: dict[str, Any] = {"name": short, "language": "json", "code": code}
         if library:
             reply["library"] = library
