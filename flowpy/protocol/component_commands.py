@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 PYTHON = ("python", "python3", "py")
 
 
-def list_(rt: Host, req: Request, payload: dict) -> None:
+def list_(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """One ``component:component`` per component, then ``componentsready`` with the count.
 
     Graphs other than the main one are among them (``subgraph: true``), and so are the graph
@@ -58,7 +58,7 @@ def _resolve(rt: Host, name: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def getsource(rt: Host, req: Request, payload: dict) -> None:
+def getsource(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """The Python module defining a component, the source compiled with ``component:source``,
     or the JSON of a graph (a subgraph component, or a hosted graph by its id)."""
     from flowpy.graphs import json_format as graph_json
@@ -98,7 +98,7 @@ def getsource(rt: Host, req: Request, payload: dict) -> None:
     rt.reply(req, "source", reply)
 
 
-def source(rt: Host, req: Request, payload: dict) -> None:
+def source(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Compile Python source, register the Component subclass it defines, announce it.
     The name must be one the sender's ``components`` rule allows (checked first)."""
     name = string(payload, "name")
