@@ -29,7 +29,7 @@ import socket
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import flask
 from flask_sock import Sock
@@ -341,7 +341,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
 
 
 def transport_of(app: flask.Flask) -> Transport:
-    return app.extensions["flowpy"]
+    return cast(Transport, app.extensions["flowpy"])
 
 
 def worker_exit(server: Any, worker: Any) -> None:

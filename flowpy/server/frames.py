@@ -25,11 +25,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowpy.errors import FlowpyError
 
 from .budget import ByteBudget
+
+if TYPE_CHECKING:
+    from wsproto import WSConnection
 
 PROTOCOL_ERROR = 1002
 INVALID_DATA = 1007
@@ -272,7 +275,7 @@ class WsprotoCodec:
     """The same interface on wsproto's connection, for connections with extensions
     (permessage-deflate): wsproto compresses, inflates and validates."""
 
-    def __init__(self, connection: Any, max_message_size: int | None = None,
+    def __init__(self, connection: WSConnection, max_message_size: int | None = None,
                  budget: ByteBudget | None = None) -> None:
         from wsproto import events as ws_events
 
