@@ -63,7 +63,7 @@ class MqttTransport(Transport):
 
     # -- from any thread: paho's calls are thread-safe in threaded mode, so operations are
     # -- carried out at once, in the caller's order.
-    def _submit(self, op: tuple) -> None:
+    def _submit(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
         client = self._client
         if kind == "publish":
