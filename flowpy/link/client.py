@@ -158,7 +158,7 @@ class Client:
         if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
-            ws.shutdown()
+            ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
     def abort(self) -> None:
         """Cut the connection at once, without a closing handshake: wakes a reader and a

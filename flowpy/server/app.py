@@ -319,7 +319,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         return flask.Response(f"origin {origin!r} is not allowed\n", status=403,
                               mimetype="text/plain")
 
-    @sock.route("/")
+    @sock.route("/")  # type: ignore[untyped-decorator]  # flask_sock has no types
     def protocol_socket(ws: Any) -> None:
         handshake_done = flask.request.environ.get(HANDSHAKE_DONE)
         if handshake_done is not None:  # served by flowpy.server.service: no deadline now
