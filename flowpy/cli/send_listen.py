@@ -203,7 +203,7 @@ def _errors_aside(client: Any, graph: str) -> Any:
     """The client's message handler for ``listen``: the graph's process errors go to stderr
     as one line each (stdout keeps only packets, for a pipe); packets go to the inbox."""
 
-    def route(message: dict) -> None:
+    def route(message: dict[str, Any]) -> None:
         payload = message.get("payload")
         if not isinstance(payload, dict) or payload.get("graph") != graph:
             return
@@ -216,7 +216,7 @@ def _errors_aside(client: Any, graph: str) -> Any:
     return route
 
 
-def _line(packet: dict, fmt: str) -> str | None:
+def _line(packet: dict[str, Any], fmt: str) -> str | None:
     if fmt == "packets":
         return json.dumps(packet, separators=(",", ":"))
     try:

@@ -348,7 +348,7 @@ class OutputPort:
         self,
         spec: PortSpec,
         slots: dict[Index | None, list[Connection]],
-        closed_slots: set | None = None,
+        closed_slots: set[object] | None = None,
         refused: list[int] | None = None,
     ) -> None:
         self.spec = spec
@@ -356,13 +356,13 @@ class OutputPort:
         self._slots = slots
         self._targets = slots.get(None, [])
         # Shared with the per-slot views so each connection's writer is closed exactly once.
-        self._closed_slots: set = closed_slots if closed_slots is not None else set()
+        self._closed_slots: set[object] = closed_slots if closed_slots is not None else set()
         self._views: dict[Index, OutputPort] = {}
         #: Held by structural changes (live edits) and by close(), so an edge is either
         #: closed by the process ending or detached by an edit, never both; shared with the
         #: per-slot views, as is the set of slots whose edges were edited away (held).
         self._edit = threading.Condition(threading.Lock())
-        self._held: set = set()
+        self._held: set[object] = set()
         #: IPs a stop refused to this port's sends (one cell, shared with the per-slot views)
         self._refused = refused if refused is not None else [0]
 
@@ -404,7 +404,7 @@ class OutputPort:
             self._held.add(_STOPPED)
             self._edit.notify_all()
 
-    def _wait_for_targets(self) -> list:
+    def _wait_for_targets(self) -> list[Connection]:
         """No edge on this slot: nothing to send to (an unconnected port), or, if edits took
         its edges away, wait until one comes back (or the network stops)."""
         slot = self._slot
@@ -417,7 +417,7 @@ class OutputPort:
                 self._check()
             return self._targets
 
-    def _set_targets(self, index: Index | None, targets: list) -> None:
+    def _set_targets(self, index: Index | None, targets: list[Connection]) -> None:
         if targets:
             self._held.discard(index)
         self._edit.notify_all()

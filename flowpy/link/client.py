@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import websocket
 
@@ -81,7 +81,7 @@ class Client:
         secret: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         packet_inbox: int = 1024,
-        on_message: Callable[[dict], Any] | None = None,
+        on_message: Callable[[dict[str, Any]], Any] | None = None,
         name: str = "flowpy-client",
         on_close: Callable[[Client], Any] | None = None,
         keep_packets: bool = True,
@@ -96,8 +96,8 @@ class Client:
         #: dropped as they arrive, instead of filling an inbox nobody empties, which would
         #: stop the reader and with it the replies the sender waits for.
         self.keep_packets = keep_packets
-        self.packets: queue.Queue[dict] = queue.Queue(maxsize=packet_inbox)
-        self.messages: queue.Queue[dict] = queue.Queue()
+        self.packets: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=packet_inbox)
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.runtime: dict[str, Any] = {}
         self.ports: dict[str, dict[str, Any]] = {}
         self._ws: websocket.WebSocket | None = None  # the handshake's; owns the socket
@@ -175,7 +175,7 @@ class Client:
         if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
-            ws.shutdown()
+            ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
     def abort(self) -> None:
         """Cut the connection at once, without a closing handshake: wakes a reader and a
@@ -265,7 +265,7 @@ class Client:
                     return
                 # Binary and Pong: nothing in the protocol uses them
 
-    def _dispatch(self, message: dict) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
         response_to = message.get("responseTo")
         if response_to is not None and message.get("command") == "packetsent":
             with self._pending_lock:  # the common reply, settled at once
@@ -301,7 +301,7 @@ class Client:
         else:
             self.messages.put(message)
 
-    def _settle(self, message: dict) -> bool:
+    def _settle(self, message: dict[str, Any]) -> bool:
         """Hand a reply to the request it answers; True if it was one."""
         protocol, command = message.get("protocol"), message.get("command")
         response_to = message.get("responseTo")
@@ -427,7 +427,7 @@ class Client:
             raise
         return pendings
 
-    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict]:
+    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict[str, Any]]:
         """The replies of a started request.
 
         Raises RequestError, ConnectionClosed or ClientError (no reply in time).
@@ -465,26 +465,26 @@ class Client:
         return body
 
     # -- the protocol, command by command ------------------------------------------------
-    def getruntime(self) -> dict:
+    def getruntime(self) -> dict[str, Any]:
         return self.request("runtime", "getruntime", {}, expect=("runtime",))
 
-    def list_components(self) -> list[dict]:
+    def list_components(self) -> list[dict[str, Any]]:
         pending = self.start_request(
             "component", "list", {}, expect=("component",), until="componentsready"
         )
         return [m["payload"] for m in self.wait(pending) if m["command"] == "component"]
 
-    def graph(self, command: str, **payload: Any) -> dict:
+    def graph(self, command: str, **payload: Any) -> dict[str, Any]:
         """Any graph:* command; ``graph`` names the graph (``id`` for ``clear``)."""
         return self.request("graph", command, payload)
 
-    def start_network(self, graph: str) -> dict:
+    def start_network(self, graph: str) -> dict[str, Any]:
         return self.request("network", "start", {"graph": graph}, expect=("started",))
 
-    def stop_network(self, graph: str) -> dict:
+    def stop_network(self, graph: str) -> dict[str, Any]:
         return self.request("network", "stop", {"graph": graph}, expect=("stopped",))
 
-    def network_status(self, graph: str) -> dict:
+    def network_status(self, graph: str) -> dict[str, Any]:
         return self.request("network", "getstatus", {"graph": graph}, expect=("status",))
 
     def send_packet_nowait(
@@ -510,10 +510,10 @@ class Client:
 
     def send_packet(
         self, graph: str, port: str, event: str, payload: Any = None, timeout: float | None = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Send a runtime:packet and wait for its runtime:packetsent."""
         pending = self.send_packet_nowait(graph, port, event, payload)
-        return self.wait(pending, timeout)[-1]["payload"]
+        return cast("dict[str, Any]", self.wait(pending, timeout)[-1]["payload"])
 
     def send_stream(
         self,
@@ -564,15 +564,16 @@ class Client:
             self.wait(inflight.popleft(), timeout)
         return sent
 
-    def recv_packet(self, timeout: float | None = None) -> dict:
+    def recv_packet(self, timeout: float | None = None) -> dict[str, Any]:
         """The next runtime:packet payload from a graph outport."""
-        return self._take(self.packets, "runtime:packet", timeout)["payload"]
+        packet = self._take(self.packets, "runtime:packet", timeout)
+        return cast("dict[str, Any]", packet["payload"])
 
-    def recv_message(self, timeout: float | None = None) -> dict:
+    def recv_message(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message that was neither a reply nor a packet."""
         return self._take(self.messages, "message", timeout)
 
-    def _take(self, inbox: queue.Queue, what: str, timeout: float | None) -> dict:
+    def _take(self, inbox: queue.Queue[Any], what: str, timeout: float | None) -> dict[str, Any]:
         limit = self.timeout if timeout is None else timeout
         if self.closed.is_set() and inbox.empty():
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
@@ -585,7 +586,7 @@ class Client:
         if item is _CLOSED:
             inbox.put_nowait(_CLOSED)  # later callers learn it too
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
-        return item
+        return cast("dict[str, Any]", item)
 
 
 _PACKETSENT = ("packetsent",)

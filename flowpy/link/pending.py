@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Done:
@@ -62,6 +63,6 @@ class Pending:
     request_id: str
     expect: frozenset[str]
     until: str | None = None  # for multi-message replies: the command that ends them
-    replies: list[dict] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
     error: BaseException | None = None
     done: Done = field(default_factory=lambda: Done(Replies()))  # a client passes its own

@@ -25,7 +25,7 @@ connection holds of that budget when it ends.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowpy.wire.wsframes import (
     GOING_AWAY,
@@ -48,6 +48,9 @@ from flowpy.wire.wsframes import (
 )
 
 from .budget import ByteBudget
+
+if TYPE_CHECKING:
+    from wsproto import WSConnection
 
 __all__ = [
     "GOING_AWAY",
@@ -117,7 +120,10 @@ class WsprotoCodec:
     (permessage-deflate): wsproto compresses, inflates and validates."""
 
     def __init__(
-        self, connection: Any, max_message_size: int | None = None, budget: ByteBudget | None = None
+        self,
+        connection: WSConnection,
+        max_message_size: int | None = None,
+        budget: ByteBudget | None = None,
     ) -> None:
         from wsproto import events as ws_events
 

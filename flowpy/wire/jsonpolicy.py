@@ -155,7 +155,7 @@ def problem_in(value: Any, where: str = "") -> str | None:
         return f"{_quote(where or 'message')}: {problem}"
     if type(value) is not dict and type(value) is not list:
         return None
-    stack: list[tuple[Any, tuple, int]] = [(value, (where,) if where else (), 1)]
+    stack: list[tuple[Any, tuple[str | int, ...], int]] = [(value, (where,) if where else (), 1)]
     while stack:
         container, path, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -208,7 +208,7 @@ def _escaped(text: str, limit: int = 40) -> str:
     return repr(shown) if len(text) <= limit else repr(shown) + "..."
 
 
-def _path(path: tuple) -> str:
+def _path(path: tuple[str | int, ...]) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
