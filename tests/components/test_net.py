@@ -78,6 +78,7 @@ def test_tcp_server_sends_events_and_lines_and_writes_back_and_closes():
     assert reply == b"ping,ping\n"
     assert recorder.wait_for(lambda: ("finished",) in recorder.events)  # connections: 1
     assert recorder.errors == []
+    assert network.stop(10.0, drain=False) == []  # a finished network is stopped by its owner
 
 
 def test_a_tcp_server_graph_that_does_not_read_makes_the_client_wait():

@@ -51,3 +51,29 @@ def runtime(make_runtime) -> Runtime:
 @pytest.fixture
 def client(runtime) -> ProtocolClient:
     return ProtocolClient(runtime, "client")
+
+
+#: Seconds threads a test left behind get to end once the session is over.
+LEFTOVER_GRACE = 5.0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A thread a test started and never stopped (a network nobody stopped, a server nobody
+    closed) would keep the interpreter from exiting: the run would hang instead of ending. Name
+    such threads and end the run as failed, so the leak is a visible failure, not a hang."""
+    import os
+    import sys
+    import threading
+    import time
+
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in threading.enumerate()
+            if t is not threading.current_thread() and not t.daemon and t.is_alive()]
+    if left:
+        print(f"\nthreads left running by the tests (a test did not stop them): {left}",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(3)
