@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .connection import EndOfStream
-from .ports import InPort, InPorts, OutPort, OutPorts, PortSpec
+from .deprecation import deprecated
+from .ports import InPort, InPorts, OutPort, OutPorts, PortSpec, next_data
 
 #: The graph property naming the directory a graph's relative paths are relative to: set by
 #: ``read_graph_file`` to the graph file's directory (a relative value there is relative to it).
@@ -81,11 +82,15 @@ class Component:
     bound ports (:class:`~flowpy.engine.ports.InputPort` / ``OutputPort``); ``self.stopping``
     is set when the network stops, for loops that wait on something other than a port.
 
-    One vocabulary: IPs are made with ``IP.make_data(value)``, ``IP.open(group)`` and
-    ``IP.close(group)`` and told apart with ``ip.is_data`` / ``ip.is_open`` / ``ip.is_close``;
-    ``run()`` ends at end-of-stream by iterating its inports (or by letting ``EndOfStream``
-    from ``recv()`` propagate: the network takes it as a normal end); options come from the
-    ``conf`` IIP through :meth:`options` (or :meth:`conf` for a single value).
+    One vocabulary (docs/writing-components.md): IPs are made with ``IP.make_data(value)``,
+    ``IP.open(group)`` and ``IP.close(group)`` and told apart with ``ip.is_data`` /
+    ``ip.is_open`` / ``ip.is_close``; an inport is read by iterating it, ``recv()`` or
+    ``recv_many()``, an outport written with ``send(ip)``, ``send_data(value)`` or
+    ``send_many(ips)``; ``run()`` ends at end-of-stream by iterating its inports (or by
+    letting ``EndOfStream`` from ``recv()`` propagate: the network takes it as a normal
+    end); options come from the ``conf`` IIP through :meth:`options` (or :meth:`conf` for a
+    single value). The common shapes, one data IP in and one out or an aggregate per
+    substream, are the base classes of :mod:`flowpy.engine.shapes`.
     """
 
     description: ClassVar[str] = ""
@@ -110,10 +115,12 @@ class Component:
         if unknown or not isinstance(cls.reaches, tuple):
             raise TypeError(f"{cls.__name__}.reaches must be a tuple of {', '.join(REACHES)}; "
                             f"got {cls.reaches!r}")
-        # Older components declare plain lists of InPort/OutPort: the same declaration.
+        # Older components declare plain lists of InPort/OutPort: the same declaration, kept
+        # for a release.
         for attribute, kind in (("inports", InPorts), ("outports", OutPorts)):
             declared = cls.__dict__.get(attribute)
             if isinstance(declared, (list, tuple)):
+                deprecated(f"a list as {attribute}", f"{attribute} = {kind.__name__}(...)")
                 setattr(cls, attribute, kind(*declared))
 
     def __init__(
@@ -185,7 +192,7 @@ class Component:
         if port not in self.inports or not self.inports[port].is_connected:
             return False, None
         try:
-            return True, self.inports[port].recv_data()
+            return True, next_data(self.inports[port])
         except EndOfStream:
             return False, None
 

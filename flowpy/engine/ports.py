@@ -22,6 +22,7 @@ from typing import Any, Generic, Self, TypeVar
 from flowpy.errors import FlowpyError, missing_name
 
 from .connection import Connection, EndOfStream, NetworkStopped, Selector
+from .deprecation import deprecated
 from .ip import CLOSE, DATA, IP, OPEN
 
 Index = int | str
@@ -112,7 +113,9 @@ class OutPort(PortSpec):
 class InputPort:
     """A bound inport: slot ``None`` for a plain port, one slot per index for an addressable one.
 
-    Iterating yields IPs until end-of-stream; on an addressable port it merges every slot.
+    What a component reads with: iterating (IPs until end-of-stream; on an addressable port it
+    merges every slot), ``recv()`` and ``recv_many()``; :func:`next_data` is the helper for
+    the next payload. The other readers of earlier releases are deprecated aliases.
     """
 
     def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
@@ -172,28 +175,20 @@ class InputPort:
             return conn.recv(timeout)
         if not self._slots:
             raise EndOfStream()
-        return self.recv_any(timeout)[1]
+        return self._select(1, timeout)[1][0]
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
+        """Every IP queued (up to ``max_items`` if not 0), at least one: one lock round-trip
+        for a batch, for hot paths. EndOfStream and TimeoutError as :meth:`recv`."""
         conn = self._single()
         if conn is not None:
             return conn.recv_many(max_items, timeout)
         return [self.recv(timeout)]
 
-    def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
-        """(slot, IP) from whichever slot has one; EndOfStream once every slot has ended."""
-        slot, batch = self._select(1, timeout)
-        return slot, batch[0]
-
-    def recv_any_many(
-        self, max_items: int = 0, timeout: float | None = None
-    ) -> tuple[Index | None, list[IP]]:
-        """(slot, up to ``max_items`` IPs of that slot), from whichever slot has some."""
-        return self._select(max_items, timeout)
-
     def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
-        """Take from the first slot with IPs, starting after the slot served last, so a busy
-        slot cannot starve the others."""
+        """(slot, up to ``max_items`` IPs of that slot) from the first slot with IPs, starting
+        after the slot served last, so a busy slot cannot starve the others; EndOfStream once
+        every slot has ended. The network's exported-outport reader uses it for the slot."""
         import time
 
         selector = self._ensure_selector()
@@ -246,30 +241,55 @@ class InputPort:
         elif self._slots or self.held:
             while True:
                 try:
-                    yield self.recv_any()[1]
+                    yield self._select(1, None)[1][0]
                 except EndOfStream:
                     return
 
+    # -- deprecated readers (one warning each; they go in the next release) ----------------
+    def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
+        """Deprecated: (slot, IP) from whichever slot has one."""
+        deprecated("InputPort.recv_any()", "recv() (or port[index] for one slot)")
+        slot, batch = self._select(1, timeout)
+        return slot, batch[0]
+
+    def recv_any_many(
+        self, max_items: int = 0, timeout: float | None = None
+    ) -> tuple[Index | None, list[IP]]:
+        """Deprecated: (slot, up to ``max_items`` IPs of that slot)."""
+        deprecated("InputPort.recv_any_many()", "recv_many() (or port[index] for one slot)")
+        return self._select(max_items, timeout)
+
     def items(self) -> Iterator[tuple[Index | None, IP]]:
-        """Iterate (slot, IP) pairs across every slot until all have ended."""
+        """Deprecated: (slot, IP) pairs across every slot until all have ended."""
+        deprecated("InputPort.items()", "iteration (or port[index] for one slot)")
         while True:
             try:
-                yield self.recv_any()
+                slot, batch = self._select(1, None)
             except EndOfStream:
                 return
+            yield slot, batch[0]
 
     def data(self) -> Iterator[Any]:
-        """Iterate only the payloads of data IPs, skipping brackets."""
+        """Deprecated: the payloads of data IPs, skipping brackets."""
+        deprecated("InputPort.data()", "iteration: `for ip in port: if ip.is_data: ...`")
         for ip in self:
             if ip.kind is DATA:
                 yield ip.data
 
     def recv_data(self, timeout: float | None = None) -> Any:
-        """The payload of the next data IP, skipping brackets."""
-        while True:
-            ip = self.recv(timeout)
-            if ip.kind is DATA:
-                return ip.data
+        """Deprecated: the payload of the next data IP, skipping brackets."""
+        deprecated("InputPort.recv_data()", "flowpy.next_data(port)")
+        return next_data(self, timeout)
+
+
+def next_data(port: InputPort, timeout: float | None = None) -> Any:
+    """The payload of the next data IP on ``port``, skipping brackets: for an IIP or for
+    pairing streams. EndOfStream at the end, TimeoutError when ``timeout`` passes (for each
+    IP read)."""
+    while True:
+        ip = port.recv(timeout)
+        if ip.kind is DATA:
+            return ip.data
 
 
 #: In an outport's closed slots: the whole port was closed (its process ended).
@@ -427,13 +447,18 @@ class OutputPort:
                 ok = False
         return ok
 
-    def send_data(self, value: Any) -> None:
-        self.send(IP(DATA, value))
+    def send_data(self, value: Any) -> bool:
+        """Send ``value`` as one data IP (as ``send(IP.make_data(value))``)."""
+        return self.send(IP(DATA, value))
 
     def open_bracket(self, group: Any = None) -> None:
+        """Deprecated: send an open bracket."""
+        deprecated("OutputPort.open_bracket()", "send(IP.open(group))")
         self.send(IP(OPEN, group))
 
     def close_bracket(self, group: Any = None) -> None:
+        """Deprecated: send a close bracket."""
+        deprecated("OutputPort.close_bracket()", "send(IP.close(group))")
         self.send(IP(CLOSE, group))
 
     _slot: Index | None = None
