@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy import InPort, InPorts, OutPort, OutPorts, Transform
 from flowpy.engine.ports import normalize_index
-from flowpy_components._support.base import BadInput, reject, short, text_options
+from flowpy_components._support.base import short
 from flowpy_components._support.expressions import compile_expression, evaluate, truthy
 
 
-class Filter(Component):
+class Filter(Transform):
     """Passes on `out` the data IPs for which a JMESPath expression is truthy; the others
     go to `rejected` when it is connected (and are dropped when it is not).
 
@@ -33,26 +33,21 @@ class Filter(Component):
                 "expression fails on a value"),
     )
 
-    def run(self) -> None:
-        text = text_options(self, {"expression": None}, "expression")["expression"]
-        expression = compile_expression(text, self.node_id)
-        out, rejected = self.outports["out"], self.outports["rejected"]
-        keep_rejected = rejected.is_connected
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                if keep_rejected:
-                    rejected.send(ip)
-                continue
-            try:
-                passed = truthy(evaluate(expression, ip.data))
-            except BadInput as exc:
-                reject(self, str(exc), ip.data)
-                continue
-            if passed:
-                out.send(ip)
-            elif keep_rejected:
-                rejected.send(ip)
+    ends_with_out = False  # `rejected` and `error` may still be read
+
+    def setup(self) -> None:
+        text = self.options({"expression": None}, "expression", text=True)["expression"]
+        self.expression = compile_expression(text, self.node_id)
+        self.rejected = self.outports["rejected"]
+        self.keep_rejected = self.rejected.is_connected
+        if self.keep_rejected:
+            self.bracket_targets.append(self.rejected)
+
+    def handle(self, value: Any) -> None:
+        if truthy(evaluate(self.expression, value)):
+            self.outports["out"].send_data(value)
+        elif self.keep_rejected:
+            self.rejected.send_data(value)
 
 
 def route_key(value: Any) -> Any:
@@ -67,7 +62,7 @@ def route_key(value: Any) -> Any:
     return None
 
 
-class Route(Component):
+class Route(Transform):
     """Sends each data IP to the slot of the addressable `out` named by a JMESPath
     expression's result on it, or to `unmatched` when no connected slot has that name.
 
@@ -95,33 +90,27 @@ class Route(Component):
                 "expression fails on a value"),
     )
 
-    def run(self) -> None:
-        conf = text_options(self, {"expression": None, "routes": None}, "expression")
-        expression = compile_expression(conf["expression"], self.node_id)
-        routes = self._routes(conf["routes"])
-        out, unmatched = self.outports["out"], self.outports["unmatched"]
-        slots = {slot: out[slot] for slot in out.connected_slots()}
-        branches = list(slots.values())
-        if unmatched.is_connected:
-            branches.append(unmatched)
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                for branch in branches:
-                    branch.send(ip)
-                continue
-            try:
-                result = evaluate(expression, ip.data)
-            except BadInput as exc:
-                reject(self, str(exc), ip.data)
-                continue
-            key = route_key(result)
-            if routes is not None:
-                key = routes.get(key) if key is not None else None
-            target = slots.get(key) if key is not None else None
-            if target is not None:
-                target.send(ip)
-            elif unmatched.is_connected:
-                unmatched.send(ip)
+    ends_with_out = False  # other slots, `unmatched` and `error` may still be read
+
+    def setup(self) -> None:
+        conf = self.options({"expression": None, "routes": None}, "expression", text=True)
+        self.expression = compile_expression(conf["expression"], self.node_id)
+        self.routes = self._routes(conf["routes"])
+        out, self.unmatched = self.outports["out"], self.outports["unmatched"]
+        self.slots = {slot: out[slot] for slot in out.connected_slots()}
+        self.bracket_targets = list(self.slots.values())
+        if self.unmatched.is_connected:
+            self.bracket_targets.append(self.unmatched)
+
+    def handle(self, value: Any) -> None:
+        key = route_key(evaluate(self.expression, value))
+        if self.routes is not None:
+            key = self.routes.get(key) if key is not None else None
+        target = self.slots.get(key) if key is not None else None
+        if target is not None:
+            target.send_data(value)
+        elif self.unmatched.is_connected:
+            self.unmatched.send_data(value)
 
     def _routes(self, routes: Any) -> dict | None:
         if routes is None:

@@ -13,9 +13,9 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy import BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform, reject
 from flowpy.engine.ports import warn_renamed
-from flowpy_components._support.base import BadInput, number, reject
+from flowpy_components._support.base import number
 from flowpy_components._support.operand import MISSING, with_operand
 
 
@@ -203,7 +203,7 @@ class Compare(Component):
             (passed if holds else failed).send(ip)
 
 
-class Round(Component):
+class Round(Transform):
     """Rounds each number on `in` to a number of decimal places (0: to an int), half to
     even as Python does; or down/up with conf {"mode": "floor"|"ceil"}.
 
@@ -223,7 +223,9 @@ class Round(Component):
                 "is not a number"),
     )
 
-    def run(self) -> None:
+    ends_with_out = False  # values that are not numbers still go to `error`
+
+    def setup(self) -> None:
         options = self.options({"places": 0, "mode": "round"}, scalar="places")
         places = options["places"]
         if isinstance(places, str) and places.strip().lstrip("-").isdigit():
@@ -233,19 +235,13 @@ class Round(Component):
         mode = options["mode"]
         if mode not in ("round", "floor", "ceil"):
             raise ValueError(f"{self.node_id}: mode must be round, floor or ceil, not {mode!r}")
-        out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                continue
-            try:
-                value = number(ip.data, "Round input")
-                if math.isinf(value) or math.isnan(value):
-                    raise BadInput(f"cannot round {value!r}")
-            except BadInput as exc:
-                reject(self, str(exc), ip.data)
-                continue
-            out.send_data(_round(value, places, mode))
+        self.places, self.mode = places, mode
+
+    def transform(self, value: Any) -> int | float:
+        value = number(value, "Round input")
+        if math.isinf(value) or math.isnan(value):
+            raise BadInput(f"cannot round {value!r}")
+        return _round(value, self.places, self.mode)
 
 
 def _round(value: float, places: int, mode: str) -> int | float:

@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import AggregateMixin, BadInput, flag, short
+from flowpy import Aggregate, BadInput, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import flag, short
 
 
 def deep_merge(into: dict, other: Mapping) -> dict:
@@ -18,7 +18,7 @@ def deep_merge(into: dict, other: Mapping) -> dict:
     return into
 
 
-class Merge(AggregateMixin, Component):
+class Merge(Aggregate):
     """Merges the objects of each bracketed substream on `in` into one object (later keys
     win; nested objects merge too, unless conf is {"deep": false}); without brackets, the
     whole stream when it ends.
