@@ -1,6 +1,6 @@
 """flow/Zip, flow/Kick and flow/RemoveBrackets."""
 
-from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy_components._support.select import PortSelect
 
 
@@ -30,7 +30,7 @@ class Zip(Component):
                 if not ip.is_data:
                     out.send(ip)
                     continue
-                out.send_data([ip.data] + [other.recv_data() for other in rest])
+                out.send_data([ip.data] + [next_data(other) for other in rest])
         except EndOfStream:
             pass
 

@@ -3,7 +3,17 @@
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import Aggregate, BadInput, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy import (
+    Aggregate,
+    BadInput,
+    Component,
+    EndOfStream,
+    InPort,
+    InPorts,
+    OutPort,
+    OutPorts,
+    next_data,
+)
 from flowpy_components._support.base import flag, short
 
 
@@ -96,7 +106,7 @@ class Create(Component):
                 if not ip.is_data:
                     out.send(ip)
                     continue
-                values = [ip.data] + [other.recv_data() for other in rest]
+                values = [ip.data] + [next_data(other) for other in rest]
                 out.send_data(dict(zip(keys, values, strict=True)))
         except EndOfStream:
             pass

@@ -16,9 +16,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from . import ports as _ports
 from .connection import EndOfStream
 from .deprecation import deprecated
-from .ports import InPort, InPorts, OutPort, OutPorts, PortSpec, next_data
+from .ports import next_data
 
 #: The graph property naming the directory a graph's relative paths are relative to: set by
 #: ``read_graph_file`` to the graph file's directory (a relative value there is relative to it).
@@ -95,8 +96,8 @@ class Component:
 
     description: ClassVar[str] = ""
     icon: ClassVar[str] = ""
-    inports: InPorts = InPorts()
-    outports: OutPorts = OutPorts()
+    inports: _ports.InPorts = _ports.InPorts()
+    outports: _ports.OutPorts = _ports.OutPorts()
     #: Set by the registry: the name this class is registered under (``core/Repeat``).
     component_name: ClassVar[str] = ""
     #: True for a component whose work mostly runs outside the GIL (C extensions that release
@@ -117,7 +118,7 @@ class Component:
                             f"got {cls.reaches!r}")
         # Older components declare plain lists of InPort/OutPort: the same declaration, kept
         # for a release.
-        for attribute, kind in (("inports", InPorts), ("outports", OutPorts)):
+        for attribute, kind in (("inports", _ports.InPorts), ("outports", _ports.OutPorts)):
             declared = cls.__dict__.get(attribute)
             if isinstance(declared, (list, tuple)):
                 deprecated(f"a list as {attribute}", f"{attribute} = {kind.__name__}(...)")
@@ -126,8 +127,8 @@ class Component:
     def __init__(
         self,
         node_id: str,
-        inports: InPorts | None = None,
-        outports: OutPorts | None = None,
+        inports: _ports.InPorts | None = None,
+        outports: _ports.OutPorts | None = None,
         context: ProcessContext | None = None,
     ) -> None:
         self.node_id = node_id
@@ -226,7 +227,7 @@ class Component:
 
     # -- metadata ------------------------------------------------------------------------
     @classmethod
-    def port_specs(cls, direction: str) -> dict[str, PortSpec]:
+    def port_specs(cls, direction: str) -> dict[str, _ports.PortSpec]:
         declared = cls.inports if direction == "in" else cls.outports
         return {spec.name: spec for spec in declared.specs}
 
@@ -253,12 +254,14 @@ class Component:
         return info
 
 
-__all__ = [
-    "Component",
-    "InPort",
-    "InPorts",
-    "OutPort",
-    "OutPorts",
-    "ProcessContext",
-    "conf_value",
-]
+__all__ = ["Component", "ProcessContext", "conf_value"]
+
+#: The port declarations were importable from here too: one import path now, ``flowpy``.
+_MOVED = ("InPort", "InPorts", "OutPort", "OutPorts")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        deprecated(f"importing {name} from flowpy.engine.component", f"from flowpy import {name}")
+        return getattr(_ports, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -447,9 +447,9 @@ class OutputPort:
                 ok = False
         return ok
 
-    def send_data(self, value: Any) -> bool:
-        """Send ``value`` as one data IP (as ``send(IP.make_data(value))``)."""
-        return self.send(IP(DATA, value))
+    def send_data(self, value: Any) -> None:
+        """Send ``value`` as one data IP (``send(IP.make_data(value))`` without the result)."""
+        self.send(IP(DATA, value))
 
     def open_bracket(self, group: Any = None) -> None:
         """Deprecated: send an open bracket."""
