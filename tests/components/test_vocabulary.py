@@ -27,7 +27,8 @@ DEPRECATED = {
     "the engine's import path": r"from flowpy\.engine\.component import [^\n]*\b(In|Out)Ports?\b",
 }
 SOURCES = [
-    path for path in sorted((ROOT / "components").rglob("*.py"))
+    path
+    for path in sorted((ROOT / "components").rglob("*.py"))
     if path.name != "base.py" or path.parent.name != "_support"  # it defines the aliases
 ] + [ROOT / "docs" / "writing-components.md"]
 

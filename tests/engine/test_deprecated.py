@@ -31,16 +31,28 @@ def inport(*values, addressable=False):
     return InputPort(InPort("in", addressable=addressable), {slot: conn})
 
 
-@pytest.mark.parametrize("name, use, result", [
-    ("InputPort.recv_data()", lambda: inport(IP.open("g"), 5).recv_data(), 5),
-    ("InputPort.data()", lambda: list(inport(IP.open("g"), 5, IP.close("g")).data()), [5]),
-    ("InputPort.items()", lambda: list(inport(7, addressable=True).items()),
-     [(0, IP.make_data(7))]),
-    ("InputPort.recv_any()", lambda: inport(7, addressable=True).recv_any(),
-     (0, IP.make_data(7))),
-    ("InputPort.recv_any_many()", lambda: inport(7, 8, addressable=True).recv_any_many(),
-     (0, [IP.make_data(7), IP.make_data(8)])),
-])
+@pytest.mark.parametrize(
+    "name, use, result",
+    [
+        ("InputPort.recv_data()", lambda: inport(IP.open("g"), 5).recv_data(), 5),
+        ("InputPort.data()", lambda: list(inport(IP.open("g"), 5, IP.close("g")).data()), [5]),
+        (
+            "InputPort.items()",
+            lambda: list(inport(7, addressable=True).items()),
+            [(0, IP.make_data(7))],
+        ),
+        (
+            "InputPort.recv_any()",
+            lambda: inport(7, addressable=True).recv_any(),
+            (0, IP.make_data(7)),
+        ),
+        (
+            "InputPort.recv_any_many()",
+            lambda: inport(7, 8, addressable=True).recv_any_many(),
+            (0, [IP.make_data(7), IP.make_data(8)]),
+        ),
+    ],
+)
 def test_a_deprecated_reader_works_and_warns_once(caplog, name, use, result):
     assert use() == result
     assert use() == result
@@ -48,10 +60,13 @@ def test_a_deprecated_reader_works_and_warns_once(caplog, name, use, result):
     assert "goes in the next release" in message and __file__ in message
 
 
-@pytest.mark.parametrize("name, call, sent", [
-    ("OutputPort.open_bracket()", lambda port: port.open_bracket("g"), IP.open("g")),
-    ("OutputPort.close_bracket()", lambda port: port.close_bracket("g"), IP.close("g")),
-])
+@pytest.mark.parametrize(
+    "name, call, sent",
+    [
+        ("OutputPort.open_bracket()", lambda port: port.open_bracket("g"), IP.open("g")),
+        ("OutputPort.close_bracket()", lambda port: port.close_bracket("g"), IP.close("g")),
+    ],
+)
 def test_a_deprecated_sender_works_and_warns_once(caplog, name, call, sent):
     conn = Connection()
     port = OutputPort(OutPort("out"), {None: [conn]})
@@ -64,6 +79,7 @@ def test_a_deprecated_sender_works_and_warns_once(caplog, name, call, sent):
 
 def test_ports_declared_as_lists_still_work_with_one_warning(caplog):
     for _ in range(2):
+
         class Old(Component):
             inports = [InPort("in")]
             outports = [OutPort("out")]

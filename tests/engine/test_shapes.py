@@ -77,16 +77,27 @@ def test_bad_input_goes_to_error_or_fails_the_process_naming_the_node():
 
 def test_handle_sends_what_it_likes_and_bracket_targets_widen_where_brackets_go():
     result = run_component(Spell, {"in": [IP.open("s"), "ab"]}, ips=True)
-    assert result["out"] == [IP.open("s"), IP.open("ab"), IP.make_data("a"),
-                             IP.make_data("b"), IP.close("ab")]
+    assert result["out"] == [
+        IP.open("s"),
+        IP.open("ab"),
+        IP.make_data("a"),
+        IP.make_data("b"),
+        IP.close("ab"),
+    ]
     assert result["copy"] == [IP.open("s")]
 
 
 def test_an_aggregate_gives_one_result_per_substream():
     stream = [IP.open("a"), 1, 2, IP.close("a"), IP.open("b"), 3, IP.close("b")]
     result = run_component(Count, {"in": stream}, ips=True)
-    assert result["out"] == [IP.open("a"), IP.make_data(2), IP.close("a"),
-                             IP.open("b"), IP.make_data(1), IP.close("b")]
+    assert result["out"] == [
+        IP.open("a"),
+        IP.make_data(2),
+        IP.close("a"),
+        IP.open("b"),
+        IP.make_data(1),
+        IP.close("b"),
+    ]
     assert run_component(Count, {"in": [5, 6, 7]})["out"] == [3]
 
 
