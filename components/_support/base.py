@@ -24,8 +24,19 @@ from typing import Any
 from flowpy import Aggregate, BadInput, Component, EndOfStream, Transform, next_data, reject
 from flowpy.engine.deprecation import deprecated
 
-__all__ = ["BadInput", "StopHook", "file_path", "flag", "number", "opened_as", "positive_int",
-           "reject", "render", "seconds", "short"]
+__all__ = [
+    "BadInput",
+    "StopHook",
+    "file_path",
+    "flag",
+    "number",
+    "opened_as",
+    "positive_int",
+    "reject",
+    "render",
+    "seconds",
+    "short",
+]
 
 
 def file_path(value: Any) -> str:
@@ -127,8 +138,9 @@ class StopHook(threading.Event):
             pass
 
 
-def _text_options(component: Component, defaults: Mapping[str, Any], scalar: str,
-                  port: str = "conf") -> dict[str, Any]:
+def _text_options(
+    component: Component, defaults: Mapping[str, Any], scalar: str, port: str = "conf"
+) -> dict[str, Any]:
     return component.options(defaults, scalar, port, text=True)
 
 

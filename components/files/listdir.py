@@ -22,10 +22,14 @@ class ListDir(Transform):
         InPort("conf", description="{hidden: false}"),
     )
     outports = OutPorts(
-        OutPort("out", datatype="string",
-                description="entry paths, in a bracket named by the folder"),
-        OutPort("error", datatype="object", description="{message, input} for a folder that "
-                "cannot be listed"),
+        OutPort(
+            "out", datatype="string", description="entry paths, in a bracket named by the folder"
+        ),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a folder that cannot be listed",
+        ),
     )
 
     ends_with_out = False  # what cannot be listed still goes to `error`
@@ -40,7 +44,10 @@ class ListDir(Transform):
         except OSError as exc:
             raise BadInput(f"cannot list {opened_as(self, path)}: {exc.strerror or exc}") from None
         batch = [IP.open(path)]
-        batch += [IP.make_data(os.path.join(path, name)) for name in names
-                  if self.hidden or not name.startswith(".")]
+        batch += [
+            IP.make_data(os.path.join(path, name))
+            for name in names
+            if self.hidden or not name.startswith(".")
+        ]
         batch.append(IP.close(path))
         self.outports["out"].send_many(batch)

@@ -17,8 +17,11 @@ class ReadFile(Transform):
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
         OutPort("out", datatype="string", description="the text of each file"),
-        OutPort("error", datatype="object", description="{message, input} for a file that "
-                "cannot be read"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a file that cannot be read",
+        ),
     )
 
     ends_with_out = False  # what cannot be read still goes to `error`

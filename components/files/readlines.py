@@ -21,10 +21,16 @@ class ReadLines(Transform):
     reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
-        OutPort("out", datatype="string",
-                description="the lines of each file, in a bracket named by its path"),
-        OutPort("error", datatype="object", description="{message, input} for a file that "
-                "cannot be read"),
+        OutPort(
+            "out",
+            datatype="string",
+            description="the lines of each file, in a bracket named by its path",
+        ),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a file that cannot be read",
+        ),
     )
 
     ends_with_out = False  # what cannot be read still goes to `error`

@@ -20,8 +20,9 @@ class Stat(Transform):
     reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths"))
     outports = OutPorts(
-        OutPort("out", datatype="object",
-                description="{path, exists, is_file, is_dir, size, modified}"),
+        OutPort(
+            "out", datatype="object", description="{path, exists, is_file, is_dir, size, modified}"
+        ),
         OutPort("error", datatype="object", description="{message, input}"),
     )
 
@@ -37,7 +38,10 @@ class Stat(Transform):
             raise BadInput(f"cannot stat {opened_as(self, path)}: {exc.strerror or exc}") from None
         modified = datetime.fromtimestamp(info.st_mtime, UTC).isoformat()
         return {
-            "path": path, "exists": True, "is_file": stat.S_ISREG(info.st_mode),
-            "is_dir": stat.S_ISDIR(info.st_mode), "size": info.st_size,
+            "path": path,
+            "exists": True,
+            "is_file": stat.S_ISREG(info.st_mode),
+            "is_dir": stat.S_ISDIR(info.st_mode),
+            "size": info.st_size,
             "modified": modified,
         }

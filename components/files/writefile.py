@@ -34,8 +34,9 @@ class WriteFile(Transform):
     def setup(self) -> None:
         path = self.options({"path": None}, "path", text=True)["path"]
         if not isinstance(path, str) or not path:
-            raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "
-                             f"got {path!r}")
+            raise ValueError(
+                f"{self.node_id}: conf needs a path (a non-empty string), got {path!r}"
+            )
         self.file = path
 
     def transform(self, value: Any) -> str:

@@ -23,14 +23,21 @@ class Filter(Transform):
     icon = "filter"
     inports = InPorts(
         InPort("in", description="values to test"),
-        InPort("conf", datatype="string", description="JMESPath expression, or {expression}",
-               required=True),
+        InPort(
+            "conf",
+            datatype="string",
+            description="JMESPath expression, or {expression}",
+            required=True,
+        ),
     )
     outports = OutPorts(
         OutPort("out", description="values for which the expression is truthy"),
         OutPort("rejected", description="the other values (if connected)"),
-        OutPort("error", datatype="object", description="{message, input} when the "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the expression fails on a value",
+        ),
     )
 
     ends_with_out = False  # `rejected` and `error` may still be read
@@ -79,15 +86,20 @@ class Route(Transform):
     icon = "random"
     inports = InPorts(
         InPort("in", description="values to route"),
-        InPort("conf", description="JMESPath expression, or {expression, routes}",
-               required=True),
+        InPort("conf", description="JMESPath expression, or {expression, routes}", required=True),
     )
     outports = OutPorts(
-        OutPort("out", addressable=True, description="index: the expression's result (or "
-                "its slot in conf.routes)"),
+        OutPort(
+            "out",
+            addressable=True,
+            description="index: the expression's result (or its slot in conf.routes)",
+        ),
         OutPort("unmatched", description="values whose result names no connected slot"),
-        OutPort("error", datatype="object", description="{message, input} when the "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the expression fails on a value",
+        ),
     )
 
     ends_with_out = False  # other slots, `unmatched` and `error` may still be read
@@ -121,12 +133,15 @@ class Route(Transform):
             pairs = []
             for value, slot in routes.items():
                 if isinstance(slot, bool) or not isinstance(slot, (int, str)):
-                    raise ValueError(f"{self.node_id}: routes map values to slots (whole "
-                                     f"numbers or names), not {slot!r}")
+                    raise ValueError(
+                        f"{self.node_id}: routes map values to slots (whole "
+                        f"numbers or names), not {slot!r}"
+                    )
                 pairs.append((route_key(value), normalize_index(slot)))
         else:
-            raise ValueError(f"{self.node_id}: routes must be a list or an object, "
-                             f"not {short(routes)}")
+            raise ValueError(
+                f"{self.node_id}: routes must be a list or an object, not {short(routes)}"
+            )
         mapping = {}
         for value, slot in pairs:
             if value is None:

@@ -66,18 +66,27 @@ def _ports(first: str, second: str, result: str, verb: str) -> tuple[InPorts, Ou
     NoFlo names they had, kept as aliases."""
     return (
         InPorts(
-            InPort("in", datatype="number", description=f"the numbers to {verb}",
-                   aliases=(first,)),
-            InPort("operand", datatype="number", description=f"the {second} (latest "
-                   "applies; or give it in conf)", aliases=(second,)),
-            InPort("conf", datatype="number", description="the operand, when its port is "
-                   "not connected (a number or {operand})"),
+            InPort("in", datatype="number", description=f"the numbers to {verb}", aliases=(first,)),
+            InPort(
+                "operand",
+                datatype="number",
+                description=f"the {second} (latest applies; or give it in conf)",
+                aliases=(second,),
+            ),
+            InPort(
+                "conf",
+                datatype="number",
+                description="the operand, when its port is not connected (a number or {operand})",
+            ),
         ),
         OutPorts(
-            OutPort("out", datatype="number", description=f"the {result}s",
-                    aliases=(result,)),
-            OutPort("error", datatype="object", description="{message, input} for a value "
-                    "that is not a number (or a division by zero)"),
+            OutPort("out", datatype="number", description=f"the {result}s", aliases=(result,)),
+            OutPort(
+                "error",
+                datatype="object",
+                description="{message, input} for a value "
+                "that is not a number (or a division by zero)",
+            ),
         ),
     )
 
@@ -145,9 +154,18 @@ class Divide(_Binary, Component):
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "eq": operator.eq, "!=": operator.ne, "ne": operator.ne,
-    ">": operator.gt, "gt": operator.gt, "<": operator.lt, "lt": operator.lt,
-    ">=": operator.ge, "ge": operator.ge, "<=": operator.le, "le": operator.le,
+    "==": operator.eq,
+    "eq": operator.eq,
+    "!=": operator.ne,
+    "ne": operator.ne,
+    ">": operator.gt,
+    "gt": operator.gt,
+    "<": operator.lt,
+    "lt": operator.lt,
+    ">=": operator.ge,
+    "ge": operator.ge,
+    "<=": operator.le,
+    "le": operator.le,
 }
 
 
@@ -167,19 +185,30 @@ class Compare(Component):
     icon = "check"
     inports = InPorts(
         InPort("in", datatype="number", description="numbers to compare", aliases=("value",)),
-        InPort("operand", datatype="number", description="what to compare with (latest "
-               "applies; or give it in conf)", aliases=("comparison",)),
-        InPort("operator", datatype="string", description="==, !=, >, <, >=, <= (IIP; or "
-               "in conf)"),
+        InPort(
+            "operand",
+            datatype="number",
+            description="what to compare with (latest applies; or give it in conf)",
+            aliases=("comparison",),
+        ),
+        InPort("operator", datatype="string", description="==, !=, >, <, >=, <= (IIP; or in conf)"),
         InPort("conf", description="{operand, operator}, or the operand"),
     )
     outports = OutPorts(
-        OutPort("out", datatype="number", description="values for which it holds",
-                aliases=("pass",)),
-        OutPort("rejected", datatype="number", description="values for which it does not",
-                aliases=("fail",)),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not a number"),
+        OutPort(
+            "out", datatype="number", description="values for which it holds", aliases=("pass",)
+        ),
+        OutPort(
+            "rejected",
+            datatype="number",
+            description="values for which it does not",
+            aliases=("fail",),
+        ),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not a number",
+        ),
     )
 
     def run(self) -> None:
@@ -187,8 +216,9 @@ class Compare(Component):
         symbol = self.conf("operator", conf["operator"])
         test = OPERATORS.get(str(symbol).strip())
         if test is None:
-            raise ValueError(f"{self.node_id}: unknown operator {symbol!r} (known: "
-                             f"{', '.join(OPERATORS)})")
+            raise ValueError(
+                f"{self.node_id}: unknown operator {symbol!r} (known: {', '.join(OPERATORS)})"
+            )
         passed, failed = self.outports["out"], self.outports["rejected"]
         for ip, operand in with_operand(self, "in", "operand", conf["operand"]):
             if not ip.is_data:
@@ -219,8 +249,11 @@ class Round(Transform):
     )
     outports = OutPorts(
         OutPort("out", datatype="number", description="the rounded numbers"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not a number"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not a number",
+        ),
     )
 
     ends_with_out = False  # values that are not numbers still go to `error`
@@ -248,7 +281,7 @@ def _round(value: float, places: int, mode: str) -> int | float:
     if mode == "round":
         result = round(value, places)
     else:
-        scale = 10 ** places
+        scale = 10**places
         step = math.floor if mode == "floor" else math.ceil
         result = step(value * scale) / scale if places else step(value)
     return int(result) if places <= 0 else result

@@ -20,14 +20,21 @@ class Get(Transform):
     icon = "search"
     inports = InPorts(
         InPort("in", description="values to query"),
-        InPort("conf", datatype="string", description="JMESPath expression, or {expression}",
-               required=True),
+        InPort(
+            "conf",
+            datatype="string",
+            description="JMESPath expression, or {expression}",
+            required=True,
+        ),
     )
     outports = OutPorts(
         OutPort("out", description="the expression's results"),
         OutPort("missed", description="inputs for which the result is null (if connected)"),
-        OutPort("error", datatype="object", description="{message, input} when the "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the expression fails on a value",
+        ),
     )
 
     ends_with_out = False  # `missed` and `error` may still be read

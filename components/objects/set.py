@@ -26,16 +26,18 @@ class Set(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="object", description="the objects with the key set"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
     def run(self) -> None:
         conf = self.options({"key": None, "value": MISSING}, "key", text=True)
         key = conf["key"]
         if not isinstance(key, str) or not key:
-            raise ValueError(f"{self.node_id}: conf needs a key (a non-empty string), "
-                             f"got {key!r}")
+            raise ValueError(f"{self.node_id}: conf needs a key (a non-empty string), got {key!r}")
         out = self.outports["out"]
         for ip, value in with_operand(self, "in", "value", conf["value"]):
             if not ip.is_data:
@@ -62,8 +64,11 @@ class RemoveProperty(Transform):
     )
     outports = OutPorts(
         OutPort("out", datatype="object", description="the objects without those keys"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
     ends_with_out = False  # values that are not objects still go to `error`

@@ -22,7 +22,8 @@ class Timestamp(Transform):
         InPort("conf", datatype="string", description="key, or {key, local}"),
     )
     outports = OutPorts(
-        OutPort("out", datatype="object", description="the values with the time added"))
+        OutPort("out", datatype="object", description="the values with the time added")
+    )
 
     def setup(self) -> None:
         conf = self.options({"key": "timestamp", "local": False}, "key", text=True)
