@@ -190,14 +190,14 @@ CODER = {"secrets": {"coder": {"capabilities": [
     "network:control", "network:persist", "protocol:runtime"]}}}
 
 SOURCE = '''
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Shout(Component):
     """Upper-cases text."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         for ip in self.inports["in"]:
