@@ -151,7 +151,7 @@ class Request(Component):
                     request = parse_request(ip.data, method)
                 except BadInput as exc:
                     self._drain(pending, 0)  # errors keep their place in the order
-                    reject(self, str(exc), ip.data)
+                    reject(self, exc, ip.data)
                     continue
                 future = executor.submit(self.client.request, **request)
                 future.add_done_callback(lambda _: select.wake())

@@ -53,7 +53,7 @@ class _Binary:
                 b = number(operand, "operand")
                 value = self.op(a, b)
             except BadInput as exc:
-                reject(self, str(exc), ip.data)
+                reject(self, exc, ip.data)
                 continue
             except (ZeroDivisionError, OverflowError) as exc:
                 reject(self, f"cannot compute {ip.data!r} and {operand!r}: {exc}", ip.data)
@@ -228,7 +228,7 @@ class Compare(Component):
             try:
                 holds = test(number(ip.data, "in"), number(operand, "operand"))
             except BadInput as exc:
-                reject(self, str(exc), ip.data)
+                reject(self, exc, ip.data)
                 continue
             (passed if holds else failed).send(ip)
 

@@ -64,7 +64,10 @@ def describe_graph(entry: dict[str, Any]) -> list[str]:
     lines = [f"{entry.get('graph')}: {state}" + (f" ({why})" if why else "")]
     error = entry.get("lastError")
     if error:
-        lines.append(f"  last error: {error.get('node')}: {error.get('message')}")
+        kind = f"{error['type']}: " if error.get("type") else ""
+        what = f" on {_short(error.get('input'))}" if error.get("input") is not None else ""
+        lines.append(f"  last error: {error.get('node')} ({error.get('component')}) "
+                     f"{kind}{error.get('message')}{what}, at {error.get('time')}")
     processes = entry.get("processes") or {}
     if processes:
         width = max(len(name) for name in processes)
@@ -160,3 +163,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(describe(document))
     return 0 if running else EXIT_NOT_RUNNING
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """An IP's data as JSON, cut to ``limit`` characters (for one line)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -7,6 +7,11 @@ input). Back-pressure reaches
 the shell: a slow reader of stdout slows the graph, and stdin is read only as fast as the
 graph accepts it, so memory stays bounded by the connection capacities.
 
+A process that fails on an IP is reported on stderr in one line (the traceback only at
+``--log-level debug``) and, by default, goes on with the next IP, so a run processes
+everything; at the end each failing node gets a summary line and the exit status is 1.
+``--fail-fast`` (``--on-error stop``) stops a failing process instead (flowpy/cli/policy.py).
+
 Exit status: 0 when every process ended cleanly, 1 after a process error, 2 when the graph
 cannot be loaded or started (an empty graph included), 3 when ``--timeout`` stopped it, 130
 after SIGINT (Ctrl-C) and 143 after SIGTERM.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -32,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from flowpy.engine.failures import Failure
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
@@ -39,6 +46,8 @@ from flowpy.errors import missing_name
 from flowpy.graphs.files import read_graph_file
 
 from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, LineReader, line_of_ip
+from .logs import chosen_level
+from .policy import FailureLines, add_policy_options, policy_of
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID, EXIT_TIMEOUT = 0, 1, 2, 3
 #: What the wake pipe carries besides signal numbers: the network finished by itself.
@@ -93,6 +102,7 @@ def add_parser(subparsers: Any) -> None:
         default=[],
         help="offer the .fbp/.json graphs in DIR as subgraph components (repeatable)",
     )
+    add_policy_options(parser, fail_fast=True)
     parser.set_defaults(func=run)
 
 
@@ -141,11 +151,11 @@ class CliListener(NetworkListener):
     """Console output and chosen outports to stdout; process errors to stderr."""
 
     def __init__(self, stdout_ports: list[str], out: TextIO, err: TextIO,
-                 fmt: str = DEFAULT_FORMAT) -> None:
+                 fmt: str = DEFAULT_FORMAT, tracebacks: bool = False) -> None:
         self.stdout_ports = {p.lower() for p in stdout_ports}
         self.format = fmt
         self.out, self.err = out, err
-        self.errors = 0
+        self.failures = FailureLines(err, tracebacks)
         self._lock = threading.Lock()
         self._flush = out.isatty()
 
@@ -164,11 +174,12 @@ class CliListener(NetworkListener):
             if line is not None:
                 self._write(line)
 
-    def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
-        self.errors += 1
-        with self._lock:
-            self.err.write(f"flowpy: process {node!r} failed: {message}\n{tb}")
-            self.err.flush()
+    def process_failed(self, network: Network, failure: Failure) -> None:
+        self.failures.failed(failure)
+
+    @property
+    def errors(self) -> int:
+        return self.failures.count
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         why = "the drain did not finish" if not drained else "stopped at once"
@@ -263,8 +274,14 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         err.write(f"flowpy: --components-dir: {exc}\n")
         return EXIT_INVALID
-    listener = CliListener(args.stdout, out, err, args.format)
-    network = Network(graph, registry, listener)
+    try:
+        policy = policy_of(args)
+    except ValueError as exc:
+        err.write(f"flowpy: {exc}\n")
+        return EXIT_INVALID
+    tracebacks = chosen_level(args) <= logging.DEBUG
+    listener = CliListener(args.stdout, out, err, args.format, tracebacks)
+    network = Network(graph, registry, listener, error_policy=policy)
     problems = [_unknown_port("outport", p, graph.outports) for p in args.stdout]
     if args.stdin:
         problems.append(_unknown_port("inport", args.stdin, graph.inports))
@@ -322,6 +339,7 @@ def _run_network(network: Network, listener: CliListener, args: argparse.Namespa
         out.flush()
     if status == EXIT_TIMEOUT:
         err.write(f"flowpy: stopped {args.graph} after {args.timeout}s timeout\n")
+    listener.failures.summary()
     if status == EXIT_OK and listener.errors:
         return EXIT_PROCESS_ERROR
     return status

@@ -68,6 +68,12 @@ def _ips(args: argparse.Namespace) -> Iterator[IP]:
             yield read(line.rstrip("\n"))
 
 
+def _for_people(message: str, url: str) -> str:
+    """A refusal as the shell user can act on it: the command that starts the network
+    rather than the protocol's name for it."""
+    return message.replace("start it first (network:start)", f"start it first: flowpy start {url}")
+
+
 def _warn(message: str) -> None:
     print(f"flowpy send: warning: {message}", file=sys.stderr, flush=True)
 
@@ -90,7 +96,7 @@ def run_send(args: argparse.Namespace) -> int:
         while window:
             client.wait(window.popleft())
     except ClientError as exc:
-        return fail("send", exc)
+        return fail("send", _for_people(str(exc), args.url))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -110,6 +116,7 @@ def run_listen(args: argparse.Namespace) -> int:
     except (CommandError, ClientError) as exc:
         client.close()
         return fail("listen", exc)
+    client.on_message = _errors_aside(client, graph)
     where = f"{graph}.{args.port}" if args.port else graph
     print(f"flowpy listen: listening to {where} on {args.url}", file=sys.stderr, flush=True)
     seen = 0
@@ -136,6 +143,23 @@ def run_listen(args: argparse.Namespace) -> int:
     finally:
         client.close()
     return 0
+
+
+def _errors_aside(client: Any, graph: str) -> Any:
+    """The client's message handler for ``listen``: the graph's process errors go to stderr
+    as one line each (stdout keeps only packets, for a pipe); packets go to the inbox."""
+
+    def route(message: dict) -> None:
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or payload.get("graph") != graph:
+            return
+        if message.get("command") == "processerror":
+            print(f"flowpy listen: process {payload.get('id')!r} failed: "
+                  f"{payload.get('error')}", file=sys.stderr, flush=True)
+        elif message.get("protocol") == "runtime" and message.get("command") == "packet":
+            client.packets.put(message)  # blocks while full: TCP slows the sender
+
+    return route
 
 
 def _line(packet: dict, fmt: str) -> str | None:

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from flowpy.engine import cpus
-from flowpy.runtime.core import DEFAULT_MAX_INFLIGHT
+from flowpy.runtime.runtime import DEFAULT_MAX_INFLIGHT
 from flowpy.server import DEFAULT_PORT
 from flowpy.server.connection import DEFAULT_DEBUG_RATE
 from flowpy.server.handshakes import DEFAULT_HANDSHAKE_TIMEOUT
 from flowpy.server.origins import OriginError, parse_allowed
 
+from .policy import add_policy_options, policy_of
 from .secret_options import ENV_VAR, add_secret_options, settle_secret
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=DESCRIPTION,
     )
     _add_arguments(parser)
+    add_policy_options(parser)
     parser.set_defaults(func=run, log_level="info")  # a served runtime reports its life
     return parser
 
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
            permissions: dict[str, Any] | None) -> int:
-    from flowpy.runtime.core import Runtime
+    from flowpy.runtime.runtime import Runtime
 
     try:
         runtime = Runtime(
@@ -277,6 +279,7 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
             components_dir=args.components_dir,
             max_inflight=args.max_inflight,
             drain=args.drain,
+            error_policy=policy_of(args),
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
@@ -364,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="flowpy serve", description=DESCRIPTION)
     _add_arguments(parser)
+    add_policy_options(parser)
     add_logging_options(parser, default="info")
     args = parser.parse_args(argv)
     configure_logging(args)

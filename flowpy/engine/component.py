@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 from . import ports as _ports
 from .connection import EndOfStream
 from .deprecation import deprecated
-from .ports import next_data
 
 #: The graph property naming the directory a graph's relative paths are relative to: set by
 #: ``read_graph_file`` to the graph file's directory (a relative value there is relative to it).
@@ -193,7 +192,7 @@ class Component:
         if port not in self.inports or not self.inports[port].is_connected:
             return False, None
         try:
-            return True, next_data(self.inports[port])
+            return True, self.inports[port].recv_option()
         except EndOfStream:
             return False, None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from .failures import Failure
 from .ip import IP
 
 
@@ -46,6 +47,12 @@ class NetworkListener(Protocol):
         Override to handle them at once; by default each goes to ``outport_ip``."""
         for ip in ips:
             self.outport_ip(network, port, ip)
+
+    def process_failed(self, network: Any, failure: Failure) -> None:
+        """A process failed while handling an IP, or outside it, and nothing caught it
+        (:mod:`flowpy.engine.failures`); ``failure.outcome`` says what happens next. By
+        default: :meth:`process_error` with its one line and traceback."""
+        self.process_error(network, failure.node, failure.line(), failure.traceback)
 
     def process_error(self, network: Any, node: str, message: str, tb: str) -> None:
         return None

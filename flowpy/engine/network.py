@@ -31,7 +31,6 @@ import contextlib
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -43,9 +42,11 @@ from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import Drain
 from .errors import NetworkError
+from .failures import ErrorPolicy, Failure
 from .ip import IP
 from .listener import NetworkListener
 from .ports import InputPort, OutputPort
+from .supervisor import Supervisor
 from .topology import Process, Topology
 from .wiring import HANDLER_PORT, Plan, Slot, plan_wiring, slots_of
 
@@ -66,8 +67,18 @@ class Network:
         registry: Any,
         listener: NetworkListener | Iterable[NetworkListener] | None = None,
         capacity: int = DEFAULT_CAPACITY,
+        error_policy: ErrorPolicy | None = None,
     ) -> None:
         self.graph = graph
+        #: a process's error policy unless its node says otherwise (flowpy.engine.failures)
+        self.error_policy = error_policy or ErrorPolicy()
+        self._state = threading.Lock()
+        #: what runs and how it is connected (this start's); changed under ``_state``
+        self.structure = Topology(self._state, capacity)
+        self.stopping = threading.Event()
+        self.supervisor = Supervisor(
+            self.error_policy, graph, self.structure, self.stopping, self.report_failure
+        )
         self.registry = registry
         if listener is None:
             self._listeners: list[NetworkListener] = []
@@ -78,14 +89,10 @@ class Network:
         self.capacity = capacity
         self.started = False
         self.running = False
-        self.stopping = threading.Event()
         self.started_at = 0.0
         self.stats = {"in": 0, "out": 0, "discarded": 0}
         #: IPs put into each exported inport and taken from each exported outport this run.
         self.port_counts: dict[str, dict[Any, int]] = {"in": {}, "out": {}}
-        self._state = threading.Lock()
-        #: what runs and how it is connected (this start's); changed under ``_state``
-        self.structure = Topology(self._state, capacity)
         self._drain = Drain()
         self._finished = threading.Event()
         self._handlers: list[threading.Thread] = []
@@ -151,6 +158,7 @@ class Network:
                 raise NetworkError(f"network {self.name!r} is already started")
             with getattr(self.graph, "lock", contextlib.nullcontext()):
                 plan = plan_wiring(self.graph, self.registry, self.capacity)
+            self.supervisor.load(plan)
             processes = self._instantiate(plan)
             self.structure.load(plan, processes)
             self._finished.clear()
@@ -192,6 +200,11 @@ class Network:
             processes.append(self._process(node_id, cls, inports, outports))
         return processes
 
+    @property
+    def restarts(self) -> dict[str, int]:
+        """Fresh instances each process got after a failure, in this run."""
+        return {proc.node_id: proc.restarts for proc in self.structure.processes}
+
     def _process(
         self,
         node_id: str,
@@ -210,6 +223,8 @@ class Network:
         except Exception as exc:
             raise NetworkError(f"node {node_id!r}: cannot create {cls.__name__}: {exc}") from exc
         proc = Process(node_id, component, None, list(inports.values()), list(outports.values()))
+        for port in inports.values():
+            port.handling = proc.handling
         proc.thread = threading.Thread(target=self._run_process, args=(proc,), name=node_id)
         return proc
 
@@ -302,20 +317,23 @@ class Network:
 
     # -- threads -------------------------------------------------------------------------
     def _run_process(self, proc: Process) -> None:
+        """Run the process; after a failure, a fresh instance if its policy says so."""
         try:
             assert proc.component is not None
             cpus.place_this_thread(proc.component.parallel)
-            proc.component.run()
-        except (EndOfStream, NetworkStopped):
+            while True:
+                component = proc.component
+                proc.handling.ip = None
+                try:
+                    component.run()
+                    return
+                except (EndOfStream, NetworkStopped):
+                    return
+                except BaseException as exc:  # noqa: BLE001 - a process error must never kill the runtime
+                    if self.stopping.is_set() or not self.supervisor.recover(proc, component, exc):
+                        return
+        except NetworkStopped:  # stopped while sending a failure to the error port
             pass
-        except BaseException as exc:  # noqa: BLE001 - a process error must never kill the runtime
-            if not self.stopping.is_set():
-                message = f"{type(exc).__name__}: {exc}"
-                tb = traceback.format_exc()
-                self._tell(
-                    lambda listener: listener.process_error(self, proc.node_id, message, tb),
-                    "process_error",
-                )
         finally:
             for port in proc.outports:
                 port.close()
@@ -323,6 +341,10 @@ class Network:
                 for conn in inport._slots.values():
                     conn.close_reader()
             self._process_ended()
+
+    def report_failure(self, failure: Failure) -> None:
+        """Tell the listeners a process failed and nothing caught it."""
+        self._tell(lambda listener: listener.process_failed(self, failure), "process_failed")
 
     def _serve_inports(self) -> None:
         """The ``{graph}-IN`` pseudo-process: puts requested IPs into the exported inports."""

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from flowpy.errors import FlowpyError, missing_name
 
 from .connection import Connection, EndOfStream, NetworkStopped, Selector
-from .deprecation import deprecated
-from .ip import CLOSE, DATA, IP, OPEN
+from .deprecation import DeprecatedReaders, DeprecatedSenders
+from .ip import DATA, IP
+
+if TYPE_CHECKING:
+    from .failures import Handling
 
 Index = int | str
 
@@ -110,7 +114,7 @@ class OutPort(PortSpec):
     """Declares an output port."""
 
 
-class InputPort:
+class InputPort(DeprecatedReaders):
     """A bound inport: slot ``None`` for a plain port, one slot per index for an addressable one.
 
     What a component reads with: iterating (IPs until end-of-stream; on an addressable port it
@@ -130,6 +134,14 @@ class InputPort:
         #: waits for edges to come instead of ending (see flowpy.engine.live).
         self.held = held
         self._edit = threading.Lock()
+        #: Set by the network: where this port notes the IP it hands out last, so a failure
+        #: can name the IP being handled (:mod:`flowpy.engine.failures`).
+        self.handling: Handling | None = None
+        #: IPs an iteration took from the connection and has not handed out yet.
+        self._pending: deque[IP] = deque()
+        #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
+        #: after a failure reads them again.
+        self.options: list[IP] = []
 
     def poke(self) -> None:
         """Make a reader waiting on this port look again (its ``held`` changed)."""
@@ -160,7 +172,9 @@ class InputPort:
         if not self.spec.addressable:
             raise PortError(f"inport {self.name!r} is not addressable")
         conn = self._slots.get(normalize_index(index))
-        return InputPort(self.spec, {None: conn} if conn is not None else {})
+        view = InputPort(self.spec, {None: conn} if conn is not None else {})
+        view.handling = self.handling
+        return view
 
     def _single(self) -> Connection | None:
         if self.spec.addressable and None not in self._slots:
@@ -171,19 +185,31 @@ class InputPort:
     def recv(self, timeout: float | None = None) -> IP:
         """The next IP. Raises EndOfStream when done, TimeoutError when ``timeout`` passes."""
         conn = self._single()
-        if conn is not None:
-            return conn.recv(timeout)
-        if not self._slots:
-            raise EndOfStream()
-        return self._select(1, timeout)[1][0]
+        if conn is None:
+            if not self._slots:
+                raise EndOfStream()
+            return self._select(1, timeout)[1][0]
+        ip: IP = self._pending.popleft() if self._pending else conn.recv(timeout)
+        if self.handling is not None:
+            self.handling.ip = ip
+        return ip
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
         """Every IP queued (up to ``max_items`` if not 0), at least one: one lock round-trip
         for a batch, for hot paths. EndOfStream and TimeoutError as :meth:`recv`."""
         conn = self._single()
-        if conn is not None:
-            return conn.recv_many(max_items, timeout)
-        return [self.recv(timeout)]
+        if conn is None:
+            return [self.recv(timeout)]
+        pending = self._pending
+        batch: list[IP]
+        if pending:
+            count = len(pending) if max_items <= 0 else min(max_items, len(pending))
+            batch = [pending.popleft() for _ in range(count)]
+        else:
+            batch = conn.recv_many(max_items, timeout)
+        if self.handling is not None:
+            self.handling.ip = batch[-1]  # a batch is handled as a whole: its last IP
+        return batch
 
     def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
         """(slot, up to ``max_items`` IPs of that slot) from the first slot with IPs, starting
@@ -208,6 +234,8 @@ class InputPort:
                     break  # the list changed: scan again
                 if batch:
                     self._next_slot = position + 1
+                    if self.handling is not None:
+                        self.handling.ip = batch[-1]
                     return slot, batch
             else:
                 if not open_slots and not self.held:
@@ -232,12 +260,20 @@ class InputPort:
     def __iter__(self) -> Iterator[IP]:
         conn = self._single()
         if conn is not None:
+            # IPs taken in a batch wait on the port, not in this generator: if run() raises
+            # while handling one, a fresh instance (an error policy) goes on with the rest.
+            handling = self.handling
+            pending = self._pending
             while True:
-                try:
-                    batch = conn.recv_many(64)
-                except EndOfStream:
-                    return
-                yield from batch
+                if not pending:
+                    try:
+                        pending.extend(conn.recv_many(64))
+                    except EndOfStream:
+                        return
+                ip = pending.popleft()
+                if handling is not None:
+                    handling.ip = ip
+                yield ip
         elif self._slots or self.held:
             while True:
                 try:
@@ -245,41 +281,27 @@ class InputPort:
                 except EndOfStream:
                     return
 
-    # -- deprecated readers (one warning each; they go in the next release) ----------------
-    def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
-        """Deprecated: (slot, IP) from whichever slot has one."""
-        deprecated("InputPort.recv_any()", "recv() (or port[index] for one slot)")
-        slot, batch = self._select(1, timeout)
-        return slot, batch[0]
+    # -- options: read by Component.conf/options, replayed for a fresh instance ----------
+    def recv_option(self) -> Any:
+        """The payload of the next data IP, read as an option (``Component.conf``): it is
+        not work a failure is blamed on, and a fresh instance of the process gets it again
+        (see :meth:`replay_options`)."""
+        handling, self.handling = self.handling, None
+        try:
+            while True:
+                ip = self.recv()
+                if ip.kind is DATA:
+                    self.options.append(ip)
+                    return ip.data
+        finally:
+            self.handling = handling
 
-    def recv_any_many(
-        self, max_items: int = 0, timeout: float | None = None
-    ) -> tuple[Index | None, list[IP]]:
-        """Deprecated: (slot, up to ``max_items`` IPs of that slot)."""
-        deprecated("InputPort.recv_any_many()", "recv_many() (or port[index] for one slot)")
-        return self._select(max_items, timeout)
-
-    def items(self) -> Iterator[tuple[Index | None, IP]]:
-        """Deprecated: (slot, IP) pairs across every slot until all have ended."""
-        deprecated("InputPort.items()", "iteration (or port[index] for one slot)")
-        while True:
-            try:
-                slot, batch = self._select(1, None)
-            except EndOfStream:
-                return
-            yield slot, batch[0]
-
-    def data(self) -> Iterator[Any]:
-        """Deprecated: the payloads of data IPs, skipping brackets."""
-        deprecated("InputPort.data()", "iteration: `for ip in port: if ip.is_data: ...`")
-        for ip in self:
-            if ip.kind is DATA:
-                yield ip.data
-
-    def recv_data(self, timeout: float | None = None) -> Any:
-        """Deprecated: the payload of the next data IP, skipping brackets."""
-        deprecated("InputPort.recv_data()", "flowpy.next_data(port)")
-        return next_data(self, timeout)
+    def replay_options(self) -> bool:
+        """Put the options read back in front of what waits (a fresh instance reads them
+        again); False if none were read."""
+        options, self.options = self.options, []
+        self._pending.extendleft(reversed(options))
+        return bool(options)
 
 
 def next_data(port: InputPort, timeout: float | None = None) -> Any:
@@ -298,7 +320,7 @@ _WHOLE_PORT = object()
 _STOPPED = object()
 
 
-class OutputPort:
+class OutputPort(DeprecatedSenders):
     """A bound outport: sends each IP to every connection of the selected slot."""
 
     def __init__(
@@ -450,16 +472,6 @@ class OutputPort:
     def send_data(self, value: Any) -> None:
         """Send ``value`` as one data IP (``send(IP.make_data(value))`` without the result)."""
         self.send(IP(DATA, value))
-
-    def open_bracket(self, group: Any = None) -> None:
-        """Deprecated: send an open bracket."""
-        deprecated("OutputPort.open_bracket()", "send(IP.open(group))")
-        self.send(IP(OPEN, group))
-
-    def close_bracket(self, group: Any = None) -> None:
-        """Deprecated: send a close bracket."""
-        deprecated("OutputPort.close_bracket()", "send(IP.close(group))")
-        self.send(IP(CLOSE, group))
 
     _slot: Index | None = None
 

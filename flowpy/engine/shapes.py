@@ -19,19 +19,31 @@ from .ports import InPort, InPorts, OutPort, OutPorts, OutputPort
 
 
 class BadInput(ValueError):
-    """One input IP cannot be handled; the message says why (without the node name)."""
+    """One input IP cannot be handled; the message says why (without the node name), the
+    ``hint`` what would fix the common cause, when one is known."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
-def reject(component: Component, message: str, value: Any = None, **extra: Any) -> None:
+def reject(component: Component, message: str | BadInput, value: Any = None, **extra: Any) -> None:
     """Report bad input: to ``error`` when that outport exists and is connected, as
     ``{"message": ..., "input": value, **extra}``; else raise ``ValueError`` naming the node
-    (the process fails with that message)."""
+    (the process fails with that message). A BadInput given as the message keeps its hint
+    (on the error port as ``hint``, and in the failure line)."""
+    hint = message.hint if isinstance(message, BadInput) else ""
+    message = str(message)
     if "error" in component.outports and component.outports["error"].is_connected:
         info: dict[str, Any] = {"message": message, "input": value}
+        if hint:
+            info["hint"] = hint
         info.update(extra)
         component.outports["error"].send_data(info)
         return
-    raise ValueError(f"{component.node_id}: {message}")
+    error = ValueError(f"{component.node_id}: {message}")
+    setattr(error, "hint", hint)  # noqa: B010 - read by the engine's failure report
+    raise error
 
 
 class Transform(Component):
@@ -89,7 +101,7 @@ class Transform(Component):
                     else:
                         sent = handle(ip.data) is not False
                 except BadInput as exc:
-                    reject(self, str(exc), ip.data)
+                    reject(self, exc, ip.data)
                     continue
             if not sent and ends:
                 return  # nobody reads `out` any more: end, so upstream can end too
@@ -151,7 +163,7 @@ class Aggregate(Component):
                 try:
                     ready = self.add(level.state, ip.data)
                 except BadInput as exc:
-                    reject(self, str(exc), ip.data)
+                    reject(self, exc, ip.data)
                     continue
                 if ready and not out.send_many([IP.make_data(v) for v in ready]):
                     return  # nobody reads `out` any more: end, so upstream can end too

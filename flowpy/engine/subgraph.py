@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 
 from .component import Component
 from .errors import NetworkError
+from .failures import METADATA_KEYS
 from .ports import PortSpec
 
 
@@ -76,6 +77,9 @@ class FlatGraph:
     initials: list[tuple[Any, Ref, str]] = field(default_factory=list)
     inports: dict[str, Ref] = field(default_factory=dict)
     outports: dict[str, Ref] = field(default_factory=dict)
+    #: Each process's node metadata; a process inside a subgraph inherits the error policy
+    #: keys (:data:`~flowpy.engine.failures.METADATA_KEYS`) of the subgraph node around it.
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _export(exports: dict[str, Any], port: str) -> tuple[str, Any] | None:
@@ -97,7 +101,7 @@ class _Flattener:
 
     def run(self, graph: Any) -> FlatGraph:
         self.flat = FlatGraph(graph.name)
-        self._expand(graph, prefix="", graphs=(graph,))
+        self._expand(graph, prefix="", graphs=(graph,), inherited={})
         self.flat.inports = {
             public: self._inner_target(Ref(exp.process, exp.port), f"exported inport {public!r}")
             for public, exp in graph.inports.items()
@@ -108,13 +112,16 @@ class _Flattener:
         }
         return self.flat
 
-    def _expand(self, graph: Any, prefix: str, graphs: tuple[Any, ...]) -> None:
+    def _expand(
+        self, graph: Any, prefix: str, graphs: tuple[Any, ...], inherited: dict[str, Any]
+    ) -> None:
         flat = self.flat
         assert flat is not None
         local: dict[str, str] = {}
         for node in list(graph.nodes.values()):
             node_id = prefix + node.id
             local[node.id] = node_id
+            metadata = {**inherited, **(getattr(node, "metadata", None) or {})}
             try:
                 cls = self.registry.get(node.component)
             except KeyError as exc:
@@ -124,7 +131,8 @@ class _Flattener:
                 if inner is graph or any(inner is g for g in graphs):
                     chain = " -> ".join([g.name for g in graphs] + [inner.name])
                     raise NetworkError(f"node {node_id!r}: graph contains itself ({chain})")
-                self._expand(inner, node_id + "/", graphs + (inner,))
+                policy = {k: v for k, v in metadata.items() if k in METADATA_KEYS}
+                self._expand(inner, node_id + "/", graphs + (inner,), policy)
                 self.entries[node_id] = {
                     str(public).lower(): [Ref(node_id + "/" + exp.process, exp.port)]
                     for public, exp in inner.inports.items()
@@ -135,6 +143,7 @@ class _Flattener:
                 }
             else:
                 flat.classes[node_id] = cls
+                flat.metadata[node_id] = metadata
         for edge in list(graph.edges):
             what = (
                 f"edge {prefix}{edge.src.node}.{edge.src.port}"

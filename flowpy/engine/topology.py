@@ -26,6 +26,7 @@ from flowpy.errors import missing_name
 from .component import Component
 from .connection import Connection
 from .errors import NetworkError
+from .failures import Handling, Intensity
 from .ip import IP
 from .ports import Index, InputPort, OutputPort, PortSpec, find_port, normalize_index
 from .taps import TapConnection
@@ -44,6 +45,10 @@ class Process:
     thread: threading.Thread | None = None
     inports: list[InputPort] = field(default_factory=list)
     outports: list[OutputPort] = field(default_factory=list)
+    #: the IP it handles now, and its restarts in this run (flowpy.engine.failures)
+    handling: Handling = field(default_factory=Handling)
+    restarts: int = 0
+    intensity: Intensity = field(default_factory=Intensity)
 
 
 class Topology:

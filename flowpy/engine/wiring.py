@@ -45,6 +45,8 @@ class Plan:
     classes: dict[str, type[Component]] = field(default_factory=dict)
     exported_in: dict[str, Slot] = field(default_factory=dict)
     exported_out: dict[str, Slot] = field(default_factory=dict)
+    #: each process's node metadata (its error policy is read from it)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 
@@ -54,6 +56,7 @@ def plan_wiring(graph: Any, registry: Any, capacity: int) -> Plan:
     flat = flatten(graph, registry)
     plan = Plan()
     plan.classes = dict(flat.classes)
+    plan.metadata = dict(flat.metadata)
     specs = {
         node_id: (cls.port_specs("in"), cls.port_specs("out"))
         for node_id, cls in flat.classes.items()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flowpy import wire
 from flowpy.engine.network import NetworkError
 from flowpy.runtime.clients import Request
+from flowpy.wire import reports
 
 from .fields import ProtocolError, boolean, hosted_graph, port
 
@@ -37,8 +37,8 @@ def stop(rt: Host, req: Request, payload: dict) -> None:
     hosted = hosted_graph(rt, payload)
     if not hosted.stop(drain=boolean(payload, "drain", default=True), request=req):
         # Not started: confirm to the asker only, nothing changed for anybody else.
-        rt.reply(req, "stopped", {"graph": hosted.id, "started": False, "running": False,
-                                  "time": wire.timestamp()})
+        _, command, stopped = reports.network_stopped(hosted.id, started=False)
+        rt.reply(req, command, stopped)
 
 
 def getstatus(rt: Host, req: Request, payload: dict) -> None:

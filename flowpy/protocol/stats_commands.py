@@ -3,7 +3,9 @@
 A flowpy extension beside the link extension's ``flowpy:*`` commands, for observers: one
 request, answered at once with a ``flowpy:stats`` snapshot (see
 :func:`flowpy.runtime.stats.runtime_stats`), after which the runtime pushes one more every
-``interval`` milliseconds until the client sends ``subscribe: false`` or goes away. Nothing is
+``interval`` milliseconds until the client sends ``subscribe: false`` or goes away.
+``packets: false`` makes the connection an observer that takes no graph output (the live view:
+a page must never hold a graph back, nor cost it the writing of every packet twice). Nothing is
 read or sent while nobody is subscribed. Standard clients never send it, so never receive
 one. Permission: what ``network:getstatus`` needs (see :mod:`flowpy.runtime.permissions`).
 """
@@ -29,6 +31,8 @@ def stats(rt: Host, req: Request, payload: dict) -> None:
     interval = integer(
         payload, "interval", minimum=int(MIN_INTERVAL * 1000), maximum=int(MAX_INTERVAL * 1000)
     )
+    if payload.get("packets") is not None:  # an observer: no graph output, ever after
+        req.client.takes_packets = boolean(payload, "packets")
     if boolean(payload, "subscribe", default=True):
         seconds = interval / 1000 if interval is not None else DEFAULT_INTERVAL
         rt.stats.subscribe(req.client, graph, seconds)

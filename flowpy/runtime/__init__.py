@@ -1,9 +1,9 @@
 """Everything one flowpy process serves: graphs and their networks, clients, permissions,
-persistence, link sessions, tracing. Transport-free and protocol-free (see :mod:`.core`)."""
+persistence, link sessions, tracing. Transport-free and protocol-free (see :mod:`.runtime`)."""
 
 from __future__ import annotations
 
 from .clients import Client, Request, Sink
-from .core import PROTOCOL_VERSION, RUNTIME_TYPE, Runtime
+from .runtime import PROTOCOL_VERSION, RUNTIME_TYPE, Runtime
 
 __all__ = ["PROTOCOL_VERSION", "RUNTIME_TYPE", "Client", "Request", "Runtime", "Sink"]

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpy import wire
+from flowpy.wire import reports
 
 from .permissions import Grant
 
 if TYPE_CHECKING:
-    from .hosting import HostedGraph
     from .sessions import LinkSession
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,9 @@ class Client:
         self.edge_filters: dict[str, frozenset] = {}
         #: graph id -> the link session this connection is attached to (flowpy:hello).
         self.sessions: dict[str, LinkSession] = {}
+        #: Does it take graph output (``runtime:packet`` from exported outports)? An
+        #: observer that only watches (the live view) says no, so it never holds a graph back.
+        self.takes_packets = True
 
     def send(self, message: dict, lane: wire.Lane = wire.NEWS,
              cancelled: Callable[[], bool] | None = None) -> bool:
@@ -105,10 +108,10 @@ class Client:
             self._told_at = now
             missed = self.debug_dropped - self._dropped_told
             self._dropped_told = self.debug_dropped
-        self.send(wire.message("network", "output", {
-            "message": f"flowpy: {missed} debug message(s) dropped: more than the debug pace "
-                       f"(serve --debug-rate) or than this client reads "
-                       f"({self.debug_dropped} in all)", "type": "message"}))
+        self.send(wire.message(*reports.network_output(
+            f"flowpy: {missed} debug message(s) dropped: more than the debug pace "
+            f"(serve --debug-rate) or than this client reads "
+            f"({self.debug_dropped} in all)", notice=True)))
 
     # -- input flow control ---------------------------------------------------------------
     def packet_taken(self) -> None:
@@ -180,5 +183,6 @@ class Request:
     command: str
     request_id: str | None
     grant: Grant
-    ports: list[HostedGraph] = field(default_factory=list)
+    #: Ids of the graphs whose exported ports it changed.
+    ports: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """One graph as the runtime hosts it: the model, its network runs, debug observation and tracing.
 
 :class:`HostedGraph` is the runtime's :class:`~flowpy.engine.listener.NetworkListener` for its
-graph, so everything a running network reports turns into protocol messages here:
+graph; what a running network reports becomes typed events handed to one ``emit`` callable:
 
 * lifecycle -> ``network:started`` / ``network:stopped`` (also when the network finishes by
   itself: ``started`` stays true until it is stopped, ``running`` becomes false);
@@ -26,21 +26,33 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpy import wire
+from flowpy.engine.connection import DEFAULT_CAPACITY
+from flowpy.engine.failures import ErrorPolicy, Failure
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import find_port, normalize_index
+from flowpy.engine.registry import Registry
 from flowpy.graphs.model import GraphError
 from flowpy.wire.events import EVENT_OF_KIND
 
+from .graph_events import (
+    Emit,
+    NetworkOutput,
+    NetworkStarted,
+    NetworkStopped,
+    OutputStopping,
+    PortMarker,
+    PortOutput,
+    ProcessFailed,
+)
 from .runs import RunReport
 from .tracing import Tracer
 
 if TYPE_CHECKING:
     from .clients import Client, Request
-    from .core import Runtime
     from .permissions import Grant
 
 log = logging.getLogger(__name__)
@@ -98,6 +110,22 @@ def _peer(request: Request | None) -> str | None:
     return request.client.peer if request is not None else None
 
 
+class GraphHost(Protocol):
+    """What a hosted graph needs of the runtime that hosts it."""
+
+    registry: Registry
+    network_capacity: int | None
+    #: what a process does after a failure unless its node says otherwise
+    error_policy: ErrorPolicy
+
+    def clients(self) -> list[Client]: ...
+
+    def network_intent(self, graph_id: str, running: bool) -> None: ...
+
+    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict,
+                      cause: Request | None) -> None: ...
+
+
 @dataclass
 class _Edge:
     """An edge of the graph as it was when the network started."""
@@ -121,8 +149,9 @@ class _Initial:
 class HostedGraph(NetworkListener):
     """A graph of the runtime with its current network (a fresh :class:`Network` per start)."""
 
-    def __init__(self, runtime: Runtime, graph_id: str, graph: Any) -> None:
+    def __init__(self, runtime: GraphHost, graph_id: str, graph: Any, emit: Emit) -> None:
         self.runtime = runtime
+        self.emit = emit  # where everything this graph reports goes (the output router)
         self.id = graph_id
         self.graph = graph
         self.network: Network | None = None
@@ -196,10 +225,10 @@ class HostedGraph(NetworkListener):
             network.apply_edit(event, payload)
         except Exception as exc:  # a bug here must be visible, and must not lose the edit
             log.exception("graph %s: the running network did not follow %s", self.id, event)
-            self.runtime.broadcast("network", "output", {
-                "message": f"graph {self.id}: the running network could not follow {event} "
-                           f"({type(exc).__name__}: {exc}); stop and start it to run the "
-                           "graph as it is now", "type": "message"}, "network-data")
+            self.emit(NetworkOutput(
+                self.id, f"graph {self.id}: the running network could not follow {event} "
+                f"({type(exc).__name__}: {exc}); stop and start it to run the "
+                "graph as it is now", notice=True))
         if event in EDGE_EVENTS:
             with self.lock:
                 self._snapshot_edges()
@@ -276,10 +305,10 @@ class HostedGraph(NetworkListener):
         ``network:started`` (and a ``stopped`` on a restart) answer ``request``."""
         with self._control, self._lifecycle(request):
             self._stop_locked(5.0, reason=f"restarted{_by(request)}", peer=_peer(request))
-            options = {}
-            if self.runtime.network_capacity is not None:
-                options["capacity"] = self.runtime.network_capacity
-            network = Network(self.graph, self.runtime.registry, self, **options)
+            capacity = self.runtime.network_capacity
+            network = Network(self.graph, self.runtime.registry, self,
+                              DEFAULT_CAPACITY if capacity is None else capacity,
+                              error_policy=self.runtime.error_policy)
             self.network = network
             self.stop_requested.clear()
             try:
@@ -379,9 +408,7 @@ class HostedGraph(NetworkListener):
             self._ended_edges = False
             cause = self._cause()
             self.runs.started(cause.client.label if cause is not None else None)
-            self.runtime.broadcast("network", "started", {
-                "graph": self.id, "started": True, "running": True, "time": wire.timestamp(),
-            }, "network-status", self._cause())
+            self.emit(NetworkStarted(self.id, self._cause()))
             self._snapshot_edges()
             self.refresh_observers()
             for edge in self._edges:
@@ -396,15 +423,12 @@ class HostedGraph(NetworkListener):
             self.is_running = False
             self.runs.finished()
             self._end_edges()
-            self.runtime.broadcast("network", "stopped", {
-                "graph": self.id, "started": True, "running": False,
-                "time": wire.timestamp(), "uptime": self.uptime(),
-            }, "network-status")
+            self.emit(NetworkStopped(self.id, True, self.uptime()))
 
     def stopping(self, network: Network) -> None:
         """Wake an outport handler waiting for a client or for room in a session's outbox
         (also when the network is stopped directly, not through :meth:`stop`)."""
-        self.runtime.wake_output_waiters(self.id)
+        self.emit(OutputStopping(self.id))
 
     def stopped(self, network: Network) -> None:
         with self.lock:
@@ -421,43 +445,29 @@ class HostedGraph(NetworkListener):
                 untap()
             self._taps = {}
             self._targets = {}
-            self.runtime.broadcast("network", "stopped", {
-                "graph": self.id, "started": False, "running": False,
-                "time": wire.timestamp(), "uptime": uptime,
-            }, "network-status", self._cause())
+            self.emit(NetworkStopped(self.id, False, uptime, self._cause()))
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
         self.last_stop = {"discarded": count, "drained": drained}
         why = "the drain did not finish in time" if not drained else "an immediate stop"
-        self.runtime.broadcast("network", "output", {
-            "message": f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
-                       f"network ({why})", "type": "message"}, "network-data")
+        self.emit(NetworkOutput(
+            self.id, f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
+            f"network ({why})", notice=True))
 
     def edit_discarded(self, network: Network, count: int, why: str) -> None:
         """A live edit cut IPs off (the network runs on): said as what it is, not as a stop."""
-        self.runtime.broadcast("network", "output", {
-            "message": f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
-            "type": "message"}, "network-data")
+        self.emit(NetworkOutput(
+            self.id, f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
+            notice=True))
 
-    def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
-        self.runs.failed(node, self._component_name(network, node), message, tb)
-        error = message
-        if tb:
-            error = f"{message}\n{tb.strip()[-4000:]}"
-        self.runtime.broadcast("network", "processerror",
-                               {"id": node, "error": error, "graph": self.id}, "network-data")
-
-    def _component_name(self, network: Network, node: str) -> str | None:
-        """The component of ``node`` (a node of a subgraph: its class name)."""
-        with self.graph.lock:
-            model = self.graph.nodes.get(node)
-        if model is not None:
-            return str(model.component)
-        try:
-            return type(network.component(node)).__name__
-        except KeyError:
-            return None
+    def process_failed(self, network: Network, failure: Failure) -> None:
+        """A process failed and nothing caught it: one log line, ``GET /`` and status (the
+        failure as data), and ``network:processerror`` with one line for people (its
+        schema allows no other field: the component, the error and the IP go in ``error``;
+        the traceback stays in the log, at debug level)."""
+        self.runs.failed(failure)
+        self.emit(ProcessFailed(self.id, failure.node, f"{failure.component}: {failure.line()}"))
 
     def why_not_running(self) -> str | None:
         """Why the network takes no input now (the process error that ended it, how it
@@ -475,25 +485,17 @@ class HostedGraph(NetworkListener):
         return entry
 
     def output(self, network: Network, node: str, text: str) -> None:
-        self.runtime.broadcast("network", "output", {"message": str(text)}, "network-data")
+        self.emit(NetworkOutput(self.id, str(text)))
 
     # -- NetworkListener: exported ports -------------------------------------------------------
     def port_event(self, network: Network, direction: str, port: str, event: str) -> None:
         """connect/disconnect of an exported port -> runtime:packet (and link sessions)."""
-        self.runtime.port_event(self, direction, port, event)
+        self.emit(PortMarker(self.id, direction, port, event))
 
     def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
         """IPs left an exported outport: deliver them, waiting for an allowed client if
         needed."""
-        graph = self.id
-        payloads = []
-        for ip in ips:
-            payload: dict[str, Any] = {"graph": graph, "port": port,
-                                       "event": EVENT_OF_KIND[ip.kind]}
-            if ip.is_data or ip.data is not None:
-                payload["payload"] = wire.jsonable(ip.data)
-            payloads.append(payload)
-        self.runtime.deliver_output(self, port, payloads, network.stopping)
+        self.emit(PortOutput(self.id, port, ips, network.stopping))
 
     # -- debug edges and tracing ---------------------------------------------------------------
     def _snapshot_edges(self) -> None:

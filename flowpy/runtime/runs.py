@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from flowpy import wire
+from flowpy.engine.failures import STOP, Failure
 
 log = logging.getLogger("flowpy.runtime")
 
@@ -31,7 +32,8 @@ class RunReport:
         self.graph = graph
         self._lock = threading.Lock()
         self._runs = 0
-        #: The last process error (of any run): {node, component, message, time}.
+        #: The last process error (of any run): the failure as data (docs/graphs.md) and
+        #: its ``outcome``.
         self.last_error: dict[str, Any] | None = None
         self._failures = 0  # process errors in the current run
         #: How the last run ended: {reason, time}; None while running or never run.
@@ -59,17 +61,23 @@ class RunReport:
             self.start_error = {"message": message, "time": wire.timestamp()}
         log.error("graph %s: cannot start the network: %s", self.graph, message)
 
-    def failed(self, node: str, component: str | None, message: str, tb: str) -> None:
-        what = f"{node} ({component})" if component else node
+    def failed(self, failure: Failure) -> None:
+        """A process failed: the failure as data (``lastError``, under the JSON policy, with
+        what its policy did as ``outcome``), one ERROR line, the traceback at DEBUG only."""
+        node = failure.node
+        what = f"{node} ({failure.component})"
+        error = wire.jsonable(failure.as_data())
+        error["outcome"] = failure.outcome
         with self._lock:
             self._failures += 1
             self.errors[node] = self.errors.get(node, 0) + 1
-            self.failed_nodes = {**self.failed_nodes, node: message}
-            self.last_error = {"node": node, "component": component, "message": message,
-                               "time": wire.timestamp()}
-        log.error("graph %s: process %s failed: %s", self.graph, what, message)
-        if tb:
-            log.debug("graph %s: process %s traceback:\n%s", self.graph, what, tb.rstrip())
+            if failure.outcome == STOP:
+                self.failed_nodes = {**self.failed_nodes, node: failure.line()}
+            self.last_error = error
+        log.error("graph %s: process %s failed: %s", self.graph, what, failure.lines())
+        if failure.traceback:
+            log.debug("graph %s: process %s traceback:\n%s", self.graph, what,
+                      failure.traceback.rstrip())
 
     def finished(self) -> None:
         """Every process ended by itself (after process errors, or not)."""
@@ -109,7 +117,8 @@ class RunReport:
         error = self.last_error or {}
         node, component = error.get("node", "?"), error.get("component")
         what = f"{node} ({component})" if component else str(node)
-        return f"process {what} failed: {error.get('message', '')}"
+        kind = f"{error['type']}: " if error.get("type") else ""
+        return f"process {what} failed: {kind}{error.get('message', '')}"
 
     def status_fields(self, started: bool, running: bool) -> dict[str, Any]:
         """``state`` and, when known, ``lastError`` and ``ended`` for ``GET /``."""

@@ -56,9 +56,9 @@ from flowpy.engine.network import NetworkError
 from flowpy.errors import FlowpyError
 from flowpy.wire.sequencing import DUPLICATE, GAP, NEW, Incoming, Outgoing, SequenceError
 
+from .session_host import GraphLookup, SessionClient
+
 if TYPE_CHECKING:
-    from .clients import Client
-    from .core import Runtime
     from .permissions import Grant
 
 log = logging.getLogger(__name__)
@@ -106,11 +106,11 @@ class LinkSession:
         self.window = window
         #: The client takes ``flowpy:packets`` (several packets per message); see ``attach``.
         self.batch = False
-        self.client: Client | None = None
+        self.client: SessionClient | None = None
         self.closed = False
         #: The connection that opened or last resumed the session, and since when (monotonic)
         #: it is gone: both changed only under the table's lock (see SessionTable).
-        self.owner: Client | None = None
+        self.owner: SessionClient | None = None
         self.detached_at: float | None = None
         #: Outbound packets that passed this session by while it was away (taken by others).
         self.missed = 0
@@ -151,7 +151,7 @@ class LinkSession:
         return self._out.acked
 
     # -- the connection ------------------------------------------------------------------------
-    def attach(self, client: Client, window: int, welcome: Callable[[dict], None],
+    def attach(self, client: SessionClient, window: int, welcome: Callable[[dict], None],
                batch: bool = False) -> None:
         """Make ``client`` the session's connection: welcome, then replay, then new packets.
         ``batch``: the client said in its hello that it takes ``flowpy:packets``."""
@@ -168,7 +168,7 @@ class LinkSession:
             self._send_ack()
             self._flush()
 
-    def detach(self, client: Client) -> bool:
+    def detach(self, client: SessionClient) -> bool:
         """The connection went away; the session stays. False if it was not attached to it."""
         with self._state:
             if self.client is not client:
@@ -389,7 +389,7 @@ class LinkSession:
 class SessionTable:
     """Every link session of one runtime, and the threads they own."""
 
-    def __init__(self, runtime: Runtime, grace: float = DEFAULT_GRACE,
+    def __init__(self, runtime: GraphLookup, grace: float = DEFAULT_GRACE,
                  per_connection: int = MAX_PER_CONNECTION) -> None:
         if grace < 0 or per_connection < 1:
             raise ValueError("the session grace must be >= 0 and per_connection >= 1")
@@ -406,7 +406,7 @@ class SessionTable:
         self._threads: list[threading.Thread] = []
         self._expiry: threading.Thread | None = None
 
-    def open(self, client: Client, graph: str, session_id: str, grant: Grant,
+    def open(self, client: SessionClient, graph: str, session_id: str, grant: Grant,
              window: int) -> tuple[LinkSession, bool]:
         """The session (graph, id), created if new; ``(session, resumed)``. SessionError if
         it belongs to another grant or there are too many."""
@@ -434,11 +434,11 @@ class SessionTable:
                 self._sessions[(graph, session_id)] = session
             session.owner = client
             session.detached_at = None  # claimed: the expiry leaves it alone
-            replaced = client.sessions.get(graph)
+            replaced: LinkSession | None = client.sessions.get(graph)
             client.sessions[graph] = session
             previous = session.client
-            if previous is not None and previous is not client \
-                    and previous.sessions.get(graph) is session:
+            held: LinkSession | None = previous.sessions.get(graph) if previous else None
+            if previous is not None and previous is not client and held is session:
                 del previous.sessions[graph]  # taken over: the old connection lets go
             if replaced is not None and replaced is not session:
                 self._detached(replaced)
@@ -465,7 +465,7 @@ class SessionTable:
             self._changed.notify_all()
         session.close()
 
-    def owned_by(self, client: Client) -> list[LinkSession]:
+    def owned_by(self, client: SessionClient) -> list[LinkSession]:
         """The sessions ``client`` owns (opened or resumed last), detached ones included."""
         with self._lock:
             return [s for s in self._sessions.values() if s.owner is client]
@@ -481,7 +481,7 @@ class SessionTable:
         with self._lock:
             return [s for (g, _), s in self._sessions.items() if g == graph]
 
-    def detach(self, client: Client) -> None:
+    def detach(self, client: SessionClient) -> None:
         """A connection closed: its sessions stay for ``grace`` seconds, waiting for a
         ``hello`` that resumes them."""
         with self._lock:  # every change of a client's sessions is made under this lock

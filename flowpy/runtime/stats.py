@@ -11,7 +11,8 @@ Cheap by construction: the engine only increments counters it holds anyway (a co
 :class:`StatsPublisher` asks once per interval, and only while at least one client is
 subscribed: with no subscriber its thread does not exist.
 
-``restarts`` stays 0 until processes can be restarted by an error policy (issue 24).
+``restarts`` counts the fresh instances a process got after failures in this run (its error
+policy, :mod:`flowpy.engine.failures`), as the edges' ``ips`` count this run's IPs.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpy import wire
 from flowpy.engine import counters
 
 if TYPE_CHECKING:
     from .clients import Client
-    from .core import Runtime
     from .hosting import HostedGraph
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
     states: dict[str, str] = {}
     edges: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
+    restarts: dict[str, int] = {}
     if network is not None and network.started:
+        restarts = network.restarts
         threads, running_edges = counters.read(network)
         states = {node: _THREAD_STATES[state] for node, state in threads.items()}
         for src, tgt, passed, queued in running_edges:
@@ -71,7 +73,7 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
         process: dict[str, Any] = {
             "state": "failed" if node in failed else state,
             "errors": errors.get(node, 0),
-            "restarts": 0,
+            "restarts": restarts.get(node, 0),
         }
         if node in failed:
             process["error"] = failed[node]
@@ -89,7 +91,13 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
     return entry
 
 
-def runtime_stats(runtime: Runtime, graph: str | None = None) -> dict[str, Any]:
+class HostedGraphs(Protocol):
+    """Where the stats find the graphs (the runtime)."""
+
+    def graphs(self) -> dict[str, HostedGraph]: ...
+
+
+def runtime_stats(runtime: HostedGraphs, graph: str | None = None) -> dict[str, Any]:
     """Every graph's picture (or one graph's), as the ``flowpy:stats`` payload."""
     hosted = runtime.graphs()
     ids = sorted(hosted) if graph is None else [graph] if graph in hosted else []
@@ -103,7 +111,7 @@ class StatsPublisher:
     subscriber leaves or :meth:`stop` is called; whoever calls :meth:`stop` joins it.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: HostedGraphs) -> None:
         self.runtime = runtime
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)

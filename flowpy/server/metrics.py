@@ -90,7 +90,7 @@ class FlowpyCollector:
         )
         yield _counter(
             "flowpy_process_restarts",
-            "process restarts (0 until error policies)",
+            "fresh instances of each process after failures (its error policy), in this run",
             ["graph", "process"],
             [([graph, name], p["restarts"]) for graph, name, p in processes],
         )

@@ -138,7 +138,7 @@ def test_process_error_gives_non_zero_status_and_message_on_stderr(tmp_path):
     }
     result = flowpy("run", write_graph(tmp_path, doc))
     assert result.returncode == 1
-    assert "process 'r' failed" in result.stderr
+    assert "process 'r' (core/Range) failed" in result.stderr
     assert "Range conf must be an integer or an object" in result.stderr
 
 

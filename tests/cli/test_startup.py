@@ -75,5 +75,6 @@ def test_a_run_imports_only_the_libraries_its_graph_uses_and_no_server(tmp_path)
             "flowpy.cli.logs",
             "flowpy.cli.tuning",
             "flowpy.cli.secret_options",  # main settles the secret of every command
+            "flowpy.cli.policy",  # a run's error policy and its failure lines
         )
     ]

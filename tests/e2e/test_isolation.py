@@ -22,7 +22,7 @@ import pytest
 from processes import ROOT, _python_env
 from ws_clients import ReadingClient, build_chain, connect, frame, is_data
 
-from flowpy.runtime.core import Runtime
+from flowpy.runtime.runtime import Runtime
 from flowpy.server import Service
 
 pytestmark = pytest.mark.integration

@@ -16,20 +16,7 @@ from __future__ import annotations
 from flowpy_imports import FLOWPY, imports_of, module_name
 
 #: The circles that remain today, each to be taken apart and then removed from here.
-EXPECTED: set[frozenset[str]] = {
-    # Issue 23, item 2: the runtime routes output through core -> hosting -> core and
-    # sessions/clients -> core; it goes once the output router and narrow Protocols land.
-    # stats (the live view's figures) types itself against Runtime, HostedGraph and Client.
-    frozenset(
-        {
-            "flowpy.runtime.clients",
-            "flowpy.runtime.core",
-            "flowpy.runtime.hosting",
-            "flowpy.runtime.sessions",
-            "flowpy.runtime.stats",
-        }
-    ),
-}
+EXPECTED: set[frozenset[str]] = set()
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -12,7 +12,7 @@ from protocol_harness import (
 )
 
 from flowpy import wire
-from flowpy.runtime.core import Runtime
+from flowpy.runtime.runtime import Runtime
 
 IIP_ID = "DATA -> IN A()"
 AB = "A() OUT -> IN B()"
@@ -111,7 +111,7 @@ def test_process_errors_are_reported(runtime, client):
     client.send("network", "start", {"graph": "g"})
     error = client.expect("network", "processerror", graph="g")["payload"]
     assert error["id"] == "F"
-    assert error["error"].startswith("ValueError: cannot handle 'bad'")
+    assert error["error"] == "test/Fail: ValueError: cannot handle 'bad'; process stopped"
 
 
 def test_console_output_becomes_network_output(runtime, client):

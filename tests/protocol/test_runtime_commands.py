@@ -14,6 +14,7 @@ from protocol_harness import (
 )
 
 from flowpy import wire
+from flowpy.runtime.graph_events import PortOutput
 from flowpy.runtime.permissions import ALL_CAPABILITIES
 
 EVENTS = ["connect", "begingroup", "data", "endgroup", "disconnect"]
@@ -217,13 +218,15 @@ def test_outport_packets_wait_for_a_client(make_runtime):
     build(admin, "g", {"R": "core/Repeat"}, initials=[("hello", "R", "in")],
           outports={"out": ("R", "out")})
     waiting = threading.Event()
-    deliver = rt.deliver_output
+    hosted = rt.get_graph("g")
+    emit = hosted.emit
 
-    def spy(*args, **kwargs):
-        waiting.set()
-        return deliver(*args, **kwargs)
+    def spy(event):
+        if isinstance(event, PortOutput):
+            waiting.set()
+        return emit(event)
 
-    rt.deliver_output = spy
+    hosted.emit = spy
     admin.request("network", "start", {"graph": "g"}, reply="started")
     assert waiting.wait(10)
     reader = ProtocolClient(rt, "reader")

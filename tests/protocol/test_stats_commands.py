@@ -110,3 +110,24 @@ def test_a_client_without_status_permission_is_refused(make_runtime):
     page = ProtocolClient(runtime, "page", secret="reader", extension=True)
     assert "not permitted" in page.error("flowpy", "stats", {})
     assert runtime.stats.subscribers == 0
+
+
+def test_an_observer_takes_no_graph_output_and_never_holds_the_graph_back(runtime):
+    """The live view says packets: false: graph output goes to the clients that take it only,
+    so a page that never reads packets cannot hold the outport handler back."""
+    feeder = counted(ProtocolClient(runtime, "feeder"))
+    page = ProtocolClient(runtime, "page", extension=True)
+    page.request("flowpy", "stats", {"packets": False, "subscribe": False})
+    feeder.request("network", "start", {"graph": "g"}, reply="started")
+    for n in range(3):
+        feeder.request(
+            "runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": n},
+            reply="packetsent",
+        )
+    out = matches("runtime", "packet", port="out", event="data")
+    index = 0
+    for _ in range(3):
+        index = feeder.sink.wait_for(out, index)[0] + 1
+    page.request("runtime", "getruntime", {}, reply="runtime")  # after the three, in order
+    assert [m for m in page.messages if out(m)] == []
+    assert "packets" in page.error("flowpy", "stats", {"packets": "no"})

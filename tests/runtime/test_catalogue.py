@@ -8,7 +8,7 @@ import pytest
 from protocol_harness import ProtocolClient, build, matches
 
 from flowpy.graphs import json_format as graph_json
-from flowpy.runtime.core import Runtime
+from flowpy.runtime.runtime import Runtime
 
 DOUBLE_FBP = """\
 # @description every IP twice

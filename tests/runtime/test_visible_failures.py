@@ -11,7 +11,10 @@ from protocol_harness import ProtocolClient, build
 
 
 def failing_graph(client: ProtocolClient) -> None:
+    """F fails on every IP and, by its node's error policy, stops (the network then ends)."""
     build(client, "g", {"F": "test/Fail"}, inports={"in": ("F", "in")}, main=True)
+    client.request("graph", "changenode", {"graph": "g", "id": "F",
+                                           "metadata": {"onError": "stop"}})
 
 
 def records(caplog, level: int) -> list[str]:
@@ -27,7 +30,8 @@ def test_a_process_error_is_logged_with_node_component_and_message(runtime, clie
                                          "payload": 5}, reply="packetsent")
     client.expect("network", "stopped", graph="g", running=False)
     errors = records(caplog, logging.ERROR)
-    assert errors == ["graph g: process F (test/Fail) failed: ValueError: cannot handle 5"]
+    assert errors == ["graph g: process F (test/Fail) failed: ValueError: cannot handle 5 "
+                      "(on 5); process stopped"]
     debug = "\n".join(records(caplog, logging.DEBUG))
     assert "graph g: process F (test/Fail) traceback:" in debug and "raise ValueError" in debug
     info = records(caplog, logging.INFO)
@@ -63,8 +67,9 @@ def test_the_status_document_shows_state_and_last_error(runtime, client):
     [entry] = runtime.status()["graphs"]
     assert entry["state"] == "finished" and entry["started"] and not entry["running"]
     error = entry["lastError"]
-    assert (error["node"], error["component"], error["message"]) == (
-        "F", "test/Fail", "ValueError: cannot handle 5")
+    assert error == {"node": "F", "component": "test/Fail", "type": "ValueError",
+                     "message": "cannot handle 5", "input": 5, "time": error["time"],
+                     "outcome": "stop"}
     assert error["time"].endswith("Z")
     assert entry["ended"]["reason"] == "process F (test/Fail) failed: ValueError: cannot handle 5"
     client.request("network", "stop", {"graph": "g"}, reply="stopped")
@@ -84,7 +89,8 @@ def test_the_sender_hears_the_process_error_and_why_its_next_packet_is_refused(
     sender.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
                                          "payload": 5}, reply="packetsent")
     error = sender.expect("network", "processerror", graph="g")["payload"]
-    assert error["id"] == "F" and error["error"].startswith("ValueError: cannot handle 5")
+    assert error["id"] == "F" and error["error"].startswith("test/Fail: ValueError: cannot "
+                                                            "handle 5 (on 5)")
     sender.expect("network", "stopped", graph="g", started=True, running=False)
     refusal = sender.request("runtime", "packet", {"graph": "g", "port": "in",
                                                    "event": "data", "payload": 6},

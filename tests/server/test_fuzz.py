@@ -95,8 +95,8 @@ import websocket
 from fuzz_support import HOSTILE, TIMEOUT, Event, Hostile, WsClient, dumps
 
 from flowpy.graphs import json_format as graph_json
-from flowpy.runtime.core import Runtime
 from flowpy.runtime.permissions import ALL_CAPABILITIES
+from flowpy.runtime.runtime import Runtime
 from flowpy.server import Service
 
 pytestmark = [

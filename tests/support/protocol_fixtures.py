@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from protocol_harness import SINKS, Gate, ProtocolClient, make_registry
 
-from flowpy.runtime.core import Runtime
+from flowpy.runtime.runtime import Runtime
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from flowpy.engine.failures import CONTINUE, ErrorPolicy
 from flowpy.engine.ip import DATA, IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import find_port
@@ -139,7 +140,9 @@ class Participant(NetworkListener):
         self.config = config
         self.id = config.id or f"{config.role}-{uuid.uuid4()}"
         self.on_status = on_status
-        self.network = Network(graph, registry, [self, *listeners])
+        # A participant keeps processing after a failure (docs/graphs.md, error policies).
+        self.network = Network(graph, registry, [self, *listeners],
+                               error_policy=ErrorPolicy(CONTINUE))
         self.transport: Transport | None = None
         self.stats = {"received": 0, "refused": 0, "sent": 0, "announced": 0}
         self.inqueues = {port: config.queue(port) for port in graph.inports}

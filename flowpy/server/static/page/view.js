@@ -101,7 +101,7 @@
       if (may("protocol:component")) send("component", "list", {});
       else state.componentsReady = true;
       if (may("network:status", "network:control", "protocol:network")) {
-        send("flowpy", "stats", { interval: STATS_INTERVAL });
+        send("flowpy", "stats", { interval: STATS_INTERVAL, packets: false });
       } else {
         showCanvasHint("this secret may not see the network's status");
       }

@@ -27,18 +27,20 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from flowpy import __version__, wire
+from flowpy.engine.failures import CONTINUE, ErrorPolicy
 from flowpy.engine.registry import Registry
 from flowpy.graphs.files import read_graph_file
 from flowpy.graphs.model import GraphError
 
 from .catalogue import Catalogue, ComponentSourceError
-from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink, _nothing
+from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink
 from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
+from .output import OutputRouter
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .persistence import SaveReport, StateDirectory, default_state_dir
 from .sessions import DEFAULT_GRACE, SessionTable
@@ -48,10 +50,6 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "0.7"
 RUNTIME_TYPE = "flowpy"
-#: Broadcast kinds that are a network's story: told in order with its output (wire.REPORT),
-#: so nobody hears ``network:stopped`` before the packets the run made. Other kinds: NEWS.
-NEWS_LANES = {"network-status": wire.REPORT, "network-data": wire.REPORT}
-
 __all__ = ["DEFAULT_MAX_INFLIGHT", "ComponentSourceError", "Runtime"]
 
 
@@ -70,6 +68,7 @@ class Runtime:
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         drain: bool = True,
         session_grace: float = DEFAULT_GRACE,
+        error_policy: ErrorPolicy | None = None,
     ) -> None:
         """``network_capacity``: capacity of every connection in the networks (engine default
         if None); small values make back-pressure visible, which tests and benchmarks use.
@@ -77,7 +76,9 @@ class Runtime:
         ``max_inflight``: runtime:packet requests a client may have unanswered before its
         sink stops reading it (:mod:`.clients`). ``drain``: whether stops at shutdown drain
         the networks (``network:stop`` says for itself). ``session_grace``: seconds a link
-        session waits for its closed connection to come back before it ends (:mod:`.sessions`)."""
+        session waits for its closed connection to come back before it ends (:mod:`.sessions`).
+        ``error_policy``: what a process does after a failure unless its node says otherwise;
+        served networks keep processing by default (``continue``, docs/graphs.md)."""
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.drain = drain
@@ -85,6 +86,7 @@ class Runtime:
         #: What could not be loaded at start (files of the state or components directory).
         self.problems: list[str] = []
         self.network_capacity = network_capacity
+        self.error_policy = error_policy or ErrorPolicy(CONTINUE)
         self.registry = registry if registry is not None else Registry()
         self.label = label
         self.permissions = Permissions(secret, permissions)
@@ -97,12 +99,12 @@ class Runtime:
         self.main_graph: str | None = None
         self.closing = False
         self._lock = threading.RLock()
-        self._clients_changed = threading.Condition(self._lock)
-        self._clients: list[Client] = []
         self._next_client = 1
         self._graphs: dict[str, HostedGraph] = {}
         #: Durable sessions of the flowpy link extension (docs/bridge-protocol.md).
         self.sessions = SessionTable(self, grace=session_grace)
+        #: The connected clients, and who hears what (graph output included).
+        self.output = OutputRouter(self.sessions)
         #: Pushes ``flowpy:stats`` to the clients that asked (the live view).
         self.stats = StatsPublisher(self)
         #: Keep which networks are meant to run in the state directory (``flowpy serve``
@@ -136,8 +138,7 @@ class Runtime:
             client = Client(sink, self.permissions.grant_for(None), self._next_client,
                             self.max_inflight)
             self._next_client += 1
-            self._clients.append(client)
-            self._clients_changed.notify_all()
+        self.output.add(client)
         self.sessions.wake()  # a detached session's full outbox may now let packets pass
         self._refresh_all_observers()
         return client
@@ -154,15 +155,11 @@ class Runtime:
         the sessions' grace."""
         self.sessions.detach(client)
         self.stats.unsubscribe(client)
-        with self._lock:
-            if client in self._clients:
-                self._clients.remove(client)
-            self._clients_changed.notify_all()
+        self.output.remove(client)
         self._refresh_all_observers()
 
     def clients(self) -> list[Client]:
-        with self._lock:
-            return list(self._clients)
+        return self.output.clients()
 
     # -- sending ----------------------------------------------------------------------------
     def reply(self, request: Request, command: str, payload: Any,
@@ -180,28 +177,16 @@ class Runtime:
 
     def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
                   cause: Request | None = None, only: Iterable[Client] | None = None) -> None:
-        """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
-
-        Never waits for anybody. The sender of the request that caused it (``cause``) gets it
-        as its reply, with its ``responseTo``; everybody else as news, or, for what a network
-        reports (:data:`NEWS_LANES`), in order with the network's output.
-        """
-        plain = wire.message(protocol, command, payload)
-        lane = NEWS_LANES.get(kind, wire.NEWS)
-        answer = plain
-        if cause is not None and cause.request_id is not None:
-            answer = wire.message(protocol, command, payload, cause.request_id)
-        for client in (self.clients() if only is None else only):
-            if client.grant.may_receive(kind):
-                if cause is not None and client is cause.client:
-                    client.send(answer, wire.URGENT)
-                else:
-                    client.send(plain, lane)
+        """Send to every client allowed to receive ``kind``, never waiting (see
+        :meth:`.output.OutputRouter.broadcast`)."""
+        self.output.broadcast(protocol, command, payload, kind, cause, only)
 
     def finish(self, request: Request) -> None:
         """The request is handled: announce, once each, the ports and components it changed."""
-        for hosted in request.ports:
-            self.send_ports(hosted)
+        for graph_id in request.ports:
+            hosted = self.get_graph(graph_id)
+            if hosted is not None:
+                self.send_ports(hosted)
         for name in request.components:
             self._announce_component(name)
 
@@ -212,103 +197,8 @@ class Runtime:
         return client.grant.may_receive_from(graph, port)
 
     def packet_receivers(self, graph: str, port: str) -> list[Client]:
-        """Standard receivers of an outport's ``runtime:packet``: clients allowed to receive
-        it, except connections holding a link session of the graph (they get it as
-        ``flowpy:packet`` through the session, and must not get it twice)."""
-        with self._lock:
-            return [c for c in self._clients
-                    if c.grant.may_receive_from(graph, port) and graph not in c.sessions]
-
-    def deliver_output(self, hosted: HostedGraph, port: str, payloads: list[dict],
-                       stopping: threading.Event) -> None:
-        """IPs left a graph outport (each ``payload`` as ``runtime:packet`` carries it): never
-        dropped.
-
-        Link sessions allowed to receive the port take them first (into their outboxes, which
-        may wait for room). A session is a durable subscriber, connected or not, so once one
-        took the packets the standard clients connected now get them and nobody is waited for.
-        A detached session with a full outbox waits for nobody while a standard client of
-        another grant may take the packets: they pass it by (see :mod:`.sessions`).
-        Otherwise this blocks the graph's outport handler (back-pressure into the network)
-        until at least one standard client allowed to receive this outport has taken each
-        packet, waiting for such a client to connect if need be, or until the network is
-        stopping.
-        """
-
-        def cancelled() -> bool:  # the network's stop set it once the drain was over
-            return stopping.is_set()
-
-        def to_standard_clients(chunk: list[dict]) -> None:
-            receivers = self.packet_receivers(hosted.id, port)
-            for payload in chunk:
-                message = wire.message("runtime", "packet", payload)
-                for client in receivers:
-                    client.send(message, wire.STREAM, cancelled)
-
-        done = self.sessions.publish(
-            hosted.id, port, payloads, cancelled, on_taken=to_standard_clients,
-            receivers=lambda grant: any(client.grant != grant
-                                        for client in self.packet_receivers(hosted.id, port)))
-        if done < len(payloads):  # no session (left) took these: a client must
-            messages = [wire.message("runtime", "packet", payload) for payload in payloads[done:]]
-            self._deliver_to_clients(hosted.id, port, messages, cancelled)
-
-    def _deliver_to_clients(self, graph: str, port: str, messages: list[dict],
-                            cancelled: Callable[[], bool]) -> bool:
-        """Send each message to every standard client allowed to receive ``port``, waiting
-        until there is at least one that takes it; False if cancelled first."""
-        position = 0
-        while position < len(messages):
-            with self._lock:
-                while True:
-                    if cancelled():
-                        return False
-                    targets = [c for c in self._clients
-                               if c.grant.may_receive_from(graph, port)
-                               and graph not in c.sessions]
-                    if targets:
-                        break
-                    # Woken by connect/disconnect and by stops; the timeout only guards
-                    # against a stop made directly on the Network, which we would not hear.
-                    self._clients_changed.wait(timeout=1.0)
-            while position < len(messages):
-                message = messages[position]
-                delivered = False
-                for client in targets:
-                    delivered = client.send(message, wire.STREAM, cancelled) or delivered
-                if not delivered:  # every target was gone: wait for the client list to change
-                    with self._lock:
-                        self._clients_changed.wait(timeout=1.0)
-                    break
-                position += 1
-        return True
-
-    def port_event(self, hosted: HostedGraph, direction: str, port: str, event: str) -> None:
-        """connect/disconnect of an exported port: ``runtime:packet`` to those who may use it;
-        for outports also into the link sessions' outboxes (never waiting for room)."""
-        payload = {"graph": hosted.id, "port": port, "event": event}
-        message = wire.message("runtime", "packet", payload)
-        if direction == "in":
-            receivers = [c for c in self.clients() if c.grant.may_send_to(hosted.id, port)]
-        else:
-            self.sessions.publish(hosted.id, port, [payload], lambda: False, marker=True)
-            receivers = self.packet_receivers(hosted.id, port)
-        # A disconnect follows the run's packets (REPORT: in order with them); a connect
-        # opens a run and goes with the news, so the network:started a client waits for
-        # (a reply, which overtakes output) never arrives before its ports' connects.
-        lane = wire.REPORT if event == "disconnect" else wire.NEWS
-        for client in receivers:
-            client.send(message, lane)  # never waiting
-
-    def wake_output_waiters(self, graph: str | None = None) -> None:
-        """Outport handlers waiting for a client, for room in a client's queue or in an outbox
-        re-check why (a network is stopping)."""
-        with self._lock:
-            self._clients_changed.notify_all()
-            clients = list(self._clients)
-        for client in clients:
-            getattr(client.sink, "wake", _nothing)()
-        self.sessions.wake(graph)
+        """Standard receivers of an outport's ``runtime:packet`` (see :mod:`.output`)."""
+        return self.output.packet_receivers(graph, port)
 
     def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
                    request: Request | None = None) -> None:
@@ -336,7 +226,7 @@ class Runtime:
         GraphError (nothing changed) for an id that may not name a graph
         (:func:`~flowpy.runtime.hosting.check_graph_id`)."""
         check_graph_id(graph_id)
-        hosted = HostedGraph(self, graph_id, graph)
+        hosted = HostedGraph(self, graph_id, graph, self.output.emit)
         with self._lock:
             old = self._graphs.get(graph_id)
             self._graphs[graph_id] = hosted
@@ -378,8 +268,8 @@ class Runtime:
         if event in PORT_EVENTS:
             if cause is None:
                 self.send_ports(hosted)
-            elif hosted not in cause.ports:
-                cause.ports.append(hosted)  # once, after the whole change (a cascade has several)
+            elif hosted.id not in cause.ports:
+                cause.ports.append(hosted.id)  # once, after the whole change
         name = self.catalogue.component_of_graph(hosted.id)
         if name is not None:
             self._announce(name, cause)
@@ -527,8 +417,7 @@ class Runtime:
         drain = self.drain if drain is None else drain
         with self._lock:
             self.closing = True
-            self._clients_changed.notify_all()
-        self.sessions.wake()
+        self.output.wake()
         self.stats.stop(timeout)
         for hosted in self.graphs().values():
             try:

@@ -1,0 +1,46 @@
+"""What link sessions (:mod:`.sessions`) need of the runtime around them: narrow Protocols.
+
+Sessions find their graphs through :class:`GraphLookup` (the runtime) and send through
+:class:`SessionClient` (a connected :class:`~.clients.Client`), so they depend on these few
+members and not on the classes, and the runtime's modules import each other one way only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from flowpy import wire
+
+
+class InportTarget(Protocol):
+    """A hosted graph as a session hands it packets (:meth:`.hosting.HostedGraph.inport`)."""
+
+    def inport(
+        self,
+        port: str,
+        event: str,
+        payload: Any,
+        on_accepted: Callable[[bool], Any],
+        on_queued: Callable[[], Any] | None = None,
+    ) -> None: ...
+
+
+class GraphLookup(Protocol):
+    """Where sessions find their graphs (the runtime)."""
+
+    def get_graph(self, graph_id: str) -> InportTarget | None: ...
+
+
+class SessionClient(Protocol):
+    """A connection as sessions use it (:class:`.clients.Client` is one): where its packets
+    go, and the sessions it is attached to, by graph."""
+
+    sessions: dict[str, Any]  # graph id -> its LinkSession
+
+    def send(
+        self,
+        message: dict,
+        lane: wire.Lane = wire.NEWS,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> bool: ...

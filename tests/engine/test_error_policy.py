@@ -1,0 +1,187 @@
+"""Error policies: a failure while handling an IP goes to the error port, or is reported and
+the process goes on, restarts (within an intensity) or stops (flowpy.engine.failures)."""
+
+from __future__ import annotations
+
+import pytest
+from engine_helpers import Collect, build, registry
+
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy.engine.failures import ErrorPolicy, Failure
+from flowpy.engine.network import Network, NetworkError, NetworkListener
+from flowpy.graphs import fbp, json_format
+from flowpy.graphs.model import PortRef
+
+
+class Failures(NetworkListener):
+    """Keeps every failure the network reports."""
+
+    def __init__(self) -> None:
+        self.failures: list[Failure] = []
+
+    def process_failed(self, network, failure):
+        self.failures.append(failure)
+
+
+class Count(Component):
+    """Counts data IPs; the count of this instance leaves when the stream ends."""
+
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
+
+    def run(self) -> None:
+        count = 0
+        for ip in self.inports["in"]:
+            if ip.data == "boom":
+                raise RuntimeError("boom")
+            count += 1
+        self.outports["out"].send_data(count)
+
+
+def run_graph(graph, policy: ErrorPolicy | None = None) -> tuple[Failures, Network]:
+    reg = registry()
+    reg.register("test/Count", Count)
+    Collect.seen = {}
+    listener = Failures()
+    network = Network(graph, reg, listener, error_policy=policy)
+    network.start()
+    assert network.wait(20), "network did not finish"
+    assert network.stop() == []
+    return listener, network
+
+
+def parse_graph(items, conf=None, edges=(), nodes=None, metadata=None):
+    graph = build(
+        {"e": "test/Emit", "p": "strings/ParseNumber", "c": "test/Collect", **(nodes or {})},
+        ["e.out -> p.in", "p.out -> c.in", *edges],
+        {"e.conf": items, **({"p.conf": conf} if conf is not None else {})},
+    )
+    if metadata:
+        graph.change_node("p", metadata)
+    return graph
+
+
+def seen(node="c"):
+    return [ip.data for ip in Collect.seen.get(node, []) if ip.is_data]
+
+
+def test_continue_reports_the_failing_ip_and_goes_on_with_the_next():
+    listener, network = run_graph(parse_graph(["1", "x", "3"]), ErrorPolicy("continue"))
+    assert seen() == [1, 3]
+    [failure] = listener.failures
+    assert (failure.node, failure.component, failure.type) == (
+        "p",
+        "strings/ParseNumber",
+        "ValueError",
+    )
+    assert failure.ip is not None and failure.ip.data == "x"
+    assert failure.outcome == "continue" and "not 'x'" in failure.message
+    assert network.restarts["p"] == 1
+
+
+def test_the_default_policy_stops_the_process_as_before():
+    listener, _ = run_graph(parse_graph(["1", "x", "3"]))
+    assert seen() == [1]
+    assert [f.outcome for f in listener.failures] == ["stop"]
+    assert "process stopped" in listener.failures[0].line()
+
+
+def test_ips_taken_in_a_batch_are_not_lost_when_a_fresh_instance_goes_on():
+    items = [("x" if n % 10 == 3 else str(n)) for n in range(500)]
+    listener, _ = run_graph(parse_graph(items), ErrorPolicy("continue"))
+    assert seen() == [n for n in range(500) if n % 10 != 3]
+    assert len(listener.failures) == 50
+
+
+def test_restart_within_its_intensity_then_the_process_stops():
+    metadata = {"onError": "restart", "maxRestarts": "2", "restartWithin": "60"}
+    listener, network = run_graph(
+        parse_graph(["1", "x", "2", "y", "3", "z", "4"], metadata=metadata)
+    )
+    assert seen() == [1, 2, 3]
+    assert [f.outcome for f in listener.failures] == ["restart", "restart", "stop"]
+    assert listener.failures[-1].gave_up and "too many restarts" in listener.failures[-1].line()
+    assert network.restarts["p"] == 2
+
+
+def test_a_fresh_instance_gets_the_iips_again():
+    listener, _ = run_graph(
+        parse_graph(["1.5", "x", "2.7"], conf={"int": True}), ErrorPolicy("continue")
+    )
+    assert seen() == [1, 2]
+
+
+def test_a_failure_outside_an_ip_stops_whatever_the_policy():
+    listener, _ = run_graph(parse_graph(["1", "2"], conf={"bogus": 1}), ErrorPolicy("continue"))
+    [failure] = listener.failures
+    assert failure.ip is None and failure.outcome == "stop" and "bogus" in failure.message
+    assert seen() == []
+
+
+def test_a_wired_error_port_gets_the_failure_as_data_and_nothing_is_reported():
+    # flow/Filter compares text with a number: a TypeError its run() does not catch.
+    graph = build(
+        {"e": "test/Emit", "f": "flow/Filter", "c": "test/Collect", "err": "test/Collect"},
+        ["e.out -> f.in", "f.out -> c.in", "f.error -> err.in"],
+        {"e.conf": [{"age": 20}, {"age": "x"}, {"age": 30}], "f.conf": "age >= `18`"},
+    )
+    listener, network = run_graph(graph)  # the default policy would stop: the port catches
+    assert seen() == [{"age": 20}, {"age": 30}]
+    [error] = seen("err")
+    assert set(error) == {"node", "component", "type", "message", "input", "time"}
+    assert (error["node"], error["component"], error["input"]) == ("f", "flow/Filter", {"age": "x"})
+    assert listener.failures == []
+
+
+def test_state_of_the_failed_instance_is_gone_after_a_restart():
+    graph = build(
+        {"e": "test/Emit", "n": "test/Count", "c": "test/Collect"},
+        ["e.out -> n.in", "n.out -> c.in"],
+        {"e.conf": ["a", "b", "boom", "c"]},
+    )
+    listener, _ = run_graph(graph, ErrorPolicy("continue"))
+    assert seen() == [1]  # the fresh instance counted only "c"
+
+
+def test_fbp_node_metadata_sets_the_policy():
+    text = (
+        "e(test/Emit) OUT -> IN p(strings/ParseNumber:onError=continue) OUT -> IN c(test/Collect)\n"
+    )
+    graph = json_format.load(fbp.parse(text))
+    assert graph.nodes["p"].metadata == {"onError": "continue"}
+    graph.add_initial(["1", "x", "3"], PortRef("e", "conf"))
+    listener, _ = run_graph(graph)
+    assert seen() == [1, 3] and [f.outcome for f in listener.failures] == ["continue"]
+
+
+def test_a_process_inside_a_subgraph_inherits_the_subgraph_nodes_policy():
+    from flowpy.engine.subgraph import subgraph_class
+
+    inner = build(
+        {"p": "strings/ParseNumber"},
+        inports={"in": "p.in"},
+        outports={"out": "p.out"},
+        name="inner",
+    )
+    reg = registry()
+    reg.register("test/Inner", subgraph_class("test/Inner", inner))
+    graph = build(
+        {"e": "test/Emit", "s": "test/Inner", "c": "test/Collect"},
+        ["e.out -> s.in", "s.out -> c.in"],
+        {"e.conf": ["1", "x", "3"]},
+    )
+    graph.change_node("s", {"onError": "continue"})
+    Collect.seen = {}
+    listener = Failures()
+    network = Network(graph, reg, listener)
+    network.start()
+    assert network.wait(20)
+    network.stop()
+    assert seen() == [1, 3] and [f.node for f in listener.failures] == ["s/p"]
+
+
+def test_a_bad_policy_in_metadata_refuses_the_start():
+    graph = parse_graph(["1"], metadata={"onError": "explode"})
+    reg = registry()
+    with pytest.raises(NetworkError, match="node 'p': onError must be one of"):
+        Network(graph, reg).start()
