@@ -19,11 +19,12 @@ from flowpy_components._support.base import number
 from flowpy_components._support.operand import MISSING, with_operand
 
 
-def _constant(component: Component, old: str, defaults: dict[str, Any]) -> dict[str, Any]:
+def _constant(component: Component, old: str | None, defaults: dict[str, Any]) -> dict[str, Any]:
     """The options with the second operand under ``operand``, a number or MISSING; conf may
-    still name it by its former name ``old`` (a warning)."""
-    conf = component.options({"operand": MISSING, old: MISSING, **defaults}, scalar="operand")
-    if conf[old] is not MISSING:
+    still name it by its former name ``old`` (a warning), when it had one."""
+    former = {old: MISSING} if old else {}
+    conf = component.options({"operand": MISSING, **former, **defaults}, scalar="operand")
+    if old and conf[old] is not MISSING:
         warn_renamed(component.component_name, old, "operand", "conf option")
         if conf["operand"] is MISSING:
             conf["operand"] = conf[old]
@@ -38,7 +39,7 @@ def _constant(component: Component, old: str, defaults: dict[str, Any]) -> dict[
 class _Binary:
     """The shared run() of the four arithmetic components."""
 
-    old_second: str  # the NoFlo name of the second operand, still accepted in conf
+    old_second: str | None  # the NoFlo name of the second operand, still accepted in conf
     op: Callable[[Any, Any], Any]
 
     def run(self) -> None:
@@ -61,17 +62,26 @@ class _Binary:
             out.send_data(value)
 
 
-def _ports(first: str, second: str, result: str, verb: str) -> tuple[InPorts, OutPorts]:
-    """The ports of a two-operand component; ``first``, ``second`` and ``result`` are the
-    NoFlo names they had, kept as aliases."""
+def _ports(
+    first: str, second: str, result: str, verb: str, aliased: bool = True
+) -> tuple[InPorts, OutPorts]:
+    """The ports of a two-operand component; ``first``, ``second`` and ``result`` name the
+    operands and the result in descriptions and, when ``aliased`` (the NoFlo names the
+    component had), are kept as aliases."""
+
+    def former(name: str) -> tuple[str, ...]:
+        return (name,) if aliased else ()
+
     return (
         InPorts(
-            InPort("in", datatype="number", description=f"the numbers to {verb}", aliases=(first,)),
+            InPort(
+                "in", datatype="number", description=f"the numbers to {verb}", aliases=former(first)
+            ),
             InPort(
                 "operand",
                 datatype="number",
                 description=f"the {second} (latest applies; or give it in conf)",
-                aliases=(second,),
+                aliases=former(second),
             ),
             InPort(
                 "conf",
@@ -80,7 +90,7 @@ def _ports(first: str, second: str, result: str, verb: str) -> tuple[InPorts, Ou
             ),
         ),
         OutPorts(
-            OutPort("out", datatype="number", description=f"the {result}s", aliases=(result,)),
+            OutPort("out", datatype="number", description=f"the {result}s", aliases=former(result)),
             OutPort(
                 "error",
                 datatype="object",

@@ -75,7 +75,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--graph-format", choices=("json", "fbp"),
                         help="read the graph file as this format, whatever its extension")
     parser.add_argument("--components-dir", metavar="DIR", action="append", default=[],
-                        help="offer the graphs in DIR as subgraph components (repeatable)")
+                        help="offer the graphs in DIR as subgraph components and the "
+                        "Component classes of its .py files as components (repeatable)")
     parser.set_defaults(func=run)
 
 

@@ -100,28 +100,37 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         action="append",
         default=[],
-        help="offer the .fbp/.json graphs in DIR as subgraph components (repeatable)",
+        help="offer the .fbp/.json graphs in DIR as subgraph components and the "
+        "Component classes of its .py files as components (repeatable)",
     )
     add_policy_options(parser, fail_fast=True)
     parser.set_defaults(func=run)
 
 
 def register_graph_components(registry: Registry, directories: list[str]) -> None:
-    """Every graph file under each directory as a subgraph component, named as ``flowpy
-    serve --components-dir`` names it. ValueError/OSError name the file that is wrong."""
+    """Every graph file under each directory as a subgraph component, and every ``.py`` file's
+    Component classes, named as ``flowpy serve --components-dir`` names them. ValueError/OSError
+    name the file that is wrong."""
+    from flowpy.engine.component_files import load_component_file, python_files
     from flowpy.engine.subgraph import subgraph_class
     from flowpy.graphs.files import file_component_name, graph_files
 
+    found: list[tuple[Path, str, type]] = []
     for directory in map(Path, directories):
+        for path in python_files(directory):
+            found += [(path, name, cls)
+                      for name, cls in load_component_file(directory, path).items()]
         for path in graph_files(directory):
             try:
                 graph = read_graph_file(path)
             except (OSError, ValueError) as exc:
                 raise ValueError(f"component graph {path}: {exc}") from None
             name = file_component_name(directory, path, graph)
-            if name in registry:
-                raise ValueError(f"component graph {path}: a component {name!r} exists already")
-            registry.register(name, subgraph_class(name, graph))
+            found.append((path, name, subgraph_class(name, graph)))
+    for path, name, cls in found:
+        if name in registry:
+            raise ValueError(f"component file {path}: a component {name!r} exists already")
+        registry.register(name, cls)
 
 
 def parse_iip(spec: str) -> tuple[str, str, Any]:

@@ -103,7 +103,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--components-dir",
         metavar="DIR",
         default=None,
-        help="serve the .fbp/.json graphs in DIR as subgraph components",
+        help="serve the .fbp/.json graphs in DIR as subgraph components and the Component "
+        "classes of its .py files as components (read again when they change)",
     )
     parser.add_argument(
         "--stall-timeout",

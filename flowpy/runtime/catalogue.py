@@ -5,9 +5,12 @@ subgraph, wired inline by the engine) named ``<library>/<graph id>``: the librar
 graph's ``properties.library`` (``graph:clear`` sets it) or ``graphs``, and an id that already
 contains a ``/`` is the name as it is. So are the ``.fbp``/``.json`` files of
 ``components_dir``: ``DIR/Name.fbp`` is ``<properties.library or graphs>/Name`` and
-``DIR/lib/Name.fbp`` is ``lib/Name`` (as ``components/lib/name.py`` is for Python). Such a
-file is read-only (edit the file; the directory is read again on ``component:list`` and
-``network:start``). A name already taken by another component is not reused (logged).
+``DIR/lib/Name.fbp`` is ``lib/Name`` (as ``components/lib/name.py`` is for Python). The
+``.py`` files of ``components_dir`` register their Component classes
+(:mod:`flowpy.engine.component_files`: ``DIR/lib/shout.py``'s ``Shout`` is ``lib/Shout``,
+``DIR/shout.py``'s is ``shout/Shout``). Such a file is read-only (edit the file; the directory
+is read again on ``component:list`` and ``network:start``). A name already taken by another
+component is not reused (logged).
 
 Sources. ``component:source`` compiles Python code into a component (:func:`compile_component`);
 the catalogue keeps the code so ``getsource`` shows it and a restart compiles it again.
@@ -29,6 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from flowpy.engine.component import Component
+from flowpy.engine.component_files import (
+    PYTHON_SUFFIX,
+    ComponentFileError,
+    load_component_file,
+    python_files,
+)
 from flowpy.engine.registry import Registry
 from flowpy.engine.subgraph import is_subgraph, subgraph_class
 from flowpy.errors import FlowpyError
@@ -109,13 +118,16 @@ class Catalogue:
         #: path)), so the catalogue never replaces or removes a component it did not make.
         self._owners: dict[str, tuple[str, Any]] = {}
         self._graph_components: dict[str, str] = {}  # hosted graph id -> component name
-        self._file_components: dict[Path, tuple[tuple[int, int], str | None]] = {}
+        #: Files of components_dir: path -> ((mtime, size), the names it registered).
+        self._file_components: dict[Path, tuple[tuple[int, int], tuple[str, ...]]] = {}
 
     # -- sources -----------------------------------------------------------------------------
     def add_source(self, full: str, code: str) -> type[Component]:
         """Compile and register ``code`` as ``full``; ComponentSourceError if it cannot be."""
-        if self.owner(full) is not None:
-            raise ComponentSourceError(f"{full!r} is a graph component: change the graph instead")
+        owner = self.owner(full)
+        if owner is not None:
+            kind = "a graph component" if owner[0] == "graph" else f"loaded from {owner[1]}"
+            raise ComponentSourceError(f"{full!r} is {kind}: change that instead")
         cls = compile_component(full, code)
         self.registry.register(full, cls)
         with self._lock:
@@ -158,17 +170,18 @@ class Catalogue:
             return self._graph_components.get(graph_id)
 
     def refresh_files(self) -> list[str]:
-        """(Re)read the graph files of ``components_dir`` that are new or changed; the names
-        registered anew."""
+        """(Re)read the graph and Python files of ``components_dir`` that are new or changed;
+        the names registered anew."""
         directory = self.components_dir
         if directory is None:
             return []
         try:
-            paths = graph_files(directory) if directory.is_dir() else []  # gone: none left
+            paths = (graph_files(directory) + python_files(directory)) \
+                if directory.is_dir() else []  # gone: none left
         except OSError as exc:
             self._problem(f"cannot read the components directory {directory}: {exc}")
             return []
-        changed = []
+        changed: list[str] = []
         with self._lock:
             for path in paths:
                 try:
@@ -180,25 +193,38 @@ class Catalogue:
                 if cached is not None and cached[0] == stamp:
                     continue
                 owner = ("file", path)
-                if cached is not None and cached[1] is not None:
-                    self._release(cached[1], owner)
-                name = None
-                try:
-                    graph = read_graph_file(path)
-                except Exception as exc:  # noqa: BLE001 - any problem is the file's: report it
-                    self._problem(f"cannot load component graph {path}: {exc}")
-                else:
-                    name = file_component_name(directory, path, graph)
-                    if self._claim(name, owner, graph):
-                        changed.append(name)
-                    else:
-                        name = None
-                self._file_components[path] = (stamp, name)
+                for old in cached[1] if cached is not None else ():
+                    self._release(old, owner)
+                names = tuple(self._load_file(directory, path, owner))
+                changed.extend(names)
+                self._file_components[path] = (stamp, names)
             for path in set(self._file_components) - set(paths):
-                _, name = self._file_components.pop(path)
-                if name is not None:
+                _, names = self._file_components.pop(path)
+                for name in names:
                     self._release(name, ("file", path))
         return changed
+
+    def _load_file(self, directory: Path, path: Path,
+                   owner: tuple[str, Any]) -> Iterable[str]:
+        """Register what one file of ``components_dir`` offers; the names it got."""
+        if path.suffix == PYTHON_SUFFIX:
+            try:
+                classes = load_component_file(directory, path)
+            except ComponentFileError as exc:
+                self._problem(str(exc))
+                return
+            for name, cls in classes.items():
+                if self._claim(name, owner, cls):
+                    yield name
+            return
+        try:
+            graph = read_graph_file(path)
+        except Exception as exc:  # noqa: BLE001 - any problem is the file's: report it
+            self._problem(f"cannot load component graph {path}: {exc}")
+            return
+        name = file_component_name(directory, path, graph)
+        if self._claim(name, owner, graph):
+            yield name
 
     def owner(self, name: str) -> tuple[str, Any] | None:
         """``("graph", id)`` or ``("file", path)`` if ``name`` is a graph component of ours."""
@@ -259,19 +285,22 @@ class Catalogue:
                     stack.append(sub)
         return False
 
-    def _claim(self, name: str, owner: tuple[str, Any], graph: Any) -> bool:
-        """Register ``graph`` as component ``name`` unless somebody else has that name."""
+    def _claim(self, name: str, owner: tuple[str, Any], made: Any) -> bool:
+        """Register ``made`` (a graph, or a Component class from a file) as component ``name``
+        unless somebody else has that name."""
+        what = "graph" if owner[0] == "graph" or not isinstance(made, type) else "file"
         holder = self._owners.get(name)
         if holder is None and name in self.registry:
-            self._problem(f"graph {owner[1]} is not offered as component {name!r}: "
+            self._problem(f"{what} {owner[1]} is not offered as component {name!r}: "
                           "a component of that name exists", log_only=True)
             return False
         if holder is not None and holder != owner:
-            self._problem(f"graph {owner[1]} is not offered as component {name!r}: "
-                          f"graph {holder[1]} is", log_only=True)
+            self._problem(f"{what} {owner[1]} is not offered as component {name!r}: "
+                          f"{holder[0]} {holder[1]} is", log_only=True)
             return False
         self._owners[name] = owner
-        self.registry.register(name, subgraph_class(name, graph))
+        cls = made if isinstance(made, type) else subgraph_class(name, made)
+        self.registry.register(name, cls)
         return True
 
     def _release(self, name: str, owner: tuple[str, Any]) -> None:

@@ -113,6 +113,34 @@ def test_graphs_of_a_components_dir_are_subgraphs_and_may_nest(tmp_path):
     assert broken.returncode == 2 and "Broken.fbp" in broken.stderr
 
 
+def test_python_files_of_a_components_dir_are_components(tmp_path):
+    parts = tmp_path / "parts"
+    (parts / "mylib").mkdir(parents=True)
+    (parts / "mylib" / "shout.py").write_text(
+        "from flowpy import Component, InPort, InPorts, OutPort, OutPorts\n\n\n"
+        "class Shout(Component):\n"
+        "    inports = InPorts(InPort('in'))\n"
+        "    outports = OutPorts(OutPort('out'))\n\n"
+        "    def run(self):\n"
+        "        for ip in self.inports['in']:\n"
+        "            self.outports['out'].send_data(ip.data.upper())\n")
+    (parts / "countby.py").write_text(  # directly in DIR: the file's stem is the library
+        "from flowpy import Component\n\n\nclass CountBy(Component):\n"
+        "    def run(self):\n        pass\n")
+    top = tmp_path / "top.fbp"
+    top.write_text("INPORT=s.IN:IN\nOUTPORT=s.OUT:OUT\ns(mylib/Shout)\n")
+    (tmp_path / "c.fbp").write_text("c(countby/CountBy)\n")
+    result = flowpy("run", str(top), "--components-dir", str(parts),
+                    "--stdin", "in", "--stdout", "out", stdin="a\nb\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['"A"', '"B"']  # --stdout writes JSON lines
+    countby = flowpy("run", str(tmp_path / "c.fbp"), "--components-dir", str(parts))
+    assert countby.returncode == 0, countby.stderr
+    (parts / "mylib" / "broken.py").write_text("import os\n\nos.no_such_function()\n")
+    broken = flowpy("run", str(top), "--components-dir", str(parts), stdin="")
+    assert broken.returncode == 2
+    assert f"{parts / 'mylib' / 'broken.py'}:3: AttributeError" in broken.stderr
+
 def test_count_lines_of_stdin():
     words = "".join(f"w{n}\n" for n in range(5000))
     result = flowpy(
@@ -342,3 +370,27 @@ def test_components_says_which_reach_outside_the_process():
     assert "\ncore/Repeat: " in listing and "core/Repeat" not in reaches
     infos = json.loads(flowpy("components", "--json").stdout)  # the protocol's payloads
     assert not any("reaches" in info for info in infos)
+
+
+def test_components_name_shows_one_component_with_port_types_and_descriptions(tmp_path):
+    result = flowpy("components", "flow/batch")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "flow/Batch"
+    assert any(line.split()[:3] == ["conf", "int", "required"] and "N, or {size}" in line
+               for line in lines)
+    assert any(line.split()[:2] == ["out", "array"] for line in lines)
+    unknown = flowpy("components", "flow/Bach")
+    assert unknown.returncode == 2 and "did you mean 'flow/Batch'" in unknown.stderr
+    (tmp_path / "mine.py").write_text(
+        "from flowpy import Component\n\n\nclass Mine(Component):\n    '''Mine alone.'''\n")
+    own = flowpy("components", "mine/Mine", "--components-dir", str(tmp_path))
+    assert own.returncode == 0 and "Mine alone." in own.stdout, own.stderr
+
+
+def test_components_filter_keeps_the_ones_whose_name_or_description_mention_the_word():
+    result = flowpy("components", "--filter", "JSON", "--json")
+    assert result.returncode == 0, result.stderr
+    names = [info["name"] for info in json.loads(result.stdout)]
+    assert "strings/ParseJson" in names and "http/Request" in names  # description says JSON
+    assert "core/Repeat" not in names

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs" / "components").glob("*.md"))
-EXAMPLE = re.compile(r"```fbp\n(.*?)```\n\nOutput[^\n]*:\n\n```\n(.*?)```", re.S)
+#: A graph block (never reaching past its own fence) followed by its "Output:" block.
+EXAMPLE = re.compile(r"```fbp\n((?:(?!```).)*?)```\n\nOutput[^\n]*:\n\n```\n(.*?)```", re.S)
 
 pytestmark = pytest.mark.integration
 

@@ -168,6 +168,48 @@ def test_components_dir_offers_its_graph_files(make_runtime, tmp_path):
     assert "graphs/Late" in components(c)
 
 
+SHOUT_PY = '''
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+
+
+class Shout(Component):
+    """Upper-cases text."""
+
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
+
+    def run(self):
+        for ip in self.inports["in"]:
+            self.outports["out"].send_data(ip.data.upper() + SUFFIX)
+
+
+SUFFIX = "!"
+'''
+
+
+def test_components_dir_offers_the_components_of_its_python_files(make_runtime, tmp_path):
+    lib = tmp_path / "lib"
+    (lib / "mylib").mkdir(parents=True)
+    (lib / "mylib" / "shout.py").write_text(SHOUT_PY)
+    (lib / "broken.py").write_text("x = 1\n\nraise KeyError('oops')\n")
+    rt = make_runtime(components_dir=lib)
+    assert len(rt.problems) == 1 and f"{lib / 'broken.py'}:3: KeyError" in rt.problems[0]
+    c = ProtocolClient(rt)
+    listed = components(c)
+    assert listed["mylib/Shout"]["description"] == "Upper-cases text."
+    build(c, "top", {"S": "mylib/Shout"}, inports={"in": ("S", "in")},
+          outports={"out": ("S", "out")}, main=True)
+    c.request("network", "start", {"graph": "top"}, reply="started")
+    assert through(c, "top", "hey") == "HEY!"
+    c.request("network", "stop", {"graph": "top"}, reply="stopped")
+    # An edited file is loaded again, as a graph file is; the next start runs the new code.
+    (lib / "mylib" / "shout.py").write_text(SHOUT_PY.replace('"!"', '"?!"'))
+    c.request("network", "start", {"graph": "top"}, reply="started")
+    assert through(c, "top", "hey") == "HEY?!"
+    # A deleted file takes its components with it.
+    (lib / "mylib" / "shout.py").unlink()
+    assert "mylib/Shout" not in components(c)
+
 def test_load_graph_file_reads_fbp(make_runtime, tmp_path):
     path = tmp_path / "double.fbp"
     path.write_text(DOUBLE_FBP)

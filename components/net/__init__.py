@@ -1,0 +1,1 @@
+"""The ``net`` library: TCP client and server, UDP send and receive, WebSocket client."""
