@@ -2,8 +2,8 @@
 
 Each sends what it made or changed on `out` (the path, or the destination), so steps chain;
 a failure (permissions, a missing source) goes to `error` as {message, input}, or fails the
-process when `error` is not connected. Relative paths are relative to the process's working
-folder."""
+process when `error` is not connected. Relative paths are relative to the graph file's folder
+(docs/graphs.md#relative-paths); what goes out on `out` is the path as the graph gave it."""
 
 import os
 import shutil
@@ -57,6 +57,18 @@ class _FileOp:
     def act(self, value: Any) -> str:
         raise NotImplementedError
 
+    def _resolved(self, value: Any) -> tuple[str, str, str]:
+        """(source, destination) as this process opens them, and the destination as the
+        graph gave it (into ``to`` when that is a folder)."""
+        source_given, target_given = _pair(value)
+        source = self.path(source_given)  # type: ignore[attr-defined]
+        target = self.path(target_given)  # type: ignore[attr-defined]
+        destination = _destination(source, target, self.flags["overwrite"])
+        if destination == target:
+            return source, destination, target_given
+        name = os.path.basename(os.path.normpath(source_given))
+        return source, destination, os.path.join(target_given, name)
+
     def transform(self, value: Any) -> str:
         try:
             return self.act(value)
@@ -79,12 +91,13 @@ class MakeDir(_FileOp, Transform):
     inports, outports = _ports("the folders made", "folder paths")
 
     def act(self, value: Any) -> str:
-        path = _path(value)
+        given = _path(value)
+        path = self.path(given)  # type: ignore[attr-defined]
         if self.flags["parents"]:
             os.makedirs(path, exist_ok=self.flags["exist_ok"])
         elif not (self.flags["exist_ok"] and os.path.isdir(path)):
             os.mkdir(path)
-        return path
+        return given
 
 
 class Remove(_FileOp, Transform):
@@ -100,7 +113,8 @@ class Remove(_FileOp, Transform):
     inports, outports = _ports("the paths removed", "paths")
 
     def act(self, value: Any) -> str:
-        path = _path(value)
+        given = _path(value)
+        path = self.path(given)  # type: ignore[attr-defined]
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path) if self.flags["recursive"] else os.rmdir(path)
@@ -109,7 +123,7 @@ class Remove(_FileOp, Transform):
         except FileNotFoundError:
             if not self.flags["missing_ok"]:
                 raise
-        return path
+        return given
 
 
 class Move(_FileOp, Transform):
@@ -124,9 +138,9 @@ class Move(_FileOp, Transform):
     inports, outports = _ports("the destinations", "{from, to} or [from, to]")
 
     def act(self, value: Any) -> str:
-        source, target = _pair(value)
-        target = _destination(source, target, self.flags["overwrite"])
-        return str(shutil.move(source, target))
+        source, target, given = self._resolved(value)
+        shutil.move(source, target)
+        return given
 
 
 class Copy(_FileOp, Transform):
@@ -142,11 +156,12 @@ class Copy(_FileOp, Transform):
     inports, outports = _ports("the copies' paths", "{from, to} or [from, to]")
 
     def act(self, value: Any) -> str:
-        source, target = _pair(value)
-        target = _destination(source, target, self.flags["overwrite"])
+        source, target, given = self._resolved(value)
         if os.path.isdir(source):
-            return str(shutil.copytree(source, target, dirs_exist_ok=self.flags["overwrite"]))
-        return str(shutil.copy2(source, target))
+            shutil.copytree(source, target, dirs_exist_ok=self.flags["overwrite"])
+        else:
+            shutil.copy2(source, target)
+        return given
 
 
 def _destination(source: str, target: str, overwrite: bool) -> str:

@@ -17,7 +17,7 @@ class Delay(Component):
     the previous one was sent, so order is kept and memory stays bounded (upstream waits).
 
     conf: milliseconds, or {"ms": ...}. Brackets pass through at once, in order. A network
-    stop ends the wait at once.
+    stop ends the wait at once, and the IP waiting goes on to be counted by the stop.
     """
 
     icon = "clock-o"
@@ -31,8 +31,8 @@ class Delay(Component):
         delay = seconds(self.options({"ms": None}, scalar="ms")["ms"], f"{self.node_id}: ms")
         out = self.outports["out"]
         for ip in self.inports["in"]:
-            if ip.is_data and delay > 0 and self.stopping.wait(delay):
-                return
+            if ip.is_data and delay > 0:
+                self.stopping.wait(delay)  # a stop ends the wait; the stop counts the IP
             if not out.send(ip):
                 return  # nobody reads `out` any more
 
@@ -97,7 +97,8 @@ class Throttle(Component):
     come faster, Throttle waits (and so does upstream: back-pressure), it never drops.
 
     conf: N (per second, may be a fraction), or {"rate": N}. Brackets pass at once, in
-    order. A network stop ends the wait at once.
+    order. A network stop ends the wait at once, and the IP waiting goes on to be counted
+    by the stop.
     """
 
     icon = "tachometer"
@@ -122,8 +123,8 @@ class Throttle(Component):
         for ip in self.inports["in"]:
             if ip.is_data:
                 wait = next_at - time.monotonic()
-                if wait > 0 and self.stopping.wait(wait):
-                    return
+                if wait > 0:
+                    self.stopping.wait(wait)  # a stop ends the wait; the stop counts the IP
                 next_at = time.monotonic() + gap  # never faster than N/s, whatever waits
             if not out.send(ip):
                 return  # nobody reads `out` any more

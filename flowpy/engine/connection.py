@@ -51,7 +51,14 @@ class EndOfStream(Exception):
 
 
 class NetworkStopped(Exception):
-    """The network was stopped while this thread was sending; the process should end."""
+    """The network was stopped while this thread was sending; the process should end.
+
+    ``refused``: how many of the items being sent were not taken (the stop counts them as
+    discarded); None when the whole send was refused."""
+
+    def __init__(self, refused: int | None = None) -> None:
+        super().__init__()
+        self.refused = refused
 
 
 class Selector:
@@ -61,7 +68,16 @@ class Selector:
     generations so a poke between its poll and its wait is never missed.
     """
 
-    __slots__ = ("_cond", "_lock", "_parked", "_wakeup", "generation", "waiting", "watch")
+    __slots__ = (
+        "_cond",
+        "_lock",
+        "_parked",
+        "_seen",
+        "_wakeup",
+        "generation",
+        "waiting",
+        "watch",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,6 +85,7 @@ class Selector:
         self.generation = 0
         #: Readers blocked in :meth:`wait` (a network's drain asks whether its processes idle).
         self.waiting = 0
+        self._seen = -1  # the generation the last reader to block had seen
         #: Called (no arguments, no locks taken) when a reader is about to block; see
         #: :attr:`Connection.watch`.
         self.watch: Callable[[], Any] | None = None
@@ -86,6 +103,13 @@ class Selector:
                     self._wakeup.release()
                 self._cond.notify_all()
 
+    @property
+    def idle(self) -> bool:
+        """A reader is blocked here and nothing has poked it since it blocked: it has looked
+        at every connection and found nothing (a woken reader that has not run yet is not
+        idle, though it still counts in ``waiting``)."""
+        return self.waiting > 0 and self.generation == self._seen
+
     def wait(self, seen: int, timeout: float | None = None) -> bool:
         """Wait until the generation moves past ``seen``; False on timeout."""
         release_owed_writers()
@@ -94,6 +118,7 @@ class Selector:
             if self.generation != seen:
                 return True
             self.waiting += 1
+            self._seen = seen
             try:
                 watch = self.watch
                 if watch is not None:
@@ -182,9 +207,14 @@ class Connection:
 
     @property
     def reader_waiting(self) -> bool:
-        """The reader is blocked waiting for items (on this connection or its selector)."""
+        """The reader is blocked waiting for items (on this connection or its selector) and
+        nothing has woken it since. A reader woken by the end of the stream, which has not
+        run yet, is not waiting: it is about to end, and what it ends may still send (a
+        total at end-of-stream), so a drain must not take it for settled."""
         selector = self.selector
-        return bool(self._waiting_readers) or (selector is not None and selector.waiting > 0)
+        if selector is not None and selector.idle:
+            return True
+        return bool(self._waiting_readers) and not (self._eof or self._aborted or self._reader_gone)
 
     @property
     def closed(self) -> bool:
@@ -231,9 +261,12 @@ class Connection:
             items = self._items
             while start < total:
                 if len(items) >= self.capacity:
-                    self._wait_for_room(1)
+                    try:
+                        self._wait_for_room(1)
+                    except NetworkStopped:
+                        raise NetworkStopped(total - start) from None
                 if self._aborted:
-                    raise NetworkStopped()
+                    raise NetworkStopped(total - start)
                 if self._reader_gone:
                     self.dropped += total - start
                     return False

@@ -19,7 +19,7 @@ import threading
 import time
 
 from .connection import Connection
-from .topology import Topology
+from .topology import Process, Topology
 from .wiring import IN_HANDLER
 
 
@@ -94,3 +94,13 @@ def _settled(in_handler: threading.Thread | None, watched: list[list[Connection]
         ):
             return False
     return True
+
+
+def in_hand(processes: list[Process]) -> int:
+    """IPs the processes held when the stop cut them off (threads joined): those their
+    sends had refused, and those their inport iteration had taken and not handed over yet."""
+    count = 0
+    for proc in processes:
+        count += sum(port.refused for port in proc.outports)
+        count += sum(len(port.unread) for port in proc.inports)
+    return count

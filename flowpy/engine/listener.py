@@ -42,11 +42,14 @@ class NetworkListener(Protocol):
     def outport_ip(self, network: Any, port: str, ip: IP) -> None:
         return None
 
-    def outport_ips(self, network: Any, port: str, ips: list[IP]) -> None:
+    def outport_ips(self, network: Any, port: str, ips: list[IP]) -> int | None:
         """Several IPs that left ``port`` back to back (the outport handler had them queued).
-        Override to handle them at once; by default each goes to ``outport_ip``."""
+        Override to handle them at once; by default each goes to ``outport_ip``. Returns how
+        many of them (the last ones) could not be handed on because the network is stopping,
+        which the stop counts as discarded; None (or 0) when all were."""
         for ip in ips:
             self.outport_ip(network, port, ip)
+        return None
 
     def process_failed(self, network: Any, failure: Failure) -> None:
         """A process failed while handling an IP, or outside it, and nothing caught it
@@ -75,3 +78,13 @@ class NetworkListener(Protocol):
 
     def stopped(self, network: Any) -> None:
         return None
+
+
+def checked_listener(listener: Any) -> NetworkListener:
+    """``listener``, if it has every method of the protocol (they are called directly)."""
+    if not isinstance(listener, NetworkListener):
+        raise TypeError(
+            f"{listener!r} is not a NetworkListener: it lacks some of its methods "
+            "(subclass flowpy.NetworkListener to get a default for each)"
+        )
+    return listener

@@ -16,7 +16,9 @@ downstream of them has settled (every connection there empty and every process t
 or waiting for input, the outport handler included) or the drain deadline passes. Processes
 not fed by an exported inport hold nothing a client handed in, so they do not delay a stop.
 Then it aborts every connection so blocked threads wake up, joins everything with a bounded
-timeout, and reports how many IPs were still inside and discarded. ``stop(drain=False)``
+timeout, and reports how many IPs were still inside and discarded: in connections, in a
+process's hands (a send the stop refused, a batch its inport iteration had taken), and in
+the outport handler's hands (what a listener could not hand on). ``stop(drain=False)``
 skips the drain (a runaway graph), and :meth:`Network.cut_drain` ends one in progress.
 
 The network owns the lifecycle and the threads; what runs and how it is connected is its
@@ -40,11 +42,11 @@ from flowpy.errors import missing_name
 from . import cpus, live
 from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
-from .drain import Drain
+from .drain import Drain, in_hand
 from .errors import NetworkError
 from .failures import ErrorPolicy, Failure
 from .ip import IP
-from .listener import NetworkListener
+from .listener import NetworkListener, checked_listener
 from .ports import InputPort, OutputPort
 from .supervisor import Supervisor
 from .topology import Process, Topology
@@ -85,7 +87,7 @@ class Network:
         elif isinstance(listener, NetworkListener):
             self._listeners = [listener]
         else:
-            self._listeners = [_checked(one) for one in listener]
+            self._listeners = [checked_listener(one) for one in listener]
         self.capacity = capacity
         self.started = False
         self.running = False
@@ -100,6 +102,8 @@ class Network:
         self._live = 0
         self._out_counted = False  # the outport handler is counted in _live (has outports)
         self._retired: list[threading.Thread] = []  # threads of processes edited away
+        #: IPs of exported outports the listeners could not hand on because of a stop
+        self._undelivered = 0
 
     # -- public state --------------------------------------------------------------------
     @property
@@ -141,7 +145,7 @@ class Network:
         raise KeyError(f"no process {node_id!r} in network {self.name!r}")
 
     def add_listener(self, listener: NetworkListener) -> None:
-        self._listeners.append(_checked(listener))
+        self._listeners.append(checked_listener(listener))
 
     def remove_listener(self, listener: NetworkListener) -> None:
         if listener in self._listeners:
@@ -166,6 +170,7 @@ class Network:
             self._drain.reset()
             self.stats = {"in": 0, "out": 0, "discarded": 0}
             self.port_counts = {"in": {}, "out": {}}
+            self._undelivered = 0
             self._build_handlers()
             # The outport handler counts while it has outports to flush: it ends last.
             self._out_counted = bool(plan.exported_out)
@@ -403,11 +408,15 @@ class Network:
                 self._process_ended()
 
     def _emit_outport(self, public: Any, ips: list[IP]) -> None:
+        """To every listener; what the stop kept the one that handed on least from handing
+        on is counted with what the stop discarded."""
+        undelivered = 0
         for listener in list(self._listeners):
             try:
-                listener.outport_ips(self, public, ips)
+                undelivered = max(undelivered, listener.outport_ips(self, public, ips) or 0)
             except Exception:  # a listener bug must not kill a network thread
                 log.exception("network listener %r failed on outport IPs", listener)
+        self._undelivered += undelivered
 
     def _process_ended(self) -> None:
         with self._state:
@@ -518,15 +527,14 @@ class Network:
                 proc.component.stopping.set()
             for outport in proc.outports:
                 outport.release()  # a send waiting for an edge that edits took away
-        discarded = 0
-        for conn in self.structure.connections:
-            discarded += len(conn.abort())
-        self.stats["discarded"] = discarded
+        discarded = sum(len(conn.abort()) for conn in self.structure.connections)
         stuck = []
         for thread in self._handlers + [p.thread for p in processes if p.thread] + self._retired:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
+        discarded += in_hand(processes) + self._undelivered
+        self.stats["discarded"] = discarded
         for _kind, _public, _ip, callback, _queued in unserved:  # never accepted: say so
             if callback is not None:
                 _safe_call(callback, False)
@@ -580,16 +588,6 @@ class _NetworkContext(ProcessContext):
 
     def console(self, node_id: str, text: str) -> None:
         self.network.console(node_id, text)
-
-
-def _checked(listener: Any) -> NetworkListener:
-    """``listener``, if it has every method of the protocol (they are called directly)."""
-    if not isinstance(listener, NetworkListener):
-        raise TypeError(
-            f"{listener!r} is not a NetworkListener: it lacks some of its methods "
-            "(subclass flowpy.NetworkListener to get a default for each)"
-        )
-    return listener
 
 
 def _safe_call(callback: Callable, *args: Any) -> None:

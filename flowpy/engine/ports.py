@@ -9,6 +9,9 @@ lower case, so graphs written for noflo (``in``) and for flowd (``IN``) both loa
 A renamed port keeps its former names as ``aliases`` for a release: a graph that still uses
 one loads and runs as before, and the process logs one warning per component and name
 (:func:`find_port` is the one place names are looked up, by the wiring and by live edits).
+
+Over 600 lines on purpose: InputPort and OutputPort are the hot path of every IP and share
+their slot bookkeeping with the declarations they bind; split, each half would import the other.
 """
 
 from __future__ import annotations
@@ -137,8 +140,10 @@ class InputPort(DeprecatedReaders):
         #: Set by the network: where this port notes the IP it hands out last, so a failure
         #: can name the IP being handled (:mod:`flowpy.engine.failures`).
         self.handling: Handling | None = None
-        #: IPs an iteration took from the connection and has not handed out yet.
-        self._pending: deque[IP] = deque()
+        #: IPs an iteration took from the connection in a batch and has not handed out yet:
+        #: a later read (or a fresh instance after a failure) takes them first, and a stop
+        #: counts what is left here as discarded.
+        self.unread: deque[IP] = deque()
         #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
         #: after a failure reads them again.
         self.options: list[IP] = []
@@ -189,7 +194,7 @@ class InputPort(DeprecatedReaders):
             if not self._slots:
                 raise EndOfStream()
             return self._select(1, timeout)[1][0]
-        ip: IP = self._pending.popleft() if self._pending else conn.recv(timeout)
+        ip: IP = self.unread.popleft() if self.unread else conn.recv(timeout)
         if self.handling is not None:
             self.handling.ip = ip
         return ip
@@ -200,7 +205,7 @@ class InputPort(DeprecatedReaders):
         conn = self._single()
         if conn is None:
             return [self.recv(timeout)]
-        pending = self._pending
+        pending = self.unread
         batch: list[IP]
         if pending:
             count = len(pending) if max_items <= 0 else min(max_items, len(pending))
@@ -263,7 +268,7 @@ class InputPort(DeprecatedReaders):
             # IPs taken in a batch wait on the port, not in this generator: if run() raises
             # while handling one, a fresh instance (an error policy) goes on with the rest.
             handling = self.handling
-            pending = self._pending
+            pending = self.unread
             while True:
                 if not pending:
                     try:
@@ -300,7 +305,7 @@ class InputPort(DeprecatedReaders):
         """Put the options read back in front of what waits (a fresh instance reads them
         again); False if none were read."""
         options, self.options = self.options, []
-        self._pending.extendleft(reversed(options))
+        self.unread.extendleft(reversed(options))
         return bool(options)
 
 
@@ -328,6 +333,7 @@ class OutputPort(DeprecatedSenders):
         spec: PortSpec,
         slots: dict[Index | None, list[Connection]],
         closed_slots: set | None = None,
+        refused: list[int] | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -341,6 +347,8 @@ class OutputPort(DeprecatedSenders):
         #: per-slot views, as is the set of slots whose edges were edited away (held).
         self._edit = threading.Condition(threading.Lock())
         self._held: set = set()
+        #: IPs a stop refused to this port's sends (one cell, shared with the per-slot views)
+        self._refused = refused if refused is not None else [0]
 
     # -- live edits (see flowpy.engine.live): lists are replaced, never changed in place, so a
     #    send in progress finishes on the list it started with ------------------------------
@@ -425,7 +433,7 @@ class OutputPort(DeprecatedSenders):
                 if targets is None:
                     targets = []
                     self._slots = {**self._slots, slot: targets}
-                view = OutputPort(self.spec, {None: targets}, self._closed_slots)
+                view = OutputPort(self.spec, {None: targets}, self._closed_slots, self._refused)
                 view._edit = self._edit
                 view._held = self._held
                 view._slot = slot
@@ -443,31 +451,44 @@ class OutputPort(DeprecatedSenders):
         ``on_queued()`` runs once, when the first edge takes the IP and before its reader can
         see it (see :meth:`Connection.send`).
         """
-        targets = self._targets
-        if not targets:
-            targets = self._wait_for_targets()
+        try:
+            targets = self._targets
             if not targets:
-                return True
-        ok = True
-        for conn in targets:
-            if conn.send(ip, on_queued):
-                on_queued = None
-            else:
-                ok = False
-        return ok
+                targets = self._wait_for_targets()
+                if not targets:
+                    return True
+            ok = True
+            for conn in targets:
+                if conn.send(ip, on_queued):
+                    on_queued = None
+                else:
+                    ok = False
+            return ok
+        except NetworkStopped:
+            self._refused[0] += 1
+            raise
 
     def send_many(self, ips: Iterable[IP]) -> bool:
         batch = ips if isinstance(ips, list) else list(ips)
-        targets = self._targets
-        if not targets:
-            targets = self._wait_for_targets()
+        try:
+            targets = self._targets
             if not targets:
-                return True
-        ok = True
-        for conn in targets:
-            if not conn.send_many(batch):
-                ok = False
-        return ok
+                targets = self._wait_for_targets()
+                if not targets:
+                    return True
+            ok = True
+            for conn in targets:
+                if not conn.send_many(batch):
+                    ok = False
+            return ok
+        except NetworkStopped as stopped:
+            self._refused[0] += len(batch) if stopped.refused is None else stopped.refused
+            raise
+
+    @property
+    def refused(self) -> int:
+        """IPs sent here that a stop refused (the process had them in hand: discarded)."""
+        return self._refused[0]
 
     def send_data(self, value: Any) -> None:
         """Send ``value`` as one data IP (``send(IP.make_data(value))`` without the result)."""

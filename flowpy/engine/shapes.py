@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from .component import Component
+from .failures import Failure
 from .ip import IP
 from .ports import InPort, InPorts, OutPort, OutPorts, OutputPort
 
@@ -28,14 +29,16 @@ class BadInput(ValueError):
 
 
 def reject(component: Component, message: str | BadInput, value: Any = None, **extra: Any) -> None:
-    """Report bad input: to ``error`` when that outport exists and is connected, as
-    ``{"message": ..., "input": value, **extra}``; else raise ``ValueError`` naming the node
-    (the process fails with that message). A BadInput given as the message keeps its hint
-    (on the error port as ``hint``, and in the failure line)."""
+    """Report bad input: to ``error`` when that outport exists and is connected (as a failure:
+    node, component, type, message, input, time, plus ``extra``), else raise ``ValueError``
+    naming the node (the process fails with that message). A BadInput given as the message
+    keeps its hint (on the error port as ``hint``, and in the failure line)."""
     hint = message.hint if isinstance(message, BadInput) else ""
     message = str(message)
     if "error" in component.outports and component.outports["error"].is_connected:
-        info: dict[str, Any] = {"message": message, "input": value}
+        name = type(component).component_name or type(component).__name__
+        failure = Failure(component.node_id, name, "BadInput", message, IP.make_data(value))
+        info = failure.as_data()  # the one shape of a failure (docs/graphs.md)
         if hint:
             info["hint"] = hint
         info.update(extra)

@@ -331,12 +331,9 @@ class Link:
             self.stats["debug"] += 1
             return
         if protocol == "network" and payload.get("graph") == self.graph:
-            if command in ("started", "stopped"):
-                running = bool(payload.get("running"))
-                if running != self.negotiator.remote_running:
-                    self.negotiator.remote_running = running
-                    self._report({"type": "remote-network", "started": bool(payload.get("started")),
-                                  "running": running})
+            if command in ("started", "stopped") and self.negotiator.network_changed(payload):
+                self._report({"type": "remote-network", "started": bool(payload.get("started")),
+                              "running": bool(payload.get("running"))})
             elif command == "error":
                 self._error({"type": "remote", "message": str(payload.get("message", ""))})
 

@@ -69,6 +69,11 @@ class Connection:
         self.hello_error: str | None = None
         self.welcome: dict | None = None
         self.restarted: str | None = None
+        #: The welcome came from another remote process than the last one (it restarted).
+        #: A flowpy remote starts again at restart exactly the networks that ran (start.json;
+        #: any client's stop clears that), so a network running then is the run this link
+        #: started, resumed: the link still owns it (conf.stop stops it at the end).
+        self.new_instance = False
 
     def write(self, graph: str | None, batch: list[tuple[int, Outbound]],
               port_name: Callable[[str], str]) -> None:
@@ -210,9 +215,20 @@ class Negotiator:
                 restarted = "the remote network started again while the link was down " \
                             "(its uptime is shorter than the link's absence)"
         self._remote_began = began
-        if restarted and status is not None and status.get("running"):
+        if restarted and status is not None and status.get("running") \
+                and not (self.started_network and conn.new_instance):
             self.started_network = False  # somebody else started the restarted remote's run
         return status, restarted
+
+    def network_changed(self, payload: dict) -> bool:
+        """A ``network:started``/``stopped`` of our graph arrived: whether its running state
+        changed. A stop (not started any more) ends this link's ownership of the run."""
+        if not payload.get("started"):
+            self.started_network = False  # stopped: no run to own now
+        running = bool(payload.get("running"))
+        changed = running != self.remote_running
+        self.remote_running = running
+        return changed
 
     def start_remote(self, client: Client, status: dict | None) -> None:
         """``conf.start``: start the remote network if it is not running."""
@@ -298,6 +314,7 @@ class Negotiator:
                 return
             if command == "welcome":
                 conn.welcome = payload
+                conn.new_instance = self._instance not in (None, payload.get("instance"))
                 conn.restarted = self._welcomed(payload)
                 conn.mode = EXTENSION
                 conn.batch = payload.get("batch") is True

@@ -94,4 +94,4 @@ GraphEvent = (
 )
 
 #: The one callable a hosted graph reports through.
-Emit = Callable[[GraphEvent], None]
+Emit = Callable[[GraphEvent], int]

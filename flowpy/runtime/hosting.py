@@ -492,10 +492,10 @@ class HostedGraph(NetworkListener):
         """connect/disconnect of an exported port -> runtime:packet (and link sessions)."""
         self.emit(PortMarker(self.id, direction, port, event))
 
-    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+    def outport_ips(self, network: Network, port: str, ips: list[IP]) -> int:
         """IPs left an exported outport: deliver them, waiting for an allowed client if
-        needed."""
-        self.emit(PortOutput(self.id, port, ips, network.stopping))
+        needed; how many the network's stop kept from being delivered."""
+        return self.emit(PortOutput(self.id, port, ips, network.stopping))
 
     # -- debug edges and tracing ---------------------------------------------------------------
     def _snapshot_edges(self) -> None:

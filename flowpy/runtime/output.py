@@ -45,7 +45,7 @@ class OutputRouter:
         #: Notified when clients come and go and when networks stop (output waits on it).
         self._changed = threading.Condition(self._lock)
         self._clients: list[Client] = []
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        self._handlers: dict[type, Callable[[Any], int | None]] = {
             NetworkStarted: self._started,
             NetworkStopped: self._stopped,
             ProcessFailed: self._failed,
@@ -114,9 +114,10 @@ class OutputRouter:
                     client.send(plain, lane)
 
     # -- what hosted graphs report ------------------------------------------------------------
-    def emit(self, event: GraphEvent) -> None:
-        """Route one event of a hosted graph (the callable each hosted graph is given)."""
-        self._handlers[type(event)](event)
+    def emit(self, event: GraphEvent) -> int:
+        """Route one event of a hosted graph (the callable each hosted graph is given); for
+        graph output, how many IPs a network's stop kept from being delivered (else 0)."""
+        return self._handlers[type(event)](event) or 0
 
     def _started(self, event: NetworkStarted) -> None:
         self.broadcast(*reports.network_started(event.graph), "network-status", event.cause)
@@ -150,7 +151,7 @@ class OutputRouter:
         for client in receivers:
             client.send(message, lane)  # never waiting
 
-    def _deliver(self, event: PortOutput) -> None:
+    def _deliver(self, event: PortOutput) -> int:
         """IPs left a graph outport: never dropped.
 
         Link sessions allowed to receive the port take them first (into their outboxes, which
@@ -161,7 +162,7 @@ class OutputRouter:
         Otherwise this blocks the graph's outport handler (back-pressure into the network)
         until at least one standard client allowed to receive this outport has taken each
         packet, waiting for such a client to connect if need be, or until the network is
-        stopping.
+        stopping. Returns how many (the last ones) the stop kept from being delivered.
         """
         graph, port, stopping = event.graph, event.port, event.stopping
         payloads = [reports.packet_payload(graph, port, ip) for ip in event.ips]
@@ -188,19 +189,20 @@ class OutputRouter:
         )
         if done < len(payloads):  # no session (left) took these: a client must
             messages = [reports.packet(payload) for payload in payloads[done:]]
-            self._to_clients(graph, port, messages, cancelled)
+            return len(messages) - self._to_clients(graph, port, messages, cancelled)
+        return 0
 
     def _to_clients(
         self, graph: str, port: str, messages: list[dict], cancelled: Callable[[], bool]
-    ) -> bool:
+    ) -> int:
         """Send each message to every standard client allowed to receive ``port``, waiting
-        until there is at least one that takes it; False if cancelled first."""
+        until there is at least one that takes it; how many were taken (fewer if cancelled)."""
         position = 0
         while position < len(messages):
             with self._lock:
                 while True:
                     if cancelled():
-                        return False
+                        return position
                     targets = self._receivers(graph, port)
                     if targets:
                         break
@@ -217,7 +219,7 @@ class OutputRouter:
                         self._changed.wait(timeout=1.0)
                     break
                 position += 1
-        return True
+        return position
 
     def _stopping(self, event: OutputStopping) -> None:
         self.wake(event.graph)

@@ -6,12 +6,14 @@ It must end by itself: the numbers run out, B gives everything back, and the run
 from __future__ import annotations
 
 import json
+import queue
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
-from processes import ROOT, python_env
+from processes import ROOT, free_port, python_env
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +49,58 @@ def test_the_bridge_example_ends_by_itself(spawn_runtime, tmp_path):
         assert states == ["connecting", "connected", "closed"], statuses
         assert {"type": "port", "port": "out", "event": "disconnect"} in statuses
     assert b.running
+
+
+def test_a_bridge_run_ends_after_its_remote_was_killed_and_came_back(spawn_runtime, tmp_path):
+    """Issue 24 case 5: B is killed (SIGKILL) while a ``flowpy run`` Bridge uses the network
+    it started, and restarted on the same port and state directory, where it resumes that
+    network (start.json). The Bridge still owns it: once stdin ends, it stops B's network
+    and the run ends by itself."""
+    port = str(free_port())
+    b = spawn_runtime("--graph", ECHO, "--port", port, secret="s3cret")
+    conf = {"url": b.url, "secret": "s3cret", "start": True,
+            "map": {"in": {"0": "in"}, "out": {"0": "out"}},
+            "reconnect": {"initial": 0.05, "max": 0.3}}
+    source = tmp_path / "bridge.fbp"
+    source.write_text(
+        "INPORT=pass.IN:IN\n"
+        "pass(core/Repeat) OUT -> IN[0] bridge(core/Bridge)\n"
+        f"'{json.dumps(conf)}' -> CONF bridge\n"
+        "bridge OUT[0] -> IN print(core/Output)\n"
+        "bridge STATUS -> IN log(core/Output)\n", encoding="utf-8")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "run", str(source), "--stdin", "in"],
+        cwd=str(tmp_path), env=python_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.strip()) for line in run.stdout],
+                              name="test-run-stdout")
+    reader.start()
+
+    def wait_line(wanted) -> list[str]:
+        seen = []
+        while True:
+            line = lines.get(timeout=60)
+            seen.append(line)
+            if wanted(line):
+                return seen
+
+    try:
+        run.stdin.write("1\n")
+        run.stdin.flush()
+        wait_line(lambda line: line == "1")
+        b.kill()
+        back = spawn_runtime("--graph", ECHO, "--port", port, secret="s3cret",
+                             state_dir=b.state_dir)
+        assert back.url == b.url
+        run.stdin.write("2\n")
+        run.stdin.flush()
+        seen = wait_line(lambda line: line == "2")
+        assert any('"remote-restart"' in line for line in seen), seen
+        run.stdin.close()
+        assert run.wait(60) == 0, run.stderr.read()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        reader.join(10)

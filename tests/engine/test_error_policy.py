@@ -119,7 +119,7 @@ def test_a_failure_outside_an_ip_stops_whatever_the_policy():
 
 
 def test_a_wired_error_port_gets_the_failure_as_data_and_nothing_is_reported():
-    # flow/Filter compares text with a number: a TypeError its run() does not catch.
+    # flow/Filter compares text with a number: bad input, with a hint at its common cause.
     graph = build(
         {"e": "test/Emit", "f": "flow/Filter", "c": "test/Collect", "err": "test/Collect"},
         ["e.out -> f.in", "f.out -> c.in", "f.error -> err.in"],
@@ -128,7 +128,7 @@ def test_a_wired_error_port_gets_the_failure_as_data_and_nothing_is_reported():
     listener, network = run_graph(graph)  # the default policy would stop: the port catches
     assert seen() == [{"age": 20}, {"age": 30}]
     [error] = seen("err")
-    assert set(error) == {"node", "component", "type", "message", "input", "time"}
+    assert set(error) == {"node", "component", "type", "message", "input", "time", "hint"}
     assert (error["node"], error["component"], error["input"]) == ("f", "flow/Filter", {"age": "x"})
     assert listener.failures == []
 

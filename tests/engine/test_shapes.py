@@ -66,7 +66,12 @@ def test_a_transform_sends_one_value_per_data_ip_and_passes_brackets():
 def test_bad_input_goes_to_error_or_fails_the_process_naming_the_node():
     result = run_component(Double, {"in": [1, "x", 3]})
     assert result["out"] == [2, 6]
-    assert result["error"] == [{"message": "not a number: 'x'", "input": "x"}]
+    [error] = result["error"]
+    assert (error["message"], error["input"], error["type"]) == (
+        "not a number: 'x'",
+        "x",
+        "BadInput",
+    )
 
     class Plain(Double):
         outports = OutPorts(OutPort("out"))

@@ -330,3 +330,43 @@ def _ref(node, port):
     from flowpy.graphs.model import PortRef
 
     return PortRef(node, port)
+
+
+# -- a message that fails never crashes the worker nor comes back (issue 24 case 6) -----------
+
+PARSE_FBP = "INPORT=p.IN:IN\nOUTPORT=p.OUT:OUT\np(strings/ParseNumber)\n"
+
+
+PARSE_JSON = {"processes": {"p": {"component": "strings/ParseNumber"}}, "connections": [],
+              "inports": {"in": {"process": "p", "port": "in"}},
+              "outports": {"out": {"process": "p", "port": "out"}}}
+
+
+@pytest.mark.parametrize("fmt, ack", [("fbp", "accepted"), ("json", "output")])
+def test_a_failing_message_goes_to_the_dead_letters_and_the_worker_goes_on(
+        broker, tmp_path, fmt, ack):
+    """Bad, good, bad, good in: the goods come out, the bads are in dead-ROLE.IN, and the
+    worker is alive (its ParseNumber's error port is not wired: a process error)."""
+    role = unique_role("dl")
+    if fmt == "fbp":
+        target = str(graph_file(tmp_path, "parse", PARSE_FBP))
+    else:
+        path = tmp_path / "parse.json"
+        path.write_text(json.dumps(PARSE_JSON), encoding="utf-8")
+        target = str(path)
+    with participants(tmp_path) as start:
+        proc = start(["--broker", broker.url, "--role", role, "--ack", ack, target])
+        client = probe(broker)
+        try:
+            client.collect(f"{role}.OUT")
+            client.collect(f"dead-{role}.IN")
+            for value in ("abc", "5", "x", "7"):  # bad, good, bad, good
+                client.send(f"{role}.IN", value)
+            goods = [json.loads(b) for b in client.messages(f"{role}.OUT", 2)]
+            bads = [json.loads(b) for b in client.messages(f"dead-{role}.IN", 2)]
+            client.send(f"{role}.IN", "9")  # still at work
+            after = [json.loads(b) for b in client.messages(f"{role}.OUT", 1)]
+        finally:
+            client.close()
+        assert (goods, bads, after) == ([5, 7], ["abc", "x"], [9]), proc.stderr()
+        assert proc.stop() == 143, proc  # alive until told to stop

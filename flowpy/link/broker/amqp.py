@@ -7,6 +7,8 @@ participants (and ``msgflo-setup``) can share a broker without a declaration con
   durable fanout exchange also named ``Q`` (so publishing to ``Q`` reaches it);
 * an outqueue ``Q`` is a durable fanout exchange ``Q``; the coordinator binds other
   participants' inqueues to it;
+* its dead letters go to the durable fanout exchange ``dead-Q``, bound to the durable queue
+  ``dead-Q``, where they are kept;
 * discovery messages go to the durable queue ``fbp`` through the default exchange.
 
 Consumption uses manual acknowledgements and ``basic.qos(prefetch)``: the broker hands this
@@ -22,7 +24,14 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from .base import DISCOVERY_QUEUE, BrokerURL, Delivery, Transport, TransportOptions
+from .base import (
+    DISCOVERY_QUEUE,
+    BrokerURL,
+    Delivery,
+    Transport,
+    TransportOptions,
+    dead_letter_queue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +41,7 @@ IDLE = 1.0
 
 def inqueue_arguments(queue: str) -> dict[str, Any]:
     """The arguments MsgFlo gives an inqueue; a queue declared otherwise would conflict."""
-    return {"x-dead-letter-exchange": "dead-" + queue}
+    return {"x-dead-letter-exchange": dead_letter_queue(queue)}
 
 
 class AmqpTransport(Transport):
@@ -97,6 +106,12 @@ class AmqpTransport(Transport):
             channel.queue_declare(queue, durable=True, arguments=inqueue_arguments(queue))
             channel.exchange_declare(queue, "fanout", durable=True)
             channel.queue_bind(queue, queue)
+            # Its dead letters (as MsgFlo declares them): a fanout exchange and a queue, both
+            # dead-Q, so what is rejected without requeue is kept, not dropped by the broker.
+            dead = dead_letter_queue(queue)
+            channel.exchange_declare(dead, "fanout", durable=True)
+            channel.queue_declare(dead, durable=True)
+            channel.queue_bind(dead, dead)
         for queue, handler in sorted(self._inqueues.items()):
             if self._consuming:
                 self._consumers[queue] = channel.basic_consume(

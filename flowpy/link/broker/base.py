@@ -138,6 +138,12 @@ class BrokerURL:
         return userinfo.partition(":")[2]
 
 
+def dead_letter_queue(queue: str) -> str:
+    """Where the messages of ``queue`` that cannot be processed go: ``dead-QUEUE`` (MsgFlo's
+    dead-letter exchange and queue on AMQP; a topic of that name on MQTT)."""
+    return "dead-" + queue
+
+
 @dataclass
 class Delivery:
     """One message received from the broker."""
@@ -294,6 +300,18 @@ class Transport:
         queue's dead-letter exchange). MQTT has no reject: the message stays unacknowledged
         and the broker sends it again after a reconnect of a kept session."""
         self._submit(("reject", delivery, requeue))
+
+    def dead_letter(self, delivery: Delivery, acked: bool = False) -> None:
+        """``delivery`` can never be processed: to its dead-letter queue, never redelivered.
+        Unacknowledged on AMQP, it is rejected without requeue (the broker dead-letters it,
+        as MsgFlo does); otherwise its body is published to ``dead-QUEUE`` and, unless
+        ``acked`` already, acknowledged (MQTT has no reject)."""
+        if self.scheme == "amqp" and not acked:
+            self.reject(delivery, requeue=False)
+            return
+        self.publish(dead_letter_queue(delivery.queue), delivery.body, dict(delivery.headers))
+        if not acked:
+            self.ack(delivery)
 
     def announce(self, body: bytes) -> None:
         """Publish ``body`` on the discovery queue ``fbp``."""

@@ -20,6 +20,14 @@ Delivery (docs/distributed.md, "Delivery guarantees"):
   those messages may then appear twice (at-least-once). The n-th data IP leaving the graph
   acknowledges the n-th data IP that entered it; brackets are acknowledged on acceptance.
 
+A message whose processing fails (a process error while its IP is in the graph) is never
+redelivered to fail again: it goes to the dead-letter queue ``dead-QUEUE`` (rejected without
+requeue on AMQP, as MsgFlo does; published to the topic ``dead-QUEUE`` on MQTT), and the
+participant goes on with the next message. Which message failed follows the ``ack="output"``
+rule, also under ``ack="accepted"``: the oldest data message in the graph whose output has
+not come. A failing process that ended (rather than going on with its next IP) is
+replaced by restarting the network, and the messages that were inside it are fed in again.
+
 Back-pressure: the network's inports take IPs only as fast as the graph reads them; the
 broker hands the participant at most ``prefetch`` unacknowledged messages, so a full
 network stops the consumption and memory stays bounded.
@@ -144,7 +152,14 @@ class Participant(NetworkListener):
         self.network = Network(graph, registry, [self, *listeners],
                                error_policy=ErrorPolicy(CONTINUE))
         self.transport: Transport | None = None
-        self.stats = {"received": 0, "refused": 0, "sent": 0, "announced": 0}
+        self.stats = {
+            "received": 0,
+            "refused": 0,
+            "sent": 0,
+            "announced": 0,
+            "dead": 0,
+            "restarts": 0,
+        }
         self.inqueues = {port: config.queue(port) for port in graph.inports}
         self.outqueues = {port: config.queue(port) for port in graph.outports}
         self._port_of_queue = {queue: port for port, queue in self.inqueues.items()}
@@ -152,8 +167,13 @@ class Participant(NetworkListener):
         self._inbox: deque[Delivery] = deque()
         self._inbox_ready = threading.Condition()
         self._inbox_closed = False
-        self._unacked: deque[Delivery] = deque()  # ack="output": accepted data, oldest first
+        #: Data messages inside the network whose output has not come, oldest first (in
+        #: both ack modes: the oldest is the one a process error is about).
+        self._unacked: deque[Delivery] = deque()
         self._unacked_lock = threading.Lock()
+        #: A process error ended a process: the network is being restarted (the feeder waits).
+        self._restarting = False
+        self._restarted = threading.Condition()
         self._drained = True
         self._done = threading.Event()
         self._stop_lock = threading.Lock()
@@ -203,6 +223,8 @@ class Participant(NetworkListener):
             if self._stopped:
                 return []
             self._stopped = True
+        with self._restarted:  # a feeder waiting for a restart gives up
+            self._restarted.notify_all()
         transport = self.transport
         deadline = time.monotonic() + timeout
         self._heartbeat_stop.set()
@@ -310,21 +332,32 @@ class Participant(NetworkListener):
                 if port is None:
                     self._refuse(delivery, f"no inport for queue {delivery.queue!r}")
                     continue
-                is_data = ip.kind == DATA
                 try:
-                    network.send_inport(
-                        port,
-                        ip,
-                        on_accepted=partial(self._accepted, delivery, is_data),
-                        on_queued=partial(self._queued, delivery)
-                        if is_data and self.config.ack == "output"
-                        else None,
-                    )
+                    self._send(network, port, ip, delivery)
                 except NetworkError:  # stopped: nothing more goes in, all goes back
                     for rest in batch[position:]:
                         transport.reject(rest, requeue=True)
                     self._reject_inbox()
                     return
+
+    def _send(self, network: Network, port: str, ip: IP, delivery: Delivery) -> None:
+        """Into the network; while a restart is under way, once it is over (NetworkError if
+        the network stopped for good)."""
+        is_data = ip.kind == DATA
+        while True:
+            try:
+                network.send_inport(
+                    port,
+                    ip,
+                    on_accepted=partial(self._accepted, delivery, is_data),
+                    on_queued=partial(self._queued, delivery) if is_data else None,
+                )
+                return
+            except NetworkError:
+                with self._restarted:
+                    if not self._restarting or self._stopped:
+                        raise
+                    self._restarted.wait_for(lambda: not self._restarting or self._stopped)
 
     def _reject_inbox(self) -> None:
         transport = self.transport
@@ -337,16 +370,14 @@ class Participant(NetworkListener):
                 transport.reject(delivery, requeue=True)
 
     def _refuse(self, delivery: Delivery, why: str) -> None:
-        """A message that can never become an IP: dead-lettered (AMQP), not redelivered."""
+        """A message that can never become an IP: to the dead letters, not redelivered."""
         self.stats["refused"] += 1
         self._report({"type": "refused", "queue": delivery.queue, "message": why})
         if self.transport is not None:
-            self.transport.reject(delivery, requeue=False)
-            if self.transport.scheme == "mqtt":  # no reject in MQTT: acknowledge it away
-                self.transport.ack(delivery)
+            self.transport.dead_letter(delivery)
 
     def _queued(self, delivery: Delivery) -> None:
-        """ack=output: the IP entered the network (before anything made of it can leave)."""
+        """A data IP entered the network (before anything made of it can leave)."""
         with self._unacked_lock:
             self._unacked.append(delivery)
 
@@ -364,6 +395,8 @@ class Participant(NetworkListener):
         with self._unacked_lock:
             rest = list(self._unacked)
             self._unacked.clear()
+        if self.config.ack != "output":
+            return  # acknowledged when accepted
         for delivery in rest:
             if transport is None:
                 break
@@ -400,11 +433,12 @@ class Participant(NetworkListener):
             if ip.kind == DATA:
                 sent += 1
         self.stats["sent"] += sent
-        if sent and self.config.ack == "output":
+        if sent:
             with self._unacked_lock:
                 done = [self._unacked.popleft() for _ in range(min(sent, len(self._unacked)))]
-            for delivery in done:
-                transport.ack(delivery)
+            if self.config.ack == "output":
+                for delivery in done:
+                    transport.ack(delivery)
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
         self.outport_ips(network, port, [ip])
@@ -413,11 +447,88 @@ class Participant(NetworkListener):
         self._drained = drained and count == 0
 
     def finished(self, network: Network) -> None:
+        with self._restarted:
+            if self._restarting:
+                return  # a process error ended it: it is being restarted
         self._report({"type": "finished", "message": "every process of the graph ended"})
         self._done.set()
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
+        """A message failed: it goes to the dead letters, and a process that ended with the
+        error is replaced by a restart of the network (module docstring). Done by a thread
+        of its own: the outputs of what went before must come out first."""
         self._report({"type": "process-error", "node": node, "message": message, "traceback": tb})
+        proc = network.structure.process(node)
+        thread = proc.thread if proc is not None else None
+        with self._restarted, self._stop_lock:
+            if thread is None or self._stopped or self._restarting:
+                return
+            self._restarting = True
+        recover = threading.Thread(
+            target=self._recover,
+            args=(network, thread, node, message),
+            name=f"{self.config.role}-recover",
+        )
+        self._threads.append(recover)
+        recover.start()
+
+    def _recover(self, network: Network, failed: threading.Thread, node: str, message: str) -> None:
+        try:
+            failed.join(STOP_TIMEOUT)
+            if failed.is_alive():  # it goes on with its next IP (a per-IP error policy)
+                self._dead_letter_oldest(node, message)
+                return
+            # The drain lets out what was made before the failure, so the oldest message
+            # whose output has not come is the failing one.
+            network.stop(STOP_TIMEOUT, drain=True)
+            self._dead_letter_oldest(node, message)
+            with self._unacked_lock:
+                inside = list(self._unacked)
+                self._unacked.clear()
+            self._drained = True
+            if self._stopped:
+                return
+            network.start()
+            self.stats["restarts"] += 1
+            log.warning("%s: restarted the network after a process error", self.config.role)
+            for delivery in inside:
+                port = self._port_of_queue.get(delivery.queue)
+                if port is not None:
+                    network.send_inport(
+                        port,
+                        decode_ip(delivery.body, delivery.headers),
+                        on_accepted=partial(self._requeued, delivery),
+                        on_queued=partial(self._queued, delivery),
+                    )
+        except (NetworkError, CodecError) as exc:
+            log.warning("%s: cannot restart the network: %s", self.config.role, exc)
+            self._done.set()
+        finally:
+            with self._restarted:
+                self._restarting = False
+                self._restarted.notify_all()
+
+    def _dead_letter_oldest(self, node: str, message: str) -> None:
+        with self._unacked_lock:
+            failing = self._unacked.popleft() if self._unacked else None
+        transport = self.transport
+        if failing is None or transport is None:
+            return
+        self.stats["dead"] += 1
+        transport.dead_letter(failing, acked=self.config.ack == "accepted")
+        self._report(
+            {
+                "type": "dead-letter",
+                "queue": failing.queue,
+                "node": node,
+                "message": f"processing failed: {message}",
+            }
+        )
+
+    def _requeued(self, delivery: Delivery, ok: bool) -> None:
+        """A message fed in again after a restart (acknowledged already under ack=accepted)."""
+        if not ok and self.config.ack == "output" and self.transport is not None:
+            self.transport.reject(delivery, requeue=True)
 
     # -- reports --------------------------------------------------------------------------
     def _transport_status(self, info: dict[str, Any]) -> None:

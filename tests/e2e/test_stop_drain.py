@@ -1,0 +1,90 @@
+"""A graceful stop of a served network ends the input first, so a total still comes out.
+
+``examples/count.fbp`` served by a real ``flowpy serve``: five packets acknowledged
+(``packetsent``), then ``network:stop``. The end of the inport's stream reaches ``count``,
+which emits its total before the network reports ``stopped``. The drain used to take a
+reader that the end of its stream had just woken (but which had not run yet) for one idle on
+an empty connection, and stopped before the total was made; several cycles in one server
+give that interleaving many chances (tests/engine/test_network_drain.py forces it).
+"""
+
+from __future__ import annotations
+
+from processes import ROOT
+from stop_traffic import stop_cycles
+from ws_clients import ReadingClient
+
+CYCLES = 6
+
+
+def _is(command: str):
+    return lambda m: m.get("protocol") == "network" and m.get("command") == command
+
+
+def _data_out(m: dict) -> bool:
+    payload = m.get("payload") or {}
+    return (
+        m.get("protocol") == "runtime"
+        and m.get("command") == "packet"
+        and payload.get("port") == "out"
+        and payload.get("event") == "data"
+    )
+
+
+def test_network_stop_lets_the_count_out_before_stopped(spawn_runtime):
+    served = spawn_runtime("--graph", str(ROOT / "examples" / "count.fbp"))
+    client = ReadingClient(served.url, name="stopper")
+    try:
+        for cycle in range(CYCLES):
+            start = len(client.messages)
+            client.request("network", "start", {"graph": "count"})
+            for n in range(5):
+                client.request(
+                    "runtime",
+                    "packet",
+                    {"graph": "count", "port": "in", "event": "data", "payload": f"{cycle}:{n}"},
+                )
+            client.send("network", "stop", {"graph": "count"})
+            client.wait_for(_is("stopped"), start=start)
+            after = client.messages[start:]
+            stopped_at = next(i for i, m in enumerate(after) if _is("stopped")(m))
+            totals = [m["payload"]["payload"] for m in after[:stopped_at] if _data_out(m)]
+            assert totals == [5], f"cycle {cycle}: {totals} before stopped"
+    finally:
+        client.close()
+
+
+def test_stops_amid_traffic_account_for_every_acknowledged_packet(spawn_runtime):
+    """Issue 24 case 4 (bench/stop_accounting.py runs the 20 cycles): acknowledged =
+    delivered + reported discarded, whether a stop drains or cuts off at once."""
+    served = spawn_runtime()
+    tally = stop_cycles(served.url, cycles=4)
+    delivered = set(tally.delivered)
+    assert len(delivered) == len(tally.delivered)  # nothing twice
+    assert delivered <= tally.acknowledged  # nothing that was not acknowledged
+    assert tally.discarded > 0  # the immediate stops did cut traffic off ...
+    assert (len(tally.acknowledged), tally.unreported) == (
+        len(delivered) + tally.discarded,
+        0,
+    )  # ... and said how much, exactly
+
+
+def test_sigterm_to_serve_lets_the_count_out_before_the_connection_ends(spawn_runtime):
+    """The same drain at a SIGTERM to ``flowpy serve`` (its networks stop as network:stop
+    stops one): the total comes out before the server closes the connection."""
+    served = spawn_runtime("--graph", str(ROOT / "examples" / "count.fbp"))
+    client = ReadingClient(served.url, name="watcher")
+    try:
+        client.request("network", "start", {"graph": "count"})
+        for n in range(5):
+            client.request(
+                "runtime",
+                "packet",
+                {"graph": "count", "port": "in", "event": "data", "payload": n},
+            )
+        assert served.stop() == 0
+        client.wait_until(lambda: client.closed)
+        totals = [m["payload"]["payload"] for m in client.messages if _data_out(m)]
+        assert totals == [5]
+    finally:
+        client.close()
