@@ -10,8 +10,14 @@ All in one run, against the same B:
 * **bridge, window=1**: lock-step (each packet waits for its acknowledgement);
 * **client**: no Bridge, no network on A: ``flowpy.client`` sends straight into B with the
   same window and a second thread counts the ``runtime:packet`` outputs.
+* **node client**: the baseline, bench/protocol_client.js (the npm ``ws`` package, frames
+  written by hand) doing what the straight client does against the same B: the same window,
+  one ``core/Repeat`` (its own graph on B, built over the protocol).
 
-The target is windowed ≥ 10× lock-step. Machines here are noisy: compare the ratios.
+The targets are ratios (issue 27): windowed ≥ 10× lock-step, the straight client ≥ the Node
+client, the Bridge with the extension ≥ 2.5× the Node client, the plain Bridge ≥ the straight
+client. Machines here are noisy: compare the ratios, and the runs are interleaved so drift in
+the machine's load hits every case alike.
 
     python bench/bridge.py [--count 20000] [--lockstep-count 2000] [--repeat 3]
 """
@@ -19,7 +25,10 @@ The target is windowed ≥ 10× lock-step. Machines here are noisy: compare the 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,9 +85,22 @@ class Counter(Component):
 def start_b() -> tuple[subprocess.Popen, str]:
     state = tempfile.mkdtemp(prefix="flowpy-bench-b-")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir", state,
-         "--graph", str(ROOT / "examples" / "echo.json")],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            state,
+            "--graph",
+            str(ROOT / "examples" / "echo.json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     match = re.search(r"(ws://\S+)", line)
@@ -99,8 +121,10 @@ def through_bridge(url: str, count: int, window: int, extension: bool) -> float:
     graph.add_edge(PortRef("src", "out"), PortRef("bridge", "in", "in"))
     graph.add_edge(PortRef("bridge", "out", "out"), PortRef("sink", "in"))
     graph.add_initial(count, PortRef("src", "conf"))
-    graph.add_initial({"url": url, "start": True, "window": window, "extension": extension},
-                      PortRef("bridge", "conf"))
+    graph.add_initial(
+        {"url": url, "start": True, "window": window, "extension": extension},
+        PortRef("bridge", "conf"),
+    )
     Counter.target, Counter.done, Counter.last = count, threading.Event(), None
     network = Network(graph, registry)
     began = time.perf_counter()
@@ -137,41 +161,138 @@ def straight_client(url: str, count: int, window: int) -> float:
         return count / (time.perf_counter() - began)
 
 
+NODE_CLIENT = ROOT / "bench" / "protocol_client.js"
+WS_PACKAGE = ROOT / "tests" / "js" / "node_modules" / "ws" / "package.json"
+
+
+def node_client(node: str, url: str, count: int, window: int) -> float:
+    """bench/protocol_client.js, workload A only, through one core/Repeat on B."""
+    config = {
+        "url": url,
+        "target": "flowpy",
+        "deflate": False,
+        "chain": 1,
+        "count": count,
+        "window": window,
+        "trips": 0,
+    }
+    done = subprocess.run(
+        [node, str(NODE_CLIENT), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr.strip()}
+    if done.returncode != 0 or not result.get("ok"):
+        raise SystemExit(f"the node client failed: {result.get('error')}")
+    return count / result["throughput"]["seconds"]
+
+
+def old_tree(ref: str) -> Path:
+    """The tree of git ``ref`` in a temporary directory (for figures of an older flowpy)."""
+    where = Path(tempfile.mkdtemp(prefix="flowpy-bench-ref-"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def bridge_at(tree: Path, url: str, count: int, window: int, extension: bool) -> float:
+    """bench/bridge.py's Bridge case as the flowpy in ``tree`` runs it, in a subprocess."""
+    code = (
+        f"import sys; sys.path[:0] = [{str(tree)!r}, {str(tree / 'bench')!r}]; "
+        "import bridge; from flowpy.cli.tuning import tune_gc; tune_gc(); "
+        f"print(bridge.through_bridge({url!r}, {count}, {window}, {extension}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tree
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the Bridge of {tree} failed: {done.stderr.strip()[-500:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def spread(rates: list[float]) -> str:
+    return f"{max(rates):>9,.0f} packets/s  (runs {min(rates):,.0f} .. {max(rates):,.0f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=20_000, help="packets per windowed run")
-    parser.add_argument("--lockstep-count", type=int, default=2_000,
-                        help="packets per window=1 run")
+    parser.add_argument(
+        "--lockstep-count", type=int, default=2_000, help="packets per window=1 run"
+    )
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="also run the Bridges of git REF (e.g. main) against the same B",
+    )
     args = parser.parse_args()
     tune_gc()
+    node = shutil.which("node")
+    if node is None or not WS_PACKAGE.exists():
+        raise SystemExit("needs node and the npm test tools: npm ci --prefix tests/js")
+    tree = old_tree(args.against) if args.against else None
     proc, url = start_b()
+    n, w = args.count, args.window
     try:
-        cases = [
-            ("bridge, extension", lambda: through_bridge(url, args.count, args.window, True)),
-            ("bridge, plain", lambda: through_bridge(url, args.count, args.window, False)),
-            ("bridge, window=1", lambda: through_bridge(url, args.lockstep_count, 1, True)),
-            ("client, straight", lambda: straight_client(url, args.count, args.window)),
+        cases = {
+            "node client": lambda: node_client(node, url, n, w),
+            "client, straight": lambda: straight_client(url, n, w),
+            "bridge, extension": lambda: through_bridge(url, n, w, True),
+            "bridge, plain": lambda: through_bridge(url, n, w, False),
+            "bridge, window=1": lambda: through_bridge(url, args.lockstep_count, 1, True),
+        }
+        if tree is not None:
+            cases[f"extension @{args.against}"] = lambda: bridge_at(tree, url, n, w, True)
+            cases[f"plain @{args.against}"] = lambda: bridge_at(tree, url, n, w, False)
+        runs: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.repeat):  # interleaved: drift in the machine's load hits all alike
+            for name, case in cases.items():
+                runs[name].append(case())
+        best = {name: max(rates) for name, rates in runs.items()}
+        print(
+            f"window={w}, {n} packets per run ({args.lockstep_count} for window=1), best of "
+            f"{args.repeat}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
+        node_rate = best["node client"]
+        for name, rates in runs.items():
+            print(f"{name:<22} {spread(rates)}   {best[name] / node_rate:5.2f}x node")
+        checks = [
+            ("straight client >= node client", best["client, straight"] / node_rate, 1.0),
+            ("bridge, extension >= 2.5x node client", best["bridge, extension"] / node_rate, 2.5),
+            (
+                "bridge, plain >= straight client",
+                best["bridge, plain"] / best["client, straight"],
+                1.0,
+            ),
+            (
+                "windowed >= 10x lock-step",
+                best["bridge, extension"] / best["bridge, window=1"],
+                10.0,
+            ),
         ]
-        results = {}
-        for name, case in cases:
-            rates = [case() for _ in range(args.repeat)]
-            results[name] = max(rates)
-            print(f"{name:<20} {results[name]:>9,.0f} packets/s   "
-                  f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})", flush=True)
-        lockstep = results["bridge, window=1"]
-        client = results["client, straight"]
-        print(f"\nwindow={args.window}, {args.count} packets per run "
-              f"({args.lockstep_count} for window=1), best of {args.repeat}")
-        for name in ("bridge, extension", "bridge, plain"):
-            print(f"{name:<20} {results[name] / lockstep:5.1f}x lock-step   "
-                  f"{results[name] / client:5.2f}x the straight client")
-        ratio = results["bridge, extension"] / lockstep
-        print(f"target windowed >= 10x lock-step: {'met' if ratio >= 10 else 'NOT met'}")
+        if tree is not None:
+            checks.append(
+                (
+                    f"bridge, extension >= 2x @{args.against}",
+                    best["bridge, extension"] / best[f"extension @{args.against}"],
+                    2.0,
+                )
+            )
+        print()
+        for what, ratio, target in checks:
+            print(f"{what:<42} {ratio:6.2f}  {'met' if ratio >= target else 'NOT met'}")
     finally:
         proc.terminate()
         proc.wait(30)
+        if tree is not None:
+            shutil.rmtree(tree, ignore_errors=True)
 
 
 if __name__ == "__main__":

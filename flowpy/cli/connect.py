@@ -44,13 +44,15 @@ def runtime_url(text: str) -> str:
         try:
             parts.port  # noqa: B018 - raises ValueError for a port out of range
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: the port is not a number from 0 "
-                                             "to 65535") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: the port is not a number from 0 to 65535"
+            ) from None
         return text
     if parts.scheme in ("http", "https") and host:
-        fixed = ("wss" if parts.scheme == "https" else "ws") + text[len(parts.scheme):]
+        fixed = ("wss" if parts.scheme == "https" else "ws") + text[len(parts.scheme) :]
         raise argparse.ArgumentTypeError(
-            f"{text!r}: a runtime is reached over WebSocket: use {fixed}")
+            f"{text!r}: a runtime is reached over WebSocket: use {fixed}"
+        )
     if not parts.scheme and host:
         raise argparse.ArgumentTypeError(f"{text!r}: say how to reach it: ws://{text}")
     raise argparse.ArgumentTypeError(f"{text!r} is not a runtime URL (like {EXAMPLE_URL})")
@@ -60,16 +62,23 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", type=runtime_url, help=f"the runtime, e.g. {EXAMPLE_URL}")
     parser.add_argument("--graph", help="graph id (default: the runtime's main graph)")
     add_secret_options(parser, "the runtime's secret or your token")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds to wait for the runtime to answer (default: 30)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the runtime to answer (default: 30)",
+    )
 
 
-def connect(args: argparse.Namespace, needs: str) -> tuple[Client, str]:
+def connect(args: argparse.Namespace, needs: str, keep_packets: bool = True) -> tuple[Client, str]:
     """A connected client and the graph to act on. ``needs`` is the capability the command
-    cannot work without (``protocol:runtime``, ``network:control``...). CommandError if the
+    cannot work without (``protocol:runtime``, ``network:control``...); ``keep_packets``
+    False for a command that never reads the graph's outputs. CommandError if the
     runtime cannot be reached, refuses the secret or has no such graph."""
     try:
-        client = Client(args.url, secret=args.secret, timeout=args.timeout).connect()
+        client = Client(
+            args.url, secret=args.secret, timeout=args.timeout, keep_packets=keep_packets
+        ).connect()
     except NoRuntimeThere as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except ClientError as exc:
@@ -79,13 +88,19 @@ def connect(args: argparse.Namespace, needs: str) -> tuple[Client, str]:
         capabilities = info.get("capabilities") or []
         if needs not in capabilities:
             if not capabilities and args.secret:
-                raise CommandError(f"the runtime refused this secret (check "
-                                   f"{getattr(args, 'secret_source', None) or '--secret'})")
+                raise CommandError(
+                    f"the runtime refused this secret (check "
+                    f"{getattr(args, 'secret_source', None) or '--secret'})"
+                )
             if not capabilities:
-                raise CommandError(f"the runtime needs a secret: pass --secret (or "
-                                   f"--secret-file FILE, or set {ENV_VAR})")
-            raise CommandError(f"this secret does not allow {needs} on the runtime "
-                               f"(it allows: {', '.join(capabilities)})")
+                raise CommandError(
+                    f"the runtime needs a secret: pass --secret (or "
+                    f"--secret-file FILE, or set {ENV_VAR})"
+                )
+            raise CommandError(
+                f"this secret does not allow {needs} on the runtime "
+                f"(it allows: {', '.join(capabilities)})"
+            )
         graph = args.graph or info.get("graph")
         if not graph:
             raise CommandError(f"{args.url} has no main graph: pass --graph")

@@ -32,7 +32,8 @@ def chosen_level(args: argparse.Namespace) -> int:
     """The level ``args`` asks for: ``--log-level`` moved by ``-v`` and ``-q``."""
     name = getattr(args, "log_level", DEFAULT_LEVEL)
     index = LEVELS.index(name) - getattr(args, "verbose", 0) + getattr(args, "quiet", 0)
-    return getattr(logging, LEVELS[max(0, min(index, len(LEVELS) - 1))].upper())
+    level: int = getattr(logging, LEVELS[max(0, min(index, len(LEVELS) - 1))].upper())
+    return level
 
 
 def configure_logging(args: argparse.Namespace) -> int:

@@ -9,10 +9,12 @@ lines ``flowpy run --stdout`` writes, so ``listen`` can feed ``send`` or ``run -
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import itertools
 import json
+import os
 import sys
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,45 +29,94 @@ SEND_DESCRIPTION = (
     "Send values into an exported inport of a graph on a running runtime, as one stream "
     "(connect, a data packet per value, disconnect). Values may come before or after the "
     "options; with none, stdin is read, one value per line. Each value is read as JSON, and "
-    "as text when it is not JSON (--format lines: always as text).")
+    "as text when it is not JSON (--format lines: always as text)."
+)
 LISTEN_DESCRIPTION = (
     "Print what a graph's exported outports emit on a running runtime, one line per packet, "
-    "until Ctrl-C, --count data packets, or the runtime closes the connection.")
+    "until Ctrl-C, --count data packets, or the runtime closes the connection."
+)
 
 
 def add_parser(subparsers: Any) -> None:
-    send = subparsers.add_parser("send", help="send values into a remote graph's inport",
-                                 description=SEND_DESCRIPTION, intermixed=True)
+    send = subparsers.add_parser(
+        "send",
+        help="send values into a remote graph's inport",
+        description=SEND_DESCRIPTION,
+        intermixed=True,
+    )
     add_runtime_options(send)
     send.add_argument("--port", required=True, help="exported inport of the graph")
-    send.add_argument("--window", type=int, default=100,
-                      help="unacknowledged packets in flight (default: 100)")
+    send.add_argument(
+        "--window", type=int, default=100, help="unacknowledged packets in flight (default: 100)"
+    )
     send.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT, help=FORMAT_HELP)
-    send.add_argument("--raw", dest="format", action="store_const", const="lines",
-                      help="the same as --format lines")
-    send.add_argument("values", nargs="*", metavar="VALUE",
-                      help="values to send (JSON, else text); none: read stdin lines")
+    send.add_argument(
+        "--raw",
+        dest="format",
+        action="store_const",
+        const="lines",
+        help="the same as --format lines",
+    )
+    send.add_argument(
+        "values",
+        nargs="*",
+        metavar="VALUE",
+        help="values to send (JSON, else text); none: read stdin lines",
+    )
     send.set_defaults(func=run_send)
 
-    listen = subparsers.add_parser("listen", help="print what a remote graph's outports emit",
-                                   description=LISTEN_DESCRIPTION)
+    listen = subparsers.add_parser(
+        "listen", help="print what a remote graph's outports emit", description=LISTEN_DESCRIPTION
+    )
     add_runtime_options(listen)
     listen.add_argument("--port", help="only this exported outport")
     listen.add_argument("--count", type=int, help="exit after this many data packets")
-    listen.add_argument("--format", choices=("packets", *FORMATS), default="packets",
-                        help="packets (default): each runtime:packet payload as JSON; json or "
-                        "lines: the IPs alone, as 'flowpy run --stdout' writes them")
+    listen.add_argument(
+        "--format",
+        choices=("packets", *FORMATS),
+        default="packets",
+        help="packets (default): each runtime:packet payload as JSON; json or "
+        "lines: the IPs alone, as 'flowpy run --stdout' writes them",
+    )
     listen.set_defaults(func=run_listen)
 
 
-def _ips(args: argparse.Namespace) -> Iterator[IP]:
+def _ip_batches(args: argparse.Namespace) -> Iterator[list[IP]]:
+    """The IPs to send, in batches of what is at hand: all the values given, or the stdin
+    lines that have arrived (so lines piped in fast go many to a write, and a line typed
+    by hand is sent as soon as it is complete)."""
     if args.values:
-        for text in args.values:
-            yield ip_of_line(text, args.format)
-    else:
-        read = LineReader(args.format, _warn)
+        yield [ip_of_line(text, args.format) for text in args.values]
+        return
+    read = LineReader(args.format, _warn)
+    for lines in _stdin_lines():
+        yield [read(line) for line in lines]
+
+
+def _stdin_lines() -> Iterator[list[str]]:
+    """Complete stdin lines as they arrive, without their line ends (universal newlines,
+    stdin's own encoding), each read's worth at once."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (replaced, say): line by line
         for line in sys.stdin:
-            yield read(line.rstrip("\n"))
+            yield [line.rstrip("\n")]
+        return
+    decoder = io.IncrementalNewlineDecoder(
+        codecs.getincrementaldecoder(sys.stdin.encoding or "utf-8")(sys.stdin.errors or "strict"),
+        translate=True,
+    )
+    tail = ""
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        text = tail + decoder.decode(chunk, final=not chunk)
+        *lines, tail = text.split("\n")
+        if lines:
+            yield lines
+        if not chunk:
+            if tail:
+                yield [tail]
+            return
 
 
 def _for_people(message: str, url: str) -> str:
@@ -80,21 +131,17 @@ def _warn(message: str) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     try:
-        client, graph = connect(args, needs="protocol:runtime")
+        client, graph = connect(args, needs="protocol:runtime", keep_packets=False)
     except CommandError as exc:
         return fail("send", exc)
     count = 0
     try:
-        window: deque[Any] = deque()
-        events = itertools.chain([("connect", None)], (event_of(ip) for ip in _ips(args)),
-                                 [("disconnect", None)])
-        for event, payload in events:
-            while len(window) >= max(1, args.window):
-                client.wait(window.popleft())
-            window.append(client.send_packet_nowait(graph, args.port, event, payload))
-            count += event == "data"
-        while window:
-            client.wait(window.popleft())
+        batches = itertools.chain(
+            [[("connect", None)]],
+            ([event_of(ip) for ip in ips] for ips in _ip_batches(args)),
+            [[("disconnect", None)]],
+        )
+        count = client.send_batches(graph, args.port, batches, args.window)
     except ClientError as exc:
         return fail("send", _for_people(str(exc), args.url))
     except KeyboardInterrupt:
@@ -120,13 +167,17 @@ def run_listen(args: argparse.Namespace) -> int:
     where = f"{graph}.{args.port}" if args.port else graph
     print(f"flowpy listen: listening to {where} on {args.url}", file=sys.stderr, flush=True)
     seen = 0
+    out = sys.stdout
     try:
         while args.count is None or seen < args.count:
             try:
                 packet = client.recv_packet(timeout=3600)
             except ConnectionClosed:
-                print(f"flowpy listen: the runtime closed the connection "
-                      f"({client.close_reason or 'no reason given'})", file=sys.stderr)
+                print(
+                    f"flowpy listen: the runtime closed the connection "
+                    f"({client.close_reason or 'no reason given'})",
+                    file=sys.stderr,
+                )
                 return 0
             except ClientError:
                 continue  # an hour of silence: keep listening
@@ -136,11 +187,14 @@ def run_listen(args: argparse.Namespace) -> int:
                 continue
             line = _line(packet, args.format)
             if line is not None:
-                print(line, flush=True)
+                out.write(line + "\n")
+                if client.packets.empty():  # nothing else waiting: let it be seen now
+                    out.flush()
             seen += packet.get("event") == "data"
     except KeyboardInterrupt:
         return 130
     finally:
+        out.flush()
         client.close()
     return 0
 
@@ -149,7 +203,7 @@ def _errors_aside(client: Any, graph: str) -> Any:
     """The client's message handler for ``listen``: the graph's process errors go to stderr
     as one line each (stdout keeps only packets, for a pipe); packets go to the inbox."""
 
-    def route(message: dict) -> None:
+    def route(message: dict[str, Any]) -> None:
         payload = message.get("payload")
         if not isinstance(payload, dict) or payload.get("graph") != graph:
             return
@@ -162,7 +216,7 @@ def _errors_aside(client: Any, graph: str) -> Any:
     return route
 
 
-def _line(packet: dict, fmt: str) -> str | None:
+def _line(packet: dict[str, Any], fmt: str) -> str | None:
     if fmt == "packets":
         return json.dumps(packet, separators=(",", ":"))
     try:

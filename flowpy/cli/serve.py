@@ -47,7 +47,7 @@ DESCRIPTION = (
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="serve the FBP Network Protocol runtime over WebSocket",
         description=DESCRIPTION,

@@ -93,7 +93,7 @@ class EditedNetwork(Protocol):
 # -- checking -------------------------------------------------------------------------------
 
 
-def check(network: EditedNetwork, event: str, payload: dict) -> str | None:
+def check(network: EditedNetwork, event: str, payload: dict[str, Any]) -> str | None:
     """Why ``event`` cannot be applied to the running network, or None if it can."""
     checker = _CHECKS.get(event)
     if checker is None:
@@ -106,7 +106,7 @@ def check(network: EditedNetwork, event: str, payload: dict) -> str | None:
         return None  # a malformed change: the graph refuses it, with a better message
 
 
-def _check_addnode(network: EditedNetwork, p: dict) -> str | None:
+def _check_addnode(network: EditedNetwork, p: dict[str, Any]) -> str | None:
     try:
         cls = network.registry.get(p["component"])
     except KeyError as exc:
@@ -123,15 +123,15 @@ def _check_node(network: EditedNetwork, node: str) -> str | None:
     return None  # running, or not (then its graph change refuses or ignores it)
 
 
-def _check_removenode(network: EditedNetwork, p: dict) -> str | None:
+def _check_removenode(network: EditedNetwork, p: dict[str, Any]) -> str | None:
     return _check_node(network, p["id"])
 
 
-def _check_renamenode(network: EditedNetwork, p: dict) -> str | None:
+def _check_renamenode(network: EditedNetwork, p: dict[str, Any]) -> str | None:
     return _check_node(network, p["from"])
 
 
-def _check_addedge(network: EditedNetwork, p: dict) -> str | None:
+def _check_addedge(network: EditedNetwork, p: dict[str, Any]) -> str | None:
     for end in (p["src"], p["tgt"]):
         problem = _check_node(network, end["node"])
         if problem is not None:
@@ -149,21 +149,21 @@ def _check_addedge(network: EditedNetwork, p: dict) -> str | None:
     return None
 
 
-def _check_addinitial(network: EditedNetwork, p: dict) -> str | None:
+def _check_addinitial(network: EditedNetwork, p: dict[str, Any]) -> str | None:
     problem = _check_node(network, p["tgt"]["node"])
     if problem is None:
         _resolve(network, p["tgt"], "in")
     return problem
 
 
-def _check_export(network: EditedNetwork, p: dict, direction: str) -> str | None:
+def _check_export(network: EditedNetwork, p: dict[str, Any], direction: str) -> str | None:
     problem = _check_node(network, p["node"])
     if problem is None:
         _resolve(network, {"node": p["node"], "port": p["port"]}, direction)
     return problem
 
 
-_CHECKS: dict[str, Callable[[EditedNetwork, dict], str | None]] = {
+_CHECKS: dict[str, Callable[[EditedNetwork, dict[str, Any]], str | None]] = {
     "addnode": _check_addnode,
     "removenode": _check_removenode,
     "renamenode": _check_renamenode,
@@ -178,14 +178,14 @@ _CHECKS: dict[str, Callable[[EditedNetwork, dict], str | None]] = {
 # -- applying -------------------------------------------------------------------------------
 
 
-def apply(network: EditedNetwork, event: str, payload: dict) -> None:
+def apply(network: EditedNetwork, event: str, payload: dict[str, Any]) -> None:
     """Make the running network follow ``event`` (already checked and made in the graph)."""
     handler = _APPLY.get(event)
     if handler is not None:
         handler(network, payload)
 
 
-def _add_node(network: EditedNetwork, p: dict) -> None:
+def _add_node(network: EditedNetwork, p: dict[str, Any]) -> None:
     node_id = p["id"]
     cls = network.registry.get(p["component"])
     topo = network.structure
@@ -208,7 +208,7 @@ def _add_node(network: EditedNetwork, p: dict) -> None:
     proc.thread.start()
 
 
-def _remove_node(network: EditedNetwork, p: dict) -> None:
+def _remove_node(network: EditedNetwork, p: dict[str, Any]) -> None:
     node_id = p["id"]
     with network.structure.lock:
         removed = network.structure.remove_process(node_id)
@@ -229,19 +229,19 @@ def _remove_node(network: EditedNetwork, p: dict) -> None:
             network.retire(thread)
 
 
-def _rename_node(network: EditedNetwork, p: dict) -> None:
+def _rename_node(network: EditedNetwork, p: dict[str, Any]) -> None:
     with network.structure.lock:
         network.structure.rename_process(p["from"], p["to"])
 
 
-def _add_edge(network: EditedNetwork, p: dict) -> None:
+def _add_edge(network: EditedNetwork, p: dict[str, Any]) -> None:
     with network.structure.lock:
         src = _resolve(network, p["src"], "out")
         tgt = _resolve(network, p["tgt"], "in")
         network.structure.connect(src, tgt)
 
 
-def _remove_edge(network: EditedNetwork, p: dict) -> None:
+def _remove_edge(network: EditedNetwork, p: dict[str, Any]) -> None:
     topo = network.structure
     with topo.lock:
         edge = topo.find_edge(p["src"], p["tgt"])
@@ -250,7 +250,7 @@ def _remove_edge(network: EditedNetwork, p: dict) -> None:
             topo.disconnect(src, tgt, close=tgt[0] == OUT_HANDLER or bool(p.get("ending")))
 
 
-def _add_initial(network: EditedNetwork, p: dict) -> None:
+def _add_initial(network: EditedNetwork, p: dict[str, Any]) -> None:
     with network.structure.lock:
         tgt = _resolve(network, p["tgt"], "in")
         ip = IP.make_data((p.get("src") or {}).get("data"))
@@ -258,12 +258,12 @@ def _add_initial(network: EditedNetwork, p: dict) -> None:
     conn.inject(ip)
 
 
-def _remove_initial(network: EditedNetwork, p: dict) -> None:
+def _remove_initial(network: EditedNetwork, p: dict[str, Any]) -> None:
     with network.structure.lock:
         network.structure.remove_initial(_resolve(network, p["tgt"], "in"))
 
 
-def _add_inport(network: EditedNetwork, p: dict) -> None:
+def _add_inport(network: EditedNetwork, p: dict[str, Any]) -> None:
     public = p["public"]
     with network.structure.lock:
         tgt = _resolve(network, {"node": p["node"], "port": p["port"]}, "in")
@@ -271,14 +271,14 @@ def _add_inport(network: EditedNetwork, p: dict) -> None:
     network.announce_port("in", public, "connect")
 
 
-def _remove_inport(network: EditedNetwork, p: dict) -> None:
+def _remove_inport(network: EditedNetwork, p: dict[str, Any]) -> None:
     public = p["public"]
     with network.structure.lock:
         network.structure.unexport_inport(public)
     network.announce_port("in", public, "disconnect")
 
 
-def _rename_inport(network: EditedNetwork, p: dict) -> None:
+def _rename_inport(network: EditedNetwork, p: dict[str, Any]) -> None:
     old, new = p["from"], p["to"]
     with network.structure.lock:
         renamed = network.structure.rename_inport(old, new)
@@ -287,7 +287,7 @@ def _rename_inport(network: EditedNetwork, p: dict) -> None:
         network.announce_port("in", new, "connect")
 
 
-def _add_outport(network: EditedNetwork, p: dict) -> None:
+def _add_outport(network: EditedNetwork, p: dict[str, Any]) -> None:
     public = p["public"]
     with network.structure.lock:
         src = _resolve(network, {"node": p["node"], "port": p["port"]}, "out")
@@ -296,14 +296,14 @@ def _add_outport(network: EditedNetwork, p: dict) -> None:
     network.announce_port("out", public, "connect")
 
 
-def _remove_outport(network: EditedNetwork, p: dict) -> None:
+def _remove_outport(network: EditedNetwork, p: dict[str, Any]) -> None:
     public = p["public"]
     with network.structure.lock:
         network.structure.unexport_outport(public)
     network.announce_port("out", public, "disconnect")
 
 
-def _rename_outport(network: EditedNetwork, p: dict) -> None:
+def _rename_outport(network: EditedNetwork, p: dict[str, Any]) -> None:
     old, new = p["from"], p["to"]
     with network.structure.lock:
         renamed = network.structure.rename_outport(old, new)
@@ -312,7 +312,7 @@ def _rename_outport(network: EditedNetwork, p: dict) -> None:
         network.announce_port("out", new, "connect")
 
 
-_APPLY: dict[str, Callable[[EditedNetwork, dict], None]] = {
+_APPLY: dict[str, Callable[[EditedNetwork, dict[str, Any]], None]] = {
     "addnode": _add_node,
     "removenode": _remove_node,
     "renamenode": _rename_node,
@@ -329,7 +329,7 @@ _APPLY: dict[str, Callable[[EditedNetwork, dict], None]] = {
 }
 
 
-def _resolve(network: EditedNetwork, ref: dict, direction: str) -> Slot:
+def _resolve(network: EditedNetwork, ref: dict[str, Any], direction: str) -> Slot:
     """A port object of the graph as a slot of the running network (see Topology.resolve)."""
     return network.structure.resolve(ref, direction, lambda node: node in network.graph.nodes)
 

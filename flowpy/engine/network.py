@@ -43,10 +43,12 @@ from . import cpus, live
 from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import Drain, in_hand
-from .errors import NetworkError
+from .errors import NetworkError as NetworkError  # re-exported: importers name it here
 from .failures import ErrorPolicy, Failure
+from .graphlike import GraphLike
 from .ip import IP
-from .listener import NetworkListener, checked_listener
+from .listener import NetworkListener as NetworkListener  # re-exported likewise
+from .listener import checked_listener
 from .ports import InputPort, OutputPort
 from .supervisor import Supervisor
 from .topology import Process, Topology
@@ -65,7 +67,7 @@ class Network:
 
     def __init__(
         self,
-        graph: Any,
+        graph: GraphLike,
         registry: Any,
         listener: NetworkListener | Iterable[NetworkListener] | None = None,
         capacity: int = DEFAULT_CAPACITY,
@@ -234,14 +236,14 @@ class Network:
         return proc
 
     # -- live edits (flowpy.engine.live) --------------------------------------------------
-    def check_edit(self, event: str, payload: dict) -> str | None:
+    def check_edit(self, event: str, payload: dict[str, Any]) -> str | None:
         """Why the running network could not follow graph change ``event`` (a graph event
         name and its payload), or None if it can (then the graph may change)."""
         if not self.started or self.stopping.is_set():
             return None
         return live.check(self, event, payload)
 
-    def apply_edit(self, event: str, payload: dict) -> None:
+    def apply_edit(self, event: str, payload: dict[str, Any]) -> None:
         """Follow a change the graph has made (checked with :meth:`check_edit` first)."""
         if self.started and not self.stopping.is_set() and not self._drain.active:
             live.apply(self, event, payload)
@@ -452,8 +454,8 @@ class Network:
         kind: str,
         port: str,
         ip: IP | None,
-        on_accepted: Callable | None,
-        on_queued: Callable | None = None,
+        on_accepted: Callable[[bool], Any] | None,
+        on_queued: Callable[[], Any] | None = None,
     ) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
@@ -590,7 +592,7 @@ class _NetworkContext(ProcessContext):
         self.network.console(node_id, text)
 
 
-def _safe_call(callback: Callable, *args: Any) -> None:
+def _safe_call(callback: Callable[..., Any], *args: Any) -> None:
     try:
         callback(*args)
     except Exception:

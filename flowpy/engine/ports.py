@@ -10,8 +10,9 @@ A renamed port keeps its former names as ``aliases`` for a release: a graph that
 one loads and runs as before, and the process logs one warning per component and name
 (:func:`find_port` is the one place names are looked up, by the wiring and by live edits).
 
-Over 600 lines on purpose: InputPort and OutputPort are the hot path of every IP and share
-their slot bookkeeping with the declarations they bind; split, each half would import the other.
+This module is over 600 lines on purpose: InputPort and OutputPort are the hot path of
+every IP and share their slot bookkeeping with the declarations they bind; split, each half
+would import the other.
 """
 
 from __future__ import annotations
@@ -332,7 +333,7 @@ class OutputPort(DeprecatedSenders):
         self,
         spec: PortSpec,
         slots: dict[Index | None, list[Connection]],
-        closed_slots: set | None = None,
+        closed_slots: set[object] | None = None,
         refused: list[int] | None = None,
     ) -> None:
         self.spec = spec
@@ -340,13 +341,13 @@ class OutputPort(DeprecatedSenders):
         self._slots = slots
         self._targets = slots.get(None, [])
         # Shared with the per-slot views so each connection's writer is closed exactly once.
-        self._closed_slots: set = closed_slots if closed_slots is not None else set()
+        self._closed_slots: set[object] = closed_slots if closed_slots is not None else set()
         self._views: dict[Index, OutputPort] = {}
         #: Held by structural changes (live edits) and by close(), so an edge is either
         #: closed by the process ending or detached by an edit, never both; shared with the
         #: per-slot views, as is the set of slots whose edges were edited away (held).
         self._edit = threading.Condition(threading.Lock())
-        self._held: set = set()
+        self._held: set[object] = set()
         #: IPs a stop refused to this port's sends (one cell, shared with the per-slot views)
         self._refused = refused if refused is not None else [0]
 
@@ -388,7 +389,7 @@ class OutputPort(DeprecatedSenders):
             self._held.add(_STOPPED)
             self._edit.notify_all()
 
-    def _wait_for_targets(self) -> list:
+    def _wait_for_targets(self) -> list[Connection]:
         """No edge on this slot: nothing to send to (an unconnected port), or, if edits took
         its edges away, wait until one comes back (or the network stops)."""
         slot = self._slot
@@ -401,7 +402,7 @@ class OutputPort(DeprecatedSenders):
                 self._check()
             return self._targets
 
-    def _set_targets(self, index: Index | None, targets: list) -> None:
+    def _set_targets(self, index: Index | None, targets: list[Connection]) -> None:
         if targets:
             self._held.discard(index)
         self._edit.notify_all()

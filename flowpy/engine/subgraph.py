@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 from .component import Component
 from .errors import NetworkError
 from .failures import METADATA_KEYS
+from .graphlike import GraphLike
 from .ports import PortSpec
 
 
@@ -21,7 +22,7 @@ class SubgraphComponent(Component):
     """Base of the classes made by ``subgraph_class``; ``graph`` is the graph it stands for."""
 
     abstract = True
-    graph: Any = None
+    graph: GraphLike = None  # type: ignore[assignment]  # set on each subclass
 
     @classmethod
     def port_specs(cls, direction: str) -> dict[str, PortSpec]:
@@ -47,7 +48,7 @@ class SubgraphComponent(Component):
         raise NetworkError("a subgraph is wired inline and never runs as a process")
 
 
-def subgraph_class(name: str, graph: Any) -> type[SubgraphComponent]:
+def subgraph_class(name: str, graph: GraphLike) -> type[SubgraphComponent]:
     """A component class standing for ``graph``; register it under ``name``."""
     return type(
         name.rsplit("/", 1)[-1],
@@ -99,7 +100,7 @@ class _Flattener:
         self.entries: dict[str, dict[str, list[Ref]]] = {}
         self.exits: dict[str, dict[str, Ref]] = {}
 
-    def run(self, graph: Any) -> FlatGraph:
+    def run(self, graph: GraphLike) -> FlatGraph:
         self.flat = FlatGraph(graph.name)
         self._expand(graph, prefix="", graphs=(graph,), inherited={})
         self.flat.inports = {
@@ -113,7 +114,11 @@ class _Flattener:
         return self.flat
 
     def _expand(
-        self, graph: Any, prefix: str, graphs: tuple[Any, ...], inherited: dict[str, Any]
+        self,
+        graph: GraphLike,
+        prefix: str,
+        graphs: tuple[GraphLike, ...],
+        inherited: dict[str, Any],
     ) -> None:
         flat = self.flat
         assert flat is not None
@@ -180,7 +185,7 @@ class _Flattener:
         return ref
 
 
-def flatten(graph: Any, registry: Any) -> FlatGraph:
+def flatten(graph: GraphLike, registry: Any) -> FlatGraph:
     """Expand every subgraph node of ``graph``; edges and IIPs end on real processes."""
     flattener = _Flattener(registry)
     flat = flattener.run(graph)

@@ -12,11 +12,11 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 from .component import Component
 from .errors import NetworkError
 from .failures import RESTART, STOP, ErrorPolicy, Failure
+from .graphlike import GraphLike
 from .ip import IP
 from .topology import Process, Topology
 from .wiring import Plan
@@ -32,7 +32,7 @@ class Supervisor:
     def __init__(
         self,
         default: ErrorPolicy,
-        graph: Any,
+        graph: GraphLike,
         structure: Topology,
         stopping: threading.Event,
         report: Callable[[Failure], None],

@@ -159,7 +159,9 @@ class Topology:
         maybe ``index``, or dicts with those keys); an index left out matches any."""
 
         def norm(ref: Any) -> Slot:
-            get = ref.get if isinstance(ref, dict) else lambda key: getattr(ref, key, None)
+            get: Callable[[str], Any] = (
+                ref.get if isinstance(ref, dict) else lambda key: getattr(ref, key, None)
+            )
             return (str(get("node")), str(get("port")).lower(), normalize_index(get("index")))
 
         want_src, want_tgt = norm(src), norm(tgt)

@@ -19,6 +19,7 @@ from flowpy.errors import missing_name
 from .component import Component
 from .connection import Connection
 from .errors import NetworkError
+from .graphlike import GraphLike
 from .ip import IP
 from .ports import Index, PortError, PortSpec, find_port, normalize_index
 from .subgraph import flatten
@@ -50,7 +51,7 @@ class Plan:
 
 
 
-def plan_wiring(graph: Any, registry: Any, capacity: int) -> Plan:
+def plan_wiring(graph: GraphLike, registry: Any, capacity: int) -> Plan:
     """The wiring of ``graph`` (NetworkError naming the first problem): a pure function of
     the graph, the registry and the connections' capacity; nothing runs yet."""
     flat = flatten(graph, registry)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from typing import Any
 
 from .fbp_json import JsonValues, js_number
@@ -43,7 +44,7 @@ from .fbp_peg import FAIL, NEWLINES, Fail, FbpSyntaxError, NotIn, location
 __all__ = ["FbpSyntaxError", "parse"]
 
 
-def parse(text: str, filename: str = "<string>", case_sensitive: bool = False) -> dict:
+def parse(text: str, filename: str = "<string>", case_sensitive: bool = False) -> dict[str, Any]:
     """Parse .fbp source into the noflo JSON graph dict the reference parser produces.
 
     With ``case_sensitive`` false (the default, like the reference's option) port names
@@ -96,18 +97,18 @@ class _Parser(JsonValues):
         self.case_sensitive = case_sensitive
         self.default_inport = "IN"
         self.default_outport = "OUT"
-        self.processes: dict[str, dict] = {}
+        self.processes: dict[str, dict[str, Any]] = {}
         self.mentioned: dict[str, int] = {}  # process name -> first offset, for errors
         self.anonymous_names: dict[int, str] = {}
         self.anonymous_counts: dict[str, int] = {}
-        self.inports: dict[str, dict] = {}
-        self.outports: dict[str, dict] = {}
+        self.inports: dict[str, dict[str, Any]] = {}
+        self.outports: dict[str, dict[str, Any]] = {}
         self.properties: dict[str, Any] | None = None
-        self.fragments: list[dict] = []
+        self.fragments: list[dict[str, Any]] = []
 
     # --- entry point and result
 
-    def parse(self) -> dict:
+    def parse(self) -> dict[str, Any]:
         while self.line():
             pass
         if self.pos < len(self.text):
@@ -126,7 +127,7 @@ class _Parser(JsonValues):
         self.validate(result)
         return result
 
-    def pair_fragments(self) -> list[dict]:
+    def pair_fragments(self) -> list[dict[str, Any]]:
         """Turn the flat stream of connection ends into connections, as the reference does:
         a source (``src`` or ``data``) immediately followed by a ``tgt`` is a connection;
         anything else (such as the ``tgt`` of a bare declaration) is dropped."""
@@ -141,7 +142,7 @@ class _Parser(JsonValues):
                 i += 1
         return connections
 
-    def validate(self, graph: dict) -> None:
+    def validate(self, graph: dict[str, Any]) -> None:
         """Reject graphs that refer to processes never declared with a component,
         checking in the reference's order so the first problem reported is the same."""
         for name, process in graph["processes"].items():
@@ -184,6 +185,7 @@ class _Parser(JsonValues):
     def line(self) -> bool:
         """One statement; the alternatives are tried in the reference's order."""
         start = self.pos
+        alternative: Callable[[], bool]
         for alternative in (
             lambda: self.export_line("INPORT=", self.inports),
             lambda: self.export_line("OUTPORT=", self.outports),
@@ -199,7 +201,7 @@ class _Parser(JsonValues):
             self.pos = start
         return False
 
-    def export_line(self, keyword: str, exports: dict[str, dict]) -> bool:
+    def export_line(self, keyword: str, exports: dict[str, dict[str, Any]]) -> bool:
         """``INPORT=node.PORT:PUBLIC`` (no port index: the grammar has none here)."""
         self.spaces()
         if self.literal(keyword) is FAIL:
@@ -292,7 +294,7 @@ class _Parser(JsonValues):
 
     # --- connections
 
-    def connection(self) -> list[dict] | Fail:
+    def connection(self) -> list[dict[str, Any]] | Fail:
         """``source -> source -> ... -> destination``, as a flat list of connection ends.
 
         The grammar is right-recursive (``source -> connection / destination``); this loop
@@ -301,7 +303,7 @@ class _Parser(JsonValues):
         """
         origin = self.pos
         starts: list[int] = []
-        sources: list[list[dict]] = []
+        sources: list[list[dict[str, Any]]] = []
         while True:
             start = self.pos
             source = self.source()
@@ -323,21 +325,21 @@ class _Parser(JsonValues):
                 self.pos = starts.pop()
                 sources.pop()
 
-    def source(self) -> list[dict] | Fail:
+    def source(self) -> list[dict[str, Any]] | Fail:
         for rule in (self.bridge, self.outport, self.iip):
             value = rule()
             if value is not FAIL:
                 return value
         return FAIL
 
-    def destination(self) -> list[dict] | Fail:
+    def destination(self) -> list[dict[str, Any]] | Fail:
         for rule in (self.inport, self.bridge):
             value = rule()
             if value is not FAIL:
                 return value
         return FAIL
 
-    def bridge(self) -> list[dict] | Fail:
+    def bridge(self) -> list[dict[str, Any]] | Fail:
         """A process in the middle of a chain: ``IN node OUT``; either port may be left
         out when the process is declared there, ``IN node(Comp)`` or ``node(Comp) OUT``."""
         start = self.pos
@@ -358,18 +360,18 @@ class _Parser(JsonValues):
         return self.bridge_ends(node, optional_inport, optional_outport)
 
     def bridge_ends(self, node: str, inport: tuple[str, Any] | None,
-                    outport: tuple[str, Any] | None) -> list[dict]:
+                    outport: tuple[str, Any] | None) -> list[dict[str, Any]]:
         return [{"tgt": self.make_port(node, inport, self.default_inport)},
                 {"src": self.make_port(node, outport, self.default_outport)}]
 
-    def outport(self) -> list[dict] | Fail:
+    def outport(self) -> list[dict[str, Any]] | Fail:
         node = self.node()
         if node is FAIL:
             return FAIL
         port = self.optional(self.spaces_then_port)
         return [{"src": self.make_port(node, port, self.default_outport)}]
 
-    def inport(self) -> list[dict] | Fail:
+    def inport(self) -> list[dict[str, Any]] | Fail:
         start = self.pos
         port = self.optional(self.port_then_spaces)
         node = self.node()
@@ -378,7 +380,7 @@ class _Parser(JsonValues):
             return FAIL
         return [{"tgt": self.make_port(node, port, self.default_inport)}]
 
-    def make_port(self, node: str, port: tuple[str, Any] | None, default: str) -> dict:
+    def make_port(self, node: str, port: tuple[str, Any] | None, default: str) -> dict[str, Any]:
         if not self.case_sensitive:
             default = default.lower()
         ref: dict[str, Any] = {"process": node, "port": port[0] if port else default}
@@ -388,7 +390,7 @@ class _Parser(JsonValues):
 
     # --- IIPs
 
-    def iip(self) -> list[dict] | Fail:
+    def iip(self) -> list[dict[str, Any]] | Fail:
         """``'text'`` (a backslash before a quote escapes it; nothing else is an escape)
         or a JSON value."""
         start = self.pos

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["serialize"]
 
@@ -125,7 +125,7 @@ class _Writer:
         return f"{keyword}={node}.{self.port_name(export.get('port'))}:{self.port_name(public)}"
 
     @staticmethod
-    def writable(name: Any) -> bool:
+    def writable(name: Any) -> TypeGuard[str]:
         return isinstance(name, str) and _NODE_NAME.fullmatch(name) is not None
 
     def known(self, name: Any) -> None:

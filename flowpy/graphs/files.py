@@ -17,7 +17,7 @@ DEFAULT_GRAPH_LIBRARY = "graphs"
 GRAPH_FILE_SUFFIXES = (".fbp", ".json")
 
 
-def read_graph_file(path: str | os.PathLike, fmt: str | None = None) -> Any:
+def read_graph_file(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
     """A graph from a ``.fbp`` file or a JSON graph file (by extension, or ``fmt``: "fbp" or
     "json"); unnamed graphs are named after the file's stem. Raises OSError,
     ``FbpSyntaxError`` or ``GraphError``.

@@ -28,7 +28,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flowpy.wire.jsonpolicy import json_type
 
@@ -38,11 +38,12 @@ __all__ = ["load", "dump", "loads", "dumps", "load_file", "save_file"]
 
 SECTIONS = ("properties", "inports", "outports", "groups", "processes", "connections")
 _PORT_KEYS = {"process", "port", "index"}
+_T = TypeVar("_T")
 
 
 # -- loading -------------------------------------------------------------------------
 
-def load(doc: dict, name: str | None = None) -> Graph:
+def load(doc: dict[str, Any], name: str | None = None) -> Graph:
     """Build a Graph from a parsed document; GraphError names the first problem found.
 
     `name` is used only when the document's properties give none.
@@ -71,7 +72,7 @@ def load(doc: dict, name: str | None = None) -> Graph:
     return graph
 
 
-def _load_processes(graph: Graph, processes: dict) -> None:
+def _load_processes(graph: Graph, processes: dict[str, Any]) -> None:
     for pid, spec in processes.items():
         path = f"processes.{pid}"
         if not pid:
@@ -82,7 +83,7 @@ def _load_processes(graph: Graph, processes: dict) -> None:
         node.extra = _extra(spec, {"component", "metadata"})
 
 
-def _load_connections(graph: Graph, connections: list) -> None:
+def _load_connections(graph: Graph, connections: list[Any]) -> None:
     for i, conn in enumerate(connections):
         path = f"connections[{i}]"
         conn = _expect(conn, dict, path)
@@ -120,7 +121,7 @@ def _port(graph: Graph, spec: Any, path: str) -> PortRef:
     return PortRef(process, port, index)
 
 
-def _load_exports(graph: Graph, kind: str, exports: dict) -> None:
+def _load_exports(graph: Graph, kind: str, exports: dict[str, Any]) -> None:
     add = graph.add_inport if kind == "inports" else graph.add_outport
     for public, spec in exports.items():
         path = f"{kind}.{public}"
@@ -133,7 +134,7 @@ def _load_exports(graph: Graph, kind: str, exports: dict) -> None:
         export.extra = _extra(spec, {"process", "port", "metadata"})
 
 
-def _load_groups(graph: Graph, groups: list) -> None:
+def _load_groups(graph: Graph, groups: list[Any]) -> None:
     for i, spec in enumerate(groups):
         path = f"groups[{i}]"
         spec = _expect(spec, dict, path)
@@ -164,27 +165,27 @@ def _process(graph: Graph, value: Any, path: str) -> str:
     """A reference to a process that the document declares."""
     if _text(value, path) not in graph.nodes:
         raise GraphError(f"{path}: unknown process {value!r}")
-    return value
+    return cast(str, value)
 
 
-def _section(doc: dict, key: str, kind: type) -> Any:
+def _section(doc: dict[str, Any], key: str, kind: type[_T]) -> _T:
     return _expect(doc[key], kind, key) if key in doc else kind()
 
 
-def _expect(value: Any, kind: type, path: str) -> Any:
+def _expect(value: Any, kind: type[_T], path: str) -> _T:
     if not isinstance(value, kind):
         wanted = "an object" if kind is dict else "a list"
         raise GraphError(f"{path}: expected {wanted}, got {_kind(value)}")
     return value
 
 
-def _metadata(spec: dict, path: str) -> dict | None:
+def _metadata(spec: dict[str, Any], path: str) -> dict[str, Any] | None:
     if "metadata" not in spec:
         return None
     return _expect(spec["metadata"], dict, f"{path}.metadata")
 
 
-def _extra(spec: dict, known: set[str]) -> dict:
+def _extra(spec: dict[str, Any], known: set[str]) -> dict[str, Any]:
     """Keys the model does not carry; an empty metadata object counts, so it survives."""
     extra = {k: copy.deepcopy(v) for k, v in spec.items() if k not in known}
     if spec.get("metadata") == {}:
@@ -209,7 +210,7 @@ def _connections_in_order(graph: Graph) -> list[Edge | Initial]:
     return sorted(connections, key=lambda c: c.seq)
 
 
-def dump(graph: Graph) -> dict:
+def dump(graph: Graph) -> dict[str, Any]:
     """The graph as a JSON-ready document (fresh objects, safe to modify)."""
     with graph.lock:
         sections: dict[str, Any] = {
@@ -233,7 +234,9 @@ def dump(graph: Graph) -> dict:
         return doc
 
 
-def _item(fields: dict, metadata: dict, extra: dict) -> dict:
+def _item(
+    fields: dict[str, Any], metadata: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any]:
     if metadata:
         fields["metadata"] = copy.deepcopy(metadata)
     for key, value in extra.items():
@@ -241,19 +244,19 @@ def _item(fields: dict, metadata: dict, extra: dict) -> dict:
     return fields
 
 
-def _dump_export(export: Any) -> dict:
+def _dump_export(export: Any) -> dict[str, Any]:
     return _item({"process": export.process, "port": export.port}, export.metadata,
                  export.extra)
 
 
-def _dump_port(ref: PortRef) -> dict:
+def _dump_port(ref: PortRef) -> dict[str, Any]:
     out: dict[str, Any] = {"process": ref.node, "port": ref.port}
     if ref.index is not None:
         out["index"] = ref.index
     return out
 
 
-def _dump_connection(conn: Edge | Initial) -> dict:
+def _dump_connection(conn: Edge | Initial) -> dict[str, Any]:
     if isinstance(conn, Edge):
         fields = {"src": _dump_port(conn.src), "tgt": _dump_port(conn.tgt)}
     else:
@@ -280,7 +283,7 @@ def dumps(graph: Graph, indent: int | None = 2) -> str:
         raise GraphError(f"graph {graph.name!r} cannot be written as JSON: {exc}") from None
 
 
-def load_file(path: str | os.PathLike) -> Graph:
+def load_file(path: str | os.PathLike[str]) -> Graph:
     """Read a .json graph; unnamed graphs are named after the file's stem.
 
     Document errors are GraphErrors prefixed with the path; I/O errors stay OSErrors.
@@ -293,12 +296,12 @@ def load_file(path: str | os.PathLike) -> Graph:
         raise GraphError(f"{path}: {exc}") from None
 
 
-def save_file(graph: Graph, path: str | os.PathLike) -> None:
+def save_file(graph: Graph, path: str | os.PathLike[str]) -> None:
     """Write the graph atomically: readers see the old file or the new one, never half."""
     write_text_atomically(path, dumps(graph) + "\n")
 
 
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
     """Replace ``path`` with ``text`` so that readers see the old file or the new one, never half.
 
     The text goes to a temporary file in the same directory, is flushed and fsynced,

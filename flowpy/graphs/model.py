@@ -26,7 +26,7 @@ from flowpy.errors import FlowpyError
 
 log = logging.getLogger(__name__)
 
-Subscriber = Callable[[str, dict], None]
+Subscriber = Callable[[str, dict[str, Any]], None]
 Index = int | str | None
 
 EVENTS = frozenset({
@@ -54,7 +54,7 @@ def is_valid_index(index: Any) -> bool:
     return isinstance(index, int) and not isinstance(index, bool) and index >= 0
 
 
-def _checked_metadata(metadata: Any, what: str = "metadata") -> dict:
+def _checked_metadata(metadata: Any, what: str = "metadata") -> dict[str, Any]:
     """A private deep copy, so the caller's dict can never alias the model."""
     if metadata is None:
         return {}
@@ -63,7 +63,7 @@ def _checked_metadata(metadata: Any, what: str = "metadata") -> dict:
     return copy.deepcopy(metadata)
 
 
-def _merged(metadata: dict, changes: dict) -> dict:
+def _merged(metadata: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """Metadata after a change_* call: keys are set, a None value deletes the key."""
     result = copy.deepcopy(metadata)
     for key, value in changes.items():
@@ -89,7 +89,7 @@ class PortRef:
             raise GraphError(
                 f"port index must be a non-negative int, a string or None, got {self.index!r}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The protocol's port object: {node, port, index?} (index left out when None)."""
         out: dict[str, Any] = {"node": self.node, "port": self.port}
         if self.index is not None:
@@ -119,16 +119,16 @@ class PortRef:
 class Node:
     id: str
     component: str
-    metadata: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict, repr=False, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
 class Edge:
     src: PortRef
     tgt: PortRef
-    metadata: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict, repr=False, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     seq: int = field(default=0, repr=False, compare=False)
 
 
@@ -136,8 +136,8 @@ class Edge:
 class Initial:
     data: Any
     tgt: PortRef
-    metadata: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict, repr=False, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     seq: int = field(default=0, repr=False, compare=False)
 
 
@@ -145,22 +145,22 @@ class Initial:
 class Export:
     process: str
     port: str
-    metadata: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict, repr=False, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
 class Group:
     name: str
     nodes: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict, repr=False, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 class Graph:
     """An FBP graph that reports every change to its subscribers."""
 
-    def __init__(self, name: str | None = None, properties: dict | None = None) -> None:
+    def __init__(self, name: str | None = None, properties: dict[str, Any] | None = None) -> None:
         """`name` overrides properties["name"]; with neither the graph is called "main"."""
         props = _checked_metadata(properties, "properties")
         if name is not None:
@@ -170,7 +170,7 @@ class Graph:
             props["name"] = "main"
         elif not isinstance(props["name"], str):
             raise GraphError(f"graph name must be a string, got {props['name']!r}")
-        self.properties: dict = props
+        self.properties: dict[str, Any] = props
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
         self.initials: list[Initial] = []
@@ -178,7 +178,7 @@ class Graph:
         self.outports: dict[str, Export] = {}
         self.groups: list[Group] = []
         # JSON round-trip details kept for graph_json (see there).
-        self.extra: dict = {}
+        self.extra: dict[str, Any] = {}
         self.omitted_keys: set[str] = set()
         self.lock = threading.RLock()
         self._subscribers: dict[int, Subscriber] = {}
@@ -220,7 +220,7 @@ class Graph:
 
         return unsubscribe
 
-    def _emit(self, event: str, payload: dict) -> None:
+    def _emit(self, event: str, payload: dict[str, Any]) -> None:
         """Each subscriber gets its own copy, and a failing one cannot hurt the rest."""
         for callback in list(self._subscribers.values()):
             try:
@@ -319,7 +319,7 @@ class Graph:
 
     # -- nodes ------------------------------------------------------------------------
 
-    def add_node(self, id: str, component: str, metadata: dict | None = None) -> Node:
+    def add_node(self, id: str, component: str, metadata: dict[str, Any] | None = None) -> Node:
         """Add a process; emits "addnode" {id, component, metadata}."""
         with self.lock:
             _require_name(id, "node id")
@@ -378,7 +378,7 @@ class Graph:
                 group.nodes = [new if n == old else n for n in group.nodes]
             self._emit("renamenode", {"from": old, "to": new})
 
-    def change_node(self, id: str, metadata: dict) -> Node:
+    def change_node(self, id: str, metadata: dict[str, Any]) -> Node:
         """Merge metadata into a node (None deletes a key); emits "changenode" {id, metadata}."""
         with self.lock:
             node = self._require_node(id)
@@ -389,7 +389,7 @@ class Graph:
 
     # -- edges --------------------------------------------------------------------------
 
-    def add_edge(self, src: PortRef, tgt: PortRef, metadata: dict | None = None) -> Edge:
+    def add_edge(self, src: PortRef, tgt: PortRef, metadata: dict[str, Any] | None = None) -> Edge:
         """Connect two ports; emits "addedge" {src, tgt, metadata}."""
         with self.lock:
             self._require_ref(src, "edge source")
@@ -413,7 +413,7 @@ class Graph:
         self.edges.remove(edge)
         self._emit("removeedge", {"src": edge.src.to_dict(), "tgt": edge.tgt.to_dict()})
 
-    def change_edge(self, src: PortRef, tgt: PortRef, metadata: dict) -> Edge:
+    def change_edge(self, src: PortRef, tgt: PortRef, metadata: dict[str, Any]) -> Edge:
         """Merge metadata into an edge (None deletes a key); emits "changeedge"."""
         with self.lock:
             edge = self._require_edge(src, tgt)
@@ -425,7 +425,9 @@ class Graph:
 
     # -- IIPs ---------------------------------------------------------------------------
 
-    def add_initial(self, data: Any, tgt: PortRef, metadata: dict | None = None) -> Initial:
+    def add_initial(
+        self, data: Any, tgt: PortRef, metadata: dict[str, Any] | None = None
+    ) -> Initial:
         """Add an IIP (several per port are kept in order); emits "addinitial"."""
         with self.lock:
             self._require_ref(tgt, "IIP target")
@@ -457,7 +459,7 @@ class Graph:
     # -- exported ports -------------------------------------------------------------------
 
     def add_inport(self, public: str, node: str, port: str,
-                   metadata: dict | None = None) -> Export:
+                   metadata: dict[str, Any] | None = None) -> Export:
         """Export a node's inport; emits "addinport" {public, node, port, metadata?}."""
         return self._add_export("inport", self.inports, public, node, port, metadata)
 
@@ -470,7 +472,7 @@ class Graph:
         self._rename_export("inport", self.inports, old, new)
 
     def add_outport(self, public: str, node: str, port: str,
-                    metadata: dict | None = None) -> Export:
+                    metadata: dict[str, Any] | None = None) -> Export:
         """Export a node's outport; emits "addoutport" {public, node, port, metadata?}."""
         return self._add_export("outport", self.outports, public, node, port, metadata)
 
@@ -524,7 +526,7 @@ class Graph:
     # -- groups ---------------------------------------------------------------------------
 
     def add_group(self, name: str, nodes: Iterable[str],
-                  metadata: dict | None = None) -> Group:
+                  metadata: dict[str, Any] | None = None) -> Group:
         """Add a named group of existing nodes; emits "addgroup" {name, nodes, metadata}."""
         with self.lock:
             _require_name(name, "group name")
@@ -564,7 +566,7 @@ class Graph:
             group.name = new
             self._emit("renamegroup", {"from": old, "to": new})
 
-    def change_group(self, name: str, metadata: dict) -> Group:
+    def change_group(self, name: str, metadata: dict[str, Any]) -> Group:
         """Merge metadata into a group (None deletes a key); emits "changegroup"."""
         with self.lock:
             group = self._require_group(name)

@@ -1,4 +1,12 @@
-"""A Python client of the FBP Network Protocol, on websocket-client.
+"""A Python client of the FBP Network Protocol.
+
+websocket-client makes the connection and does the opening handshake (TLS, proxies, the
+``Sec-WebSocket-*`` headers); after that, frames are read and written by
+:class:`flowpy.wire.wsframes.FrameCodec`, the codec the server uses too, many times faster
+than websocket-client's own pure-Python framing. Writes are batched: a sender that finds
+another one writing queues its frame, and the writer sends everything queued with one
+``sendall`` before it returns (so a busy connection makes one system call for many frames,
+and every ``send`` still returns only once its frame is written, or raises).
 
 One reader thread per connection sorts what arrives: replies go to the request waiting for
 them (matched by ``responseTo`` when the runtime supports the 0.8 envelope, else by command),
@@ -11,26 +19,29 @@ commands are all built on it.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import queue
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 import websocket
 
 from flowpy.errors import FlowpyError
-from flowpy.wire import jsonpolicy
+from flowpy.wire import jsonpolicy, wsframes
 from flowpy.wire.events import PACKET_EVENTS
+
+from .pending import Done, Pending, Replies
+from .writer import FrameWriter
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
+#: Bytes asked of the socket per read: many small frames at once when the runtime is busy.
+READ_SIZE = 1 << 18
 
 
 class ClientError(FlowpyError):
@@ -55,23 +66,10 @@ class NoRuntimeThere(ClientError):
     the page the server sent."""
 
     def __init__(self, url: str, status: int) -> None:
-        super().__init__(f"no FBP runtime answers at {url} (HTTP {status}): check the "
-                         "address and path")
+        super().__init__(
+            f"no FBP runtime answers at {url} (HTTP {status}): check the address and path"
+        )
         self.status = status
-
-
-@dataclass
-class _Pending:
-    """One request waiting for its reply (or replies, for component:list)."""
-
-    protocol: str
-    command: str
-    request_id: str
-    expect: frozenset[str]
-    until: str | None = None  # for multi-message replies: the command that ends them
-    replies: list[dict] = field(default_factory=list)
-    error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 class Client:
@@ -83,9 +81,10 @@ class Client:
         secret: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         packet_inbox: int = 1024,
-        on_message: Callable[[dict], Any] | None = None,
+        on_message: Callable[[dict[str, Any]], Any] | None = None,
         name: str = "flowpy-client",
         on_close: Callable[[Client], Any] | None = None,
+        keep_packets: bool = True,
     ) -> None:
         self.url = url
         self.secret = secret or None
@@ -93,14 +92,22 @@ class Client:
         self.name = name
         self.on_message = on_message
         self.on_close = on_close
-        self.packets: queue.Queue[dict] = queue.Queue(maxsize=packet_inbox)
-        self.messages: queue.Queue[dict] = queue.Queue()
+        #: False for a client that only sends (``flowpy send``): the runtime's outputs are
+        #: dropped as they arrive, instead of filling an inbox nobody empties, which would
+        #: stop the reader and with it the replies the sender waits for.
+        self.keep_packets = keep_packets
+        self.packets: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=packet_inbox)
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.runtime: dict[str, Any] = {}
         self.ports: dict[str, dict[str, Any]] = {}
-        self._ws: websocket.WebSocket | None = None
-        self._send_lock = threading.Lock()
+        self._ws: websocket.WebSocket | None = None  # the handshake's; owns the socket
+        self._sock: socket.socket | None = None
+        self._codec = wsframes.FrameCodec(client=True)
+        self._writes = FrameWriter()
         self._pending_lock = threading.Lock()
-        self._pending: deque[_Pending] = deque()
+        #: requests waiting for a reply, by request id, oldest first
+        self._pending: dict[str, Pending] = {}
+        self._replies = Replies()  # what every request of this client waits on
         self._ids = itertools.count(1)
         self._reader: threading.Thread | None = None
         self._closing = threading.Event()
@@ -114,7 +121,10 @@ class Client:
             # anyway, so websocket-client's pure-Python UTF-8 check is skipped (it cost
             # about a tenth of a Bridge's CPU).
             ws = websocket.create_connection(
-                self.url, timeout=self.timeout, subprotocols=["noflo"], enable_multithread=True,
+                self.url,
+                timeout=self.timeout,
+                subprotocols=["noflo"],
+                enable_multithread=True,
                 skip_utf8_validation=True,
             )
         except websocket.WebSocketBadStatusException as exc:
@@ -122,32 +132,39 @@ class Client:
         except (OSError, websocket.WebSocketException) as exc:
             raise ClientError(f"cannot connect to {self.url}: {exc}") from exc
         self._ws = ws
-        ws.settimeout(None)
+        sock = ws.sock
+        if sock is None:  # websocket-client gives a connected socket or raises: defensive
+            raise ClientError(f"cannot connect to {self.url}: no socket after the handshake")
+        sock.settimeout(None)
+        self._sock = sock
+        self._codec = wsframes.FrameCodec(client=True)
+        self._writes = FrameWriter()
         self.closed.clear()
         self._closing.clear()
-        self._reader = threading.Thread(target=self._read_loop, args=(ws,),
-                                        name=f"{self.name}-reader")
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(sock,), name=f"{self.name}-reader"
+        )
         self._reader.start()
         return self
 
     def close(self, timeout: float = 5.0) -> None:
         """Say goodbye, let the reader thread see the runtime's answer, and join it.
 
-        Only the reader thread ever reads the socket (websocket-client's own ``close()`` would
-        read it too, racing the reader for the runtime's close frame). The socket is shut
-        down before its file descriptor is closed: that wakes a reader still blocked on it,
-        which closing alone does not (the thread would then keep the process alive)."""
+        Only the reader thread ever reads the socket: it sees the runtime's close frame
+        and ends. The socket is shut down before its file descriptor is closed: that wakes
+        a reader still blocked on it, which closing alone does not (the thread would then
+        keep the process alive)."""
         self._closing.set()
         deadline = time.monotonic() + timeout
         ws = self._ws
         # the reader thread to join: none if there is none, or if this is it (close() called
         # from on_close, say)
         reader = self._reader if self._reader is not threading.current_thread() else None
-        sock = ws.sock if ws is not None else None
-        if ws is not None and sock is not None:
+        sock = self._sock
+        if sock is not None:
             try:
-                ws.send_close()
-            except Exception:  # already broken: closing is all we wanted
+                self._writes.last(sock, self._codec.close(wsframes.NORMAL))
+            except OSError:  # already broken: closing is all we wanted
                 pass
             if reader is not None:
                 reader.join(min(1.0, timeout))  # the runtime answers the close frame
@@ -158,14 +175,13 @@ class Client:
         if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
-            ws.shutdown()
+            ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
     def abort(self) -> None:
         """Cut the connection at once, without a closing handshake: wakes a reader and a
         writer blocked on the socket (a writer holds the lock a clean close would need)."""
         self._closing.set()
-        ws = self._ws
-        sock = ws.sock if ws is not None else None
+        sock = self._sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -175,10 +191,10 @@ class Client:
     def limit_blocking(self, seconds: float) -> None:
         """From now on a write (or read) that blocks longer than ``seconds`` fails: for a
         goodbye that must not outlast a deadline. The connection is unusable after a timeout."""
-        ws = self._ws
-        if ws is not None and ws.sock is not None:
+        sock = self._sock
+        if sock is not None:
             try:
-                ws.sock.settimeout(max(0.001, seconds))
+                sock.settimeout(max(0.001, seconds))
             except OSError:
                 pass
 
@@ -189,23 +205,17 @@ class Client:
         self.close()
 
     # -- reading -------------------------------------------------------------------------
-    def _read_loop(self, ws: websocket.WebSocket) -> None:
+    def _read_loop(self, sock: socket.socket) -> None:
         try:
-            while True:
-                opcode, frame = ws.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    self.close_reason = "closed by the runtime"
-                    break
-                if opcode != websocket.ABNF.OPCODE_TEXT:
-                    continue
-                try:
-                    message = json.loads(frame.decode("utf-8"))
-                except ValueError:
-                    log.warning("%s: ignoring a frame that is not JSON", self.name)
-                    continue
-                if isinstance(message, dict):
-                    self._dispatch(message)
-        except (OSError, websocket.WebSocketException) as exc:
+            self._read_frames(sock)
+        except wsframes.FrameError as exc:
+            self.close_reason = f"the runtime broke the WebSocket protocol: {exc.reason}"
+            log.warning("%s: %s", self.name, self.close_reason)
+            try:  # tell the runtime why; the connection ends either way
+                self._writes.last(sock, self._codec.close(exc.code, exc.reason))
+            except OSError:
+                pass
+        except OSError as exc:
             if not self._closing.is_set():
                 self.close_reason = f"connection lost: {exc}"
         finally:
@@ -224,7 +234,46 @@ class Client:
                 except queue.Full:
                     pass  # it is not waiting: it finds the closed flag once it has drained
 
-    def _dispatch(self, message: dict) -> None:
+    def _read_frames(self, sock: socket.socket) -> None:
+        """Read until the closing handshake ends or the connection is lost."""
+        codec, dispatch, loads = self._codec, self._dispatch, jsonpolicy.loads
+        text = wsframes.Text
+        while True:
+            data = sock.recv(READ_SIZE)
+            if not data:
+                if not self._closing.is_set():
+                    self.close_reason = "connection lost: the runtime closed the socket"
+                return
+            for event in codec.receive(data):
+                if type(event) is text:
+                    try:
+                        message = loads(event.data)
+                    except ValueError:
+                        log.warning("%s: ignoring a frame that is not JSON", self.name)
+                        continue
+                    if isinstance(message, dict):
+                        dispatch(message)
+                elif isinstance(event, wsframes.Ping):
+                    self._writes.write(sock, codec.pong(event.data))
+                elif isinstance(event, wsframes.Close):
+                    self.close_reason = "closed by the runtime"
+                    try:  # answer the runtime's close (a no-op if this side closed first)
+                        code = event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
+                        self._writes.last(sock, codec.close(code))
+                    except OSError:
+                        pass
+                    return
+                # Binary and Pong: nothing in the protocol uses them
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        response_to = message.get("responseTo")
+        if response_to is not None and message.get("command") == "packetsent":
+            with self._pending_lock:  # the common reply, settled at once
+                pending = self._pending.pop(response_to, None)
+            if pending is not None:
+                pending.replies.append(message)
+                pending.done.set()
+                return
         protocol, command = message.get("protocol"), message.get("command")
         payload = message.get("payload")
         if protocol == "runtime" and command == "runtime" and isinstance(payload, dict):
@@ -240,6 +289,8 @@ class Client:
                 log.exception("%s: on_message failed", self.name)
             return
         if protocol == "runtime" and command == "packet":
+            if not self.keep_packets:
+                return
             # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
             while not self._closing.is_set():
                 try:
@@ -250,23 +301,24 @@ class Client:
         else:
             self.messages.put(message)
 
-    def _settle(self, message: dict) -> bool:
+    def _settle(self, message: dict[str, Any]) -> bool:
         """Hand a reply to the request it answers; True if it was one."""
         protocol, command = message.get("protocol"), message.get("command")
         response_to = message.get("responseTo")
         with self._pending_lock:
             match = None
             if response_to is not None:
-                match = next((p for p in self._pending if p.request_id == response_to), None)
+                match = self._pending.get(response_to)
             # A reply naming a request nobody waits for (it timed out, or it was sent with
             # send() on purpose) is not a reply to some other request: only runtimes that
             # send no responseTo at all are matched by command.
-            if match is None and response_to is None and not (
-                protocol == "runtime" and command == "packet"
-            ):
+            elif not (protocol == "runtime" and command == "packet"):
                 match = next(
-                    (p for p in self._pending
-                     if p.protocol == protocol and (command in p.expect or command == "error")),
+                    (
+                        p
+                        for p in self._pending.values()
+                        if p.protocol == protocol and (command in p.expect or command == "error")
+                    ),
                     None,
                 )
             if match is None:
@@ -279,22 +331,26 @@ class Client:
                 match.replies.append(message)
                 if match.until is not None and command != match.until:
                     return True
-            self._pending.remove(match)
+            del self._pending[match.request_id]
             match.done.set()
             return True
 
     def _fail_pending(self, error: BaseException) -> None:
         with self._pending_lock:
-            pending, self._pending = list(self._pending), deque()
+            pending, self._pending = list(self._pending.values()), {}
         for p in pending:
             p.error = error
             p.done.set()
 
     # -- sending -------------------------------------------------------------------------
-    def _encode(self, protocol: str, command: str, payload: Any = None,
-                request_id: str | None = None) -> str:
-        message: dict[str, Any] = {"protocol": protocol, "command": command,
-                                   "payload": payload if payload is not None else {}}
+    def _encode(
+        self, protocol: str, command: str, payload: Any = None, request_id: str | None = None
+    ) -> str:
+        message: dict[str, Any] = {
+            "protocol": protocol,
+            "command": command,
+            "payload": payload if payload is not None else {},
+        }
         if self.secret:
             message["secret"] = self.secret
             if isinstance(message["payload"], dict):
@@ -305,61 +361,73 @@ class Client:
         # base64... so no value a caller hands over makes a frame the runtime must refuse.
         return jsonpolicy.encode(message)
 
-    def send(self, protocol: str, command: str, payload: Any = None,
-             request_id: str | None = None) -> None:
+    def send(
+        self, protocol: str, command: str, payload: Any = None, request_id: str | None = None
+    ) -> None:
         """Send one message (no reply expected)."""
-        text = self._encode(protocol, command, payload, request_id)
-        ws = self._ws
-        if ws is None or self.closed.is_set():
-            raise ConnectionClosed(f"{self.url}: {self.close_reason or 'not connected'}")
-        try:
-            with self._send_lock:
-                ws.send(text)
-        except (OSError, websocket.WebSocketException) as exc:
-            raise ConnectionClosed(f"{self.url}: {exc}") from exc
+        self._write(self._codec.text(self._encode(protocol, command, payload, request_id)))
 
     def send_many(self, messages: Iterable[tuple[str, str, Any, str | None]]) -> None:
         """Send several messages ``(protocol, command, payload, request_id)`` in order, as
         frames written to the socket at once (one system call instead of one each)."""
-        ws = self._ws
-        if ws is None or self.closed.is_set():
+        encode = self._encode
+        self._write(self._codec.texts([encode(*message) for message in messages]))
+
+    def _write(self, frames: bytes) -> None:
+        sock = self._sock
+        if sock is None or self.closed.is_set():
             raise ConnectionClosed(f"{self.url}: {self.close_reason or 'not connected'}")
-        frames = []
-        for protocol, command, payload, request_id in messages:
-            frame = websocket.ABNF.create_frame(
-                self._encode(protocol, command, payload, request_id), websocket.ABNF.OPCODE_TEXT)
-            if ws.get_mask_key:
-                frame.get_mask_key = ws.get_mask_key
-            frames.append(frame.format())
         try:
-            with self._send_lock, ws.lock:
-                if ws.sock is None:
-                    raise ConnectionClosed(f"{self.url}: closed")
-                ws.sock.sendall(b"".join(frames))
-        except (OSError, websocket.WebSocketException) as exc:
+            self._writes.write(sock, frames)
+        except OSError as exc:
             raise ConnectionClosed(f"{self.url}: {exc}") from exc
 
     def start_request(
-        self, protocol: str, command: str, payload: Any = None,
-        expect: Iterable[str] | None = None, until: str | None = None,
-    ) -> _Pending:
+        self,
+        protocol: str,
+        command: str,
+        payload: Any = None,
+        expect: Iterable[str] | None = None,
+        until: str | None = None,
+    ) -> Pending:
         """Send a request and return its pending reply without waiting (for windows of requests)."""
-        pending = _Pending(
-            protocol, command, f"{self.name}-{next(self._ids)}",
-            frozenset(expect or (command,)) | ({until} if until else frozenset()), until,
-        )
+        return self.start_requests([(protocol, command, payload, expect, until)])[0]
+
+    def start_requests(
+        self,
+        requests: Iterable[tuple[str, str, Any, Iterable[str] | None, str | None]],
+    ) -> list[Pending]:
+        """Several requests ``(protocol, command, payload, expect, until)`` in order, written
+        to the socket at once; their pending replies, without waiting."""
+        requests = list(requests)
+        ids, replies = self._ids, self._replies
+        pendings = [
+            Pending(
+                protocol,
+                command,
+                f"{self.name}-{next(ids)}",
+                frozenset(expect or (command,)) | ({until} if until else frozenset()),
+                until,
+                done=Done(replies),
+            )
+            for protocol, command, _, expect, until in requests
+        ]
         with self._pending_lock:
-            self._pending.append(pending)
+            for pending in pendings:
+                self._pending[pending.request_id] = pending
         try:
-            self.send(protocol, command, payload, pending.request_id)
+            self.send_many(
+                (request[0], request[1], request[2], pending.request_id)
+                for request, pending in zip(requests, pendings, strict=True)
+            )
         except ClientError:
             with self._pending_lock:
-                if pending in self._pending:
-                    self._pending.remove(pending)
+                for pending in pendings:
+                    self._pending.pop(pending.request_id, None)
             raise
-        return pending
+        return pendings
 
-    def wait(self, pending: _Pending, timeout: float | None = None) -> list[dict]:
+    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict[str, Any]]:
         """The replies of a started request.
 
         Raises RequestError, ConnectionClosed or ClientError (no reply in time).
@@ -367,16 +435,21 @@ class Client:
         limit = self.timeout if timeout is None else timeout
         if not pending.done.wait(limit):
             with self._pending_lock:
-                if pending in self._pending:
-                    self._pending.remove(pending)
+                self._pending.pop(pending.request_id, None)
             raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
         if pending.error is not None:
             raise pending.error
         return pending.replies
 
-    def request(self, protocol: str, command: str, payload: Any = None,
-                expect: Iterable[str] | None = None, until: str | None = None,
-                timeout: float | None = None) -> dict[str, Any]:
+    def request(
+        self,
+        protocol: str,
+        command: str,
+        payload: Any = None,
+        expect: Iterable[str] | None = None,
+        until: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Send a request and return the payload of its (last) reply.
 
         Raises ClientError if that reply has no payload object (the protocol requires one).
@@ -385,74 +458,122 @@ class Client:
         reply = replies[-1]
         body = reply.get("payload")
         if not isinstance(body, dict):
-            raise ClientError(f"{protocol}:{command}: the reply {reply.get('protocol')}:"
-                              f"{reply.get('command')} has no payload object: {body!r}")
+            raise ClientError(
+                f"{protocol}:{command}: the reply {reply.get('protocol')}:"
+                f"{reply.get('command')} has no payload object: {body!r}"
+            )
         return body
 
     # -- the protocol, command by command ------------------------------------------------
-    def getruntime(self) -> dict:
+    def getruntime(self) -> dict[str, Any]:
         return self.request("runtime", "getruntime", {}, expect=("runtime",))
 
-    def list_components(self) -> list[dict]:
-        pending = self.start_request("component", "list", {}, expect=("component",),
-                                     until="componentsready")
+    def list_components(self) -> list[dict[str, Any]]:
+        pending = self.start_request(
+            "component", "list", {}, expect=("component",), until="componentsready"
+        )
         return [m["payload"] for m in self.wait(pending) if m["command"] == "component"]
 
-    def graph(self, command: str, **payload: Any) -> dict:
+    def graph(self, command: str, **payload: Any) -> dict[str, Any]:
         """Any graph:* command; ``graph`` names the graph (``id`` for ``clear``)."""
         return self.request("graph", command, payload)
 
-    def start_network(self, graph: str) -> dict:
+    def start_network(self, graph: str) -> dict[str, Any]:
         return self.request("network", "start", {"graph": graph}, expect=("started",))
 
-    def stop_network(self, graph: str) -> dict:
+    def stop_network(self, graph: str) -> dict[str, Any]:
         return self.request("network", "stop", {"graph": graph}, expect=("stopped",))
 
-    def network_status(self, graph: str) -> dict:
+    def network_status(self, graph: str) -> dict[str, Any]:
         return self.request("network", "getstatus", {"graph": graph}, expect=("status",))
 
-    def send_packet_nowait(self, graph: str, port: str, event: str, payload: Any = None,
-                           **extra: Any) -> _Pending:
+    def send_packet_nowait(
+        self, graph: str, port: str, event: str, payload: Any = None, **extra: Any
+    ) -> Pending:
         """Send a runtime:packet; the returned pending completes on its runtime:packetsent."""
-        if event not in PACKET_EVENTS:
-            raise ValueError(f"unknown packet event {event!r}")
-        body: dict[str, Any] = {"graph": graph, "port": port, "event": event, **extra}
-        if payload is not None or event == "data":
-            body["payload"] = payload
-        return self.start_request("runtime", "packet", body, expect=("packetsent",))
+        return self.send_packets_nowait(graph, port, [(event, payload)], **extra)[0]
 
-    def send_packet(self, graph: str, port: str, event: str, payload: Any = None,
-                    timeout: float | None = None) -> dict:
+    def send_packets_nowait(
+        self, graph: str, port: str, packets: Iterable[tuple[str, Any]], **extra: Any
+    ) -> list[Pending]:
+        """Send a runtime:packet per ``(event, payload)``, written at once; the pendings
+        complete on their runtime:packetsent."""
+        requests = []
+        for event, payload in packets:
+            if event not in PACKET_EVENTS:
+                raise ValueError(f"unknown packet event {event!r}")
+            body: dict[str, Any] = {"graph": graph, "port": port, "event": event, **extra}
+            if payload is not None or event == "data":
+                body["payload"] = payload
+            requests.append(("runtime", "packet", body, _PACKETSENT, None))
+        return self.start_requests(requests)
+
+    def send_packet(
+        self, graph: str, port: str, event: str, payload: Any = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Send a runtime:packet and wait for its runtime:packetsent."""
         pending = self.send_packet_nowait(graph, port, event, payload)
-        return self.wait(pending, timeout)[-1]["payload"]
+        return cast("dict[str, Any]", self.wait(pending, timeout)[-1]["payload"])
 
-    def send_stream(self, graph: str, port: str, values: Iterable[Any], window: int = 100,
-                    timeout: float | None = None) -> int:
-        """connect, a data packet per value, disconnect; at most ``window`` unacknowledged."""
-        inflight: deque[_Pending] = deque()
-        sent = 0
-        events = itertools.chain(
-            [("connect", None)], (("data", v) for v in values), [("disconnect", None)]
+    def send_stream(
+        self,
+        graph: str,
+        port: str,
+        values: Iterable[Any],
+        window: int = 100,
+        timeout: float | None = None,
+    ) -> int:
+        """connect, a data packet per value, disconnect; at most ``window`` unacknowledged.
+        Values are taken ``window`` at a time, and written together when the window has room."""
+        data = iter(values)
+        batches = itertools.chain(
+            [[("connect", None)]],
+            iter(lambda: [("data", v) for v in itertools.islice(data, max(1, window))], []),
+            [[("disconnect", None)]],
         )
-        for event, value in events:
-            while len(inflight) >= window:
-                self.wait(inflight.popleft(), timeout)
-            inflight.append(self.send_packet_nowait(graph, port, event, value))
-            sent += event == "data"
+        return self.send_batches(graph, port, batches, window, timeout)
+
+    def send_batches(
+        self,
+        graph: str,
+        port: str,
+        batches: Iterable[Sequence[tuple[str, Any]]],
+        window: int = 100,
+        timeout: float | None = None,
+    ) -> int:
+        """A runtime:packet per ``(event, payload)`` of each batch, in order, at most
+        ``window`` unacknowledged; the number of data packets sent. As much of a batch as
+        the window has room for is written at once (one system call, not one per packet),
+        and nothing waits for a later batch before sending an earlier one: a caller hands
+        over what it has (the lines read so far, say) as one batch."""
+        window = max(1, window)
+        inflight: deque[Pending] = deque()
+        sent = 0
+        for batch in batches:
+            at = 0
+            while at < len(batch):
+                while len(inflight) >= window:
+                    self.wait(inflight.popleft(), timeout)
+                while inflight and inflight[0].done.is_set():
+                    self.wait(inflight.popleft(), timeout)
+                part = batch[at : at + window - len(inflight)]
+                at += len(part)
+                inflight.extend(self.send_packets_nowait(graph, port, part))
+                sent += sum(event == "data" for event, _ in part)
         while inflight:
             self.wait(inflight.popleft(), timeout)
         return sent
 
-    def recv_packet(self, timeout: float | None = None) -> dict:
+    def recv_packet(self, timeout: float | None = None) -> dict[str, Any]:
         """The next runtime:packet payload from a graph outport."""
-        return self._take(self.packets, "runtime:packet", timeout)["payload"]
+        packet = self._take(self.packets, "runtime:packet", timeout)
+        return cast("dict[str, Any]", packet["payload"])
 
-    def recv_message(self, timeout: float | None = None) -> dict:
+    def recv_message(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message that was neither a reply nor a packet."""
         return self._take(self.messages, "message", timeout)
 
-    def _take(self, inbox: queue.Queue, what: str, timeout: float | None) -> dict:
+    def _take(self, inbox: queue.Queue[Any], what: str, timeout: float | None) -> dict[str, Any]:
         limit = self.timeout if timeout is None else timeout
         if self.closed.is_set() and inbox.empty():
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
@@ -465,7 +586,8 @@ class Client:
         if item is _CLOSED:
             inbox.put_nowait(_CLOSED)  # later callers learn it too
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
-        return item
+        return cast("dict[str, Any]", item)
 
 
+_PACKETSENT = ("packetsent",)
 _CLOSED: Any = {"protocol": "", "command": "", "payload": None}

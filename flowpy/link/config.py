@@ -26,7 +26,7 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with jitter: ``initial * 2**(attempt-1)`` capped at ``maximum``,
     then a random value in its upper half, so retries never bunch and never come faster
     than ``initial / 2``."""
-    ceiling = min(maximum, initial * (2 ** max(0, min(attempt - 1, 30))))
+    ceiling: float = min(maximum, initial * (2 ** max(0, min(attempt - 1, 30))))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -124,7 +124,7 @@ def _split_query(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(query=urlencode(kept))), taken
 
 
-def _opt_str(options: Mapping, key: str) -> str | None:
+def _opt_str(options: Mapping[str, Any], key: str) -> str | None:
     value = options.get(key)
     if value is None or value == "":
         return None
@@ -133,7 +133,9 @@ def _opt_str(options: Mapping, key: str) -> str | None:
     return value
 
 
-def _number(options: Mapping, key: str, default: Any, kind: type, low: float, high: float) -> Any:
+def _number(
+    options: Mapping[str, Any], key: str, default: Any, kind: type, low: float, high: float
+) -> Any:
     value = options.get(key, default)
     try:
         if isinstance(value, bool):
@@ -146,7 +148,7 @@ def _number(options: Mapping, key: str, default: Any, kind: type, low: float, hi
     return number
 
 
-def _flag(options: Mapping, key: str, default: bool) -> bool:
+def _flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
     value = options.get(key, default)
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")

@@ -55,7 +55,7 @@ class Inbox:
         self._delivering = False
 
     # -- the reader's side ---------------------------------------------------------------------
-    def offer(self, payload: dict, numbered: bool, lost: threading.Event) -> None:
+    def offer(self, payload: dict[str, Any], numbered: bool, lost: threading.Event) -> None:
         """Queue a ``flowpy:packet`` entry (``numbered``: it carries a seq) or a
         ``runtime:packet`` payload; anything malformed or already had is dropped. In plain
         mode this waits while the inbox is full, until there is room or ``lost`` is set."""

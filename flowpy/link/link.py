@@ -46,7 +46,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from flowpy import wire
 from flowpy.wire.events import DEBUG_COMMANDS
@@ -82,12 +82,12 @@ class LinkListener:
     returns False when the local side can take no more (the local network is stopping).
     """
 
-    def link_state(self, state: str, info: dict) -> None: ...
+    def link_state(self, state: str, info: dict[str, Any]) -> None: ...
 
-    def link_report(self, info: dict) -> None:
+    def link_report(self, info: dict[str, Any]) -> None:
         """Anything else worth a status line: retries, refusals, remote restarts, ports."""
 
-    def link_error(self, info: dict) -> None:
+    def link_error(self, info: dict[str, Any]) -> None:
         """Something went wrong that the graph may want to handle (``{type, message, ...}``)."""
 
     def link_packet(self, port: str, event: str, payload: Any) -> bool:
@@ -167,7 +167,7 @@ class Link:
 
     @property
     def _conn(self) -> Connection | None:
-        return self.window.connection
+        return cast("Connection | None", self.window.connection)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Link:
@@ -291,7 +291,7 @@ class Link:
                 self.window.count_written(batch)
 
     # -- receiving ------------------------------------------------------------------------
-    def _on_message(self, conn: Connection, message: dict) -> None:
+    def _on_message(self, conn: Connection, message: dict[str, Any]) -> None:
         """Everything the client did not match to a request (reader thread)."""
         protocol, command = message.get("protocol"), message.get("command")
         payload = message.get("payload")
@@ -345,7 +345,7 @@ class Link:
         if seq is not None:
             self.window.ack(conn, seq)
 
-    def _remote_error(self, conn: Connection, payload: dict, protocol: str,
+    def _remote_error(self, conn: Connection, payload: dict[str, Any], protocol: str,
                       response_to: Any = None) -> None:
         message = str(payload.get("message", ""))
         info: dict[str, Any] = {"type": "remote", "message": message}
@@ -561,7 +561,7 @@ class Link:
         self.stats["handed_over"] = self.stats["came_back"] = 0
 
     # -- reporting ------------------------------------------------------------------------
-    def _set_state(self, state: str, info: dict) -> None:
+    def _set_state(self, state: str, info: dict[str, Any]) -> None:
         with self._state_lock:
             previous = self.state
             if previous == state or (self._closing.is_set() and state != CLOSED):
@@ -579,7 +579,7 @@ class Link:
         except Exception:
             log.exception("%s: link_state listener failed", self.name)
 
-    def _report(self, info: dict) -> None:
+    def _report(self, info: dict[str, Any]) -> None:
         if info.get("type") in ("retry", "refused"):
             log.info("%s: link to %s: attempt %s failed (%s); retrying in %ss", self.name,
                      self.config.label, info.get("attempt"), info.get("message"),
@@ -589,7 +589,7 @@ class Link:
         except Exception:
             log.exception("%s: link_report listener failed", self.name)
 
-    def _error(self, info: dict) -> None:
+    def _error(self, info: dict[str, Any]) -> None:
         log.info("%s: %s", self.name, info.get("message"))
         try:
             self.listener.link_error(info)

@@ -67,7 +67,7 @@ class Connection:
         self.hello_id: str | None = None
         self.hello_done = threading.Event()
         self.hello_error: str | None = None
-        self.welcome: dict | None = None
+        self.welcome: dict[str, Any] | None = None
         self.restarted: str | None = None
         #: The welcome came from another remote process than the last one (it restarted).
         #: A flowpy remote starts again at restart exactly the networks that ran (start.json;
@@ -112,7 +112,7 @@ def _entry(seq: int, packet: Outbound, port_name: Callable[[str], str]) -> dict[
     return entry
 
 
-def network_began(status: dict | None, asked: float, answered: float,
+def network_began(status: dict[str, Any] | None, asked: float, answered: float,
                   ) -> tuple[float, float] | None:
     """When a remote network started, as an interval of our monotonic clock, from the
     ``uptime`` of a ``network:status`` asked at ``asked`` and answered at ``answered``
@@ -136,7 +136,8 @@ class Negotiator:
     def __init__(self, config: LinkConfig, session: str, name: str,
                  inports: Iterable[str], outports: Iterable[str],
                  on_welcome: Callable[[bool, int, int], None],
-                 report: Callable[[dict], None], error: Callable[[dict], None]) -> None:
+                 report: Callable[[dict[str, Any]], None],
+                 error: Callable[[dict[str, Any]], None]) -> None:
         self.config = config
         self.session = session
         self.name = name
@@ -163,7 +164,7 @@ class Negotiator:
         """A remote inport's name as the remote spells it."""
         return self._canonical.get(port.lower(), port)
 
-    def negotiate(self, conn: Connection, first: bool) -> tuple[dict | None, str | None]:
+    def negotiate(self, conn: Connection, first: bool) -> tuple[dict[str, Any] | None, str | None]:
         """Everything up to the point packets may flow: ``(network status or None, why the
         remote counts as restarted or None)``. Raises Refused (retry), LinkError (fatal),
         ClientError (retry). ``first``: no connection was made before."""
@@ -181,7 +182,7 @@ class Negotiator:
         if not graph:
             raise GraphMissing(f"{config.url} has no main graph: set conf.graph")
         self.graph = graph
-        status: dict | None = None
+        status: dict[str, Any] | None = None
         asked = time.monotonic()
         try:  # also a barrier: runtime:ports (sent after runtime:runtime) has arrived by now
             status = client.network_status(graph)
@@ -220,7 +221,7 @@ class Negotiator:
             self.started_network = False  # somebody else started the restarted remote's run
         return status, restarted
 
-    def network_changed(self, payload: dict) -> bool:
+    def network_changed(self, payload: dict[str, Any]) -> bool:
         """A ``network:started``/``stopped`` of our graph arrived: whether its running state
         changed. A stop (not started any more) ends this link's ownership of the run."""
         if not payload.get("started"):
@@ -230,7 +231,7 @@ class Negotiator:
         self.remote_running = running
         return changed
 
-    def start_remote(self, client: Client, status: dict | None) -> None:
+    def start_remote(self, client: Client, status: dict[str, Any] | None) -> None:
         """``conf.start``: start the remote network if it is not running."""
         config, graph = self.config, self.graph
         if config.start and status is not None and not status.get("running"):
@@ -249,7 +250,7 @@ class Negotiator:
                 f"conf.start: cannot tell whether {graph} runs (network:getstatus refused); "
                 "not starting it")})
 
-    def _check_ports(self, graph: str, ports: dict) -> None:
+    def _check_ports(self, graph: str, ports: dict[str, Any]) -> None:
         self._canonical = {str(p.get("id")).lower(): str(p.get("id"))
                            for p in ports.get("inPorts") or []}
         offered_in = set(self._canonical)
@@ -264,7 +265,7 @@ class Negotiator:
                     f"{', '.join(repr(p) for p in missing)} that this secret may {verb} "
                     f"(it offers: {', '.join(sorted(offered)) or 'none'})")
 
-    def _select_no_debug_edges(self, client: Client, runtime: dict, graph: str) -> None:
+    def _select_no_debug_edges(self, client: Client, runtime: dict[str, Any], graph: str) -> None:
         """Ask for no edge debug data: while somebody debugs the remote graph, every
         client with ``network:data`` would get every IP of every edge, which costs the
         link bandwidth and parsing for nothing. ``network:edges []`` is standard, but only a
@@ -307,7 +308,7 @@ class Negotiator:
                       "message": f"no link extension: {conn.hello_error}"})
         return False
 
-    def hello_reply(self, conn: Connection, command: str | None, payload: dict) -> None:
+    def hello_reply(self, conn: Connection, command: str | None, payload: dict[str, Any]) -> None:
         """The answer to flowpy:hello (reader thread)."""
         with conn.lock:
             if conn.hello_id is None or conn.hello_done.is_set():
@@ -322,7 +323,7 @@ class Negotiator:
                 conn.hello_error = str(payload.get("message", command))
             conn.hello_done.set()
 
-    def _welcomed(self, welcome: dict) -> str | None:
+    def _welcomed(self, welcome: dict[str, Any]) -> str | None:
         """Apply a welcome (through ``on_welcome``); a restart reason or None."""
         instance = welcome.get("instance")
         resumed = bool(welcome.get("resumed"))

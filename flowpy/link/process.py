@@ -57,20 +57,20 @@ class ProcessLink(LinkListener):
         self._remote_ended = threading.Event()
 
     # -- hooks for subclasses --------------------------------------------------------------
-    def status(self, info: dict) -> None:
+    def status(self, info: dict[str, Any]) -> None:
         log.info("%s: %s", self.component.node_id, info)
 
-    def error(self, info: dict) -> None:
+    def error(self, info: dict[str, Any]) -> None:
         log.warning("%s: %s", self.component.node_id, info.get("message"))
 
     def unmapped(self, port: str, event: str, payload: Any) -> None:
         """A packet from a remote outport nothing local is connected to (dropped)."""
 
     # -- LinkListener ---------------------------------------------------------------------
-    def link_state(self, state: str, info: dict) -> None:
+    def link_state(self, state: str, info: dict[str, Any]) -> None:
         self._safely(self.status, {"type": "state", **info})
 
-    def link_report(self, info: dict) -> None:
+    def link_report(self, info: dict[str, Any]) -> None:
         if info.get("type") == "remote-network":
             if info.get("running"):
                 self._remote_ended.clear()
@@ -78,7 +78,7 @@ class ProcessLink(LinkListener):
                 self._remote_ended.set()
         self._safely(self.status, info)
 
-    def link_error(self, info: dict) -> None:
+    def link_error(self, info: dict[str, Any]) -> None:
         self._safely(self.error, info)
 
     def link_packet(self, port: str, event: str, payload: Any) -> bool:

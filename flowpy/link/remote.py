@@ -71,14 +71,14 @@ class RemoteSubgraph(Component):
 class _RemoteLink(ProcessLink):
     """State changes and errors as console output (``network:output``), the rest logged."""
 
-    def status(self, info: dict) -> None:
+    def status(self, info: dict[str, Any]) -> None:
         if info.get("type") == "state":
             text = f"{info['state']} ({info.get('mode') or info.get('reason') or info['url']})"
             self.component.console(f"{self.component.node_id}: {text}")
         else:
             log.info("%s: %s", self.component.node_id, info)
 
-    def error(self, info: dict) -> None:
+    def error(self, info: dict[str, Any]) -> None:
         self.component.console(f"{self.component.node_id}: {info.get('message')}")
 
 
@@ -97,7 +97,7 @@ def parse_spec(spec: str) -> tuple[str, LinkConfig]:
         raise RemoteError(f"--remote {name}: {exc}") from None
 
 
-def discover(config: LinkConfig) -> tuple[str, dict, dict]:
+def discover(config: LinkConfig) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Connect once: (graph id, runtime:runtime payload, runtime:ports payload of the graph)."""
     try:
         with Client(config.url, config.secret, timeout=config.timeout,
@@ -122,7 +122,7 @@ def discover(config: LinkConfig) -> tuple[str, dict, dict]:
     return graph, runtime, ports
 
 
-def remote_component(name: str, config: LinkConfig | str | dict) -> type[RemoteSubgraph]:
+def remote_component(name: str, config: LinkConfig | str | dict[str, Any]) -> type[RemoteSubgraph]:
     """A component class for the graph ``config`` points at, its ports discovered now."""
     if not isinstance(config, LinkConfig):
         config = LinkConfig.parse(config)
@@ -130,8 +130,8 @@ def remote_component(name: str, config: LinkConfig | str | dict) -> type[RemoteS
     return component_from(name, config, graph, runtime, ports)
 
 
-def component_from(name: str, config: LinkConfig, graph: str, runtime: dict,
-                   ports: dict) -> type[RemoteSubgraph]:
+def component_from(name: str, config: LinkConfig, graph: str, runtime: dict[str, Any],
+                   ports: dict[str, Any]) -> type[RemoteSubgraph]:
     """The ``remote/NAME`` class for graph ``graph`` of the runtime ``runtime`` (its
     ``runtime:runtime`` payload) exporting ``ports`` (``runtime:ports``)."""
     config = copy.deepcopy(config)
@@ -317,7 +317,7 @@ class RemoteDirectory:
         return remotes if isinstance(remotes, dict) else {}
 
     @staticmethod
-    def _usable(entry: Any, config: LinkConfig) -> dict | None:
+    def _usable(entry: Any, config: LinkConfig) -> dict[str, Any] | None:
         """A cache entry for this URL and graph, or None."""
         if not isinstance(entry, dict) or entry.get("url") != config.url:
             return None
@@ -329,8 +329,8 @@ class RemoteDirectory:
             return None
         return entry
 
-    def _remember(self, name: str, config: LinkConfig, graph: str, runtime: dict,
-                  ports: dict) -> None:
+    def _remember(self, name: str, config: LinkConfig, graph: str, runtime: dict[str, Any],
+                  ports: dict[str, Any]) -> None:
         if self.cache_path is None:
             return
         with self._lock:

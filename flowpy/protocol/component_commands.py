@@ -11,7 +11,7 @@ import inspect
 import json
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flowpy import wire
 from flowpy.engine.subgraph import is_subgraph
@@ -22,6 +22,8 @@ from .component_rules import refuse_forbidden
 from .fields import ProtocolError, string
 
 if TYPE_CHECKING:
+    from flowpy.graphs.model import Graph
+
     from .host import Handler, Host
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 PYTHON = ("python", "python3", "py")
 
 
-def list_(rt: Host, req: Request, payload: dict) -> None:
+def list_(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """One ``component:component`` per component, then ``componentsready`` with the count.
 
     Graphs other than the main one are among them (``subgraph: true``), and so are the graph
@@ -56,7 +58,7 @@ def _resolve(rt: Host, name: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def getsource(rt: Host, req: Request, payload: dict) -> None:
+def getsource(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """The Python module defining a component, the source compiled with ``component:source``,
     or the JSON of a graph (a subgraph component, or a hosted graph by its id)."""
     from flowpy.graphs import json_format as graph_json
@@ -74,7 +76,8 @@ def getsource(rt: Host, req: Request, payload: dict) -> None:
     library, _, short = full.rpartition("/")
     cls = rt.registry.get(full)
     if is_subgraph(cls):
-        code = json.dumps(graph_json.dump(cls.graph), indent=2)
+        # the catalogue makes subgraph components of model graphs only
+        code = json.dumps(graph_json.dump(cast("Graph", cls.graph)), indent=2)
         reply: dict[str, Any] = {"name": short, "language": "json", "code": code}
         if library:
             reply["library"] = library
@@ -95,7 +98,7 @@ def getsource(rt: Host, req: Request, payload: dict) -> None:
     rt.reply(req, "source", reply)
 
 
-def source(rt: Host, req: Request, payload: dict) -> None:
+def source(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Compile Python source, register the Component subclass it defines, announce it.
     The name must be one the sender's ``components`` rule allows (checked first)."""
     name = string(payload, "name")

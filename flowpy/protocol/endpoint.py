@@ -49,7 +49,7 @@ PROTOCOLS: dict[str, dict[str, Handler]] = {
 }
 
 
-def dispatch(rt: Host, request: Request, payload: dict) -> None:
+def dispatch(rt: Host, request: Request, payload: dict[str, Any]) -> None:
     """Run the handler for ``request``; every failure is answered, none escapes."""
     protocol, command = request.protocol, request.command
     handler = PROTOCOLS[protocol].get(command)
@@ -106,7 +106,7 @@ class Endpoint:
     def cut_drains(self) -> None:
         self.runtime.cut_drains()
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return self.runtime.status()
 
     # -- handling ----------------------------------------------------------------------------

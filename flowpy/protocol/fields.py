@@ -30,10 +30,16 @@ class ProtocolError(FlowpyError):
 
 
 @overload
-def string(payload: dict, key: str, *, required: Literal[True] = ..., empty: bool = ...) -> str: ...
+def string(
+    payload: dict[str, Any], key: str, *, required: Literal[True] = ..., empty: bool = ...
+) -> str: ...
 @overload
-def string(payload: dict, key: str, *, required: bool, empty: bool = ...) -> str | None: ...
-def string(payload: dict, key: str, *, required: bool = True, empty: bool = False) -> str | None:
+def string(
+    payload: dict[str, Any], key: str, *, required: bool, empty: bool = ...
+) -> str | None: ...
+def string(
+    payload: dict[str, Any], key: str, *, required: bool = True, empty: bool = False
+) -> str | None:
     """``payload[key]`` as a string; ProtocolError naming the field if missing or not one."""
     value = payload.get(key)
     if value is None:
@@ -47,7 +53,9 @@ def string(payload: dict, key: str, *, required: bool = True, empty: bool = Fals
     return value
 
 
-def boolean(payload: dict, key: str, *, required: bool = False, default: bool = False) -> bool:
+def boolean(
+    payload: dict[str, Any], key: str, *, required: bool = False, default: bool = False
+) -> bool:
     value = payload.get(key)
     if value is None:
         if required:
@@ -58,7 +66,7 @@ def boolean(payload: dict, key: str, *, required: bool = False, default: bool = 
     return value
 
 
-def integer(payload: dict, key: str, *, minimum: int, maximum: int) -> int | None:
+def integer(payload: dict[str, Any], key: str, *, minimum: int, maximum: int) -> int | None:
     value = payload.get(key)
     if value is None:
         return None
@@ -72,10 +80,10 @@ def integer(payload: dict, key: str, *, minimum: int, maximum: int) -> int | Non
 
 
 @overload
-def obj(payload: dict, key: str, *, required: Literal[True]) -> dict: ...
+def obj(payload: dict[str, Any], key: str, *, required: Literal[True]) -> dict[str, Any]: ...
 @overload
-def obj(payload: dict, key: str, *, required: bool = ...) -> dict | None: ...
-def obj(payload: dict, key: str, *, required: bool = False) -> dict | None:
+def obj(payload: dict[str, Any], key: str, *, required: bool = ...) -> dict[str, Any] | None: ...
+def obj(payload: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any] | None:
     value = payload.get(key)
     if value is None:
         if required:
@@ -86,7 +94,7 @@ def obj(payload: dict, key: str, *, required: bool = False) -> dict | None:
     return value
 
 
-def port(payload: dict, key: str) -> dict:
+def port(payload: dict[str, Any], key: str) -> dict[str, Any]:
     """A port object ``{node, port, index?}`` with the types the schemas demand."""
     value = obj(payload, key, required=True)
     assert value is not None
@@ -111,10 +119,16 @@ def port(payload: dict, key: str) -> dict:
 # -- metadata: the schemas type a few well-known keys; acks must honour them -------------------
 
 @overload
-def node_metadata(payload: dict, key: str = ..., *, required: Literal[True]) -> dict: ...
+def node_metadata(
+    payload: dict[str, Any], key: str = ..., *, required: Literal[True]
+) -> dict[str, Any]: ...
 @overload
-def node_metadata(payload: dict, key: str = ..., *, required: bool = ...) -> dict | None: ...
-def node_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
+def node_metadata(
+    payload: dict[str, Any], key: str = ..., *, required: bool = ...
+) -> dict[str, Any] | None: ...
+def node_metadata(
+    payload: dict[str, Any], key: str = "metadata", *, required: bool = False
+) -> dict[str, Any] | None:
     """Node/port metadata; ``x``/``y`` must be numbers and are rounded to the schema's integers.
 
     A ``None`` value is kept: it means "delete this key" in change commands.
@@ -142,7 +156,9 @@ def _as_int(value: Any, where: str) -> int | None:
     return value
 
 
-def edge_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
+def edge_metadata(
+    payload: dict[str, Any], key: str = "metadata", *, required: bool = False
+) -> dict[str, Any] | None:
     """Edge/IIP metadata: ``route`` an integer, ``schema`` a string, ``secure`` a boolean."""
     meta = obj(payload, key, required=required)
     if meta is None:
@@ -158,10 +174,16 @@ def edge_metadata(payload: dict, key: str = "metadata", *, required: bool = Fals
 
 
 @overload
-def group_metadata(payload: dict, key: str = ..., *, required: Literal[True]) -> dict: ...
+def group_metadata(
+    payload: dict[str, Any], key: str = ..., *, required: Literal[True]
+) -> dict[str, Any]: ...
 @overload
-def group_metadata(payload: dict, key: str = ..., *, required: bool = ...) -> dict | None: ...
-def group_metadata(payload: dict, key: str = "metadata", *, required: bool = False) -> dict | None:
+def group_metadata(
+    payload: dict[str, Any], key: str = ..., *, required: bool = ...
+) -> dict[str, Any] | None: ...
+def group_metadata(
+    payload: dict[str, Any], key: str = "metadata", *, required: bool = False
+) -> dict[str, Any] | None:
     """Group metadata: ``description`` a string."""
     meta = obj(payload, key, required=required)
     if meta is None:
@@ -174,7 +196,7 @@ def group_metadata(payload: dict, key: str = "metadata", *, required: bool = Fal
 
 # -- graphs --------------------------------------------------------------------------------------
 
-def graph_id(payload: dict) -> str:
+def graph_id(payload: dict[str, Any]) -> str:
     """The ``graph`` field, with the exact error texts clients compare against."""
     value = payload.get("graph")
     if value is None or value == "":
@@ -184,7 +206,7 @@ def graph_id(payload: dict) -> str:
     return value
 
 
-def hosted_graph(runtime: Host, payload: dict) -> Any:
+def hosted_graph(runtime: Host, payload: dict[str, Any]) -> Any:
     """The runtime's hosted graph named by ``payload['graph']``, or ProtocolError."""
     gid = graph_id(payload)
     hosted = runtime.get_graph(gid)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _CLEAR_FIELDS = ("name", "library", "icon", "description")
 
 
-def clear(rt: Host, req: Request, payload: dict) -> None:
+def clear(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Create the graph ``id``, or empty it if it exists; ``main: true`` makes it the main graph."""
     gid = string(payload, "id")
     assert gid is not None
@@ -72,14 +72,16 @@ def clear(rt: Host, req: Request, payload: dict) -> None:
     rt.sync_graph_components(req)  # new graph, new main, or a new library: new component names
 
 
-def _ref(value: dict) -> PortRef:
+def _ref(value: dict[str, Any]) -> PortRef:
     return PortRef(value["node"], value["port"], value.get("index"))
 
 
-def _change(action: Callable[[Any, dict], Any]) -> Callable[[Host, Request, dict], None]:
+def _change(
+    action: Callable[[Any, dict[str, Any]], Any]
+) -> Callable[[Host, Request, dict[str, Any]], None]:
     """A handler that resolves the graph, then applies ``action``; GraphError -> graph:error."""
 
-    def handler(rt: Host, req: Request, payload: dict) -> None:
+    def handler(rt: Host, req: Request, payload: dict[str, Any]) -> None:
         hosted = hosted_graph(rt, payload)
         command = action.__name__
         _refuse_if_running(hosted, command, payload)
@@ -95,7 +97,7 @@ def _change(action: Callable[[Any, dict], Any]) -> Callable[[Host, Request, dict
     return handler
 
 
-def _refuse_if_running(hosted: Any, command: str, payload: dict) -> None:
+def _refuse_if_running(hosted: Any, command: str, payload: dict[str, Any]) -> None:
     """An edit the running network cannot follow is refused before the graph changes
     (docs/protocol.md, "Live editing"): never acknowledged and deferred."""
     problem = hosted.live_problem(command, payload)
@@ -104,13 +106,13 @@ def _refuse_if_running(hosted: Any, command: str, payload: dict) -> None:
                             "stop the network first")
 
 
-def _s(payload: dict, key: str) -> str:
+def _s(payload: dict[str, Any], key: str) -> str:
     value = string(payload, key)
     assert value is not None
     return value
 
 
-def addnode(rt: Host, req: Request, payload: dict) -> None:
+def addnode(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Refuses a component the sender's secret may not instantiate (or a graph component
     containing one), and a graph component that is (or contains) this very graph: the network could
     never start (the engine refuses such a graph too, whichever way it came about)."""
@@ -130,38 +132,38 @@ def addnode(rt: Host, req: Request, payload: dict) -> None:
 
 
 @_change
-def removenode(g: Graph, p: dict) -> None:
+def removenode(g: Graph, p: dict[str, Any]) -> None:
     g.remove_node(_s(p, "id"))
 
 
 @_change
-def renamenode(g: Graph, p: dict) -> None:
+def renamenode(g: Graph, p: dict[str, Any]) -> None:
     g.rename_node(_s(p, "from"), _s(p, "to"))
 
 
 @_change
-def changenode(g: Graph, p: dict) -> None:
+def changenode(g: Graph, p: dict[str, Any]) -> None:
     """Metadata only: a node's component never changes (so no component rule applies)."""
     g.change_node(_s(p, "id"), node_metadata(p, required=True))
 
 
 @_change
-def addedge(g: Graph, p: dict) -> None:
+def addedge(g: Graph, p: dict[str, Any]) -> None:
     g.add_edge(_ref(port(p, "src")), _ref(port(p, "tgt")), edge_metadata(p))
 
 
 @_change
-def removeedge(g: Graph, p: dict) -> None:
+def removeedge(g: Graph, p: dict[str, Any]) -> None:
     g.remove_edge(_ref(port(p, "src")), _ref(port(p, "tgt")))
 
 
 @_change
-def changeedge(g: Graph, p: dict) -> None:
+def changeedge(g: Graph, p: dict[str, Any]) -> None:
     g.change_edge(_ref(port(p, "src")), _ref(port(p, "tgt")), edge_metadata(p) or {})
 
 
 @_change
-def addinitial(g: Graph, p: dict) -> None:
+def addinitial(g: Graph, p: dict[str, Any]) -> None:
     src = obj(p, "src", required=True)
     assert src is not None
     if "data" not in src:
@@ -170,43 +172,43 @@ def addinitial(g: Graph, p: dict) -> None:
 
 
 @_change
-def removeinitial(g: Graph, p: dict) -> None:
+def removeinitial(g: Graph, p: dict[str, Any]) -> None:
     """``src`` may be absent: the ack reports the data of the IIP that was removed."""
     g.remove_initial(_ref(port(p, "tgt")))
 
 
 @_change
-def addinport(g: Graph, p: dict) -> None:
+def addinport(g: Graph, p: dict[str, Any]) -> None:
     g.add_inport(_s(p, "public"), _s(p, "node"), _s(p, "port"), node_metadata(p))
 
 
 @_change
-def removeinport(g: Graph, p: dict) -> None:
+def removeinport(g: Graph, p: dict[str, Any]) -> None:
     g.remove_inport(_s(p, "public"))
 
 
 @_change
-def renameinport(g: Graph, p: dict) -> None:
+def renameinport(g: Graph, p: dict[str, Any]) -> None:
     g.rename_inport(_s(p, "from"), _s(p, "to"))
 
 
 @_change
-def addoutport(g: Graph, p: dict) -> None:
+def addoutport(g: Graph, p: dict[str, Any]) -> None:
     g.add_outport(_s(p, "public"), _s(p, "node"), _s(p, "port"), node_metadata(p))
 
 
 @_change
-def removeoutport(g: Graph, p: dict) -> None:
+def removeoutport(g: Graph, p: dict[str, Any]) -> None:
     g.remove_outport(_s(p, "public"))
 
 
 @_change
-def renameoutport(g: Graph, p: dict) -> None:
+def renameoutport(g: Graph, p: dict[str, Any]) -> None:
     g.rename_outport(_s(p, "from"), _s(p, "to"))
 
 
 @_change
-def addgroup(g: Graph, p: dict) -> None:
+def addgroup(g: Graph, p: dict[str, Any]) -> None:
     nodes = p.get("nodes")
     if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
         raise ProtocolError("'nodes' must be an array of node ids")
@@ -214,17 +216,17 @@ def addgroup(g: Graph, p: dict) -> None:
 
 
 @_change
-def removegroup(g: Graph, p: dict) -> None:
+def removegroup(g: Graph, p: dict[str, Any]) -> None:
     g.remove_group(_s(p, "name"))
 
 
 @_change
-def renamegroup(g: Graph, p: dict) -> None:
+def renamegroup(g: Graph, p: dict[str, Any]) -> None:
     g.rename_group(_s(p, "from"), _s(p, "to"))
 
 
 @_change
-def changegroup(g: Graph, p: dict) -> None:
+def changegroup(g: Graph, p: dict[str, Any]) -> None:
     g.change_group(_s(p, "name"), group_metadata(p, required=True))
 
 

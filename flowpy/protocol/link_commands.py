@@ -38,7 +38,7 @@ MAX_SESSION_ID = 256
 MAX_SEQ = 2**53  # what a JavaScript client can count to exactly
 
 
-def hello(rt: Host, req: Request, payload: dict) -> None:
+def hello(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Open or resume a session: ``welcome``, then the replay of the outbox after ``acked``."""
     version = integer(payload, "version", minimum=0, maximum=MAX_SEQ)
     if version is not None and version != VERSION:
@@ -56,7 +56,7 @@ def hello(rt: Host, req: Request, payload: dict) -> None:
     except SessionError as exc:
         raise ProtocolError(str(exc)) from None
 
-    def welcome(counters: dict) -> None:
+    def welcome(counters: dict[str, Any]) -> None:
         rt.reply(req, "welcome", {
             "version": VERSION, "session": session_id, "graph": hosted.id,
             "instance": rt.sessions.instance, "resumed": resumed, "batch": True, **counters,
@@ -65,13 +65,13 @@ def hello(rt: Host, req: Request, payload: dict) -> None:
     session.attach(req.client, window, welcome, batch)
 
 
-def packet(rt: Host, req: Request, payload: dict) -> None:
+def packet(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """An inbound packet with its ``seq``: delivered once, acknowledged cumulatively."""
     session = _connection_session(req, graph_id(payload), payload)
     _take(rt, session, payload)
 
 
-def packets(rt: Host, req: Request, payload: dict) -> None:
+def packets(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Several inbound packets in ``seq`` order, exactly as that many ``packet`` messages:
     the first one that cannot be taken ends the message (the ones before it stay taken)."""
     session = _connection_session(req, graph_id(payload), payload)
@@ -86,7 +86,7 @@ def packets(rt: Host, req: Request, payload: dict) -> None:
         _take(rt, session, entry)
 
 
-def _take(rt: Host, session: LinkSession, payload: dict) -> None:
+def _take(rt: Host, session: LinkSession, payload: dict[str, Any]) -> None:
     seq = _seq(payload)
     try:
         verdict, counter = session.offer(seq, _check_packet(rt, session, payload))
@@ -105,7 +105,7 @@ def _take(rt: Host, session: LinkSession, payload: dict) -> None:
             "for the network; send it again after the next flowpy:ack")
 
 
-def ack(rt: Host, req: Request, payload: dict) -> None:
+def ack(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """The client has every outbound packet up to ``seq``: the outbox drops them."""
     graph = graph_id(payload)
     session = _named_session(rt, req, graph, payload)
@@ -117,7 +117,7 @@ def ack(rt: Host, req: Request, payload: dict) -> None:
         raise ProtocolError(str(exc)) from None
 
 
-def bye(rt: Host, req: Request, payload: dict) -> None:
+def bye(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """End a session for good; answered with ``bye`` even if it was already gone."""
     graph = graph_id(payload)
     session_id = string(payload, "session")
@@ -129,14 +129,14 @@ def bye(rt: Host, req: Request, payload: dict) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _seq(payload: dict, minimum: int = 1) -> int:
+def _seq(payload: dict[str, Any], minimum: int = 1) -> int:
     seq = integer(payload, "seq", minimum=minimum, maximum=MAX_SEQ)
     if seq is None:
         raise ProtocolError("'seq' is required")
     return seq
 
 
-def _connection_session(req: Request, graph: str, payload: dict) -> LinkSession:
+def _connection_session(req: Request, graph: str, payload: dict[str, Any]) -> LinkSession:
     session = req.client.sessions.get(graph)
     if session is None:
         raise ProtocolError(f"no session of graph {graph!r} on this connection: "
@@ -149,7 +149,7 @@ def _connection_session(req: Request, graph: str, payload: dict) -> LinkSession:
 
 
 def _named_session(rt: Host, req: Request, graph: str,
-                   payload: dict) -> LinkSession | None:
+                   payload: dict[str, Any]) -> LinkSession | None:
     """The session named in the payload (default: this connection's), if the sender's grant
     is the one that opened it."""
     named = string(payload, "session", required=False)
@@ -162,7 +162,7 @@ def _named_session(rt: Host, req: Request, graph: str,
     return session
 
 
-def _check_packet(rt: Host, session: LinkSession, payload: dict) -> Inbound | str:
+def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> Inbound | str:
     """The packet ready for the network, or why it cannot be delivered (its seq then counts
     as received and is answered with ``flowpy:error {message, seq}``)."""
     try:

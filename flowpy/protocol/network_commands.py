@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .host import Handler, Host
 
 
-def start(rt: Host, req: Request, payload: dict) -> None:
+def start(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Start (or restart) the graph's network; ``network:started`` comes from the network itself."""
     hosted = hosted_graph(rt, payload)
     rt.refresh_components_dir(req)  # a graph file edited since: run what the file says now
@@ -31,7 +31,7 @@ def start(rt: Host, req: Request, payload: dict) -> None:
         rt.error(req, str(exc), graph=hosted.id)
 
 
-def stop(rt: Host, req: Request, payload: dict) -> None:
+def stop(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Stop, draining first unless ``drain: false`` (a flowpy extension: an immediate stop for
     a runaway graph, which also cuts short a drain already in progress)."""
     hosted = hosted_graph(rt, payload)
@@ -41,11 +41,11 @@ def stop(rt: Host, req: Request, payload: dict) -> None:
         rt.reply(req, command, stopped)
 
 
-def getstatus(rt: Host, req: Request, payload: dict) -> None:
+def getstatus(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     rt.reply(req, "status", hosted_graph(rt, payload).status())
 
 
-def debug(rt: Host, req: Request, payload: dict) -> None:
+def debug(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Turn edge debug data on or off; answered by ``network:status``."""
     # fbp-protocol has no output schema for network:debug; status is the schema-valid answer.
     hosted = hosted_graph(rt, payload)
@@ -55,7 +55,7 @@ def debug(rt: Host, req: Request, payload: dict) -> None:
     rt.reply(req, "status", {**hosted.status(), "debug": enable})
 
 
-def edges(rt: Host, req: Request, payload: dict) -> None:
+def edges(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Select the edges this client receives debug data for (replaces the previous selection)."""
     hosted = hosted_graph(rt, payload)
     selected = payload.get("edges")
@@ -73,7 +73,7 @@ def edges(rt: Host, req: Request, payload: dict) -> None:
     rt.reply(req, "edges", {"graph": hosted.id, "edges": normalised})
 
 
-def persist(rt: Host, req: Request, payload: dict) -> None:
+def persist(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Save every graph in the state directory; the runtime loads them when it starts again.
 
     fbp-protocol 0.9.8 defines no reply schema for persist, so the confirmation is a

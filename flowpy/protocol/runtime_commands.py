@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 
-def getruntime(rt: Host, req: Request, payload: dict) -> None:
+def getruntime(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """``runtime:runtime`` for this client, then the exported ports of every graph that has some."""
     rt.reply(req, "runtime", rt.runtime_info(req.grant))
     if req.grant.may_receive("runtime"):
@@ -25,7 +25,7 @@ def getruntime(rt: Host, req: Request, payload: dict) -> None:
                 rt.send_ports(hosted, [req.client], req)
 
 
-def packet(rt: Host, req: Request, payload: dict) -> None:
+def packet(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Put a packet into an exported inport; ``packetsent`` once the network has accepted it.
 
     The acknowledgement waits for the graph inport handler, so a back-pressured network

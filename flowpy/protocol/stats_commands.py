@@ -12,7 +12,7 @@ one. Permission: what ``network:getstatus`` needs (see :mod:`flowpy.runtime.perm
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowpy.runtime.clients import Request
 from flowpy.runtime.stats import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .host import Handler, Host
 
 
-def stats(rt: Host, req: Request, payload: dict) -> None:
+def stats(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Subscribe (the default) or unsubscribe; either way, one snapshot now."""
     graph = string(payload, "graph", required=False)
     if graph is not None and rt.get_graph(graph) is None:

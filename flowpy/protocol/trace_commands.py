@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowpy.runtime.clients import Request
 from flowpy.runtime.tracing import DEFAULT_BUFFER, MAX_BUFFER, Tracer
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def start(rt: Host, req: Request, payload: dict) -> None:
+def start(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """Start recording (``buffersize``: how many recent events to keep, default 400)."""
     hosted = hosted_graph(rt, payload)
     size = integer(payload, "buffersize", minimum=1, maximum=MAX_BUFFER)
@@ -32,7 +32,7 @@ def start(rt: Host, req: Request, payload: dict) -> None:
                  "trace", req)
 
 
-def stop(rt: Host, req: Request, payload: dict) -> None:
+def stop(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     hosted = hosted_graph(rt, payload)
     if hosted.tracer is not None:
         hosted.tracer.active = False
@@ -40,14 +40,14 @@ def stop(rt: Host, req: Request, payload: dict) -> None:
     rt.broadcast("trace", "stop", {"graph": hosted.id}, "trace", req)
 
 
-def clear(rt: Host, req: Request, payload: dict) -> None:
+def clear(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     hosted = hosted_graph(rt, payload)
     if hosted.tracer is not None:
         hosted.tracer.clear()
     rt.broadcast("trace", "clear", {"graph": hosted.id}, "trace", req)
 
 
-def dump(rt: Host, req: Request, payload: dict) -> None:
+def dump(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """The recorded events as a Flowtrace JSON *string* (empty if nothing was recorded)."""
     hosted = hosted_graph(rt, payload)
     tracer = hosted.tracer or Tracer(hosted.id)

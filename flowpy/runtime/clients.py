@@ -47,7 +47,7 @@ class Sink(Protocol):
     offer ``pause_reading()`` / ``resume_reading()`` (input flow control) and ``wake()`` (sends
     waiting for room re-check their ``cancelled``)."""
 
-    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
+    def send(self, message: dict[str, Any], lane: wire.Lane = wire.NEWS,
              cancelled: Callable[[], bool] | None = None) -> bool: ...
 
 
@@ -75,14 +75,14 @@ class Client:
         self._dropped_told = 0
         self._told_at = 0.0
         #: graph id -> edge keys selected with network:edges (absent: every edge).
-        self.edge_filters: dict[str, frozenset] = {}
+        self.edge_filters: dict[str, frozenset[tuple[Any, Any]]] = {}
         #: graph id -> the link session this connection is attached to (flowpy:hello).
         self.sessions: dict[str, LinkSession] = {}
         #: Does it take graph output (``runtime:packet`` from exported outports)? An
         #: observer that only watches (the live view) says no, so it never holds a graph back.
         self.takes_packets = True
 
-    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
+    def send(self, message: dict[str, Any], lane: wire.Lane = wire.NEWS,
              cancelled: Callable[[], bool] | None = None) -> bool:
         """False if the message was not taken (dropped, or the client is gone, or a STREAM
         send gave up because ``cancelled()``). Never raises: a failing transport must not
@@ -95,7 +95,7 @@ class Client:
             log.exception("client %d: sink failed", self.number)
             return False
 
-    def send_debug(self, message: dict) -> None:
+    def send_debug(self, message: dict[str, Any]) -> None:
         """Debug data: dropped when the client reads too slowly, and then the client is told,
         at most once per :data:`DROP_NOTICE_INTERVAL`, how many it missed."""
         if self.send(message, wire.DEBUG):

@@ -95,7 +95,7 @@ def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
     return (node, str(port).lower(), normalize_index(index))
 
 
-def edge_key(src: dict, tgt: dict) -> EdgeKey:
+def edge_key(src: dict[str, Any], tgt: dict[str, Any]) -> EdgeKey:
     return (port_key(src["node"], src["port"], src.get("index")),
             port_key(tgt["node"], tgt["port"], tgt.get("index")))
 
@@ -122,7 +122,7 @@ class GraphHost(Protocol):
 
     def network_intent(self, graph_id: str, running: bool) -> None: ...
 
-    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict,
+    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict[str, Any],
                       cause: Request | None) -> None: ...
 
 
@@ -133,15 +133,15 @@ class _Edge:
     key: EdgeKey
     src_ref: Any
     tgt_ref: Any
-    src: dict
-    tgt: dict
+    src: dict[str, Any]
+    tgt: dict[str, Any]
     id: str
     secure: bool
 
 
 @dataclass
 class _Initial:
-    tgt: dict
+    tgt: dict[str, Any]
     id: str
     data: Any
 
@@ -183,7 +183,7 @@ class HostedGraph(NetworkListener):
         self._unsubscribe = graph.subscribe(self._graph_event)
 
     # -- graph model -------------------------------------------------------------------------
-    def _graph_event(self, event: str, payload: dict) -> None:
+    def _graph_event(self, event: str, payload: dict[str, Any]) -> None:
         if event in PORT_EVENTS or event == "clear":
             self._inports = None
         self._follow(event, payload)
@@ -205,7 +205,7 @@ class HostedGraph(NetworkListener):
                 self._removing = None
 
     # -- live editing (flowpy.engine.live) ---------------------------------------------------
-    def live_problem(self, event: str, payload: dict) -> str | None:
+    def live_problem(self, event: str, payload: dict[str, Any]) -> str | None:
         """Why the running network could not follow this change (None: it can, or nothing
         runs); asked before the graph changes, so a refused edit changes nothing."""
         network = self.network
@@ -213,7 +213,7 @@ class HostedGraph(NetworkListener):
             return None
         return network.check_edit(event, payload)
 
-    def _follow(self, event: str, payload: dict) -> None:
+    def _follow(self, event: str, payload: dict[str, Any]) -> None:
         """The running network follows a change of the model; debug taps follow the edges."""
         network = self.network
         if network is None or not self.is_started or self.stop_requested.is_set() \
@@ -260,7 +260,7 @@ class HostedGraph(NetworkListener):
         self._unsubscribe()
         self.stop(timeout, reason="the graph was replaced")
 
-    def port_definitions(self) -> tuple[list[dict], list[dict]]:
+    def port_definitions(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Exported ports as ``runtime:ports`` describes them, typed from their components."""
         with self.graph.lock:
             inports = list(self.graph.inports.items())
@@ -271,7 +271,9 @@ class HostedGraph(NetworkListener):
             [self._describe_export(public, exp, nodes, "out") for public, exp in outports],
         )
 
-    def _describe_export(self, public: str, export: Any, nodes: dict, direction: str) -> dict:
+    def _describe_export(
+        self, public: str, export: Any, nodes: dict[str, Any], direction: str
+    ) -> dict[str, Any]:
         info: dict[str, Any] = {"id": public, "type": "all"}
         node = nodes.get(export.process)
         if node is not None:
@@ -287,7 +289,7 @@ class HostedGraph(NetworkListener):
             info["description"] = description
         return info
 
-    def ports_payload(self, grant: Grant) -> dict:
+    def ports_payload(self, grant: Grant) -> dict[str, Any]:
         """``runtime:ports`` as ``grant`` may see it: only the ports it may use."""
         inports, outports = self.port_definitions()
         return {
@@ -360,7 +362,7 @@ class HostedGraph(NetworkListener):
             log.warning("graph %s: threads still running after stop: %s", self.id, stuck)
         return True
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """``network:status``; with ``uptime`` while running (a client that reconnects can
         tell from it that the network started again while it was away). Not once finished:
         nothing more comes out then, and fbp-test compares that status field by field."""
@@ -554,7 +556,7 @@ class HostedGraph(NetworkListener):
 
         return observe
 
-    def _edge_event(self, edge: _Edge, command: str, extra: dict) -> None:
+    def _edge_event(self, edge: _Edge, command: str, extra: dict[str, Any]) -> None:
         clients = self._targets.get(edge.key)
         tracer = self.tracer
         tracing = tracer is not None and tracer.active

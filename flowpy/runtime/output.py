@@ -170,7 +170,7 @@ class OutputRouter:
         def cancelled() -> bool:  # the network's stop set it once the drain was over
             return stopping.is_set()
 
-        def to_standard_clients(chunk: list[dict]) -> None:
+        def to_standard_clients(chunk: list[dict[str, Any]]) -> None:
             receivers = self.packet_receivers(graph, port)
             for payload in chunk:
                 message = reports.packet(payload)
@@ -193,7 +193,7 @@ class OutputRouter:
         return 0
 
     def _to_clients(
-        self, graph: str, port: str, messages: list[dict], cancelled: Callable[[], bool]
+        self, graph: str, port: str, messages: list[dict[str, Any]], cancelled: Callable[[], bool]
     ) -> int:
         """Send each message to every standard client allowed to receive ``port``, waiting
         until there is at least one that takes it; how many were taken (fewer if cancelled)."""

@@ -363,7 +363,7 @@ class StateDirectory:
             good[full] = code
         return good
 
-    def _read_index(self) -> dict | None:
+    def _read_index(self) -> dict[str, Any] | None:
         """The index of saved graphs; without a readable one, every graph file there (by its
         ``properties.id``), no main graph."""
         path = self.index_path

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flowpy import __version__, wire
 from flowpy.engine.failures import CONTINUE, ErrorPolicy
@@ -59,12 +59,12 @@ class Runtime:
     def __init__(
         self,
         registry: Registry | None = None,
-        state_dir: str | os.PathLike | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
         label: str = "flowpy",
         secret: str | None = None,
-        permissions: dict | None = None,
+        permissions: dict[str, Any] | None = None,
         network_capacity: int | None = None,
-        components_dir: str | os.PathLike | None = None,
+        components_dir: str | os.PathLike[str] | None = None,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         drain: bool = True,
         session_grace: float = DEFAULT_GRACE,
@@ -244,7 +244,7 @@ class Runtime:
             self.main_graph = graph_id
         self.sync_graph_components(request)
 
-    def load_graph_file(self, path: str | os.PathLike, main: bool = True) -> str:
+    def load_graph_file(self, path: str | os.PathLike[str], main: bool = True) -> str:
         """Host the graph in a ``.fbp`` or JSON graph file; its id (properties.id, name or
         file stem)."""
         graph = read_graph_file(path)
@@ -253,7 +253,7 @@ class Runtime:
         self.add_graph(str(graph_id), graph, main=main)
         return str(graph_id)
 
-    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict,
+    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict[str, Any],
                       cause: Request | None) -> None:
         """A change of a hosted graph's model (made for ``cause``, if a request made it): ack
         to every reader, ports if exports changed, the graph's component announced again.
@@ -293,11 +293,11 @@ class Runtime:
             for name in changed:
                 self._announce(name, request)
 
-    def add_component_source(self, full: str, code: str) -> dict:
+    def add_component_source(self, full: str, code: str) -> dict[str, Any]:
         """Compile and register a component from source (ComponentSourceError if it cannot
         be); its ``component:component`` payload."""
         cls = self.catalogue.add_source(full, code)
-        return wire.jsonable(cls.describe(full))
+        return cast("dict[str, Any]", wire.jsonable(cls.describe(full)))
 
     def _announce(self, name: str, request: Request | None) -> None:
         """``component:component`` for a graph component: after the request's acks if a
@@ -330,7 +330,7 @@ class Runtime:
                 self.problems.append(text)
 
     # -- debug subscriptions ------------------------------------------------------------------
-    def set_edges(self, client: Client, graph_id: str, edges: list[dict]) -> None:
+    def set_edges(self, client: Client, graph_id: str, edges: list[dict[str, Any]]) -> None:
         """``network:edges``: from now on ``client`` watches exactly these edges of the graph."""
         client.edge_filters[graph_id] = frozenset(edge_key(e["src"], e["tgt"]) for e in edges)
         hosted = self.get_graph(graph_id)
@@ -342,7 +342,7 @@ class Runtime:
             hosted.refresh_observers()
 
     # -- runtime information --------------------------------------------------------------
-    def runtime_info(self, grant: Grant) -> dict:
+    def runtime_info(self, grant: Grant) -> dict[str, Any]:
         """The ``runtime:runtime`` payload for a client holding ``grant``."""
         info: dict[str, Any] = {
             "type": RUNTIME_TYPE,
@@ -356,7 +356,7 @@ class Runtime:
             info["graph"] = self.main_graph
         return info
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """A small status document for plain HTTP ``GET /``."""
         graphs = []
         for graph_id, hosted in sorted(self.graphs().items()):

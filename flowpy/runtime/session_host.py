@@ -40,7 +40,7 @@ class SessionClient(Protocol):
 
     def send(
         self,
-        message: dict,
+        message: dict[str, Any],
         lane: wire.Lane = wire.NEWS,
         cancelled: Callable[[], bool] | None = None,
     ) -> bool: ...

@@ -130,7 +130,7 @@ class LinkSession:
         self._queue: deque[tuple[int, Inbound]] = deque()
         self._feeder: threading.Thread | None = None
         #: The outbox: outbound packets (entries with their ``seq``) until the client acks.
-        self._out: Outgoing[dict] = Outgoing()
+        self._out: Outgoing[dict[str, Any]] = Outgoing()
 
     def __repr__(self) -> str:
         return f"<LinkSession {self.graph}/{self.id}>"
@@ -151,7 +151,7 @@ class LinkSession:
         return self._out.acked
 
     # -- the connection ------------------------------------------------------------------------
-    def attach(self, client: SessionClient, window: int, welcome: Callable[[dict], None],
+    def attach(self, client: SessionClient, window: int, welcome: Callable[[dict[str, Any]], None],
                batch: bool = False) -> None:
         """Make ``client`` the session's connection: welcome, then replay, then new packets.
         ``batch``: the client said in its hello that it takes ``flowpy:packets``."""
@@ -183,7 +183,7 @@ class LinkSession:
             missed, self.missed = self.missed, 0
             return missed
 
-    def _send(self, command: str, payload: dict) -> bool:
+    def _send(self, command: str, payload: dict[str, Any]) -> bool:
         """Acks and errors: never waiting, and ahead of debug data."""
         client = self.client
         if client is None:
@@ -299,7 +299,7 @@ class LinkSession:
         return True
 
     # -- outbound ----------------------------------------------------------------------------
-    def publish(self, payloads: list[dict], cancelled: Callable[[], bool],
+    def publish(self, payloads: list[dict[str, Any]], cancelled: Callable[[], bool],
                 marker: bool = False, others: Callable[[], bool] = lambda: False) -> int:
         """Put outport packets into the outbox and send them if connected; how many it took
         or let pass.
@@ -526,8 +526,9 @@ class SessionTable:
                 log.info("link session %s of graph %s ended: its connection did not come "
                          "back within %g s", session.id[:8], session.graph, self.grace)
 
-    def publish(self, graph: str, port: str, payloads: list[dict], cancelled: Callable[[], bool],
-                marker: bool = False, on_taken: Callable[[list[dict]], None] | None = None,
+    def publish(self, graph: str, port: str, payloads: list[dict[str, Any]],
+                cancelled: Callable[[], bool], marker: bool = False,
+                on_taken: Callable[[list[dict[str, Any]]], None] | None = None,
                 receivers: Callable[[Grant], bool] = lambda grant: False) -> int:
         """Offer outport packets to every session of ``graph`` that may receive ``port``.
 

@@ -30,7 +30,7 @@ class Tracer:
         self.buffersize = buffersize
         self.active = False
         self.started_at = timestamp()
-        self._events: deque[dict] = deque(maxlen=buffersize)
+        self._events: deque[dict[str, Any]] = deque(maxlen=buffersize)
         self._lock = threading.Lock()
 
     def resize(self, buffersize: int) -> None:
@@ -38,7 +38,7 @@ class Tracer:
             self.buffersize = buffersize
             self._events = deque(self._events, maxlen=buffersize)
 
-    def record(self, command: str, payload: dict) -> None:
+    def record(self, command: str, payload: dict[str, Any]) -> None:
         """Keep a private copy: components may still mutate the data they sent."""
         event = {
             "protocol": "network",
@@ -54,11 +54,11 @@ class Tracer:
         with self._lock:
             self._events.clear()
 
-    def events(self) -> list[dict]:
+    def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._events)
 
-    def dump(self, metadata: dict, graphs: dict[str, Any], main: str | None) -> str:
+    def dump(self, metadata: dict[str, Any], graphs: dict[str, Any], main: str | None) -> str:
         """The Flowtrace document as a JSON string (trace:dump carries it as a string)."""
         header = {
             "metadata": {**metadata, "start": self.started_at, "end": timestamp()},

@@ -29,7 +29,7 @@ import socket
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import flask
 from flask_sock import Sock
@@ -319,7 +319,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         return flask.Response(f"origin {origin!r} is not allowed\n", status=403,
                               mimetype="text/plain")
 
-    @sock.route("/")
+    @sock.route("/")  # type: ignore[untyped-decorator]  # flask_sock has no types
     def protocol_socket(ws: Any) -> None:
         handshake_done = flask.request.environ.get(HANDSHAKE_DONE)
         if handshake_done is not None:  # served by flowpy.server.service: no deadline now
@@ -341,7 +341,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
 
 
 def transport_of(app: flask.Flask) -> Transport:
-    return app.extensions["flowpy"]
+    return cast(Transport, app.extensions["flowpy"])
 
 
 def worker_exit(server: Any, worker: Any) -> None:

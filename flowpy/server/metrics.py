@@ -122,14 +122,18 @@ class FlowpyCollector:
             )
 
 
-def _gauge(name: str, doc: str, labels: list[str], samples: list) -> Metric:
+def _gauge(
+    name: str, doc: str, labels: list[str], samples: list[tuple[list[str], float]]
+) -> Metric:
     family = GaugeMetricFamily(name, doc, labels=labels)
     for values, value in samples:
         family.add_metric(values, value)
     return family
 
 
-def _counter(name: str, doc: str, labels: list[str], samples: list) -> Metric:
+def _counter(
+    name: str, doc: str, labels: list[str], samples: list[tuple[list[str], float]]
+) -> Metric:
     family = CounterMetricFamily(name, doc, labels=labels)  # exposed as NAME_total
     for values, value in samples:
         family.add_metric(values, value)

@@ -39,7 +39,7 @@ class Envelope:
 
     protocol: str
     command: str
-    payload: dict = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
     secret: str | None = None
     request_id: str | None = None
 
@@ -109,7 +109,7 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
     return Envelope(protocol, command, payload, secret if secret is not None else inner, request_id)
 
 
-def _request_id(message: dict, protocol: str) -> str | None:
+def _request_id(message: dict[str, Any], protocol: str) -> str | None:
     """The requestId to answer with; one that is unusable is refused without echoing it."""
     value = message.get("requestId")
     if value is None:

@@ -17,7 +17,9 @@ from .jsonpolicy import jsonable
 NO_RESPONSE_TO = frozenset({("runtime", "packet"), ("network", "edges")})
 
 
-def message(protocol: str, command: str, payload: Any, request_id: str | None = None) -> dict:
+def message(
+    protocol: str, command: str, payload: Any, request_id: str | None = None
+) -> dict[str, Any]:
     """An output message: ``{protocol, command, payload, responseTo?}`` and nothing else."""
     msg = {"protocol": protocol, "command": command, "payload": payload}
     if request_id is not None and (protocol, command) not in NO_RESPONSE_TO:
@@ -30,7 +32,7 @@ def timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def port_dict(node: str, port: str, index: Any = None) -> dict:
+def port_dict(node: str, port: str, index: Any = None) -> dict[str, Any]:
     """The protocol's port object ``{node, port, index?}``."""
     out: dict[str, Any] = {"node": node, "port": port}
     if index is not None:
@@ -57,7 +59,7 @@ _NODE_META = {"addnode", "changenode", "addinport", "addoutport"}
 _EDGE_META = {"addedge", "changeedge", "addinitial"}
 
 
-def graph_ack(event: str, payload: dict) -> dict:
+def graph_ack(event: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The ack of a graph change as the schemas type it: a few metadata keys are typed there
     (old graph files may hold them otherwise): numbers rounded, wrong types left out."""
     payload = jsonable(payload)
@@ -72,7 +74,7 @@ def graph_ack(event: str, payload: dict) -> dict:
     return payload
 
 
-def _typed(meta: dict, types: dict[str, type]) -> dict:
+def _typed(meta: dict[str, Any], types: dict[str, type]) -> dict[str, Any]:
     """Round numbers the schema wants as integers; leave out values of the wrong type."""
     out = dict(meta)
     for key, kind in types.items():

@@ -20,8 +20,14 @@ pytestmark = pytest.mark.integration
 
 
 def flowpy_cli(*args: str, stdin: str | None = None, timeout: float = 60):
-    return subprocess.run([sys.executable, "-m", "flowpy", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=python_env())
+    return subprocess.run(
+        [sys.executable, "-m", "flowpy", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=python_env(),
+    )
 
 
 @pytest.fixture
@@ -83,36 +89,108 @@ def test_status_lists_every_graph_with_processes_edges_and_counts(spawn_runtime)
 def test_send_takes_values_after_the_options_and_brackets_as_json_lines(echo):
     with Client(echo.url, secret=SECRET).connect() as client:
         client.start_network("echo")
-        result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
-                            "1", '"three"', '{"begingroup": "g"}', "text", '{"endgroup": "g"}')
+        result = flowpy_cli(
+            "send",
+            echo.url,
+            "--secret",
+            SECRET,
+            "--port",
+            "in",
+            "1",
+            '"three"',
+            '{"begingroup": "g"}',
+            "text",
+            '{"endgroup": "g"}',
+        )
         assert result.returncode == 0, result.stderr
         assert "sent 3 packets to echo.in" in result.stderr
         got = [(p["event"], p.get("payload")) for p in collect(client, 5)]
-    assert got == [("data", 1), ("data", "three"), ("begingroup", "g"), ("data", "text"),
-                   ("endgroup", "g")]
+    assert got == [
+        ("data", 1),
+        ("data", "three"),
+        ("begingroup", "g"),
+        ("data", "text"),
+        ("endgroup", "g"),
+    ]
 
 
 def test_send_with_no_values_reads_stdin_and_lines_format_keeps_text(echo):
     with Client(echo.url, secret=SECRET).connect() as client:
         client.start_network("echo")
-        result = flowpy_cli("send", echo.url, "--port", "in", "--secret", SECRET,
-                            "--format", "lines", stdin='1\n"two"\n')
+        result = flowpy_cli(
+            "send",
+            echo.url,
+            "--port",
+            "in",
+            "--secret",
+            SECRET,
+            "--format",
+            "lines",
+            stdin='1\n"two"\n',
+        )
         assert result.returncode == 0, result.stderr
         data = [p["payload"] for p in collect(client, 2)]
     assert data == ["1", '"two"']
+
+
+def test_send_of_more_lines_than_any_inbox_holds_does_not_wait_on_its_own_outputs(echo):
+    # The graph's outputs go to every client, the sender too: it must not stop reading
+    # (and so miss its acknowledgements) because nobody takes those outputs.
+    count = 5000
+    with Client(echo.url, secret=SECRET).connect() as client:
+        client.start_network("echo")
+    result = flowpy_cli(
+        "send",
+        echo.url,
+        "--port",
+        "in",
+        "--secret",
+        SECRET,
+        "--timeout",
+        "20",
+        stdin="".join(f"{n}\n" for n in range(count)),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"sent {count} packets to echo.in" in result.stderr
 
 
 def test_listen_writes_the_lines_run_and_send_read(echo):
     with Client(echo.url, secret=SECRET).connect() as client:
         client.start_network("echo")
     listener = subprocess.Popen(
-        [sys.executable, "-m", "flowpy", "listen", echo.url, "--secret", SECRET,
-         "--format", "json", "--count", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "listen",
+            echo.url,
+            "--secret",
+            SECRET,
+            "--format",
+            "json",
+            "--count",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+    )
     try:
         assert "listening to echo" in listener.stderr.readline()
-        sent = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
-                          '{"begingroup": "g"}', '"HELLO"', "2", '{"endgroup": "g"}')
+        sent = flowpy_cli(
+            "send",
+            echo.url,
+            "--secret",
+            SECRET,
+            "--port",
+            "in",
+            '{"begingroup": "g"}',
+            '"HELLO"',
+            "2",
+            '{"endgroup": "g"}',
+        )
         assert sent.returncode == 0, sent.stderr
         out, _err = listener.communicate(timeout=60)
     finally:
@@ -127,8 +205,10 @@ def test_a_refused_secret_is_said_at_connect_and_the_command_fails(echo, command
     extra = ["--port", "in", "1"] if command == "send" else []
     wrong = flowpy_cli(command, echo.url, "--secret", "wrong", "--timeout", "10", *extra)
     assert wrong.returncode == 1
-    assert wrong.stderr.strip() == f"flowpy {command}: the runtime refused this secret " \
+    assert (
+        wrong.stderr.strip() == f"flowpy {command}: the runtime refused this secret "
         "(check --secret)"
+    )
     missing = flowpy_cli(command, echo.url, "--timeout", "10", *extra)
     assert missing.returncode == 1
     assert "the runtime needs a secret: pass --secret" in missing.stderr
@@ -140,8 +220,7 @@ def test_unknown_graph_and_port_suggest_the_right_name(echo):
     port = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "inn", "1")
     assert port.returncode == 1
     assert "no exported inport 'inn': did you mean 'in'? (it has: in)" in port.stderr
-    graph = flowpy_cli("send", echo.url, "--secret", SECRET, "--graph", "ecoh", "--port",
-                       "in", "1")
+    graph = flowpy_cli("send", echo.url, "--secret", SECRET, "--graph", "ecoh", "--port", "in", "1")
     assert graph.returncode == 1
     assert "graph 'ecoh' not found: did you mean 'echo'?" in graph.stderr
 

@@ -20,18 +20,33 @@ def test_other_python_values_become_json():
         def __repr__(self) -> str:
             return "<thing>"
 
-    value = {"t": (1, 2), "s": frozenset([3]), "b": b"\x00\xff", "n": math.nan,
-             "i": [math.inf, -math.inf], 4: Thing()}
+    value = {
+        "t": (1, 2),
+        "s": frozenset([3]),
+        "b": b"\x00\xff",
+        "n": math.nan,
+        "i": [math.inf, -math.inf],
+        4: Thing(),
+    }
     converted = jsonable(value)
-    assert converted == {"t": [1, 2], "s": [3], "b": "AP8=", "n": None, "i": [None, None],
-                         "4": "<thing>"}
+    assert converted == {
+        "t": [1, 2],
+        "s": [3],
+        "b": "AP8=",
+        "n": None,
+        "i": [None, None],
+        "4": "<thing>",
+    }
     json.dumps(converted, allow_nan=False)
 
 
 def test_encode_follows_the_same_policy_as_jsonable():
     value = {"t": (1, 2), "s": {3}, "b": b"\x00\xff", "n": math.nan, (1, 2): "tuple key"}
-    assert json.loads(encode(value)) == jsonable(value) == {
-        "t": [1, 2], "s": [3], "b": "AP8=", "n": None, "(1, 2)": "tuple key"}
+    assert (
+        json.loads(encode(value))
+        == jsonable(value)
+        == {"t": [1, 2], "s": [3], "b": "AP8=", "n": None, "(1, 2)": "tuple key"}
+    )
 
 
 def test_a_broken_repr_does_not_stop_a_message():
@@ -59,12 +74,15 @@ def test_cycles_and_depth_are_cut_not_fatal():
     json.loads(encode(jsonable(value)))
 
 
-@pytest.mark.parametrize("text, field", [
-    ('{"payload": {"payload": "\\ud800"}}', "'payload.payload'"),
-    ('{"payload": {"list": [1, "\\udfff"]}}', "'payload.list[1]'"),
-    ('{"payload": {"\\ud800": 1}}', "'payload': an object key"),
-    ('{"command": "\\ud83d"}', "'command'"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ('{"payload": {"payload": "\\ud800"}}', "'payload.payload'"),
+        ('{"payload": {"list": [1, "\\udfff"]}}', "'payload.list[1]'"),
+        ('{"payload": {"\\ud800": 1}}', "'payload': an object key"),
+        ('{"command": "\\ud83d"}', "'command'"),
+    ],
+)
 def test_lone_surrogates_are_refused_naming_the_field(text, field):
     _, problem = parse(text)
     assert problem is not None and problem.startswith(field) and "not valid Unicode" in problem
@@ -73,20 +91,20 @@ def test_lone_surrogates_are_refused_naming_the_field(text, field):
 
 def test_surrogate_pairs_are_fine():
     value, problem = parse('{"emoji": "\\ud83d\\ude00"}')
-    assert problem is None and value == {"emoji": "\U0001F600"}
+    assert problem is None and value == {"emoji": "\U0001f600"}
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
 def test_non_finite_numbers_are_refused_naming_the_field(literal):
-    _, problem = parse('{"payload": {"x": [0, ' + literal + ']}}')
-    assert problem == f"'payload.x[1]': {literal} is not a finite number " \
-                      "(JSON numbers must be finite)"
+    _, problem = parse('{"payload": {"x": [0, ' + literal + "]}}")
+    assert (
+        problem == f"'payload.x[1]': {literal} is not a finite number (JSON numbers must be finite)"
+    )
 
 
 def test_ordinary_numbers_are_untouched():
     value, problem = parse('{"a": 1.5, "b": 1e300, "c": -0.0, "d": 12345678901234567890}')
-    assert problem is None and value == {"a": 1.5, "b": 1e300, "c": -0.0,
-                                         "d": 12345678901234567890}
+    assert problem is None and value == {"a": 1.5, "b": 1e300, "c": -0.0, "d": 12345678901234567890}
 
 
 def test_depth_is_limited():
@@ -105,8 +123,10 @@ def test_not_json_is_an_error():
 
 def test_edge_ids_follow_noflo():
     assert edge_id(None, {"node": "A", "port": "in"}) == "DATA -> IN A()"
-    assert edge_id({"node": "A", "port": "out", "index": 2}, {"node": "B", "port": "in"}) \
+    assert (
+        edge_id({"node": "A", "port": "out", "index": 2}, {"node": "B", "port": "in"})
         == "A() OUT[2] -> IN B()"
+    )
 
 
 def test_response_to_only_where_the_schema_allows_it():
@@ -120,10 +140,46 @@ def test_what_is_written_is_never_nested_deeper_than_what_is_read():
     deep: list = []
     for _ in range(3 * MAX_DEPTH):
         deep = [deep]
-    text = encode(message("runtime", "packet", {"graph": "g", "port": "out", "event": "data",
-                                                "payload": deep}))
+    text = encode(
+        message(
+            "runtime", "packet", {"graph": "g", "port": "out", "event": "data", "payload": deep}
+        )
+    )
     value, problem = parse(text)
     assert problem is None
     assert value["payload"]["event"] == "data"
     shallow = {"text": "[" * (2 * MAX_DEPTH), "list": [[1, 2], [3]]}  # brackets inside text
     assert encode(shallow) == '{"text":"' + "[" * (2 * MAX_DEPTH) + '","list":[[1,2],[3]]}'
+
+
+def test_a_wide_shallow_message_is_not_walked_but_deep_nesting_is_still_found(monkeypatch):
+    import flowpy.wire.jsonpolicy as policy
+
+    walked: list[object] = []
+    real_problem_in, real_jsonable = policy.problem_in, policy.jsonable
+    monkeypatch.setattr(
+        policy, "problem_in", lambda v, *a: walked.append(v) or real_problem_in(v, *a)
+    )
+    monkeypatch.setattr(policy, "jsonable", lambda v, *a: walked.append(v) or real_jsonable(v, *a))
+    # a batch of the link extension: hundreds of brackets, three levels
+    batch = {
+        "protocol": "flowpy",
+        "command": "packets",
+        "payload": {
+            "graph": "g",
+            "packets": [
+                {"port": "in", "event": "data", "seq": n, "payload": {"s": '[{"\\', "n": [n]}}
+                for n in range(300)
+            ],
+        },
+    }
+    text = encode(batch)
+    assert parse(text) == (batch, None)
+    assert walked == []
+    # nesting past the limit, with brackets, quotes and backslashes in strings around it
+    deep: object = 0
+    for _ in range(MAX_DEPTH + 1):
+        deep = ["]]}\\", {"k": deep, "q": '"['}]
+    _, problem = parse(json.dumps(deep))
+    assert problem is not None and "nested too deeply" in problem
+    assert len(walked) >= 1

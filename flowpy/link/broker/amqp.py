@@ -139,7 +139,7 @@ class AmqpTransport(Transport):
                 return
             connection.process_data_events(time_limit=0 if self._ops else IDLE)
 
-    def _io_run(self, ops: list[tuple]) -> None:
+    def _io_run(self, ops: list[tuple[Any, ...]]) -> None:
         channel = self._channel
         for position, op in enumerate(ops):
             kind = op[0]

@@ -204,7 +204,7 @@ class Transport:
         self._declared_inqueues: set[str] = set()
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._ops: deque[tuple] = deque()
+        self._ops: deque[tuple[Any, ...]] = deque()
         self._publishes_held = 0
         self._closing = threading.Event()
         self._closing_deadline = 0.0
@@ -341,7 +341,7 @@ class Transport:
     def _thread_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _submit(self, op: tuple) -> None:
+    def _submit(self, op: tuple[Any, ...]) -> None:
         """Hand an operation to the I/O thread, after every one submitted before it."""
         with self._lock:
             self._ops.append(op)
@@ -368,13 +368,13 @@ class Transport:
         )
         return random.uniform(ceiling / 2, ceiling)
 
-    def _take_ops(self) -> list[tuple]:
+    def _take_ops(self) -> list[tuple[Any, ...]]:
         with self._lock:
             ops = list(self._ops)
             self._ops.clear()
         return ops
 
-    def _requeue_ops(self, ops: list[tuple]) -> None:
+    def _requeue_ops(self, ops: list[tuple[Any, ...]]) -> None:
         """Put back operations not carried out (a connection was lost midway), in order."""
         with self._lock:
             self._ops.extendleft(reversed(ops))

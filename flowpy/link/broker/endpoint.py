@@ -25,7 +25,7 @@ from typing import Any
 from flowpy.engine.ip import DATA
 from flowpy.engine.ports import next_data
 
-from .base import BrokerError, Transport, TransportOptions, default_broker_url
+from .base import BrokerError, Delivery, Transport, TransportOptions, default_broker_url
 from .codec import CodecError, decode_ip, encode_ip
 from .transports import open_transport
 
@@ -85,7 +85,7 @@ class Reports:
 
     def __init__(self, component: Any) -> None:
         self.component = component
-        self._queue: queues.SimpleQueue[tuple[str, dict] | None] = queues.SimpleQueue()
+        self._queue: queues.SimpleQueue[tuple[str, dict[str, Any]] | None] = queues.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"{component.node_id}-reports")
         self._thread.start()
 
@@ -210,7 +210,7 @@ def run_consumer(component: Any, kind: str, target: str) -> None:
     except BrokerError as exc:
         _config_error(component, reports, exc)
         raise
-    inbox: queues.SimpleQueue = queues.SimpleQueue()
+    inbox: queues.SimpleQueue[Delivery] = queues.SimpleQueue()
     transport.subscribe(options[target], inbox.put)
     out = component.outports["out"]
     component.transport = transport

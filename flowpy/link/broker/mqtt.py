@@ -63,14 +63,14 @@ class MqttTransport(Transport):
 
     # -- from any thread: paho's calls are thread-safe in threaded mode, so operations are
     # -- carried out at once, in the caller's order.
-    def _submit(self, op: tuple) -> None:
+    def _submit(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
         client = self._client
         if kind == "publish":
             _, queue, body, headers = op
             properties = None
             if headers:
-                properties = Properties(PacketTypes.PUBLISH)
+                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: untyped
                 properties.UserProperty = [(str(k), str(v)) for k, v in headers.items()]
             client.publish(queue, body, qos=1, properties=properties)
         elif kind == "ack":
@@ -110,7 +110,7 @@ class MqttTransport(Transport):
         # Threaded mode, with our own (named, joined, non-daemon) thread instead of paho's
         # daemon thread: calls from other threads then only queue packets and wake the loop.
         client._thread = threading.current_thread()
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
         properties.ReceiveMaximum = max(1, min(65535, int(self.options.prefetch or 65535)))
         if self.options.session_expiry:
             properties.SessionExpiryInterval = int(self.options.session_expiry)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from flowpy.engine.failures import CONTINUE, ErrorPolicy
+from flowpy.engine.failures import CONTINUE, STOP, ErrorPolicy, Failure
 from flowpy.engine.ip import DATA, IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.ports import find_port
@@ -170,6 +170,9 @@ class Participant(NetworkListener):
         #: Data messages inside the network whose output has not come, oldest first (in
         #: both ack modes: the oldest is the one a process error is about).
         self._unacked: deque[Delivery] = deque()
+        #: id of a data IP fed in -> (the IP, its message), while the message is unsettled:
+        #: a process that fails on that very IP names the message to dead-letter.
+        self._carrying: dict[int, tuple[IP, Delivery]] = {}
         self._unacked_lock = threading.Lock()
         #: A process error ended a process: the network is being restarted (the feeder waits).
         self._restarting = False
@@ -350,7 +353,7 @@ class Participant(NetworkListener):
                     port,
                     ip,
                     on_accepted=partial(self._accepted, delivery, is_data),
-                    on_queued=partial(self._queued, delivery) if is_data else None,
+                    on_queued=partial(self._queued, delivery, ip) if is_data else None,
                 )
                 return
             except NetworkError:
@@ -376,10 +379,18 @@ class Participant(NetworkListener):
         if self.transport is not None:
             self.transport.dead_letter(delivery)
 
-    def _queued(self, delivery: Delivery) -> None:
+    def _queued(self, delivery: Delivery, ip: IP | None = None) -> None:
         """A data IP entered the network (before anything made of it can leave)."""
         with self._unacked_lock:
             self._unacked.append(delivery)
+            if ip is not None:
+                self._carrying[id(ip)] = (ip, delivery)
+
+    def _settled(self, deliveries: list[Delivery]) -> None:
+        """These messages left ``_unacked``: forget the IPs that carried them (lock held)."""
+        if deliveries and self._carrying:
+            gone = {id(delivery) for delivery in deliveries}
+            self._carrying = {k: v for k, v in self._carrying.items() if id(v[1]) not in gone}
 
     def _accepted(self, delivery: Delivery, is_data: bool, ok: bool) -> None:
         transport = self.transport
@@ -395,6 +406,7 @@ class Participant(NetworkListener):
         with self._unacked_lock:
             rest = list(self._unacked)
             self._unacked.clear()
+            self._carrying.clear()
         if self.config.ack != "output":
             return  # acknowledged when accepted
         for delivery in rest:
@@ -436,6 +448,7 @@ class Participant(NetworkListener):
         if sent:
             with self._unacked_lock:
                 done = [self._unacked.popleft() for _ in range(min(sent, len(self._unacked)))]
+                self._settled(done)
             if self.config.ack == "output":
                 for delivery in done:
                     transport.ack(delivery)
@@ -452,6 +465,24 @@ class Participant(NetworkListener):
                 return  # a process error ended it: it is being restarted
         self._report({"type": "finished", "message": "every process of the graph ended"})
         self._done.set()
+
+    def process_failed(self, network: Network, failure: Failure) -> None:
+        """A process that goes on after a failure (its error policy): the message whose IP it
+        failed on goes to the dead letters at once, nothing restarts. A process the failure
+        ended: :meth:`process_error` replaces it."""
+        if failure.outcome == STOP or failure.ip is None:
+            super().process_failed(network, failure)
+            return
+        self._report({"type": "process-error", "node": failure.node, "message": failure.line()})
+        with self._unacked_lock:
+            carried = self._carrying.pop(id(failure.ip), None)
+            failing = carried[1] if carried is not None and carried[0] is failure.ip else None
+            if failing is None and self._unacked:
+                failing = self._unacked[0]  # an IP made inside the graph: the oldest message
+            if failing is not None:
+                self._unacked.remove(failing)
+                self._settled([failing])
+        self._dead_letter(failing, failure.node, failure.line())
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         """A message failed: it goes to the dead letters, and a process that ended with the
@@ -485,6 +516,7 @@ class Participant(NetworkListener):
             with self._unacked_lock:
                 inside = list(self._unacked)
                 self._unacked.clear()
+                self._carrying.clear()
             self._drained = True
             if self._stopped:
                 return
@@ -511,6 +543,11 @@ class Participant(NetworkListener):
     def _dead_letter_oldest(self, node: str, message: str) -> None:
         with self._unacked_lock:
             failing = self._unacked.popleft() if self._unacked else None
+            if failing is not None:
+                self._settled([failing])
+        self._dead_letter(failing, node, message)
+
+    def _dead_letter(self, failing: Delivery | None, node: str, message: str) -> None:
         transport = self.transport
         if failing is None or transport is None:
             return

@@ -1,0 +1,137 @@
+"""``flowpy send`` and ``flowpy listen`` against one ``flowpy serve``, beside the Node client.
+
+B is ``flowpy serve --graph examples/echo.json`` (one core/Repeat). In one run, against the
+same B:
+
+* **send**: ``flowpy send --port in --window W`` of N lines piped to its stdin, alone;
+* **send → listen**: the same, with ``flowpy listen --count N --format lines`` running: the
+  time from starting send to listen having printed its N-th line (both processes' start-up
+  included, as a user sees it);
+* **node client**: bench/protocol_client.js driving the same B with the same window (the
+  server's own pace, measured the way bench/bridge.py measures it).
+
+The figures are packets/s; the ratio to the Node client says whether the commands keep up
+with the server. Machines here are noisy: runs are interleaved, and the spread is printed.
+
+    python bench/send_listen.py [--count 100000] [--window 300] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from bridge import WS_PACKAGE, node_client, start_b  # noqa: E402
+
+from flowpy.link.client import Client  # noqa: E402
+
+
+def flowpy(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flowpy", *args]
+
+
+def send(url: str, lines: bytes, window: int) -> float:
+    began = time.perf_counter()
+    done = subprocess.run(
+        flowpy("send", url, "--port", "in", "--window", str(window)),
+        input=lines,
+        capture_output=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"flowpy send failed: {done.stderr.decode()[-500:]}")
+    return time.perf_counter() - began
+
+
+def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
+    listener = subprocess.Popen(
+        flowpy("listen", url, "--count", str(count), "--format", "lines"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    printed: list[int] = []
+    try:
+        assert listener.stderr is not None and listener.stdout is not None
+        listener.stderr.readline()  # "listening to ...": it is connected
+        out = listener.stdout
+
+        def count_lines() -> None:  # read as a user's pipe would, while send runs
+            printed.append(
+                sum(chunk.count(b"\n") for chunk in iter(lambda: out.read1(1 << 16), b""))
+            )
+
+        reader = threading.Thread(target=count_lines, name="bench-listen-output")
+        began = time.perf_counter()
+        reader.start()
+        sender = subprocess.Popen(
+            flowpy("send", url, "--port", "in", "--window", str(window)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        sender.communicate(lines, timeout=600)
+        listener.wait(600)
+        reader.join(60)
+        seconds = time.perf_counter() - began
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+    if sender.returncode != 0 or printed != [count]:
+        raise SystemExit(f"send/listen: send exited {sender.returncode}, listen printed {printed}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    node = shutil.which("node")
+    if node is None or not WS_PACKAGE.exists():
+        raise SystemExit("needs node and the npm test tools: npm ci --prefix tests/js")
+    n, w = args.count, args.window
+    lines = "".join(f"{i}\n" for i in range(n)).encode()
+    proc, url = start_b()
+    try:
+        with Client(url) as client:
+            graph = client.getruntime()["graph"]
+            if not client.network_status(graph)["running"]:
+                client.start_network(graph)
+        cases = {
+            "node client": lambda: node_client(node, url, n, w),
+            "flowpy send": lambda: n / send(url, lines, w),
+            "send -> listen": lambda: n / send_and_listen(url, lines, n, w),
+        }
+        runs: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.repeat):
+            for name, case in cases.items():
+                runs[name].append(case())
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"{n} lines, window={w}, best of {args.repeat}, load average {load}")
+        best_node = max(runs["node client"])
+        for name, rates in runs.items():
+            print(
+                f"{name:<16} {max(rates):>9,.0f} packets/s  (runs {min(rates):,.0f} .. "
+                f"{max(rates):,.0f})   {max(rates) / best_node:5.2f}x node"
+            )
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
