@@ -39,8 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data  # noqa: E402
 from flowpy.cli.tuning import tune_gc  # noqa: E402
-from flowpy.engine.component import Component, InPort, OutPort  # noqa: E402
 from flowpy.engine.ip import IP  # noqa: E402
 from flowpy.engine.network import Network  # noqa: E402
 from flowpy.engine.registry import Registry  # noqa: E402
@@ -52,11 +52,11 @@ from flowpy.link.config import DEFAULT_WINDOW  # noqa: E402
 class Numbers(Component):
     """N integers (N from conf), in batches."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
-        count = self.inports["conf"].recv_data()
+        count = next_data(self.inports["conf"])
         out = self.outports["out"]
         for start in range(0, count, 256):
             out.send_many([IP.make_data(n) for n in range(start, min(count, start + 256))])
@@ -65,7 +65,7 @@ class Numbers(Component):
 class Counter(Component):
     """Counts data IPs; sets ``Counter.done`` when ``Counter.target`` have arrived."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
     target = 0
     done = threading.Event()
     last = None

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data  # noqa: E402
 from flowpy.cli.tuning import tune_gc  # noqa: E402
-from flowpy.engine.component import Component, InPort, OutPort  # noqa: E402
 from flowpy.engine.connection import DEFAULT_CAPACITY, EndOfStream  # noqa: E402
 from flowpy.engine.ip import DATA, IP  # noqa: E402
 from flowpy.engine.network import Network  # noqa: E402
@@ -138,20 +138,20 @@ def raw_chain(n: int, stages: int, batched: bool) -> float:
 class ItemRange(Component):
     """Sends 0..n-1 one IP at a time."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         out = self.outports["out"]
-        for i in range(self.inports["conf"].recv_data()):
+        for i in range(next_data(self.inports["conf"])):
             out.send(IP(DATA, i))
 
 
 class ItemRepeat(Component):
     """Forwards one IP at a time with recv()/send()."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         inport, out = self.inports["in"], self.outports["out"]
@@ -162,8 +162,8 @@ class ItemRepeat(Component):
 class ItemCount(Component):
     """Counts IPs received one at a time."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         inport, count = self.inports["in"], 0
@@ -178,12 +178,12 @@ class ItemCount(Component):
 class PrebuiltRange(Component):
     """Sends IPs built before the run, so the figure shows the transport alone."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
     prebuilt: list = []
 
     def run(self):
-        self.inports["conf"].recv_data()
+        next_data(self.inports["conf"])
         out, ips = self.outports["out"], PrebuiltRange.prebuilt
         for start in range(0, len(ips), BATCH):
             out.send_many(ips[start : start + BATCH])
@@ -192,7 +192,7 @@ class PrebuiltRange(Component):
 class SlowSink(Component):
     """Takes a short nap every few IPs, so everything upstream fills up and waits."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
 
     def run(self):
         for n, _ in enumerate(self.inports["in"]):
@@ -201,11 +201,11 @@ class SlowSink(Component):
 
 
 class Result(Component):
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
     got: list = []
 
     def run(self):
-        Result.got.extend(self.inports["in"].data())
+        Result.got.extend(ip.data for ip in self.inports["in"] if ip.is_data)
 
 
 def registry() -> Registry:

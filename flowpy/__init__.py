@@ -4,6 +4,10 @@ The public face, for component authors and embedders::
 
     from flowpy import Component, InPort, InPorts, OutPort, OutPorts, IP
 
+and the common shapes, ``Transform`` (one data IP at a time) and ``Aggregate`` (one result
+per bracketed substream), with ``BadInput``/``reject`` for input a component cannot handle
+and ``next_data`` for an IIP (docs/writing-components.md).
+
 Layers, each a package (docs/architecture.md): ``engine`` (IPs, connections, ports,
 components, networks), ``graphs`` (the model and its file formats), ``wire`` (message shapes
 and the JSON policy), ``runtime``, ``protocol``, ``server``, ``link``, ``cli``; the component
@@ -17,12 +21,15 @@ from flowpy.engine.component import Component  # noqa: E402 - __version__ first:
 from flowpy.engine.connection import EndOfStream, NetworkStopped  # noqa: E402
 from flowpy.engine.ip import IP  # noqa: E402
 from flowpy.engine.network import Network, NetworkError, NetworkListener  # noqa: E402
-from flowpy.engine.ports import InPort, InPorts, OutPort, OutPorts  # noqa: E402
+from flowpy.engine.ports import InPort, InPorts, OutPort, OutPorts, next_data  # noqa: E402
+from flowpy.engine.shapes import Aggregate, BadInput, Transform, reject  # noqa: E402
 from flowpy.errors import FlowpyError  # noqa: E402
 from flowpy.graphs.model import Graph, GraphError  # noqa: E402
 
 __all__ = [
     "IP",
+    "Aggregate",
+    "BadInput",
     "Component",
     "EndOfStream",
     "FlowpyError",
@@ -36,5 +43,8 @@ __all__ = [
     "NetworkStopped",
     "OutPort",
     "OutPorts",
+    "Transform",
     "__version__",
+    "next_data",
+    "reject",
 ]

@@ -1,65 +1,49 @@
-"""Mixins for the common shapes of components, and the rules every library follows.
+"""Helpers of the component libraries (option parsing, rendering), and the rules every
+library follows.
 
 * Bad input goes to the ``error`` outport when the component has one and it is connected,
   as ``{"message": ..., "input": ...}``; otherwise it is a ``ValueError`` (a process error)
-  whose message names the node. Either way the component never hangs on it.
-* Brackets pass through unchanged unless the component is about brackets.
-* Aggregators work per innermost bracketed substream, or over the whole stream when the
-  input has no brackets (:class:`AggregateMixin`).
+  whose message names the node. Either way the component never hangs on it
+  (``flowpy.reject``, ``flowpy.BadInput``).
+* Brackets pass through unchanged unless the component is about brackets: write such a
+  component as a ``flowpy.Transform`` or a ``flowpy.Aggregate`` (per innermost bracketed
+  substream, or over the whole stream when the input has no brackets).
 
-The mixins are not ``Component`` subclasses, so the registry never lists them; a component
-is ``class Upper(TransformMixin, Component)``.
+The mixins and helpers this module held before the shapes became public
+(``TransformMixin``, ``AggregateMixin``, ``text_options``, ``recv_data_or_end``) are
+deprecated aliases for a release.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flowpy import IP, Component, EndOfStream
-from flowpy.engine.failures import Failure
+from flowpy import Aggregate, BadInput, Component, EndOfStream, Transform, next_data, reject
+from flowpy.engine.deprecation import deprecated
+
+__all__ = [
+    "BadInput",
+    "StopHook",
+    "file_path",
+    "flag",
+    "number",
+    "opened_as",
+    "positive_int",
+    "reject",
+    "render",
+    "seconds",
+    "short",
+]
 
 
-class BadInput(ValueError):
-    """One input IP cannot be handled; the message says why (without the node name), the
-    ``hint`` what would fix the common cause, when one is known."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-def reject(component: Component, message: str | BadInput, value: Any = None,
-           **extra: Any) -> None:
-    """Report bad input: to ``error`` when that outport exists and is connected (as a failure:
-    node, component, type, message, input, time, plus ``extra``), else raise
-    ``ValueError`` naming the node (the process fails with that message). A BadInput given
-    as the message keeps its hint (on the error port as ``hint``, and in the failure line)."""
-    hint = message.hint if isinstance(message, BadInput) else ""
-    message = str(message)
-    if "error" in component.outports and component.outports["error"].is_connected:
-        name = type(component).component_name or type(component).__name__
-        failure = Failure(component.node_id, name, "BadInput", message, IP.make_data(value))
-        info = failure.as_data()  # the one shape of a failure (docs/graphs.md)
-        if hint:
-            info["hint"] = hint
-        info.update(extra)
-        component.outports["error"].send_data(info)
-        return
-    error = ValueError(f"{component.node_id}: {message}")
-    setattr(error, "hint", hint)  # noqa: B010 - read by the engine's failure report
-    raise error
-
-
-def text_options(component: Component, defaults: Mapping[str, Any], scalar: str,
-                 port: str = "conf") -> dict[str, Any]:
-    """``component.options`` for a component whose one obvious option is text that may itself
-    look like JSON (a JMESPath expression "[0]", a template "{name}", a separator "1"): conf
-    text is that option as written unless it is a JSON object (``Component.options`` with
-    ``text=True``, the one conf rule)."""
-    return component.options(defaults, scalar, port, text=True)
+def file_path(value: Any) -> str:
+    """``value`` as a path to a file or folder: a non-empty string. BadInput otherwise."""
+    if not isinstance(value, str) or not value:
+        raise BadInput(f"a path must be a non-empty string, not {value!r}")
+    return value
 
 
 def opened_as(component: Component, path: str) -> str:
@@ -138,122 +122,6 @@ def seconds(value: Any, what: str) -> float:
     return ms / 1000.0
 
 
-class TransformMixin:
-    """One data IP on ``in`` gives one data IP on ``out`` (``transform``); brackets pass
-    through. ``transform`` raises BadInput for input it cannot handle (see :func:`reject`).
-    ``setup()`` runs first, in the process thread (read options there). When the reader of
-    ``out`` has ended, so does the process (its upstream then sees its sends discarded)."""
-
-    def setup(self) -> None:
-        """Read options; runs once before the first IP."""
-
-    def transform(self, value: Any) -> Any:
-        raise NotImplementedError
-
-    def run(self) -> None:
-        self.setup()
-        out = self.outports["out"]
-        transform = self.transform
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                if not out.send(ip):
-                    return  # nobody reads `out` any more: end, so upstream can end too
-                continue
-            try:
-                result = transform(ip.data)
-            except BadInput as exc:
-                reject(self, exc, ip.data)
-                continue
-            if not out.send(IP.make_data(result)):
-                return
-
-
-class Level:
-    """One substream of an aggregation: its state, whether it held data directly and
-    whether it held brackets."""
-
-    __slots__ = ("state", "had_data", "had_children")
-
-    def __init__(self, state: Any) -> None:
-        self.state = state
-        self.had_data = False
-        self.had_children = False
-
-
-class AggregateMixin:
-    """Reduces each innermost bracketed substream, or the whole stream when the input has
-    no brackets, to what ``finish`` returns; brackets pass through unchanged, so a result
-    is sent inside the brackets of its substream, just before the close.
-
-    A substream gets a result when it held data directly or held nothing at all (an empty
-    bracket pair, or an empty stream): ``finish(state, empty=True)`` says what an empty one
-    gives (nothing, for most). Data beside brackets at the same level counts towards that
-    level, whose result comes before its close (at the end for the top level).
-    Subclasses: ``new_state()``, ``add(state, value) -> values to send now`` (a BadInput
-    rejects that one value), ``finish(state, empty) -> values to send``; ``setup()`` first.
-    When the reader of ``out`` has ended, so does the process.
-    """
-
-    def setup(self) -> None:
-        """Read options; runs once before the first IP."""
-
-    def new_state(self) -> Any:
-        raise NotImplementedError
-
-    def add(self, state: Any, value: Any) -> Iterable[Any] | None:
-        raise NotImplementedError
-
-    def finish(self, state: Any, empty: bool) -> Iterable[Any]:
-        raise NotImplementedError
-
-    def run(self) -> None:
-        self.setup()
-        out = self.outports["out"]
-        top = Level(self.new_state())
-        levels = [top]
-        for ip in self.inports["in"]:
-            if ip.is_data:
-                level = levels[-1]
-                level.had_data = True
-                try:
-                    ready = self.add(level.state, ip.data)
-                except BadInput as exc:
-                    reject(self, exc, ip.data)
-                    continue
-                if ready and not out.send_many([IP.make_data(v) for v in ready]):
-                    return  # nobody reads `out` any more: end, so upstream can end too
-            elif ip.is_open:
-                levels[-1].had_children = True
-                levels.append(Level(self.new_state()))
-                if not out.send(ip):
-                    return
-            else:
-                if len(levels) == 1:
-                    raise ValueError(f"{self.node_id}: close bracket {ip.data!r} without an "
-                                     "open bracket")
-                self._flush(levels.pop(), out)
-                if not out.send(ip):
-                    return
-        while len(levels) > 1:  # unbalanced input: results of what is still open, no closes
-            self._flush(levels.pop(), out)
-        self._flush(top, out)
-
-    def _flush(self, level: Level, out: Any) -> None:
-        if level.had_data or not level.had_children:
-            values = self.finish(level.state, not level.had_data)
-            if values:
-                out.send_many([IP.make_data(v) for v in values])
-
-
-def recv_data_or_end(port: Any) -> tuple[bool, Any]:
-    """(True, payload) of the next data IP of ``port``, skipping brackets; (False, None) at
-    end-of-stream."""
-    try:
-        return True, port.recv_data()
-    except EndOfStream:
-        return False, None
-
-
 class StopHook(threading.Event):
     """``Component.stopping`` that also calls ``hook`` when the network sets it, so a
     process blocked outside the ports (a child process, a socket) can be woken at once."""
@@ -268,3 +136,33 @@ class StopHook(threading.Event):
             self._hook()
         except Exception:  # noqa: BLE001 - a stop must go on whatever the hook does
             pass
+
+
+def _text_options(
+    component: Component, defaults: Mapping[str, Any], scalar: str, port: str = "conf"
+) -> dict[str, Any]:
+    return component.options(defaults, scalar, port, text=True)
+
+
+def _recv_data_or_end(port: Any) -> tuple[bool, Any]:
+    try:
+        return True, next_data(port)
+    except EndOfStream:
+        return False, None
+
+
+#: Former names -> (what replaces them, the object still given for a release).
+_DEPRECATED: dict[str, tuple[str, Any]] = {
+    "TransformMixin": ("flowpy.Transform", Transform),
+    "AggregateMixin": ("flowpy.Aggregate", Aggregate),
+    "text_options": ("self.options(defaults, scalar, text=True)", _text_options),
+    "recv_data_or_end": ("flowpy.next_data(port) and EndOfStream", _recv_data_or_end),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        instead, value = _DEPRECATED[name]
+        deprecated(f"flowpy_components._support.base.{name}", instead)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 from flowpy.link import LinkConfig, LinkError, ProcessLink
 
 log = logging.getLogger(__name__)
@@ -24,14 +24,14 @@ class Bridge(Component):
 
     icon = "exchange"
     reaches = ("network",)
-    inports = [
+    inports = InPorts(
         InPort("conf", description="URL, or object {url, secret, graph, window, start, "
                "reconnect, map}", required=True),
         InPort("in", addressable=True,
                description="index: the remote graph's exported inport (or a number in "
                "conf.map.in)"),
-    ]
-    outports = [
+    )
+    outports = OutPorts(
         OutPort("out", addressable=True,
                 description="index: the remote graph's exported outport (or a number in "
                 "conf.map.out)"),
@@ -39,7 +39,7 @@ class Bridge(Component):
                 "remote port events, as dicts"),
         OutPort("error", datatype="object", description="what went wrong, as dicts "
                 "{type, message, ...}"),
-    ]
+    )
 
     link = None
 

@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, flag, number, reject, short
+from flowpy import BadInput, Component, InPort, InPorts, OutPort, OutPorts, reject
+from flowpy_components._support.base import flag, number, short
 
 
 def _one_char(value: Any, what: str, node: str) -> str:

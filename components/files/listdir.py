@@ -2,11 +2,11 @@
 
 import os
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import flag, opened_as, reject
+from flowpy import IP, BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import file_path, flag, opened_as
 
 
-class ListDir(Component):
+class ListDir(Transform):
     """Lists each folder named on `in`: the paths of its entries (the folder joined with each
     name), sorted by name, wrapped in a bracket named by the folder.
 
@@ -22,31 +22,32 @@ class ListDir(Component):
         InPort("conf", description="{hidden: false}"),
     )
     outports = OutPorts(
-        OutPort("out", datatype="string",
-                description="entry paths, in a bracket named by the folder"),
-        OutPort("error", datatype="object", description="{message, input} for a folder that "
-                "cannot be listed"),
+        OutPort(
+            "out", datatype="string", description="entry paths, in a bracket named by the folder"
+        ),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a folder that cannot be listed",
+        ),
     )
 
-    def run(self) -> None:
-        hidden = flag(self.options({"hidden": False}, scalar="hidden")["hidden"], "hidden")
-        out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                continue
-            path = ip.data
-            if not isinstance(path, str) or not path:
-                reject(self, f"a path must be a non-empty string, not {path!r}", path)
-                continue
-            try:
-                names = sorted(os.listdir(self.path(path)))
-            except OSError as exc:
-                reject(self, f"cannot list {opened_as(self, path)}: {exc.strerror or exc}",
-                       path)
-                continue
-            batch = [IP.open(path)]
-            batch += [IP.make_data(os.path.join(path, name)) for name in names
-                      if hidden or not name.startswith(".")]
-            batch.append(IP.close(path))
-            out.send_many(batch)
+    ends_with_out = False  # what cannot be listed still goes to `error`
+
+    def setup(self) -> None:
+        self.hidden = flag(self.options({"hidden": False}, scalar="hidden")["hidden"], "hidden")
+
+    def handle(self, value: object) -> None:
+        path = file_path(value)
+        try:
+            names = sorted(os.listdir(self.path(path)))
+        except OSError as exc:
+            raise BadInput(f"cannot list {opened_as(self, path)}: {exc.strerror or exc}") from None
+        batch = [IP.open(path)]
+        batch += [
+            IP.make_data(os.path.join(path, name))
+            for name in names
+            if self.hidden or not name.startswith(".")
+        ]
+        batch.append(IP.close(path))
+        self.outports["out"].send_many(batch)

@@ -9,8 +9,8 @@ import os
 import shutil
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, flag, short
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import flag, short
 
 
 def _path(value: Any) -> str:
@@ -41,8 +41,8 @@ def _ports(what: str, takes: str) -> tuple[InPorts, OutPorts]:
     )
 
 
-class _FileOp(TransformMixin):
-    """transform() runs ``act`` and turns an OSError into bad input naming the path."""
+class _FileOp:
+    """For a Transform: transform() runs ``act``, an OSError becoming bad input naming the path."""
 
     defaults: dict[str, bool] = {}
     reaches = ("files",)
@@ -79,7 +79,7 @@ class _FileOp(TransformMixin):
             ) from None
 
 
-class MakeDir(_FileOp, Component):
+class MakeDir(_FileOp, Transform):
     """Creates the folder named by each path on `in`, with its missing parents, and sends
     the path on `out`; a folder that exists already is fine.
 
@@ -100,7 +100,7 @@ class MakeDir(_FileOp, Component):
         return given
 
 
-class Remove(_FileOp, Component):
+class Remove(_FileOp, Transform):
     """Removes the file (or empty folder) named by each path on `in` and sends the path on
     `out`.
 
@@ -126,7 +126,7 @@ class Remove(_FileOp, Component):
         return given
 
 
-class Move(_FileOp, Component):
+class Move(_FileOp, Transform):
     """Moves (renames) a file or folder for each {"from": path, "to": path} (or [from,
     to]) on `in`, and sends where it went on `out`: into `to` when that is a folder.
 
@@ -143,7 +143,7 @@ class Move(_FileOp, Component):
         return given
 
 
-class Copy(_FileOp, Component):
+class Copy(_FileOp, Transform):
     """Copies a file, or a folder with all it holds, for each {"from": path, "to": path}
     (or [from, to]) on `in`, and sends the copy's path on `out`: into `to` when that is a
     folder. File contents and modes are copied.

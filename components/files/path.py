@@ -3,8 +3,8 @@
 import os
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, short
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import short
 
 
 def _text(value: Any) -> str:
@@ -39,7 +39,7 @@ OPERATIONS = {
 }
 
 
-class Path(TransformMixin, Component):
+class Path(Transform):
     """Takes paths apart or puts them together, for each value on `in`; the file system is
     not touched.
 

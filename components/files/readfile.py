@@ -1,10 +1,10 @@
 """files/ReadFile."""
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import opened_as, reject
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import file_path, opened_as
 
 
-class ReadFile(Component):
+class ReadFile(Transform):
     """Reads each file named on `in` and sends its whole text as one data IP.
 
     Text is UTF-8 (bytes that are not become U+FFFD). For large files use files/ReadLines,
@@ -17,25 +17,19 @@ class ReadFile(Component):
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
         OutPort("out", datatype="string", description="the text of each file"),
-        OutPort("error", datatype="object", description="{message, input} for a file that "
-                "cannot be read"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a file that cannot be read",
+        ),
     )
 
-    def run(self) -> None:
-        out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                continue
-            path = ip.data
-            if not isinstance(path, str) or not path:
-                reject(self, f"a path must be a non-empty string, not {path!r}", path)
-                continue
-            try:
-                with open(self.path(path), encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
-            except OSError as exc:
-                reject(self, f"cannot read {opened_as(self, path)}: {exc.strerror or exc}",
-                       path)
-                continue
-            out.send_data(text)
+    ends_with_out = False  # what cannot be read still goes to `error`
+
+    def transform(self, value: object) -> str:
+        path = file_path(value)
+        try:
+            with open(self.path(path), encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise BadInput(f"cannot read {opened_as(self, path)}: {exc.strerror or exc}") from None

@@ -1,12 +1,12 @@
 """files/ReadLines."""
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import opened_as, reject
+from flowpy import IP, BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import file_path, opened_as
 
 BATCH = 256
 
 
-class ReadLines(Component):
+class ReadLines(Transform):
     """Reads each file named on `in` and sends its lines, without the newline, one data IP
     each, wrapped in a bracket named by the path.
 
@@ -21,35 +21,34 @@ class ReadLines(Component):
     reaches = ("files",)
     inports = InPorts(InPort("in", datatype="string", description="paths of files to read"))
     outports = OutPorts(
-        OutPort("out", datatype="string",
-                description="the lines of each file, in a bracket named by its path"),
-        OutPort("error", datatype="object", description="{message, input} for a file that "
-                "cannot be read"),
+        OutPort(
+            "out",
+            datatype="string",
+            description="the lines of each file, in a bracket named by its path",
+        ),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a file that cannot be read",
+        ),
     )
 
-    def run(self) -> None:
+    ends_with_out = False  # what cannot be read still goes to `error`
+
+    def handle(self, value: object) -> None:
+        path = file_path(value)
+        try:
+            handle = open(self.path(path), encoding="utf-8", errors="replace")  # noqa: SIM115
+        except OSError as exc:
+            raise BadInput(f"cannot read {opened_as(self, path)}: {exc.strerror or exc}") from None
         out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                continue
-            path = ip.data
-            if not isinstance(path, str) or not path:
-                reject(self, f"a path must be a non-empty string, not {path!r}", path)
-                continue
-            try:
-                handle = open(self.path(path), encoding="utf-8", errors="replace")  # noqa: SIM115
-            except OSError as exc:
-                reject(self, f"cannot read {opened_as(self, path)}: {exc.strerror or exc}",
-                       path)
-                continue
-            with handle:
-                out.send(IP.open(path))
-                batch: list[IP] = []
-                for line in handle:
-                    batch.append(IP.make_data(line[:-1] if line.endswith("\n") else line))
-                    if len(batch) >= BATCH:
-                        out.send_many(batch)
-                        batch = []
-                batch.append(IP.close(path))
-                out.send_many(batch)
+        with handle:
+            out.send(IP.open(path))
+            batch: list[IP] = []
+            for line in handle:
+                batch.append(IP.make_data(line[:-1] if line.endswith("\n") else line))
+                if len(batch) >= BATCH:
+                    out.send_many(batch)
+                    batch = []
+            batch.append(IP.close(path))
+            out.send_many(batch)

@@ -1,12 +1,13 @@
 """files/WriteFile."""
 
 import os
+from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import opened_as, reject, render, text_options
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import opened_as, render
 
 
-class WriteFile(Component):
+class WriteFile(Transform):
     """Writes each data IP on `in` as the whole content of the file named by `conf`,
     replacing what was there, and sends the path on `out` after each write.
 
@@ -28,31 +29,31 @@ class WriteFile(Component):
         OutPort("error", datatype="object", description="{message, input} for a failed write"),
     )
 
-    def run(self) -> None:
-        path = text_options(self, {"path": None}, "path")["path"]
+    ends_with_out = False  # `out` only tells of writes: the writing goes on without a reader
+
+    def setup(self) -> None:
+        path = self.options({"path": None}, "path", text=True)["path"]
         if not isinstance(path, str) or not path:
-            raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "
-                             f"got {path!r}")
-        out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                continue
-            target = self.path(path)
-            temporary = f"{target}.{os.getpid()}.tmp"
+            raise ValueError(
+                f"{self.node_id}: conf needs a path (a non-empty string), got {path!r}"
+            )
+        self.file = path
+
+    def transform(self, value: Any) -> str:
+        path = self.file
+        target = self.path(path)
+        temporary = f"{target}.{os.getpid()}.tmp"
+        try:
+            folder = os.path.dirname(target)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(render(value))
+            os.replace(temporary, target)
+        except OSError as exc:
             try:
-                folder = os.path.dirname(target)
-                if folder:
-                    os.makedirs(folder, exist_ok=True)
-                with open(temporary, "w", encoding="utf-8") as handle:
-                    handle.write(render(ip.data))
-                os.replace(temporary, target)
-            except OSError as exc:
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
-                reject(self, f"cannot write {opened_as(self, path)}: {exc.strerror or exc}",
-                       ip.data)
-                continue
-            out.send_data(path)
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise BadInput(f"cannot write {opened_as(self, path)}: {exc.strerror or exc}") from None
+        return path

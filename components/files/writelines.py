@@ -3,7 +3,7 @@
 import os
 
 from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import flag, opened_as, render, text_options
+from flowpy_components._support.base import flag, opened_as, render
 
 
 class WriteLines(Component):
@@ -29,7 +29,7 @@ class WriteLines(Component):
         OutPort("out", datatype="string", description="the path, once `in` has ended"))
 
     def run(self) -> None:
-        conf = text_options(self, {"path": None, "append": False}, "path")
+        conf = self.options({"path": None, "append": False}, "path", text=True)
         path = conf["path"]
         if not isinstance(path, str) or not path:
             raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "

@@ -3,19 +3,12 @@
 import json
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import (
-    AggregateMixin,
-    BadInput,
-    flag,
-    positive_int,
-    short,
-    text_options,
-)
+from flowpy import Aggregate, BadInput, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import flag, positive_int, short
 from flowpy_components._support.expressions import compile_expression, evaluate
 
 
-class Batch(AggregateMixin, Component):
+class Batch(Aggregate):
     """Collects the data IPs of `in` into lists of N, sent as each fills up; the last list
     of each bracketed substream (or of the whole stream, without brackets) may be shorter.
 
@@ -51,7 +44,7 @@ class Batch(AggregateMixin, Component):
         return [state] if state else []
 
 
-class Collect(AggregateMixin, Component):
+class Collect(Aggregate):
     """Collects the data IPs of each bracketed substream on `in` into one list; without
     brackets, the whole stream when it ends (the inverse of objects/SplitArray).
 
@@ -98,7 +91,7 @@ class _Key:
         return self.value < other.value
 
 
-class Sort(AggregateMixin, Component):
+class Sort(Aggregate):
     """Sorts the data IPs of each bracketed substream on `in` (or of the whole stream, when
     it has no brackets) and sends them in order.
 
@@ -123,7 +116,7 @@ class Sort(AggregateMixin, Component):
     )
 
     def setup(self) -> None:
-        conf = text_options(self, {"key": None, "reverse": False}, "key")
+        conf = self.options({"key": None, "reverse": False}, "key", text=True)
         self.key = None if conf["key"] is None else \
             compile_expression(conf["key"], self.node_id, "key")
         self.reverse = flag(conf["reverse"], "reverse")
@@ -140,7 +133,7 @@ class Sort(AggregateMixin, Component):
         return [value for _, value in state]
 
 
-class Distinct(AggregateMixin, Component):
+class Distinct(Aggregate):
     """Forwards each data IP of `in` whose value (or JMESPath key) has not been seen before
     in its bracketed substream (or in the whole stream, when it has no brackets).
 
@@ -163,7 +156,7 @@ class Distinct(AggregateMixin, Component):
     )
 
     def setup(self) -> None:
-        key = text_options(self, {"key": None}, "key")["key"]
+        key = self.options({"key": None}, "key", text=True)["key"]
         self.key = None if key is None else compile_expression(key, self.node_id, "key")
 
     def new_state(self) -> set:

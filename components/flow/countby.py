@@ -2,25 +2,20 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import (
-    AggregateMixin,
-    positive_int,
-    render,
-    text_options,
-)
+from flowpy import Aggregate, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import positive_int, render
 from flowpy_components._support.expressions import compile_expression, evaluate
 
 
-class _KeyedMixin(AggregateMixin):
-    """Reads conf (a JMESPath key expression, or an object) and keys each value: the key is
-    the expression's result, or the value itself, as text (strings as they are, other
-    values as compact JSON), since object keys are text."""
+class _KeyedMixin:
+    """For an Aggregate: reads conf (a JMESPath key expression, or an object) and keys each
+    value: the key is the expression's result, or the value itself, as text (strings as they
+    are, other values as compact JSON), since object keys are text."""
 
     extra_options: dict[str, Any] = {}
 
     def setup(self) -> None:
-        conf = text_options(self, {"key": None, **self.extra_options}, "key")
+        conf = self.options({"key": None, **self.extra_options}, "key", text=True)
         self.conf = conf
         self.key = (
             None if conf["key"] is None else compile_expression(conf["key"], self.node_id, "key")
@@ -33,7 +28,7 @@ class _KeyedMixin(AggregateMixin):
         return {}
 
 
-class CountBy(_KeyedMixin, Component):
+class CountBy(_KeyedMixin, Aggregate):
     """Counts the data IPs of each bracketed substream on `in` (or of the whole stream, when
     it has no brackets) per key, and sends one object {key: count} when it ends:
     a, b, a, c, a gives {"a": 3, "b": 1, "c": 1}.
@@ -76,7 +71,7 @@ class CountBy(_KeyedMixin, Component):
         return [dict(ranked[: self.top] if self.top else ranked)]
 
 
-class GroupBy(_KeyedMixin, Component):
+class GroupBy(_KeyedMixin, Aggregate):
     """Groups the data IPs of each bracketed substream on `in` (or of the whole stream, when
     it has no brackets) by key, and sends one object {key: [values]} when it ends.
 

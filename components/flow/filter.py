@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy import InPort, InPorts, OutPort, OutPorts, Transform
 from flowpy.engine.ports import normalize_index
-from flowpy_components._support.base import BadInput, reject, short, text_options
+from flowpy_components._support.base import short
 from flowpy_components._support.expressions import compile_expression, evaluate, truthy
 
 
-class Filter(Component):
+class Filter(Transform):
     """Passes on `out` the data IPs for which a JMESPath expression is truthy; the others
     go to `rejected` when it is connected (and are dropped when it is not).
 
@@ -23,36 +23,38 @@ class Filter(Component):
     icon = "filter"
     inports = InPorts(
         InPort("in", description="values to test"),
-        InPort("conf", datatype="string", description="JMESPath expression, or {expression}",
-               required=True),
+        InPort(
+            "conf",
+            datatype="string",
+            description="JMESPath expression, or {expression}",
+            required=True,
+        ),
     )
     outports = OutPorts(
         OutPort("out", description="values for which the expression is truthy"),
         OutPort("rejected", description="the other values (if connected)"),
-        OutPort("error", datatype="object", description="{message, input} when the "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the expression fails on a value",
+        ),
     )
 
-    def run(self) -> None:
-        text = text_options(self, {"expression": None}, "expression")["expression"]
-        expression = compile_expression(text, self.node_id)
-        out, rejected = self.outports["out"], self.outports["rejected"]
-        keep_rejected = rejected.is_connected
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                if keep_rejected:
-                    rejected.send(ip)
-                continue
-            try:
-                passed = truthy(evaluate(expression, ip.data))
-            except BadInput as exc:
-                reject(self, exc, ip.data)
-                continue
-            if passed:
-                out.send(ip)
-            elif keep_rejected:
-                rejected.send(ip)
+    ends_with_out = False  # `rejected` and `error` may still be read
+
+    def setup(self) -> None:
+        text = self.options({"expression": None}, "expression", text=True)["expression"]
+        self.expression = compile_expression(text, self.node_id)
+        self.rejected = self.outports["rejected"]
+        self.keep_rejected = self.rejected.is_connected
+        if self.keep_rejected:
+            self.bracket_targets.append(self.rejected)
+
+    def handle(self, value: Any) -> None:
+        if truthy(evaluate(self.expression, value)):
+            self.outports["out"].send_data(value)
+        elif self.keep_rejected:
+            self.rejected.send_data(value)
 
 
 def route_key(value: Any) -> Any:
@@ -67,7 +69,7 @@ def route_key(value: Any) -> Any:
     return None
 
 
-class Route(Component):
+class Route(Transform):
     """Sends each data IP to the slot of the addressable `out` named by a JMESPath
     expression's result on it, or to `unmatched` when no connected slot has that name.
 
@@ -84,44 +86,43 @@ class Route(Component):
     icon = "random"
     inports = InPorts(
         InPort("in", description="values to route"),
-        InPort("conf", description="JMESPath expression, or {expression, routes}",
-               required=True),
+        InPort("conf", description="JMESPath expression, or {expression, routes}", required=True),
     )
     outports = OutPorts(
-        OutPort("out", addressable=True, description="index: the expression's result (or "
-                "its slot in conf.routes)"),
+        OutPort(
+            "out",
+            addressable=True,
+            description="index: the expression's result (or its slot in conf.routes)",
+        ),
         OutPort("unmatched", description="values whose result names no connected slot"),
-        OutPort("error", datatype="object", description="{message, input} when the "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the expression fails on a value",
+        ),
     )
 
-    def run(self) -> None:
-        conf = text_options(self, {"expression": None, "routes": None}, "expression")
-        expression = compile_expression(conf["expression"], self.node_id)
-        routes = self._routes(conf["routes"])
-        out, unmatched = self.outports["out"], self.outports["unmatched"]
-        slots = {slot: out[slot] for slot in out.connected_slots()}
-        branches = list(slots.values())
-        if unmatched.is_connected:
-            branches.append(unmatched)
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                for branch in branches:
-                    branch.send(ip)
-                continue
-            try:
-                result = evaluate(expression, ip.data)
-            except BadInput as exc:
-                reject(self, exc, ip.data)
-                continue
-            key = route_key(result)
-            if routes is not None:
-                key = routes.get(key) if key is not None else None
-            target = slots.get(key) if key is not None else None
-            if target is not None:
-                target.send(ip)
-            elif unmatched.is_connected:
-                unmatched.send(ip)
+    ends_with_out = False  # other slots, `unmatched` and `error` may still be read
+
+    def setup(self) -> None:
+        conf = self.options({"expression": None, "routes": None}, "expression", text=True)
+        self.expression = compile_expression(conf["expression"], self.node_id)
+        self.routes = self._routes(conf["routes"])
+        out, self.unmatched = self.outports["out"], self.outports["unmatched"]
+        self.slots = {slot: out[slot] for slot in out.connected_slots()}
+        self.bracket_targets = list(self.slots.values())
+        if self.unmatched.is_connected:
+            self.bracket_targets.append(self.unmatched)
+
+    def handle(self, value: Any) -> None:
+        key = route_key(evaluate(self.expression, value))
+        if self.routes is not None:
+            key = self.routes.get(key) if key is not None else None
+        target = self.slots.get(key) if key is not None else None
+        if target is not None:
+            target.send_data(value)
+        elif self.unmatched.is_connected:
+            self.unmatched.send_data(value)
 
     def _routes(self, routes: Any) -> dict | None:
         if routes is None:
@@ -132,12 +133,15 @@ class Route(Component):
             pairs = []
             for value, slot in routes.items():
                 if isinstance(slot, bool) or not isinstance(slot, (int, str)):
-                    raise ValueError(f"{self.node_id}: routes map values to slots (whole "
-                                     f"numbers or names), not {slot!r}")
+                    raise ValueError(
+                        f"{self.node_id}: routes map values to slots (whole "
+                        f"numbers or names), not {slot!r}"
+                    )
                 pairs.append((route_key(value), normalize_index(slot)))
         else:
-            raise ValueError(f"{self.node_id}: routes must be a list or an object, "
-                             f"not {short(routes)}")
+            raise ValueError(
+                f"{self.node_id}: routes must be a list or an object, not {short(routes)}"
+            )
         mapping = {}
         for value, slot in pairs:
             if value is None:

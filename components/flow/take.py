@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import AggregateMixin, positive_int
+from flowpy import Aggregate, Component, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import positive_int
 
 
 class Take(Component):
@@ -76,7 +76,7 @@ class Skip(Component):
             out.send(ip)
 
 
-class Last(AggregateMixin, Component):
+class Last(Aggregate):
     """Sends the last data IP of each bracketed substream on `in`; without brackets, of the
     whole stream when it ends.
 

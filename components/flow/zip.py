@@ -1,6 +1,6 @@
 """flow/Zip, flow/Kick and flow/RemoveBrackets."""
 
-from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy import IP, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy_components._support.select import PortSelect
 
 
@@ -30,7 +30,7 @@ class Zip(Component):
                 if not ip.is_data:
                     out.send(ip)
                     continue
-                out.send_data([ip.data] + [other.recv_data() for other in rest])
+                out.send_data([ip.data] + [next_data(other) for other in rest])
         except EndOfStream:
             pass
 
@@ -57,7 +57,7 @@ class Kick(Component):
         data_port = self.inports["data"]
         if not data_port.is_connected:
             for ip in self.inports["in"]:
-                out.send(ip if not ip.is_data else ip.make_data(value))
+                out.send(ip if not ip.is_data else IP.make_data(value))
             return
         select = PortSelect(self.inports, ["data", "in"])
         have = False

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from flowpy import IP, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, StopHook, number, positive_int, reject, short
+from flowpy import IP, BadInput, Component, EndOfStream, InPort, InPorts, OutPort, OutPorts, reject
+from flowpy_components._support.base import StopHook, number, positive_int, short
 from flowpy_components._support.select import PortSelect
 
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import AggregateMixin, number
+from flowpy import Aggregate, InPort, InPorts, OutPort, OutPorts
+from flowpy_components._support.base import number
 
 _SCOPE = """Aggregates per innermost bracketed substream, or over the whole stream when it has
     no brackets: the result is sent inside its substream's brackets, which pass through
@@ -23,7 +23,7 @@ def _ports(result: str) -> tuple[InPorts, OutPorts]:
     )
 
 
-class Sum(AggregateMixin, Component):
+class Sum(Aggregate):
     __doc__ = f"""Sends the sum of the numbers of each substream on `in` (0 for an empty one).
 
     {_SCOPE}
@@ -42,7 +42,7 @@ class Sum(AggregateMixin, Component):
         return [state[0]]
 
 
-class Average(AggregateMixin, Component):
+class Average(Aggregate):
     __doc__ = f"""Sends the mean of the numbers of each substream on `in` (nothing for an
     empty one).
 
@@ -63,7 +63,7 @@ class Average(AggregateMixin, Component):
         return [state[0] / state[1]] if state[1] else []
 
 
-class Min(AggregateMixin, Component):
+class Min(Aggregate):
     __doc__ = f"""Sends the smallest number of each substream on `in` (nothing for an empty
     one).
 
@@ -85,7 +85,7 @@ class Min(AggregateMixin, Component):
         return state
 
 
-class Max(AggregateMixin, Component):
+class Max(Aggregate):
     __doc__ = f"""Sends the largest number of each substream on `in` (nothing for an empty
     one).
 

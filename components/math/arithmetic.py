@@ -13,9 +13,9 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
+from flowpy import BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform, reject
 from flowpy.engine.ports import warn_renamed
-from flowpy_components._support.base import BadInput, number, reject
+from flowpy_components._support.base import number
 from flowpy_components._support.operand import MISSING, with_operand
 
 
@@ -74,18 +74,29 @@ def _ports(
 
     return (
         InPorts(
-            InPort("in", datatype="number", description=f"the numbers to {verb}",
-                   aliases=former(first)),
-            InPort("operand", datatype="number", description=f"the {second} (latest "
-                   "applies; or give it in conf)", aliases=former(second)),
-            InPort("conf", datatype="number", description="the operand, when its port is "
-                   "not connected (a number or {operand})"),
+            InPort(
+                "in", datatype="number", description=f"the numbers to {verb}", aliases=former(first)
+            ),
+            InPort(
+                "operand",
+                datatype="number",
+                description=f"the {second} (latest applies; or give it in conf)",
+                aliases=former(second),
+            ),
+            InPort(
+                "conf",
+                datatype="number",
+                description="the operand, when its port is not connected (a number or {operand})",
+            ),
         ),
         OutPorts(
-            OutPort("out", datatype="number", description=f"the {result}s",
-                    aliases=former(result)),
-            OutPort("error", datatype="object", description="{message, input} for a value "
-                    "that is not a number (or a division by zero)"),
+            OutPort("out", datatype="number", description=f"the {result}s", aliases=former(result)),
+            OutPort(
+                "error",
+                datatype="object",
+                description="{message, input} for a value "
+                "that is not a number (or a division by zero)",
+            ),
         ),
     )
 
@@ -153,9 +164,18 @@ class Divide(_Binary, Component):
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "eq": operator.eq, "!=": operator.ne, "ne": operator.ne,
-    ">": operator.gt, "gt": operator.gt, "<": operator.lt, "lt": operator.lt,
-    ">=": operator.ge, "ge": operator.ge, "<=": operator.le, "le": operator.le,
+    "==": operator.eq,
+    "eq": operator.eq,
+    "!=": operator.ne,
+    "ne": operator.ne,
+    ">": operator.gt,
+    "gt": operator.gt,
+    "<": operator.lt,
+    "lt": operator.lt,
+    ">=": operator.ge,
+    "ge": operator.ge,
+    "<=": operator.le,
+    "le": operator.le,
 }
 
 
@@ -175,19 +195,30 @@ class Compare(Component):
     icon = "check"
     inports = InPorts(
         InPort("in", datatype="number", description="numbers to compare", aliases=("value",)),
-        InPort("operand", datatype="number", description="what to compare with (latest "
-               "applies; or give it in conf)", aliases=("comparison",)),
-        InPort("operator", datatype="string", description="==, !=, >, <, >=, <= (IIP; or "
-               "in conf)"),
+        InPort(
+            "operand",
+            datatype="number",
+            description="what to compare with (latest applies; or give it in conf)",
+            aliases=("comparison",),
+        ),
+        InPort("operator", datatype="string", description="==, !=, >, <, >=, <= (IIP; or in conf)"),
         InPort("conf", description="{operand, operator}, or the operand"),
     )
     outports = OutPorts(
-        OutPort("out", datatype="number", description="values for which it holds",
-                aliases=("pass",)),
-        OutPort("rejected", datatype="number", description="values for which it does not",
-                aliases=("fail",)),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not a number"),
+        OutPort(
+            "out", datatype="number", description="values for which it holds", aliases=("pass",)
+        ),
+        OutPort(
+            "rejected",
+            datatype="number",
+            description="values for which it does not",
+            aliases=("fail",),
+        ),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not a number",
+        ),
     )
 
     def run(self) -> None:
@@ -195,8 +226,9 @@ class Compare(Component):
         symbol = self.conf("operator", conf["operator"])
         test = OPERATORS.get(str(symbol).strip())
         if test is None:
-            raise ValueError(f"{self.node_id}: unknown operator {symbol!r} (known: "
-                             f"{', '.join(OPERATORS)})")
+            raise ValueError(
+                f"{self.node_id}: unknown operator {symbol!r} (known: {', '.join(OPERATORS)})"
+            )
         passed, failed = self.outports["out"], self.outports["rejected"]
         for ip, operand in with_operand(self, "in", "operand", conf["operand"]):
             if not ip.is_data:
@@ -211,7 +243,7 @@ class Compare(Component):
             (passed if holds else failed).send(ip)
 
 
-class Round(Component):
+class Round(Transform):
     """Rounds each number on `in` to a number of decimal places (0: to an int), half to
     even as Python does; or down/up with conf {"mode": "floor"|"ceil"}.
 
@@ -227,11 +259,16 @@ class Round(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="number", description="the rounded numbers"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not a number"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not a number",
+        ),
     )
 
-    def run(self) -> None:
+    ends_with_out = False  # values that are not numbers still go to `error`
+
+    def setup(self) -> None:
         options = self.options({"places": 0, "mode": "round"}, scalar="places")
         places = options["places"]
         if isinstance(places, str) and places.strip().lstrip("-").isdigit():
@@ -241,26 +278,20 @@ class Round(Component):
         mode = options["mode"]
         if mode not in ("round", "floor", "ceil"):
             raise ValueError(f"{self.node_id}: mode must be round, floor or ceil, not {mode!r}")
-        out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                continue
-            try:
-                value = number(ip.data, "Round input")
-                if math.isinf(value) or math.isnan(value):
-                    raise BadInput(f"cannot round {value!r}")
-            except BadInput as exc:
-                reject(self, exc, ip.data)
-                continue
-            out.send_data(_round(value, places, mode))
+        self.places, self.mode = places, mode
+
+    def transform(self, value: Any) -> int | float:
+        value = number(value, "Round input")
+        if math.isinf(value) or math.isnan(value):
+            raise BadInput(f"cannot round {value!r}")
+        return _round(value, self.places, self.mode)
 
 
 def _round(value: float, places: int, mode: str) -> int | float:
     if mode == "round":
         result = round(value, places)
     else:
-        scale = 10 ** places
+        scale = 10**places
         step = math.floor if mode == "floor" else math.ceil
         result = step(value * scale) / scale if places else step(value)
     return int(result) if places <= 0 else result

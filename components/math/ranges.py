@@ -4,8 +4,8 @@ import operator
 import random
 from typing import Any
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, flag, number, short
+from flowpy import IP, BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import flag, number, short
 
 from .arithmetic import _RULE, _Binary, _ports
 
@@ -32,7 +32,7 @@ def _pair(value: Any, what: str) -> tuple[float, float]:
     return low, high
 
 
-class Scale(TransformMixin, Component):
+class Scale(Transform):
     """Maps each number on `in` from one range to another, linearly: with {"from": [0, 1023],
     "to": [0, 100]}, 511.5 gives 50.
 

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, reject, text_options
+from flowpy import InPort, InPorts, OutPort, OutPorts, Transform
 from flowpy_components._support.expressions import compile_expression, evaluate
 
 
-class Get(Component):
+class Get(Transform):
     """Evaluates a JMESPath expression on each value on `in` and sends the result on `out`.
 
     conf: the expression ("user.name", "items[?price > `10`].name", "length(tags)"), or
@@ -21,33 +20,36 @@ class Get(Component):
     icon = "search"
     inports = InPorts(
         InPort("in", description="values to query"),
-        InPort("conf", datatype="string", description="JMESPath expression, or {expression}",
-               required=True),
+        InPort(
+            "conf",
+            datatype="string",
+            description="JMESPath expression, or {expression}",
+            required=True,
+        ),
     )
     outports = OutPorts(
         OutPort("out", description="the expression's results"),
         OutPort("missed", description="inputs for which the result is null (if connected)"),
-        OutPort("error", datatype="object", description="{message, input} when the "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the expression fails on a value",
+        ),
     )
 
-    def run(self) -> None:
-        text = text_options(self, {"expression": None}, "expression")["expression"]
-        expression = compile_expression(text, self.node_id)
-        out, missed = self.outports["out"], self.outports["missed"]
-        divert = missed.is_connected
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-                if divert:
-                    missed.send(ip)
-                continue
-            try:
-                result: Any = evaluate(expression, ip.data)
-            except BadInput as exc:
-                reject(self, exc, ip.data)
-                continue
-            if result is None and divert:
-                missed.send_data(ip.data)
-            else:
-                out.send_data(result)
+    ends_with_out = False  # `missed` and `error` may still be read
+
+    def setup(self) -> None:
+        text = self.options({"expression": None}, "expression", text=True)["expression"]
+        self.expression = compile_expression(text, self.node_id)
+        self.missed = self.outports["missed"]
+        self.divert = self.missed.is_connected
+        if self.divert:
+            self.bracket_targets.append(self.missed)
+
+    def handle(self, value: Any) -> None:
+        result: Any = evaluate(self.expression, value)
+        if result is None and self.divert:
+            self.missed.send_data(value)
+        else:
+            self.outports["out"].send_data(result)

@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, reject, short, text_options
+from flowpy import IP, BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform, reject
+from flowpy_components._support.base import short
 
 
 def _object(value: Any, component: str) -> Mapping:
@@ -13,7 +13,7 @@ def _object(value: Any, component: str) -> Mapping:
     return value
 
 
-class Keys(TransformMixin, Component):
+class Keys(Transform):
     """Sends the keys of each object on `in`, as a list, in the object's order.
 
     A value that is not an object goes to `error` as {message, input}, or fails the
@@ -33,7 +33,7 @@ class Keys(TransformMixin, Component):
         return list(_object(value, "Keys"))
 
 
-class Values(TransformMixin, Component):
+class Values(Transform):
     """Sends the values of each object on `in`, as a list, in the object's order.
 
     A value that is not an object goes to `error` as {message, input}, or fails the
@@ -52,7 +52,7 @@ class Values(TransformMixin, Component):
         return list(_object(value, "Values").values())
 
 
-class Size(TransformMixin, Component):
+class Size(Transform):
     """Sends the size of each value on `in`: the number of keys of an object, of items of
     an array, of characters of a string.
 
@@ -96,7 +96,7 @@ class SplitArray(Component):
     )
 
     def run(self) -> None:
-        group = text_options(self, {"group": "array"}, "group")["group"]
+        group = self.options({"group": "array"}, "group", text=True)["group"]
         if not isinstance(group, str):
             raise ValueError(f"{self.node_id}: group must be a string, not {group!r}")
         out = self.outports["out"]

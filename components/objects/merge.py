@@ -3,8 +3,18 @@
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import AggregateMixin, BadInput, flag, short
+from flowpy import (
+    Aggregate,
+    BadInput,
+    Component,
+    EndOfStream,
+    InPort,
+    InPorts,
+    OutPort,
+    OutPorts,
+    next_data,
+)
+from flowpy_components._support.base import flag, short
 
 
 def deep_merge(into: dict, other: Mapping) -> dict:
@@ -18,7 +28,7 @@ def deep_merge(into: dict, other: Mapping) -> dict:
     return into
 
 
-class Merge(AggregateMixin, Component):
+class Merge(Aggregate):
     """Merges the objects of each bracketed substream on `in` into one object (later keys
     win; nested objects merge too, unless conf is {"deep": false}); without brackets, the
     whole stream when it ends.
@@ -96,7 +106,7 @@ class Create(Component):
                 if not ip.is_data:
                     out.send(ip)
                     continue
-                values = [ip.data] + [other.recv_data() for other in rest]
+                values = [ip.data] + [next_data(other) for other in rest]
                 out.send_data(dict(zip(keys, values, strict=True)))
         except EndOfStream:
             pass

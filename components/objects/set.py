@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import reject, short, text_options
+from flowpy import BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform, reject
+from flowpy_components._support.base import short
 from flowpy_components._support.operand import MISSING, with_operand
 
 
@@ -26,16 +26,18 @@ class Set(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="object", description="the objects with the key set"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
     def run(self) -> None:
-        conf = text_options(self, {"key": None, "value": MISSING}, "key")
+        conf = self.options({"key": None, "value": MISSING}, "key", text=True)
         key = conf["key"]
         if not isinstance(key, str) or not key:
-            raise ValueError(f"{self.node_id}: conf needs a key (a non-empty string), "
-                             f"got {key!r}")
+            raise ValueError(f"{self.node_id}: conf needs a key (a non-empty string), got {key!r}")
         out = self.outports["out"]
         for ip, value in with_operand(self, "in", "value", conf["value"]):
             if not ip.is_data:
@@ -46,7 +48,7 @@ class Set(Component):
                 out.send_data({**ip.data, key: value})
 
 
-class RemoveProperty(Component):
+class RemoveProperty(Transform):
     """Removes keys from each object on `in` and sends the new object (the input is not
     changed); keys that are not there are ignored.
 
@@ -62,22 +64,24 @@ class RemoveProperty(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="object", description="the objects without those keys"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
-    def run(self) -> None:
+    ends_with_out = False  # values that are not objects still go to `error`
+
+    def setup(self) -> None:
         keys: Any = self.options({"keys": None}, scalar="keys")["keys"]
         if isinstance(keys, str):
             keys = [keys]
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
             raise ValueError(f"{self.node_id}: conf needs a key or a list of keys, got {keys!r}")
-        drop = set(keys)
-        out = self.outports["out"]
-        for ip in self.inports["in"]:
-            if not ip.is_data:
-                out.send(ip)
-            elif not isinstance(ip.data, Mapping):
-                reject(self, f"RemoveProperty wants an object, not {short(ip.data)}", ip.data)
-            else:
-                out.send_data({k: v for k, v in ip.data.items() if k not in drop})
+        self.drop = set(keys)
+
+    def transform(self, value: Any) -> dict:
+        if not isinstance(value, Mapping):
+            raise BadInput(f"RemoveProperty wants an object, not {short(value)}")
+        return {k: v for k, v in value.items() if k not in self.drop}

@@ -4,8 +4,8 @@ import base64
 import binascii
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, flag, short
+from flowpy import BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import flag, short
 
 
 def _urlsafe(component: Component) -> bool:
@@ -13,7 +13,7 @@ def _urlsafe(component: Component) -> bool:
     return flag(options["urlsafe"], f"{component.node_id}: urlsafe")
 
 
-class Base64Encode(TransformMixin, Component):
+class Base64Encode(Transform):
     """Encodes each string on `in` (as UTF-8) in base64 and sends the base64 text.
 
     conf: {"urlsafe": false}: true uses the URL- and file-name-safe alphabet (- and _ for
@@ -44,7 +44,7 @@ class Base64Encode(TransformMixin, Component):
         return self.encode(value.encode("utf-8")).decode("ascii")
 
 
-class Base64Decode(TransformMixin, Component):
+class Base64Decode(Transform):
     """Decodes each base64 string on `in` and sends the text it holds (UTF-8).
 
     conf: {"urlsafe": false}: true reads the URL-safe alphabet. Missing padding is

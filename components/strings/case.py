@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, short
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import short
 
 
 def _text(value: Any, component: str) -> str:
@@ -23,7 +23,7 @@ def _ports(out_type: str, out_description: str) -> tuple[InPorts, OutPorts]:
     )
 
 
-class Upper(TransformMixin, Component):
+class Upper(Transform):
     """Upper-cases each string on `in` and sends it on `out`.
 
     A value that is not a string goes to `error` as {message, input}, or fails the process
@@ -37,7 +37,7 @@ class Upper(TransformMixin, Component):
         return _text(value, "Upper").upper()
 
 
-class Lower(TransformMixin, Component):
+class Lower(Transform):
     """Lower-cases each string on `in` and sends it on `out`.
 
     A value that is not a string goes to `error` as {message, input}, or fails the process
@@ -51,7 +51,7 @@ class Lower(TransformMixin, Component):
         return _text(value, "Lower").lower()
 
 
-class Trim(TransformMixin, Component):
+class Trim(Transform):
     """Strips whitespace from both ends of each string on `in` and sends it on `out`.
 
     A value that is not a string goes to `error` as {message, input}, or fails the process
@@ -65,7 +65,7 @@ class Trim(TransformMixin, Component):
         return _text(value, "Trim").strip()
 
 
-class Length(TransformMixin, Component):
+class Length(Transform):
     """Sends the length (in characters) of each string on `in`.
 
     A value that is not a string goes to `error` as {message, input}, or fails the process

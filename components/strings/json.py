@@ -3,11 +3,11 @@
 import json
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, flag, short
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import flag, short
 
 
-class ParseJson(TransformMixin, Component):
+class ParseJson(Transform):
     """Parses each string on `in` as JSON and sends the value on `out`.
 
     Text that is not JSON (or a value that is not a string) goes to `error` as
@@ -32,7 +32,7 @@ class ParseJson(TransformMixin, Component):
             raise BadInput(f"not JSON ({exc}): {short(value)}") from None
 
 
-class Stringify(TransformMixin, Component):
+class Stringify(Transform):
     """Serialises each value on `in` as JSON text (compact by default) and sends it on `out`.
 
     conf: {"indent": n, "sort_keys": false}, or just the indent. A value JSON cannot hold

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, number, short
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import number, short
 
 
-class ParseNumber(TransformMixin, Component):
+class ParseNumber(Transform):
     """Parses each string on `in` as a number: an int when it is a whole number written
     without a point or exponent ("42"), else a float ("4.2", "1e3").
 

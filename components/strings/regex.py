@@ -3,8 +3,8 @@
 import re
 from typing import Any
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import flag, reject, short, text_options
+from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts, reject
+from flowpy_components._support.base import flag, short
 
 
 def _extract(match: re.Match) -> Any:
@@ -68,8 +68,8 @@ class Regex(Component):
     )
 
     def run(self) -> None:
-        options = text_options(
-            self, {"pattern": None, "mode": "extract", "ignorecase": False}, "pattern"
+        options = self.options(
+            {"pattern": None, "mode": "extract", "ignorecase": False}, "pattern", text=True
         )
         pattern, mode = options["pattern"], options["mode"]
         if not isinstance(pattern, str) or not pattern:

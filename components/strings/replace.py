@@ -3,11 +3,11 @@
 import re
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, short
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import short
 
 
-class Replace(TransformMixin, Component):
+class Replace(Transform):
     """Replaces every match of a regular expression in each string on `in`.
 
     conf: {"pattern": regex, "replacement": text, "count": 0, "ignorecase": false}; the

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import AggregateMixin, reject, render, short, text_options
+from flowpy import IP, Aggregate, Component, InPort, InPorts, OutPort, OutPorts, reject
+from flowpy_components._support.base import render, short
 
 
 class SplitStr(Component):
@@ -28,7 +28,7 @@ class SplitStr(Component):
     )
 
     def run(self) -> None:
-        conf = text_options(self, {"separator": "\n", "group": "split"}, "separator")
+        conf = self.options({"separator": "\n", "group": "split"}, "separator", text=True)
         separator, group = conf["separator"], conf["group"]
         if not isinstance(separator, str) or not separator:
             raise ValueError(f"{self.node_id}: separator must be a non-empty string, "
@@ -47,7 +47,7 @@ class SplitStr(Component):
             out.send_many([IP.open(group), *parts, IP.close(group)])
 
 
-class Join(AggregateMixin, Component):
+class Join(Aggregate):
     """Joins the data IPs of each bracketed substream on `in` into one string with a
     separator; without brackets, the whole stream when it ends.
 
@@ -66,7 +66,7 @@ class Join(AggregateMixin, Component):
         OutPort("out", datatype="string", description="one string per substream"))
 
     def setup(self) -> None:
-        self.separator = text_options(self, {"separator": ","}, "separator")["separator"]
+        self.separator = self.options({"separator": ","}, "separator", text=True)["separator"]
         if not isinstance(self.separator, str):
             raise ValueError(f"{self.node_id}: separator must be a string, "
                              f"not {self.separator!r}")

@@ -5,8 +5,8 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from flowpy import Component, InPort, InPorts, OutPort, OutPorts
-from flowpy_components._support.base import BadInput, TransformMixin, short, text_options
+from flowpy import BadInput, InPort, InPorts, OutPort, OutPorts, Transform
+from flowpy_components._support.base import short
 
 #: Widths and precisions above this are refused: a template from a client must not make
 #: the runtime build gigabyte strings.
@@ -45,7 +45,7 @@ class _Formatter(string.Formatter):
         return super().convert_field(value, conversion)
 
 
-class Template(TransformMixin, Component):
+class Template(Transform):
     """Fills a Python str.format-style template from each object on `in` and sends the text.
 
     conf: the template, e.g. "Hello {name}, you owe {amount:.2f}" (or {"template": ...}).
@@ -69,7 +69,7 @@ class Template(TransformMixin, Component):
     )
 
     def setup(self) -> None:
-        template = text_options(self, {"template": None}, "template")["template"]
+        template = self.options({"template": None}, "template", text=True)["template"]
         if not isinstance(template, str):
             raise ValueError(f"{self.node_id}: conf needs a template string, got {template!r}")
         self.formatter = _Formatter()

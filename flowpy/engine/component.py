@@ -16,8 +16,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from . import ports as _ports
 from .connection import EndOfStream
-from .ports import InPort, InPorts, OutPort, OutPorts, PortSpec
+from .deprecation import deprecated
 
 #: The graph property naming the directory a graph's relative paths are relative to: set by
 #: ``read_graph_file`` to the graph file's directory (a relative value there is relative to it).
@@ -81,17 +82,21 @@ class Component:
     bound ports (:class:`~flowpy.engine.ports.InputPort` / ``OutputPort``); ``self.stopping``
     is set when the network stops, for loops that wait on something other than a port.
 
-    One vocabulary: IPs are made with ``IP.make_data(value)``, ``IP.open(group)`` and
-    ``IP.close(group)`` and told apart with ``ip.is_data`` / ``ip.is_open`` / ``ip.is_close``;
-    ``run()`` ends at end-of-stream by iterating its inports (or by letting ``EndOfStream``
-    from ``recv()`` propagate: the network takes it as a normal end); options come from the
-    ``conf`` IIP through :meth:`options` (or :meth:`conf` for a single value).
+    One vocabulary (docs/writing-components.md): IPs are made with ``IP.make_data(value)``,
+    ``IP.open(group)`` and ``IP.close(group)`` and told apart with ``ip.is_data`` /
+    ``ip.is_open`` / ``ip.is_close``; an inport is read by iterating it, ``recv()`` or
+    ``recv_many()``, an outport written with ``send(ip)``, ``send_data(value)`` or
+    ``send_many(ips)``; ``run()`` ends at end-of-stream by iterating its inports (or by
+    letting ``EndOfStream`` from ``recv()`` propagate: the network takes it as a normal
+    end); options come from the ``conf`` IIP through :meth:`options` (or :meth:`conf` for a
+    single value). The common shapes, one data IP in and one out or an aggregate per
+    substream, are the base classes of :mod:`flowpy.engine.shapes`.
     """
 
     description: ClassVar[str] = ""
     icon: ClassVar[str] = ""
-    inports: InPorts = InPorts()
-    outports: OutPorts = OutPorts()
+    inports: _ports.InPorts = _ports.InPorts()
+    outports: _ports.OutPorts = _ports.OutPorts()
     #: Set by the registry: the name this class is registered under (``core/Repeat``).
     component_name: ClassVar[str] = ""
     #: True for a component whose work mostly runs outside the GIL (C extensions that release
@@ -110,17 +115,19 @@ class Component:
         if unknown or not isinstance(cls.reaches, tuple):
             raise TypeError(f"{cls.__name__}.reaches must be a tuple of {', '.join(REACHES)}; "
                             f"got {cls.reaches!r}")
-        # Older components declare plain lists of InPort/OutPort: the same declaration.
-        for attribute, kind in (("inports", InPorts), ("outports", OutPorts)):
+        # Older components declare plain lists of InPort/OutPort: the same declaration, kept
+        # for a release.
+        for attribute, kind in (("inports", _ports.InPorts), ("outports", _ports.OutPorts)):
             declared = cls.__dict__.get(attribute)
             if isinstance(declared, (list, tuple)):
+                deprecated(f"a list as {attribute}", f"{attribute} = {kind.__name__}(...)")
                 setattr(cls, attribute, kind(*declared))
 
     def __init__(
         self,
         node_id: str,
-        inports: InPorts | None = None,
-        outports: OutPorts | None = None,
+        inports: _ports.InPorts | None = None,
+        outports: _ports.OutPorts | None = None,
         context: ProcessContext | None = None,
     ) -> None:
         self.node_id = node_id
@@ -219,7 +226,7 @@ class Component:
 
     # -- metadata ------------------------------------------------------------------------
     @classmethod
-    def port_specs(cls, direction: str) -> dict[str, PortSpec]:
+    def port_specs(cls, direction: str) -> dict[str, _ports.PortSpec]:
         declared = cls.inports if direction == "in" else cls.outports
         return {spec.name: spec for spec in declared.specs}
 
@@ -246,12 +253,14 @@ class Component:
         return info
 
 
-__all__ = [
-    "Component",
-    "InPort",
-    "InPorts",
-    "OutPort",
-    "OutPorts",
-    "ProcessContext",
-    "conf_value",
-]
+__all__ = ["Component", "ProcessContext", "conf_value"]
+
+#: The port declarations were importable from here too: one import path now, ``flowpy``.
+_MOVED = ("InPort", "InPorts", "OutPort", "OutPorts")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        deprecated(f"importing {name} from flowpy.engine.component", f"from flowpy import {name}")
+        return getattr(_ports, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -396,7 +396,7 @@ class Network:
         try:
             while True:
                 try:
-                    public, ips = port.recv_any_many(OUTPORT_BATCH)
+                    public, ips = port._select(OUTPORT_BATCH, None)
                 except EndOfStream:
                     break
                 self.stats["out"] += len(ips)

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from flowpy.errors import FlowpyError, missing_name
 
 from .connection import Connection, EndOfStream, NetworkStopped, Selector
-from .ip import CLOSE, DATA, IP, OPEN
+from .deprecation import DeprecatedReaders, DeprecatedSenders
+from .ip import DATA, IP
 
 if TYPE_CHECKING:
     from .failures import Handling
@@ -117,10 +118,12 @@ class OutPort(PortSpec):
     """Declares an output port."""
 
 
-class InputPort:
+class InputPort(DeprecatedReaders):
     """A bound inport: slot ``None`` for a plain port, one slot per index for an addressable one.
 
-    Iterating yields IPs until end-of-stream; on an addressable port it merges every slot.
+    What a component reads with: iterating (IPs until end-of-stream; on an addressable port it
+    merges every slot), ``recv()`` and ``recv_many()``; :func:`next_data` is the helper for
+    the next payload. The other readers of earlier releases are deprecated aliases.
     """
 
     def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
@@ -191,13 +194,15 @@ class InputPort:
         if conn is None:
             if not self._slots:
                 raise EndOfStream()
-            return self.recv_any(timeout)[1]
+            return self._select(1, timeout)[1][0]
         ip: IP = self.unread.popleft() if self.unread else conn.recv(timeout)
         if self.handling is not None:
             self.handling.ip = ip
         return ip
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
+        """Every IP queued (up to ``max_items`` if not 0), at least one: one lock round-trip
+        for a batch, for hot paths. EndOfStream and TimeoutError as :meth:`recv`."""
         conn = self._single()
         if conn is None:
             return [self.recv(timeout)]
@@ -212,20 +217,10 @@ class InputPort:
             self.handling.ip = batch[-1]  # a batch is handled as a whole: its last IP
         return batch
 
-    def recv_any(self, timeout: float | None = None) -> tuple[Index | None, IP]:
-        """(slot, IP) from whichever slot has one; EndOfStream once every slot has ended."""
-        slot, batch = self._select(1, timeout)
-        return slot, batch[0]
-
-    def recv_any_many(
-        self, max_items: int = 0, timeout: float | None = None
-    ) -> tuple[Index | None, list[IP]]:
-        """(slot, up to ``max_items`` IPs of that slot), from whichever slot has some."""
-        return self._select(max_items, timeout)
-
     def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
-        """Take from the first slot with IPs, starting after the slot served last, so a busy
-        slot cannot starve the others."""
+        """(slot, up to ``max_items`` IPs of that slot) from the first slot with IPs, starting
+        after the slot served last, so a busy slot cannot starve the others; EndOfStream once
+        every slot has ended. The network's exported-outport reader uses it for the slot."""
         import time
 
         selector = self._ensure_selector()
@@ -288,24 +283,11 @@ class InputPort:
         elif self._slots or self.held:
             while True:
                 try:
-                    yield self.recv_any()[1]
+                    yield self._select(1, None)[1][0]
                 except EndOfStream:
                     return
 
-    def items(self) -> Iterator[tuple[Index | None, IP]]:
-        """Iterate (slot, IP) pairs across every slot until all have ended."""
-        while True:
-            try:
-                yield self.recv_any()
-            except EndOfStream:
-                return
-
-    def data(self) -> Iterator[Any]:
-        """Iterate only the payloads of data IPs, skipping brackets."""
-        for ip in self:
-            if ip.kind is DATA:
-                yield ip.data
-
+    # -- options: read by Component.conf/options, replayed for a fresh instance ----------
     def recv_option(self) -> Any:
         """The payload of the next data IP, read as an option (``Component.conf``): it is
         not work a failure is blamed on, and a fresh instance of the process gets it again
@@ -327,12 +309,15 @@ class InputPort:
         self.unread.extendleft(reversed(options))
         return bool(options)
 
-    def recv_data(self, timeout: float | None = None) -> Any:
-        """The payload of the next data IP, skipping brackets."""
-        while True:
-            ip = self.recv(timeout)
-            if ip.kind is DATA:
-                return ip.data
+
+def next_data(port: InputPort, timeout: float | None = None) -> Any:
+    """The payload of the next data IP on ``port``, skipping brackets: for an IIP or for
+    pairing streams. EndOfStream at the end, TimeoutError when ``timeout`` passes (for each
+    IP read)."""
+    while True:
+        ip = port.recv(timeout)
+        if ip.kind is DATA:
+            return ip.data
 
 
 #: In an outport's closed slots: the whole port was closed (its process ended).
@@ -341,7 +326,7 @@ _WHOLE_PORT = object()
 _STOPPED = object()
 
 
-class OutputPort:
+class OutputPort(DeprecatedSenders):
     """A bound outport: sends each IP to every connection of the selected slot."""
 
     def __init__(
@@ -507,13 +492,8 @@ class OutputPort:
         return self._refused[0]
 
     def send_data(self, value: Any) -> None:
+        """Send ``value`` as one data IP (``send(IP.make_data(value))`` without the result)."""
         self.send(IP(DATA, value))
-
-    def open_bracket(self, group: Any = None) -> None:
-        self.send(IP(OPEN, group))
-
-    def close_bracket(self, group: Any = None) -> None:
-        self.send(IP(CLOSE, group))
 
     _slot: Index | None = None
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from flowpy.engine.component import Component, InPort, OutPort
-from flowpy.engine.ports import PortSpec
+from flowpy.engine.component import Component
+from flowpy.engine.ports import InPort, InPorts, OutPort, OutPorts, PortSpec
 from flowpy.errors import FlowpyError
 from flowpy.graphs import json_format
 
@@ -156,7 +156,7 @@ def component_from(name: str, config: LinkConfig, graph: str, runtime: dict[str,
     class_name = "Remote_" + re.sub(r"\W", "_", name)
     return type(class_name, (RemoteSubgraph,), {
         "__doc__": description, "description": description, "abstract": False,
-        "inports": inports, "outports": outports, "remote_config": config,
+        "inports": InPorts(*inports), "outports": OutPorts(*outports), "remote_config": config,
         "remote_inports": remote_in, "remote_outports": remote_out,
         "__module__": __name__,
     })

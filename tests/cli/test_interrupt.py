@@ -17,12 +17,12 @@ pytestmark = pytest.mark.integration
 #: IP, then waits on an event nobody sets and never looks at its stop.
 SCRIPT = textwrap.dedent("""
     import sys, threading
-    from flowpy import Component, InPort
+    from flowpy import Component, InPort, InPorts
     from flowpy.cli.main import main
     from flowpy.engine.registry import Registry
 
     class Stubborn(Component):
-        inports = [InPort("in")]
+        inports = InPorts(InPort("in"))
 
         def run(self):
             for _ip in self.inports["in"]:

@@ -122,8 +122,8 @@ def test_python_files_of_a_components_dir_are_components(tmp_path):
         "    inports = InPorts(InPort('in'))\n"
         "    outports = OutPorts(OutPort('out'))\n\n"
         "    def run(self):\n"
-        "        for text in self.inports['in'].data():\n"
-        "            self.outports['out'].send_data(text.upper())\n")
+        "        for ip in self.inports['in']:\n"
+        "            self.outports['out'].send_data(ip.data.upper())\n")
     (parts / "countby.py").write_text(  # directly in DIR: the file's stem is the library
         "from flowpy import Component\n\n\nclass CountBy(Component):\n"
         "    def run(self):\n        pass\n")

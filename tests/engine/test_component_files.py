@@ -23,8 +23,8 @@ SHOUT = textwrap.dedent('''
         outports = OutPorts(OutPort("out"))
 
         def run(self):
-            for text in self.inports["in"].data():
-                self.outports["out"].send_data(text.upper())
+            for ip in self.inports["in"]:
+                self.outports["out"].send_data(ip.data.upper())
 ''')
 
 

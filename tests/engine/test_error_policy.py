@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import Collect, build, registry
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 from flowpy.engine.failures import ErrorPolicy, Failure
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.graphs import fbp, json_format
@@ -26,8 +26,8 @@ class Failures(NetworkListener):
 class Count(Component):
     """Counts data IPs; the count of this instance leaves when the stream ends."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
         count = 0

@@ -5,7 +5,7 @@ import threading
 import pytest
 from engine_helpers import Collect, Recorder, build, registry, run_to_end
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy.engine.connection import EndOfStream
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
@@ -127,19 +127,19 @@ def test_split_and_merge_through_addressable_ports():
 
 
 def test_addressable_slots_are_reported_and_read_separately():
-    from flowpy.engine.component import Component, InPort, OutPort
+    from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
     seen = {}
 
     class Slots(Component):
-        inports = [InPort("in", addressable=True)]
-        outports = [OutPort("out", addressable=True)]
+        inports = InPorts(InPort("in", addressable=True))
+        outports = OutPorts(OutPort("out", addressable=True))
 
         def run(self):
             seen["in"] = self.inports["in"].connected_slots()
             seen["out"] = self.outports["out"].connected_slots()
-            seen["a"] = list(self.inports["in"]["a"].data())
-            seen[3] = list(self.inports["in"][3].data())
+            seen["a"] = [ip.data for ip in self.inports["in"]["a"] if ip.is_data]
+            seen[3] = [ip.data for ip in self.inports["in"][3] if ip.is_data]
 
     reg = registry()
     reg.register("test/Slots", Slots)
@@ -384,11 +384,11 @@ def test_a_tapped_edge_takes_ips_sent_one_by_one():
 
 
 def test_an_outport_may_close_early():
-    from flowpy.engine.component import Component, InPort, OutPort
+    from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
     class First(Component):
-        inports = [InPort("in")]
-        outports = [OutPort("out")]
+        inports = InPorts(InPort("in"))
+        outports = OutPorts(OutPort("out"))
 
         def run(self):
             self.outports["out"].send(self.inports["in"].recv())
@@ -411,12 +411,12 @@ def test_an_outport_may_close_early():
 
 
 def test_recv_with_timeout_in_a_component():
-    from flowpy.engine.component import Component, InPort
+    from flowpy import Component, InPort, InPorts
 
     outcome = []
 
     class Patient(Component):
-        inports = [InPort("in")]
+        inports = InPorts(InPort("in"))
 
         def run(self):
             try:
@@ -460,11 +460,11 @@ def test_stopping_is_announced_before_threads_are_joined_and_edges_are_listed():
 class Burst(Component):
     """Sends its ``conf`` list with one ``send_many`` (one lock round-trip)."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
-        self.outports["out"].send_many([IP.make_data(v) for v in self.inports["conf"].recv_data()])
+        self.outports["out"].send_many([IP.make_data(v) for v in next_data(self.inports["conf"])])
 
 
 class BatchRecorder(Recorder):
@@ -535,7 +535,7 @@ def test_the_running_component_of_a_node_can_be_inspected():
 class Linger(Component):
     """Waits for the stop, then records how long it may still take to wind down."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
     budgets: list[float] = []
 
     def run(self) -> None:
@@ -607,8 +607,8 @@ def test_on_queued_runs_before_any_process_can_read_the_ip():
 class _Relay(Component):
     """Forwards IP by IP with recv() (never draining its inport in one go) and counts."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
     relayed = 0
     enough = threading.Event()
 

@@ -235,7 +235,7 @@ def test_a_selecting_reader_poked_is_not_idle_before_it_runs():
     port = InputPort(PortSpec("in", addressable=True), {0: a, 1: b})
     blocked = threading.Event()
     port._ensure_selector().watch = blocked.set
-    reader = _blocked_reader(lambda: port.recv_any_many())
+    reader = _blocked_reader(lambda: port.recv())
     assert blocked.wait(10) and a.reader_waiting and b.reader_waiting
     with _HeldGIL():
         a.close_writer()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowpy.engine.component import Component
+from flowpy import Component
 from flowpy.engine.connection import Connection, EndOfStream
 from flowpy.engine.ip import IP
 from flowpy.engine.ports import (

@@ -13,7 +13,7 @@ import pytest
 from bridge_fixtures import ECHO, LocalNetwork, Store, component_of, registry
 from engine_helpers import build
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy.engine.ip import IP
 from flowpy.link.client import Client
 
@@ -23,12 +23,12 @@ pytestmark = pytest.mark.integration
 class Phased(Component):
     """Test source: integers 0..first-1, then (once ``Phased.go`` is set) first..first+then-1."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
     go = threading.Event()
 
     def run(self) -> None:
-        conf = self.inports["conf"].recv_data()
+        conf = next_data(self.inports["conf"])
         out = self.outports["out"]
         first, then = conf["first"], conf["then"]
         out.send_many([IP.make_data(n) for n in range(first)])

@@ -13,14 +13,14 @@ from protocol_harness import (
 from flowpy_components.core.repeat import Repeat
 
 SOURCE = '''
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Double(Component):
     """Doubles numbers."""
 
-    inports = [InPort("in", datatype="number", description="numbers")]
-    outports = [OutPort("out", datatype="number")]
+    inports = InPorts(InPort("in", datatype="number", description="numbers"))
+    outports = OutPorts(OutPort("out", datatype="number"))
 
     def run(self):
         for ip in self.inports["in"]:

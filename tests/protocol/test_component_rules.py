@@ -12,12 +12,12 @@ RULE = ["core/*", "strings/*", "graphs/*", "!exec/*"]
 BROKE = "(the 'components' rule of its secret)"
 
 DOUBLE = """
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Double(Component):
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         for ip in self.inports["in"]:

@@ -179,8 +179,8 @@ class Shout(Component):
     outports = OutPorts(OutPort("out"))
 
     def run(self):
-        for text in self.inports["in"].data():
-            self.outports["out"].send_data(text.upper() + SUFFIX)
+        for ip in self.inports["in"]:
+            self.outports["out"].send_data(ip.data.upper() + SUFFIX)
 
 
 SUFFIX = "!"
@@ -232,14 +232,14 @@ CODER = {"secrets": {"coder": {"capabilities": [
     "network:control", "network:persist", "protocol:runtime"]}}}
 
 SOURCE = '''
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class Shout(Component):
     """Upper-cases text."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         for ip in self.inports["in"]:

@@ -109,12 +109,12 @@ FIXTURE = "fuzz"
 SCRATCH = "scratch"
 COMPONENT_CODE = '''"""A component compiled over the protocol by the fuzz suite."""
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 
 class FuzzComp(Component):
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self):
         for ip in self.inports["in"]:

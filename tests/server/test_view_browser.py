@@ -17,7 +17,7 @@ from typing import Any
 import protocol_schemas
 import pytest
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 from flowpy.engine.registry import Registry
 from flowpy.graphs.model import Graph, PortRef
 from flowpy.runtime import Runtime
@@ -30,8 +30,8 @@ WAIT_MS = 15_000
 class Ticker(Component):
     """Sends its IIP again and again, about a hundred a second, until the network stops."""
 
-    inports = [InPort("data", description="what to send")]
-    outports = [OutPort("out", description="the same, again and again")]
+    inports = InPorts(InPort("data", description="what to send"))
+    outports = OutPorts(OutPort("out", description="the same, again and again"))
 
     def run(self) -> None:
         value = self.inports["data"].recv().data

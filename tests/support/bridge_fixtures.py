@@ -16,7 +16,7 @@ from typing import Any
 
 from engine_helpers import Recorder, build
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network
 from flowpy.engine.registry import Registry
@@ -73,7 +73,7 @@ class Store:
 class Record(Component):
     """Test sink: every IP into ``Store`` under the node id."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
 
     def run(self) -> None:
         for ip in self.inports["in"]:
@@ -84,16 +84,16 @@ class Emit(Component):
     """Test source: the items of its ``conf`` list; {"<": g} / {">": g} are brackets;
     {"count": n, "start": s} is n integers from s."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
         out = self.outports["out"]
-        for item in self.inports["conf"].recv_data():
+        for item in next_data(self.inports["conf"]):
             if isinstance(item, dict) and set(item) == {"<"}:
-                out.open_bracket(item["<"])
+                out.send(IP.open(item["<"]))
             elif isinstance(item, dict) and set(item) == {">"}:
-                out.close_bracket(item[">"])
+                out.send(IP.close(item[">"]))
             elif isinstance(item, dict) and "count" in item:
                 start = item.get("start", 0)
                 out.send_many([IP.make_data(n) for n in range(start, start + item["count"])])
@@ -200,7 +200,7 @@ def write_graph(path: Path, name: str, chains: dict[str, str]) -> str:
 class Gate(Component):
     """Test sink: reads nothing until ``Gate.open`` is set, then records into ``Store``."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
     open = threading.Event()
 
     def run(self) -> None:

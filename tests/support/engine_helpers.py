@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkListener
 from flowpy.engine.registry import Registry
@@ -99,7 +99,7 @@ class Collect(Component):
     """Test sink: keeps every IP in ``Collect.seen[node_id]``."""
 
     seen: dict[str, list[IP]] = {}
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
 
     def run(self) -> None:
         got = Collect.seen.setdefault(self.node_id, [])
@@ -110,16 +110,16 @@ class Collect(Component):
 class Emit(Component):
     """Test source: sends the IPs of its ``conf`` IIP list; {"<": g} / {">": g} are brackets."""
 
-    inports = [InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
-        items = self.inports["conf"].recv_data()
+        items = next_data(self.inports["conf"])
         for item in items:
             if isinstance(item, dict) and set(item) == {"<"}:
-                self.outports["out"].open_bracket(item["<"])
+                self.outports["out"].send(IP.open(item["<"]))
             elif isinstance(item, dict) and set(item) == {">"}:
-                self.outports["out"].close_bracket(item[">"])
+                self.outports["out"].send(IP.close(item[">"]))
             else:
                 self.outports["out"].send_data(item)
 
@@ -127,11 +127,11 @@ class Emit(Component):
 class Fail(Component):
     """Test component: fails after forwarding ``conf`` IPs."""
 
-    inports = [InPort("in"), InPort("conf")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"), InPort("conf"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
-        limit = self.inports["conf"].recv_data() if self.inports["conf"].is_connected else 0
+        limit = next_data(self.inports["conf"]) if self.inports["conf"].is_connected else 0
         for n, ip in enumerate(self.inports["in"]):
             if n >= limit:
                 raise RuntimeError(f"failing on purpose at IP {n}")
@@ -141,8 +141,8 @@ class Fail(Component):
 class Block(Component):
     """Test component: reads nothing until the network stops (keeps its inport full)."""
 
-    inports = [InPort("in")]
-    outports = [OutPort("out")]
+    inports = InPorts(InPort("in"))
+    outports = OutPorts(OutPort("out"))
 
     def run(self) -> None:
         self.stopping.wait()

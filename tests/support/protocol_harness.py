@@ -18,8 +18,7 @@ from typing import Any
 
 import protocol_schemas
 
-from flowpy import wire
-from flowpy.engine.component import Component, InPort, OutPort
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, wire
 from flowpy.engine.registry import Registry
 from flowpy.protocol import Endpoint
 from flowpy.runtime import Client, Runtime
@@ -191,8 +190,8 @@ class Gate(Component):
     """Forwards `in` to `out`, but only once the class-level event `go` is set (back-pressure)."""
 
     go = threading.Event()
-    inports = [InPort("in", description="anything")]
-    outports = [OutPort("out", description="the same IPs, once released")]
+    inports = InPorts(InPort("in", description="anything"))
+    outports = OutPorts(OutPort("out", description="the same IPs, once released"))
 
     def run(self) -> None:
         Gate.go.wait()
@@ -203,7 +202,7 @@ class Gate(Component):
 class Fail(Component):
     """Raises on the first IP it receives."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
 
     def run(self) -> None:
         ip = self.inports["in"].recv()
@@ -213,7 +212,7 @@ class Fail(Component):
 class Say(Component):
     """Writes every data IP to the console (network:output)."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
 
     def run(self) -> None:
         for ip in self.inports["in"]:
@@ -224,7 +223,7 @@ class Say(Component):
 class Wait(Component):
     """Never ends by itself: waits until the network stops."""
 
-    inports = [InPort("in")]
+    inports = InPorts(InPort("in"))
 
     def run(self) -> None:
         self.stopping.wait()

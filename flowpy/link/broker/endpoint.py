@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowpy.engine.ip import DATA
+from flowpy.engine.ports import next_data
 
 from .base import BrokerError, Delivery, Transport, TransportOptions, default_broker_url
 from .codec import CodecError, decode_ip, encode_ip
@@ -142,7 +143,7 @@ def run_publisher(component: Any, kind: str, target: str) -> None:
     reports = Reports(component)
     try:
         options = parse_conf(
-            component.inports["conf"].recv_data(),
+            next_data(component.inports["conf"]),
             kind,
             target,
             {
@@ -189,7 +190,7 @@ def run_consumer(component: Any, kind: str, target: str) -> None:
     reports = Reports(component)
     try:
         options = parse_conf(
-            component.inports["conf"].recv_data(),
+            next_data(component.inports["conf"]),
             kind,
             target,
             {
