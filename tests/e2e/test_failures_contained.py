@@ -103,6 +103,25 @@ def test_fail_fast_keeps_the_stop_at_the_first_failure(parse_graph):
     assert "process stopped" in done.stderr
 
 
+def test_run_takes_the_default_policy_from_its_options(parse_graph):
+    """--on-error restart with --max-restarts 1: one restart, then the process stops."""
+    done = flowpy_cli("run", parse_graph, "--stdin", "in", "--stdout", "out",
+                      "--on-error", "restart", "--max-restarts", "1",
+                      stdin='"1"\n"x"\n"2"\n"y"\n"3"\n')
+    assert (done.returncode, done.stdout.splitlines()) == (1, ["1", "2"])
+    failures = [line for line in done.stderr.splitlines() if "(on " in line]
+    assert [line.rsplit("; ", 1)[-1] for line in failures] == [
+        "restarted", "process stopped (too many restarts)",
+        "process stopped (too many restarts)"]  # the two failures, then the summary
+
+
+def test_run_refuses_a_restart_window_that_is_not_a_duration(parse_graph):
+    done = run_parse(parse_graph, "--restart-within", "nan")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "flowpy: maxRestarts must be >= 0 and restartWithin > 0 seconds"]
+
+
 PEOPLE_GRAPH = """\
 'people.csv' -> IN read(files/ReadLines) OUT -> IN parse(csv/Parse) OUT -> IN adults(flow/Filter)
 adults OUT -> IN out(core/Output)

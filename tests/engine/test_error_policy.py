@@ -259,6 +259,23 @@ def test_a_process_inside_a_subgraph_inherits_the_subgraph_nodes_policy():
     assert seen() == [1, 3] and [f.node for f in listener.failures] == ["s/p"]
 
 
+@pytest.mark.parametrize(
+    ("metadata", "says"),
+    [
+        ({"maxRestarts": "inf"}, "maxRestarts must be a whole number >= 0, not 'inf'"),
+        ({"maxRestarts": "nan"}, "maxRestarts must be a whole number >= 0, not 'nan'"),
+        ({"maxRestarts": "1.5"}, "maxRestarts must be a whole number >= 0, not '1.5'"),
+        ({"restartWithin": "nan"}, "restartWithin must be a number of seconds > 0, not 'nan'"),
+        ({"restartWithin": "soon"}, "restartWithin must be a number of seconds > 0, not 'soon'"),
+    ],
+)
+def test_a_restart_limit_that_is_no_count_or_duration_refuses_the_start(metadata, says):
+    graph = parse_graph(["1"], metadata={"onError": "restart", **metadata})
+    with pytest.raises(NetworkError) as refused:
+        Network(graph, registry()).start()
+    assert str(refused.value) == f"node 'p': {says}"
+
+
 def test_a_bad_policy_in_metadata_refuses_the_start():
     graph = parse_graph(["1"], metadata={"onError": "explode"})
     reg = registry()
