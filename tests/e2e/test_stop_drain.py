@@ -12,9 +12,12 @@ until the drain has judged it, so the test meets that interleaving every time
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
-from processes import ROOT, TESTS
+from processes import ROOT, TESTS, python_env
 from stop_traffic import stop_cycles
 from ws_clients import ReadingClient
 
@@ -105,3 +108,32 @@ def test_sigterm_to_serve_lets_the_count_out_before_the_connection_ends(spawn_ru
         assert HELD in served.stderr()
     finally:
         client.close()
+
+
+def test_a_bridge_that_stops_the_remote_network_it_started_gets_the_count_back(
+    spawn_runtime, tmp_path
+):
+    """A Bridge's stop of its remote drains it as network:stop does: ``flowpy run`` feeds
+    five lines through a Bridge to a served count.fbp that the Bridge started; when stdin
+    ends the Bridge stops that network, whose count comes back and is printed."""
+    remote = _gated_count(spawn_runtime)
+    conf = {"url": remote.url, "start": True, "map": {"in": {"0": "in"}, "out": {"0": "out"}}}
+    source = tmp_path / "bridge.fbp"
+    source.write_text(
+        "INPORT=pass.IN:IN\n"
+        "pass(core/Repeat) OUT -> IN[0] bridge(core/Bridge)\n"
+        f"'{json.dumps(conf)}' -> CONF bridge\n"
+        "bridge OUT[0] -> IN print(core/Output)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flowpy", "run", str(source), "--stdin", "in"],
+        input="a\nb\nc\nd\ne\n",
+        cwd=str(tmp_path),
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout.splitlines()) == (0, ["5"]), done.stderr
+    assert HELD in remote.stderr()
