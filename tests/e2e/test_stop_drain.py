@@ -5,7 +5,7 @@
 which emits its total before the network reports ``stopped``. The drain used to take a
 reader that the end of its stream had just woken (but which had not run yet) for one idle on
 an empty connection, and stopped before the total was made. The served runtime here loads
-``tests/support/served_hooks/drain_gate.py``, which holds ``count`` in exactly that state
+``tests/support/process_hooks/drain_gate.py``, which holds ``count`` in exactly that state
 until the drain has judged it, so the test meets that interleaving every time
 (tests/engine/test_network_drain.py forces it inside one process too).
 """
@@ -21,7 +21,7 @@ from processes import ROOT, TESTS, python_env
 from stop_traffic import stop_cycles
 from ws_clients import ReadingClient
 
-HOOKS = TESTS / "support" / "served_hooks"
+HOOKS = TESTS / "support" / "process_hooks"
 HELD = "drain gate: holding count at its end of stream"
 
 

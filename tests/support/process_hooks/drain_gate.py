@@ -1,4 +1,4 @@
-"""Forces, inside a served runtime, the interleaving a graceful stop must survive.
+"""Forces, inside a flowpy process, the interleaving a graceful stop must survive.
 
 A stop drains: the exported inports' streams end, and the drain waits until nothing
 downstream of them can move any more. The race it lost (issue 24 case 3): a process that
@@ -17,7 +17,7 @@ the reader still counted as blocked on the connection, nothing run yet. It is le
   that took the woken reader for an idle one: what the process sends now is refused, as it
   was when the race was lost).
 
-Only test code loads this (``sitecustomize`` in this folder); it wraps engine internals on
+Only tests load this (``sitecustomize`` in this folder); it wraps engine internals on
 purpose, since what it reproduces is an interleaving of those internals.
 """
 
