@@ -4,6 +4,7 @@ what people read about it is one line (tracebacks only at --log-level debug)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -103,23 +104,40 @@ def test_fail_fast_keeps_the_stop_at_the_first_failure(parse_graph):
     assert "process stopped" in done.stderr
 
 
-def test_run_takes_the_default_policy_from_its_options(parse_graph):
-    """--on-error restart with --max-restarts 1: one restart, then the process stops."""
-    done = flowpy_cli("run", parse_graph, "--stdin", "in", "--stdout", "out",
-                      "--on-error", "restart", "--max-restarts", "1",
-                      stdin='"1"\n"x"\n"2"\n"y"\n"3"\n')
-    assert (done.returncode, done.stdout.splitlines()) == (1, ["1", "2"])
-    failures = [line for line in done.stderr.splitlines() if "(on " in line]
-    assert [line.rsplit("; ", 1)[-1] for line in failures] == [
-        "restarted", "process stopped (too many restarts)",
-        "process stopped (too many restarts)"]  # the two failures, then the summary
+#: Every line is echoed to stdout as it passes, then waits in d for a minute.
+HOLD = """\
+INPORT=pass.IN:IN
+OUTPORT=d.OUT:OUT
+pass(core/Repeat) OUT -> IN echo(core/Output)
+pass OUT -> IN d(time/Delay)
+'60000' -> CONF d
+"""
 
 
-def test_run_refuses_a_restart_window_that_is_not_a_duration(parse_graph):
-    done = run_parse(parse_graph, "--restart-within", "nan")
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.splitlines() == [
-        "flowpy: maxRestarts must be >= 0 and restartWithin > 0 seconds"]
+def test_what_a_stop_discarded_is_said_once(tmp_path):
+    """A stop cuts three IPs off (the drain cut short by a second Ctrl-C): the run says so
+    in its own words, and the engine's log line about it does not say it again."""
+    graph = tmp_path / "hold.fbp"
+    graph.write_text(HOLD)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=python_env())
+    try:
+        run.stdin.write("1\n2\n3\n")
+        run.stdin.flush()
+        assert [run.stdout.readline().strip() for _ in range(3)] == ["1", "2", "3"]
+        run.send_signal(signal.SIGINT)  # the drain waits for d ...
+        assert run.stderr.readline().startswith("flowpy: stopping:")
+        run.send_signal(signal.SIGINT)  # ... and is cut short
+        _out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 130
+    assert [line for line in err.splitlines() if "discarded" in line] == [
+        "flowpy: 3 IP(s) still inside the graph were discarded (the drain did not finish)"]
 
 
 PEOPLE_GRAPH = """\
