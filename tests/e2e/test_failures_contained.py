@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from processes import python_env
+from ws_clients import ReadingClient
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,27 @@ def test_a_served_network_goes_on_after_a_bad_item_and_says_so(spawn_runtime, pa
         "node": "p", "component": "strings/ParseNumber", "type": "ValueError",
         "input": "abc", "outcome": "continue"}
     assert entry["processes"]["p"] == {"state": "running", "errors": 1, "restarts": 1}
+
+
+def test_status_says_why_a_served_network_ended(spawn_runtime, parse_graph):
+    """--on-error stop: the bad item ends the network, and status says so, text and JSON."""
+    served = spawn_runtime("--graph", parse_graph, "--on-error", "stop")
+    watcher = ReadingClient(served.url, name="watcher")
+    try:
+        watcher.request("network", "start", {"graph": "parse"})
+        assert flowpy_cli("send", served.url, "--port", "in", '"abc"').returncode == 0
+        watcher.wait_for(lambda m: m.get("protocol") == "network"
+                         and m.get("command") in ("stopped", "finished"))
+    finally:
+        watcher.close()
+    reason = ("process p (strings/ParseNumber) failed: ValueError: ParseNumber input must be "
+              "a number, not 'abc'")
+    status = flowpy_cli("status", served.url)
+    assert status.returncode == 3
+    assert status.stdout.splitlines()[0] == f"parse: finished ({reason})"
+    [entry] = json.loads(flowpy_cli("status", served.url, "--json").stdout)["graphs"]
+    assert (entry["running"], entry["ended"]["reason"]) == (False, reason)
+    assert entry["lastError"]["outcome"] == "stop"
 
 
 def test_send_names_the_command_that_starts_the_network(spawn_runtime, parse_graph):
