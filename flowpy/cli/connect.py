@@ -125,10 +125,17 @@ def exported_ports(client: Client, graph: str, kind: str) -> list[str]:
     return [str(port.get("id")) for port in ports if isinstance(port, dict)]
 
 
-def check_port(client: Client, graph: str, kind: str, port: str) -> None:
+def check_port(
+    client: Client, graph: str, kind: str, port: str, if_reported: bool = False
+) -> None:
     """CommandError (usage, exit 2) when ``port`` is not one of the graph's exported ``kind``
-    ports: the same words the runtime uses when a packet goes to a port that is not there."""
+    ports: the same words the runtime uses when a packet goes to a port that is not there.
+    ``if_reported``: check only a graph the runtime reported ports for, and leave any other
+    to the runtime's refusal (which says whether the graph is there at all, and which name
+    was meant)."""
     names = exported_ports(client, graph, kind)
+    if if_reported and graph not in client.ports:
+        return
     if port.lower() not in {name.lower() for name in names}:
         what = "inport" if kind == "inPorts" else "outport"
         raise CommandError(f"graph {graph!r} has no exported {what} {missing_name(port, names)}",

@@ -190,12 +190,13 @@ class CliListener(NetworkListener):
     def errors(self) -> int:
         return self.failures.count
 
-    def discarded(self, network: Network, count: int, drained: bool) -> None:
+    def discarded(self, network: Network, count: int, drained: bool) -> bool:
         why = "the drain did not finish" if not drained else "stopped at once"
         with self._lock:
             self.err.write(f"flowpy: {count} IP(s) still inside the graph were discarded "
                            f"({why})\n")
             self.err.flush()
+        return True  # said on stderr: the engine's log line would say it twice
 
 
 def feed_lines(network: Network, port: str, fd: int, stop_fd: int,

@@ -134,6 +134,11 @@ def run_send(args: argparse.Namespace) -> int:
         client, graph = connect(args, needs="protocol:runtime", keep_packets=False)
     except CommandError as exc:
         return fail("send", exc)
+    try:  # a wrong port is a usage error here, as it is for listen
+        check_port(client, graph, "inPorts", args.port, if_reported=True)
+    except (CommandError, ClientError) as exc:
+        client.close()
+        return fail("send", exc)
     count = 0
     try:
         batches = itertools.chain(
@@ -158,7 +163,7 @@ def run_listen(args: argparse.Namespace) -> int:
     except CommandError as exc:
         return fail("listen", exc)
     try:
-        if args.port:  # refused as send refuses it, rather than waiting for ever
+        if args.port:  # refused as send refuses it (exit 2), rather than waiting for ever
             check_port(client, graph, "outPorts", args.port)
     except (CommandError, ClientError) as exc:
         client.close()

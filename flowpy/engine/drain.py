@@ -102,5 +102,5 @@ def in_hand(processes: list[Process]) -> int:
     count = 0
     for proc in processes:
         count += sum(port.refused for port in proc.outports)
-        count += sum(len(port.unread) for port in proc.inports)
+        count += sum(port.unread_count() for port in proc.inports)
     return count

@@ -26,6 +26,7 @@ otherwise from the default the network was made with.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -62,7 +63,7 @@ class ErrorPolicy:
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise NetworkError(f"onError must be one of {', '.join(ACTIONS)}, not {self.action!r}")
-        if self.max_restarts < 0 or self.restart_within <= 0:
+        if self.max_restarts < 0 or not self.restart_within > 0:  # NaN is not > 0 either
             raise NetworkError("maxRestarts must be >= 0 and restartWithin > 0 seconds")
 
     def for_node(self, metadata: Mapping[str, Any] | None) -> ErrorPolicy:
@@ -79,8 +80,15 @@ class ErrorPolicy:
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise NetworkError(f"{key} must be a number, not {value!r}") from None
-            changes[attribute] = int(number) if attribute == "max_restarts" else number
+                number = math.nan
+            if attribute == "max_restarts":
+                if not (number.is_integer() and number >= 0):  # NaN and infinity are not
+                    raise NetworkError(f"{key} must be a whole number >= 0, not {value!r}")
+                changes[attribute] = int(number)
+            elif number > 0:  # infinity: a restart is never forgotten
+                changes[attribute] = number
+            else:
+                raise NetworkError(f"{key} must be a number of seconds > 0, not {value!r}")
         if not changes:
             return self
         return ErrorPolicy(**{**self.__dict__, **changes})

@@ -63,9 +63,11 @@ class NetworkListener(Protocol):
     def output(self, network: Any, node: str, text: str) -> None:
         return None
 
-    def discarded(self, network: Any, count: int, drained: bool) -> None:
+    def discarded(self, network: Any, count: int, drained: bool) -> bool | None:
         """A stop discarded ``count`` IPs still inside the network; ``drained`` is False if a
-        drain was asked for and did not finish (deadline, or cut short)."""
+        drain was asked for and did not finish (deadline, or cut short). True when this
+        listener has told the people watching: the network's own log line about it then
+        drops to info level, so they read it once."""
         return None
 
     def edit_discarded(self, network: Any, count: int, why: str) -> None:

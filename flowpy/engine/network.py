@@ -550,14 +550,12 @@ class Network:
         self._finished.set()
         if stuck:
             log.warning("network %s: threads still running after stop: %s", self.name, stuck)
-        if discarded or not drained:
-            log.warning(
-                "network %s: stop discarded %d IP(s)%s",
-                self.name,
-                discarded,
-                "" if drained else " (the drain did not finish)",
-            )
-            self._tell(lambda listener: listener.discarded(self, discarded, drained), "discarded")
+        if discarded or not drained:  # logged once: at info if a listener told people
+            told: list[bool | None] = []
+            self._tell(lambda it: told.append(it.discarded(self, discarded, drained)), "discarded")
+            level = logging.INFO if any(told) else logging.WARNING
+            cut = "" if drained else " (the drain did not finish)"
+            log.log(level, "network %s: stop discarded %d IP(s)%s", self.name, discarded, cut)
         self._tell(lambda listener: listener.stopped(self), "stopped")
         return stuck
 

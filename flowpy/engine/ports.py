@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .failures import Handling
 
 Index = int | str
+#: What a port keeps of one slot's reading: IPs taken and not handed out, options read.
+_Reading = tuple[deque[IP], list[IP]]
 
 log = logging.getLogger(__name__)
 _warned: set[tuple[str, str, str]] = set()
@@ -127,7 +129,7 @@ class InputPort(DeprecatedReaders):
     """
 
     def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
-                 held: bool = False) -> None:
+                 held: bool = False, reading: _Reading | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self._slots = slots
@@ -141,13 +143,19 @@ class InputPort(DeprecatedReaders):
         #: Set by the network: where this port notes the IP it hands out last, so a failure
         #: can name the IP being handled (:mod:`flowpy.engine.failures`).
         self.handling: Handling | None = None
+        unread, options = reading if reading is not None else (deque(), [])
         #: IPs an iteration took from the connection in a batch and has not handed out yet:
         #: a later read (or a fresh instance after a failure) takes them first, and a stop
         #: counts what is left here as discarded.
-        self.unread: deque[IP] = deque()
+        self.unread: deque[IP] = unread
         #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
         #: after a failure reads them again.
-        self.options: list[IP] = []
+        self.options: list[IP] = options
+        #: The same two per slot of an addressable port (None: the port's own). A view
+        #: ``port[i]`` lives only as long as the component keeps it, and a fresh instance
+        #: makes new ones: what a view took and read as options is kept here, on the port
+        #: the network owns, so the fresh instance and a stop's count see it.
+        self._reading: dict[Index | None, _Reading] = {None: (unread, options)}
 
     def poke(self) -> None:
         """Make a reader waiting on this port look again (its ``held`` changed)."""
@@ -177,10 +185,29 @@ class InputPort(DeprecatedReaders):
     def __getitem__(self, index: Index) -> InputPort:
         if not self.spec.addressable:
             raise PortError(f"inport {self.name!r} is not addressable")
-        conn = self._slots.get(normalize_index(index))
-        view = InputPort(self.spec, {None: conn} if conn is not None else {})
+        slot = normalize_index(index)
+        conn = self._slots.get(slot)
+        view = InputPort(
+            self.spec, {None: conn} if conn is not None else {}, reading=self._slot_reading(slot)
+        )
         view.handling = self.handling
         return view
+
+    def _slot_reading(self, index: Index | None) -> _Reading:
+        reading = self._reading.get(index)
+        if reading is None:
+            with self._edit:
+                reading = self._reading.setdefault(index, (deque(), []))
+        return reading
+
+    def unread_count(self) -> int:
+        """IPs taken from this port's connections and not handed out yet, every slot's."""
+        return sum(len(unread) for unread, _options in self._reading.values())
+
+    def has_unread(self, index: Index | None) -> bool:
+        """Slot ``index`` has IPs taken and not handed out yet."""
+        reading = self._reading.get(index)
+        return reading is not None and bool(reading[0])
 
     def _single(self) -> Connection | None:
         if self.spec.addressable and None not in self._slots:
@@ -232,8 +259,14 @@ class InputPort(DeprecatedReaders):
             for step in range(count):
                 position = (self._next_slot + step) % count
                 slot, conn = open_slots[position]
+                reading = self._reading.get(slot)
                 try:
-                    batch = conn.try_recv_many(max_items)
+                    if reading is not None and reading[0]:
+                        unread = reading[0]  # options put back, or what a view took
+                        take = len(unread) if max_items <= 0 else min(max_items, len(unread))
+                        batch = [unread.popleft() for _ in range(take)]
+                    else:
+                        batch = conn.try_recv_many(max_items)
                 except EndOfStream:
                     del open_slots[position]
                     self._next_slot = position
@@ -295,19 +328,33 @@ class InputPort(DeprecatedReaders):
         handling, self.handling = self.handling, None
         try:
             while True:
-                ip = self.recv()
+                if self._single() is None and self._slots:
+                    slot, batch = self._select(1, None)  # an addressable port: by slot
+                    ip = batch[0]
+                else:
+                    slot, ip = None, self.recv()
                 if ip.kind is DATA:
-                    self.options.append(ip)
+                    self._slot_reading(slot)[1].append(ip)
                     return ip.data
         finally:
             self.handling = handling
 
-    def replay_options(self) -> bool:
-        """Put the options read back in front of what waits (a fresh instance reads them
-        again); False if none were read."""
-        options, self.options = self.options, []
-        self.unread.extendleft(reversed(options))
-        return bool(options)
+    def replay_options(self) -> set[Index | None]:
+        """For a fresh instance of the process: put the options read back in front of what
+        waits on their slot, and let a reader of an addressable port look at every slot
+        again (the ended ones too: what is put back in them is read first). Returns the
+        slots that had options."""
+        replayed: set[Index | None] = set()
+        for slot, (unread, options) in list(self._reading.items()):
+            if options:
+                unread.extendleft(reversed(options))
+                options.clear()
+                replayed.add(slot)
+        with self._edit:
+            if self._selector is not None:
+                self._open_slots = list(self._slots.items())
+                self._next_slot = 0
+        return replayed
 
 
 def next_data(port: InputPort, timeout: float | None = None) -> Any:

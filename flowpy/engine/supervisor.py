@@ -134,10 +134,11 @@ class Supervisor:
             proc.restarts += 1
             plan = self.structure.plan
         for port in proc.inports:
-            if port.replay_options():
-                continue
+            replayed = port.replay_options()
             for index, conn in port._slots.items():
                 slot = (proc.node_id, port.name, index)
-                if plan.writers.get(slot) == 0 and slot in plan.iips and not len(conn):
-                    conn.preload(plan.iips[slot])
+                if index in replayed or plan.writers.get(slot) != 0 or slot not in plan.iips:
+                    continue  # its options come back, or it is fed by edges
+                if not len(conn) and not port.has_unread(index):
+                    conn.preload(plan.iips[slot])  # IIPs read as data are read again
         return True

@@ -1,15 +1,17 @@
-"""Ctrl-C during ``flowpy run``: the first drains, a second stops at once, quietly, with exit
-status 130, even when a process never looks at its stop; nothing hangs."""
+"""Ctrl-C during ``flowpy run``: the first drains (a total made at the end of the input still
+comes out), a second stops at once, quietly, with exit status 130, even when a process never
+looks at its stop; nothing hangs."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from processes import python_env
+from processes import ROOT, TESTS, python_env
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +57,43 @@ def stubborn_run(tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+#: Every line goes to stdout as it passes (echo) and into count, whose total leaves at the end.
+TALLY = """\
+INPORT=pass.IN:IN
+OUTPORT=count.OUT:OUT
+pass(core/Repeat) OUT -> IN echo(core/Output)
+pass OUT -> IN count(core/Count)
+"""
+
+
+def test_a_first_ctrl_c_ends_the_input_and_the_count_still_comes_out(tmp_path):
+    """Issue 24: Ctrl-C to run drains as network:stop does. The run loads the drain gate
+    (tests/support/process_hooks), which holds count woken by the end of its input but not
+    run, the interleaving a drain must not take for idle."""
+    graph = tmp_path / "tally.fbp"
+    graph.write_text(TALLY)
+    hooks = TESTS / "support" / "process_hooks"
+    env = python_env({"PYTHONPATH": os.pathsep.join([str(ROOT), str(hooks)]),
+                      "FLOWPY_TEST_DRAIN_GATE": "count"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env)
+    try:
+        proc.stdin.write("".join(f"{n}\n" for n in range(5)))
+        proc.stdin.flush()
+        echoed = [proc.stdout.readline().strip() for _ in range(5)]
+        assert echoed == ["0", "1", "2", "3", "4"]  # all five are inside
+        proc.send_signal(signal.SIGINT)  # stdin stays open: only the stop ends the input
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert (proc.returncode, out.splitlines()) == (130, ["5"]), err
+    assert "drain gate: holding count at its end of stream" in err
 
 
 def test_a_second_ctrl_c_stops_at_once_quietly_with_130(stubborn_run):

@@ -218,11 +218,23 @@ def test_unknown_graph_and_port_suggest_the_right_name(echo):
     with Client(echo.url, secret=SECRET).connect() as client:
         client.start_network("echo")
     port = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "inn", "1")
-    assert port.returncode == 1
+    assert port.returncode == 2  # a usage error, as listen's wrong port is
     assert "no exported inport 'inn': did you mean 'in'? (it has: in)" in port.stderr
     graph = flowpy_cli("send", echo.url, "--secret", SECRET, "--graph", "ecoh", "--port", "in", "1")
     assert graph.returncode == 1
     assert "graph 'ecoh' not found: did you mean 'echo'?" in graph.stderr
+
+
+def test_send_and_listen_agree_that_a_wrong_port_is_a_usage_error(echo):
+    sent = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "nope", "1")
+    heard = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "nope", "--count", "0")
+    assert (sent.returncode, heard.returncode) == (2, 2)
+    assert sent.stderr.strip() == (
+        "flowpy send: graph 'echo' has no exported inport 'nope' (it has: in)"
+    )
+    assert heard.stderr.strip() == (
+        "flowpy listen: graph 'echo' has no exported outport 'nope' (it has: out)"
+    )
 
 
 def test_send_to_a_stopped_network_says_why(echo):

@@ -4,11 +4,13 @@ what people read about it is one line (tracebacks only at --log-level debug)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
 from processes import python_env
+from ws_clients import ReadingClient
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +65,27 @@ def test_a_served_network_goes_on_after_a_bad_item_and_says_so(spawn_runtime, pa
     assert entry["processes"]["p"] == {"state": "running", "errors": 1, "restarts": 1}
 
 
+def test_status_says_why_a_served_network_ended(spawn_runtime, parse_graph):
+    """--on-error stop: the bad item ends the network, and status says so, text and JSON."""
+    served = spawn_runtime("--graph", parse_graph, "--on-error", "stop")
+    watcher = ReadingClient(served.url, name="watcher")
+    try:
+        watcher.request("network", "start", {"graph": "parse"})
+        assert flowpy_cli("send", served.url, "--port", "in", '"abc"').returncode == 0
+        watcher.wait_for(lambda m: m.get("protocol") == "network"
+                         and m.get("command") in ("stopped", "finished"))
+    finally:
+        watcher.close()
+    reason = ("process p (strings/ParseNumber) failed: ValueError: ParseNumber input must be "
+              "a number, not 'abc'")
+    status = flowpy_cli("status", served.url)
+    assert status.returncode == 3
+    assert status.stdout.splitlines()[0] == f"parse: finished ({reason})"
+    [entry] = json.loads(flowpy_cli("status", served.url, "--json").stdout)["graphs"]
+    assert (entry["running"], entry["ended"]["reason"]) == (False, reason)
+    assert entry["lastError"]["outcome"] == "stop"
+
+
 def test_send_names_the_command_that_starts_the_network(spawn_runtime, parse_graph):
     served = spawn_runtime("--graph", parse_graph, secret=SECRET)
     sent = flowpy_cli("send", served.url, "--secret", SECRET, "--port", "in", "1")
@@ -101,6 +124,42 @@ def test_fail_fast_keeps_the_stop_at_the_first_failure(parse_graph):
     done = run_parse(parse_graph, "--fail-fast")
     assert (done.returncode, done.stdout.splitlines()) == (1, ["1"])
     assert "process stopped" in done.stderr
+
+
+#: Every line is echoed to stdout as it passes, then waits in d for a minute.
+HOLD = """\
+INPORT=pass.IN:IN
+OUTPORT=d.OUT:OUT
+pass(core/Repeat) OUT -> IN echo(core/Output)
+pass OUT -> IN d(time/Delay)
+'60000' -> CONF d
+"""
+
+
+def test_what_a_stop_discarded_is_said_once(tmp_path):
+    """A stop cuts three IPs off (the drain cut short by a second Ctrl-C): the run says so
+    in its own words, and the engine's log line about it does not say it again."""
+    graph = tmp_path / "hold.fbp"
+    graph.write_text(HOLD)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=python_env())
+    try:
+        run.stdin.write("1\n2\n3\n")
+        run.stdin.flush()
+        assert [run.stdout.readline().strip() for _ in range(3)] == ["1", "2", "3"]
+        run.send_signal(signal.SIGINT)  # the drain waits for d ...
+        assert run.stderr.readline().startswith("flowpy: stopping:")
+        run.send_signal(signal.SIGINT)  # ... and is cut short
+        _out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 130
+    assert [line for line in err.splitlines() if "discarded" in line] == [
+        "flowpy: 3 IP(s) still inside the graph were discarded (the drain did not finish)"]
 
 
 PEOPLE_GRAPH = """\

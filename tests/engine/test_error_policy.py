@@ -111,6 +111,85 @@ def test_a_fresh_instance_gets_the_iips_again():
     assert seen() == [1, 2]
 
 
+class Labels(Component):
+    """Labels each data IP of `in` with the values on the slots of the addressable `label`
+    (IIPs), read once at the start; fails on "boom"."""
+
+    inports = InPorts(InPort("in"), InPort("label", addressable=True))
+    outports = OutPorts(OutPort("out"))
+
+    def labels(self) -> list:
+        return sorted(ip.data for ip in self.inports["label"])  # every slot, merged
+
+    def run(self) -> None:
+        labels = self.labels()
+        for ip in self.inports["in"]:
+            if ip.data == "boom":
+                raise RuntimeError("boom")
+            self.outports["out"].send_data([*labels, ip.data])
+
+
+class LabelsAsOptions(Labels):
+    def labels(self) -> list:
+        port = self.inports["label"]
+        return sorted(port.recv_option() for _ in port.connected_slots())
+
+
+# (Read slot by slot through views, port[i], the IIPs came back already: a fresh instance's
+# views read the connections the IIPs are preloaded in again.)
+@pytest.mark.parametrize("cls", [Labels, LabelsAsOptions])
+def test_a_restarted_instance_gets_the_iips_on_an_addressable_inport_again(cls):
+    reg = registry()
+    reg.register("test/Labels", cls)
+    Collect.seen = {}
+    graph = build(
+        {"e": "test/Emit", "l": "test/Labels", "c": "test/Collect"},
+        ["e.out -> l.in", "l.out -> c.in"],
+        {"e.conf": ["a", "boom", "b"], "l.label[0]": "A", "l.label[1]": "B"},
+    )
+    graph.change_node("l", {"onError": "restart"})
+    listener = Failures()
+    network = Network(graph, reg, listener)
+    network.start()
+    assert network.wait(20)
+    assert network.stop() == []
+    assert [f.outcome for f in listener.failures] == ["restart"]
+    assert network.restarts["l"] == 1
+    assert seen() == [["A", "B", "a"], ["A", "B", "b"]]  # the fresh instance has both
+
+
+class EchoSlot(Component):
+    """Forwards in[0] (read through the view), failing on "x"."""
+
+    inports = InPorts(InPort("in", addressable=True))
+    outports = OutPorts(OutPort("out"))
+
+    def run(self) -> None:
+        for ip in self.inports["in"][0]:
+            if ip.data == "x":
+                raise RuntimeError("x")
+            self.outports["out"].send(ip)
+
+
+def test_ips_a_view_of_a_slot_took_in_a_batch_are_not_lost_when_a_fresh_instance_goes_on():
+    reg = registry()
+    reg.register("test/EchoSlot", EchoSlot)
+    Collect.seen = {}
+    items = [("x" if n % 10 == 3 else n) for n in range(300)]
+    graph = build(
+        {"e": "test/Emit", "s": "test/EchoSlot", "c": "test/Collect"},
+        ["e.out -> s.in[0]", "s.out -> c.in"],
+        {"e.conf": items},
+    )
+    listener = Failures()
+    network = Network(graph, reg, listener, error_policy=ErrorPolicy("continue"))
+    network.start()
+    assert network.wait(20)
+    assert network.stop() == []
+    assert seen() == [n for n in range(300) if n % 10 != 3]
+    assert len(listener.failures) == 30
+
+
 def test_a_failure_outside_an_ip_stops_whatever_the_policy():
     listener, _ = run_graph(parse_graph(["1", "2"], conf={"bogus": 1}), ErrorPolicy("continue"))
     [failure] = listener.failures
@@ -178,6 +257,23 @@ def test_a_process_inside_a_subgraph_inherits_the_subgraph_nodes_policy():
     assert network.wait(20)
     network.stop()
     assert seen() == [1, 3] and [f.node for f in listener.failures] == ["s/p"]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "says"),
+    [
+        ({"maxRestarts": "inf"}, "maxRestarts must be a whole number >= 0, not 'inf'"),
+        ({"maxRestarts": "nan"}, "maxRestarts must be a whole number >= 0, not 'nan'"),
+        ({"maxRestarts": "1.5"}, "maxRestarts must be a whole number >= 0, not '1.5'"),
+        ({"restartWithin": "nan"}, "restartWithin must be a number of seconds > 0, not 'nan'"),
+        ({"restartWithin": "soon"}, "restartWithin must be a number of seconds > 0, not 'soon'"),
+    ],
+)
+def test_a_restart_limit_that_is_no_count_or_duration_refuses_the_start(metadata, says):
+    graph = parse_graph(["1"], metadata={"onError": "restart", **metadata})
+    with pytest.raises(NetworkError) as refused:
+        Network(graph, registry()).start()
+    assert str(refused.value) == f"node 'p': {says}"
 
 
 def test_a_bad_policy_in_metadata_refuses_the_start():

@@ -12,6 +12,7 @@ import time
 
 from engine_helpers import Recorder, build, registry
 
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data
 from flowpy.engine.connection import Connection, EndOfStream
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError
@@ -261,6 +262,49 @@ def test_a_total_made_at_end_of_stream_comes_out_of_every_stop():
         if totals != [5]:
             lost.append((cycle, totals))
     assert lost == []
+
+
+class _EmitAll(Component):
+    """Sends the items of its conf, then says so (``sent``)."""
+
+    sent = threading.Event()
+    inports = InPorts(InPort("conf"))
+    outports = OutPorts(OutPort("out"))
+
+    def run(self) -> None:
+        for item in next_data(self.inports["conf"]):
+            self.outports["out"].send_data(item)
+        _EmitAll.sent.set()
+
+
+class _HoldSlot(Component):
+    """Once everything is sent, takes one IP through the view of in[0] (whose iteration
+    takes a batch) and holds on to the rest until the network stops."""
+
+    holding = threading.Event()
+    inports = InPorts(InPort("in", addressable=True))
+
+    def run(self) -> None:
+        assert _EmitAll.sent.wait(10)
+        next(iter(self.inports["in"][0]))
+        _HoldSlot.holding.set()
+        self.stopping.wait()
+
+
+def test_a_stop_counts_the_ips_a_view_of_a_slot_took_as_discarded():
+    _EmitAll.sent.clear()
+    _HoldSlot.holding.clear()
+    reg = registry()
+    reg.register("test/EmitAll", _EmitAll)
+    reg.register("test/HoldSlot", _HoldSlot)
+    graph = build({"e": "test/EmitAll", "h": "test/HoldSlot"}, ["e.out -> h.in[0]"],
+                  {"e.conf": list(range(50))})
+    rec = GatedRecorder()
+    net = Network(graph, reg, rec)
+    net.start()
+    assert _HoldSlot.holding.wait(10)
+    assert net.stop(timeout=10, drain=False) == []
+    assert net.stats["discarded"] == 49  # all but the one handed out, none in a connection
 
 
 def test_an_immediate_stop_counts_what_processes_held_as_discarded():
