@@ -4,14 +4,15 @@ A helper thread cannot send on a port (only the process thread does), so it hand
 read to the process through a bounded queue: :meth:`Pump.put` blocks while the queue is
 full, so a slow graph stops the helper from reading, and then the socket's own flow control
 (TCP) makes the peer wait. The process thread waits on the queue and on its inports at once
-(:meth:`Pump.next`).
+(:meth:`Pump.next`). :meth:`Pump.serve` is the process thread's loop every socket component
+shares: what a helper handed over goes out on one outport, the rest goes to the component.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowpy import IP, Component, EndOfStream
@@ -90,6 +91,22 @@ class Pump:
                 continue
             self._wake.wait()
             self._wake.clear()
+
+    def serve(self, out: str, handle: Callable[[str, Any], bool]) -> None:
+        """The process thread's loop: send each item a helper handed over on ``out``, and
+        give everything else :meth:`next` yields (an inport's IP, ``"inports ended"``, a
+        helper's ``"end"``) to ``handle``, until it returns False, ``out`` is gone (its
+        reader stopped) or the network stops."""
+        while True:
+            try:
+                kind, value = self.next()
+            except EndOfStream:  # the network stops
+                return
+            if kind == ITEM:
+                if not send_item(self.component, out, value):
+                    return
+            elif not handle(kind, value):
+                return
 
     def stop(self) -> None:
         """From the network's stop hook: wake the process thread."""
