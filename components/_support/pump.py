@@ -34,6 +34,7 @@ class Pump:
         self.select = PortSelect(component.inports, self.ports) if self.ports else None
         self._queue: queue.Queue = queue.Queue(maxsize=size)
         self._wake = threading.Event()
+        self._done = threading.Event()  # the process thread takes nothing more
         self.threads: list[threading.Thread] = []
 
     def start(self, name: str, target: Any, *args: Any) -> threading.Thread:
@@ -45,9 +46,9 @@ class Pump:
 
     def put(self, value: Any) -> bool:
         """From a helper: hand ``value`` over, waiting while the process is behind; False
-        once the process stops (drop it and end)."""
+        once the process stops or takes nothing more (drop it and end)."""
         stopping = self.component.stopping
-        while not stopping.is_set():
+        while not (stopping.is_set() or self._done.is_set()):
             try:
                 self._queue.put(value, timeout=0.5)
             except queue.Full:
@@ -58,8 +59,7 @@ class Pump:
 
     def end_source(self) -> None:
         """From a helper: nothing more will come from it (the peer closed)."""
-        self._queue.put(_END)  # may wait for room, like any value
-        self._poke()
+        self.put(_END)  # may wait for room, like any value
 
     def _poke(self) -> None:
         self._wake.set()
@@ -92,20 +92,23 @@ class Pump:
             self._wake.wait()
             self._wake.clear()
 
-    def serve(self, out: str, handle: Callable[[str, Any], bool]) -> None:
-        """The process thread's loop: send each item a helper handed over on ``out``, and
-        give everything else :meth:`next` yields (an inport's IP, ``"inports ended"``, a
-        helper's ``"end"``) to ``handle``, until it returns False, ``out`` is gone (its
-        reader stopped) or the network stops."""
+    def serve(
+        self, deliver: str | Callable[[Any], bool], handle: Callable[[str, Any], bool]
+    ) -> None:
+        """The process thread's loop: deliver each item a helper handed over (send it on
+        the outport ``deliver`` names, or call ``deliver``), and give everything else
+        :meth:`next` yields (an inport's IP, ``"inports ended"``, a helper's ``"end"``) to
+        ``handle``, until either returns False (for a port: its reader is gone) or the
+        network stops."""
+        if isinstance(deliver, str):
+            port = deliver
+            deliver = lambda value: send_item(self.component, port, value)  # noqa: E731
         while True:
             try:
                 kind, value = self.next()
             except EndOfStream:  # the network stops
                 return
-            if kind == ITEM:
-                if not send_item(self.component, out, value):
-                    return
-            elif not handle(kind, value):
+            if not (deliver(value) if kind == ITEM else handle(kind, value)):
                 return
 
     def stop(self) -> None:
@@ -113,6 +116,9 @@ class Pump:
         self._poke()
 
     def join(self, timeout: float = 5.0) -> None:
+        """From the process thread, at its end: helpers waiting to hand something over
+        give up, and are joined."""
+        self._done.set()
         for thread in self.threads:
             thread.join(timeout)
 
