@@ -110,9 +110,10 @@ class WebSocketClient(Component):
         """Reader thread: hand each message over until the server closes (or a stop)."""
         try:
             while True:
-                opcode, data = ws.recv_data()
+                opcode, frame = ws.recv_data_frame()  # answers pings itself
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     break
+                data = frame.data
                 text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
                 if not pump.put(text):
                     return

@@ -14,6 +14,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
+    BytesMessage,
     CloseConnection,
     Ping,
     Request,
@@ -66,6 +67,9 @@ class Peer:
 
     def send(self, text: str) -> None:
         self.sock.sendall(self.ws.send(TextMessage(data=text)))
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(self.ws.send(BytesMessage(data=data)))
 
     def close(self) -> None:
         if self.open:
@@ -155,12 +159,13 @@ def test_websocket_client_parses_json_and_answers_a_message_that_is_not(serve):
 def test_the_servers_close_ends_the_client(serve):
     def greet(peer: Peer) -> None:
         peer.send("hello")
+        peer.send_bytes("d\u00e9j\u00e0 \xff".encode("latin-1"))  # not UTF-8: replaced
         peer.send("bye")
         peer.close()
 
     server = serve(greet)
     result = run_component("net/WebSocketClient", {"conf": [server.url]})
-    assert result["out"] == ["hello", "bye"]
+    assert result["out"] == ["hello", "d\ufffdj\ufffd \ufffd", "bye"]
 
 
 def test_websocket_client_names_a_connection_it_cannot_make():
