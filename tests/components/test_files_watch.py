@@ -8,27 +8,19 @@ import os
 import sys
 
 import pytest
-from engine_helpers import Block, Recorder, build
+from engine_helpers import build, start_network
 
-from flowpy import Network
-from flowpy.engine.registry import Registry
 from flowpy.testing import ProcessFailed, run_component
 
 
 def start(conf, nodes=None, edges=(), outports=None, capacity=None):
-    recorder = Recorder()
     graph = build(
         {"w": "files/Watch", **(nodes or {})},
         list(edges),
         iips={"w.conf": conf},
         outports=outports or {"watching": "w.watching", "out": "w.out"},
     )
-    registry = Registry()
-    registry.register("test/Block", Block)
-    network = Network(graph, registry, recorder, **({"capacity": capacity} if capacity else {}))
-    network.start()
-    assert recorder.wait_for(lambda: any(p == "watching" for p, _ in recorder.outputs))
-    return network, recorder
+    return start_network(graph, ready="watching", capacity=capacity)
 
 
 def events(recorder):

@@ -10,10 +10,9 @@ import sys
 import threading
 
 import pytest
-from engine_helpers import Recorder, build
+from engine_helpers import build, first_sent, start_network
 
-from flowpy import Component, InPort, InPorts, Network, OutPort, OutPorts
-from flowpy.engine.registry import Registry
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 from flowpy.testing import ProcessFailed, run_component
 
 
@@ -60,20 +59,16 @@ class Hold(Component):
 
 
 def start(conf, capacity=None):
-    recorder = Recorder()
     graph = build(
         {"r": "net/UdpReceive", "h": "test/Hold"},
         ["r.out -> h.in"],
         iips={"r.conf": conf},
         outports={"listening": "r.listening", "out": "h.out", "drops": "r.drops"},
     )
-    registry = Registry()
-    registry.register("test/Hold", Hold)
-    network = Network(graph, registry, recorder, **({"capacity": capacity} if capacity else {}))
-    network.start()
-    assert recorder.wait_for(lambda: any(p == "listening" for p, _ in recorder.outputs))
-    port = next(ip.data["port"] for p, ip in recorder.outputs if p == "listening")
-    return network, recorder, port
+    network, recorder = start_network(
+        graph, ready="listening", capacity=capacity, components={"test/Hold": Hold}
+    )
+    return network, recorder, first_sent(recorder, "listening")["port"]
 
 
 def data(recorder, port):

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from engine_helpers import Block, Recorder, build
+from engine_helpers import build, start_network
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -21,8 +21,6 @@ from wsproto.events import (
     TextMessage,
 )
 
-from flowpy import Network
-from flowpy.engine.registry import Registry
 from flowpy.testing import ProcessFailed, run_component
 
 
@@ -181,15 +179,10 @@ def test_websocket_client_wants_a_ws_url():
 
 
 def start(url, capacity=None):
-    recorder = Recorder()
     graph = build(
         {"c": "net/WebSocketClient", "b": "test/Block"}, ["c.out -> b.in"], iips={"c.conf": url}
     )
-    registry = Registry()
-    registry.register("test/Block", Block)
-    network = Network(graph, registry, recorder, **({"capacity": capacity} if capacity else {}))
-    network.start()
-    return network, recorder
+    return start_network(graph, capacity=capacity)
 
 
 def test_a_graph_that_does_not_read_makes_the_server_wait(serve):
