@@ -224,3 +224,17 @@ def test_a_stop_ends_a_client_waiting_for_messages(serve):
     assert connected.wait(10)
     assert network.stop(10.0, drain=False) == []
     assert recorder.errors == []
+
+
+def test_a_client_that_has_its_messages_ends_while_the_server_sends_more(serve):
+    # The reader waits to hand over more than the process takes; when the process ends by
+    # itself (messages: 1) the reader gives up instead of outliving it.
+    def flood(peer: Peer) -> None:
+        for n in range(1000):
+            peer.send(str(n))
+        echo(peer)
+
+    server = serve(flood)
+    result = run_component("net/WebSocketClient", {"conf": [{"url": server.url, "messages": 1}]})
+    assert result["out"] == ["0"]
+    assert [t.name for t in threading.enumerate() if t.name.endswith("-ws-reader")] == []
