@@ -18,10 +18,12 @@ from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
 from flowpy_components._support.base import (
     BadInput,
     StopHook,
+    flag,
     number,
     positive_int,
     reject,
     render,
+    short,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,15 @@ def _port(component: Component, value: Any) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"{component.node_id}: port must be from 0 to 65535, not {port}")
     return port
+
+
+def _family(component: Component, host: str, port: int) -> socket.AddressFamily:
+    """The address family of ``host``; a host that does not resolve fails the process."""
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ValueError(f"{component.node_id}: cannot resolve {short(host)}: {reason}") from None
 
 
 class UdpSend(Component):
@@ -70,7 +81,7 @@ class UdpSend(Component):
         target = (options["host"], _port(self, options["port"]))
         if target[1] == 0:
             raise ValueError(f"{self.node_id}: port 0 is no address to send to")
-        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
+        family = _family(self, target[0], target[1])
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             for ip in self.inports["in"]:
                 if not ip.is_data:
@@ -149,7 +160,7 @@ class UdpReceive(Component):
         host, port = options["host"], _port(self, options["port"])
         limit = options["datagrams"]
         limit = None if limit is None else positive_int(limit, f"{self.node_id}: datagrams")
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        family = _family(self, host, port)
         self.sock = sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             if options["buffer"] is not None:
@@ -165,7 +176,7 @@ class UdpReceive(Component):
             if self.stopping.is_set():
                 return
             self.outports["listening"].send_data({"host": host, "port": sock.getsockname()[1]})
-            self._receive(sock, bool(options["peer"]), limit, counting)
+            self._receive(sock, flag(options["peer"], f"{self.node_id}: peer"), limit, counting)
         finally:
             sock.close()
 

@@ -132,3 +132,8 @@ def test_a_slow_graph_makes_the_kernel_drop_and_the_drops_are_counted():
         Hold.release.set()
         assert network.stop(10.0, drain=False) == []
     assert recorder.errors == []
+
+
+def test_a_host_that_does_not_resolve_fails_with_one_clear_message():
+    with pytest.raises(ProcessFailed, match="cannot resolve 'no-such-host.invalid'"):
+        run_component("net/UdpSend", {"conf": [{"host": "no-such-host.invalid", "port": 9}]})
