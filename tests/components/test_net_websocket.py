@@ -33,13 +33,16 @@ class Peer:
         self.pending: list[str] = []
         self.part = ""
         self.open = True
+        self.request: Request | None = None
 
     def _pump(self) -> bool:
         data = self.sock.recv(65536)
         self.ws.receive_data(data or None)
         for event in self.ws.events():
             if isinstance(event, Request):
-                self.sock.sendall(self.ws.send(AcceptConnection()))
+                self.request = event
+                chosen = event.subprotocols[0] if event.subprotocols else None
+                self.sock.sendall(self.ws.send(AcceptConnection(subprotocol=chosen)))
             elif isinstance(event, TextMessage):
                 self.part += event.data
                 if event.message_finished:
@@ -238,3 +241,21 @@ def test_a_client_that_has_its_messages_ends_while_the_server_sends_more(serve):
     result = run_component("net/WebSocketClient", {"conf": [{"url": server.url, "messages": 1}]})
     assert result["out"] == ["0"]
     assert [t.name for t in threading.enumerate() if t.name.endswith("-ws-reader")] == []
+
+
+def test_websocket_client_sends_the_headers_and_subprotocols_of_its_conf(serve):
+    seen: list[Request] = []
+
+    def record(peer: Peer) -> None:
+        assert peer.request is not None
+        seen.append(peer.request)
+        peer.send("ok")
+        peer.close()
+
+    server = serve(record)
+    conf = {"url": server.url, "headers": {"X-Token": "abc"}, "subprotocols": ["fbp"]}
+    result = run_component("net/WebSocketClient", {"conf": [conf]})
+    assert result["out"] == ["ok"]
+    headers = {name.decode().lower(): value.decode() for name, value in seen[0].extra_headers}
+    assert headers["x-token"] == "abc"
+    assert seen[0].subprotocols == ["fbp"]
