@@ -37,6 +37,11 @@ class Pump:
         self._done = threading.Event()  # the process thread takes nothing more
         self.threads: list[threading.Thread] = []
 
+    @property
+    def done(self) -> bool:
+        """True once the process thread has ended (:meth:`join`)."""
+        return self._done.is_set()
+
     def start(self, name: str, target: Any, *args: Any) -> threading.Thread:
         """A helper thread named ``<node>-<name>``; joined by :meth:`join`."""
         thread = threading.Thread(target=target, args=args, name=f"{self.component.node_id}-{name}")

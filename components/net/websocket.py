@@ -9,6 +9,7 @@ Writes block while the server does not read.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import websocket
@@ -24,6 +25,8 @@ from flowpy_components._support.base import (
 )
 from flowpy_components._support.pump import INPORTS_ENDED, Pump
 
+log = logging.getLogger(__name__)
+
 
 class WebSocketClient(Component):
     """Connects to a WebSocket server, sends each data IP of `in` as a text message
@@ -36,8 +39,9 @@ class WebSocketClient(Component):
     "subprotocols": [], "messages": N}. When `in` ends the client goes on receiving until the
     server closes the connection, `messages` messages have come, or the network stops; then
     it closes the connection and the process ends. A connection that cannot be made fails
-    the process with one clear message. Back-pressure: reading stops while `out` is full, so
-    the server waits; nothing is buffered without bound.
+    the process with one clear message; one that breaks ends it with one warning.
+    Back-pressure: reading stops while `out` is full, so the server waits; nothing is
+    buffered without bound.
     """
 
     icon = "exchange"
@@ -86,7 +90,7 @@ class WebSocketClient(Component):
                 url,
                 timeout=10,
                 header={str(k): str(v) for k, v in options["headers"].items()},
-                subprotocols=list(options["subprotocols"]) or None,
+                subprotocols=_texts(options["subprotocols"]) or None,
             )
         except (OSError, websocket.WebSocketException) as exc:
             reason = getattr(exc, "strerror", None) or exc
@@ -117,10 +121,12 @@ class WebSocketClient(Component):
                 text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
                 if not pump.put(text):
                     return
-        except (OSError, websocket.WebSocketException):
-            pass  # closed under us (a stop), or the connection broke: the source ends
-        if not self.stopping.is_set():
-            pump.end_source()
+        except (OSError, websocket.WebSocketException) as exc:
+            if self.stopping.is_set() or pump.done:
+                return  # closed under us by a stop, or at the process's end
+            reason = getattr(exc, "strerror", None) or exc or type(exc).__name__
+            log.warning("%s: the connection broke: %s", self.node_id, reason)
+        pump.end_source()
 
     def _deliver(self, text: str) -> bool:
         """A message on `out` (parsed, with "json"); False once `out` is gone or the
@@ -149,3 +155,8 @@ class WebSocketClient(Component):
                 reason = getattr(exc, "strerror", None) or exc
                 raise ValueError(f"{self.node_id}: cannot send: {reason}") from None
         return True
+
+
+def _texts(value: Any) -> list[str]:
+    """A string or a list of strings as a list."""
+    return [value] if isinstance(value, str) else [str(item) for item in value or []]

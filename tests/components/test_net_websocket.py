@@ -259,3 +259,16 @@ def test_websocket_client_sends_the_headers_and_subprotocols_of_its_conf(serve):
     headers = {name.decode().lower(): value.decode() for name, value in seen[0].extra_headers}
     assert headers["x-token"] == "abc"
     assert seen[0].subprotocols == ["fbp"]
+
+
+def test_a_connection_that_breaks_ends_the_client_with_one_warning(serve, caplog):
+    def vanish(peer: Peer) -> None:
+        peer.send("before")
+        peer.sock.shutdown(socket.SHUT_RDWR)  # no close frame
+
+    server = serve(vanish)
+    with caplog.at_level("WARNING"):
+        result = run_component("net/WebSocketClient", {"conf": [server.url]})
+    assert result["out"] == ["before"]
+    broke = [r.getMessage() for r in caplog.records if "connection broke" in r.getMessage()]
+    assert len(broke) == 1 and broke[0].startswith("process: the connection broke: ")
