@@ -4,14 +4,15 @@ A helper thread cannot send on a port (only the process thread does), so it hand
 read to the process through a bounded queue: :meth:`Pump.put` blocks while the queue is
 full, so a slow graph stops the helper from reading, and then the socket's own flow control
 (TCP) makes the peer wait. The process thread waits on the queue and on its inports at once
-(:meth:`Pump.next`).
+(:meth:`Pump.next`). :meth:`Pump.serve` is the process thread's loop every socket component
+shares: what a helper handed over goes out on one outport, the rest goes to the component.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowpy import IP, Component, EndOfStream
@@ -33,7 +34,13 @@ class Pump:
         self.select = PortSelect(component.inports, self.ports) if self.ports else None
         self._queue: queue.Queue = queue.Queue(maxsize=size)
         self._wake = threading.Event()
+        self._done = threading.Event()  # the process thread takes nothing more
         self.threads: list[threading.Thread] = []
+
+    @property
+    def done(self) -> bool:
+        """True once the process thread has ended (:meth:`join`)."""
+        return self._done.is_set()
 
     def start(self, name: str, target: Any, *args: Any) -> threading.Thread:
         """A helper thread named ``<node>-<name>``; joined by :meth:`join`."""
@@ -44,9 +51,9 @@ class Pump:
 
     def put(self, value: Any) -> bool:
         """From a helper: hand ``value`` over, waiting while the process is behind; False
-        once the process stops (drop it and end)."""
+        once the process stops or takes nothing more (drop it and end)."""
         stopping = self.component.stopping
-        while not stopping.is_set():
+        while not (stopping.is_set() or self._done.is_set()):
             try:
                 self._queue.put(value, timeout=0.5)
             except queue.Full:
@@ -57,8 +64,7 @@ class Pump:
 
     def end_source(self) -> None:
         """From a helper: nothing more will come from it (the peer closed)."""
-        self._queue.put(_END)  # may wait for room, like any value
-        self._poke()
+        self.put(_END)  # may wait for room, like any value
 
     def _poke(self) -> None:
         self._wake.set()
@@ -91,11 +97,33 @@ class Pump:
             self._wake.wait()
             self._wake.clear()
 
+    def serve(
+        self, deliver: str | Callable[[Any], bool], handle: Callable[[str, Any], bool]
+    ) -> None:
+        """The process thread's loop: deliver each item a helper handed over (send it on
+        the outport ``deliver`` names, or call ``deliver``), and give everything else
+        :meth:`next` yields (an inport's IP, ``"inports ended"``, a helper's ``"end"``) to
+        ``handle``, until either returns False (for a port: its reader is gone) or the
+        network stops."""
+        if isinstance(deliver, str):
+            port = deliver
+            deliver = lambda value: send_item(self.component, port, value)  # noqa: E731
+        while True:
+            try:
+                kind, value = self.next()
+            except EndOfStream:  # the network stops
+                return
+            if not (deliver(value) if kind == ITEM else handle(kind, value)):
+                return
+
     def stop(self) -> None:
         """From the network's stop hook: wake the process thread."""
         self._poke()
 
     def join(self, timeout: float = 5.0) -> None:
+        """From the process thread, at its end: helpers waiting to hand something over
+        give up, and are joined."""
+        self._done.set()
         for thread in self.threads:
             thread.join(timeout)
 

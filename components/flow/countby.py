@@ -28,6 +28,24 @@ class _KeyedMixin:
         return {}
 
 
+def _keyed_ports(verb: str, options: str, result: str) -> tuple[InPorts, OutPorts]:
+    """The ports both keyed aggregates have: values in, a key expression as conf, one
+    object per substream out, and the values a key expression fails on."""
+    inports = InPorts(
+        InPort("in", description=f"values to {verb}"),
+        InPort("conf", datatype="string", description=f"JMESPath key expression, or {options}"),
+    )
+    outports = OutPorts(
+        OutPort("out", datatype="object", description=f"{result} per substream"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the key expression fails on a value",
+        ),
+    )
+    return inports, outports
+
+
 class CountBy(_KeyedMixin, Aggregate):
     """Counts the data IPs of each bracketed substream on `in` (or of the whole stream, when
     it has no brackets) per key, and sends one object {key: count} when it ends:
@@ -44,18 +62,7 @@ class CountBy(_KeyedMixin, Aggregate):
 
     icon = "sort-numeric-desc"
     extra_options = {"top": None}
-    inports = InPorts(
-        InPort("in", description="values to count"),
-        InPort("conf", datatype="string", description="JMESPath key expression, or {key, top}"),
-    )
-    outports = OutPorts(
-        OutPort("out", datatype="object", description="{key: count} per substream"),
-        OutPort(
-            "error",
-            datatype="object",
-            description="{message, input} when the key expression fails on a value",
-        ),
-    )
+    inports, outports = _keyed_ports("count", "{key, top}", "{key: count}")
 
     def setup(self) -> None:
         super().setup()
@@ -84,18 +91,7 @@ class GroupBy(_KeyedMixin, Aggregate):
     """
 
     icon = "object-group"
-    inports = InPorts(
-        InPort("in", description="values to group"),
-        InPort("conf", datatype="string", description="JMESPath key expression, or {key}"),
-    )
-    outports = OutPorts(
-        OutPort("out", datatype="object", description="{key: [values]} per substream"),
-        OutPort(
-            "error",
-            datatype="object",
-            description="{message, input} when the key expression fails on a value",
-        ),
-    )
+    inports, outports = _keyed_ports("group", "{key}", "{key: [values]}")
 
     def add(self, state: dict, value: Any) -> None:
         state.setdefault(self.key_of(value), []).append(value)

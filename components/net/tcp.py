@@ -12,7 +12,7 @@ import socket
 import threading
 from typing import Any
 
-from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 from flowpy_components._support.base import (
     BadInput,
     StopHook,
@@ -22,7 +22,7 @@ from flowpy_components._support.base import (
     render,
     short,
 )
-from flowpy_components._support.pump import INPORTS_ENDED, ITEM, Pump, send_item
+from flowpy_components._support.pump import INPORTS_ENDED, Pump
 
 FRAMINGS = ("lines", "chunks")
 CHUNK = 65536
@@ -125,29 +125,24 @@ class TcpClient(Component):
         self.pump = pump = Pump(self, ["in"])
         pump.start("tcp-reader", read_into, pump, self.sock, framing)
         try:
-            while True:
-                try:
-                    kind, value = pump.next()
-                except EndOfStream:  # the network stops
-                    return
-                if kind == ITEM:
-                    if not send_item(self, "out", value):
-                        return
-                elif kind == "end":
-                    return  # the server closed the connection
-                elif kind == INPORTS_ENDED:
-                    _half_close(self.sock)  # nothing more to write; read on
-                elif value.is_data:
-                    try:
-                        self.sock.sendall(encode(value.data, framing))
-                    except OSError as exc:
-                        raise ValueError(
-                            f"{self.node_id}: cannot write: {exc.strerror or exc}"
-                        ) from None
+            pump.serve("out", lambda kind, value: self._handle(kind, value, framing))
         finally:
             _shutdown(self.sock)
             pump.join()
             self.sock.close()
+
+    def _handle(self, kind: str, value: Any, framing: str) -> bool:
+        assert self.sock is not None
+        if kind == "end":
+            return False  # the server closed the connection
+        if kind == INPORTS_ENDED:
+            _half_close(self.sock)  # nothing more to write; read on
+        elif value.is_data:
+            try:
+                self.sock.sendall(encode(value.data, framing))
+            except OSError as exc:
+                raise ValueError(f"{self.node_id}: cannot write: {exc.strerror or exc}") from None
+        return True
 
 
 class TcpServer(Component):
@@ -218,21 +213,16 @@ class TcpServer(Component):
         pump.start("tcp-accept", self._accept, pump, framing, limit)
         self.outports["listening"].send_data({"host": host, "port": self.listener.getsockname()[1]})
         try:
-            while True:
-                try:
-                    kind, value = pump.next()
-                except EndOfStream:  # the network stops
-                    return
-                if kind == ITEM:
-                    if not send_item(self, "out", value):
-                        return
-                elif kind == "in" and value.is_data:
-                    self._write(value.data, framing)
-                    if self.closed == self.total:
-                        return  # served all it was to serve
+            pump.serve("out", lambda kind, value: self._handle(kind, value, framing))
         finally:
             self._stop()
             pump.join()
+
+    def _handle(self, kind: str, value: Any, framing: str) -> bool:
+        if kind == "in" and value.is_data:
+            self._write(value.data, framing)
+            return self.closed != self.total  # False once it served all it was to serve
+        return True
 
     def _accept(self, pump: Pump, framing: str, limit: int) -> None:
         numbers = itertools.count(1)

@@ -8,10 +8,8 @@ import socketserver
 import threading
 
 import pytest
-from engine_helpers import Block, Recorder, build
+from engine_helpers import build, first_sent, start_network
 
-from flowpy import Network
-from flowpy.engine.registry import Registry
 from flowpy.testing import ProcessFailed, run_component
 
 
@@ -48,16 +46,10 @@ def test_tcp_client_names_a_connection_it_cannot_make():
 
 
 def start(nodes, edges, iips, capacity=None):
-    recorder = Recorder()
-    graph = build(
-        {"s": "net/TcpServer", **nodes}, edges, iips=iips, outports={"listening": "s.listening"}
-    )
-    registry = Registry()
-    registry.register("test/Block", Block)
-    network = Network(graph, registry, recorder, **({"capacity": capacity} if capacity else {}))
-    network.start()
-    assert recorder.wait_for(lambda: any(p == "listening" for p, _ in recorder.outputs))
-    return network, recorder, recorder.outputs[0][1].data["port"]
+    outports = {"listening": "s.listening"}
+    graph = build({"s": "net/TcpServer", **nodes}, edges, iips=iips, outports=outports)
+    network, recorder = start_network(graph, ready="listening", capacity=capacity)
+    return network, recorder, first_sent(recorder, "listening")["port"]
 
 
 def test_tcp_server_sends_events_and_lines_and_writes_back_and_closes():

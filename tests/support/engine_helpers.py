@@ -162,3 +162,29 @@ def run_to_end(graph: Graph, timeout: float = 20.0) -> Recorder:
     assert net.wait(timeout), "network did not finish"
     assert net.stop() == []
     return rec
+
+
+def start_network(
+    graph: Graph,
+    ready: str | None = None,
+    capacity: int | None = None,
+    components: dict[str, type[Component]] | None = None,
+) -> tuple[Network, Recorder]:
+    """Start ``graph`` with the test components (and ``components``) registered beside the
+    library; with ``ready``, wait until that exported outport has sent (a server's
+    ``listening``). The caller stops the network."""
+    reg = registry()
+    for name, cls in (components or {}).items():
+        reg.register(name, cls)
+    recorder = Recorder()
+    network = Network(graph, reg, recorder, **({"capacity": capacity} if capacity else {}))
+    network.start()
+    if ready is not None:
+        assert recorder.wait_for(lambda: any(port == ready for port, _ in recorder.outputs))
+    return network, recorder
+
+
+def first_sent(recorder: Recorder, port: str) -> Any:
+    """The data of the first IP exported outport ``port`` sent."""
+    with recorder.cond:
+        return next(ip.data for name, ip in recorder.outputs if name == port)
