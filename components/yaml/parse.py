@@ -107,7 +107,8 @@ class Parse(Component):
 
 class Format(Transform):
     """Writes each value on `in` as one YAML document (safe dumping: plain values only),
-    block style, keys in their order, Unicode as it is.
+    block style, keys in their order, Unicode as it is, without the final newline (as
+    csv/Format and strings/Stringify send text; files/WriteLines adds it).
 
     conf: {"indent": 2, "sort_keys": false}, or just the indent. A value YAML's safe dumper
     cannot write goes to `error` (the failure shape), or fails the process when `error` is
@@ -145,7 +146,8 @@ class Format(Transform):
             raise BadInput(f"cannot write {short(value)} as YAML: {said}") from None
         except RecursionError:
             raise BadInput(f"cannot write {short(value)} as YAML: nested too deeply") from None
-        return text
+        # A lone scalar ends with an explicit "..." end marker the text does not need.
+        return text.removesuffix("\n").removesuffix("\n...")
 
 
 def _problem(exc: Exception) -> str:

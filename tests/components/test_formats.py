@@ -80,7 +80,7 @@ def test_yaml_format_options_and_brackets():
         },
         ips=True,
     )
-    assert shape(result["out"]) == ["<g", "a: 2\nb:\n    c: 1\n", ">g"]
+    assert shape(result["out"]) == ["<g", "a: 2\nb:\n    c: 1", ">g"]
 
 
 def test_yaml_parse_all_sends_the_documents_of_a_text_in_one_bracket():
@@ -140,7 +140,7 @@ def test_yaml_safe_loading_builds_no_python_object():
 def test_yaml_format_sends_a_value_it_cannot_write_to_error():
     # A Python component may send any object; the safe dumper writes only plain values.
     result = run_component("yaml/Format", {"in": [complex(1, 2), "fine"]})
-    assert result["out"] == ["fine\n...\n"]
+    assert result["out"] == ["fine"]
     assert messages(result)[0].startswith("cannot write (1+2j) as YAML: cannot represent an object")
 
 
