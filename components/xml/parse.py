@@ -76,7 +76,9 @@ class Parse(Transform):
 
     def setup(self) -> None:
         self.fromstring, self.refused = _defusedxml(self)
-        self.strip = flag(self.options({"strip": True}, scalar="strip")["strip"], "strip")
+        self.strip = flag(
+            self.options({"strip": True}, scalar="strip")["strip"], f"{self.node_id}: strip"
+        )
 
     def transform(self, value: Any) -> Any:
         if not isinstance(value, str):

@@ -73,7 +73,7 @@ class Parse(Component):
 
     def run(self) -> None:
         self.yaml = _pyyaml(self)
-        every = flag(self.options({"all": False}, scalar="all")["all"], "all")
+        every = flag(self.options({"all": False}, scalar="all")["all"], f"{self.node_id}: all")
         out = self.outports["out"]
         for ip in self.inports["in"]:
             if not ip.is_data:

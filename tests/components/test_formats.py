@@ -365,3 +365,18 @@ def test_flowpy_run_says_which_extra_is_missing(tmp_path):
     assert result.returncode == 1
     assert "pip install 'flowpy-fbp[yaml]'" in result.stderr.splitlines()[0]
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "component, conf, says",
+    [
+        ("yaml/Parse", '{"all": "maybe"}', "all must be true or false, not 'maybe'"),
+        ("yaml/Format", "0", "indent must be a positive whole number, not 0"),
+        ("xml/Parse", "maybe", "strip must be true or false, not 'maybe'"),
+        ("xml/Format", '{"indent": -1}', "indent must be a whole number >= 0, not -1"),
+        ("xml/Format", '{"pretty": true}', "unknown conf option(s) ['pretty']"),
+    ],
+)
+def test_format_options_that_make_no_sense_fail_at_the_start(component, conf, says):
+    with pytest.raises(ProcessFailed, match=re.escape(says)):
+        run_component(component, {"in": ["a: 1"], "conf": [conf]})
