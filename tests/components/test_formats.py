@@ -252,6 +252,13 @@ def test_hostile_xml_is_refused_on_error_and_the_stream_goes_on(tmp_path):
     assert "TOP SECRET" not in repr(result)
 
 
+def test_an_external_dtd_is_never_fetched(local_server):
+    # Not an entity, so defusedxml lets it through; the parser must not load it either.
+    document = f'<?xml version="1.0"?><!DOCTYPE r SYSTEM "{local_server.url}/r.dtd"><r>x</r>'
+    assert run_component("xml/Parse", {"in": [document]})["out"] == [{"r": "x"}]
+    assert local_server.requests == []
+
+
 def test_xml_parse_strip_false_keeps_text_as_written():
     result = run_component("xml/Parse", {"in": ["<a> x <b/></a>"], "conf": ["false"]})
     assert result["out"] == [{"a": {"b": None, "#text": " x "}}]
