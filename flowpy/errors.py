@@ -10,12 +10,38 @@ working. ``EndOfStream`` and ``NetworkStopped`` are not errors: they end a proce
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 
 class FlowpyError(Exception):
     """Something flowpy refused or could not do, said in a sentence (``str(error)``)."""
+
+
+class MissingExtra(FlowpyError):
+    """An optional library is not installed: the message is one line naming the pip extra
+    (``flowpy-fbp[NAME]``) that brings it."""
+
+
+def require_extra(
+    module: str,
+    extra: str,
+    what: str,
+    package: str | None = None,
+    error: type[MissingExtra] = MissingExtra,
+) -> ModuleType:
+    """``module``, imported; else ``error`` saying ``WHAT needs the PACKAGE package: pip
+    install 'flowpy-fbp[EXTRA]'``. The one way flowpy reaches an optional dependency (a
+    broker client, a format library), so a missing one always reads the same and names its
+    fix. Call it where the library is first needed, never at import time: a component must
+    be listed, documented and described whether or not its library is there."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        name = package or module.split(".")[0]
+        raise error(f"{what} needs the {name} package: pip install 'flowpy-fbp[{extra}]'") from None
 
 
 

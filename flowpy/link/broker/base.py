@@ -17,7 +17,6 @@ those back and will deliver them again: at-least-once).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import random
@@ -29,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flowpy.errors import FlowpyError
+from flowpy import errors
+from flowpy.errors import FlowpyError, require_extra
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class BrokerError(FlowpyError):
     """A broker URL, connection or declaration flowpy cannot use."""
 
 
-class MissingExtra(BrokerError):
+class MissingExtra(BrokerError, errors.MissingExtra):
     """The broker client library of a transport is not installed."""
 
 
@@ -66,13 +66,7 @@ def require_client(scheme: str) -> Any:
         known = ", ".join(sorted(SCHEMES))
         raise BrokerError(f"unsupported broker scheme {scheme!r} (known: {known})")
     _module, library, extra = SCHEMES[scheme]
-    try:
-        return importlib.import_module(library)
-    except ImportError:
-        raise MissingExtra(
-            f"{scheme}:// needs the {library.split('.')[0]} package: "
-            f"pip install 'flowpy-fbp[{extra}]'"
-        ) from None
+    return require_extra(library, extra, f"{scheme}://", error=MissingExtra)
 
 
 def default_broker_url() -> str | None:

@@ -1,0 +1,1 @@
+"""The ``html`` library: pick parts of HTML pages with CSS selectors (needs flowpy-fbp[html])."""

@@ -1,0 +1,1 @@
+"""The ``xml`` library: XML text to values and back (Parse needs flowpy-fbp[xml], defusedxml)."""
