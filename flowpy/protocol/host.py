@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from flowpy.engine.registry import Registry
 from flowpy.runtime.catalogue import Catalogue
-from flowpy.runtime.clients import Client, Request
+from flowpy.runtime.clients import ClientHandle, Request
 from flowpy.runtime.hosting import HostedGraph
 from flowpy.runtime.permissions import Grant
 from flowpy.runtime.persistence import SaveReport
@@ -39,11 +39,12 @@ class Host(Protocol):
               **extra: Any) -> None: ...
 
     def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  cause: Request | None = None, only: Iterable[Client] | None = None) -> None: ...
+                  cause: Request | None = None,
+                  only: Iterable[ClientHandle] | None = None) -> None: ...
 
-    def clients(self) -> list[Client]: ...
+    def clients(self) -> list[ClientHandle]: ...
 
-    def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
+    def send_ports(self, hosted: HostedGraph, clients: Iterable[ClientHandle] | None = None,
                    request: Request | None = None) -> None: ...
 
     def runtime_info(self, grant: Grant) -> dict[str, Any]: ...
@@ -60,7 +61,8 @@ class Host(Protocol):
 
     def sync_graph_components(self, request: Request | None = None) -> None: ...
 
-    def set_edges(self, client: Client, graph_id: str, edges: list[dict[str, Any]]) -> None: ...
+    def set_edges(self, client: ClientHandle, graph_id: str,
+                  edges: list[dict[str, Any]]) -> None: ...
 
     # components and state
     def refresh_components_dir(self, request: Request | None = None,

@@ -23,7 +23,7 @@ from flowpy.runtime.sessions import (
     MAX_BATCH,
     MAX_WINDOW,
     VERSION,
-    Inbound,
+    CheckedPacket,
     LinkSession,
     SessionError,
 )
@@ -162,7 +162,7 @@ def _named_session(rt: Host, req: Request, graph: str,
     return session
 
 
-def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> Inbound | str:
+def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> CheckedPacket | str:
     """The packet ready for the network, or why it cannot be delivered (its seq then counts
     as received and is answered with ``flowpy:error {message, seq}``)."""
     try:
@@ -183,7 +183,7 @@ def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> In
     if port not in exported and port.lower() not in {p.lower() for p in exported}:
         return f"graph {graph!r} has no exported inport {missing_name(port, exported)}"
     value: Any = payload.get("payload")
-    return Inbound(port, event, value)
+    return CheckedPacket(port, event, value)
 
 
 COMMANDS: dict[str, Handler] = {

@@ -1,7 +1,7 @@
 """The clients of a runtime: where each one's messages go, what it may do, what it watches.
 
 A transport gives the runtime each connection's *sink*; the runtime wraps it in a
-:class:`Client`. The lane (:mod:`flowpy.wire.lanes`) of each message says how it may wait:
+:class:`ClientHandle`. The lane (:mod:`flowpy.wire.lanes`) of each message says how it may wait:
 only ``STREAM`` sends (graph output, from the graph outport handler) wait for a slow client;
 replies and broadcasts never wait; debug data is dropped (and counted) rather than slow
 anything.
@@ -55,7 +55,7 @@ def _nothing() -> None:
     pass
 
 
-class Client:
+class ClientHandle:
     """One connected client: its sink, what it may do, and which edges it watches."""
 
     def __init__(self, sink: Sink, grant: Grant, number: int,
@@ -178,7 +178,7 @@ class Request:
     (:meth:`flowpy.runtime.Runtime.finish`).
     """
 
-    client: Client
+    client: ClientHandle
     protocol: str
     command: str
     request_id: str | None

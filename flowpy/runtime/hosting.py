@@ -52,7 +52,7 @@ from .runs import RunReport
 from .tracing import Tracer
 
 if TYPE_CHECKING:
-    from .clients import Client, Request
+    from .clients import ClientHandle, Request
     from .permissions import Grant
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class GraphHost(Protocol):
     #: what a process does after a failure unless its node says otherwise
     error_policy: ErrorPolicy
 
-    def clients(self) -> list[Client]: ...
+    def clients(self) -> list[ClientHandle]: ...
 
     def network_intent(self, graph_id: str, running: bool) -> None: ...
 
@@ -173,7 +173,7 @@ class HostedGraph(NetworkListener):
         self._edges: list[_Edge] = []
         self._initials: list[_Initial] = []
         self._taps: dict[EdgeKey, Callable[[], None]] = {}
-        self._targets: dict[EdgeKey, tuple[Client, ...]] = {}
+        self._targets: dict[EdgeKey, tuple[ClientHandle, ...]] = {}
         self._inports: dict[str, str] | None = None  # see exported_inport
         #: The request whose changes are being made (see editing), and its lock.
         self.editor: Request | None = None
@@ -527,7 +527,7 @@ class HostedGraph(NetworkListener):
                 watchers = [c for c in self.runtime.clients()
                             if c.grant.may_receive("network-data")]
             tracing = self.tracer is not None and self.tracer.active
-            targets: dict[EdgeKey, tuple[Client, ...]] = {}
+            targets: dict[EdgeKey, tuple[ClientHandle, ...]] = {}
             current = {edge.key for edge in self._edges}
             for key in [key for key in self._taps if key not in current]:  # edited away
                 self._taps.pop(key)()

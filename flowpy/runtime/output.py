@@ -18,7 +18,7 @@ from typing import Any
 from flowpy import wire
 from flowpy.wire import reports
 
-from .clients import Client, Request, _nothing
+from .clients import ClientHandle, Request, _nothing
 from .graph_events import (
     GraphEvent,
     NetworkOutput,
@@ -44,7 +44,7 @@ class OutputRouter:
         self._lock = threading.Lock()
         #: Notified when clients come and go and when networks stop (output waits on it).
         self._changed = threading.Condition(self._lock)
-        self._clients: list[Client] = []
+        self._clients: list[ClientHandle] = []
         self._handlers: dict[type, Callable[[Any], int | None]] = {
             NetworkStarted: self._started,
             NetworkStopped: self._stopped,
@@ -56,29 +56,29 @@ class OutputRouter:
         }
 
     # -- clients -----------------------------------------------------------------------------
-    def add(self, client: Client) -> None:
+    def add(self, client: ClientHandle) -> None:
         with self._lock:
             self._clients.append(client)
             self._changed.notify_all()
 
-    def remove(self, client: Client) -> None:
+    def remove(self, client: ClientHandle) -> None:
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
             self._changed.notify_all()
 
-    def clients(self) -> list[Client]:
+    def clients(self) -> list[ClientHandle]:
         with self._lock:
             return list(self._clients)
 
-    def packet_receivers(self, graph: str, port: str) -> list[Client]:
+    def packet_receivers(self, graph: str, port: str) -> list[ClientHandle]:
         """Standard receivers of an outport's ``runtime:packet``: clients allowed to receive
         it, except connections holding a link session of the graph (they get it as
         ``flowpy:packet`` through the session, and must not get it twice)."""
         with self._lock:
             return self._receivers(graph, port)
 
-    def _receivers(self, graph: str, port: str) -> list[Client]:
+    def _receivers(self, graph: str, port: str) -> list[ClientHandle]:
         return [
             c
             for c in self._clients
@@ -93,7 +93,7 @@ class OutputRouter:
         payload: Any,
         kind: str,
         cause: Request | None = None,
-        only: Iterable[Client] | None = None,
+        only: Iterable[ClientHandle] | None = None,
     ) -> None:
         """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
 

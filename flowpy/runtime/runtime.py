@@ -38,7 +38,7 @@ from flowpy.graphs.files import read_graph_file
 from flowpy.graphs.model import GraphError
 
 from .catalogue import Catalogue, ComponentSourceError
-from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink
+from .clients import DEFAULT_MAX_INFLIGHT, ClientHandle, Request, Sink
 from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
 from .output import OutputRouter
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
@@ -133,9 +133,9 @@ class Runtime:
         return self.catalogue.sources
 
     # -- clients ---------------------------------------------------------------------------
-    def connect(self, sink: Sink) -> Client:
+    def connect(self, sink: Sink) -> ClientHandle:
         with self._lock:
-            client = Client(sink, self.permissions.grant_for(None), self._next_client,
+            client = ClientHandle(sink, self.permissions.grant_for(None), self._next_client,
                             self.max_inflight)
             self._next_client += 1
         self.output.add(client)
@@ -143,14 +143,14 @@ class Runtime:
         self._refresh_all_observers()
         return client
 
-    def set_grant(self, client: Client, grant: Grant) -> None:
+    def set_grant(self, client: ClientHandle, grant: Grant) -> None:
         """``client`` now holds ``grant`` (it presented another secret)."""
         if grant is client.grant:
             return
         client.grant = grant
         self.sessions.wake()  # it may now receive what a detached session holds back
 
-    def disconnect(self, client: Client) -> None:
+    def disconnect(self, client: ClientHandle) -> None:
         """The connection is gone; its link sessions stay for a later ``flowpy:hello``, for
         the sessions' grace."""
         self.sessions.detach(client)
@@ -158,7 +158,7 @@ class Runtime:
         self.output.remove(client)
         self._refresh_all_observers()
 
-    def clients(self) -> list[Client]:
+    def clients(self) -> list[ClientHandle]:
         return self.output.clients()
 
     # -- sending ----------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class Runtime:
         self.reply(request, "error", {"message": message, **extra}, protocol)
 
     def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  cause: Request | None = None, only: Iterable[Client] | None = None) -> None:
+                  cause: Request | None = None, only: Iterable[ClientHandle] | None = None) -> None:
         """Send to every client allowed to receive ``kind``, never waiting (see
         :meth:`.output.OutputRouter.broadcast`)."""
         self.output.broadcast(protocol, command, payload, kind, cause, only)
@@ -190,17 +190,17 @@ class Runtime:
         for name in request.components:
             self._announce_component(name)
 
-    def may_send_to(self, client: Client, graph: str, port: str) -> bool:
+    def may_send_to(self, client: ClientHandle, graph: str, port: str) -> bool:
         return client.grant.may_send_to(graph, port)
 
-    def may_receive_from(self, client: Client, graph: str, port: str) -> bool:
+    def may_receive_from(self, client: ClientHandle, graph: str, port: str) -> bool:
         return client.grant.may_receive_from(graph, port)
 
-    def packet_receivers(self, graph: str, port: str) -> list[Client]:
+    def packet_receivers(self, graph: str, port: str) -> list[ClientHandle]:
         """Standard receivers of an outport's ``runtime:packet`` (see :mod:`.output`)."""
         return self.output.packet_receivers(graph, port)
 
-    def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
+    def send_ports(self, hosted: HostedGraph, clients: Iterable[ClientHandle] | None = None,
                    request: Request | None = None) -> None:
         """``runtime:ports`` for one graph, each client seeing the ports it may use."""
         for client in (self.clients() if clients is None else clients):
@@ -330,7 +330,7 @@ class Runtime:
                 self.problems.append(text)
 
     # -- debug subscriptions ------------------------------------------------------------------
-    def set_edges(self, client: Client, graph_id: str, edges: list[dict[str, Any]]) -> None:
+    def set_edges(self, client: ClientHandle, graph_id: str, edges: list[dict[str, Any]]) -> None:
         """``network:edges``: from now on ``client`` watches exactly these edges of the graph."""
         client.edge_filters[graph_id] = frozenset(edge_key(e["src"], e["tgt"]) for e in edges)
         hosted = self.get_graph(graph_id)

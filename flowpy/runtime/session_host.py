@@ -1,7 +1,7 @@
 """What link sessions (:mod:`.sessions`) need of the runtime around them: narrow Protocols.
 
 Sessions find their graphs through :class:`GraphLookup` (the runtime) and send through
-:class:`SessionClient` (a connected :class:`~.clients.Client`), so they depend on these few
+:class:`SessionClient` (a connected :class:`~.clients.ClientHandle`), so they depend on these few
 members and not on the classes, and the runtime's modules import each other one way only.
 """
 
@@ -33,7 +33,7 @@ class GraphLookup(Protocol):
 
 
 class SessionClient(Protocol):
-    """A connection as sessions use it (:class:`.clients.Client` is one): where its packets
+    """A connection as sessions use it (:class:`.clients.ClientHandle` is one): where its packets
     go, and the sessions it is attached to, by graph."""
 
     sessions: dict[str, Any]  # graph id -> its LinkSession

@@ -80,7 +80,7 @@ MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
-class Inbound:
+class CheckedPacket:
     """A checked inbound packet, ready for the graph inport handler."""
 
     port: str
@@ -127,7 +127,7 @@ class LinkSession:
         #: answered with an error), ``acked`` what the current connection was told.
         self._in = Incoming()
         self._inflight: set[int] = set()  # handed to the graph, not yet answered
-        self._queue: deque[tuple[int, Inbound]] = deque()
+        self._queue: deque[tuple[int, CheckedPacket]] = deque()
         self._feeder: threading.Thread | None = None
         #: The outbox: outbound packets (entries with their ``seq``) until the client acks.
         self._out: Outgoing[dict[str, Any]] = Outgoing()
@@ -191,7 +191,7 @@ class LinkSession:
         return client.send(wire.message("flowpy", command, payload), wire.URGENT)
 
     # -- inbound -----------------------------------------------------------------------------
-    def offer(self, seq: int, packet: Inbound | str) -> tuple[str, int]:
+    def offer(self, seq: int, packet: CheckedPacket | str) -> tuple[str, int]:
         """Take inbound packet ``seq`` (or, given a problem text, take it as failed).
 
         Returns ``(verdict, accepted)``: ``"new"``, ``"duplicate"`` (seq <= received: not
@@ -268,7 +268,7 @@ class LinkSession:
             for seq, packet in batch:
                 self._hand_over(seq, packet)
 
-    def _hand_over(self, seq: int, packet: Inbound) -> None:
+    def _hand_over(self, seq: int, packet: CheckedPacket) -> None:
         hosted = self.runtime.get_graph(self.graph)
         if hosted is None:
             self._finish(seq, f"packet {seq}: graph {self.graph!r} not found")

@@ -26,7 +26,7 @@ from flowpy import wire
 from flowpy.engine import counters
 
 if TYPE_CHECKING:
-    from .clients import Client
+    from .clients import ClientHandle
     from .hosting import HostedGraph
 
 log = logging.getLogger(__name__)
@@ -116,11 +116,11 @@ class StatsPublisher:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         #: client -> (graph or None for all, interval, next due time)
-        self._subscribers: dict[Client, list[Any]] = {}
+        self._subscribers: dict[ClientHandle, list[Any]] = {}
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def subscribe(self, client: Client, graph: str | None, interval: float) -> None:
+    def subscribe(self, client: ClientHandle, graph: str | None, interval: float) -> None:
         with self._lock:
             if self._stopped:
                 return
@@ -130,7 +130,7 @@ class StatsPublisher:
                 self._thread.start()
             self._changed.notify_all()
 
-    def unsubscribe(self, client: Client) -> None:
+    def unsubscribe(self, client: ClientHandle) -> None:
         with self._lock:
             if self._subscribers.pop(client, None) is not None:
                 self._changed.notify_all()
@@ -151,7 +151,8 @@ class StatsPublisher:
             if thread.is_alive():
                 log.warning("the flowpy-stats thread did not end within %gs", timeout)
 
-    def send_to(self, client: Client, graph: str | None, request_id: str | None = None) -> None:
+    def send_to(self, client: ClientHandle, graph: str | None,
+                request_id: str | None = None) -> None:
         """One ``flowpy:stats`` to one client (a reply when ``request_id`` is given)."""
         payload = runtime_stats(self.runtime, graph)
         client.send(
