@@ -113,11 +113,11 @@ def matches(info: dict[str, Any], word: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowpy.cli.run import register_graph_components
+    from flowpy.graphs.files import register_directory_components
 
     registry = Registry()
     try:
-        register_graph_components(registry, args.components_dir)
+        register_directory_components(registry, args.components_dir)
     except (OSError, ValueError) as exc:
         print(f"flowpy: --components-dir: {exc}", file=sys.stderr)
         return 2

@@ -23,10 +23,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flowpy.cli.run import apply_iips, register_graph_components
+from flowpy.cli.run import apply_iips
 from flowpy.engine.network import NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
-from flowpy.graphs.files import GRAPH_FILE_SUFFIXES, read_graph_file
+from flowpy.graphs.files import (
+    GRAPH_FILE_SUFFIXES,
+    read_graph_file,
+    register_directory_components,
+)
 from flowpy.graphs.model import Graph
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID = 0, 1, 2
@@ -159,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
     registry = Registry()
     try:
-        register_graph_components(registry, args.components_dir)
+        register_directory_components(registry, args.components_dir)
     except (OSError, ValueError) as exc:
         err.write(f"flowpy: --components-dir: {exc}\n")
         return EXIT_INVALID

@@ -35,7 +35,6 @@ import stat
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from flowpy.engine.failures import Failure
@@ -43,7 +42,7 @@ from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
 from flowpy.errors import missing_name
-from flowpy.graphs.files import read_graph_file
+from flowpy.graphs.files import read_graph_file, register_directory_components
 
 from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, LineReader, line_of_ip
 from .logs import chosen_level
@@ -105,32 +104,6 @@ def add_parser(subparsers: Any) -> None:
     )
     add_policy_options(parser, fail_fast=True)
     parser.set_defaults(func=run)
-
-
-def register_graph_components(registry: Registry, directories: list[str]) -> None:
-    """Every graph file under each directory as a subgraph component, and every ``.py`` file's
-    Component classes, named as ``flowpy serve --components-dir`` names them. ValueError/OSError
-    name the file that is wrong."""
-    from flowpy.engine.component_files import load_component_file, python_files
-    from flowpy.engine.subgraph import subgraph_class
-    from flowpy.graphs.files import file_component_name, graph_files
-
-    found: list[tuple[Path, str, type]] = []
-    for directory in map(Path, directories):
-        for path in python_files(directory):
-            found += [(path, name, cls)
-                      for name, cls in load_component_file(directory, path).items()]
-        for path in graph_files(directory):
-            try:
-                graph = read_graph_file(path)
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"component graph {path}: {exc}") from None
-            name = file_component_name(directory, path, graph)
-            found.append((path, name, subgraph_class(name, graph)))
-    for path, name, cls in found:
-        if name in registry:
-            raise ValueError(f"component file {path}: a component {name!r} exists already")
-        registry.register(name, cls)
 
 
 def parse_iip(spec: str) -> tuple[str, str, Any]:
@@ -279,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     registry = Registry()
     try:
-        register_graph_components(registry, args.components_dir)
+        register_directory_components(registry, args.components_dir)
     except (OSError, ValueError) as exc:
         err.write(f"flowpy: --components-dir: {exc}\n")
         return EXIT_INVALID
