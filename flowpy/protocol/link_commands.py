@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowpy.errors import missing_name
 from flowpy.runtime.clients import Request
-from flowpy.runtime.sessions import (
+from flowpy.runtime.link_session import (
     DEFAULT_WINDOW,
     MAX_BATCH,
     MAX_WINDOW,

@@ -31,7 +31,7 @@ from flowpy.wire import reports
 from .permissions import Grant
 
 if TYPE_CHECKING:
-    from .sessions import LinkSession
+    from .link_session import LinkSession
 
 log = logging.getLogger(__name__)
 

@@ -40,10 +40,11 @@ from flowpy.graphs.model import GraphError
 from .catalogue import Catalogue, ComponentSourceError
 from .clients import DEFAULT_MAX_INFLIGHT, ClientHandle, Request, Sink
 from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
+from .link_session import DEFAULT_GRACE
 from .output import OutputRouter
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .persistence import SaveReport, StateDirectory, default_state_dir
-from .sessions import DEFAULT_GRACE, SessionTable
+from .sessions import SessionTable
 from .stats import StatsPublisher
 
 log = logging.getLogger(__name__)

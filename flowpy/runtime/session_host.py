@@ -1,12 +1,14 @@
-"""What link sessions (:mod:`.sessions`) need of the runtime around them: narrow Protocols.
+"""What link sessions (:mod:`.link_session`) need of the runtime around them: narrow Protocols.
 
-Sessions find their graphs through :class:`GraphLookup` (the runtime) and send through
-:class:`SessionClient` (a connected :class:`~.clients.ClientHandle`), so they depend on these few
-members and not on the classes, and the runtime's modules import each other one way only.
+Sessions find their graphs through :class:`GraphLookup` (the runtime), send through
+:class:`SessionClient` (a connected :class:`~.clients.ClientHandle`) and start their threads
+through :class:`SessionOwner` (the :class:`~.sessions.SessionTable`), so they depend on these
+few members and not on the classes, and the runtime's modules import each other one way only.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -44,3 +46,13 @@ class SessionClient(Protocol):
         lane: wire.Lane = wire.NEWS,
         cancelled: Callable[[], bool] | None = None,
     ) -> bool: ...
+
+
+class SessionOwner(Protocol):
+    """What a session needs of the table that holds it: its runtime, whether the runtime is
+    closing, and a thread the table will join at shutdown."""
+
+    runtime: GraphLookup
+    closing: bool
+
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread: ...
