@@ -39,8 +39,9 @@ from flowpy.graphs.model import GraphError
 
 from .catalogue import Catalogue, ComponentSourceError
 from .clients import DEFAULT_MAX_INFLIGHT, ClientHandle, Request, Sink
-from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
+from .hosting import PORT_EVENTS, HostedGraph, check_graph_id
 from .link_session import DEFAULT_GRACE
+from .observers import edge_key
 from .output import OutputRouter
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .persistence import SaveReport, StateDirectory, default_state_dir
