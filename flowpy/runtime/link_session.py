@@ -93,8 +93,9 @@ class SessionError(FlowpyError):
 class LinkSession:
     """One durable session of one graph. Thread-safe."""
 
-    def __init__(self, table: SessionOwner, graph: str, session_id: str, grant: Grant,
-                 window: int) -> None:
+    def __init__(
+        self, table: SessionOwner, graph: str, session_id: str, grant: Grant, window: int
+    ) -> None:
         self.table = table
         self.runtime = table.runtime
         self.graph = graph
@@ -149,8 +150,13 @@ class LinkSession:
         return self._out.acked
 
     # -- the connection ------------------------------------------------------------------------
-    def attach(self, client: SessionClient, window: int, welcome: Callable[[dict[str, Any]], None],
-               batch: bool = False) -> None:
+    def attach(
+        self,
+        client: SessionClient,
+        window: int,
+        welcome: Callable[[dict[str, Any]], None],
+        batch: bool = False,
+    ) -> None:
         """Make ``client`` the session's connection: welcome, then replay, then new packets.
         ``batch``: the client said in its hello that it takes ``flowpy:packets``."""
         with self._send_lock:
@@ -250,8 +256,9 @@ class LinkSession:
 
     def _ensure_feeder(self) -> None:
         if self._feeder is None or not self._feeder.is_alive():
-            self._feeder = self.table.start_thread(self._feed, f"flowpy-in {self.graph} "
-                                                               f"{self.id[:8]}")
+            self._feeder = self.table.start_thread(
+                self._feed, f"flowpy-in {self.graph} {self.id[:8]}"
+            )
 
     def _feed(self) -> None:
         """The feeder thread: hand queued packets to the graph, in order."""
@@ -272,8 +279,13 @@ class LinkSession:
             self._finish(seq, f"packet {seq}: graph {self.graph!r} not found")
             return
         try:  # from here on the network answers, once: accepted, or refused at a stop
-            hosted.inport(packet.port, packet.event, packet.payload,
-                          lambda ok: self._accepted(seq, ok), lambda: self._queued(seq))
+            hosted.inport(
+                packet.port,
+                packet.event,
+                packet.payload,
+                lambda ok: self._accepted(seq, ok),
+                lambda: self._queued(seq),
+            )
         except NetworkError as exc:
             self._finish(seq, f"packet {seq} was not delivered: {exc}")
 
@@ -297,8 +309,13 @@ class LinkSession:
         return True
 
     # -- outbound ----------------------------------------------------------------------------
-    def publish(self, payloads: list[dict[str, Any]], cancelled: Callable[[], bool],
-                marker: bool = False, others: Callable[[], bool] = lambda: False) -> int:
+    def publish(
+        self,
+        payloads: list[dict[str, Any]],
+        cancelled: Callable[[], bool],
+        marker: bool = False,
+        others: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Put outport packets into the outbox and send them if connected; how many it took
         or let pass.
 
@@ -310,8 +327,14 @@ class LinkSession:
         with self._state:
             outbox = self._out
             if not marker:
-                self._state.wait_for(lambda: len(outbox) < self.window or self.closed
-                                     or cancelled() or (self.client is None and others()))
+                self._state.wait_for(
+                    lambda: (
+                        len(outbox) < self.window
+                        or self.closed
+                        or cancelled()
+                        or (self.client is None and others())
+                    )
+                )
                 if cancelled():
                     return 0
             if self.closed:
@@ -346,13 +369,22 @@ class LinkSession:
                 graph = self.graph
                 if several:
                     for start in range(0, len(batch), MAX_BATCH):
-                        client.send(wire.message("flowpy", "packets", {
-                            "graph": graph, "packets": batch[start:start + MAX_BATCH]}),
-                            wire.STREAM, cancelled)
+                        client.send(
+                            wire.message(
+                                "flowpy",
+                                "packets",
+                                {"graph": graph, "packets": batch[start : start + MAX_BATCH]},
+                            ),
+                            wire.STREAM,
+                            cancelled,
+                        )
                 else:
                     for entry in batch:
-                        client.send(wire.message("flowpy", "packet", {"graph": graph, **entry}),
-                                    wire.STREAM, cancelled)
+                        client.send(
+                            wire.message("flowpy", "packet", {"graph": graph, **entry}),
+                            wire.STREAM,
+                            cancelled,
+                        )
 
     def client_ack(self, seq: int) -> None:
         """The client has every outbound packet up to ``seq``: drop them, make room."""

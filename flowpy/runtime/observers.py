@@ -37,8 +37,10 @@ def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
 
 def edge_key(src: dict[str, Any], tgt: dict[str, Any]) -> EdgeKey:
     """The key ``network:edges`` selections and taps share for the edge ``src`` -> ``tgt``."""
-    return (port_key(src["node"], src["port"], src.get("index")),
-            port_key(tgt["node"], tgt["port"], tgt.get("index")))
+    return (
+        port_key(src["node"], src["port"], src.get("index")),
+        port_key(tgt["node"], tgt["port"], tgt.get("index")),
+    )
 
 
 @dataclass
@@ -110,8 +112,11 @@ class EdgeObservers:
             src = wire.port_dict(edge.src.node, edge.src.port, edge.src.index)
             tgt = wire.port_dict(edge.tgt.node, edge.tgt.port, edge.tgt.index)
             secure = bool((edge.metadata or {}).get("secure"))
-            self._edges.append(_Edge(edge_key(src, tgt), edge.src, edge.tgt, src, tgt,
-                                     wire.edge_id(src, tgt), secure))
+            self._edges.append(
+                _Edge(
+                    edge_key(src, tgt), edge.src, edge.tgt, src, tgt, wire.edge_id(src, tgt), secure
+                )
+            )
         self._initials = []
         for iip in initials:
             tgt = wire.port_dict(iip.tgt.node, iip.tgt.port, iip.tgt.index)
@@ -122,8 +127,7 @@ class EdgeObservers:
         hosted = self.hosted
         watchers = []
         if hosted.debug:
-            watchers = [c for c in hosted.runtime.clients()
-                        if c.grant.may_receive("network-data")]
+            watchers = [c for c in hosted.runtime.clients() if c.grant.may_receive("network-data")]
         tracer = hosted.tracer
         tracing = tracer is not None and tracer.active
         targets: dict[EdgeKey, tuple[ClientHandle, ...]] = {}
@@ -136,8 +140,9 @@ class EdgeObservers:
                 targets[edge.key] = clients
                 if edge.key not in self._taps:
                     try:
-                        self._taps[edge.key] = network.tap(edge.src_ref, edge.tgt_ref,
-                                                           self._observer(edge))
+                        self._taps[edge.key] = network.tap(
+                            edge.src_ref, edge.tgt_ref, self._observer(edge)
+                        )
                     except (NetworkError, KeyError, ValueError) as exc:
                         log.debug("graph %s: cannot tap %s: %s", hosted.id, edge.id, exc)
             elif edge.key in self._taps:
@@ -182,8 +187,13 @@ class EdgeObservers:
         tracing = tracer is not None and tracer.active
         if not clients and not tracing:
             return
-        payload = {"id": edge.id, "graph": self.hosted.id, "src": edge.src, "tgt": edge.tgt,
-                   **extra}
+        payload = {
+            "id": edge.id,
+            "graph": self.hosted.id,
+            "src": edge.src,
+            "tgt": edge.tgt,
+            **extra,
+        }
         if clients:
             message = wire.message("network", command, payload)
             for client in clients:
@@ -199,13 +209,20 @@ class EdgeObservers:
         tracing = tracer is not None and tracer.active
         watchers = []
         if hosted.debug:
-            watchers = [c for c in hosted.runtime.clients()
-                        if c.grant.may_receive("network-data") and c.wants_initials(hosted.id)]
+            watchers = [
+                c
+                for c in hosted.runtime.clients()
+                if c.grant.may_receive("network-data") and c.wants_initials(hosted.id)
+            ]
         if not watchers and not tracing:
             return
         for iip in self._initials:
-            payload = {"id": iip.id, "graph": hosted.id, "tgt": iip.tgt,
-                       "data": wire.jsonable(iip.data)}
+            payload = {
+                "id": iip.id,
+                "graph": hosted.id,
+                "tgt": iip.tgt,
+                "data": wire.jsonable(iip.data),
+            }
             message = wire.message("network", "data", payload)
             for client in watchers:
                 client.send_debug(message)
