@@ -53,7 +53,9 @@ from flowpy.wire import DEBUG, STREAM, Lane, encode
 from flowpy.wire.lanes import OUTPUT
 
 from . import frames
+from .pacing import TokenBucket
 from .recording import Recorder
+from .serial_socket import SerialSocket
 from .writeahead import DEFAULT_WRITE_AHEAD, WriteAhead
 
 log = logging.getLogger(__name__)
@@ -73,30 +75,6 @@ DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0:
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
 _connection_ids = itertools.count(1)
-
-
-class _SerialSocket:
-    """A socket whose ``send`` writes everything (``sendall``) under one lock, for whatever
-    else holds the socket object (simple-websocket's handshake and goodbye)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.raw = sock
-        self.lock = threading.Lock()
-
-    def send(self, data: bytes) -> int:
-        with self.lock:
-            self.raw.sendall(data)
-        return len(data)
-
-    def shutdown_now(self) -> None:
-        """Wake every thread blocked on this socket: their recv/send fail at once."""
-        try:
-            self.raw.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def __getattr__(self, name: str) -> Any:  # recv, close, fileno, ... as the real socket
-        return getattr(self.raw, name)
 
 
 class ClientConnection:
@@ -129,7 +107,7 @@ class ClientConnection:
         self.end_reason = "the connection ended"
         self.subprotocol = subprotocol
         self.codec = codec
-        self.sock = sock if isinstance(sock, _SerialSocket) else _SerialSocket(sock)
+        self.sock = sock if isinstance(sock, SerialSocket) else SerialSocket(sock)
         self.dropped = 0  # debug messages dropped because their queue was full
         self.unencodable = 0  # messages dropped because they could not be framed
         self.sent = 0  # messages written to the socket
@@ -138,10 +116,7 @@ class ClientConnection:
         self._capacity = max(1, int(queue_size))
         self._hard_limit = hard_limit or max(4 * self._capacity, self._capacity + 256)
         self._debug_limit = self._capacity
-        self._debug_rate = float(debug_rate)
-        self._debug_burst = max(1.0, debug_rate / 5)
-        self._debug_tokens = self._debug_burst
-        self._debug_refilled = time.monotonic()
+        self._debug_pace = TokenBucket(debug_rate, debug_rate / 5)  # guarded by _lock
         self._seq = 0
         # (seq, lane, text or frame bytes): replies, news and control frames (lane None)
         self._main: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
@@ -268,24 +243,10 @@ class ClientConnection:
         with self._lock:
             if self._closing or self._broken:
                 return False
-            if len(self._debug) >= self._debug_limit or not self._debug_token():
+            if len(self._debug) >= self._debug_limit or not self._debug_pace.take():
                 self.dropped += 1
                 return False
             return True
-
-    def _debug_token(self) -> bool:
-        """Lock held: take one token of the debug pace (see the module docstring)."""
-        rate = self._debug_rate
-        if not rate:
-            return True
-        now = time.monotonic()
-        tokens = min(self._debug_burst, self._debug_tokens + (now - self._debug_refilled) * rate)
-        self._debug_refilled = now
-        if tokens < 1.0:
-            self._debug_tokens = tokens
-            return False
-        self._debug_tokens = tokens - 1.0
-        return True
 
     def _wait_for_room(self, cancelled: Callable[[], bool] | None = None) -> bool:
         """Lock held: wait until the main queue is below capacity. False if the client is gone,
