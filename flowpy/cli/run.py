@@ -1,25 +1,8 @@
 """``flowpy run GRAPH``: run a graph file to completion, Unix-style.
 
-Exported inports can be fed from stdin (``--stdin PORT``, one IP per line) and exported
-outports printed to stdout (``--stdout PORT``, one line per IP), both in the line format
-``--format`` names (flowpy/cli/lines.py: JSON by default, so one run's output is another's
-input). Back-pressure reaches
-the shell: a slow reader of stdout slows the graph, and stdin is read only as fast as the
-graph accepts it, so memory stays bounded by the connection capacities.
-
-A process that fails on an IP is reported on stderr in one line (the traceback only at
-``--log-level debug``) and, by default, goes on with the next IP, so a run processes
-everything; at the end each failing node gets a summary line and the exit status is 1.
-``--fail-fast`` (``--on-error stop``) stops a failing process instead (flowpy/cli/policy.py).
-
-Exit status: 0 when every process ended cleanly, 1 after a process error, 2 when the graph
-cannot be loaded or started (an empty graph included), 3 when ``--timeout`` stopped it, 130
-after SIGINT (Ctrl-C) and 143 after SIGTERM.
-
-A signal stops the graph the way ``network:stop`` does: what stdin already handed in runs out
-to stdout first (the drain), unless ``--no-drain``; a second signal stops at once, and a
-process that does not end within a second of it is left behind: flowpy exits (130) anyway,
-so nothing hangs.
+stdin feeds exported inports and stdout prints exported outports, one IP per line, with
+back-pressure to the shell; a failure is one line on stderr; a signal drains, a second one
+stops at once and nothing hangs. Options and exit statuses: docs/getting-started.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Only clients that ask for it (a Bridge) ever send these commands, and every ``fl
 message the runtime sends goes to the sender or to the connection of a session, so standard
 clients never see one. Permissions are those of ``runtime:packet`` (``protocol:runtime``,
 checked by the dispatcher); which ports a session may use is decided by the grant of the
-secret that opened it (see :mod:`flowpy.runtime.sessions` for the session itself).
+secret that opened it (see :mod:`flowpy.runtime.link_session` for the session itself).
 
 A connection holds at most one session per graph: ``flowpy:packet`` names only its graph, so
 the graph selects the connection's session. While it holds one, that connection receives

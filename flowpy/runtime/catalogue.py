@@ -1,22 +1,10 @@
 """What a runtime offers as components beyond its Python library: graphs, files and sources.
 
-Graphs as components. Every hosted graph except the main one is also a component (a
-subgraph, wired inline by the engine) named ``<library>/<graph id>``: the library is the
-graph's ``properties.library`` (``graph:clear`` sets it) or ``graphs``, and an id that already
-contains a ``/`` is the name as it is. So are the ``.fbp``/``.json`` files of
-``components_dir``: ``DIR/Name.fbp`` is ``<properties.library or graphs>/Name`` and
-``DIR/lib/Name.fbp`` is ``lib/Name`` (as ``components/lib/name.py`` is for Python). The
-``.py`` files of ``components_dir`` register their Component classes
-(:mod:`flowpy.engine.component_files`: ``DIR/lib/shout.py``'s ``Shout`` is ``lib/Shout``,
-``DIR/shout.py``'s is ``shout/Shout``). Such a file is read-only (edit the file; the directory
-is read again on ``component:list`` and ``network:start``). A name already taken by another
-component is not reused (logged).
-
-Sources. ``component:source`` compiles Python code into a component (:func:`compile_component`);
-the catalogue keeps the code so ``getsource`` shows it and a restart compiles it again.
-
-The catalogue only registers and unregisters; the runtime announces what changed
-(``component:component``), so every method that changes names returns them.
+Every hosted graph but the main one is a subgraph component, so are the files of the
+components directory (read through :mod:`flowpy.graphs.files`), and ``component:source``
+compiles code into one. The catalogue only registers and unregisters, never takes a name
+another component holds, and returns the names it changed; the runtime announces them.
+Naming: docs/graphs.md.
 """
 
 from __future__ import annotations

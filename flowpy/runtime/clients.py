@@ -1,19 +1,9 @@
 """The clients of a runtime: where each one's messages go, what it may do, what it watches.
 
-A transport gives the runtime each connection's *sink*; the runtime wraps it in a
-:class:`ClientHandle`. The lane (:mod:`flowpy.wire.lanes`) of each message says how it may wait:
-only ``STREAM`` sends (graph output, from the graph outport handler) wait for a slow client;
-replies and broadcasts never wait; debug data is dropped (and counted) rather than slow
-anything.
-
-Flow control of input: a client may have at most ``max_inflight`` ``runtime:packet`` requests
-taken but not yet answered; at that point the client's sink is asked to stop reading
-(``sink.pause_reading()``, then ``sink.resume_reading()`` once answers made room), so a client
-that ignores ``packetsent`` meets TCP back-pressure instead of growing the server's memory.
-
-A :class:`Request` is one message being handled: who sent it and with which grant, which
-``requestId`` to answer, and what it changed that must be announced once it is done (an edit
-that cascades changes the exported ports several times; clients hear of them once).
+A :class:`ClientHandle` wraps a transport's sink; the lane of each message says how it may
+wait (:mod:`flowpy.wire.lanes`); at most ``max_inflight`` unanswered ``runtime:packet`` pause
+the client's reading. A :class:`Request` is one message being handled and what it must
+announce when done (docs/architecture.md, "The runtime").
 """
 
 from __future__ import annotations

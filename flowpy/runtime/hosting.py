@@ -1,21 +1,9 @@
-"""One graph as the runtime hosts it: the model, its network runs, debug observation and tracing.
+"""One graph as the runtime hosts it (:class:`HostedGraph`): the model, its network runs, tracing.
 
-:class:`HostedGraph` is the runtime's :class:`~flowpy.engine.listener.NetworkListener` for its
-graph; what a running network reports becomes typed events handed to one ``emit`` callable:
-
-* lifecycle -> ``network:started`` / ``network:stopped`` (also when the network finishes by
-  itself: ``started`` stays true until it is stopped, ``running`` becomes false);
-* exported ports -> ``runtime:packet`` (connect/disconnect, and every IP leaving an outport,
-  which waits for an allowed client rather than being dropped);
-* edges -> ``network:connect/begingroup/data/endgroup/disconnect`` for the clients that asked
-  (``network:edges``) while debug is on, through :meth:`Network.tap` so untapped edges cost
-  nothing; the same taps feed the trace buffer while a trace runs;
-* errors and console output -> ``network:processerror`` / ``network:output``.
-
-Two locks, for two different jobs: ``_control`` serialises start/stop of this graph (it is held
-while a stop joins the network's threads, so no listener callback may take it), ``lock`` guards
-the reported state and is held while a state change is announced, so a ``getstatus`` can never
-overtake the ``network:stopped`` of a network that just finished.
+It is the network's listener and turns what the network reports into typed events handed to
+one ``emit`` callable (:mod:`.graph_events`); debug taps are :mod:`.observers`. Two locks:
+``_control`` serialises start and stop, ``lock`` guards the reported state while a change is
+announced (docs/architecture.md, "A hosted graph").
 """
 
 from __future__ import annotations

@@ -1,43 +1,9 @@
-"""Durable link sessions: the state behind the ``flowpy`` sub-protocol (docs/bridge-protocol.md).
+"""One durable link session of one graph (:class:`LinkSession`): exactly-once across reconnects.
 
-A session outlives the connection that opened it, so it lives in the runtime (a
-:class:`SessionTable`), keyed by (graph id, session id), and a connection only *attaches* to
-it. That is what makes the link exactly-once across reconnects: the session remembers the
-highest inbound sequence number it took (``received``) and keeps every outbound packet until
-the client acknowledges it (the *outbox*), whoever is connected at the time.
-
-Inbound (client -> graph). The reader thread of a connection never blocks on the network:
-it only checks the sequence number and queues the packet; a *feeder* thread per session
-(``flowpy-in <graph> <session>``) hands packets to the graph inport handler, where it may wait
-for room. Were the reader to wait there, the client's acknowledgements of *outbound* packets,
-which arrive on the same socket, could not be read while the graph waits for exactly those
-acknowledgements to make room in its outbox: a deadlock between the two directions.
-
-Cumulative acknowledgement: ``flowpy:ack {seq: n}`` means every packet up to ``n`` was either
-accepted by the network or answered with a ``flowpy:error`` carrying its ``seq`` (a packet
-that cannot be delivered is final, never retried, and must not hold the client's window
-forever). Packets handed to a network that stops before accepting them get such an error
-when the network has stopped.
-
-Outbound (graph -> client). The graph outport handler thread appends to the outbox; a data
-or bracket packet waits while the outbox holds ``window`` packets (back-pressure, also while
-the client is away), until an ack makes room, the session ends, or the network stops. The
-connect/disconnect markers of the outports never wait (they are emitted by ``network:start``
-and after a stop, where waiting would hang the request or the stop), so they may take the
-outbox a few entries past ``window``. Everything sent to the session's connection goes
-through one lock per session, so a replay after ``hello`` is never overtaken by new packets.
-
-Sessions belong to their connection (docs/bridge-protocol.md, "Sessions and connections",
-states the rule). A session is *owned* by the connection that opened or last resumed it; a
-connection owns at most ``per_connection``, detached ones included. When its connection
-closes, the session waits ``grace`` seconds for a ``hello``, then the table's expiry thread
-ends it as ``bye`` would. While away it keeps taking packets while its outbox has room; once
-full it lets packets pass (``missed``) if somebody else may take them: a standard client of
-another grant (one of the session's own grant may be its Bridge reconnecting) or another
-connected session of the port. Otherwise it holds the graph back, exactly-once as always.
-
-The counting itself (duplicates, gaps, cumulative acks, the outbox trimmed by acks) is
-:mod:`flowpy.wire.sequencing`, shared with the client end of the link.
+It remembers the highest inbound seq it took and keeps every outbound packet until acked (the
+outbox), whoever is connected. The connection's reader never blocks on the network (a feeder
+thread per session does), and everything sent to the connection goes through one send lock, so
+a replay is never overtaken. Why: docs/architecture.md ("Link sessions").
 """
 
 from __future__ import annotations

@@ -1,26 +1,8 @@
 """The state directory: what a runtime keeps across restarts, written so a crash never breaks it.
 
-Layout of ``<state_dir>``:
-
-* ``runtime-id``: the runtime's UUID, made on first use, so clients recognise it across
-  restarts;
-* ``graphs/<file>.json``: every graph ``network:persist`` saved, and ``graphs.json``, the
-  index (which graph is main, which file holds which graph);
-* ``components.json``: the sources of components compiled with ``component:source``;
-* ``start.json``: which graphs' networks run, so a restart starts them again (``serve
-  --start``, ``network:start``/``network:stop``);
-* ``remotes.json``: the exported ports of each ``serve --remote`` last discovered, so the
-  runtime can start while a remote is down;
-* ``lock``: the pid of the ``flowpy serve`` using the directory (:class:`StateLock`).
-
-``flowpy serve`` without ``--state-dir`` uses ``<base>/<label>-<port>``
-(:func:`default_state_dir`), so two runtimes on one machine keep apart, each with its
-own id.
-
-Every file is written atomically; the index is written after the graph files and files no
-longer listed are removed last, so a crash at any point leaves a consistent state. Temporary
-files a crash left behind are removed at start-up. A file that cannot be read is reported
-through ``problem`` and skipped: never fatal.
+Every file is written atomically and the index after the files it names, so a crash at any
+point leaves a consistent state; a file that cannot be read is reported and skipped, never
+fatal. The layout: docs/architecture.md ("The state directory") and docs/deployment.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
 """Everything one flowpy process serves over the FBP protocol, behind a transport-free boundary.
 
-The runtime holds several graphs (one of them *main*), each a
-:class:`~flowpy.runtime.hosting.HostedGraph` with its network; the component registry and the
-catalogue of graph and source components; the connected clients (:mod:`.clients`) and what
-each may do; the link extension's sessions; and a stable id, kept in the state directory
-(:mod:`.persistence`) so clients recognise the runtime across restarts.
-
-It knows nothing of sockets and nothing of the protocol's commands: a transport connects a
-client's *sink* (:meth:`Runtime.connect`), the protocol layer (:mod:`flowpy.protocol`) decodes
-each message and calls a handler, and handlers act through this object, which sends through
-the sinks. Tests drive the whole of it with a recording sink::
-
-    runtime = Runtime(registry=None, state_dir=None, label="flowpy", secret=None, permissions=None)
-    endpoint = flowpy.protocol.Endpoint(runtime)
-    client = endpoint.connect(sink)          # sink.send(message: dict, lane: wire.Lane) -> bool
-    endpoint.receive_text(client, text)      # one text frame; never raises
-
-Requests are explicit (:class:`~flowpy.runtime.clients.Request`): whatever a request changes
-is attributed to it, so its sender gets the acks as replies (with ``responseTo``), and what
-must be announced once (``runtime:ports``, ``component:component``) is collected on it and
-sent by :meth:`Runtime.finish` after the request's own acks.
+The :class:`Runtime` holds the hosted graphs (one of them main), the registry and catalogue,
+the connected clients, the link sessions and a stable id. It knows no socket and no protocol
+command: transports connect sinks, handlers act through it, and explicit requests get their
+acks as replies. How to drive it without a socket: docs/architecture.md ("The runtime").
 """
 
 from __future__ import annotations

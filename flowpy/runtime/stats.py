@@ -1,18 +1,9 @@
 """What the runtime's graphs are doing, as numbers: one snapshot for every reader.
 
-Three readers want the same picture: the live view (the ``flowpy:stats`` messages a page
-subscribes to), ``GET /metrics`` (Prometheus, at scrape time) and ``flowpy status``. So
-:func:`graph_stats` is the one place that reads a hosted graph and its running network:
-the graph's state, each process's state, errors and restarts, each edge's IPs passed and
-queued, and the IPs in and out of each exported port.
-
-Cheap by construction: the engine only increments counters it holds anyway (a connection's
-``passed``, the port handlers' ``port_counts``); this module reads them when somebody asks.
-:class:`StatsPublisher` asks once per interval, and only while at least one client is
-subscribed: with no subscriber its thread does not exist.
-
-``restarts`` counts the fresh instances a process got after failures in this run (its error
-policy, :mod:`flowpy.engine.failures`), as the edges' ``ips`` count this run's IPs.
+:func:`graph_stats` is the one reader of a hosted graph's counts for the live view
+(``flowpy:stats``), ``GET /metrics`` and ``flowpy status``; :class:`StatsPublisher` pushes it
+only while a client is subscribed. Cheap by construction (docs/architecture.md, "A hosted
+graph"); ``restarts`` and ``ips`` count this run.
 """
 
 from __future__ import annotations

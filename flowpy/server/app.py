@@ -1,24 +1,10 @@
 """The flowpy Flask app: the FBP protocol WebSocket and a status page, both at ``/``.
 
-Transport only: every message a client sends is handed to the protocol's entry point, an
-:class:`~flowpy.protocol.Endpoint` (``endpoint.receive_text`` / ``endpoint.receive_binary``),
-and everything the runtime sends to a client goes through that client's
-:class:`~flowpy.server.connection.ClientConnection`, the *sink* it was given by
-``endpoint.connect(sink)``.
-
-flask-sock routes the WebSocket and simple-websocket makes the handshake (answering the
-``noflo`` subprotocol); from then on the connection's own reader and writer own the socket
-(simple-websocket's background reader thread is never started, see :class:`_NoThread`).
-
-Per-message compression. Browsers and Node's ``ws`` offer permessage-deflate, and
-simple-websocket accepts whatever is offered; compressing and inflating every small protocol
-message in pure Python costs several times more than everything else flowpy does with it
-(docs/deployment.md has the figures). So the offer is declined unless the app is made with
-``compression=True`` (``flowpy serve --compression``), for links where bandwidth matters more
-than CPU.
-
-Origins. A handshake that carries an ``Origin`` header is refused with HTTP 403, before the
-upgrade, unless :mod:`~flowpy.server.origins` allows it (``allow_origins``).
+Transport only: frames go to the protocol's :class:`~flowpy.protocol.Endpoint`, and what the
+runtime sends goes through each client's :class:`~flowpy.server.connection.ClientConnection`.
+After the handshake the connection's own reader and writer own the socket. Compression is
+declined unless asked for; a foreign ``Origin`` is refused (:mod:`.origins`). See
+docs/architecture.md ("WebSocket frames") and docs/deployment.md.
 """
 
 from __future__ import annotations

@@ -1,39 +1,9 @@
-"""One client connection: its reader, its writer, and the queue between the runtime and the socket.
+"""One client connection: its reader, its writer, and the queues between the runtime and the socket.
 
-One connection = one reader and exactly one writer, and neither ever dies of one message:
-
-* the **reader** is the request thread of the WebSocket route (:meth:`ClientConnection.serve`):
-  it reads the socket, parses frames and hands each message to the runtime, in order. It
-  stops reading, which is TCP back-pressure on that client alone, while the runtime has paused
-  its input (too many ``runtime:packet`` requests unanswered, see ``flowpy.runtime``) or while
-  the client's own replies are piling up unread. A frame that breaks the protocol closes the
-  connection with the code RFC 6455 gives (1002, 1007 for text that is not UTF-8, 1009).
-* the **writer** is a named thread that drains the queue and writes frames with one
-  ``sendall`` per batch. A message that cannot be framed is dropped, counted and logged, and
-  the writer goes on; if the writer ends for any reason, the connection is closed at once.
-  One shortcut: a STREAM message (graph output) that finds the queues empty, nothing being
-  written and the kernel under the bound below is written at once by the graph outport
-  handler that sends it, with a send that never blocks (the rest of a frame the socket did
-  not take is the writer's first job): the last thread hop of every output saved. Replies do
-  not take it: their senders (the inport handler above all) are on the critical path of the
-  data, which would wait for their system call. Either way one thread at a time writes, so
-  frames never interleave.
-
-The queues follow the lanes (:mod:`flowpy.wire.lanes`): replies and news in one ordered
-queue, graph output in a second, debug data in a third, and the writer always takes from the
-first that holds something, so replies overtake queued output. URGENT, NEWS and REPORT sends
-never wait: a client that lets more than ``hard_limit`` of them pile up is cut (it cannot be
-served without holding up whoever is sending). STREAM sends wait for room (back-pressure into
-the graph outport handler); if the writer takes nothing for ``stall_timeout`` seconds while one
-waits, the client is cut. DEBUG messages are dropped and counted when their queue is full, and
-paced to ``debug_rate`` messages a second (a token bucket, bursts of up to
-``debug_rate // 5``); a message the pace or the queue would drop is dropped before it is
-encoded.
-
-Once written, a message sits in the kernel, where nothing can overtake it, so the writer
-writes little ahead (:mod:`.writeahead`): before each batch it waits until fewer than
-``write_ahead`` bytes (16 KB) are unsent there, and a batch holds at most BATCH_BYTES (16 KB,
-or one larger message). A reply is never behind more than about 32 KB the server has written.
+One reader and exactly one writer, and neither dies of one message; one thread at a time
+writes, so frames never interleave; replies overtake queued output (the lanes,
+:mod:`flowpy.wire.lanes`); what sits in the kernel is kept small (:mod:`.writeahead`). Rules and
+reasons: docs/architecture.md ("One client connection", "How a frame travels").
 """
 
 from __future__ import annotations
