@@ -38,6 +38,7 @@ STOP_TIMEOUT = 10.0
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``flowpy participant``: a graph or component on a broker as a MsgFlo participant."""
     parser = subparsers.add_parser(
         "participant", help="run a graph or component as a MsgFlo participant on a broker",
         description="Run a graph (.json/.fbp) or a single component (LIB/NAME) with its "
@@ -124,6 +125,7 @@ class _Errors(NetworkListener):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the participant until a signal or the graph's end; the exit status says how it ended."""
     err = sys.stderr
     # pika logs every frame (INFO) and every failed connection attempt with a traceback
     # (ERROR); the participant reports connection states itself (-v, the shared logging

@@ -43,6 +43,7 @@ CUT_GRACE = 1.0
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``flowpy run``: a graph file run to completion, fed from stdin."""
     parser = subparsers.add_parser(
         "run", help="run a graph file to completion",
         description="Run a .fbp or .json graph until every process has ended. Exported ports "
@@ -90,6 +91,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def parse_iip(spec: str) -> tuple[str, str, Any]:
+    """``NODE.PORT=VALUE`` in parts (VALUE as JSON if it parses); ValueError if malformed."""
     target, sep, raw = spec.partition("=")
     node, dot, port = target.rpartition(".")
     if not sep or not dot or not node or not port:
@@ -102,6 +104,7 @@ def parse_iip(spec: str) -> tuple[str, str, Any]:
 
 
 def apply_iips(graph: Any, specs: list[str]) -> None:
+    """Each ``--iip NODE.PORT=VALUE`` as an initial IP of ``graph``; ValueError names a bad one."""
     from flowpy.graphs.model import PortRef
 
     for spec in specs:
@@ -131,22 +134,27 @@ class CliListener(NetworkListener):
                 self.out.flush()
 
     def output(self, network: Network, node: str, text: str) -> None:
+        """A process's console output goes to stdout as it is."""
         self._write(text)
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
+        """An IP leaving an outport chosen with ``--stdout`` becomes one line on stdout."""
         if port.lower() in self.stdout_ports:
             line = line_of_ip(ip, self.format)
             if line is not None:
                 self._write(line)
 
     def process_failed(self, network: Network, failure: Failure) -> None:
+        """A process failure: one line on stderr now, a summary line per node at the end."""
         self.failures.failed(failure)
 
     @property
     def errors(self) -> int:
+        """How many process failures the run had (non-zero: exit status 1)."""
         return self.failures.count
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
+        """A stop cut IPs off: say how many on stderr, never silently."""
         why = "the drain did not finish" if not drained else "stopped at once"
         with self._lock:
             self.err.write(f"flowpy: {count} IP(s) still inside the graph were discarded "
@@ -223,6 +231,7 @@ def _unknown_port(kind: str, port: str, exported: Any) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``flowpy run``: load, wire and run the graph to its end; the exit status says how it went."""
     out, err = sys.stdout, sys.stderr
     try:
         graph = read_graph_file(args.graph, args.graph_format)

@@ -98,6 +98,8 @@ class PortRef:
 
 @dataclass
 class Node:
+    """A process of the graph: its id, its component and its metadata."""
+
     id: str
     component: str
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +108,8 @@ class Node:
 
 @dataclass
 class Edge:
+    """A connection from an outport to an inport."""
+
     src: PortRef
     tgt: PortRef
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +119,8 @@ class Edge:
 
 @dataclass
 class Initial:
+    """An initial IP: data delivered to an inport when the network starts."""
+
     data: Any
     tgt: PortRef
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +130,8 @@ class Initial:
 
 @dataclass
 class Export:
+    """An exported port: the graph's public port name maps to this process's port."""
+
     process: str
     port: str
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +140,8 @@ class Export:
 
 @dataclass
 class Group:
+    """A named set of nodes (for editors; nothing runs differently)."""
+
     name: str
     nodes: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)

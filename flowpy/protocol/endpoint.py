@@ -77,9 +77,11 @@ class Endpoint:
 
     # -- the transport boundary --------------------------------------------------------------
     def connect(self, sink: Sink) -> ClientHandle:
+        """A transport has a new client: the runtime wraps its sink and answers with the handle."""
         return self.runtime.connect(sink)
 
     def disconnect(self, client: ClientHandle) -> None:
+        """The connection ended: its link sessions wait out their grace, its subscriptions end."""
         self.runtime.disconnect(client)
 
     def receive_text(self, client: ClientHandle, text: str) -> None:
@@ -91,6 +93,7 @@ class Endpoint:
         self._receive(client, parse, message)
 
     def receive_binary(self, client: ClientHandle, data: bytes) -> None:
+        """A binary frame: refused with an error, since the protocol is JSON text."""
         self._refuse(client, EnvelopeError("binary frames are not supported"))
 
     def trusted(self, client: ClientHandle) -> bool:
@@ -101,12 +104,15 @@ class Endpoint:
         return not self.runtime.permissions.has_secrets or client.authenticated
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every network and the runtime's threads (the transport is shutting down)."""
         self.runtime.shutdown(timeout)
 
     def cut_drains(self) -> None:
+        """Cut short every drain in progress (a second signal)."""
         self.runtime.cut_drains()
 
     def status(self) -> dict[str, Any]:
+        """The runtime's status document (``GET /``)."""
         return self.runtime.status()
 
     # -- handling ----------------------------------------------------------------------------

@@ -144,6 +144,7 @@ class Catalogue:
         return changed
 
     def component_of_graph(self, graph_id: str) -> str | None:
+        """The component name a hosted graph is offered under, or None (the main graph, a clash)."""
         with self._lock:
             return self._graph_components.get(graph_id)
 

@@ -38,7 +38,8 @@ class Sink(Protocol):
     waiting for room re-check their ``cancelled``)."""
 
     def send(self, message: dict[str, Any], lane: wire.Lane = wire.NEWS,
-             cancelled: Callable[[], bool] | None = None) -> bool: ...
+             cancelled: Callable[[], bool] | None = None) -> bool:
+        """Hand ``message`` to the transport on ``lane``; False if it was not taken."""
 
 
 def _nothing() -> None:
@@ -116,6 +117,7 @@ class ClientHandle:
             getattr(self.sink, "pause_reading", _nothing)()
 
     def packet_answered(self) -> None:
+        """A ``runtime:packet`` was answered: reading resumes once a quarter is free."""
         with self._flow:
             self._inflight -= 1
             resume = self._paused and self._inflight <= self.max_inflight * 3 // 4
@@ -126,9 +128,11 @@ class ClientHandle:
 
     @property
     def inflight(self) -> int:
+        """``runtime:packet`` requests taken and not yet answered (input flow control)."""
         return self._inflight
 
     def wants_edge(self, graph: str, key: Any) -> bool:
+        """Does this client want debug data of that edge? (No selection: every edge.)"""
         selected = self.edge_filters.get(graph)
         return selected is None or key in selected
 

@@ -92,12 +92,15 @@ class GraphHost(Protocol):
     #: what a process does after a failure unless its node says otherwise
     error_policy: ErrorPolicy
 
-    def clients(self) -> list[ClientHandle]: ...
+    def clients(self) -> list[ClientHandle]:
+        """The connected clients (debug data goes to those who watch)."""
 
-    def network_intent(self, graph_id: str, running: bool) -> None: ...
+    def network_intent(self, graph_id: str, running: bool) -> None:
+        """Remember whether the graph's network should run after a restart (``start.json``)."""
 
     def graph_changed(self, hosted: HostedGraph, event: str, payload: dict[str, Any],
-                      cause: Request | None) -> None: ...
+                      cause: Request | None) -> None:
+        """The graph model changed: forward the ack to clients and sync graph components."""
 
 
 class HostedGraph(NetworkListener):
@@ -250,6 +253,7 @@ class HostedGraph(NetworkListener):
         }
 
     def has_exports(self) -> bool:
+        """Does the graph export any port? (Only then are ``runtime:ports`` worth sending.)"""
         return bool(self.graph.inports or self.graph.outports)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -294,6 +298,7 @@ class HostedGraph(NetworkListener):
             self._lifecycle_cause = None
 
     def cut_drain(self) -> None:
+        """Cut short the drain of a stop in progress (a second signal, ``drain: false``)."""
         network = self.network
         if network is not None:
             network.cut_drain()
@@ -324,6 +329,7 @@ class HostedGraph(NetworkListener):
             return status
 
     def uptime(self) -> float:
+        """Seconds since the network started (0 when not started), for ``network:status``."""
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
     def inport(self, port: str, event: str, payload: Any,
@@ -381,6 +387,7 @@ class HostedGraph(NetworkListener):
         self.emit(OutputStopping(self.id))
 
     def stopped(self, network: Network) -> None:
+        """The network stopped: every edge disconnects, taps go, ``network:stopped`` is emitted."""
         with self.lock:
             if network is not self.network:
                 return
@@ -432,6 +439,7 @@ class HostedGraph(NetworkListener):
         return entry
 
     def output(self, network: Network, node: str, text: str) -> None:
+        """A process's console output becomes ``network:output``."""
         self.emit(NetworkOutput(self.id, str(text)))
 
     # -- NetworkListener: exported ports -------------------------------------------------------

@@ -363,6 +363,7 @@ class LinkSession:
                 self._state.notify_all()
 
     def outbox_size(self) -> int:
+        """Outbound packets kept until the client acks them."""
         with self._state:
             return len(self._out)
 

@@ -66,26 +66,32 @@ class _Initial:
 class ClientSource(Protocol):
     """Where the watching clients are found (the runtime)."""
 
-    def clients(self) -> list[ClientHandle]: ...
+    def clients(self) -> list[ClientHandle]:
+        """The connected clients, among which the watchers are."""
 
 
 class ObservedGraph(Protocol):
     """What the observers read of the hosted graph they serve."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """The graph's id, named in every debug message."""
 
     @property
-    def graph(self) -> Any: ...
+    def graph(self) -> Any:
+        """The graph model, whose edges and IIPs are observed."""
 
     @property
-    def debug(self) -> bool: ...
+    def debug(self) -> bool:
+        """Is debug data on for this graph (``network:debug``)?"""
 
     @property
-    def tracer(self) -> Tracer | None: ...
+    def tracer(self) -> Tracer | None:
+        """The graph's trace buffer, if a trace was ever started."""
 
     @property
-    def runtime(self) -> ClientSource: ...
+    def runtime(self) -> ClientSource:
+        """Where the connected clients are found."""
 
 
 class EdgeObservers:

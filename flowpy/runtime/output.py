@@ -57,17 +57,20 @@ class OutputRouter:
 
     # -- clients -----------------------------------------------------------------------------
     def add(self, client: ClientHandle) -> None:
+        """A client connected: output may go to it now (waiting outport handlers re-check)."""
         with self._lock:
             self._clients.append(client)
             self._changed.notify_all()
 
     def remove(self, client: ClientHandle) -> None:
+        """A client disconnected: output no longer goes or waits for it."""
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
             self._changed.notify_all()
 
     def clients(self) -> list[ClientHandle]:
+        """The connected clients (a copy: safe to iterate)."""
         with self._lock:
             return list(self._clients)
 

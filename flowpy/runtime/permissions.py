@@ -100,6 +100,7 @@ class ComponentRule:
 
     @classmethod
     def parse(cls, globs: Any, where: str) -> ComponentRule:
+        """The rule of a ``components`` glob list; PermissionsError names ``where`` if bad."""
         if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
             raise PermissionsError(f"{where}.components must be a list of glob strings")
         allow: list[str] = []
@@ -137,6 +138,7 @@ class Grant:
                                                   hash=False, repr=False)
 
     def has_any(self, capabilities: Iterable[str]) -> bool:
+        """Does the grant hold at least one of ``capabilities``?"""
         return any(c in self.capabilities for c in capabilities)
 
     def may_send(self, protocol: str, command: str) -> bool:
@@ -162,6 +164,7 @@ class Grant:
         return self.has_any(OUTPUT_CAPABILITIES[kind])
 
     def may_send_to(self, graph: str, port: str) -> bool:
+        """May this client send ``runtime:packet`` to that exported inport of ``graph``?"""
         if "protocol:runtime" not in self.capabilities:
             return False
         if self.ports is None:
@@ -170,6 +173,7 @@ class Grant:
         return access is not None and str(port).lower() in access.inports
 
     def may_receive_from(self, graph: str, port: str) -> bool:
+        """May this client receive ``runtime:packet`` from that exported outport of ``graph``?"""
         if "protocol:runtime" not in self.capabilities:
             return False
         if self.ports is None:

@@ -78,6 +78,7 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> StateLock:
+        """Take the lock: StateDirInUse if a running runtime holds it; a stale one is taken."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         while self._fd is None:
             if fcntl is not None:
@@ -198,18 +199,22 @@ class StateDirectory:
 
     @property
     def graphs_dir(self) -> Path:
+        """Where persisted graphs are written, one file each."""
         return self.path / "graphs"
 
     @property
     def index_path(self) -> Path:
+        """The index: which graph is main and which file holds which graph."""
         return self.path / "graphs.json"
 
     @property
     def sources_path(self) -> Path:
+        """Sources of components compiled with ``component:source``."""
         return self.path / "components.json"
 
     @property
     def start_path(self) -> Path:
+        """Which graphs' networks run, so a restart starts them again."""
         return self.path / "start.json"
 
     # -- which networks run ------------------------------------------------------------------

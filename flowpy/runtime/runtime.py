@@ -108,18 +108,22 @@ class Runtime:
 
     @property
     def state_dir(self) -> Path:
+        """The state directory this runtime keeps its id, graphs and lock in."""
         return self.state.path
 
     @property
     def components_dir(self) -> Path | None:
+        """The directory whose graphs and Python files are offered as components, if any."""
         return self.catalogue.components_dir
 
     @property
     def component_sources(self) -> dict[str, str]:
+        """Code of components compiled from ``component:source``, by name."""
         return self.catalogue.sources
 
     # -- clients ---------------------------------------------------------------------------
     def connect(self, sink: Sink) -> ClientHandle:
+        """A transport has a new client: wrap its sink with the anonymous grant; the handle."""
         with self._lock:
             client = ClientHandle(sink, self.permissions.grant_for(None), self._next_client,
                             self.max_inflight)
@@ -145,6 +149,7 @@ class Runtime:
         self._refresh_all_observers()
 
     def clients(self) -> list[ClientHandle]:
+        """The connected clients (a copy: safe to iterate)."""
         return self.output.clients()
 
     # -- sending ----------------------------------------------------------------------------
@@ -177,9 +182,11 @@ class Runtime:
             self._announce_component(name)
 
     def may_send_to(self, client: ClientHandle, graph: str, port: str) -> bool:
+        """May this client send to that exported inport (its grant decides)?"""
         return client.grant.may_send_to(graph, port)
 
     def may_receive_from(self, client: ClientHandle, graph: str, port: str) -> bool:
+        """May this client receive from that exported outport (its grant decides)?"""
         return client.grant.may_receive_from(graph, port)
 
     def packet_receivers(self, graph: str, port: str) -> list[ClientHandle]:
@@ -199,10 +206,12 @@ class Runtime:
 
     # -- graphs ---------------------------------------------------------------------------
     def get_graph(self, graph_id: str) -> HostedGraph | None:
+        """The hosted graph of that id, or None."""
         with self._lock:
             return self._graphs.get(graph_id)
 
     def graphs(self) -> dict[str, HostedGraph]:
+        """Every hosted graph by id (a copy: safe to iterate)."""
         with self._lock:
             return dict(self._graphs)
 
@@ -226,6 +235,7 @@ class Runtime:
         return hosted
 
     def set_main(self, graph_id: str, request: Request | None = None) -> None:
+        """Make ``graph_id`` the main graph; graph components follow (the main one is none)."""
         with self._lock:
             self.main_graph = graph_id
         self.sync_graph_components(request)

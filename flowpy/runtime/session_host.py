@@ -25,13 +25,15 @@ class InportTarget(Protocol):
         payload: Any,
         on_accepted: Callable[[bool], Any],
         on_queued: Callable[[], Any] | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Hand one packet to the graph's inport; ``on_accepted`` says whether it got in."""
 
 
 class GraphLookup(Protocol):
     """Where sessions find their graphs (the runtime)."""
 
-    def get_graph(self, graph_id: str) -> InportTarget | None: ...
+    def get_graph(self, graph_id: str) -> InportTarget | None:
+        """The graph a session belongs to, or None once it is gone."""
 
 
 class SessionClient(Protocol):
@@ -45,7 +47,8 @@ class SessionClient(Protocol):
         message: dict[str, Any],
         lane: wire.Lane = wire.NEWS,
         cancelled: Callable[[], bool] | None = None,
-    ) -> bool: ...
+    ) -> bool:
+        """Hand ``message`` to the connection on ``lane``; False if it was not taken."""
 
 
 class SessionOwner(Protocol):
@@ -55,4 +58,5 @@ class SessionOwner(Protocol):
     runtime: GraphLookup
     closing: bool
 
-    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread: ...
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Start a named thread that the table joins at shutdown."""

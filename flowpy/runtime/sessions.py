@@ -96,10 +96,12 @@ class SessionTable:
         return session, resumed
 
     def get(self, graph: str, session_id: str) -> LinkSession | None:
+        """The session (graph, id), or None."""
         with self._lock:
             return self._sessions.get((graph, session_id))
 
     def discard(self, session: LinkSession) -> None:
+        """End one session now (``bye``): it leaves the table and its connection."""
         with self._lock:
             if self._sessions.get((session.graph, session.id)) is session:
                 del self._sessions[(session.graph, session.id)]
@@ -122,6 +124,7 @@ class SessionTable:
                                           timeout)
 
     def of_graph(self, graph: str) -> list[LinkSession]:
+        """The sessions of one graph (a copy: safe to iterate)."""
         with self._lock:
             return [s for (g, _), s in self._sessions.items() if g == graph]
 
@@ -214,12 +217,14 @@ class SessionTable:
         return done
 
     def wake(self, graph: str | None = None) -> None:
+        """Make waiting sessions (of one graph, or all) re-check their conditions."""
         with self._lock:
             sessions = [s for (g, _), s in self._sessions.items() if graph in (None, g)]
         for session in sessions:
             session.wake()
 
     def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Start a session's thread; the table joins it at shutdown."""
         thread = threading.Thread(target=target, name=name, daemon=True)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]

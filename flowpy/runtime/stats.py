@@ -85,7 +85,8 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
 class HostedGraphs(Protocol):
     """Where the stats find the graphs (the runtime)."""
 
-    def graphs(self) -> dict[str, HostedGraph]: ...
+    def graphs(self) -> dict[str, HostedGraph]:
+        """Every hosted graph by id."""
 
 
 def runtime_stats(runtime: HostedGraphs, graph: str | None = None) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class StatsPublisher:
         self._stopped = False
 
     def subscribe(self, client: ClientHandle, graph: str | None, interval: float) -> None:
+        """Push ``flowpy:stats`` to ``client`` every ``interval`` seconds (starts the thread)."""
         with self._lock:
             if self._stopped:
                 return
@@ -122,16 +124,19 @@ class StatsPublisher:
             self._changed.notify_all()
 
     def unsubscribe(self, client: ClientHandle) -> None:
+        """No more ``flowpy:stats`` to ``client``; with no subscriber left the thread ends."""
         with self._lock:
             if self._subscribers.pop(client, None) is not None:
                 self._changed.notify_all()
 
     @property
     def subscribers(self) -> int:
+        """How many clients are subscribed now."""
         with self._lock:
             return len(self._subscribers)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End the publishing thread and drop every subscriber (the runtime's shutdown)."""
         with self._lock:
             self._stopped = True
             self._subscribers.clear()

@@ -114,6 +114,7 @@ class Transport:
         self._gone = {"dropped": 0, "cut": 0, "unencodable": 0}
 
     def add(self, conn: ClientConnection) -> bool:
+        """Count a new connection in; False once the app is stopping (the caller closes it)."""
         with self._lock:
             if self._stopping:
                 return False
@@ -121,6 +122,7 @@ class Transport:
             return True
 
     def remove(self, conn: ClientConnection) -> None:
+        """A connection ended: its counters join the totals of ended ones."""
         with self._lock:
             if conn in self._connections:
                 self._connections.discard(conn)
@@ -128,10 +130,12 @@ class Transport:
                     self._gone[key] += value
 
     def connections(self) -> list[ClientConnection]:
+        """The open connections (a copy: safe to iterate)."""
         with self._lock:
             return list(self._connections)
 
     def stats(self) -> dict[str, int]:
+        """Counters over every connection, open and ended, for ``GET /`` and ``/metrics``."""
         with self._lock:
             conns = list(self._connections)
             totals = dict(self._gone)
@@ -327,6 +331,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
 
 
 def transport_of(app: flask.Flask) -> Transport:
+    """The Transport an app made by ``create_app`` serves its connections with."""
     return cast(Transport, app.extensions["flowpy"])
 
 

@@ -112,10 +112,12 @@ class ClientConnection:
     # -- the sink ------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
+        """No more messages are accepted (closing, or the socket broke)."""
         return self._closing or self._broken
 
     @property
     def stalled(self) -> bool:
+        """Was the client cut for reading too slowly (or too little)?"""
         return self.cut_reason is not None
 
     def send(self, message: dict[str, Any], lane: Lane = STREAM,
@@ -271,15 +273,18 @@ class ClientConnection:
             self._room.notify_all()
 
     def queued(self) -> int:
+        """Messages waiting in the connection's queues."""
         with self._lock:
             return self._pending()
 
     # -- input flow control (called by the runtime) ----------------------------------------
     def pause_reading(self) -> None:
+        """Stop reading from the client (its input waits: TCP back-pressure)."""
         with self._lock:
             self._input_paused = True
 
     def resume_reading(self) -> None:
+        """Read from the client again."""
         with self._lock:
             self._input_paused = False
             self._room.notify_all()

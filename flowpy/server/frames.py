@@ -120,18 +120,22 @@ class WsprotoCodec:
         self._size = 0
 
     def text(self, text: str) -> bytes:
+        """One text message as frame bytes (compressed when negotiated)."""
         return self._connection.send(self._events.TextMessage(data=text))
 
     def pong(self, data: bytes) -> bytes:
+        """The pong answering a ping's ``data``."""
         return self._connection.send(self._events.Pong(payload=data))
 
     def close(self, code: int, reason: str = "") -> bytes:
+        """The close frame (empty if wsproto already sent one)."""
         try:
             return self._connection.send(self._events.CloseConnection(code=code, reason=reason))
         except Exception:  # noqa: BLE001 - wsproto refuses a second close: nothing to send
             return b""
 
     def receive(self, data: bytes) -> Iterator[Event]:
+        """The events ``data`` completes; FrameError on a protocol violation."""
         ev = self._events
         self._connection.receive_data(data)
         for event in self._connection.events():
@@ -165,6 +169,7 @@ class WsprotoCodec:
                     yield Binary(b"".join(bytes(p) for p in parts))
 
     def release(self) -> None:
+        """Give back what this connection holds of the shared budget (it ended)."""
         if self._held:
             self.budget.give(self._held)
             self._held = 0

@@ -17,6 +17,8 @@ DEBUG_QUEUE = "debug"
 
 @dataclass(frozen=True)
 class Lane:
+    """How one kind of message may wait on its way to a client."""
+
     name: str
     #: Which of the client's queues the message waits in.
     queue: str

@@ -60,6 +60,7 @@ class Incoming:
         self._early: set[int] = set()  # finished, but an earlier seq is not (yet)
 
     def verdict(self, seq: int) -> str:
+        """What ``seq`` is to this receiver: NEW, DUPLICATE or GAP."""
         return verdict(seq, self.received)
 
     def take(self, seq: int) -> None:

@@ -37,26 +37,36 @@ _U64 = struct.Struct("!Q")
 
 @dataclass(slots=True)
 class Text:
+    """A text message."""
+
     data: str
 
 
 @dataclass(slots=True)
 class Binary:
+    """A binary message."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Ping:
+    """A ping (to be answered with a pong of the same data)."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Pong:
+    """A pong."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Close:
+    """A close frame: the peer's code and reason."""
+
     code: int
     reason: str = ""
 
@@ -149,12 +159,14 @@ class FrameCodec:
 
     # -- out -------------------------------------------------------------------------------
     def frame(self, opcode: int, data: bytes) -> bytes:
+        """One unfragmented frame (masked with a fresh key on the client side)."""
         if not self.client:
             return header(opcode, len(data)) + data
         key = _KEYS.take(1)
         return header(opcode, len(data), True) + key + mask(data, key)
 
     def text(self, text: str) -> bytes:
+        """One text message as one frame."""
         return self.frame(TEXT, text.encode("utf-8"))
 
     def texts(self, texts: Sequence[str]) -> bytes:
@@ -184,12 +196,15 @@ class FrameCodec:
         return b"".join(parts)
 
     def ping(self, data: bytes = b"") -> bytes:
+        """A ping (data cut to the 125 bytes a control frame may hold)."""
         return self.frame(PING, data[:125])
 
     def pong(self, data: bytes) -> bytes:
+        """A pong (data cut to the 125 bytes a control frame may hold)."""
         return self.frame(PONG, data[:125])
 
     def close(self, code: int, reason: str = "") -> bytes:
+        """A close frame with ``code`` and ``reason``."""
         return self.frame(CLOSE, close_payload(code, reason))
 
     # -- in --------------------------------------------------------------------------------
