@@ -25,13 +25,13 @@ from flowpy.graphs.model import GraphError
 
 from .graph_events import (
     Emit,
+    NetworkEnded,
     NetworkOutput,
     NetworkStarted,
-    NetworkStopped,
     OutputStopping,
     PortMarker,
     PortOutput,
-    ProcessFailed,
+    ProcessFailure,
 )
 from .observers import EdgeObservers
 from .runs import RunReport
@@ -379,7 +379,7 @@ class HostedGraph(NetworkListener):
             self.is_running = False
             self.runs.finished()
             self.observers.disconnect()
-            self.emit(NetworkStopped(self.id, True, self.uptime()))
+            self.emit(NetworkEnded(self.id, True, self.uptime()))
 
     def stopping(self, network: Network) -> None:
         """Wake an outport handler waiting for a client or for room in a session's outbox
@@ -399,7 +399,7 @@ class HostedGraph(NetworkListener):
             self._stop_reason = self._stop_peer = None
             self.observers.disconnect()
             self.observers.untap_all()
-            self.emit(NetworkStopped(self.id, False, uptime, self._cause()))
+            self.emit(NetworkEnded(self.id, False, uptime, self._cause()))
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
@@ -421,7 +421,7 @@ class HostedGraph(NetworkListener):
         schema allows no other field: the component, the error and the IP go in ``error``;
         the traceback stays in the log, at debug level)."""
         self.runs.failed(failure)
-        self.emit(ProcessFailed(self.id, failure.node, f"{failure.component}: {failure.line()}"))
+        self.emit(ProcessFailure(self.id, failure.node, f"{failure.component}: {failure.line()}"))
 
     def why_not_running(self) -> str | None:
         """Why the network takes no input now (the process error that ended it, how it

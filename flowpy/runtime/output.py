@@ -21,13 +21,13 @@ from flowpy.wire import reports
 from .clients import ClientHandle, Request, _nothing
 from .graph_events import (
     GraphEvent,
+    NetworkEnded,
     NetworkOutput,
     NetworkStarted,
-    NetworkStopped,
     OutputStopping,
     PortMarker,
     PortOutput,
-    ProcessFailed,
+    ProcessFailure,
 )
 from .sessions import SessionTable
 
@@ -47,8 +47,8 @@ class OutputRouter:
         self._clients: list[ClientHandle] = []
         self._handlers: dict[type, Callable[[Any], int | None]] = {
             NetworkStarted: self._started,
-            NetworkStopped: self._stopped,
-            ProcessFailed: self._failed,
+            NetworkEnded: self._stopped,
+            ProcessFailure: self._failed,
             NetworkOutput: self._output,
             PortMarker: self._marker,
             PortOutput: self._deliver,
@@ -125,11 +125,11 @@ class OutputRouter:
     def _started(self, event: NetworkStarted) -> None:
         self.broadcast(*reports.network_started(event.graph), "network-status", event.cause)
 
-    def _stopped(self, event: NetworkStopped) -> None:
+    def _stopped(self, event: NetworkEnded) -> None:
         report = reports.network_stopped(event.graph, event.started, event.uptime)
         self.broadcast(*report, "network-status", event.cause)
 
-    def _failed(self, event: ProcessFailed) -> None:
+    def _failed(self, event: ProcessFailure) -> None:
         report = reports.process_error(event.graph, event.node, event.error, event.traceback)
         self.broadcast(*report, "network-data")
 
