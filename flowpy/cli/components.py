@@ -19,6 +19,7 @@ from flowpy.engine.registry import Registry
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``flowpy components``: list, search or describe what this installation offers."""
     parser = subparsers.add_parser(
         "components", help="list the available components",
         description="List every component this installation offers (the library, entry "
@@ -47,6 +48,7 @@ def with_reaches(registry: Registry, infos: list[dict[str, Any]]) -> list[dict[s
 
 
 def render_text(infos: list[dict[str, Any]]) -> str:
+    """The human listing: each component with its description and its ports, one per line."""
     lines = []
     for info in infos:
         lines.append(f"{info['name']}: {info['description']}")
@@ -108,16 +110,18 @@ def render_one(info: dict[str, Any], doc: str | None = None) -> str:
 
 
 def matches(info: dict[str, Any], word: str) -> bool:
+    """Does ``word`` occur in the component's name or description (any case)? The search filter."""
     word = word.lower()
     return word in info["name"].lower() or word in (info["description"] or "").lower()
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowpy.cli.run import register_graph_components
+    """``flowpy components``: print what the registry and ``--components-dir`` offer."""
+    from flowpy.graphs.files import register_directory_components
 
     registry = Registry()
     try:
-        register_graph_components(registry, args.components_dir)
+        register_directory_components(registry, args.components_dir)
     except (OSError, ValueError) as exc:
         print(f"flowpy: --components-dir: {exc}", file=sys.stderr)
         return 2

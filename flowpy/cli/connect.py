@@ -59,6 +59,7 @@ def runtime_url(text: str) -> str:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that talks to a runtime: its URL, graph and secret."""
     parser.add_argument("url", type=runtime_url, help=f"the runtime, e.g. {EXAMPLE_URL}")
     parser.add_argument("--graph", help="graph id (default: the runtime's main graph)")
     add_secret_options(parser, "the runtime's secret or your token")

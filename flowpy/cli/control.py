@@ -37,6 +37,7 @@ COMMANDS = {
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``start``, ``stop`` and ``status``, one subparser per entry of ``COMMANDS``."""
     for name, (summary, _needs, description) in COMMANDS.items():
         parser = subparsers.add_parser(name, help=summary, description=description)
         add_runtime_options(parser)
@@ -47,6 +48,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def describe(status: dict[str, Any]) -> str:
+    """One line a person reads for a ``network:status`` payload: state, uptime, debug."""
     state = "running" if status.get("running") else (
         "started, not running" if status.get("started") else "not running")
     uptime = status.get("uptime")
@@ -131,6 +133,7 @@ def why_not_running(url: str, graph: str, timeout: float) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one control command against a runtime; the exit status says whether it was done."""
     command = args.control
     try:
         client, graph = connect(args, needs=COMMANDS[command][1])

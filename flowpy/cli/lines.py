@@ -50,6 +50,7 @@ def value_of_line(line: str, fmt: str = DEFAULT_FORMAT) -> Any:
 
 
 def ip_of_line(line: str, fmt: str = DEFAULT_FORMAT) -> IP:
+    """The IP one input line stands for under ``fmt`` (JSON value, or the text itself)."""
     return _ip_of_value(value_of_line(line, fmt), fmt)
 
 
@@ -64,6 +65,7 @@ class LineReader:
         self.warned = False
 
     def __call__(self, line: str) -> IP:
+        """The IP of one line; warns once when a ``json`` line was not JSON and became text."""
         self.count += 1
         value, as_text = parse_line(line, self.format)
         if as_text and not self.warned:

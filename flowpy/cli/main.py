@@ -65,6 +65,7 @@ class CommandParser(argparse.ArgumentParser):
         self._in_intermixed = False
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """Parse intermixed positionals when asked; errors show this subcommand's usage."""
         if self.intermixed and not self._in_intermixed:
             self._in_intermixed = True  # parse_known_intermixed_args calls us back
             try:
@@ -127,6 +128,7 @@ def _help(parser: argparse.ArgumentParser, commands: dict[str, argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``flowpy`` command: parse ``argv``, set up logging, run the subcommand."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(next((word for word in argv if not word.startswith("-")), None))
     args = parser.parse_args(argv)

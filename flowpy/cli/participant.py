@@ -23,10 +23,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flowpy.cli.run import apply_iips, register_graph_components
+from flowpy.cli.run import apply_iips
 from flowpy.engine.network import NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
-from flowpy.graphs.files import GRAPH_FILE_SUFFIXES, read_graph_file
+from flowpy.graphs.files import (
+    GRAPH_FILE_SUFFIXES,
+    read_graph_file,
+    register_directory_components,
+)
 from flowpy.graphs.model import Graph
 
 EXIT_OK, EXIT_PROCESS_ERROR, EXIT_INVALID = 0, 1, 2
@@ -34,6 +38,7 @@ STOP_TIMEOUT = 10.0
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``flowpy participant``: a graph or component on a broker as a MsgFlo participant."""
     parser = subparsers.add_parser(
         "participant", help="run a graph or component as a MsgFlo participant on a broker",
         description="Run a graph (.json/.fbp) or a single component (LIB/NAME) with its "
@@ -120,6 +125,7 @@ class _Errors(NetworkListener):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the participant until a signal or the graph's end; the exit status says how it ended."""
     err = sys.stderr
     # pika logs every frame (INFO) and every failed connection attempt with a traceback
     # (ERROR); the participant reports connection states itself (-v, the shared logging
@@ -159,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 
     registry = Registry()
     try:
-        register_graph_components(registry, args.components_dir)
+        register_directory_components(registry, args.components_dir)
     except (OSError, ValueError) as exc:
         err.write(f"flowpy: --components-dir: {exc}\n")
         return EXIT_INVALID

@@ -64,10 +64,12 @@ class FailureLines:
 
     @property
     def count(self) -> int:
+        """Failures reported so far, over every node: a non-zero count makes the exit status 1."""
         with self._lock:
             return sum(entry[1] for entry in self._nodes.values())
 
     def failed(self, failure: Failure) -> None:
+        """Report one failure as one line on ``err`` (and count it for the summary at the end)."""
         line = f"flowpy: process {failure.node!r} ({failure.component}) failed: {failure.lines()}"
         with self._lock:
             entry = self._nodes.setdefault(failure.node, [failure.component, 0, ""])

@@ -1,25 +1,8 @@
 """``flowpy run GRAPH``: run a graph file to completion, Unix-style.
 
-Exported inports can be fed from stdin (``--stdin PORT``, one IP per line) and exported
-outports printed to stdout (``--stdout PORT``, one line per IP), both in the line format
-``--format`` names (flowpy/cli/lines.py: JSON by default, so one run's output is another's
-input). Back-pressure reaches
-the shell: a slow reader of stdout slows the graph, and stdin is read only as fast as the
-graph accepts it, so memory stays bounded by the connection capacities.
-
-A process that fails on an IP is reported on stderr in one line (the traceback only at
-``--log-level debug``) and, by default, goes on with the next IP, so a run processes
-everything; at the end each failing node gets a summary line and the exit status is 1.
-``--fail-fast`` (``--on-error stop``) stops a failing process instead (flowpy/cli/policy.py).
-
-Exit status: 0 when every process ended cleanly, 1 after a process error, 2 when the graph
-cannot be loaded or started (an empty graph included), 3 when ``--timeout`` stopped it, 130
-after SIGINT (Ctrl-C) and 143 after SIGTERM.
-
-A signal stops the graph the way ``network:stop`` does: what stdin already handed in runs out
-to stdout first (the drain), unless ``--no-drain``; a second signal stops at once, and a
-process that does not end within a second of it is left behind: flowpy exits (130) anyway,
-so nothing hangs.
+stdin feeds exported inports and stdout prints exported outports, one IP per line, with
+back-pressure to the shell; a failure is one line on stderr; a signal drains, a second one
+stops at once and nothing hangs. Options and exit statuses: docs/getting-started.md.
 """
 
 from __future__ import annotations
@@ -35,7 +18,6 @@ import stat
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from flowpy.engine.failures import Failure
@@ -43,7 +25,7 @@ from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
 from flowpy.errors import missing_name
-from flowpy.graphs.files import read_graph_file
+from flowpy.graphs.files import read_graph_file, register_directory_components
 
 from .lines import DEFAULT_FORMAT, FORMAT_HELP, FORMATS, LineReader, line_of_ip
 from .logs import chosen_level
@@ -61,6 +43,7 @@ CUT_GRACE = 1.0
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``flowpy run``: a graph file run to completion, fed from stdin."""
     parser = subparsers.add_parser(
         "run", help="run a graph file to completion",
         description="Run a .fbp or .json graph until every process has ended. Exported ports "
@@ -107,33 +90,8 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def register_graph_components(registry: Registry, directories: list[str]) -> None:
-    """Every graph file under each directory as a subgraph component, and every ``.py`` file's
-    Component classes, named as ``flowpy serve --components-dir`` names them. ValueError/OSError
-    name the file that is wrong."""
-    from flowpy.engine.component_files import load_component_file, python_files
-    from flowpy.engine.subgraph import subgraph_class
-    from flowpy.graphs.files import file_component_name, graph_files
-
-    found: list[tuple[Path, str, type]] = []
-    for directory in map(Path, directories):
-        for path in python_files(directory):
-            found += [(path, name, cls)
-                      for name, cls in load_component_file(directory, path).items()]
-        for path in graph_files(directory):
-            try:
-                graph = read_graph_file(path)
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"component graph {path}: {exc}") from None
-            name = file_component_name(directory, path, graph)
-            found.append((path, name, subgraph_class(name, graph)))
-    for path, name, cls in found:
-        if name in registry:
-            raise ValueError(f"component file {path}: a component {name!r} exists already")
-        registry.register(name, cls)
-
-
 def parse_iip(spec: str) -> tuple[str, str, Any]:
+    """``NODE.PORT=VALUE`` in parts (VALUE as JSON if it parses); ValueError if malformed."""
     target, sep, raw = spec.partition("=")
     node, dot, port = target.rpartition(".")
     if not sep or not dot or not node or not port:
@@ -146,6 +104,7 @@ def parse_iip(spec: str) -> tuple[str, str, Any]:
 
 
 def apply_iips(graph: Any, specs: list[str]) -> None:
+    """Each ``--iip NODE.PORT=VALUE`` as an initial IP of ``graph``; ValueError names a bad one."""
     from flowpy.graphs.model import PortRef
 
     for spec in specs:
@@ -175,22 +134,27 @@ class CliListener(NetworkListener):
                 self.out.flush()
 
     def output(self, network: Network, node: str, text: str) -> None:
+        """A process's console output goes to stdout as it is."""
         self._write(text)
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
+        """An IP leaving an outport chosen with ``--stdout`` becomes one line on stdout."""
         if port.lower() in self.stdout_ports:
             line = line_of_ip(ip, self.format)
             if line is not None:
                 self._write(line)
 
     def process_failed(self, network: Network, failure: Failure) -> None:
+        """A process failure: one line on stderr now, a summary line per node at the end."""
         self.failures.failed(failure)
 
     @property
     def errors(self) -> int:
+        """How many process failures the run had (non-zero: exit status 1)."""
         return self.failures.count
 
     def discarded(self, network: Network, count: int, drained: bool) -> bool:
+        """A stop cut IPs off: say how many on stderr, never silently (True: said)."""
         why = "the drain did not finish" if not drained else "stopped at once"
         with self._lock:
             self.err.write(f"flowpy: {count} IP(s) still inside the graph were discarded "
@@ -268,6 +232,7 @@ def _unknown_port(kind: str, port: str, exported: Any) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``flowpy run``: load, wire and run the graph to its end; the exit status says how it went."""
     out, err = sys.stdout, sys.stderr
     try:
         graph = read_graph_file(args.graph, args.graph_format)
@@ -280,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     registry = Registry()
     try:
-        register_graph_components(registry, args.components_dir)
+        register_directory_components(registry, args.components_dir)
     except (OSError, ValueError) as exc:
         err.write(f"flowpy: --components-dir: {exc}\n")
         return EXIT_INVALID

@@ -38,6 +38,7 @@ LISTEN_DESCRIPTION = (
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``flowpy send`` and ``listen``: values into and out of a remote graph."""
     send = subparsers.add_parser(
         "send",
         help="send values into a remote graph's inport",
@@ -130,6 +131,7 @@ def _warn(message: str) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    """``flowpy send``: each value (arguments or stdin lines) into the inport, each acknowledged."""
     try:
         client, graph = connect(args, needs="protocol:runtime", keep_packets=False)
     except CommandError as exc:
@@ -158,6 +160,7 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def run_listen(args: argparse.Namespace) -> int:
+    """``flowpy listen``: print what the remote graph's outport sends, one line per IP."""
     try:
         client, graph = connect(args, needs="protocol:runtime")
     except CommandError as exc:

@@ -47,6 +47,7 @@ DESCRIPTION = (
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``flowpy serve``; the parser is returned to check option combinations."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="serve the FBP Network Protocol runtime over WebSocket",
@@ -227,6 +228,7 @@ def load_permissions(path: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``flowpy serve``: lock the state directory, serve until a signal, drain and exit."""
     from flowpy.runtime.persistence import StateDirInUse, StateLock, default_state_dir
     from flowpy.server.service import listen
 

@@ -38,6 +38,7 @@ NETWORK_COMMANDS = ("run", "serve", "participant")
 
 
 def cpus_argument(text: str) -> frozenset[int] | str:
+    """argparse type of ``--cpus``: a CPU set or a keyword, or a usage error saying why not."""
     try:
         return cpus.parse(text)
     except cpus.CpuError as exc:
@@ -45,6 +46,7 @@ def cpus_argument(text: str) -> frozenset[int] | str:
 
 
 def add_cpu_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cpus`` to a subcommand that runs networks."""
     parser.add_argument(
         "--cpus", metavar="auto|all|LIST", type=cpus_argument, default="auto",
         help="the CPUs the threads of networks run on: auto (the default) keeps them on one "

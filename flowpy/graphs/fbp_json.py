@@ -51,10 +51,12 @@ class JsonValues(Matcher):
     """
 
     def json_ws(self) -> None:
+        """Skip JSON whitespace (which, unlike .fbp, includes tabs and line breaks)."""
         while self.pos < len(self.text) and self.text[self.pos] in _JSON_WS:
             self.pos += 1
 
     def json_punctuation(self, char: str) -> bool:
+        """Match ``char`` with the whitespace around it; on failure the position is kept."""
         start = self.pos
         self.json_ws()
         if self.literal(char) is FAIL:
@@ -64,6 +66,7 @@ class JsonValues(Matcher):
         return True
 
     def json_text(self) -> Any | Fail:
+        """One JSON value with the whitespace around it: an IIP's whole text."""
         start = self.pos
         self.json_ws()
         value = self.json_value()
@@ -74,6 +77,7 @@ class JsonValues(Matcher):
         return value
 
     def json_value(self) -> Any | Fail:
+        """Any JSON value, trying the alternatives in the reference grammar's order."""
         for word, constant in (("false", False), ("null", None), ("true", True)):
             if self.literal(word) is not FAIL:
                 return constant
@@ -84,6 +88,7 @@ class JsonValues(Matcher):
         return FAIL
 
     def json_object(self) -> dict[str, Any] | Fail:
+        """A JSON object; a repeated key keeps its last value, as JavaScript's does."""
         start = self.pos
         if not self.json_punctuation("{"):
             return FAIL
@@ -106,6 +111,7 @@ class JsonValues(Matcher):
         return result
 
     def json_member(self) -> tuple[str, Any] | Fail:
+        """One ``"key": value`` pair of an object."""
         start = self.pos
         name = self.json_string()
         if name is not FAIL and self.json_punctuation(":"):
@@ -116,6 +122,7 @@ class JsonValues(Matcher):
         return FAIL
 
     def json_array(self) -> list[Any] | Fail:
+        """A JSON array."""
         start = self.pos
         if not self.json_punctuation("["):
             return FAIL
@@ -138,6 +145,7 @@ class JsonValues(Matcher):
         return result
 
     def json_number(self) -> int | float | None | Fail:
+        """A JSON number (reported as one "number" when it fails); FAIL where there is none."""
         start = self.pos
         self.silent += 1
         try:
@@ -151,6 +159,7 @@ class JsonValues(Matcher):
         return js_number(float(self.text[start:self.pos]))
 
     def json_number_text(self) -> bool:
+        """Consume a number's text (sign, integer, fraction, exponent); whether it was one."""
         self.optional(lambda: self.literal("-"))
         if self.literal("0") is FAIL:
             if self.char("123456789", "digit") is FAIL:
@@ -167,6 +176,7 @@ class JsonValues(Matcher):
         return True
 
     def json_string(self) -> str | Fail:
+        """A JSON string (reported as one "string" when it fails), escape pairs joined."""
         start = self.pos
         self.silent += 1
         try:
@@ -179,6 +189,7 @@ class JsonValues(Matcher):
         return value
 
     def json_string_body(self) -> str | Fail:
+        """The characters between a string's quotes, escapes decoded."""
         if self.literal('"') is FAIL:
             return FAIL
         chars = []
@@ -196,6 +207,7 @@ class JsonValues(Matcher):
         return _join_surrogates("".join(chars))
 
     def json_escape(self) -> str | Fail:
+        """One backslash escape (``u`` and four hex digits included), as the text it means."""
         start = self.pos
         if self.literal("\\") is FAIL:
             return FAIL

@@ -1,34 +1,8 @@
-"""Parsing the .fbp flow language into noflo's JSON graph format.
+"""Parsing the .fbp flow language into noflo's JSON graph format, as the npm ``fbp`` parser does.
 
-The language is the one defined by the npm ``fbp`` package, the reference parser. Its
-grammar is a PEG: ordered choice, backtracking, and semantic actions that run as soon
-as a rule matches. Several observable behaviours follow from that and are relied on by
-real .fbp files, so this parser is a hand-written recursive-descent parser that makes
-the same choices in the same order instead of a cleaner grammar that would differ at the
-edges. For example:
-
-* a "line" needs no line break: ``a(A) b(B)`` declares two processes;
-* ``# @name Foo`` is an annotation only when a line break follows it (at the end of a
-  file, or with characters outside ``[A-Za-z0-9_ .-]`` in the value, it is a comment);
-* only spaces separate tokens (a tab is a syntax error), except around JSON IIPs;
-* a bare ``true`` / ``false`` / ``null`` is a process name, not JSON;
-* processes are created only when written with a component, ``name(Component)``;
-  ``(Component)`` alone creates an anonymous process ``_Component_1``;
-* ``DEFAULT_INPORT=NAME`` / ``DEFAULT_OUTPORT=NAME`` change the ports used when a
-  connection omits one (initially ``IN`` and ``OUT``).
-
-Errors are reported where the reference reports them: at the furthest position any
-alternative reached, listing what would have been accepted there.
-
-Known differences from the reference, all deliberate:
-
-* columns count code points; the reference counts UTF-16 code units, so the two differ
-  after a character outside the Basic Multilingual Plane on the same line;
-* process names, component names and JSON object keys that collide with JavaScript
-  ``Object.prototype`` members (``constructor``, ``toString``, ``__proto__``...) are
-  ordinary names here; the reference loses or mangles them;
-* JSON IIPs nested deeper than Python's recursion limit are rejected;
-* error messages are worded in English rather than as PEG expectation lists.
+Hand-written recursive descent that makes the reference PEG's choices in the same order, so
+real files parse the same; errors at the furthest position any alternative reached. The
+behaviours that follow and the deliberate differences: docs/architecture.md ("Graph formats").
 """
 
 from __future__ import annotations

@@ -117,6 +117,7 @@ class Matcher:
         self.expected: set[str] = set()
 
     def fail(self, pos: int, what: str) -> None:
+        """Record ``what`` as expected at ``pos``: only the furthest position's are reported."""
         if self.silent or pos < self.max_fail:
             return
         if pos > self.max_fail:
@@ -124,6 +125,7 @@ class Matcher:
         self.expected.add(what)
 
     def syntax_error(self) -> FbpSyntaxError:
+        """The error at the furthest failure, listing what would have been accepted there."""
         pos = self.max_fail
         expected = _summarise(self.expected)
         found = self.text[pos] if pos < len(self.text) else None
@@ -140,6 +142,7 @@ class Matcher:
             f"expected {wanted}, found {shown}", self.filename, line, column, expected, found)
 
     def literal(self, word: str, what: str | None = None) -> str | Fail:
+        """Match ``word`` exactly here (and move past it), or record it as expected."""
         if self.text.startswith(word, self.pos):
             self.pos += len(word)
             return word
@@ -147,6 +150,7 @@ class Matcher:
         return FAIL
 
     def char(self, chars: Container[str], what: str) -> str | Fail:
+        """Match one character of ``chars`` here, or record ``what`` as expected."""
         pos = self.pos
         if pos < len(self.text) and self.text[pos] in chars:
             self.pos = pos + 1

@@ -1,7 +1,9 @@
-"""Graph files on disk: reading one, and the graph files of a components directory.
+"""Graph files on disk, and what a components directory offers as components.
 
-Shared by ``flowpy serve`` (which watches a components directory) and ``flowpy run`` (which
-reads one once), so both name a file's subgraph component the same way.
+The one owner of a components directory's reading: ``flowpy serve`` (whose catalogue watches
+the directory, file by file) and ``flowpy run``/``participant``/``components`` (which register
+it once, :func:`register_directory_components`) both go through :func:`component_files` and
+:func:`file_components`, so a file gives the same components either way.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flowpy.engine.component import BASE_DIR_PROPERTY
+from flowpy.engine.component import BASE_DIR_PROPERTY, Component
+from flowpy.engine.component_files import (
+    PYTHON_SUFFIX,
+    ComponentFileError,
+    load_component_file,
+    python_files,
+)
+from flowpy.engine.registry import Registry
+from flowpy.engine.subgraph import subgraph_class
 
 #: Library of graph components whose graph names none (``properties.library``).
 DEFAULT_GRAPH_LIBRARY = "graphs"
@@ -66,3 +76,36 @@ def file_component_name(directory: Path, path: Path, graph: Any) -> str:
         library = (declared if isinstance(declared, str) else "").strip("/") \
             or DEFAULT_GRAPH_LIBRARY
     return f"{library}/{path.stem}"
+
+
+def component_files(directory: Path) -> list[Path]:
+    """The files of a components directory that offer components: its graph files, then its
+    Python component files. Raises OSError if the directory cannot be read."""
+    return graph_files(directory) + python_files(directory)
+
+
+def file_components(directory: Path, path: Path) -> dict[str, type[Component]]:
+    """What one file of a components directory offers, by component name: a graph file its
+    subgraph component, a ``.py`` file its Component classes. ComponentFileError (a
+    ValueError) names the file and says why it cannot be loaded."""
+    if path.suffix == PYTHON_SUFFIX:
+        return load_component_file(directory, path)
+    try:
+        graph = read_graph_file(path)
+    except Exception as exc:  # noqa: BLE001 - any problem is the file's: say which file
+        raise ComponentFileError(f"cannot load component graph {path}: {exc}") from None
+    name = file_component_name(directory, path, graph)
+    return {name: subgraph_class(name, graph)}
+
+
+def register_directory_components(registry: Registry, directories: list[str]) -> None:
+    """Register everything the components directories offer, all or nothing: ValueError (or
+    OSError) names the file that is wrong, or the name that is taken already."""
+    found: list[tuple[Path, str, type[Component]]] = []
+    for directory in map(Path, directories):
+        for path in component_files(directory):
+            found += [(path, name, cls) for name, cls in file_components(directory, path).items()]
+    for path, name, cls in found:
+        if name in registry:
+            raise ValueError(f"component file {path}: a component {name!r} exists already")
+        registry.register(name, cls)

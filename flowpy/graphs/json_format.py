@@ -1,22 +1,7 @@
 """Read and write graphs in the noflo / fbp-graph JSON format.
 
-A document looks like::
-
-    {"caseSensitive": false,
-     "properties": {"name": "main", ...},
-     "inports":  {"IN":  {"process": "a", "port": "in", "metadata": {...}}},
-     "outports": {"OUT": {"process": "b", "port": "out"}},
-     "groups": [{"name": "g", "nodes": ["a", "b"], "metadata": {...}}],
-     "processes": {"a": {"component": "core/Repeat", "metadata": {"x": 1, "y": 2}}},
-     "connections": [{"src": {"process": "a", "port": "out", "index": 0},
-                      "tgt": {"process": "b", "port": "in"}, "metadata": {...}},
-                     {"data": "any JSON value", "tgt": {"process": "a", "port": "in"}}]}
-
-``dump(load(doc)) == doc`` for every well-formed document, because the graph keeps
-what its model does not interpret: top-level keys such as ``caseSensitive`` in
-``graph.extra``, unknown per-item keys and explicitly empty ``metadata`` objects in each
-item's ``extra``, which top-level sections the document left out in
-``graph.omitted_keys``, and the interleaving of edges and IIPs in their ``seq``.
+``dump(load(doc)) == doc`` for every well-formed document: the model keeps what it does not
+interpret (docs/architecture.md, "Graph formats"; the format: docs/graphs.md).
 """
 
 from __future__ import annotations

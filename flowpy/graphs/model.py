@@ -19,15 +19,39 @@ import copy
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from flowpy.errors import FlowpyError
+from .parts import (
+    Edge,
+    Export,
+    GraphError,
+    Group,
+    Initial,
+    Node,
+    PortRef,
+    checked_metadata,
+    is_valid_index,
+    merged_metadata,
+    require_name,
+)
+
+__all__ = [
+    "EVENTS",
+    "Edge",
+    "Export",
+    "Graph",
+    "GraphError",
+    "Group",
+    "Initial",
+    "Node",
+    "PortRef",
+    "is_valid_index",
+]
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[str, dict[str, Any]], None]
-Index = int | str | None
 
 EVENTS = frozenset({
     "clear", "addnode", "removenode", "renamenode", "changenode",
@@ -38,133 +62,14 @@ EVENTS = frozenset({
 })
 
 
-class GraphError(FlowpyError, ValueError):
-    """An invalid change or graph document; nothing was changed."""
-
-
-def _require_name(value: Any, what: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise GraphError(f"{what} must be a non-empty string, got {value!r}")
-
-
-def is_valid_index(index: Any) -> bool:
-    """An addressable-port index is a non-negative int, a string, or None for none."""
-    if index is None or isinstance(index, str):
-        return True
-    return isinstance(index, int) and not isinstance(index, bool) and index >= 0
-
-
-def _checked_metadata(metadata: Any, what: str = "metadata") -> dict[str, Any]:
-    """A private deep copy, so the caller's dict can never alias the model."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise GraphError(f"{what} must be a dict, got {type(metadata).__name__}")
-    return copy.deepcopy(metadata)
-
-
-def _merged(metadata: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Metadata after a change_* call: keys are set, a None value deletes the key."""
-    result = copy.deepcopy(metadata)
-    for key, value in changes.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = value
-    return result
-
-
-@dataclass(frozen=True)
-class PortRef:
-    """One end of an edge or IIP; frozen so it can be compared and hashed safely."""
-
-    node: str
-    port: str
-    index: Index = None
-
-    def __post_init__(self) -> None:
-        _require_name(self.node, "port reference node")
-        _require_name(self.port, "port reference port")
-        if not is_valid_index(self.index):
-            raise GraphError(
-                f"port index must be a non-negative int, a string or None, got {self.index!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The protocol's port object: {node, port, index?} (index left out when None)."""
-        out: dict[str, Any] = {"node": self.node, "port": self.port}
-        if self.index is not None:
-            out["index"] = self.index
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Any) -> PortRef:
-        """Build from the protocol's port object; GraphError if it is not one."""
-        if not isinstance(data, dict):
-            raise GraphError(f"port reference must be an object, got {data!r}")
-        node, port = data.get("node"), data.get("port")
-        if not isinstance(node, str) or not isinstance(port, str):
-            raise GraphError(f"port reference needs 'node' and 'port' strings, got {data!r}")
-        return cls(node, port, data.get("index"))
-
-    def __str__(self) -> str:
-        suffix = "" if self.index is None else f"[{self.index}]"
-        return f"{self.node}.{self.port}{suffix}"
-
-
-# ``extra`` on the items below holds JSON document keys that the model does not
-# interpret, so graph_json can write a loaded document back unchanged.  ``seq`` is the
-# order in which edges and IIPs were added, which keeps a document's connection order.
-
-@dataclass
-class Node:
-    id: str
-    component: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass
-class Edge:
-    src: PortRef
-    tgt: PortRef
-    metadata: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    seq: int = field(default=0, repr=False, compare=False)
-
-
-@dataclass
-class Initial:
-    data: Any
-    tgt: PortRef
-    metadata: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    seq: int = field(default=0, repr=False, compare=False)
-
-
-@dataclass
-class Export:
-    process: str
-    port: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass
-class Group:
-    name: str
-    nodes: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
 class Graph:
     """An FBP graph that reports every change to its subscribers."""
 
     def __init__(self, name: str | None = None, properties: dict[str, Any] | None = None) -> None:
         """`name` overrides properties["name"]; with neither the graph is called "main"."""
-        props = _checked_metadata(properties, "properties")
+        props = checked_metadata(properties, "properties")
         if name is not None:
-            _require_name(name, "graph name")
+            require_name(name, "graph name")
             props["name"] = name
         elif "name" not in props:
             props["name"] = "main"
@@ -195,7 +100,7 @@ class Graph:
 
     @name.setter
     def name(self, value: str) -> None:
-        _require_name(value, "graph name")
+        require_name(value, "graph name")
         with self.lock:
             self.properties["name"] = value
 
@@ -232,7 +137,7 @@ class Graph:
     # -- lookups ----------------------------------------------------------------------
 
     def _require_node(self, node_id: Any, what: str = "node") -> Node:
-        _require_name(node_id, f"{what} id")
+        require_name(node_id, f"{what} id")
         node = self.nodes.get(node_id)
         if node is None:
             raise GraphError(f"unknown {what} {node_id!r}")
@@ -284,7 +189,7 @@ class Graph:
         return None
 
     def _require_group(self, name: Any) -> Group:
-        _require_name(name, "group name")
+        require_name(name, "group name")
         group = self.group(name)
         if group is None:
             raise GraphError(f"unknown group {name!r}")
@@ -322,11 +227,11 @@ class Graph:
     def add_node(self, id: str, component: str, metadata: dict[str, Any] | None = None) -> Node:
         """Add a process; emits "addnode" {id, component, metadata}."""
         with self.lock:
-            _require_name(id, "node id")
+            require_name(id, "node id")
             if id in self.nodes:
                 raise GraphError(f"node {id!r} already exists")
-            _require_name(component, f"component of node {id!r}")
-            node = Node(id, component, _checked_metadata(metadata))
+            require_name(component, f"component of node {id!r}")
+            node = Node(id, component, checked_metadata(metadata))
             self.nodes[id] = node
             self._emit("addnode", {"id": id, "component": component,
                                    "metadata": node.metadata})
@@ -359,7 +264,7 @@ class Graph:
         """Change a node's id; edges, IIPs, exports and groups follow. Emits "renamenode"."""
         with self.lock:
             node = self._require_node(old)
-            _require_name(new, "new node id")
+            require_name(new, "new node id")
             if new in self.nodes:
                 raise GraphError(f"cannot rename node {old!r} to {new!r}: {new!r} already exists")
             entries = [((new if key == old else key), value) for key, value in self.nodes.items()]
@@ -382,8 +287,8 @@ class Graph:
         """Merge metadata into a node (None deletes a key); emits "changenode" {id, metadata}."""
         with self.lock:
             node = self._require_node(id)
-            changes = _checked_metadata(metadata)
-            node.metadata = _merged(node.metadata, changes)
+            changes = checked_metadata(metadata)
+            node.metadata = merged_metadata(node.metadata, changes)
             self._emit("changenode", {"id": id, "metadata": node.metadata})
             return node
 
@@ -396,7 +301,7 @@ class Graph:
             self._require_ref(tgt, "edge target")
             if self.find_edge(src, tgt) is not None:
                 raise GraphError(f"edge {src} -> {tgt} already exists")
-            edge = Edge(src, tgt, _checked_metadata(metadata), seq=self._take_seq())
+            edge = Edge(src, tgt, checked_metadata(metadata), seq=self._take_seq())
             self.edges.append(edge)
             self._emit("addedge", {"src": src.to_dict(), "tgt": tgt.to_dict(),
                                    "metadata": edge.metadata})
@@ -417,8 +322,8 @@ class Graph:
         """Merge metadata into an edge (None deletes a key); emits "changeedge"."""
         with self.lock:
             edge = self._require_edge(src, tgt)
-            changes = _checked_metadata(metadata)
-            edge.metadata = _merged(edge.metadata, changes)
+            changes = checked_metadata(metadata)
+            edge.metadata = merged_metadata(edge.metadata, changes)
             self._emit("changeedge", {"src": src.to_dict(), "tgt": tgt.to_dict(),
                                       "metadata": edge.metadata})
             return edge
@@ -431,7 +336,7 @@ class Graph:
         """Add an IIP (several per port are kept in order); emits "addinitial"."""
         with self.lock:
             self._require_ref(tgt, "IIP target")
-            iip = Initial(copy.deepcopy(data), tgt, _checked_metadata(metadata),
+            iip = Initial(copy.deepcopy(data), tgt, checked_metadata(metadata),
                           seq=self._take_seq())
             self.initials.append(iip)
             self._emit("addinitial", {"src": {"data": iip.data}, "tgt": tgt.to_dict(),
@@ -487,12 +392,12 @@ class Graph:
     def _add_export(self, kind: str, exports: dict[str, Export], public: Any, node: Any,
                     port: Any, metadata: Any) -> Export:
         with self.lock:
-            _require_name(public, f"exported {kind} name")
+            require_name(public, f"exported {kind} name")
             if public in exports:
                 raise GraphError(f"exported {kind} {public!r} already exists")
             self._require_node(node)
-            _require_name(port, f"port of exported {kind} {public!r}")
-            export = Export(node, port, _checked_metadata(metadata))
+            require_name(port, f"port of exported {kind} {public!r}")
+            export = Export(node, port, checked_metadata(metadata))
             exports[public] = export
             payload: dict[str, Any] = {"public": public, "node": node, "port": port}
             if export.metadata:
@@ -502,7 +407,7 @@ class Graph:
 
     def _remove_export(self, kind: str, exports: dict[str, Export], public: Any) -> Export:
         with self.lock:
-            _require_name(public, f"exported {kind} name")
+            require_name(public, f"exported {kind} name")
             if public not in exports:
                 raise GraphError(f"unknown exported {kind} {public!r}")
             export = exports.pop(public)
@@ -511,10 +416,10 @@ class Graph:
 
     def _rename_export(self, kind: str, exports: dict[str, Export], old: Any, new: Any) -> None:
         with self.lock:
-            _require_name(old, f"exported {kind} name")
+            require_name(old, f"exported {kind} name")
             if old not in exports:
                 raise GraphError(f"unknown exported {kind} {old!r}")
-            _require_name(new, f"new exported {kind} name")
+            require_name(new, f"new exported {kind} name")
             if new in exports:
                 raise GraphError(f"cannot rename exported {kind} {old!r} to {new!r}: "
                                  f"{new!r} already exists")
@@ -529,7 +434,7 @@ class Graph:
                   metadata: dict[str, Any] | None = None) -> Group:
         """Add a named group of existing nodes; emits "addgroup" {name, nodes, metadata}."""
         with self.lock:
-            _require_name(name, "group name")
+            require_name(name, "group name")
             if self.group(name) is not None:
                 raise GraphError(f"group {name!r} already exists")
             if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Iterable):
@@ -541,7 +446,7 @@ class Graph:
                     raise GraphError(f"group {name!r}: unknown node {member!r}")
             if len(set(members)) != len(members):
                 raise GraphError(f"group {name!r} lists a node twice: {members!r}")
-            group = Group(name, members, _checked_metadata(metadata))
+            group = Group(name, members, checked_metadata(metadata))
             self.groups.append(group)
             self._emit("addgroup", {"name": name, "nodes": group.nodes,
                                     "metadata": group.metadata})
@@ -559,7 +464,7 @@ class Graph:
         """Rename a group; emits "renamegroup" {from, to}."""
         with self.lock:
             group = self._require_group(old)
-            _require_name(new, "new group name")
+            require_name(new, "new group name")
             if self.group(new) is not None:
                 raise GraphError(f"cannot rename group {old!r} to {new!r}: "
                                  f"{new!r} already exists")
@@ -570,8 +475,8 @@ class Graph:
         """Merge metadata into a group (None deletes a key); emits "changegroup"."""
         with self.lock:
             group = self._require_group(name)
-            changes = _checked_metadata(metadata)
-            group.metadata = _merged(group.metadata, changes)
+            changes = checked_metadata(metadata)
+            group.metadata = merged_metadata(group.metadata, changes)
             self._emit("changegroup", {"name": name, "metadata": group.metadata})
             return group
 

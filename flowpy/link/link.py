@@ -54,7 +54,7 @@ from flowpy.wire.events import DEBUG_COMMANDS
 from .client import Client, ClientError, ConnectionClosed
 from .config import STOP_POLL, LinkConfig, LinkError, backoff_delay
 from .inbox import Inbox
-from .negotiate import EXTENSION, Connection, GraphMissing, Negotiator, Refused
+from .negotiate import EXTENSION, GraphMissing, LinkConnection, Negotiator, Refused
 from .window import SendWindow
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,8 @@ class Link:
         return self.negotiator.started_network
 
     @property
-    def _conn(self) -> Connection | None:
-        return cast("Connection | None", self.window.connection)
+    def _conn(self) -> LinkConnection | None:
+        return cast("LinkConnection | None", self.window.connection)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Link:
@@ -219,7 +219,7 @@ class Link:
                                 thread.name, budget)
         self._set_state(CLOSED, {"reason": self.fatal or "closed"})
 
-    def _farewell(self, conn: Connection, ports: list[str], deadline: float) -> bool:
+    def _farewell(self, conn: LinkConnection, ports: list[str], deadline: float) -> bool:
         """disconnect packets and bye on a live connection, never past ``deadline``;
         True if all of it went out (and, extension, the remote said bye)."""
         if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -291,7 +291,7 @@ class Link:
                 self.window.count_written(batch)
 
     # -- receiving ------------------------------------------------------------------------
-    def _on_message(self, conn: Connection, message: dict[str, Any]) -> None:
+    def _on_message(self, conn: LinkConnection, message: dict[str, Any]) -> None:
         """Everything the client did not match to a request (reader thread)."""
         protocol, command = message.get("protocol"), message.get("command")
         payload = message.get("payload")
@@ -337,7 +337,7 @@ class Link:
             elif command == "error":
                 self._error({"type": "remote", "message": str(payload.get("message", ""))})
 
-    def _packetsent(self, conn: Connection, response_to: Any) -> None:
+    def _packetsent(self, conn: LinkConnection, response_to: Any) -> None:
         seq = conn.seq_of(response_to)
         if seq is None and response_to is None:
             # A runtime without responseTo acknowledges in order: the oldest written packet.
@@ -345,7 +345,7 @@ class Link:
         if seq is not None:
             self.window.ack(conn, seq)
 
-    def _remote_error(self, conn: Connection, payload: dict[str, Any], protocol: str,
+    def _remote_error(self, conn: LinkConnection, payload: dict[str, Any], protocol: str,
                       response_to: Any = None) -> None:
         message = str(payload.get("message", ""))
         info: dict[str, Any] = {"type": "remote", "message": message}
@@ -468,7 +468,7 @@ class Link:
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.config.reconnect_initial, self.config.reconnect_max)
 
-    def _stop_watch(self, conn: Connection) -> None:
+    def _stop_watch(self, conn: LinkConnection) -> None:
         """The local network is stopping: if nobody closes this link within close_timeout
         (its owner may be stuck writing to a remote that reads nothing), cut the socket."""
         budget = self._budget(self.config.close_timeout)
@@ -485,7 +485,7 @@ class Link:
         self.inbox.close()
         self._ready.set()
 
-    def _lost(self, conn: Connection) -> None:
+    def _lost(self, conn: LinkConnection) -> None:
         """The connection is gone (reader ended or a write failed)."""
         if conn.lost.is_set():
             return
@@ -495,17 +495,17 @@ class Link:
         conn.client.close(timeout=1.0)
         self._wake.set()
 
-    def _connect(self) -> Connection:
+    def _connect(self) -> LinkConnection:
         """Connect, authenticate, negotiate, check ports, start the remote network."""
         config = self.config
         number = next(self._numbers)
-        holder: list[Connection] = []
+        holder: list[LinkConnection] = []
         client = Client(
             config.url, config.secret, timeout=config.timeout, name=f"{self.name}-{number}",
             on_message=lambda message: self._on_message(holder[0], message),
             on_close=lambda _client: self._on_close(holder[0]),
         )
-        conn = Connection(client, number)
+        conn = LinkConnection(client, number)
         holder.append(conn)
         self._clients = [c for c in self._clients if not c.closed.is_set()] + [client]
         client.connect()
@@ -519,14 +519,14 @@ class Link:
             raise
         return conn
 
-    def _on_close(self, conn: Connection) -> None:
+    def _on_close(self, conn: LinkConnection) -> None:
         conn.lost.set()
         conn.hello_done.set()
         self.inbox.wake()
         if self.window.is_current(conn):
             self._wake.set()
 
-    def _negotiate(self, conn: Connection) -> None:
+    def _negotiate(self, conn: LinkConnection) -> None:
         """Negotiate (see :mod:`.negotiate`), report a remote restart, start the remote
         network if asked to, then write to this connection: what the remote has not taken
         first, in its original order."""

@@ -50,7 +50,7 @@ class GraphMissing(LinkError):
     without it (or is rebuilding it): retried with backoff, nothing in the window is lost."""
 
 
-class Connection:
+class LinkConnection:
     """One connection and what was negotiated on it: its mode, and how packets are framed."""
 
     def __init__(self, client: Client, number: int) -> None:
@@ -164,7 +164,8 @@ class Negotiator:
         """A remote inport's name as the remote spells it."""
         return self._canonical.get(port.lower(), port)
 
-    def negotiate(self, conn: Connection, first: bool) -> tuple[dict[str, Any] | None, str | None]:
+    def negotiate(self, conn: LinkConnection,
+                  first: bool) -> tuple[dict[str, Any] | None, str | None]:
         """Everything up to the point packets may flow: ``(network status or None, why the
         remote counts as restarted or None)``. Raises Refused (retry), LinkError (fatal),
         ClientError (retry). ``first``: no connection was made before."""
@@ -281,7 +282,7 @@ class Negotiator:
             log.info("%s: network:edges refused: %s", self.name, exc)
 
     # -- the flowpy:hello exchange ---------------------------------------------------------
-    def _hello(self, conn: Connection, graph: str) -> bool:
+    def _hello(self, conn: LinkConnection, graph: str) -> bool:
         """flowpy:hello; True once welcomed, False to fall back to plain runtime:packet.
 
         The welcome is applied by the reader thread the moment it arrives (``hello_reply``),
@@ -308,7 +309,8 @@ class Negotiator:
                       "message": f"no link extension: {conn.hello_error}"})
         return False
 
-    def hello_reply(self, conn: Connection, command: str | None, payload: dict[str, Any]) -> None:
+    def hello_reply(self, conn: LinkConnection, command: str | None,
+                    payload: dict[str, Any]) -> None:
         """The answer to flowpy:hello (reader thread)."""
         with conn.lock:
             if conn.hello_id is None or conn.hello_done.is_set():

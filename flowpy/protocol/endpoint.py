@@ -19,7 +19,7 @@ from typing import Any
 
 from flowpy import wire
 from flowpy.runtime import Runtime
-from flowpy.runtime.clients import Client, Request, Sink
+from flowpy.runtime.clients import ClientHandle, Request, Sink
 from flowpy.wire.envelope import Envelope, EnvelopeError, decode_text, parse
 
 from . import (
@@ -76,24 +76,27 @@ class Endpoint:
         self.runtime = runtime
 
     # -- the transport boundary --------------------------------------------------------------
-    def connect(self, sink: Sink) -> Client:
+    def connect(self, sink: Sink) -> ClientHandle:
+        """A transport has a new client: the runtime wraps its sink and answers with the handle."""
         return self.runtime.connect(sink)
 
-    def disconnect(self, client: Client) -> None:
+    def disconnect(self, client: ClientHandle) -> None:
+        """The connection ended: its link sessions wait out their grace, its subscriptions end."""
         self.runtime.disconnect(client)
 
-    def receive_text(self, client: Client, text: str) -> None:
+    def receive_text(self, client: ClientHandle, text: str) -> None:
         """One WebSocket text frame. Never raises."""
         self._receive(client, decode_text, text)
 
-    def receive(self, client: Client, message: Any) -> None:
+    def receive(self, client: ClientHandle, message: Any) -> None:
         """One already decoded message. Never raises."""
         self._receive(client, parse, message)
 
-    def receive_binary(self, client: Client, data: bytes) -> None:
+    def receive_binary(self, client: ClientHandle, data: bytes) -> None:
+        """A binary frame: refused with an error, since the protocol is JSON text."""
         self._refuse(client, EnvelopeError("binary frames are not supported"))
 
-    def trusted(self, client: Client) -> bool:
+    def trusted(self, client: ClientHandle) -> bool:
         """May this client send large messages? On a runtime without secrets every client
         may; on one with secrets, only one that has presented a secret the runtime knows.
         (The transport caps the messages of the others small, so that a stranger cannot
@@ -101,16 +104,20 @@ class Endpoint:
         return not self.runtime.permissions.has_secrets or client.authenticated
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every network and the runtime's threads (the transport is shutting down)."""
         self.runtime.shutdown(timeout)
 
     def cut_drains(self) -> None:
+        """Cut short every drain in progress (a second signal)."""
         self.runtime.cut_drains()
 
     def status(self) -> dict[str, Any]:
+        """The runtime's status document (``GET /``)."""
         return self.runtime.status()
 
     # -- handling ----------------------------------------------------------------------------
-    def _receive(self, client: Client, decode: Callable[[Any], Envelope], message: Any) -> None:
+    def _receive(self, client: ClientHandle, decode: Callable[[Any], Envelope],
+                 message: Any) -> None:
         try:
             envelope = decode(message)
         except EnvelopeError as exc:
@@ -122,7 +129,7 @@ class Endpoint:
             return
         self._handle(client, envelope)
 
-    def _handle(self, client: Client, envelope: Envelope) -> None:
+    def _handle(self, client: ClientHandle, envelope: Envelope) -> None:
         rt = self.runtime
         if rt.closing:
             self._refuse(client, EnvelopeError("the runtime is shutting down", envelope.protocol,
@@ -140,6 +147,6 @@ class Endpoint:
             log.exception("unhandled error in %s:%s", envelope.protocol, envelope.command)
             rt.error(request, f"internal error: {type(exc).__name__}: {exc}")
 
-    def _refuse(self, client: Client, exc: EnvelopeError) -> None:
+    def _refuse(self, client: ClientHandle, exc: EnvelopeError) -> None:
         client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id),
                     wire.URGENT)

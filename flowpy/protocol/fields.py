@@ -56,6 +56,7 @@ def string(
 def boolean(
     payload: dict[str, Any], key: str, *, required: bool = False, default: bool = False
 ) -> bool:
+    """The boolean at ``key`` (``default`` when absent); ProtocolError if it is not one."""
     value = payload.get(key)
     if value is None:
         if required:
@@ -67,6 +68,7 @@ def boolean(
 
 
 def integer(payload: dict[str, Any], key: str, *, minimum: int, maximum: int) -> int | None:
+    """The integer at ``key`` within bounds (None when absent); ProtocolError otherwise."""
     value = payload.get(key)
     if value is None:
         return None
@@ -84,6 +86,7 @@ def obj(payload: dict[str, Any], key: str, *, required: Literal[True]) -> dict[s
 @overload
 def obj(payload: dict[str, Any], key: str, *, required: bool = ...) -> dict[str, Any] | None: ...
 def obj(payload: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any] | None:
+    """The object at ``key`` (None when absent, unless ``required``); ProtocolError otherwise."""
     value = payload.get(key)
     if value is None:
         if required:

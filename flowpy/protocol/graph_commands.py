@@ -133,11 +133,13 @@ def addnode(rt: Host, req: Request, payload: dict[str, Any]) -> None:
 
 @_change
 def removenode(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:removenode``: the node goes, with its edges, IIPs and exported ports."""
     g.remove_node(_s(p, "id"))
 
 
 @_change
 def renamenode(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:renamenode``: edges, IIPs, exports and groups follow the new id."""
     g.rename_node(_s(p, "from"), _s(p, "to"))
 
 
@@ -149,21 +151,25 @@ def changenode(g: Graph, p: dict[str, Any]) -> None:
 
 @_change
 def addedge(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:addedge``: connect two ports (a running network follows at once)."""
     g.add_edge(_ref(port(p, "src")), _ref(port(p, "tgt")), edge_metadata(p))
 
 
 @_change
 def removeedge(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:removeedge``: what is already in the connection is still delivered."""
     g.remove_edge(_ref(port(p, "src")), _ref(port(p, "tgt")))
 
 
 @_change
 def changeedge(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:changeedge``: only the metadata changes; nothing that runs."""
     g.change_edge(_ref(port(p, "src")), _ref(port(p, "tgt")), edge_metadata(p) or {})
 
 
 @_change
 def addinitial(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:addinitial``: ``src.data`` to an inport (delivered at once to a running network)."""
     src = obj(p, "src", required=True)
     assert src is not None
     if "data" not in src:
@@ -179,36 +185,43 @@ def removeinitial(g: Graph, p: dict[str, Any]) -> None:
 
 @_change
 def addinport(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:addinport``: export a process's inport under a public name."""
     g.add_inport(_s(p, "public"), _s(p, "node"), _s(p, "port"), node_metadata(p))
 
 
 @_change
 def removeinport(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:removeinport``: the public inport goes; the process keeps its port."""
     g.remove_inport(_s(p, "public"))
 
 
 @_change
 def renameinport(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:renameinport``: the public name changes, clients are told the new ports."""
     g.rename_inport(_s(p, "from"), _s(p, "to"))
 
 
 @_change
 def addoutport(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:addoutport``: export a process's outport under a public name."""
     g.add_outport(_s(p, "public"), _s(p, "node"), _s(p, "port"), node_metadata(p))
 
 
 @_change
 def removeoutport(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:removeoutport``: the public outport goes; the process keeps its port."""
     g.remove_outport(_s(p, "public"))
 
 
 @_change
 def renameoutport(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:renameoutport``: the public name changes, clients are told the new ports."""
     g.rename_outport(_s(p, "from"), _s(p, "to"))
 
 
 @_change
 def addgroup(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:addgroup``: name a set of existing nodes."""
     nodes = p.get("nodes")
     if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
         raise ProtocolError("'nodes' must be an array of node ids")
@@ -217,16 +230,19 @@ def addgroup(g: Graph, p: dict[str, Any]) -> None:
 
 @_change
 def removegroup(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:removegroup``: the group goes, its nodes stay."""
     g.remove_group(_s(p, "name"))
 
 
 @_change
 def renamegroup(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:renamegroup``: the group takes the new name."""
     g.rename_group(_s(p, "from"), _s(p, "to"))
 
 
 @_change
 def changegroup(g: Graph, p: dict[str, Any]) -> None:
+    """``graph:changegroup``: only the group's metadata changes."""
     g.change_group(_s(p, "name"), group_metadata(p, required=True))
 
 

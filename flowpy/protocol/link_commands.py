@@ -4,7 +4,7 @@ Only clients that ask for it (a Bridge) ever send these commands, and every ``fl
 message the runtime sends goes to the sender or to the connection of a session, so standard
 clients never see one. Permissions are those of ``runtime:packet`` (``protocol:runtime``,
 checked by the dispatcher); which ports a session may use is decided by the grant of the
-secret that opened it (see :mod:`flowpy.runtime.sessions` for the session itself).
+secret that opened it (see :mod:`flowpy.runtime.link_session` for the session itself).
 
 A connection holds at most one session per graph: ``flowpy:packet`` names only its graph, so
 the graph selects the connection's session. While it holds one, that connection receives
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from flowpy.errors import missing_name
 from flowpy.runtime.clients import Request
-from flowpy.runtime.sessions import (
+from flowpy.runtime.link_session import (
     DEFAULT_WINDOW,
     MAX_BATCH,
     MAX_WINDOW,
     VERSION,
-    Inbound,
+    CheckedPacket,
     LinkSession,
     SessionError,
 )
@@ -162,7 +162,7 @@ def _named_session(rt: Host, req: Request, graph: str,
     return session
 
 
-def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> Inbound | str:
+def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> CheckedPacket | str:
     """The packet ready for the network, or why it cannot be delivered (its seq then counts
     as received and is answered with ``flowpy:error {message, seq}``)."""
     try:
@@ -183,7 +183,7 @@ def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> In
     if port not in exported and port.lower() not in {p.lower() for p in exported}:
         return f"graph {graph!r} has no exported inport {missing_name(port, exported)}"
     value: Any = payload.get("payload")
-    return Inbound(port, event, value)
+    return CheckedPacket(port, event, value)
 
 
 COMMANDS: dict[str, Handler] = {

@@ -42,6 +42,7 @@ def stop(rt: Host, req: Request, payload: dict[str, Any]) -> None:
 
 
 def getstatus(rt: Host, req: Request, payload: dict[str, Any]) -> None:
+    """``network:getstatus``: answered with the graph's ``network:status``."""
     rt.reply(req, "status", hosted_graph(rt, payload).status())
 
 

@@ -33,6 +33,7 @@ def start(rt: Host, req: Request, payload: dict[str, Any]) -> None:
 
 
 def stop(rt: Host, req: Request, payload: dict[str, Any]) -> None:
+    """``trace:stop``: stop recording; the buffer is kept for ``trace:dump``."""
     hosted = hosted_graph(rt, payload)
     if hosted.tracer is not None:
         hosted.tracer.active = False
@@ -41,6 +42,7 @@ def stop(rt: Host, req: Request, payload: dict[str, Any]) -> None:
 
 
 def clear(rt: Host, req: Request, payload: dict[str, Any]) -> None:
+    """``trace:clear``: empty the buffer; recording goes on if it was on."""
     hosted = hosted_graph(rt, payload)
     if hosted.tracer is not None:
         hosted.tracer.clear()

@@ -3,7 +3,7 @@ persistence, link sessions, tracing. Transport-free and protocol-free (see :mod:
 
 from __future__ import annotations
 
-from .clients import Client, Request, Sink
+from .clients import ClientHandle, Request, Sink
 from .runtime import PROTOCOL_VERSION, RUNTIME_TYPE, Runtime
 
-__all__ = ["PROTOCOL_VERSION", "RUNTIME_TYPE", "Client", "Request", "Runtime", "Sink"]
+__all__ = ["PROTOCOL_VERSION", "RUNTIME_TYPE", "ClientHandle", "Request", "Runtime", "Sink"]

@@ -1,22 +1,10 @@
 """What a runtime offers as components beyond its Python library: graphs, files and sources.
 
-Graphs as components. Every hosted graph except the main one is also a component (a
-subgraph, wired inline by the engine) named ``<library>/<graph id>``: the library is the
-graph's ``properties.library`` (``graph:clear`` sets it) or ``graphs``, and an id that already
-contains a ``/`` is the name as it is. So are the ``.fbp``/``.json`` files of
-``components_dir``: ``DIR/Name.fbp`` is ``<properties.library or graphs>/Name`` and
-``DIR/lib/Name.fbp`` is ``lib/Name`` (as ``components/lib/name.py`` is for Python). The
-``.py`` files of ``components_dir`` register their Component classes
-(:mod:`flowpy.engine.component_files`: ``DIR/lib/shout.py``'s ``Shout`` is ``lib/Shout``,
-``DIR/shout.py``'s is ``shout/Shout``). Such a file is read-only (edit the file; the directory
-is read again on ``component:list`` and ``network:start``). A name already taken by another
-component is not reused (logged).
-
-Sources. ``component:source`` compiles Python code into a component (:func:`compile_component`);
-the catalogue keeps the code so ``getsource`` shows it and a restart compiles it again.
-
-The catalogue only registers and unregisters; the runtime announces what changed
-(``component:component``), so every method that changes names returns them.
+Every hosted graph but the main one is a subgraph component, so are the files of the
+components directory (read through :mod:`flowpy.graphs.files`), and ``component:source``
+compiles code into one. The catalogue only registers and unregisters, never takes a name
+another component holds, and returns the names it changed; the runtime announces them.
+Naming: docs/graphs.md.
 """
 
 from __future__ import annotations
@@ -32,21 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from flowpy.engine.component import Component
-from flowpy.engine.component_files import (
-    PYTHON_SUFFIX,
-    ComponentFileError,
-    load_component_file,
-    python_files,
-)
+from flowpy.engine.component_files import ComponentFileError
 from flowpy.engine.registry import Registry
 from flowpy.engine.subgraph import is_subgraph, subgraph_class
 from flowpy.errors import FlowpyError
-from flowpy.graphs.files import (
-    DEFAULT_GRAPH_LIBRARY,
-    file_component_name,
-    graph_files,
-    read_graph_file,
-)
+from flowpy.graphs.files import DEFAULT_GRAPH_LIBRARY, component_files, file_components
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +144,7 @@ class Catalogue:
         return changed
 
     def component_of_graph(self, graph_id: str) -> str | None:
+        """The component name a hosted graph is offered under, or None (the main graph, a clash)."""
         with self._lock:
             return self._graph_components.get(graph_id)
 
@@ -176,8 +155,7 @@ class Catalogue:
         if directory is None:
             return []
         try:
-            paths = (graph_files(directory) + python_files(directory)) \
-                if directory.is_dir() else []  # gone: none left
+            paths = component_files(directory) if directory.is_dir() else []  # gone: none left
         except OSError as exc:
             self._problem(f"cannot read the components directory {directory}: {exc}")
             return []
@@ -207,24 +185,14 @@ class Catalogue:
     def _load_file(self, directory: Path, path: Path,
                    owner: tuple[str, Any]) -> Iterable[str]:
         """Register what one file of ``components_dir`` offers; the names it got."""
-        if path.suffix == PYTHON_SUFFIX:
-            try:
-                classes = load_component_file(directory, path)
-            except ComponentFileError as exc:
-                self._problem(str(exc))
-                return
-            for name, cls in classes.items():
-                if self._claim(name, owner, cls):
-                    yield name
-            return
         try:
-            graph = read_graph_file(path)
-        except Exception as exc:  # noqa: BLE001 - any problem is the file's: report it
-            self._problem(f"cannot load component graph {path}: {exc}")
+            classes = file_components(directory, path)
+        except ComponentFileError as exc:
+            self._problem(str(exc))
             return
-        name = file_component_name(directory, path, graph)
-        if self._claim(name, owner, graph):
-            yield name
+        for name, cls in classes.items():
+            if self._claim(name, owner, cls):
+                yield name
 
     def owner(self, name: str) -> tuple[str, Any] | None:
         """``("graph", id)`` or ``("file", path)`` if ``name`` is a graph component of ours."""
@@ -288,7 +256,8 @@ class Catalogue:
     def _claim(self, name: str, owner: tuple[str, Any], made: Any) -> bool:
         """Register ``made`` (a graph, or a Component class from a file) as component ``name``
         unless somebody else has that name."""
-        what = "graph" if owner[0] == "graph" or not isinstance(made, type) else "file"
+        what = "graph" if owner[0] == "graph" or not isinstance(made, type) \
+            or is_subgraph(made) else "file"
         holder = self._owners.get(name)
         if holder is None and name in self.registry:
             self._problem(f"{what} {owner[1]} is not offered as component {name!r}: "

@@ -1,19 +1,9 @@
 """The clients of a runtime: where each one's messages go, what it may do, what it watches.
 
-A transport gives the runtime each connection's *sink*; the runtime wraps it in a
-:class:`Client`. The lane (:mod:`flowpy.wire.lanes`) of each message says how it may wait:
-only ``STREAM`` sends (graph output, from the graph outport handler) wait for a slow client;
-replies and broadcasts never wait; debug data is dropped (and counted) rather than slow
-anything.
-
-Flow control of input: a client may have at most ``max_inflight`` ``runtime:packet`` requests
-taken but not yet answered; at that point the client's sink is asked to stop reading
-(``sink.pause_reading()``, then ``sink.resume_reading()`` once answers made room), so a client
-that ignores ``packetsent`` meets TCP back-pressure instead of growing the server's memory.
-
-A :class:`Request` is one message being handled: who sent it and with which grant, which
-``requestId`` to answer, and what it changed that must be announced once it is done (an edit
-that cascades changes the exported ports several times; clients hear of them once).
+A :class:`ClientHandle` wraps a transport's sink; the lane of each message says how it may
+wait (:mod:`flowpy.wire.lanes`); at most ``max_inflight`` unanswered ``runtime:packet`` pause
+the client's reading. A :class:`Request` is one message being handled and what it must
+announce when done (docs/architecture.md, "The runtime").
 """
 
 from __future__ import annotations
@@ -31,7 +21,7 @@ from flowpy.wire import reports
 from .permissions import Grant
 
 if TYPE_CHECKING:
-    from .sessions import LinkSession
+    from .link_session import LinkSession
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +38,15 @@ class Sink(Protocol):
     waiting for room re-check their ``cancelled``)."""
 
     def send(self, message: dict[str, Any], lane: wire.Lane = wire.NEWS,
-             cancelled: Callable[[], bool] | None = None) -> bool: ...
+             cancelled: Callable[[], bool] | None = None) -> bool:
+        """Hand ``message`` to the transport on ``lane``; False if it was not taken."""
 
 
 def _nothing() -> None:
     pass
 
 
-class Client:
+class ClientHandle:
     """One connected client: its sink, what it may do, and which edges it watches."""
 
     def __init__(self, sink: Sink, grant: Grant, number: int,
@@ -126,6 +117,7 @@ class Client:
             getattr(self.sink, "pause_reading", _nothing)()
 
     def packet_answered(self) -> None:
+        """A ``runtime:packet`` was answered: reading resumes once a quarter is free."""
         with self._flow:
             self._inflight -= 1
             resume = self._paused and self._inflight <= self.max_inflight * 3 // 4
@@ -136,9 +128,11 @@ class Client:
 
     @property
     def inflight(self) -> int:
+        """``runtime:packet`` requests taken and not yet answered (input flow control)."""
         return self._inflight
 
     def wants_edge(self, graph: str, key: Any) -> bool:
+        """Does this client want debug data of that edge? (No selection: every edge.)"""
         selected = self.edge_filters.get(graph)
         return selected is None or key in selected
 
@@ -178,7 +172,7 @@ class Request:
     (:meth:`flowpy.runtime.Runtime.finish`).
     """
 
-    client: Client
+    client: ClientHandle
     protocol: str
     command: str
     request_id: str | None

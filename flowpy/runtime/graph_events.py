@@ -28,7 +28,7 @@ class NetworkStarted:
 
 
 @dataclass(frozen=True, slots=True)
-class NetworkStopped:
+class NetworkEnded:
     """The network stopped (``started`` false) or finished by itself (``started`` true)."""
 
     graph: str
@@ -38,7 +38,7 @@ class NetworkStopped:
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessFailed:
+class ProcessFailure:
     """A process raised: its error and traceback."""
 
     graph: str
@@ -85,8 +85,8 @@ class OutputStopping:
 
 GraphEvent = (
     NetworkStarted
-    | NetworkStopped
-    | ProcessFailed
+    | NetworkEnded
+    | ProcessFailure
     | NetworkOutput
     | PortMarker
     | PortOutput

@@ -1,21 +1,9 @@
-"""One graph as the runtime hosts it: the model, its network runs, debug observation and tracing.
+"""One graph as the runtime hosts it (:class:`HostedGraph`): the model, its network runs, tracing.
 
-:class:`HostedGraph` is the runtime's :class:`~flowpy.engine.listener.NetworkListener` for its
-graph; what a running network reports becomes typed events handed to one ``emit`` callable:
-
-* lifecycle -> ``network:started`` / ``network:stopped`` (also when the network finishes by
-  itself: ``started`` stays true until it is stopped, ``running`` becomes false);
-* exported ports -> ``runtime:packet`` (connect/disconnect, and every IP leaving an outport,
-  which waits for an allowed client rather than being dropped);
-* edges -> ``network:connect/begingroup/data/endgroup/disconnect`` for the clients that asked
-  (``network:edges``) while debug is on, through :meth:`Network.tap` so untapped edges cost
-  nothing; the same taps feed the trace buffer while a trace runs;
-* errors and console output -> ``network:processerror`` / ``network:output``.
-
-Two locks, for two different jobs: ``_control`` serialises start/stop of this graph (it is held
-while a stop joins the network's threads, so no listener callback may take it), ``lock`` guards
-the reported state and is held while a state change is announced, so a ``getstatus`` can never
-overtake the ``network:stopped`` of a network that just finished.
+It is the network's listener and turns what the network reports into typed events handed to
+one ``emit`` callable (:mod:`.graph_events`); debug taps are :mod:`.observers`. Two locks:
+``_control`` serialises start and stop, ``lock`` guards the reported state while a change is
+announced (docs/architecture.md, "A hosted graph").
 """
 
 from __future__ import annotations
@@ -25,39 +13,35 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowpy import wire
 from flowpy.engine.connection import DEFAULT_CAPACITY
 from flowpy.engine.failures import ErrorPolicy, Failure
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
-from flowpy.engine.ports import find_port, normalize_index
+from flowpy.engine.ports import find_port
 from flowpy.engine.registry import Registry
 from flowpy.graphs.model import GraphError
-from flowpy.wire.events import EVENT_OF_KIND
 
 from .graph_events import (
     Emit,
+    NetworkEnded,
     NetworkOutput,
     NetworkStarted,
-    NetworkStopped,
     OutputStopping,
     PortMarker,
     PortOutput,
-    ProcessFailed,
+    ProcessFailure,
 )
+from .observers import EdgeObservers
 from .runs import RunReport
 from .tracing import Tracer
 
 if TYPE_CHECKING:
-    from .clients import Client, Request
+    from .clients import ClientHandle, Request
     from .permissions import Grant
 
 log = logging.getLogger(__name__)
-
-EdgeKey = tuple[tuple[str, str, Any], tuple[str, str, Any]]
 
 #: Graph events that change the exported ports (runtime:ports must follow). Removing an
 #: exported node emits removeinport/removeoutport first, so removenode itself is not here.
@@ -90,16 +74,6 @@ def check_graph_id(graph_id: str) -> None:
                          f"the most a graph id may have is {MAX_GRAPH_ID_LENGTH}")
 
 
-def port_key(node: str, port: str, index: Any = None) -> tuple[str, str, Any]:
-    """How an edge end is compared: ports case-insensitively, "0" and 0 alike (as the engine)."""
-    return (node, str(port).lower(), normalize_index(index))
-
-
-def edge_key(src: dict[str, Any], tgt: dict[str, Any]) -> EdgeKey:
-    return (port_key(src["node"], src["port"], src.get("index")),
-            port_key(tgt["node"], tgt["port"], tgt.get("index")))
-
-
 def _by(request: Request | None) -> str:
     """" by <client>" for a reason clients may read ("" without a request): the client's
     name, not its address (that goes to the log line only, see :meth:`RunReport.stopped`)."""
@@ -118,32 +92,15 @@ class GraphHost(Protocol):
     #: what a process does after a failure unless its node says otherwise
     error_policy: ErrorPolicy
 
-    def clients(self) -> list[Client]: ...
+    def clients(self) -> list[ClientHandle]:
+        """The connected clients (debug data goes to those who watch)."""
 
-    def network_intent(self, graph_id: str, running: bool) -> None: ...
+    def network_intent(self, graph_id: str, running: bool) -> None:
+        """Remember whether the graph's network should run after a restart (``start.json``)."""
 
     def graph_changed(self, hosted: HostedGraph, event: str, payload: dict[str, Any],
-                      cause: Request | None) -> None: ...
-
-
-@dataclass
-class _Edge:
-    """An edge of the graph as it was when the network started."""
-
-    key: EdgeKey
-    src_ref: Any
-    tgt_ref: Any
-    src: dict[str, Any]
-    tgt: dict[str, Any]
-    id: str
-    secure: bool
-
-
-@dataclass
-class _Initial:
-    tgt: dict[str, Any]
-    id: str
-    data: Any
+                      cause: Request | None) -> None:
+        """The graph model changed: forward the ack to clients and sync graph components."""
 
 
 class HostedGraph(NetworkListener):
@@ -161,7 +118,6 @@ class HostedGraph(NetworkListener):
         self.is_running = False
         self.debug = True
         self._started_at = 0.0
-        self._ended_edges = False
         self.stop_requested = threading.Event()
         #: What the last stop discarded ({"discarded": n, "drained": bool}), for ``GET /``.
         self.last_stop: dict[str, Any] | None = None
@@ -170,10 +126,8 @@ class HostedGraph(NetworkListener):
         self._stop_reason: str | None = None
         self._stop_peer: str | None = None
         self.tracer: Tracer | None = None
-        self._edges: list[_Edge] = []
-        self._initials: list[_Initial] = []
-        self._taps: dict[EdgeKey, Callable[[], None]] = {}
-        self._targets: dict[EdgeKey, tuple[Client, ...]] = {}
+        #: The debug data and trace of the edges somebody watches.
+        self.observers = EdgeObservers(self)
         self._inports: dict[str, str] | None = None  # see exported_inport
         #: The request whose changes are being made (see editing), and its lock.
         self.editor: Request | None = None
@@ -231,7 +185,7 @@ class HostedGraph(NetworkListener):
                 "graph as it is now", notice=True))
         if event in EDGE_EVENTS:
             with self.lock:
-                self._snapshot_edges()
+                self.observers.snapshot()
             self.refresh_observers()
 
     def _cause(self) -> Request | None:
@@ -299,6 +253,7 @@ class HostedGraph(NetworkListener):
         }
 
     def has_exports(self) -> bool:
+        """Does the graph export any port? (Only then are ``runtime:ports`` worth sending.)"""
         return bool(self.graph.inports or self.graph.outports)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -343,6 +298,7 @@ class HostedGraph(NetworkListener):
             self._lifecycle_cause = None
 
     def cut_drain(self) -> None:
+        """Cut short the drain of a stop in progress (a second signal, ``drain: false``)."""
         network = self.network
         if network is not None:
             network.cut_drain()
@@ -373,6 +329,7 @@ class HostedGraph(NetworkListener):
             return status
 
     def uptime(self) -> float:
+        """Seconds since the network started (0 when not started), for ``network:status``."""
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
     def inport(self, port: str, event: str, payload: Any,
@@ -407,15 +364,12 @@ class HostedGraph(NetworkListener):
             self.is_started = True
             self.is_running = True
             self._started_at = time.monotonic()
-            self._ended_edges = False
             cause = self._cause()
             self.runs.started(cause.client.label if cause is not None else None)
             self.emit(NetworkStarted(self.id, self._cause()))
-            self._snapshot_edges()
+            self.observers.snapshot(started=True)
             self.refresh_observers()
-            for edge in self._edges:
-                self._edge_event(edge, "connect", {})
-            self._send_initials()
+            self.observers.connect()
 
     def finished(self, network: Network) -> None:
         """Every process ended by itself: still started (until stopped), no longer running."""
@@ -424,8 +378,8 @@ class HostedGraph(NetworkListener):
                 return
             self.is_running = False
             self.runs.finished()
-            self._end_edges()
-            self.emit(NetworkStopped(self.id, True, self.uptime()))
+            self.observers.disconnect()
+            self.emit(NetworkEnded(self.id, True, self.uptime()))
 
     def stopping(self, network: Network) -> None:
         """Wake an outport handler waiting for a client or for room in a session's outbox
@@ -433,6 +387,7 @@ class HostedGraph(NetworkListener):
         self.emit(OutputStopping(self.id))
 
     def stopped(self, network: Network) -> None:
+        """The network stopped: every edge disconnects, taps go, ``network:stopped`` is emitted."""
         with self.lock:
             if network is not self.network:
                 return
@@ -442,12 +397,9 @@ class HostedGraph(NetworkListener):
             self._started_at = 0.0
             self.runs.stopped(self._stop_reason or "stopped", self._stop_peer)
             self._stop_reason = self._stop_peer = None
-            self._end_edges()
-            for untap in self._taps.values():
-                untap()
-            self._taps = {}
-            self._targets = {}
-            self.emit(NetworkStopped(self.id, False, uptime, self._cause()))
+            self.observers.disconnect()
+            self.observers.untap_all()
+            self.emit(NetworkEnded(self.id, False, uptime, self._cause()))
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
@@ -469,7 +421,7 @@ class HostedGraph(NetworkListener):
         schema allows no other field: the component, the error and the IP go in ``error``;
         the traceback stays in the log, at debug level)."""
         self.runs.failed(failure)
-        self.emit(ProcessFailed(self.id, failure.node, f"{failure.component}: {failure.line()}"))
+        self.emit(ProcessFailure(self.id, failure.node, f"{failure.component}: {failure.line()}"))
 
     def why_not_running(self) -> str | None:
         """Why the network takes no input now (the process error that ended it, how it
@@ -487,6 +439,7 @@ class HostedGraph(NetworkListener):
         return entry
 
     def output(self, network: Network, node: str, text: str) -> None:
+        """A process's console output becomes ``network:output``."""
         self.emit(NetworkOutput(self.id, str(text)))
 
     # -- NetworkListener: exported ports -------------------------------------------------------
@@ -500,100 +453,10 @@ class HostedGraph(NetworkListener):
         return self.emit(PortOutput(self.id, port, ips, network.stopping))
 
     # -- debug edges and tracing ---------------------------------------------------------------
-    def _snapshot_edges(self) -> None:
-        with self.graph.lock:
-            edges = list(self.graph.edges)
-            initials = list(self.graph.initials)
-        self._edges = []
-        for edge in edges:
-            src = wire.port_dict(edge.src.node, edge.src.port, edge.src.index)
-            tgt = wire.port_dict(edge.tgt.node, edge.tgt.port, edge.tgt.index)
-            secure = bool((edge.metadata or {}).get("secure"))
-            self._edges.append(_Edge(edge_key(src, tgt), edge.src, edge.tgt, src, tgt,
-                                     wire.edge_id(src, tgt), secure))
-        self._initials = []
-        for iip in initials:
-            tgt = wire.port_dict(iip.tgt.node, iip.tgt.port, iip.tgt.index)
-            self._initials.append(_Initial(tgt, wire.edge_id(None, tgt), iip.data))
-
     def refresh_observers(self) -> None:
         """Tap exactly the edges somebody watches (a debug client or the trace); untap the rest."""
         with self.lock:
             network = self.network
             if network is None or not self.is_started or self.stop_requested.is_set():
                 return
-            watchers = []
-            if self.debug:
-                watchers = [c for c in self.runtime.clients()
-                            if c.grant.may_receive("network-data")]
-            tracing = self.tracer is not None and self.tracer.active
-            targets: dict[EdgeKey, tuple[Client, ...]] = {}
-            current = {edge.key for edge in self._edges}
-            for key in [key for key in self._taps if key not in current]:  # edited away
-                self._taps.pop(key)()
-            for edge in self._edges:
-                clients = tuple(c for c in watchers if c.wants_edge(self.id, edge.key))
-                if clients or tracing:
-                    targets[edge.key] = clients
-                    if edge.key not in self._taps:
-                        try:
-                            self._taps[edge.key] = network.tap(edge.src_ref, edge.tgt_ref,
-                                                               self._observer(edge))
-                        except (NetworkError, KeyError, ValueError) as exc:
-                            log.debug("graph %s: cannot tap %s: %s", self.id, edge.id, exc)
-                elif edge.key in self._taps:
-                    self._taps.pop(edge.key)()
-            self._targets = targets
-
-    def _observer(self, edge: _Edge) -> Callable[[IP], None]:
-        def observe(ip: IP) -> None:
-            command = EVENT_OF_KIND[ip.kind]
-            if ip.is_data:
-                extra = {"data": "DATA" if edge.secure else wire.jsonable(ip.data)}
-            else:
-                extra = {"group": "" if ip.data is None else str(ip.data)}
-            self._edge_event(edge, command, extra)
-
-        return observe
-
-    def _edge_event(self, edge: _Edge, command: str, extra: dict[str, Any]) -> None:
-        clients = self._targets.get(edge.key)
-        tracer = self.tracer
-        tracing = tracer is not None and tracer.active
-        if not clients and not tracing:
-            return
-        payload = {"id": edge.id, "graph": self.id, "src": edge.src, "tgt": edge.tgt, **extra}
-        if clients:
-            message = wire.message("network", command, payload)
-            for client in clients:
-                client.send_debug(message)
-        if tracing:
-            assert tracer is not None
-            tracer.record(command, payload)
-
-    def _send_initials(self) -> None:
-        """IIPs are preloaded, never cross a tap: report them once, at start."""
-        tracer = self.tracer
-        tracing = tracer is not None and tracer.active
-        watchers = []
-        if self.debug:
-            watchers = [c for c in self.runtime.clients()
-                        if c.grant.may_receive("network-data") and c.wants_initials(self.id)]
-        if not watchers and not tracing:
-            return
-        for iip in self._initials:
-            payload = {"id": iip.id, "graph": self.id, "tgt": iip.tgt,
-                       "data": wire.jsonable(iip.data)}
-            message = wire.message("network", "data", payload)
-            for client in watchers:
-                client.send_debug(message)
-            if tracing:
-                assert tracer is not None
-                tracer.record("data", payload)
-
-    def _end_edges(self) -> None:
-        if self._ended_edges:
-            return
-        self._ended_edges = True
-        for edge in self._edges:
-            self._edge_event(edge, "disconnect", {})
+            self.observers.refresh(network)

@@ -18,16 +18,16 @@ from typing import Any
 from flowpy import wire
 from flowpy.wire import reports
 
-from .clients import Client, Request, _nothing
+from .clients import ClientHandle, Request, _nothing
 from .graph_events import (
     GraphEvent,
+    NetworkEnded,
     NetworkOutput,
     NetworkStarted,
-    NetworkStopped,
     OutputStopping,
     PortMarker,
     PortOutput,
-    ProcessFailed,
+    ProcessFailure,
 )
 from .sessions import SessionTable
 
@@ -44,11 +44,11 @@ class OutputRouter:
         self._lock = threading.Lock()
         #: Notified when clients come and go and when networks stop (output waits on it).
         self._changed = threading.Condition(self._lock)
-        self._clients: list[Client] = []
+        self._clients: list[ClientHandle] = []
         self._handlers: dict[type, Callable[[Any], int | None]] = {
             NetworkStarted: self._started,
-            NetworkStopped: self._stopped,
-            ProcessFailed: self._failed,
+            NetworkEnded: self._stopped,
+            ProcessFailure: self._failed,
             NetworkOutput: self._output,
             PortMarker: self._marker,
             PortOutput: self._deliver,
@@ -56,29 +56,32 @@ class OutputRouter:
         }
 
     # -- clients -----------------------------------------------------------------------------
-    def add(self, client: Client) -> None:
+    def add(self, client: ClientHandle) -> None:
+        """A client connected: output may go to it now (waiting outport handlers re-check)."""
         with self._lock:
             self._clients.append(client)
             self._changed.notify_all()
 
-    def remove(self, client: Client) -> None:
+    def remove(self, client: ClientHandle) -> None:
+        """A client disconnected: output no longer goes or waits for it."""
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
             self._changed.notify_all()
 
-    def clients(self) -> list[Client]:
+    def clients(self) -> list[ClientHandle]:
+        """The connected clients (a copy: safe to iterate)."""
         with self._lock:
             return list(self._clients)
 
-    def packet_receivers(self, graph: str, port: str) -> list[Client]:
+    def packet_receivers(self, graph: str, port: str) -> list[ClientHandle]:
         """Standard receivers of an outport's ``runtime:packet``: clients allowed to receive
         it, except connections holding a link session of the graph (they get it as
         ``flowpy:packet`` through the session, and must not get it twice)."""
         with self._lock:
             return self._receivers(graph, port)
 
-    def _receivers(self, graph: str, port: str) -> list[Client]:
+    def _receivers(self, graph: str, port: str) -> list[ClientHandle]:
         return [
             c
             for c in self._clients
@@ -93,7 +96,7 @@ class OutputRouter:
         payload: Any,
         kind: str,
         cause: Request | None = None,
-        only: Iterable[Client] | None = None,
+        only: Iterable[ClientHandle] | None = None,
     ) -> None:
         """Send to every client allowed to receive ``kind`` (see permissions.OUTPUT_CAPABILITIES).
 
@@ -122,11 +125,11 @@ class OutputRouter:
     def _started(self, event: NetworkStarted) -> None:
         self.broadcast(*reports.network_started(event.graph), "network-status", event.cause)
 
-    def _stopped(self, event: NetworkStopped) -> None:
+    def _stopped(self, event: NetworkEnded) -> None:
         report = reports.network_stopped(event.graph, event.started, event.uptime)
         self.broadcast(*report, "network-status", event.cause)
 
-    def _failed(self, event: ProcessFailed) -> None:
+    def _failed(self, event: ProcessFailure) -> None:
         report = reports.process_error(event.graph, event.node, event.error, event.traceback)
         self.broadcast(*report, "network-data")
 

@@ -1,25 +1,9 @@
 """Who may do what: capabilities per client and, per graph, which exported ports it may use.
 
-The FBP protocol authorises by *capability* strings. A client presents a secret (or none);
-the runtime's :class:`Permissions` turns it into a :class:`Grant`, which answers the only
-questions the protocol layer asks: may this client send that command, may it receive that
-kind of message, may it send to / receive from that exported port.
-
-Three ways to configure a runtime, mirroring ``flowpy serve`` options:
-
-* neither a secret nor a permissions file: the runtime is open (every capability, every
-  port), as flowd and noflo are by default, except ``component:setsource`` — compiling code
-  sent over the wire is never on unless an operator grants it by name;
-* ``--secret S``: a client presenting S gets every capability except setsource, anybody else
-  none (``runtime:getruntime`` needs no capability);
-* ``--permissions FILE``: per secret, its capabilities and optionally per graph the exported
-  ``inports`` it may send to and ``outports`` it may receive from; ``anonymous`` describes
-  clients without a (known) secret. A secret without a ``graphs`` entry may use every port.
-  A secret may also carry ``components``, globs of the components its holder may instantiate
-  (:class:`ComponentRule`); without it, every component.
-
-Component rules bind clients only. Graphs the operator loads (``--graph``, the state
-directory, ``--components-dir``) are trusted: they are never checked against any rule.
+:class:`Permissions` turns a secret (or none) into a :class:`Grant`, which answers the only
+questions the protocol layer asks: may this client send that command, receive that kind of
+message, send to or receive from that port, instantiate that component. Graphs the operator
+loads are trusted. The three configurations: docs/deployment.md ("Secrets", "Permissions file").
 """
 
 from __future__ import annotations
@@ -116,6 +100,7 @@ class ComponentRule:
 
     @classmethod
     def parse(cls, globs: Any, where: str) -> ComponentRule:
+        """The rule of a ``components`` glob list; PermissionsError names ``where`` if bad."""
         if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
             raise PermissionsError(f"{where}.components must be a list of glob strings")
         allow: list[str] = []
@@ -153,6 +138,7 @@ class Grant:
                                                   hash=False, repr=False)
 
     def has_any(self, capabilities: Iterable[str]) -> bool:
+        """Does the grant hold at least one of ``capabilities``?"""
         return any(c in self.capabilities for c in capabilities)
 
     def may_send(self, protocol: str, command: str) -> bool:
@@ -178,6 +164,7 @@ class Grant:
         return self.has_any(OUTPUT_CAPABILITIES[kind])
 
     def may_send_to(self, graph: str, port: str) -> bool:
+        """May this client send ``runtime:packet`` to that exported inport of ``graph``?"""
         if "protocol:runtime" not in self.capabilities:
             return False
         if self.ports is None:
@@ -186,6 +173,7 @@ class Grant:
         return access is not None and str(port).lower() in access.inports
 
     def may_receive_from(self, graph: str, port: str) -> bool:
+        """May this client receive ``runtime:packet`` from that exported outport of ``graph``?"""
         if "protocol:runtime" not in self.capabilities:
             return False
         if self.ports is None:

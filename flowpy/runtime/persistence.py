@@ -1,26 +1,8 @@
 """The state directory: what a runtime keeps across restarts, written so a crash never breaks it.
 
-Layout of ``<state_dir>``:
-
-* ``runtime-id``: the runtime's UUID, made on first use, so clients recognise it across
-  restarts;
-* ``graphs/<file>.json``: every graph ``network:persist`` saved, and ``graphs.json``, the
-  index (which graph is main, which file holds which graph);
-* ``components.json``: the sources of components compiled with ``component:source``;
-* ``start.json``: which graphs' networks run, so a restart starts them again (``serve
-  --start``, ``network:start``/``network:stop``);
-* ``remotes.json``: the exported ports of each ``serve --remote`` last discovered, so the
-  runtime can start while a remote is down;
-* ``lock``: the pid of the ``flowpy serve`` using the directory (:class:`StateLock`).
-
-``flowpy serve`` without ``--state-dir`` uses ``<base>/<label>-<port>``
-(:func:`default_state_dir`), so two runtimes on one machine keep apart, each with its
-own id.
-
-Every file is written atomically; the index is written after the graph files and files no
-longer listed are removed last, so a crash at any point leaves a consistent state. Temporary
-files a crash left behind are removed at start-up. A file that cannot be read is reported
-through ``problem`` and skipped: never fatal.
+Every file is written atomically and the index after the files it names, so a crash at any
+point leaves a consistent state; a file that cannot be read is reported and skipped, never
+fatal. The layout: docs/architecture.md ("The state directory") and docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -96,6 +78,7 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> StateLock:
+        """Take the lock: StateDirInUse if a running runtime holds it; a stale one is taken."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         while self._fd is None:
             if fcntl is not None:
@@ -216,18 +199,22 @@ class StateDirectory:
 
     @property
     def graphs_dir(self) -> Path:
+        """Where persisted graphs are written, one file each."""
         return self.path / "graphs"
 
     @property
     def index_path(self) -> Path:
+        """The index: which graph is main and which file holds which graph."""
         return self.path / "graphs.json"
 
     @property
     def sources_path(self) -> Path:
+        """Sources of components compiled with ``component:source``."""
         return self.path / "components.json"
 
     @property
     def start_path(self) -> Path:
+        """Which graphs' networks run, so a restart starts them again."""
         return self.path / "start.json"
 
     # -- which networks run ------------------------------------------------------------------

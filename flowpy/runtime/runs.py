@@ -46,6 +46,7 @@ class RunReport:
         self.start_error: dict[str, Any] | None = None
 
     def started(self, by: str | None) -> None:
+        """A run began (``by``: who started it): the counts of the run before are reset."""
         with self._lock:
             self._runs += 1
             self._failures = 0

@@ -1,25 +1,9 @@
 """Everything one flowpy process serves over the FBP protocol, behind a transport-free boundary.
 
-The runtime holds several graphs (one of them *main*), each a
-:class:`~flowpy.runtime.hosting.HostedGraph` with its network; the component registry and the
-catalogue of graph and source components; the connected clients (:mod:`.clients`) and what
-each may do; the link extension's sessions; and a stable id, kept in the state directory
-(:mod:`.persistence`) so clients recognise the runtime across restarts.
-
-It knows nothing of sockets and nothing of the protocol's commands: a transport connects a
-client's *sink* (:meth:`Runtime.connect`), the protocol layer (:mod:`flowpy.protocol`) decodes
-each message and calls a handler, and handlers act through this object, which sends through
-the sinks. Tests drive the whole of it with a recording sink::
-
-    runtime = Runtime(registry=None, state_dir=None, label="flowpy", secret=None, permissions=None)
-    endpoint = flowpy.protocol.Endpoint(runtime)
-    client = endpoint.connect(sink)          # sink.send(message: dict, lane: wire.Lane) -> bool
-    endpoint.receive_text(client, text)      # one text frame; never raises
-
-Requests are explicit (:class:`~flowpy.runtime.clients.Request`): whatever a request changes
-is attributed to it, so its sender gets the acks as replies (with ``responseTo``), and what
-must be announced once (``runtime:ports``, ``component:component``) is collected on it and
-sent by :meth:`Runtime.finish` after the request's own acks.
+The :class:`Runtime` holds the hosted graphs (one of them main), the registry and catalogue,
+the connected clients, the link sessions and a stable id. It knows no socket and no protocol
+command: transports connect sinks, handlers act through it, and explicit requests get their
+acks as replies. How to drive it without a socket: docs/architecture.md ("The runtime").
 """
 
 from __future__ import annotations
@@ -38,12 +22,14 @@ from flowpy.graphs.files import read_graph_file
 from flowpy.graphs.model import GraphError
 
 from .catalogue import Catalogue, ComponentSourceError
-from .clients import DEFAULT_MAX_INFLIGHT, Client, Request, Sink
-from .hosting import PORT_EVENTS, HostedGraph, check_graph_id, edge_key
+from .clients import DEFAULT_MAX_INFLIGHT, ClientHandle, Request, Sink
+from .hosting import PORT_EVENTS, HostedGraph, check_graph_id
+from .link_session import DEFAULT_GRACE
+from .observers import edge_key
 from .output import OutputRouter
 from .permissions import ALL_CAPABILITIES, Grant, Permissions
 from .persistence import SaveReport, StateDirectory, default_state_dir
-from .sessions import DEFAULT_GRACE, SessionTable
+from .sessions import SessionTable
 from .stats import StatsPublisher
 
 log = logging.getLogger(__name__)
@@ -122,20 +108,24 @@ class Runtime:
 
     @property
     def state_dir(self) -> Path:
+        """The state directory this runtime keeps its id, graphs and lock in."""
         return self.state.path
 
     @property
     def components_dir(self) -> Path | None:
+        """The directory whose graphs and Python files are offered as components, if any."""
         return self.catalogue.components_dir
 
     @property
     def component_sources(self) -> dict[str, str]:
+        """Code of components compiled from ``component:source``, by name."""
         return self.catalogue.sources
 
     # -- clients ---------------------------------------------------------------------------
-    def connect(self, sink: Sink) -> Client:
+    def connect(self, sink: Sink) -> ClientHandle:
+        """A transport has a new client: wrap its sink with the anonymous grant; the handle."""
         with self._lock:
-            client = Client(sink, self.permissions.grant_for(None), self._next_client,
+            client = ClientHandle(sink, self.permissions.grant_for(None), self._next_client,
                             self.max_inflight)
             self._next_client += 1
         self.output.add(client)
@@ -143,14 +133,14 @@ class Runtime:
         self._refresh_all_observers()
         return client
 
-    def set_grant(self, client: Client, grant: Grant) -> None:
+    def set_grant(self, client: ClientHandle, grant: Grant) -> None:
         """``client`` now holds ``grant`` (it presented another secret)."""
         if grant is client.grant:
             return
         client.grant = grant
         self.sessions.wake()  # it may now receive what a detached session holds back
 
-    def disconnect(self, client: Client) -> None:
+    def disconnect(self, client: ClientHandle) -> None:
         """The connection is gone; its link sessions stay for a later ``flowpy:hello``, for
         the sessions' grace."""
         self.sessions.detach(client)
@@ -158,7 +148,8 @@ class Runtime:
         self.output.remove(client)
         self._refresh_all_observers()
 
-    def clients(self) -> list[Client]:
+    def clients(self) -> list[ClientHandle]:
+        """The connected clients (a copy: safe to iterate)."""
         return self.output.clients()
 
     # -- sending ----------------------------------------------------------------------------
@@ -176,7 +167,7 @@ class Runtime:
         self.reply(request, "error", {"message": message, **extra}, protocol)
 
     def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  cause: Request | None = None, only: Iterable[Client] | None = None) -> None:
+                  cause: Request | None = None, only: Iterable[ClientHandle] | None = None) -> None:
         """Send to every client allowed to receive ``kind``, never waiting (see
         :meth:`.output.OutputRouter.broadcast`)."""
         self.output.broadcast(protocol, command, payload, kind, cause, only)
@@ -190,17 +181,19 @@ class Runtime:
         for name in request.components:
             self._announce_component(name)
 
-    def may_send_to(self, client: Client, graph: str, port: str) -> bool:
+    def may_send_to(self, client: ClientHandle, graph: str, port: str) -> bool:
+        """May this client send to that exported inport (its grant decides)?"""
         return client.grant.may_send_to(graph, port)
 
-    def may_receive_from(self, client: Client, graph: str, port: str) -> bool:
+    def may_receive_from(self, client: ClientHandle, graph: str, port: str) -> bool:
+        """May this client receive from that exported outport (its grant decides)?"""
         return client.grant.may_receive_from(graph, port)
 
-    def packet_receivers(self, graph: str, port: str) -> list[Client]:
+    def packet_receivers(self, graph: str, port: str) -> list[ClientHandle]:
         """Standard receivers of an outport's ``runtime:packet`` (see :mod:`.output`)."""
         return self.output.packet_receivers(graph, port)
 
-    def send_ports(self, hosted: HostedGraph, clients: Iterable[Client] | None = None,
+    def send_ports(self, hosted: HostedGraph, clients: Iterable[ClientHandle] | None = None,
                    request: Request | None = None) -> None:
         """``runtime:ports`` for one graph, each client seeing the ports it may use."""
         for client in (self.clients() if clients is None else clients):
@@ -213,10 +206,12 @@ class Runtime:
 
     # -- graphs ---------------------------------------------------------------------------
     def get_graph(self, graph_id: str) -> HostedGraph | None:
+        """The hosted graph of that id, or None."""
         with self._lock:
             return self._graphs.get(graph_id)
 
     def graphs(self) -> dict[str, HostedGraph]:
+        """Every hosted graph by id (a copy: safe to iterate)."""
         with self._lock:
             return dict(self._graphs)
 
@@ -240,6 +235,7 @@ class Runtime:
         return hosted
 
     def set_main(self, graph_id: str, request: Request | None = None) -> None:
+        """Make ``graph_id`` the main graph; graph components follow (the main one is none)."""
         with self._lock:
             self.main_graph = graph_id
         self.sync_graph_components(request)
@@ -330,7 +326,7 @@ class Runtime:
                 self.problems.append(text)
 
     # -- debug subscriptions ------------------------------------------------------------------
-    def set_edges(self, client: Client, graph_id: str, edges: list[dict[str, Any]]) -> None:
+    def set_edges(self, client: ClientHandle, graph_id: str, edges: list[dict[str, Any]]) -> None:
         """``network:edges``: from now on ``client`` watches exactly these edges of the graph."""
         client.edge_filters[graph_id] = frozenset(edge_key(e["src"], e["tgt"]) for e in edges)
         hosted = self.get_graph(graph_id)

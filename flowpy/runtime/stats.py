@@ -1,18 +1,9 @@
 """What the runtime's graphs are doing, as numbers: one snapshot for every reader.
 
-Three readers want the same picture: the live view (the ``flowpy:stats`` messages a page
-subscribes to), ``GET /metrics`` (Prometheus, at scrape time) and ``flowpy status``. So
-:func:`graph_stats` is the one place that reads a hosted graph and its running network:
-the graph's state, each process's state, errors and restarts, each edge's IPs passed and
-queued, and the IPs in and out of each exported port.
-
-Cheap by construction: the engine only increments counters it holds anyway (a connection's
-``passed``, the port handlers' ``port_counts``); this module reads them when somebody asks.
-:class:`StatsPublisher` asks once per interval, and only while at least one client is
-subscribed: with no subscriber its thread does not exist.
-
-``restarts`` counts the fresh instances a process got after failures in this run (its error
-policy, :mod:`flowpy.engine.failures`), as the edges' ``ips`` count this run's IPs.
+:func:`graph_stats` is the one reader of a hosted graph's counts for the live view
+(``flowpy:stats``), ``GET /metrics`` and ``flowpy status``; :class:`StatsPublisher` pushes it
+only while a client is subscribed. Cheap by construction (docs/architecture.md, "A hosted
+graph"); ``restarts`` and ``ips`` count this run.
 """
 
 from __future__ import annotations
@@ -26,7 +17,7 @@ from flowpy import wire
 from flowpy.engine import counters
 
 if TYPE_CHECKING:
-    from .clients import Client
+    from .clients import ClientHandle
     from .hosting import HostedGraph
 
 log = logging.getLogger(__name__)
@@ -94,7 +85,8 @@ def graph_stats(hosted: HostedGraph) -> dict[str, Any]:
 class HostedGraphs(Protocol):
     """Where the stats find the graphs (the runtime)."""
 
-    def graphs(self) -> dict[str, HostedGraph]: ...
+    def graphs(self) -> dict[str, HostedGraph]:
+        """Every hosted graph by id."""
 
 
 def runtime_stats(runtime: HostedGraphs, graph: str | None = None) -> dict[str, Any]:
@@ -116,11 +108,12 @@ class StatsPublisher:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         #: client -> (graph or None for all, interval, next due time)
-        self._subscribers: dict[Client, list[Any]] = {}
+        self._subscribers: dict[ClientHandle, list[Any]] = {}
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def subscribe(self, client: Client, graph: str | None, interval: float) -> None:
+    def subscribe(self, client: ClientHandle, graph: str | None, interval: float) -> None:
+        """Push ``flowpy:stats`` to ``client`` every ``interval`` seconds (starts the thread)."""
         with self._lock:
             if self._stopped:
                 return
@@ -130,17 +123,20 @@ class StatsPublisher:
                 self._thread.start()
             self._changed.notify_all()
 
-    def unsubscribe(self, client: Client) -> None:
+    def unsubscribe(self, client: ClientHandle) -> None:
+        """No more ``flowpy:stats`` to ``client``; with no subscriber left the thread ends."""
         with self._lock:
             if self._subscribers.pop(client, None) is not None:
                 self._changed.notify_all()
 
     @property
     def subscribers(self) -> int:
+        """How many clients are subscribed now."""
         with self._lock:
             return len(self._subscribers)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End the publishing thread and drop every subscriber (the runtime's shutdown)."""
         with self._lock:
             self._stopped = True
             self._subscribers.clear()
@@ -151,7 +147,8 @@ class StatsPublisher:
             if thread.is_alive():
                 log.warning("the flowpy-stats thread did not end within %gs", timeout)
 
-    def send_to(self, client: Client, graph: str | None, request_id: str | None = None) -> None:
+    def send_to(self, client: ClientHandle, graph: str | None,
+                request_id: str | None = None) -> None:
         """One ``flowpy:stats`` to one client (a reply when ``request_id`` is given)."""
         payload = runtime_stats(self.runtime, graph)
         client.send(

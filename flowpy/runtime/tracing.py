@@ -34,6 +34,7 @@ class Tracer:
         self._lock = threading.Lock()
 
     def resize(self, buffersize: int) -> None:
+        """Keep at most ``buffersize`` events from now on (the most recent ones stay)."""
         with self._lock:
             self.buffersize = buffersize
             self._events = deque(self._events, maxlen=buffersize)
@@ -51,10 +52,12 @@ class Tracer:
             self._events.append(event)
 
     def clear(self) -> None:
+        """Forget the recorded events (``trace:clear``)."""
         with self._lock:
             self._events.clear()
 
     def events(self) -> list[dict[str, Any]]:
+        """The recorded events, oldest first (a copy)."""
         with self._lock:
             return list(self._events)
 

@@ -1,24 +1,10 @@
 """The flowpy Flask app: the FBP protocol WebSocket and a status page, both at ``/``.
 
-Transport only: every message a client sends is handed to the protocol's entry point, an
-:class:`~flowpy.protocol.Endpoint` (``endpoint.receive_text`` / ``endpoint.receive_binary``),
-and everything the runtime sends to a client goes through that client's
-:class:`~flowpy.server.connection.ClientConnection`, the *sink* it was given by
-``endpoint.connect(sink)``.
-
-flask-sock routes the WebSocket and simple-websocket makes the handshake (answering the
-``noflo`` subprotocol); from then on the connection's own reader and writer own the socket
-(simple-websocket's background reader thread is never started, see :class:`_NoThread`).
-
-Per-message compression. Browsers and Node's ``ws`` offer permessage-deflate, and
-simple-websocket accepts whatever is offered; compressing and inflating every small protocol
-message in pure Python costs several times more than everything else flowpy does with it
-(docs/deployment.md has the figures). So the offer is declined unless the app is made with
-``compression=True`` (``flowpy serve --compression``), for links where bandwidth matters more
-than CPU.
-
-Origins. A handshake that carries an ``Origin`` header is refused with HTTP 403, before the
-upgrade, unless :mod:`~flowpy.server.origins` allows it (``allow_origins``).
+Transport only: frames go to the protocol's :class:`~flowpy.protocol.Endpoint`, and what the
+runtime sends goes through each client's :class:`~flowpy.server.connection.ClientConnection`.
+After the handshake the connection's own reader and writer own the socket. Compression is
+declined unless asked for; a foreign ``Origin`` is refused (:mod:`.origins`). See
+docs/architecture.md ("WebSocket frames") and docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -128,6 +114,7 @@ class Transport:
         self._gone = {"dropped": 0, "cut": 0, "unencodable": 0}
 
     def add(self, conn: ClientConnection) -> bool:
+        """Count a new connection in; False once the app is stopping (the caller closes it)."""
         with self._lock:
             if self._stopping:
                 return False
@@ -135,6 +122,7 @@ class Transport:
             return True
 
     def remove(self, conn: ClientConnection) -> None:
+        """A connection ended: its counters join the totals of ended ones."""
         with self._lock:
             if conn in self._connections:
                 self._connections.discard(conn)
@@ -142,10 +130,12 @@ class Transport:
                     self._gone[key] += value
 
     def connections(self) -> list[ClientConnection]:
+        """The open connections (a copy: safe to iterate)."""
         with self._lock:
             return list(self._connections)
 
     def stats(self) -> dict[str, int]:
+        """Counters over every connection, open and ended, for ``GET /`` and ``/metrics``."""
         with self._lock:
             conns = list(self._connections)
             totals = dict(self._gone)
@@ -341,6 +331,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
 
 
 def transport_of(app: flask.Flask) -> Transport:
+    """The Transport an app made by ``create_app`` serves its connections with."""
     return cast(Transport, app.extensions["flowpy"])
 
 

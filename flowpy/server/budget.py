@@ -26,6 +26,7 @@ class ByteBudget:
         self._lock = threading.Lock()
 
     def take(self, size: int) -> bool:
+        """Hold ``size`` more bytes if the limit allows; False if it would go over."""
         with self._lock:
             if self.limit is not None and self.used + size > self.limit:
                 return False
@@ -33,5 +34,6 @@ class ByteBudget:
             return True
 
     def give(self, size: int) -> None:
+        """Give back ``size`` bytes taken before."""
         with self._lock:
             self.used -= size

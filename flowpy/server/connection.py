@@ -1,39 +1,9 @@
-"""One client connection: its reader, its writer, and the queue between the runtime and the socket.
+"""One client connection: its reader, its writer, and the queues between the runtime and the socket.
 
-One connection = one reader and exactly one writer, and neither ever dies of one message:
-
-* the **reader** is the request thread of the WebSocket route (:meth:`ClientConnection.serve`):
-  it reads the socket, parses frames and hands each message to the runtime, in order. It
-  stops reading, which is TCP back-pressure on that client alone, while the runtime has paused
-  its input (too many ``runtime:packet`` requests unanswered, see ``flowpy.runtime``) or while
-  the client's own replies are piling up unread. A frame that breaks the protocol closes the
-  connection with the code RFC 6455 gives (1002, 1007 for text that is not UTF-8, 1009).
-* the **writer** is a named thread that drains the queue and writes frames with one
-  ``sendall`` per batch. A message that cannot be framed is dropped, counted and logged, and
-  the writer goes on; if the writer ends for any reason, the connection is closed at once.
-  One shortcut: a STREAM message (graph output) that finds the queues empty, nothing being
-  written and the kernel under the bound below is written at once by the graph outport
-  handler that sends it, with a send that never blocks (the rest of a frame the socket did
-  not take is the writer's first job): the last thread hop of every output saved. Replies do
-  not take it: their senders (the inport handler above all) are on the critical path of the
-  data, which would wait for their system call. Either way one thread at a time writes, so
-  frames never interleave.
-
-The queues follow the lanes (:mod:`flowpy.wire.lanes`): replies and news in one ordered
-queue, graph output in a second, debug data in a third, and the writer always takes from the
-first that holds something, so replies overtake queued output. URGENT, NEWS and REPORT sends
-never wait: a client that lets more than ``hard_limit`` of them pile up is cut (it cannot be
-served without holding up whoever is sending). STREAM sends wait for room (back-pressure into
-the graph outport handler); if the writer takes nothing for ``stall_timeout`` seconds while one
-waits, the client is cut. DEBUG messages are dropped and counted when their queue is full, and
-paced to ``debug_rate`` messages a second (a token bucket, bursts of up to
-``debug_rate // 5``); a message the pace or the queue would drop is dropped before it is
-encoded.
-
-Once written, a message sits in the kernel, where nothing can overtake it, so the writer
-writes little ahead (:mod:`.writeahead`): before each batch it waits until fewer than
-``write_ahead`` bytes (16 KB) are unsent there, and a batch holds at most BATCH_BYTES (16 KB,
-or one larger message). A reply is never behind more than about 32 KB the server has written.
+One reader and exactly one writer, and neither dies of one message; one thread at a time
+writes, so frames never interleave; replies overtake queued output (the lanes,
+:mod:`flowpy.wire.lanes`); what sits in the kernel is kept small (:mod:`.writeahead`). Rules and
+reasons: docs/architecture.md ("One client connection", "How a frame travels").
 """
 
 from __future__ import annotations
@@ -53,7 +23,9 @@ from flowpy.wire import DEBUG, STREAM, Lane, encode
 from flowpy.wire.lanes import OUTPUT
 
 from . import frames
+from .pacing import TokenBucket
 from .recording import Recorder
+from .serial_socket import SerialSocket
 from .writeahead import DEFAULT_WRITE_AHEAD, WriteAhead
 
 log = logging.getLogger(__name__)
@@ -73,30 +45,6 @@ DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0:
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
 
 _connection_ids = itertools.count(1)
-
-
-class _SerialSocket:
-    """A socket whose ``send`` writes everything (``sendall``) under one lock, for whatever
-    else holds the socket object (simple-websocket's handshake and goodbye)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.raw = sock
-        self.lock = threading.Lock()
-
-    def send(self, data: bytes) -> int:
-        with self.lock:
-            self.raw.sendall(data)
-        return len(data)
-
-    def shutdown_now(self) -> None:
-        """Wake every thread blocked on this socket: their recv/send fail at once."""
-        try:
-            self.raw.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def __getattr__(self, name: str) -> Any:  # recv, close, fileno, ... as the real socket
-        return getattr(self.raw, name)
 
 
 class ClientConnection:
@@ -129,7 +77,7 @@ class ClientConnection:
         self.end_reason = "the connection ended"
         self.subprotocol = subprotocol
         self.codec = codec
-        self.sock = sock if isinstance(sock, _SerialSocket) else _SerialSocket(sock)
+        self.sock = sock if isinstance(sock, SerialSocket) else SerialSocket(sock)
         self.dropped = 0  # debug messages dropped because their queue was full
         self.unencodable = 0  # messages dropped because they could not be framed
         self.sent = 0  # messages written to the socket
@@ -138,10 +86,7 @@ class ClientConnection:
         self._capacity = max(1, int(queue_size))
         self._hard_limit = hard_limit or max(4 * self._capacity, self._capacity + 256)
         self._debug_limit = self._capacity
-        self._debug_rate = float(debug_rate)
-        self._debug_burst = max(1.0, debug_rate / 5)
-        self._debug_tokens = self._debug_burst
-        self._debug_refilled = time.monotonic()
+        self._debug_pace = TokenBucket(debug_rate, debug_rate / 5)  # guarded by _lock
         self._seq = 0
         # (seq, lane, text or frame bytes): replies, news and control frames (lane None)
         self._main: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
@@ -167,10 +112,12 @@ class ClientConnection:
     # -- the sink ------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
+        """No more messages are accepted (closing, or the socket broke)."""
         return self._closing or self._broken
 
     @property
     def stalled(self) -> bool:
+        """Was the client cut for reading too slowly (or too little)?"""
         return self.cut_reason is not None
 
     def send(self, message: dict[str, Any], lane: Lane = STREAM,
@@ -268,24 +215,10 @@ class ClientConnection:
         with self._lock:
             if self._closing or self._broken:
                 return False
-            if len(self._debug) >= self._debug_limit or not self._debug_token():
+            if len(self._debug) >= self._debug_limit or not self._debug_pace.take():
                 self.dropped += 1
                 return False
             return True
-
-    def _debug_token(self) -> bool:
-        """Lock held: take one token of the debug pace (see the module docstring)."""
-        rate = self._debug_rate
-        if not rate:
-            return True
-        now = time.monotonic()
-        tokens = min(self._debug_burst, self._debug_tokens + (now - self._debug_refilled) * rate)
-        self._debug_refilled = now
-        if tokens < 1.0:
-            self._debug_tokens = tokens
-            return False
-        self._debug_tokens = tokens - 1.0
-        return True
 
     def _wait_for_room(self, cancelled: Callable[[], bool] | None = None) -> bool:
         """Lock held: wait until the main queue is below capacity. False if the client is gone,
@@ -340,15 +273,18 @@ class ClientConnection:
             self._room.notify_all()
 
     def queued(self) -> int:
+        """Messages waiting in the connection's queues."""
         with self._lock:
             return self._pending()
 
     # -- input flow control (called by the runtime) ----------------------------------------
     def pause_reading(self) -> None:
+        """Stop reading from the client (its input waits: TCP back-pressure)."""
         with self._lock:
             self._input_paused = True
 
     def resume_reading(self) -> None:
+        """Read from the client again."""
         with self._lock:
             self._input_paused = False
             self._room.notify_all()

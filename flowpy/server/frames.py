@@ -1,25 +1,9 @@
-"""WebSocket frames (RFC 6455) on the server side of a connection: bytes in, events out.
+"""WebSocket frames on the server side of a connection: bytes in, events out, no I/O.
 
-Sans-I/O, like wsproto, whose handshake flowpy keeps using. Two codecs share one interface:
-
-* :class:`PlainCodec`, for connections without extensions (the default: the server declines
-  permessage-deflate): :class:`flowpy.wire.wsframes.FrameCodec`, the codec the Python client
-  (:mod:`flowpy.link.client`) uses too, on its server side (masked frames in, unmasked out),
-  plus this server's accounting of partial messages. It parses and builds frames about ten
-  times faster than wsproto does in pure Python, which at tens of thousands of small
-  protocol messages per second is most of what a server spends (bench/protocol.py).
-* :class:`WsprotoCodec`, for connections that negotiated an extension (``--compression``),
-  which wsproto implements.
-
-``receive(data)`` yields the events that ``data`` completes: :class:`Text`, :class:`Binary`,
-:class:`Ping`, :class:`Pong`, :class:`Close`, parsing each frame only when the one before has
-been taken, so a message limit the connection changes after one message (a client that has
-now presented its secret) applies to the next. A protocol violation raises
-:class:`FrameError` with the close code to answer with: 1002 (protocol error), 1007 (text that
-is not UTF-8), 1009 (a message over the size limit, refused at its first frame header, before
-any of it is buffered), 1013 (the server's budget for partial messages, shared by every
-connection (:mod:`~flowpy.server.budget`), cannot hold it). ``release()`` gives back what a
-connection holds of that budget when it ends.
+Two codecs behind one interface: :class:`PlainCodec` (the wire layer's ``FrameCodec`` plus the
+accounting of partial messages against the shared :mod:`~flowpy.server.budget`) and
+:class:`WsprotoCodec` for connections that negotiated compression. ``release()`` gives the
+budget back. Close codes and why: docs/architecture.md ("WebSocket frames").
 """
 
 from __future__ import annotations
@@ -136,18 +120,22 @@ class WsprotoCodec:
         self._size = 0
 
     def text(self, text: str) -> bytes:
+        """One text message as frame bytes (compressed when negotiated)."""
         return self._connection.send(self._events.TextMessage(data=text))
 
     def pong(self, data: bytes) -> bytes:
+        """The pong answering a ping's ``data``."""
         return self._connection.send(self._events.Pong(payload=data))
 
     def close(self, code: int, reason: str = "") -> bytes:
+        """The close frame (empty if wsproto already sent one)."""
         try:
             return self._connection.send(self._events.CloseConnection(code=code, reason=reason))
         except Exception:  # noqa: BLE001 - wsproto refuses a second close: nothing to send
             return b""
 
     def receive(self, data: bytes) -> Iterator[Event]:
+        """The events ``data`` completes; FrameError on a protocol violation."""
         ev = self._events
         self._connection.receive_data(data)
         for event in self._connection.events():
@@ -181,6 +169,7 @@ class WsprotoCodec:
                     yield Binary(b"".join(bytes(p) for p in parts))
 
     def release(self) -> None:
+        """Give back what this connection holds of the shared budget (it ended)."""
         if self._held:
             self.budget.give(self._held)
             self._held = 0

@@ -55,6 +55,7 @@ class HandshakeDeadlines:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start the deadline thread (when there is a timeout)."""
         if self.timeout is None or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="flowpy-handshake-deadlines")
@@ -77,6 +78,7 @@ class HandshakeDeadlines:
             self._pending.pop(sock, None)
 
     def pending(self) -> int:
+        """Sockets still in their handshake."""
         with self._lock:
             return len(self._pending)
 
@@ -90,6 +92,7 @@ class HandshakeDeadlines:
             _shut(sock)
 
     def stop(self) -> None:
+        """End and join the deadline thread."""
         with self._lock:
             self._stopping = True
             self._changed.notify()

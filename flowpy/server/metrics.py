@@ -39,6 +39,7 @@ class FlowpyCollector:
         self.transport_stats = transport_stats
 
     def collect(self) -> Iterator[Metric]:
+        """Every metric, read from the runtime and the transport now (at scrape time)."""
         transport = self.transport_stats()
         yield _gauge(
             "flowpy_clients_connected",
@@ -141,10 +142,12 @@ def _counter(
 
 
 def make_registry(runtime: Any, transport_stats: Callable[[], dict[str, int]]) -> Any:
+    """A Prometheus registry holding only flowpy's collector (no process metrics of its own)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FlowpyCollector(runtime, transport_stats))
     return registry
 
 
 def exposition(registry: Any) -> bytes:
+    """The registry's metrics in Prometheus' text format."""
     return generate_latest(registry)

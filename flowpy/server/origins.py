@@ -1,22 +1,9 @@
 """Which web pages may open the protocol WebSocket: the ``Origin`` policy of a handshake.
 
-Browsers do not apply the same-origin policy to WebSockets: any page the user visits may
-open ``ws://127.0.0.1:3569/``, and binding to loopback does not help because the browser is
-on loopback too. What a browser cannot forge is the ``Origin`` header it sends with the
-handshake. So a handshake that carries one is accepted only when that origin is the
-runtime's own (same scheme, host and port as the request) or one the operator listed
-(``--allow-origin``, ``create_app(allow_origins=...)``); ``*`` allows every origin, but only
-when written. ``null`` (sandboxed frames, ``data:`` pages) and ``file://`` pages have no
-host to compare and are refused unless listed literally.
-
-A handshake without ``Origin`` is not a browser's (CLI tools, other runtimes, Node's ``ws``,
-websocket-client) and is not affected: such clients can send whatever they like anyway, and
-secrets (``--secret``, ``--permissions``) are what keep them out.
-
-The runtime's own origin counts only when its host is an IP address or ``localhost``. A DNS
-name could be a rebinding attack: a page of ``evil.example`` whose name is made to resolve to
-127.0.0.1 sends matching ``Origin`` and ``Host`` headers. A runtime reached by name (behind a
-reverse proxy, say) lists that origin with ``--allow-origin``.
+A handshake with an ``Origin`` is accepted only from the runtime's own origin (opened by
+address or as ``localhost``, never by a DNS name: rebinding) or one the operator listed;
+``null``/``file://`` only when listed; without ``Origin`` it is not a browser's and is not
+affected. Why: docs/deployment.md ("Web pages and origins", "Threat model").
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ class Recorder:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def write(self, texts: list[str]) -> None:
+        """Append these sent messages, one per line, flushed (nothing after close)."""
         with self._lock:
             if self._file.closed:
                 return
@@ -21,5 +22,6 @@ class Recorder:
             self._file.flush()
 
     def close(self) -> None:
+        """Close the file; later writes are ignored."""
         with self._lock:
             self._file.close()

@@ -137,10 +137,12 @@ class Service:
 
     @property
     def url(self) -> str:
+        """The WebSocket URL clients connect to."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}"
 
     def start(self) -> Service:
+        """Serve on a named thread and start the handshake deadlines; returns self."""
         self.handshakes.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="flowpy-http-server"

@@ -31,6 +31,7 @@ def wants_page(request: flask.Request) -> bool:
 
 
 def page() -> flask.Response:
+    """The live view's page, never cached (it varies with ``Accept``)."""
     response = flask.send_from_directory(STATIC, PAGE, max_age=0)
     response.headers["Vary"] = "Accept"
     return response

@@ -49,6 +49,7 @@ class WriteAhead:
             return 0
 
     def has_room(self) -> bool:
+        """Is less than ``limit`` unsent in the kernel (may the writer write now)?"""
         return self.unsent() < self.limit
 
     def wait(self, gone: Callable[[], bool]) -> None:

@@ -1,26 +1,9 @@
 """The one JSON policy: what flowpy accepts as JSON, and how it writes any Python value as JSON.
 
-Every message flowpy reads or writes goes through here, so a value means the same on the way
-in and on the way out, whichever layer handles it (docs/protocol.md, "JSON policy").
-
-**In** (:func:`parse`, :func:`problem_in`): strict about what cannot round-trip.
-
-* Text must be valid Unicode. JSON's ``\\u`` escapes can spell a lone surrogate (``\\ud800``),
-  which no UTF-8 text can carry and no client could be sent back; such a message is refused,
-  naming the field (or the object key) that holds it.
-* Numbers must be finite. ``NaN``, ``Infinity`` and literals beyond a double (``1e400``) would
-  otherwise turn into values JSON cannot express, and come out changed.
-* Nesting is limited to :data:`MAX_DEPTH` levels.
-
-**Out** (:func:`encode`, :func:`jsonable`): total, so no message can fail to be written.
-
-* dict, list, str, int, finite float, bool and None as they are;
-* tuples and sets as arrays, other mappings as objects (keys as text);
-* bytes as base64 text;
-* NaN and the infinities as ``null``, as JavaScript's ``JSON.stringify`` writes them;
-* a lone surrogate inside a string (a component may make one) as its ``\\uXXXX`` escape, as
-  ``JSON.stringify`` does since ES2019, so the frame is valid UTF-8;
-* anything else as its ``repr``; values nested deeper than :data:`MAX_DEPTH` likewise.
+Every message in and out goes through here, so a value means the same both ways. In
+(:func:`parse`, :func:`problem_in`): strict about what cannot round-trip (lone surrogates,
+non-finite numbers, nesting past :data:`MAX_DEPTH`). Out (:func:`encode`, :func:`jsonable`):
+total, no message can fail to be written. The rules: docs/protocol.md ("JSON policy").
 """
 
 from __future__ import annotations

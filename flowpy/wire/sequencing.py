@@ -1,19 +1,8 @@
 """Sequence numbers, cumulative acks and session epochs of the flowpy link extension.
 
-Both ends of a link count their packets 1, 2, 3 … per session and direction
-(docs/bridge-protocol.md): the receiver takes them in order, drops a number it already has (a
-replay after a reconnect), refuses a gap, and acknowledges cumulatively; the sender keeps every
-packet until an ack covers it, and on a new connection writes again whatever was not
-acknowledged. The Bridge's link (client side, :mod:`flowpy.link`) and the runtime's durable
-sessions (server side, :mod:`flowpy.runtime.sessions`) both do exactly this, so the arithmetic
-lives here, once, without sockets, threads or locks: each caller holds its own lock around
-every call.
-
-* :class:`Incoming` counts what one end receives: ``received`` (highest seq taken),
-  ``finished`` (every seq up to it is done with: delivered, accepted or answered),
-  ``acked`` (the last ack sent), and an ``epoch`` that a new session of the peer starts again.
-* :class:`Outgoing` numbers what one end sends and keeps it until acknowledged, and knows
-  which of those packets are already written on the current connection.
+Both ends of a link count the same way (docs/bridge-protocol.md), so the arithmetic lives here
+once, without sockets, threads or locks (each caller holds its own): :class:`Incoming` for what
+one end receives, :class:`Outgoing` for what it sends and keeps until acknowledged.
 """
 
 from __future__ import annotations
@@ -71,6 +60,7 @@ class Incoming:
         self._early: set[int] = set()  # finished, but an earlier seq is not (yet)
 
     def verdict(self, seq: int) -> str:
+        """What ``seq`` is to this receiver: NEW, DUPLICATE or GAP."""
         return verdict(seq, self.received)
 
     def take(self, seq: int) -> None:

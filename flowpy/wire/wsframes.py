@@ -1,27 +1,9 @@
-"""WebSocket frames (RFC 6455) for both ends of a connection: bytes in, events out.
+"""WebSocket frames (RFC 6455) for both ends of a connection: bytes in, events out, no I/O.
 
-Sans-I/O. The handshake stays with a library on each side (simple-websocket/wsproto in the
-server, websocket-client in :mod:`flowpy.link.client`); after it, every frame either side
-reads or writes goes through :class:`FrameCodec`, which parses and builds frames many times
-faster than those libraries do in pure Python. At tens of thousands of small protocol
-messages per second, framing is most of what either end spends (bench/protocol.py,
-bench/bridge.py).
-
-The two ends differ in one rule (RFC 6455 section 5.1): a client masks every frame it sends
-and must refuse a masked frame; a server must refuse an unmasked one and never masks.
-``FrameCodec(client=True)`` is the client's side, ``client=False`` the server's.
-
-``receive(data)`` yields the events ``data`` completes: :class:`Text`, :class:`Binary`,
-:class:`Ping`, :class:`Pong`, :class:`Close`. Each frame is parsed only when the one before
-has been taken, so a message limit changed between two events applies to the next.
-Fragmented messages are reassembled; control frames may come between their fragments.
-A protocol violation raises :class:`FrameError` with the close code to answer with:
-1002 (protocol error), 1007 (text that is not UTF-8), 1009 (a message over
-``max_message_size``, refused at the first frame header that takes it over, before its
-payload is buffered).
-
-Out: ``text()``, ``texts()`` (several messages as one buffer, for one ``sendall``), ``ping()``,
-``pong()``, ``close()``. Nothing flowpy sends is fragmented.
+:class:`FrameCodec` (``client=True`` masks what it sends, ``client=False`` refuses unmasked
+frames) parses one frame per event taken, so a changed message limit applies to the next;
+violations raise :class:`FrameError` with the close code. Why and how: docs/architecture.md
+("WebSocket frames").
 """
 
 from __future__ import annotations
@@ -55,26 +37,36 @@ _U64 = struct.Struct("!Q")
 
 @dataclass(slots=True)
 class Text:
+    """A text message."""
+
     data: str
 
 
 @dataclass(slots=True)
 class Binary:
+    """A binary message."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Ping:
+    """A ping (to be answered with a pong of the same data)."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Pong:
+    """A pong."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Close:
+    """A close frame: the peer's code and reason."""
+
     code: int
     reason: str = ""
 
@@ -167,12 +159,14 @@ class FrameCodec:
 
     # -- out -------------------------------------------------------------------------------
     def frame(self, opcode: int, data: bytes) -> bytes:
+        """One unfragmented frame (masked with a fresh key on the client side)."""
         if not self.client:
             return header(opcode, len(data)) + data
         key = _KEYS.take(1)
         return header(opcode, len(data), True) + key + mask(data, key)
 
     def text(self, text: str) -> bytes:
+        """One text message as one frame."""
         return self.frame(TEXT, text.encode("utf-8"))
 
     def texts(self, texts: Sequence[str]) -> bytes:
@@ -202,12 +196,15 @@ class FrameCodec:
         return b"".join(parts)
 
     def ping(self, data: bytes = b"") -> bytes:
+        """A ping (data cut to the 125 bytes a control frame may hold)."""
         return self.frame(PING, data[:125])
 
     def pong(self, data: bytes) -> bytes:
+        """A pong (data cut to the 125 bytes a control frame may hold)."""
         return self.frame(PONG, data[:125])
 
     def close(self, code: int, reason: str = "") -> bytes:
+        """A close frame with ``code`` and ``reason``."""
         return self.frame(CLOSE, close_payload(code, reason))
 
     # -- in --------------------------------------------------------------------------------

@@ -706,7 +706,7 @@ def test_a_session_ends_a_grace_after_its_connection_closed(make_runtime):
 
 
 def test_a_connection_holds_a_limited_number_of_sessions(runtime, client):
-    from flowpy.runtime.sessions import MAX_PER_CONNECTION
+    from flowpy.runtime.link_session import MAX_PER_CONNECTION
 
     repeat_graph(client)
     greedy = Link(runtime, "greedy")

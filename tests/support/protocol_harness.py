@@ -21,7 +21,7 @@ import protocol_schemas
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts, wire
 from flowpy.engine.registry import Registry
 from flowpy.protocol import Endpoint
-from flowpy.runtime import Client, Runtime
+from flowpy.runtime import ClientHandle, Runtime
 
 WAIT = 10.0
 
@@ -131,7 +131,7 @@ class ProtocolClient:
         self.runtime = runtime
         self.endpoint = Endpoint(runtime)
         self.sink = RecordingSink(name, extension)
-        self.client: Client = runtime.connect(self.sink)
+        self.client: ClientHandle = runtime.connect(self.sink)
         self.secret = secret
         self.cursor = 0
 

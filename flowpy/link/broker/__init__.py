@@ -1,6 +1,6 @@
 """flowpy on a message broker: MsgFlo participants over MQTT and AMQP (docs/distributed.md).
 
-* :mod:`~flowpy.link.broker.base`: the one small :class:`Transport` interface, broker URLs,
+* :mod:`~flowpy.link.broker.base`: the one small :class:`BrokerTransport` interface, broker URLs,
   errors (a missing client library is :class:`MissingExtra`, naming the pip extra);
 * :mod:`~flowpy.link.broker.mqtt` (paho-mqtt) and :mod:`~flowpy.link.broker.amqp` (pika):
   the two transports, imported only when used, through the scheme table of
@@ -18,10 +18,10 @@ from __future__ import annotations
 from .base import (
     BROKER_ENV,
     BrokerError,
+    BrokerTransport,
     BrokerURL,
     Delivery,
     MissingExtra,
-    Transport,
     TransportOptions,
     default_broker_url,
     require_client,
@@ -39,7 +39,7 @@ __all__ = [
     "MissingExtra",
     "Participant",
     "ParticipantConfig",
-    "Transport",
+    "BrokerTransport",
     "TransportOptions",
     "decode_ip",
     "default_broker_url",

@@ -26,9 +26,9 @@ import pika.exceptions
 
 from .base import (
     DISCOVERY_QUEUE,
+    BrokerTransport,
     BrokerURL,
     Delivery,
-    Transport,
     TransportOptions,
     dead_letter_queue,
 )
@@ -44,7 +44,7 @@ def inqueue_arguments(queue: str) -> dict[str, Any]:
     return {"x-dead-letter-exchange": dead_letter_queue(queue)}
 
 
-class AmqpTransport(Transport):
+class AmqpTransport(BrokerTransport):
     scheme = "amqp"
 
     def __init__(self, url: BrokerURL, options: TransportOptions | None = None,

@@ -1,6 +1,6 @@
 """The one small interface both broker transports implement, and what they share.
 
-A :class:`Transport` is one connection to a message broker, owned by one I/O thread that it
+A :class:`BrokerTransport` is one connection to a message broker, owned by one I/O thread that it
 starts, names and joins itself. Everything a caller does from another thread (publish, ack,
 reject, announce) goes through a queue of operations that the I/O thread carries out in
 order, so a message published before an acknowledgement reaches the broker before it.
@@ -176,7 +176,7 @@ class TransportOptions:
     on_status: Callable[[dict[str, Any]], None] | None = None
 
 
-class Transport:
+class BrokerTransport:
     """One broker connection served by its own I/O thread (see the module docstring).
 
     Subclasses implement the ``_io_*`` methods, which run on the I/O thread only.

@@ -1,6 +1,6 @@
 """What the broker components share: mqtt/Publish, mqtt/Subscribe, amqp/Publish, amqp/Consume.
 
-A component process owns one :class:`~flowpy.link.broker.base.Transport`, which connects in
+A component process owns one :class:`~flowpy.link.broker.base.BrokerTransport`, which connects in
 the background and reconnects with backoff, so a graph starts whether the broker is up or
 not. Publishing blocks once ``buffer`` messages are held (also while the broker is away):
 bounded buffering, and back-pressure to the graph. Consuming acknowledges a message once its
@@ -25,7 +25,7 @@ from typing import Any
 from flowpy.engine.ip import DATA
 from flowpy.engine.ports import next_data
 
-from .base import BrokerError, Delivery, Transport, TransportOptions, default_broker_url
+from .base import BrokerError, BrokerTransport, Delivery, TransportOptions, default_broker_url
 from .codec import CodecError, decode_ip, encode_ip
 from .transports import open_transport
 
@@ -121,7 +121,7 @@ class Reports:
 
 def _transport(
     component: Any, options: dict[str, Any], reports: Reports, **extra: Any
-) -> Transport:
+) -> BrokerTransport:
     reconnect = options["reconnect"]
     transport_options = TransportOptions(
         client_id=options.get("client_id") or "",

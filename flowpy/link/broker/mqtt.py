@@ -28,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .base import DISCOVERY_QUEUE, BrokerURL, Delivery, Transport, TransportOptions
+from .base import DISCOVERY_QUEUE, BrokerTransport, BrokerURL, Delivery, TransportOptions
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ IDLE = 1.0
 KEEPALIVE = 30
 
 
-class MqttTransport(Transport):
+class MqttTransport(BrokerTransport):
     scheme = "mqtt"
 
     def __init__(self, url: BrokerURL, options: TransportOptions | None = None,

@@ -54,9 +54,9 @@ from flowpy.wire.jsonpolicy import encode
 from .base import (
     DEFAULT_PREFETCH,
     BrokerError,
+    BrokerTransport,
     BrokerURL,
     Delivery,
-    Transport,
     TransportOptions,
 )
 from .codec import CodecError, decode_ip, encode_ip
@@ -151,7 +151,7 @@ class Participant(NetworkListener):
         # A participant keeps processing after a failure (docs/graphs.md, error policies).
         self.network = Network(graph, registry, [self, *listeners],
                                error_policy=ErrorPolicy(CONTINUE))
-        self.transport: Transport | None = None
+        self.transport: BrokerTransport | None = None
         self.stats = {
             "received": 0,
             "refused": 0,

@@ -1,4 +1,4 @@
-"""Which :class:`~flowpy.link.broker.base.Transport` serves a broker URL: the scheme table.
+"""Which :class:`~flowpy.link.broker.base.BrokerTransport` serves a broker URL: the scheme table.
 
 Kept out of :mod:`~flowpy.link.broker.base` so that the base knows no transport (the
 transports import the base, never the other way round: no import circle). Each transport
@@ -10,28 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import BrokerURL, Transport, TransportOptions, require_client
+from .base import BrokerTransport, BrokerURL, TransportOptions, require_client
 
 
-def _mqtt() -> type[Transport]:
+def _mqtt() -> type[BrokerTransport]:
     from .mqtt import MqttTransport
 
     return MqttTransport
 
 
-def _amqp() -> type[Transport]:
+def _amqp() -> type[BrokerTransport]:
     from .amqp import AmqpTransport
 
     return AmqpTransport
 
 
 #: ``BrokerURL.transport`` -> the transport class, imported on first use.
-TRANSPORTS: dict[str, Callable[[], type[Transport]]] = {"mqtt": _mqtt, "amqp": _amqp}
+TRANSPORTS: dict[str, Callable[[], type[BrokerTransport]]] = {"mqtt": _mqtt, "amqp": _amqp}
 
 
 def open_transport(
     url: str | BrokerURL, options: TransportOptions | None = None, name: str = "broker"
-) -> Transport:
+) -> BrokerTransport:
     """A transport for ``url`` (not started). Raises :class:`MissingExtra` when the client
     library of its scheme is not installed, :class:`BrokerError` for a bad URL."""
     parsed = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
