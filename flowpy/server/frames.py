@@ -138,6 +138,9 @@ class WsprotoCodec:
     def text(self, text: str) -> bytes:
         return self._connection.send(self._events.TextMessage(data=text))
 
+    def ping(self, data: bytes = b"") -> bytes:
+        return self._connection.send(self._events.Ping(payload=data))
+
     def pong(self, data: bytes) -> bytes:
         return self._connection.send(self._events.Pong(payload=data))
 
