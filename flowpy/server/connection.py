@@ -342,6 +342,11 @@ class ClientConnection:
         with self._lock:
             self._room.notify_all()
 
+    @property
+    def confirmed_read(self) -> int:
+        """Bytes of what was written that the client has confirmed reading (writeahead)."""
+        return self._ahead.read
+
     def queued(self) -> int:
         with self._lock:
             return self._pending()
@@ -366,6 +371,7 @@ class ClientConnection:
         with self._lock:
             while self._input_paused or len(self._main) >= self._capacity:
                 if self._closing or self._broken:
+                    self._ahead.reader_waits(True)
                     return False
                 self._ahead.reader_waits(True)  # it would not see the pongs the writer waits for
                 self._room.wait()
@@ -565,6 +571,7 @@ class ClientConnection:
                     self.close_with(exc.code, exc.reason)
                     return
         finally:
+            self._ahead.reader_waits(True)  # for good: no pong will be read any more
             self.begin_close()
 
     def _ended_by(self, reason: str) -> None:
