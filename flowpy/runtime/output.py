@@ -217,8 +217,10 @@ class OutputRouter:
                 delivered = False
                 for client in targets:
                     delivered = client.send(message, wire.STREAM, cancelled) or delivered
-                if not delivered:  # every target was gone: wait for the client list to change
-                    with self._lock:
+                if not delivered:  # every target was gone, or the stop cancelled the sends
+                    if cancelled():
+                        return position  # at once: the stop is waiting for this count
+                    with self._lock:  # wait for the client list to change
                         self._changed.wait(timeout=1.0)
                     break
                 position += 1

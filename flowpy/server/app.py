@@ -36,6 +36,7 @@ from .connection import (
 from .handshakes import HANDSHAKE_DONE
 from .origins import OriginPolicy
 from .recording import Recorder
+from .writeahead import DEFAULT_READ_AHEAD
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ class Transport:
         debug_rate: int = DEFAULT_DEBUG_RATE,
         untrusted_message_size: int | None = DEFAULT_UNTRUSTED_MESSAGE_SIZE,
         frame_budget: int | None = DEFAULT_FRAME_BUDGET,
+        read_ahead: int = DEFAULT_READ_AHEAD,
     ) -> None:
         self.endpoint = endpoint
+        self.read_ahead = read_ahead
         self.queue_size = queue_size
         self.recorder = recorder
         self.send_buffer_size = send_buffer_size
@@ -172,7 +175,8 @@ class Transport:
         conn = ClientConnection(raw, codec, self.queue_size, self.recorder,
                                 stall_timeout=self.stall_timeout,
                                 subprotocol=getattr(ws, "subprotocol", None),
-                                debug_rate=self.debug_rate, peer=_peer(raw))
+                                debug_rate=self.debug_rate, peer=_peer(raw),
+                                read_ahead=self.read_ahead)
         ws.sock = conn.sock  # whatever else writes through simple-websocket takes the lock
         threading.current_thread().name = f"{conn.name}-reader"
         if not self.add(conn):
@@ -252,6 +256,8 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     secret the runtime knows, of a client of a runtime that has secrets; None = the full
     limit), ``frame_budget`` (bytes that the partial messages of all connections may hold
     together, default 256 MiB; a message it cannot hold closes its connection with 1013),
+    ``read_ahead`` (bytes written to a client beyond what it confirmed reading, default 256
+    KiB, 0 = no bound; see :mod:`~flowpy.server.writeahead`),
     ``allow_origins`` (origins, besides the runtime's own, whose pages may open the
     WebSocket: ``["https://app.flowhub.io"]``, ``["*"]`` for any; see
     :mod:`~flowpy.server.origins`; raises ValueError for a value that is not an origin).
@@ -266,6 +272,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     untrusted_message_size = runtime_options.pop("untrusted_message_size",
                                                  DEFAULT_UNTRUSTED_MESSAGE_SIZE)
     frame_budget = runtime_options.pop("frame_budget", DEFAULT_FRAME_BUDGET)
+    read_ahead = int(runtime_options.pop("read_ahead", DEFAULT_READ_AHEAD))
     origins = OriginPolicy.of(runtime_options.pop("allow_origins", None))
     if runtime is None:
         runtime = Runtime(**runtime_options)
@@ -283,7 +290,7 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     recorder = Recorder(record_sent) if record_sent else None
     transport = Transport(endpoint, queue_size, recorder, send_buffer_size, stall_timeout,
                           max_message_size, compression, debug_rate, untrusted_message_size,
-                          frame_budget)
+                          frame_budget, read_ahead)
     app.extensions["flowpy"] = transport
     sock = Sock(app)
 

@@ -26,7 +26,7 @@ from . import frames
 from .pacing import TokenBucket
 from .recording import Recorder
 from .serial_socket import SerialSocket
-from .writeahead import DEFAULT_WRITE_AHEAD, WriteAhead
+from .writeahead import DEFAULT_READ_AHEAD, DEFAULT_WRITE_AHEAD, WriteAhead
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class ClientConnection:
         debug_rate: int = DEFAULT_DEBUG_RATE,
         peer: str | None = None,
         write_ahead: int = DEFAULT_WRITE_AHEAD,
+        read_ahead: int = DEFAULT_READ_AHEAD,
     ) -> None:
         self.id = next(_connection_ids)
         self.name = name or f"flowpy-client-{self.id}"
@@ -93,7 +94,8 @@ class ClientConnection:
         # (seq, lane, text or the rest of a frame): graph output, given way to by replies
         self._output: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
         self._debug: collections.deque[tuple[int, str]] = collections.deque()
-        self._ahead = WriteAhead(self.sock.raw, write_ahead, self.name)
+        self._ahead = WriteAhead(self.sock.raw, write_ahead, self.name, read_ahead,
+                                 getattr(codec, "ping", None))
         self._lock = threading.Lock()
         self._wake_writer = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)  # main queue below capacity, input resumed
@@ -180,6 +182,7 @@ class ClientConnection:
             with self.sock.lock:
                 if self._ahead.has_room():
                     sent = self.sock.raw.send(data, socket.MSG_DONTWAIT)
+                    self._ahead.wrote(sent)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -205,7 +208,7 @@ class ClientConnection:
             if self._pending() or failed:
                 self._wake_writer.notify()
         if failed:
-            self.sock.shutdown_now()
+            self._shut_down()
         elif data and self._recorder is not None:
             self._recorder.write([text])
 
@@ -255,7 +258,7 @@ class ClientConnection:
         self._room.notify_all()
         self._wake_writer.notify_all()
         if self._writing or self._direct:  # on a client that does not read: no goodbye
-            self.sock.shutdown_now()
+            self._shut_down()
         else:
             self._close_frame = self.codec.close(frames.POLICY_VIOLATION, "client too slow")
 
@@ -271,6 +274,11 @@ class ClientConnection:
         """Sends waiting for room check their ``cancelled`` (a network is stopping)."""
         with self._lock:
             self._room.notify_all()
+
+    @property
+    def confirmed_read(self) -> int:
+        """Bytes of what was written that the client has confirmed reading (writeahead)."""
+        return self._ahead.read
 
     def queued(self) -> int:
         """Messages waiting in the connection's queues."""
@@ -299,8 +307,11 @@ class ClientConnection:
         with self._lock:
             while self._input_paused or len(self._main) >= self._capacity:
                 if self._closing or self._broken:
+                    self._ahead.reader_waits(True)
                     return False
+                self._ahead.reader_waits(True)  # it would not see the pongs the writer waits for
                 self._room.wait()
+            self._ahead.reader_waits(False)
             return not (self._closing or self._broken)
 
     # -- the writer ----------------------------------------------------------------------
@@ -337,7 +348,8 @@ class ClientConnection:
                 try:
                     # The batch is taken once the kernel has room, so whatever came meanwhile
                     # (a reply above all) takes its place in it by its lane, not by its age.
-                    self._ahead.wait(lambda: self._broken)
+                    self._ahead.wait(lambda: self._broken, self._write_mark,
+                                     bool(self._output or self._debug))
                     with self._lock:
                         if self._broken:
                             break
@@ -372,9 +384,12 @@ class ClientConnection:
                 self._unencodable({"protocol": item[:60]}, exc)
                 continue
             texts.append(item)
+        data = b"".join(chunks)
         try:
             with self.sock.lock:
-                self.sock.raw.sendall(b"".join(chunks))
+                self._ahead.wrote(len(data))
+                mark = self._ahead.mark(bool(self._output or self._debug))
+                self.sock.raw.sendall(data + mark if mark else data)
         except OSError as exc:
             log.debug("%s: write failed: %s", self.name, exc)
             return False
@@ -382,6 +397,19 @@ class ClientConnection:
         if self._recorder is not None and texts:
             self._recorder.write(texts)
         return True
+
+    def _shut_down(self) -> None:
+        """Shut the socket down: the reader and a writer in any wait wake up and end."""
+        self._ahead.stop()
+        self.sock.shutdown_now()
+
+    def _write_mark(self, frame: bytes) -> None:
+        """A read-mark ping the writer needs answered before it writes on (writeahead)."""
+        try:
+            with self.sock.lock:
+                self.sock.raw.sendall(frame)
+        except OSError as exc:
+            log.debug("%s: write failed: %s", self.name, exc)
 
     def _writer_ended(self) -> None:
         """However the writer ended, the connection ends now: goodbye if possible, socket shut,
@@ -394,7 +422,7 @@ class ClientConnection:
             self._room.notify_all()
         if goodbye:
             self._say_goodbye(goodbye)
-        self.sock.shutdown_now()
+        self._shut_down()
 
     def _say_goodbye(self, frame: bytes, timeout: float = GOODBYE_TIMEOUT) -> None:
         """Write the close frame if the socket takes it within ``timeout`` (a client that
@@ -465,6 +493,8 @@ class ClientConnection:
                             endpoint.receive_binary(client, event.data)
                         elif kind is frames.Ping:
                             self._control(codec.pong(event.data))
+                        elif kind is frames.Pong:
+                            self._ahead.confirmed(event.data)
                         elif kind is frames.Close:
                             code = event.code if event.code != frames.NO_STATUS \
                                 else frames.NORMAL
@@ -477,6 +507,7 @@ class ClientConnection:
                     self.close_with(exc.code, exc.reason)
                     return
         finally:
+            self._ahead.reader_waits(True)  # for good: no pong will be read any more
             self.begin_close()
 
     def _ended_by(self, reason: str) -> None:
@@ -507,7 +538,7 @@ class ClientConnection:
         not read is woken by shutting the socket down."""
         self._writer.join(max(0.0, deadline - time.monotonic()))
         if self._writer.is_alive():
-            self.sock.shutdown_now()
+            self._shut_down()
             self._writer.join()
 
     def close(self, timeout: float = 2.0) -> None:
@@ -523,4 +554,4 @@ class ClientConnection:
             self._drop_queued()
             self._wake_writer.notify_all()
             self._room.notify_all()
-        self.sock.shutdown_now()
+        self._shut_down()

@@ -123,6 +123,10 @@ class WsprotoCodec:
         """One text message as frame bytes (compressed when negotiated)."""
         return self._connection.send(self._events.TextMessage(data=text))
 
+    def ping(self, data: bytes = b"") -> bytes:
+        """A ping frame (the writer's read marks)."""
+        return self._connection.send(self._events.Ping(payload=data))
+
     def pong(self, data: bytes) -> bytes:
         """The pong answering a ping's ``data``."""
         return self._connection.send(self._events.Pong(payload=data))

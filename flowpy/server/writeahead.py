@@ -1,11 +1,11 @@
-"""The bound on what a connection's writer hands to the kernel ahead of the client.
+"""How far a connection's writer may write ahead of what its client has read.
 
-Once bytes are in the kernel's send buffer nothing can overtake them, so a reply queued now
-waits behind all of them. :class:`WriteAhead` keeps that small: it asks the kernel to call the
-socket writable only while fewer than ``limit`` bytes wait unsent (TCP_NOTSENT_LOWAT, Linux),
-and the writer waits for that before each batch; what the client has not read meanwhile stays
-in the connection's lanes, where replies go first. For anything that is not a TCP socket
-(tests' fakes, Unix sockets) nothing is bounded and nothing waits.
+Written bytes cannot be overtaken, so a reply waits behind them: the kernel's unsent bytes
+(bounded with TCP_NOTSENT_LOWAT) and what the client's own receive buffer holds unread
+(bounded with read marks: pings naming an offset, which the client's pongs confirm; sent
+and waited for only while output or debug data waits). Invariant: a reply is behind at most
+``limit`` + ``read_ahead`` + one batch. docs/protocol.md ("Lanes") says why and what a
+client sees.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import select
 import socket
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,14 +24,32 @@ log = logging.getLogger(__name__)
 #: Bytes that may wait unsent in the kernel before the writer writes its next batch.
 DEFAULT_WRITE_AHEAD = 16 * 1024
 SIOCOUTQNSD = 0x894B  # Linux ioctl: the bytes of a TCP socket not yet sent
+#: Bytes written beyond the last offset the client confirmed reading (its pong) before the
+#: writer waits.
+DEFAULT_READ_AHEAD = 256 * 1024
+PING_EVERY = 32 * 1024  # bytes written between two read-mark pings
+PING_TAG = b"flowpy-read:"  # a read-mark ping's payload: the tag, then the offset (8 bytes)
 WAKE_GUARD_MS = 1000  # a wait re-checks ``gone()`` this often, in case no wake-up comes
 
 
 class WriteAhead:
     """The write-ahead bound of one socket (see the module docstring)."""
 
-    def __init__(self, raw: Any, limit: int = DEFAULT_WRITE_AHEAD, name: str = "") -> None:
+    def __init__(self, raw: Any, limit: int = DEFAULT_WRITE_AHEAD, name: str = "",
+                 read_ahead: int = DEFAULT_READ_AHEAD,
+                 ping_frame: Callable[[bytes], bytes] | None = None) -> None:
+        """``ping_frame(payload)``: a ping frame as the codec writes it (None: no read marks,
+        the unread bytes are not bounded; so is ``read_ahead`` 0)."""
         self.limit = int(limit)
+        self.read_ahead = int(read_ahead)
+        self._ping_frame = ping_frame
+        self.written = 0  # bytes written to the socket since the handshake
+        self.read = 0  # of those, what the client confirmed reading (its last pong)
+        self._pinged = 0  # the offset of the last read-mark ping
+        self._answers = False  # the client has answered a read-mark ping
+        self._reader_waits = False  # the connection's reader is not reading
+        self._stopped = False  # the socket is shut down: no wait waits any more
+        self._marks = threading.Condition()
         self._poll: Any = None
         self._fd: int | None = None
         try:
@@ -49,12 +68,76 @@ class WriteAhead:
             return 0
 
     def has_room(self) -> bool:
-        """Is less than ``limit`` unsent in the kernel (may the writer write now)?"""
-        return self.unsent() < self.limit
+        """Whether a write now stays within both bounds (see the module docstring)."""
+        return not self._behind_reader() and self.unsent() < self.limit
 
-    def wait(self, gone: Callable[[], bool]) -> None:
-        """Wait until fewer than ``limit`` bytes are unsent; shutting the socket down (or
+    # -- the unread bound: read marks ------------------------------------------------------
+    def _behind_reader(self) -> bool:
+        return (self._answers and not (self._stopped or self._reader_waits)
+                and self.read_ahead > 0 and self.written - self.read >= self.read_ahead)
+
+    def wrote(self, size: int) -> None:
+        """``size`` more bytes went to the socket."""
+        self.written += size
+
+    def mark(self, lagging: bool) -> bytes | None:
+        """The read-mark ping to write after what was written, if one is due (its bytes are
+        counted as written); None if not. ``lagging``: output or debug data waits for the
+        client; only then are marks sent (replies behind replies keep their order anyway)."""
+        if not lagging or self._ping_frame is None or self.read_ahead <= 0 \
+                or self.written - self._pinged < PING_EVERY:
+            return None
+        return self._next_mark()
+
+    def _next_mark(self) -> bytes:
+        assert self._ping_frame is not None
+        frame = self._ping_frame(PING_TAG + bytes(8))  # its length does not depend on the offset
+        offset = self.written + len(frame)
+        frame = self._ping_frame(PING_TAG + offset.to_bytes(8, "big"))
+        self.written = self._pinged = offset
+        return frame
+
+    def confirmed(self, payload: bytes) -> None:
+        """The reader got a pong: if it answers a read mark, the client has read that far."""
+        if len(payload) != len(PING_TAG) + 8 or not payload.startswith(PING_TAG):
+            return  # an answer to some other ping, or a client's own unsolicited pong
+        offset = int.from_bytes(payload[len(PING_TAG):], "big")
+        with self._marks:
+            if self.read < offset <= self.written:
+                self.read = offset
+                self._answers = True
+                self._marks.notify_all()
+
+    def reader_waits(self, waiting: bool) -> None:
+        """The connection's reader stops (True) or resumes (False) reading the socket."""
+        if waiting != self._reader_waits:
+            with self._marks:
+                self._reader_waits = waiting
+                self._marks.notify_all()
+
+    def stop(self) -> None:
+        """The socket is being shut down: end every wait for the client's reading."""
+        with self._marks:
+            self._stopped = True
+            self._marks.notify_all()
+
+    def _wait_for_reader(self, gone: Callable[[], bool], write: Callable[[bytes], None]) -> None:
+        with self._marks:
+            if not self._behind_reader():
+                return
+            if self._pinged < self.written:  # the pong that frees room must be on its way
+                write(self._next_mark())
+            while self._behind_reader() and not gone():
+                self._marks.wait(WAKE_GUARD_MS / 1000)
+
+    def wait(self, gone: Callable[[], bool],
+             write: Callable[[bytes], None] | None = None, lagging: bool = False) -> None:
+        """Wait until fewer than ``limit`` bytes are unsent and, if ``lagging`` (see
+        :meth:`mark`), the client has read all but ``read_ahead`` bytes (``write(frame)``
+        writes a read-mark ping when none is on its way); shutting the socket down (or
         ``gone()``) ends the wait, and the write that follows fails."""
+        if write is not None and lagging:
+            self._wait_for_reader(gone, write)
         if self._fd is None:
             return
         try:

@@ -263,6 +263,57 @@ def test_a_reply_overtakes_graph_output_queued_for_a_client_that_cannot_keep_up(
     watcher.close()
 
 
+def _unread_by(ws) -> int:
+    """Bytes the client's own kernel holds that the client has not read."""
+    import fcntl
+    import termios
+
+    raw = fcntl.ioctl(ws.sock.fileno(), termios.FIONREAD, b"\0" * 4)
+    return struct.unpack("i", raw)[0]
+
+
+def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(tmp_path):
+    """Issue 22: a client with default socket options reads graph output for a while, then
+    stops. What the server wrote and the client has not read (the client's kernel queue plus
+    the server's unsent bytes) stays under the read-ahead bound, not the size its receive
+    buffer grew to; its reply overtakes the rest, which waits in the server."""
+    read_ahead = 64 * 1024
+    svc = Service("127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"),
+                  read_ahead=read_ahead).start()
+    try:
+        watcher = connect(svc.url)
+        watcher.send(frame("runtime", "getruntime"))
+        while json.loads(watcher.recv())["command"] != "runtime":
+            pass
+        conn = _server_side(svc, watcher)
+        feeder = ReadingClient(svc.url, "feeder", keep=lambda m: "responseTo" in m)
+        build_chain(feeder, "g", count=2)
+        feeder.request("network", "start", {"graph": "g"})
+        pad = "x" * 4096
+        for n in range(2000):
+            feeder.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
+                                              "payload": {"n": n, "pad": pad}})
+        numbers = []
+        while len(numbers) < 200 or conn.confirmed_read == 0:  # it answered a read mark
+            message = json.loads(watcher.recv())
+            if is_data()(message):
+                numbers.append(message["payload"]["payload"]["n"])
+        _until(lambda: conn.queued() >= 100, "output queued for the watcher")
+        slack = 16 * 1024 + 8 * 1024  # one batch past the bound, or one message and a ping
+        assert _unread_by(watcher) + _unsent(conn) <= read_ahead + slack
+        ahead = _ask_while_flooded(svc, watcher, conn)
+        packets = [m for m in ahead if is_data()(m)]
+        assert len(packets) <= (read_ahead + slack) // len(pad), len(packets)
+        numbers += [m["payload"]["payload"]["n"] for m in packets]
+        assert numbers == list(range(len(numbers)))  # in order, none lost
+        stopped = feeder.request("network", "stop", {"graph": "g", "drain": False})
+        assert stopped["command"] == "stopped"
+        feeder.close()
+        watcher.close()
+    finally:
+        svc.stop()
+
+
 # -- 4. memory stays bounded whatever a client sends ------------------------------------------
 
 def _masked_frames(texts: list[bytes]) -> bytes:
