@@ -93,7 +93,7 @@ def test_a_component_runs_as_a_participant_and_announces_itself(broker, tmp_path
     assert message["protocol"] == "discovery" and message["command"] == "participant"
     payload = message["payload"]
     assert payload["id"] == f"{role}-1" and payload["role"] == role
-    assert payload["component"] == "core/Repeat"
+    assert payload["component"] == "flowpy/Repeat"
     assert payload["label"] and payload["icon"]
     assert payload["inports"] == [{"id": "in", "type": "all", "queue": f"{role}.IN",
                                    "options": {}}]

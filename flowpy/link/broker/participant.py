@@ -3,9 +3,12 @@
 Each exported inport ``p`` consumes the queue ``ROLE.P`` and each exported outport ``q``
 publishes to ``ROLE.Q`` (MsgFlo's naming: the role as given, a dot, the port name in upper
 case; ``queue_prefix`` goes in front of every name, and ``queues`` overrides single ports).
-The participant announces itself on the queue ``fbp`` at start, after every reconnect and
-every ``discovery_period / 2.2`` seconds (MsgFlo's participants send two heartbeats within
-the coordinator's deadline).
+The participant announces itself on the queue ``fbp`` at start, again 1, 2, 4 and 8 seconds
+later (a coordinator started alongside, ``msgflo-setup --discover``, may not be listening yet
+at the first one, and MQTT keeps no message for a late subscriber), then every
+``discovery_period / 2.2`` seconds (MsgFlo's participants send two heartbeats within the
+coordinator's deadline) and after every reconnect. The ``component`` it announces defaults
+to ``flowpy/NAME`` (:func:`msgflo_component`).
 
 Delivery (docs/distributed.md, "Delivery guarantees"):
 
@@ -60,21 +63,19 @@ from .base import (
     TransportOptions,
 )
 from .codec import CodecError, decode_ip, encode_ip
+from .discovery import (
+    DEFAULT_DISCOVERY_PERIOD,
+    announcement_waits,
+    msgflo_component,
+    queue_name,
+)
 from .transports import open_transport
 
 log = logging.getLogger(__name__)
 
 ACK_MODES = ("accepted", "output")
 BRACKET_MODES = ("envelope", "drop")
-#: MsgFlo's default discovery period (seconds); a participant announces itself 2.2 times in it.
-DEFAULT_DISCOVERY_PERIOD = 60.0
 STOP_TIMEOUT = 5.0
-
-
-def queue_name(role: str, port: str, prefix: str = "") -> str:
-    """MsgFlo's queue for a port: ``ROLE.PORT`` with the port in upper case (msgflo-nodejs
-    ``participant.addQueues``; the role keeps its case)."""
-    return f"{prefix}{role}.{port.upper()}"
 
 
 @dataclass
@@ -273,7 +274,7 @@ class Participant(NetworkListener):
         return {
             "id": self.id,
             "role": config.role,
-            "component": config.component or self.graph.name,
+            "component": config.component or msgflo_component(str(self.graph.name)),
             "label": config.label or str(props.get("description") or self.graph.name),
             "icon": config.icon or str(props.get("icon") or "cogs"),
             "inports": ports("in", self.inqueues),
@@ -300,9 +301,10 @@ class Participant(NetworkListener):
         return spec.datatype if spec is not None else "all"
 
     def _heartbeat(self) -> None:
-        period = self.config.discovery_period / 2.2
         self.announce()
-        while not self._heartbeat_stop.wait(period):
+        for wait in announcement_waits(self.config.discovery_period):
+            if self._heartbeat_stop.wait(wait):
+                return
             self.announce()
 
     # -- from the broker ------------------------------------------------------------------
