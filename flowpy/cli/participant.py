@@ -57,6 +57,10 @@ def add_parser(subparsers: Any) -> None:
                         help="acknowledge a message when the network accepted it (default), "
                         "or only once its output was handed to the broker (graphs with one "
                         "output per input: nothing is lost if the process is killed)")
+    parser.add_argument("--delivery-limit", type=int, default=5, metavar="N",
+                        help="a message redelivered unsettled N times (it killed the worker?) "
+                        "goes to the dead-letter queue dead-QUEUE instead of the graph "
+                        "(default 5; 0: no limit)")
     parser.add_argument("--brackets", choices=("envelope", "drop"), default="envelope",
                         help="send brackets as flowpy envelopes (default) or not at all")
     parser.add_argument("--component", metavar="NAME", default="",
@@ -161,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
             role=args.role, id=args.id, queue_prefix=args.queue_prefix, queues=queues,
             prefetch=args.prefetch, ack=args.ack, brackets=args.brackets,
             discovery_period=args.discovery_period, shared=args.shared,
-            connect_timeout=args.connect_timeout, component=args.component)
+            connect_timeout=args.connect_timeout, component=args.component,
+            delivery_limit=args.delivery_limit)
     except BrokerError as exc:
         err.write(f"flowpy: {exc}\n")
         return EXIT_INVALID
