@@ -164,6 +164,8 @@ class Participant(NetworkListener):
             "dead": 0,
             "restarts": 0,
             "recounted": 0,
+            #: Outputs (data and brackets) the broker did not get before the stop ended.
+            "discarded": 0,
         }
         self.inqueues = {port: config.queue(port) for port in graph.inports}
         self.outqueues = {port: config.queue(port) for port in graph.outports}
@@ -251,6 +253,8 @@ class Participant(NetworkListener):
         if transport is not None:
             transport.flush(max(0.2, deadline - time.monotonic()))
             transport.close(max(0.5, deadline - time.monotonic()))
+            self.stats["discarded"] += transport.stats.get("discarded", 0)
+        self._report_discarded()
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
             if thread.is_alive():
@@ -421,19 +425,14 @@ class Participant(NetworkListener):
             return
         drop = self.config.brackets == "drop"
         sent = 0
-        for ip in ips:
-            if drop and ip.kind != DATA:
-                continue
+        wanted = [ip for ip in ips if not drop or ip.kind == DATA]
+        for position, ip in enumerate(wanted):
             body, headers = encode_ip(ip)
             while not transport.publish(queue, body, headers, timeout=0.25):
                 if network.stopping.is_set() or not transport._thread_alive():
-                    self._report(
-                        {
-                            "type": "lost",
-                            "queue": queue,
-                            "message": "the broker took no more output before the stop",
-                        }
-                    )
+                    # The broker takes no more before the stop: counted, reported at its end.
+                    self.stats["discarded"] += len(wanted) - position
+                    self.stats["sent"] += sent
                     return
             if ip.kind == DATA:
                 sent += 1
@@ -561,6 +560,15 @@ class Participant(NetworkListener):
             self.transport.reject(delivery, requeue=True)
 
     # -- reports --------------------------------------------------------------------------
+    def _report_discarded(self) -> None:
+        """One report (and log line) for the outputs a stop could not hand to the broker."""
+        count = self.stats["discarded"]
+        if count:
+            queues = ", ".join(self.outqueues.values())
+            self._report({"type": "discarded", "count": count,
+                          "message": f"{count} output message(s) for {queues} discarded at the "
+                          "stop: the broker did not take them before the deadline"})
+
     def _transport_status(self, info: dict[str, Any]) -> None:
         if (
             info.get("type") == "state"
@@ -577,5 +585,5 @@ class Participant(NetworkListener):
                 self.on_status(info)
             except Exception:  # noqa: BLE001 - never let a report break the participant
                 log.exception("participant status callback failed")
-        elif info.get("type") in ("refused", "lost", "process-error", "dead-letter"):
+        elif info.get("type") in ("refused", "discarded", "process-error", "dead-letter"):
             log.warning("%s: %s", self.config.role, info.get("message"))
