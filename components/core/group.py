@@ -26,13 +26,15 @@ class Group(Component):
     icon = "object-group"
     inports = InPorts(
         InPort("in", description="IPs to group"),
-        InPort("group", datatype="string", description="bracket name (IIP; default 'group')"),
-        InPort("size", datatype="int", description="data IPs per bracket (IIP; default: all)"),
+        InPort("group", datatype="string", description="bracket name (IIP; default 'group')",
+               default="group"),
+        InPort("size", datatype="int", description="data IPs per bracket (IIP; default: all)",
+               default=None),
     )
     outports = OutPorts(OutPort("out", description="the same IPs, in brackets"))
 
     def run(self) -> None:
-        name = self.conf("group", "group")
+        name = self.conf("group")
         size = self.conf("size")
         size = None if size is None else parse_size(size)
         out = self.outports["out"]

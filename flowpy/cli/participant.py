@@ -62,11 +62,21 @@ def add_parser(subparsers: Any) -> None:
                         help="acknowledge a message when the network accepted it (default), "
                         "or only once its output was handed to the broker (graphs with one "
                         "output per input: nothing is lost if the process is killed)")
+    parser.add_argument("--delivery-limit", type=int, default=5, metavar="N",
+                        help="a message redelivered unsettled N times (it killed the worker?) "
+                        "goes to the dead-letter queue dead-QUEUE instead of the graph "
+                        "(default 5; 0: no limit)")
     parser.add_argument("--brackets", choices=("envelope", "drop"), default="envelope",
                         help="send brackets as flowpy envelopes (default) or not at all")
+    parser.add_argument("--component", metavar="NAME", default="",
+                        help="the component named in the discovery message (default: "
+                        "flowpy/NAME, NAME the component's name without its library or the "
+                        "graph file's stem; in a msgflo library.json give --component "
+                        "#COMPONENT, the library's own key)")
     parser.add_argument("--discovery-period", type=float, metavar="S",
                         default=float(os.environ.get("MSGFLO_DISCOVERY_PERIOD") or 60),
-                        help="announce on 'fbp' 2.2 times per S seconds "
+                        help="announce on 'fbp' 2.2 times per S seconds, after a few "
+                        "announcements in the first seconds "
                         "(default: $MSGFLO_DISCOVERY_PERIOD or 60)")
     parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
                         help="give up when the broker cannot be reached in S seconds at start "
@@ -87,7 +97,9 @@ def add_parser(subparsers: Any) -> None:
 
 def component_graph(registry: Registry, name: str, role: str, iips: list[str]) -> Graph:
     """A graph of one node running component ``name``, every port exported except those
-    given an initial IP (``PORT=VALUE``)."""
+    given an initial IP (``PORT=VALUE``) and the optional configuration inports (a declared
+    default, or a ``conf`` that is not required: bound to a queue, they would hold the
+    process until a message configured it; ``--iip`` sets them)."""
     from flowpy.cli.run import parse_iip
     from flowpy.graphs.model import PortRef
 
@@ -97,13 +109,13 @@ def component_graph(registry: Registry, name: str, role: str, iips: list[str]) -
     node = role
     graph.add_node(node, name)
     configured = set()
-    for spec in iips:
-        _node, port, value = parse_iip(spec if "." in spec.partition("=")[0]
-                                       else f"{node}.{spec}")
+    for given in iips:
+        _node, port, value = parse_iip(given if "." in given.partition("=")[0]
+                                       else f"{node}.{given}")
         graph.add_initial(value, PortRef(node, port))
         configured.add(port.lower())
-    for port in cls.port_specs("in"):
-        if port not in configured:
+    for port, spec in cls.port_specs("in").items():
+        if port not in configured and not spec.optional_config:
             graph.add_inport(port, node, port)
     for port in cls.port_specs("out"):
         graph.add_outport(port, node, port)
@@ -137,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             BrokerURL,
             Participant,
             ParticipantConfig,
+            msgflo_component,
             require_client,
         )
     except ImportError as exc:  # pragma: no cover - the package itself is broken
@@ -158,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
             role=args.role, id=args.id, queue_prefix=args.queue_prefix, queues=queues,
             prefetch=args.prefetch, ack=args.ack, brackets=args.brackets,
             discovery_period=args.discovery_period, shared=args.shared,
-            connect_timeout=args.connect_timeout)
+            connect_timeout=args.connect_timeout, component=args.component,
+            delivery_limit=args.delivery_limit)
     except BrokerError as exc:
         err.write(f"flowpy: {exc}\n")
         return EXIT_INVALID
@@ -174,10 +188,11 @@ def run(args: argparse.Namespace) -> int:
         if path.suffix.lower() in GRAPH_FILE_SUFFIXES or path.exists():
             graph = read_graph_file(path, args.graph_format)
             apply_iips(graph, args.iip)
-            config.component = config.component or path.stem
+            name = path.stem
         else:
             graph = component_graph(registry, args.graph, args.role, args.iip)
-            config.component = args.graph
+            name = args.graph
+        config.component = config.component or msgflo_component(name)
     except KeyError:
         err.write(f"flowpy: {args.graph} is neither a graph file nor a known component\n")
         return EXIT_INVALID

@@ -140,14 +140,20 @@ class Component:
         self._context = context or ProcessContext()
 
     # -- options ---------------------------------------------------------------------------
-    def conf(self, port: str = "conf", default: Any = None) -> Any:
+    def conf(self, port: str = "conf", default: Any = _ports.NO_DEFAULT) -> Any:
         """The value of the IIP on ``port`` (``conf`` by default, flowd's convention for a
         component's options), or ``default`` when the port is not connected or ends without
-        one. Read by :func:`conf_value`: text that is JSON is decoded, so a ``.fbp`` IIP
+        one (without ``default``: the ``default`` the port declares, else None). Read by
+        :func:`conf_value`: text that is JSON is decoded, so a ``.fbp`` IIP
         (always text) means what the same value means in a JSON graph; text that is not JSON
         (``[?a > `1`]``, ``Hello {name}``, ``ws://host:3569``) comes back as it is."""
         found, raw = self._read_iip(port)
-        return conf_value(raw) if found else default
+        if found:
+            return conf_value(raw)
+        if default is _ports.NO_DEFAULT:
+            spec = type(self).port_specs("in").get(port.lower())
+            default = None if spec is None or spec.default is _ports.NO_DEFAULT else spec.default
+        return default
 
     def options(
         self,

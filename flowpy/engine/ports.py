@@ -59,6 +59,16 @@ def normalize_index(index: Any) -> Index | None:
     raise PortError(f"invalid port index {index!r}: expected an int or a string")
 
 
+class _NoDefault:
+    """The ``default`` of a port that declares none (``None`` is a default like any other)."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
 @dataclass(frozen=True)
 class PortSpec:
     """A port as a component class declares it."""
@@ -70,6 +80,8 @@ class PortSpec:
     required: bool = False
     #: Former names, still accepted (with a deprecation warning) for a release.
     aliases: tuple[str, ...] = ()
+    #: A configuration inport's value when no IIP gives one (``Component.conf`` returns it).
+    default: Any = NO_DEFAULT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name.lower())
@@ -85,6 +97,17 @@ class PortSpec:
         if self.required:
             info["required"] = True
         return info
+
+    @property
+    def optional_config(self) -> bool:
+        """An inport that configures its process and may be left without an IIP: it declares
+        a ``default``, or it is a ``conf`` port that is not ``required`` (flowd's convention,
+        the options' defaults living in the component). Something that binds a graph's ports
+        to the outside (a MsgFlo participant) leaves these unbound: a bound one would make
+        the process wait for its configuration from outside."""
+        if self.required:
+            return False
+        return self.default is not NO_DEFAULT or self.name == "conf"
 
 
 def find_port(specs: Mapping[str, PortSpec], name: Any, owner: str = "") -> PortSpec | None:

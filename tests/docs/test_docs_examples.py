@@ -114,6 +114,7 @@ BACKGROUND = [
     (re.compile(r"\bgunicorn\b"), re.compile(r"Listening at: ")),
     (re.compile(r"-m http\.server\b"), re.compile(r"Serving HTTP on ")),
     (re.compile(r"\bmsgflo-setup\b.*--forever"), re.compile(r"--forever enabled")),
+    (re.compile(r"(^|\s)msgflo\s"), re.compile(r"msgflo started on ")),
 ]
 #: Commands that end by themselves, started with "&": what each prints once it is ready.
 READY_WHEN_STARTED = [

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import brokers
 import pytest
 from brokers import AmqpProbe, participants, probe, unique_role
-from processes import NODE_MODULES
+from processes import NODE_MODULES, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.integration, pytest.mark.npm]
 mosquitto, rabbitmq, broker, msgflo_tools = (
@@ -93,3 +94,67 @@ def test_msgflo_setup_starts_and_wires_a_graph_of_participants(broker, msgflo_to
         got = [json.loads(body) for body in client.messages(f"{b}.OUT", len(VALUES), 30)]
     client.close()
     assert got == VALUES, setup
+
+
+def docs_library(tmp_path: Path, tools: Path, flowpy_command: str) -> Path:
+    """The library.json of docs/distributed.md: a flowpy component and msgflo-nodejs's
+    Repeat, whose key is the last part of the flowpy key (what trips msgflo's lookup)."""
+    path = tmp_path / "library.json"
+    path.write_text(json.dumps({"msgflo": {"components": {
+        "flowpy/Repeat": flowpy_command,
+        "Repeat": f"{tools / 'msgflo-nodejs'} --name #ROLE {REPEAT_COFFEE}",
+    }}}))
+    return path
+
+
+def test_msgflo_setup_discovers_flowpy_participants_with_the_default_period(
+        broker, msgflo_tools, tmp_path):
+    """msgflo-setup --discover with MsgFlo's default 60 s period binds flowpy participants
+    well within a timeout shorter than one period (they announce again in their first
+    seconds), and its coordinator files every announcement without an error (the default
+    announced component is the library's key). (A msgflo-nodejs participant in the graph
+    would still take up to its own 27 s: it announces at start and then every 60 / 2.2 s.)"""
+    suffix = unique_role("")
+    a, b = f"a{suffix}", f"b{suffix}"
+    (tmp_path / "graph.fbp").write_text(f"{a}(flowpy/Repeat) OUT -> IN {b}(flowpy/Repeat)\n")
+    library = docs_library(tmp_path, msgflo_tools,
+                           f"{sys.executable} -m flowpy participant --role #ROLE core/Repeat")
+    client = probe(broker)
+    with participants(tmp_path) as start:
+        setup = start([], command=[
+            str(msgflo_tools / "msgflo-setup"), str(tmp_path / "graph.fbp"), "--participants",
+            "--library", str(library), "--componentdir", str(tmp_path),
+            "--discover", "--timeout", "15", "--forever", "--forward", "stdout,stderr"],
+            env={"MSGFLO_BROKER": broker.url},
+            ready="--forever enabled", timeout=60, group=True)
+        bindings = "".join(setup.stdout)
+        assert f"{a}.OUT -> {b}.IN" in bindings, setup
+        client.collect(f"{b}.OUT")
+        client.send(f"{a}.IN", {"through": "msgflo"})
+        got = [json.loads(body) for body in client.messages(f"{b}.OUT", 1, 30)]
+        assert "Participant discovery failed" not in setup.stderr(), setup
+    client.close()
+    assert got == [{"through": "msgflo"}], setup
+
+
+def test_the_msgflo_coordinator_files_a_flowpy_participant(broker, msgflo_tools, tmp_path):
+    """The `msgflo` runtime (its coordinator and library) adds a flowpy participant started
+    with the defaults and updates it at its next announcement, both without the error msgflo
+    0.12.3 gave for an announced `core/Repeat` beside the library key `Repeat`."""
+    library = docs_library(tmp_path, msgflo_tools,
+                           f"{sys.executable} -m flowpy participant --role #ROLE core/Repeat")
+    role = unique_role("c")
+    with participants(tmp_path) as start:
+        runtime = start([], command=[
+            str(msgflo_tools / "msgflo"), "--host", "127.0.0.1", "--port", str(free_port()),
+            "--broker", broker.url, "--library", str(library), "--componentdir",
+            str(tmp_path)], env={"DEBUG": "msgflo:coordinator"}, ready="msgflo started on",
+            timeout=60, group=True)
+        start(["--broker", broker.url, "--role", role, "--id", f"{role}-1", "core/Repeat"])
+        deadline = time.monotonic() + 30
+        while f"updateParticipant {role}-1" not in runtime.stderr():
+            assert time.monotonic() < deadline, runtime
+            time.sleep(0.1)  # polling a log file the runtime writes: no event to wait on
+        log = runtime.stderr()
+    assert f"addParticipant {role}-1" in log, log
+    assert "Participant discovery failed" not in log, log

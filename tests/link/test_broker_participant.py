@@ -93,7 +93,7 @@ def test_a_component_runs_as_a_participant_and_announces_itself(broker, tmp_path
     assert message["protocol"] == "discovery" and message["command"] == "participant"
     payload = message["payload"]
     assert payload["id"] == f"{role}-1" and payload["role"] == role
-    assert payload["component"] == "core/Repeat"
+    assert payload["component"] == "flowpy/Repeat"
     assert payload["label"] and payload["icon"]
     assert payload["inports"] == [{"id": "in", "type": "all", "queue": f"{role}.IN",
                                    "options": {}}]
@@ -254,6 +254,38 @@ def test_mqtt_kept_session_redelivers_after_kill(mosquitto, tmp_path):
     client.close()
     values = {json.loads(b) for b in seen}
     assert values == set(range(total))
+
+
+def test_outputs_the_broker_never_got_are_reported_discarded_at_the_stop(broker, gate):
+    """The broker goes away while outputs are inside the graph; the stop lets them out, the
+    participant cannot publish them: they are counted and reported once, not dropped
+    silently (issue 24)."""
+    role = unique_role("gone")
+    graph, registry = _gate_graph()
+    client = probe(broker)
+    states = []
+    proxy = TcpProxy("127.0.0.1", broker.port)
+    try:
+        url = broker.url.replace(f":{broker.port}", f":{proxy.port}")
+        participant = Participant(graph, registry, url, ParticipantConfig(role=role),
+                                  on_status=states.append)
+        participant.start()
+        for n in range(5):
+            client.send(f"{role}.IN", n)
+        deadline = time.monotonic() + 20
+        while participant.stats["received"] < 5:  # all inside, held by the closed gate
+            assert time.monotonic() < deadline, participant.stats
+            time.sleep(0.05)
+        proxy.close()  # the broker is gone for good: every reconnect is refused
+        gate.opened.set()
+        participant.stop(3.0)
+    finally:
+        proxy.close()
+        client.close()
+    assert participant.stats["discarded"] == 5, (participant.stats, states)
+    reports = [s for s in states if s.get("type") == "discarded"]
+    assert [r["count"] for r in reports] == [5], states
+    assert "5 output message(s)" in reports[0]["message"]
 
 
 def test_the_transport_reconnects_after_the_broker_connection_drops(broker):

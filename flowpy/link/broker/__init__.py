@@ -6,6 +6,8 @@
   the two transports, imported only when used, through the scheme table of
   :mod:`~flowpy.link.broker.transports` (``open_transport``);
 * :mod:`~flowpy.link.broker.codec`: IPs as broker messages (JSON; the bracket envelope);
+* :mod:`~flowpy.link.broker.discovery`: MsgFlo's conventions: queue names, the announced
+  component, when a participant announces itself;
 * :mod:`~flowpy.link.broker.participant`: a graph whose exported ports are queues, announced
   on ``fbp`` as MsgFlo participants announce themselves.
 
@@ -27,7 +29,8 @@ from .base import (
     require_client,
 )
 from .codec import CodecError, decode_ip, encode_ip
-from .participant import Participant, ParticipantConfig, queue_name
+from .discovery import msgflo_component, queue_name
+from .participant import Participant, ParticipantConfig
 from .transports import open_transport
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "decode_ip",
     "default_broker_url",
     "encode_ip",
+    "msgflo_component",
     "open_transport",
     "queue_name",
     "require_client",

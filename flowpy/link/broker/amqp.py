@@ -184,10 +184,8 @@ class AmqpTransport(BrokerTransport):
         if not connecting:
             self._set_state("reconnecting", reason=str(error) or type(error).__name__)
         self._closing.wait(delay)
-        if self._closing.is_set():  # give the callers waiting for "cancel" their answer
-            for op in self._take_ops():
-                if op[0] == "cancel":
-                    op[1].set()
+        if self._closing.is_set():  # closed while away: nothing queued will be carried out
+            self._drop_ops()
 
     def _drop_connection(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -199,13 +197,20 @@ class AmqpTransport(BrokerTransport):
 
     def _io_close(self) -> None:
         self._connected.clear()
-        for op in self._take_ops():  # never carried out: tell waiters, count publishes off
+        self._drop_ops()
+        self._drop_connection()
+
+    def _drop_ops(self) -> None:
+        """Operations never carried out: tell the waiters of a "cancel", count publishes off
+        as discarded."""
+        for op in self._take_ops():
             if op[0] == "cancel":
                 op[1].set()
             elif op[0] == "publish":
                 with self._room:
                     self._publishes_held -= 1
-        self._drop_connection()
+                    self.stats["discarded"] += 1
+                    self._room.notify_all()
 
 
 def _nothing() -> None:

@@ -192,7 +192,10 @@ class BrokerTransport:
         self.name = name
         self.state = "idle"
         self.generation = 0
-        self.stats = {"published": 0, "delivered": 0, "acked": 0, "rejected": 0, "reconnects": 0}
+        #: ``discarded``: publishes taken by :meth:`publish` that the broker had not been
+        #: handed (AMQP) or had not confirmed (MQTT) when the transport closed.
+        self.stats = {"published": 0, "delivered": 0, "acked": 0, "rejected": 0, "reconnects": 0,
+                      "discarded": 0}
         self._inqueues: dict[str, Callable[[Delivery], None]] = {}
         self._outqueues: set[str] = set()
         self._declared_inqueues: set[str] = set()
@@ -246,7 +249,8 @@ class BrokerTransport:
     def close(self, timeout: float = 5.0) -> None:
         """Carry out what is queued (within ``timeout``), disconnect, join the I/O thread.
         Unacknowledged deliveries go back to the broker (AMQP: at once; MQTT: when the
-        session ends or, with a kept session, redelivered at the next connect)."""
+        session ends or, with a kept session, redelivered at the next connect). Publishes
+        not carried out by then are counted in ``stats["discarded"]``."""
         self._closing_deadline = time.monotonic() + timeout
         self._closing.set()
         with self._room:

@@ -60,6 +60,10 @@ class MqttTransport(BrokerTransport):
         self._topics: dict[str, str] = {}  # subscribed topic filter -> queue
         self._unsubscribing: dict[int, threading.Event] = {}
         self._mqtt_lock = threading.Lock()  # orders acks against reconnects
+        #: Discovery messages handed to paho, maybe not confirmed yet (not outputs: a close
+        #: does not count them as discarded).
+        self._announcing: list[mqtt.MQTTMessageInfo] = []
+        self._announce_lock = threading.Lock()
 
     # -- from any thread: paho's calls are thread-safe in threaded mode, so operations are
     # -- carried out at once, in the caller's order.
@@ -85,7 +89,10 @@ class MqttTransport(BrokerTransport):
         elif kind == "announce":
             with self._room:
                 self._publishes_held += 1
-            client.publish(DISCOVERY_QUEUE, op[1], qos=1)
+            info = client.publish(DISCOVERY_QUEUE, op[1], qos=1)
+            with self._announce_lock:  # never around a paho call: paho calls back under its own
+                self._announcing = [i for i in self._announcing if _unconfirmed(i)]
+                self._announcing.append(info)
         elif kind == "cancel":
             done = op[1]
             with self._mqtt_lock:
@@ -168,7 +175,11 @@ class MqttTransport(BrokerTransport):
             client.loop(0.1)  # write the DISCONNECT
         except Exception:  # noqa: BLE001 - it is going anyway
             pass
-        with self._room:
+        with self._announce_lock:
+            announcing = sum(1 for info in self._announcing if _unconfirmed(info))
+            self._announcing = []
+        with self._room:  # what the broker has not confirmed, discovery messages aside
+            self.stats["discarded"] += max(0, self._publishes_held - announcing)
             self._publishes_held = 0
             self._room.notify_all()
 
@@ -237,3 +248,12 @@ class MqttTransport(BrokerTransport):
             self._topics = {}
         if done is not None:
             done.set()
+
+
+def _unconfirmed(info: mqtt.MQTTMessageInfo) -> bool:
+    """A QoS 1 publish the broker has not acknowledged (one paho took while disconnected,
+    or could not queue, counts as unconfirmed: paho cannot tell)."""
+    try:
+        return not info.is_published()
+    except (ValueError, RuntimeError):
+        return True

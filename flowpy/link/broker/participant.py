@@ -3,9 +3,12 @@
 Each exported inport ``p`` consumes the queue ``ROLE.P`` and each exported outport ``q``
 publishes to ``ROLE.Q`` (MsgFlo's naming: the role as given, a dot, the port name in upper
 case; ``queue_prefix`` goes in front of every name, and ``queues`` overrides single ports).
-The participant announces itself on the queue ``fbp`` at start, after every reconnect and
-every ``discovery_period / 2.2`` seconds (MsgFlo's participants send two heartbeats within
-the coordinator's deadline).
+The participant announces itself on the queue ``fbp`` at start, again 1, 2, 4 and 8 seconds
+later (a coordinator started alongside, ``msgflo-setup --discover``, may not be listening yet
+at the first one, and MQTT keeps no message for a late subscriber), then every
+``discovery_period / 2.2`` seconds (MsgFlo's participants send two heartbeats within the
+coordinator's deadline) and after every reconnect. The ``component`` it announces defaults
+to ``flowpy/NAME`` (:func:`.discovery.msgflo_component`).
 
 Delivery (docs/distributed.md, "Delivery guarantees"):
 
@@ -19,6 +22,10 @@ Delivery (docs/distributed.md, "Delivery guarantees"):
   moment loses nothing; the broker redelivers what was not acknowledged, and the outputs of
   those messages may then appear twice (at-least-once). The n-th data IP leaving the graph
   acknowledges the n-th data IP that entered it; brackets are acknowledged on acceptance.
+
+A message that keeps killing the worker itself is stopped by the delivery limit
+(:mod:`.redelivery`): redelivered for the ``delivery_limit``-th time, it goes to the dead
+letters instead of the graph.
 
 A message whose processing fails (a process error while its IP is in the graph) is never
 redelivered to fail again: it goes to the dead-letter queue ``dead-QUEUE`` (rejected without
@@ -48,9 +55,9 @@ from typing import Any
 from flowpy.engine.failures import CONTINUE, STOP, ErrorPolicy, Failure
 from flowpy.engine.ip import DATA, IP
 from flowpy.engine.network import Network, NetworkError, NetworkListener
-from flowpy.engine.ports import find_port
 from flowpy.wire.jsonpolicy import encode
 
+from . import discovery, redelivery
 from .base import (
     DEFAULT_PREFETCH,
     BrokerError,
@@ -60,21 +67,14 @@ from .base import (
     TransportOptions,
 )
 from .codec import CodecError, decode_ip, encode_ip
+from .discovery import DEFAULT_DISCOVERY_PERIOD, announcement_waits, queue_name
 from .transports import open_transport
 
 log = logging.getLogger(__name__)
 
 ACK_MODES = ("accepted", "output")
 BRACKET_MODES = ("envelope", "drop")
-#: MsgFlo's default discovery period (seconds); a participant announces itself 2.2 times in it.
-DEFAULT_DISCOVERY_PERIOD = 60.0
 STOP_TIMEOUT = 5.0
-
-
-def queue_name(role: str, port: str, prefix: str = "") -> str:
-    """MsgFlo's queue for a port: ``ROLE.PORT`` with the port in upper case (msgflo-nodejs
-    ``participant.addQueues``; the role keeps its case)."""
-    return f"{prefix}{role}.{port.upper()}"
 
 
 @dataclass
@@ -97,6 +97,8 @@ class ParticipantConfig:
     component: str = ""
     label: str = ""
     icon: str = ""
+    #: Deliveries ending unsettled after which a message goes to the dead letters (0: none).
+    delivery_limit: int = redelivery.DEFAULT_DELIVERY_LIMIT
 
     def __post_init__(self) -> None:
         if not self.role or not isinstance(self.role, str):
@@ -114,6 +116,8 @@ class ParticipantConfig:
             )
         if self.prefetch < 1:
             raise BrokerError(f"prefetch must be at least 1, not {self.prefetch}")
+        if self.delivery_limit < 0:
+            raise BrokerError(f"delivery limit {self.delivery_limit}: 0 (none) or more")
         if self.discovery_period <= 0:
             raise BrokerError("the discovery period must be positive")
 
@@ -159,6 +163,9 @@ class Participant(NetworkListener):
             "announced": 0,
             "dead": 0,
             "restarts": 0,
+            "recounted": 0,
+            #: Outputs (data and brackets) the broker did not get before the stop ended.
+            "discarded": 0,
         }
         self.inqueues = {port: config.queue(port) for port in graph.inports}
         self.outqueues = {port: config.queue(port) for port in graph.outports}
@@ -246,6 +253,8 @@ class Participant(NetworkListener):
         if transport is not None:
             transport.flush(max(0.2, deadline - time.monotonic()))
             transport.close(max(0.5, deadline - time.monotonic()))
+            self.stats["discarded"] += transport.stats.get("discarded", 0)
+        self._report_discarded()
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
             if thread.is_alive():
@@ -257,28 +266,10 @@ class Participant(NetworkListener):
     def definition(self) -> dict[str, Any]:
         """The ``payload`` of this participant's discovery message."""
         config = self.config
-
-        def ports(direction: str, queues: dict[str, str]) -> list[dict[str, Any]]:
-            return [
-                {
-                    "id": port.lower(),
-                    "type": self._datatype(direction, port),
-                    "queue": queue,
-                    "options": {},
-                }
-                for port, queue in queues.items()
-            ]
-
-        props = getattr(self.graph, "properties", None) or {}
-        return {
-            "id": self.id,
-            "role": config.role,
-            "component": config.component or self.graph.name,
-            "label": config.label or str(props.get("description") or self.graph.name),
-            "icon": config.icon or str(props.get("icon") or "cogs"),
-            "inports": ports("in", self.inqueues),
-            "outports": ports("out", self.outqueues),
-        }
+        return discovery.payload(
+            self.id, config.role, self.graph, self.registry, self.inqueues, self.outqueues,
+            component=config.component, label=config.label, icon=config.icon,
+        )
 
     def announce(self) -> None:
         """Send the discovery message now (also used when the definition changed)."""
@@ -288,21 +279,11 @@ class Participant(NetworkListener):
         self.transport.announce(encode(message).encode("utf-8"))
         self.stats["announced"] += 1
 
-    def _datatype(self, direction: str, public: str) -> str:
-        exports = self.graph.inports if direction == "in" else self.graph.outports
-        export = exports.get(public)
-        try:
-            node = self.graph.nodes[export.process]
-            cls = self.registry.get(node.component)
-            spec = find_port(cls.port_specs(direction), export.port, node.component)
-        except (AttributeError, KeyError):
-            return "all"
-        return spec.datatype if spec is not None else "all"
-
     def _heartbeat(self) -> None:
-        period = self.config.discovery_period / 2.2
         self.announce()
-        while not self._heartbeat_stop.wait(period):
+        for wait in announcement_waits(self.config.discovery_period):
+            if self._heartbeat_stop.wait(wait):
+                return
             self.announce()
 
     # -- from the broker ------------------------------------------------------------------
@@ -326,6 +307,8 @@ class Participant(NetworkListener):
                 inbox.clear()
             for position, delivery in enumerate(batch):
                 self.stats["received"] += 1
+                if not self._within_limit(delivery):
+                    continue
                 port = self._port_of_queue.get(delivery.queue)
                 try:
                     ip = decode_ip(delivery.body, delivery.headers)
@@ -361,6 +344,20 @@ class Participant(NetworkListener):
                     if not self._restarting or self._stopped:
                         raise
                     self._restarted.wait_for(lambda: not self._restarting or self._stopped)
+
+    def _within_limit(self, delivery: Delivery) -> bool:
+        """The delivery limit (:mod:`.redelivery`): False if ``delivery`` was published again
+        with its count, or dead-lettered, instead of going to the graph."""
+        assert self.transport is not None
+        action, failed = redelivery.settle(delivery, self.config.delivery_limit, self.transport)
+        if action == redelivery.COUNT:
+            self.stats["recounted"] += 1
+        elif action == redelivery.DEAD:
+            self.stats["dead"] += 1
+            limit = self.config.delivery_limit
+            self._report({"type": "dead-letter", "queue": delivery.queue,
+                          "message": redelivery.why_dead(delivery, failed, limit)})
+        return action == redelivery.FEED
 
     def _reject_inbox(self) -> None:
         transport = self.transport
@@ -428,19 +425,14 @@ class Participant(NetworkListener):
             return
         drop = self.config.brackets == "drop"
         sent = 0
-        for ip in ips:
-            if drop and ip.kind != DATA:
-                continue
+        wanted = [ip for ip in ips if not drop or ip.kind == DATA]
+        for position, ip in enumerate(wanted):
             body, headers = encode_ip(ip)
             while not transport.publish(queue, body, headers, timeout=0.25):
                 if network.stopping.is_set() or not transport._thread_alive():
-                    self._report(
-                        {
-                            "type": "lost",
-                            "queue": queue,
-                            "message": "the broker took no more output before the stop",
-                        }
-                    )
+                    # The broker takes no more before the stop: counted, reported at its end.
+                    self.stats["discarded"] += len(wanted) - position
+                    self.stats["sent"] += sent
                     return
             if ip.kind == DATA:
                 sent += 1
@@ -568,6 +560,15 @@ class Participant(NetworkListener):
             self.transport.reject(delivery, requeue=True)
 
     # -- reports --------------------------------------------------------------------------
+    def _report_discarded(self) -> None:
+        """One report (and log line) for the outputs a stop could not hand to the broker."""
+        count = self.stats["discarded"]
+        if count:
+            queues = ", ".join(self.outqueues.values())
+            self._report({"type": "discarded", "count": count,
+                          "message": f"{count} output message(s) for {queues} discarded at the "
+                          "stop: the broker did not take them before the deadline"})
+
     def _transport_status(self, info: dict[str, Any]) -> None:
         if (
             info.get("type") == "state"
@@ -584,5 +585,5 @@ class Participant(NetworkListener):
                 self.on_status(info)
             except Exception:  # noqa: BLE001 - never let a report break the participant
                 log.exception("participant status callback failed")
-        elif info.get("type") in ("refused", "lost", "process-error"):
+        elif info.get("type") in ("refused", "discarded", "process-error", "dead-letter"):
             log.warning("%s: %s", self.config.role, info.get("message"))

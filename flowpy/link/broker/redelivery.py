@@ -1,0 +1,94 @@
+"""The delivery limit: a message whose deliveries keep ending with the worker gone goes to
+the dead letters instead of killing the next worker.
+
+A message that makes a process of the graph raise is dead-lettered at once (the participant
+sees the error). One that kills the worker itself (``os._exit``, a segfault in an extension,
+the OOM killer) under ``--ack output`` is never acknowledged: the broker hands it to the next
+worker, which it kills too, and so on for ever. Nothing in the dying process can see that
+coming, so the count has to outlive it.
+
+Where the count lives: **in the message**. The broker marks a delivery it has made before
+(AMQP ``redelivered``, MQTT ``DUP``). A redelivered message is not fed to the graph: it is
+published again to its own queue with the header ``flowpy-deliveries`` (AMQP header, MQTT 5
+user property) raised by one, then acknowledged (publish first, on the same connection, so a
+crash in between leaves a duplicate, never a loss). The copy is an ordinary delivery and is
+processed; when a redelivered message already carries ``limit - 1`` failed deliveries it goes
+to ``dead-QUEUE`` instead. Why not the alternatives:
+
+* a RabbitMQ quorum queue's ``x-delivery-limit``: the inqueue would have to be a quorum queue,
+  and MsgFlo (and every flowpy release before) declares a classic one: on a shared broker the
+  declarations conflict (``PRECONDITION_FAILED``), and MQTT has nothing like it;
+* a count kept in the participant's state directory: a pool spreads over machines, and the
+  redelivery may reach another machine that never saw the message, so each machine would
+  count on its own and the message would kill ``limit`` workers per machine.
+
+A count in the message is seen by whichever worker gets it, on either broker, and costs one
+republish per redelivery only. What it counts is deliveries that ended without being settled,
+for whatever reason: a worker killed for another cause (``kill -9`` of a pool member, the
+machine lost) also raises the count of the messages it held, which the default limit of 5
+allows for. A graceful stop settles (acknowledges or gives back) what it held, and given
+back, those count once too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Delivery, Transport
+
+#: The header (MQTT 5 user property) holding the deliveries of a message that ended unsettled.
+DELIVERIES_HEADER = "flowpy-deliveries"
+#: Deliveries ending unsettled after which a message goes to the dead letters.
+DEFAULT_DELIVERY_LIMIT = 5
+
+FEED, COUNT, DEAD = "feed", "count", "dead"
+
+
+def failed_deliveries(headers: dict[str, Any]) -> int:
+    """The count a message carries (0 if none, or if it is not a count)."""
+    value = headers.get(DELIVERIES_HEADER)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        count = int(str(value)) if value is not None else 0
+    except ValueError:
+        return 0
+    return max(0, count)
+
+
+def verdict(delivery: Delivery, limit: int) -> tuple[str, int]:
+    """What to do with ``delivery`` under ``limit`` (0: no limit), and its failed deliveries
+    so far: ``FEED`` it to the graph; ``COUNT`` (publish it again carrying that count, then
+    acknowledge it); ``DEAD`` (to the dead letters, the limit is reached)."""
+    failed = failed_deliveries(delivery.headers)
+    if not delivery.redelivered or limit <= 0:
+        return FEED, failed
+    failed += 1
+    return (DEAD if failed >= limit else COUNT), failed
+
+
+def counted_headers(delivery: Delivery, failed: int) -> dict[str, Any]:
+    """The headers of the copy published again: the delivery's own, with the count."""
+    headers = {key: value for key, value in delivery.headers.items() if key != "topic"}
+    headers[DELIVERIES_HEADER] = failed
+    return headers
+
+
+def settle(delivery: Delivery, limit: int, transport: Transport) -> tuple[str, int]:
+    """Apply :func:`verdict`: publish the counted copy and acknowledge (``COUNT``), or
+    dead-letter (``DEAD``); nothing for ``FEED``. Returns the verdict."""
+    action, failed = verdict(delivery, limit)
+    if action == COUNT:
+        transport.publish(delivery.queue, delivery.body, counted_headers(delivery, failed))
+        transport.ack(delivery)
+    elif action == DEAD:
+        transport.dead_letter(delivery)
+    return action, failed
+
+
+def why_dead(delivery: Delivery, failed: int, limit: int) -> str:
+    """The one line a dead-lettered message gets."""
+    return (
+        f"a message of {delivery.queue} was delivered {failed} times without being settled "
+        f"(did it kill the worker?): delivery limit {limit} reached, to dead-{delivery.queue}"
+    )
