@@ -37,7 +37,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/text":
             self._reply(200, b"plain text", "text/plain; charset=utf-8")
         elif path.startswith("/slow/"):
-            time.sleep(float(path.rsplit("/", 1)[1]))
+            with server.lock:  # how many are in flight at once: parallelism, not timing
+                server.active += 1
+                server.most_active = max(server.most_active, server.active)
+            try:
+                time.sleep(float(path.rsplit("/", 1)[1]))  # the server's work, not a wait
+            finally:
+                with server.lock:
+                    server.active -= 1
             self._reply(200, json.dumps({"slept": path}).encode(), "application/json")
         elif path == "/echo-headers":
             self._reply(200, json.dumps(dict(self.headers.items())).encode(), "application/json")

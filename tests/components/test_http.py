@@ -76,13 +76,11 @@ def test_timeouts_go_to_error(local_server):
 
 def test_concurrent_requests_come_out_in_request_order_with_brackets(local_server):
     urls = [f"{local_server.url}/slow/{delay}" for delay in ("0.4", "0.1", "0.2", "0.0")]
-    start = time.monotonic()
     out = run_component("http/Request", {"conf": [{"concurrency": 4}],
                                          "in": [OPEN("g"), *urls, CLOSE("g")]}, ips=True)["out"]
-    elapsed = time.monotonic() - start
     assert out[0] == OPEN("g") and out[-1] == CLOSE("g")
     assert [ip.data["json"]["slept"] for ip in out[1:-1]] == [u.split(":", 2)[2][5:] for u in urls]
-    assert elapsed < 0.65  # in parallel: about the slowest, not the sum (0.7 s)
+    assert local_server.most_active >= 2  # in parallel: the slowest overlapped the others
 
 
 def test_connections_are_reused(local_server):
