@@ -1,0 +1,224 @@
+"""A bound inport: what a component reads with, one connection per slot.
+
+At network start an inport declaration is bound to connections: it reads one connection per
+slot, and several edges into one slot share it (classic FBP fan-in). An addressable port
+reads its slots through one :class:`~flowpy.engine.connection.Selector`, so a busy slot
+cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .connection import Connection, EndOfStream, Selector
+from .deprecation import DeprecatedReaders
+from .ip import DATA, IP
+from .portspec import Index, PortError, PortSpec, normalize_index, slot_order
+
+if TYPE_CHECKING:
+    from .failures import Handling
+
+
+class InputPort(DeprecatedReaders):
+    """A bound inport: slot ``None`` for a plain port, one slot per index for an addressable one.
+
+    What a component reads with: iterating (IPs until end-of-stream; on an addressable port it
+    merges every slot), ``recv()`` and ``recv_many()``; :func:`next_data` is the helper for
+    the next payload. The other readers of earlier releases are deprecated aliases.
+    """
+
+    def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
+                 held: bool = False) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._slots = slots
+        self._selector: Selector | None = None
+        self._open_slots: list[tuple[Index | None, Connection]] = []  # set with the selector
+        self._next_slot = 0
+        #: An addressable port of a process added to a running network: with no slot yet it
+        #: waits for edges to come instead of ending (see flowpy.engine.live).
+        self.held = held
+        self._edit = threading.Lock()
+        #: Set by the network: where this port notes the IP it hands out last, so a failure
+        #: can name the IP being handled (:mod:`flowpy.engine.failures`).
+        self.handling: Handling | None = None
+        #: IPs an iteration took from the connection in a batch and has not handed out yet:
+        #: a later read (or a fresh instance after a failure) takes them first, and a stop
+        #: counts what is left here as discarded.
+        self.unread: deque[IP] = deque()
+        #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
+        #: after a failure reads them again.
+        self.options: list[IP] = []
+
+    def poke(self) -> None:
+        """Make a reader waiting on this port look again (its ``held`` changed)."""
+        self._ensure_selector().poke()
+
+    def attach(self, index: Index | None, conn: Connection) -> None:
+        """A live edit connected a new edge here: a reader waiting on this port (or on its
+        selector) takes the connection into account without missing a wake-up."""
+        with self._edit:
+            self._slots = {**self._slots, index: conn}
+            selector = self._selector
+            if selector is not None:
+                conn.selector = selector
+                self._open_slots = [*self._open_slots, (index, conn)]
+        if selector is not None:
+            selector.poke()
+
+    # -- structure -----------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return bool(self._slots)
+
+    def connected_slots(self) -> list[Index]:
+        """Indexes of an addressable port that have a connection, in a stable order."""
+        return sorted((s for s in self._slots if s is not None), key=slot_order)
+
+    def __getitem__(self, index: Index) -> InputPort:
+        if not self.spec.addressable:
+            raise PortError(f"inport {self.name!r} is not addressable")
+        conn = self._slots.get(normalize_index(index))
+        view = InputPort(self.spec, {None: conn} if conn is not None else {})
+        view.handling = self.handling
+        return view
+
+    def _single(self) -> Connection | None:
+        if self.spec.addressable and None not in self._slots:
+            return None  # slots may come and go: read them through the selector
+        return self._slots.get(None)
+
+    # -- reading -------------------------------------------------------------------------
+    def recv(self, timeout: float | None = None) -> IP:
+        """The next IP. Raises EndOfStream when done, TimeoutError when ``timeout`` passes."""
+        conn = self._single()
+        if conn is None:
+            if not self._slots:
+                raise EndOfStream()
+            return self._select(1, timeout)[1][0]
+        ip: IP = self.unread.popleft() if self.unread else conn.recv(timeout)
+        if self.handling is not None:
+            self.handling.ip = ip
+        return ip
+
+    def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
+        """Every IP queued (up to ``max_items`` if not 0), at least one: one lock round-trip
+        for a batch, for hot paths. EndOfStream and TimeoutError as :meth:`recv`."""
+        conn = self._single()
+        if conn is None:
+            return [self.recv(timeout)]
+        pending = self.unread
+        batch: list[IP]
+        if pending:
+            count = len(pending) if max_items <= 0 else min(max_items, len(pending))
+            batch = [pending.popleft() for _ in range(count)]
+        else:
+            batch = conn.recv_many(max_items, timeout)
+        if self.handling is not None:
+            self.handling.ip = batch[-1]  # a batch is handled as a whole: its last IP
+        return batch
+
+    def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
+        """(slot, up to ``max_items`` IPs of that slot) from the first slot with IPs, starting
+        after the slot served last, so a busy slot cannot starve the others; EndOfStream once
+        every slot has ended. The network's exported-outport reader uses it for the slot."""
+        import time
+
+        selector = self._ensure_selector()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            seen = selector.generation
+            open_slots = self._open_slots
+            count = len(open_slots)
+            for step in range(count):
+                position = (self._next_slot + step) % count
+                slot, conn = open_slots[position]
+                try:
+                    batch = conn.try_recv_many(max_items)
+                except EndOfStream:
+                    del open_slots[position]
+                    self._next_slot = position
+                    break  # the list changed: scan again
+                if batch:
+                    self._next_slot = position + 1
+                    if self.handling is not None:
+                        self.handling.ip = batch[-1]
+                    return slot, batch
+            else:
+                if not open_slots and not self.held:
+                    raise EndOfStream()
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"nothing received on {self.name!r} within {timeout}s")
+                selector.wait(seen, remaining)
+
+    def _ensure_selector(self) -> Selector:
+        with self._edit:
+            if self._selector is None:
+                selector = Selector()
+                self._open_slots = list(self._slots.items())
+                for conn in self._slots.values():
+                    conn.selector = selector
+                self._selector = selector
+            return self._selector
+
+    def __iter__(self) -> Iterator[IP]:
+        conn = self._single()
+        if conn is not None:
+            # IPs taken in a batch wait on the port, not in this generator: if run() raises
+            # while handling one, a fresh instance (an error policy) goes on with the rest.
+            handling = self.handling
+            pending = self.unread
+            while True:
+                if not pending:
+                    try:
+                        pending.extend(conn.recv_many(64))
+                    except EndOfStream:
+                        return
+                ip = pending.popleft()
+                if handling is not None:
+                    handling.ip = ip
+                yield ip
+        elif self._slots or self.held:
+            while True:
+                try:
+                    yield self._select(1, None)[1][0]
+                except EndOfStream:
+                    return
+
+    # -- options: read by Component.conf/options, replayed for a fresh instance ----------
+    def recv_option(self) -> Any:
+        """The payload of the next data IP, read as an option (``Component.conf``): it is
+        not work a failure is blamed on, and a fresh instance of the process gets it again
+        (see :meth:`replay_options`)."""
+        handling, self.handling = self.handling, None
+        try:
+            while True:
+                ip = self.recv()
+                if ip.kind is DATA:
+                    self.options.append(ip)
+                    return ip.data
+        finally:
+            self.handling = handling
+
+    def replay_options(self) -> bool:
+        """Put the options read back in front of what waits (a fresh instance reads them
+        again); False if none were read."""
+        options, self.options = self.options, []
+        self.unread.extendleft(reversed(options))
+        return bool(options)
+
+
+def next_data(port: InputPort, timeout: float | None = None) -> Any:
+    """The payload of the next data IP on ``port``, skipping brackets: for an IIP or for
+    pairing streams. EndOfStream at the end, TimeoutError when ``timeout`` passes (for each
+    IP read)."""
+    while True:
+        ip = port.recv(timeout)
+        if ip.kind is DATA:
+            return ip.data
