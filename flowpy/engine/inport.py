@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connection import Connection, EndOfStream, Selector
 from .deprecation import DeprecatedReaders
-from .ip import DATA, IP
+from .ip import DATA, IP, as_ips
 from .portspec import Index, PortError, PortSpec, normalize_index, slot_order
 
 if TYPE_CHECKING:
@@ -27,7 +27,9 @@ class InputPort(DeprecatedReaders):
 
     What a component reads with: iterating (IPs until end-of-stream; on an addressable port it
     merges every slot), ``recv()`` and ``recv_many()``; :func:`next_data` is the helper for
-    the next payload. The other readers of earlier releases are deprecated aliases.
+    the next payload. ``recv_items()`` is ``recv_many()`` in the form IPs travel in (a data IP
+    as its payload, see :mod:`flowpy.engine.ip`), for components that handle whole batches.
+    The other readers of earlier releases are deprecated aliases.
     """
 
     def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
@@ -45,10 +47,10 @@ class InputPort(DeprecatedReaders):
         #: Set by the network: where this port notes the IP it hands out last, so a failure
         #: can name the IP being handled (:mod:`flowpy.engine.failures`).
         self.handling: Handling | None = None
-        #: IPs an iteration took from the connection in a batch and has not handed out yet:
-        #: a later read (or a fresh instance after a failure) takes them first, and a stop
-        #: counts what is left here as discarded.
-        self.unread: deque[IP] = deque()
+        #: IPs an iteration took from the connection in a batch and has not handed out yet,
+        #: as items (see :mod:`flowpy.engine.ip`): a later read (or a fresh instance after a
+        #: failure) takes them first, and a stop counts what is left here as discarded.
+        self.unread: deque[Any] = deque()
         #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
         #: after a failure reads them again.
         self.options: list[IP] = []
@@ -99,26 +101,33 @@ class InputPort(DeprecatedReaders):
             if not self._slots:
                 raise EndOfStream()
             return self._select(1, timeout)[1][0]
-        ip: IP = self.unread.popleft() if self.unread else conn.recv(timeout)
+        item = self.unread.popleft() if self.unread else conn.recv(timeout)
+        ip: IP = item if isinstance(item, IP) else IP(DATA, item)
         if self.handling is not None:
-            self.handling.ip = ip
+            self.handling.item = ip
         return ip
 
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
         """Every IP queued (up to ``max_items`` if not 0), at least one: one lock round-trip
         for a batch, for hot paths. EndOfStream and TimeoutError as :meth:`recv`."""
+        return as_ips(self.recv_items(max_items, timeout))
+
+    def recv_items(self, max_items: int = 0, timeout: float | None = None) -> list[Any]:
+        """:meth:`recv_many` as items: a data IP as its bare payload, a bracket as its IP (see
+        :mod:`flowpy.engine.ip`), so a component that forwards or counts a batch makes no
+        object per IP. Send them on with ``OutputPort.send_items``."""
         conn = self._single()
         if conn is None:
             return [self.recv(timeout)]
         pending = self.unread
-        batch: list[IP]
+        batch: list[Any]
         if pending:
             count = len(pending) if max_items <= 0 else min(max_items, len(pending))
             batch = [pending.popleft() for _ in range(count)]
         else:
             batch = conn.recv_many(max_items, timeout)
         if self.handling is not None:
-            self.handling.ip = batch[-1]  # a batch is handled as a whole: its last IP
+            self.handling.item = batch[-1]  # a batch is handled as a whole: its last IP
         return batch
 
     def _select(self, max_items: int, timeout: float | None) -> tuple[Index | None, list[IP]]:
@@ -144,9 +153,10 @@ class InputPort(DeprecatedReaders):
                     break  # the list changed: scan again
                 if batch:
                     self._next_slot = position + 1
+                    ips = as_ips(batch)
                     if self.handling is not None:
-                        self.handling.ip = batch[-1]
-                    return slot, batch
+                        self.handling.item = ips[-1]
+                    return slot, ips
             else:
                 if not open_slots and not self.held:
                     raise EndOfStream()
@@ -180,9 +190,10 @@ class InputPort(DeprecatedReaders):
                         pending.extend(conn.recv_many(64))
                     except EndOfStream:
                         return
-                ip = pending.popleft()
+                item = pending.popleft()
+                ip = item if isinstance(item, IP) else IP(DATA, item)
                 if handling is not None:
-                    handling.ip = ip
+                    handling.item = ip
                 yield ip
         elif self._slots or self.held:
             while True:

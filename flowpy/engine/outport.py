@@ -13,7 +13,7 @@ from typing import Any
 
 from .connection import Connection, NetworkStopped
 from .deprecation import DeprecatedSenders
-from .ip import DATA, IP
+from .ip import IP, data_item
 from .portspec import Index, PortError, PortSpec, normalize_index, slot_order
 
 #: In an outport's closed slots: the whole port was closed (its process ended).
@@ -166,7 +166,15 @@ class OutputPort(DeprecatedSenders):
             raise
 
     def send_many(self, ips: Iterable[IP]) -> bool:
-        batch = ips if isinstance(ips, list) else list(ips)
+        """Send IPs in order, to every connected edge, with as few hand-offs as the
+        capacities allow; the result as :meth:`send`."""
+        return self.send_items(ips)  # an IP is an item of its own
+
+    def send_items(self, items: Iterable[Any]) -> bool:
+        """:meth:`send_many` of items (a data IP as its bare payload, a bracket as its IP; see
+        :mod:`flowpy.engine.ip`): what ``InputPort.recv_items`` gives, or
+        ``data_items(values)``."""
+        batch = items if isinstance(items, list) else list(items)
         try:
             targets = self._targets
             if not targets:
@@ -189,7 +197,7 @@ class OutputPort(DeprecatedSenders):
 
     def send_data(self, value: Any) -> None:
         """Send ``value`` as one data IP (``send(IP.make_data(value))`` without the result)."""
-        self.send(IP(DATA, value))
+        self.send(data_item(value))
 
     _slot: Index | None = None
 
