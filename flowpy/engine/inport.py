@@ -32,8 +32,9 @@ class InputPort(DeprecatedReaders):
     The other readers of earlier releases are deprecated aliases.
     """
 
-    def __init__(self, spec: PortSpec, slots: dict[Index | None, Connection],
-                 held: bool = False) -> None:
+    def __init__(
+        self, spec: PortSpec, slots: dict[Index | None, Connection], held: bool = False
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self._slots = slots
@@ -178,6 +179,15 @@ class InputPort(DeprecatedReaders):
             return self._selector
 
     def __iter__(self) -> Iterator[IP]:
+        return self._iterate(True)
+
+    def iter_items(self) -> Iterator[Any]:
+        """Iterating, as items (a data IP as its bare payload, a bracket as its IP; see
+        :mod:`flowpy.engine.ip`): for a loop that handles one IP at a time and has no use
+        for an object per data IP (the ``Transform`` and ``Aggregate`` shapes)."""
+        return self._iterate(False)
+
+    def _iterate(self, make_ips: bool) -> Iterator[Any]:
         conn = self._single()
         if conn is not None:
             # IPs taken in a batch wait on the port, not in this generator: if run() raises
@@ -191,10 +201,11 @@ class InputPort(DeprecatedReaders):
                     except EndOfStream:
                         return
                 item = pending.popleft()
-                ip = item if isinstance(item, IP) else IP(DATA, item)
+                if make_ips and not isinstance(item, IP):
+                    item = IP(DATA, item)
                 if handling is not None:
-                    handling.item = ip
-                yield ip
+                    handling.item = item
+                yield item
         elif self._slots or self.held:
             while True:
                 try:

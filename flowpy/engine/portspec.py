@@ -91,8 +91,13 @@ def warn_renamed(owner: str, old: str, new: str, what: str = "port") -> None:
         if (owner, what, old) in _warned:
             return
         _warned.add((owner, what, old))
-    log.warning("%s: %s %r is deprecated, it is called %r now (the old name goes in the next "
-                "release)", owner or "a component", what, old, new)
+    log.warning(
+        "%s: %s %r is deprecated, it is called %r now (the old name goes in the next release)",
+        owner or "a component",
+        what,
+        old,
+        new,
+    )
 
 
 class InPort(PortSpec):

@@ -6,7 +6,18 @@ from __future__ import annotations
 import pytest
 from engine_helpers import Collect, build, registry, run_to_end
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts, count_data, data_items
+from flowpy import (
+    IP,
+    Aggregate,
+    Component,
+    InPort,
+    InPorts,
+    OutPort,
+    OutPorts,
+    Transform,
+    count_data,
+    data_items,
+)
 from flowpy.engine.connection import Connection
 from flowpy.engine.failures import Failure
 from flowpy.engine.network import Network, NetworkListener
@@ -55,7 +66,8 @@ def test_data_items_wraps_only_payloads_that_are_ips():
     assert data_items([IP.open("x"), 2]) == [IP.make_data(IP.open("x")), 2]
 
 
-def test_a_batch_pipeline_makes_no_object_per_data_ip(monkeypatch):
+def count_ips_made(monkeypatch) -> list[int]:
+    """A cell counting the IP objects made from now on."""
     made = [0]
     original = IP.__init__
 
@@ -64,10 +76,20 @@ def test_a_batch_pipeline_makes_no_object_per_data_ip(monkeypatch):
         original(self, kind, data)
 
     monkeypatch.setattr(IP, "__init__", counting)
+    return made
+
+
+def test_a_batch_pipeline_makes_no_object_per_data_ip(monkeypatch):
+    made = count_ips_made(monkeypatch)
     nodes = {"src": "core/Range", "sink": "core/Count", "c": "test/Collect"}
     nodes.update({f"r{i}": "core/Repeat" for i in range(3)})
-    edges = ["src.out -> r0.in", "r0.out -> r1.in", "r1.out -> r2.in", "r2.out -> sink.in",
-             "sink.out -> c.in"]
+    edges = [
+        "src.out -> r0.in",
+        "r0.out -> r1.in",
+        "r1.out -> r2.in",
+        "r2.out -> sink.in",
+        "sink.out -> c.in",
+    ]
     Collect.seen = {}
     run_to_end(build(nodes, edges, {"src.conf": 5000}))
     assert Collect.seen["c"] == [IP.make_data(5000)]
@@ -100,8 +122,11 @@ class FailOnTwo(Component):
 def test_a_failure_in_a_batch_reader_names_the_ip_as_an_ip():
     reg = registry()
     reg.register("test/FailOnTwo", FailOnTwo)
-    graph = build({"src": "core/Range", "f": "test/FailOnTwo", "c": "test/Collect"},
-                  ["src.out -> f.in", "f.out -> c.in"], {"src.conf": 4})
+    graph = build(
+        {"src": "core/Range", "f": "test/FailOnTwo", "c": "test/Collect"},
+        ["src.out -> f.in", "f.out -> c.in"],
+        {"src.conf": 4},
+    )
     graph.change_node("f", {"onError": "continue"})
     listener = Failures()
     Collect.seen = {}
@@ -111,3 +136,51 @@ def test_a_failure_in_a_batch_reader_names_the_ip_as_an_ip():
     network.stop()
     assert [failure.ip for failure in listener.failures] == [IP.make_data(2)]
     assert Collect.seen["c"] == [IP.make_data(0), IP.make_data(1), IP.make_data(3)]
+
+
+def test_iter_items_hands_out_items_and_leaves_the_rest_for_a_fresh_instance():
+    out, inport, _ = ports()
+    out.send_items([1, IP.open("g"), 2])
+    out.close()
+    seen = []
+    for item in inport.iter_items():
+        seen.append(item)
+        if item == IP.open("g"):
+            break  # as a failing run() would: what is left waits on the port
+    assert seen == [1, IP.open("g")]
+    assert list(inport) == [IP.make_data(2)]
+
+
+class Double(Transform):
+    def transform(self, value):
+        return value * 2
+
+
+class Sum(Aggregate):
+    def new_state(self):
+        return [0]
+
+    def add(self, state, value):
+        state[0] += value
+
+    def finish(self, state, empty):
+        return [] if empty else [state[0]]
+
+
+def test_the_shapes_make_no_object_per_data_ip(monkeypatch):
+    made = count_ips_made(monkeypatch)
+    reg = registry()
+    reg.register("test/Double", Double)
+    reg.register("test/Sum", Sum)
+    graph = build(
+        {"src": "core/Range", "d": "test/Double", "s": "test/Sum", "c": "test/Collect"},
+        ["src.out -> d.in", "d.out -> s.in", "s.out -> c.in"],
+        {"src.conf": 1000},
+    )
+    Collect.seen = {}
+    network = Network(graph, reg)
+    network.start()
+    assert network.wait(20)
+    network.stop()
+    assert Collect.seen["c"] == [IP.make_data(999 * 1000)]
+    assert made[0] < 10, f"{made[0]} IP objects for 1000 data IPs"
