@@ -6,8 +6,8 @@ The public face, for component authors and embedders::
 
 and the common shapes, ``Transform`` (one data IP at a time) and ``Aggregate`` (one result
 per bracketed substream), with ``BadInput``/``reject`` for input a component cannot handle
-``next_data`` for an IIP, and ``data_items``/``count_data`` for components that handle whole
-batches of items (docs/writing-components.md).
+``next_data`` for an IIP, and ``raw_data``/``count_data`` for components that handle whole
+batches in raw form (docs/writing-components.md).
 
 Layers, each a package (docs/architecture.md): ``engine`` (IPs, connections, ports,
 components, networks), ``graphs`` (the model and its file formats), ``wire`` (message shapes
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 from flowpy.engine.component import Component  # noqa: E402 - __version__ first: others import it
 from flowpy.engine.connection import EndOfStream, NetworkStopped  # noqa: E402
-from flowpy.engine.ip import IP, count_data, data_items  # noqa: E402
+from flowpy.engine.ip import IP, count_data, raw_data  # noqa: E402
 from flowpy.engine.network import Network, NetworkError, NetworkListener  # noqa: E402
 from flowpy.engine.ports import InPort, InPorts, OutPort, OutPorts, next_data  # noqa: E402
 from flowpy.engine.shapes import Aggregate, BadInput, Transform, reject  # noqa: E402
@@ -47,7 +47,7 @@ __all__ = [
     "Transform",
     "__version__",
     "count_data",
-    "data_items",
+    "raw_data",
     "next_data",
     "reject",
 ]

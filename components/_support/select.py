@@ -76,7 +76,7 @@ class PortSelect:
                     continue
                 live += 1
                 if batch:
-                    return name, as_ip(batch[0])  # a connection holds items
+                    return name, as_ip(batch[0])  # a connection carries the raw form
             if not live:
                 raise EndOfStream()
             remaining = None

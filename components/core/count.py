@@ -19,7 +19,7 @@ class Count(Component):
         count = 0
         try:
             while True:
-                count += count_data(inport.recv_items())  # whole batches, no object per IP
+                count += count_data(inport.recv_raw())  # whole batches, no object per IP
         except EndOfStream:
             pass
         self.outports["out"].send_data(count)

@@ -46,5 +46,5 @@ class Range(Component):
         numbers = parse_range(self.conf())
         out = self.outports["out"]
         for start in range(0, len(numbers), BATCH):
-            # Integers are never IPs, so the list of them is the batch of data items as it is.
-            out.send_items(list(numbers[start : start + BATCH]))
+            # Integers are never IPs, so the list of them is the raw form of their data IPs.
+            out.send_raw(list(numbers[start : start + BATCH]))

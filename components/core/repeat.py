@@ -16,5 +16,5 @@ class Repeat(Component):
     def run(self) -> None:
         inport, outport = self.inports["in"], self.outports["out"]
         while True:
-            # Everything buffered, as items (no object per data IP): one hand-off per burst.
-            outport.send_items(inport.recv_items())
+            # Everything buffered, raw (no object per data IP): one hand-off per burst.
+            outport.send_raw(inport.recv_raw())

@@ -161,7 +161,7 @@ NOTHING: Any = object()
 class Handling:
     """The IP a process is handling: the last one it took from a port other processes or
     the graph's inports feed (IIPs are options, not work). Set by the bound inports on
-    every IP or batch they hand out (one attribute store of the item as it travelled, see
+    every IP or batch they hand out (one attribute store of the raw item, see
     :mod:`flowpy.engine.ip`, so a batch costs no IP object), cleared when an instance starts."""
 
     __slots__ = ("item",)

@@ -27,7 +27,7 @@ class InputPort(DeprecatedReaders):
 
     What a component reads with: iterating (IPs until end-of-stream; on an addressable port it
     merges every slot), ``recv()`` and ``recv_many()``; :func:`next_data` is the helper for
-    the next payload. ``recv_items()`` is ``recv_many()`` in the form IPs travel in (a data IP
+    the next payload. ``recv_raw()`` is ``recv_many()`` in the form IPs travel in (a data IP
     as its payload, see :mod:`flowpy.engine.ip`), for components that handle whole batches.
     The other readers of earlier releases are deprecated aliases.
     """
@@ -49,7 +49,7 @@ class InputPort(DeprecatedReaders):
         #: can name the IP being handled (:mod:`flowpy.engine.failures`).
         self.handling: Handling | None = None
         #: IPs an iteration took from the connection in a batch and has not handed out yet,
-        #: as items (see :mod:`flowpy.engine.ip`): a later read (or a fresh instance after a
+        #: raw (see :mod:`flowpy.engine.ip`): a later read (or a fresh instance after a
         #: failure) takes them first, and a stop counts what is left here as discarded.
         self.unread: deque[Any] = deque()
         #: The IPs read as options (:meth:`recv_option`): a fresh instance of the process
@@ -111,12 +111,12 @@ class InputPort(DeprecatedReaders):
     def recv_many(self, max_items: int = 0, timeout: float | None = None) -> list[IP]:
         """Every IP queued (up to ``max_items`` if not 0), at least one: one lock round-trip
         for a batch, for hot paths. EndOfStream and TimeoutError as :meth:`recv`."""
-        return as_ips(self.recv_items(max_items, timeout))
+        return as_ips(self.recv_raw(max_items, timeout))
 
-    def recv_items(self, max_items: int = 0, timeout: float | None = None) -> list[Any]:
-        """:meth:`recv_many` as items: a data IP as its bare payload, a bracket as its IP (see
+    def recv_raw(self, max_items: int = 0, timeout: float | None = None) -> list[Any]:
+        """:meth:`recv_many` in raw form: a data IP as its bare payload, a bracket as its IP (see
         :mod:`flowpy.engine.ip`), so a component that forwards or counts a batch makes no
-        object per IP. Send them on with ``OutputPort.send_items``."""
+        object per IP. Send them on with ``OutputPort.send_raw``."""
         conn = self._single()
         if conn is None:
             return [self.recv(timeout)]
@@ -181,8 +181,8 @@ class InputPort(DeprecatedReaders):
     def __iter__(self) -> Iterator[IP]:
         return self._iterate(True)
 
-    def iter_items(self) -> Iterator[Any]:
-        """Iterating, as items (a data IP as its bare payload, a bracket as its IP; see
+    def iter_raw(self) -> Iterator[Any]:
+        """Iterating, in raw form (a data IP as its bare payload, a bracket as its IP; see
         :mod:`flowpy.engine.ip`): for a loop that handles one IP at a time and has no use
         for an object per data IP (the ``Transform`` and ``Aggregate`` shapes)."""
         return self._iterate(False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .connection import Connection, NetworkStopped
 from .deprecation import DeprecatedSenders
-from .ip import IP, data_item
+from .ip import IP, raw_value
 from .portspec import Index, PortError, PortSpec, normalize_index, slot_order
 
 #: In an outport's closed slots: the whole port was closed (its process ended).
@@ -168,12 +168,12 @@ class OutputPort(DeprecatedSenders):
     def send_many(self, ips: Iterable[IP]) -> bool:
         """Send IPs in order, to every connected edge, with as few hand-offs as the
         capacities allow; the result as :meth:`send`."""
-        return self.send_items(ips)  # an IP is an item of its own
+        return self.send_raw(ips)  # an IP is its own raw form
 
-    def send_items(self, items: Iterable[Any]) -> bool:
-        """:meth:`send_many` of items (a data IP as its bare payload, a bracket as its IP; see
-        :mod:`flowpy.engine.ip`): what ``InputPort.recv_items`` gives, or
-        ``data_items(values)``."""
+    def send_raw(self, items: Iterable[Any]) -> bool:
+        """:meth:`send_many` in raw form (a data IP as its bare payload, a bracket as its IP; see
+        :mod:`flowpy.engine.ip`): what ``InputPort.recv_raw`` gives, or
+        ``raw_data(values)``."""
         batch = items if isinstance(items, list) else list(items)
         try:
             targets = self._targets
@@ -197,7 +197,7 @@ class OutputPort(DeprecatedSenders):
 
     def send_data(self, value: Any) -> None:
         """Send ``value`` as one data IP (``send(IP.make_data(value))`` without the result)."""
-        self.send(data_item(value))
+        self.send(raw_value(value))
 
     _slot: Index | None = None
 

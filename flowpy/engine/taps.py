@@ -27,7 +27,7 @@ class TapConnection:
         self.callbacks: list[Callable[[Any], Any]] = []
 
     def _observe(self, item: Any) -> None:
-        ip = as_ip(item)  # what crosses a connection is an item (see flowpy.engine.ip)
+        ip = as_ip(item)  # a connection carries the raw form (see flowpy.engine.ip)
         for callback in list(self.callbacks):
             try:
                 callback(ip)

@@ -1,5 +1,5 @@
-"""Items: a data IP travels as its bare payload, a bracket as its IP; components that handle
-whole batches read and send items, and nothing makes an object per data IP on their way."""
+"""The raw form: a data IP travels as its bare payload, a bracket as its IP; components that
+handle whole batches read and send it, and nothing makes an object per data IP on their way."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flowpy import (
     OutPorts,
     Transform,
     count_data,
-    data_items,
+    raw_data,
 )
 from flowpy.engine.connection import Connection
 from flowpy.engine.failures import Failure
@@ -29,7 +29,7 @@ def ports(capacity: int = 16) -> tuple[OutputPort, InputPort, Connection]:
     return OutputPort(OutPort("out"), {None: [conn]}), InputPort(InPort("in"), {None: conn}), conn
 
 
-def test_items_are_payloads_for_data_and_ips_for_brackets():
+def test_raw_data_is_payloads_and_brackets_are_ips():
     out, inport, _ = ports()
     bracket_as_payload = IP.close("not a bracket")
     out.send(IP.open("g"))
@@ -37,7 +37,7 @@ def test_items_are_payloads_for_data_and_ips_for_brackets():
     out.send_data(bracket_as_payload)  # data whose payload is an IP stays data
     out.send(IP.make_data(None))
     out.send(IP.close("g"))
-    items = inport.recv_items()
+    items = inport.recv_raw()
     assert items[0] == IP.open("g") and items[1] == 1 and items[4] == IP.close("g")
     assert items[2] == IP.make_data(bracket_as_payload) and items[3] == IP.make_data(None)
     assert count_data(items) == 3
@@ -45,8 +45,8 @@ def test_items_are_payloads_for_data_and_ips_for_brackets():
 
 def test_recv_and_iteration_give_ips_whatever_form_they_travelled_in():
     out, inport, conn = ports()
-    out.send_items([1, IP.open("g"), 2, IP.close("g")])
-    out.send_items(data_items([IP.open("payload"), 3]))
+    out.send_raw([1, IP.open("g"), 2, IP.close("g")])
+    out.send_raw(raw_data([IP.open("payload"), 3]))
     out.close()
     assert inport.recv() == IP.make_data(1)
     assert inport.recv_many(2) == [IP.open("g"), IP.make_data(2)]
@@ -61,9 +61,9 @@ def test_count_data_counts_data_ips_only(values, data):
     assert count_data(values) == data
 
 
-def test_data_items_wraps_only_payloads_that_are_ips():
-    assert data_items(iter([1, "a", None])) == [1, "a", None]
-    assert data_items([IP.open("x"), 2]) == [IP.make_data(IP.open("x")), 2]
+def test_raw_data_wraps_only_payloads_that_are_ips():
+    assert raw_data(iter([1, "a", None])) == [1, "a", None]
+    assert raw_data([IP.open("x"), 2]) == [IP.make_data(IP.open("x")), 2]
 
 
 def count_ips_made(monkeypatch) -> list[int]:
@@ -105,7 +105,7 @@ class Failures(NetworkListener):
 
 
 class FailOnTwo(Component):
-    """Reads whole batches of items and fails on a batch holding the payload 2."""
+    """Reads raw batches and fails on a batch holding the payload 2."""
 
     inports = InPorts(InPort("in"))
     outports = OutPorts(OutPort("out"))
@@ -113,10 +113,10 @@ class FailOnTwo(Component):
     def run(self) -> None:
         inport = self.inports["in"]
         while True:
-            items = inport.recv_items(1)
+            items = inport.recv_raw(1)
             if 2 in items:
                 raise ValueError("two")
-            self.outports["out"].send_items(items)
+            self.outports["out"].send_raw(items)
 
 
 def test_a_failure_in_a_batch_reader_names_the_ip_as_an_ip():
@@ -138,12 +138,12 @@ def test_a_failure_in_a_batch_reader_names_the_ip_as_an_ip():
     assert Collect.seen["c"] == [IP.make_data(0), IP.make_data(1), IP.make_data(3)]
 
 
-def test_iter_items_hands_out_items_and_leaves_the_rest_for_a_fresh_instance():
+def test_iter_raw_hands_out_raw_items_and_leaves_the_rest_for_a_fresh_instance():
     out, inport, _ = ports()
-    out.send_items([1, IP.open("g"), 2])
+    out.send_raw([1, IP.open("g"), 2])
     out.close()
     seen = []
-    for item in inport.iter_items():
+    for item in inport.iter_raw():
         seen.append(item)
         if item == IP.open("g"):
             break  # as a failing run() would: what is left waits on the port
