@@ -3,7 +3,9 @@
 Prints IPs/s for flowpy networks (per-item components and the batched core components) next
 to a raw baseline measured in the same process: the same 12-thread chain built from bare
 bounded deques (a lock and two conditions each) with no flowpy code at all. Machines here are
-noisy, so the ratio is the figure that matters; the target is at least 0.5.
+noisy, so the ratio is the figure that matters; the target is at least 0.8 for the batched
+core components (the "bigchain" shape: the raw form carries data IPs as bare payloads, so
+Range, Repeat and Count make no object per IP) and 0.5 for the others.
 
 Then measures the peak memory growth of a pipeline whose sink is deliberately slow: it must
 stay bounded by the connection capacities, not grow with the stream.
@@ -239,6 +241,10 @@ VARIANTS = {
 }
 
 
+#: The ratio to the raw chain each variant should reach.
+TARGETS = {"per-item": 0.5, "batched": 0.8, "prebuilt": 0.5}
+
+
 def flowpy_chain(reg: Registry, n: int, stages: int, variant: str) -> float:
     graph = chain_graph(n, stages, *VARIANTS[variant])
     PrebuiltRange.prebuilt = [IP(DATA, i) for i in range(n)] if variant == "prebuilt" else []
@@ -281,7 +287,7 @@ def main() -> None:
 
     print(f"Range -> {args.stages} x Repeat -> Count, {args.ips:,} IPs, best of {args.repeat}")
     print("  (prebuilt: the batched network fed IPs created before the clock starts, i.e. the")
-    print("   transport alone; the raw chain moves bare ints, flowpy must create an IP per item)")
+    print("   transport of IP objects; the raw chain moves bare ints, as flowpy's batched does)")
     default_gc = gc.get_threshold()
     for setting in ("CPython's default GC", "GC as `flowpy run`/`serve` tune it"):
         print(f" {setting} (both sides alike):")
@@ -293,7 +299,7 @@ def main() -> None:
                 flow = max(flow, flowpy_chain(reg, args.ips, args.stages, variant))
             print(
                 f"  {variant:9s} flowpy {flow:12,.0f} IPs/s   raw deques {raw:12,.0f} IPs/s"
-                f"   ratio {flow / raw:5.2f}  (target >= 0.50)"
+                f"   ratio {flow / raw:5.2f}  (target >= {TARGETS[variant]:.2f})"
             )
         tune_gc()
     gc.unfreeze()

@@ -6,7 +6,8 @@ The public face, for component authors and embedders::
 
 and the common shapes, ``Transform`` (one data IP at a time) and ``Aggregate`` (one result
 per bracketed substream), with ``BadInput``/``reject`` for input a component cannot handle
-and ``next_data`` for an IIP (docs/writing-components.md).
+``next_data`` for an IIP, and ``raw_data``/``count_data`` for components that handle whole
+batches in raw form (docs/writing-components.md).
 
 Layers, each a package (docs/architecture.md): ``engine`` (IPs, connections, ports,
 components, networks), ``graphs`` (the model and its file formats), ``wire`` (message shapes
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 
 from flowpy.engine.component import Component  # noqa: E402 - __version__ first: others import it
 from flowpy.engine.connection import EndOfStream, NetworkStopped  # noqa: E402
-from flowpy.engine.ip import IP  # noqa: E402
+from flowpy.engine.ip import IP, count_data, raw_data  # noqa: E402
 from flowpy.engine.network import Network, NetworkError, NetworkListener  # noqa: E402
 from flowpy.engine.ports import InPort, InPorts, OutPort, OutPorts, next_data  # noqa: E402
 from flowpy.engine.shapes import Aggregate, BadInput, Transform, reject  # noqa: E402
@@ -45,6 +46,8 @@ __all__ = [
     "OutPorts",
     "Transform",
     "__version__",
+    "count_data",
+    "raw_data",
     "next_data",
     "reject",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from flowpy import IP, EndOfStream
 from flowpy.engine.connection import Connection, Selector
+from flowpy.engine.ip import as_ip
 
 
 class PortSelect:
@@ -75,7 +76,7 @@ class PortSelect:
                     continue
                 live += 1
                 if batch:
-                    return name, batch[0]
+                    return name, as_ip(batch[0])  # a connection carries the raw form
             if not live:
                 raise EndOfStream()
             remaining = None

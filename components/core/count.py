@@ -1,6 +1,6 @@
 """core/Count."""
 
-from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts
+from flowpy import Component, EndOfStream, InPort, InPorts, OutPort, OutPorts, count_data
 
 
 class Count(Component):
@@ -19,7 +19,7 @@ class Count(Component):
         count = 0
         try:
             while True:
-                count += sum(1 for ip in inport.recv_many() if ip.is_data)
+                count += count_data(inport.recv_raw())  # whole batches, no object per IP
         except EndOfStream:
             pass
         self.outports["out"].send_data(count)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from flowpy import IP, Component, InPort, InPorts, OutPort, OutPorts
+from flowpy import Component, InPort, InPorts, OutPort, OutPorts
 
 BATCH = 256
 
@@ -46,4 +46,5 @@ class Range(Component):
         numbers = parse_range(self.conf())
         out = self.outports["out"]
         for start in range(0, len(numbers), BATCH):
-            out.send_many([IP.make_data(n) for n in numbers[start : start + BATCH]])
+            # Integers are never IPs, so the list of them is the raw form of their data IPs.
+            out.send_raw(list(numbers[start : start + BATCH]))

@@ -273,7 +273,8 @@ class Connection:
                 room = self.capacity - len(items)
                 was_empty = not items
                 end = min(total, start + room)
-                items.extend(pending[start:end])
+                # The whole batch at once, the usual case, without copying it first.
+                items.extend(pending if end - start == total else pending[start:end])
                 self.passed += end - start
                 start = end
                 if was_empty:

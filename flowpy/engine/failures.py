@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import NetworkError
-from .ip import IP
+from .ip import IP, as_ip
 
 CONTINUE, RESTART, STOP = "continue", "restart", "stop"
 ACTIONS = (CONTINUE, RESTART, STOP)
@@ -162,15 +162,26 @@ def _timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: In :attr:`Handling.item`: the process is handling no IP (None is a payload like any other).
+NOTHING: Any = object()
+
+
 class Handling:
     """The IP a process is handling: the last one it took from a port other processes or
     the graph's inports feed (IIPs are options, not work). Set by the bound inports on
-    every IP they hand out (one attribute store), cleared when an instance starts."""
+    every IP or batch they hand out (one attribute store of the raw item, see
+    :mod:`flowpy.engine.ip`, so a batch costs no IP object), cleared when an instance starts."""
 
-    __slots__ = ("ip",)
+    __slots__ = ("item",)
 
     def __init__(self) -> None:
-        self.ip: IP | None = None
+        self.item: Any = NOTHING
+
+    @property
+    def ip(self) -> IP | None:
+        """The IP being handled; None when none is."""
+        item = self.item
+        return None if item is NOTHING else as_ip(item)
 
 
 class Intensity:

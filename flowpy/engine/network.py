@@ -44,7 +44,7 @@ from .component import BASE_DIR_PROPERTY, Component, ProcessContext
 from .connection import DEFAULT_CAPACITY, Connection, EndOfStream, NetworkStopped
 from .drain import Drain, in_hand
 from .errors import NetworkError as NetworkError  # re-exported: importers name it here
-from .failures import ErrorPolicy, Failure
+from .failures import NOTHING, ErrorPolicy, Failure
 from .graphlike import GraphLike
 from .ip import IP
 from .listener import NetworkListener as NetworkListener  # re-exported likewise
@@ -330,7 +330,7 @@ class Network:
             cpus.place_this_thread(proc.component.parallel)
             while True:
                 component = proc.component
-                proc.handling.ip = None
+                proc.handling.item = NOTHING
                 try:
                     component.run()
                     return

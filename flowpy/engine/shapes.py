@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from .component import Component
 from .failures import Failure
-from .ip import IP
+from .ip import DATA, IP, raw_data, raw_value
 from .ports import InPort, InPorts, OutPort, OutPorts, OutputPort
 
 
@@ -82,7 +82,7 @@ class Transform(Component):
     def handle(self, value: Any) -> bool | None:
         """Handle one data payload: by default, send ``transform(value)`` on ``out``. False
         says nobody reads the output any more."""
-        return self.outports["out"].send(IP.make_data(self.transform(value)))
+        return self.outports["out"].send(raw_value(self.transform(value)))
 
     def run(self) -> None:
         out = self.outports["out"]
@@ -92,19 +92,21 @@ class Transform(Component):
         # The common case without an extra call per IP: transform() straight to out.
         transform = self.transform if type(self).handle is Transform.handle else None
         handle = self.handle
-        for ip in self.inports["in"]:
-            if not ip.is_data:
+        # Raw, not IPs: a data IP comes as its payload, so none needs an object here.
+        for item in self.inports["in"].iter_raw():
+            if isinstance(item, IP) and item.kind is not DATA:
                 sent = True
                 for target in targets:
-                    sent = target.send(ip) and sent
+                    sent = target.send(item) and sent
             else:
+                value = item.data if isinstance(item, IP) else item
                 try:
                     if transform is not None:
-                        sent = out.send(IP.make_data(transform(ip.data)))
+                        sent = out.send(raw_value(transform(value)))
                     else:
-                        sent = handle(ip.data) is not False
+                        sent = handle(value) is not False
                 except BadInput as exc:
-                    reject(self, exc, ip.data)
+                    reject(self, exc, value)
                     continue
             if not sent and ends:
                 return  # nobody reads `out` any more: end, so upstream can end too
@@ -159,16 +161,17 @@ class Aggregate(Component):
         out = self.outports["out"]
         top = _Level(self.new_state())
         levels = [top]
-        for ip in self.inports["in"]:
-            if ip.is_data:
+        for ip in self.inports["in"].iter_raw():  # raw: a data IP comes as its payload
+            if not isinstance(ip, IP) or ip.kind is DATA:
+                value = ip.data if isinstance(ip, IP) else ip
                 level = levels[-1]
                 level.had_data = True
                 try:
-                    ready = self.add(level.state, ip.data)
+                    ready = self.add(level.state, value)
                 except BadInput as exc:
-                    reject(self, exc, ip.data)
+                    reject(self, exc, value)
                     continue
-                if ready and not out.send_many([IP.make_data(v) for v in ready]):
+                if ready and not out.send_raw(raw_data(ready)):
                     return  # nobody reads `out` any more: end, so upstream can end too
             elif ip.is_open:
                 levels[-1].had_children = True
@@ -191,7 +194,7 @@ class Aggregate(Component):
         if level.had_data or not level.had_children:
             values = self.finish(level.state, not level.had_data)
             if values:
-                self.outports["out"].send_many([IP.make_data(v) for v in values])
+                self.outports["out"].send_raw(raw_data(values))
 
 
 __all__ = ["Aggregate", "BadInput", "Transform", "reject"]

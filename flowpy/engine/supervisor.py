@@ -79,7 +79,7 @@ class Supervisor:
     def recover(self, proc: Process, component: Component, exc: BaseException) -> bool:
         """A failure of ``component``: to its error port, or reported and decided by the
         policy. True when a fresh instance goes on."""
-        ip = proc.handling.ip
+        ip = proc.handling.ip  # an IIP is an IP object, so it keeps its identity here
         if ip is not None and id(ip) in self._iips:
             ip = None  # an IIP is an option, not work: failing on it would only repeat
         failure = Failure(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .connection import Connection
+from .ip import as_ip
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ class TapConnection:
         self.inner = inner
         self.callbacks: list[Callable[[Any], Any]] = []
 
-    def _observe(self, ip: Any) -> None:
+    def _observe(self, item: Any) -> None:
+        ip = as_ip(item)  # a connection carries the raw form (see flowpy.engine.ip)
         for callback in list(self.callbacks):
             try:
                 callback(ip)

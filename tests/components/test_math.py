@@ -5,7 +5,7 @@ import pytest
 from engine_helpers import build
 
 from flowpy import IP
-from flowpy.engine import ports
+from flowpy.engine import portspec
 from flowpy.testing import ProcessFailed, run_component, run_graph
 
 OPEN, CLOSE = IP.open, IP.close
@@ -38,7 +38,7 @@ def test_two_operands_from_conf_or_from_the_port(name, a, b, expected):
 ])
 def test_the_noflo_port_names_still_work_for_a_release_with_one_warning(
         name, first, second, result, caplog, monkeypatch):
-    monkeypatch.setattr(ports, "_warned", set())  # what this process has said so far
+    monkeypatch.setattr(portspec, "_warned", set())  # what this process has said so far
     expected = {"Add": 8, "Subtract": 4, "Multiply": 12, "Divide": 3}[name]
     by_port = build({"a": f"math/{name}"}, iips={f"a.{second.upper()}": 2},
                     inports={"x": f"a.{first}"}, outports={"y": f"a.{result}"})

@@ -4,7 +4,7 @@ import pytest
 
 from flowpy import Component
 from flowpy.engine.connection import Connection, EndOfStream
-from flowpy.engine.ip import IP
+from flowpy.engine.ip import IP, as_ip, as_ips
 from flowpy.engine.ports import (
     InPort,
     InPorts,
@@ -74,7 +74,7 @@ def test_fan_out_sends_to_every_connection_and_closes_each_once():
     out.close()
     out.close()  # idempotent: b keeps its other writer
     assert a.closed and not b.closed
-    assert a.recv_many() == b.recv_many() == [IP.make_data(1)]
+    assert as_ips(a.recv_many()) == as_ips(b.recv_many()) == [IP.make_data(1)]
 
 
 def test_addressable_outport_needs_an_index_and_slots_close_once():
@@ -88,7 +88,7 @@ def test_addressable_outport_needs_an_index_and_slots_close_once():
     out["0"].close()  # "0" and 0 are the same slot
     out.close()  # closes "x" only: slot 0 was closed already
     assert s0.closed and s1.closed
-    assert s0.recv() == IP.make_data("zero") and s1.recv() == IP.make_data("ex")
+    assert as_ip(s0.recv()) == IP.make_data("zero") and as_ip(s1.recv()) == IP.make_data("ex")
     assert out[5].send_data("unconnected slot: nothing happens") is None
 
 

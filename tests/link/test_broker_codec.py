@@ -15,7 +15,7 @@ from flowpy.link.broker import (
     BrokerError,
     BrokerURL,
     CodecError,
-    MissingExtra,
+    MissingBrokerLibrary,
     ParticipantConfig,
     decode_ip,
     encode_ip,
@@ -138,7 +138,7 @@ def test_component_conf():
 def test_a_missing_extra_is_one_line_naming_it(scheme, extra, monkeypatch):
     library = "paho.mqtt.client" if scheme == "mqtt" else "pika"
     monkeypatch.setitem(sys.modules, library, None)  # import fails as if not installed
-    with pytest.raises(MissingExtra, match=rf"pip install 'flowpy-fbp\[{extra}\]'"):
+    with pytest.raises(MissingBrokerLibrary, match=rf"pip install 'flowpy-fbp\[{extra}\]'"):
         require_client(scheme)
 
 

@@ -1,7 +1,7 @@
 """flowpy on a message broker: MsgFlo participants over MQTT and AMQP (docs/distributed.md).
 
 * :mod:`~flowpy.link.broker.base`: the one small :class:`BrokerTransport` interface, broker URLs,
-  errors (a missing client library is :class:`MissingExtra`, naming the pip extra);
+  errors (a missing client library is :class:`MissingBrokerLibrary`, naming the pip extra);
 * :mod:`~flowpy.link.broker.mqtt` (paho-mqtt) and :mod:`~flowpy.link.broker.amqp` (pika):
   the two transports, imported only when used, through the scheme table of
   :mod:`~flowpy.link.broker.transports` (``open_transport``);
@@ -23,7 +23,7 @@ from .base import (
     BrokerTransport,
     BrokerURL,
     Delivery,
-    MissingExtra,
+    MissingBrokerLibrary,
     TransportOptions,
     default_broker_url,
     require_client,
@@ -39,7 +39,7 @@ __all__ = [
     "BrokerURL",
     "CodecError",
     "Delivery",
-    "MissingExtra",
+    "MissingBrokerLibrary",
     "Participant",
     "ParticipantConfig",
     "BrokerTransport",

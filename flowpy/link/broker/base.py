@@ -46,7 +46,7 @@ class BrokerError(FlowpyError):
     """A broker URL, connection or declaration flowpy cannot use."""
 
 
-class MissingExtra(BrokerError, errors.MissingExtra):
+class MissingBrokerLibrary(BrokerError, errors.MissingExtra):
     """The broker client library of a transport is not installed."""
 
 
@@ -60,13 +60,13 @@ SCHEMES = {
 
 
 def require_client(scheme: str) -> Any:
-    """The client library for ``scheme``, imported; :class:`MissingExtra` in one line naming
+    """The client library for ``scheme``, imported; :class:`MissingBrokerLibrary` in one line naming
     the extra to install when it is not there."""
     if scheme not in SCHEMES:
         known = ", ".join(sorted(SCHEMES))
         raise BrokerError(f"unsupported broker scheme {scheme!r} (known: {known})")
     _module, library, extra = SCHEMES[scheme]
-    return require_extra(library, extra, f"{scheme}://", error=MissingExtra)
+    return require_extra(library, extra, f"{scheme}://", error=MissingBrokerLibrary)
 
 
 def default_broker_url() -> str | None:

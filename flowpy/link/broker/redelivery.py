@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Delivery, Transport
+from .base import BrokerTransport, Delivery
 
 #: The header (MQTT 5 user property) holding the deliveries of a message that ended unsettled.
 DELIVERIES_HEADER = "flowpy-deliveries"
@@ -74,7 +74,7 @@ def counted_headers(delivery: Delivery, failed: int) -> dict[str, Any]:
     return headers
 
 
-def settle(delivery: Delivery, limit: int, transport: Transport) -> tuple[str, int]:
+def settle(delivery: Delivery, limit: int, transport: BrokerTransport) -> tuple[str, int]:
     """Apply :func:`verdict`: publish the counted copy and acknowledge (``COUNT``), or
     dead-letter (``DEAD``); nothing for ``FEED``. Returns the verdict."""
     action, failed = verdict(delivery, limit)

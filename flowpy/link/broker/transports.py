@@ -32,7 +32,7 @@ TRANSPORTS: dict[str, Callable[[], type[BrokerTransport]]] = {"mqtt": _mqtt, "am
 def open_transport(
     url: str | BrokerURL, options: TransportOptions | None = None, name: str = "broker"
 ) -> BrokerTransport:
-    """A transport for ``url`` (not started). Raises :class:`MissingExtra` when the client
+    """A transport for ``url`` (not started). Raises :class:`MissingBrokerLibrary` when the client
     library of its scheme is not installed, :class:`BrokerError` for a bad URL."""
     parsed = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
     require_client(parsed.scheme)
