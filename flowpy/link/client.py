@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import websocket
 
@@ -34,6 +34,7 @@ from flowpy.errors import FlowpyError
 from flowpy.wire import jsonpolicy, wsframes
 from flowpy.wire.events import PACKET_EVENTS
 
+from .batchqueue import BatchQueue
 from .pending import Done, Pending, Replies
 from .writer import FrameWriter
 
@@ -96,7 +97,7 @@ class Client:
         #: dropped as they arrive, instead of filling an inbox nobody empties, which would
         #: stop the reader and with it the replies the sender waits for.
         self.keep_packets = keep_packets
-        self.packets: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=packet_inbox)
+        self.packets: BatchQueue[dict[str, Any]] = BatchQueue(maxsize=packet_inbox)
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.runtime: dict[str, Any] = {}
         self.ports: dict[str, dict[str, Any]] = {}
@@ -235,8 +236,9 @@ class Client:
                     pass  # it is not waiting: it finds the closed flag once it has drained
 
     def _read_frames(self, sock: socket.socket) -> None:
-        """Read until the closing handshake ends or the connection is lost."""
-        codec, dispatch, loads = self._codec, self._dispatch, jsonpolicy.loads
+        """Read until the closing handshake ends or the connection is lost. The messages of
+        one read are decoded first and then dispatched together (:meth:`_dispatch_all`)."""
+        codec, loads = self._codec, jsonpolicy.loads
         text = wsframes.Text
         while True:
             data = sock.recv(READ_SIZE)
@@ -244,26 +246,81 @@ class Client:
                 if not self._closing.is_set():
                     self.close_reason = "connection lost: the runtime closed the socket"
                 return
-            for event in codec.receive(data):
-                if type(event) is text:
-                    try:
-                        message = loads(event.data)
-                    except ValueError:
-                        log.warning("%s: ignoring a frame that is not JSON", self.name)
+            messages: list[dict[str, Any]] = []
+            try:
+                for event in codec.receive(data):
+                    if type(event) is text:
+                        try:
+                            message = loads(event.data)
+                        except ValueError:
+                            log.warning("%s: ignoring a frame that is not JSON", self.name)
+                            continue
+                        if type(message) is dict:
+                            messages.append(message)
                         continue
-                    if isinstance(message, dict):
-                        dispatch(message)
-                elif isinstance(event, wsframes.Ping):
-                    self._writes.write(sock, codec.pong(event.data))
-                elif isinstance(event, wsframes.Close):
-                    self.close_reason = "closed by the runtime"
-                    try:  # answer the runtime's close (a no-op if this side closed first)
-                        code = event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
-                        self._writes.last(sock, codec.close(code))
-                    except OSError:
-                        pass
-                    return
-                # Binary and Pong: nothing in the protocol uses them
+                    if messages:  # what came before a control frame is dispatched first
+                        self._dispatch_all(messages)
+                        messages = []
+                    if isinstance(event, wsframes.Ping):
+                        self._writes.write(sock, codec.pong(event.data))
+                    elif isinstance(event, wsframes.Close):
+                        self.close_reason = "closed by the runtime"
+                        try:  # answer the runtime's close (a no-op if this side closed first)
+                            code = (
+                                event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
+                            )
+                            self._writes.last(sock, codec.close(code))
+                        except OSError:
+                            pass
+                        return
+                    # Binary and Pong: nothing in the protocol uses them
+            finally:  # a frame that breaks the protocol ends the connection after these
+                if messages:
+                    self._dispatch_all(messages)
+
+    def _dispatch_all(self, messages: list[dict[str, Any]]) -> None:
+        """Dispatch the messages of one read, in order, with the two common ones batched:
+        ``runtime:packetsent`` replies settle their requests under one lock, and
+        ``runtime:packet`` outputs go to the packet inbox at once. Any other message first
+        lets what came before it take effect."""
+        settled: list[dict[str, Any]] = []
+        packets: list[dict[str, Any]] = []
+        plain_packets = self.on_message is None
+        for message in messages:
+            command = message.get("command")
+            if command == "packetsent" and message.get("responseTo") is not None:
+                settled.append(message)
+            elif (
+                plain_packets
+                and command == "packet"
+                and message.get("protocol") == "runtime"
+                and message.get("responseTo") is None
+            ):
+                if self.keep_packets:
+                    packets.append(message)
+            else:
+                if settled or packets:
+                    self._deliver(settled, packets)
+                    settled, packets = [], []
+                self._dispatch(message)
+        if settled or packets:
+            self._deliver(settled, packets)
+
+    def _deliver(self, settled: list[dict[str, Any]], packets: list[dict[str, Any]]) -> None:
+        """Settle ``runtime:packetsent`` replies and queue ``runtime:packet`` outputs."""
+        if settled:
+            pending = self._pending
+            with self._pending_lock:
+                found = [pending.pop(message["responseTo"], None) for message in settled]
+            for match, message in zip(found, settled, strict=True):
+                if match is None:  # nobody waits for it: the general path says what it is
+                    self._dispatch(message)
+                else:
+                    match.replies.append(message)
+                    match.done.set()
+        if packets:
+            # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
+            self.packets.put_many(packets, self._closing)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         response_to = message.get("responseTo")
@@ -289,15 +346,8 @@ class Client:
                 log.exception("%s: on_message failed", self.name)
             return
         if protocol == "runtime" and command == "packet":
-            if not self.keep_packets:
-                return
-            # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
-            while not self._closing.is_set():
-                try:
-                    self.packets.put(message, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
+            if self.keep_packets:
+                self.packets.put_many([message], self._closing)
         else:
             self.messages.put(message)
 
@@ -400,15 +450,15 @@ class Client:
         """Several requests ``(protocol, command, payload, expect, until)`` in order, written
         to the socket at once; their pending replies, without waiting."""
         requests = list(requests)
-        ids, replies = self._ids, self._replies
+        ids, replies, name = self._ids, self._replies, self.name
         pendings = [
             Pending(
                 protocol,
                 command,
-                f"{self.name}-{next(ids)}",
-                frozenset(expect or (command,)) | ({until} if until else frozenset()),
+                f"{name}-{next(ids)}",
+                _expected(command, expect, until),
                 until,
-                done=Done(replies),
+                Done(replies),
             )
             for protocol, command, _, expect, until in requests
         ]
@@ -434,9 +484,7 @@ class Client:
         """
         limit = self.timeout if timeout is None else timeout
         if not pending.done.wait(limit):
-            with self._pending_lock:
-                self._pending.pop(pending.request_id, None)
-            raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
+            self._timed_out(pending, limit)
         if pending.error is not None:
             raise pending.error
         return pending.replies
@@ -545,15 +593,20 @@ class Client:
         ``window`` unacknowledged; the number of data packets sent. As much of a batch as
         the window has room for is written at once (one system call, not one per packet),
         and nothing waits for a later batch before sending an earlier one: a caller hands
-        over what it has (the lines read so far, say) as one batch."""
+        over what it has (the lines read so far, say) as one batch.
+
+        A full window is refilled a quarter at a time: waiting for one acknowledgement and
+        then writing one packet would cost this thread a wake-up and the socket a write (and
+        the runtime a read) per packet."""
         window = max(1, window)
+        refill = max(1, window // 4)
         inflight: deque[Pending] = deque()
         sent = 0
         for batch in batches:
             at = 0
             while at < len(batch):
-                while len(inflight) >= window:
-                    self.wait(inflight.popleft(), timeout)
+                if len(inflight) >= window:
+                    self._wait_for_room(inflight, refill, timeout)
                 while inflight and inflight[0].done.is_set():
                     self.wait(inflight.popleft(), timeout)
                 part = batch[at : at + window - len(inflight)]
@@ -564,10 +617,44 @@ class Client:
             self.wait(inflight.popleft(), timeout)
         return sent
 
+    def _wait_for_room(self, inflight: deque[Pending], room: int, timeout: float | None) -> None:
+        """Wait until the oldest ``room`` requests of ``inflight`` are answered (or the
+        oldest one fails or times out) and take the answered ones off, oldest first, so an
+        error is raised for the first request that failed."""
+        limit = self.timeout if timeout is None else timeout
+        if not inflight[min(room, len(inflight)) - 1].done.wait(limit):
+            if not inflight[0].done.is_set():
+                self._timed_out(inflight[0], limit)
+        self.wait(inflight.popleft(), timeout)
+
+    def _timed_out(self, pending: Pending, limit: float) -> NoReturn:
+        with self._pending_lock:
+            self._pending.pop(pending.request_id, None)
+        raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
+
     def recv_packet(self, timeout: float | None = None) -> dict[str, Any]:
         """The next runtime:packet payload from a graph outport."""
         packet = self._take(self.packets, "runtime:packet", timeout)
         return cast("dict[str, Any]", packet["payload"])
+
+    def recv_packets(self, limit: int = 1024, timeout: float | None = None) -> list[dict[str, Any]]:
+        """The runtime:packet payloads that have arrived (at most ``limit``), waiting for
+        the first: one lock for many packets, where :meth:`recv_packet` takes one per packet."""
+        limit_s = self.timeout if timeout is None else timeout
+        if self.closed.is_set() and self.packets.empty():
+            raise ConnectionClosed(f"{self.url}: {self.close_reason}")
+        try:
+            items = self.packets.get_many(limit, limit_s)
+        except queue.Empty:
+            if self.closed.is_set():
+                raise ConnectionClosed(f"{self.url}: {self.close_reason}") from None
+            raise ClientError(f"no runtime:packet within {limit_s}s") from None
+        if items[-1] is _CLOSED:
+            items.pop()
+            self.packets.put_nowait(_CLOSED)  # later callers learn it too
+            if not items:
+                raise ConnectionClosed(f"{self.url}: {self.close_reason}")
+        return [cast("dict[str, Any]", item["payload"]) for item in items]
 
     def recv_message(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message that was neither a reply nor a packet."""
@@ -589,5 +676,19 @@ class Client:
         return cast("dict[str, Any]", item)
 
 
+def _expected(command: str, expect: Iterable[str] | None, until: str | None) -> frozenset[str]:
+    """The commands that answer a request: ``expect`` (else the command itself) and
+    ``until``. The common ones are made once, not per request."""
+    key = (command, expect, until)
+    known = _EXPECTED.get(key) if type(expect) is tuple or expect is None else None
+    if known is None:
+        known = frozenset(expect or (command,)) | ({until} if until else frozenset())
+        if type(expect) is tuple or expect is None:
+            _EXPECTED[key] = known
+    return known
+
+
+#: What :func:`_expected` made, by its arguments (a handful of distinct requests).
+_EXPECTED: dict[tuple[str, Any, str | None], frozenset[str]] = {}
 _PACKETSENT = ("packetsent",)
 _CLOSED: Any = {"protocol": "", "command": "", "payload": None}
