@@ -24,53 +24,26 @@ import queue
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn, cast
 
 import websocket
 
-from flowpy.errors import FlowpyError
 from flowpy.wire import jsonpolicy, wsframes
 from flowpy.wire.events import PACKET_EVENTS
 
+from . import streams
 from .batchqueue import BatchQueue
-from .pending import Done, Pending, Replies
+from .errors import ClientError, ConnectionClosed, NoRuntimeThere, RequestError
+from .pending import Done, Pending, Replies, expected_replies
 from .writer import FrameWriter
 
+__all__ = ["Client", "ClientError", "ConnectionClosed", "NoRuntimeThere", "RequestError"]
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 #: Bytes asked of the socket per read: many small frames at once when the runtime is busy.
 READ_SIZE = 1 << 18
-
-
-class ClientError(FlowpyError):
-    """The connection failed, closed, or a reply did not come in time."""
-
-
-class RequestError(ClientError):
-    """The runtime answered a request with ``<protocol>:error`` (``message`` says why)."""
-
-    def __init__(self, protocol: str, command: str, message: str) -> None:
-        super().__init__(f"{protocol}:{command} failed: {message}")
-        self.protocol, self.command, self.message = protocol, command, message
-
-
-class ConnectionClosed(ClientError):
-    """The WebSocket is closed (by either side)."""
-
-
-class NoRuntimeThere(ClientError):
-    """Something answered at the URL, but not with a WebSocket: a wrong path or a web server
-    that is not a runtime. Its HTTP status is in ``status``; the message is one line, never
-    the page the server sent."""
-
-    def __init__(self, url: str, status: int) -> None:
-        super().__init__(
-            f"no FBP runtime answers at {url} (HTTP {status}): check the address and path"
-        )
-        self.status = status
 
 
 class Client:
@@ -98,7 +71,7 @@ class Client:
         #: stop the reader and with it the replies the sender waits for.
         self.keep_packets = keep_packets
         self.packets: BatchQueue[dict[str, Any]] = BatchQueue(maxsize=packet_inbox)
-        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.messages: BatchQueue[dict[str, Any]] = BatchQueue()
         self.runtime: dict[str, Any] = {}
         self.ports: dict[str, dict[str, Any]] = {}
         self._ws: websocket.WebSocket | None = None  # the handshake's; owns the socket
@@ -238,8 +211,7 @@ class Client:
     def _read_frames(self, sock: socket.socket) -> None:
         """Read until the closing handshake ends or the connection is lost. The messages of
         one read are decoded first and then dispatched together (:meth:`_dispatch_all`)."""
-        codec, loads = self._codec, jsonpolicy.loads
-        text = wsframes.Text
+        codec, loads, text = self._codec, jsonpolicy.loads, wsframes.Text
         while True:
             data = sock.recv(READ_SIZE)
             if not data:
@@ -323,14 +295,7 @@ class Client:
             self.packets.put_many(packets, self._closing)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        response_to = message.get("responseTo")
-        if response_to is not None and message.get("command") == "packetsent":
-            with self._pending_lock:  # the common reply, settled at once
-                pending = self._pending.pop(response_to, None)
-            if pending is not None:
-                pending.replies.append(message)
-                pending.done.set()
-                return
+        """One message, the general way (see :meth:`_dispatch_all` for the common ones)."""
         protocol, command = message.get("protocol"), message.get("command")
         payload = message.get("payload")
         if protocol == "runtime" and command == "runtime" and isinstance(payload, dict):
@@ -456,7 +421,7 @@ class Client:
                 protocol,
                 command,
                 f"{name}-{next(ids)}",
-                _expected(command, expect, until),
+                expected_replies(command, expect, until),
                 until,
                 Done(replies),
             )
@@ -484,7 +449,7 @@ class Client:
         """
         limit = self.timeout if timeout is None else timeout
         if not pending.done.wait(limit):
-            self._timed_out(pending, limit)
+            self.give_up(pending, limit)
         if pending.error is not None:
             raise pending.error
         return pending.replies
@@ -573,13 +538,7 @@ class Client:
     ) -> int:
         """connect, a data packet per value, disconnect; at most ``window`` unacknowledged.
         Values are taken ``window`` at a time, and written together when the window has room."""
-        data = iter(values)
-        batches = itertools.chain(
-            [[("connect", None)]],
-            iter(lambda: [("data", v) for v in itertools.islice(data, max(1, window))], []),
-            [[("disconnect", None)]],
-        )
-        return self.send_batches(graph, port, batches, window, timeout)
+        return streams.send_stream(self, graph, port, values, window, timeout)
 
     def send_batches(
         self,
@@ -590,105 +549,52 @@ class Client:
         timeout: float | None = None,
     ) -> int:
         """A runtime:packet per ``(event, payload)`` of each batch, in order, at most
-        ``window`` unacknowledged; the number of data packets sent. As much of a batch as
-        the window has room for is written at once (one system call, not one per packet),
-        and nothing waits for a later batch before sending an earlier one: a caller hands
-        over what it has (the lines read so far, say) as one batch.
+        ``window`` unacknowledged; the number of data packets sent (see
+        :func:`flowpy.link.streams.send_batches`)."""
+        return streams.send_batches(self, graph, port, batches, window, timeout)
 
-        A full window is refilled a quarter at a time: waiting for one acknowledgement and
-        then writing one packet would cost this thread a wake-up and the socket a write (and
-        the runtime a read) per packet."""
-        window = max(1, window)
-        refill = max(1, window // 4)
-        inflight: deque[Pending] = deque()
-        sent = 0
-        for batch in batches:
-            at = 0
-            while at < len(batch):
-                if len(inflight) >= window:
-                    self._wait_for_room(inflight, refill, timeout)
-                while inflight and inflight[0].done.is_set():
-                    self.wait(inflight.popleft(), timeout)
-                part = batch[at : at + window - len(inflight)]
-                at += len(part)
-                inflight.extend(self.send_packets_nowait(graph, port, part))
-                sent += sum(event == "data" for event, _ in part)
-        while inflight:
-            self.wait(inflight.popleft(), timeout)
-        return sent
-
-    def _wait_for_room(self, inflight: deque[Pending], room: int, timeout: float | None) -> None:
-        """Wait until the oldest ``room`` requests of ``inflight`` are answered (or the
-        oldest one fails or times out) and take the answered ones off, oldest first, so an
-        error is raised for the first request that failed."""
-        limit = self.timeout if timeout is None else timeout
-        if not inflight[min(room, len(inflight)) - 1].done.wait(limit):
-            if not inflight[0].done.is_set():
-                self._timed_out(inflight[0], limit)
-        self.wait(inflight.popleft(), timeout)
-
-    def _timed_out(self, pending: Pending, limit: float) -> NoReturn:
+    def give_up(self, pending: Pending, limit: float) -> NoReturn:
+        """Stop waiting for ``pending`` (no reply in ``limit`` seconds): raise ClientError."""
         with self._pending_lock:
             self._pending.pop(pending.request_id, None)
         raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
 
     def recv_packet(self, timeout: float | None = None) -> dict[str, Any]:
         """The next runtime:packet payload from a graph outport."""
-        packet = self._take(self.packets, "runtime:packet", timeout)
+        (packet,) = self._take(self.packets, "runtime:packet", 1, timeout)
         return cast("dict[str, Any]", packet["payload"])
 
     def recv_packets(self, limit: int = 1024, timeout: float | None = None) -> list[dict[str, Any]]:
         """The runtime:packet payloads that have arrived (at most ``limit``), waiting for
         the first: one lock for many packets, where :meth:`recv_packet` takes one per packet."""
-        limit_s = self.timeout if timeout is None else timeout
-        if self.closed.is_set() and self.packets.empty():
-            raise ConnectionClosed(f"{self.url}: {self.close_reason}")
-        try:
-            items = self.packets.get_many(limit, limit_s)
-        except queue.Empty:
-            if self.closed.is_set():
-                raise ConnectionClosed(f"{self.url}: {self.close_reason}") from None
-            raise ClientError(f"no runtime:packet within {limit_s}s") from None
-        if items[-1] is _CLOSED:
-            items.pop()
-            self.packets.put_nowait(_CLOSED)  # later callers learn it too
-            if not items:
-                raise ConnectionClosed(f"{self.url}: {self.close_reason}")
-        return [cast("dict[str, Any]", item["payload"]) for item in items]
+        return [
+            cast("dict[str, Any]", packet["payload"])
+            for packet in self._take(self.packets, "runtime:packet", limit, timeout)
+        ]
 
     def recv_message(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message that was neither a reply nor a packet."""
-        return self._take(self.messages, "message", timeout)
+        return self._take(self.messages, "message", 1, timeout)[0]
 
-    def _take(self, inbox: queue.Queue[Any], what: str, timeout: float | None) -> dict[str, Any]:
-        limit = self.timeout if timeout is None else timeout
+    def _take(
+        self, inbox: BatchQueue[Any], what: str, limit: int, timeout: float | None
+    ) -> list[dict[str, Any]]:
+        limit_s = self.timeout if timeout is None else timeout
         if self.closed.is_set() and inbox.empty():
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
         try:
-            item = inbox.get(timeout=limit)
+            items = inbox.get_many(limit, limit_s)
         except queue.Empty:
             if self.closed.is_set():
                 raise ConnectionClosed(f"{self.url}: {self.close_reason}") from None
-            raise ClientError(f"no {what} within {limit}s") from None
-        if item is _CLOSED:
+            raise ClientError(f"no {what} within {limit_s}s") from None
+        if items[-1] is _CLOSED:  # the reader's last word: nothing comes after it
+            items.pop()
             inbox.put_nowait(_CLOSED)  # later callers learn it too
-            raise ConnectionClosed(f"{self.url}: {self.close_reason}")
-        return cast("dict[str, Any]", item)
+            if not items:
+                raise ConnectionClosed(f"{self.url}: {self.close_reason}")
+        return items
 
 
-def _expected(command: str, expect: Iterable[str] | None, until: str | None) -> frozenset[str]:
-    """The commands that answer a request: ``expect`` (else the command itself) and
-    ``until``. The common ones are made once, not per request."""
-    key = (command, expect, until)
-    known = _EXPECTED.get(key) if type(expect) is tuple or expect is None else None
-    if known is None:
-        known = frozenset(expect or (command,)) | ({until} if until else frozenset())
-        if type(expect) is tuple or expect is None:
-            _EXPECTED[key] = known
-    return known
-
-
-#: What :func:`_expected` made, by its arguments (a handful of distinct requests).
-_EXPECTED: dict[tuple[str, Any, str | None], frozenset[str]] = {}
 _PACKETSENT = ("packetsent",)
 _CLOSED: Any = {"protocol": "", "command": "", "payload": None}

@@ -7,6 +7,7 @@ each costs to make and to settle is paid per packet.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -84,3 +85,21 @@ class Pending:
 
     def __repr__(self) -> str:
         return f"Pending({self.protocol}:{self.command} {self.request_id})"
+
+
+def expected_replies(
+    command: str, expect: Iterable[str] | None, until: str | None
+) -> frozenset[str]:
+    """The commands that answer a request: ``expect`` (else the command itself) and
+    ``until``. The common ones are made once, not per request."""
+    key = (command, expect, until)
+    known = _EXPECTED.get(key) if type(expect) is tuple or expect is None else None
+    if known is None:
+        known = frozenset(expect or (command,)) | ({until} if until else frozenset())
+        if type(expect) is tuple or expect is None:
+            _EXPECTED[key] = known
+    return known
+
+
+#: What :func:`expected_replies` made, by its arguments (a handful of distinct requests).
+_EXPECTED: dict[tuple[str, Any, str | None], frozenset[str]] = {}
