@@ -272,7 +272,9 @@ class Link:
     # -- receiving (what arrives is sorted by the Router: .router) -------------------------
     def _deliver(self) -> None:
         """The delivery thread: remote packets to the listener, then (extension) acks."""
-        self.inbox.deliver(self.listener.link_packet, self._send_ack)
+        # a listener that takes many packets at once (ProcessLink) is handed what arrived
+        self.inbox.deliver(self.listener.link_packet, self._send_ack,
+                           getattr(self.listener, "link_packets", None))
 
     def _send_ack(self) -> None:
         conn = self._conn

@@ -87,9 +87,8 @@ class Router:
             self.inbox.offer(payload, True, conn.lost)
         elif command == "packets":
             entries = payload.get("packets")
-            for entry in entries if isinstance(entries, list) else ():
-                if isinstance(entry, dict):
-                    self.inbox.offer(entry, True, conn.lost)
+            if isinstance(entries, list):  # one lock for them all
+                self.inbox.offer_many(entries, True, conn.lost)
         elif command == "ack":
             seq = payload.get("seq")
             if isinstance(seq, int):
