@@ -171,7 +171,7 @@ def run_listen(args: argparse.Namespace) -> int:
     try:
         while args.count is None or seen < args.count:
             try:
-                packet = client.recv_packet(timeout=3600)
+                packets = client.recv_packets(timeout=3600)  # all that arrived: one lock
             except ConnectionClosed:
                 print(
                     f"flowpy listen: the runtime closed the connection "
@@ -181,16 +181,19 @@ def run_listen(args: argparse.Namespace) -> int:
                 return 0
             except ClientError:
                 continue  # an hour of silence: keep listening
-            if packet.get("graph") != graph:
-                continue
-            if args.port and str(packet.get("port", "")).lower() != args.port.lower():
-                continue
-            line = _line(packet, args.format)
-            if line is not None:
-                out.write(line + "\n")
-                if client.packets.empty():  # nothing else waiting: let it be seen now
-                    out.flush()
-            seen += packet.get("event") == "data"
+            for packet in packets:
+                if args.count is not None and seen >= args.count:
+                    break
+                if packet.get("graph") != graph:
+                    continue
+                if args.port and str(packet.get("port", "")).lower() != args.port.lower():
+                    continue
+                line = _line(packet, args.format)
+                if line is not None:
+                    out.write(line + "\n")
+                seen += packet.get("event") == "data"
+            if client.packets.empty():  # nothing else waiting: let it be seen now
+                out.flush()
     except KeyboardInterrupt:
         return 130
     finally:
