@@ -93,7 +93,7 @@ class Inbox:
                 items.append(Inbound(self._seq.epoch, seq, port, event, payload.get("payload")))
             if len(items) > self.stats["inbox_peak"]:
                 self.stats["inbox_peak"] = len(items)
-            if items:
+            if items and not self._delivering:  # the delivery thread waits: wake it
                 self.cond.notify_all()
 
     def welcome(self, resumed: bool, acked: int) -> None:
