@@ -4,7 +4,8 @@ A session outlives the connection that opened it, so it lives in the runtime (a
 :class:`SessionTable`), keyed by (graph id, session id), and a connection only *attaches* to
 it. That is what makes the link exactly-once across reconnects: the session remembers the
 highest inbound sequence number it took (``received``) and keeps every outbound packet until
-the client acknowledges it (the *outbox*), whoever is connected at the time.
+the client acknowledges it (the *outbox*), whoever is connected at the time. (The module is
+over 600 lines: both directions of a session share one lock and one state.)
 
 Inbound (client -> graph). The reader thread of a connection never blocks on the network:
 it only checks the sequence number and queues the packet; a *feeder* thread per session
@@ -37,9 +38,7 @@ another grant (one of the session's own grant may be its Bridge reconnecting) or
 connected session of the port. Otherwise it holds the graph back, exactly-once as always.
 
 The counting itself (duplicates, gaps, cumulative acks, the outbox trimmed by acks) is
-:mod:`flowpy.wire.sequencing`, shared with the client end of the link. The module is over 600
-lines because both directions of a session share one lock and one state (a split would
-spread that lock across modules).
+:mod:`flowpy.wire.sequencing`, shared with the client end of the link.
 """
 
 from __future__ import annotations
