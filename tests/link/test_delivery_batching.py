@@ -13,6 +13,7 @@ from flowpy.engine.ip import CLOSE, DATA, IP, OPEN
 from flowpy.link.config import LinkConfig
 from flowpy.link.inbox import Inbox
 from flowpy.link.process import ProcessLink
+from flowpy.link.window import SendWindow
 
 
 def stats() -> dict[str, int]:
@@ -118,3 +119,18 @@ def test_a_stop_in_the_middle_says_how_many_packets_were_taken():
     link = process_link({"out": out, "other": Port()})
     packets = [("out", "data", 1), ("other", "data", 2), ("out", "data", 3)]
     assert link.link_packets(packets) == 2
+
+
+def test_a_full_send_window_lets_a_sender_in_once_a_quarter_is_acknowledged():
+    window = SendWindow(8, dict.fromkeys(("sent", "resent", "acked", "handed_over"), 0))
+    connection = SimpleNamespace(lost=threading.Event())
+    window.attach(connection, lambda: None)
+    assert window.put([("in", "data", n) for n in range(8)]) == 8
+    signals: list[int] = []
+    real = window.cond.notify_all
+    window.cond.notify_all = lambda: (signals.append(len(window)), real())[1]  # type: ignore[method-assign]
+    for seq in (1, 2, 3):  # one acknowledgement at a time, as plain runtime:packetsent does
+        window.ack(connection, seq)
+    # no sender is woken for one free slot: the first signal comes with a quarter (2) free
+    assert signals == [6, 5]
+    assert window.put([("in", "data", n) for n in range(8, 16)]) == 3
