@@ -65,6 +65,8 @@ class Client:
         self.timeout = timeout
         self.name = name
         self.on_message = on_message
+        #: Takes the runtime:packet and unawaited runtime:packetsent of a read at once (Link)
+        self.on_batch: Callable[[list[dict[str, Any]]], Any] | None = None
         self.on_close = on_close
         #: False for a client that only sends (``flowpy send``): the runtime's outputs are
         #: dropped as they arrive, instead of filling an inbox nobody empties, which would
@@ -142,18 +144,14 @@ class Client:
                 pass
             if reader is not None:
                 reader.join(min(1.0, timeout))  # the runtime answers the close frame
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.abort()
         if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
             ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
     def abort(self) -> None:
-        """Cut the connection at once, without a closing handshake: wakes a reader and a
-        writer blocked on the socket (a writer holds the lock a clean close would need)."""
+        """Cut the connection at once, no closing handshake: wakes a blocked reader and writer."""
         self._closing.set()
         sock = self._sock
         if sock is not None:
@@ -163,8 +161,7 @@ class Client:
                 pass
 
     def limit_blocking(self, seconds: float) -> None:
-        """From now on a write (or read) that blocks longer than ``seconds`` fails: for a
-        goodbye that must not outlast a deadline. The connection is unusable after a timeout."""
+        """A write or read blocked over ``seconds`` fails from now on (for a timed goodbye)."""
         sock = self._sock
         if sock is not None:
             try:
@@ -237,10 +234,8 @@ class Client:
                         self._writes.write(sock, codec.pong(event.data))
                     elif isinstance(event, wsframes.Close):
                         self.close_reason = "closed by the runtime"
+                        code = event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
                         try:  # answer the runtime's close (a no-op if this side closed first)
-                            code = (
-                                event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
-                            )
                             self._writes.last(sock, codec.close(code))
                         except OSError:
                             pass
@@ -251,13 +246,11 @@ class Client:
                     self._dispatch_all(messages)
 
     def _dispatch_all(self, messages: list[dict[str, Any]]) -> None:
-        """Dispatch the messages of one read, in order, with the two common ones batched:
-        ``runtime:packetsent`` replies settle their requests under one lock, and
-        ``runtime:packet`` outputs go to the packet inbox at once. Any other message first
-        lets what came before it take effect."""
+        """The messages of one read in order, the two common ones batched (see :meth:`_deliver`);
+        any other message first lets what came before it take effect."""
         settled: list[dict[str, Any]] = []
         packets: list[dict[str, Any]] = []
-        plain_packets = self.on_message is None
+        plain_packets = self.on_message is None or self.on_batch is not None
         for message in messages:
             command = message.get("command")
             if command == "packetsent" and message.get("responseTo") is not None:
@@ -268,7 +261,7 @@ class Client:
                 and message.get("protocol") == "runtime"
                 and message.get("responseTo") is None
             ):
-                if self.keep_packets:
+                if self.keep_packets or self.on_batch is not None:
                     packets.append(message)
             else:
                 if settled or packets:
@@ -279,18 +272,26 @@ class Client:
             self._deliver(settled, packets)
 
     def _deliver(self, settled: list[dict[str, Any]], packets: list[dict[str, Any]]) -> None:
-        """Settle ``runtime:packetsent`` replies and queue ``runtime:packet`` outputs."""
+        """Settle runtime:packetsent replies under one lock; the outputs (and the replies no
+        request waits for) go to ``on_batch``, else the outputs to the inbox, at once."""
         if settled:
-            pending = self._pending
+            pending, batch = self._pending, self.on_batch
             with self._pending_lock:
                 found = [pending.pop(message["responseTo"], None) for message in settled]
             for match, message in zip(found, settled, strict=True):
-                if match is None:  # nobody waits for it: the general path says what it is
-                    self._dispatch(message)
-                else:
+                if match is not None:
                     match.replies.append(message)
                     match.done.set()
-        if packets:
+                elif batch is not None:
+                    packets.append(message)
+                else:  # nobody waits for it: the general path says what it is
+                    self._dispatch(message)
+        if packets and self.on_batch is not None:
+            try:
+                self.on_batch(packets)
+            except Exception:
+                log.exception("%s: on_batch failed", self.name)
+        elif packets:
             # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
             self.packets.put_many(packets, self._closing)
 
@@ -565,8 +566,7 @@ class Client:
         return cast("dict[str, Any]", packet["payload"])
 
     def recv_packets(self, limit: int = 1024, timeout: float | None = None) -> list[dict[str, Any]]:
-        """The runtime:packet payloads that have arrived (at most ``limit``), waiting for
-        the first: one lock for many packets, where :meth:`recv_packet` takes one per packet."""
+        """The runtime:packet payloads that arrived (at most ``limit``; one lock for all)."""
         return [
             cast("dict[str, Any]", packet["payload"])
             for packet in self._take(self.packets, "runtime:packet", limit, timeout)

@@ -417,6 +417,7 @@ class Link:
             on_message=lambda message: self.router.route(holder[0], message),
             on_close=lambda _client: self._on_close(holder[0]),
         )
+        client.on_batch = lambda messages: self.router.route_many(holder[0], messages)
         conn = Connection(client, number)
         holder.append(conn)
         self._clients = [c for c in self._clients if not c.closed.is_set()] + [client]

@@ -81,6 +81,23 @@ class Router:
             elif command == "error":
                 self._error({"type": "remote", "message": str(payload.get("message", ""))})
 
+    def route_many(self, conn: Connection, messages: list[dict[str, Any]]) -> None:
+        """``runtime:packet`` outputs and ``runtime:packetsent`` of one read (the client's
+        ``on_batch``): the acknowledgements as one cumulative ack, the outputs offered
+        together. Both are plain mode's; an extension connection takes neither."""
+        top, outputs, graph = 0, [], self.negotiator.graph
+        for message in messages:
+            if message.get("command") == "packetsent":
+                top = max(top, conn.seq_of(message.get("responseTo")) or 0)
+                continue
+            payload = message.get("payload")
+            if isinstance(payload, dict) and payload.get("graph") == graph:
+                outputs.append(payload)
+        if top:
+            self.window.ack(conn, top)
+        if outputs and conn.mode != EXTENSION:
+            self.inbox.offer_many(outputs, False, conn.lost)
+
     def _extension(self, conn: Connection, command: Any, payload: dict[str, Any]) -> None:
         """A ``flowpy:*`` message on an extension connection (docs/bridge-protocol.md)."""
         if command == "packet":

@@ -166,3 +166,18 @@ def test_a_full_window_is_refilled_a_quarter_at_a_time():
     assert not sender.is_alive() and len(sock.messages) == count + 2
     # one write per two acknowledgements (a quarter of 8), never one per acknowledgement
     assert sum(writes_per_ack) <= (count + 2) // 2 + 1
+
+
+def test_on_batch_takes_the_outputs_and_unawaited_replies_of_a_read_at_once():
+    client, _ = offline_client()
+    client.on_message = lambda message: pytest.fail(f"one by one: {message}")
+    batches: list[list[dict]] = []
+    client.on_batch = batches.append
+    (awaited,) = client.send_packets_nowait("g", "in", [("data", 0)])
+    client._dispatch_all(
+        [packetsent(awaited.request_id), packetsent("L1-1"), output(1), packetsent("L1-2")]
+    )
+    assert awaited.done.is_set()  # a request's reply still settles it
+    assert [[m["command"] for m in batch] for batch in batches] == [
+        ["packet", "packetsent", "packetsent"]
+    ]
