@@ -164,6 +164,7 @@ def run_listen(args: argparse.Namespace) -> int:
         client.close()
         return fail("listen", exc)
     client.on_message = _errors_aside(client, graph)
+    client.on_batch = _outputs_in(client)
     where = f"{graph}.{args.port}" if args.port else graph
     print(f"flowpy listen: listening to {where} on {args.url}", file=sys.stderr, flush=True)
     seen = 0
@@ -217,6 +218,18 @@ def _errors_aside(client: Any, graph: str) -> Any:
             client.packets.put(message)  # blocks while full: TCP slows the sender
 
     return route
+
+
+def _outputs_in(client: Any) -> Any:
+    """The client's batch handler for ``listen``: the outputs of one read go to the inbox at
+    once (blocking while it is full: TCP slows the runtime); other replies are not ours."""
+
+    def take(messages: list[dict[str, Any]]) -> None:
+        outputs = [m for m in messages if m.get("command") == "packet"]
+        if outputs:
+            client.packets.put_many(outputs, client.closed)
+
+    return take
 
 
 def _line(packet: dict[str, Any], fmt: str) -> str | None:
