@@ -147,8 +147,8 @@ def straight_client(url: str, count: int, window: int) -> float:
         def receive() -> None:
             seen = 0
             while seen < count:
-                packet = client.recv_packet(timeout=60)
-                seen += packet.get("event") == "data" and packet.get("port") == "out"
+                for packet in client.recv_packets(timeout=60):
+                    seen += packet.get("event") == "data" and packet.get("port") == "out"
             done.set()
 
         receiver = threading.Thread(target=receive, name="bench-receiver")

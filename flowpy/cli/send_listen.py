@@ -172,6 +172,7 @@ def run_listen(args: argparse.Namespace) -> int:
         client.close()
         return fail("listen", exc)
     client.on_message = _errors_aside(client, graph)
+    client.on_batch = _outputs_in(client)
     where = f"{graph}.{args.port}" if args.port else graph
     print(f"flowpy listen: listening to {where} on {args.url}", file=sys.stderr, flush=True)
     seen = 0
@@ -179,7 +180,7 @@ def run_listen(args: argparse.Namespace) -> int:
     try:
         while args.count is None or seen < args.count:
             try:
-                packet = client.recv_packet(timeout=3600)
+                packets = client.recv_packets(timeout=3600)  # all that arrived: one lock
             except ConnectionClosed:
                 print(
                     f"flowpy listen: the runtime closed the connection "
@@ -189,16 +190,19 @@ def run_listen(args: argparse.Namespace) -> int:
                 return 0
             except ClientError:
                 continue  # an hour of silence: keep listening
-            if packet.get("graph") != graph:
-                continue
-            if args.port and str(packet.get("port", "")).lower() != args.port.lower():
-                continue
-            line = _line(packet, args.format)
-            if line is not None:
-                out.write(line + "\n")
-                if client.packets.empty():  # nothing else waiting: let it be seen now
-                    out.flush()
-            seen += packet.get("event") == "data"
+            for packet in packets:
+                if args.count is not None and seen >= args.count:
+                    break
+                if packet.get("graph") != graph:
+                    continue
+                if args.port and str(packet.get("port", "")).lower() != args.port.lower():
+                    continue
+                line = _line(packet, args.format)
+                if line is not None:
+                    out.write(line + "\n")
+                seen += packet.get("event") == "data"
+            if client.packets.empty():  # nothing else waiting: let it be seen now
+                out.flush()
     except KeyboardInterrupt:
         return 130
     finally:
@@ -222,6 +226,18 @@ def _errors_aside(client: Any, graph: str) -> Any:
             client.packets.put(message)  # blocks while full: TCP slows the sender
 
     return route
+
+
+def _outputs_in(client: Any) -> Any:
+    """The client's batch handler for ``listen``: the outputs of one read go to the inbox at
+    once (blocking while it is full: TCP slows the runtime); other replies are not ours."""
+
+    def take(messages: list[dict[str, Any]]) -> None:
+        outputs = [m for m in messages if m.get("command") == "packet"]
+        if outputs:
+            client.packets.put_many(outputs, client.closed)
+
+    return take
 
 
 def _line(packet: dict[str, Any], fmt: str) -> str | None:

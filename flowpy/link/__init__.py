@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from .client import Client, ClientError, ConnectionClosed, RequestError
 from .config import LinkConfig, LinkError
-from .link import Link, LinkListener
+from .link import Link
+from .listener import LinkListener
 from .process import ProcessLink
 from .remote import RemoteError, register_remotes
 

@@ -24,52 +24,26 @@ import queue
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import websocket
 
-from flowpy.errors import FlowpyError
 from flowpy.wire import jsonpolicy, wsframes
 from flowpy.wire.events import PACKET_EVENTS
 
-from .pending import Done, Pending, Replies
+from . import streams
+from .batchqueue import BatchQueue
+from .errors import ClientError, ConnectionClosed, NoRuntimeThere, RequestError
+from .pending import Done, Pending, Replies, expected_replies
 from .writer import FrameWriter
 
+__all__ = ["Client", "ClientError", "ConnectionClosed", "NoRuntimeThere", "RequestError"]
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 #: Bytes asked of the socket per read: many small frames at once when the runtime is busy.
 READ_SIZE = 1 << 18
-
-
-class ClientError(FlowpyError):
-    """The connection failed, closed, or a reply did not come in time."""
-
-
-class RequestError(ClientError):
-    """The runtime answered a request with ``<protocol>:error`` (``message`` says why)."""
-
-    def __init__(self, protocol: str, command: str, message: str) -> None:
-        super().__init__(f"{protocol}:{command} failed: {message}")
-        self.protocol, self.command, self.message = protocol, command, message
-
-
-class ConnectionClosed(ClientError):
-    """The WebSocket is closed (by either side)."""
-
-
-class NoRuntimeThere(ClientError):
-    """Something answered at the URL, but not with a WebSocket: a wrong path or a web server
-    that is not a runtime. Its HTTP status is in ``status``; the message is one line, never
-    the page the server sent."""
-
-    def __init__(self, url: str, status: int) -> None:
-        super().__init__(
-            f"no FBP runtime answers at {url} (HTTP {status}): check the address and path"
-        )
-        self.status = status
 
 
 class Client:
@@ -91,13 +65,15 @@ class Client:
         self.timeout = timeout
         self.name = name
         self.on_message = on_message
+        #: Takes the runtime:packet and unawaited runtime:packetsent of a read at once (Link)
+        self.on_batch: Callable[[list[dict[str, Any]]], Any] | None = None
         self.on_close = on_close
         #: False for a client that only sends (``flowpy send``): the runtime's outputs are
         #: dropped as they arrive, instead of filling an inbox nobody empties, which would
         #: stop the reader and with it the replies the sender waits for.
         self.keep_packets = keep_packets
-        self.packets: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=packet_inbox)
-        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.packets: BatchQueue[dict[str, Any]] = BatchQueue(maxsize=packet_inbox)
+        self.messages: BatchQueue[dict[str, Any]] = BatchQueue()
         self.runtime: dict[str, Any] = {}
         self.ports: dict[str, dict[str, Any]] = {}
         self._ws: websocket.WebSocket | None = None  # the handshake's; owns the socket
@@ -168,18 +144,14 @@ class Client:
                 pass
             if reader is not None:
                 reader.join(min(1.0, timeout))  # the runtime answers the close frame
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.abort()
         if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
             ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
     def abort(self) -> None:
-        """Cut the connection at once, without a closing handshake: wakes a reader and a
-        writer blocked on the socket (a writer holds the lock a clean close would need)."""
+        """Cut the connection at once, no closing handshake: wakes a blocked reader and writer."""
         self._closing.set()
         sock = self._sock
         if sock is not None:
@@ -189,8 +161,7 @@ class Client:
                 pass
 
     def limit_blocking(self, seconds: float) -> None:
-        """From now on a write (or read) that blocks longer than ``seconds`` fails: for a
-        goodbye that must not outlast a deadline. The connection is unusable after a timeout."""
+        """A write or read blocked over ``seconds`` fails from now on (for a timed goodbye)."""
         sock = self._sock
         if sock is not None:
             try:
@@ -235,45 +206,97 @@ class Client:
                     pass  # it is not waiting: it finds the closed flag once it has drained
 
     def _read_frames(self, sock: socket.socket) -> None:
-        """Read until the closing handshake ends or the connection is lost."""
-        codec, dispatch, loads = self._codec, self._dispatch, jsonpolicy.loads
-        text = wsframes.Text
+        """Read until the closing handshake ends or the connection is lost. The messages of
+        one read are decoded first and then dispatched together (:meth:`_dispatch_all`)."""
+        codec, loads, text = self._codec, jsonpolicy.loads, wsframes.Text
         while True:
             data = sock.recv(READ_SIZE)
             if not data:
                 if not self._closing.is_set():
                     self.close_reason = "connection lost: the runtime closed the socket"
                 return
-            for event in codec.receive(data):
-                if type(event) is text:
-                    try:
-                        message = loads(event.data)
-                    except ValueError:
-                        log.warning("%s: ignoring a frame that is not JSON", self.name)
+            messages: list[dict[str, Any]] = []
+            try:
+                for event in codec.receive(data):
+                    if type(event) is text:
+                        try:
+                            message = loads(event.data)
+                        except ValueError:
+                            log.warning("%s: ignoring a frame that is not JSON", self.name)
+                            continue
+                        if type(message) is dict:
+                            messages.append(message)
                         continue
-                    if isinstance(message, dict):
-                        dispatch(message)
-                elif isinstance(event, wsframes.Ping):
-                    self._writes.write(sock, codec.pong(event.data))
-                elif isinstance(event, wsframes.Close):
-                    self.close_reason = "closed by the runtime"
-                    try:  # answer the runtime's close (a no-op if this side closed first)
+                    if messages:  # what came before a control frame is dispatched first
+                        self._dispatch_all(messages)
+                        messages = []
+                    if isinstance(event, wsframes.Ping):
+                        self._writes.write(sock, codec.pong(event.data))
+                    elif isinstance(event, wsframes.Close):
+                        self.close_reason = "closed by the runtime"
                         code = event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
-                        self._writes.last(sock, codec.close(code))
-                    except OSError:
-                        pass
-                    return
-                # Binary and Pong: nothing in the protocol uses them
+                        try:  # answer the runtime's close (a no-op if this side closed first)
+                            self._writes.last(sock, codec.close(code))
+                        except OSError:
+                            pass
+                        return
+                    # Binary and Pong: nothing in the protocol uses them
+            finally:  # a frame that breaks the protocol ends the connection after these
+                if messages:
+                    self._dispatch_all(messages)
+
+    def _dispatch_all(self, messages: list[dict[str, Any]]) -> None:
+        """The messages of one read in order, the two common ones batched (see :meth:`_deliver`);
+        any other message first lets what came before it take effect."""
+        settled: list[dict[str, Any]] = []
+        packets: list[dict[str, Any]] = []
+        plain_packets = self.on_message is None or self.on_batch is not None
+        for message in messages:
+            command = message.get("command")
+            if command == "packetsent" and message.get("responseTo") is not None:
+                settled.append(message)
+            elif (
+                plain_packets
+                and command == "packet"
+                and message.get("protocol") == "runtime"
+                and message.get("responseTo") is None
+            ):
+                if self.keep_packets or self.on_batch is not None:
+                    packets.append(message)
+            else:
+                if settled or packets:
+                    self._deliver(settled, packets)
+                    settled, packets = [], []
+                self._dispatch(message)
+        if settled or packets:
+            self._deliver(settled, packets)
+
+    def _deliver(self, settled: list[dict[str, Any]], packets: list[dict[str, Any]]) -> None:
+        """Settle runtime:packetsent replies under one lock; the outputs (and the replies no
+        request waits for) go to ``on_batch``, else the outputs to the inbox, at once."""
+        if settled:
+            pending, batch = self._pending, self.on_batch
+            with self._pending_lock:
+                found = [pending.pop(message["responseTo"], None) for message in settled]
+            for match, message in zip(found, settled, strict=True):
+                if match is not None:
+                    match.replies.append(message)
+                    match.done.set()
+                elif batch is not None:
+                    packets.append(message)
+                else:  # nobody waits for it: the general path says what it is
+                    self._dispatch(message)
+        if packets and self.on_batch is not None:
+            try:
+                self.on_batch(packets)
+            except Exception:
+                log.exception("%s: on_batch failed", self.name)
+        elif packets:
+            # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
+            self.packets.put_many(packets, self._closing)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        response_to = message.get("responseTo")
-        if response_to is not None and message.get("command") == "packetsent":
-            with self._pending_lock:  # the common reply, settled at once
-                pending = self._pending.pop(response_to, None)
-            if pending is not None:
-                pending.replies.append(message)
-                pending.done.set()
-                return
+        """One message, the general way (see :meth:`_dispatch_all` for the common ones)."""
         protocol, command = message.get("protocol"), message.get("command")
         payload = message.get("payload")
         if protocol == "runtime" and command == "runtime" and isinstance(payload, dict):
@@ -289,15 +312,8 @@ class Client:
                 log.exception("%s: on_message failed", self.name)
             return
         if protocol == "runtime" and command == "packet":
-            if not self.keep_packets:
-                return
-            # Blocks while the inbox is full: the socket is not read, so TCP slows the sender.
-            while not self._closing.is_set():
-                try:
-                    self.packets.put(message, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
+            if self.keep_packets:
+                self.packets.put_many([message], self._closing)
         else:
             self.messages.put(message)
 
@@ -400,15 +416,15 @@ class Client:
         """Several requests ``(protocol, command, payload, expect, until)`` in order, written
         to the socket at once; their pending replies, without waiting."""
         requests = list(requests)
-        ids, replies = self._ids, self._replies
+        ids, replies, name = self._ids, self._replies, self.name
         pendings = [
             Pending(
                 protocol,
                 command,
-                f"{self.name}-{next(ids)}",
-                frozenset(expect or (command,)) | ({until} if until else frozenset()),
+                f"{name}-{next(ids)}",
+                expected_replies(command, expect, until),
                 until,
-                done=Done(replies),
+                Done(replies),
             )
             for protocol, command, _, expect, until in requests
         ]
@@ -434,9 +450,7 @@ class Client:
         """
         limit = self.timeout if timeout is None else timeout
         if not pending.done.wait(limit):
-            with self._pending_lock:
-                self._pending.pop(pending.request_id, None)
-            raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
+            self.give_up(pending, limit)
         if pending.error is not None:
             raise pending.error
         return pending.replies
@@ -525,13 +539,7 @@ class Client:
     ) -> int:
         """connect, a data packet per value, disconnect; at most ``window`` unacknowledged.
         Values are taken ``window`` at a time, and written together when the window has room."""
-        data = iter(values)
-        batches = itertools.chain(
-            [[("connect", None)]],
-            iter(lambda: [("data", v) for v in itertools.islice(data, max(1, window))], []),
-            [[("disconnect", None)]],
-        )
-        return self.send_batches(graph, port, batches, window, timeout)
+        return streams.send_stream(self, graph, port, values, window, timeout)
 
     def send_batches(
         self,
@@ -542,51 +550,50 @@ class Client:
         timeout: float | None = None,
     ) -> int:
         """A runtime:packet per ``(event, payload)`` of each batch, in order, at most
-        ``window`` unacknowledged; the number of data packets sent. As much of a batch as
-        the window has room for is written at once (one system call, not one per packet),
-        and nothing waits for a later batch before sending an earlier one: a caller hands
-        over what it has (the lines read so far, say) as one batch."""
-        window = max(1, window)
-        inflight: deque[Pending] = deque()
-        sent = 0
-        for batch in batches:
-            at = 0
-            while at < len(batch):
-                while len(inflight) >= window:
-                    self.wait(inflight.popleft(), timeout)
-                while inflight and inflight[0].done.is_set():
-                    self.wait(inflight.popleft(), timeout)
-                part = batch[at : at + window - len(inflight)]
-                at += len(part)
-                inflight.extend(self.send_packets_nowait(graph, port, part))
-                sent += sum(event == "data" for event, _ in part)
-        while inflight:
-            self.wait(inflight.popleft(), timeout)
-        return sent
+        ``window`` unacknowledged; the number of data packets sent (see
+        :func:`flowpy.link.streams.send_batches`)."""
+        return streams.send_batches(self, graph, port, batches, window, timeout)
+
+    def give_up(self, pending: Pending, limit: float) -> NoReturn:
+        """Stop waiting for ``pending`` (no reply in ``limit`` seconds): raise ClientError."""
+        with self._pending_lock:
+            self._pending.pop(pending.request_id, None)
+        raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
 
     def recv_packet(self, timeout: float | None = None) -> dict[str, Any]:
         """The next runtime:packet payload from a graph outport."""
-        packet = self._take(self.packets, "runtime:packet", timeout)
+        (packet,) = self._take(self.packets, "runtime:packet", 1, timeout)
         return cast("dict[str, Any]", packet["payload"])
+
+    def recv_packets(self, limit: int = 1024, timeout: float | None = None) -> list[dict[str, Any]]:
+        """The runtime:packet payloads that arrived (at most ``limit``; one lock for all)."""
+        return [
+            cast("dict[str, Any]", packet["payload"])
+            for packet in self._take(self.packets, "runtime:packet", limit, timeout)
+        ]
 
     def recv_message(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message that was neither a reply nor a packet."""
-        return self._take(self.messages, "message", timeout)
+        return self._take(self.messages, "message", 1, timeout)[0]
 
-    def _take(self, inbox: queue.Queue[Any], what: str, timeout: float | None) -> dict[str, Any]:
-        limit = self.timeout if timeout is None else timeout
+    def _take(
+        self, inbox: BatchQueue[Any], what: str, limit: int, timeout: float | None
+    ) -> list[dict[str, Any]]:
+        limit_s = self.timeout if timeout is None else timeout
         if self.closed.is_set() and inbox.empty():
             raise ConnectionClosed(f"{self.url}: {self.close_reason}")
         try:
-            item = inbox.get(timeout=limit)
+            items = inbox.get_many(limit, limit_s)
         except queue.Empty:
             if self.closed.is_set():
                 raise ConnectionClosed(f"{self.url}: {self.close_reason}") from None
-            raise ClientError(f"no {what} within {limit}s") from None
-        if item is _CLOSED:
+            raise ClientError(f"no {what} within {limit_s}s") from None
+        if items[-1] is _CLOSED:  # the reader's last word: nothing comes after it
+            items.pop()
             inbox.put_nowait(_CLOSED)  # later callers learn it too
-            raise ConnectionClosed(f"{self.url}: {self.close_reason}")
-        return cast("dict[str, Any]", item)
+            if not items:
+                raise ConnectionClosed(f"{self.url}: {self.close_reason}")
+        return items
 
 
 _PACKETSENT = ("packetsent",)

@@ -59,32 +59,41 @@ class Inbox:
         """Queue a ``flowpy:packet`` entry (``numbered``: it carries a seq) or a
         ``runtime:packet`` payload; anything malformed or already had is dropped. In plain
         mode this waits while the inbox is full, until there is room or ``lost`` is set."""
-        port, event = payload.get("port"), payload.get("event")
-        if not isinstance(port, str) or event not in PACKET_EVENTS:
-            return
-        seq = payload.get("seq") if numbered else 0
-        if not isinstance(seq, int):
-            return
+        self.offer_many([payload], numbered, lost)
+
+    def offer_many(self, payloads: list[Any], numbered: bool, lost: threading.Event) -> None:
+        """:meth:`offer` for each of ``payloads`` in order (the entries of one
+        ``flowpy:packets``), under one lock and with one signal to the delivery thread."""
         with self.cond:
-            if numbered:
-                verdict = self._seq.verdict(seq)
-                if verdict == DUPLICATE:
-                    self.stats["duplicates"] += 1
-                    return
-                if verdict != NEW:
-                    log.warning("%s: gap in the remote's packets (%d after %d)", self.name, seq,
-                                self._seq.received)
-                self._seq.take(seq)
-            else:
-                # Plain mode has no remote window: the reader waits here when the local side
-                # is slow, so the socket is not read and TCP slows the remote down.
-                while len(self._items) >= self.size and not self.closed and not lost.is_set():
-                    self.cond.wait()
             items = self._items
-            items.append(Inbound(self._seq.epoch, seq, port, event, payload.get("payload")))
+            for payload in payloads:
+                if type(payload) is not dict:
+                    continue
+                port, event = payload.get("port"), payload.get("event")
+                if not isinstance(port, str) or event not in PACKET_EVENTS:
+                    continue
+                seq = payload.get("seq") if numbered else 0
+                if not isinstance(seq, int):
+                    continue
+                if numbered:
+                    verdict = self._seq.verdict(seq)
+                    if verdict == DUPLICATE:
+                        self.stats["duplicates"] += 1
+                        continue
+                    if verdict != NEW:
+                        log.warning("%s: gap in the remote's packets (%d after %d)", self.name,
+                                    seq, self._seq.received)
+                    self._seq.take(seq)
+                else:
+                    # Plain mode has no remote window: the reader waits here when the local
+                    # side is slow, so the socket is not read and TCP slows the remote down.
+                    while len(items) >= self.size and not self.closed and not lost.is_set():
+                        self.cond.notify_all()  # the delivery thread takes what is queued
+                        self.cond.wait()
+                items.append(Inbound(self._seq.epoch, seq, port, event, payload.get("payload")))
             if len(items) > self.stats["inbox_peak"]:
                 self.stats["inbox_peak"] = len(items)
-            if len(items) == 1:
+            if items and not self._delivering:  # the delivery thread waits: wake it
                 self.cond.notify_all()
 
     def welcome(self, resumed: bool, acked: int) -> None:
@@ -110,10 +119,16 @@ class Inbox:
 
     # -- the delivery thread -------------------------------------------------------------------
     def deliver(self, listener: Callable[[str, str, Any], bool],
-                send_ack: Callable[[], None]) -> None:
+                send_ack: Callable[[], None],
+                listener_many: Callable[[list[tuple[str, str, Any]]], int] | None = None,
+                ) -> None:
         """Hand queued packets to ``listener(port, event, payload)`` in order until it returns
-        False or the inbox closes; call ``send_ack`` whenever an ack is due."""
-        size = self.size
+        False or the inbox closes; call ``send_ack`` whenever an ack is due.
+
+        Everything queued is taken at once, under one lock, and given to
+        ``listener_many(packets)`` when there is one (it returns how many it took: fewer
+        only when the local side can take no more), else to ``listener`` one by one."""
+        many = listener_many or _one_by_one(listener, self.name)
         while True:
             with self.cond:
                 while not self._items and not self.closed:
@@ -121,26 +136,28 @@ class Inbox:
                     self.cond.wait()
                 if self.closed:
                     return
-                item = self._items.popleft()
+                batch = list(self._items)
+                self._items.clear()
                 self._delivering = True
-                if len(self._items) == size - 1:
+                if len(batch) >= self.size:
                     self.cond.notify_all()  # a plain-mode reader may be waiting for room
-            self.stats["received"] += 1
-            if item.event == "data":
-                self.stats["came_back"] += 1
             try:
-                keep_going = listener(item.port, item.event, item.payload)
+                taken = many([(item.port, item.event, item.payload) for item in batch])
             except Exception:
-                log.exception("%s: delivering a remote packet failed", self.name)
-                keep_going = True
-            if keep_going is False:
-                return
+                log.exception("%s: delivering remote packets failed", self.name)
+                taken = len(batch)
+            self.stats["received"] += taken
+            self.stats["came_back"] += sum(item.event == "data" for item in batch[:taken])
             with self.cond:
-                if item.epoch == self._seq.epoch and item.seq:
-                    self._seq.finish_through(item.seq)
-                due = self._seq.ack_due(size, idle=not self._items)
+                epoch = self._seq.epoch
+                last = max((i.seq for i in batch[:taken] if i.epoch == epoch and i.seq), default=0)
+                if last:
+                    self._seq.finish_through(last)
+                due = self._seq.ack_due(self.size, idle=not self._items)
             if due:
                 send_ack()
+            if taken < len(batch):
+                return
 
     def take_ack(self) -> int | None:
         """The seq to acknowledge now (recorded as acknowledged), or None."""
@@ -152,3 +169,19 @@ class Inbox:
         """True when nothing from the remote waits for delivery."""
         with self.cond:
             return not self._items and not self._delivering
+
+
+def _one_by_one(listener: Callable[[str, str, Any], bool], name: str,
+                ) -> Callable[[list[tuple[str, str, Any]]], int]:
+    """A batch listener made of a one-packet one: a packet it fails on is logged and skipped."""
+    def many(packets: list[tuple[str, str, Any]]) -> int:
+        for count, (port, event, payload) in enumerate(packets):
+            try:
+                keep_going = listener(port, event, payload)
+            except Exception:
+                log.exception("%s: delivering a remote packet failed", name)
+                keep_going = True
+            if keep_going is False:
+                return count
+        return len(packets)
+    return many

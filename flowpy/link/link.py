@@ -32,10 +32,11 @@ Threads, all named after the link and joined by :meth:`Link.close`: ``<name>-lin
 supervisor: connects, negotiates, replays, waits for loss, backs off), ``<name>-deliver``
 (hands remote packets to the listener, acknowledges them) and the client's reader.
 
-This module is the supervisor and the router; the parts have modules of their own:
+This module is the supervisor and the sending side; the parts have modules of their own:
 :mod:`.config` (``conf``), :mod:`.window` (the send window), :mod:`.inbox` (remote packets on
-their way to the listener), :mod:`.negotiate` (what each connect settles, and the framing of
-each mode), :mod:`.process` (a link run by a component process).
+their way to the listener), :mod:`.router` (what each incoming message means, by mode),
+:mod:`.negotiate` (what each connect settles, and the framing of each mode), :mod:`.process`
+(a link run by a component process), :mod:`.listener` (what a link reports, and its states).
 """
 
 from __future__ import annotations
@@ -48,50 +49,26 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from flowpy import wire
-from flowpy.wire.events import DEBUG_COMMANDS
-
 from .client import Client, ClientError, ConnectionClosed
 from .config import STOP_POLL, LinkConfig, LinkError, backoff_delay
 from .inbox import Inbox
+from .listener import (
+    CLOSED,
+    CONNECTED,
+    CONNECTING,
+    GRAPH_MISSING,
+    RECONNECTING,
+    STATE_LEVELS,
+    LinkListener,
+)
 from .negotiate import EXTENSION, GraphMissing, LinkConnection, Negotiator, Refused
+from .router import Router
 from .window import SendWindow
 
 log = logging.getLogger(__name__)
 
-CONNECTING = "connecting"
-CONNECTED = "connected"
-RECONNECTING = "reconnecting"
-#: The remote is reachable but lacks the graph (or a port of it) the link was using:
-#: retried with backoff until the graph is back, keeping the window.
-GRAPH_MISSING = "graph-missing"
-CLOSED = "closed"
-STATES = (CONNECTING, CONNECTED, RECONNECTING, GRAPH_MISSING, CLOSED)
-#: How each state change is logged: losing the link or the graph is a warning.
-_STATE_LEVELS = {RECONNECTING: logging.WARNING, GRAPH_MISSING: logging.WARNING}
-
-
 class _Closing(Exception):
     """The link is being closed while connecting (control flow, not an error)."""
-
-
-class LinkListener:
-    """What a link reports. Called from link threads; every method is optional.
-
-    ``link_packet`` may block (that is the back-pressure of the remote's output) and
-    returns False when the local side can take no more (the local network is stopping).
-    """
-
-    def link_state(self, state: str, info: dict[str, Any]) -> None: ...
-
-    def link_report(self, info: dict[str, Any]) -> None:
-        """Anything else worth a status line: retries, refusals, remote restarts, ports."""
-
-    def link_error(self, info: dict[str, Any]) -> None:
-        """Something went wrong that the graph may want to handle (``{type, message, ...}``)."""
-
-    def link_packet(self, port: str, event: str, payload: Any) -> bool:
-        return True
 
 
 class Link:
@@ -131,6 +108,8 @@ class Link:
         self.inbox = Inbox(config.window, self.stats, name)
         self.negotiator = Negotiator(config, self.session, name, inports, outports,
                                      self._welcomed, self._report, self._error)
+        self.router = Router(self.window, self.inbox, self.negotiator, self.stats,
+                             self._report, self._error)
         self._state_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._ready = threading.Event()  # set once the first connection is up (or fatal/closed)
@@ -290,79 +269,12 @@ class Link:
                     return
                 self.window.count_written(batch)
 
-    # -- receiving ------------------------------------------------------------------------
-    def _on_message(self, conn: LinkConnection, message: dict[str, Any]) -> None:
-        """Everything the client did not match to a request (reader thread)."""
-        protocol, command = message.get("protocol"), message.get("command")
-        payload = message.get("payload")
-        if not isinstance(payload, dict):
-            payload = {"message": payload} if command == "error" else {}
-        response_to = message.get("responseTo")
-        if conn.hello_id is not None and response_to == conn.hello_id:
-            self.negotiator.hello_reply(conn, command, payload)
-            return
-        if protocol == "flowpy":
-            if conn.mode != EXTENSION:
-                return
-            if command == "packet":
-                self.inbox.offer(payload, True, conn.lost)
-            elif command == "packets":
-                entries = payload.get("packets")
-                for entry in entries if isinstance(entries, list) else ():
-                    if isinstance(entry, dict):
-                        self.inbox.offer(entry, True, conn.lost)
-            elif command == "ack":
-                seq = payload.get("seq")
-                if isinstance(seq, int):
-                    self.window.ack(conn, seq)
-            elif command == "error":
-                self._remote_error(conn, payload, "flowpy")
-            return
-        if protocol == "runtime":
-            if command == "packetsent":
-                self._packetsent(conn, response_to)
-            elif command == "packet":
-                if conn.mode != EXTENSION and payload.get("graph") == self.graph:
-                    self.inbox.offer(payload, False, conn.lost)
-            elif command == "error":
-                self._remote_error(conn, payload, "runtime", response_to)
-            return
-        if protocol == "network" and command in DEBUG_COMMANDS:
-            self.stats["debug"] += 1
-            return
-        if protocol == "network" and payload.get("graph") == self.graph:
-            if command in ("started", "stopped") and self.negotiator.network_changed(payload):
-                self._report({"type": "remote-network", "started": bool(payload.get("started")),
-                              "running": bool(payload.get("running"))})
-            elif command == "error":
-                self._error({"type": "remote", "message": str(payload.get("message", ""))})
-
-    def _packetsent(self, conn: LinkConnection, response_to: Any) -> None:
-        seq = conn.seq_of(response_to)
-        if seq is None and response_to is None:
-            # A runtime without responseTo acknowledges in order: the oldest written packet.
-            seq = self.window.oldest_written()
-        if seq is not None:
-            self.window.ack(conn, seq)
-
-    def _remote_error(self, conn: LinkConnection, payload: dict[str, Any], protocol: str,
-                      response_to: Any = None) -> None:
-        message = str(payload.get("message", ""))
-        info: dict[str, Any] = {"type": "remote", "message": message}
-        seq = payload.get("seq") if protocol == "flowpy" else conn.seq_of(response_to)
-        if isinstance(seq, int):
-            packet = self.window.find(seq)
-            if packet is not None:
-                info.update(port=packet.port, event=packet.event)
-                if packet.payload is not None:
-                    info["payload"] = wire.jsonable(packet.payload)
-            info["type"] = "packet"
-            self.window.ack(conn, seq)  # the remote will not take it; it is not retried
-        self._error(info)
-
+    # -- receiving (what arrives is sorted by the Router: .router) -------------------------
     def _deliver(self) -> None:
         """The delivery thread: remote packets to the listener, then (extension) acks."""
-        self.inbox.deliver(self.listener.link_packet, self._send_ack)
+        # a listener that takes many packets at once (ProcessLink) is handed what arrived
+        self.inbox.deliver(self.listener.link_packet, self._send_ack,
+                           getattr(self.listener, "link_packets", None))
 
     def _send_ack(self) -> None:
         conn = self._conn
@@ -502,9 +414,10 @@ class Link:
         holder: list[LinkConnection] = []
         client = Client(
             config.url, config.secret, timeout=config.timeout, name=f"{self.name}-{number}",
-            on_message=lambda message: self._on_message(holder[0], message),
+            on_message=lambda message: self.router.route(holder[0], message),
             on_close=lambda _client: self._on_close(holder[0]),
         )
+        client.on_batch = lambda messages: self.router.route_many(holder[0], messages)
         conn = LinkConnection(client, number)
         holder.append(conn)
         self._clients = [c for c in self._clients if not c.closed.is_set()] + [client]
@@ -572,7 +485,7 @@ class Link:
             report["graph"] = self.graph
         report.update(info)
         why = info.get("reason") or info.get("mode") or ""
-        log.log(_STATE_LEVELS.get(state, logging.INFO), "%s: link to %s %s -> %s%s",
+        log.log(STATE_LEVELS.get(state, logging.INFO), "%s: link to %s %s -> %s%s",
                 self.name, self.config.label, previous, state, f" ({why})" if why else "")
         try:
             self.listener.link_state(state, report)

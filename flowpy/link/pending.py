@@ -7,7 +7,7 @@ each costs to make and to settle is paid per packet.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -15,54 +15,91 @@ class Done:
     """Set once a request has its reply: ``threading.Event``'s interface on one condition
     shared by every request (an Event is a lock and a condition made per request and
     signalled per reply, a fifth of what a client spends per packet). ``set`` takes the
-    condition only when someone waits; a waiter counts itself under it before it looks,
-    so a reply between its look and its wait is never missed."""
+    condition only when someone waits for this request: a windowed sender waits for one
+    request of hundreds, and waking it for every other reply would cost a thread switch per
+    packet. A waiter counts itself under the condition before it looks, so a reply between
+    its look and its wait is never missed."""
 
-    __slots__ = ("_flag", "_replies")
+    __slots__ = ("_flag", "_replies", "_waiters")
 
     def __init__(self, replies: Replies) -> None:
         self._flag = False
         self._replies = replies
+        self._waiters = 0
 
     def is_set(self) -> bool:
         return self._flag
 
     def set(self) -> None:
         self._flag = True
-        replies = self._replies
-        if replies.waiting:
-            with replies.cond:
-                replies.cond.notify_all()
+        if self._waiters:
+            cond = self._replies.cond
+            with cond:
+                cond.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
         if self._flag:
             return True
-        replies = self._replies
-        with replies.cond:
-            replies.waiting += 1
+        cond = self._replies.cond
+        with cond:
+            self._waiters += 1
             try:
-                return replies.cond.wait_for(self.is_set, timeout)
+                return cond.wait_for(self.is_set, timeout)
             finally:
-                replies.waiting -= 1
+                self._waiters -= 1
 
 
 class Replies:
-    """The condition every :class:`Done` waits on, and how many wait."""
+    """The condition every :class:`Done` of one client waits on."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition(threading.Lock())
-        self.waiting = 0
 
 
-@dataclass
 class Pending:
-    """One request waiting for its reply (or replies, for component:list)."""
+    """One request waiting for its reply (or replies, for component:list). A plain class
+    with slots: a windowed sender makes one per packet, and a dataclass's generated
+    ``__init__`` with default factories cost a third of the sending side's time."""
 
-    protocol: str
-    command: str
-    request_id: str
-    expect: frozenset[str]
-    until: str | None = None  # for multi-message replies: the command that ends them
-    replies: list[dict[str, Any]] = field(default_factory=list)
-    error: BaseException | None = None
-    done: Done = field(default_factory=lambda: Done(Replies()))  # a client passes its own
+    __slots__ = ("command", "done", "error", "expect", "protocol", "replies", "request_id", "until")
+
+    def __init__(
+        self,
+        protocol: str,
+        command: str,
+        request_id: str,
+        expect: frozenset[str],
+        until: str | None = None,
+        done: Done | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.command = command
+        self.request_id = request_id
+        self.expect = expect
+        #: for multi-message replies: the command that ends them
+        self.until = until
+        self.replies: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+        #: a client passes the Done of its own Replies
+        self.done = done if done is not None else Done(Replies())
+
+    def __repr__(self) -> str:
+        return f"Pending({self.protocol}:{self.command} {self.request_id})"
+
+
+def expected_replies(
+    command: str, expect: Iterable[str] | None, until: str | None
+) -> frozenset[str]:
+    """The commands that answer a request: ``expect`` (else the command itself) and
+    ``until``. The common ones are made once, not per request."""
+    key = (command, expect, until)
+    known = _EXPECTED.get(key) if type(expect) is tuple or expect is None else None
+    if known is None:
+        known = frozenset(expect or (command,)) | ({until} if until else frozenset())
+        if type(expect) is tuple or expect is None:
+            _EXPECTED[key] = known
+    return known
+
+
+#: What :func:`expected_replies` made, by its arguments (a handful of distinct requests).
+_EXPECTED: dict[tuple[str, Any, str | None], frozenset[str]] = {}

@@ -19,7 +19,8 @@ from flowpy.wire.events import event_of, ip_of
 
 from .client import Client, ClientError
 from .config import STOP_POLL, LinkConfig, LinkError
-from .link import Link, LinkListener
+from .link import Link
+from .listener import LinkListener
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,30 @@ class ProcessLink(LinkListener):
         except NetworkStopped:
             return False
         return True
+
+    def link_packets(self, packets: list[tuple[str, str, Any]]) -> int:
+        """Packets that arrived together, in order; how many were taken (all, unless the
+        local network stopped). A run of them for one mapped outport goes with one
+        ``send_many``: one lock of the local connection for many IPs, not one each."""
+        done, count = 0, len(packets)
+        while done < count:
+            port, event, _ = packets[done]
+            target = None if event in ("connect", "disconnect") else self.outputs.get(port.lower())
+            if target is None:
+                if not self.link_packet(*packets[done]):
+                    return done
+                done += 1
+                continue
+            end = done + 1
+            while end < count and packets[end][0] == port \
+                    and packets[end][1] not in ("connect", "disconnect"):
+                end += 1
+            try:
+                target.send_many([ip_of(e, payload) for _, e, payload in packets[done:end]])
+            except NetworkStopped:
+                return done
+            done = end
+        return count
 
     def _safely(self, hook: Any, *args: Any) -> None:
         try:

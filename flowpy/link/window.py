@@ -54,6 +54,8 @@ class SendWindow:
         self.connection: Any = None
         self.closed = False
         self._out: Outgoing[Outbound] = Outgoing()
+        #: Room that lets a sender waiting on a full window in again (see :meth:`put`).
+        self.refill = max(1, size // 4)
 
     def __len__(self) -> int:
         with self.cond:
@@ -65,9 +67,13 @@ class SendWindow:
         for once there is room; returns how many (0 only when closed or ``stop`` is set).
         The caller writes them (the link's ``_pump``) and offers the rest again."""
         with self.cond:
-            while len(self._out) >= self.size:
+            # A full window takes packets again once a quarter of it is acknowledged: one
+            # packet per acknowledgement would cost a wake-up and a socket write per packet.
+            limit = self.size
+            while len(self._out) >= limit:
                 if self.closed or (stop is not None and stop.is_set()):
                     return 0
+                limit = self.size - self.refill + 1
                 self.cond.wait(STOP_POLL if stop is not None else None)
             if self.closed:
                 return 0
@@ -184,4 +190,5 @@ class SendWindow:
         if dropped:
             self.stats["acked"] += len(dropped)
             self.stats["handed_over"] += sum(1 for packet in dropped if packet.event == "data")
-            self.cond.notify_all()
+            if len(self._out) <= self.size - self.refill:  # room for a waiting sender
+                self.cond.notify_all()

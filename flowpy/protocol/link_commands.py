@@ -80,29 +80,43 @@ def packets(rt: Host, req: Request, payload: dict[str, Any]) -> None:
         raise ProtocolError("'packets' must be a list of packets")
     if len(entries) > MAX_BATCH:
         raise ProtocolError(f"'packets' holds {len(entries)} packets; at most {MAX_BATCH}")
+    taken: list[tuple[int, CheckedPacket | str]] = []
+    ports: dict[str, str | None] = {}  # the port checks, made once per port of the batch
+    refusal: ProtocolError | None = None
     for position, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise ProtocolError(f"packets[{position}] must be an object")
-        _take(rt, session, entry)
+        try:
+            if not isinstance(entry, dict):
+                raise ProtocolError(f"packets[{position}] must be an object")
+            taken.append((_seq(entry), _check_packet(rt, session, entry, ports)))
+        except ProtocolError as exc:
+            refusal = exc  # the ones before it are taken first
+            break
+    _take_many(session, taken)
+    if refusal is not None:
+        raise refusal
 
 
 def _take(rt: Host, session: LinkSession, payload: dict[str, Any]) -> None:
-    seq = _seq(payload)
+    _take_many(session, [(_seq(payload), _check_packet(rt, session, payload))])
+
+
+def _take_many(session: LinkSession, packets: list[tuple[int, CheckedPacket | str]]) -> None:
     try:
-        verdict, counter = session.offer(seq, _check_packet(rt, session, payload))
+        verdicts = session.offer_many(packets)
     except SessionError as exc:
         raise ProtocolError(str(exc)) from None
-    if verdict == "duplicate":
-        if seq <= counter:
-            session.repeat_ack()  # already accepted: the client may have missed the ack
-    elif verdict == "gap":
-        raise ProtocolError(
-            f"packet {seq} is out of order: the next packet of session {session.id!r} "
-            f"is {counter + 1}")
-    elif verdict == "full":
-        raise ProtocolError(
-            f"packet {seq} refused: too many packets of session {session.id!r} are waiting "
-            "for the network; send it again after the next flowpy:ack")
+    for (seq, _), (verdict, counter) in zip(packets, verdicts, strict=False):
+        if verdict == "duplicate":
+            if seq <= counter:
+                session.repeat_ack()  # already accepted: the client may have missed the ack
+        elif verdict == "gap":
+            raise ProtocolError(
+                f"packet {seq} is out of order: the next packet of session {session.id!r} "
+                f"is {counter + 1}")
+        elif verdict == "full":
+            raise ProtocolError(
+                f"packet {seq} refused: too many packets of session {session.id!r} are waiting "
+                "for the network; send it again after the next flowpy:ack")
 
 
 def ack(rt: Host, req: Request, payload: dict[str, Any]) -> None:
@@ -162,9 +176,11 @@ def _named_session(rt: Host, req: Request, graph: str,
     return session
 
 
-def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> CheckedPacket | str:
+def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any],
+                  ports: dict[str, str | None] | None = None) -> CheckedPacket | str:
     """The packet ready for the network, or why it cannot be delivered (its seq then counts
-    as received and is answered with ``flowpy:error {message, seq}``)."""
+    as received and is answered with ``flowpy:error {message, seq}``). ``ports``: what was
+    found about each port already, in this batch."""
     try:
         port = string(payload, "port")
         event = string(payload, "event")
@@ -173,6 +189,20 @@ def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> Ch
     assert port is not None and event is not None
     if event not in PACKET_EVENTS:
         return f"'event' must be one of {', '.join(PACKET_EVENTS)}, got {event[:64]!r}"
+    if ports is None or port not in ports:
+        problem = _port_problem(rt, session, port)
+        if ports is not None:
+            ports[port] = problem
+    else:
+        problem = ports[port]
+    if problem is not None:
+        return problem
+    value: Any = payload.get("payload")
+    return CheckedPacket(port, event, value)
+
+
+def _port_problem(rt: Host, session: LinkSession, port: str) -> str | None:
+    """Why the session's graph cannot take packets on ``port``, or None."""
     graph = session.graph
     if not session.grant.may_send_to(graph, port):
         return f"flowpy:packet to port {port!r} of graph {graph!r} is not permitted"
@@ -182,8 +212,7 @@ def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any]) -> Ch
     exported = list(hosted.graph.inports)
     if port not in exported and port.lower() not in {p.lower() for p in exported}:
         return f"graph {graph!r} has no exported inport {missing_name(port, exported)}"
-    value: Any = payload.get("payload")
-    return CheckedPacket(port, event, value)
+    return None
 
 
 COMMANDS: dict[str, Handler] = {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flowpy import wire
 from flowpy.engine.network import NetworkError
 from flowpy.errors import FlowpyError
-from flowpy.wire.sequencing import DUPLICATE, GAP, NEW, Incoming, Outgoing, SequenceError
+from flowpy.wire.sequencing import DUPLICATE, NEW, Incoming, Outgoing, SequenceError
 
 from .session_host import SessionClient, SessionOwner
 
@@ -161,33 +161,38 @@ class LinkSession:
         return client.send(wire.message("flowpy", command, payload), wire.URGENT)
 
     # -- inbound -----------------------------------------------------------------------------
-    def offer(self, seq: int, packet: CheckedPacket | str) -> tuple[str, int]:
-        """Take inbound packet ``seq`` (or, given a problem text, take it as failed).
-
-        Returns ``(verdict, accepted)``: ``"new"``, ``"duplicate"`` (seq <= received: not
-        delivered again), ``"gap"`` (seq > received + 1: refused, not counted) or ``"full"``.
-        """
+    def offer_many(self, packets: list[tuple[int, CheckedPacket | str]]) -> list[tuple[str, int]]:
+        """Take inbound ``(seq, packet or problem text)`` in order, under one lock; ``(verdict,
+        accepted)`` each: new, duplicate (not delivered again), then the first gap or full."""
+        verdicts: list[tuple[str, int]] = []
+        failed: list[tuple[int, str]] = []
         with self._state:
             if self.closed:
                 raise SessionError(f"session {self.id!r} has ended")
-            inbound = self._in
-            verdict = inbound.verdict(seq)
-            if verdict == DUPLICATE:
-                return DUPLICATE, inbound.finished
-            if verdict == GAP:
-                return GAP, inbound.received
-            if len(self._queue) + len(self._inflight) >= MAX_INBOUND:
-                return "full", inbound.received
-            inbound.take(seq)
-            if isinstance(packet, str):
-                inbound.finish(seq)
-            else:
-                self._queue.append((seq, packet))
+            inbound, queue = self._in, self._queue
+            for seq, packet in packets:
+                verdict = inbound.verdict(seq)
+                if verdict == NEW and len(queue) + len(self._inflight) >= MAX_INBOUND:
+                    verdict = "full"
+                if verdict == DUPLICATE:
+                    verdicts.append((verdict, inbound.finished))
+                    continue
+                if verdict != NEW:  # a gap, or no room: the batch ends here
+                    verdicts.append((verdict, inbound.received))
+                    break
+                inbound.take(seq)
+                if isinstance(packet, str):
+                    inbound.finish(seq)
+                    failed.append((seq, packet))
+                else:
+                    queue.append((seq, packet))
+                verdicts.append((NEW, 0))
+            if len(failed) < sum(v == NEW for v, _ in verdicts):
                 self._ensure_feeder()
                 self._state.notify_all()
-        if isinstance(packet, str):
-            self._fail(seq, packet)
-        return NEW, self.accepted
+        for seq, problem in failed:
+            self._fail(seq, problem)
+        return [(NEW, self.accepted) if v == NEW else (v, n) for v, n in verdicts]
 
     def repeat_ack(self) -> None:
         """A duplicate of an accepted packet: say again how far we are."""

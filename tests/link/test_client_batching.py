@@ -1,0 +1,183 @@
+"""The client's per-packet work done per batch: the packet inbox, the reader's dispatch of one
+read, replies that wake only their waiter, and a full window refilled a quarter at a time.
+
+No runtime: a socket stand-in records what the client writes, and the test feeds the reader
+the messages a runtime would send."""
+
+import json
+import queue
+import threading
+
+import pytest
+
+from flowpy.link.batchqueue import BatchQueue
+from flowpy.link.client import Client, ConnectionClosed
+from flowpy.link.pending import Done, Pending, Replies
+from flowpy.wire import wsframes
+
+
+class RecordingSocket:
+    """What the client writes, frame by frame, as the runtime would read it."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.messages: list[str] = []
+        self._codec = wsframes.FrameCodec(client=False)
+        self._lock = threading.Lock()
+
+    def sendall(self, data: bytes) -> None:
+        with self._lock:
+            self.writes += 1
+            self.messages += [e.data for e in self._codec.receive(data)]
+
+
+def offline_client(**options) -> tuple[Client, RecordingSocket]:
+    client = Client("ws://127.0.0.1:9/", **options)
+    sock = RecordingSocket()
+    client._sock = sock  # type: ignore[assignment]
+    return client, sock
+
+
+def packetsent(request_id: str) -> dict:
+    return {
+        "protocol": "runtime",
+        "command": "packetsent",
+        "payload": {"graph": "g", "port": "in", "event": "data"},
+        "responseTo": request_id,
+    }
+
+
+def output(n: int) -> dict:
+    return {
+        "protocol": "runtime",
+        "command": "packet",
+        "payload": {"graph": "g", "port": "out", "event": "data", "payload": n},
+    }
+
+
+def test_batch_queue_moves_many_items_in_order_and_waits_for_room():
+    inbox: BatchQueue[int] = BatchQueue(maxsize=3)
+    give_up = threading.Event()
+    assert inbox.put_many([1, 2], give_up) == 2
+    assert inbox.get_many(10) == [1, 2]
+    put = []
+    feeder = threading.Thread(target=lambda: put.append(inbox.put_many([3, 4, 5, 6, 7], give_up)))
+    feeder.start()
+    taken = []
+    while len(taken) < 5:  # the feeder waits for room each time the inbox is full
+        batch = inbox.get_many(2, timeout=10)
+        assert 1 <= len(batch) <= 2
+        taken += batch
+    feeder.join(10)
+    assert taken == [3, 4, 5, 6, 7] and put == [5]
+    with pytest.raises(queue.Empty):
+        inbox.get_many(1, timeout=0)
+
+
+def test_batch_queue_put_many_gives_up_when_told():
+    inbox: BatchQueue[int] = BatchQueue(maxsize=1)
+    give_up = threading.Event()
+    give_up.set()
+    assert inbox.put_many([1, 2, 3], give_up, poll=0.01) == 1
+    assert inbox.get() == 1
+
+
+def test_one_read_settles_its_replies_and_queues_its_outputs_together():
+    client, sock = offline_client()
+    pendings = client.send_packets_nowait("g", "in", [("data", n) for n in range(5)])
+    assert sock.writes == 1 and len(sock.messages) == 5
+    messages = []
+    for n, pending in enumerate(pendings):
+        messages += [packetsent(pending.request_id), output(n)]
+    messages.append({"protocol": "network", "command": "output", "payload": {"message": "hi"}})
+    client._dispatch_all(messages)
+    assert all(p.done.is_set() and p.replies[0]["command"] == "packetsent" for p in pendings)
+    assert [p["payload"] for p in client.recv_packets(timeout=0)] == [0, 1, 2, 3, 4]
+    assert client.recv_message(timeout=0)["command"] == "output"
+    assert not client._pending
+
+
+def test_recv_packets_returns_what_arrived_then_reports_the_close():
+    client, _ = offline_client()
+    runtime = wsframes.FrameCodec(client=False)
+    reads = iter([runtime.texts([json.dumps(output(1)), json.dumps(output(2))]), b""])
+    client._read_loop(ReadSocket(reads))  # the reader: two outputs, then the runtime hangs up
+    assert [p["payload"] for p in client.recv_packets(timeout=1)] == [1, 2]
+    with pytest.raises(ConnectionClosed, match="the runtime closed the socket"):
+        client.recv_packets(timeout=1)
+    with pytest.raises(ConnectionClosed):  # and to every later caller
+        client.recv_packet(timeout=1)
+
+
+class ReadSocket:
+    def __init__(self, reads) -> None:
+        self._reads = reads
+
+    def recv(self, size: int) -> bytes:
+        return next(self._reads)
+
+
+def test_a_reply_wakes_only_the_thread_waiting_for_it():
+    replies = Replies()
+    notified = []
+    real_notify_all = replies.cond.notify_all
+    replies.cond.notify_all = lambda: (notified.append(1), real_notify_all())[1]  # type: ignore[method-assign]
+    first = Pending("runtime", "packet", "1", frozenset({"packetsent"}), done=Done(replies))
+    second = Pending("runtime", "packet", "2", frozenset({"packetsent"}), done=Done(replies))
+    waiting = threading.Thread(target=second.done.wait, args=(10,))
+    waiting.start()
+    while not second.done._waiters:  # the waiter has counted itself under the condition
+        threading.Event().wait(0.001)
+    first.done.set()
+    assert notified == []  # nobody waits for the first: nobody is woken
+    second.done.set()
+    waiting.join(10)
+    assert notified == [1] and not waiting.is_alive()
+
+
+def test_a_full_window_is_refilled_a_quarter_at_a_time():
+    client, sock = offline_client()
+    window, count = 8, 40
+    sender = threading.Thread(
+        target=client.send_stream, args=("g", "in", range(count)), kwargs={"window": window}
+    )
+    sender.start()
+
+    def settled_and_waiting() -> None:
+        """Until the sender waits for a request that has no reply yet (or has ended)."""
+        while sender.is_alive() and not any(
+            p.done._waiters and not p.done.is_set() for p in client._pending.values()
+        ):
+            threading.Event().wait(0.001)
+
+    acked = 0
+    writes_per_ack = []
+    while acked < count + 2:  # connect, the data, disconnect
+        settled_and_waiting()
+        before = sock.writes
+        request_id = f"flowpy-client-{acked + 1}"
+        if request_id not in client._pending:
+            break
+        client._dispatch_all([packetsent(request_id)])
+        acked += 1
+        settled_and_waiting()
+        writes_per_ack.append(sock.writes - before)
+    sender.join(10)
+    assert not sender.is_alive() and len(sock.messages) == count + 2
+    # one write per two acknowledgements (a quarter of 8), never one per acknowledgement
+    assert sum(writes_per_ack) <= (count + 2) // 2 + 1
+
+
+def test_on_batch_takes_the_outputs_and_unawaited_replies_of_a_read_at_once():
+    client, _ = offline_client()
+    client.on_message = lambda message: pytest.fail(f"one by one: {message}")
+    batches: list[list[dict]] = []
+    client.on_batch = batches.append
+    (awaited,) = client.send_packets_nowait("g", "in", [("data", 0)])
+    client._dispatch_all(
+        [packetsent(awaited.request_id), packetsent("L1-1"), output(1), packetsent("L1-2")]
+    )
+    assert awaited.done.is_set()  # a request's reply still settles it
+    assert [[m["command"] for m in batch] for batch in batches] == [
+        ["packet", "packetsent", "packetsent"]
+    ]
