@@ -110,18 +110,22 @@ class Network:
     # -- public state --------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The graph's name, which names the network in logs and replies."""
         return self.graph.name
 
     @property
     def uptime(self) -> float:
+        """Seconds since the start; 0.0 when not running."""
         return time.monotonic() - self.started_at if self.started else 0.0
 
     @property
     def exported_inports(self) -> list[str]:
+        """The public names of the exported inports, as wired."""
         return list(self.structure.plan.exported_in)
 
     @property
     def exported_outports(self) -> list[str]:
+        """The public names of the exported outports, as wired."""
         return list(self.structure.plan.exported_out)
 
     @property
@@ -147,9 +151,11 @@ class Network:
         raise KeyError(f"no process {node_id!r} in network {self.name!r}")
 
     def add_listener(self, listener: NetworkListener) -> None:
+        """Have ``listener`` told of this network's events from now on."""
         self._listeners.append(checked_listener(listener))
 
     def remove_listener(self, listener: NetworkListener) -> None:
+        """Stop telling ``listener``; a listener not added is ignored."""
         if listener in self._listeners:
             self._listeners.remove(listener)
 
@@ -159,6 +165,7 @@ class Network:
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> None:
+        """Wire the graph and start every process; NetworkError if it is already started."""
         with self._state:
             if self.started:
                 raise NetworkError(f"network {self.name!r} is already started")
