@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from flowpy import Aggregate, BadInput, Component, EndOfStream, Transform, next_data, reject
 from flowpy.engine.deprecation import deprecated
@@ -35,8 +35,11 @@ __all__ = [
     "reject",
     "render",
     "seconds",
+    "shared_paragraph",
     "short",
 ]
+
+C = TypeVar("C", bound=type)
 
 
 def file_path(value: Any) -> str:
@@ -136,6 +139,17 @@ class StopHook(threading.Event):
             self._hook()
         except Exception:  # noqa: BLE001 - a stop must go on whatever the hook does
             pass
+
+
+def shared_paragraph(text: str) -> Callable[[C], C]:
+    """A class decorator appending ``text``, a paragraph several components' docstrings share,
+    to the class's own docstring (which stays a plain literal, so linters see it)."""
+
+    def decorate(cls: C) -> C:
+        cls.__doc__ = f"{cls.__doc__}\n\n    {text}\n    "
+        return cls
+
+    return decorate
 
 
 def _text_options(

@@ -29,4 +29,5 @@ class Consume(Component):
     )
 
     def run(self) -> None:
+        """Hand the queue to the shared broker consumer until a stop or the broker ends it."""
         run_consumer(self, "AMQP queue", "queue")

@@ -30,4 +30,5 @@ class Publish(Component):
     )
 
     def run(self) -> None:
+        """Hand `in` to the shared broker publisher, which publishes until `in` ends."""
         run_publisher(self, "AMQP queue", "queue")

@@ -44,6 +44,7 @@ class Bridge(Component):
     link = None
 
     def run(self) -> None:
+        """Map the connected slots to the remote ports conf names, then run the link."""
         try:
             config = LinkConfig.parse(self.conf())  # a URL, or the object (or its JSON text)
         except LinkError as exc:

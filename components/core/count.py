@@ -15,6 +15,7 @@ class Count(Component):
         OutPort("out", datatype="int", description="the number of data IPs received"))
 
     def run(self) -> None:
+        """Count whole batches of `in` until it ends, then send the total."""
         inport = self.inports["in"]
         count = 0
         try:

@@ -13,6 +13,7 @@ class Drop(Component):
     inports = InPorts(InPort("in", description="IPs to discard"))
 
     def run(self) -> None:
+        """Take batches of `in` and throw them away until it ends."""
         inport = self.inports["in"]
         while True:
             inport.recv_many()

@@ -32,6 +32,7 @@ class ReadEnv(Component):
     )
 
     def run(self) -> None:
+        """Look up each name of `in`; brackets pass through."""
         default: Any = self.options({"default": MISSING_DEFAULT})["default"]
         out = self.outports["out"]
         for ip in self.inports["in"]:

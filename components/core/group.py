@@ -34,6 +34,7 @@ class Group(Component):
     outports = OutPorts(OutPort("out", description="the same IPs, in brackets"))
 
     def run(self) -> None:
+        """Read group name and size from conf, then bracket `in` as it streams by."""
         name = self.conf("group")
         size = self.conf("size")
         size = None if size is None else parse_size(size)

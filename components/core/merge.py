@@ -15,6 +15,7 @@ class Merge(Component):
     outports = OutPorts(OutPort("out", description="all IPs of all slots"))
 
     def run(self) -> None:
+        """Forward IPs of every `in` slot as they come, until all slots end."""
         out = self.outports["out"]
         for ip in self.inports["in"]:
             out.send(ip)

@@ -29,6 +29,7 @@ class Output(Component):
     outports = OutPorts(OutPort("out", description="the same IPs, after printing"))
 
     def run(self) -> None:
+        """Print each data IP; forward every IP only when `out` is connected."""
         outport = self.outports["out"]
         forward = outport.is_connected
         for ip in self.inports["in"]:

@@ -43,6 +43,7 @@ class Range(Component):
     outports = OutPorts(OutPort("out", datatype="int", description="the integers of the range"))
 
     def run(self) -> None:
+        """Send the configured integers in batches, raw, so a big range stays cheap."""
         numbers = parse_range(self.conf())
         out = self.outports["out"]
         for start in range(0, len(numbers), BATCH):

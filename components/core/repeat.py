@@ -14,6 +14,7 @@ class Repeat(Component):
     outports = OutPorts(OutPort("out", description="the same IPs, in order"))
 
     def run(self) -> None:
+        """Forward whatever `in` has buffered in one hand-off per burst, until it ends."""
         inport, outport = self.inports["in"], self.outports["out"]
         while True:
             # Everything buffered, raw (no object per data IP): one hand-off per burst.

@@ -15,6 +15,7 @@ class Split(Component):
         OutPort("out", description="the same IPs on every slot", addressable=True))
 
     def run(self) -> None:
+        """Copy each IP of `in` to every slot of `out` connected at the start."""
         out = self.outports["out"]
         slots = [out[index] for index in out.connected_slots()]
         for ip in self.inports["in"]:

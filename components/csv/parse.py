@@ -57,6 +57,7 @@ class Parse(Component):
     )
 
     def run(self) -> None:
+        """Read the options, then parse the lines of `in`, one table per bracket level."""
         options = self.options({"delimiter": ",", "quote": '"', "header": True,
                                 "numbers": False}, scalar="delimiter")
         self.delimiter = _one_char(options["delimiter"], "delimiter", self.node_id)
@@ -158,6 +159,7 @@ class Format(Component):
     )
 
     def run(self) -> None:
+        """Read the options, then send one CSV line per value (a header line first)."""
         options = self.options({"delimiter": ",", "header": True, "columns": None},
                                scalar="delimiter")
         delimiter = _one_char(options["delimiter"], "delimiter", self.node_id)

@@ -97,6 +97,7 @@ class Run(Component):
         return None if resolved == "." else resolved
 
     def run(self) -> None:
+        """Start the program from conf, feed it `in` and send what it prints, until it exits."""
         options = self.options({"argv": None, "cwd": None, "env": None}, scalar="argv")
         argv = parse_argv(options["argv"], self.node_id)
         env = options["env"]

@@ -35,9 +35,11 @@ class ListDir(Transform):
     ends_with_out = False  # what cannot be listed still goes to `error`
 
     def setup(self) -> None:
+        """Read the `hidden` option: whether names starting with a dot are listed."""
         self.hidden = flag(self.options({"hidden": False}, scalar="hidden")["hidden"], "hidden")
 
     def handle(self, value: object) -> None:
+        """Send the folder's entries, sorted, inside a bracket named by the folder."""
         path = file_path(value)
         try:
             names = sorted(os.listdir(self.path(path)))

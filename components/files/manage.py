@@ -91,6 +91,7 @@ class MakeDir(_FileOp, Transform):
     inports, outports = _ports("the folders made", "folder paths")
 
     def act(self, value: Any) -> str:
+        """Make the folder (and its parents when asked); the path given goes on."""
         given = _path(value)
         path = self.path(given)  # type: ignore[attr-defined]
         if self.flags["parents"]:
@@ -113,6 +114,7 @@ class Remove(_FileOp, Transform):
     inports, outports = _ports("the paths removed", "paths")
 
     def act(self, value: Any) -> str:
+        """Remove the file or folder (its contents too when recursive); the path given goes on."""
         given = _path(value)
         path = self.path(given)  # type: ignore[attr-defined]
         try:
@@ -138,6 +140,7 @@ class Move(_FileOp, Transform):
     inports, outports = _ports("the destinations", "{from, to} or [from, to]")
 
     def act(self, value: Any) -> str:
+        """Move the source to the destination; the destination path as given goes on."""
         source, target, given = self._resolved(value)
         shutil.move(source, target)
         return given
@@ -156,6 +159,7 @@ class Copy(_FileOp, Transform):
     inports, outports = _ports("the copies' paths", "{from, to} or [from, to]")
 
     def act(self, value: Any) -> str:
+        """Copy the source (a folder with its contents) to the destination, which goes on."""
         source, target, given = self._resolved(value)
         if os.path.isdir(source):
             shutil.copytree(source, target, dirs_exist_ok=self.flags["overwrite"])

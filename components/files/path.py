@@ -61,6 +61,7 @@ class Path(Transform):
     )
 
     def setup(self) -> None:
+        """Pick the path operation named in conf; an unknown one fails the process at once."""
         name = self.options({"operation": "parts"}, scalar="operation")["operation"]
         if name not in OPERATIONS:
             raise ValueError(

@@ -27,6 +27,7 @@ class ReadFile(Transform):
     ends_with_out = False  # what cannot be read still goes to `error`
 
     def transform(self, value: object) -> str:
+        """The file's whole text (UTF-8, undecodable bytes replaced); BadInput if unreadable."""
         path = file_path(value)
         try:
             with open(self.path(path), encoding="utf-8", errors="replace") as handle:

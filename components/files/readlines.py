@@ -36,6 +36,7 @@ class ReadLines(Transform):
     ends_with_out = False  # what cannot be read still goes to `error`
 
     def handle(self, value: object) -> None:
+        """Send the file's lines inside a bracket named by the path; BadInput if unreadable."""
         path = file_path(value)
         try:
             handle = open(self.path(path), encoding="utf-8", errors="replace")  # noqa: SIM115

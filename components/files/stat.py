@@ -29,6 +29,7 @@ class Stat(Transform):
     ends_with_out = False  # what cannot be examined still goes to `error`
 
     def transform(self, value: object) -> dict:
+        """The path's facts; a missing path is {path, exists: false}, not an error."""
         path = file_path(value)
         try:
             info = os.stat(self.path(path))

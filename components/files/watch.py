@@ -80,6 +80,7 @@ class Watch(Component):
             self.pump.stop()
 
     def run(self) -> None:
+        """Read the options, then send one IP per change until the event count or a stop."""
         options = self.options(
             {
                 "path": None,

@@ -32,6 +32,7 @@ class WriteFile(Transform):
     ends_with_out = False  # `out` only tells of writes: the writing goes on without a reader
 
     def setup(self) -> None:
+        """Read the target file's path from conf; without one the process fails at once."""
         path = self.options({"path": None}, "path", text=True)["path"]
         if not isinstance(path, str) or not path:
             raise ValueError(
@@ -40,6 +41,7 @@ class WriteFile(Transform):
         self.file = path
 
     def transform(self, value: Any) -> str:
+        """Replace the file's content through a temporary file; the path goes on."""
         path = self.file
         target = self.path(path)
         temporary = f"{target}.{os.getpid()}.tmp"

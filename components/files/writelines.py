@@ -29,6 +29,7 @@ class WriteLines(Component):
         OutPort("out", datatype="string", description="the path, once `in` has ended"))
 
     def run(self) -> None:
+        """Write each data IP of `in` as a line of the file from conf, then send its path."""
         conf = self.options({"path": None, "append": False}, "path", text=True)
         path = conf["path"]
         if not isinstance(path, str) or not path:

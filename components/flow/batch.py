@@ -26,13 +26,16 @@ class Batch(Aggregate):
     outports = OutPorts(OutPort("out", datatype="array", description="lists of up to N"))
 
     def setup(self) -> None:
+        """Read the batch size N from conf."""
         self.size = positive_int(self.options({"size": None}, scalar="size")["size"],
                                  f"{self.node_id}: size")
 
     def new_state(self) -> list:
+        """An empty batch."""
         return []
 
     def add(self, state: list, value: Any) -> list | None:
+        """Add the value; a batch that reaches N is sent and a new one started."""
         state.append(value)
         if len(state) >= self.size:
             batch = state[:]
@@ -41,6 +44,7 @@ class Batch(Aggregate):
         return None
 
     def finish(self, state: list, empty: bool) -> list:
+        """The last, partly filled batch, if it holds anything."""
         return [state] if state else []
 
 
@@ -58,12 +62,15 @@ class Collect(Aggregate):
     outports = OutPorts(OutPort("out", datatype="array", description="one list per substream"))
 
     def new_state(self) -> list:
+        """An empty list."""
         return []
 
     def add(self, state: list, value: Any) -> None:
+        """Add the value to the substream's list."""
         state.append(value)
 
     def finish(self, state: list, empty: bool) -> list:
+        """The substream's list, empty or not."""
         return [state]
 
 
@@ -116,19 +123,23 @@ class Sort(Aggregate):
     )
 
     def setup(self) -> None:
+        """Read the sort key expression and the direction from conf."""
         conf = self.options({"key": None, "reverse": False}, "key", text=True)
         self.key = None if conf["key"] is None else \
             compile_expression(conf["key"], self.node_id, "key")
         self.reverse = flag(conf["reverse"], "reverse")
 
     def new_state(self) -> list:
+        """An empty list of (key, value) pairs."""
         return []
 
     def add(self, state: list, value: Any) -> None:
+        """Keep the value with its sort key."""
         key = value if self.key is None else evaluate(self.key, value)
         state.append((_Key(key), value))
 
     def finish(self, state: list, empty: bool) -> list:
+        """The values sorted by key (stable: equal keys keep their order)."""
         state.sort(key=lambda pair: pair[0], reverse=self.reverse)
         return [value for _, value in state]
 
@@ -156,13 +167,16 @@ class Distinct(Aggregate):
     )
 
     def setup(self) -> None:
+        """Read the optional key expression from conf."""
         key = self.options({"key": None}, "key", text=True)["key"]
         self.key = None if key is None else compile_expression(key, self.node_id, "key")
 
     def new_state(self) -> set:
+        """The keys seen so far in this substream."""
         return set()
 
     def add(self, state: set, value: Any) -> list | None:
+        """The value if its key is new (unhashable keys compare as JSON)."""
         key = value if self.key is None else evaluate(self.key, value)
         try:
             marker: Any = ("h", key) if not isinstance(key, (dict, list)) else \
@@ -176,4 +190,5 @@ class Distinct(Aggregate):
         return [value]
 
     def finish(self, state: set, empty: bool) -> list:
+        """Nothing: each value went on as it first came."""
         return []

@@ -65,15 +65,18 @@ class CountBy(_KeyedMixin, Aggregate):
     inports, outports = _keyed_ports("count", "{key, top}", "{key: count}")
 
     def setup(self) -> None:
+        """Read the key and the optional `top` limit from conf."""
         super().setup()
         top = self.conf["top"]
         self.top = None if top is None else positive_int(top, f"{self.node_id}: top")
 
     def add(self, state: dict, value: Any) -> None:
+        """Count one more value under its key."""
         key = self.key_of(value)
         state[key] = state.get(key, 0) + 1
 
     def finish(self, state: dict, empty: bool) -> list:
+        """The counts by key, largest first, cut to `top` when it is set."""
         ranked = sorted(state.items(), key=lambda item: -item[1])  # stable: ties keep order
         return [dict(ranked[: self.top] if self.top else ranked)]
 
@@ -94,7 +97,9 @@ class GroupBy(_KeyedMixin, Aggregate):
     inports, outports = _keyed_ports("group", "{key}", "{key: [values]}")
 
     def add(self, state: dict, value: Any) -> None:
+        """File the value under its key."""
         state.setdefault(self.key_of(value), []).append(value)
 
     def finish(self, state: dict, empty: bool) -> list:
+        """The values by key, in the order keys first came."""
         return [state]

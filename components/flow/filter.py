@@ -43,6 +43,7 @@ class Filter(Transform):
     ends_with_out = False  # `rejected` and `error` may still be read
 
     def setup(self) -> None:
+        """Compile the expression; brackets also go to `rejected` when it is connected."""
         text = self.options({"expression": None}, "expression", text=True)["expression"]
         self.expression = compile_expression(text, self.node_id)
         self.rejected = self.outports["rejected"]
@@ -51,6 +52,7 @@ class Filter(Transform):
             self.bracket_targets.append(self.rejected)
 
     def handle(self, value: Any) -> None:
+        """Send the value on `out` if the expression holds, else on `rejected` if connected."""
         if truthy(evaluate(self.expression, value)):
             self.outports["out"].send_data(value)
         elif self.keep_rejected:
@@ -105,6 +107,7 @@ class Route(Transform):
     ends_with_out = False  # other slots, `unmatched` and `error` may still be read
 
     def setup(self) -> None:
+        """Compile the expression and routes; brackets go to every connected slot of `out`."""
         conf = self.options({"expression": None, "routes": None}, "expression", text=True)
         self.expression = compile_expression(conf["expression"], self.node_id)
         self.routes = self._routes(conf["routes"])
@@ -115,6 +118,7 @@ class Route(Transform):
             self.bracket_targets.append(self.unmatched)
 
     def handle(self, value: Any) -> None:
+        """Send the value to the slot its key names, else on `unmatched` if connected."""
         key = route_key(evaluate(self.expression, value))
         if self.routes is not None:
             key = self.routes.get(key) if key is not None else None

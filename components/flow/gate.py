@@ -24,6 +24,7 @@ class Gate(Component):
     outports = OutPorts(OutPort("out", description="the IPs that passed while open"))
 
     def run(self) -> None:
+        """Read the controls before `in`, so a change sent before an IP applies to it."""
         select = PortSelect(self.inports, ["open", "close", "in"])
         out = self.outports["out"]
         is_open = False

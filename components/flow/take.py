@@ -23,6 +23,7 @@ class Take(Component):
     outports = OutPorts(OutPort("out", description="the first N data IPs"))
 
     def run(self) -> None:
+        """Forward IPs until N data IPs went, then only the closes of brackets still open."""
         count = positive_int(self.options({"count": None}, scalar="count")["count"],
                              f"{self.node_id}: count", allow_zero=True)
         if count == 0:
@@ -66,6 +67,7 @@ class Skip(Component):
     outports = OutPorts(OutPort("out", description="the data IPs after the first N"))
 
     def run(self) -> None:
+        """Drop data IPs until N are gone, then forward everything; brackets always pass."""
         count = positive_int(self.options({"count": None}, scalar="count")["count"],
                              f"{self.node_id}: count", allow_zero=True)
         out = self.outports["out"]
@@ -89,11 +91,14 @@ class Last(Aggregate):
     outports = OutPorts(OutPort("out", description="the last value of each substream"))
 
     def new_state(self) -> list:
+        """No value yet."""
         return []
 
     def add(self, state: list, value: Any) -> None:
+        """Keep only the latest value."""
         state[:] = [value]
 
     def finish(self, state: list, empty: bool) -> list:
+        """The latest value, if the substream had one."""
         return state
 

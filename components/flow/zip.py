@@ -18,6 +18,7 @@ class Zip(Component):
     outports = OutPorts(OutPort("out", datatype="array", description="one list per round"))
 
     def run(self) -> None:
+        """Per data IP of the first slot, one of each other slot makes a list; until one ends."""
         port = self.inports["in"]
         slots = port.connected_slots()
         if not slots:
@@ -52,6 +53,7 @@ class Kick(Component):
     outports = OutPorts(OutPort("out", description="the packet, once per bang"))
 
     def run(self) -> None:
+        """Send the latest `data` (or conf's value) for each data IP of `in`; brackets pass."""
         value = self.conf()
         out = self.outports["out"]
         data_port = self.inports["data"]
@@ -88,6 +90,7 @@ class RemoveBrackets(Component):
     outports = OutPorts(OutPort("out", description="the data IPs only"))
 
     def run(self) -> None:
+        """Forward the data IPs of each batch of `in`, leaving out the brackets."""
         out = self.outports["out"]
         inport = self.inports["in"]
         while True:

@@ -50,6 +50,7 @@ class Select(Transform):
     )
 
     def setup(self) -> None:
+        """Load the html extra and compile the selector and output form from conf."""
         name = type(self).component_name or type(self).__name__
         self.soup = require_extra("bs4", "html", name, package="beautifulsoup4").BeautifulSoup
         soupsieve = require_extra("soupsieve", "html", name)
@@ -73,6 +74,7 @@ class Select(Transform):
             raise ValueError(f"{self.node_id}: output must be text, html or @NAME, not {output!r}")
 
     def handle(self, value: Any) -> bool:
+        """Send what the selector matched in a `select` bracket; False: nobody reads `out`."""
         if not isinstance(value, str):
             raise BadInput(f"html/Select wants HTML text, not {short(value)}")
         matches = self.selector.select(self.soup(value, "html.parser"))

@@ -109,6 +109,7 @@ class Request(Component):
             client.close()  # pooled connections go; requests in flight end by their timeout
 
     def run(self) -> None:
+        """Read the options, then request per data IP, `concurrency` at once, replies in order."""
         options = self.options({"timeout": 10, "concurrency": 4, "method": "GET",
                                 "headers": None, "status_errors": False})
         try:

@@ -54,6 +54,7 @@ class Answer:
         self.body = b""
 
     def set(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        """Give the request its answer and wake the thread that waits to write it."""
         self.status, self.headers, self.body = status, dict(headers), body
         self.done.set()
 
@@ -66,6 +67,7 @@ class Waiting:
         self._answers: dict[str, Answer] = {}
 
     def add(self) -> tuple[str, Answer]:
+        """Register a new request; its id (for Respond) and the answer to wait on."""
         answer = Answer()
         request_id = uuid.uuid4().hex
         with self._changed:
@@ -74,6 +76,7 @@ class Waiting:
         return request_id, answer
 
     def pop(self, request_id: Any) -> Answer | None:
+        """Take the request ``request_id`` out of waiting; None if unknown or answered."""
         if not isinstance(request_id, str):
             return None
         with self._changed:
@@ -359,10 +362,12 @@ class Server(Component):
         return str(options["host"]), port
 
     def matches(self, path: str) -> bool:
+        """Whether a request path falls under this server's path prefix."""
         return path == self.prefix or path.startswith(self.prefix + "/") or not self.prefix
 
     @staticmethod
     def decode(raw: bytes, content_type: str) -> Any:
+        """A request body as a value: JSON when the content type says so, else text."""
         text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
         media = content_type.split(";", 1)[0].strip().lower()
         if text and (media == "application/json" or media.endswith("+json")):
@@ -370,6 +375,7 @@ class Server(Component):
         return text
 
     def run(self) -> None:
+        """Send one object per request until the count or a stop; then refuse what still waits."""
         host, port = self._configure()
         try:
             self.httpd = _Server(self, (host, port))
@@ -449,6 +455,7 @@ class Respond(Component):
     )
 
     def run(self) -> None:
+        """Answer each request a data IP of `in` names; a malformed response is rejected."""
         for ip in self.inports["in"]:
             if not ip.is_data:
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 
 from flowpy import BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform, reject
 from flowpy.engine.ports import warn_renamed
-from flowpy_components._support.base import number
+from flowpy_components._support.base import number, shared_paragraph
 from flowpy_components._support.operand import MISSING, with_operand
 
 
@@ -107,37 +107,32 @@ _RULE = """The second operand comes from `operand`, where the latest value appli
     {message, input}, or fails the process when `error` is not connected. Brackets pass
     through. NoFlo's port names (in parentheses above) still work for a release, with a
     warning."""
+_ruled = shared_paragraph(_RULE)
 
 
+@_ruled
 class Add(_Binary, Component):
-    __doc__ = f"""Sends in + operand on `out` (augend + addend = sum) for each IP on `in`.
-
-    {_RULE}
-    """
+    """Sends in + operand on `out` (augend + addend = sum) for each IP on `in`."""
 
     icon = "plus"
     old_second, op = "addend", operator.add
     inports, outports = _ports("augend", "addend", "sum", "add to")
 
 
+@_ruled
 class Subtract(_Binary, Component):
-    __doc__ = f"""Sends in - operand on `out` (minuend - subtrahend = difference) for each IP on
-    `in`.
-
-    {_RULE}
-    """
+    """Sends in - operand on `out` (minuend - subtrahend = difference) for each IP on
+    `in`."""
 
     icon = "minus"
     old_second, op = "subtrahend", operator.sub
     inports, outports = _ports("minuend", "subtrahend", "difference", "subtract from")
 
 
+@_ruled
 class Multiply(_Binary, Component):
-    __doc__ = f"""Sends in * operand on `out` (multiplicand * multiplier = product) for each IP
-    on `in`.
-
-    {_RULE}
-    """
+    """Sends in * operand on `out` (multiplicand * multiplier = product) for each IP
+    on `in`."""
 
     icon = "times"
     old_second, op = "multiplier", operator.mul
@@ -151,12 +146,10 @@ def _divide(a: Any, b: Any) -> Any:
     return int(result) if isinstance(a, int) and isinstance(b, int) and a % b == 0 else result
 
 
+@_ruled
 class Divide(_Binary, Component):
-    __doc__ = f"""Sends in / operand on `out` (dividend / divisor = quotient) for each IP on
-    `in` (an int when both are ints and it divides evenly; a division by zero is bad input).
-
-    {_RULE}
-    """
+    """Sends in / operand on `out` (dividend / divisor = quotient) for each IP on
+    `in` (an int when both are ints and it divides evenly; a division by zero is bad input)."""
 
     icon = "percent"
     old_second, op = "divisor", staticmethod(_divide)
@@ -222,6 +215,7 @@ class Compare(Component):
     )
 
     def run(self) -> None:
+        """Read the operator, then send each number to `out` or `rejected`; brackets go to both."""
         conf = _constant(self, "comparison", {"operator": "=="})
         symbol = self.conf("operator", conf["operator"])
         test = OPERATORS.get(str(symbol).strip())
@@ -269,6 +263,7 @@ class Round(Transform):
     ends_with_out = False  # values that are not numbers still go to `error`
 
     def setup(self) -> None:
+        """Read the decimal places and the rounding mode from conf."""
         options = self.options({"places": 0, "mode": "round"}, scalar="places")
         places = options["places"]
         if isinstance(places, str) and places.strip().lstrip("-").isdigit():
@@ -281,6 +276,7 @@ class Round(Transform):
         self.places, self.mode = places, mode
 
     def transform(self, value: Any) -> int | float:
+        """The number rounded; BadInput for infinity, NaN or a non-number."""
         value = number(value, "Round input")
         if math.isinf(value) or math.isnan(value):
             raise BadInput(f"cannot round {value!r}")

@@ -7,16 +7,14 @@ from typing import Any
 from flowpy import IP, BadInput, Component, InPort, InPorts, OutPort, OutPorts, Transform
 from flowpy_components._support.base import flag, number, short
 
-from .arithmetic import _RULE, _Binary, _ports
+from .arithmetic import _Binary, _ports, _ruled
 
 
+@_ruled
 class Modulo(_Binary, Component):
-    __doc__ = f"""Sends in mod operand on `out` (the remainder of dividing by the operand) for
+    """Sends in mod operand on `out` (the remainder of dividing by the operand) for
     each IP on `in` (Python's %: the result has the sign of the divisor, so -7 mod 3 is 2, as a
-    clock counts).
-
-    {_RULE}
-    """
+    clock counts)."""
     old_second, op = None, operator.mod
     icon = "percent"
     inports, outports = _ports("dividend", "divisor", "remainder", "divide", aliased=False)
@@ -62,6 +60,7 @@ class Scale(Transform):
     )
 
     def setup(self) -> None:
+        """Read the from and to ranges (and clamp) from conf; an empty from range fails."""
         options = self.options({"from": None, "to": None, "clamp": False})
         self.low, high = _pair(options["from"], f"{self.node_id}: from")
         self.to_low, self.to_high = _pair(options["to"], f"{self.node_id}: to")
@@ -71,6 +70,7 @@ class Scale(Transform):
         self.clamp = flag(options["clamp"], f"{self.node_id}: clamp")
 
     def transform(self, value: Any) -> float:
+        """The number mapped linearly to the to range, clamped when asked."""
         result = self.to_low + (number(value) - self.low) * self.factor
         if self.clamp:
             low, high = sorted((self.to_low, self.to_high))
@@ -95,6 +95,7 @@ class Random(Component):
     outports = OutPorts(OutPort("out", datatype="number", description="random numbers"))
 
     def run(self) -> None:
+        """Read min, max, integer and seed, then send a random number per data IP."""
         options = self.options({"min": 0, "max": 1, "integer": False, "seed": None})
         try:
             low = number(options["min"], f"{self.node_id}: min")

@@ -27,4 +27,5 @@ class Publish(Component):
     )
 
     def run(self) -> None:
+        """Hand `in` to the shared broker publisher, which publishes until `in` ends."""
         run_publisher(self, "MQTT topic", "topic")

@@ -28,4 +28,5 @@ class Subscribe(Component):
     )
 
     def run(self) -> None:
+        """Hand the topic to the shared broker consumer until a stop or the broker ends it."""
         run_consumer(self, "MQTT topic", "topic")

@@ -48,7 +48,7 @@ def address(component: Component, defaults: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def encode(value: Any, framing: str) -> bytes:
+def _encode(value: Any, framing: str) -> bytes:
     text = render(value)
     return (text + "\n" if framing == "lines" else text).encode("utf-8")
 
@@ -112,6 +112,7 @@ class TcpClient(Component):
             self.pump.stop()
 
     def run(self) -> None:
+        """Connect, then write `in` and send what the server answers until either side ends."""
         options = address(self, {})
         framing = options["framing"]
         try:
@@ -139,7 +140,7 @@ class TcpClient(Component):
             _half_close(self.sock)  # nothing more to write; read on
         elif value.is_data:
             try:
-                self.sock.sendall(encode(value.data, framing))
+                self.sock.sendall(_encode(value.data, framing))
             except OSError as exc:
                 raise ValueError(f"{self.node_id}: cannot write: {exc.strerror or exc}") from None
         return True
@@ -197,6 +198,7 @@ class TcpServer(Component):
             self.pump.stop()
 
     def run(self) -> None:
+        """Listen and send what clients write until a stop or the connection count is met."""
         options = address(self, {"max_connections": 16, "connections": None})
         host, framing = options["host"], options["framing"]
         limit = positive_int(options["max_connections"], f"{self.node_id}: max_connections")
@@ -282,7 +284,7 @@ class TcpServer(Component):
                 continue
             try:
                 if "data" in value:
-                    sock.sendall(encode(value["data"], framing))
+                    sock.sendall(_encode(value["data"], framing))
             except OSError as exc:
                 reject(
                     self,

@@ -77,6 +77,7 @@ class UdpSend(Component):
     )
 
     def run(self) -> None:
+        """Send each data IP of `in` as one datagram to the configured address."""
         options = self.options({"host": "127.0.0.1", "port": None}, scalar="port")
         target = (options["host"], _port(self, options["port"]))
         if target[1] == 0:
@@ -153,6 +154,7 @@ class UdpReceive(Component):
                 pass  # an unconnected socket says ENOTCONN, and is woken all the same
 
     def run(self) -> None:
+        """Bind and send each datagram received, until a stop or the count is met."""
         options = self.options(
             {"host": "127.0.0.1", "port": None, "peer": False, "datagrams": None, "buffer": None},
             scalar="port",

@@ -73,6 +73,7 @@ class WebSocketClient(Component):
             self.pump.stop()
 
     def run(self) -> None:
+        """Connect, then send `in` as messages and what arrives on `out` until either ends."""
         options = self.options(
             {"url": None, "json": False, "headers": {}, "subprotocols": [], "messages": None},
             scalar="url",

@@ -40,6 +40,7 @@ class Get(Transform):
     ends_with_out = False  # `missed` and `error` may still be read
 
     def setup(self) -> None:
+        """Compile the expression; misses go to `missed` when it is connected."""
         text = self.options({"expression": None}, "expression", text=True)["expression"]
         self.expression = compile_expression(text, self.node_id)
         self.missed = self.outports["missed"]
@@ -48,6 +49,7 @@ class Get(Transform):
             self.bracket_targets.append(self.missed)
 
     def handle(self, value: Any) -> None:
+        """Send the result, or the value to `missed` when the expression finds nothing."""
         result: Any = evaluate(self.expression, value)
         if result is None and self.divert:
             self.missed.send_data(value)

@@ -30,6 +30,7 @@ class Keys(Transform):
     )
 
     def transform(self, value: Any) -> list:
+        """The object's keys; BadInput for anything else."""
         return list(_object(value, "Keys"))
 
 
@@ -49,6 +50,7 @@ class Values(Transform):
     )
 
     def transform(self, value: Any) -> list:
+        """The object's values; BadInput for anything else."""
         return list(_object(value, "Values").values())
 
 
@@ -69,6 +71,7 @@ class Size(Transform):
     )
 
     def transform(self, value: Any) -> int:
+        """The value's size; BadInput for a value that has none."""
         if isinstance(value, (Mapping, list, tuple, str)):
             return len(value)
         raise BadInput(f"Size wants an object, array or string, not {short(value)}")
@@ -96,6 +99,7 @@ class SplitArray(Component):
     )
 
     def run(self) -> None:
+        """Split each array into a bracketed stream; brackets pass, other values are rejected."""
         group = self.options({"group": "array"}, "group", text=True)["group"]
         if not isinstance(group, str):
             raise ValueError(f"{self.node_id}: group must be a string, not {group!r}")

@@ -51,12 +51,15 @@ class Merge(Aggregate):
     )
 
     def setup(self) -> None:
+        """Read the `deep` option: whether nested objects merge too."""
         self.deep = flag(self.options({"deep": True}, scalar="deep")["deep"], "deep")
 
     def new_state(self) -> dict:
+        """An empty object."""
         return {}
 
     def add(self, state: dict, value: Any) -> None:
+        """Merge the object into the result; BadInput for anything else."""
         if not isinstance(value, Mapping):
             raise BadInput(f"Merge wants objects, not {short(value)}")
         if self.deep:
@@ -65,6 +68,7 @@ class Merge(Aggregate):
             state.update(value)
 
     def finish(self, state: dict, empty: bool) -> list:
+        """The merged object."""
         return [state]
 
 
@@ -87,6 +91,7 @@ class Create(Component):
     outports = OutPorts(OutPort("out", datatype="object", description="the objects"))
 
     def run(self) -> None:
+        """Per data IP of the first slot, one of each other slot makes an object; until one ends."""
         names = self.conf(default=None)
         if names is not None and (not isinstance(names, list)
                                   or not all(isinstance(n, str) for n in names)):

@@ -34,6 +34,7 @@ class Set(Component):
     )
 
     def run(self) -> None:
+        """Read the key from conf, then set it on each object to the latest `value` (or conf's)."""
         conf = self.options({"key": None, "value": MISSING}, "key", text=True)
         key = conf["key"]
         if not isinstance(key, str) or not key:
@@ -74,6 +75,7 @@ class RemoveProperty(Transform):
     ends_with_out = False  # values that are not objects still go to `error`
 
     def setup(self) -> None:
+        """Read the key or keys to remove from conf."""
         keys: Any = self.options({"keys": None}, scalar="keys")["keys"]
         if isinstance(keys, str):
             keys = [keys]
@@ -82,6 +84,7 @@ class RemoveProperty(Transform):
         self.drop = set(keys)
 
     def transform(self, value: Any) -> dict:
+        """A copy of the object without those keys; BadInput for anything else."""
         if not isinstance(value, Mapping):
             raise BadInput(f"RemoveProperty wants an object, not {short(value)}")
         return {k: v for k, v in value.items() if k not in self.drop}

@@ -36,9 +36,11 @@ class Base64Encode(Transform):
     )
 
     def setup(self) -> None:
+        """Choose the URL-safe alphabet when conf asks for it."""
         self.encode = base64.urlsafe_b64encode if _urlsafe(self) else base64.b64encode
 
     def transform(self, value: Any) -> str:
+        """The base64 text of the string; BadInput for anything else."""
         if not isinstance(value, str):
             raise BadInput(f"Base64Encode wants a string, not {short(value)}")
         return self.encode(value.encode("utf-8")).decode("ascii")
@@ -68,9 +70,11 @@ class Base64Decode(Transform):
     )
 
     def setup(self) -> None:
+        """Choose the URL-safe alphabet when conf asks for it."""
         self.altchars = b"-_" if _urlsafe(self) else None
 
     def transform(self, value: Any) -> str:
+        """The decoded text (whitespace ignored, padding optional); BadInput if invalid."""
         if not isinstance(value, str):
             raise BadInput(f"Base64Decode wants a string, not {short(value)}")
         text = "".join(value.split())

@@ -34,6 +34,7 @@ class Upper(Transform):
     inports, outports = _ports("string", "the strings, upper-cased")
 
     def transform(self, value: Any) -> str:
+        """The string upper-cased; BadInput for anything else."""
         return _text(value, "Upper").upper()
 
 
@@ -48,6 +49,7 @@ class Lower(Transform):
     inports, outports = _ports("string", "the strings, lower-cased")
 
     def transform(self, value: Any) -> str:
+        """The string lower-cased; BadInput for anything else."""
         return _text(value, "Lower").lower()
 
 
@@ -62,6 +64,7 @@ class Trim(Transform):
     inports, outports = _ports("string", "the strings, without surrounding whitespace")
 
     def transform(self, value: Any) -> str:
+        """The string without leading and trailing whitespace; BadInput for anything else."""
         return _text(value, "Trim").strip()
 
 
@@ -76,4 +79,5 @@ class Length(Transform):
     inports, outports = _ports("int", "the number of characters of each string")
 
     def transform(self, value: Any) -> int:
+        """The string's length in characters; BadInput for anything else."""
         return len(_text(value, "Length"))

@@ -24,6 +24,7 @@ class ParseJson(Transform):
     )
 
     def transform(self, value: Any) -> Any:
+        """The value the JSON text holds; BadInput for anything that is not JSON text."""
         if not isinstance(value, (str, bytes)):
             raise BadInput(f"ParseJson wants JSON text, not {short(value)}")
         try:
@@ -52,6 +53,7 @@ class Stringify(Transform):
     )
 
     def setup(self) -> None:
+        """Read the indent and sort_keys options; compact separators without an indent."""
         options = self.options({"indent": None, "sort_keys": False}, scalar="indent")
         indent = options["indent"]
         if indent is not None and (isinstance(indent, bool) or not isinstance(indent, int)):
@@ -64,6 +66,7 @@ class Stringify(Transform):
         self.separators = (",", ":") if indent is None else None
 
     def transform(self, value: Any) -> str:
+        """The value as JSON text; BadInput for what JSON cannot hold (NaN, objects)."""
         try:
             return json.dumps(value, indent=self.indent, sort_keys=self.sort_keys,
                               separators=self.separators, ensure_ascii=False, allow_nan=False)

@@ -27,9 +27,11 @@ class ParseNumber(Transform):
     )
 
     def setup(self) -> None:
+        """Read the `int` option: whether every number is cut to an int."""
         self.as_int = self.options({"int": False}, scalar="int")["int"] in (True, "true")
 
     def transform(self, value: Any) -> int | float:
+        """The number the value holds; BadInput for anything else."""
         result = number(value, "ParseNumber input")
         if isinstance(result, float) and result != result:  # NaN: not a number after all
             raise BadInput(f"not a number: {short(value)}")

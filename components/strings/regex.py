@@ -68,6 +68,7 @@ class Regex(Component):
     )
 
     def run(self) -> None:
+        """Compile the pattern and pick the mode from conf, then apply it to each string."""
         options = self.options(
             {"pattern": None, "mode": "extract", "ignorecase": False}, "pattern", text=True
         )

@@ -28,6 +28,7 @@ class Replace(Transform):
     )
 
     def setup(self) -> None:
+        """Compile the pattern and read replacement, count and case from conf."""
         options = self.options({"pattern": None, "replacement": "", "count": 0,
                                 "ignorecase": False})
         pattern, replacement = options["pattern"], options["replacement"]
@@ -49,6 +50,7 @@ class Replace(Transform):
         self.count = options["count"]
 
     def transform(self, value: Any) -> str:
+        """The string with its matches replaced; BadInput for a non-string or bad group."""
         if not isinstance(value, str):
             raise BadInput(f"Replace wants a string, not {short(value)}")
         try:

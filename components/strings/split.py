@@ -28,6 +28,7 @@ class SplitStr(Component):
     )
 
     def run(self) -> None:
+        """Read separator and bracket group from conf, then send each string's parts."""
         conf = self.options({"separator": "\n", "group": "split"}, "separator", text=True)
         separator, group = conf["separator"], conf["group"]
         if not isinstance(separator, str) or not separator:
@@ -66,17 +67,21 @@ class Join(Aggregate):
         OutPort("out", datatype="string", description="one string per substream"))
 
     def setup(self) -> None:
+        """Read the separator from conf."""
         self.separator = self.options({"separator": ","}, "separator", text=True)["separator"]
         if not isinstance(self.separator, str):
             raise ValueError(f"{self.node_id}: separator must be a string, "
                              f"not {self.separator!r}")
 
     def new_state(self) -> list[str]:
+        """An empty list of parts."""
         return []
 
     def add(self, state: list[str], value: Any) -> None:
+        """Add the value, as text, to the parts."""
         state.append(render(value))
 
     def finish(self, state: list[str], empty: bool) -> list[str]:
+        """The parts joined by the separator."""
         return [self.separator.join(state)]
 

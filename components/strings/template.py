@@ -69,6 +69,7 @@ class Template(Transform):
     )
 
     def setup(self) -> None:
+        """Read and check the template from conf; a malformed one fails at once."""
         template = self.options({"template": None}, "template", text=True)["template"]
         if not isinstance(template, str):
             raise ValueError(f"{self.node_id}: conf needs a template string, got {template!r}")
@@ -80,6 +81,7 @@ class Template(Transform):
         self.template = template
 
     def transform(self, value: Any) -> str:
+        """The template filled from the object; BadInput for a missing field or non-object."""
         if not isinstance(value, Mapping):
             raise BadInput(f"Template wants an object, not {short(value)}")
         try:

@@ -28,6 +28,7 @@ class Delay(Component):
     outports = OutPorts(OutPort("out", description="the same IPs, delayed"))
 
     def run(self) -> None:
+        """Forward each IP, data IPs after the delay (a stop cuts the wait short)."""
         delay = seconds(self.options({"ms": None}, scalar="ms")["ms"], f"{self.node_id}: ms")
         out = self.outports["out"]
         for ip in self.inports["in"]:
@@ -55,6 +56,7 @@ class Interval(Component):
     outports = OutPorts(OutPort("out", datatype="int", description="0, 1, 2, ..."))
 
     def run(self) -> None:
+        """Send the counter every period until the count is met, an IP on `stop`, or a stop."""
         options = self.options({"ms": None, "count": None, "start": 0}, scalar="ms")
         period = seconds(options["ms"], f"{self.node_id}: ms")
         if period <= 0:
@@ -110,6 +112,7 @@ class Throttle(Component):
     outports = OutPorts(OutPort("out", description="the same IPs, paced"))
 
     def run(self) -> None:
+        """Forward data IPs at least 1/rate seconds apart; brackets pass at once."""
         rate = self.options({"rate": None}, scalar="rate")["rate"]
         try:
             rate = number(rate, f"{self.node_id}: rate")
@@ -147,6 +150,7 @@ class Debounce(Component):
     outports = OutPorts(OutPort("out", description="the last IP of each burst"))
 
     def run(self) -> None:
+        """Hold the latest data IP and send it once `in` has been quiet for the interval."""
         quiet = seconds(self.options({"ms": None}, scalar="ms")["ms"], f"{self.node_id}: ms")
         inport, out = self.inports["in"], self.outports["out"]
         pending: Any = None

@@ -26,6 +26,7 @@ class Timestamp(Transform):
     )
 
     def setup(self) -> None:
+        """Read the key to set and whether the time is local from conf."""
         conf = self.options({"key": "timestamp", "local": False}, "key", text=True)
         key = conf["key"]
         if not isinstance(key, str) or not key:
@@ -33,6 +34,7 @@ class Timestamp(Transform):
         self.key, self.local = key, conf["local"] in (True, "true")
 
     def transform(self, value: Any) -> dict:
+        """The object with the current time under the key (a non-object is wrapped)."""
         now = datetime.now().astimezone() if self.local else datetime.now(UTC)
         stamp = now.isoformat()
         if isinstance(value, Mapping):

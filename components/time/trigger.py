@@ -35,6 +35,7 @@ class Trigger(Component):
     outports = OutPorts(OutPort("out", description="the triggering IP, then the then value"))
 
     def run(self) -> None:
+        """Send a data IP, drop the next until the delay ends, then send `then`; `reset` cancels."""
         options = self.options({"ms": None, "then": _NOTHING, "extend": False}, scalar="ms")
         delay = seconds(options["ms"], f"{self.node_id}: ms")
         extend = flag(options["extend"], f"{self.node_id}: extend")

@@ -75,12 +75,14 @@ class Parse(Transform):
     )
 
     def setup(self) -> None:
+        """Load defusedxml (the safe parser) and read the `strip` option."""
         self.fromstring, self.refused = _defusedxml(self)
         self.strip = flag(
             self.options({"strip": True}, scalar="strip")["strip"], f"{self.node_id}: strip"
         )
 
     def transform(self, value: Any) -> Any:
+        """The XML text as a JSON-like value; BadInput for text that is not well-formed."""
         if not isinstance(value, str):
             raise BadInput(f"xml/Parse wants XML text, not {short(value)}")
         try:
@@ -160,6 +162,7 @@ class Format(Transform):
     )
 
     def setup(self) -> None:
+        """Read the indent and declaration options."""
         options = self.options({"indent": None, "declaration": False})
         indent = options["indent"]
         what = f"{self.node_id}: indent"
@@ -167,6 +170,7 @@ class Format(Transform):
         self.declaration = flag(options["declaration"], f"{self.node_id}: declaration")
 
     def transform(self, value: Any) -> str:
+        """The value as XML text; BadInput for anything but one root element."""
         if not isinstance(value, dict) or len(value) != 1:
             raise BadInput(f"xml/Format wants an object with one key, the root, not {short(value)}")
         [(tag, content)] = value.items()

@@ -72,6 +72,7 @@ class Parse(Component):
     )
 
     def run(self) -> None:
+        """Load PyYAML and read `all`, then parse each text: one value, or all documents."""
         self.yaml = _pyyaml(self)
         every = flag(self.options({"all": False}, scalar="all")["all"], f"{self.node_id}: all")
         out = self.outports["out"]
@@ -127,12 +128,14 @@ class Format(Transform):
     )
 
     def setup(self) -> None:
+        """Load PyYAML and read the indent and sort_keys options."""
         self.yaml = _pyyaml(self)
         options = self.options({"indent": 2, "sort_keys": False}, scalar="indent")
         self.indent = positive_int(options["indent"], f"{self.node_id}: indent")
         self.sort_keys = flag(options["sort_keys"], f"{self.node_id}: sort_keys")
 
     def transform(self, value: Any) -> str:
+        """The value as one YAML document; BadInput for what safe dumping cannot hold."""
         try:
             text: str = self.yaml.safe_dump(
                 value,

@@ -33,6 +33,7 @@ class ProcessContext:
     base_dir: str | None = None
 
     def console(self, node_id: str, text: str) -> None:
+        """Print a process's console output on stdout; the protocol runtime overrides it."""
         print(text, flush=True)
 
 
@@ -212,6 +213,7 @@ class Component:
         return max(0.0, min(wanted, left))
 
     def run(self) -> None:
+        """The process body, run in the process's own thread; every component overrides it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement run()")
 
     def console(self, text: str) -> None:
@@ -233,6 +235,7 @@ class Component:
     # -- metadata ------------------------------------------------------------------------
     @classmethod
     def port_specs(cls, direction: str) -> dict[str, _ports.PortSpec]:
+        """The declared ports of ``direction`` ("in" or "out") by name, for wiring and describe."""
         declared = cls.inports if direction == "in" else cls.outports
         return {spec.name: spec for spec in declared.specs}
 

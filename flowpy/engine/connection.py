@@ -95,6 +95,7 @@ class Selector:
         self._wakeup.acquire()
 
     def poke(self) -> None:
+        """Wake the reader: a connection became non-empty or closed."""
         with self._lock:
             self.generation += 1
             if self.waiting:
@@ -223,6 +224,7 @@ class Connection:
 
     @property
     def reader_gone(self) -> bool:
+        """True once the reader was removed: later sends are discarded and counted."""
         return self._reader_gone
 
     def preload(self, items: Iterable[Any]) -> None:

@@ -193,6 +193,7 @@ class Intensity:
         self._lock = threading.Lock()
 
     def allow(self, policy: ErrorPolicy) -> bool:
+        """Count one restart now; False if that would exceed the policy's intensity."""
         now = time.monotonic()
         with self._lock:
             while self._times and now - self._times[0] > policy.restart_within:

@@ -17,59 +17,85 @@ class PortRefLike(Protocol):
     """One end of an edge or IIP: a node and a port (``index`` is optional)."""
 
     @property
-    def node(self) -> str: ...
+    def node(self) -> str:
+        """The id of the process at this end."""
+
     @property
-    def port(self) -> str: ...
+    def port(self) -> str:
+        """The name of the port at this end."""
 
 
 class NodeLike(Protocol):
     """A process of the graph and the component it runs."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """The process's id, unique within its graph."""
+
     @property
-    def component(self) -> str: ...
+    def component(self) -> str:
+        """The name the component is registered under."""
 
 
 class EdgeLike(Protocol):
     """A connection from an outport to an inport."""
 
     @property
-    def src(self) -> PortRefLike: ...
+    def src(self) -> PortRefLike:
+        """The outport the edge starts at."""
+
     @property
-    def tgt(self) -> PortRefLike: ...
+    def tgt(self) -> PortRefLike:
+        """The inport the edge ends at."""
 
 
 class InitialLike(Protocol):
     """An initial information packet and the inport it goes to."""
 
     @property
-    def data(self) -> Any: ...
+    def data(self) -> Any:
+        """The IIP's payload."""
+
     @property
-    def tgt(self) -> PortRefLike: ...
+    def tgt(self) -> PortRefLike:
+        """The inport the IIP is delivered to."""
 
 
 class ExportLike(Protocol):
     """An exported port: the inner process and port it stands for."""
 
     @property
-    def process(self) -> str: ...
+    def process(self) -> str:
+        """The inner process the exported port belongs to."""
+
     @property
-    def port(self) -> str: ...
+    def port(self) -> str:
+        """The inner port the exported port stands for."""
 
 
 class GraphLike(Protocol):
     """A graph as the engine reads it: a name, nodes, edges, IIPs and exported ports."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The graph's name: the network's and, flattened, its processes' prefix."""
+
     @property
-    def nodes(self) -> Mapping[str, NodeLike]: ...
+    def nodes(self) -> Mapping[str, NodeLike]:
+        """The processes by id."""
+
     @property
-    def edges(self) -> Iterable[EdgeLike]: ...
+    def edges(self) -> Iterable[EdgeLike]:
+        """The connections between processes."""
+
     @property
-    def initials(self) -> Iterable[InitialLike]: ...
+    def initials(self) -> Iterable[InitialLike]:
+        """The initial information packets."""
+
     @property
-    def inports(self) -> Mapping[str, ExportLike]: ...
+    def inports(self) -> Mapping[str, ExportLike]:
+        """The exported inports by public name."""
+
     @property
-    def outports(self) -> Mapping[str, ExportLike]: ...
+    def outports(self) -> Mapping[str, ExportLike]:
+        """The exported outports by public name."""

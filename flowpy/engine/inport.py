@@ -89,6 +89,7 @@ class InputPort(DeprecatedReaders):
     # -- structure -----------------------------------------------------------------------
     @property
     def is_connected(self) -> bool:
+        """True when at least one edge or IIP feeds this port."""
         return bool(self._slots)
 
     def connected_slots(self) -> list[Index]:

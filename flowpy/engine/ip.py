@@ -41,26 +41,32 @@ class IP:
 
     @classmethod
     def make_data(cls, value: Any) -> IP:
+        """A data IP carrying ``value``."""
         return cls(DATA, value)
 
     @classmethod
     def open(cls, group: Any = None) -> IP:
+        """An open-bracket IP starting a substream (``group`` names it, optionally)."""
         return cls(OPEN, group)
 
     @classmethod
     def close(cls, group: Any = None) -> IP:
+        """A close-bracket IP ending the substream ``open`` started."""
         return cls(CLOSE, group)
 
     @property
     def is_data(self) -> bool:
+        """True for a data IP (not a bracket)."""
         return self.kind is DATA
 
     @property
     def is_open(self) -> bool:
+        """True for an open bracket."""
         return self.kind is OPEN
 
     @property
     def is_close(self) -> bool:
+        """True for a close bracket."""
         return self.kind is CLOSE
 
     def __eq__(self, other: object) -> bool:

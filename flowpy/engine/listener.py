@@ -30,9 +30,11 @@ class NetworkListener(Protocol):
     """
 
     def started(self, network: Any) -> None:
+        """The network's processes have been started."""
         return None
 
     def stopping(self, network: Any) -> None:
+        """A stop has begun: wake anything blocked in ``outport_ip``."""
         return None
 
     def port_event(self, network: Any, direction: str, port: str, event: str) -> None:
@@ -40,6 +42,7 @@ class NetworkListener(Protocol):
         return None
 
     def outport_ip(self, network: Any, port: str, ip: IP) -> None:
+        """One IP left the exported outport ``port``; may block for back-pressure."""
         return None
 
     def outport_ips(self, network: Any, port: str, ips: list[IP]) -> int | None:
@@ -58,9 +61,11 @@ class NetworkListener(Protocol):
         self.process_error(network, failure.node, failure.line(), failure.traceback)
 
     def process_error(self, network: Any, node: str, message: str, tb: str) -> None:
+        """Process ``node`` failed with ``message``; ``tb`` is its traceback."""
         return None
 
     def output(self, network: Any, node: str, text: str) -> None:
+        """Console output ``text`` of process ``node``."""
         return None
 
     def discarded(self, network: Any, count: int, drained: bool) -> bool | None:
@@ -76,9 +81,11 @@ class NetworkListener(Protocol):
         return None
 
     def finished(self, network: Any) -> None:
+        """Every process has ended by itself (the graph ran to completion)."""
         return None
 
     def stopped(self, network: Any) -> None:
+        """The network has stopped and joined its threads."""
         return None
 
 

@@ -62,16 +62,20 @@ class EditedNetwork(Protocol):
     """What a live edit needs of the running network besides its structure (the Network)."""
 
     @property
-    def graph(self) -> Any: ...
+    def graph(self) -> Any:
+        """The graph the network runs and edits follow."""
 
     @property
-    def registry(self) -> Any: ...
+    def registry(self) -> Any:
+        """The registry new processes' components come from."""
 
     @property
-    def started(self) -> bool: ...
+    def started(self) -> bool:
+        """True while the network runs: edits apply to it only then."""
 
     @property
-    def structure(self) -> Topology: ...
+    def structure(self) -> Topology:
+        """The wired processes and connections the edits change."""
 
     def spawn(
         self,
@@ -79,15 +83,20 @@ class EditedNetwork(Protocol):
         cls: type[Component],
         inports: dict[str, InputPort],
         outports: dict[str, OutputPort],
-    ) -> Process: ...
+    ) -> Process:
+        """Make a process an edit added, count it as running and add it (the caller starts it)."""
 
-    def expect_outports(self) -> None: ...
+    def expect_outports(self) -> None:
+        """An outport was exported: the outport handler must flush it before the network ends."""
 
-    def retire(self, thread: threading.Thread) -> None: ...
+    def retire(self, thread: threading.Thread) -> None:
+        """Hand the thread of a removed process to the stop, which joins it."""
 
-    def announce_port(self, direction: str, public: str, event: str) -> None: ...
+    def announce_port(self, direction: str, public: str, event: str) -> None:
+        """Tell the listeners an exported port ``public`` appeared or went (``event``)."""
 
-    def report_discarded(self, count: int, why: str) -> None: ...
+    def report_discarded(self, count: int, why: str) -> None:
+        """Count and report ``count`` IPs an edit discarded, saying ``why``."""
 
 
 # -- checking -------------------------------------------------------------------------------

@@ -1,30 +1,13 @@
 """One running graph: process threads, connections, IIPs and the graph-port handler threads.
 
-``start()`` validates the whole graph before anything runs, wires every connection, loads
-the IIPs, tells listeners the network has started and every exported port is connected, and
-only then starts the threads, so no IP is lost at start and no listener sees data before the
-``connect``. Exported ports are served by two pseudo-processes, ``{graph}-IN`` and
-``{graph}-OUT`` (as in flowd), which are wired by the same loop as ordinary edges.
-
-Completion is detected when the last process thread (and the outport handler) ends, with no
-polling.
-
-``stop()`` drains by default, so nothing a client was told was accepted is lost: it refuses new
-input at once (inport requests are answered "stopping"), lets the inport handler put in what
-it had already taken, ends the exported inports' streams, and waits until everything
-downstream of them has settled (every connection there empty and every process there ended
-or waiting for input, the outport handler included) or the drain deadline passes. Processes
-not fed by an exported inport hold nothing a client handed in, so they do not delay a stop.
-Then it aborts every connection so blocked threads wake up, joins everything with a bounded
-timeout, and reports how many IPs were still inside and discarded: in connections, in a
-process's hands (a send the stop refused, a batch its inport iteration had taken), and in
-the outport handler's hands (what a listener could not hand on). ``stop(drain=False)``
-skips the drain (a runaway graph), and :meth:`Network.cut_drain` ends one in progress.
-
-The network owns the lifecycle and the threads; what runs and how it is connected is its
-:attr:`Network.structure`, a :class:`~flowpy.engine.topology.Topology`, which live edits
-(:mod:`~flowpy.engine.live`) and the drain (:mod:`~flowpy.engine.drain`) change or read
-through public operations only.
+``start()`` validates and wires the whole graph, loads the IIPs and tells the listeners
+(started, every exported port connected) before any thread runs, so no IP is lost at start and
+no listener sees data before the ``connect``. Completion is the last thread's end, never
+polled. ``stop()`` drains unless told not to, then aborts every connection, joins every thread
+within its timeout and reports what it discarded. What runs is :attr:`Network.structure` (a
+:class:`~flowpy.engine.topology.Topology`), which live edits and the drain change or read
+through public operations only. docs/architecture.md has the rest ("The graph port handlers",
+"Stopping: the drain").
 """
 
 from __future__ import annotations
@@ -110,18 +93,22 @@ class Network:
     # -- public state --------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The graph's name, which names the network in logs and replies."""
         return self.graph.name
 
     @property
     def uptime(self) -> float:
+        """Seconds since the start; 0.0 when not running."""
         return time.monotonic() - self.started_at if self.started else 0.0
 
     @property
     def exported_inports(self) -> list[str]:
+        """The public names of the exported inports, as wired."""
         return list(self.structure.plan.exported_in)
 
     @property
     def exported_outports(self) -> list[str]:
+        """The public names of the exported outports, as wired."""
         return list(self.structure.plan.exported_out)
 
     @property
@@ -147,9 +134,11 @@ class Network:
         raise KeyError(f"no process {node_id!r} in network {self.name!r}")
 
     def add_listener(self, listener: NetworkListener) -> None:
+        """Have ``listener`` told of this network's events from now on."""
         self._listeners.append(checked_listener(listener))
 
     def remove_listener(self, listener: NetworkListener) -> None:
+        """Stop telling ``listener``; a listener not added is ignored."""
         if listener in self._listeners:
             self._listeners.remove(listener)
 
@@ -159,6 +148,7 @@ class Network:
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> None:
+        """Wire the graph and start every process; NetworkError if it is already started."""
         with self._state:
             if self.started:
                 raise NetworkError(f"network {self.name!r} is already started")

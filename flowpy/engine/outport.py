@@ -112,9 +112,11 @@ class OutputPort(DeprecatedSenders):
 
     @property
     def is_connected(self) -> bool:
+        """True when at least one connection is attached to this port."""
         return any(self._slots.values())
 
     def connected_slots(self) -> list[Index]:
+        """Indexes of an addressable port that have a connection, in a stable order."""
         return sorted((s for s, c in self._slots.items() if s is not None and c), key=slot_order)
 
     def __getitem__(self, index: Index) -> OutputPort:
@@ -218,6 +220,7 @@ class OutputPort(DeprecatedSenders):
 
     @property
     def closed(self) -> bool:
+        """True once every slot of this port (or this slot) has been closed."""
         if self._slot is None and _WHOLE_PORT in self._closed_slots:
             return True
         slots = [self._slot] if self._slot is not None else list(self._slots)

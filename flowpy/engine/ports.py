@@ -94,9 +94,11 @@ class PortMap(Generic[P]):
         return [spec.name for spec in self.specs] if self._ports is None else list(self._ports)
 
     def values(self) -> Iterable[P]:
+        """The ports of the process, in declaration order."""
         return (self._ports or {}).values()
 
     def items(self) -> Iterable[tuple[str, P]]:
+        """(name, port) pairs of the process, in declaration order."""
         return (self._ports or {}).items()
 
     def __repr__(self) -> str:

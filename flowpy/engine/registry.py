@@ -55,6 +55,7 @@ class Registry:
             self.discover()
 
     def discover(self) -> None:
+        """Note the library package and every entry-point library, to load on first use."""
         self._scan_package(LIBRARY_PACKAGE)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             self._note(_prefix(ep.name) or ep.name, partial(self._load_entry, ep))
@@ -157,6 +158,7 @@ class Registry:
             cls.component_name = name
 
     def unregister(self, name: str) -> None:
+        """Forget the class registered as ``name`` (a removed subgraph or source)."""
         self._load(_prefix(name))
         with self._lock:
             self._classes.pop(name, None)
@@ -194,14 +196,17 @@ class Registry:
             return name in self._classes
 
     def names(self) -> list[str]:
+        """Every registered name, sorted; loads every library first."""
         self._load_all()
         with self._lock:
             return sorted(self._classes)
 
     def describe(self, name: str) -> dict[str, Any]:
+        """The component:component payload describing ``name``."""
         return self.get(name).describe(name)
 
     def describe_all(self) -> list[dict[str, Any]]:
+        """The component:component payloads of every registered component."""
         return [self.describe(name) for name in self.names()]
 
 

@@ -85,6 +85,7 @@ class Transform(Component):
         return self.outports["out"].send(raw_value(self.transform(value)))
 
     def run(self) -> None:
+        """Read ``in`` to the end, sending each payload's result on ``out`` and brackets along."""
         out = self.outports["out"]
         self.bracket_targets: list[OutputPort] = [out]
         self.setup()
@@ -157,6 +158,7 @@ class Aggregate(Component):
         raise NotImplementedError
 
     def run(self) -> None:
+        """Read ``in`` to the end, reducing each substream and sending its result in place."""
         self.setup()
         out = self.outports["out"]
         top = _Level(self.new_state())

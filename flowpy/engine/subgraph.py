@@ -26,11 +26,13 @@ class SubgraphComponent(Component):
 
     @classmethod
     def port_specs(cls, direction: str) -> dict[str, PortSpec]:
+        """The graph's exported ports as port specs, so the subgraph looks like any component."""
         exports = cls.graph.inports if direction == "in" else cls.graph.outports
         return {str(name).lower(): PortSpec(str(name)) for name in exports}
 
     @classmethod
     def describe(cls, name: str | None = None) -> dict[str, Any]:
+        """The component:component payload of the subgraph, its ports the graph's exports."""
         graph = cls.graph
         props = getattr(graph, "properties", {}) or {}
         info: dict[str, Any] = {
@@ -45,6 +47,7 @@ class SubgraphComponent(Component):
         return info
 
     def run(self) -> None:  # pragma: no cover - flatten() never lets a subgraph node run
+        """Never called: a subgraph is flattened into its processes before anything runs."""
         raise NetworkError("a subgraph is wired inline and never runs as a process")
 
 
@@ -58,11 +61,13 @@ def subgraph_class(name: str, graph: GraphLike) -> type[SubgraphComponent]:
 
 
 def is_subgraph(cls: Any) -> TypeGuard[type[SubgraphComponent]]:
+    """True if ``cls`` is a subgraph component class (which flattens instead of running)."""
     return isinstance(cls, type) and issubclass(cls, SubgraphComponent)
 
 
 @dataclass(frozen=True)
 class Ref:
+    """A port of a flattened graph's process: node id, port and index (None if not addressed)."""
     node: str
     port: str
     index: Any = None

@@ -35,18 +35,22 @@ class TapConnection:
                 log.exception("edge tap callback failed")
 
     def send(self, ip: Any, on_queued: Callable[[], Any] | None = None) -> bool:
+        """Show ``ip`` to the callbacks, then send it on the tapped connection."""
         self._observe(ip)
         return self.inner.send(ip, on_queued)
 
     def send_many(self, batch: Iterable[Any]) -> bool:
+        """Show each IP of ``batch`` to the callbacks, then send them on together."""
         batch = list(batch)
         for ip in batch:
             self._observe(ip)
         return self.inner.send_many(batch)
 
     def close_writer(self) -> None:
+        """The sender is done: close the tapped connection's writer side."""
         self.inner.close_writer()
 
     @property
     def dropped(self) -> int:
+        """How many IPs the tapped connection discarded instead of delivering."""
         return self.inner.dropped

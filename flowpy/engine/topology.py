@@ -87,9 +87,11 @@ class Topology:
 
     # -- reading ---------------------------------------------------------------------------
     def process(self, node: str) -> Process | None:
+        """The running process ``node``, or None."""
         return next((p for p in self.processes if p.node_id == node), None)
 
     def class_of(self, node: str) -> type[Component] | None:
+        """The component class wired for ``node``, or None if it is not in the plan."""
         return self.plan.classes.get(node)
 
     def is_flattened(self, node: str) -> bool:
@@ -118,6 +120,7 @@ class Topology:
         return proc.component.outports[slot[1]]
 
     def inport_of(self, slot: Slot) -> InputPort:
+        """The inport a slot names; NetworkError if its process is not running."""
         proc = self.process(slot[0])
         if proc is None or proc.component is None:
             raise NetworkError(f"node {slot[0]!r} is not running")
@@ -198,6 +201,7 @@ class Topology:
 
     # -- processes -------------------------------------------------------------------------
     def add_process(self, proc: Process, cls: type[Component]) -> None:
+        """Add a spawned process and its class to the running structure."""
         self.plan.classes[proc.node_id] = cls
         self.processes = [*self.processes, proc]
 
@@ -315,12 +319,14 @@ class Topology:
 
     # -- exported ports --------------------------------------------------------------------
     def export_inport(self, public: str, tgt: Slot) -> None:
+        """Export inport ``public``: the inport handler gets a port wired to ``tgt``."""
         port = OutputPort(PortSpec(str(public)), {None: []})
         self.in_ports = {**self.in_ports, public: port}
         self.plan.exported_in[public] = tgt
         self.connect((IN_HANDLER, "port", public), tgt)
 
     def unexport_inport(self, public: str) -> None:
+        """Take back exported inport ``public`` and its edge into the graph."""
         tgt = self.plan.exported_in.pop(public, None)
         port = self.in_ports.get(public)
         self.in_ports = {k: v for k, v in self.in_ports.items() if k != public}
@@ -332,6 +338,7 @@ class Topology:
             conn.detach_writer()
 
     def rename_inport(self, old: str, new: str) -> bool:
+        """Rename exported inport ``old`` to ``new``; False if there is none."""
         if old not in self.in_ports:
             return False
         self.in_ports = {(new if k == old else k): v for k, v in self.in_ports.items()}
@@ -341,11 +348,13 @@ class Topology:
         return True
 
     def export_outport(self, public: str, src: Slot) -> None:
+        """Export outport ``public``: ``src`` is wired to the outport handler."""
         self.plan.exported_out[public] = src
         self.out_names[public] = public
         self.connect(src, (OUT_HANDLER, "port", public))
 
     def unexport_outport(self, public: str) -> None:
+        """Take back exported outport ``public``, closing its edge to the outport handler."""
         src = self.plan.exported_out.pop(public, None)
         slot = next((k for k, v in self.out_names.items() if v == public), public)
         self.out_names.pop(slot, None)
@@ -353,6 +362,7 @@ class Topology:
             self.disconnect(src, (OUT_HANDLER, "port", slot), close=True)
 
     def rename_outport(self, old: str, new: str) -> bool:
+        """Rename exported outport ``old`` to ``new``; False if there is none."""
         slot = next((k for k, v in self.out_names.items() if v == old), None)
         if slot is None:
             return False

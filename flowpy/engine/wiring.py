@@ -134,10 +134,12 @@ def plan_wiring(graph: GraphLike, registry: Any, capacity: int) -> Plan:
 
 
 def slots_of(table: dict[Slot, Any], node: str, port: str) -> dict[Index | None, Any]:
+    """The values of ``table`` for one port of ``node``, by index (None: not addressed)."""
     return {slot[2]: value for slot, value in table.items() if slot[0] == node and slot[1] == port}
 
 
 def slot_name(slot: Slot) -> str:
+    """A slot's readable name for logs and connection names: ``node.port[index]``."""
     node, port, index = slot
     node = {IN_HANDLER: "<graph in>", OUT_HANDLER: "<graph out>"}.get(node, node)
     return f"{node}.{port}" + (f"[{index}]" if index is not None else "")
