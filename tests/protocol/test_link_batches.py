@@ -9,7 +9,7 @@ import uuid
 from protocol_harness import ProtocolClient, build, matches
 
 from flowpy.protocol import link_commands
-from flowpy.runtime import sessions
+from flowpy.runtime.link_session import CheckedPacket
 
 
 class Link(ProtocolClient):
@@ -97,8 +97,8 @@ def test_a_batch_wakes_the_session_feeder_once(runtime, client, monkeypatch):
     wake = session._ensure_feeder
     monkeypatch.setattr(session, "_ensure_feeder", lambda: (wakes.append(1), wake())[1])
     verdicts = session.offer_many(
-        [(n, sessions.Inbound("in", "data", n)) for n in range(1, 31)]
-        + [(3, sessions.Inbound("in", "data", 3)), (40, sessions.Inbound("in", "data", 40))]
+        [(n, CheckedPacket("in", "data", n)) for n in range(1, 31)]
+        + [(3, CheckedPacket("in", "data", 3)), (40, CheckedPacket("in", "data", 40))]
     )
     assert verdicts[:30] == [("new", verdicts[0][1])] * 30
     assert [v for v, _ in verdicts[30:]] == ["duplicate", "gap"]
