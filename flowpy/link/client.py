@@ -92,6 +92,7 @@ class Client:
 
     # -- lifecycle -----------------------------------------------------------------------
     def connect(self) -> Client:
+        """Open the WebSocket and start the reader thread; returns self for chaining."""
         try:
             # The runtime's frames are JSON it encoded itself; json.loads rejects bad UTF-8
             # anyway, so websocket-client's pure-Python UTF-8 check is skipped (it cost
@@ -480,9 +481,11 @@ class Client:
 
     # -- the protocol, command by command ------------------------------------------------
     def getruntime(self) -> dict[str, Any]:
+        """The runtime's ``runtime:runtime`` payload (id, capabilities, graph)."""
         return self.request("runtime", "getruntime", {}, expect=("runtime",))
 
     def list_components(self) -> list[dict[str, Any]]:
+        """Every component payload the runtime lists, up to ``componentsready``."""
         pending = self.start_request(
             "component", "list", {}, expect=("component",), until="componentsready"
         )
@@ -493,12 +496,15 @@ class Client:
         return self.request("graph", command, payload)
 
     def start_network(self, graph: str) -> dict[str, Any]:
+        """Start ``graph``; the ``network:started`` payload."""
         return self.request("network", "start", {"graph": graph}, expect=("started",))
 
     def stop_network(self, graph: str) -> dict[str, Any]:
+        """Stop ``graph``; the ``network:stopped`` payload."""
         return self.request("network", "stop", {"graph": graph}, expect=("stopped",))
 
     def network_status(self, graph: str) -> dict[str, Any]:
+        """Whether ``graph`` runs: the ``network:status`` payload."""
         return self.request("network", "getstatus", {"graph": graph}, expect=("status",))
 
     def send_packet_nowait(

@@ -123,6 +123,7 @@ class Link:
     # -- what the negotiation found out ----------------------------------------------------
     @property
     def graph(self) -> str | None:
+        """The remote graph this link feeds (negotiated when not configured)."""
         return self.negotiator.graph
 
     @property
@@ -137,6 +138,7 @@ class Link:
 
     @property
     def remote_running(self) -> bool | None:
+        """Whether the remote network ran when last heard of (None: not known yet)."""
         return self.negotiator.remote_running
 
     @property
@@ -171,6 +173,7 @@ class Link:
 
     @property
     def connected(self) -> bool:
+        """Whether a connection is up and negotiated now."""
         return self.state == CONNECTED
 
     def close(self, timeout: float | None = None, disconnect: Iterable[str] = ()) -> None:
@@ -251,6 +254,7 @@ class Link:
 
     @property
     def unacknowledged(self) -> int:
+        """How many packets are sent or queued and not yet acknowledged."""
         return len(self.window)
 
     def _pump(self) -> None:

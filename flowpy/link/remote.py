@@ -61,6 +61,7 @@ class RemoteSubgraph(Component):
     remote_outports: ClassVar[dict[str, str]] = {}
 
     def run(self) -> None:
+        """Link the connected ports to the remote graph until both sides are done."""
         inputs = {remote: self.inports[local] for local, remote in self.remote_inports.items()
                   if self.inports[local].is_connected}
         outputs = {remote: self.outports[local] for local, remote in self.remote_outports.items()

@@ -45,6 +45,7 @@ def inqueue_arguments(queue: str) -> dict[str, Any]:
 
 
 class AmqpTransport(BrokerTransport):
+    """Talks AMQP 0-9-1 (RabbitMQ) for a participant, on the I/O thread of the base."""
     scheme = "amqp"
 
     def __init__(self, url: BrokerURL, options: TransportOptions | None = None,

@@ -89,6 +89,7 @@ class BrokerURL:
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
+        """Split and check a broker URL; BrokerError names what is wrong with it."""
         if not isinstance(url, str) or "://" not in url:
             raise BrokerError(
                 f"broker URL {url!r} is not a URL (mqtt://HOST:PORT or "
@@ -124,9 +125,9 @@ class BrokerURL:
         """The URL without its password, for logs and status reports."""
         if self.password is None:
             return self.url
-        return self.url.replace(":" + self.password_quoted() + "@", ":***@", 1)
+        return self.url.replace(":" + self._password_quoted() + "@", ":***@", 1)
 
-    def password_quoted(self) -> str:
+    def _password_quoted(self) -> str:
         netloc = urlsplit(self.url).netloc
         userinfo = netloc.rpartition("@")[0]
         return userinfo.partition(":")[2]
@@ -263,6 +264,7 @@ class BrokerTransport:
 
     @property
     def connected(self) -> bool:
+        """Whether the broker connection is up now (it may drop and come back)."""
         return self._connected.is_set()
 
     # -- from any thread ------------------------------------------------------------------
@@ -291,6 +293,7 @@ class BrokerTransport:
         return True
 
     def ack(self, delivery: Delivery) -> None:
+        """Settle a delivery: the broker forgets the message."""
         self._submit(("ack", delivery))
 
     def reject(self, delivery: Delivery, requeue: bool = True) -> None:

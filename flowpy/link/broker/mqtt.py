@@ -38,6 +38,7 @@ KEEPALIVE = 30
 
 
 class MqttTransport(BrokerTransport):
+    """Talks MQTT 5 (Mosquitto and others) for a participant, on the I/O thread of the base."""
     scheme = "mqtt"
 
     def __init__(self, url: BrokerURL, options: TransportOptions | None = None,

@@ -79,6 +79,7 @@ STOP_TIMEOUT = 5.0
 
 @dataclass
 class ParticipantConfig:
+    """What a participant is (role, id, component) and how it uses its queues."""
     role: str
     id: str = ""
     queue_prefix: str = ""
@@ -122,6 +123,7 @@ class ParticipantConfig:
             raise BrokerError("the discovery period must be positive")
 
     def queue(self, port: str) -> str:
+        """The queue bound to ``port``: from ``queues`` (any case), else the MsgFlo rule."""
         for name, queue in self.queues.items():
             if name.lower() == port.lower():
                 return queue
@@ -193,6 +195,7 @@ class Participant(NetworkListener):
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        """Connect, start the network and consume; BrokerError if the broker is out of reach."""
         config = self.config
         expiry = config.session_expiry
         if expiry is None:
@@ -224,6 +227,7 @@ class Participant(NetworkListener):
         heartbeat.start()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the graph finished or was stopped; False if ``timeout`` passed first."""
         return self._done.wait(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> list[str]:
@@ -416,6 +420,7 @@ class Participant(NetworkListener):
 
     # -- to the broker (NetworkListener) --------------------------------------------------
     def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+        """Publish what an exported outport sent to its queue (blocks while the outbox is full)."""
         transport = self.transport
         if transport is None:
             return
@@ -446,12 +451,15 @@ class Participant(NetworkListener):
                     transport.ack(delivery)
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
+        """Publish one IP, as ``outport_ips`` does."""
         self.outport_ips(network, port, [ip])
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
+        """Remember whether the stop drained the network, which decides ack or requeue."""
         self._drained = drained and count == 0
 
     def finished(self, network: Network) -> None:
+        """The graph ended by itself (not for a restart): report it and end ``wait``."""
         with self._restarted:
             if self._restarting:
                 return  # a process error ended it: it is being restarted
