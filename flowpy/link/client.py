@@ -1,19 +1,12 @@
-"""A Python client of the FBP Network Protocol.
+"""A Python client of the FBP Network Protocol: the Bridge, tests and ``send``/``listen`` use it.
 
-websocket-client makes the connection and does the opening handshake (TLS, proxies, the
-``Sec-WebSocket-*`` headers); after that, frames are read and written by
-:class:`flowpy.wire.wsframes.FrameCodec`, the codec the server uses too, many times faster
-than websocket-client's own pure-Python framing. Writes are batched: a sender that finds
-another one writing queues its frame, and the writer sends everything queued with one
-``sendall`` before it returns (so a busy connection makes one system call for many frames,
-and every ``send`` still returns only once its frame is written, or raises).
-
-One reader thread per connection sorts what arrives: replies go to the request waiting for
-them (matched by ``responseTo`` when the runtime supports the 0.8 envelope, else by command),
-``runtime:packet`` outputs go to a bounded inbox (when it is full the reader stops reading,
-so a slow consumer slows the link instead of growing memory), and everything else goes to a
-message inbox or a callback. The Bridge component, the tests and the ``send``/``listen``
-commands are all built on it.
+websocket-client makes the connection and its handshake; frames are then read and written by
+:class:`flowpy.wire.wsframes.FrameCodec` (the server's codec, much faster), with writes batched
+by :class:`~flowpy.link.writer.FrameWriter` (``send`` returns once its frame is written, or
+raises). One reader thread sorts what arrives: replies to the request waiting for them (by
+``responseTo``, else by command), ``runtime:packet`` outputs to a bounded inbox (full, the
+reader stops reading, so a slow consumer slows the link), the rest to a message inbox or a
+callback.
 """
 
 from __future__ import annotations

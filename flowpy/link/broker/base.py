@@ -1,18 +1,12 @@
 """The one small interface both broker transports implement, and what they share.
 
-A :class:`BrokerTransport` is one connection to a message broker, owned by one I/O thread that it
-starts, names and joins itself. Everything a caller does from another thread (publish, ack,
-reject, announce) goes through a queue of operations that the I/O thread carries out in
-order, so a message published before an acknowledgement reaches the broker before it.
-That order is what makes ``--ack output`` safe: if the connection dies, every
-acknowledgement that came after a lost publish is lost with it and the broker redelivers
-the input.
-
-Received messages are handed to a handler from the I/O thread as :class:`Delivery` objects;
-the handler must not block (it queues them). The transport reconnects by itself with
-backoff, declares its queues and subscriptions again after every connect, and drops
-acknowledgements for deliveries of an earlier connection (the broker has already taken
-those back and will deliver them again: at-least-once).
+A :class:`BrokerTransport` is one connection to a broker, owned by one I/O thread it starts,
+names and joins. What callers do from other threads (publish, ack, reject, announce) goes
+through one queue the I/O thread carries out in order, so a publish reaches the broker
+before a later acknowledgement: that is what makes ``--ack output`` safe. Deliveries reach a
+handler that must not block; the transport reconnects with backoff, declares again after
+every connect, and drops acknowledgements of an earlier connection's deliveries (the broker
+delivers those again: at-least-once).
 """
 
 from __future__ import annotations
