@@ -4,16 +4,10 @@ The public face, for component authors and embedders::
 
     from flowpy import Component, InPort, InPorts, OutPort, OutPorts, IP
 
-and the common shapes, ``Transform`` (one data IP at a time) and ``Aggregate`` (one result
-per bracketed substream), with ``BadInput``/``reject`` for input a component cannot handle
-``next_data`` for an IIP, and ``raw_data``/``count_data`` for components that handle whole
-batches in raw form (docs/writing-components.md).
-
-Layers, each a package (docs/architecture.md): ``engine`` (IPs, connections, ports,
-components, networks), ``graphs`` (the model and its file formats), ``wire`` (message shapes
-and the JSON policy), ``runtime``, ``protocol``, ``server``, ``link``, ``cli``; the component
-library is installed as ``flowpy_components``. ``flowpy.testing`` runs a component or a small
-graph with given inputs for a test.
+with the common shapes ``Transform`` and ``Aggregate``, ``BadInput``/``reject`` for input a
+component cannot handle, and helpers for IIPs and raw batches (docs/writing-components.md).
+The layers, each a package, are mapped in docs/architecture.md; the component library is
+installed as ``flowpy_components``, and ``flowpy.testing`` runs components for tests.
 """
 
 __version__ = "0.1.0"

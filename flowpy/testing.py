@@ -2,20 +2,13 @@
 
 ::
 
-    from flowpy.testing import run_component
+    assert run_component(Upper, {"in": ["a", "b"]})["out"] == ["A", "B"]
 
-    def test_upper():
-        assert run_component(Upper, {"in": ["a", "b"]})["out"] == ["A", "B"]
-
-Each list of inputs goes to its inport as a stream that then ends (plain values become data
-IPs; ``IP`` objects, brackets included, pass as they are), exactly as a graph's IIPs and
-upstream processes would give them; what the outports send is collected until every process
-has ended. The process runs in a real network, in its own thread, with real connections and
-back-pressure: what passes here behaves the same in a graph.
-
-A process error fails with :class:`ProcessFailed` (an AssertionError) carrying its message and
-traceback; a process that does not end within ``timeout`` seconds is stopped and fails the
-same way.
+Each input list is a stream that then ends, as IIPs and upstream processes give it; output
+is collected until every process has ended, in a real network with real connections and
+back-pressure, so what passes here behaves the same in a graph. A process error, or a process
+still running after ``timeout``, fails with :class:`ProcessFailed` (an AssertionError).
+docs/writing-components.md ("Testing") has more.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """The line formats of the shell side: how a line of text becomes an IP and an IP a line.
 
 One rule for every command that reads or writes lines (``run --stdin/--stdout``, ``send``,
-``listen``), so one command's output is another's input:
-
-``json`` (the default)
-    Out: each IP is one line of compact JSON: a data IP as its value (a string in quotes),
-    an open bracket as ``{"begingroup": NAME}``, a close bracket as ``{"endgroup": NAME}``.
-    In: each line is read as JSON, and a line that is not JSON is taken as the text it is.
-    An object with the single key ``begingroup`` or ``endgroup`` is a bracket, so brackets
-    survive ``flowpy run a.fbp --stdout out | flowpy run b.fbp --stdin in``.
-``lines``
-    In: each line is a string data IP, as it is. Out: a string as it is, any other value as
-    compact JSON, brackets left out: for programs that want plain text. A string holding a
-    newline comes out as two lines then; ``json`` is the format that keeps every IP whole.
+``listen``), so one command's output is another's input. ``json`` (the default) keeps every
+IP whole: a line of compact JSON each, brackets as ``{"begingroup": NAME}`` and
+``{"endgroup": NAME}``, and a line that is not JSON read as its text. ``lines`` is plain
+text: a line is a string, a string goes out as it is, other values as JSON, brackets left
+out. docs/getting-started.md shows both.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """Python component files of a components directory: one's own components, unpackaged.
 
-A ``.py`` file under a ``--components-dir`` directory registers the Component classes it
-defines, named as the library package names its own (``components/lib/name.py``):
-
-* ``DIR/mylib/shout.py`` defining ``Shout`` is ``mylib/Shout`` (the folders are the library;
-  no ``__init__.py`` needed);
-* ``DIR/shout.py`` (directly in the directory) is ``shout/Shout``: the file's stem is the
-  library, so a file dropped next to the graphs still gets a library prefix of its own.
-
-Files and folders whose names start with ``.`` or ``_`` are left out (``__init__.py``,
-``_helpers.py`` for shared code, editor and cache files). Each file is executed as a module of
-its own (``flowpy_dir.<library>.<stem>``), so two directories may both have ``util.py``; a file
-imports its neighbours only if the directory is on ``sys.path``. A file that fails to load is
-a :class:`ComponentFileError` naming the file and the line, never a silent skip.
+A ``.py`` file under ``--components-dir`` registers the Component classes it defines, named
+as the library names its own: ``DIR/mylib/shout.py`` defining ``Shout`` is ``mylib/Shout``,
+``DIR/shout.py`` is ``shout/Shout``. Names starting with ``.`` or ``_`` are left out. Each file
+is a module of its own (``flowpy_dir.<library>.<stem>``), so two directories may both hold
+``util.py``; a file that fails to load is a :class:`ComponentFileError` naming the file and
+the line, never a silent skip (docs/writing-components.md).
 """
 
 from __future__ import annotations

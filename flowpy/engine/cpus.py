@@ -1,27 +1,12 @@
 """Which CPUs the threads of a network run on.
 
-Every IP that crosses a connection wakes the thread of the process downstream. Left to
-itself, Linux puts the woken thread on whichever CPU is idle, and waking an idle CPU (an
-inter-processor interrupt, the CPU leaving its idle state; in a virtual machine, a trip
-through the hypervisor) costs more than the hand-off itself. With CPython's global
-interpreter lock the threads cannot run Python on two CPUs at once anyway, so a network
-whose threads all stay on one CPU hands IPs over faster, in throughput and in latency
-(bench/protocol.py measures both ways). ``flowpy run`` and ``flowpy serve`` therefore keep
-the threads of their networks (the processes and the graph inport/outport handlers) on one
-CPU by default (``--cpus``); the library never does it by itself (:func:`confine`).
-
-Only the threads that hand IPs along share that CPU: the networks' (``flowpy.engine``) and
-the server's per-client writers, which take ``packetsent`` and output from them. The rest of
-the process, and above all whatever waits on the disk (the server's readers persist graph
-edits), stays where the system puts it: confined with a saturated CPU, a reader in ``fsync``
-was measured waiting over a minute for its flush while a busy network and its debug traffic
-kept that CPU full.
-
-What one CPU gives up is work that runs outside the lock: C extensions that release it
-(numpy, zlib, hashing) and programs a process starts (they inherit its CPUs). A component
-whose work is mostly of that kind sets ``parallel = True``; its thread is then left where the
-system puts it. A free-threaded CPython (no GIL) runs threads in parallel for real, so
-``auto`` confines nothing there.
+Under the GIL, threads that hand IPs along run faster on one CPU: a wake-up on another, idle
+CPU costs more than the hand-off. So ``flowpy run``/``serve`` keep the networks' threads and
+the server's per-client writers on one CPU by default (``--cpus``); the library never does
+it by itself (:func:`confine`). What waits on the disk stays free (a confined reader in
+``fsync`` once waited over a minute), as do components with ``parallel = True``, and
+``auto`` confines nothing on a free-threaded CPython. docs/deployment.md ("CPUs") has the
+figures.
 """
 
 from __future__ import annotations

@@ -1,27 +1,13 @@
 """What happens when handling an IP raises: the error policy, the failure as data, restarts.
 
-A failure is an event in the flow, not the end of it (as in Node-RED and OTP). When a
-process's ``run()`` raises while it handles an IP (the last IP it took from a port fed by
-other processes or the graph's inports, which :class:`Handling` remembers), the network
-makes a :class:`Failure` of it and then:
-
-* if the component has an ``error`` outport and it is connected, the failure goes there as
-  data (:meth:`Failure.as_data`) and the process goes on with the next IP;
-* otherwise the failure is reported (one log line, ``network:processerror``, ``GET /``,
-  ``flowpy status``) and the process's :class:`ErrorPolicy` decides: ``continue`` with the
-  next IP, ``restart`` (the same, but at most ``max_restarts`` in ``restart_within``
-  seconds, as an OTP supervisor's intensity; past it the process stops), or ``stop`` the
-  process (its streams end, so the network winds down: flowpy's behaviour before policies).
-
-Going on always means a fresh instance of the component reading the same connections, since
-a ``run()`` that raised cannot be resumed: options come again from the IIPs, which are put
-back for it, and state the old instance kept (a running count) is gone. A failure outside
-handling an IP (a bad ``conf``, a crash before the first IP) would only repeat, so it stops
-the process whatever the policy says.
-
-The policy comes from node metadata (``onError``, ``maxRestarts``, ``restartWithin``; text
-is accepted, as the ``.fbp`` form ``p(strings/ParseNumber:onError=restart)`` gives), and
-otherwise from the default the network was made with.
+A failure is an event in the flow, not the end of it (as in Node-RED and OTP): the IP being
+handled (:class:`Handling`) and the error become a :class:`Failure`, which goes to a
+connected ``error`` outport as data, or else is reported and handed to the process's
+:class:`ErrorPolicy` (``continue``, ``restart`` within an OTP-like intensity, or ``stop``).
+Going on always means a fresh instance on the same connections, with the IIPs put back; a
+failure outside handling an IP would only repeat, so it stops the process whatever the
+policy. docs/graphs.md has the rules users see (``onError``, ``maxRestarts``,
+``restartWithin`` in node metadata).
 """
 
 from __future__ import annotations

@@ -1,40 +1,12 @@
 """Live edits: a running network follows every change of its graph, without losing an IP.
 
-The semantics (docs/architecture.md, "Live editing"), as NoFlo's running networks have them:
-
-* ``addnode``: the process is made and its thread started. Its inports wait for edges (they
-  are *held* open) instead of ending at once, as an unconnected inport does at a start.
-* ``removenode``: its edges are removed first (the graph says so, edge by edge: see below,
-  except that an edge *from* the removed process is closed (``ending`` in the payload), so
-  downstream sees end-of-stream on it if no other writer remains); then the process is told
-  to stop and its inputs end; IPs still queued for it are discarded, counted and reported;
-  its thread is joined within the stop deadline (or when the network stops).
-* ``addedge``: a connection joins the two running processes (fan-in shares the target's
-  connection, fan-out adds a target to the source; addressable indexes honoured, an index
-  left out takes the next free one). A reader waiting on the inport, or on a selector over
-  several slots, takes it into account without missing a wake-up.
-* ``removeedge``: the source stops sending to the connection at once; the IPs already in it
-  are still delivered to the target. If it was the target's last writer, the network *holds*
-  the connection open, so the target waits for a new edge instead of ending.
-* ``addinitial``: the IIP is delivered at once (IIPs never wait for room); ``removeinitial``
-  takes back one not yet read.
-* exported ports: the inport and outport handlers adapt at once; ``connect``/``disconnect``
-  events are emitted for ports that appear or disappear; renames follow.
-* ``renamenode``: the process, its thread and its edges take the new name.
-* metadata changes (``changenode``, ``changeedge``, groups) change nothing that runs.
-
-What cannot be applied safely is refused before the graph changes (:func:`check`): nodes of
-subgraph components and edges to or from them (a subgraph runs flattened into many
-processes; stop the network to change one), unknown components or ports, and edges into a
-process that has already ended. Running subgraph instances never follow edits of the graph
-they were made from (as in NoFlo): they are copies taken at the start.
-
-The structure a start wired belongs to the network's
-:class:`~flowpy.engine.topology.Topology`; this module is the table of edits, each a few
-operations on that structure and on the lifecycle side of the network (:class:`EditedNetwork`:
-spawning a process, announcing a port, reporting a discard), so it never reaches into the
-network's private state. Callers go through ``Network.check_edit`` / ``Network.apply_edit``.
-Every structural change is made under the topology's lock (the network's state lock).
+:func:`check` refuses what cannot be applied safely (subgraph nodes and their edges, unknown
+components or ports, edges into an ended process) before the graph changes; :func:`apply`
+is the table of edits, each a few operations on the network's
+:class:`~flowpy.engine.topology.Topology` and its lifecycle side (:class:`EditedNetwork`),
+never its private state, all under the topology's lock. Callers go through
+``Network.check_edit`` / ``Network.apply_edit``. The semantics of each edit are in
+docs/architecture.md ("Live editing").
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Finds components: the component library (``flowpy_components``) and the entry points.
 
-Names carry a library prefix: ``components/core/repeat.py`` (the repository folder,
-installed as the package ``flowpy_components``, a name no other project uses) defining
-``Repeat`` is ``core/Repeat``. A library folder without ``__init__.py`` is not a package and
-cannot be loaded: that is a warning (and in ``load_errors``), never a silent skip.
-Another installed package publishes components with an entry point in the
-group ``flowpy.components``: its name is either a full component name (``mylib/Thing``)
-pointing at a class, or a library prefix (``mylib``) pointing at a module.
-
-Discovery is lazy, so a graph of five components imports five libraries at most, not every
-library and its clients (brokers, HTTP): ``discover`` only notes, per library prefix, how to
-load it (the library's subpackage, found on disk without importing it; the entry points, whose
-names say their prefix). A library is imported the first time a name with its prefix is
-asked for (``get``, ``in``, ``register``), and every library when the whole list is
-(``names``, ``describe_all``, or a name that is not found, to suggest the right one).
+Names carry a library prefix (``components/core/repeat.py`` defining ``Repeat`` is
+``core/Repeat``); other packages publish components in the entry-point group
+``flowpy.components``, by full name or by library prefix. Discovery is lazy: ``discover``
+only notes how to load each prefix, and a library is imported the first time a name with
+its prefix is asked for (every library only when the whole list is, or a name is unknown),
+so a graph imports only the libraries it uses. A library that cannot load is a warning and
+in ``load_errors``, never a silent skip.
 """
 
 from __future__ import annotations

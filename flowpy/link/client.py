@@ -1,19 +1,12 @@
-"""A Python client of the FBP Network Protocol.
+"""A Python client of the FBP Network Protocol: the Bridge, tests and ``send``/``listen`` use it.
 
-websocket-client makes the connection and does the opening handshake (TLS, proxies, the
-``Sec-WebSocket-*`` headers); after that, frames are read and written by
-:class:`flowpy.wire.wsframes.FrameCodec`, the codec the server uses too, many times faster
-than websocket-client's own pure-Python framing. Writes are batched: a sender that finds
-another one writing queues its frame, and the writer sends everything queued with one
-``sendall`` before it returns (so a busy connection makes one system call for many frames,
-and every ``send`` still returns only once its frame is written, or raises).
-
-One reader thread per connection sorts what arrives: replies go to the request waiting for
-them (matched by ``responseTo`` when the runtime supports the 0.8 envelope, else by command),
-``runtime:packet`` outputs go to a bounded inbox (when it is full the reader stops reading,
-so a slow consumer slows the link instead of growing memory), and everything else goes to a
-message inbox or a callback. The Bridge component, the tests and the ``send``/``listen``
-commands are all built on it.
+websocket-client makes the connection and its handshake; frames are then read and written by
+:class:`flowpy.wire.wsframes.FrameCodec` (the server's codec, much faster), with writes batched
+by :class:`~flowpy.link.writer.FrameWriter` (``send`` returns once its frame is written, or
+raises). One reader thread sorts what arrives: replies to the request waiting for them (by
+``responseTo``, else by command), ``runtime:packet`` outputs to a bounded inbox (full, the
+reader stops reading, so a slow consumer slows the link), the rest to a message inbox or a
+callback.
 """
 
 from __future__ import annotations
@@ -92,6 +85,7 @@ class Client:
 
     # -- lifecycle -----------------------------------------------------------------------
     def connect(self) -> Client:
+        """Open the WebSocket and start the reader thread; returns self for chaining."""
         try:
             # The runtime's frames are JSON it encoded itself; json.loads rejects bad UTF-8
             # anyway, so websocket-client's pure-Python UTF-8 check is skipped (it cost
@@ -480,9 +474,11 @@ class Client:
 
     # -- the protocol, command by command ------------------------------------------------
     def getruntime(self) -> dict[str, Any]:
+        """The runtime's ``runtime:runtime`` payload (id, capabilities, graph)."""
         return self.request("runtime", "getruntime", {}, expect=("runtime",))
 
     def list_components(self) -> list[dict[str, Any]]:
+        """Every component payload the runtime lists, up to ``componentsready``."""
         pending = self.start_request(
             "component", "list", {}, expect=("component",), until="componentsready"
         )
@@ -493,12 +489,15 @@ class Client:
         return self.request("graph", command, payload)
 
     def start_network(self, graph: str) -> dict[str, Any]:
+        """Start ``graph``; the ``network:started`` payload."""
         return self.request("network", "start", {"graph": graph}, expect=("started",))
 
     def stop_network(self, graph: str) -> dict[str, Any]:
+        """Stop ``graph``; the ``network:stopped`` payload."""
         return self.request("network", "stop", {"graph": graph}, expect=("stopped",))
 
     def network_status(self, graph: str) -> dict[str, Any]:
+        """Whether ``graph`` runs: the ``network:status`` payload."""
         return self.request("network", "getstatus", {"graph": graph}, expect=("status",))
 
     def send_packet_nowait(

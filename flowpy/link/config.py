@@ -110,6 +110,7 @@ class LinkConfig:
 
     @property
     def label(self) -> str:
+        """The URL and graph, to name this link in logs and status lines."""
         return f"{self.url} graph {self.graph}" if self.graph else self.url
 
 

@@ -1,42 +1,11 @@
-"""A link from a local process to a graph on another runtime: the Bridge's machinery.
+"""A link from a local process to a graph on another runtime: the Bridge's supervisor and sender.
 
-A :class:`Link` keeps one WebSocket connection (a :class:`flowpy.link.client.Client`) to a remote
-runtime alive for as long as the local process runs, and moves packets both ways:
-
-* ``send(port, event, payload)`` puts a packet in the **send window**: at most ``window``
-  packets the remote has not acknowledged. While it is full, ``send`` blocks, so a caller
-  reading a local inport stops reading and back-pressure reaches its upstream. Packets stay
-  in the window until acknowledged, and after a reconnect everything unacknowledged is sent
-  again, in its original order.
-* packets from the remote graph's exported outports are handed to the listener's
-  ``link_packet`` from one delivery thread, which may block (a full local downstream): the
-  link then reads no further than the remote's own window (extension) or a bounded inbox
-  (plain), so memory stays bounded and the remote slows down.
-
-Two modes, chosen at every connect:
-
-* **extension** (``flowpy:hello`` answered by ``flowpy:welcome``, docs/bridge-protocol.md):
-  sequence numbers both ways, cumulative acks, a durable session on the remote that keeps
-  its outbox while the link is down. Exactly-once and in order while both processes live.
-* **plain** ``runtime:packet`` (NoFlo, flowd, or a runtime without the extension):
-  ``runtime:packetsent`` acknowledges each packet, unacknowledged ones are re-sent after a
-  reconnect (at-least-once towards the remote); what the remote emits is best effort.
-
-The connection moves through ``connecting`` (first attempt) → ``connected`` →
-``reconnecting`` (after a loss, with exponential backoff and jitter, capped) → … →
-``closed``, and every change is reported to the listener. A refused secret or a missing graph
-is *fatal* at the first connect (reported; the link closes), a mapped port the graph lacks at
-any; after a first connection the former two are retried with backoff (see .negotiate).
-
-Threads, all named after the link and joined by :meth:`Link.close`: ``<name>-link`` (the
-supervisor: connects, negotiates, replays, waits for loss, backs off), ``<name>-deliver``
-(hands remote packets to the listener, acknowledges them) and the client's reader.
-
-This module is the supervisor and the sending side; the parts have modules of their own:
-:mod:`.config` (``conf``), :mod:`.window` (the send window), :mod:`.inbox` (remote packets on
-their way to the listener), :mod:`.router` (what each incoming message means, by mode),
-:mod:`.negotiate` (what each connect settles, and the framing of each mode), :mod:`.process`
-(a link run by a component process), :mod:`.listener` (what a link reports, and its states).
+A :class:`Link` keeps one WebSocket connection to the remote alive while the local process
+runs and moves packets both ways. Invariants: at most ``window`` packets are unacknowledged
+(``send`` blocks beyond, so back-pressure reaches upstream); what is unacknowledged is sent
+again, in order, after a reconnect; what the remote emits is read no faster than the
+listener takes it. docs/bridge.md has the states and reports users see,
+docs/architecture.md ("A Bridge link") the modes, threads and sibling modules.
 """
 
 from __future__ import annotations
@@ -123,6 +92,7 @@ class Link:
     # -- what the negotiation found out ----------------------------------------------------
     @property
     def graph(self) -> str | None:
+        """The remote graph this link feeds (negotiated when not configured)."""
         return self.negotiator.graph
 
     @property
@@ -137,6 +107,7 @@ class Link:
 
     @property
     def remote_running(self) -> bool | None:
+        """Whether the remote network ran when last heard of (None: not known yet)."""
         return self.negotiator.remote_running
 
     @property
@@ -171,6 +142,7 @@ class Link:
 
     @property
     def connected(self) -> bool:
+        """Whether a connection is up and negotiated now."""
         return self.state == CONNECTED
 
     def close(self, timeout: float | None = None, disconnect: Iterable[str] = ()) -> None:
@@ -251,6 +223,7 @@ class Link:
 
     @property
     def unacknowledged(self) -> int:
+        """How many packets are sent or queued and not yet acknowledged."""
         return len(self.window)
 
     def _pump(self) -> None:

@@ -29,7 +29,8 @@ class LinkListener:
     returns False when the local side can take no more (the local network is stopping).
     """
 
-    def link_state(self, state: str, info: dict[str, Any]) -> None: ...
+    def link_state(self, state: str, info: dict[str, Any]) -> None:
+        """The link changed state (one of STATES), with details in ``info``."""
 
     def link_report(self, info: dict[str, Any]) -> None:
         """Anything else worth a status line: retries, refusals, remote restarts, ports."""
@@ -38,4 +39,5 @@ class LinkListener:
         """Something went wrong that the graph may want to handle (``{type, message, ...}``)."""
 
     def link_packet(self, port: str, event: str, payload: Any) -> bool:
+        """A packet from a remote outport; False: the local side takes no more."""
         return True

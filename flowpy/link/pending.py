@@ -28,9 +28,11 @@ class Done:
         self._waiters = 0
 
     def is_set(self) -> bool:
+        """Whether the reply has come."""
         return self._flag
 
     def set(self) -> None:
+        """Mark the reply come, waking only a thread that waits for it."""
         self._flag = True
         if self._waiters:
             cond = self._replies.cond
@@ -38,6 +40,7 @@ class Done:
                 cond.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the reply; False if ``timeout`` passed first."""
         if self._flag:
             return True
         cond = self._replies.cond

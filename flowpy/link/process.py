@@ -59,9 +59,11 @@ class ProcessLink(LinkListener):
 
     # -- hooks for subclasses --------------------------------------------------------------
     def status(self, info: dict[str, Any]) -> None:
+        """Where state changes and reports go; the default logs them."""
         log.info("%s: %s", self.component.node_id, info)
 
     def error(self, info: dict[str, Any]) -> None:
+        """Where link errors go; the default logs them as warnings."""
         log.warning("%s: %s", self.component.node_id, info.get("message"))
 
     def unmapped(self, port: str, event: str, payload: Any) -> None:
@@ -69,9 +71,11 @@ class ProcessLink(LinkListener):
 
     # -- LinkListener ---------------------------------------------------------------------
     def link_state(self, state: str, info: dict[str, Any]) -> None:
+        """Pass a state change on to ``status``."""
         self._safely(self.status, {"type": "state", **info})
 
     def link_report(self, info: dict[str, Any]) -> None:
+        """Track whether the remote network runs, and pass the report on to ``status``."""
         if info.get("type") == "remote-network":
             if info.get("running"):
                 self._remote_ended.clear()
@@ -80,9 +84,11 @@ class ProcessLink(LinkListener):
         self._safely(self.status, info)
 
     def link_error(self, info: dict[str, Any]) -> None:
+        """Pass a link error on to ``error``."""
         self._safely(self.error, info)
 
     def link_packet(self, port: str, event: str, payload: Any) -> bool:
+        """Send a remote packet out of its local outport, tracking connect and disconnect."""
         if event in ("connect", "disconnect"):
             with self._lock:
                 if event == "connect":

@@ -1,18 +1,11 @@
 """Remote subgraphs as components: ``remote/NAME`` runs the main graph of another runtime.
 
-``flowpy serve --remote NAME=URL`` (repeatable) registers, for each remote runtime, a
-component whose inports and outports are the exported ports of that runtime's main graph,
-discovered by connecting once at registration. A graph (or noflo-ui) then uses the remote
-graph like any component; each process of it opens its own :class:`flowpy.link.Link` (the
-Bridge's machinery: send window, reconnects, the flowpy link extension when the remote has
-it) when the network starts, and starts the remote network if it is not running.
-
-The URL may carry options in its query: ``ws://host:3569?secret=S&graph=G&start=0&window=N``
-(``secret``: the token to present; ``graph``: another graph than the main one; ``start=0``:
-never start the remote network).
-
-    from .remote import register_remotes
-    register_remotes(registry, ["calc=ws://10.0.0.5:3569?secret=s3cret"])   # -> ["remote/calc"]
+``flowpy serve --remote NAME=URL`` registers, per remote runtime, a component whose ports are
+the exported ports of its main graph, discovered by connecting once at registration
+(:func:`register_remotes`). Each process of it opens its own :class:`flowpy.link.Link` when
+the network starts and starts the remote network if it is not running. The URL's query
+carries options (``secret``, ``graph``, ``start=0``, ``window``); docs/bridge.md ("Remote
+subgraphs") has them.
 """
 
 from __future__ import annotations
@@ -61,6 +54,7 @@ class RemoteSubgraph(Component):
     remote_outports: ClassVar[dict[str, str]] = {}
 
     def run(self) -> None:
+        """Link the connected ports to the remote graph until both sides are done."""
         inputs = {remote: self.inports[local] for local, remote in self.remote_inports.items()
                   if self.inports[local].is_connected}
         outputs = {remote: self.outports[local] for local, remote in self.remote_outports.items()

@@ -26,11 +26,14 @@ class PacketSender(Protocol):
 
     def send_packets_nowait(
         self, graph: str, port: str, packets: Iterable[tuple[str, Any]]
-    ) -> list[Pending]: ...
+    ) -> list[Pending]:
+        """Send packets to ``port`` of ``graph`` without waiting for their replies."""
 
-    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict[str, Any]]: ...
+    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Wait for the replies to ``pending``."""
 
-    def give_up(self, pending: Pending, limit: float) -> NoReturn: ...
+    def give_up(self, pending: Pending, limit: float) -> NoReturn:
+        """Raise the error for a request that got no reply within ``limit``."""
 
 
 def send_stream(

@@ -129,6 +129,7 @@ class SendWindow:
             self.cond.notify_all()
 
     def is_current(self, connection: Any) -> bool:
+        """Whether ``connection`` is still the one written to (and wake waiting senders)."""
         with self.cond:
             self.cond.notify_all()
             return self.connection is connection
@@ -145,6 +146,7 @@ class SendWindow:
             return (connection, batch) if batch else None
 
     def count_written(self, batch: list[tuple[int, Outbound]]) -> None:
+        """Count a batch as sent, and as resent where it was written before."""
         resent = 0
         for _, packet in batch:
             packet.attempts += 1
@@ -160,6 +162,7 @@ class SendWindow:
             return first if first is not None and first <= self._out.written else None
 
     def find(self, seq: int) -> Outbound | None:
+        """The unacknowledged packet numbered ``seq``, None if there is none."""
         with self.cond:
             return self._out.find(seq)
 

@@ -29,6 +29,7 @@ class FrameWriter:
         self._ended = False
 
     def write(self, sock: socket.socket, frames: bytes, final: bool = False) -> None:
+        """Write ``frames`` in order, batched with other senders'; ``final`` for the close frame."""
         ready = self._ready
         with ready:
             if self._ended:

@@ -1,18 +1,11 @@
 """Serving the app with werkzeug: a started :class:`Service`, and :func:`serve` with signals.
 
-* ``flowpy serve`` uses :func:`serve`: a threaded werkzeug server (``--port 0`` works), one
-  ready line on stdout, and a clean stop on SIGINT/SIGTERM (stop accepting, stop every
-  network, flush and close every connection, join every thread). Every accepted socket must
-  finish its handshake within ``handshake_timeout`` seconds
-  (:mod:`~flowpy.server.handshakes`), and a stop shuts down those that have not, so no
-  half-open socket can hold the server up. The listen backlog (:data:`LISTEN_BACKLOG`) takes
-  a thousand simultaneous connects without the kernel dropping SYNs.
-* The same app runs under gunicorn's gthread worker, one worker process per runtime::
-
-      gunicorn -k gthread --threads 32 -w 1 -c python:flowpy.server 'flowpy.server:create_app()'
-
-  (``-c python:flowpy.server`` installs :func:`~flowpy.server.app.worker_exit`, which stops
-  the runtime when the worker exits.) Each open WebSocket occupies one gunicorn thread.
+``flowpy serve`` uses :func:`serve`: a threaded werkzeug server, one ready line on stdout, and
+a clean stop on SIGINT/SIGTERM (stop accepting, stop every network, flush and close every
+connection, join every thread). Every accepted socket finishes its handshake within
+``handshake_timeout`` (:mod:`~flowpy.server.handshakes`) or is shut down at a stop, so no
+half-open socket holds the server up; the backlog (:data:`LISTEN_BACKLOG`) takes a thousand
+connects at once. The same app runs under gunicorn (docs/deployment.md).
 """
 
 from __future__ import annotations

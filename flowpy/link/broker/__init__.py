@@ -1,18 +1,11 @@
 """flowpy on a message broker: MsgFlo participants over MQTT and AMQP (docs/distributed.md).
 
-* :mod:`~flowpy.link.broker.base`: the one small :class:`BrokerTransport` interface, broker URLs,
-  errors (a missing client library is :class:`MissingBrokerLibrary`, naming the pip extra);
-* :mod:`~flowpy.link.broker.mqtt` (paho-mqtt) and :mod:`~flowpy.link.broker.amqp` (pika):
-  the two transports, imported only when used, through the scheme table of
-  :mod:`~flowpy.link.broker.transports` (``open_transport``);
-* :mod:`~flowpy.link.broker.codec`: IPs as broker messages (JSON; the bracket envelope);
-* :mod:`~flowpy.link.broker.discovery`: MsgFlo's conventions: queue names, the announced
-  component, when a participant announces itself;
-* :mod:`~flowpy.link.broker.participant`: a graph whose exported ports are queues, announced
-  on ``fbp`` as MsgFlo participants announce themselves.
-
-Like the rest of :mod:`flowpy.link` this sits on the engine, the graphs and the wire layer
-only.
+:mod:`.base` is the one small :class:`BrokerTransport` interface (URLs, errors; a missing
+client library names its pip extra); :mod:`.mqtt` (paho-mqtt) and :mod:`.amqp` (pika) are
+imported only when used, through the scheme table of :mod:`.transports`; :mod:`.codec` makes
+IPs messages; :mod:`.discovery` holds MsgFlo's conventions; :mod:`.participant` runs a graph
+whose exported ports are queues. Like the rest of :mod:`flowpy.link` this sits on the engine,
+the graphs and the wire layer only.
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """AMQP 0-9-1 (RabbitMQ) with pika's blocking connection, on one I/O thread.
 
-Queues are declared exactly as MsgFlo's participants declare them, so flowpy and MsgFlo
-participants (and ``msgflo-setup``) can share a broker without a declaration conflict:
-
-* an inqueue ``Q`` is a durable queue with ``x-dead-letter-exchange: dead-Q``, bound to a
-  durable fanout exchange also named ``Q`` (so publishing to ``Q`` reaches it);
-* an outqueue ``Q`` is a durable fanout exchange ``Q``; the coordinator binds other
-  participants' inqueues to it;
-* its dead letters go to the durable fanout exchange ``dead-Q``, bound to the durable queue
-  ``dead-Q``, where they are kept;
-* discovery messages go to the durable queue ``fbp`` through the default exchange.
-
-Consumption uses manual acknowledgements and ``basic.qos(prefetch)``: the broker hands this
-client at most ``prefetch`` unacknowledged messages. Messages are published persistent
-(delivery mode 2) as ``application/json``.
+Queues are declared exactly as MsgFlo's participants declare them (an inqueue ``Q`` durable
+with ``x-dead-letter-exchange: dead-Q`` behind a fanout exchange ``Q``, an outqueue a fanout
+exchange, dead letters kept in ``dead-Q``, discovery on ``fbp``), so flowpy and MsgFlo share
+a broker without a declaration conflict (docs/distributed.md). Consumption uses manual
+acknowledgements and ``basic.qos(prefetch)``; messages are published persistent as
+``application/json``.
 """
 
 from __future__ import annotations
@@ -45,6 +37,7 @@ def inqueue_arguments(queue: str) -> dict[str, Any]:
 
 
 class AmqpTransport(BrokerTransport):
+    """Talks AMQP 0-9-1 (RabbitMQ) for a participant, on the I/O thread of the base."""
     scheme = "amqp"
 
     def __init__(self, url: BrokerURL, options: TransportOptions | None = None,

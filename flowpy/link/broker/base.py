@@ -1,18 +1,12 @@
 """The one small interface both broker transports implement, and what they share.
 
-A :class:`BrokerTransport` is one connection to a message broker, owned by one I/O thread that it
-starts, names and joins itself. Everything a caller does from another thread (publish, ack,
-reject, announce) goes through a queue of operations that the I/O thread carries out in
-order, so a message published before an acknowledgement reaches the broker before it.
-That order is what makes ``--ack output`` safe: if the connection dies, every
-acknowledgement that came after a lost publish is lost with it and the broker redelivers
-the input.
-
-Received messages are handed to a handler from the I/O thread as :class:`Delivery` objects;
-the handler must not block (it queues them). The transport reconnects by itself with
-backoff, declares its queues and subscriptions again after every connect, and drops
-acknowledgements for deliveries of an earlier connection (the broker has already taken
-those back and will deliver them again: at-least-once).
+A :class:`BrokerTransport` is one connection to a broker, owned by one I/O thread it starts,
+names and joins. What callers do from other threads (publish, ack, reject, announce) goes
+through one queue the I/O thread carries out in order, so a publish reaches the broker
+before a later acknowledgement: that is what makes ``--ack output`` safe. Deliveries reach a
+handler that must not block; the transport reconnects with backoff, declares again after
+every connect, and drops acknowledgements of an earlier connection's deliveries (the broker
+delivers those again: at-least-once).
 """
 
 from __future__ import annotations
@@ -89,6 +83,7 @@ class BrokerURL:
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
+        """Split and check a broker URL; BrokerError names what is wrong with it."""
         if not isinstance(url, str) or "://" not in url:
             raise BrokerError(
                 f"broker URL {url!r} is not a URL (mqtt://HOST:PORT or "
@@ -124,9 +119,9 @@ class BrokerURL:
         """The URL without its password, for logs and status reports."""
         if self.password is None:
             return self.url
-        return self.url.replace(":" + self.password_quoted() + "@", ":***@", 1)
+        return self.url.replace(":" + self._password_quoted() + "@", ":***@", 1)
 
-    def password_quoted(self) -> str:
+    def _password_quoted(self) -> str:
         netloc = urlsplit(self.url).netloc
         userinfo = netloc.rpartition("@")[0]
         return userinfo.partition(":")[2]
@@ -263,6 +258,7 @@ class BrokerTransport:
 
     @property
     def connected(self) -> bool:
+        """Whether the broker connection is up now (it may drop and come back)."""
         return self._connected.is_set()
 
     # -- from any thread ------------------------------------------------------------------
@@ -291,6 +287,7 @@ class BrokerTransport:
         return True
 
     def ack(self, delivery: Delivery) -> None:
+        """Settle a delivery: the broker forgets the message."""
         self._submit(("ack", delivery))
 
     def reject(self, delivery: Delivery, requeue: bool = True) -> None:

@@ -1,30 +1,11 @@
 """IPs as broker messages, and back (docs/distributed.md, "Messages and brackets").
 
-Every message is JSON text in UTF-8, written and read with the one JSON policy
-(:mod:`flowpy.wire.jsonpolicy`).
-
-* A **data IP** is its value, exactly: ``{"a": 1}`` crosses as ``{"a":1}``. That is what every
-  MsgFlo participant sends and expects, so data passes to and from code nobody here wrote
-  unchanged.
-* **Brackets** have no encoding in MsgFlo or in noflo-runtime-msgflo (NoFlo uses them
-  inside one participant only, to tie an output to the message it came from, and never sends
-  them), so flowpy sends each as a message of its own, the *flowpy envelope*::
-
-      {"flowpy:ip": "openBracket", "group": "name"}
-      {"flowpy:ip": "closeBracket", "group": "name"}
-
-  marked as well in the message's metadata (AMQP header ``flowpy-ip``, MQTT 5 user property
-  ``flowpy-ip``). A receiving flowpy participant turns it back into the bracket, by the
-  header or, when a plain participant in between dropped the metadata (a MsgFlo Repeat
-  does), by the body alone, so brackets survive a pass-through participant. A plain
-  participant sees a small JSON object it can pass on or skip; one that cannot cope with
-  it should be fed by a participant started with ``--brackets drop``.
-* A data value that happens to look like an envelope (an object whose only keys are
-  ``flowpy:ip`` and ``group``, or ``flowpy:ip`` and ``data``) is sent wrapped as
-  ``{"flowpy:ip": "data", "data": value}``, so it is never mistaken for a bracket.
-* A received body that is not JSON is taken as text (as MsgFlo's participants do); one that
-  is not UTF-8, or holds what the JSON policy refuses (a lone surrogate, a non-finite
-  number), is a :class:`CodecError`.
+A data IP is its value as JSON (the one JSON policy of :mod:`flowpy.wire.jsonpolicy`), so
+MsgFlo participants exchange data with flowpy unchanged; a bracket is a message of its own,
+the *flowpy envelope*, marked in the metadata too and recognised by its body alone when a
+pass-through participant dropped the metadata; a value that looks like an envelope is
+wrapped, so it is never taken for a bracket. A body that is not JSON is text; one that is
+not UTF-8 or breaks the JSON policy is a :class:`CodecError`.
 """
 
 from __future__ import annotations

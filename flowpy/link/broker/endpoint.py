@@ -90,15 +90,19 @@ class Reports:
         self._thread.start()
 
     def status(self, info: dict[str, Any]) -> None:
+        """Queue a status report for the reports thread (never blocks the caller)."""
         self._queue.put(("status", info))
 
     def error(self, info: dict[str, Any]) -> None:
+        """Queue an error report for the reports thread (never blocks the caller)."""
         self._queue.put(("error", info))
 
     def transport_status(self, info: dict[str, Any]) -> None:
+        """The transport's connection news, reported as status."""
         self.status(info)
 
     def close(self, timeout: float = 1.0) -> None:
+        """End the reports thread once what is queued is sent, waiting up to ``timeout``."""
         self._queue.put(None)
         self._thread.join(timeout)
 

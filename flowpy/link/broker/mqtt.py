@@ -1,19 +1,11 @@
 """MQTT (Mosquitto and others) with paho-mqtt, on one I/O thread.
 
-MQTT has topics, not queues: a MsgFlo queue ``Q`` is the topic ``Q``. flowpy speaks MQTT 5
-(so brackets can be marked with a user property, and ``Receive Maximum`` bounds what the
-broker sends before acknowledgements: the prefetch), publishes and subscribes with QoS 1 and
-acknowledges by hand (paho's ``manual_ack``), so a message is only acknowledged once the
-network has it. MQTT 3.1.1 clients (MsgFlo's participants) share the same topics; they
-just never see the user properties.
-
-Several participants of one role share the work of a topic through a *shared subscription*
-(``$share/ROLE/Q``, ``share_group``): the broker gives each message to one of them.
-
-Redelivery: MQTT has no reject. An unacknowledged message goes back to the broker only with
-the session: with ``session_expiry`` > 0 and a fixed client id, the broker keeps the session
-and sends the message again when that client connects again; with a clean session (the
-default without ``--id``) it is gone with the connection.
+A MsgFlo queue ``Q`` is the topic ``Q``. flowpy speaks MQTT 5 (brackets marked by a user
+property, ``Receive Maximum`` as the prefetch), with QoS 1 and manual acknowledgement, so a
+message is acknowledged only once the network has it; MQTT 3.1.1 clients (MsgFlo's) share
+the topics. Participants of one role share a topic through ``$share/ROLE/Q``. MQTT has no
+reject: an unacknowledged message comes back only with a kept session (``session_expiry`` > 0
+and a fixed id); docs/distributed.md has the rules.
 """
 
 from __future__ import annotations
@@ -38,6 +30,7 @@ KEEPALIVE = 30
 
 
 class MqttTransport(BrokerTransport):
+    """Talks MQTT 5 (Mosquitto and others) for a participant, on the I/O thread of the base."""
     scheme = "mqtt"
 
     def __init__(self, url: BrokerURL, options: TransportOptions | None = None,

@@ -1,43 +1,12 @@
 """A graph as a MsgFlo participant: its exported ports are queues on a message broker.
 
-Each exported inport ``p`` consumes the queue ``ROLE.P`` and each exported outport ``q``
-publishes to ``ROLE.Q`` (MsgFlo's naming: the role as given, a dot, the port name in upper
-case; ``queue_prefix`` goes in front of every name, and ``queues`` overrides single ports).
-The participant announces itself on the queue ``fbp`` at start, again 1, 2, 4 and 8 seconds
-later (a coordinator started alongside, ``msgflo-setup --discover``, may not be listening yet
-at the first one, and MQTT keeps no message for a late subscriber), then every
-``discovery_period / 2.2`` seconds (MsgFlo's participants send two heartbeats within the
-coordinator's deadline) and after every reconnect. The ``component`` it announces defaults
-to ``flowpy/NAME`` (:func:`.discovery.msgflo_component`).
-
-Delivery (docs/distributed.md, "Delivery guarantees"):
-
-* ``ack="accepted"``: a message is acknowledged once the network has accepted the IP (the
-  moment ``runtime:packetsent`` reports over the protocol). A message the network had not
-  accepted goes back to the broker if the participant dies or stops; what the network had
-  accepted and not yet sent on is lost if the process is killed (a stop drains it first).
-* ``ack="output"``: for graphs that send one data IP out for every data IP in (MsgFlo's
-  participant model): a message is acknowledged only after the output made of it has been
-  handed to the broker, on the same connection and after it, so a participant killed at any
-  moment loses nothing; the broker redelivers what was not acknowledged, and the outputs of
-  those messages may then appear twice (at-least-once). The n-th data IP leaving the graph
-  acknowledges the n-th data IP that entered it; brackets are acknowledged on acceptance.
-
-A message that keeps killing the worker itself is stopped by the delivery limit
-(:mod:`.redelivery`): redelivered for the ``delivery_limit``-th time, it goes to the dead
-letters instead of the graph.
-
-A message whose processing fails (a process error while its IP is in the graph) is never
-redelivered to fail again: it goes to the dead-letter queue ``dead-QUEUE`` (rejected without
-requeue on AMQP, as MsgFlo does; published to the topic ``dead-QUEUE`` on MQTT), and the
-participant goes on with the next message. Which message failed follows the ``ack="output"``
-rule, also under ``ack="accepted"``: the oldest data message in the graph whose output has
-not come. A failing process that ended (rather than going on with its next IP) is
-replaced by restarting the network, and the messages that were inside it are fed in again.
-
-Back-pressure: the network's inports take IPs only as fast as the graph reads them; the
-broker hands the participant at most ``prefetch`` unacknowledged messages, so a full
-network stops the consumption and memory stays bounded.
+Inport ``p`` consumes ``ROLE.P`` and outport ``q`` publishes to ``ROLE.Q`` (MsgFlo's naming;
+``queue_prefix`` and ``queues`` change it); the participant announces itself on ``fbp``.
+Invariants: a message is acknowledged only by the ``ack`` rule (``accepted``, or ``output``:
+after the output made of it reached the broker); one that fails in the graph or reaches the
+delivery limit goes to ``dead-QUEUE``, never back to the graph; at most ``prefetch``
+messages are unsettled, so a full network stops consumption. docs/distributed.md has the
+rules users see, docs/architecture.md ("A MsgFlo participant") the inside.
 """
 
 from __future__ import annotations
@@ -79,6 +48,7 @@ STOP_TIMEOUT = 5.0
 
 @dataclass
 class ParticipantConfig:
+    """What a participant is (role, id, component) and how it uses its queues."""
     role: str
     id: str = ""
     queue_prefix: str = ""
@@ -122,6 +92,7 @@ class ParticipantConfig:
             raise BrokerError("the discovery period must be positive")
 
     def queue(self, port: str) -> str:
+        """The queue bound to ``port``: from ``queues`` (any case), else the MsgFlo rule."""
         for name, queue in self.queues.items():
             if name.lower() == port.lower():
                 return queue
@@ -193,6 +164,7 @@ class Participant(NetworkListener):
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        """Connect, start the network and consume; BrokerError if the broker is out of reach."""
         config = self.config
         expiry = config.session_expiry
         if expiry is None:
@@ -224,6 +196,7 @@ class Participant(NetworkListener):
         heartbeat.start()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the graph finished or was stopped; False if ``timeout`` passed first."""
         return self._done.wait(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> list[str]:
@@ -416,6 +389,7 @@ class Participant(NetworkListener):
 
     # -- to the broker (NetworkListener) --------------------------------------------------
     def outport_ips(self, network: Network, port: str, ips: list[IP]) -> None:
+        """Publish what an exported outport sent to its queue (blocks while the outbox is full)."""
         transport = self.transport
         if transport is None:
             return
@@ -446,12 +420,15 @@ class Participant(NetworkListener):
                     transport.ack(delivery)
 
     def outport_ip(self, network: Network, port: str, ip: IP) -> None:
+        """Publish one IP, as ``outport_ips`` does."""
         self.outport_ips(network, port, [ip])
 
     def discarded(self, network: Network, count: int, drained: bool) -> None:
+        """Remember whether the stop drained the network, which decides ack or requeue."""
         self._drained = drained and count == 0
 
     def finished(self, network: Network) -> None:
+        """The graph ended by itself (not for a restart): report it and end ``wait``."""
         with self._restarted:
             if self._restarting:
                 return  # a process error ended it: it is being restarted

@@ -1,33 +1,11 @@
 """The delivery limit: a message whose deliveries keep ending with the worker gone goes to
 the dead letters instead of killing the next worker.
 
-A message that makes a process of the graph raise is dead-lettered at once (the participant
-sees the error). One that kills the worker itself (``os._exit``, a segfault in an extension,
-the OOM killer) under ``--ack output`` is never acknowledged: the broker hands it to the next
-worker, which it kills too, and so on for ever. Nothing in the dying process can see that
-coming, so the count has to outlive it.
-
-Where the count lives: **in the message**. The broker marks a delivery it has made before
-(AMQP ``redelivered``, MQTT ``DUP``). A redelivered message is not fed to the graph: it is
-published again to its own queue with the header ``flowpy-deliveries`` (AMQP header, MQTT 5
-user property) raised by one, then acknowledged (publish first, on the same connection, so a
-crash in between leaves a duplicate, never a loss). The copy is an ordinary delivery and is
-processed; when a redelivered message already carries ``limit - 1`` failed deliveries it goes
-to ``dead-QUEUE`` instead. Why not the alternatives:
-
-* a RabbitMQ quorum queue's ``x-delivery-limit``: the inqueue would have to be a quorum queue,
-  and MsgFlo (and every flowpy release before) declares a classic one: on a shared broker the
-  declarations conflict (``PRECONDITION_FAILED``), and MQTT has nothing like it;
-* a count kept in the participant's state directory: a pool spreads over machines, and the
-  redelivery may reach another machine that never saw the message, so each machine would
-  count on its own and the message would kill ``limit`` workers per machine.
-
-A count in the message is seen by whichever worker gets it, on either broker, and costs one
-republish per redelivery only. What it counts is deliveries that ended without being settled,
-for whatever reason: a worker killed for another cause (``kill -9`` of a pool member, the
-machine lost) also raises the count of the messages it held, which the default limit of 5
-allows for. A graceful stop settles (acknowledges or gives back) what it held, and given
-back, those count once too.
+The count travels in the message (header ``flowpy-deliveries``), so every worker of a pool
+on either broker sees it: a redelivered message is published again to its own queue with
+the count raised, then acknowledged (publish first, on the same connection, so a crash in
+between leaves a duplicate, never a loss); at the limit it goes to ``dead-QUEUE``.
+docs/distributed.md ("The delivery limit") says why not a quorum queue or a local count.
 """
 
 from __future__ import annotations
