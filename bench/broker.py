@@ -95,8 +95,9 @@ def mqtt_round_trip(url: str, send_to: str, receive_from: str, count: int) -> fl
 # -- AMQP ------------------------------------------------------------------------------------
 
 
-def amqp_round_trip(url: str, send_to: str, receive_from: str, count: int,
-                    own_queue: bool) -> float:
+def amqp_round_trip(
+    url: str, send_to: str, receive_from: str, count: int, own_queue: bool
+) -> float:
     """Publish to the MsgFlo queue ``send_to``; consume a queue bound to the exchange
     ``receive_from`` (or, for the bare baseline, ``send_to`` itself)."""
     import pika
@@ -106,8 +107,9 @@ def amqp_round_trip(url: str, send_to: str, receive_from: str, count: int,
     channel.basic_qos(prefetch_count=100)
     for name in {send_to, receive_from}:
         channel.exchange_declare(name, "fanout", durable=True)
-    channel.queue_declare(send_to, durable=True,
-                          arguments={"x-dead-letter-exchange": "dead-" + send_to})
+    channel.queue_declare(
+        send_to, durable=True, arguments={"x-dead-letter-exchange": "dead-" + send_to}
+    )
     channel.queue_bind(send_to, send_to)
     if own_queue:
         target = send_to
@@ -151,9 +153,12 @@ def amqp_round_trip(url: str, send_to: str, receive_from: str, count: int,
 def start_participants(url: str, role: str, how_many: int, ack: str, workdir: Path) -> list:
     procs = []
     for n in range(how_many):
-        procs.append(brokers.ParticipantProcess(
-            ["--broker", url, "--role", role, "--ack", ack, "--prefetch", "100",
-             "core/Repeat"], workdir / f"{role}-{n}"))
+        procs.append(
+            brokers.ParticipantProcess(
+                ["--broker", url, "--role", role, "--ack", ack, "--prefetch", "100", "core/Repeat"],
+                workdir / f"{role}-{n}",
+            )
+        )
     return procs
 
 
@@ -170,8 +175,7 @@ def measure(kind: str, url: str, count: int, repeat: int, ack: str, workdir: Pat
         role = f"bench{uuid.uuid4().hex[:6]}"
         procs = start_participants(url, role, size, ack, workdir)
         try:
-            results[label] = max(trip(f"{role}.IN", f"{role}.OUT", False)
-                                 for _ in range(repeat))
+            results[label] = max(trip(f"{role}.IN", f"{role}.OUT", False) for _ in range(repeat))
         finally:
             for proc in procs:
                 proc.stop()

@@ -82,15 +82,17 @@ def main() -> None:
     tune_gc()
     figures: dict[str, list[float]] = {"Connection": [], "Condition+deque": []}
     for _ in range(args.repeat):  # interleaved, so noise hits both alike
-        figures["Connection"].append(
-            round_trip_us(Connection(1024), Connection(1024), args.trips))
+        figures["Connection"].append(round_trip_us(Connection(1024), Connection(1024), args.trips))
         figures["Condition+deque"].append(
-            round_trip_us(ConditionPipe(), ConditionPipe(), args.trips))
+            round_trip_us(ConditionPipe(), ConditionPipe(), args.trips)
+        )
     base = statistics.median(figures["Condition+deque"])
     for name, values in figures.items():
         median = statistics.median(values)
-        print(f"{name:16s} median {median:6.2f} us/round trip  best {min(values):6.2f}"
-              f"  ({median / base:.2f}x baseline)")
+        print(
+            f"{name:16s} median {median:6.2f} us/round trip  best {min(values):6.2f}"
+            f"  ({median / base:.2f}x baseline)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 from ws_clients import ReadingClient, build_chain  # noqa: E402
 
-EDGES = [{"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}},
-         {"src": {"node": "b", "port": "out"}, "tgt": {"node": "a", "port": "in"}}]
+EDGES = [
+    {"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}},
+    {"src": {"node": "b", "port": "out"}, "tgt": {"node": "a", "port": "in"}},
+]
 
 
 def replies_only(m: dict) -> bool:
@@ -81,12 +83,16 @@ def debug_scenario(url: str, subscribed: bool, count: int) -> tuple[list[float],
     control = ReadingClient(url, "control", keep=replies_only)
     control.request("graph", "clear", {"id": "loop"})
     for node in ("a", "b"):
-        control.request("graph", "addnode", {"graph": "loop", "id": node,
-                                             "component": "core/Repeat"})
+        control.request(
+            "graph", "addnode", {"graph": "loop", "id": node, "component": "core/Repeat"}
+        )
     for edge in EDGES:
         control.request("graph", "addedge", {"graph": "loop", **edge})
-    control.request("graph", "addinitial", {"graph": "loop", "src": {"data": "round"},
-                                            "tgt": {"node": "a", "port": "in"}})
+    control.request(
+        "graph",
+        "addinitial",
+        {"graph": "loop", "src": {"data": "round"}, "tgt": {"node": "a", "port": "in"}},
+    )
     control.send("network", "edges", {"graph": "loop", "edges": []})
     control.wait_for(lambda m: m["command"] == "edges")
     if subscribed:
@@ -122,15 +128,19 @@ def output_scenario(url: str, flowing: bool, count: int) -> tuple[list[float], f
         sent = 0
         while not done.is_set():
             for _ in range(100):
-                feeder.send("runtime", "packet", {"graph": "chain", "port": "in",
-                                                  "event": "data", "payload": pad})
+                feeder.send(
+                    "runtime",
+                    "packet",
+                    {"graph": "chain", "port": "in", "event": "data", "payload": pad},
+                )
             sent += 100
             with feeder.cond:  # drop the acknowledgements already counted
-                feeder.messages[:] = [m for m in feeder.messages
-                                      if m["command"] != "packetsent"]
+                feeder.messages[:] = [m for m in feeder.messages if m["command"] != "packetsent"]
             try:
-                feeder.wait_until(lambda: acked[0] >= sent - 100,  # noqa: B023 - read at once
-                                  timeout=30)
+                feeder.wait_until(
+                    lambda: acked[0] >= sent - 100,  # noqa: B023 - read at once
+                    timeout=30,
+                )
             except AssertionError:
                 return
 
@@ -158,9 +168,24 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flowpy", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--state-dir", state], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            [
+                sys.executable,
+                "-m",
+                "flowpy",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--state-dir",
+                state,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         try:
             assert proc.stdout is not None
             url = ""
@@ -170,16 +195,22 @@ def main() -> None:
                     url = match.group(1)
                     break
             print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared)")
-            print(f"{'scenario':44} {'median ms':>10} {'p99 ms':>9} {'stop ms':>9} "
-                  f"{'unread KB':>10}")
-            runs = [("1. debug, never selected edges", debug_scenario, False),
-                    ("   baseline: selected both edges", debug_scenario, True),
-                    ("2. output flood, plain client", output_scenario, True),
-                    ("   baseline: nothing flowing", output_scenario, False)]
+            print(
+                f"{'scenario':44} {'median ms':>10} {'p99 ms':>9} {'stop ms':>9} {'unread KB':>10}"
+            )
+            runs = [
+                ("1. debug, never selected edges", debug_scenario, False),
+                ("   baseline: selected both edges", debug_scenario, True),
+                ("2. output flood, plain client", output_scenario, True),
+                ("   baseline: nothing flowing", output_scenario, False),
+            ]
             for label, scenario, flag in runs:
                 times, stop = scenario(url, flag, args.trips)
-                print(f"{label:44} {statistics.median(times):10.1f} {p99(times):9.1f} "
-                      f"{stop:9.1f} {max(BACKLOG) / 1024:10.0f}", flush=True)
+                print(
+                    f"{label:44} {statistics.median(times):10.1f} {p99(times):9.1f} "
+                    f"{stop:9.1f} {max(BACKLOG) / 1024:10.0f}",
+                    flush=True,
+                )
             print(f"load average after: {os.getloadavg()[0]:.2f}")
         finally:
             proc.terminate()

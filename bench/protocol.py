@@ -175,7 +175,10 @@ def run_client(node: str, **config: Any) -> Run:
     try:
         done = subprocess.run(
             [node, str(CLIENT), json.dumps(config)],
-            capture_output=True, text=True, timeout=CLIENT_TIMEOUT, cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT,
+            cwd=str(ROOT),
         )
     except subprocess.TimeoutExpired:
         raise SystemExit(f"client {what}: no result after {CLIENT_TIMEOUT:.0f} s") from None
@@ -318,8 +321,13 @@ Key = tuple[str, bool, bool | None]  # (target, deflate offered, debug on); echo
 CONFIGS: list[Key] = [
     (target, deflate, debug)
     for deflate in (True, False)
-    for target, debug in (("echo", None), ("flowpy", False), ("flowpy", True), ("spread", False),
-                          ("page", False))
+    for target, debug in (
+        ("echo", None),
+        ("flowpy", False),
+        ("flowpy", True),
+        ("spread", False),
+        ("page", False),
+    )
 ]
 #: ``--view``: only flowpy with debug off, without and with a live view open.
 VIEW_CONFIGS: list[Key] = [(t, d, False) for d in (True, False) for t in ("flowpy", "page")]
@@ -346,11 +354,22 @@ class PageClient:
 
         self.ws = websocket.create_connection(url, subprotocols=["noflo"], timeout=30)
         self.seen = collections.Counter()
-        for number, (protocol, command, payload) in enumerate((
+        for number, (protocol, command, payload) in enumerate(
+            (
                 ("runtime", "getruntime", {}),
-                ("flowpy", "stats", {"interval": 1000, "packets": False}))):
-            self.ws.send(json.dumps({"protocol": protocol, "command": command,
-                                     "payload": payload, "requestId": f"page{number}"}))
+                ("flowpy", "stats", {"interval": 1000, "packets": False}),
+            )
+        ):
+            self.ws.send(
+                json.dumps(
+                    {
+                        "protocol": protocol,
+                        "command": command,
+                        "payload": payload,
+                        "requestId": f"page{number}",
+                    }
+                )
+            )
         self.thread = threading.Thread(target=self._read, name="bench-page", daemon=True)
         self.thread.start()
 
@@ -375,7 +394,11 @@ def progress(line: str) -> None:
 
 
 def measure(
-    node: str, count: int, window: int, trips: int, repeat: int,
+    node: str,
+    count: int,
+    window: int,
+    trips: int,
+    repeat: int,
     configs: list[Key] | None = None,
 ) -> tuple[dict[Key, list[Run]], dict[str, list[float]]]:
     """Every configuration ``repeat`` times against one server process of each target; the
@@ -398,22 +421,38 @@ def measure(
             common = {"chain": CHAIN, "window": window}
             # A short unrecorded run on each server first: imports, first graph, caches.
             for target, url in urls.items():
-                run_client(node, url=url, target=CLIENT_TARGET[target], deflate=False,
-                           debug=False, count=min(count, 1000), trips=min(trips, 20), **common)
+                run_client(
+                    node,
+                    url=url,
+                    target=CLIENT_TARGET[target],
+                    deflate=False,
+                    debug=False,
+                    count=min(count, 1000),
+                    trips=min(trips, 20),
+                    **common,
+                )
             for r in range(repeat):
                 relay["relay"].append(statistics.median(relay_latency()))
                 relay["relay1"].append(statistics.median(relay_on_one_cpu()))
                 # Alternate the order, so a slow drift of the machine favours nobody.
-                progress(f"repeat {r + 1}/{repeat}: relay median {relay['relay'][-1]:.3f} ms, "
-                         f"on one CPU {relay['relay1'][-1]:.3f} ms")
+                progress(
+                    f"repeat {r + 1}/{repeat}: relay median {relay['relay'][-1]:.3f} ms, "
+                    f"on one CPU {relay['relay1'][-1]:.3f} ms"
+                )
                 for key in configs if r % 2 == 0 else configs[::-1]:
                     target, deflate, debug = key
                     url = urls[SERVER_OF[target]]
                     page = PageClient(url) if target == "page" else None
                     try:
                         run = run_client(
-                            node, url=url, target=CLIENT_TARGET[target], deflate=deflate,
-                            debug=debug, count=count, trips=trips, **common,
+                            node,
+                            url=url,
+                            target=CLIENT_TARGET[target],
+                            deflate=deflate,
+                            debug=debug,
+                            count=count,
+                            trips=trips,
+                            **common,
                         )
                     finally:
                         if page is not None:
@@ -447,58 +486,94 @@ def report(runs: dict[Key, list[Run]], relay: dict[str, list[float]]) -> Table:
         echo = ("echo", deflate, None)
         negotiated = runs["flowpy", deflate, False][0].extensions or "none"
         echo_negotiated = runs[echo][0].extensions or "none"
-        table.section(f"A throughput, packets/s; client: {CLIENT_OPTIONS[deflate]}; negotiated: "
-                      f"flowpy {negotiated!r}, echo {echo_negotiated!r}")
+        table.section(
+            f"A throughput, packets/s; client: {CLIENT_OPTIONS[deflate]}; negotiated: "
+            f"flowpy {negotiated!r}, echo {echo_negotiated!r}"
+        )
         for debug in (False, True):
-            table.row(DEBUG_LABELS[debug], rates(("flowpy", deflate, debug)), "echo",
-                      rates(echo), True)
-        table.row("debug off, --cpus all", rates(("spread", deflate, False)), "echo",
-                  rates(echo), True)
+            table.row(
+                DEBUG_LABELS[debug], rates(("flowpy", deflate, debug)), "echo", rates(echo), True
+            )
+        table.row(
+            "debug off, --cpus all", rates(("spread", deflate, False)), "echo", rates(echo), True
+        )
     for deflate in (True, False):
         echo = ("echo", deflate, None)
         table.section(f"B latency, ms; client: {CLIENT_OPTIONS[deflate]}")
         for stat in STATISTICS:
             for debug in (False, True):
                 ours = latency(("flowpy", deflate, debug), stat)
-                table.row(f"{stat}, {DEBUG_LABELS[debug]}", ours, "echo", latency(echo, stat),
-                          False)
-    table.section(f"B latency, ms, beside bare CPython ({RELAY_THREADS} threads relaying one "
-                  "item); relay1: its threads on one CPU")
+                table.row(
+                    f"{stat}, {DEBUG_LABELS[debug]}", ours, "echo", latency(echo, stat), False
+                )
+    table.section(
+        f"B latency, ms, beside bare CPython ({RELAY_THREADS} threads relaying one "
+        "item); relay1: its threads on one CPU"
+    )
     for deflate in (True, False):
         for debug in (False, True):
             ours = latency(("flowpy", deflate, debug), "median")
             for name in ("relay", "relay1"):
-                table.row(f"median, {SHORT_OPTIONS[deflate]}, {DEBUG_LABELS[debug]}", ours, name,
-                          relay[name], False)
-        table.row(f"median, {SHORT_OPTIONS[deflate]}, --cpus all",
-                  latency(("spread", deflate, False), "median"), "relay", relay["relay"], False)
-    table.section("flowpy serve as it starts (networks on one CPU) beside --cpus all (threads "
-                  "wherever the system puts them), debug off")
+                table.row(
+                    f"median, {SHORT_OPTIONS[deflate]}, {DEBUG_LABELS[debug]}",
+                    ours,
+                    name,
+                    relay[name],
+                    False,
+                )
+        table.row(
+            f"median, {SHORT_OPTIONS[deflate]}, --cpus all",
+            latency(("spread", deflate, False), "median"),
+            "relay",
+            relay["relay"],
+            False,
+        )
+    table.section(
+        "flowpy serve as it starts (networks on one CPU) beside --cpus all (threads "
+        "wherever the system puts them), debug off"
+    )
     for deflate in (True, False):
         pinned, spread = ("flowpy", deflate, False), ("spread", deflate, False)
-        table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(pinned), "all", rates(spread),
-                  True)
-        table.row(f"B median ms, {SHORT_OPTIONS[deflate]}", latency(pinned, "median"), "all",
-                  latency(spread, "median"), False)
+        table.row(
+            f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(pinned), "all", rates(spread), True
+        )
+        table.row(
+            f"B median ms, {SHORT_OPTIONS[deflate]}",
+            latency(pinned, "median"),
+            "all",
+            latency(spread, "median"),
+            False,
+        )
     table.section("cost of debug on* (nobody subscribed) beside debug off; target: within 10%")
     for deflate in (True, False):
         on, off = ("flowpy", deflate, True), ("flowpy", deflate, False)
         table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(on), "off", rates(off), True)
-        table.row(f"B median ms, {SHORT_OPTIONS[deflate]}",
-                  latency(on, "median"), "off", latency(off, "median"), False)
+        table.row(
+            f"B median ms, {SHORT_OPTIONS[deflate]}",
+            latency(on, "median"),
+            "off",
+            latency(off, "median"),
+            False,
+        )
     view_section(table, rates, latency)
     return table
 
 
 def view_section(table: Table, rates: Any, latency: Any) -> None:
-    table.section("cost of a live view open (flowpy:stats at 1 s, an observer: no graph output) "
-                  "beside none, debug off; target: within 10%")
+    table.section(
+        "cost of a live view open (flowpy:stats at 1 s, an observer: no graph output) "
+        "beside none, debug off; target: within 10%"
+    )
     for deflate in (True, False):
         page, alone = ("page", deflate, False), ("flowpy", deflate, False)
-        table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(page), "none", rates(alone),
-                  True)
-        table.row(f"B median ms, {SHORT_OPTIONS[deflate]}", latency(page, "median"), "none",
-                  latency(alone, "median"), False)
+        table.row(f"A packets/s, {SHORT_OPTIONS[deflate]}", rates(page), "none", rates(alone), True)
+        table.row(
+            f"B median ms, {SHORT_OPTIONS[deflate]}",
+            latency(page, "median"),
+            "none",
+            latency(alone, "median"),
+            False,
+        )
 
 
 def main() -> int:
@@ -507,10 +582,16 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=200, help="workload A: unacked packets")
     parser.add_argument("--trips", type=int, help="workload B: round trips (default 200)")
     parser.add_argument("--repeat", type=int, help="runs of everything (default 3)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 1000 packets, 50 trips, 1 repeat unless given")
-    parser.add_argument("--view", action="store_true",
-                        help="only flowpy (debug off) without and with a live view open")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 1000 packets, 50 trips, 1 repeat unless given",
+    )
+    parser.add_argument(
+        "--view",
+        action="store_true",
+        help="only flowpy (debug off) without and with a live view open",
+    )
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -527,8 +608,9 @@ def main() -> int:
     ws_version = json.loads(WS_PACKAGE.read_text())["version"]
     node_version = subprocess.check_output([node, "--version"], text=True).strip()
 
-    runs, relay = measure(node, count, args.window, trips, repeat,
-                          VIEW_CONFIGS if args.view else None)
+    runs, relay = measure(
+        node, count, args.window, trips, repeat, VIEW_CONFIGS if args.view else None
+    )
 
     print(
         f"flowpy protocol benchmark: client node {node_version} + ws {ws_version}; "

@@ -44,7 +44,6 @@ def require_extra(
         raise error(f"{what} needs the {name} package: pip install 'flowpy-fbp[{extra}]'") from None
 
 
-
 #: Lists longer than this are not spelled out in an "unknown name" message, only suggested from.
 SHORT_LIST = 12
 

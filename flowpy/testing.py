@@ -30,10 +30,14 @@ class ProcessFailed(AssertionError):
     """The component (or a process of the graph) failed, or did not end in time."""
 
 
-def run_component(component: type[Component] | str,
-                  inputs: Mapping[str, Iterable[Any]] | None = None, *,
-                  registry: Registry | None = None, timeout: float = 10.0,
-                  ips: bool = False) -> dict[str, list[Any]]:
+def run_component(
+    component: type[Component] | str,
+    inputs: Mapping[str, Iterable[Any]] | None = None,
+    *,
+    registry: Registry | None = None,
+    timeout: float = 10.0,
+    ips: bool = False,
+) -> dict[str, list[Any]]:
     """Run one process of ``component`` (a class, or a registered name such as
     ``"core/Repeat"``) and return ``{outport: [what it sent]}``: the data payloads, or the
     IPs themselves (brackets included) with ``ips=True``. Addressable outports are collected
@@ -56,9 +60,14 @@ def run_component(component: type[Component] | str,
     return run_graph(graph, inputs, registry=registry, timeout=timeout, ips=ips)
 
 
-def run_graph(graph: Graph, inputs: Mapping[str, Iterable[Any]] | None = None, *,
-              registry: Registry | None = None, timeout: float = 10.0,
-              ips: bool = False) -> dict[str, list[Any]]:
+def run_graph(
+    graph: Graph,
+    inputs: Mapping[str, Iterable[Any]] | None = None,
+    *,
+    registry: Registry | None = None,
+    timeout: float = 10.0,
+    ips: bool = False,
+) -> dict[str, list[Any]]:
     """Run ``graph`` with each list of ``inputs`` fed to the exported inport of that name
     (exported inports given none get end-of-stream at once) and return what each exported
     outport sent, as :func:`run_component` does."""
@@ -73,8 +82,9 @@ def run_graph(graph: Graph, inputs: Mapping[str, Iterable[Any]] | None = None, *
             if values is None:
                 network.close_inport(port)
                 continue
-            feeder = threading.Thread(target=_feed, args=(network, port, values),
-                                      name=f"testing-feed-{port}")
+            feeder = threading.Thread(
+                target=_feed, args=(network, port, values), name=f"testing-feed-{port}"
+            )
             feeder.start()
             feeders.append(feeder)
         finished = network.wait(timeout)
@@ -85,8 +95,9 @@ def run_graph(graph: Graph, inputs: Mapping[str, Iterable[Any]] | None = None, *
     if collector.errors:
         raise ProcessFailed("\n".join(collector.errors))
     if not finished:
-        raise ProcessFailed(f"still running after {timeout}s (stopped): does every process "
-                            "end when its inputs end?")
+        raise ProcessFailed(
+            f"still running after {timeout}s (stopped): does every process end when its inputs end?"
+        )
     return collector.outputs
 
 

@@ -35,8 +35,9 @@ def compile_expression(text: Any, node: str, what: str = "expression") -> Parsed
     """A compiled JMESPath expression; ExpressionError (a ValueError) naming the node for a
     bad one."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{node}: {what} must be a JMESPath expression (a non-empty string), "
-                         f"not {text!r}")
+        raise ValueError(
+            f"{node}: {what} must be a JMESPath expression (a non-empty string), not {text!r}"
+        )
     try:
         return jmespath.compile(text)
     except jmespath_errors.JMESPathError as exc:

@@ -14,8 +14,9 @@ from .select import PortSelect
 MISSING = object()
 
 
-def with_operand(component: Component, main: str, operand: str,
-                 constant: Any = MISSING) -> Iterator[tuple[IP, Any]]:
+def with_operand(
+    component: Component, main: str, operand: str, constant: Any = MISSING
+) -> Iterator[tuple[IP, Any]]:
     """Yield ``(ip, operand value)`` for every IP on ``main`` (brackets too). With
     ``operand`` connected, its first data IP is awaited and each later one replaces it
     (brackets there are ignored); otherwise ``constant`` applies, and without one that is
@@ -23,8 +24,10 @@ def with_operand(component: Component, main: str, operand: str,
     inports = component.inports
     if not inports[operand].is_connected:
         if constant is MISSING:
-            raise ValueError(f"{component.node_id}: give the {operand} on the {operand!r} port "
-                             "(an IIP, say) or in conf")
+            raise ValueError(
+                f"{component.node_id}: give the {operand} on the {operand!r} port "
+                "(an IIP, say) or in conf"
+            )
         for ip in inports[main]:
             yield ip, constant
         return
@@ -34,8 +37,9 @@ def with_operand(component: Component, main: str, operand: str,
         try:
             name, ip = select.recv([operand])
         except EndOfStream:
-            raise ValueError(f"{component.node_id}: {operand!r} ended without a value "
-                             "(and conf gives none)") from None
+            raise ValueError(
+                f"{component.node_id}: {operand!r} ended without a value (and conf gives none)"
+            ) from None
         if ip.is_data:
             current = ip.data
     while True:

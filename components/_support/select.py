@@ -53,8 +53,9 @@ class PortSelect:
         self._interrupted = True
         self._selector.poke()
 
-    def recv(self, names: Iterable[str],
-             timeout: float | None = None) -> tuple[str, IP] | tuple[None, None]:
+    def recv(
+        self, names: Iterable[str], timeout: float | None = None
+    ) -> tuple[str, IP] | tuple[None, None]:
         names = list(names)
         deadline = None if timeout is None else time.monotonic() + timeout
         selector = self._selector

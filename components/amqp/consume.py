@@ -19,8 +19,11 @@ class Consume(Component):
     icon = "download"
     reaches = ("network",)
     inports = InPorts(
-        InPort("conf", description="{url, queue, prefetch, client_id, reconnect} or "
-               "'URL QUEUE'", required=True),
+        InPort(
+            "conf",
+            description="{url, queue, prefetch, client_id, reconnect} or 'URL QUEUE'",
+            required=True,
+        ),
     )
     outports = OutPorts(
         OutPort("out", description="the messages, as IPs"),

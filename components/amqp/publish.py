@@ -20,8 +20,12 @@ class Publish(Component):
     icon = "upload"
     reaches = ("network",)
     inports = InPorts(
-        InPort("conf", description="{url, queue, declare, buffer, brackets, client_id, "
-               "reconnect} or 'URL QUEUE'", required=True),
+        InPort(
+            "conf",
+            description="{url, queue, declare, buffer, brackets, client_id, "
+            "reconnect} or 'URL QUEUE'",
+            required=True,
+        ),
         InPort("in", description="IPs to publish"),
     )
     outports = OutPorts(

@@ -25,20 +25,31 @@ class Bridge(Component):
     icon = "exchange"
     reaches = ("network",)
     inports = InPorts(
-        InPort("conf", description="URL, or object {url, secret, graph, window, start, "
-               "reconnect, map}", required=True),
-        InPort("in", addressable=True,
-               description="index: the remote graph's exported inport (or a number in "
-               "conf.map.in)"),
+        InPort(
+            "conf",
+            description="URL, or object {url, secret, graph, window, start, reconnect, map}",
+            required=True,
+        ),
+        InPort(
+            "in",
+            addressable=True,
+            description="index: the remote graph's exported inport (or a number in conf.map.in)",
+        ),
     )
     outports = OutPorts(
-        OutPort("out", addressable=True,
-                description="index: the remote graph's exported outport (or a number in "
-                "conf.map.out)"),
-        OutPort("status", datatype="object", description="connection state changes and "
-                "remote port events, as dicts"),
-        OutPort("error", datatype="object", description="what went wrong, as dicts "
-                "{type, message, ...}"),
+        OutPort(
+            "out",
+            addressable=True,
+            description="index: the remote graph's exported outport (or a number in conf.map.out)",
+        ),
+        OutPort(
+            "status",
+            datatype="object",
+            description="connection state changes and remote port events, as dicts",
+        ),
+        OutPort(
+            "error", datatype="object", description="what went wrong, as dicts {type, message, ...}"
+        ),
     )
 
     link = None
@@ -92,8 +103,12 @@ class _BridgeLink(ProcessLink):
     def unmapped(self, port: str, event: str, payload: Any) -> None:
         errors = self.bridge.outports["error"]
         if errors.is_connected:
-            info = {"type": "unmapped", "port": port, "event": event,
-                    "message": f"remote outport {port!r} is not connected to out[]"}
+            info = {
+                "type": "unmapped",
+                "port": port,
+                "event": event,
+                "message": f"remote outport {port!r} is not connected to out[]",
+            }
             if payload is not None:
                 info["payload"] = payload
             errors.send_data(info)
@@ -101,5 +116,9 @@ class _BridgeLink(ProcessLink):
         count = self.unmapped_counts.get(port, 0) + 1
         self.unmapped_counts[port] = count
         if count == 1:
-            log.warning("%s: packets from remote outport %r are dropped: it is not connected "
-                        "to out[] (counted in unmapped_counts)", self.bridge.node_id, port)
+            log.warning(
+                "%s: packets from remote outport %r are dropped: it is not connected "
+                "to out[] (counted in unmapped_counts)",
+                self.bridge.node_id,
+                port,
+            )

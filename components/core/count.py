@@ -12,7 +12,8 @@ class Count(Component):
     icon = "calculator"
     inports = InPorts(InPort("in", description="IPs to count"))
     outports = OutPorts(
-        OutPort("out", datatype="int", description="the number of data IPs received"))
+        OutPort("out", datatype="int", description="the number of data IPs received")
+    )
 
     def run(self) -> None:
         """Count whole batches of `in` until it ends, then send the total."""

@@ -26,10 +26,18 @@ class Group(Component):
     icon = "object-group"
     inports = InPorts(
         InPort("in", description="IPs to group"),
-        InPort("group", datatype="string", description="bracket name (IIP; default 'group')",
-               default="group"),
-        InPort("size", datatype="int", description="data IPs per bracket (IIP; default: all)",
-               default=None),
+        InPort(
+            "group",
+            datatype="string",
+            description="bracket name (IIP; default 'group')",
+            default="group",
+        ),
+        InPort(
+            "size",
+            datatype="int",
+            description="data IPs per bracket (IIP; default: all)",
+            default=None,
+        ),
     )
     outports = OutPorts(OutPort("out", description="the same IPs, in brackets"))
 

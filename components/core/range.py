@@ -38,8 +38,13 @@ class Range(Component):
 
     icon = "list-ol"
     inports = InPorts(
-        InPort("conf", datatype="all", description="n, or {start, stop, step} (or that as JSON "
-               "text)", required=True))
+        InPort(
+            "conf",
+            datatype="all",
+            description="n, or {start, stop, step} (or that as JSON text)",
+            required=True,
+        )
+    )
     outports = OutPorts(OutPort("out", datatype="int", description="the integers of the range"))
 
     def run(self) -> None:

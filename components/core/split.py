@@ -11,8 +11,7 @@ class Split(Component):
 
     icon = "expand"
     inports = InPorts(InPort("in", description="IPs to copy"))
-    outports = OutPorts(
-        OutPort("out", description="the same IPs on every slot", addressable=True))
+    outports = OutPorts(OutPort("out", description="the same IPs on every slot", addressable=True))
 
     def run(self) -> None:
         """Copy each IP of `in` to every slot of `out` connected at the start."""

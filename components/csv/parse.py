@@ -58,8 +58,9 @@ class Parse(Component):
 
     def run(self) -> None:
         """Read the options, then parse the lines of `in`, one table per bracket level."""
-        options = self.options({"delimiter": ",", "quote": '"', "header": True,
-                                "numbers": False}, scalar="delimiter")
+        options = self.options(
+            {"delimiter": ",", "quote": '"', "header": True, "numbers": False}, scalar="delimiter"
+        )
         self.delimiter = _one_char(options["delimiter"], "delimiter", self.node_id)
         self.quote = _one_char(options["quote"], "quote", self.node_id)
         header = options["header"]
@@ -96,8 +97,11 @@ class Parse(Component):
             return  # a quoted field goes on on the next line
         text, sheet.pending = sheet.pending, ""
         try:
-            rows = list(csv.reader(io.StringIO(text), delimiter=self.delimiter,
-                                   quotechar=self.quote, strict=True))
+            rows = list(
+                csv.reader(
+                    io.StringIO(text), delimiter=self.delimiter, quotechar=self.quote, strict=True
+                )
+            )
         except csv.Error as exc:
             reject(self, f"bad CSV ({exc}): {short(text)}", text)
             return
@@ -115,8 +119,12 @@ class Parse(Component):
             self.outports["out"].send_data(values)
             return
         if len(values) > len(sheet.header):
-            reject(self, f"row {sheet.row} has {len(values)} fields, the header "
-                   f"{len(sheet.header)}: {short(text)}", text)
+            reject(
+                self,
+                f"row {sheet.row} has {len(values)} fields, the header "
+                f"{len(sheet.header)}: {short(text)}",
+                text,
+            )
             return
         values += [None] * (len(sheet.header) - len(values))
         self.outports["out"].send_data(dict(zip(sheet.header, values, strict=True)))
@@ -154,19 +162,24 @@ class Format(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="CSV lines"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object or a list"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object or a list",
+        ),
     )
 
     def run(self) -> None:
         """Read the options, then send one CSV line per value (a header line first)."""
-        options = self.options({"delimiter": ",", "header": True, "columns": None},
-                               scalar="delimiter")
+        options = self.options(
+            {"delimiter": ",", "header": True, "columns": None}, scalar="delimiter"
+        )
         delimiter = _one_char(options["delimiter"], "delimiter", self.node_id)
         header = flag(options["header"], "header")
         columns = options["columns"]
-        if columns is not None and (not isinstance(columns, list)
-                                    or not all(isinstance(c, str) for c in columns)):
+        if columns is not None and (
+            not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+        ):
             raise ValueError(f"{self.node_id}: columns must be a list of names")
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=delimiter, lineterminator="")
@@ -174,8 +187,9 @@ class Format(Component):
         def line(fields: list[Any]) -> str:
             buffer.seek(0)
             buffer.truncate()
-            writer.writerow(["" if f is None else f if isinstance(f, str) else
-                             _json(f) for f in fields])
+            writer.writerow(
+                ["" if f is None else f if isinstance(f, str) else _json(f) for f in fields]
+            )
             return buffer.getvalue()
 
         out = self.outports["out"]
@@ -199,8 +213,7 @@ class Format(Component):
             elif isinstance(ip.data, (list, tuple)):
                 out.send_data(line(list(ip.data)))
             else:
-                reject(self, f"csv/Format wants an object or a list, not {short(ip.data)}",
-                       ip.data)
+                reject(self, f"csv/Format wants an object or a list, not {short(ip.data)}", ip.data)
 
 
 class _Columns:

@@ -22,11 +22,11 @@ def parse_argv(value: Any, node: str) -> list[str]:
     """An argv list of strings; a string is refused: flowpy never runs a shell."""
     if isinstance(value, str):
         raise ValueError(
-            f"{node}: conf must be an argv list such as [\"sort\", \"-n\"], not the string "
+            f'{node}: conf must be an argv list such as ["sort", "-n"], not the string '
             f"{value!r}: exec/Run never passes a command line to a shell (so nothing in graph "
-            "data can inject shell syntax); split it into its words")
-    if not isinstance(value, list) or not value or \
-            not all(isinstance(part, str) for part in value):
+            "data can inject shell syntax); split it into its words"
+        )
+    if not isinstance(value, list) or not value or not all(isinstance(part, str) for part in value):
         raise ValueError(f"{node}: argv must be a non-empty list of strings, not {value!r}")
     return value
 
@@ -53,14 +53,18 @@ class Run(Component):
     #: its CPUs) is left on every CPU even when the runtime keeps its networks on one.
     parallel = True
     inports = InPorts(
-        InPort("conf", datatype="array", description="argv list, or {argv, cwd, env}",
-               required=True),
+        InPort(
+            "conf", datatype="array", description="argv list, or {argv, cwd, env}", required=True
+        ),
         InPort("in", description="lines for the program's standard input"),
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="lines of its standard output"),
-        OutPort("error", description="lines of its standard error, then {message, status, "
-                "argv} for a non-zero exit status"),
+        OutPort(
+            "error",
+            description="lines of its standard error, then {message, status, "
+            "argv} for a non-zero exit status",
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -102,32 +106,49 @@ class Run(Component):
         argv = parse_argv(options["argv"], self.node_id)
         env = options["env"]
         if env is not None:
-            if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in env.items()):
+            if not isinstance(env, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+            ):
                 raise ValueError(f"{self.node_id}: env must map names to strings, not {env!r}")
             env = {**os.environ, **env}
         feeding = self.inports["in"].is_connected
         try:
             child = subprocess.Popen(
-                argv, cwd=self._working_directory(options["cwd"]), env=env,
+                argv,
+                cwd=self._working_directory(options["cwd"]),
+                env=env,
                 stdin=subprocess.PIPE if feeding else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                encoding="utf-8", errors="replace", bufsize=1)
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
+            )
         except OSError as exc:
-            raise ValueError(f"{self.node_id}: cannot run {argv[0]!r}: "
-                             f"{exc.strerror or exc}") from None
+            raise ValueError(
+                f"{self.node_id}: cannot run {argv[0]!r}: {exc.strerror or exc}"
+            ) from None
         with self._lock:
             self.child = child
         if self.stopping.is_set():  # stopped while starting: the hook found no child
             self._terminate()
         failures: list[BaseException] = []
         feed = PortSelect(self.inports, ["in"])
-        threads = [threading.Thread(target=self._guard, args=(self._read_stderr, failures),
-                                    name=f"{self.node_id}-stderr")]
+        threads = [
+            threading.Thread(
+                target=self._guard,
+                args=(self._read_stderr, failures),
+                name=f"{self.node_id}-stderr",
+            )
+        ]
         if feeding:
-            threads.append(threading.Thread(target=self._guard,
-                                            args=(lambda: self._feed(feed), failures),
-                                            name=f"{self.node_id}-stdin"))
+            threads.append(
+                threading.Thread(
+                    target=self._guard,
+                    args=(lambda: self._feed(feed), failures),
+                    name=f"{self.node_id}-stdin",
+                )
+            )
         for thread in threads:
             thread.start()
         try:
@@ -199,8 +220,9 @@ class Run(Component):
         if self.stopping.is_set() and child.poll() is None:
             child.terminate()
         try:
-            return child.wait(timeout=self.time_to_stop(TERMINATE_GRACE)
-                              if self.stopping.is_set() else None)
+            return child.wait(
+                timeout=self.time_to_stop(TERMINATE_GRACE) if self.stopping.is_set() else None
+            )
         except subprocess.TimeoutExpired:
             child.kill()
             return child.wait()

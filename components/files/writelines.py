@@ -21,20 +21,23 @@ class WriteLines(Component):
     icon = "pencil-square-o"
     reaches = ("files",)
     inports = InPorts(
-        InPort("conf", description="path, or {path, append} (append: false by default)",
-               required=True),
+        InPort(
+            "conf", description="path, or {path, append} (append: false by default)", required=True
+        ),
         InPort("in", description="lines to write"),
     )
     outports = OutPorts(
-        OutPort("out", datatype="string", description="the path, once `in` has ended"))
+        OutPort("out", datatype="string", description="the path, once `in` has ended")
+    )
 
     def run(self) -> None:
         """Write each data IP of `in` as a line of the file from conf, then send its path."""
         conf = self.options({"path": None, "append": False}, "path", text=True)
         path = conf["path"]
         if not isinstance(path, str) or not path:
-            raise ValueError(f"{self.node_id}: conf needs a path (a non-empty string), "
-                             f"got {path!r}")
+            raise ValueError(
+                f"{self.node_id}: conf needs a path (a non-empty string), got {path!r}"
+            )
         target = self.path(path)
         folder = os.path.dirname(target)
         mode = "a" if flag(conf["append"], "append") else "w"
@@ -43,8 +46,9 @@ class WriteLines(Component):
                 os.makedirs(folder, exist_ok=True)
             handle = open(target, mode, encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            raise ValueError(f"{self.node_id}: cannot write {opened_as(self, path)}: "
-                             f"{exc.strerror or exc}") from None
+            raise ValueError(
+                f"{self.node_id}: cannot write {opened_as(self, path)}: {exc.strerror or exc}"
+            ) from None
         inport = self.inports["in"]
         with handle:
             if inport.is_connected:

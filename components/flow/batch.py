@@ -27,8 +27,9 @@ class Batch(Aggregate):
 
     def setup(self) -> None:
         """Read the batch size N from conf."""
-        self.size = positive_int(self.options({"size": None}, scalar="size")["size"],
-                                 f"{self.node_id}: size")
+        self.size = positive_int(
+            self.options({"size": None}, scalar="size")["size"], f"{self.node_id}: size"
+        )
 
     def new_state(self) -> list:
         """An empty batch."""
@@ -118,15 +119,19 @@ class Sort(Aggregate):
     )
     outports = OutPorts(
         OutPort("out", description="the values, sorted per substream"),
-        OutPort("error", datatype="object", description="{message, input} when the key "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the key expression fails on a value",
+        ),
     )
 
     def setup(self) -> None:
         """Read the sort key expression and the direction from conf."""
         conf = self.options({"key": None, "reverse": False}, "key", text=True)
-        self.key = None if conf["key"] is None else \
-            compile_expression(conf["key"], self.node_id, "key")
+        self.key = (
+            None if conf["key"] is None else compile_expression(conf["key"], self.node_id, "key")
+        )
         self.reverse = flag(conf["reverse"], "reverse")
 
     def new_state(self) -> list:
@@ -162,8 +167,11 @@ class Distinct(Aggregate):
     )
     outports = OutPorts(
         OutPort("out", description="the first value of each key"),
-        OutPort("error", datatype="object", description="{message, input} when the key "
-                "expression fails on a value"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} when the key expression fails on a value",
+        ),
     )
 
     def setup(self) -> None:
@@ -179,8 +187,11 @@ class Distinct(Aggregate):
         """The value if its key is new (unhashable keys compare as JSON)."""
         key = value if self.key is None else evaluate(self.key, value)
         try:
-            marker: Any = ("h", key) if not isinstance(key, (dict, list)) else \
-                ("j", json.dumps(key, sort_keys=True, default=repr))
+            marker: Any = (
+                ("h", key)
+                if not isinstance(key, (dict, list))
+                else ("j", json.dumps(key, sort_keys=True, default=repr))
+            )
             hash(marker)
         except TypeError:
             raise BadInput(f"cannot compare {short(key)}") from None

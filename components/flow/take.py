@@ -24,8 +24,11 @@ class Take(Component):
 
     def run(self) -> None:
         """Forward IPs until N data IPs went, then only the closes of brackets still open."""
-        count = positive_int(self.options({"count": None}, scalar="count")["count"],
-                             f"{self.node_id}: count", allow_zero=True)
+        count = positive_int(
+            self.options({"count": None}, scalar="count")["count"],
+            f"{self.node_id}: count",
+            allow_zero=True,
+        )
         if count == 0:
             return
         out = self.outports["out"]
@@ -68,8 +71,11 @@ class Skip(Component):
 
     def run(self) -> None:
         """Drop data IPs until N are gone, then forward everything; brackets always pass."""
-        count = positive_int(self.options({"count": None}, scalar="count")["count"],
-                             f"{self.node_id}: count", allow_zero=True)
+        count = positive_int(
+            self.options({"count": None}, scalar="count")["count"],
+            f"{self.node_id}: count",
+            allow_zero=True,
+        )
         out = self.outports["out"]
         for ip in self.inports["in"]:
             if ip.is_data and count > 0:
@@ -101,4 +107,3 @@ class Last(Aggregate):
     def finish(self, state: list, empty: bool) -> list:
         """The latest value, if the substream had one."""
         return state
-

@@ -23,12 +23,15 @@ def parse_request(value: Any, default_method: str) -> dict[str, Any]:
     if isinstance(value, str):
         value = {"url": value}
     if not isinstance(value, Mapping):
-        raise BadInput(f"a request is a URL or an object {{method, url, headers, json|body}}, "
-                       f"not {short(value)}")
+        raise BadInput(
+            f"a request is a URL or an object {{method, url, headers, json|body}}, "
+            f"not {short(value)}"
+        )
     unknown = sorted(set(value) - REQUEST_KEYS)
     if unknown:
-        raise BadInput(f"unknown request field(s) {unknown} (known: "
-                       f"{', '.join(sorted(REQUEST_KEYS))})")
+        raise BadInput(
+            f"unknown request field(s) {unknown} (known: {', '.join(sorted(REQUEST_KEYS))})"
+        )
     url = value.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise BadInput(f"url must be an http:// or https:// URL, not {short(url)}")
@@ -54,8 +57,10 @@ def parse_request(value: Any, default_method: str) -> dict[str, Any]:
 def describe_response(response: httpx.Response) -> dict[str, Any]:
     """{status, headers, json} when the body is JSON (by content type), else {status,
     headers, body} with the text."""
-    result: dict[str, Any] = {"status": response.status_code,
-                              "headers": dict(response.headers.items())}
+    result: dict[str, Any] = {
+        "status": response.status_code,
+        "headers": dict(response.headers.items()),
+    }
     content_type = response.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
@@ -91,8 +96,9 @@ class Request(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="object", description="{status, headers, json|body}"),
-        OutPort("error", datatype="object", description="{message, input} for a request "
-                "that failed"),
+        OutPort(
+            "error", datatype="object", description="{message, input} for a request that failed"
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -110,8 +116,15 @@ class Request(Component):
 
     def run(self) -> None:
         """Read the options, then request per data IP, `concurrency` at once, replies in order."""
-        options = self.options({"timeout": 10, "concurrency": 4, "method": "GET",
-                                "headers": None, "status_errors": False})
+        options = self.options(
+            {
+                "timeout": 10,
+                "concurrency": 4,
+                "method": "GET",
+                "headers": None,
+                "status_errors": False,
+            }
+        )
         try:
             timeout = float(number(options["timeout"], "timeout"))
         except BadInput as exc:
@@ -126,10 +139,10 @@ class Request(Component):
         if method not in METHODS:
             raise ValueError(f"{self.node_id}: unknown method {method!r}")
         self.status_errors = options["status_errors"] in (True, "true")
-        limits = httpx.Limits(max_connections=concurrency,
-                              max_keepalive_connections=concurrency)
-        self.client = httpx.Client(timeout=timeout, limits=limits, headers=dict(headers),
-                                   follow_redirects=True)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.client = httpx.Client(
+            timeout=timeout, limits=limits, headers=dict(headers), follow_redirects=True
+        )
         pending: deque[tuple[IP, Future | None]] = deque()
         executor = ThreadPoolExecutor(concurrency, thread_name_prefix=f"{self.node_id}-http")
         select = PortSelect(self.inports, ["in"])
@@ -168,8 +181,7 @@ class Request(Component):
         """Send the results that are ready, in request order, and wait for the oldest until
         at most ``keep`` requests are in flight."""
         out = self.outports["out"]
-        while pending and (len(pending) > keep or pending[0][1] is None
-                           or pending[0][1].done()):
+        while pending and (len(pending) > keep or pending[0][1] is None or pending[0][1].done()):
             ip, future = pending.popleft()
             if future is None:
                 out.send(ip)
@@ -182,8 +194,12 @@ class Request(Component):
             except httpx.HTTPError as exc:
                 if self.stopping.is_set():
                     return
-                reject(self, f"{type(exc).__name__}: {exc or 'request failed'}", ip.data,
-                       url=str(exc.request.url) if _has_request(exc) else None)
+                reject(
+                    self,
+                    f"{type(exc).__name__}: {exc or 'request failed'}",
+                    ip.data,
+                    url=str(exc.request.url) if _has_request(exc) else None,
+                )
                 continue
             except RuntimeError as exc:  # the client was closed by a stop
                 if self.stopping.is_set():
@@ -191,8 +207,13 @@ class Request(Component):
                 raise ValueError(f"{self.node_id}: {exc}") from None
             result = describe_response(response)
             if self.status_errors and response.status_code >= 400:
-                reject(self, f"HTTP {response.status_code} from {response.request.url}",
-                       ip.data, status=response.status_code, response=result)
+                reject(
+                    self,
+                    f"HTTP {response.status_code} from {response.request.url}",
+                    ip.data,
+                    status=response.status_code,
+                    response=result,
+                )
                 continue
             out.send_data(result)
 

@@ -18,8 +18,11 @@ def _ports(result: str) -> tuple[InPorts, OutPorts]:
         InPorts(InPort("in", datatype="number", description="numbers")),
         OutPorts(
             OutPort("out", datatype="number", description=f"the {result} of each substream"),
-            OutPort("error", datatype="object", description="{message, input} for a value "
-                    "that is not a number"),
+            OutPort(
+                "error",
+                datatype="object",
+                description="{message, input} for a value that is not a number",
+            ),
         ),
     )
 

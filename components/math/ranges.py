@@ -15,6 +15,7 @@ class Modulo(_Binary, Component):
     """Sends in mod operand on `out` (the remainder of dividing by the operand) for
     each IP on `in` (Python's %: the result has the sign of the divisor, so -7 mod 3 is 2, as a
     clock counts)."""
+
     old_second, op = None, operator.mod
     icon = "percent"
     inports, outports = _ports("dividend", "divisor", "remainder", "divide", aliased=False)

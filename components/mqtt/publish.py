@@ -17,8 +17,11 @@ class Publish(Component):
     icon = "upload"
     reaches = ("network",)
     inports = InPorts(
-        InPort("conf", description="{url, topic, buffer, brackets, client_id, reconnect} or "
-               "'URL TOPIC'", required=True),
+        InPort(
+            "conf",
+            description="{url, topic, buffer, brackets, client_id, reconnect} or 'URL TOPIC'",
+            required=True,
+        ),
         InPort("in", description="IPs to publish"),
     )
     outports = OutPorts(

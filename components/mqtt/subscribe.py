@@ -18,8 +18,12 @@ class Subscribe(Component):
     icon = "download"
     reaches = ("network",)
     inports = InPorts(
-        InPort("conf", description="{url, topic, prefetch, share, client_id, session_expiry, "
-               "reconnect} or 'URL TOPIC'", required=True),
+        InPort(
+            "conf",
+            description="{url, topic, prefetch, share, client_id, session_expiry, "
+            "reconnect} or 'URL TOPIC'",
+            required=True,
+        ),
     )
     outports = OutPorts(
         OutPort("out", description="the messages, as IPs"),

@@ -25,8 +25,11 @@ class Keys(Transform):
     inports = InPorts(InPort("in", datatype="object", description="objects"))
     outports = OutPorts(
         OutPort("out", datatype="array", description="the keys of each object"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
     def transform(self, value: Any) -> list:
@@ -45,8 +48,11 @@ class Values(Transform):
     inports = InPorts(InPort("in", datatype="object", description="objects"))
     outports = OutPorts(
         OutPort("out", datatype="array", description="the values of each object"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
     def transform(self, value: Any) -> list:
@@ -66,8 +72,9 @@ class Size(Transform):
     inports = InPorts(InPort("in", description="objects, arrays or strings"))
     outports = OutPorts(
         OutPort("out", datatype="int", description="their sizes"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "has no size"),
+        OutPort(
+            "error", datatype="object", description="{message, input} for a value that has no size"
+        ),
     )
 
     def transform(self, value: Any) -> int:
@@ -94,8 +101,11 @@ class SplitArray(Component):
     )
     outports = OutPorts(
         OutPort("out", description="the items, in a bracket per array"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an array"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an array",
+        ),
     )
 
     def run(self) -> None:

@@ -46,8 +46,11 @@ class Merge(Aggregate):
     )
     outports = OutPorts(
         OutPort("out", datatype="object", description="one merged object per substream"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not an object"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not an object",
+        ),
     )
 
     def setup(self) -> None:
@@ -93,16 +96,17 @@ class Create(Component):
     def run(self) -> None:
         """Per data IP of the first slot, one of each other slot makes an object; until one ends."""
         names = self.conf(default=None)
-        if names is not None and (not isinstance(names, list)
-                                  or not all(isinstance(n, str) for n in names)):
-            raise ValueError(f"{self.node_id}: conf must be a list of key names, "
-                             f"not {names!r}")
+        if names is not None and (
+            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError(f"{self.node_id}: conf must be a list of key names, not {names!r}")
         port = self.inports["in"]
         slots = port.connected_slots()
         if not slots:
             return
-        keys = [names[s] if names and isinstance(s, int) and s < len(names) else str(s)
-                for s in slots]
+        keys = [
+            names[s] if names and isinstance(s, int) and s < len(names) else str(s) for s in slots
+        ]
         first, rest = port[slots[0]], [port[s] for s in slots[1:]]
         out = self.outports["out"]
         try:

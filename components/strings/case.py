@@ -17,8 +17,11 @@ def _ports(out_type: str, out_description: str) -> tuple[InPorts, OutPorts]:
         InPorts(InPort("in", datatype="string", description="strings")),
         OutPorts(
             OutPort("out", datatype=out_type, description=out_description),
-            OutPort("error", datatype="object", description="{message, input} for a value "
-                    "that is not a string"),
+            OutPort(
+                "error",
+                datatype="object",
+                description="{message, input} for a value that is not a string",
+            ),
         ),
     )
 

@@ -19,8 +19,9 @@ class ParseJson(Transform):
     inports = InPorts(InPort("in", datatype="string", description="JSON text"))
     outports = OutPorts(
         OutPort("out", description="the parsed values"),
-        OutPort("error", datatype="object", description="{message, input} for text that is "
-                "not JSON"),
+        OutPort(
+            "error", datatype="object", description="{message, input} for text that is not JSON"
+        ),
     )
 
     def transform(self, value: Any) -> Any:
@@ -48,8 +49,11 @@ class Stringify(Transform):
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="JSON text"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not JSON-serialisable"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not JSON-serialisable",
+        ),
     )
 
     def setup(self) -> None:
@@ -68,7 +72,13 @@ class Stringify(Transform):
     def transform(self, value: Any) -> str:
         """The value as JSON text; BadInput for what JSON cannot hold (NaN, objects)."""
         try:
-            return json.dumps(value, indent=self.indent, sort_keys=self.sort_keys,
-                              separators=self.separators, ensure_ascii=False, allow_nan=False)
+            return json.dumps(
+                value,
+                indent=self.indent,
+                sort_keys=self.sort_keys,
+                separators=self.separators,
+                ensure_ascii=False,
+                allow_nan=False,
+            )
         except (TypeError, ValueError) as exc:
             raise BadInput(f"cannot serialise {short(value)} as JSON: {exc}") from None

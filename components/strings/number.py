@@ -22,8 +22,9 @@ class ParseNumber(Transform):
     )
     outports = OutPorts(
         OutPort("out", datatype="number", description="the numbers"),
-        OutPort("error", datatype="object", description="{message, input} for text that is "
-                "not a number"),
+        OutPort(
+            "error", datatype="object", description="{message, input} for text that is not a number"
+        ),
     )
 
     def setup(self) -> None:

@@ -23,23 +23,28 @@ class Replace(Transform):
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="the strings, with matches replaced"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not a string"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not a string",
+        ),
     )
 
     def setup(self) -> None:
         """Compile the pattern and read replacement, count and case from conf."""
-        options = self.options({"pattern": None, "replacement": "", "count": 0,
-                                "ignorecase": False})
+        options = self.options(
+            {"pattern": None, "replacement": "", "count": 0, "ignorecase": False}
+        )
         pattern, replacement = options["pattern"], options["replacement"]
         if not isinstance(pattern, str):
-            raise ValueError(f"{self.node_id}: conf needs a pattern (a regular expression "
-                             f"string), got {pattern!r}")
+            raise ValueError(
+                f"{self.node_id}: conf needs a pattern (a regular expression "
+                f"string), got {pattern!r}"
+            )
         if not isinstance(replacement, str):
             raise ValueError(f"{self.node_id}: replacement must be a string")
         try:
-            self.regex = re.compile(pattern, re.IGNORECASE if options["ignorecase"] is True
-                                    else 0)
+            self.regex = re.compile(pattern, re.IGNORECASE if options["ignorecase"] is True else 0)
         except re.error as exc:
             raise ValueError(f"{self.node_id}: bad pattern {pattern!r}: {exc}") from None
         try:

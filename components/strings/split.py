@@ -23,8 +23,11 @@ class SplitStr(Component):
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="the parts, in a bracket per string"),
-        OutPort("error", datatype="object", description="{message, input} for a value that "
-                "is not a string"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for a value that is not a string",
+        ),
     )
 
     def run(self) -> None:
@@ -32,8 +35,9 @@ class SplitStr(Component):
         conf = self.options({"separator": "\n", "group": "split"}, "separator", text=True)
         separator, group = conf["separator"], conf["group"]
         if not isinstance(separator, str) or not separator:
-            raise ValueError(f"{self.node_id}: separator must be a non-empty string, "
-                             f"not {separator!r}")
+            raise ValueError(
+                f"{self.node_id}: separator must be a non-empty string, not {separator!r}"
+            )
         if not isinstance(group, str):
             raise ValueError(f"{self.node_id}: group must be a string, not {group!r}")
         out = self.outports["out"]
@@ -63,15 +67,13 @@ class Join(Aggregate):
         InPort("in", description="parts to join"),
         InPort("conf", description="separator, or {separator}"),
     )
-    outports = OutPorts(
-        OutPort("out", datatype="string", description="one string per substream"))
+    outports = OutPorts(OutPort("out", datatype="string", description="one string per substream"))
 
     def setup(self) -> None:
         """Read the separator from conf."""
         self.separator = self.options({"separator": ","}, "separator", text=True)["separator"]
         if not isinstance(self.separator, str):
-            raise ValueError(f"{self.node_id}: separator must be a string, "
-                             f"not {self.separator!r}")
+            raise ValueError(f"{self.node_id}: separator must be a string, not {self.separator!r}")
 
     def new_state(self) -> list[str]:
         """An empty list of parts."""
@@ -84,4 +86,3 @@ class Join(Aggregate):
     def finish(self, state: list[str], empty: bool) -> list[str]:
         """The parts joined by the separator."""
         return [self.separator.join(state)]
-

@@ -59,13 +59,15 @@ class Template(Transform):
     icon = "file-text"
     inports = InPorts(
         InPort("in", datatype="object", description="objects to fill the template from"),
-        InPort("conf", datatype="string", description="the template, or {template}",
-               required=True),
+        InPort("conf", datatype="string", description="the template, or {template}", required=True),
     )
     outports = OutPorts(
         OutPort("out", datatype="string", description="the filled-in text"),
-        OutPort("error", datatype="object", description="{message, input} for an object "
-                "the template cannot be filled from"),
+        OutPort(
+            "error",
+            datatype="object",
+            description="{message, input} for an object the template cannot be filled from",
+        ),
     )
 
     def setup(self) -> None:

@@ -49,8 +49,12 @@ class Interval(Component):
 
     icon = "clock-o"
     inports = InPorts(
-        InPort("conf", datatype="number", description="milliseconds, or {ms, count, start}",
-               required=True),
+        InPort(
+            "conf",
+            datatype="number",
+            description="milliseconds, or {ms, count, start}",
+            required=True,
+        ),
         InPort("stop", datatype="bang", description="any IP stops the interval"),
     )
     outports = OutPorts(OutPort("out", datatype="int", description="0, 1, 2, ..."))
@@ -62,8 +66,11 @@ class Interval(Component):
         if period <= 0:
             raise ValueError(f"{self.node_id}: ms must be more than 0")
         count = options["count"]
-        count = None if count is None else positive_int(count, f"{self.node_id}: count",
-                                                        allow_zero=True)
+        count = (
+            None
+            if count is None
+            else positive_int(count, f"{self.node_id}: count", allow_zero=True)
+        )
         value = options["start"]
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{self.node_id}: start must be a whole number, not {value!r}")
@@ -106,8 +113,7 @@ class Throttle(Component):
     icon = "tachometer"
     inports = InPorts(
         InPort("in", description="IPs to pace"),
-        InPort("conf", datatype="number", description="IPs per second, or {rate}",
-               required=True),
+        InPort("conf", datatype="number", description="IPs per second, or {rate}", required=True),
     )
     outports = OutPorts(OutPort("out", description="the same IPs, paced"))
 
@@ -144,8 +150,9 @@ class Debounce(Component):
     icon = "hourglass-half"
     inports = InPorts(
         InPort("in", description="IPs"),
-        InPort("conf", datatype="number", description="milliseconds of quiet, or {ms}",
-               required=True),
+        InPort(
+            "conf", datatype="number", description="milliseconds of quiet, or {ms}", required=True
+        ),
     )
     outports = OutPorts(OutPort("out", description="the last IP of each burst"))
 

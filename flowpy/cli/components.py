@@ -21,16 +21,29 @@ from flowpy.engine.registry import Registry
 def add_parser(subparsers: Any) -> None:
     """Register ``flowpy components``: list, search or describe what this installation offers."""
     parser = subparsers.add_parser(
-        "components", help="list the available components",
+        "components",
+        help="list the available components",
         description="List every component this installation offers (the library, entry "
         "points), with its ports: as text, as component:component payloads (--json) or as the "
-        "reference page docs/components.md (--markdown).")
-    parser.add_argument("name", nargs="?", help="show this component in full (its ports, "
-                        "their types and descriptions)")
-    parser.add_argument("--filter", metavar="WORD", help="only the components whose name or "
-                        "description contains WORD (any case)")
-    parser.add_argument("--components-dir", metavar="DIR", action="append", default=[],
-                        help="include the components of DIR, as flowpy run does (repeatable)")
+        "reference page docs/components.md (--markdown).",
+    )
+    parser.add_argument(
+        "name",
+        nargs="?",
+        help="show this component in full (its ports, their types and descriptions)",
+    )
+    parser.add_argument(
+        "--filter",
+        metavar="WORD",
+        help="only the components whose name or description contains WORD (any case)",
+    )
+    parser.add_argument(
+        "--components-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="include the components of DIR, as flowpy run does (repeatable)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print component:component payloads")
     fmt.add_argument("--markdown", action="store_true", help="print the component reference")
@@ -102,8 +115,14 @@ def render_one(info: dict[str, Any], doc: str | None = None) -> str:
     for title, key in (("inports", "inPorts"), ("outports", "outPorts")):
         lines += ["", f"{title}:"]
         for port in info[key] or [{"id": "(none)", "type": ""}]:
-            flags = [word for word, on in (("addressable", port.get("addressable")),
-                                           ("required", port.get("required"))) if on]
+            flags = [
+                word
+                for word, on in (
+                    ("addressable", port.get("addressable")),
+                    ("required", port.get("required")),
+                )
+                if on
+            ]
             kind = " ".join(filter(None, [port.get("type", "all"), *flags]))
             lines.append(f"  {port['id']:<12} {kind:<16} {port.get('description', '')}".rstrip())
     return "\n".join(lines)

@@ -126,9 +126,7 @@ def exported_ports(client: Client, graph: str, kind: str) -> list[str]:
     return [str(port.get("id")) for port in ports if isinstance(port, dict)]
 
 
-def check_port(
-    client: Client, graph: str, kind: str, port: str, if_reported: bool = False
-) -> None:
+def check_port(client: Client, graph: str, kind: str, port: str, if_reported: bool = False) -> None:
     """CommandError (usage, exit 2) when ``port`` is not one of the graph's exported ``kind``
     ports: the same words the runtime uses when a packet goes to a port that is not there.
     ``if_reported``: check only a graph the runtime reported ports for, and leave any other
@@ -139,8 +137,9 @@ def check_port(
         return
     if port.lower() not in {name.lower() for name in names}:
         what = "inport" if kind == "inPorts" else "outport"
-        raise CommandError(f"graph {graph!r} has no exported {what} {missing_name(port, names)}",
-                           EXIT_USAGE)
+        raise CommandError(
+            f"graph {graph!r} has no exported {what} {missing_name(port, names)}", EXIT_USAGE
+        )
 
 
 def fail(command: str, error: Any) -> int:

@@ -23,16 +23,25 @@ from .connect import CommandError, add_runtime_options, connect, fail
 EXIT_NOT_RUNNING = 3
 
 COMMANDS = {
-    "start": ("start a served graph's network", "network:control",
-              "Start the network of a graph on a running runtime (network:start) and wait "
-              "until it has started."),
-    "stop": ("stop a served graph's network", "network:control",
-             "Stop the network of a graph on a running runtime (network:stop); what is inside "
-             "it runs out first unless the runtime was started with --no-drain."),
-    "status": ("show the served graphs, their processes and counts", "network:status",
-               f"Print every graph of a running runtime (or the one --graph names) with its "
-               f"state, last error, and per-process and per-edge counts. Exit status 0 when "
-               f"the main graph (or --graph) is running, {EXIT_NOT_RUNNING} when it is not."),
+    "start": (
+        "start a served graph's network",
+        "network:control",
+        "Start the network of a graph on a running runtime (network:start) and wait "
+        "until it has started.",
+    ),
+    "stop": (
+        "stop a served graph's network",
+        "network:control",
+        "Stop the network of a graph on a running runtime (network:stop); what is inside "
+        "it runs out first unless the runtime was started with --no-drain.",
+    ),
+    "status": (
+        "show the served graphs, their processes and counts",
+        "network:status",
+        f"Print every graph of a running runtime (or the one --graph names) with its "
+        f"state, last error, and per-process and per-edge counts. Exit status 0 when "
+        f"the main graph (or --graph) is running, {EXIT_NOT_RUNNING} when it is not.",
+    ),
 }
 
 
@@ -42,18 +51,23 @@ def add_parser(subparsers: Any) -> None:
         parser = subparsers.add_parser(name, help=summary, description=description)
         add_runtime_options(parser)
         if name == "status":
-            parser.add_argument("--json", action="store_true",
-                                help="print the flowpy:stats payload as JSON")
+            parser.add_argument(
+                "--json", action="store_true", help="print the flowpy:stats payload as JSON"
+            )
         parser.set_defaults(func=run, control=name)
 
 
 def describe(status: dict[str, Any]) -> str:
     """One line a person reads for a ``network:status`` payload: state, uptime, debug."""
-    state = "running" if status.get("running") else (
-        "started, not running" if status.get("started") else "not running")
+    state = (
+        "running"
+        if status.get("running")
+        else ("started, not running" if status.get("started") else "not running")
+    )
     uptime = status.get("uptime")
-    extra = f", up {uptime:g}s" if status.get("running") and isinstance(uptime, (int, float)) \
-        else ""
+    extra = (
+        f", up {uptime:g}s" if status.get("running") and isinstance(uptime, (int, float)) else ""
+    )
     return f"{status.get('graph')}: {state}{extra}"
 
 
@@ -68,15 +82,19 @@ def describe_graph(entry: dict[str, Any]) -> list[str]:
     if error:
         kind = f"{error['type']}: " if error.get("type") else ""
         what = f" on {_short(error.get('input'))}" if error.get("input") is not None else ""
-        lines.append(f"  last error: {error.get('node')} ({error.get('component')}) "
-                     f"{kind}{error.get('message')}{what}, at {error.get('time')}")
+        lines.append(
+            f"  last error: {error.get('node')} ({error.get('component')}) "
+            f"{kind}{error.get('message')}{what}, at {error.get('time')}"
+        )
     processes = entry.get("processes") or {}
     if processes:
         width = max(len(name) for name in processes)
         lines.append(f"  {'process':<{width}}  {'state':<8}  errors  restarts")
         for name, process in processes.items():
-            lines.append(f"  {name:<{width}}  {process['state']:<8}  {process['errors']:>6}  "
-                         f"{process['restarts']:>8}")
+            lines.append(
+                f"  {name:<{width}}  {process['state']:<8}  {process['errors']:>6}  "
+                f"{process['restarts']:>8}"
+            )
     for edge in entry.get("edges") or []:
         lines.append(f"  {_edge(edge)}: {edge['ips']} IPs, {edge['queued']} queued")
     for direction in ("inports", "outports"):
@@ -93,8 +111,9 @@ def _edge(edge: dict[str, Any]) -> str:
     return f"{end(edge['src'])} -> {end(edge['tgt'])}"
 
 
-def status_document(client: Any, args: argparse.Namespace,
-                    graph: str) -> tuple[dict[str, Any], bool]:
+def status_document(
+    client: Any, args: argparse.Namespace, graph: str
+) -> tuple[dict[str, Any], bool]:
     """(what to print as JSON, whether ``graph`` runs), from flowpy:stats when the runtime
     has it, else from network:getstatus."""
     try:
@@ -152,8 +171,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if command != "status":
-        print(json.dumps(status, separators=(",", ":")) if getattr(args, "json", False)
-              else describe(status))
+        print(
+            json.dumps(status, separators=(",", ":"))
+            if getattr(args, "json", False)
+            else describe(status)
+        )
         return 0
     if args.json:
         print(json.dumps(document, separators=(",", ":")))

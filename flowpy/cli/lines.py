@@ -18,9 +18,11 @@ from flowpy.wire import jsonpolicy
 
 FORMATS = ("json", "lines")
 DEFAULT_FORMAT = "json"
-FORMAT_HELP = ("how lines are read and written: json (default; a line that is not JSON is "
-               "read as text; brackets as {\"begingroup\": NAME} lines) or lines (plain text, "
-               "brackets left out)")
+FORMAT_HELP = (
+    "how lines are read and written: json (default; a line that is not JSON is "
+    'read as text; brackets as {"begingroup": NAME} lines) or lines (plain text, '
+    "brackets left out)"
+)
 
 _BRACKETS = {"begingroup": IP.open, "endgroup": IP.close}
 
@@ -63,14 +65,16 @@ class LineReader:
         value, as_text = parse_line(line, self.format)
         if as_text and not self.warned:
             self.warned = True
-            self.warn(f"{self.source} line {self.count} is not JSON, so it is read as a string: "
-                      f"{line[:60]!r} (--format lines reads every line as text; said once)")
+            self.warn(
+                f"{self.source} line {self.count} is not JSON, so it is read as a string: "
+                f"{line[:60]!r} (--format lines reads every line as text; said once)"
+            )
         return _ip_of_value(value, self.format)
 
 
 def _ip_of_value(value: Any, fmt: str) -> IP:
     if fmt == "json" and isinstance(value, dict) and len(value) == 1:
-        (key, name), = value.items()
+        ((key, name),) = value.items()
         make = _BRACKETS.get(key)
         if make is not None:
             return make(name)

@@ -19,13 +19,27 @@ LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def add_logging_options(parser: argparse.ArgumentParser, default: str = DEFAULT_LEVEL) -> None:
     """``--log-level LEVEL``; ``-v`` is one level more talkative, ``-q`` one level quieter."""
     group = parser.add_argument_group("logging")
-    group.add_argument("--log-level", choices=LEVELS, default=default, type=str.lower,
-                       help=f"how much to log to stderr (default: {default}); "
-                            "debug also shows tracebacks")
-    group.add_argument("-v", "--verbose", action="count", default=0,
-                       help="log one level more (info, then debug); repeatable")
-    group.add_argument("-q", "--quiet", action="count", default=0,
-                       help="log one level less (error, then critical); repeatable")
+    group.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=default,
+        type=str.lower,
+        help=f"how much to log to stderr (default: {default}); debug also shows tracebacks",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log one level more (info, then debug); repeatable",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="log one level less (error, then critical); repeatable",
+    )
 
 
 def chosen_level(args: argparse.Namespace) -> int:

@@ -95,8 +95,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         epilog="'flowpy help COMMAND' (or 'flowpy COMMAND --help') describes one command.",
     )
     parser.add_argument("--version", action="version", version=f"flowpy {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                       parser_class=CommandParser)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=CommandParser
+    )
     subparsers.required = True
     wanted = (SUBCOMMANDS[only],) if only in SUBCOMMANDS else SUBCOMMAND_MODULES
     for name in wanted:
@@ -113,16 +114,23 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if name in NETWORK_COMMANDS:
             add_cpu_option(command)
             command.set_defaults(usage_error=command.error)
-    helper = subparsers.add_parser("help", help="describe a command",
-                                   description="Print the help of COMMAND (or of flowpy).")
-    helper.add_argument("topic", metavar="COMMAND", nargs="?", choices=sorted(commands),
-                        help="one of: " + ", ".join(sorted(commands)))
+    helper = subparsers.add_parser(
+        "help", help="describe a command", description="Print the help of COMMAND (or of flowpy)."
+    )
+    helper.add_argument(
+        "topic",
+        metavar="COMMAND",
+        nargs="?",
+        choices=sorted(commands),
+        help="one of: " + ", ".join(sorted(commands)),
+    )
     helper.set_defaults(func=lambda args: _help(parser, commands, args.topic))
     return parser
 
 
-def _help(parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser],
-          topic: str | None) -> int:
+def _help(
+    parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser], topic: str | None
+) -> int:
     (commands[topic] if topic else parser).print_help()
     return 0
 
@@ -152,8 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, traceback at debug
         log.debug("flowpy %s failed", args.command, exc_info=True)
-        print(f"flowpy {args.command}: {type(exc).__name__}: {exc} "
-              "(--log-level debug shows where)", file=sys.stderr)
+        print(
+            f"flowpy {args.command}: {type(exc).__name__}: {exc} (--log-level debug shows where)",
+            file=sys.stderr,
+        )
         return 1
 
 

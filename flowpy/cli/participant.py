@@ -40,58 +40,126 @@ STOP_TIMEOUT = 10.0
 def add_parser(subparsers: Any) -> None:
     """Register ``flowpy participant``: a graph or component on a broker as a MsgFlo participant."""
     parser = subparsers.add_parser(
-        "participant", help="run a graph or component as a MsgFlo participant on a broker",
+        "participant",
+        help="run a graph or component as a MsgFlo participant on a broker",
         description="Run a graph (.json/.fbp) or a single component (LIB/NAME) with its "
-        "exported ports bound to queues on an MQTT or AMQP broker, as a MsgFlo participant.")
-    parser.add_argument("graph", metavar="GRAPH_OR_COMPONENT",
-                        help="a .json or .fbp graph file, or a component name (core/Repeat)")
-    parser.add_argument("--broker", metavar="URL", default=os.environ.get("MSGFLO_BROKER"),
-                        help="mqtt://HOST:PORT or amqp://USER:PASS@HOST:PORT/VHOST "
-                        "(default: $MSGFLO_BROKER)")
+        "exported ports bound to queues on an MQTT or AMQP broker, as a MsgFlo participant.",
+    )
+    parser.add_argument(
+        "graph",
+        metavar="GRAPH_OR_COMPONENT",
+        help="a .json or .fbp graph file, or a component name (core/Repeat)",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        default=os.environ.get("MSGFLO_BROKER"),
+        help="mqtt://HOST:PORT or amqp://USER:PASS@HOST:PORT/VHOST (default: $MSGFLO_BROKER)",
+    )
     parser.add_argument("--role", required=True, help="the role: names the queues (ROLE.PORT)")
-    parser.add_argument("--id", default="", help="participant id (default: ROLE-<uuid>); on "
-                        "MQTT a fixed id also keeps the broker session across restarts")
-    parser.add_argument("--prefetch", type=int, default=100, metavar="N",
-                        help="unacknowledged messages the broker may hand over at once "
-                        "(default 100)")
-    parser.add_argument("--queue-prefix", default="", metavar="PREFIX",
-                        help="put PREFIX in front of every queue name")
-    parser.add_argument("--queue", action="append", default=[], metavar="PORT=QUEUE",
-                        help="bind exported port PORT to QUEUE instead (repeatable)")
-    parser.add_argument("--ack", choices=("accepted", "output"), default="accepted",
-                        help="acknowledge a message when the network accepted it (default), "
-                        "or only once its output was handed to the broker (graphs with one "
-                        "output per input: nothing is lost if the process is killed)")
-    parser.add_argument("--delivery-limit", type=int, default=5, metavar="N",
-                        help="a message redelivered unsettled N times (it killed the worker?) "
-                        "goes to the dead-letter queue dead-QUEUE instead of the graph "
-                        "(default 5; 0: no limit)")
-    parser.add_argument("--brackets", choices=("envelope", "drop"), default="envelope",
-                        help="send brackets as flowpy envelopes (default) or not at all")
-    parser.add_argument("--component", metavar="NAME", default="",
-                        help="the component named in the discovery message (default: "
-                        "flowpy/NAME, NAME the component's name without its library or the "
-                        "graph file's stem; in a msgflo library.json give --component "
-                        "#COMPONENT, the library's own key)")
-    parser.add_argument("--discovery-period", type=float, metavar="S",
-                        default=float(os.environ.get("MSGFLO_DISCOVERY_PERIOD") or 60),
-                        help="announce on 'fbp' 2.2 times per S seconds, after a few "
-                        "announcements in the first seconds "
-                        "(default: $MSGFLO_DISCOVERY_PERIOD or 60)")
-    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
-                        help="give up when the broker cannot be reached in S seconds at start "
-                        "(default 10; later losses are retried for ever)")
-    parser.add_argument("--no-share", dest="shared", action="store_false",
-                        help="MQTT: a plain subscription (every participant of the role gets "
-                        "every message) instead of a shared one")
-    parser.add_argument("--iip", metavar="NODE.PORT=VALUE", action="append", default=[],
-                        help="set an initial IP (for a component: PORT=VALUE; that port is "
-                        "then not bound to a queue)")
-    parser.add_argument("--graph-format", choices=("json", "fbp"),
-                        help="read the graph file as this format, whatever its extension")
-    parser.add_argument("--components-dir", metavar="DIR", action="append", default=[],
-                        help="offer the graphs in DIR as subgraph components and the "
-                        "Component classes of its .py files as components (repeatable)")
+    parser.add_argument(
+        "--id",
+        default="",
+        help="participant id (default: ROLE-<uuid>); on "
+        "MQTT a fixed id also keeps the broker session across restarts",
+    )
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=100,
+        metavar="N",
+        help="unacknowledged messages the broker may hand over at once (default 100)",
+    )
+    parser.add_argument(
+        "--queue-prefix",
+        default="",
+        metavar="PREFIX",
+        help="put PREFIX in front of every queue name",
+    )
+    parser.add_argument(
+        "--queue",
+        action="append",
+        default=[],
+        metavar="PORT=QUEUE",
+        help="bind exported port PORT to QUEUE instead (repeatable)",
+    )
+    parser.add_argument(
+        "--ack",
+        choices=("accepted", "output"),
+        default="accepted",
+        help="acknowledge a message when the network accepted it (default), "
+        "or only once its output was handed to the broker (graphs with one "
+        "output per input: nothing is lost if the process is killed)",
+    )
+    parser.add_argument(
+        "--delivery-limit",
+        type=int,
+        default=5,
+        metavar="N",
+        help="a message redelivered unsettled N times (it killed the worker?) "
+        "goes to the dead-letter queue dead-QUEUE instead of the graph "
+        "(default 5; 0: no limit)",
+    )
+    parser.add_argument(
+        "--brackets",
+        choices=("envelope", "drop"),
+        default="envelope",
+        help="send brackets as flowpy envelopes (default) or not at all",
+    )
+    parser.add_argument(
+        "--component",
+        metavar="NAME",
+        default="",
+        help="the component named in the discovery message (default: "
+        "flowpy/NAME, NAME the component's name without its library or the "
+        "graph file's stem; in a msgflo library.json give --component "
+        "#COMPONENT, the library's own key)",
+    )
+    parser.add_argument(
+        "--discovery-period",
+        type=float,
+        metavar="S",
+        default=float(os.environ.get("MSGFLO_DISCOVERY_PERIOD") or 60),
+        help="announce on 'fbp' 2.2 times per S seconds, after a few "
+        "announcements in the first seconds "
+        "(default: $MSGFLO_DISCOVERY_PERIOD or 60)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="give up when the broker cannot be reached in S seconds at start "
+        "(default 10; later losses are retried for ever)",
+    )
+    parser.add_argument(
+        "--no-share",
+        dest="shared",
+        action="store_false",
+        help="MQTT: a plain subscription (every participant of the role gets "
+        "every message) instead of a shared one",
+    )
+    parser.add_argument(
+        "--iip",
+        metavar="NODE.PORT=VALUE",
+        action="append",
+        default=[],
+        help="set an initial IP (for a component: PORT=VALUE; that port is "
+        "then not bound to a queue)",
+    )
+    parser.add_argument(
+        "--graph-format",
+        choices=("json", "fbp"),
+        help="read the graph file as this format, whatever its extension",
+    )
+    parser.add_argument(
+        "--components-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="offer the graphs in DIR as subgraph components and the "
+        "Component classes of its .py files as components (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -104,14 +172,14 @@ def component_graph(registry: Registry, name: str, role: str, iips: list[str]) -
     from flowpy.graphs.model import PortRef
 
     cls = registry.get(name)  # KeyError
-    graph = Graph(name=role, properties={"description": cls.summary(),
-                                         "icon": cls.icon or "cogs"})
+    graph = Graph(name=role, properties={"description": cls.summary(), "icon": cls.icon or "cogs"})
     node = role
     graph.add_node(node, name)
     configured = set()
     for given in iips:
-        _node, port, value = parse_iip(given if "." in given.partition("=")[0]
-                                       else f"{node}.{given}")
+        _node, port, value = parse_iip(
+            given if "." in given.partition("=")[0] else f"{node}.{given}"
+        )
         graph.add_initial(value, PortRef(node, port))
         configured.add(port.lower())
     for port, spec in cls.port_specs("in").items():
@@ -168,11 +236,19 @@ def run(args: argparse.Namespace) -> int:
                 raise BrokerError(f"--queue {spec!r}: expected PORT=QUEUE")
             queues[port] = queue
         config = ParticipantConfig(
-            role=args.role, id=args.id, queue_prefix=args.queue_prefix, queues=queues,
-            prefetch=args.prefetch, ack=args.ack, brackets=args.brackets,
-            discovery_period=args.discovery_period, shared=args.shared,
-            connect_timeout=args.connect_timeout, component=args.component,
-            delivery_limit=args.delivery_limit)
+            role=args.role,
+            id=args.id,
+            queue_prefix=args.queue_prefix,
+            queues=queues,
+            prefetch=args.prefetch,
+            ack=args.ack,
+            brackets=args.brackets,
+            discovery_period=args.discovery_period,
+            shared=args.shared,
+            connect_timeout=args.connect_timeout,
+            component=args.component,
+            delivery_limit=args.delivery_limit,
+        )
     except BrokerError as exc:
         err.write(f"flowpy: {exc}\n")
         return EXIT_INVALID
@@ -217,8 +293,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     ins = ", ".join(f"{p}<-{q}" for p, q in participant.inqueues.items()) or "none"
     outs = ", ".join(f"{p}->{q}" for p, q in participant.outqueues.items()) or "none"
-    sys.stdout.write(f"flowpy participant {participant.id} ({args.role}) connected to "
-                     f"{url.redacted()}; inports: {ins}; outports: {outs}\n")
+    sys.stdout.write(
+        f"flowpy participant {participant.id} ({args.role}) connected to "
+        f"{url.redacted()}; inports: {ins}; outports: {outs}\n"
+    )
     sys.stdout.flush()
     status_code = _wait_and_stop(participant)
     if status_code == EXIT_OK and errors.count:
@@ -240,14 +318,16 @@ def _wait_and_stop(participant: Any) -> int:
     os.set_blocking(wake_w, False)
     previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
-    finished = threading.Thread(target=_on_done, args=(participant, wake_w),
-                                name="participant-wait")
+    finished = threading.Thread(
+        target=_on_done, args=(participant, wake_w), name="participant-wait"
+    )
     finished.start()
     try:
         byte = os.read(wake_r, 1)[0]
         status = EXIT_OK if byte == 0 else (130 if byte == signal.SIGINT else 128 + byte)
-        stopper = threading.Thread(target=participant.stop, args=(STOP_TIMEOUT,),
-                                   name="participant-stop")
+        stopper = threading.Thread(
+            target=participant.stop, args=(STOP_TIMEOUT,), name="participant-stop"
+        )
         stopper.start()
         while stopper.is_alive():
             ready, _, _ = select.select([wake_r], [], [], 0.2)

@@ -24,29 +24,48 @@ def add_policy_options(parser: argparse.ArgumentParser, fail_fast: bool = False)
     """``--on-error``, ``--max-restarts``, ``--restart-within`` (and ``--fail-fast``)."""
     defaults = ErrorPolicy()
     group = parser.add_argument_group("when a process fails on an IP")
-    group.add_argument("--on-error", choices=ACTIONS, default=CONTINUE,
-                       help="what a process does when handling an IP raises and its error "
-                            "outport is not connected, unless its node's metadata says "
-                            "(onError): go on with the next IP (default), restart it within "
-                            "the limits below, or stop it")
-    group.add_argument("--max-restarts", type=int, default=defaults.max_restarts, metavar="N",
-                       help=f"with --on-error restart: at most N restarts ... "
-                            f"(default {defaults.max_restarts})")
-    group.add_argument("--restart-within", type=float, default=defaults.restart_within,
-                       metavar="S", help="... within S seconds, else the process stops "
-                                         f"(default {defaults.restart_within:g})")
+    group.add_argument(
+        "--on-error",
+        choices=ACTIONS,
+        default=CONTINUE,
+        help="what a process does when handling an IP raises and its error "
+        "outport is not connected, unless its node's metadata says "
+        "(onError): go on with the next IP (default), restart it within "
+        "the limits below, or stop it",
+    )
+    group.add_argument(
+        "--max-restarts",
+        type=int,
+        default=defaults.max_restarts,
+        metavar="N",
+        help=f"with --on-error restart: at most N restarts ... (default {defaults.max_restarts})",
+    )
+    group.add_argument(
+        "--restart-within",
+        type=float,
+        default=defaults.restart_within,
+        metavar="S",
+        help=f"... within S seconds, else the process stops (default {defaults.restart_within:g})",
+    )
     if fail_fast:
-        group.add_argument("--fail-fast", dest="on_error", action="store_const", const=STOP,
-                           help="stop a process at its first failure (--on-error stop)")
+        group.add_argument(
+            "--fail-fast",
+            dest="on_error",
+            action="store_const",
+            const=STOP,
+            help="stop a process at its first failure (--on-error stop)",
+        )
 
 
 def policy_of(args: argparse.Namespace) -> ErrorPolicy:
     """The default policy the options ask for; ValueError for values that make no sense."""
     defaults = ErrorPolicy(CONTINUE)
     try:
-        return ErrorPolicy(getattr(args, "on_error", defaults.action),
-                           getattr(args, "max_restarts", defaults.max_restarts),
-                           getattr(args, "restart_within", defaults.restart_within))
+        return ErrorPolicy(
+            getattr(args, "on_error", defaults.action),
+            getattr(args, "max_restarts", defaults.max_restarts),
+            getattr(args, "restart_within", defaults.restart_within),
+        )
     except Exception as exc:  # NetworkError: a usage error here
         raise ValueError(str(exc)) from None
 

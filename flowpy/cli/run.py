@@ -45,13 +45,18 @@ CUT_GRACE = 1.0
 def add_parser(subparsers: Any) -> None:
     """Register ``flowpy run``: a graph file run to completion, fed from stdin."""
     parser = subparsers.add_parser(
-        "run", help="run a graph file to completion",
+        "run",
+        help="run a graph file to completion",
         description="Run a .fbp or .json graph until every process has ended. Exported ports "
         "can be fed from stdin and printed to stdout. Exit status: 0 ok, 1 a process failed, "
-        "2 the graph cannot be loaded or started, 3 --timeout, 130 Ctrl-C, 143 SIGTERM.")
+        "2 the graph cannot be loaded or started, 3 --timeout, 130 Ctrl-C, 143 SIGTERM.",
+    )
     parser.add_argument("graph", help="a .json or .fbp graph file")
-    parser.add_argument("--graph-format", choices=("json", "fbp"),
-                        help="read the graph file as this format, whatever its extension")
+    parser.add_argument(
+        "--graph-format",
+        choices=("json", "fbp"),
+        help="read the graph file as this format, whatever its extension",
+    )
     parser.add_argument(
         "--stdin", metavar="PORT", help="feed stdin lines into exported inport PORT"
     )
@@ -118,8 +123,14 @@ def apply_iips(graph: Any, specs: list[str]) -> None:
 class CliListener(NetworkListener):
     """Console output and chosen outports to stdout; process errors to stderr."""
 
-    def __init__(self, stdout_ports: list[str], out: TextIO, err: TextIO,
-                 fmt: str = DEFAULT_FORMAT, tracebacks: bool = False) -> None:
+    def __init__(
+        self,
+        stdout_ports: list[str],
+        out: TextIO,
+        err: TextIO,
+        fmt: str = DEFAULT_FORMAT,
+        tracebacks: bool = False,
+    ) -> None:
         self.stdout_ports = {p.lower() for p in stdout_ports}
         self.format = fmt
         self.out, self.err = out, err
@@ -157,14 +168,14 @@ class CliListener(NetworkListener):
         """A stop cut IPs off: say how many on stderr, never silently (True: said)."""
         why = "the drain did not finish" if not drained else "stopped at once"
         with self._lock:
-            self.err.write(f"flowpy: {count} IP(s) still inside the graph were discarded "
-                           f"({why})\n")
+            self.err.write(f"flowpy: {count} IP(s) still inside the graph were discarded ({why})\n")
             self.err.flush()
         return True  # said on stderr: the engine's log line would say it twice
 
 
-def feed_lines(network: Network, port: str, fd: int, stop_fd: int,
-               fmt: str = DEFAULT_FORMAT) -> None:
+def feed_lines(
+    network: Network, port: str, fd: int, stop_fd: int, fmt: str = DEFAULT_FORMAT
+) -> None:
     """Each line read from ``fd`` becomes an IP on ``port``; end of input closes the port."""
     ip_of_line = LineReader(fmt, _warn)
     pending = b""
@@ -265,8 +276,10 @@ def run(args: argparse.Namespace) -> int:
             err.write(f"flowpy: {args.graph}: {problem}\n")
         return EXIT_INVALID
     if not args.stdin and graph.inports and stdin_is_given():
-        _warn(f"stdin is not read: pass --stdin PORT to feed its lines into the graph "
-              f"(exported inports: {', '.join(graph.inports)})")
+        _warn(
+            f"stdin is not read: pass --stdin PORT to feed its lines into the graph "
+            f"(exported inports: {', '.join(graph.inports)})"
+        )
     # Signals go to the wake pipe from before the first process starts: a Ctrl-C that came
     # earlier than the wait would otherwise raise in the middle of things, and leave Python
     # waiting at exit for processes nobody stops.
@@ -274,8 +287,14 @@ def run(args: argparse.Namespace) -> int:
         return _run_network(network, listener, args, wake, out, err)
 
 
-def _run_network(network: Network, listener: CliListener, args: argparse.Namespace,
-                 wake: _WakePipe, out: TextIO, err: TextIO) -> int:
+def _run_network(
+    network: Network,
+    listener: CliListener,
+    args: argparse.Namespace,
+    wake: _WakePipe,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     try:
         network.start()
     except NetworkError as exc:
@@ -320,9 +339,13 @@ def _run_network(network: Network, listener: CliListener, args: argparse.Namespa
     return status
 
 
-def _wait_and_stop(network: Network, args: argparse.Namespace,
-                   feeder: threading.Thread | None, stop_feeder: int,
-                   wake: _WakePipe) -> tuple[int, bool]:
+def _wait_and_stop(
+    network: Network,
+    args: argparse.Namespace,
+    feeder: threading.Thread | None,
+    stop_feeder: int,
+    wake: _WakePipe,
+) -> tuple[int, bool]:
     """Wait (in the main thread) for the graph to finish, the timeout or a signal; then stop
     it, draining unless told not to, while a second signal cuts the drain short.
 
@@ -344,8 +367,10 @@ def _wait_and_stop(network: Network, args: argparse.Namespace,
             if byte != _FINISHED:
                 status = 130 if byte == signal.SIGINT else 128 + byte
                 if args.drain:
-                    sys.stderr.write("flowpy: stopping: what the graph holds runs out first "
-                                     "(again to stop at once)\n")
+                    sys.stderr.write(
+                        "flowpy: stopping: what the graph holds runs out first "
+                        "(again to stop at once)\n"
+                    )
                     sys.stderr.flush()
     os.write(stop_feeder, b"x")  # the stdin feeder hands in what it read, then ends
     if status != EXIT_OK and feeder is not None:
@@ -388,8 +413,9 @@ class _WakePipe:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.write_fd, False)
         self._previous_wakeup = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
-        self._previous = {sig: signal.signal(sig, _ignore)
-                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous = {
+            sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -404,8 +430,11 @@ class _WakePipe:
 def _leave_now(status: int, out: TextIO, err: TextIO) -> None:
     """Exit without waiting for process threads that did not stop: Python would otherwise
     wait for them at exit, for ever if one never looks at its stop."""
-    left = sorted(t.name for t in threading.enumerate()
-                  if t is not threading.current_thread() and t.is_alive())
+    left = sorted(
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and t.is_alive()
+    )
     err.write(f"flowpy: stopped without waiting for: {', '.join(left) or 'nothing'}\n")
     for stream in (out, err):
         with contextlib.suppress(OSError, ValueError):

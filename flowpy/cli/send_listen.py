@@ -220,8 +220,11 @@ def _errors_aside(client: Any, graph: str) -> Any:
         if not isinstance(payload, dict) or payload.get("graph") != graph:
             return
         if message.get("command") == "processerror":
-            print(f"flowpy listen: process {payload.get('id')!r} failed: "
-                  f"{payload.get('error')}", file=sys.stderr, flush=True)
+            print(
+                f"flowpy listen: process {payload.get('id')!r} failed: {payload.get('error')}",
+                file=sys.stderr,
+                flush=True,
+            )
         elif message.get("protocol") == "runtime" and message.get("command") == "packet":
             client.packets.put(message)  # blocks while full: TCP slows the sender
 

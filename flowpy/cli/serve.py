@@ -43,7 +43,8 @@ DESCRIPTION = (
     "listening on ws://HOST:PORT' once it accepts connections (--port 0 picks a free port) "
     "and stops cleanly on SIGINT or SIGTERM. Without a secret or --permissions every client "
     "may do everything, so it binds to 127.0.0.1 unless --host says otherwise, and refuses "
-    "any other address unless --insecure-open is given.")
+    "any other address unless --insecure-open is given."
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -195,10 +196,12 @@ def protected_mode_refusal(args: argparse.Namespace) -> str | None:
     address other machines reach, without ``--insecure-open``."""
     if args.secret or args.permissions or args.insecure_open or is_loopback(args.host):
         return None
-    return (f"refusing to serve on {args.host or 'every address'} open to everybody: every "
-            f"client that reaches it could edit graphs and run commands; give a secret "
-            f"(--secret-file FILE, ${ENV_VAR} or --secret) or --permissions FILE, or pass "
-            f"--insecure-open if every host that can reach this port is trusted")
+    return (
+        f"refusing to serve on {args.host or 'every address'} open to everybody: every "
+        f"client that reaches it could edit graphs and run commands; give a secret "
+        f"(--secret-file FILE, ${ENV_VAR} or --secret) or --permissions FILE, or pass "
+        f"--insecure-open if every host that can reach this port is trusted"
+    )
 
 
 def _origin(value: str) -> str:
@@ -236,8 +239,11 @@ def run(args: argparse.Namespace) -> int:
     if refusal is not None:
         return _fail(refusal)
     if args.insecure_open and not (args.secret or args.permissions or is_loopback(args.host)):
-        log.warning("serving on %s with no secret (--insecure-open): every client that "
-                    "reaches the port may do everything", args.host)
+        log.warning(
+            "serving on %s with no secret (--insecure-open): every client that "
+            "reaches the port may do everything",
+            args.host,
+        )
     permissions = None
     if args.permissions:
         try:
@@ -268,8 +274,13 @@ def run(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
-           permissions: dict[str, Any] | None) -> int:
+def _serve(
+    args: argparse.Namespace,
+    listener: Any,
+    port: int,
+    state_dir: Path,
+    permissions: dict[str, Any] | None,
+) -> int:
     from flowpy.runtime.runtime import Runtime
 
     try:
@@ -286,16 +297,24 @@ def _serve(args: argparse.Namespace, listener: Any, port: int, state_dir: Path,
         )
     except (ValueError, OSError) as exc:  # e.g. an invalid permissions document
         return _fail(str(exc))
-    log.info("runtime %s (label %r): state directory %s; networks run on %s", runtime.id,
-             args.label, state_dir, cpus.describe())
+    log.info(
+        "runtime %s (label %r): state directory %s; networks run on %s",
+        runtime.id,
+        args.label,
+        state_dir,
+        cpus.describe(),
+    )
     remotes = None
     if args.remote:
         from flowpy.link.remote import RemoteDirectory, RemoteError
 
         try:
-            remotes = RemoteDirectory(runtime.registry, args.remote,
-                                      cache=state_dir / "remotes.json",
-                                      announce=runtime.announce_component)
+            remotes = RemoteDirectory(
+                runtime.registry,
+                args.remote,
+                cache=state_dir / "remotes.json",
+                announce=runtime.announce_component,
+            )
             remotes.start()  # a remote that is down is discovered in the background
         except RemoteError as exc:
             runtime.shutdown()
@@ -329,16 +348,27 @@ def _serve_runtime(args: argparse.Namespace, listener: Any, port: int, runtime: 
         # A graph that does not start is said before the ready line (whoever waits for that
         # line has it then); the runtime serves on: other graphs and clients are fine.
         for graph_id, reason in _start_networks(runtime, to_start):
-            print(f"flowpy serve: graph {graph_id} did not start: {reason} (serving on; "
-                  f"'flowpy status {url}' says why)", file=sys.stderr, flush=True)
+            print(
+                f"flowpy serve: graph {graph_id} did not start: {reason} (serving on; "
+                f"'flowpy status {url}' says why)",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"flowpy runtime listening on {url}", flush=True)
 
     try:
-        return serve(args.host, port, runtime, ready_callback=ready,
-                     stall_timeout=args.stall_timeout or None, compression=args.compression,
-                     debug_rate=args.debug_rate, listener=listener,
-                     allow_origins=args.allow_origin,
-                     handshake_timeout=args.handshake_timeout or None)
+        return serve(
+            args.host,
+            port,
+            runtime,
+            ready_callback=ready,
+            stall_timeout=args.stall_timeout or None,
+            compression=args.compression,
+            debug_rate=args.debug_rate,
+            listener=listener,
+            allow_origins=args.allow_origin,
+            handshake_timeout=args.handshake_timeout or None,
+        )
     except OSError as exc:
         runtime.shutdown()
         return _fail(f"cannot serve on {args.host}:{port}: {exc.strerror or exc}")

@@ -48,10 +48,14 @@ def cpus_argument(text: str) -> frozenset[int] | str:
 def add_cpu_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--cpus`` to a subcommand that runs networks."""
     parser.add_argument(
-        "--cpus", metavar="auto|all|LIST", type=cpus_argument, default="auto",
+        "--cpus",
+        metavar="auto|all|LIST",
+        type=cpus_argument,
+        default="auto",
         help="the CPUs the threads of networks run on: auto (the default) keeps them on one "
-             "CPU, where CPython hands IPs between threads fastest; all leaves them to the "
-             "system; or a list such as 0 or 0,2 or 1-3 (docs/deployment.md)")
+        "CPU, where CPython hands IPs between threads fastest; all leaves them to the "
+        "system; or a list such as 0 or 0,2 or 1-3 (docs/deployment.md)",
+    )
 
 
 def confine_networks(choice: frozenset[int] | str) -> frozenset[int] | None:
@@ -59,6 +63,9 @@ def confine_networks(choice: frozenset[int] | str) -> frozenset[int] | None:
     :class:`flowpy.engine.cpus.CpuError` for CPUs this process may not use."""
     chosen = cpus.choose(choice)
     cpus.confine(chosen)
-    log.debug("cpus: networks run on %s (--cpus %s)", cpus.describe(),
-              choice if isinstance(choice, str) else cpus.format_cpus(choice))
+    log.debug(
+        "cpus: networks run on %s (--cpus %s)",
+        cpus.describe(),
+        choice if isinstance(choice, str) else cpus.format_cpus(choice),
+    )
     return chosen

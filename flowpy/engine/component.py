@@ -114,8 +114,10 @@ class Component:
         super().__init_subclass__(**kwargs)
         unknown = [word for word in cls.reaches if word not in REACHES]
         if unknown or not isinstance(cls.reaches, tuple):
-            raise TypeError(f"{cls.__name__}.reaches must be a tuple of {', '.join(REACHES)}; "
-                            f"got {cls.reaches!r}")
+            raise TypeError(
+                f"{cls.__name__}.reaches must be a tuple of {', '.join(REACHES)}; "
+                f"got {cls.reaches!r}"
+            )
         # Older components declare plain lists of InPort/OutPort: the same declaration, kept
         # for a release.
         for attribute, kind in (("inports", _ports.InPorts), ("outports", _ports.OutPorts)):

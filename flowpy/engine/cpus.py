@@ -59,8 +59,9 @@ def parse(text: str) -> frozenset[int] | str:
             first = int(low)
             last = int(high) if dash else first
         except ValueError:
-            raise CpuError(f"{text!r} is not auto, all or a CPU list such as 0 or 0,2 "
-                           "or 1-3") from None
+            raise CpuError(
+                f"{text!r} is not auto, all or a CPU list such as 0 or 0,2 or 1-3"
+            ) from None
         if first < 0 or last < first:
             raise CpuError(f"{part.strip()!r} is not a CPU range")
         if last >= CPU_LIMIT:
@@ -85,8 +86,10 @@ def choose(choice: frozenset[int] | str, pid: int | None = None) -> frozenset[in
     assert isinstance(choice, frozenset)
     missing = choice - allowed
     if missing:
-        raise CpuError(f"this process may run on CPUs {format_cpus(allowed)} only, "
-                       f"not on {format_cpus(missing)}")
+        raise CpuError(
+            f"this process may run on CPUs {format_cpus(allowed)} only, "
+            f"not on {format_cpus(missing)}"
+        )
     return choice
 
 
@@ -115,8 +118,12 @@ def place_this_thread(parallel: bool = False) -> None:
     try:
         os.sched_setaffinity(0, cpus)
     except OSError as exc:  # the cpuset shrank since: run where the system puts it
-        log.warning("cannot keep thread %s on CPUs %s: %s", threading.current_thread().name,
-                    format_cpus(cpus), exc)
+        log.warning(
+            "cannot keep thread %s on CPUs %s: %s",
+            threading.current_thread().name,
+            format_cpus(cpus),
+            exc,
+        )
 
 
 def format_cpus(cpus: frozenset[int] | set[int]) -> str:

@@ -81,7 +81,6 @@ class IP:
         return f"IP({self.kind}, {self.data!r})"
 
 
-
 def as_ip(item: Any) -> IP:
     """The IP a raw item stands for (see the module docstring)."""
     return item if isinstance(item, IP) else IP(DATA, item)

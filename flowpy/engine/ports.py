@@ -74,8 +74,10 @@ class PortMap(Generic[P]):
     def __getitem__(self, name: str) -> P:
         ports = self._ports
         if ports is None:
-            raise PortError(f"port {name!r} is not bound: ports are bound when a network runs "
-                            "the process (in run(), not on the class)")
+            raise PortError(
+                f"port {name!r} is not bound: ports are bound when a network runs "
+                "the process (in run(), not on the class)"
+            )
         try:
             return ports[name.lower()]
         except KeyError:

@@ -122,8 +122,10 @@ class Registry:
                     continue
                 if any(folder.glob("*.py")) and not (folder / "__init__.py").exists():
                     where = folder.relative_to(root).as_posix()
-                    message = (f"library folder {where} of {package.__name__} has no __init__.py: "
-                               "its components are not loaded (add an empty __init__.py)")
+                    message = (
+                        f"library folder {where} of {package.__name__} has no __init__.py: "
+                        "its components are not loaded (add an empty __init__.py)"
+                    )
                     self.load_errors[f"{package.__name__}/{where}"] = message
                     log.warning("%s", message)
 

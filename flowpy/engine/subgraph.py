@@ -68,6 +68,7 @@ def is_subgraph(cls: Any) -> TypeGuard[type[SubgraphComponent]]:
 @dataclass(frozen=True)
 class Ref:
     """A port of a flattened graph's process: node id, port and index (None if not addressed)."""
+
     node: str
     port: str
     index: Any = None

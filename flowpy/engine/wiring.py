@@ -50,7 +50,6 @@ class Plan:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-
 def plan_wiring(graph: GraphLike, registry: Any, capacity: int) -> Plan:
     """The wiring of ``graph`` (NetworkError naming the first problem): a pure function of
     the graph, the registry and the connections' capacity; nothing runs yet."""
@@ -83,8 +82,7 @@ def plan_wiring(graph: GraphLike, registry: Any, capacity: int) -> Plan:
             raise NetworkError(f"{what}: {exc}") from None
         if index is not None and not spec.addressable:
             raise NetworkError(
-                f"{what}: {kind} {ref.node}.{name} is not addressable "
-                f"but index {index!r} is given"
+                f"{what}: {kind} {ref.node}.{name} is not addressable but index {index!r} is given"
             )
         if index is None and spec.addressable:
             key = (ref.node, name, direction)
@@ -115,12 +113,8 @@ def plan_wiring(graph: GraphLike, registry: Any, capacity: int) -> Plan:
 
     for node_id, (inspecs, _) in specs.items():
         for name, spec in inspecs.items():
-            if spec.required and not any(
-                s[0] == node_id and s[1] == name for s in plan.writers
-            ):
-                raise NetworkError(
-                    f"node {node_id!r}: required inport {name!r} is not connected"
-                )
+            if spec.required and not any(s[0] == node_id and s[1] == name for s in plan.writers):
+                raise NetworkError(f"node {node_id!r}: required inport {name!r} is not connected")
 
     for slot, count in plan.writers.items():
         conn = Connection(capacity, writers=count, name=slot_name(slot))
@@ -130,7 +124,6 @@ def plan_wiring(graph: GraphLike, registry: Any, capacity: int) -> Plan:
     for src, tgt in plan.edges:
         plan.sources.setdefault(src, []).append(plan.targets[tgt])
     return plan
-
 
 
 def slots_of(table: dict[Slot, Any], node: str, port: str) -> dict[Index | None, Any]:
@@ -143,5 +136,3 @@ def slot_name(slot: Slot) -> str:
     node, port, index = slot
     node = {IN_HANDLER: "<graph in>", OUT_HANDLER: "<graph out>"}.get(node, node)
     return f"{node}.{port}" + (f"[{index}]" if index is not None else "")
-
-

@@ -22,8 +22,16 @@ _DIGIT_SET = frozenset(string.digits)
 _HEX_DIGITS = frozenset(string.digits + "abcdefABCDEF")
 _JSON_WS = frozenset(" \t\n\r")
 _JSON_UNESCAPED = NotIn("".join(map(chr, range(0x20))) + '"\\')
-_JSON_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
-                 "r": "\r", "t": "\t"}
+_JSON_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
 
 
 def js_number(value: float) -> int | float | None:
@@ -156,7 +164,7 @@ class JsonValues(Matcher):
             self.pos = start
             self.fail(start, "number")
             return FAIL
-        return js_number(float(self.text[start:self.pos]))
+        return js_number(float(self.text[start : self.pos]))
 
     def json_number_text(self) -> bool:
         """Consume a number's text (sign, integer, fraction, exponent); whether it was one."""
@@ -217,7 +225,7 @@ class JsonValues(Matcher):
             return FAIL
         if char != "u":
             return _JSON_ESCAPES[char]
-        digits = self.text[self.pos:self.pos + 4]
+        digits = self.text[self.pos : self.pos + 4]
         if len(digits) == 4 and all(d in _HEX_DIGITS for d in digits):
             self.pos += 4
             return chr(int(digits, 16))

@@ -122,8 +122,10 @@ class _Parser(JsonValues):
         for name, process in graph["processes"].items():
             if not process.get("component"):
                 self.semantic_error(
-                    name, f'expected a component for process "{name}", as in '
-                    f"{name}(Component), found none")
+                    name,
+                    f'expected a component for process "{name}", as in '
+                    f"{name}(Component), found none",
+                )
         for kind, ports in (("inport", graph["inports"]), ("outport", graph["outports"])):
             for public, port in ports.items():
                 self.require_declared(port["process"], f'exported as {kind} "{public}"')
@@ -135,8 +137,10 @@ class _Parser(JsonValues):
     def require_declared(self, name: str, role: str) -> None:
         if name not in self.processes:
             self.semantic_error(
-                name, f'expected process "{name}" ({role}) to be declared with a component, '
-                f"as in {name}(Component), found none")
+                name,
+                f'expected process "{name}" ({role}) to be declared with a component, '
+                f"as in {name}(Component), found none",
+            )
 
     def semantic_error(self, name: str, detail: str) -> None:
         line, column = location(self.text, self.mentioned.get(name, 0))
@@ -333,10 +337,13 @@ class _Parser(JsonValues):
         optional_outport = self.optional(self.spaces_then_port)
         return self.bridge_ends(node, optional_inport, optional_outport)
 
-    def bridge_ends(self, node: str, inport: tuple[str, Any] | None,
-                    outport: tuple[str, Any] | None) -> list[dict[str, Any]]:
-        return [{"tgt": self.make_port(node, inport, self.default_inport)},
-                {"src": self.make_port(node, outport, self.default_outport)}]
+    def bridge_ends(
+        self, node: str, inport: tuple[str, Any] | None, outport: tuple[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        return [
+            {"tgt": self.make_port(node, inport, self.default_inport)},
+            {"src": self.make_port(node, outport, self.default_outport)},
+        ]
 
     def outport(self) -> list[dict[str, Any]] | Fail:
         node = self.node()
@@ -388,8 +395,12 @@ class _Parser(JsonValues):
             value = self.json_text()
         except RecursionError:
             line, column = location(self.text, start)
-            raise FbpSyntaxError("expected JSON nested less deeply, found deeper nesting",
-                                 self.filename, line, column) from None
+            raise FbpSyntaxError(
+                "expected JSON nested less deeply, found deeper nesting",
+                self.filename,
+                line,
+                column,
+            ) from None
         return FAIL if value is FAIL else [{"data": value}]
 
     # --- processes and ports

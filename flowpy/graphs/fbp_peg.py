@@ -76,7 +76,11 @@ NEWLINES = "\n\r\u2028\u2029"
 _GROUPS = {
     "a JSON value": {'"["', '"{"', '"false"', '"null"', '"true"', "number", "string"},
     "INPORT=/OUTPORT=/DEFAULT_INPORT=/DEFAULT_OUTPORT=": {
-        '"INPORT="', '"OUTPORT="', '"DEFAULT_INPORT="', '"DEFAULT_OUTPORT="'},
+        '"INPORT="',
+        '"OUTPORT="',
+        '"DEFAULT_INPORT="',
+        '"DEFAULT_OUTPORT="',
+    },
 }
 
 
@@ -139,7 +143,8 @@ class Matcher:
             shown += " (a tab is not a separator in .fbp except around JSON values)"
         line, column = location(self.text, pos)
         return FbpSyntaxError(
-            f"expected {wanted}, found {shown}", self.filename, line, column, expected, found)
+            f"expected {wanted}, found {shown}", self.filename, line, column, expected, found
+        )
 
     def literal(self, word: str, what: str | None = None) -> str | Fail:
         """Match ``word`` exactly here (and move past it), or record it as expected."""

@@ -75,7 +75,8 @@ class _Writer:
             source = connection.get("src")
             target = connection.get("tgt")
             if not isinstance(target, Mapping) or not (
-                    "data" in connection or isinstance(source, Mapping)):
+                "data" in connection or isinstance(source, Mapping)
+            ):
                 raise ValueError(f"not a connection or IIP: {connection!r}")
             if "data" in connection:
                 line = self.iip(connection["data"])
@@ -105,8 +106,12 @@ class _Writer:
                     if set(value) != {"type"}:
                         self.drop("environment properties other than type")
                     continue
-            elif (key != "runtime" and _ANNOTATION_KEY.fullmatch(key)
-                    and isinstance(value, str) and _ANNOTATION_VALUE.fullmatch(value)):
+            elif (
+                key != "runtime"
+                and _ANNOTATION_KEY.fullmatch(key)
+                and isinstance(value, str)
+                and _ANNOTATION_VALUE.fullmatch(value)
+            ):
                 lines.append(f"# @{key} {value}")
                 continue
             self.drop(f"property {key!r} = {value!r}")
@@ -116,8 +121,10 @@ class _Writer:
         node = export.get("process")
         self.known(node)
         if not self.writable(node):
-            raise ValueError(f"{keyword} {public!r}: process name {node!r} cannot be "
-                             "written in .fbp ([a-zA-Z_][a-zA-Z0-9_-]*)")
+            raise ValueError(
+                f"{keyword} {public!r}: process name {node!r} cannot be "
+                "written in .fbp ([a-zA-Z_][a-zA-Z0-9_-]*)"
+            )
         if export.get("index") is not None:
             raise ValueError(f"{keyword} {public!r}: .fbp cannot export an indexed port")
         if export.get("metadata"):
@@ -138,18 +145,24 @@ class _Writer:
         if name in self.declared:
             if self.writable(name):
                 return name
-            raise ValueError(f"process {name!r} cannot be written as a name in .fbp and "
-                             "is mentioned more than once (once in and once out at most)")
+            raise ValueError(
+                f"process {name!r} cannot be written as a name in .fbp and "
+                "is mentioned more than once (once in and once out at most)"
+            )
         process = self.processes[name]
         component = process.get("component")
         if not isinstance(component, str) or not _COMPONENT_NAME.fullmatch(component):
-            raise ValueError(f"process {name!r}: component {component!r} is not a "
-                             ".fbp component name ([a-zA-Z0-9/_-]+)")
+            raise ValueError(
+                f"process {name!r}: component {component!r} is not a "
+                ".fbp component name ([a-zA-Z0-9/_-]+)"
+            )
         if not self.writable(name):
             self.check_anonymous_name(name, component)
         self.declared.add(name)
-        items = [self.metadata_item(name, key, value)
-                 for key, value in (process.get("metadata") or {}).items()]
+        items = [
+            self.metadata_item(name, key, value)
+            for key, value in (process.get("metadata") or {}).items()
+        ]
         meta = ",".join(item for item in items if item is not None)
         written = name if self.writable(name) else ""
         return f"{written}({component}{':' + meta if meta else ''})"
@@ -159,8 +172,9 @@ class _Writer:
         base = re.sub(r"[^a-zA-Z0-9]+", "_", component, count=1)
         count = self.anonymous_counts.get(base, 0) + 1
         if name != f"_{base}_{count}":
-            raise ValueError(f"process name {name!r} cannot be written in .fbp "
-                             "([a-zA-Z_][a-zA-Z0-9_-]*)")
+            raise ValueError(
+                f"process name {name!r} cannot be written in .fbp ([a-zA-Z_][a-zA-Z0-9_-]*)"
+            )
         self.anonymous_counts[base] = count
 
     def metadata_item(self, name: str, key: Any, value: Any) -> str | None:
@@ -168,8 +182,13 @@ class _Writer:
             if key in ("x", "y"):
                 if value is None:
                     return f"{key}="  # parses as NaN, which JSON writes as null
-                if (isinstance(value, int | float) and not isinstance(value, bool)
-                        and math.isfinite(value) and value >= 0 and value == int(value)):
+                if (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and math.isfinite(value)
+                    and value >= 0
+                    and value == int(value)
+                ):
                     return f"{key}={int(value)}"
             elif isinstance(value, str) and _META_WORD.fullmatch(value):
                 return f"{key}={value}"

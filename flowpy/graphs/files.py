@@ -60,8 +60,10 @@ def graph_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory")
     return sorted(
-        path for path in directory.rglob("*")
-        if path.suffix.lower() in GRAPH_FILE_SUFFIXES and path.is_file()
+        path
+        for path in directory.rglob("*")
+        if path.suffix.lower() in GRAPH_FILE_SUFFIXES
+        and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(directory).parts)
     )
 
@@ -73,8 +75,9 @@ def file_component_name(directory: Path, path: Path, graph: Any) -> str:
     if not library:
         props = getattr(graph, "properties", None) or {}
         declared = props.get("library")
-        library = (declared if isinstance(declared, str) else "").strip("/") \
-            or DEFAULT_GRAPH_LIBRARY
+        library = (declared if isinstance(declared, str) else "").strip(
+            "/"
+        ) or DEFAULT_GRAPH_LIBRARY
     return f"{library}/{path.stem}"
 
 

@@ -28,6 +28,7 @@ _T = TypeVar("_T")
 
 # -- loading -------------------------------------------------------------------------
 
+
 def load(doc: dict[str, Any], name: str | None = None) -> Graph:
     """Build a Graph from a parsed document; GraphError names the first problem found.
 
@@ -101,8 +102,9 @@ def _port(graph: Graph, spec: Any, path: str) -> PortRef:
     port = _text(spec.get("port"), f"{path}.port")
     index = spec.get("index")
     if "index" in spec and (index is None or not is_valid_index(index)):
-        raise GraphError(f"{path}.index: expected a non-negative integer or a string, "
-                         f"got {index!r}")
+        raise GraphError(
+            f"{path}.index: expected a non-negative integer or a string, got {index!r}"
+        )
     return PortRef(process, port, index)
 
 
@@ -189,6 +191,7 @@ def _kind(value: Any) -> str:
 
 # -- dumping ---------------------------------------------------------------------------
 
+
 def _connections_in_order(graph: Graph) -> list[Edge | Initial]:
     """Edges and IIPs in the order they were added (a file keeps its order)."""
     connections: list[Edge | Initial] = [*graph.edges, *graph.initials]
@@ -202,10 +205,14 @@ def dump(graph: Graph) -> dict[str, Any]:
             "properties": copy.deepcopy(graph.properties),
             "inports": {p: _dump_export(e) for p, e in graph.inports.items()},
             "outports": {p: _dump_export(e) for p, e in graph.outports.items()},
-            "groups": [_item({"name": g.name, "nodes": list(g.nodes)}, g.metadata, g.extra)
-                       for g in graph.groups],
-            "processes": {n.id: _item({"component": n.component}, n.metadata, n.extra)
-                          for n in graph.nodes.values()},
+            "groups": [
+                _item({"name": g.name, "nodes": list(g.nodes)}, g.metadata, g.extra)
+                for g in graph.groups
+            ],
+            "processes": {
+                n.id: _item({"component": n.component}, n.metadata, n.extra)
+                for n in graph.nodes.values()
+            },
             "connections": [_dump_connection(c) for c in _connections_in_order(graph)],
         }
         doc: dict[str, Any] = {}
@@ -230,8 +237,7 @@ def _item(
 
 
 def _dump_export(export: Any) -> dict[str, Any]:
-    return _item({"process": export.process, "port": export.port}, export.metadata,
-                 export.extra)
+    return _item({"process": export.process, "port": export.port}, export.metadata, export.extra)
 
 
 def _dump_port(ref: PortRef) -> dict[str, Any]:
@@ -250,6 +256,7 @@ def _dump_connection(conn: Edge | Initial) -> dict[str, Any]:
 
 
 # -- text and files ---------------------------------------------------------------------
+
 
 def loads(text: str | bytes, name: str | None = None) -> Graph:
     """Parse JSON text into a Graph; bad JSON is a GraphError too."""

@@ -53,13 +53,30 @@ log = logging.getLogger(__name__)
 
 Subscriber = Callable[[str, dict[str, Any]], None]
 
-EVENTS = frozenset({
-    "clear", "addnode", "removenode", "renamenode", "changenode",
-    "addedge", "removeedge", "changeedge", "addinitial", "removeinitial",
-    "addinport", "removeinport", "renameinport",
-    "addoutport", "removeoutport", "renameoutport",
-    "addgroup", "removegroup", "renamegroup", "changegroup",
-})
+EVENTS = frozenset(
+    {
+        "clear",
+        "addnode",
+        "removenode",
+        "renamenode",
+        "changenode",
+        "addedge",
+        "removeedge",
+        "changeedge",
+        "addinitial",
+        "removeinitial",
+        "addinport",
+        "removeinport",
+        "renameinport",
+        "addoutport",
+        "removeoutport",
+        "renameoutport",
+        "addgroup",
+        "removegroup",
+        "renamegroup",
+        "changegroup",
+    }
+)
 
 
 class Graph:
@@ -105,8 +122,10 @@ class Graph:
             self.properties["name"] = value
 
     def __repr__(self) -> str:
-        return (f"<Graph {self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges, "
-                f"{len(self.initials)} IIPs>")
+        return (
+            f"<Graph {self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges, "
+            f"{len(self.initials)} IIPs>"
+        )
 
     # -- subscribers -----------------------------------------------------------------
 
@@ -131,8 +150,9 @@ class Graph:
             try:
                 callback(event, copy.deepcopy(payload))
             except Exception:
-                log.exception("graph %r: subscriber %r failed on %r event", self.name,
-                              callback, event)
+                log.exception(
+                    "graph %r: subscriber %r failed on %r event", self.name, callback, event
+                )
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -168,18 +188,21 @@ class Graph:
 
     def edges_from(self, node: str, port: str | None = None) -> list[Edge]:
         """Edges leaving `node` (optionally only from `port`), in the order added."""
-        return [e for e in self.edges
-                if e.src.node == node and (port is None or e.src.port == port)]
+        return [
+            e for e in self.edges if e.src.node == node and (port is None or e.src.port == port)
+        ]
 
     def edges_to(self, node: str, port: str | None = None) -> list[Edge]:
         """Edges entering `node` (optionally only into `port`), in the order added."""
-        return [e for e in self.edges
-                if e.tgt.node == node and (port is None or e.tgt.port == port)]
+        return [
+            e for e in self.edges if e.tgt.node == node and (port is None or e.tgt.port == port)
+        ]
 
     def initials_to(self, node: str, port: str | None = None) -> list[Initial]:
         """IIPs for `node` (optionally only for `port`), in the order added."""
-        return [i for i in self.initials
-                if i.tgt.node == node and (port is None or i.tgt.port == port)]
+        return [
+            i for i in self.initials if i.tgt.node == node and (port is None or i.tgt.port == port)
+        ]
 
     def group(self, name: str) -> Group | None:
         """The group called `name`, or None."""
@@ -216,8 +239,17 @@ class Graph:
         """A deep copy of the model, without the subscribers."""
         with self.lock:
             other = Graph()
-            for attr in ("properties", "nodes", "edges", "initials", "inports", "outports",
-                         "groups", "extra", "omitted_keys"):
+            for attr in (
+                "properties",
+                "nodes",
+                "edges",
+                "initials",
+                "inports",
+                "outports",
+                "groups",
+                "extra",
+                "omitted_keys",
+            ):
                 setattr(other, attr, copy.deepcopy(getattr(self, attr)))
             other._next_seq = self._next_seq
             return other
@@ -233,8 +265,7 @@ class Graph:
             require_name(component, f"component of node {id!r}")
             node = Node(id, component, checked_metadata(metadata))
             self.nodes[id] = node
-            self._emit("addnode", {"id": id, "component": component,
-                                   "metadata": node.metadata})
+            self._emit("addnode", {"id": id, "component": component, "metadata": node.metadata})
             return node
 
     def remove_node(self, id: str) -> Node:
@@ -303,8 +334,9 @@ class Graph:
                 raise GraphError(f"edge {src} -> {tgt} already exists")
             edge = Edge(src, tgt, checked_metadata(metadata), seq=self._take_seq())
             self.edges.append(edge)
-            self._emit("addedge", {"src": src.to_dict(), "tgt": tgt.to_dict(),
-                                   "metadata": edge.metadata})
+            self._emit(
+                "addedge", {"src": src.to_dict(), "tgt": tgt.to_dict(), "metadata": edge.metadata}
+            )
             return edge
 
     def remove_edge(self, src: PortRef, tgt: PortRef) -> Edge:
@@ -324,8 +356,10 @@ class Graph:
             edge = self._require_edge(src, tgt)
             changes = checked_metadata(metadata)
             edge.metadata = merged_metadata(edge.metadata, changes)
-            self._emit("changeedge", {"src": src.to_dict(), "tgt": tgt.to_dict(),
-                                      "metadata": edge.metadata})
+            self._emit(
+                "changeedge",
+                {"src": src.to_dict(), "tgt": tgt.to_dict(), "metadata": edge.metadata},
+            )
             return edge
 
     # -- IIPs ---------------------------------------------------------------------------
@@ -336,11 +370,14 @@ class Graph:
         """Add an IIP (several per port are kept in order); emits "addinitial"."""
         with self.lock:
             self._require_ref(tgt, "IIP target")
-            iip = Initial(copy.deepcopy(data), tgt, checked_metadata(metadata),
-                          seq=self._take_seq())
+            iip = Initial(
+                copy.deepcopy(data), tgt, checked_metadata(metadata), seq=self._take_seq()
+            )
             self.initials.append(iip)
-            self._emit("addinitial", {"src": {"data": iip.data}, "tgt": tgt.to_dict(),
-                                      "metadata": iip.metadata})
+            self._emit(
+                "addinitial",
+                {"src": {"data": iip.data}, "tgt": tgt.to_dict(), "metadata": iip.metadata},
+            )
             return iip
 
     def remove_initial(self, tgt: PortRef) -> Initial:
@@ -363,8 +400,9 @@ class Graph:
 
     # -- exported ports -------------------------------------------------------------------
 
-    def add_inport(self, public: str, node: str, port: str,
-                   metadata: dict[str, Any] | None = None) -> Export:
+    def add_inport(
+        self, public: str, node: str, port: str, metadata: dict[str, Any] | None = None
+    ) -> Export:
         """Export a node's inport; emits "addinport" {public, node, port, metadata?}."""
         return self._add_export("inport", self.inports, public, node, port, metadata)
 
@@ -376,8 +414,9 @@ class Graph:
         """Rename an exported inport; emits "renameinport" {from, to}."""
         self._rename_export("inport", self.inports, old, new)
 
-    def add_outport(self, public: str, node: str, port: str,
-                    metadata: dict[str, Any] | None = None) -> Export:
+    def add_outport(
+        self, public: str, node: str, port: str, metadata: dict[str, Any] | None = None
+    ) -> Export:
         """Export a node's outport; emits "addoutport" {public, node, port, metadata?}."""
         return self._add_export("outport", self.outports, public, node, port, metadata)
 
@@ -389,8 +428,15 @@ class Graph:
         """Rename an exported outport; emits "renameoutport" {from, to}."""
         self._rename_export("outport", self.outports, old, new)
 
-    def _add_export(self, kind: str, exports: dict[str, Export], public: Any, node: Any,
-                    port: Any, metadata: Any) -> Export:
+    def _add_export(
+        self,
+        kind: str,
+        exports: dict[str, Export],
+        public: Any,
+        node: Any,
+        port: Any,
+        metadata: Any,
+    ) -> Export:
         with self.lock:
             require_name(public, f"exported {kind} name")
             if public in exports:
@@ -421,8 +467,9 @@ class Graph:
                 raise GraphError(f"unknown exported {kind} {old!r}")
             require_name(new, f"new exported {kind} name")
             if new in exports:
-                raise GraphError(f"cannot rename exported {kind} {old!r} to {new!r}: "
-                                 f"{new!r} already exists")
+                raise GraphError(
+                    f"cannot rename exported {kind} {old!r} to {new!r}: {new!r} already exists"
+                )
             entries = [((new if key == old else key), value) for key, value in exports.items()]
             exports.clear()
             exports.update(entries)
@@ -430,16 +477,18 @@ class Graph:
 
     # -- groups ---------------------------------------------------------------------------
 
-    def add_group(self, name: str, nodes: Iterable[str],
-                  metadata: dict[str, Any] | None = None) -> Group:
+    def add_group(
+        self, name: str, nodes: Iterable[str], metadata: dict[str, Any] | None = None
+    ) -> Group:
         """Add a named group of existing nodes; emits "addgroup" {name, nodes, metadata}."""
         with self.lock:
             require_name(name, "group name")
             if self.group(name) is not None:
                 raise GraphError(f"group {name!r} already exists")
             if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Iterable):
-                raise GraphError(f"nodes of group {name!r} must be a list of node ids, "
-                                 f"got {nodes!r}")
+                raise GraphError(
+                    f"nodes of group {name!r} must be a list of node ids, got {nodes!r}"
+                )
             members = list(nodes)
             for member in members:
                 if not isinstance(member, str) or member not in self.nodes:
@@ -448,8 +497,7 @@ class Graph:
                 raise GraphError(f"group {name!r} lists a node twice: {members!r}")
             group = Group(name, members, checked_metadata(metadata))
             self.groups.append(group)
-            self._emit("addgroup", {"name": name, "nodes": group.nodes,
-                                    "metadata": group.metadata})
+            self._emit("addgroup", {"name": name, "nodes": group.nodes, "metadata": group.metadata})
             return group
 
     def remove_group(self, name: str) -> Group:
@@ -466,8 +514,7 @@ class Graph:
             group = self._require_group(old)
             require_name(new, "new group name")
             if self.group(new) is not None:
-                raise GraphError(f"cannot rename group {old!r} to {new!r}: "
-                                 f"{new!r} already exists")
+                raise GraphError(f"cannot rename group {old!r} to {new!r}: {new!r} already exists")
             group.name = new
             self._emit("renamegroup", {"from": old, "to": new})
 

@@ -70,8 +70,20 @@ class LinkConfig:
             conf = {"url": conf}
         if not isinstance(conf, Mapping):
             raise LinkError(f"conf must be a URL or an object, got {type(conf).__name__}")
-        known = {"url", "secret", "graph", "window", "start", "stop", "reconnect", "map",
-                 "extension", "timeout", "hello_timeout", "close_timeout"}
+        known = {
+            "url",
+            "secret",
+            "graph",
+            "window",
+            "start",
+            "stop",
+            "reconnect",
+            "map",
+            "extension",
+            "timeout",
+            "hello_timeout",
+            "close_timeout",
+        }
         unknown = sorted(set(conf) - known)
         if unknown:
             raise LinkError(f"conf: unknown keys {unknown} (known: {', '.join(sorted(known))})")
@@ -92,8 +104,9 @@ class LinkConfig:
         reconnect = options.get("reconnect") or {}
         if not isinstance(reconnect, Mapping):
             raise LinkError("conf.reconnect must be an object {initial, max} (seconds)")
-        config.reconnect_initial = _number(reconnect, "initial", config.reconnect_initial,
-                                           float, 0.001, 3600)
+        config.reconnect_initial = _number(
+            reconnect, "initial", config.reconnect_initial, float, 0.001, 3600
+        )
         config.reconnect_max = _number(reconnect, "max", config.reconnect_max, float, 0.001, 86400)
         config.reconnect_max = max(config.reconnect_max, config.reconnect_initial)
         mapping = options.get("map") or {}

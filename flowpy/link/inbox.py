@@ -81,8 +81,12 @@ class Inbox:
                         self.stats["duplicates"] += 1
                         continue
                     if verdict != NEW:
-                        log.warning("%s: gap in the remote's packets (%d after %d)", self.name,
-                                    seq, self._seq.received)
+                        log.warning(
+                            "%s: gap in the remote's packets (%d after %d)",
+                            self.name,
+                            seq,
+                            self._seq.received,
+                        )
                     self._seq.take(seq)
                 else:
                     # Plain mode has no remote window: the reader waits here when the local
@@ -118,10 +122,12 @@ class Inbox:
             self.cond.notify_all()
 
     # -- the delivery thread -------------------------------------------------------------------
-    def deliver(self, listener: Callable[[str, str, Any], bool],
-                send_ack: Callable[[], None],
-                listener_many: Callable[[list[tuple[str, str, Any]]], int] | None = None,
-                ) -> None:
+    def deliver(
+        self,
+        listener: Callable[[str, str, Any], bool],
+        send_ack: Callable[[], None],
+        listener_many: Callable[[list[tuple[str, str, Any]]], int] | None = None,
+    ) -> None:
         """Hand queued packets to ``listener(port, event, payload)`` in order until it returns
         False or the inbox closes; call ``send_ack`` whenever an ack is due.
 
@@ -171,9 +177,12 @@ class Inbox:
             return not self._items and not self._delivering
 
 
-def _one_by_one(listener: Callable[[str, str, Any], bool], name: str,
-                ) -> Callable[[list[tuple[str, str, Any]]], int]:
+def _one_by_one(
+    listener: Callable[[str, str, Any], bool],
+    name: str,
+) -> Callable[[list[tuple[str, str, Any]]], int]:
     """A batch listener made of a one-packet one: a packet it fails on is logged and skipped."""
+
     def many(packets: list[tuple[str, str, Any]]) -> int:
         for count, (port, event, payload) in enumerate(packets):
             try:
@@ -184,4 +193,5 @@ def _one_by_one(listener: Callable[[str, str, Any], bool], name: str,
             if keep_going is False:
                 return count
         return len(packets)
+
     return many

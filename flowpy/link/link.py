@@ -36,6 +36,7 @@ from .window import SendWindow
 
 log = logging.getLogger(__name__)
 
+
 class _Closing(Exception):
     """The link is being closed while connecting (control flow, not an error)."""
 
@@ -69,16 +70,25 @@ class Link:
         self.fatal: str | None = None
         self.session = str(uuid.uuid4())
         self.stats = {
-            "sent": 0, "acked": 0, "resent": 0, "received": 0, "duplicates": 0,
-            "connects": 0, "handed_over": 0, "came_back": 0, "inbox_peak": 0,
+            "sent": 0,
+            "acked": 0,
+            "resent": 0,
+            "received": 0,
+            "duplicates": 0,
+            "connects": 0,
+            "handed_over": 0,
+            "came_back": 0,
+            "inbox_peak": 0,
             "debug": 0,  # debug (edge) messages received: the link has no use for them
         }
         self.window = SendWindow(config.window, self.stats)
         self.inbox = Inbox(config.window, self.stats, name)
-        self.negotiator = Negotiator(config, self.session, name, inports, outports,
-                                     self._welcomed, self._report, self._error)
-        self.router = Router(self.window, self.inbox, self.negotiator, self.stats,
-                             self._report, self._error)
+        self.negotiator = Negotiator(
+            config, self.session, name, inports, outports, self._welcomed, self._report, self._error
+        )
+        self.router = Router(
+            self.window, self.inbox, self.negotiator, self.stats, self._report, self._error
+        )
         self._state_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._ready = threading.Event()  # set once the first connection is up (or fatal/closed)
@@ -166,8 +176,9 @@ class Link:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(max(0.05, deadline - time.monotonic()))
                 if thread.is_alive():
-                    log.warning("%s: thread %s did not end within %.1fs", self.name,
-                                thread.name, budget)
+                    log.warning(
+                        "%s: thread %s did not end within %.1fs", self.name, thread.name, budget
+                    )
         self._set_state(CLOSED, {"reason": self.fatal or "closed"})
 
     def _farewell(self, conn: LinkConnection, ports: list[str], deadline: float) -> bool:
@@ -185,8 +196,11 @@ class Link:
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
                     pending = conn.client.start_request(
-                        "flowpy", "bye", {"graph": self.graph, "session": self.session},
-                        expect=("bye",))
+                        "flowpy",
+                        "bye",
+                        {"graph": self.graph, "session": self.session},
+                        expect=("bye",),
+                    )
                     conn.client.wait(pending, timeout=remaining)
                 else:
                     return False
@@ -196,16 +210,18 @@ class Link:
         return not conn.lost.is_set()
 
     # -- sending --------------------------------------------------------------------------
-    def send(self, port: str, event: str, payload: Any = None,
-             stop: threading.Event | None = None) -> bool:
+    def send(
+        self, port: str, event: str, payload: Any = None, stop: threading.Event | None = None
+    ) -> bool:
         """Queue one packet for remote inport ``port``; blocks while the window is full.
 
         False if the link is closed (or fatal) or ``stop`` was set while waiting.
         """
         return self.send_many([(port, event, payload)], stop) == 1
 
-    def send_many(self, packets: list[tuple[str, str, Any]],
-                  stop: threading.Event | None = None) -> int:
+    def send_many(
+        self, packets: list[tuple[str, str, Any]], stop: threading.Event | None = None
+    ) -> int:
         """Queue packets in order, as many at a time as the window has room for; returns how
         many were queued (fewer only when closed or stopped)."""
         done = 0
@@ -246,8 +262,9 @@ class Link:
     def _deliver(self) -> None:
         """The delivery thread: remote packets to the listener, then (extension) acks."""
         # a listener that takes many packets at once (ProcessLink) is handed what arrived
-        self.inbox.deliver(self.listener.link_packet, self._send_ack,
-                           getattr(self.listener, "link_packets", None))
+        self.inbox.deliver(
+            self.listener.link_packet, self._send_ack, getattr(self.listener, "link_packets", None)
+        )
 
     def _send_ack(self) -> None:
         conn = self._conn
@@ -257,8 +274,9 @@ class Link:
         if seq is None:
             return
         try:
-            conn.client.send("flowpy", "ack", {"graph": self.graph, "session": self.session,
-                                               "seq": seq})
+            conn.client.send(
+                "flowpy", "ack", {"graph": self.graph, "session": self.session, "seq": seq}
+            )
         except ClientError:
             pass  # the next connection's welcome says what the remote has; it replays the rest
 
@@ -305,8 +323,14 @@ class Link:
                 except Refused as exc:
                     attempt += 1
                     delay = self._backoff(attempt)
-                    self._report({"type": "refused", "message": str(exc), "attempt": attempt,
-                                  "retry_in": round(delay, 3)})
+                    self._report(
+                        {
+                            "type": "refused",
+                            "message": str(exc),
+                            "attempt": attempt,
+                            "retry_in": round(delay, 3),
+                        }
+                    )
                     if not refused_streak:
                         self._error({"type": "refused", "message": str(exc)})
                     refused_streak = True
@@ -317,8 +341,14 @@ class Link:
                     delay = self._backoff(attempt)
                     if self.state == GRAPH_MISSING:  # the remote itself is gone again
                         self._set_state(RECONNECTING, {"reason": str(exc), "attempt": attempt})
-                    self._report({"type": "retry", "message": str(exc), "attempt": attempt,
-                                  "retry_in": round(delay, 3)})
+                    self._report(
+                        {
+                            "type": "retry",
+                            "message": str(exc),
+                            "attempt": attempt,
+                            "retry_in": round(delay, 3),
+                        }
+                    )
                     self._closing.wait(delay)
                     continue
                 attempt = 0
@@ -358,8 +388,9 @@ class Link:
         (its owner may be stuck writing to a remote that reads nothing), cut the socket."""
         budget = self._budget(self.config.close_timeout)
         if not self._closing.wait(budget):
-            log.warning("%s: not closed %.1fs after the stop: cutting the connection",
-                        self.name, budget)
+            log.warning(
+                "%s: not closed %.1fs after the stop: cutting the connection", self.name, budget
+            )
             conn.client.abort()
 
     def _fail(self, message: str) -> None:
@@ -386,7 +417,10 @@ class Link:
         number = next(self._numbers)
         holder: list[LinkConnection] = []
         client = Client(
-            config.url, config.secret, timeout=config.timeout, name=f"{self.name}-{number}",
+            config.url,
+            config.secret,
+            timeout=config.timeout,
+            name=f"{self.name}-{number}",
             on_message=lambda message: self.router.route(holder[0], message),
             on_close=lambda _client: self._on_close(holder[0]),
         )
@@ -432,18 +466,37 @@ class Link:
         self.mode = conn.mode
         self.stats["connects"] += 1
         runtime = self.remote
-        self._set_state(CONNECTED, {"mode": conn.mode, "graph": self.graph,
-                                    "runtime": runtime.get("id"), "label": runtime.get("label")})
+        self._set_state(
+            CONNECTED,
+            {
+                "mode": conn.mode,
+                "graph": self.graph,
+                "runtime": runtime.get("id"),
+                "label": runtime.get("label"),
+            },
+        )
 
     def _report_restart(self, reason: str) -> None:
         handed, back = self.stats["handed_over"], self.stats["came_back"]
-        info = {"type": "remote-restart", "message": reason, "handed_over": handed,
-                "came_back": back, "unaccounted": max(0, handed - back)}
+        info = {
+            "type": "remote-restart",
+            "message": reason,
+            "handed_over": handed,
+            "came_back": back,
+            "unaccounted": max(0, handed - back),
+        }
         self._report(info)
         if handed > back:
-            self._error({"type": "lost", "message": (
-                f"{reason}: {handed - back} of the {handed} data packets it had accepted did "
-                "not come back and are presumed lost inside it"), "unaccounted": handed - back})
+            self._error(
+                {
+                    "type": "lost",
+                    "message": (
+                        f"{reason}: {handed - back} of the {handed} data packets it had "
+                        "accepted did not come back and are presumed lost inside it"
+                    ),
+                    "unaccounted": handed - back,
+                }
+            )
         self.stats["handed_over"] = self.stats["came_back"] = 0
 
     # -- reporting ------------------------------------------------------------------------
@@ -458,8 +511,15 @@ class Link:
             report["graph"] = self.graph
         report.update(info)
         why = info.get("reason") or info.get("mode") or ""
-        log.log(STATE_LEVELS.get(state, logging.INFO), "%s: link to %s %s -> %s%s",
-                self.name, self.config.label, previous, state, f" ({why})" if why else "")
+        log.log(
+            STATE_LEVELS.get(state, logging.INFO),
+            "%s: link to %s %s -> %s%s",
+            self.name,
+            self.config.label,
+            previous,
+            state,
+            f" ({why})" if why else "",
+        )
         try:
             self.listener.link_state(state, report)
         except Exception:
@@ -467,9 +527,14 @@ class Link:
 
     def _report(self, info: dict[str, Any]) -> None:
         if info.get("type") in ("retry", "refused"):
-            log.info("%s: link to %s: attempt %s failed (%s); retrying in %ss", self.name,
-                     self.config.label, info.get("attempt"), info.get("message"),
-                     info.get("retry_in"))
+            log.info(
+                "%s: link to %s: attempt %s failed (%s); retrying in %ss",
+                self.name,
+                self.config.label,
+                info.get("attempt"),
+                info.get("message"),
+                info.get("retry_in"),
+            )
         try:
             self.listener.link_report(info)
         except Exception:

@@ -75,17 +75,26 @@ class LinkConnection:
         #: started, resumed: the link still owns it (conf.stop stops it at the end).
         self.new_instance = False
 
-    def write(self, graph: str | None, batch: list[tuple[int, Outbound]],
-              port_name: Callable[[str], str]) -> None:
+    def write(
+        self, graph: str | None, batch: list[tuple[int, Outbound]], port_name: Callable[[str], str]
+    ) -> None:
         """Write window packets in this connection's framing (ClientError if it fails)."""
         if self.mode == EXTENSION and self.batch:
-            self.client.send("flowpy", "packets", {
-                "graph": graph,
-                "packets": [_entry(seq, packet, port_name) for seq, packet in batch]})
+            self.client.send(
+                "flowpy",
+                "packets",
+                {
+                    "graph": graph,
+                    "packets": [_entry(seq, packet, port_name) for seq, packet in batch],
+                },
+            )
         elif self.mode == EXTENSION:
-            self.client.send_many([("flowpy", "packet",
-                                    {"graph": graph, **_entry(seq, packet, port_name)}, None)
-                                   for seq, packet in batch])
+            self.client.send_many(
+                [
+                    ("flowpy", "packet", {"graph": graph, **_entry(seq, packet, port_name)}, None)
+                    for seq, packet in batch
+                ]
+            )
         else:
             messages = []
             for seq, packet in batch:
@@ -98,7 +107,7 @@ class LinkConnection:
         """The seq a plain-mode reply (``runtime:packetsent`` or ``error``) answers."""
         if isinstance(response_to, str) and response_to.startswith(self.tag):
             try:
-                return int(response_to[len(self.tag):])
+                return int(response_to[len(self.tag) :])
             except ValueError:
                 return None
         return None
@@ -112,8 +121,11 @@ def _entry(seq: int, packet: Outbound, port_name: Callable[[str], str]) -> dict[
     return entry
 
 
-def network_began(status: dict[str, Any] | None, asked: float, answered: float,
-                  ) -> tuple[float, float] | None:
+def network_began(
+    status: dict[str, Any] | None,
+    asked: float,
+    answered: float,
+) -> tuple[float, float] | None:
     """When a remote network started, as an interval of our monotonic clock, from the
     ``uptime`` of a ``network:status`` asked at ``asked`` and answered at ``answered``
     (uptime is rounded: allow 10 ms either way). None if the status does not say."""
@@ -133,11 +145,17 @@ class Negotiator:
     ``error`` are the link's status and error reports.
     """
 
-    def __init__(self, config: LinkConfig, session: str, name: str,
-                 inports: Iterable[str], outports: Iterable[str],
-                 on_welcome: Callable[[bool, int, int], None],
-                 report: Callable[[dict[str, Any]], None],
-                 error: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        config: LinkConfig,
+        session: str,
+        name: str,
+        inports: Iterable[str],
+        outports: Iterable[str],
+        on_welcome: Callable[[bool, int, int], None],
+        report: Callable[[dict[str, Any]], None],
+        error: Callable[[dict[str, Any]], None],
+    ) -> None:
         self.config = config
         self.session = session
         self.name = name
@@ -164,8 +182,9 @@ class Negotiator:
         """A remote inport's name as the remote spells it."""
         return self._canonical.get(port.lower(), port)
 
-    def negotiate(self, conn: LinkConnection,
-                  first: bool) -> tuple[dict[str, Any] | None, str | None]:
+    def negotiate(
+        self, conn: LinkConnection, first: bool
+    ) -> tuple[dict[str, Any] | None, str | None]:
         """Everything up to the point packets may flow: ``(network status or None, why the
         remote counts as restarted or None)``. Raises Refused (retry), LinkError (fatal),
         ClientError (retry). ``first``: no connection was made before."""
@@ -176,7 +195,8 @@ class Negotiator:
         if "protocol:runtime" not in capabilities:  # never let in: fatal, as conf is wrong
             raise (LinkError if first else Refused)(
                 f"{config.url} does not let this secret send or receive packets "
-                f"(capabilities: {', '.join(capabilities) or 'none'}); wrong secret?")
+                f"(capabilities: {', '.join(capabilities) or 'none'}); wrong secret?"
+            )
         # Once connected, the link stays with the graph it negotiated: its window holds
         # packets for that graph, whatever the remote's main graph is now.
         graph = config.graph or (None if first else self.graph) or runtime.get("graph")
@@ -189,13 +209,14 @@ class Negotiator:
             status = client.network_status(graph)
         except RequestError as exc:
             if "not found" in exc.message.lower():
-                raise GraphMissing(f"remote graph {graph!r} not found on {config.url}") \
-                    from None
+                raise GraphMissing(f"remote graph {graph!r} not found on {config.url}") from None
         began = network_began(status, asked, time.monotonic())
         ports = client.ports.get(graph)
         if ports is None and status is None and (self.required_in or self.required_out):
-            raise GraphMissing(f"remote graph {graph!r} not found on {config.url} "
-                               "(or it exports no port this secret may use)")
+            raise GraphMissing(
+                f"remote graph {graph!r} not found on {config.url} "
+                "(or it exports no port this secret may use)"
+            )
         ports = ports or {"inPorts": [], "outPorts": []}
         self.remote_ports = ports
         self._check_ports(graph, ports)
@@ -210,15 +231,26 @@ class Negotiator:
             if status is not None:
                 self.remote_running = bool(status.get("running"))
             if not first and was and status is not None and not status.get("started"):
-                restarted = "the remote network was not running when the link came back " \
-                            "(the remote restarted or its network was stopped)"
-            elif began is not None and self._remote_began is not None \
-                    and began[0] > self._remote_began[1]:
-                restarted = "the remote network started again while the link was down " \
-                            "(its uptime is shorter than the link's absence)"
+                restarted = (
+                    "the remote network was not running when the link came back "
+                    "(the remote restarted or its network was stopped)"
+                )
+            elif (
+                began is not None
+                and self._remote_began is not None
+                and began[0] > self._remote_began[1]
+            ):
+                restarted = (
+                    "the remote network started again while the link was down "
+                    "(its uptime is shorter than the link's absence)"
+                )
         self._remote_began = began
-        if restarted and status is not None and status.get("running") \
-                and not (self.started_network and conn.new_instance):
+        if (
+            restarted
+            and status is not None
+            and status.get("running")
+            and not (self.started_network and conn.new_instance)
+        ):
             self.started_network = False  # somebody else started the restarted remote's run
         return status, restarted
 
@@ -247,24 +279,34 @@ class Negotiator:
             except RequestError as exc:
                 self._error({"type": "remote", "message": f"cannot start {graph}: {exc.message}"})
         elif config.start and status is None:
-            self._error({"type": "remote", "message": (
-                f"conf.start: cannot tell whether {graph} runs (network:getstatus refused); "
-                "not starting it")})
+            self._error(
+                {
+                    "type": "remote",
+                    "message": (
+                        f"conf.start: cannot tell whether {graph} runs "
+                        "(network:getstatus refused); not starting it"
+                    ),
+                }
+            )
 
     def _check_ports(self, graph: str, ports: dict[str, Any]) -> None:
-        self._canonical = {str(p.get("id")).lower(): str(p.get("id"))
-                           for p in ports.get("inPorts") or []}
+        self._canonical = {
+            str(p.get("id")).lower(): str(p.get("id")) for p in ports.get("inPorts") or []
+        }
         offered_in = set(self._canonical)
         offered_out = {str(p.get("id")).lower() for p in ports.get("outPorts") or []}
-        for direction, wanted, offered in (("inport", self.required_in, offered_in),
-                                           ("outport", self.required_out, offered_out)):
+        for direction, wanted, offered in (
+            ("inport", self.required_in, offered_in),
+            ("outport", self.required_out, offered_out),
+        ):
             missing = [p for p in wanted if p.lower() not in offered]
             if missing:
                 verb = "send to" if direction == "inport" else "receive from"
                 raise GraphMissing(
                     f"remote graph {graph!r} has no exported {direction} "
                     f"{', '.join(repr(p) for p in missing)} that this secret may {verb} "
-                    f"(it offers: {', '.join(sorted(offered)) or 'none'})")
+                    f"(it offers: {', '.join(sorted(offered)) or 'none'})"
+                )
 
     def _select_no_debug_edges(self, client: Client, runtime: dict[str, Any], graph: str) -> None:
         """Ask for no edge debug data: while somebody debugs the remote graph, every
@@ -273,11 +315,11 @@ class Negotiator:
         flowpy remote is known to answer it (a request without an answer would stall the
         connect), so it is only asked of one."""
         if runtime.get("type") != "flowpy" or "network:data" not in (
-                runtime.get("capabilities") or []):
+            runtime.get("capabilities") or []
+        ):
             return
         try:
-            client.request("network", "edges", {"graph": graph, "edges": []},
-                           expect=("edges",))
+            client.request("network", "edges", {"graph": graph, "edges": []}, expect=("edges",))
         except RequestError as exc:  # not worth failing the link for
             log.info("%s: network:edges refused: %s", self.name, exc)
 
@@ -290,10 +332,18 @@ class Negotiator:
         inbound numbering are right for every packet of the session.
         """
         conn.hello_id = f"{conn.tag}hello"
-        conn.client.send("flowpy", "hello",
-                         {"version": 1, "session": self.session, "graph": graph,
-                          "window": self.config.window, "batch": True},
-                         request_id=conn.hello_id)
+        conn.client.send(
+            "flowpy",
+            "hello",
+            {
+                "version": 1,
+                "session": self.session,
+                "graph": graph,
+                "window": self.config.window,
+                "batch": True,
+            },
+            request_id=conn.hello_id,
+        )
         welcomed = conn.hello_done.wait(self.config.hello_timeout)
         with conn.lock:
             if not welcomed:
@@ -305,12 +355,14 @@ class Negotiator:
             raise ConnectionClosed(f"{self.config.url}: {conn.client.close_reason or 'closed'}")
         if conn.mode == EXTENSION:
             return True
-        self._report({"type": "mode", "mode": PLAIN,
-                      "message": f"no link extension: {conn.hello_error}"})
+        self._report(
+            {"type": "mode", "mode": PLAIN, "message": f"no link extension: {conn.hello_error}"}
+        )
         return False
 
-    def hello_reply(self, conn: LinkConnection, command: str | None,
-                    payload: dict[str, Any]) -> None:
+    def hello_reply(
+        self, conn: LinkConnection, command: str | None, payload: dict[str, Any]
+    ) -> None:
         """The answer to flowpy:hello (reader thread)."""
         with conn.lock:
             if conn.hello_id is None or conn.hello_done.is_set():
@@ -333,9 +385,15 @@ class Negotiator:
         acked = welcome.get("acked")
         restarted = None
         if self._instance is not None and (instance != self._instance or not resumed):
-            restarted = ("the remote runtime restarted (new instance)" if instance != self._instance
-                         else "the remote lost this link's session")
+            restarted = (
+                "the remote runtime restarted (new instance)"
+                if instance != self._instance
+                else "the remote lost this link's session"
+            )
         self._instance = instance
-        self._on_welcome(resumed, received if isinstance(received, int) else 0,
-                         acked if isinstance(acked, int) else 0)
+        self._on_welcome(
+            resumed,
+            received if isinstance(received, int) else 0,
+            acked if isinstance(acked, int) else 0,
+        )
         return restarted

@@ -42,16 +42,27 @@ class ProcessLink(LinkListener):
     closes within ``close_timeout``.
     """
 
-    def __init__(self, component: Any, config: LinkConfig, inputs: Mapping[str, Any],
-                 outputs: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        component: Any,
+        config: LinkConfig,
+        inputs: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+    ) -> None:
         self.component = component
         self.stopping: threading.Event = component.stopping
         self.config = config
         self.inputs = dict(inputs)
         self.outputs = {name.lower(): port for name, port in outputs.items()}
-        self.link = Link(config, self, name=component.node_id, inports=list(self.inputs),
-                         outports=list(outputs), stop=self.stopping,
-                         close_budget=component.time_to_stop)
+        self.link = Link(
+            config,
+            self,
+            name=component.node_id,
+            inports=list(self.inputs),
+            outports=list(outputs),
+            stop=self.stopping,
+            close_budget=component.time_to_stop,
+        )
         self._open_inputs: set[str] = set()
         self._lock = threading.Lock()
         self._out_done: set[str] = set()  # mapped remote outports that have disconnected
@@ -124,8 +135,11 @@ class ProcessLink(LinkListener):
                 done += 1
                 continue
             end = done + 1
-            while end < count and packets[end][0] == port \
-                    and packets[end][1] not in ("connect", "disconnect"):
+            while (
+                end < count
+                and packets[end][0] == port
+                and packets[end][1] not in ("connect", "disconnect")
+            ):
                 end += 1
             try:
                 target.send_many([ip_of(e, payload) for _, e, payload in packets[done:end]])
@@ -159,8 +173,7 @@ class ProcessLink(LinkListener):
                 return
             if not self.outputs:
                 return
-            if self.config.stop and link.started_network \
-                    and link.remote.get("type") == "flowpy":
+            if self.config.stop and link.started_network and link.remote.get("type") == "flowpy":
                 # Nothing else will end a network whose inports stay open (the protocol
                 # cannot close a remote inport): this link started it, so it stops it; a
                 # flowpy remote drains first, and its outports disconnect after the last IP.
@@ -190,13 +203,11 @@ class ProcessLink(LinkListener):
         client = Client(config.url, config.secret, timeout=config.timeout, name=f"{name}-stop")
         try:
             client.connect()
-            pending = client.start_request("network", "stop", {"graph": graph},
-                                           expect=("stopped",))
+            pending = client.start_request("network", "stop", {"graph": graph}, expect=("stopped",))
             deadline = time.monotonic() + config.timeout
             while not pending.done.wait(STOP_POLL):
                 if self.stopping.is_set() or time.monotonic() >= deadline:
-                    log.warning("%s: no answer to network:stop of %s in time", name,
-                                config.label)
+                    log.warning("%s: no answer to network:stop of %s in time", name, config.label)
                     return False
             client.wait(pending, 0)
         except ClientError as exc:
@@ -205,8 +216,7 @@ class ProcessLink(LinkListener):
         finally:
             client.close(timeout=self.component.time_to_stop(config.close_timeout))
         link.negotiator.started_network = False
-        log.info("%s: stopped the remote network %s (this link had started it)", name,
-                 config.label)
+        log.info("%s: stopped the remote network %s (this link had started it)", name, config.label)
         return True
 
     def _feed_all(self) -> None:
@@ -214,8 +224,9 @@ class ProcessLink(LinkListener):
         if not names:
             return
         threads = [
-            threading.Thread(target=self._feed, args=(name,),
-                             name=f"{self.component.node_id}-in-{name}")
+            threading.Thread(
+                target=self._feed, args=(name,), name=f"{self.component.node_id}-in-{name}"
+            )
             for name in names[1:]
         ]
         for thread in threads:

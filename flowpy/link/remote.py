@@ -55,10 +55,16 @@ class RemoteSubgraph(Component):
 
     def run(self) -> None:
         """Link the connected ports to the remote graph until both sides are done."""
-        inputs = {remote: self.inports[local] for local, remote in self.remote_inports.items()
-                  if self.inports[local].is_connected}
-        outputs = {remote: self.outports[local] for local, remote in self.remote_outports.items()
-                   if self.outports[local].is_connected}
+        inputs = {
+            remote: self.inports[local]
+            for local, remote in self.remote_inports.items()
+            if self.inports[local].is_connected
+        }
+        outputs = {
+            remote: self.outports[local]
+            for local, remote in self.remote_outports.items()
+            if self.outports[local].is_connected
+        }
         _RemoteLink(self, copy.deepcopy(self.remote_config), inputs, outputs).run()
 
 
@@ -81,8 +87,10 @@ def parse_spec(spec: str) -> tuple[str, LinkConfig]:
     name, sep, url = spec.partition("=")
     name, url = name.strip(), url.strip()
     if not sep or not _NAME.match(name):
-        raise RemoteError(f"--remote {spec!r}: expected NAME=ws://host:port (NAME of letters, "
-                          "digits, '_', '-', '.')")
+        raise RemoteError(
+            f"--remote {spec!r}: expected NAME=ws://host:port (NAME of letters, "
+            "digits, '_', '-', '.')"
+        )
     if "start=" not in url.partition("?")[2]:
         url += ("&" if "?" in url else "?") + "start=1"
     try:
@@ -94,12 +102,15 @@ def parse_spec(spec: str) -> tuple[str, LinkConfig]:
 def discover(config: LinkConfig) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Connect once: (graph id, runtime:runtime payload, runtime:ports payload of the graph)."""
     try:
-        with Client(config.url, config.secret, timeout=config.timeout,
-                    name="flowpy-remote-discovery") as client:
+        with Client(
+            config.url, config.secret, timeout=config.timeout, name="flowpy-remote-discovery"
+        ) as client:
             runtime = client.getruntime()
             if "protocol:runtime" not in (runtime.get("capabilities") or []):
-                raise RemoteError(f"{config.url} does not let this secret send or receive "
-                                  "packets (wrong or missing secret?)")
+                raise RemoteError(
+                    f"{config.url} does not let this secret send or receive "
+                    "packets (wrong or missing secret?)"
+                )
             graph = config.graph or runtime.get("graph")
             if not graph:
                 raise RemoteError(f"{config.url} has no main graph: add ?graph=ID to the URL")
@@ -124,8 +135,9 @@ def remote_component(name: str, config: LinkConfig | str | dict[str, Any]) -> ty
     return component_from(name, config, graph, runtime, ports)
 
 
-def component_from(name: str, config: LinkConfig, graph: str, runtime: dict[str, Any],
-                   ports: dict[str, Any]) -> type[RemoteSubgraph]:
+def component_from(
+    name: str, config: LinkConfig, graph: str, runtime: dict[str, Any], ports: dict[str, Any]
+) -> type[RemoteSubgraph]:
     """The ``remote/NAME`` class for graph ``graph`` of the runtime ``runtime`` (its
     ``runtime:runtime`` payload) exporting ``ports`` (``runtime:ports``)."""
     config = copy.deepcopy(config)
@@ -134,26 +146,46 @@ def component_from(name: str, config: LinkConfig, graph: str, runtime: dict[str,
     outports: list[PortSpec] = []
     remote_in: dict[str, str] = {}  # lower-case local port name -> the remote's name
     remote_out: dict[str, str] = {}
-    for infos, specs, table, cls in ((ports.get("inPorts") or [], inports, remote_in, InPort),
-                                     (ports.get("outPorts") or [], outports, remote_out, OutPort)):
+    for infos, specs, table, cls in (
+        (ports.get("inPorts") or [], inports, remote_in, InPort),
+        (ports.get("outPorts") or [], outports, remote_out, OutPort),
+    ):
         for info in infos:
             port_id = str(info.get("id"))
             if port_id.lower() in table:
-                raise RemoteError(f"remote/{name}: ports {table[port_id.lower()]!r} and "
-                                  f"{port_id!r} differ only in case")
+                raise RemoteError(
+                    f"remote/{name}: ports {table[port_id.lower()]!r} and "
+                    f"{port_id!r} differ only in case"
+                )
             table[port_id.lower()] = port_id
-            specs.append(cls(port_id, datatype=str(info.get("type") or "all"),
-                             description=str(info.get("description") or "")))
+            specs.append(
+                cls(
+                    port_id,
+                    datatype=str(info.get("type") or "all"),
+                    description=str(info.get("description") or ""),
+                )
+            )
     label = runtime.get("label") or runtime.get("type") or "runtime"
-    description = (f"Graph {graph!r} of the {label} runtime at {config.url}, run there; "
-                   "its exported ports are this component's ports.")
+    description = (
+        f"Graph {graph!r} of the {label} runtime at {config.url}, run there; "
+        "its exported ports are this component's ports."
+    )
     class_name = "Remote_" + re.sub(r"\W", "_", name)
-    return type(class_name, (RemoteSubgraph,), {
-        "__doc__": description, "description": description, "abstract": False,
-        "inports": InPorts(*inports), "outports": OutPorts(*outports), "remote_config": config,
-        "remote_inports": remote_in, "remote_outports": remote_out,
-        "__module__": __name__,
-    })
+    return type(
+        class_name,
+        (RemoteSubgraph,),
+        {
+            "__doc__": description,
+            "description": description,
+            "abstract": False,
+            "inports": InPorts(*inports),
+            "outports": OutPorts(*outports),
+            "remote_config": config,
+            "remote_inports": remote_in,
+            "remote_outports": remote_out,
+            "__module__": __name__,
+        },
+    )
 
 
 def register_remotes(registry: Any, specs: Iterable[str]) -> list[str]:
@@ -195,9 +227,15 @@ class RemoteDirectory:
     error at :meth:`start` (``RemoteError``); in the background it is logged and retried.
     """
 
-    def __init__(self, registry: Any, specs: Iterable[str], cache: Path | None = None,
-                 announce: Callable[[str], Any] | None = None,
-                 initial: float = DISCOVERY_INITIAL, maximum: float = DISCOVERY_MAX) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        specs: Iterable[str],
+        cache: Path | None = None,
+        announce: Callable[[str], Any] | None = None,
+        initial: float = DISCOVERY_INITIAL,
+        maximum: float = DISCOVERY_MAX,
+    ) -> None:
         self.registry = registry
         self.remotes = [parse_spec(spec) for spec in specs]  # RemoteError on a bad spec
         self.cache_path = cache
@@ -230,15 +268,21 @@ class RemoteDirectory:
                 self._pending[name] = config
             entry = self._usable(cached.get(name), config)
             if entry is None:
-                log.warning("remote/%s: %s; not registered until it answers (retrying in the "
-                            "background)", name, problem)
+                log.warning(
+                    "remote/%s: %s; not registered until it answers (retrying in the background)",
+                    name,
+                    problem,
+                )
                 continue
-            cls = component_from(name, config, entry["graph"], entry["runtime"],
-                                 entry["ports"])
+            cls = component_from(name, config, entry["graph"], entry["runtime"], entry["ports"])
             made.append((f"{LIBRARY}/{name}", cls))
-            log.warning("remote/%s: %s; registered with the ports of graph %r it had when "
-                        "last discovered (retrying in the background)", name, problem,
-                        entry["graph"])
+            log.warning(
+                "remote/%s: %s; registered with the ports of graph %r it had when "
+                "last discovered (retrying in the background)",
+                name,
+                problem,
+                entry["graph"],
+            )
         for full, cls in made:
             self.registry.register(full, cls)
         if self.pending:
@@ -280,10 +324,14 @@ class RemoteDirectory:
                 self.registry.register(full, cls)
                 with self._lock:
                     self._pending.pop(name, None)
-                log.info("remote/%s: discovered graph %r at %s (inports: %s; outports: %s)",
-                         name, cls.remote_config.graph, config.url,
-                         ", ".join(cls.remote_inports.values()) or "none",
-                         ", ".join(cls.remote_outports.values()) or "none")
+                log.info(
+                    "remote/%s: discovered graph %r at %s (inports: %s; outports: %s)",
+                    name,
+                    cls.remote_config.graph,
+                    config.url,
+                    ", ".join(cls.remote_inports.values()) or "none",
+                    ", ".join(cls.remote_outports.values()) or "none",
+                )
                 try:
                     self.announce(full)
                 except Exception:  # noqa: BLE001 - announcing is news, never fatal
@@ -304,8 +352,7 @@ class RemoteDirectory:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            log.warning("cannot read the remotes last discovered from %s: %s",
-                        self.cache_path, exc)
+            log.warning("cannot read the remotes last discovered from %s: %s", self.cache_path, exc)
             return {}
         remotes = document.get("remotes") if isinstance(document, dict) else None
         return remotes if isinstance(remotes, dict) else {}
@@ -323,21 +370,32 @@ class RemoteDirectory:
             return None
         return entry
 
-    def _remember(self, name: str, config: LinkConfig, graph: str, runtime: dict[str, Any],
-                  ports: dict[str, Any]) -> None:
+    def _remember(
+        self,
+        name: str,
+        config: LinkConfig,
+        graph: str,
+        runtime: dict[str, Any],
+        ports: dict[str, Any],
+    ) -> None:
         if self.cache_path is None:
             return
         with self._lock:
             remotes = self._read_cache()
             remotes[name] = {
-                "url": config.url, "graph": graph, "ports": ports,
-                "runtime": {k: runtime.get(k) for k in ("id", "label", "type")
-                            if runtime.get(k) is not None},
+                "url": config.url,
+                "graph": graph,
+                "ports": ports,
+                "runtime": {
+                    k: runtime.get(k) for k in ("id", "label", "type") if runtime.get(k) is not None
+                },
             }
             try:
                 self.cache_path.parent.mkdir(parents=True, exist_ok=True)
                 json_format.write_text_atomically(
-                    self.cache_path, json.dumps({"remotes": remotes}, indent=2) + "\n")
+                    self.cache_path, json.dumps({"remotes": remotes}, indent=2) + "\n"
+                )
             except OSError as exc:
-                log.warning("cannot keep the ports of remote/%s in %s: %s", name,
-                            self.cache_path, exc)
+                log.warning(
+                    "cannot keep the ports of remote/%s in %s: %s", name, self.cache_path, exc
+                )

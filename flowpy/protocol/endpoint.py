@@ -116,8 +116,9 @@ class Endpoint:
         return self.runtime.status()
 
     # -- handling ----------------------------------------------------------------------------
-    def _receive(self, client: ClientHandle, decode: Callable[[Any], Envelope],
-                 message: Any) -> None:
+    def _receive(
+        self, client: ClientHandle, decode: Callable[[Any], Envelope], message: Any
+    ) -> None:
         try:
             envelope = decode(message)
         except EnvelopeError as exc:
@@ -132,14 +133,19 @@ class Endpoint:
     def _handle(self, client: ClientHandle, envelope: Envelope) -> None:
         rt = self.runtime
         if rt.closing:
-            self._refuse(client, EnvelopeError("the runtime is shutting down", envelope.protocol,
-                                               envelope.request_id))
+            self._refuse(
+                client,
+                EnvelopeError(
+                    "the runtime is shutting down", envelope.protocol, envelope.request_id
+                ),
+            )
             return
         if envelope.secret is not None:
             rt.set_grant(client, rt.permissions.grant_for(envelope.secret))
             client.authenticated = rt.permissions.knows(envelope.secret)
-        request = Request(client, envelope.protocol, envelope.command, envelope.request_id,
-                          client.grant)
+        request = Request(
+            client, envelope.protocol, envelope.command, envelope.request_id, client.grant
+        )
         try:
             dispatch(rt, request, envelope.payload)
             rt.finish(request)
@@ -148,5 +154,7 @@ class Endpoint:
             rt.error(request, f"internal error: {type(exc).__name__}: {exc}")
 
     def _refuse(self, client: ClientHandle, exc: EnvelopeError) -> None:
-        client.send(wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id),
-                    wire.URGENT)
+        client.send(
+            wire.message(exc.protocol, "error", {"message": exc.message}, exc.request_id),
+            wire.URGENT,
+        )

@@ -108,7 +108,8 @@ def port(payload: dict[str, Any], key: str) -> dict[str, Any]:
     if index is not None:
         if isinstance(index, bool) or not isinstance(index, (int, str, float)):
             raise ProtocolError(
-                f"'{key}.index' must be a number or a string, got {_type_name(index)}")
+                f"'{key}.index' must be a number or a string, got {_type_name(index)}"
+            )
         if isinstance(index, float):
             if not index.is_integer() or index < 0:
                 raise ProtocolError(f"'{key}.index' must be a non-negative integer, got {index}")
@@ -120,6 +121,7 @@ def port(payload: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 # -- metadata: the schemas type a few well-known keys; acks must honour them -------------------
+
 
 @overload
 def node_metadata(
@@ -193,11 +195,13 @@ def group_metadata(
         return None
     if meta.get("description") is not None and not isinstance(meta["description"], str):
         raise ProtocolError(
-            f"'{key}.description' must be a string, got {_type_name(meta['description'])}")
+            f"'{key}.description' must be a string, got {_type_name(meta['description'])}"
+        )
     return dict(meta)
 
 
 # -- graphs --------------------------------------------------------------------------------------
+
 
 def graph_id(payload: dict[str, Any]) -> str:
     """The ``graph`` field, with the exact error texts clients compare against."""

@@ -50,8 +50,7 @@ def clear(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     had_exports = False
     if hosted is None:
         try:
-            hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main),
-                                  request=req)
+            hosted = rt.add_graph(gid, Graph(properties=properties), main=bool(main), request=req)
         except GraphError as exc:  # an id no graph may have: nothing was created
             raise ProtocolError(str(exc)) from None
     else:
@@ -77,7 +76,7 @@ def _ref(value: dict[str, Any]) -> PortRef:
 
 
 def _change(
-    action: Callable[[Any, dict[str, Any]], Any]
+    action: Callable[[Any, dict[str, Any]], Any],
 ) -> Callable[[Host, Request, dict[str, Any]], None]:
     """A handler that resolves the graph, then applies ``action``; GraphError -> graph:error."""
 
@@ -102,8 +101,9 @@ def _refuse_if_running(hosted: Any, command: str, payload: dict[str, Any]) -> No
     (docs/protocol.md, "Live editing"): never acknowledged and deferred."""
     problem = hosted.live_problem(command, payload)
     if problem is not None:
-        raise ProtocolError(f"cannot {command} while the network runs: {problem}; "
-                            "stop the network first")
+        raise ProtocolError(
+            f"cannot {command} while the network runs: {problem}; stop the network first"
+        )
 
 
 def _s(payload: dict[str, Any], key: str) -> str:
@@ -121,8 +121,9 @@ def addnode(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     refuse_forbidden(rt, req.grant, component)
     sub = rt.catalogue.component_graph(component)
     if sub is not None and rt.catalogue.contains_graph(sub, hosted.graph):
-        raise ProtocolError(f"graph {hosted.id!r} cannot contain itself "
-                            f"(component {component!r} is or contains it)")
+        raise ProtocolError(
+            f"graph {hosted.id!r} cannot contain itself (component {component!r} is or contains it)"
+        )
     _refuse_if_running(hosted, "addnode", payload)
     try:
         with hosted.editing(req) as graph:

@@ -35,24 +35,36 @@ class Host(Protocol):
         """Code of components compiled from ``component:source``, by name (for ``getsource``)."""
 
     # answering
-    def reply(self, request: Request, command: str, payload: Any,
-              protocol: str | None = None) -> None:
+    def reply(
+        self, request: Request, command: str, payload: Any, protocol: str | None = None
+    ) -> None:
         """Answer the request's sender (URGENT lane, with ``responseTo``)."""
 
-    def error(self, request: Request, message: str, protocol: str | None = None,
-              **extra: Any) -> None:
+    def error(
+        self, request: Request, message: str, protocol: str | None = None, **extra: Any
+    ) -> None:
         """Answer the request with ``<protocol>:error``; nothing was changed."""
 
-    def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  cause: Request | None = None,
-                  only: Iterable[ClientHandle] | None = None) -> None:
+    def broadcast(
+        self,
+        protocol: str,
+        command: str,
+        payload: Any,
+        kind: str,
+        cause: Request | None = None,
+        only: Iterable[ClientHandle] | None = None,
+    ) -> None:
         """Tell every client allowed to receive ``kind`` (the sender gets it as its reply)."""
 
     def clients(self) -> list[ClientHandle]:
         """The connected clients, for handlers that pick receivers themselves."""
 
-    def send_ports(self, hosted: HostedGraph, clients: Iterable[ClientHandle] | None = None,
-                   request: Request | None = None) -> None:
+    def send_ports(
+        self,
+        hosted: HostedGraph,
+        clients: Iterable[ClientHandle] | None = None,
+        request: Request | None = None,
+    ) -> None:
         """Send ``runtime:ports`` of a graph to the given clients (all when None)."""
 
     def runtime_info(self, grant: Grant) -> dict[str, Any]:
@@ -65,8 +77,9 @@ class Host(Protocol):
     def graphs(self) -> dict[str, HostedGraph]:
         """Every hosted graph by id (a copy: safe to iterate)."""
 
-    def add_graph(self, graph_id: str, graph: Any, main: bool = False,
-                  request: Request | None = None) -> HostedGraph:
+    def add_graph(
+        self, graph_id: str, graph: Any, main: bool = False, request: Request | None = None
+    ) -> HostedGraph:
         """Host ``graph`` under ``graph_id`` (``graph:clear``); the hosted graph."""
 
     def set_main(self, graph_id: str, request: Request | None = None) -> None:
@@ -75,13 +88,11 @@ class Host(Protocol):
     def sync_graph_components(self, request: Request | None = None) -> None:
         """Offer every hosted graph but the main one as a subgraph component; announce changes."""
 
-    def set_edges(self, client: ClientHandle, graph_id: str,
-                  edges: list[dict[str, Any]]) -> None:
+    def set_edges(self, client: ClientHandle, graph_id: str, edges: list[dict[str, Any]]) -> None:
         """The edges this client receives debug data for (``network:edges``)."""
 
     # components and state
-    def refresh_components_dir(self, request: Request | None = None,
-                               announce: bool = True) -> None:
+    def refresh_components_dir(self, request: Request | None = None, announce: bool = True) -> None:
         """Read the components directory again and announce what changed."""
 
     def add_component_source(self, full: str, code: str) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def hello(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     version = integer(payload, "version", minimum=0, maximum=MAX_SEQ)
     if version is not None and version != VERSION:
         raise ProtocolError(
-            f"unsupported flowpy link version {version} (this runtime speaks {VERSION})")
+            f"unsupported flowpy link version {version} (this runtime speaks {VERSION})"
+        )
     session_id = string(payload, "session")
     assert session_id is not None
     if len(session_id) > MAX_SESSION_ID:
@@ -57,10 +58,19 @@ def hello(rt: Host, req: Request, payload: dict[str, Any]) -> None:
         raise ProtocolError(str(exc)) from None
 
     def welcome(counters: dict[str, Any]) -> None:
-        rt.reply(req, "welcome", {
-            "version": VERSION, "session": session_id, "graph": hosted.id,
-            "instance": rt.sessions.instance, "resumed": resumed, "batch": True, **counters,
-        })
+        rt.reply(
+            req,
+            "welcome",
+            {
+                "version": VERSION,
+                "session": session_id,
+                "graph": hosted.id,
+                "instance": rt.sessions.instance,
+                "resumed": resumed,
+                "batch": True,
+                **counters,
+            },
+        )
 
     session.attach(req.client, window, welcome, batch)
 
@@ -112,11 +122,13 @@ def _take_many(session: LinkSession, packets: list[tuple[int, CheckedPacket | st
         elif verdict == "gap":
             raise ProtocolError(
                 f"packet {seq} is out of order: the next packet of session {session.id!r} "
-                f"is {counter + 1}")
+                f"is {counter + 1}"
+            )
         elif verdict == "full":
             raise ProtocolError(
                 f"packet {seq} refused: too many packets of session {session.id!r} are waiting "
-                "for the network; send it again after the next flowpy:ack")
+                "for the network; send it again after the next flowpy:ack"
+            )
 
 
 def ack(rt: Host, req: Request, payload: dict[str, Any]) -> None:
@@ -143,6 +155,7 @@ def bye(rt: Host, req: Request, payload: dict[str, Any]) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------
 
+
 def _seq(payload: dict[str, Any], minimum: int = 1) -> int:
     seq = integer(payload, "seq", minimum=minimum, maximum=MAX_SEQ)
     if seq is None:
@@ -153,17 +166,20 @@ def _seq(payload: dict[str, Any], minimum: int = 1) -> int:
 def _connection_session(req: Request, graph: str, payload: dict[str, Any]) -> LinkSession:
     session = req.client.sessions.get(graph)
     if session is None:
-        raise ProtocolError(f"no session of graph {graph!r} on this connection: "
-                            "send flowpy:hello first")
+        raise ProtocolError(
+            f"no session of graph {graph!r} on this connection: send flowpy:hello first"
+        )
     named = string(payload, "session", required=False)
     if named is not None and named != session.id:
-        raise ProtocolError(f"this connection holds session {session.id!r} of graph "
-                            f"{graph!r}, not {named!r}")
+        raise ProtocolError(
+            f"this connection holds session {session.id!r} of graph {graph!r}, not {named!r}"
+        )
     return session
 
 
-def _named_session(rt: Host, req: Request, graph: str,
-                   payload: dict[str, Any]) -> LinkSession | None:
+def _named_session(
+    rt: Host, req: Request, graph: str, payload: dict[str, Any]
+) -> LinkSession | None:
     """The session named in the payload (default: this connection's), if the sender's grant
     is the one that opened it."""
     named = string(payload, "session", required=False)
@@ -171,13 +187,16 @@ def _named_session(rt: Host, req: Request, graph: str,
         return req.client.sessions.get(graph)
     session = rt.sessions.get(graph, named)
     if session is not None and session.grant != req.grant:
-        raise ProtocolError(
-            f"session {named!r} of graph {graph!r} was opened with another secret")
+        raise ProtocolError(f"session {named!r} of graph {graph!r} was opened with another secret")
     return session
 
 
-def _check_packet(rt: Host, session: LinkSession, payload: dict[str, Any],
-                  ports: dict[str, str | None] | None = None) -> CheckedPacket | str:
+def _check_packet(
+    rt: Host,
+    session: LinkSession,
+    payload: dict[str, Any],
+    ports: dict[str, str | None] | None = None,
+) -> CheckedPacket | str:
     """The packet ready for the network, or why it cannot be delivered (its seq then counts
     as received and is answered with ``flowpy:error {message, seq}``). ``ports``: what was
     found about each port already, in this batch."""

@@ -88,8 +88,9 @@ def persist(rt: Host, req: Request, payload: dict[str, Any]) -> None:
         raise ProtocolError(f"cannot persist graphs: {exc}") from None
     saved = f"persisted {len(report.saved)} graph(s) in {report.directory}"
     if report.failed:
-        failed = "; ".join(f"graph {graph_id!r}: {why}"
-                           for graph_id, why in sorted(report.failed.items()))
+        failed = "; ".join(
+            f"graph {graph_id!r}: {why}" for graph_id, why in sorted(report.failed.items())
+        )
         raise ProtocolError(f"{saved}, but could not persist {failed}")
     rt.reply(req, "output", {"message": saved, "type": "message"})
 

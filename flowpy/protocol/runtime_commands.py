@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from .host import Handler, Host
 
 
-
 def getruntime(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     """``runtime:runtime`` for this client, then the exported ports of every graph that has some."""
     rt.reply(req, "runtime", rt.runtime_info(req.grant))
@@ -41,7 +40,8 @@ def packet(rt: Host, req: Request, payload: dict[str, Any]) -> None:
         event = string(payload, "event")
         assert event is not None
         raise ProtocolError(
-            f"'event' must be one of {', '.join(PACKET_EVENTS)}, got {event[:64]!r}")
+            f"'event' must be one of {', '.join(PACKET_EVENTS)}, got {event[:64]!r}"
+        )
     echo: dict[str, Any] = {"graph": graph, "port": port, "event": event}
     if "type" in payload or "schema" in payload:
         for key in ("type", "schema"):
@@ -57,8 +57,9 @@ def packet(rt: Host, req: Request, payload: dict[str, Any]) -> None:
         visible = [g for g in rt.graphs() if req.grant.ports is None or g in req.grant.ports]
         raise ProtocolError(f"graph {graph!r} not found{did_you_mean(graph, visible)}")
     if hosted.exported_inport(port) is None:
-        raise ProtocolError(f"graph {graph!r} has no exported inport "
-                            f"{missing_name(port, hosted.graph.inports)}")
+        raise ProtocolError(
+            f"graph {graph!r} has no exported inport {missing_name(port, hosted.graph.inports)}"
+        )
     client = req.client
 
     def accepted(ok: bool) -> None:
@@ -67,8 +68,11 @@ def packet(rt: Host, req: Request, payload: dict[str, Any]) -> None:
             rt.reply(req, "packetsent", echo)
         else:
             why = hosted.why_not_running()
-            rt.error(req, f"packet to {graph}.{port} was not delivered: the network stopped"
-                     + (f": {why}" if why else ""))
+            rt.error(
+                req,
+                f"packet to {graph}.{port} was not delivered: the network stopped"
+                + (f": {why}" if why else ""),
+            )
 
     client.packet_taken()  # flow control: see flowpy/runtime/clients.py, max_inflight
     try:

@@ -28,8 +28,9 @@ def start(rt: Host, req: Request, payload: dict[str, Any]) -> None:
     tracer.active = True
     hosted.tracer = tracer
     hosted.refresh_observers()
-    rt.broadcast("trace", "start", {"graph": hosted.id, "buffersize": tracer.buffersize},
-                 "trace", req)
+    rt.broadcast(
+        "trace", "start", {"graph": hosted.id, "buffersize": tracer.buffersize}, "trace", req
+    )
 
 
 def stop(rt: Host, req: Request, payload: dict[str, Any]) -> None:

@@ -65,10 +65,14 @@ def compile_component(full: str, code: str) -> type[Component]:
         exec(compiled, module.__dict__)
     except Exception as exc:
         raise ComponentSourceError(
-            f"component {full!r} failed to load: {type(exc).__name__}: {exc}") from None
+            f"component {full!r} failed to load: {type(exc).__name__}: {exc}"
+        ) from None
     classes = [
-        value for value in vars(module).values()
-        if inspect.isclass(value) and issubclass(value, Component) and value is not Component
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, Component)
+        and value is not Component
         and value.__module__ == module_name
     ]
     chosen = [c for c in classes if c.__name__ == short] or classes
@@ -76,7 +80,8 @@ def compile_component(full: str, code: str) -> type[Component]:
         found = ", ".join(c.__name__ for c in classes) or "none"
         raise ComponentSourceError(
             f"component {full!r}: the source must define one Component subclass "
-            f"(preferably named {short!r}); found {found}")
+            f"(preferably named {short!r}); found {found}"
+        )
     sys.modules[module_name] = module
     return chosen[0]
 
@@ -84,8 +89,9 @@ def compile_component(full: str, code: str) -> type[Component]:
 class Catalogue:
     """The graph, file and source components of one runtime. Thread-safe."""
 
-    def __init__(self, registry: Registry, components_dir: Path | None,
-                 problem: Callable[..., None]) -> None:
+    def __init__(
+        self, registry: Registry, components_dir: Path | None, problem: Callable[..., None]
+    ) -> None:
         self.registry = registry
         self.components_dir = components_dir
         self._problem = problem
@@ -182,8 +188,7 @@ class Catalogue:
                     self._release(name, ("file", path))
         return changed
 
-    def _load_file(self, directory: Path, path: Path,
-                   owner: tuple[str, Any]) -> Iterable[str]:
+    def _load_file(self, directory: Path, path: Path, owner: tuple[str, Any]) -> Iterable[str]:
         """Register what one file of ``components_dir`` offers; the names it got."""
         try:
             classes = file_components(directory, path)
@@ -256,16 +261,25 @@ class Catalogue:
     def _claim(self, name: str, owner: tuple[str, Any], made: Any) -> bool:
         """Register ``made`` (a graph, or a Component class from a file) as component ``name``
         unless somebody else has that name."""
-        what = "graph" if owner[0] == "graph" or not isinstance(made, type) \
-            or is_subgraph(made) else "file"
+        what = (
+            "graph"
+            if owner[0] == "graph" or not isinstance(made, type) or is_subgraph(made)
+            else "file"
+        )
         holder = self._owners.get(name)
         if holder is None and name in self.registry:
-            self._problem(f"{what} {owner[1]} is not offered as component {name!r}: "
-                          "a component of that name exists", log_only=True)
+            self._problem(
+                f"{what} {owner[1]} is not offered as component {name!r}: "
+                "a component of that name exists",
+                log_only=True,
+            )
             return False
         if holder is not None and holder != owner:
-            self._problem(f"{what} {owner[1]} is not offered as component {name!r}: "
-                          f"{holder[0]} {holder[1]} is", log_only=True)
+            self._problem(
+                f"{what} {owner[1]} is not offered as component {name!r}: "
+                f"{holder[0]} {holder[1]} is",
+                log_only=True,
+            )
             return False
         self._owners[name] = owner
         cls = made if isinstance(made, type) else subgraph_class(name, made)

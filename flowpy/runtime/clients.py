@@ -37,8 +37,12 @@ class Sink(Protocol):
     offer ``pause_reading()`` / ``resume_reading()`` (input flow control) and ``wake()`` (sends
     waiting for room re-check their ``cancelled``)."""
 
-    def send(self, message: dict[str, Any], lane: wire.Lane = wire.NEWS,
-             cancelled: Callable[[], bool] | None = None) -> bool:
+    def send(
+        self,
+        message: dict[str, Any],
+        lane: wire.Lane = wire.NEWS,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> bool:
         """Hand ``message`` to the transport on ``lane``; False if it was not taken."""
 
 
@@ -49,8 +53,9 @@ def _nothing() -> None:
 class ClientHandle:
     """One connected client: its sink, what it may do, and which edges it watches."""
 
-    def __init__(self, sink: Sink, grant: Grant, number: int,
-                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
+    def __init__(
+        self, sink: Sink, grant: Grant, number: int, max_inflight: int = DEFAULT_MAX_INFLIGHT
+    ) -> None:
         self.sink = sink
         self.grant = grant
         #: Has it presented a secret the runtime knows? (Until then the transport takes
@@ -73,8 +78,12 @@ class ClientHandle:
         #: observer that only watches (the live view) says no, so it never holds a graph back.
         self.takes_packets = True
 
-    def send(self, message: dict[str, Any], lane: wire.Lane = wire.NEWS,
-             cancelled: Callable[[], bool] | None = None) -> bool:
+    def send(
+        self,
+        message: dict[str, Any],
+        lane: wire.Lane = wire.NEWS,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> bool:
         """False if the message was not taken (dropped, or the client is gone, or a STREAM
         send gave up because ``cancelled()``). Never raises: a failing transport must not
         break the thread that is reporting."""
@@ -99,10 +108,16 @@ class ClientHandle:
             self._told_at = now
             missed = self.debug_dropped - self._dropped_told
             self._dropped_told = self.debug_dropped
-        self.send(wire.message(*reports.network_output(
-            f"flowpy: {missed} debug message(s) dropped: more than the debug pace "
-            f"(serve --debug-rate) or than this client reads "
-            f"({self.debug_dropped} in all)", notice=True)))
+        self.send(
+            wire.message(
+                *reports.network_output(
+                    f"flowpy: {missed} debug message(s) dropped: more than the debug pace "
+                    f"(serve --debug-rate) or than this client reads "
+                    f"({self.debug_dropped} in all)",
+                    notice=True,
+                )
+            )
+        )
 
     # -- input flow control ---------------------------------------------------------------
     def packet_taken(self) -> None:

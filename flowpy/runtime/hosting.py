@@ -46,16 +46,35 @@ log = logging.getLogger(__name__)
 #: Graph events that change the exported ports (runtime:ports must follow). Removing an
 #: exported node emits removeinport/removeoutport first, so removenode itself is not here.
 #: Graph events a running network follows (flowpy.engine.live); the others are metadata.
-LIVE_EVENTS = frozenset({
-    "addnode", "removenode", "renamenode", "addedge", "removeedge", "addinitial",
-    "removeinitial", "addinport", "removeinport", "renameinport", "addoutport",
-    "removeoutport", "renameoutport",
-})
+LIVE_EVENTS = frozenset(
+    {
+        "addnode",
+        "removenode",
+        "renamenode",
+        "addedge",
+        "removeedge",
+        "addinitial",
+        "removeinitial",
+        "addinport",
+        "removeinport",
+        "renameinport",
+        "addoutport",
+        "removeoutport",
+        "renameoutport",
+    }
+)
 #: ... of which these change the edges that debug data reports.
 EDGE_EVENTS = frozenset({"addnode", "removenode", "renamenode", "addedge", "removeedge"})
-PORT_EVENTS = frozenset({
-    "addinport", "removeinport", "renameinport", "addoutport", "removeoutport", "renameoutport",
-})
+PORT_EVENTS = frozenset(
+    {
+        "addinport",
+        "removeinport",
+        "renameinport",
+        "addoutport",
+        "removeoutport",
+        "renameoutport",
+    }
+)
 
 
 #: The longest graph id a runtime hosts, in characters. An id names the graph's file in the
@@ -70,12 +89,14 @@ def check_graph_id(graph_id: str) -> None:
     if not graph_id:
         raise GraphError("a graph id must not be empty")
     if len(graph_id) > MAX_GRAPH_ID_LENGTH:
-        raise GraphError(f"graph id {graph_id[:32]!r}... is {len(graph_id)} characters long; "
-                         f"the most a graph id may have is {MAX_GRAPH_ID_LENGTH}")
+        raise GraphError(
+            f"graph id {graph_id[:32]!r}... is {len(graph_id)} characters long; "
+            f"the most a graph id may have is {MAX_GRAPH_ID_LENGTH}"
+        )
 
 
 def _by(request: Request | None) -> str:
-    """" by <client>" for a reason clients may read ("" without a request): the client's
+    """ " by <client>" for a reason clients may read ("" without a request): the client's
     name, not its address (that goes to the log line only, see :meth:`RunReport.stopped`)."""
     return f" by {request.client.name}" if request is not None else ""
 
@@ -98,8 +119,9 @@ class GraphHost(Protocol):
     def network_intent(self, graph_id: str, running: bool) -> None:
         """Remember whether the graph's network should run after a restart (``start.json``)."""
 
-    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict[str, Any],
-                      cause: Request | None) -> None:
+    def graph_changed(
+        self, hosted: HostedGraph, event: str, payload: dict[str, Any], cause: Request | None
+    ) -> None:
         """The graph model changed: forward the ack to clients and sync graph components."""
 
 
@@ -170,8 +192,12 @@ class HostedGraph(NetworkListener):
     def _follow(self, event: str, payload: dict[str, Any]) -> None:
         """The running network follows a change of the model; debug taps follow the edges."""
         network = self.network
-        if network is None or not self.is_started or self.stop_requested.is_set() \
-                or event not in LIVE_EVENTS:
+        if (
+            network is None
+            or not self.is_started
+            or self.stop_requested.is_set()
+            or event not in LIVE_EVENTS
+        ):
             return
         if event == "removeedge" and payload.get("src", {}).get("node") == self._removing:
             payload = {**payload, "ending": True}
@@ -179,10 +205,15 @@ class HostedGraph(NetworkListener):
             network.apply_edit(event, payload)
         except Exception as exc:  # a bug here must be visible, and must not lose the edit
             log.exception("graph %s: the running network did not follow %s", self.id, event)
-            self.emit(NetworkOutput(
-                self.id, f"graph {self.id}: the running network could not follow {event} "
-                f"({type(exc).__name__}: {exc}); stop and start it to run the "
-                "graph as it is now", notice=True))
+            self.emit(
+                NetworkOutput(
+                    self.id,
+                    f"graph {self.id}: the running network could not follow {event} "
+                    f"({type(exc).__name__}: {exc}); stop and start it to run the "
+                    "graph as it is now",
+                    notice=True,
+                )
+            )
         if event in EDGE_EVENTS:
             with self.lock:
                 self.observers.snapshot()
@@ -263,9 +294,13 @@ class HostedGraph(NetworkListener):
         with self._control, self._lifecycle(request):
             self._stop_locked(5.0, reason=f"restarted{_by(request)}", peer=_peer(request))
             capacity = self.runtime.network_capacity
-            network = Network(self.graph, self.runtime.registry, self,
-                              DEFAULT_CAPACITY if capacity is None else capacity,
-                              error_policy=self.runtime.error_policy)
+            network = Network(
+                self.graph,
+                self.runtime.registry,
+                self,
+                DEFAULT_CAPACITY if capacity is None else capacity,
+                error_policy=self.runtime.error_policy,
+            )
             self.network = network
             self.stop_requested.clear()
             try:
@@ -275,8 +310,13 @@ class HostedGraph(NetworkListener):
                 raise
         self.runtime.network_intent(self.id, True)
 
-    def stop(self, timeout: float = 5.0, drain: bool = True,
-             request: Request | None = None, reason: str | None = None) -> bool:
+    def stop(
+        self,
+        timeout: float = 5.0,
+        drain: bool = True,
+        request: Request | None = None,
+        reason: str | None = None,
+    ) -> bool:
         """Stop the network (draining first, see :meth:`Network.stop`); False if it was not
         started (nothing to announce). An immediate stop cuts a drain in progress short.
         ``reason``: why, for the log and ``GET /`` (default: who sent ``request``)."""
@@ -286,8 +326,9 @@ class HostedGraph(NetworkListener):
         if request is not None:  # a client's stop: not meant to run any more
             self.runtime.network_intent(self.id, False)
         with self._control, self._lifecycle(request):
-            return self._stop_locked(timeout, drain, reason or f"stopped{_by(request)}",
-                                     _peer(request))
+            return self._stop_locked(
+                timeout, drain, reason or f"stopped{_by(request)}", _peer(request)
+            )
 
     @contextlib.contextmanager
     def _lifecycle(self, request: Request | None) -> Iterator[None]:
@@ -303,8 +344,9 @@ class HostedGraph(NetworkListener):
         if network is not None:
             network.cut_drain()
 
-    def _stop_locked(self, timeout: float, drain: bool = True, reason: str = "stopped",
-                     peer: str | None = None) -> bool:
+    def _stop_locked(
+        self, timeout: float, drain: bool = True, reason: str = "stopped", peer: str | None = None
+    ) -> bool:
         """``reason`` is shown to clients; ``peer``, the address of the client that asked,
         only in the log line."""
         network = self.network
@@ -332,9 +374,14 @@ class HostedGraph(NetworkListener):
         """Seconds since the network started (0 when not started), for ``network:status``."""
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
-    def inport(self, port: str, event: str, payload: Any,
-               on_accepted: Callable[[bool], Any],
-               on_queued: Callable[[], Any] | None = None) -> None:
+    def inport(
+        self,
+        port: str,
+        event: str,
+        payload: Any,
+        on_accepted: Callable[[bool], Any],
+        on_queued: Callable[[], Any] | None = None,
+    ) -> None:
         """Hand a packet to the graph inport handler; NetworkError if impossible. Otherwise
         ``on_accepted`` runs exactly once: True once the network took it, False if it stopped
         first. ``on_queued``: see :meth:`Network.send_inport` (IPs only, not markers)."""
@@ -342,10 +389,14 @@ class HostedGraph(NetworkListener):
         if network is None or not network.started or self.stop_requested.is_set():
             why = self.why_not_running()
             if network is not None and network.started:  # a stop is draining it
-                raise NetworkError(f"network of graph {self.id!r} is stopping and takes no "
-                                   f"more input: {why or 'a stop was asked for'}")
-            raise NetworkError(f"network of graph {self.id!r} is not running: " + (
-                f"the network stopped: {why}" if why else "start it first (network:start)"))
+                raise NetworkError(
+                    f"network of graph {self.id!r} is stopping and takes no "
+                    f"more input: {why or 'a stop was asked for'}"
+                )
+            raise NetworkError(
+                f"network of graph {self.id!r} is not running: "
+                + (f"the network stopped: {why}" if why else "start it first (network:start)")
+            )
         if event == "data":
             network.send_inport(port, IP.make_data(payload), on_accepted, on_queued)
         elif event == "begingroup":
@@ -405,15 +456,24 @@ class HostedGraph(NetworkListener):
         """A stop cut IPs off: say so to whoever watches the network, never silently."""
         self.last_stop = {"discarded": count, "drained": drained}
         why = "the drain did not finish in time" if not drained else "an immediate stop"
-        self.emit(NetworkOutput(
-            self.id, f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
-            f"network ({why})", notice=True))
+        self.emit(
+            NetworkOutput(
+                self.id,
+                f"graph {self.id}: stopping discarded {count} IP(s) still inside the "
+                f"network ({why})",
+                notice=True,
+            )
+        )
 
     def edit_discarded(self, network: Network, count: int, why: str) -> None:
         """A live edit cut IPs off (the network runs on): said as what it is, not as a stop."""
-        self.emit(NetworkOutput(
-            self.id, f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
-            notice=True))
+        self.emit(
+            NetworkOutput(
+                self.id,
+                f"graph {self.id}: {why} discarded {count} IP(s) waiting on it",
+                notice=True,
+            )
+        )
 
     def process_failed(self, network: Network, failure: Failure) -> None:
         """A process failed and nothing caught it: one log line, ``GET /`` and status (the
@@ -431,8 +491,11 @@ class HostedGraph(NetworkListener):
     def report(self) -> dict[str, Any]:
         """This graph's entry in ``GET /``."""
         with self.lock:
-            entry: dict[str, Any] = {"id": self.id, "started": self.is_started,
-                                     "running": self.is_running}
+            entry: dict[str, Any] = {
+                "id": self.id,
+                "started": self.is_started,
+                "running": self.is_running,
+            }
             entry.update(self.runs.status_fields(self.is_started, self.is_running))
         if self.last_stop is not None:
             entry["lastStop"] = dict(self.last_stop)

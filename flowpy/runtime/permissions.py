@@ -134,8 +134,9 @@ class Grant:
     capabilities: frozenset[str]
     ports: Mapping[str, PortAccess] | None = None
     components: ComponentRule | None = None
-    _answers: dict[tuple[str, str], bool] = field(default_factory=dict, compare=False,
-                                                  hash=False, repr=False)
+    _answers: dict[tuple[str, str], bool] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     def has_any(self, capabilities: Iterable[str]) -> bool:
         """Does the grant hold at least one of ``capabilities``?"""
@@ -200,8 +201,9 @@ SECRET_HOLDER = OPEN
 class Permissions:
     """Maps presented secrets to grants. Immutable once built, so safe to share across threads."""
 
-    def __init__(self, secret: str | None = None,
-                 document: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, secret: str | None = None, document: Mapping[str, Any] | None = None
+    ) -> None:
         if secret is not None and (not isinstance(secret, str) or not secret):
             raise PermissionsError("the secret must be a non-empty string")
         self.open = secret is None and document is None
@@ -259,7 +261,8 @@ def _parse_grant(entry: Any, where: str) -> Grant:
     bad = [c for c in capabilities if c not in ALL_CAPABILITIES]
     if bad:
         raise PermissionsError(
-            f"{where}: unknown capabilities {bad} (known: {', '.join(ALL_CAPABILITIES)})")
+            f"{where}: unknown capabilities {bad} (known: {', '.join(ALL_CAPABILITIES)})"
+        )
     components = None
     if "components" in entry:
         components = ComponentRule.parse(entry["components"], where)

@@ -56,8 +56,9 @@ class StateDirInUse(FlowpyError):
         self.path = path
         self.pid = pid
         who = f"flowpy runtime pid {pid}" if pid is not None else "another flowpy runtime"
-        super().__init__(f"state directory {path} is in use by {who}; "
-                         "pass --state-dir to use another")
+        super().__init__(
+            f"state directory {path} is in use by {who}; pass --state-dir to use another"
+        )
 
 
 class StateLock:
@@ -87,8 +88,12 @@ class StateLock:
                 self._fd = self._exclusive_create()
         previous = _read_pid(self._fd)
         if previous is not None and previous != os.getpid():
-            log.warning("state directory %s: taking over the lock of flowpy runtime pid %d, "
-                        "which is not running any more", self.state_dir, previous)
+            log.warning(
+                "state directory %s: taking over the lock of flowpy runtime pid %d, "
+                "which is not running any more",
+                self.state_dir,
+                previous,
+            )
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.write(self._fd, f"{os.getpid()}\n".encode())
@@ -253,8 +258,9 @@ class StateDirectory:
         try:
             write_atomically(path, runtime_id + "\n")
         except OSError as exc:
-            log.warning("cannot keep the runtime id in %s (%s); it will change on restart",
-                        path, exc)
+            log.warning(
+                "cannot keep the runtime id in %s (%s); it will change on restart", path, exc
+            )
         return runtime_id
 
     def remove_stale_temp_files(self) -> None:
@@ -274,8 +280,9 @@ class StateDirectory:
                     log.info("removed stale temporary file %s", path)
 
     # -- saving ------------------------------------------------------------------------------
-    def save(self, graphs: Mapping[str, Any], main: str | None,
-             sources: Mapping[str, str]) -> SaveReport:
+    def save(
+        self, graphs: Mapping[str, Any], main: str | None, sources: Mapping[str, str]
+    ) -> SaveReport:
         """Save ``graphs`` (id -> graph model), which is main, and component sources.
 
         A graph whose file cannot be written is left out of the index (and reported in the
@@ -294,22 +301,30 @@ class StateDirectory:
                 except Exception as exc:  # noqa: BLE001 - OSError, or a graph that will not encode
                     taken.discard(filename)
                     report.failed[graph_id] = _reason(exc)
-                    log.warning("cannot persist graph %r in %s: %s", graph_id,
-                                directory / filename, report.failed[graph_id])
+                    log.warning(
+                        "cannot persist graph %r in %s: %s",
+                        graph_id,
+                        directory / filename,
+                        report.failed[graph_id],
+                    )
                     continue
                 files[graph_id] = filename
             report.saved = list(files)
             index = {"main": main if main in files else None, "graphs": files}
-            write_atomically(self.sources_path,
-                             json.dumps({"components": dict(sources)}, indent=2) + "\n")
+            write_atomically(
+                self.sources_path, json.dumps({"components": dict(sources)}, indent=2) + "\n"
+            )
             write_atomically(self.index_path, json.dumps(index, indent=2) + "\n")
             for stale in directory.glob("*.json"):
                 if stale.name not in taken:
                     try:
                         stale.unlink(missing_ok=True)
                     except OSError as exc:
-                        log.warning("cannot remove %s, which holds no graph any more: %s",
-                                    stale, _reason(exc))
+                        log.warning(
+                            "cannot remove %s, which holds no graph any more: %s",
+                            stale,
+                            _reason(exc),
+                        )
         return report
 
     # -- loading -----------------------------------------------------------------------------
@@ -358,8 +373,9 @@ class StateDirectory:
             index = json.loads(path.read_text(encoding="utf-8"))
             files = index.get("graphs") if isinstance(index, dict) else None
             if not isinstance(files, dict) or not all(
-                    isinstance(k, str) and isinstance(v, str) and Path(v).name == v
-                    for k, v in files.items()):
+                isinstance(k, str) and isinstance(v, str) and Path(v).name == v
+                for k, v in files.items()
+            ):
                 raise ValueError("not an index of graph files")
             main = index.get("main")
             return {"main": main if isinstance(main, str) else None, "graphs": files}

@@ -77,8 +77,9 @@ class RunReport:
             self.last_error = error
         log.error("graph %s: process %s failed: %s", self.graph, what, failure.lines())
         if failure.traceback:
-            log.debug("graph %s: process %s traceback:\n%s", self.graph, what,
-                      failure.traceback.rstrip())
+            log.debug(
+                "graph %s: process %s traceback:\n%s", self.graph, what, failure.traceback.rstrip()
+            )
 
     def finished(self) -> None:
         """Every process ended by itself (after process errors, or not)."""
@@ -100,8 +101,12 @@ class RunReport:
             if self.ended is not None:  # it had finished; the stop only ends the run
                 reason = f"{self.ended['reason']}; then {reason}"
             self.ended = {"reason": reason, "time": wire.timestamp()}
-        log.info("graph %s: network stopped: %s%s", self.graph, reason,
-                 f" (client at {peer})" if peer else "")
+        log.info(
+            "graph %s: network stopped: %s%s",
+            self.graph,
+            reason,
+            f" (client at {peer})" if peer else "",
+        )
 
     def why_not_running(self) -> str | None:
         """Why the current or last run takes no input, as a client should read it: the

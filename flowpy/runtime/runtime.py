@@ -77,11 +77,14 @@ class Runtime:
         self.label = label
         self.permissions = Permissions(secret, permissions)
         self.state = StateDirectory(
-            Path(state_dir) if state_dir is not None else default_state_dir(), self._problem)
+            Path(state_dir) if state_dir is not None else default_state_dir(), self._problem
+        )
         self.id = self.state.runtime_id()
         self.catalogue = Catalogue(
-            self.registry, Path(components_dir) if components_dir is not None else None,
-            self._problem)
+            self.registry,
+            Path(components_dir) if components_dir is not None else None,
+            self._problem,
+        )
         self.main_graph: str | None = None
         self.closing = False
         self._lock = threading.RLock()
@@ -125,8 +128,9 @@ class Runtime:
     def connect(self, sink: Sink) -> ClientHandle:
         """A transport has a new client: wrap its sink with the anonymous grant; the handle."""
         with self._lock:
-            client = ClientHandle(sink, self.permissions.grant_for(None), self._next_client,
-                            self.max_inflight)
+            client = ClientHandle(
+                sink, self.permissions.grant_for(None), self._next_client, self.max_inflight
+            )
             self._next_client += 1
         self.output.add(client)
         self.sessions.wake()  # a detached session's full outbox may now let packets pass
@@ -153,21 +157,31 @@ class Runtime:
         return self.output.clients()
 
     # -- sending ----------------------------------------------------------------------------
-    def reply(self, request: Request, command: str, payload: Any,
-              protocol: str | None = None) -> None:
+    def reply(
+        self, request: Request, command: str, payload: Any, protocol: str | None = None
+    ) -> None:
         """Answer the sender of ``request`` (with ``responseTo`` if it sent a ``requestId``);
         never waits, and is not held up by debug data queued for it."""
         request.client.send(
             wire.message(protocol or request.protocol, command, payload, request.request_id),
-            wire.URGENT)
+            wire.URGENT,
+        )
 
-    def error(self, request: Request, message: str, protocol: str | None = None,
-              **extra: Any) -> None:
+    def error(
+        self, request: Request, message: str, protocol: str | None = None, **extra: Any
+    ) -> None:
         """``<protocol>:error`` {message} to the sender of ``request``."""
         self.reply(request, "error", {"message": message, **extra}, protocol)
 
-    def broadcast(self, protocol: str, command: str, payload: Any, kind: str,
-                  cause: Request | None = None, only: Iterable[ClientHandle] | None = None) -> None:
+    def broadcast(
+        self,
+        protocol: str,
+        command: str,
+        payload: Any,
+        kind: str,
+        cause: Request | None = None,
+        only: Iterable[ClientHandle] | None = None,
+    ) -> None:
         """Send to every client allowed to receive ``kind``, never waiting (see
         :meth:`.output.OutputRouter.broadcast`)."""
         self.output.broadcast(protocol, command, payload, kind, cause, only)
@@ -193,16 +207,22 @@ class Runtime:
         """Standard receivers of an outport's ``runtime:packet`` (see :mod:`.output`)."""
         return self.output.packet_receivers(graph, port)
 
-    def send_ports(self, hosted: HostedGraph, clients: Iterable[ClientHandle] | None = None,
-                   request: Request | None = None) -> None:
+    def send_ports(
+        self,
+        hosted: HostedGraph,
+        clients: Iterable[ClientHandle] | None = None,
+        request: Request | None = None,
+    ) -> None:
         """``runtime:ports`` for one graph, each client seeing the ports it may use."""
-        for client in (self.clients() if clients is None else clients):
+        for client in self.clients() if clients is None else clients:
             if client.grant.may_receive("runtime"):
                 payload = hosted.ports_payload(client.grant)
                 answering = request is not None and client is request.client
                 rid = request.request_id if request is not None and answering else None
-                client.send(wire.message("runtime", "ports", payload, rid),
-                            wire.URGENT if answering else wire.NEWS)
+                client.send(
+                    wire.message("runtime", "ports", payload, rid),
+                    wire.URGENT if answering else wire.NEWS,
+                )
 
     # -- graphs ---------------------------------------------------------------------------
     def get_graph(self, graph_id: str) -> HostedGraph | None:
@@ -215,8 +235,9 @@ class Runtime:
         with self._lock:
             return dict(self._graphs)
 
-    def add_graph(self, graph_id: str, graph: Any, main: bool = False,
-                  request: Request | None = None) -> HostedGraph:
+    def add_graph(
+        self, graph_id: str, graph: Any, main: bool = False, request: Request | None = None
+    ) -> HostedGraph:
         """Host ``graph`` as ``graph_id``, replacing (and stopping) a graph of that id.
         GraphError (nothing changed) for an id that may not name a graph
         (:func:`~flowpy.runtime.hosting.check_graph_id`)."""
@@ -249,8 +270,9 @@ class Runtime:
         self.add_graph(str(graph_id), graph, main=main)
         return str(graph_id)
 
-    def graph_changed(self, hosted: HostedGraph, event: str, payload: dict[str, Any],
-                      cause: Request | None) -> None:
+    def graph_changed(
+        self, hosted: HostedGraph, event: str, payload: dict[str, Any], cause: Request | None
+    ) -> None:
         """A change of a hosted graph's model (made for ``cause``, if a request made it): ack
         to every reader, ports if exports changed, the graph's component announced again.
 
@@ -281,8 +303,7 @@ class Runtime:
         for name in self.catalogue.sync_graphs(graphs, main):
             self._announce(name, request)
 
-    def refresh_components_dir(self, request: Request | None = None,
-                               announce: bool = True) -> None:
+    def refresh_components_dir(self, request: Request | None = None, announce: bool = True) -> None:
         """(Re)read the graph files of the components directory that are new or changed."""
         changed = self.catalogue.refresh_files()
         if announce:
@@ -403,8 +424,10 @@ class Runtime:
             try:
                 self.state.save_running_graphs(graphs)
             except OSError as exc:
-                self._problem(f"cannot record which networks run in {self.state.start_path}: "
-                              f"{exc}", log_only=True)
+                self._problem(
+                    f"cannot record which networks run in {self.state.start_path}: {exc}",
+                    log_only=True,
+                )
 
     # -- shutdown -------------------------------------------------------------------------
     def shutdown(self, timeout: float = 5.0, drain: bool | None = None) -> None:

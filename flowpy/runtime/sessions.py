@@ -33,8 +33,12 @@ log = logging.getLogger(__name__)
 class SessionTable:
     """Every link session of one runtime, and the threads they own."""
 
-    def __init__(self, runtime: GraphLookup, grace: float = DEFAULT_GRACE,
-                 per_connection: int = MAX_PER_CONNECTION) -> None:
+    def __init__(
+        self,
+        runtime: GraphLookup,
+        grace: float = DEFAULT_GRACE,
+        per_connection: int = MAX_PER_CONNECTION,
+    ) -> None:
         if grace < 0 or per_connection < 1:
             raise ValueError("the session grace must be >= 0 and per_connection >= 1")
         self.runtime = runtime
@@ -50,8 +54,9 @@ class SessionTable:
         self._threads: list[threading.Thread] = []
         self._expiry: threading.Thread | None = None
 
-    def open(self, client: SessionClient, graph: str, session_id: str, grant: Grant,
-             window: int) -> tuple[LinkSession, bool]:
+    def open(
+        self, client: SessionClient, graph: str, session_id: str, grant: Grant, window: int
+    ) -> tuple[LinkSession, bool]:
         """The session (graph, id), created if new; ``(session, resumed)``. SessionError if
         it belongs to another grant or there are too many."""
         with self._lock:
@@ -63,14 +68,16 @@ class SessionTable:
             resumed = session is not None
             if session is not None and session.grant != grant:
                 raise SessionError(
-                    f"session {session_id!r} of graph {graph!r} was opened with another secret")
+                    f"session {session_id!r} of graph {graph!r} was opened with another secret"
+                )
             if session is None or session.owner is not client:
                 owned = sum(1 for s in self._sessions.values() if s.owner is client)
                 if owned >= self.per_connection:
                     raise SessionError(
                         f"this connection holds {owned} link sessions, the most one may "
                         f"(limit {self.per_connection}); end one with flowpy:bye first "
-                        f"(a session left by a closed connection ends {self.grace:g} s later)")
+                        f"(a session left by a closed connection ends {self.grace:g} s later)"
+                    )
             if session is None:
                 if len(self._sessions) >= MAX_SESSIONS:
                     raise SessionError(f"too many sessions (limit {MAX_SESSIONS})")
@@ -91,8 +98,13 @@ class SessionTable:
         self.wake(graph)  # a publisher waiting on a detached session may pass it by now
         missed = session.take_missed()
         if missed:
-            log.info("link session %s of graph %s resumed: %d packets went to other clients "
-                     "while it was away", session_id[:8], graph, missed)
+            log.info(
+                "link session %s of graph %s resumed: %d packets went to other clients "
+                "while it was away",
+                session_id[:8],
+                graph,
+                missed,
+            )
         return session, resumed
 
     def get(self, graph: str, session_id: str) -> LinkSession | None:
@@ -120,8 +132,9 @@ class SessionTable:
         """Wait (at most ``timeout`` seconds) until the session (graph, id) is no longer in
         the table; whether it is gone. For observers (tests, tools)."""
         with self._changed:
-            return self._changed.wait_for(lambda: (graph, session_id) not in self._sessions,
-                                          timeout)
+            return self._changed.wait_for(
+                lambda: (graph, session_id) not in self._sessions, timeout
+            )
 
     def of_graph(self, graph: str) -> list[LinkSession]:
         """The sessions of one graph (a copy: safe to iterate)."""
@@ -145,8 +158,9 @@ class SessionTable:
         session.detached_at = time.monotonic()
         self._changed.notify_all()
         if self._expiry is None and not self.closing:
-            self._expiry = threading.Thread(target=self._expire, name="flowpy-sessions-expiry",
-                                            daemon=True)
+            self._expiry = threading.Thread(
+                target=self._expire, name="flowpy-sessions-expiry", daemon=True
+            )
             self._threads.append(self._expiry)
             self._expiry.start()
 
@@ -158,25 +172,42 @@ class SessionTable:
                     if self.closing:
                         return
                     now = time.monotonic()
-                    left = [s.detached_at + self.grace - now for s in self._sessions.values()
-                            if s.detached_at is not None]
+                    left = [
+                        s.detached_at + self.grace - now
+                        for s in self._sessions.values()
+                        if s.detached_at is not None
+                    ]
                     if any(t <= 0 for t in left):
                         break
                     self._changed.wait(min(left) if left else None)
-                ended = [s for s in self._sessions.values()
-                         if s.detached_at is not None and s.detached_at + self.grace <= now]
+                ended = [
+                    s
+                    for s in self._sessions.values()
+                    if s.detached_at is not None and s.detached_at + self.grace <= now
+                ]
                 for session in ended:
                     del self._sessions[(session.graph, session.id)]
                 self._changed.notify_all()
             for session in ended:
                 session.close()
-                log.info("link session %s of graph %s ended: its connection did not come "
-                         "back within %g s", session.id[:8], session.graph, self.grace)
+                log.info(
+                    "link session %s of graph %s ended: its connection did not come "
+                    "back within %g s",
+                    session.id[:8],
+                    session.graph,
+                    self.grace,
+                )
 
-    def publish(self, graph: str, port: str, payloads: list[dict[str, Any]],
-                cancelled: Callable[[], bool], marker: bool = False,
-                on_taken: Callable[[list[dict[str, Any]]], None] | None = None,
-                receivers: Callable[[Grant], bool] = lambda grant: False) -> int:
+    def publish(
+        self,
+        graph: str,
+        port: str,
+        payloads: list[dict[str, Any]],
+        cancelled: Callable[[], bool],
+        marker: bool = False,
+        on_taken: Callable[[list[dict[str, Any]]], None] | None = None,
+        receivers: Callable[[Grant], bool] = lambda grant: False,
+    ) -> int:
         """Offer outport packets to every session of ``graph`` that may receive ``port``.
 
         A session is a durable subscriber, connected or not. Packets go into the sessions in
@@ -187,21 +218,28 @@ class SessionTable:
         the start) every session took: 0 with no session, fewer than all when cancelled or
         when the last session ended meanwhile.
         """
-        sessions = [session for session in self.of_graph(graph)
-                    if session.grant.may_receive_from(graph, port)]
+        sessions = [
+            session
+            for session in self.of_graph(graph)
+            if session.grant.may_receive_from(graph, port)
+        ]
 
         def others_for(session: LinkSession) -> Callable[[], bool]:
-            return lambda: receivers(session.grant) or any(
-                other.client is not None and not other.closed
-                for other in sessions if other is not session)
+            return lambda: (
+                receivers(session.grant)
+                or any(
+                    other.client is not None and not other.closed
+                    for other in sessions
+                    if other is not session
+                )
+            )
 
         progress = dict.fromkeys(sessions, 0)
         done = 0
         while progress and done < len(payloads):
             for session in list(progress):
                 if progress[session] == done:  # this one holds the others back
-                    took = session.publish(payloads[done:], cancelled, marker,
-                                           others_for(session))
+                    took = session.publish(payloads[done:], cancelled, marker, others_for(session))
                     if took == 0:
                         if cancelled():
                             return done

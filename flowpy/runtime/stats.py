@@ -147,8 +147,9 @@ class StatsPublisher:
             if thread.is_alive():
                 log.warning("the flowpy-stats thread did not end within %gs", timeout)
 
-    def send_to(self, client: ClientHandle, graph: str | None,
-                request_id: str | None = None) -> None:
+    def send_to(
+        self, client: ClientHandle, graph: str | None, request_id: str | None = None
+    ) -> None:
         """One ``flowpy:stats`` to one client (a reply when ``request_id`` is given)."""
         payload = runtime_stats(self.runtime, graph)
         client.send(

@@ -172,11 +172,17 @@ class Transport:
             codec: Any = frames.WsprotoCodec(ws.ws, self.max_message_size, self.budget)
         else:
             codec = frames.PlainCodec(self.max_message_size, self.budget)
-        conn = ClientConnection(raw, codec, self.queue_size, self.recorder,
-                                stall_timeout=self.stall_timeout,
-                                subprotocol=getattr(ws, "subprotocol", None),
-                                debug_rate=self.debug_rate, peer=_peer(raw),
-                                read_ahead=self.read_ahead)
+        conn = ClientConnection(
+            raw,
+            codec,
+            self.queue_size,
+            self.recorder,
+            stall_timeout=self.stall_timeout,
+            subprotocol=getattr(ws, "subprotocol", None),
+            debug_rate=self.debug_rate,
+            peer=_peer(raw),
+            read_ahead=self.read_ahead,
+        )
         ws.sock = conn.sock  # whatever else writes through simple-websocket takes the lock
         threading.current_thread().name = f"{conn.name}-reader"
         if not self.add(conn):
@@ -196,9 +202,12 @@ class Transport:
             finally:
                 conn.close()
                 self.remove(conn)
-                log.info("%s (%s) disconnected: %s", conn.name, conn.peer or "?",
-                         conn.cut_reason or conn.end_reason)
-
+                log.info(
+                    "%s (%s) disconnected: %s",
+                    conn.name,
+                    conn.peer or "?",
+                    conn.cut_reason or conn.end_reason,
+                )
 
     def _limit_until_trusted(self, codec: Any, client: Any) -> Callable[[], bool] | None:
         """Cap the messages of a client the endpoint does not trust yet (one that has not
@@ -269,8 +278,9 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
     compression = bool(runtime_options.pop("compression", False))
     debug_rate = int(runtime_options.pop("debug_rate", DEFAULT_DEBUG_RATE))
     record_sent = runtime_options.pop("record_sent", None) or os.environ.get(RECORD_ENV) or None
-    untrusted_message_size = runtime_options.pop("untrusted_message_size",
-                                                 DEFAULT_UNTRUSTED_MESSAGE_SIZE)
+    untrusted_message_size = runtime_options.pop(
+        "untrusted_message_size", DEFAULT_UNTRUSTED_MESSAGE_SIZE
+    )
     frame_budget = runtime_options.pop("frame_budget", DEFAULT_FRAME_BUDGET)
     read_ahead = int(runtime_options.pop("read_ahead", DEFAULT_READ_AHEAD))
     origins = OriginPolicy.of(runtime_options.pop("allow_origins", None))
@@ -288,13 +298,24 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         "thread_class": _NoThread,
     }
     recorder = Recorder(record_sent) if record_sent else None
-    transport = Transport(endpoint, queue_size, recorder, send_buffer_size, stall_timeout,
-                          max_message_size, compression, debug_rate, untrusted_message_size,
-                          frame_budget, read_ahead)
+    transport = Transport(
+        endpoint,
+        queue_size,
+        recorder,
+        send_buffer_size,
+        stall_timeout,
+        max_message_size,
+        compression,
+        debug_rate,
+        untrusted_message_size,
+        frame_budget,
+        read_ahead,
+    )
     app.extensions["flowpy"] = transport
     sock = Sock(app)
 
     if not compression:
+
         @app.before_request
         def decline_extensions() -> None:
             """simple-websocket accepts any offered extension: it never sees the offer."""
@@ -310,11 +331,16 @@ def create_app(runtime: Any = None, **runtime_options: Any) -> flask.Flask:
         if origins.allows(origin, request.scheme, request.headers.get("Host")):
             return None
         origin = (origin or "")[:200]
-        log.warning("refused a WebSocket handshake from origin %r (%s): not this runtime's "
-                    "own origin; to allow it, serve with --allow-origin %s", origin,
-                    request.remote_addr or "an unknown address", origin)
-        return flask.Response(f"origin {origin!r} is not allowed\n", status=403,
-                              mimetype="text/plain")
+        log.warning(
+            "refused a WebSocket handshake from origin %r (%s): not this runtime's "
+            "own origin; to allow it, serve with --allow-origin %s",
+            origin,
+            request.remote_addr or "an unknown address",
+            origin,
+        )
+        return flask.Response(
+            f"origin {origin!r} is not allowed\n", status=403, mimetype="text/plain"
+        )
 
     @sock.route("/")  # type: ignore[untyped-decorator]  # flask_sock has no types
     def protocol_socket(ws: Any) -> None:

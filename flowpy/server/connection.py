@@ -94,8 +94,9 @@ class ClientConnection:
         # (seq, lane, text or the rest of a frame): graph output, given way to by replies
         self._output: collections.deque[tuple[int, Lane | None, Any]] = collections.deque()
         self._debug: collections.deque[tuple[int, str]] = collections.deque()
-        self._ahead = WriteAhead(self.sock.raw, write_ahead, self.name, read_ahead,
-                                 getattr(codec, "ping", None))
+        self._ahead = WriteAhead(
+            self.sock.raw, write_ahead, self.name, read_ahead, getattr(codec, "ping", None)
+        )
         self._lock = threading.Lock()
         self._wake_writer = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)  # main queue below capacity, input resumed
@@ -122,8 +123,12 @@ class ClientConnection:
         """Was the client cut for reading too slowly (or too little)?"""
         return self.cut_reason is not None
 
-    def send(self, message: dict[str, Any], lane: Lane = STREAM,
-             cancelled: Callable[[], bool] | None = None) -> bool:
+    def send(
+        self,
+        message: dict[str, Any],
+        lane: Lane = STREAM,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> bool:
         """``cancelled``: for a send that waits, checked whenever :meth:`wake` is called (a
         network stopping): once it says True, the send gives up and returns False."""
         if lane is DEBUG and not self._debug_room():
@@ -147,8 +152,11 @@ class ClientConnection:
                 seq = self._seq
             else:
                 queue = self._output if lane.queue == OUTPUT else self._main
-                if lane.waits and len(queue) >= self._capacity and \
-                        not self._wait_for_room(cancelled):
+                if (
+                    lane.waits
+                    and len(queue) >= self._capacity
+                    and not self._wait_for_room(cancelled)
+                ):
                     return False
                 if not lane.waits and len(queue) >= self._hard_limit:
                     self._cut(f"{len(queue)} messages unread: the client reads too slowly")
@@ -238,8 +246,10 @@ class ClientConnection:
             if self._stall_timeout is not None:
                 stalled_for = now - max(self._progress, began)
                 if stalled_for >= self._stall_timeout:
-                    self._cut(f"read nothing for {self._stall_timeout:.0f}s with "
-                              f"{len(self._output)} messages waiting")
+                    self._cut(
+                        f"read nothing for {self._stall_timeout:.0f}s with "
+                        f"{len(self._output)} messages waiting"
+                    )
                     return False
                 waits.append(self._stall_timeout - stalled_for)
             if waits and min(waits) <= 0:
@@ -267,8 +277,13 @@ class ClientConnection:
         command = "?"
         if isinstance(message, dict):
             command = f"{message.get('protocol')}:{message.get('command')}"
-        log.error("%s: dropped a %s message that cannot be written: %s: %s",
-                  self.name, command, type(exc).__name__, exc)
+        log.error(
+            "%s: dropped a %s message that cannot be written: %s: %s",
+            self.name,
+            command,
+            type(exc).__name__,
+            exc,
+        )
 
     def wake(self) -> None:
         """Sends waiting for room check their ``cancelled`` (a network is stopping)."""
@@ -301,8 +316,9 @@ class ClientConnection:
         """The reader, before it takes the next message: wait while input is paused or the
         client's own output piles up (TCP back-pressure on this client alone). False once the
         connection is closing."""
-        if not (self._input_paused or self._closing or self._broken
-                or len(self._main) >= self._capacity):
+        if not (
+            self._input_paused or self._closing or self._broken or len(self._main) >= self._capacity
+        ):
             return True  # the common case, without the lock (checked again under it below)
         with self._lock:
             while self._input_paused or len(self._main) >= self._capacity:
@@ -339,8 +355,9 @@ class ClientConnection:
         try:
             while True:
                 with self._lock:
-                    while (self._direct or (not self._pending() and not self._closing)) \
-                            and not self._broken:
+                    while (
+                        self._direct or (not self._pending() and not self._closing)
+                    ) and not self._broken:
                         self._wake_writer.wait()
                     if self._broken or (self._closing and not self._pending()):
                         break
@@ -348,8 +365,9 @@ class ClientConnection:
                 try:
                     # The batch is taken once the kernel has room, so whatever came meanwhile
                     # (a reply above all) takes its place in it by its lane, not by its age.
-                    self._ahead.wait(lambda: self._broken, self._write_mark,
-                                     bool(self._output or self._debug))
+                    self._ahead.wait(
+                        lambda: self._broken, self._write_mark, bool(self._output or self._debug)
+                    )
                     with self._lock:
                         if self._broken:
                             break
@@ -459,8 +477,9 @@ class ClientConnection:
             self._room.notify_all()
 
     # -- the reader ------------------------------------------------------------------------
-    def serve(self, endpoint: Any, client: Any,
-              lift_limit: Callable[[], bool] | None = None) -> None:
+    def serve(
+        self, endpoint: Any, client: Any, lift_limit: Callable[[], bool] | None = None
+    ) -> None:
         """Read until the client closes, breaks the protocol or the connection ends; hand every
         message to ``endpoint`` in order.
 
@@ -496,8 +515,7 @@ class ClientConnection:
                         elif kind is frames.Pong:
                             self._ahead.confirmed(event.data)
                         elif kind is frames.Close:
-                            code = event.code if event.code != frames.NO_STATUS \
-                                else frames.NORMAL
+                            code = event.code if event.code != frames.NO_STATUS else frames.NORMAL
                             self.end_reason = f"closed by the client ({code})"
                             self.close_with(code)
                             return

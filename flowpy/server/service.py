@@ -204,8 +204,10 @@ def serve(
         service.start()
         (ready_callback or _print_ready)(service.url)
         signum = os.read(wake_read, 1)[0]
-        log.info("signal %s: stopping (the networks drain; a second signal stops at once)",
-                 signal.Signals(signum).name)
+        log.info(
+            "signal %s: stopping (the networks drain; a second signal stops at once)",
+            signal.Signals(signum).name,
+        )
         status = _stop_listening_for_signals(service, wake_read, wake_write)
     finally:
         service.stop()  # at once if done already, or after a failure before the signal
@@ -242,5 +244,3 @@ def _stop_listening_for_signals(service: Service, wake_read: int, wake_write: in
             cut()
     stopper.join()
     return status
-
-

@@ -35,9 +35,14 @@ WAKE_GUARD_MS = 1000  # a wait re-checks ``gone()`` this often, in case no wake-
 class WriteAhead:
     """The write-ahead bound of one socket (see the module docstring)."""
 
-    def __init__(self, raw: Any, limit: int = DEFAULT_WRITE_AHEAD, name: str = "",
-                 read_ahead: int = DEFAULT_READ_AHEAD,
-                 ping_frame: Callable[[bytes], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        raw: Any,
+        limit: int = DEFAULT_WRITE_AHEAD,
+        name: str = "",
+        read_ahead: int = DEFAULT_READ_AHEAD,
+        ping_frame: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         """``ping_frame(payload)``: a ping frame as the codec writes it (None: no read marks,
         the unread bytes are not bounded; so is ``read_ahead`` 0)."""
         self.limit = int(limit)
@@ -73,8 +78,12 @@ class WriteAhead:
 
     # -- the unread bound: read marks ------------------------------------------------------
     def _behind_reader(self) -> bool:
-        return (self._answers and not (self._stopped or self._reader_waits)
-                and self.read_ahead > 0 and self.written - self.read >= self.read_ahead)
+        return (
+            self._answers
+            and not (self._stopped or self._reader_waits)
+            and self.read_ahead > 0
+            and self.written - self.read >= self.read_ahead
+        )
 
     def wrote(self, size: int) -> None:
         """``size`` more bytes went to the socket."""
@@ -84,8 +93,12 @@ class WriteAhead:
         """The read-mark ping to write after what was written, if one is due (its bytes are
         counted as written); None if not. ``lagging``: output or debug data waits for the
         client; only then are marks sent (replies behind replies keep their order anyway)."""
-        if not lagging or self._ping_frame is None or self.read_ahead <= 0 \
-                or self.written - self._pinged < PING_EVERY:
+        if (
+            not lagging
+            or self._ping_frame is None
+            or self.read_ahead <= 0
+            or self.written - self._pinged < PING_EVERY
+        ):
             return None
         return self._next_mark()
 
@@ -101,7 +114,7 @@ class WriteAhead:
         """The reader got a pong: if it answers a read mark, the client has read that far."""
         if len(payload) != len(PING_TAG) + 8 or not payload.startswith(PING_TAG):
             return  # an answer to some other ping, or a client's own unsolicited pong
-        offset = int.from_bytes(payload[len(PING_TAG):], "big")
+        offset = int.from_bytes(payload[len(PING_TAG) :], "big")
         with self._marks:
             if self.read < offset <= self.written:
                 self.read = offset
@@ -130,8 +143,12 @@ class WriteAhead:
             while self._behind_reader() and not gone():
                 self._marks.wait(WAKE_GUARD_MS / 1000)
 
-    def wait(self, gone: Callable[[], bool],
-             write: Callable[[bytes], None] | None = None, lagging: bool = False) -> None:
+    def wait(
+        self,
+        gone: Callable[[], bool],
+        write: Callable[[bytes], None] | None = None,
+        lagging: bool = False,
+    ) -> None:
         """Wait until fewer than ``limit`` bytes are unsent and, if ``lagging`` (see
         :meth:`mark`), the client has read all but ``read_ahead`` bytes (``write(frame)``
         writes a read-mark ping when none is on its way); shutting the socket down (or

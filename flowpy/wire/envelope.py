@@ -85,24 +85,28 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
     if protocol is None:
         raise EnvelopeError("message has no 'protocol'", request_id=request_id)
     if not isinstance(protocol, str):
-        raise EnvelopeError(f"'protocol' must be a string, got {json_type(protocol)}",
-                            request_id=request_id)
+        raise EnvelopeError(
+            f"'protocol' must be a string, got {json_type(protocol)}", request_id=request_id
+        )
     if usable_protocol is None:
         raise EnvelopeError(
             f"unknown protocol {protocol[:64]!r} (known: {', '.join(PROTOCOLS)})",
-            request_id=request_id)
+            request_id=request_id,
+        )
     command = message.get("command")
     if command is None:
         raise EnvelopeError("message has no 'command'", protocol, request_id)
     if not isinstance(command, str):
-        raise EnvelopeError(f"'command' must be a string, got {json_type(command)}", protocol,
-                            request_id)
+        raise EnvelopeError(
+            f"'command' must be a string, got {json_type(command)}", protocol, request_id
+        )
     payload = message.get("payload", {})
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
-        raise EnvelopeError(f"'payload' must be an object, got {json_type(payload)}", protocol,
-                            request_id)
+        raise EnvelopeError(
+            f"'payload' must be an object, got {json_type(payload)}", protocol, request_id
+        )
     payload = dict(payload)
     secret = _secret(message.get("secret"), "secret", protocol, request_id)
     inner = _secret(payload.pop("secret", None), "payload.secret", protocol, request_id)
@@ -116,8 +120,9 @@ def _request_id(message: dict[str, Any], protocol: str) -> str | None:
         return None
     if isinstance(value, str):
         if jsonpolicy.problem_in(value) is not None:
-            raise EnvelopeError("'requestId': text is not valid Unicode (it holds a lone "
-                                "surrogate)", protocol)
+            raise EnvelopeError(
+                "'requestId': text is not valid Unicode (it holds a lone surrogate)", protocol
+            )
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # lenient: answer a numeric id with its string form
@@ -128,6 +133,7 @@ def _secret(value: Any, where: str, protocol: str, request_id: str | None) -> st
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise EnvelopeError(f"'{where}' must be a string, got {json_type(value)}", protocol,
-                            request_id)
+        raise EnvelopeError(
+            f"'{where}' must be a string, got {json_type(value)}", protocol, request_id
+        )
     return value

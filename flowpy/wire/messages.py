@@ -88,4 +88,3 @@ def _typed(meta: dict[str, Any], types: dict[str, type]) -> dict[str, Any]:
         elif kind is not int and not isinstance(value, kind):
             del out[key]
     return out
-

@@ -204,8 +204,9 @@ class Outgoing(Generic[T]):
     def renumber(self) -> None:
         """The peer started a new session: the packets kept are numbered again from 1, in
         their order, and all of them are to be written."""
-        self._pending = deque((number, item) for number, (_, item)
-                              in enumerate(self._pending, start=1))
+        self._pending = deque(
+            (number, item) for number, (_, item) in enumerate(self._pending, start=1)
+        )
         self.last = len(self._pending)
         self.acked = 0
         self.rewind()

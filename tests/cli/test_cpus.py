@@ -41,8 +41,9 @@ def served_threads(runtime) -> dict[int, list[int]]:
     try:
         build_chain(client, "g", count=3)
         assert client.request("network", "start", {"graph": "g"})["command"] == "started"
-        client.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                          "payload": 1})
+        client.send(
+            "runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": 1}
+        )
         client.wait_for(is_data("out"))  # through every process of the network
         return thread_cpus(runtime.proc.pid)
     finally:
@@ -77,15 +78,32 @@ def test_serve_cpus_list_is_the_set_those_threads_get(spawn_runtime):
     assert on_it == (CONFINED if len(ALLOWED) > 1 else len(seen)), seen
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("4096", "--cpus: this process may run on CPUs"),
-    ("one", "argument --cpus: 'one' is not auto, all or a CPU list"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("4096", "--cpus: this process may run on CPUs"),
+        ("one", "argument --cpus: 'one' is not auto, all or a CPU list"),
+    ],
+)
 def test_serve_refuses_cpus_it_cannot_have(tmp_path, value, message):
     done = subprocess.run(
-        [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir", str(tmp_path),
-         "--cpus", value],
-        capture_output=True, text=True, timeout=60, env=python_env(), cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+            "--cpus",
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(),
+        cwd=ROOT,
     )
     assert done.returncode == 2
     assert message in done.stderr
@@ -97,19 +115,49 @@ PROBE = "import json, os; print(json.dumps(sorted(os.sched_getaffinity(0))))"
 
 def test_run_confines_its_network_but_not_the_programs_exec_run_starts(tmp_path):
     graph = tmp_path / "probe.json"
-    graph.write_text(json.dumps({
-        "processes": {"probe": {"component": "exec/Run"}, "pass": {"component": "core/Repeat"}},
-        "connections": [{"data": [sys.executable, "-c", PROBE],
-                         "tgt": {"process": "probe", "port": "conf"}}],
-        "inports": {"in": {"process": "pass", "port": "in"}},
-        "outports": {"out": {"process": "pass", "port": "out"},
-                     "probe": {"process": "probe", "port": "out"}},
-    }))
+    graph.write_text(
+        json.dumps(
+            {
+                "processes": {
+                    "probe": {"component": "exec/Run"},
+                    "pass": {"component": "core/Repeat"},
+                },
+                "connections": [
+                    {
+                        "data": [sys.executable, "-c", PROBE],
+                        "tgt": {"process": "probe", "port": "conf"},
+                    }
+                ],
+                "inports": {"in": {"process": "pass", "port": "in"}},
+                "outports": {
+                    "out": {"process": "pass", "port": "out"},
+                    "probe": {"process": "probe", "port": "out"},
+                },
+            }
+        )
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out",
-         "--stdout", "probe", "--format", "lines"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=python_env(), cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "run",
+            str(graph),
+            "--stdin",
+            "in",
+            "--stdout",
+            "out",
+            "--stdout",
+            "probe",
+            "--format",
+            "lines",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+        cwd=ROOT,
     )
     try:
         assert proc.stdin is not None and proc.stdout is not None

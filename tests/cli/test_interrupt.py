@@ -48,9 +48,13 @@ def stubborn_run(tmp_path):
     script.write_text(SCRIPT)
     graph = tmp_path / "stubborn.fbp"
     graph.write_text("'go' -> IN s(test/Stubborn)\n")
-    proc = subprocess.Popen([sys.executable, str(script), "run", str(graph)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=python_env())
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "run", str(graph)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+    )
     try:
         yield proc
     finally:
@@ -75,12 +79,17 @@ def test_a_first_ctrl_c_ends_the_input_and_the_count_still_comes_out(tmp_path):
     graph = tmp_path / "tally.fbp"
     graph.write_text(TALLY)
     hooks = TESTS / "support" / "process_hooks"
-    env = python_env({"PYTHONPATH": os.pathsep.join([str(ROOT), str(hooks)]),
-                      "FLOWPY_TEST_DRAIN_GATE": "count"})
+    env = python_env(
+        {"PYTHONPATH": os.pathsep.join([str(ROOT), str(hooks)]), "FLOWPY_TEST_DRAIN_GATE": "count"}
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         proc.stdin.write("".join(f"{n}\n" for n in range(5)))
         proc.stdin.flush()

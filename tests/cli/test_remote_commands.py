@@ -78,10 +78,12 @@ def test_status_lists_every_graph_with_processes_edges_and_counts(spawn_runtime)
     assert any(line.split() == ["pass", "running", "0", "0"] for line in lines), text.stdout
     # in before packetsent, so exactly 3; how many pass forwarded yet is not awaited here
     assert "  inport in: 3 packets" in lines
-    assert any(re.fullmatch(r"  pass\.OUT -> count\.IN: [0-3] IPs, [0-3] queued", line)
-               for line in lines), text.stdout
-    document = json.loads(flowpy_cli("status", served.url, "--secret", SECRET, "--json",
-                                     "--graph", "count").stdout)
+    assert any(
+        re.fullmatch(r"  pass\.OUT -> count\.IN: [0-3] IPs, [0-3] queued", line) for line in lines
+    ), text.stdout
+    document = json.loads(
+        flowpy_cli("status", served.url, "--secret", SECRET, "--json", "--graph", "count").stdout
+    )
     assert [g["graph"] for g in document["graphs"]] == ["count"]
     assert document["graphs"][0]["processes"]["count"]["state"] == "running"
 
@@ -247,16 +249,15 @@ def test_send_to_a_stopped_network_says_why(echo):
 
 
 def test_listen_refuses_a_port_the_graph_does_not_have_as_send_does(echo):
-    result = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "nope",
-                        "--timeout", "10")
+    result = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "nope", "--timeout", "10")
     assert result.returncode == 2
-    assert result.stderr.strip() == ("flowpy listen: graph 'echo' has no exported outport "
-                                     "'nope' (it has: out)")
+    assert result.stderr.strip() == (
+        "flowpy listen: graph 'echo' has no exported outport 'nope' (it has: out)"
+    )
     close = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUTT", "--count", "0")
     assert close.returncode == 2
     assert "did you mean 'out'?" in close.stderr
-    other_case = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUT",
-                            "--count", "0")
+    other_case = flowpy_cli("listen", echo.url, "--secret", SECRET, "--port", "OUT", "--count", "0")
     assert other_case.returncode == 0, other_case.stderr
     assert "listening to echo.OUT" in other_case.stderr
 
@@ -268,14 +269,16 @@ def test_a_url_where_no_runtime_answers_is_one_line_and_a_usage_error(echo, comm
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"flowpy {command}: no FBP runtime answers at {echo.url}/foo (HTTP 404): check the "
-        "address and path"]
+        "address and path"
+    ]
 
 
 def test_send_says_once_that_a_stdin_line_is_not_json(echo):
     with Client(echo.url, secret=SECRET).connect() as client:
         client.start_network("echo")
-        result = flowpy_cli("send", echo.url, "--secret", SECRET, "--port", "in",
-                            stdin="1\nnot json\n{bad\n")
+        result = flowpy_cli(
+            "send", echo.url, "--secret", SECRET, "--port", "in", stdin="1\nnot json\n{bad\n"
+        )
         assert result.returncode == 0, result.stderr
         data = [p["payload"] for p in collect(client, 3)]
     assert data == [1, "not json", "{bad"]
@@ -284,15 +287,24 @@ def test_send_says_once_that_a_stdin_line_is_not_json(echo):
 
 
 def test_serve_start_with_a_graph_that_cannot_start_serves_on_and_status_says_why(
-        spawn_runtime, tmp_path):
+    spawn_runtime, tmp_path
+):
     broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps({"properties": {"name": "broken"},
-                                  "processes": {"w": {"component": "files/WriteLines"}}}))
+    broken.write_text(
+        json.dumps(
+            {
+                "properties": {"name": "broken"},
+                "processes": {"w": {"component": "files/WriteLines"}},
+            }
+        )
+    )
     runtime = spawn_runtime("--graph", str(broken), "--start")
     reason = "node 'w': required inport 'conf' is not connected"
     notes = [line for line in runtime.stderr().splitlines() if "did not start" in line]
-    assert notes == [f"flowpy serve: graph broken did not start: {reason} (serving on; "
-                     f"'flowpy status {runtime.url}' says why)"]
+    assert notes == [
+        f"flowpy serve: graph broken did not start: {reason} (serving on; "
+        f"'flowpy status {runtime.url}' says why)"
+    ]
     status = flowpy_cli("status", runtime.url)
     assert status.returncode == 3
     assert status.stdout.splitlines()[0] == f"broken: not started (cannot start: {reason})"

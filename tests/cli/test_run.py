@@ -79,14 +79,29 @@ def test_brackets_leave_as_begingroup_and_endgroup_lines_and_format_overrides_th
     tmp_path,
 ):
     graph = tmp_path / "pairs.graph"  # no .fbp suffix: --graph-format says what it is
-    graph.write_text("INPORT=g.IN:IN\nOUTPORT=g.OUT:OUT\n'2' -> SIZE g(core/Group)\n"
-                     "'pair' -> GROUP g\n")
-    result = flowpy("run", str(graph), "--graph-format", "fbp", "--stdin", "in",
-                    "--stdout", "out", stdin="a\nb\nc\n")
+    graph.write_text(
+        "INPORT=g.IN:IN\nOUTPORT=g.OUT:OUT\n'2' -> SIZE g(core/Group)\n'pair' -> GROUP g\n"
+    )
+    result = flowpy(
+        "run",
+        str(graph),
+        "--graph-format",
+        "fbp",
+        "--stdin",
+        "in",
+        "--stdout",
+        "out",
+        stdin="a\nb\nc\n",
+    )
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
-        {"begingroup": "pair"}, "a", "b", {"endgroup": "pair"},
-        {"begingroup": "pair"}, "c", {"endgroup": "pair"},
+        {"begingroup": "pair"},
+        "a",
+        "b",
+        {"endgroup": "pair"},
+        {"begingroup": "pair"},
+        "c",
+        {"endgroup": "pair"},
     ]
     unknown = flowpy("run", str(graph), "--stdin", "in", stdin="")
     assert unknown.returncode != 0 and "pairs.graph" in unknown.stderr
@@ -96,17 +111,33 @@ def test_graphs_of_a_components_dir_are_subgraphs_and_may_nest(tmp_path):
     lib = tmp_path / "parts" / "text"
     lib.mkdir(parents=True)
     (lib / "Pairs.fbp").write_text(  # text/Pairs: brackets around every two lines
-        "INPORT=g.IN:IN\nOUTPORT=g.OUT:OUT\n'2' -> SIZE g(core/Group)\n'pair' -> GROUP g\n")
+        "INPORT=g.IN:IN\nOUTPORT=g.OUT:OUT\n'2' -> SIZE g(core/Group)\n'pair' -> GROUP g\n"
+    )
     (tmp_path / "parts" / "Twice.fbp").write_text(  # graphs/Twice: uses text/Pairs inside
-        "INPORT=r.IN:IN\nOUTPORT=p.OUT:OUT\nr(core/Repeat) OUT -> IN p(text/Pairs)\n")
+        "INPORT=r.IN:IN\nOUTPORT=p.OUT:OUT\nr(core/Repeat) OUT -> IN p(text/Pairs)\n"
+    )
     top = tmp_path / "top.fbp"
     top.write_text("INPORT=t.IN:IN\nOUTPORT=t.OUT:OUT\nt(graphs/Twice)\n")
-    result = flowpy("run", str(top), "--components-dir", str(tmp_path / "parts"),
-                    "--stdin", "in", "--stdout", "out", stdin="a\nb\nc\n")
+    result = flowpy(
+        "run",
+        str(top),
+        "--components-dir",
+        str(tmp_path / "parts"),
+        "--stdin",
+        "in",
+        "--stdout",
+        "out",
+        stdin="a\nb\nc\n",
+    )
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
-        {"begingroup": "pair"}, "a", "b", {"endgroup": "pair"},
-        {"begingroup": "pair"}, "c", {"endgroup": "pair"},
+        {"begingroup": "pair"},
+        "a",
+        "b",
+        {"endgroup": "pair"},
+        {"begingroup": "pair"},
+        "c",
+        {"endgroup": "pair"},
     ]
     (tmp_path / "parts" / "Broken.fbp").write_text("a(core/Repeat) ->\n")
     broken = flowpy("run", str(top), "--components-dir", str(tmp_path / "parts"), stdin="")
@@ -123,15 +154,26 @@ def test_python_files_of_a_components_dir_are_components(tmp_path):
         "    outports = OutPorts(OutPort('out'))\n\n"
         "    def run(self):\n"
         "        for ip in self.inports['in']:\n"
-        "            self.outports['out'].send_data(ip.data.upper())\n")
+        "            self.outports['out'].send_data(ip.data.upper())\n"
+    )
     (parts / "countby.py").write_text(  # directly in DIR: the file's stem is the library
         "from flowpy import Component\n\n\nclass CountBy(Component):\n"
-        "    def run(self):\n        pass\n")
+        "    def run(self):\n        pass\n"
+    )
     top = tmp_path / "top.fbp"
     top.write_text("INPORT=s.IN:IN\nOUTPORT=s.OUT:OUT\ns(mylib/Shout)\n")
     (tmp_path / "c.fbp").write_text("c(countby/CountBy)\n")
-    result = flowpy("run", str(top), "--components-dir", str(parts),
-                    "--stdin", "in", "--stdout", "out", stdin="a\nb\n")
+    result = flowpy(
+        "run",
+        str(top),
+        "--components-dir",
+        str(parts),
+        "--stdin",
+        "in",
+        "--stdout",
+        "out",
+        stdin="a\nb\n",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ['"A"', '"B"']  # --stdout writes JSON lines
     countby = flowpy("run", str(tmp_path / "c.fbp"), "--components-dir", str(parts))
@@ -140,6 +182,7 @@ def test_python_files_of_a_components_dir_are_components(tmp_path):
     broken = flowpy("run", str(top), "--components-dir", str(parts), stdin="")
     assert broken.returncode == 2
     assert f"{parts / 'mylib' / 'broken.py'}:3: AttributeError" in broken.stderr
+
 
 def test_count_lines_of_stdin():
     words = "".join(f"w{n}\n" for n in range(5000))
@@ -248,8 +291,15 @@ def test_components_lists_the_core_library_with_ports():
 def test_no_progress_on_stderr_when_it_is_not_a_terminal():
     words = "".join(f"w{n}\n" for n in range(1000))
     result = flowpy(
-        "run", str(EXAMPLES / "count.json"), "--stdin", "in", "--stdout", "out",
-        "--format", "lines", stdin=words
+        "run",
+        str(EXAMPLES / "count.json"),
+        "--stdin",
+        "in",
+        "--stdout",
+        "out",
+        "--format",
+        "lines",
+        stdin=words,
     )
     assert result.returncode == 0
     assert result.stderr == ""
@@ -341,7 +391,11 @@ def test_a_stalled_stdout_reader_blocks_the_graph_and_memory_stays_bounded(tmp_p
         graph.write_text(f"'{count}' -> CONF r(core/Range)\nOUTPORT=r.OUT:OUT\n")
         runs[count] = subprocess.Popen(
             [sys.executable, "-m", "flowpy", "run", str(graph), "--stdout", "out"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+        )
     try:
         rss = {count: _rss_once_blocked(proc) for count, proc in runs.items()}
         assert rss[400_000] - rss[20_000] < 12_000, rss  # kB
@@ -377,13 +431,15 @@ def test_components_name_shows_one_component_with_port_types_and_descriptions(tm
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "flow/Batch"
-    assert any(line.split()[:3] == ["conf", "int", "required"] and "N, or {size}" in line
-               for line in lines)
+    assert any(
+        line.split()[:3] == ["conf", "int", "required"] and "N, or {size}" in line for line in lines
+    )
     assert any(line.split()[:2] == ["out", "array"] for line in lines)
     unknown = flowpy("components", "flow/Bach")
     assert unknown.returncode == 2 and "did you mean 'flow/Batch'" in unknown.stderr
     (tmp_path / "mine.py").write_text(
-        "from flowpy import Component\n\n\nclass Mine(Component):\n    '''Mine alone.'''\n")
+        "from flowpy import Component\n\n\nclass Mine(Component):\n    '''Mine alone.'''\n"
+    )
     own = flowpy("components", "mine/Mine", "--components-dir", str(tmp_path))
     assert own.returncode == 0 and "Mine alone." in own.stdout, own.stderr
 

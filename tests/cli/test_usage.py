@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def flowpy_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT, timeout: float = 60):
-    return subprocess.run([sys.executable, "-m", "flowpy", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "flowpy", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -65,8 +71,17 @@ def test_help_without_a_topic_lists_every_command(capsys):
 
 def test_every_command_has_a_description_and_no_rst_markup():
     found = commands()
-    assert {"run", "serve", "send", "listen", "start", "stop", "status", "components",
-            "help"} <= set(found)
+    assert {
+        "run",
+        "serve",
+        "send",
+        "listen",
+        "start",
+        "stop",
+        "status",
+        "components",
+        "help",
+    } <= set(found)
     for name, parser in found.items():
         assert parser.description, f"flowpy {name} has no description"
         text = parser.format_help()
@@ -82,14 +97,17 @@ def test_an_unknown_option_gets_the_subcommands_usage_and_status_2():
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("url", "hint"), [
-    ("http://127.0.0.1:3569", "use ws://127.0.0.1:3569"),
-    ("https://example.org/rt", "use wss://example.org/rt"),
-    ("127.0.0.1:3569", "ws://127.0.0.1:3569"),
-    ("ws://127.0.0.1:99999", "port"),
-    ("ws://", "is not a runtime URL"),
-    ("localhost", "ws://localhost"),
-])
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("http://127.0.0.1:3569", "use ws://127.0.0.1:3569"),
+        ("https://example.org/rt", "use wss://example.org/rt"),
+        ("127.0.0.1:3569", "ws://127.0.0.1:3569"),
+        ("ws://127.0.0.1:99999", "port"),
+        ("ws://", "is not a runtime URL"),
+        ("localhost", "ws://localhost"),
+    ],
+)
 def test_a_bad_runtime_url_is_one_line_with_the_fix_and_status_2(url, hint):
     for command in ("listen", "send", "status"):
         args = [command, url] + (["--port", "in", "1"] if command == "send" else [])
@@ -101,16 +119,16 @@ def test_a_bad_runtime_url_is_one_line_with_the_fix_and_status_2(url, hint):
         assert "Traceback" not in result.stderr
 
 
-def test_an_unexpected_failure_is_one_line_and_the_traceback_only_at_debug(
-        monkeypatch, capsys):
+def test_an_unexpected_failure_is_one_line_and_the_traceback_only_at_debug(monkeypatch, capsys):
     def broken(self):
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setattr(Registry, "describe_all", broken)
     assert cli_main.main(["components"]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == ("flowpy components: RuntimeError: the disk is on fire "
-                           "(--log-level debug shows where)")
+    assert err.strip() == (
+        "flowpy components: RuntimeError: the disk is on fire (--log-level debug shows where)"
+    )
     assert cli_main.main(["components", "--log-level", "debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "the disk is on fire" in err
@@ -143,10 +161,13 @@ def test_a_lowercase_component_name_runs(tmp_path):
     assert result.stdout.splitlines() == ["0", "1", "2"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("r(core/Rnage) OUT -> IN o(core/Output)\n", "did you mean 'core/Range'?"),
-    ("'3' -> CONF r(core/Range) OUTT -> IN o(core/Output)\n", "did you mean 'out'?"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("r(core/Rnage) OUT -> IN o(core/Output)\n", "did you mean 'core/Range'?"),
+        ("'3' -> CONF r(core/Range) OUTT -> IN o(core/Output)\n", "did you mean 'out'?"),
+    ],
+)
 def test_an_unknown_name_suggests_the_right_one(tmp_path, text, expected):
     graph = tmp_path / "g.fbp"
     graph.write_text(text)
@@ -162,11 +183,14 @@ def test_an_unknown_exported_port_suggests_the_right_one():
     assert "no exported inport 'inn': did you mean 'in'? (it has: in)" in result.stderr
 
 
-@pytest.mark.parametrize(("name", "text"), [
-    ("empty.fbp", ""),
-    ("comments.fbp", "# nothing here yet\n"),
-    ("empty.json", json.dumps({"processes": {}, "connections": []})),
-])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("empty.fbp", ""),
+        ("comments.fbp", "# nothing here yet\n"),
+        ("empty.json", json.dumps({"processes": {}, "connections": []})),
+    ],
+)
 def test_an_empty_graph_says_so_and_fails(tmp_path, name, text):
     graph = tmp_path / name
     graph.write_text(text)

@@ -30,9 +30,15 @@ class _Handler(BaseHTTPRequestHandler):
         server.record(self)
         path = self.path.split("?", 1)[0]
         if path == "/people.json":
-            body = json.dumps({"people": [{"name": "ann", "age": 30, "city": "Oslo"},
-                                          {"name": "bob", "age": 40, "city": "Rome"},
-                                          {"name": "cy", "age": 9, "city": "Lima"}]}).encode()
+            body = json.dumps(
+                {
+                    "people": [
+                        {"name": "ann", "age": 30, "city": "Oslo"},
+                        {"name": "bob", "age": 40, "city": "Rome"},
+                        {"name": "cy", "age": 9, "city": "Lima"},
+                    ]
+                }
+            ).encode()
             self._reply(200, body, "application/json")
         elif path == "/text":
             self._reply(200, b"plain text", "text/plain; charset=utf-8")
@@ -58,8 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         server.record(self)
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length).decode()
-        reply = {"method": "POST", "body": body,
-                 "content_type": self.headers.get("Content-Type")}
+        reply = {"method": "POST", "body": body, "content_type": self.headers.get("Content-Type")}
         self._reply(201, json.dumps(reply).encode(), "application/json")
 
 
@@ -80,8 +85,9 @@ class LocalServer:
         self.active = 0
         self.most_active = 0
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="test-http",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name="test-http", daemon=True
+        )
 
     def record(self, handler: BaseHTTPRequestHandler) -> None:
         with self.lock:

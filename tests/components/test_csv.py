@@ -10,8 +10,9 @@ OPEN, CLOSE = IP.open, IP.close
 
 
 def shape(ips):
-    return [f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data
-            for ip in ips]
+    return [
+        f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data for ip in ips
+    ]
 
 
 def test_parse_lines_with_the_first_row_as_header():
@@ -21,8 +22,10 @@ def test_parse_lines_with_the_first_row_as_header():
 
 def test_parse_whole_text_and_quoted_fields_spanning_lines():
     text = 'a,b\n1,"x, ""y""\nz"\n2,3\n'
-    assert run_component("csv/Parse", {"in": [text]})["out"] == \
-        [{"a": "1", "b": 'x, "y"\nz'}, {"a": "2", "b": "3"}]
+    assert run_component("csv/Parse", {"in": [text]})["out"] == [
+        {"a": "1", "b": 'x, "y"\nz'},
+        {"a": "2", "b": "3"},
+    ]
     lines = ["a,b", '1,"first', 'second"']
     assert run_component("csv/Parse", {"in": lines})["out"] == [{"a": "1", "b": "first\nsecond"}]
 
@@ -34,15 +37,18 @@ def test_parse_header_resets_per_bracketed_substream():
 
 
 def test_parse_options_delimiter_no_header_names_and_numbers():
-    assert run_component("csv/Parse", {"conf": [";"], "in": ["a;b", "1;2"]})["out"] == \
-        [{"a": "1", "b": "2"}]
-    assert run_component("csv/Parse", {"conf": ['{"header": false}'], "in": ["1,2"]})["out"] == \
-        [["1", "2"]]
-    assert run_component("csv/Parse", {"conf": [{"header": ["x", "y"], "numbers": True}],
-                                       "in": ["1,2.5", "a,"]})["out"] == \
-        [{"x": 1, "y": 2.5}, {"x": "a", "y": ""}]
-    assert run_component("csv/Parse", {"conf": [{"delimiter": "\\t"}],
-                                       "in": ["a\tb", "1\t2"]})["out"] == [{"a": "1", "b": "2"}]
+    assert run_component("csv/Parse", {"conf": [";"], "in": ["a;b", "1;2"]})["out"] == [
+        {"a": "1", "b": "2"}
+    ]
+    assert run_component("csv/Parse", {"conf": ['{"header": false}'], "in": ["1,2"]})["out"] == [
+        ["1", "2"]
+    ]
+    assert run_component(
+        "csv/Parse", {"conf": [{"header": ["x", "y"], "numbers": True}], "in": ["1,2.5", "a,"]}
+    )["out"] == [{"x": 1, "y": 2.5}, {"x": "a", "y": ""}]
+    assert run_component("csv/Parse", {"conf": [{"delimiter": "\\t"}], "in": ["a\tb", "1\t2"]})[
+        "out"
+    ] == [{"a": "1", "b": "2"}]
 
 
 def test_parse_short_rows_get_nulls_long_rows_and_open_quotes_go_to_error():
@@ -67,11 +73,13 @@ def test_format_header_then_rows_quoting_and_missing_keys():
 
 def test_format_columns_header_per_substream_and_no_header():
     items = [OPEN("g"), {"b": 1, "a": 2}, CLOSE("g"), OPEN("g"), {"a": 3}, CLOSE("g")]
-    out = run_component("csv/Format", {"conf": [{"columns": ["a", "b"]}], "in": items},
-                        ips=True)["out"]
+    out = run_component("csv/Format", {"conf": [{"columns": ["a", "b"]}], "in": items}, ips=True)[
+        "out"
+    ]
     assert shape(out) == ["<g", "a,b", "2,1", ">g", "<g", "a,b", "3,", ">g"]
-    assert run_component("csv/Format", {"conf": ['{"header": false, "delimiter": ";"}'],
-                                        "in": [{"a": 1, "b": [1]}]})["out"] == ["1;[1]"]
+    assert run_component(
+        "csv/Format", {"conf": ['{"header": false, "delimiter": ";"}'], "in": [{"a": 1, "b": [1]}]}
+    )["out"] == ["1;[1]"]
 
 
 def test_format_rejects_scalars():
@@ -79,7 +87,11 @@ def test_format_rejects_scalars():
 
 
 def test_parse_then_format_round_trips():
-    graph = build({"p": "csv/Parse", "f": "csv/Format"}, ["p.out -> f.in"],
-                  inports={"in": "p.in"}, outports={"out": "f.out"})
+    graph = build(
+        {"p": "csv/Parse", "f": "csv/Format"},
+        ["p.out -> f.in"],
+        inports={"in": "p.in"},
+        outports={"out": "f.out"},
+    )
     lines = ["id,note", '1,"a, b"', "2,c"]
     assert run_graph(graph, {"in": lines})["out"] == lines

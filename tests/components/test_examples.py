@@ -18,8 +18,14 @@ pytestmark = pytest.mark.integration
 
 def flowpy_run(graph, *args, timeout=60, cwd=ROOT):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "flowpy", "run", str(EXAMPLES / graph), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "flowpy", "run", str(EXAMPLES / graph), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def test_adult_names_jsonl_parse_filter_get_upper_writelines(tmp_path):
@@ -30,8 +36,7 @@ def test_adult_names_jsonl_parse_filter_get_upper_writelines(tmp_path):
     assert result.stdout.splitlines() == [str(out)]
 
 
-def test_an_example_reads_its_data_from_any_directory_and_writes_relative_to_its_folder(
-        tmp_path):
+def test_an_example_reads_its_data_from_any_directory_and_writes_relative_to_its_folder(tmp_path):
     """Its relative paths are relative to the graph file's folder, not to where it is run."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -42,24 +47,31 @@ def test_an_example_reads_its_data_from_any_directory_and_writes_relative_to_its
     result = flowpy_run(str(graph), "--iip=write.conf=out/names.txt", cwd=elsewhere)
     assert result.returncode == 0, result.stderr
     assert (graph.parent / "out" / "names.txt").read_text().splitlines() == [
-        "ANN", "CECILIA", "EVE"]
+        "ANN",
+        "CECILIA",
+        "EVE",
+    ]
     assert result.stdout.splitlines() == ["out/names.txt"]  # the path as the graph gives it
     assert list(elsewhere.iterdir()) == []
 
 
 def test_cities_by_country_csv_parse_route_into_two_files(tmp_path):
     norway, italy = tmp_path / "no.jsonl", tmp_path / "it.jsonl"
-    result = flowpy_run("cities-by-country.fbp", f"--iip=norway.conf={norway}",
-                        f"--iip=italy.conf={italy}")
+    result = flowpy_run(
+        "cities-by-country.fbp", f"--iip=norway.conf={norway}", f"--iip=italy.conf={italy}"
+    )
     assert result.returncode == 0, result.stderr
     cities = [json.loads(line) for line in norway.read_text().splitlines()]
     assert [c["city"] for c in cities] == ["Oslo", "Bergen", "Trondheim"]
     assert cities[0] == {"city": "Oslo", "country": "NO", "population": 709000}
-    assert [json.loads(line)["city"] for line in italy.read_text().splitlines()] == \
-        ["Rome", "Milan"]
+    assert [json.loads(line)["city"] for line in italy.read_text().splitlines()] == [
+        "Rome",
+        "Milan",
+    ]
     lines = result.stdout.splitlines()
-    assert sorted(lines) == sorted([str(norway), str(italy),
-                                    '{"city":"Lima, Peru","country":"PE","population":10000000}'])
+    assert sorted(lines) == sorted(
+        [str(norway), str(italy), '{"city":"Lima, Peru","country":"PE","population":10000000}']
+    )
 
 
 def test_http_names_fetches_from_a_local_server(local_server):
@@ -75,9 +87,12 @@ def test_http_names_against_the_example_data_served_by_http_server(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                               "127.0.0.1"], cwd=EXAMPLES / "data",
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=EXAMPLES / "data",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         import time
 
@@ -89,8 +104,9 @@ def test_http_names_against_the_example_data_served_by_http_server(tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "http.server did not start"
                 time.sleep(0.05)
-        result = flowpy_run("http-names.fbp",
-                            f"--iip=request.in=http://127.0.0.1:{port}/people.json")
+        result = flowpy_run(
+            "http-names.fbp", f"--iip=request.in=http://127.0.0.1:{port}/people.json"
+        )
     finally:
         server.terminate()
         server.wait(10)

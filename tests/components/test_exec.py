@@ -33,8 +33,9 @@ def children_of_this_process():
 
 
 def test_stdin_lines_in_stdout_lines_out():
-    result = run_component("exec/Run", {"conf": [["sort", "-n"]],
-                                        "in": ["10", 2, IP.open("g"), "1", IP.close("g")]})
+    result = run_component(
+        "exec/Run", {"conf": [["sort", "-n"]], "in": ["10", 2, IP.open("g"), "1", IP.close("g")]}
+    )
     assert result["out"] == ["1", "2", "10"] and result["error"] == []
 
 
@@ -63,8 +64,11 @@ def test_stderr_lines_and_the_exit_status_go_to_error():
     result = run_component("exec/Run", {"conf": [argv]})
     assert result["out"] == ["out"]
     assert result["error"][0] == "bad"
-    assert result["error"][1] == {"message": f"{PY} exited with status 3", "status": 3,
-                                  "argv": argv}
+    assert result["error"][1] == {
+        "message": f"{PY} exited with status 3",
+        "status": 3,
+        "argv": argv,
+    }
 
 
 def test_a_failing_program_without_error_port_is_a_process_error():
@@ -85,14 +89,17 @@ def test_a_program_that_stops_reading_early_does_not_hang_the_feeder():
 
 
 def test_a_program_that_ends_while_input_is_still_open_ends_the_process():
-    graph = build({"i": "time/Interval", "r": "exec/Run"}, ["i.out -> r.in"],
-                  iips={"i.conf": 50, "r.conf": ["true"]}, outports={"out": "r.out"})
+    graph = build(
+        {"i": "time/Interval", "r": "exec/Run"},
+        ["i.out -> r.in"],
+        iips={"i.conf": 50, "r.conf": ["true"]},
+        outports={"out": "r.out"},
+    )
     assert run_graph(graph, timeout=10)["out"] == []
 
 
 def test_the_child_is_killed_on_a_network_stop_and_no_zombie_is_left():
-    graph = build({"r": "exec/Run"}, iips={"r.conf": ["sleep", "60"]},
-                  outports={"out": "r.out"})
+    graph = build({"r": "exec/Run"}, iips={"r.conf": ["sleep", "60"]}, outports={"out": "r.out"})
     network = Network(graph, Registry())
     network.start()
     deadline = time.monotonic() + 5
@@ -107,8 +114,12 @@ def test_the_child_is_killed_on_a_network_stop_and_no_zombie_is_left():
 
 
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period():
-    argv = [PY, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(60)"]
+    argv = [
+        PY,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)",
+    ]
     graph = build({"r": "exec/Run"}, iips={"r.conf": argv}, outports={"out": "r.out"})
     seen = threading.Event()
 
@@ -125,13 +136,14 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period():
     assert children_of_this_process() == []
 
 
-def test_a_graph_from_a_file_runs_programs_in_its_folder_and_a_relative_cwd_is_below_it(
-        tmp_path):
+def test_a_graph_from_a_file_runs_programs_in_its_folder_and_a_relative_cwd_is_below_it(tmp_path):
     (tmp_path / "sub").mkdir()
     where = [PY, "-c", "import os; print(os.getcwd())"]
-    for conf, expected in ((where, tmp_path), ({"argv": where, "cwd": "sub"}, tmp_path / "sub"),
-                           ({"argv": where, "cwd": str(tmp_path)}, tmp_path)):
-        graph = build({"run": "exec/Run"}, iips={"run.conf": conf},
-                      outports={"out": "run.out"})
+    for conf, expected in (
+        (where, tmp_path),
+        ({"argv": where, "cwd": "sub"}, tmp_path / "sub"),
+        ({"argv": where, "cwd": str(tmp_path)}, tmp_path),
+    ):
+        graph = build({"run": "exec/Run"}, iips={"run.conf": conf}, outports={"out": "run.out"})
         graph.properties["baseDir"] = str(tmp_path)
         assert run_graph(graph)["out"] == [str(expected)]

@@ -12,8 +12,9 @@ from flowpy.testing import ProcessFailed, run_component, run_graph
 
 
 def shape(ips):
-    return [f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data
-            for ip in ips]
+    return [
+        f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data for ip in ips
+    ]
 
 
 def test_readlines_sends_lines_without_newlines_in_a_bracket_named_by_the_path(tmp_path):
@@ -26,8 +27,9 @@ def test_readlines_sends_lines_without_newlines_in_a_bracket_named_by_the_path(t
 def test_readlines_of_an_empty_file_is_an_empty_bracket_and_brackets_on_in_pass(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_text("")
-    out = run_component("files/ReadLines", {"in": [IP.open("g"), str(path), IP.close("g")]},
-                        ips=True)["out"]
+    out = run_component(
+        "files/ReadLines", {"in": [IP.open("g"), str(path), IP.close("g")]}, ips=True
+    )["out"]
     assert shape(out) == ["<g", f"<{path}", f">{path}", ">g"]
 
 
@@ -53,8 +55,12 @@ def test_readlines_streams_a_large_file_with_bounded_memory(tmp_path):
     with open(path, "w") as handle:
         for _ in range(200_000):  # 20 MB
             handle.write(line)
-    graph = build({"r": "files/ReadLines", "c": "core/Count"}, ["r.out -> c.in"],
-                  inports={"in": "r.in"}, outports={"count": "c.out"})
+    graph = build(
+        {"r": "files/ReadLines", "c": "core/Count"},
+        ["r.out -> c.in"],
+        inports={"in": "r.in"},
+        outports={"count": "c.out"},
+    )
     tracemalloc.start()
     try:
         result = run_graph(graph, {"in": [str(path)]}, timeout=60)
@@ -80,11 +86,12 @@ def test_readfile_rejects_a_path_that_is_not_a_string():
 
 def test_writelines_appends_one_per_line_when_asked_and_sends_the_path_at_the_end(tmp_path):
     path = tmp_path / "sub" / "out.txt"
-    first = run_component("files/WriteLines", {"conf": [str(path)],
-                                               "in": ["a", IP.open("g"), {"k": 1}, IP.close("g")]})
+    first = run_component(
+        "files/WriteLines",
+        {"conf": [str(path)], "in": ["a", IP.open("g"), {"k": 1}, IP.close("g")]},
+    )
     assert first["out"] == [str(path)]
-    run_component("files/WriteLines", {"conf": [{"path": str(path), "append": True}],
-                                       "in": ["b"]})
+    run_component("files/WriteLines", {"conf": [{"path": str(path), "append": True}], "in": ["b"]})
     assert path.read_text() == 'a\n{"k":1}\nb\n'
 
 
@@ -100,9 +107,9 @@ def test_writelines_replaces_the_file_by_default_so_a_second_run_gives_the_same_
 def test_writelines_with_append_false_starts_afresh_and_an_empty_stream_makes_the_file(tmp_path):
     path = tmp_path / "out.txt"
     path.write_text("old\n")
-    assert run_component("files/WriteLines",
-                         {"conf": [{"path": str(path), "append": False}], "in": []})["out"] == \
-        [str(path)]
+    assert run_component(
+        "files/WriteLines", {"conf": [{"path": str(path), "append": False}], "in": []}
+    )["out"] == [str(path)]
     assert path.read_text() == ""
 
 
@@ -130,8 +137,7 @@ def test_listdir_sends_sorted_entry_paths_in_a_bracket_hidden_ones_left_out(tmp_
     for name in ("b", "a", ".hidden"):
         (tmp_path / name).write_text("")
     out = run_component("files/ListDir", {"in": [str(tmp_path)]}, ips=True)["out"]
-    assert shape(out) == [f"<{tmp_path}", str(tmp_path / "a"), str(tmp_path / "b"),
-                          f">{tmp_path}"]
+    assert shape(out) == [f"<{tmp_path}", str(tmp_path / "a"), str(tmp_path / "b"), f">{tmp_path}"]
     shown = run_component("files/ListDir", {"in": [str(tmp_path)], "conf": ['{"hidden": true}']})
     assert str(tmp_path / ".hidden") in shown["out"]
 
@@ -143,8 +149,9 @@ def test_listdir_error_for_a_missing_folder(tmp_path):
 
 def test_stat_tells_files_folders_and_missing_paths(tmp_path):
     (tmp_path / "f").write_text("abc")
-    out = run_component("files/Stat", {"in": [str(tmp_path / "f"), str(tmp_path),
-                                               str(tmp_path / "missing")]})["out"]
+    out = run_component(
+        "files/Stat", {"in": [str(tmp_path / "f"), str(tmp_path), str(tmp_path / "missing")]}
+    )["out"]
     assert out[0]["is_file"] and out[0]["size"] == 3 and "T" in out[0]["modified"]
     assert out[1]["is_dir"]
     assert out[2] == {"path": str(tmp_path / "missing"), "exists": False}
@@ -156,30 +163,44 @@ def _in_folder(graph, folder):
     return graph
 
 
-def test_relative_paths_are_relative_to_the_graph_files_folder_and_absolute_ones_stay(
-        tmp_path):
+def test_relative_paths_are_relative_to_the_graph_files_folder_and_absolute_ones_stay(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "in.txt").write_text("one\ntwo\n")
-    graph = _in_folder(build(
-        {"read": "files/ReadLines", "write": "files/WriteLines", "stat": "files/Stat",
-         "list": "files/ListDir"},
-        edges=["read.out -> write.in"],
-        iips={"read.in": "data/in.txt", "write.conf": "out/copy.txt"},
-        inports={"stat": "stat.in", "list": "list.in"},
-        outports={"written": "write.out", "stat": "stat.out", "listed": "list.out"}),
-        tmp_path)
-    result = run_graph(graph, {"stat": ["data/in.txt", str(tmp_path / "nope")],
-                               "list": ["data"]})
+    graph = _in_folder(
+        build(
+            {
+                "read": "files/ReadLines",
+                "write": "files/WriteLines",
+                "stat": "files/Stat",
+                "list": "files/ListDir",
+            },
+            edges=["read.out -> write.in"],
+            iips={"read.in": "data/in.txt", "write.conf": "out/copy.txt"},
+            inports={"stat": "stat.in", "list": "list.in"},
+            outports={"written": "write.out", "stat": "stat.out", "listed": "list.out"},
+        ),
+        tmp_path,
+    )
+    result = run_graph(graph, {"stat": ["data/in.txt", str(tmp_path / "nope")], "list": ["data"]})
     assert (tmp_path / "out" / "copy.txt").read_text() == "one\ntwo\n"
     assert result["written"] == ["out/copy.txt"]  # paths travel on as the graph gives them
     assert [(s["path"], s["exists"]) for s in result["stat"]] == [
-        ("data/in.txt", True), (str(tmp_path / "nope"), False)]
+        ("data/in.txt", True),
+        (str(tmp_path / "nope"), False),
+    ]
     assert result["listed"] == [os.path.join("data", "in.txt")]
 
 
 def test_a_missing_relative_file_says_where_it_was_looked_for(tmp_path):
-    graph = _in_folder(build({"read": "files/ReadFile"}, inports={"in": "read.in"},
-                             outports={"out": "read.out", "error": "read.error"}), tmp_path)
+    graph = _in_folder(
+        build(
+            {"read": "files/ReadFile"},
+            inports={"in": "read.in"},
+            outports={"out": "read.out", "error": "read.error"},
+        ),
+        tmp_path,
+    )
     [error] = run_graph(graph, {"in": ["missing.txt"]})["error"]
-    assert error["message"] == (f"cannot read missing.txt (as {tmp_path / 'missing.txt'}): "
-                                "No such file or directory")
+    assert error["message"] == (
+        f"cannot read missing.txt (as {tmp_path / 'missing.txt'}): No such file or directory"
+    )

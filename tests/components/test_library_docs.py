@@ -30,8 +30,14 @@ def test_worked_example_prints_what_the_page_says(tmp_path, graph, expected):
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     path.write_text(graph, encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "flowpy", "run", str(path)], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "flowpy", "run", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
 

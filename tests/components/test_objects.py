@@ -10,27 +10,36 @@ OPEN, CLOSE = IP.open, IP.close
 
 
 def shape(ips):
-    return [f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data
-            for ip in ips]
+    return [
+        f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data for ip in ips
+    ]
 
 
 def test_get_evaluates_jmespath_including_expressions_that_start_with_brackets():
     people = [{"name": "a", "age": 30}, {"name": "b", "age": 10}]
-    assert run_component("objects/Get", {"conf": ["user.name"],
-                                         "in": [{"user": {"name": "x"}}]})["out"] == ["x"]
-    assert run_component("objects/Get", {"conf": ["[?age > `18`].name"],
-                                         "in": [people]})["out"] == [["a"]]
-    assert run_component("objects/Get", {"conf": ["{n: name}"], "in": [people[0]]})["out"] == \
-        [{"n": "a"}]
-    assert run_component("objects/Get", {"conf": ['{"expression": "length(@)"}'],
-                                         "in": [people]})["out"] == [2]
+    assert run_component("objects/Get", {"conf": ["user.name"], "in": [{"user": {"name": "x"}}]})[
+        "out"
+    ] == ["x"]
+    assert run_component("objects/Get", {"conf": ["[?age > `18`].name"], "in": [people]})[
+        "out"
+    ] == [["a"]]
+    assert run_component("objects/Get", {"conf": ["{n: name}"], "in": [people[0]]})["out"] == [
+        {"n": "a"}
+    ]
+    assert run_component("objects/Get", {"conf": ['{"expression": "length(@)"}'], "in": [people]})[
+        "out"
+    ] == [2]
 
 
 def test_get_null_results_go_to_missed_when_connected_else_out():
     result = run_component("objects/Get", {"conf": ["a"], "in": [{"a": 1}, {"b": 2}]})
     assert result["out"] == [1] and result["missed"] == [{"b": 2}]
-    graph = build({"g": "objects/Get"}, iips={"g.conf": "a"}, inports={"in": "g.in"},
-                  outports={"out": "g.out"})
+    graph = build(
+        {"g": "objects/Get"},
+        iips={"g.conf": "a"},
+        inports={"in": "g.in"},
+        outports={"out": "g.out"},
+    )
     assert run_graph(graph, {"in": [{"b": 2}]})["out"] == [None]
 
 
@@ -42,33 +51,44 @@ def test_get_failing_expression_goes_to_error_and_bad_expression_fails_clearly()
 
 
 def test_get_brackets_pass():
-    out = run_component("objects/Get", {"conf": ["a"], "in": [OPEN("g"), {"a": 1}, CLOSE("g")]},
-                        ips=True)["out"]
+    out = run_component(
+        "objects/Get", {"conf": ["a"], "in": [OPEN("g"), {"a": 1}, CLOSE("g")]}, ips=True
+    )["out"]
     assert shape(out) == ["<g", 1, ">g"]
 
 
 def test_set_from_conf_leaves_the_input_unchanged():
     original = {"a": 1}
-    result = run_component("objects/Set", {"conf": [{"key": "b", "value": [2]}],
-                                           "in": [original, "x"]})
+    result = run_component(
+        "objects/Set", {"conf": [{"key": "b", "value": [2]}], "in": [original, "x"]}
+    )
     assert result["out"] == [{"a": 1, "b": [2]}] and original == {"a": 1}
     assert "wants an object" in result["error"][0]["message"]
 
 
 def test_set_value_from_the_value_port_latest_applies():
-    assert run_component("objects/Set", {"conf": ["k"], "value": ["v"],
-                                         "in": [{}, {"k": 0}]})["out"] == [{"k": "v"}, {"k": "v"}]
+    assert run_component("objects/Set", {"conf": ["k"], "value": ["v"], "in": [{}, {"k": 0}]})[
+        "out"
+    ] == [{"k": "v"}, {"k": "v"}]
 
 
 def test_set_without_a_value_anywhere_is_a_clear_error():
     with pytest.raises(ProcessFailed, match="give the value"):
-        run_graph(build({"s": "objects/Set"}, iips={"s.conf": "k"}, inports={"in": "s.in"},
-                        outports={"out": "s.out"}), {"in": [{}]})
+        run_graph(
+            build(
+                {"s": "objects/Set"},
+                iips={"s.conf": "k"},
+                inports={"in": "s.in"},
+                outports={"out": "s.out"},
+            ),
+            {"in": [{}]},
+        )
 
 
 def test_removeproperty_keys_values_size():
-    assert run_component("objects/RemoveProperty", {"conf": [["a", "z"]],
-                                                    "in": [{"a": 1, "b": 2}]})["out"] == [{"b": 2}]
+    assert run_component(
+        "objects/RemoveProperty", {"conf": [["a", "z"]], "in": [{"a": 1, "b": 2}]}
+    )["out"] == [{"b": 2}]
     assert run_component("objects/Keys", {"in": [{"b": 1, "a": 2}]})["out"] == [["b", "a"]]
     assert run_component("objects/Values", {"in": [{"b": 1, "a": 2}]})["out"] == [[1, 2]]
     assert run_component("objects/Size", {"in": [{"a": 1}, [1, 2], "abc"]})["out"] == [1, 2, 3]
@@ -83,12 +103,19 @@ def test_splitarray_brackets_each_array():
 
 
 def test_merge_per_substream_deep_by_default():
-    items = [OPEN("x"), {"a": {"b": 1}, "c": 1}, {"a": {"d": 2}, "c": 3}, CLOSE("x"),
-             OPEN("y"), CLOSE("y")]
+    items = [
+        OPEN("x"),
+        {"a": {"b": 1}, "c": 1},
+        {"a": {"d": 2}, "c": 3},
+        CLOSE("x"),
+        OPEN("y"),
+        CLOSE("y"),
+    ]
     out = run_component("objects/Merge", {"in": items}, ips=True)["out"]
     assert shape(out) == ["<x", {"a": {"b": 1, "d": 2}, "c": 3}, ">x", "<y", {}, ">y"]
-    shallow = run_component("objects/Merge", {"conf": ['{"deep": false}'],
-                                              "in": [{"a": {"b": 1}}, {"a": {"d": 2}}]})
+    shallow = run_component(
+        "objects/Merge", {"conf": ['{"deep": false}'], "in": [{"a": {"b": 1}}, {"a": {"d": 2}}]}
+    )
     assert shallow["out"] == [{"a": {"d": 2}}]
 
 
@@ -99,14 +126,22 @@ def test_merge_whole_stream_empty_stream_and_bad_input():
 
 
 def test_create_keys_slots_by_conf_names_in_lockstep():
-    graph = build({"a": "core/Repeat", "b": "core/Repeat", "c": "objects/Create"},
-                  ["a.out -> c.in[0]", "b.out -> c.in[1]"], iips={"c.conf": ["name", "age"]},
-                  inports={"names": "a.in", "ages": "b.in"}, outports={"out": "c.out"})
+    graph = build(
+        {"a": "core/Repeat", "b": "core/Repeat", "c": "objects/Create"},
+        ["a.out -> c.in[0]", "b.out -> c.in[1]"],
+        iips={"c.conf": ["name", "age"]},
+        inports={"names": "a.in", "ages": "b.in"},
+        outports={"out": "c.out"},
+    )
     result = run_graph(graph, {"names": ["ann", "bob", "extra"], "ages": [30, 40]})
     assert result["out"] == [{"name": "ann", "age": 30}, {"name": "bob", "age": 40}]
 
 
 def test_create_without_conf_keys_by_slot_index():
-    graph = build({"a": "core/Repeat", "c": "objects/Create"}, ["a.out -> c.in[0]"],
-                  inports={"in": "a.in"}, outports={"out": "c.out"})
+    graph = build(
+        {"a": "core/Repeat", "c": "objects/Create"},
+        ["a.out -> c.in[0]"],
+        inports={"in": "a.in"},
+        outports={"out": "c.out"},
+    )
     assert run_graph(graph, {"in": [1]})["out"] == [{"0": 1}]

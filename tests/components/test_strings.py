@@ -10,13 +10,15 @@ OPEN, CLOSE = IP.open, IP.close
 
 
 def shape(ips):
-    return [f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data
-            for ip in ips]
+    return [
+        f"<{ip.data}" if ip.is_open else f">{ip.data}" if ip.is_close else ip.data for ip in ips
+    ]
 
 
 def without_error_port(component, inputs, out="out"):
-    graph = build({"p": component}, inports={k: f"p.{k}" for k in inputs},
-                  outports={out: f"p.{out}"})
+    graph = build(
+        {"p": component}, inports={k: f"p.{k}" for k in inputs}, outports={out: f"p.{out}"}
+    )
     return run_graph(graph, inputs)
 
 
@@ -33,8 +35,9 @@ def test_parsejson_bad_text_without_error_port_fails_the_process_clearly():
 
 
 def test_stringify_compact_by_default_indent_from_conf_and_brackets_pass():
-    out = run_component("strings/Stringify", {"in": [OPEN("g"), {"a": [1, "é"]}, CLOSE("g")]},
-                        ips=True)["out"]
+    out = run_component(
+        "strings/Stringify", {"in": [OPEN("g"), {"a": [1, "é"]}, CLOSE("g")]}, ips=True
+    )["out"]
     assert shape(out) == ["<g", '{"a":[1,"é"]}', ">g"]
     assert run_component("strings/Stringify", {"conf": [2], "in": [[1]]})["out"] == ["[\n  1\n]"]
 
@@ -65,8 +68,9 @@ def test_splitstr_brackets_each_string_and_default_separator_is_newline():
     out = run_component("strings/SplitStr", {"conf": [","], "in": ["a,b", ""]}, ips=True)["out"]
     assert shape(out) == ["<split", "a", "b", ">split", "<split", "", ">split"]
     assert run_component("strings/SplitStr", {"in": ["x\ny"]})["out"] == ["x", "y"]
-    named = run_component("strings/SplitStr", {"conf": ['{"separator": " ", "group": "w"}'],
-                                               "in": ["a b"]}, ips=True)["out"]
+    named = run_component(
+        "strings/SplitStr", {"conf": ['{"separator": " ", "group": "w"}'], "in": ["a b"]}, ips=True
+    )["out"]
     assert shape(named) == ["<w", "a", "b", ">w"]
 
 
@@ -93,16 +97,21 @@ def test_join_nested_brackets_outer_ones_only_pass():
 
 
 def test_splitstr_then_join_round_trips():
-    graph = build({"s": "strings/SplitStr", "j": "strings/Join"}, ["s.out -> j.in"],
-                  iips={"s.conf": ",", "j.conf": "+"}, inports={"in": "s.in"},
-                  outports={"out": "j.out"})
+    graph = build(
+        {"s": "strings/SplitStr", "j": "strings/Join"},
+        ["s.out -> j.in"],
+        iips={"s.conf": ",", "j.conf": "+"},
+        inports={"in": "s.in"},
+        outports={"out": "j.out"},
+    )
     assert run_graph(graph, {"in": ["a,b,c", "d"]})["out"] == ["a+b+c", "d"]
 
 
 def test_replace_uses_regex_groups_and_count():
     conf = {"pattern": r"(\d+)", "replacement": r"<\1>"}
-    assert run_component("strings/Replace", {"conf": [conf], "in": ["a1b22"]})["out"] == \
-        ["a<1>b<22>"]
+    assert run_component("strings/Replace", {"conf": [conf], "in": ["a1b22"]})["out"] == [
+        "a<1>b<22>"
+    ]
     once = {"pattern": "a", "replacement": "b", "count": 1}
     assert run_component("strings/Replace", {"conf": [once], "in": ["aaa"]})["out"] == ["baa"]
 
@@ -117,8 +126,9 @@ def test_replace_bad_pattern_is_a_clear_process_error():
 def test_template_fills_fields_nested_keys_and_format_specs():
     conf = "{name} owes {amount:.2f} in {address.city} ({tags.0})"
     value = {"name": "Ann", "amount": 3, "address": {"city": "Oslo"}, "tags": ["vip"]}
-    assert run_component("strings/Template", {"conf": [conf], "in": [value]})["out"] == \
-        ["Ann owes 3.00 in Oslo (vip)"]
+    assert run_component("strings/Template", {"conf": [conf], "in": [value]})["out"] == [
+        "Ann owes 3.00 in Oslo (vip)"
+    ]
 
 
 def test_template_missing_field_and_non_object_go_to_error():
@@ -129,8 +139,7 @@ def test_template_missing_field_and_non_object_go_to_error():
 
 
 def test_template_never_reaches_python_attributes():
-    result = run_component("strings/Template",
-                           {"conf": ["{a.__class__}"], "in": [{"a": "x"}]})
+    result = run_component("strings/Template", {"conf": ["{a.__class__}"], "in": [{"a": "x"}]})
     assert result["out"] == [] and result["error"]
 
 
@@ -143,5 +152,6 @@ def test_parsenumber_ints_floats_and_bad_text():
     result = run_component("strings/ParseNumber", {"in": ["42", " 4.5 ", "1e3", 7, "x", "nan"]})
     assert result["out"] == [42, 4.5, 1000.0, 7]
     assert [e["input"] for e in result["error"]] == ["x", "nan"]
-    assert run_component("strings/ParseNumber", {"conf": ['{"int": true}'],
-                                                 "in": ["4.9"]})["out"] == [4]
+    assert run_component("strings/ParseNumber", {"conf": ['{"int": true}'], "in": ["4.9"]})[
+        "out"
+    ] == [4]

@@ -42,15 +42,20 @@ def stop_time(network):
 
 def test_delay_delays_each_data_ip_and_keeps_order():
     start = time.monotonic()
-    out = run_component("time/Delay", {"conf": [50], "in": [OPEN("g"), 1, 2, CLOSE("g")]},
-                        ips=True)["out"]
+    out = run_component(
+        "time/Delay", {"conf": [50], "in": [OPEN("g"), 1, 2, CLOSE("g")]}, ips=True
+    )["out"]
     assert out == [OPEN("g"), IP.make_data(1), IP.make_data(2), CLOSE("g")]
     assert time.monotonic() - start >= 0.1
 
 
 def test_delay_stops_at_once_on_a_network_stop():
-    graph = build({"r": "core/Range", "d": "time/Delay"}, ["r.out -> d.in"],
-                  iips={"r.conf": 3, "d.conf": 60_000}, outports={"out": "d.out"})
+    graph = build(
+        {"r": "core/Range", "d": "time/Delay"},
+        ["r.out -> d.in"],
+        iips={"r.conf": 3, "d.conf": 60_000},
+        outports={"out": "d.out"},
+    )
     network, _ = started(graph)
     time.sleep(0.1)
     assert stop_time(network) < 1.0
@@ -59,7 +64,8 @@ def test_delay_stops_at_once_on_a_network_stop():
 def test_interval_counts_until_count_and_starts_where_told():
     start = time.monotonic()
     assert run_component("time/Interval", {"conf": [{"ms": 20, "count": 3, "start": 5}]})[
-        "out"] == [5, 6, 7]
+        "out"
+    ] == [5, 6, 7]
     assert time.monotonic() - start >= 0.05
 
 
@@ -73,8 +79,12 @@ def test_interval_runs_until_the_network_stops():
 
 
 def test_interval_ends_on_an_ip_on_stop():
-    graph = build({"i": "time/Interval"}, iips={"i.conf": 10_000},
-                  inports={"stop": "i.stop"}, outports={"out": "i.out"})
+    graph = build(
+        {"i": "time/Interval"},
+        iips={"i.conf": 10_000},
+        inports={"stop": "i.stop"},
+        outports={"out": "i.out"},
+    )
     start = time.monotonic()
     assert run_graph(graph, {"stop": [True]}, timeout=5)["out"] == []
     assert time.monotonic() - start < 2
@@ -96,8 +106,12 @@ def test_throttle_paces_without_dropping():
 
 
 def test_throttle_applies_back_pressure_upstream_and_stops_at_once():
-    graph = build({"r": "core/Range", "t": "time/Throttle"}, ["r.out -> t.in"],
-                  iips={"r.conf": 100_000, "t.conf": 2}, outports={"out": "t.out"})
+    graph = build(
+        {"r": "core/Range", "t": "time/Throttle"},
+        ["r.out -> t.in"],
+        iips={"r.conf": 100_000, "t.conf": 2},
+        outports={"out": "t.out"},
+    )
     network, listener = started(graph)
     assert listener.first.wait(5)
     time.sleep(0.3)
@@ -112,17 +126,20 @@ def test_throttle_refuses_a_rate_of_zero():
 
 def test_debounce_sends_the_last_of_a_burst_and_flushes_at_the_end():
     assert run_component("time/Debounce", {"conf": [200], "in": [1, 2, 3]})["out"] == [3]
-    out = run_component("time/Debounce", {"conf": [200], "in": [1, 2, OPEN("g"), 3, CLOSE("g")]},
-                        ips=True)["out"]
+    out = run_component(
+        "time/Debounce", {"conf": [200], "in": [1, 2, OPEN("g"), 3, CLOSE("g")]}, ips=True
+    )["out"]
     assert out == [IP.make_data(2), OPEN("g"), IP.make_data(3), CLOSE("g")]
     assert run_component("time/Debounce", {"conf": [10], "in": []})["out"] == []
 
 
 def test_debounce_sends_after_quiet_time_while_the_stream_goes_on():
-    graph = build({"i": "time/Interval", "d": "time/Debounce", "t": "flow/Take"},
-                  ["i.out -> d.in", "d.out -> t.in"],
-                  iips={"i.conf": {"ms": 100, "count": 3}, "d.conf": 20, "t.conf": 3},
-                  outports={"out": "t.out"})
+    graph = build(
+        {"i": "time/Interval", "d": "time/Debounce", "t": "flow/Take"},
+        ["i.out -> d.in", "d.out -> t.in"],
+        iips={"i.conf": {"ms": 100, "count": 3}, "d.conf": 20, "t.conf": 3},
+        outports={"out": "t.out"},
+    )
     assert run_graph(graph, timeout=10)["out"] == [0, 1, 2]
 
 

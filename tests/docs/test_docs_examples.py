@@ -616,9 +616,16 @@ class SectionRun:
 
     def bash(self, script: str, stderr: int = subprocess.PIPE) -> subprocess.CompletedProcess:
         """``script`` run by bash in the section's directory and environment, no stdin."""
-        return subprocess.run(["bash", "-c", script], cwd=self.workdir, env=self.env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                              text=True, timeout=COMMAND_TIMEOUT)
+        return subprocess.run(
+            ["bash", "-c", script],
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+        )
 
     def start(self, command: str, block: Block, ready: re.Pattern | None) -> Background:
         proc = Background(command, self.workdir, self.env, ready, self.changed, block.where)

@@ -30,9 +30,14 @@ def _example(url: str) -> str:
 
 def _run(path, timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flowpy", "run", str(path)], cwd=str(path.parent),
-        env=python_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-        timeout=timeout)
+        [sys.executable, "-m", "flowpy", "run", str(path)],
+        cwd=str(path.parent),
+        env=python_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_bridge_example_ends_by_itself(spawn_runtime, tmp_path):
@@ -58,23 +63,35 @@ def test_a_bridge_run_ends_after_its_remote_was_killed_and_came_back(spawn_runti
     and the run ends by itself."""
     port = str(free_port())
     b = spawn_runtime("--graph", ECHO, "--port", port, secret="s3cret")
-    conf = {"url": b.url, "secret": "s3cret", "start": True,
-            "map": {"in": {"0": "in"}, "out": {"0": "out"}},
-            "reconnect": {"initial": 0.05, "max": 0.3}}
+    conf = {
+        "url": b.url,
+        "secret": "s3cret",
+        "start": True,
+        "map": {"in": {"0": "in"}, "out": {"0": "out"}},
+        "reconnect": {"initial": 0.05, "max": 0.3},
+    }
     source = tmp_path / "bridge.fbp"
     source.write_text(
         "INPORT=pass.IN:IN\n"
         "pass(core/Repeat) OUT -> IN[0] bridge(core/Bridge)\n"
         f"'{json.dumps(conf)}' -> CONF bridge\n"
         "bridge OUT[0] -> IN print(core/Output)\n"
-        "bridge STATUS -> IN log(core/Output)\n", encoding="utf-8")
+        "bridge STATUS -> IN log(core/Output)\n",
+        encoding="utf-8",
+    )
     run = subprocess.Popen(
         [sys.executable, "-m", "flowpy", "run", str(source), "--stdin", "in"],
-        cwd=str(tmp_path), env=python_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        cwd=str(tmp_path),
+        env=python_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line.strip()) for line in run.stdout],
-                              name="test-run-stdout")
+    reader = threading.Thread(
+        target=lambda: [lines.put(line.strip()) for line in run.stdout], name="test-run-stdout"
+    )
     reader.start()
 
     def wait_line(wanted) -> list[str]:
@@ -90,8 +107,9 @@ def test_a_bridge_run_ends_after_its_remote_was_killed_and_came_back(spawn_runti
         run.stdin.flush()
         wait_line(lambda line: line == "1")
         b.kill()
-        back = spawn_runtime("--graph", ECHO, "--port", port, secret="s3cret",
-                             state_dir=b.state_dir)
+        back = spawn_runtime(
+            "--graph", ECHO, "--port", port, secret="s3cret", state_dir=b.state_dir
+        )
         assert back.url == b.url
         run.stdin.write("2\n")
         run.stdin.flush()

@@ -19,8 +19,14 @@ PARSE = "INPORT=p.IN:IN\nOUTPORT=p.OUT:OUT\np(strings/ParseNumber)\n"
 
 
 def flowpy_cli(*args: str, stdin: str | None = None, timeout: float = 60):
-    return subprocess.run([sys.executable, "-m", "flowpy", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=python_env())
+    return subprocess.run(
+        [sys.executable, "-m", "flowpy", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=python_env(),
+    )
 
 
 @pytest.fixture
@@ -35,9 +41,23 @@ def test_a_served_network_goes_on_after_a_bad_item_and_says_so(spawn_runtime, pa
     auth = ("--secret", SECRET)
     assert flowpy_cli("start", served.url, *auth).returncode == 0
     listen = subprocess.Popen(
-        [sys.executable, "-m", "flowpy", "listen", served.url, *auth, "--count", "1",
-         "--format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "listen",
+            served.url,
+            *auth,
+            "--count",
+            "1",
+            "--format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+    )
     try:
         assert "listening to" in listen.stderr.readline()  # subscribed before anything is sent
         sent = flowpy_cli("send", served.url, *auth, "--port", "in", '"abc"', '"5"')
@@ -48,20 +68,27 @@ def test_a_served_network_goes_on_after_a_bad_item_and_says_so(spawn_runtime, pa
     assert out.splitlines() == ["5"]
     assert err.splitlines() == [
         "flowpy listen: process 'p' failed: strings/ParseNumber: ValueError: ParseNumber input "
-        "must be a number, not 'abc' (on 'abc'); going on with the next IP"]
+        "must be a number, not 'abc' (on 'abc'); going on with the next IP"
+    ]
 
     status = flowpy_cli("status", served.url, *auth)
     assert status.returncode == 0, status.stdout  # still running
     lines = status.stdout.splitlines()
     assert lines[0].startswith("parse: running")
-    assert lines[1].startswith("  last error: p (strings/ParseNumber) ValueError: ParseNumber "
-                               "input must be a number, not 'abc' on \"abc\", at ")
+    assert lines[1].startswith(
+        "  last error: p (strings/ParseNumber) ValueError: ParseNumber "
+        "input must be a number, not 'abc' on \"abc\", at "
+    )
     assert ["p", "running", "1", "1"] in [line.split() for line in lines]
     [entry] = json.loads(flowpy_cli("status", served.url, *auth, "--json").stdout)["graphs"]
     error = entry["lastError"]
     assert {k: error[k] for k in ("node", "component", "type", "input", "outcome")} == {
-        "node": "p", "component": "strings/ParseNumber", "type": "ValueError",
-        "input": "abc", "outcome": "continue"}
+        "node": "p",
+        "component": "strings/ParseNumber",
+        "type": "ValueError",
+        "input": "abc",
+        "outcome": "continue",
+    }
     assert entry["processes"]["p"] == {"state": "running", "errors": 1, "restarts": 1}
 
 
@@ -72,12 +99,15 @@ def test_status_says_why_a_served_network_ended(spawn_runtime, parse_graph):
     try:
         watcher.request("network", "start", {"graph": "parse"})
         assert flowpy_cli("send", served.url, "--port", "in", '"abc"').returncode == 0
-        watcher.wait_for(lambda m: m.get("protocol") == "network"
-                         and m.get("command") in ("stopped", "finished"))
+        watcher.wait_for(
+            lambda m: m.get("protocol") == "network" and m.get("command") in ("stopped", "finished")
+        )
     finally:
         watcher.close()
-    reason = ("process p (strings/ParseNumber) failed: ValueError: ParseNumber input must be "
-              "a number, not 'abc'")
+    reason = (
+        "process p (strings/ParseNumber) failed: ValueError: ParseNumber input must be "
+        "a number, not 'abc'"
+    )
     status = flowpy_cli("status", served.url)
     assert status.returncode == 3
     assert status.stdout.splitlines()[0] == f"parse: finished ({reason})"
@@ -95,8 +125,9 @@ def test_send_names_the_command_that_starts_the_network(spawn_runtime, parse_gra
 
 
 def run_parse(parse_graph, *options):
-    return flowpy_cli("run", parse_graph, "--stdin", "in", "--stdout", "out", *options,
-                      stdin='"1"\n"x"\n"3"\n')
+    return flowpy_cli(
+        "run", parse_graph, "--stdin", "in", "--stdout", "out", *options, stdin='"1"\n"x"\n"3"\n'
+    )
 
 
 def test_run_processes_everything_and_ends_with_a_summary(parse_graph):
@@ -106,7 +137,8 @@ def test_run_processes_everything_and_ends_with_a_summary(parse_graph):
         "flowpy: process 'p' (strings/ParseNumber) failed: ValueError: ParseNumber input must "
         "be a number, not 'x' (on 'x'); going on with the next IP",
         "flowpy: p (strings/ParseNumber) failed once; last: ValueError: ParseNumber input "
-        "must be a number, not 'x' (on 'x'); going on with the next IP"]
+        "must be a number, not 'x' (on 'x'); going on with the next IP",
+    ]
 
 
 @pytest.mark.parametrize("options", [(), ("-q",), ("--log-level", "critical")])
@@ -116,8 +148,9 @@ def test_run_prints_no_traceback_unless_asked(parse_graph, options):
 
 
 def test_run_shows_the_traceback_at_debug(parse_graph):
-    assert "Traceback (most recent call last)" in run_parse(parse_graph, "--log-level",
-                                                            "debug").stderr
+    assert (
+        "Traceback (most recent call last)" in run_parse(parse_graph, "--log-level", "debug").stderr
+    )
 
 
 def test_fail_fast_keeps_the_stop_at_the_first_failure(parse_graph):
@@ -143,8 +176,12 @@ def test_what_a_stop_discarded_is_said_once(tmp_path):
     graph.write_text(HOLD)
     run = subprocess.Popen(
         [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=python_env())
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+    )
     try:
         run.stdin.write("1\n2\n3\n")
         run.stdin.flush()
@@ -159,7 +196,8 @@ def test_what_a_stop_discarded_is_said_once(tmp_path):
             run.communicate()
     assert run.returncode == 130
     assert [line for line in err.splitlines() if "discarded" in line] == [
-        "flowpy: 3 IP(s) still inside the graph were discarded (the drain did not finish)"]
+        "flowpy: 3 IP(s) still inside the graph were discarded (the drain did not finish)"
+    ]
 
 
 PEOPLE_GRAPH = """\
@@ -182,7 +220,7 @@ def test_comparing_csv_text_with_a_number_hints_at_numbers_true(tmp_path):
     assert done.returncode == 1
     failures = [line for line in done.stderr.splitlines() if "failed:" in line]
     assert len(failures) == 2 and "Traceback" not in done.stderr
-    assert all('Hint: ' in line and '"numbers": true' in line for line in failures)
+    assert all("Hint: " in line and '"numbers": true' in line for line in failures)
 
 
 def test_a_number_without_backticks_is_pointed_at_with_a_caret_and_the_fix(tmp_path):

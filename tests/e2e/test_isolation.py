@@ -30,8 +30,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def service(tmp_path):
-    svc = Service("127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"),
-                  queue_size=8, send_buffer_size=8192).start()
+    svc = Service(
+        "127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"), queue_size=8, send_buffer_size=8192
+    ).start()
     try:
         yield svc
     finally:
@@ -40,8 +41,10 @@ def service(tmp_path):
 
 def _packet(payload_json: str, request_id: str | None = None) -> str:
     rid = f',"requestId":"{request_id}"' if request_id else ""
-    return ('{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in",'
-            f'"event":"data","payload":{payload_json}}}{rid}}}')
+    return (
+        '{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in",'
+        f'"event":"data","payload":{payload_json}}}{rid}}}'
+    )
 
 
 # -- 1. text that is not valid Unicode, numbers that are not finite ---------------------------
@@ -50,20 +53,32 @@ HOSTILE = [
     # (frame text, protocol of the error, responseTo, words the error must contain)
     (_packet('"\\ud800"'), "runtime", None, ["'payload.payload'", "not valid Unicode"]),
     (_packet('{"\\udc00": 1}', "r1"), "runtime", "r1", ["'payload.payload'", "object key"]),
-    ('{"protocol":"graph","command":"addnode","requestId":"r2","payload":{"graph":"g",'
-     '"id":"\\ud800","component":"core/Repeat"}}', "graph", "r2", ["'payload.id'"]),
-    ('{"protocol":"graph","command":"\\ud800","requestId":"r3","payload":{}}', "graph", "r3",
-     ["'command'"]),
-    ('{"protocol":"runtime","command":"getruntime","requestId":"\\ud800","payload":{}}',
-     "runtime", None, ["'requestId'"]),
+    (
+        '{"protocol":"graph","command":"addnode","requestId":"r2","payload":{"graph":"g",'
+        '"id":"\\ud800","component":"core/Repeat"}}',
+        "graph",
+        "r2",
+        ["'payload.id'"],
+    ),
+    (
+        '{"protocol":"graph","command":"\\ud800","requestId":"r3","payload":{}}',
+        "graph",
+        "r3",
+        ["'command'"],
+    ),
+    (
+        '{"protocol":"runtime","command":"getruntime","requestId":"\\ud800","payload":{}}',
+        "runtime",
+        None,
+        ["'requestId'"],
+    ),
     (_packet("1e400", "r4"), "runtime", "r4", ["'payload.payload'", "1e400", "finite"]),
     (_packet("NaN", "r5"), "runtime", "r5", ["'payload.payload'", "NaN", "finite"]),
     (_packet("[-Infinity]", "r6"), "runtime", "r6", ["'payload.payload[0]'", "finite"]),
 ]
 
 
-def test_text_that_is_not_unicode_or_numbers_that_are_not_finite_are_refused_at_the_door(
-        service):
+def test_text_that_is_not_unicode_or_numbers_that_are_not_finite_are_refused_at_the_door(service):
     sender = ReadingClient(service.url, "sender")
     other = ReadingClient(service.url, "other")
     build_chain(sender, "g")
@@ -78,8 +93,9 @@ def test_text_that_is_not_unicode_or_numbers_that_are_not_finite_are_refused_at_
             assert word in error["payload"]["message"], (text, error)
     # Both connections are alive and nothing changed: the graph still has its one node, and
     # the one good packet is the only one that comes out.
-    sender.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                         "payload": "ok"})
+    sender.request(
+        "runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": "ok"}
+    )
     for client in (sender, other):
         assert client.wait_for(is_data())["payload"]["payload"] == "ok"
         assert client.count(is_data()) == 1
@@ -103,6 +119,7 @@ def test_invalid_utf8_closes_the_connection_with_1007_and_nobody_else_notices(se
 
 # -- 2. a client that reads nothing freezes nobody ----------------------------------------------
 
+
 def test_a_client_that_reads_nothing_is_cut_and_never_blocks_editors_or_others(service):
     editor = ReadingClient(service.url, "editor")
     build_chain(editor, "g")  # exported ports: getruntime needs the graph for runtime:ports
@@ -112,8 +129,9 @@ def test_a_client_that_reads_nothing_is_cut_and_never_blocks_editors_or_others(s
     third.request("runtime", "getruntime")
     pad = "x" * 16_384
     for n in range(400):  # far more acks than the idle client's queue and buffers hold
-        ack = editor.request("graph", "changenode",
-                             {"graph": "g", "id": "n0", "metadata": {"n": n, "pad": pad}})
+        ack = editor.request(
+            "graph", "changenode", {"graph": "g", "id": "n0", "metadata": {"n": n, "pad": pad}}
+        )
         assert ack["command"] == "changenode", ack
         if n % 50 == 0:
             assert third.request("runtime", "getruntime", timeout=5)["command"] == "runtime"
@@ -204,23 +222,32 @@ def _ask_while_flooded(service, ws, conn) -> list[dict]:
 def _loop(client: ReadingClient) -> None:
     client.request("graph", "clear", {"id": "loop"})
     for node in ("a", "b"):
-        client.request("graph", "addnode", {"graph": "loop", "id": node,
-                                            "component": "core/Repeat"})
+        client.request(
+            "graph", "addnode", {"graph": "loop", "id": node, "component": "core/Repeat"}
+        )
     for src, tgt in (("a", "b"), ("b", "a")):
-        client.request("graph", "addedge", {"graph": "loop", "src": {"node": src, "port": "out"},
-                                            "tgt": {"node": tgt, "port": "in"}})
-    client.request("graph", "addinitial", {"graph": "loop", "src": {"data": "round"},
-                                           "tgt": {"node": "a", "port": "in"}})
+        client.request(
+            "graph",
+            "addedge",
+            {
+                "graph": "loop",
+                "src": {"node": src, "port": "out"},
+                "tgt": {"node": tgt, "port": "in"},
+            },
+        )
+    client.request(
+        "graph",
+        "addinitial",
+        {"graph": "loop", "src": {"data": "round"}, "tgt": {"node": "a", "port": "in"}},
+    )
 
 
-def test_a_reply_overtakes_the_debug_data_of_a_client_that_never_selected_edges(
-        default_service):
+def test_a_reply_overtakes_the_debug_data_of_a_client_that_never_selected_edges(default_service):
     """Scenario 1 of issue 22: a client that never sent network:edges receives every edge of
     a busy loop; its reply comes ahead of all but what the kernels already hold."""
     watcher = _reader_that_stops(default_service.url)
     conn = _server_side(default_service, watcher)
-    builder = ReadingClient(default_service.url, "builder",
-                            keep=lambda m: "responseTo" in m)
+    builder = ReadingClient(default_service.url, "builder", keep=lambda m: "responseTo" in m)
     _loop(builder)
     builder.send("network", "edges", {"graph": "loop", "edges": []})  # only the watcher watches
     builder.request("network", "start", {"graph": "loop"})
@@ -236,8 +263,7 @@ def test_a_reply_overtakes_the_debug_data_of_a_client_that_never_selected_edges(
     watcher.close()
 
 
-def test_a_reply_overtakes_graph_output_queued_for_a_client_that_cannot_keep_up(
-        default_service):
+def test_a_reply_overtakes_graph_output_queued_for_a_client_that_cannot_keep_up(default_service):
     """Scenario 2 of issue 22: graph output floods a plain client that reads slowly; the output
     waits in the server (back-pressure), and the client's reply overtakes it."""
     watcher = _reader_that_stops(default_service.url)
@@ -247,8 +273,11 @@ def test_a_reply_overtakes_graph_output_queued_for_a_client_that_cannot_keep_up(
     feeder.request("network", "start", {"graph": "g"})
     pad = "x" * 4096
     for n in range(1500):  # without waiting: the graph waits for the watcher instead
-        feeder.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                          "payload": {"n": n, "pad": pad}})
+        feeder.send(
+            "runtime",
+            "packet",
+            {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}},
+        )
     _until(lambda: conn.queued() >= 100, "output queued for the watcher")
     ahead = _ask_while_flooded(default_service, watcher, conn)
     packets = [m for m in ahead if m["command"] == "packet"]
@@ -278,8 +307,9 @@ def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(
     the server's unsent bytes) stays under the read-ahead bound, not the size its receive
     buffer grew to; its reply overtakes the rest, which waits in the server."""
     read_ahead = 64 * 1024
-    svc = Service("127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"),
-                  read_ahead=read_ahead).start()
+    svc = Service(
+        "127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"), read_ahead=read_ahead
+    ).start()
     try:
         watcher = connect(svc.url)
         watcher.send(frame("runtime", "getruntime"))
@@ -291,8 +321,11 @@ def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(
         feeder.request("network", "start", {"graph": "g"})
         pad = "x" * 4096
         for n in range(2000):
-            feeder.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                              "payload": {"n": n, "pad": pad}})
+            feeder.send(
+                "runtime",
+                "packet",
+                {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}},
+            )
         numbers = []
         while len(numbers) < 200 or conn.confirmed_read == 0:  # it answered a read mark
             message = json.loads(watcher.recv())
@@ -315,6 +348,7 @@ def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(
 
 
 # -- 4. memory stays bounded whatever a client sends ------------------------------------------
+
 
 def _masked_frames(texts: list[bytes]) -> bytes:
     """Client frames with a zero mask key, built at once: the client must be fast, not nice."""
@@ -342,15 +376,13 @@ RSS_BOUND_MB = 150  # flowpy serve starts at ~45 MB; 200,000 x 4 KB would be 800
 IGNORE_ANSWERS_FOR = 3.0  # seconds the careless client sends without reading a single answer
 
 
-def test_a_client_that_ignores_packetsent_meets_back_pressure_not_unbounded_memory(
-        spawn_runtime):
+def test_a_client_that_ignores_packetsent_meets_back_pressure_not_unbounded_memory(spawn_runtime):
     total, size = 200_000, 4096
     proc = spawn_runtime()
     driver = ReadingClient(proc.url, "driver")
     driver.request("graph", "clear", {"id": "g"})
     driver.request("graph", "addnode", {"graph": "g", "id": "d", "component": "core/Drop"})
-    driver.request("graph", "addinport", {"graph": "g", "public": "in", "node": "d",
-                                          "port": "in"})
+    driver.request("graph", "addinport", {"graph": "g", "public": "in", "node": "d", "port": "in"})
     driver.request("network", "start", {"graph": "g"})
     driver.close()
 
@@ -377,11 +409,14 @@ def test_a_client_that_ignores_packetsent_meets_back_pressure_not_unbounded_memo
     reader = threading.Thread(target=read, name="test-blaster-reader")
     reader.start()
     pad = "x" * size
-    head = ('{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in",'
-            '"event":"data","payload":"' + pad + '"},"requestId":"p').encode()
+    head = (
+        '{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in",'
+        '"event":"data","payload":"' + pad + '"},"requestId":"p'
+    ).encode()
     for start in range(0, total, 1000):  # without waiting for a single answer
-        blaster.sock.sendall(_masked_frames(
-            [head + str(n).encode() + b'"}' for n in range(start, start + 1000)]))
+        blaster.sock.sendall(
+            _masked_frames([head + str(n).encode() + b'"}' for n in range(start, start + 1000)])
+        )
     all_sent.set()
     reader.join(300)
     assert not reader.is_alive(), f"{sum(answered)} of {total} answered"
@@ -393,6 +428,7 @@ def test_a_client_that_ignores_packetsent_meets_back_pressure_not_unbounded_memo
 
 
 # -- 5. a graceful stop drains ------------------------------------------------------------------
+
 
 def test_sigterm_drains_every_acknowledged_packet_to_the_clients(spawn_runtime):
     # 2800 x 4 KB: more than the receiver's queue (1024 messages) and the ~32 KB the server
@@ -416,8 +452,11 @@ def test_sigterm_drains_every_acknowledged_packet_to_the_clients(spawn_runtime):
 
     for start in range(0, count, 100):  # a window of 100 unacknowledged packets
         for n in range(start, start + 100):
-            sender.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                              "payload": {"n": n, "pad": pad}})
+            sender.send(
+                "runtime",
+                "packet",
+                {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}},
+            )
         sender.wait_until(lambda start=start: acked() >= start + 100, timeout=30)
     assert sender.count(lambda m: m["command"] == "packetsent") == count
     proc.proc.send_signal(signal.SIGTERM)
@@ -442,13 +481,16 @@ def test_flowpy_run_drains_on_sigterm_what_it_read_from_stdin(tmp_path):
     source = tmp_path / "numbers.txt"
     source.write_text("".join(f"{n}\n" for n in range(lines)))
     graph = tmp_path / "chain.fbp"
-    graph.write_text("INPORT=a.IN:IN\nOUTPORT=b.OUT:OUT\n"
-                     "a(core/Repeat) OUT -> IN b(core/Repeat)\n")
+    graph.write_text("INPORT=a.IN:IN\nOUTPORT=b.OUT:OUT\na(core/Repeat) OUT -> IN b(core/Repeat)\n")
     with open(source, "rb") as stdin:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in",
-             "--stdout", "out"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=_python_env(), cwd=ROOT)
+            [sys.executable, "-m", "flowpy", "run", str(graph), "--stdin", "in", "--stdout", "out"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_python_env(),
+            cwd=ROOT,
+        )
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()  # running; the rest waits for us to read
         proc.send_signal(signal.SIGTERM)

@@ -22,8 +22,12 @@ def _runtime_id(url: str) -> str:
 
 
 def _pid_of_a_dead_process() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout)
 
 
@@ -57,19 +61,22 @@ def test_a_restart_on_the_same_label_and_port_is_the_same_runtime(spawn_runtime,
     assert _runtime_id(again.url) == runtime_id
 
 
-def test_a_state_directory_in_use_is_refused_with_one_line_and_status_2(
-    spawn_runtime, tmp_path
-):
+def test_a_state_directory_in_use_is_refused_with_one_line_and_status_2(spawn_runtime, tmp_path):
     state = tmp_path / "shared"
     first = spawn_runtime(state_dir=state)
     second = subprocess.run(
         [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir", str(state)],
-        env=python_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-        timeout=60)
+        env=python_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 2, second
     assert second.stdout == ""  # it never listened
     assert second.stderr.splitlines() == [
-        f"flowpy serve: state directory {state} " + IN_USE.format(pid=first.proc.pid)]
+        f"flowpy serve: state directory {state} " + IN_USE.format(pid=first.proc.pid)
+    ]
     assert first.running
     assert (state / "lock").read_text().strip() == str(first.proc.pid)
     _runtime_id(first.url)  # still serving
@@ -83,8 +90,9 @@ def test_a_stale_lock_is_taken_over_with_a_warning(spawn_runtime, tmp_path):
     runtime = spawn_runtime(state_dir=state)
     assert (state / "lock").read_text().strip() == str(runtime.proc.pid)
     warnings = [line for line in runtime.stderr().splitlines() if "WARNING" in line]
-    assert any(f"taking over the lock of flowpy runtime pid {dead}" in line
-               for line in warnings), runtime.stderr()
+    assert any(f"taking over the lock of flowpy runtime pid {dead}" in line for line in warnings), (
+        runtime.stderr()
+    )
     assert runtime.stop() == 0
     assert not (state / "lock").exists()
 

@@ -64,8 +64,22 @@ def test_start_runs_the_main_network_and_a_restart_remembers_it(spawn_runtime, t
 
 def test_start_without_a_main_graph_is_refused(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir",
-         str(tmp_path / "state"), "--start"],
-        env=python_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--start",
+        ],
+        env=python_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done
     assert "--start: there is no main graph to start" in done.stderr

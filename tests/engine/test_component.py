@@ -18,12 +18,15 @@ class Configured(Component):
         self.outports["out"].send_data(self.options({"stop": 1, "step": 1}, scalar="stop"))
 
 
-@pytest.mark.parametrize("conf, options", [
-    (None, {"stop": 1, "step": 1}),
-    ({"stop": 5}, {"stop": 5, "step": 1}),
-    ('{"stop": 5, "step": 2}', {"stop": 5, "step": 2}),  # JSON text, as a .fbp IIP is
-    (7, {"stop": 7, "step": 1}),  # the one obvious option, as a plain value
-])
+@pytest.mark.parametrize(
+    "conf, options",
+    [
+        (None, {"stop": 1, "step": 1}),
+        ({"stop": 5}, {"stop": 5, "step": 1}),
+        ('{"stop": 5, "step": 2}', {"stop": 5, "step": 2}),  # JSON text, as a .fbp IIP is
+        (7, {"stop": 7, "step": 1}),  # the one obvious option, as a plain value
+    ],
+)
 def test_options_come_from_an_object_json_text_or_a_scalar(conf, options):
     inputs = {} if conf is None else {"conf": [conf]}
     assert run_component(Configured, inputs)["out"] == [options]
@@ -40,7 +43,11 @@ def test_run_component_collects_data_or_whole_ips():
     stream = [IP.open("g"), "a", IP.close("g"), "b"]
     assert run_component("core/Repeat", {"in": stream})["out"] == ["a", "b"]
     assert run_component("core/Repeat", {"in": stream}, ips=True)["out"] == [
-        IP.open("g"), IP.make_data("a"), IP.close("g"), IP.make_data("b")]
+        IP.open("g"),
+        IP.make_data("a"),
+        IP.close("g"),
+        IP.make_data("b"),
+    ]
 
 
 def test_a_process_that_never_ends_is_stopped_and_fails():
@@ -60,8 +67,11 @@ def test_reaches_takes_only_the_known_words():
 
     assert Shell.reaches == ("exec", "network")
     with pytest.raises(TypeError, match="reaches must be a tuple of exec, files, network"):
+
         class Odd(Component):
             reaches = ("internet",)
+
     with pytest.raises(TypeError, match="got 'exec'"):
+
         class Bare(Component):
             reaches = "exec"

@@ -20,10 +20,17 @@ pytestmark = pytest.mark.skipif(not cpus.supported(), reason="needs sched_setaff
 ALLOWED = sorted(os.sched_getaffinity(0)) if cpus.supported() else []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("auto", "auto"), ("ALL", "all"), ("0", {0}), ("0,2", {0, 2}), ("1-3", {1, 2, 3}),
-    (" 0-1,4 ", {0, 1, 4}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("auto", "auto"),
+        ("ALL", "all"),
+        ("0", {0}),
+        ("0,2", {0, 2}),
+        ("1-3", {1, 2, 3}),
+        (" 0-1,4 ", {0, 1, 4}),
+    ],
+)
 def test_parse_takes_the_words_and_taskset_lists(text, expected):
     got = cpus.parse(text)
     assert got == (expected if isinstance(expected, str) else frozenset(expected))
@@ -91,8 +98,13 @@ NETWORK_SCRIPT = textwrap.dedent("""
 
 def test_a_confined_network_runs_its_processes_there_and_parallel_ones_anywhere():
     target = ALLOWED[-1]
-    done = subprocess.run([sys.executable, "-c", NETWORK_SCRIPT, str(target)],
-                          capture_output=True, text=True, timeout=60, env=python_env())
+    done = subprocess.run(
+        [sys.executable, "-c", NETWORK_SCRIPT, str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(),
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["seen"]["plain"] == [target]

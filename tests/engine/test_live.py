@@ -53,6 +53,7 @@ def feed(network: Network, values, port: str = "in") -> threading.Thread:
                 network.send_inport(port, IP.make_data(value))
         except NetworkError:
             pass
+
     thread = threading.Thread(target=run, name="test-feed")
     thread.start()
     return thread
@@ -60,6 +61,7 @@ def feed(network: Network, values, port: str = "in") -> threading.Thread:
 
 def slots(graph: Graph) -> tuple[set[str], set]:
     """The graph's processes and edges as the network names its slots."""
+
     def slot(port: PortRef):
         index = port.index
         if isinstance(index, str) and index.isdecimal():
@@ -73,8 +75,9 @@ def slots(graph: Graph) -> tuple[set[str], set]:
 def chain(length: int, **extra) -> Graph:
     nodes = {f"r{n}": "core/Repeat" for n in range(length)}
     edges = [f"r{n}.out -> r{n + 1}.in" for n in range(length - 1)]
-    return build(nodes, edges, inports={"in": "r0.in"},
-                 outports={"out": f"r{length - 1}.out"}, **extra)
+    return build(
+        nodes, edges, inports={"in": "r0.in"}, outports={"out": f"r{length - 1}.out"}, **extra
+    )
 
 
 def test_a_node_spliced_into_a_running_chain_loses_nothing_and_keeps_the_order():
@@ -125,8 +128,11 @@ def test_a_removed_edge_delivers_what_it_holds_and_its_source_waits_for_a_new_on
 
 
 def test_removing_a_node_ends_the_streams_it_sent_and_stops_its_thread():
-    graph = build({"a": "core/Repeat", "b": "core/Repeat", "c": "test/Collect"},
-                  ["a.out -> b.in", "b.out -> c.in"], inports={"in": "a.in"})
+    graph = build(
+        {"a": "core/Repeat", "b": "core/Repeat", "c": "test/Collect"},
+        ["a.out -> b.in", "b.out -> c.in"],
+        inports={"in": "a.in"},
+    )
     net = Network(graph, registry(), Recorder())
     net.start()
     follow = Follow(graph, net)
@@ -169,8 +175,12 @@ def test_exported_ports_follow_while_running():
     assert rec.wait_for(lambda: "through the side" in rec.values)
     graph.rename_outport("side_out", "renamed")
     net.send_inport("side_in", IP.make_data(2))
-    assert rec.wait_for(lambda: ("ip", "renamed", IP.make_data(2)) in rec.events
-                        or any(e[:2] == ("port", "out") for e in rec.events))
+    assert rec.wait_for(
+        lambda: (
+            ("ip", "renamed", IP.make_data(2)) in rec.events
+            or any(e[:2] == ("port", "out") for e in rec.events)
+        )
+    )
     graph.remove_inport("side_in")
     with pytest.raises(NetworkError):
         net.send_inport("side_in", IP.make_data(3))
@@ -187,17 +197,17 @@ def test_edits_a_running_network_cannot_follow_are_refused_before_the_graph_chan
     from flowpy.engine.subgraph import subgraph_class
 
     reg.register("test/Sub", subgraph_class("test/Sub", inner))
-    graph = build({"a": "core/Repeat", "s": "test/Sub"}, ["a.out -> s.in"],
-                  inports={"in": "a.in"})
+    graph = build({"a": "core/Repeat", "s": "test/Sub"}, ["a.out -> s.in"], inports={"in": "a.in"})
     net = Network(graph, reg, Recorder())
     net.start()
     assert "subgraph" in net.check_edit("addnode", {"id": "t", "component": "test/Sub"})
-    assert "subgraph" in net.check_edit("addedge", {"src": {"node": "s", "port": "out"},
-                                                    "tgt": {"node": "a", "port": "in"}})
-    assert "unknown component" in net.check_edit("addnode", {"id": "u",
-                                                             "component": "no/Such"})
-    assert "has no inport 'nope'" in net.check_edit("addedge", {
-        "src": {"node": "a", "port": "out"}, "tgt": {"node": "a", "port": "nope"}})
+    assert "subgraph" in net.check_edit(
+        "addedge", {"src": {"node": "s", "port": "out"}, "tgt": {"node": "a", "port": "in"}}
+    )
+    assert "unknown component" in net.check_edit("addnode", {"id": "u", "component": "no/Such"})
+    assert "has no inport 'nope'" in net.check_edit(
+        "addedge", {"src": {"node": "a", "port": "out"}, "tgt": {"node": "a", "port": "nope"}}
+    )
     assert net.check_edit("addnode", {"id": "fine", "component": "core/Repeat"}) is None
     # Running subgraph instances are copies: editing the graph they came from changes nothing.
     inner.add_node("extra", "core/Repeat")
@@ -221,6 +231,7 @@ def test_five_hundred_random_edits_while_data_flows():
             except NetworkError:
                 return
             n += 1
+
     feeder = threading.Thread(target=run, name="test-feed")
     feeder.start()
     counter = 0
@@ -262,8 +273,9 @@ def test_five_hundred_random_edits_while_data_flows():
 
 
 def test_a_network_that_finished_comes_back_to_life_when_a_node_is_added():
-    graph = build({"range": "core/Range", "drop": "core/Drop"}, ["range.out -> drop.in"],
-                  {"range.conf": 3})
+    graph = build(
+        {"range": "core/Range", "drop": "core/Drop"}, ["range.out -> drop.in"], {"range.conf": 3}
+    )
     rec = Collector()
     net = Network(graph, registry(), rec)
     net.start()

@@ -276,7 +276,9 @@ def test_graph_ports_connect_deliver_and_disconnect_inports_first():
     ]
     # exported ports connect before the network announces itself started, and before any data
     assert rec.events[:3] == [
-        ("port", "in", "in", "connect"), ("port", "out", "out", "connect"), ("started",)
+        ("port", "in", "in", "connect"),
+        ("port", "out", "out", "connect"),
+        ("started",),
     ]
     first_ip = next(i for i, e in enumerate(rec.events) if e[0] == "ip")
     assert first_ip > rec.events.index(("port", "out", "out", "connect"))
@@ -365,8 +367,9 @@ def test_tap_sees_every_ip_on_one_edge_only():
 
 def test_a_tapped_edge_takes_ips_sent_one_by_one():
     """core/Split sends IP by IP (OutputPort.send), the path a tap must wrap as well."""
-    graph = build({"s": "core/Split", "c": "test/Collect"}, ["s.out[0] -> c.in"],
-                  inports={"in": "s.in"})
+    graph = build(
+        {"s": "core/Split", "c": "test/Collect"}, ["s.out[0] -> c.in"], inports={"in": "s.in"}
+    )
     Collect.seen.pop("c", None)
     rec = Recorder()
     net = Network(graph, registry(), rec)
@@ -567,6 +570,7 @@ def test_every_inport_request_is_answered_even_when_a_stop_cuts_it_short():
             with cond:
                 answers.setdefault(n, []).append(ok)
                 cond.notify_all()
+
         return record
 
     # 4 fit into b's inport, one waits in the IN handler, 2 stay in its request queue (a
@@ -593,8 +597,12 @@ def test_on_queued_runs_before_any_process_can_read_the_ip():
     answers: list[bool] = []
     total = 300
     for n in range(total):
-        net.send_inport("in", IP.make_data(n), answers.append,
-                        lambda: seen_at_queue.append(len(Collect.seen.get("c", []))))
+        net.send_inport(
+            "in",
+            IP.make_data(n),
+            answers.append,
+            lambda: seen_at_queue.append(len(Collect.seen.get("c", []))),
+        )
     net.close_inport("in")
     assert net.wait(10)
     assert net.stop() == []
@@ -631,8 +639,7 @@ def test_a_loop_holding_less_than_its_room_never_deadlocks():
     before it blocks itself, or a and b wait for each other beside free room."""
     reg = registry()
     reg.register("test/Relay", _Relay)
-    graph = build({"a": "test/Relay", "b": "test/Relay"}, ["a.out -> b.in", "b.out -> a.in"],
-                  {})
+    graph = build({"a": "test/Relay", "b": "test/Relay"}, ["a.out -> b.in", "b.out -> a.in"], {})
     for n in range(5):
         graph.add_initial(n, PortRef("a", "in"))
     for n in range(4):

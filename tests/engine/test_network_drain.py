@@ -56,6 +56,7 @@ class Feeder:
             with self.cond:
                 self.answers.setdefault(n, []).append(ok)
                 self.cond.notify_all()
+
         return record
 
     def _run(self) -> None:
@@ -81,15 +82,18 @@ class Feeder:
 
 def _stop_in_thread(net: Network, **options) -> tuple[threading.Thread, list]:
     result: list = []
-    thread = threading.Thread(target=lambda: result.append(net.stop(**options)),
-                              name="test-stop")
+    thread = threading.Thread(target=lambda: result.append(net.stop(**options)), name="test-stop")
     thread.start()
     return thread, result
 
 
 def test_a_stop_drains_every_accepted_ip_to_the_outports():
-    graph = build({"a": "core/Repeat", "b": "core/Repeat"}, ["a.out -> b.in"],
-                  inports={"in": "a.in"}, outports={"out": "b.out"})
+    graph = build(
+        {"a": "core/Repeat", "b": "core/Repeat"},
+        ["a.out -> b.in"],
+        inports={"in": "a.in"},
+        outports={"out": "b.out"},
+    )
     rec = GatedRecorder()
     net = Network(graph, registry(), rec, capacity=4)
     net.start()
@@ -126,8 +130,11 @@ def test_a_drain_that_cannot_finish_stops_at_its_deadline_and_reports_what_it_cu
 
 
 def test_a_runaway_loop_fed_by_an_inport_still_stops_within_the_deadline():
-    graph = build({"a": "core/Repeat", "b": "core/Repeat"}, ["a.out -> b.in", "b.out -> a.in"],
-                  inports={"in": "a.in"})
+    graph = build(
+        {"a": "core/Repeat", "b": "core/Repeat"},
+        ["a.out -> b.in", "b.out -> a.in"],
+        inports={"in": "a.in"},
+    )
     rec = GatedRecorder()
     net = Network(graph, registry(), rec)
     net.start()
@@ -139,8 +146,11 @@ def test_a_runaway_loop_fed_by_an_inport_still_stops_within_the_deadline():
 
 
 def test_a_graph_without_inports_holds_nothing_a_client_handed_in_and_stops_at_once():
-    graph = build({"a": "core/Repeat", "b": "core/Repeat"}, ["a.out -> b.in", "b.out -> a.in"],
-                  {"a.in": "looping"})
+    graph = build(
+        {"a": "core/Repeat", "b": "core/Repeat"},
+        ["a.out -> b.in", "b.out -> a.in"],
+        {"a.in": "looping"},
+    )
     rec = GatedRecorder()
     net = Network(graph, registry(), rec)
     net.start()
@@ -249,8 +259,12 @@ def test_a_selecting_reader_poked_is_not_idle_before_it_runs():
 def test_a_total_made_at_end_of_stream_comes_out_of_every_stop():
     lost = []
     for cycle in range(20):  # the race lost the count in about half of the stops
-        graph = build({"pass": "core/Repeat", "count": "core/Count"}, ["pass.out -> count.in"],
-                      inports={"in": "pass.in"}, outports={"out": "count.out"})
+        graph = build(
+            {"pass": "core/Repeat", "count": "core/Count"},
+            ["pass.out -> count.in"],
+            inports={"in": "pass.in"},
+            outports={"out": "count.out"},
+        )
         rec = Recorder()
         net = Network(graph, registry(), rec)
         net.start()
@@ -297,8 +311,11 @@ def test_a_stop_counts_the_ips_a_view_of_a_slot_took_as_discarded():
     reg = registry()
     reg.register("test/EmitAll", _EmitAll)
     reg.register("test/HoldSlot", _HoldSlot)
-    graph = build({"e": "test/EmitAll", "h": "test/HoldSlot"}, ["e.out -> h.in[0]"],
-                  {"e.conf": list(range(50))})
+    graph = build(
+        {"e": "test/EmitAll", "h": "test/HoldSlot"},
+        ["e.out -> h.in[0]"],
+        {"e.conf": list(range(50))},
+    )
     rec = GatedRecorder()
     net = Network(graph, reg, rec)
     net.start()
@@ -312,9 +329,13 @@ def test_an_immediate_stop_counts_what_processes_held_as_discarded():
     connections, in a process's hands (a send refused, a batch its inport iteration took,
     the one time/Delay waits with) are all counted."""
     for _cycle in range(5):
-        graph = build({"a": "core/Repeat", "d": "time/Delay", "b": "core/Repeat"},
-                      ["a.out -> d.in", "d.out -> b.in"], {"d.conf": 1},
-                      inports={"in": "a.in"}, outports={"out": "b.out"})
+        graph = build(
+            {"a": "core/Repeat", "d": "time/Delay", "b": "core/Repeat"},
+            ["a.out -> d.in", "d.out -> b.in"],
+            {"d.conf": 1},
+            inports={"in": "a.in"},
+            outports={"out": "b.out"},
+        )
         rec = GatedRecorder()
         rec.gate.set()
         net = Network(graph, registry(), rec, capacity=64)

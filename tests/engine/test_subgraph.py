@@ -124,11 +124,13 @@ def test_unknown_subgraph_port_is_a_clear_error():
 
 def test_different_graphs_with_the_same_name_are_not_a_cycle():
     reg = registry()
-    inner = build({"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"},
-                  name="Same")
+    inner = build(
+        {"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"}, name="Same"
+    )
     reg.register("sub/Inner", subgraph_class("sub/Inner", inner))
-    outer = build({"i": "sub/Inner"}, [], inports={"in": "i.in"}, outports={"out": "i.out"},
-                  name="Same")
+    outer = build(
+        {"i": "sub/Inner"}, [], inports={"in": "i.in"}, outports={"out": "i.out"}, name="Same"
+    )
     reg.register("sub/Outer", subgraph_class("sub/Outer", outer))
     graph = build({"o": "sub/Outer", "c": "test/Collect"}, ["o.out -> c.in"], {"o.in": 1})
     net = Network(graph, reg)

@@ -60,10 +60,13 @@ class Oracle:
             pytest.fail(self.problem, pytrace=False)
         result = subprocess.run(
             ["node", str(JS / "fbp_oracle.js"), *map(str, paths)],
-            capture_output=True, text=True, timeout=300, check=False)
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if result.returncode != 0:
-            pytest.fail(f"fbp_oracle.js failed ({INSTALL_HINT}):\n{result.stderr}",
-                        pytrace=False)
+            pytest.fail(f"fbp_oracle.js failed ({INSTALL_HINT}):\n{result.stderr}", pytrace=False)
         return {Path(key).name: value for key, value in json.loads(result.stdout).items()}
 
 
@@ -117,7 +120,7 @@ def utf16_column(text: str, line: int, column: int) -> int:
         after_break = char in "\r\u2028\u2029"
         if char in "\n\r\u2028\u2029":
             current, start = current + 1, offset + 1
-    prefix = text[start:start + column - 1]
+    prefix = text[start : start + column - 1]
     return 1 + sum(2 if ord(char) > 0xFFFF else 1 for char in prefix)
 
 
@@ -130,7 +133,8 @@ def assert_same_as_reference(text: str, name: str, expected: dict) -> None:
         if "line" in expected:  # syntax errors; the reference has no place for others
             place = (error.line, utf16_column(text, error.line, error.column))
             assert place == (expected["line"], expected["column"]), (
-                f"{error} -- reference: {expected['error']}")
+                f"{error} -- reference: {expected['error']}"
+            )
     else:
         assert parse(text, name) == expected
 
@@ -159,7 +163,8 @@ def test_reference_rejects_the_invalid_files(reference: LazyResults) -> None:
 @pytest.mark.npm
 @pytest.mark.parametrize("path", VALID, ids=lambda path: path.stem)
 def test_serialized_text_means_the_same_to_the_reference(
-        path: Path, reference_of_serialized: LazyResults) -> None:
+    path: Path, reference_of_serialized: LazyResults
+) -> None:
     """What flowpy writes is read back by the reference as the original graph."""
     assert reference_of_serialized[path.name] == parse(read(path), path.name)
 
@@ -170,8 +175,25 @@ def test_mutated_corpus_matches_reference(oracle: Oracle, tmp_path: Path) -> Non
     or rejected (at the same place) exactly as the reference does."""
     rng = random.Random(20240601)
     pieces = list(" \t\n\r'\"\\#@,.:=()[]{}-0123456789aZ_/") + [
-        "->", " -> ", "INPORT=", "OUTPORT=", "DEFAULT_INPORT=", "# @name x\n", "(A)", "a(A)",
-        "true", "'x'", "[1]", '{"a":1}', "\u2028", "\r\n", "IN ", " OUT", "[0]", ":x=1", "1e5",
+        "->",
+        " -> ",
+        "INPORT=",
+        "OUTPORT=",
+        "DEFAULT_INPORT=",
+        "# @name x\n",
+        "(A)",
+        "a(A)",
+        "true",
+        "'x'",
+        "[1]",
+        '{"a":1}',
+        "\u2028",
+        "\r\n",
+        "IN ",
+        " OUT",
+        "[0]",
+        ":x=1",
+        "1e5",
     ]
     bases = [read(path) for path in FILES]
     paths = []
@@ -183,9 +205,9 @@ def test_mutated_corpus_matches_reference(oracle: Oracle, tmp_path: Path) -> Non
             if choice < 0.4:
                 text = text[:at] + rng.choice(pieces) + text[at:]
             elif choice < 0.7:
-                text = text[:at] + text[at + rng.randint(1, 3):]
+                text = text[:at] + text[at + rng.randint(1, 3) :]
             else:
-                text = text[:at] + rng.choice(pieces) + text[at + 1:]
+                text = text[:at] + rng.choice(pieces) + text[at + 1 :]
         paths.append(tmp_path / f"mutant{number}.fbp")
         write(paths[-1], text)
     results = oracle.run(paths)
@@ -205,8 +227,10 @@ def test_serialize_round_trip(path: Path, case_sensitive: bool) -> None:
 
 
 def test_serialize_writes_readable_fbp() -> None:
-    graph = parse("# @runtime python\n# @name Demo\nINPORT=read.IN:FILE\n"
-                  "'x.txt' -> IN read(ReadFile) OUT -> IN[1] show(Output:x=3)\n")
+    graph = parse(
+        "# @runtime python\n# @name Demo\nINPORT=read.IN:FILE\n"
+        "'x.txt' -> IN read(ReadFile) OUT -> IN[1] show(Output:x=3)\n"
+    )
     assert serialize(graph) == (
         "# @runtime python\n"
         "# @name Demo\n"
@@ -218,17 +242,45 @@ def test_serialize_writes_readable_fbp() -> None:
 
 
 def graph_with(connections: list[dict], **processes: str) -> dict:
-    return {"inports": {}, "outports": {}, "groups": [], "caseSensitive": False,
-            "processes": {name: {"component": comp} for name, comp in processes.items()},
-            "connections": connections}
+    return {
+        "inports": {},
+        "outports": {},
+        "groups": [],
+        "caseSensitive": False,
+        "processes": {name: {"component": comp} for name, comp in processes.items()},
+        "connections": connections,
+    }
 
 
-@pytest.mark.parametrize("data", [
-    "plain", "it's", "ends with a backslash\\", "\\'", "'", "", "two\nlines", "tab\there",
-    "unicode ✓ 😀", "lone \ud800 surrogate", "a \\ b", "\u2028",
-    0, -1, 2.5, 1e-7, 10**20, True, False, None, [], {}, [1, "two", None],
-    {"nested": {"list": [True, {"x": 1.5}]}, "quote": "it's \"fine\""},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "plain",
+        "it's",
+        "ends with a backslash\\",
+        "\\'",
+        "'",
+        "",
+        "two\nlines",
+        "tab\there",
+        "unicode ✓ 😀",
+        "lone \ud800 surrogate",
+        "a \\ b",
+        "\u2028",
+        0,
+        -1,
+        2.5,
+        1e-7,
+        10**20,
+        True,
+        False,
+        None,
+        [],
+        {},
+        [1, "two", None],
+        {"nested": {"list": [True, {"x": 1.5}]}, "quote": 'it\'s "fine"'},
+    ],
+)
 def test_serialize_iip_data(data: Any) -> None:
     graph = graph_with([{"data": data, "tgt": {"process": "a", "port": "in"}}], a="A")
     assert parse(serialize(graph)) == graph
@@ -240,12 +292,13 @@ def test_serialize_random_graphs() -> None:
     names = ["a", "B2", "_c", "d-e", "Long_Name-1", "true", "INPORT"]
     ports = ["in", "out", "data", "x.y", "_p2"]
     for _ in range(200):
-        processes = {name: {"component": rng.choice(["A", "lib/B", "x-y/Z_1"])}
-                     for name in rng.sample(names, rng.randint(1, len(names)))}
+        processes = {
+            name: {"component": rng.choice(["A", "lib/B", "x-y/Z_1"])}
+            for name in rng.sample(names, rng.randint(1, len(names)))
+        }
         for process in processes.values():
             if rng.random() < 0.3:
-                process["metadata"] = {"x": rng.randint(0, 999), "label": "L1",
-                                       "routes": "r"}
+                process["metadata"] = {"x": rng.randint(0, 999), "label": "L1", "routes": "r"}
         chosen = list(processes)
         connections: list[dict] = []
         for _ in range(rng.randint(0, 8)):
@@ -253,14 +306,21 @@ def test_serialize_random_graphs() -> None:
             if rng.random() < 0.3:
                 tgt["index"] = rng.randint(0, 12)
             if rng.random() < 0.4:
-                connections.append({"data": rng.choice(["s", 1, [2], {"k": None}, True]),
-                                    "tgt": tgt})
+                connections.append(
+                    {"data": rng.choice(["s", 1, [2], {"k": None}, True]), "tgt": tgt}
+                )
             else:
-                connections.append({"src": {"process": rng.choice(chosen),
-                                            "port": rng.choice(ports)}, "tgt": tgt})
-        graph = {"inports": {"pub": {"process": chosen[0], "port": "in"}},
-                 "outports": {}, "groups": [], "processes": processes,
-                 "connections": connections, "caseSensitive": False}
+                connections.append(
+                    {"src": {"process": rng.choice(chosen), "port": rng.choice(ports)}, "tgt": tgt}
+                )
+        graph = {
+            "inports": {"pub": {"process": chosen[0], "port": "in"}},
+            "outports": {},
+            "groups": [],
+            "processes": processes,
+            "connections": connections,
+            "caseSensitive": False,
+        }
         if rng.random() < 0.5:
             graph["properties"] = {"name": "Random graph", "environment": {"type": "py"}}
         assert parse(serialize(graph)) == graph, serialize(graph)
@@ -269,23 +329,24 @@ def test_serialize_random_graphs() -> None:
 def test_serialize_anonymous_processes_in_chains() -> None:
     text = "'x' -> IN (noflo-core/Repeat) OUT -> IN (my-lib/Show)\n(my-lib/Show)\n"
     graph = parse(text)
-    assert set(graph["processes"]) == {"_noflo_core/Repeat_1", "_my_lib/Show_1",
-                                       "_my_lib/Show_2"}
+    assert set(graph["processes"]) == {"_noflo_core/Repeat_1", "_my_lib/Show_1", "_my_lib/Show_2"}
     assert parse(serialize(graph)) == graph
 
 
 def test_serialize_rejects_what_fbp_cannot_express() -> None:
     unwritable_twice = parse("(a-b/C) OUT -> IN x(X)\n")
     unwritable_twice["connections"].append(
-        {"src": {"process": "_a_b/C_1", "port": "err"}, "tgt": {"process": "x", "port": "in"}})
+        {"src": {"process": "_a_b/C_1", "port": "err"}, "tgt": {"process": "x", "port": "in"}}
+    )
     cases = [
         graph_with([], **{"has space": "A"}),
         graph_with([], a="@scope/pkg"),
-        graph_with([{"src": {"process": "a", "port": "out"},
-                     "tgt": {"process": "missing", "port": "in"}}], a="A"),
+        graph_with(
+            [{"src": {"process": "a", "port": "out"}, "tgt": {"process": "missing", "port": "in"}}],
+            a="A",
+        ),
         graph_with([{"data": float("nan"), "tgt": {"process": "a", "port": "in"}}], a="A"),
-        graph_with([{"data": "x", "tgt": {"process": "a", "port": "in", "index": "k"}}],
-                   a="A"),
+        graph_with([{"data": "x", "tgt": {"process": "a", "port": "in", "index": "k"}}], a="A"),
         graph_with([{"data": "x", "tgt": {"process": "a", "port": "1st"}}], a="A"),
         {**graph_with([], a="A"), "inports": {"p": {"process": "a", "port": "in", "index": 1}}},
         unwritable_twice,
@@ -296,26 +357,32 @@ def test_serialize_rejects_what_fbp_cannot_express() -> None:
 
 
 def test_serialize_leaves_out_descriptive_extras_unless_strict() -> None:
-    graph = graph_with([{"src": {"process": "a", "port": "out"},
-                         "tgt": {"process": "a", "port": "in"},
-                         "metadata": {"route": 1}}], a="A")
-    graph["processes"]["a"]["metadata"] = {"label": "Has spaces", "x": -3.5, "y": 4,
-                                           "icon": "cog"}
+    graph = graph_with(
+        [
+            {
+                "src": {"process": "a", "port": "out"},
+                "tgt": {"process": "a", "port": "in"},
+                "metadata": {"route": 1},
+            }
+        ],
+        a="A",
+    )
+    graph["processes"]["a"]["metadata"] = {"label": "Has spaces", "x": -3.5, "y": 4, "icon": "cog"}
     graph["properties"] = {"description": "Not, expressible", "name": "Fine"}
     graph["groups"] = [{"name": "g", "nodes": ["a"]}]
     text = serialize(graph)
     back = parse(text)
     assert back["processes"]["a"] == {"component": "A", "metadata": {"y": 4, "icon": "cog"}}
     assert back["properties"] == {"name": "Fine"}
-    assert back["connections"] == [{"src": {"process": "a", "port": "out"},
-                                    "tgt": {"process": "a", "port": "in"}}]
+    assert back["connections"] == [
+        {"src": {"process": "a", "port": "out"}, "tgt": {"process": "a", "port": "in"}}
+    ]
     with pytest.raises(ValueError, match="cannot express"):
         serialize(graph, strict=True)
 
 
 def test_serialize_keeps_port_case_when_case_sensitive() -> None:
-    graph = parse("INPORT=a.In:MyIn\n'x' -> inPut a(A) outPut -> data b(B)\n",
-                  case_sensitive=True)
+    graph = parse("INPORT=a.In:MyIn\n'x' -> inPut a(A) outPut -> data b(B)\n", case_sensitive=True)
     text = serialize(graph)
     assert "inPut a(A)" in text and "INPORT=a.In:MyIn" in text
     assert parse(text, case_sensitive=True) == graph
@@ -333,8 +400,10 @@ def test_parse_shape_and_case_handling() -> None:
         "processes": {"Read": {"component": "ReadFile"}, "Show": {"component": "Out"}},
         "connections": [
             {"data": "x", "tgt": {"process": "Read", "port": "in"}},
-            {"src": {"process": "Read", "port": "out", "index": 2},
-             "tgt": {"process": "Show", "port": "data"}},
+            {
+                "src": {"process": "Read", "port": "out", "index": 2},
+                "tgt": {"process": "Show", "port": "data"},
+            },
         ],
         "caseSensitive": False,
     }
@@ -345,10 +414,15 @@ def test_parse_shape_and_case_handling() -> None:
 
 
 def test_annotations_become_properties() -> None:
-    graph = parse("# @runtime python\n# @name Foo\n# @description Does things.\n"
-                  "# @my-key some value\na(A)\n")
-    assert graph["properties"] == {"environment": {"type": "python"}, "name": "Foo",
-                                   "description": "Does things.", "my-key": "some value"}
+    graph = parse(
+        "# @runtime python\n# @name Foo\n# @description Does things.\n# @my-key some value\na(A)\n"
+    )
+    assert graph["properties"] == {
+        "environment": {"type": "python"},
+        "name": "Foo",
+        "description": "Does things.",
+        "my-key": "some value",
+    }
     assert "properties" not in parse("a(A)\n")
 
 
@@ -357,7 +431,7 @@ SYNTAX_ERRORS = [
     ("'foo' --> Display(Output)\n", 1, 7, '"->"', '"-"'),
     ("a(A) OUT ->\n", 2, 1, "a JSON value", "end of input"),
     ("a(A OUT -> IN b(B)\n", 1, 4, '")"', '" "'),
-    ("a(A) OUT -> IN b(B)\n\tb OUT -> IN c(C)\n", 2, 2, "a JSON value", "\"b\" (a tab"),
+    ("a(A) OUT -> IN b(B)\n\tb OUT -> IN c(C)\n", 2, 2, "a JSON value", '"b" (a tab'),
     ("'never closed -> IN a(A)\n", 2, 1, '"\'"', "end of input"),
     ("a(A:x=1.5)\n", 1, 8, "metadata character", '"."'),
     ("INPORT=a.IN[0]:X\na(A)\n", 1, 12, '":"', '"["'),
@@ -368,7 +442,8 @@ SYNTAX_ERRORS = [
 
 @pytest.mark.parametrize(("text", "line", "column", "expected", "found"), SYNTAX_ERRORS)
 def test_syntax_error_location_and_message(
-        text: str, line: int, column: int, expected: str, found: str) -> None:
+    text: str, line: int, column: int, expected: str, found: str
+) -> None:
     with pytest.raises(FbpSyntaxError) as caught:
         parse(text, "graph.fbp")
     error = caught.value
@@ -380,14 +455,18 @@ def test_syntax_error_location_and_message(
     assert expected in head and tail.startswith(found)
 
 
-@pytest.mark.parametrize(("text", "line", "column", "what"), [
-    ("a() OUT -> IN b(B)\n", 1, 1, 'a component for process "a"'),
-    ("'x' -> IN nowhere\n", 1, 11, 'process "nowhere" (target'),
-    ("a(A)\nundeclared OUT -> IN a\n", 2, 1, 'process "undeclared" (source'),
-    ("INPORT=ghost.IN:x\n", 1, 8, 'process "ghost" (exported as inport "x")'),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "column", "what"),
+    [
+        ("a() OUT -> IN b(B)\n", 1, 1, 'a component for process "a"'),
+        ("'x' -> IN nowhere\n", 1, 11, 'process "nowhere" (target'),
+        ("a(A)\nundeclared OUT -> IN a\n", 2, 1, 'process "undeclared" (source'),
+        ("INPORT=ghost.IN:x\n", 1, 8, 'process "ghost" (exported as inport "x")'),
+    ],
+)
 def test_references_to_undeclared_processes_are_errors(
-        text: str, line: int, column: int, what: str) -> None:
+    text: str, line: int, column: int, what: str
+) -> None:
     with pytest.raises(FbpSyntaxError, match=re.escape(f"expected {what}")) as caught:
         parse(text, "g.fbp")
     assert (caught.value.line, caught.value.column) == (line, column)

@@ -713,13 +713,15 @@ def test_save_into_missing_directory_fails_cleanly(tmp_path):
 
 
 def test_a_graph_file_knows_its_folder_so_its_relative_paths_can_mean_the_same_anywhere(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from flowpy.graphs.files import read_graph_file
 
     (tmp_path / "g").mkdir()
     (tmp_path / "g" / "a.fbp").write_text("'x' -> IN r(core/Repeat)\n")
     (tmp_path / "g" / "b.json").write_text(
-        '{"properties": {"baseDir": "../data"}, "processes": {"r": {"component": "core/Repeat"}}}')
+        '{"properties": {"baseDir": "../data"}, "processes": {"r": {"component": "core/Repeat"}}}'
+    )
     monkeypatch.chdir(tmp_path)
     assert read_graph_file("g/a.fbp").properties["baseDir"] == str(tmp_path / "g")
     assert read_graph_file("g/b.json").properties["baseDir"] == str(tmp_path / "data")

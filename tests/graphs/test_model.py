@@ -69,6 +69,7 @@ def rich_graph() -> Graph:
 
 # -- construction and identity ------------------------------------------------------------
 
+
 def test_default_graph_is_called_main():
     g = Graph()
     assert g.name == "main"
@@ -97,8 +98,9 @@ def test_constructor_copies_properties():
     assert g.properties["env"] == {"type": "py"}
 
 
-@pytest.mark.parametrize("kwargs", [{"name": ""}, {"name": 3}, {"properties": [1]},
-                                    {"properties": {"name": 5}}])
+@pytest.mark.parametrize(
+    "kwargs", [{"name": ""}, {"name": 3}, {"properties": [1]}, {"properties": {"name": 5}}]
+)
 def test_constructor_rejects_bad_name_or_properties(kwargs):
     with pytest.raises(GraphError):
         Graph(**kwargs)
@@ -121,6 +123,7 @@ def test_repr_mentions_name_and_counts():
 
 # -- PortRef ----------------------------------------------------------------------------------
 
+
 def test_portref_to_dict_omits_missing_index():
     assert P("a", "in").to_dict() == {"node": "a", "port": "in"}
     assert P("a", "in", 0).to_dict() == {"node": "a", "port": "in", "index": 0}
@@ -132,16 +135,27 @@ def test_portref_from_dict_round_trips():
         assert PortRef.from_dict(ref.to_dict()) == ref
 
 
-@pytest.mark.parametrize("data", [None, "a.in", {"port": "in"}, {"node": "a"},
-                                  {"node": "a", "port": "in", "index": -1}])
+@pytest.mark.parametrize(
+    "data", [None, "a.in", {"port": "in"}, {"node": "a"}, {"node": "a", "port": "in", "index": -1}]
+)
 def test_portref_from_dict_rejects_non_ports(data):
     with pytest.raises(GraphError):
         PortRef.from_dict(data)
 
 
-@pytest.mark.parametrize("args", [("", "in"), ("a", ""), (None, "in"), ("a", 3),
-                                  ("a", "in", -1), ("a", "in", True), ("a", "in", 1.5),
-                                  ("a", "in", [0])])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("", "in"),
+        ("a", ""),
+        (None, "in"),
+        ("a", 3),
+        ("a", "in", -1),
+        ("a", "in", True),
+        ("a", "in", 1.5),
+        ("a", "in", [0]),
+    ],
+)
 def test_portref_rejects_bad_parts(args):
     with pytest.raises(GraphError):
         PortRef(*args)
@@ -160,10 +174,12 @@ def test_portref_str():
 
 # -- nodes --------------------------------------------------------------------------------------
 
+
 def test_add_node_event_and_model(graph, rec):
     node = graph.add_node("a", "core/Repeat", {"x": 1, "y": 2})
-    assert rec.events == [("addnode", {"id": "a", "component": "core/Repeat",
-                                       "metadata": {"x": 1, "y": 2}})]
+    assert rec.events == [
+        ("addnode", {"id": "a", "component": "core/Repeat", "metadata": {"x": 1, "y": 2}})
+    ]
     assert graph.nodes == {"a": Node("a", "core/Repeat", {"x": 1, "y": 2})}
     assert node is graph.nodes["a"]
 
@@ -221,8 +237,10 @@ def test_remove_node_cascades_in_order():
 
     assert rec.events == [
         ("removeedge", {"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}}),
-        ("removeedge", {"src": {"node": "c", "port": "out"},
-                        "tgt": {"node": "a", "port": "loop", "index": 2}}),
+        (
+            "removeedge",
+            {"src": {"node": "c", "port": "out"}, "tgt": {"node": "a", "port": "loop", "index": 2}},
+        ),
         ("removeinitial", {"src": {"data": "hello"}, "tgt": {"node": "a", "port": "in"}}),
         ("removeinitial", {"src": {"data": 7}, "tgt": {"node": "a", "port": "count"}}),
         ("removeinport", {"public": "IN"}),
@@ -240,11 +258,16 @@ def test_remove_node_cascades_in_order():
 def test_subscriber_sees_each_cascade_step_applied():
     g = rich_graph()
     seen = []
-    g.subscribe(lambda event, _: seen.append(
-        (event, len(g.edges), len(g.initials), "a" in g.nodes)))
+    g.subscribe(
+        lambda event, _: seen.append((event, len(g.edges), len(g.initials), "a" in g.nodes))
+    )
     g.remove_node("a")
-    assert seen == [("removeedge", 1, 2, True), ("removeinitial", 1, 1, True),
-                    ("removeinport", 1, 1, True), ("removenode", 1, 1, False)]
+    assert seen == [
+        ("removeedge", 1, 2, True),
+        ("removeinitial", 1, 1, True),
+        ("removeinport", 1, 1, True),
+        ("removenode", 1, 1, False),
+    ]
 
 
 def test_rename_node_updates_everything():
@@ -257,13 +280,13 @@ def test_rename_node_updates_everything():
     g.rename_node("a", "z")
 
     assert rec.events == [("renamenode", {"from": "a", "to": "z"})]
-    assert list(g.nodes) == ["z", "b", "c"]          # position kept
+    assert list(g.nodes) == ["z", "b", "c"]  # position kept
     node = g.nodes["z"]
     assert node.id == "z" and node.component == "core/Repeat"
     assert node.metadata == {"x": 10, "y": 20}
     assert g.edges[0].src == P("z", "out")
     assert g.edges[2].tgt == P("z", "loop")
-    assert g.edges[1].src == P("b", "out", 0)         # untouched edge
+    assert g.edges[1].src == P("b", "out", 0)  # untouched edge
     assert g.initials[0].tgt == P("z", "in")
     assert g.inports["IN"].process == "z" and g.outports["ECHO"].process == "z"
     assert g.outports["OUT"].process == "c"
@@ -288,6 +311,7 @@ def test_rename_then_old_name_is_free(graph):
 
 # -- edges ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def two(graph):
     graph.add_node("a", "X")
@@ -297,9 +321,14 @@ def two(graph):
 
 def test_add_edge_event(two, rec):
     edge = two.add_edge(P("a", "out"), P("b", "in"), {"route": 2})
-    assert rec.events[-1] == ("addedge", {"src": {"node": "a", "port": "out"},
-                                          "tgt": {"node": "b", "port": "in"},
-                                          "metadata": {"route": 2}})
+    assert rec.events[-1] == (
+        "addedge",
+        {
+            "src": {"node": "a", "port": "out"},
+            "tgt": {"node": "b", "port": "in"},
+            "metadata": {"route": 2},
+        },
+    )
     assert two.edges == [edge] and edge.metadata == {"route": 2}
 
 
@@ -329,8 +358,10 @@ def test_remove_edge_event(two, rec):
     two.add_edge(P("a", "out", 1), P("b", "in"), {"route": 1})
     removed = two.remove_edge(P("a", "out", 1), P("b", "in"))
     assert removed.metadata == {"route": 1} and two.edges == []
-    assert rec.events[-1] == ("removeedge", {"src": {"node": "a", "port": "out", "index": 1},
-                                             "tgt": {"node": "b", "port": "in"}})
+    assert rec.events[-1] == (
+        "removeedge",
+        {"src": {"node": "a", "port": "out", "index": 1}, "tgt": {"node": "b", "port": "in"}},
+    )
 
 
 def test_remove_edge_picks_the_exact_edge(two):
@@ -344,9 +375,14 @@ def test_change_edge_merges_metadata(two, rec):
     two.add_edge(P("a", "out"), P("b", "in", "k"), {"route": 1, "label": "x"})
     edge = two.change_edge(P("a", "out"), P("b", "in", "k"), {"route": 4, "label": None})
     assert edge.metadata == {"route": 4}
-    assert rec.events[-1] == ("changeedge", {"src": {"node": "a", "port": "out"},
-                                             "tgt": {"node": "b", "port": "in", "index": "k"},
-                                             "metadata": {"route": 4}})
+    assert rec.events[-1] == (
+        "changeedge",
+        {
+            "src": {"node": "a", "port": "out"},
+            "tgt": {"node": "b", "port": "in", "index": "k"},
+            "metadata": {"route": 4},
+        },
+    )
 
 
 def test_edge_lookup_helpers(two):
@@ -364,22 +400,31 @@ def test_edge_lookup_helpers(two):
 
 # -- IIPs -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data", [None, True, False, 0, -3, 2.5, "", "text", [], [1, [2]], {},
-                                  {"a": {"b": None}}])
+
+@pytest.mark.parametrize(
+    "data", [None, True, False, 0, -3, 2.5, "", "text", [], [1, [2]], {}, {"a": {"b": None}}]
+)
 def test_add_initial_event_for_every_json_type(graph, rec, data):
     graph.add_node("a", "X")
     iip = graph.add_initial(data, P("a", "in"))
     assert iip.data == data and graph.initials == [iip]
-    assert rec.events[-1] == ("addinitial", {"src": {"data": data},
-                                             "tgt": {"node": "a", "port": "in"}, "metadata": {}})
+    assert rec.events[-1] == (
+        "addinitial",
+        {"src": {"data": data}, "tgt": {"node": "a", "port": "in"}, "metadata": {}},
+    )
 
 
 def test_add_initial_with_index_and_metadata(graph, rec):
     graph.add_node("a", "X")
     graph.add_initial(5, P("a", "in", 2), {"note": "n"})
-    assert rec.events[-1] == ("addinitial", {"src": {"data": 5},
-                                             "tgt": {"node": "a", "port": "in", "index": 2},
-                                             "metadata": {"note": "n"}})
+    assert rec.events[-1] == (
+        "addinitial",
+        {
+            "src": {"data": 5},
+            "tgt": {"node": "a", "port": "in", "index": 2},
+            "metadata": {"note": "n"},
+        },
+    )
 
 
 def test_add_initial_copies_data(graph):
@@ -396,8 +441,10 @@ def test_remove_initial_returns_it_and_reports_data(graph, rec):
     removed = graph.remove_initial(P("a", "in"))
     assert removed == Initial({"k": "v"}, P("a", "in"), {"m": 1})
     assert graph.initials == []
-    assert rec.events[-1] == ("removeinitial", {"src": {"data": {"k": "v"}},
-                                                "tgt": {"node": "a", "port": "in"}})
+    assert rec.events[-1] == (
+        "removeinitial",
+        {"src": {"data": {"k": "v"}}, "tgt": {"node": "a", "port": "in"}},
+    )
 
 
 def test_remove_initial_matches_index_and_takes_oldest(graph):
@@ -422,6 +469,7 @@ def test_initials_to(graph):
 
 # -- exported ports -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["inport", "outport"])
 def test_export_events(two, rec, kind):
     add = getattr(two, f"add_{kind}")
@@ -434,8 +482,10 @@ def test_export_events(two, rec, kind):
     assert exports == {"PUB": Export("a", "port", {})} and export is exports["PUB"]
 
     add("META", "b", "p2", {"x": 3})
-    assert rec.events[-1] == (f"add{kind}", {"public": "META", "node": "b", "port": "p2",
-                                             "metadata": {"x": 3}})
+    assert rec.events[-1] == (
+        f"add{kind}",
+        {"public": "META", "node": "b", "port": "p2", "metadata": {"x": 3}},
+    )
 
     rename("PUB", "NEW")
     assert rec.events[-1] == (f"rename{kind}", {"from": "PUB", "to": "NEW"})
@@ -469,10 +519,13 @@ def test_export_names_are_case_sensitive(two):
 
 # -- groups ---------------------------------------------------------------------------------------
 
+
 def test_group_lifecycle(two, rec):
     group = two.add_group("g", ["a", "b"], {"description": "d"})
-    assert rec.events[-1] == ("addgroup", {"name": "g", "nodes": ["a", "b"],
-                                           "metadata": {"description": "d"}})
+    assert rec.events[-1] == (
+        "addgroup",
+        {"name": "g", "nodes": ["a", "b"], "metadata": {"description": "d"}},
+    )
     assert two.groups == [group] and two.group("g") is group
 
     two.rename_group("g", "h")
@@ -509,6 +562,7 @@ def test_node_may_be_in_several_groups(two):
 
 # -- clear ----------------------------------------------------------------------------------------
 
+
 def test_clear_empties_everything_but_properties():
     g = rich_graph()
     rec = Recorder()
@@ -518,7 +572,7 @@ def test_clear_empties_everything_but_properties():
     assert (g.nodes, g.edges, g.initials) == ({}, [], [])
     assert (g.inports, g.outports, g.groups) == ({}, {}, [])
     assert g.properties == {"name": "rich", "description": "all features"}
-    g.add_node("a", "X")                                # usable afterwards
+    g.add_node("a", "X")  # usable afterwards
     assert list(g.nodes) == ["a"]
 
 
@@ -635,6 +689,7 @@ def test_graph_error_is_a_value_error():
 
 # -- subscribers ----------------------------------------------------------------------------------
 
+
 def test_every_event_name_is_a_protocol_command():
     g = rich_graph()
     rec = Recorder()
@@ -739,6 +794,7 @@ def test_unsubscribing_during_an_event_is_safe(graph):
 
 # -- copy -----------------------------------------------------------------------------------------
 
+
 def test_copy_is_deep_and_has_no_subscribers():
     g = rich_graph()
     rec = Recorder()
@@ -765,6 +821,7 @@ def test_copy_keeps_connection_order_for_new_additions():
 
 # -- threads --------------------------------------------------------------------------------------
 
+
 def test_concurrent_changes_are_all_applied_and_reported_in_order(graph):
     rec = Recorder()
     graph.subscribe(rec)
@@ -785,11 +842,11 @@ def test_concurrent_changes_are_all_applied_and_reported_in_order(graph):
 
     assert len(graph.nodes) == 201 and len(graph.edges) == 200
     added_nodes = [p["id"] for e, p in rec.events if e == "addnode"]
-    assert added_nodes == list(graph.nodes)[1:]        # events in the order of the changes
+    assert added_nodes == list(graph.nodes)[1:]  # events in the order of the changes
     edge_targets = [p["tgt"]["node"] for e, p in rec.events if e == "addedge"]
     assert edge_targets == [e.tgt.node for e in graph.edges]
     seen = set()
-    for event, payload in rec.events:                  # an edge is only reported after its node
+    for event, payload in rec.events:  # an edge is only reported after its node
         if event == "addnode":
             seen.add(payload["id"])
         else:

@@ -28,10 +28,36 @@ from flowpy.link.link import backoff_delay
 
 pytestmark = pytest.mark.integration
 
-EVERY_JSON = [None, True, False, 0, -7, 2**53, 1.5, -0.25, "", "text", "ünï €", [], [1, [2, [3]]],
-              {}, {"k": {"n": None, "l": [1, "x", {"deep": True}]}}]
-NESTED = [{"<": "outer"}, 1, {"<": "inner"}, {"a": 1}, [None], {">": "inner"}, "two",
-          {"<": None}, 3, {">": None}, {">": "outer"}]
+EVERY_JSON = [
+    None,
+    True,
+    False,
+    0,
+    -7,
+    2**53,
+    1.5,
+    -0.25,
+    "",
+    "text",
+    "ünï €",
+    [],
+    [1, [2, [3]]],
+    {},
+    {"k": {"n": None, "l": [1, "x", {"deep": True}]}},
+]
+NESTED = [
+    {"<": "outer"},
+    1,
+    {"<": "inner"},
+    {"a": 1},
+    [None],
+    {">": "inner"},
+    "two",
+    {"<": None},
+    3,
+    {">": None},
+    {">": "outer"},
+]
 
 
 def conf(url: str, **extra) -> dict:
@@ -64,13 +90,23 @@ def data_of(node: str) -> list:
 def test_conf_parsing():
     c = LinkConfig.parse("ws://h:1/?secret=s&graph=g&window=5&start=1&x=y")
     assert (c.url, c.secret, c.graph, c.window, c.start) == ("ws://h:1/?x=y", "s", "g", 5, True)
-    c = LinkConfig.parse({"url": "ws://h:1", "reconnect": {"initial": 0.5, "max": 2},
-                          "map": {"in": {0: "a"}, "out": {"1": "b"}}})
+    c = LinkConfig.parse(
+        {
+            "url": "ws://h:1",
+            "reconnect": {"initial": 0.5, "max": 2},
+            "map": {"in": {0: "a"}, "out": {"1": "b"}},
+        }
+    )
     assert (c.reconnect_initial, c.reconnect_max) == (0.5, 2)
     assert c.map_in == {"0": "a"} and c.map_out == {"1": "b"}
     assert LinkConfig.parse('{"url": "ws://h:1", "window": 3}').window == 3  # noflo-ui strings
-    for bad in (3, "http://h", {"url": "ws://h", "window": 0}, {"url": "ws://h", "nope": 1},
-                {"url": "ws://h", "map": {"in": {"0": 5}}}):
+    for bad in (
+        3,
+        "http://h",
+        {"url": "ws://h", "window": 0},
+        {"url": "ws://h", "nope": 1},
+        {"url": "ws://h", "map": {"in": {"0": 5}}},
+    ):
         with pytest.raises(LinkError):
             LinkConfig.parse(bad)
 
@@ -101,24 +137,32 @@ def test_every_json_type_and_nested_brackets_in_order(echo, mode):
     assert Store.data("err") == []
 
 
-def test_the_bridge_asks_for_no_debug_data_while_someone_debugs_the_remote(
-    spawn_runtime, tmp_path
-):
+def test_the_bridge_asks_for_no_debug_data_while_someone_debugs_the_remote(spawn_runtime, tmp_path):
     from bridge_fixtures import component_of
 
     chain = tmp_path / "chain.json"  # in -> r0 -> r1 -> out: one edge to debug
-    chain.write_text(json.dumps({
-        "properties": {"name": "chain"},
-        "processes": {"r0": {"component": "core/Repeat"}, "r1": {"component": "core/Repeat"}},
-        "connections": [{"src": {"process": "r0", "port": "out"},
-                         "tgt": {"process": "r1", "port": "in"}}],
-        "inports": {"in": {"process": "r0", "port": "in"}},
-        "outports": {"out": {"process": "r1", "port": "out"}},
-    }))
+    chain.write_text(
+        json.dumps(
+            {
+                "properties": {"name": "chain"},
+                "processes": {
+                    "r0": {"component": "core/Repeat"},
+                    "r1": {"component": "core/Repeat"},
+                },
+                "connections": [
+                    {
+                        "src": {"process": "r0", "port": "out"},
+                        "tgt": {"process": "r1", "port": "in"},
+                    }
+                ],
+                "inports": {"in": {"process": "r0", "port": "in"}},
+                "outports": {"out": {"process": "r1", "port": "out"}},
+            }
+        )
+    )
     remote = spawn_runtime("--graph", str(chain))
     with Client(remote.url).connect() as watcher:
-        watcher.request("network", "debug", {"graph": "chain", "enable": True},
-                        expect=("status",))
+        watcher.request("network", "debug", {"graph": "chain", "enable": True}, expect=("status",))
         graph = bridge_graph(conf(remote.url), [{"count": 200}])
         with LocalNetwork(graph) as net:
             assert Store.wait_count("sink-out", 200)
@@ -131,8 +175,11 @@ def test_the_bridge_asks_for_no_debug_data_while_someone_debugs_the_remote(
 
 
 def test_numeric_indexes_mapped_through_conf(echo):
-    graph = bridge_graph(conf(echo.url, map={"in": {"0": "in"}, "out": {"0": "out"}}),
-                         inputs={"0": ["a", "b", {"count": 100}]}, outputs=("0",))
+    graph = bridge_graph(
+        conf(echo.url, map={"in": {"0": "in"}, "out": {"0": "out"}}),
+        inputs={"0": ["a", "b", {"count": 100}]},
+        outputs=("0",),
+    )
     with LocalNetwork(graph) as net:
         assert Store.wait_count("sink-0", 102)
         assert data_of("sink-0") == ["a", "b", *range(100)]
@@ -142,8 +189,11 @@ def test_numeric_indexes_mapped_through_conf(echo):
 def test_several_mapped_ports_at_once(spawn_runtime, tmp_path):
     path = write_graph(tmp_path / "pair.json", "pair", {"in": "out", "In2": "other"})
     b = spawn_runtime("--graph", path)
-    graph = bridge_graph(conf(b.url), inputs={"in": [{"count": 300}], "in2": [{"count": 300,
-                         "start": 1000}]}, outputs=("out", "OTHER"))
+    graph = bridge_graph(
+        conf(b.url),
+        inputs={"in": [{"count": 300}], "in2": [{"count": 300, "start": 1000}]},
+        outputs=("out", "OTHER"),
+    )
     with LocalNetwork(graph) as net:
         assert Store.wait_count("sink-out", 300) and Store.wait_count("sink-OTHER", 300)
         assert data_of("sink-out") == list(range(300))
@@ -161,7 +211,9 @@ def test_unmapped_remote_outport_goes_to_error(spawn_runtime, tmp_path):
         assert Store.wait_count("err", 2)
         errors = Store.data("err")
         assert [(e["type"], e["port"], e["event"]) for e in errors] == [
-            ("unmapped", "other", "data"), ("unmapped", "other", "begingroup")]
+            ("unmapped", "other", "data"),
+            ("unmapped", "other", "begingroup"),
+        ]
         assert errors[0]["payload"] == "lost"
         assert net.stop() == []
 
@@ -198,8 +250,9 @@ def test_link_cut_mid_stream_loses_and_duplicates_nothing(echo):
             states = net.states()
             assert states[:2] == ["connecting", "connected"]
             assert states[2:8] == ["reconnecting", "connected"] * 3
-            assert all(s["mode"] == "extension" for s in net.statuses()
-                       if s.get("state") == "connected")
+            assert all(
+                s["mode"] == "extension" for s in net.statuses() if s.get("state") == "connected"
+            )
             assert net.stop() == []
     assert Store.data("err") == []
 
@@ -216,8 +269,9 @@ def test_remote_killed_and_restarted_reconnects_and_reports_the_loss(spawn_runti
         assert Store.wait_match("st", lambda s: s.get("state") == "reconnecting")
         b2 = spawn_runtime("--graph", ECHO, "--port", str(port), "--state-dir", str(state))
         assert b2.port == port
-        assert Store.wait_match("sink-out", lambda v: v == total - 1, timeout=60), \
+        assert Store.wait_match("sink-out", lambda v: v == total - 1, timeout=60), (
             "traffic did not resume after the restart"
+        )
         got = data_of("sink-out")
         assert got == sorted(set(got)), "out of order or duplicated"
         restarts = [s for s in net.statuses() if s.get("type") == "remote-restart"]
@@ -232,8 +286,7 @@ def test_remote_killed_and_restarted_reconnects_and_reports_the_loss(spawn_runti
 
 def test_a_wrong_secret_at_the_first_connect_ends_the_bridge_with_one_error(spawn_runtime):
     b = spawn_runtime("--graph", ECHO, secret="right")
-    graph = bridge_graph(conf(b.url, secret="wrong", reconnect={"initial": 0.1, "max": 0.2}),
-                         [1])
+    graph = bridge_graph(conf(b.url, secret="wrong", reconnect={"initial": 0.1, "max": 0.2}), [1])
     with LocalNetwork(graph) as net:
         assert net.wait_process_error()
         [(node, message)] = net.process_errors()
@@ -248,16 +301,17 @@ def test_a_wrong_secret_at_the_first_connect_ends_the_bridge_with_one_error(spaw
 def test_a_secret_refused_after_a_connection_is_retried_with_backoff(spawn_runtime, tmp_path):
     state = tmp_path / "b-state"
     b = spawn_runtime("--graph", ECHO, "--state-dir", str(state), secret="right")
-    graph = bridge_graph(conf(b.url, secret="right", reconnect={"initial": 0.1, "max": 0.2}),
-                         [1])
+    graph = bridge_graph(conf(b.url, secret="right", reconnect={"initial": 0.1, "max": 0.2}), [1])
     with LocalNetwork(graph) as net:
         assert Store.wait_match("st", lambda s: s.get("state") == "connected")
         b.kill()
-        b2 = spawn_runtime("--graph", ECHO, "--port", str(b.port), "--state-dir", str(state),
-                           secret="rotated")
+        b2 = spawn_runtime(
+            "--graph", ECHO, "--port", str(b.port), "--state-dir", str(state), secret="rotated"
+        )
         assert b2.port == b.port
-        assert Store.wait_for(lambda: sum(
-            1 for s in Store.data("st") if s.get("type") == "refused") >= 3)
+        assert Store.wait_for(
+            lambda: sum(1 for s in Store.data("st") if s.get("type") == "refused") >= 3
+        )
         refused = [s for s in net.statuses() if s.get("type") == "refused"]
         assert "wrong secret" in refused[0]["message"]
         attempts = [r["attempt"] for r in refused[:3]]  # counted on from the lost connection
@@ -291,10 +345,24 @@ def test_missing_mapped_port_is_a_process_error(echo):
 
 def test_outport_not_allowed_by_the_token(spawn_runtime, tmp_path):
     permissions = tmp_path / "permissions.json"
-    permissions.write_text(json.dumps({"secrets": {"tok": {
-        "capabilities": ["protocol:runtime", "protocol:graph", "protocol:network",
-                         "network:control", "network:status"],
-        "graphs": {"echo": {"inports": ["in"], "outports": []}}}}}))
+    permissions.write_text(
+        json.dumps(
+            {
+                "secrets": {
+                    "tok": {
+                        "capabilities": [
+                            "protocol:runtime",
+                            "protocol:graph",
+                            "protocol:network",
+                            "network:control",
+                            "network:status",
+                        ],
+                        "graphs": {"echo": {"inports": ["in"], "outports": []}},
+                    }
+                }
+            }
+        )
+    )
     b = spawn_runtime("--graph", ECHO, "--permissions", str(permissions))
     graph = bridge_graph(conf(b.url, secret="tok"), [1])
     with LocalNetwork(graph) as net:
@@ -314,8 +382,9 @@ def test_stop_while_unreachable_does_not_hang():
 
     graph = bridge_graph(conf(f"ws://127.0.0.1:{free_port()}"), [1])
     with LocalNetwork(graph) as net:
-        assert Store.wait_for(lambda: sum(
-            1 for s in Store.data("st") if s.get("type") == "retry") >= 2)
+        assert Store.wait_for(
+            lambda: sum(1 for s in Store.data("st") if s.get("type") == "retry") >= 2
+        )
         assert net.states() == ["connecting"]
         assert net.stop(timeout=5.0) == []
         assert net.stop_seconds < 2.5
@@ -352,10 +421,16 @@ def test_remote_component_in_a_graph(spawn_runtime, tmp_path):
     assert [p["id"] for p in info["outPorts"]] == ["out", "other"]
     assert "'pair'" in info["description"]
     graph = build(
-        {"src": "test/Emit", "src2": "test/Emit", "r": "remote/pair",
-         "sink": "test/Record", "sink2": "test/Record"},
+        {
+            "src": "test/Emit",
+            "src2": "test/Emit",
+            "r": "remote/pair",
+            "sink": "test/Record",
+            "sink2": "test/Record",
+        },
         ["src.out -> r.in", "src2.out -> r.IN2", "r.out -> sink.in", "r.other -> sink2.in"],
-        {"src.conf": [{"<": "g"}, {"count": 200}, {">": "g"}], "src2.conf": ["x", "y"]})
+        {"src.conf": [{"<": "g"}, {"count": 200}, {">": "g"}], "src2.conf": ["x", "y"]},
+    )
     with LocalNetwork(graph, reg) as net:
         assert Store.wait_count("sink", 202) and Store.wait_count("sink2", 2)
         assert as_items(Store.get("sink")) == [{"<": "g"}, *range(200), {">": "g"}]
@@ -398,8 +473,7 @@ def test_stop_while_the_remote_reads_nothing(echo, caplog, close_timeout, stop_t
 
     big = "x" * 400_000  # a window of these (20 MB) is more than the socket buffers hold
     with TcpProxy(echo.host, echo.port) as proxy:
-        graph = bridge_graph(conf(proxy.url, window=50, close_timeout=close_timeout),
-                             [big] * 300)
+        graph = bridge_graph(conf(proxy.url, window=50, close_timeout=close_timeout), [big] * 300)
         with LocalNetwork(graph) as net:
             assert proxy.wait_bytes_up(2_000_000)
             proxy.pause()
@@ -418,8 +492,12 @@ def test_a_slow_local_downstream_slows_the_link_with_bounded_buffers(echo, mode)
     # plain mode: packets big enough that the socket buffers cannot hide the back-pressure
     value = "v" * (20_000 if mode == "plain" else 10)
     total = 4000
-    graph = bridge_graph(conf(echo.url, window=window, extension=mode == "extension"),
-                         [[n, value] for n in range(total)], outputs=(), error=False)
+    graph = bridge_graph(
+        conf(echo.url, window=window, extension=mode == "extension"),
+        [[n, value] for n in range(total)],
+        outputs=(),
+        error=False,
+    )
     graph.add_node("gate", "test/Gate")
     graph.add_edge(PortRef("b", "out", "out"), PortRef("gate", "in"))
     reg = registry()
@@ -429,8 +507,9 @@ def test_a_slow_local_downstream_slows_the_link_with_bounded_buffers(echo, mode)
         assert Store.wait_match("st", lambda s: s.get("state") == "connected")
         link = component_of(net, "b").link
         with link.window.cond:
-            assert link.window.cond.wait_for(lambda: len(link.window) >= window, 60), \
+            assert link.window.cond.wait_for(lambda: len(link.window) >= window, 60), (
                 "the window never filled: no back-pressure from the remote"
+            )
         assert link.stats["inbox_peak"] <= window
         Gate.open.set()
         assert Store.wait_count("gate", total, timeout=60)
@@ -460,8 +539,14 @@ def test_plain_mode_survives_cuts_at_least_once(echo):
             assert link.stats["connects"] == 3 and link.mode == "plain"
             # B's network ran throughout: its uptime says so, no restart is reported
             assert not [s for s in net.statuses() if s.get("type") == "remote-restart"]
-            assert net.states()[:6] == ["connecting", "connected", "reconnecting", "connected",
-                                        "reconnecting", "connected"]
+            assert net.states()[:6] == [
+                "connecting",
+                "connected",
+                "reconnecting",
+                "connected",
+                "reconnecting",
+                "connected",
+            ]
             assert net.stop() == []
 
 
@@ -473,8 +558,9 @@ def test_plain_mode_notices_a_remote_network_that_restarted_while_away(echo):
     total = 300
     with TcpProxy(echo.host, echo.port) as proxy:
         # stop=False: the Bridge stays after its input ended instead of stopping B's network
-        graph = bridge_graph(conf(proxy.url, window=50, extension=False, stop=False),
-                             [{"count": total}])
+        graph = bridge_graph(
+            conf(proxy.url, window=50, extension=False, stop=False), [{"count": total}]
+        )
         with LocalNetwork(graph) as net:
             assert Store.wait_count("sink-out", total)
             proxy.hold()  # the Bridge stays away until the remote network has restarted
@@ -514,17 +600,18 @@ def test_a_runtime_that_ignores_the_extension_gets_plain_packets(tmp_path):
         port = int(service.url.rsplit(":", 1)[1].strip("/"))
         with TcpProxy("127.0.0.1", port) as proxy:
             # stop=False: the link must outlive its input here, to be cut and come back.
-            graph = bridge_graph(conf(proxy.url, hello_timeout=0.3, stop=False),
-                                 [{"count": 100}])
+            graph = bridge_graph(conf(proxy.url, hello_timeout=0.3, stop=False), [{"count": 100}])
             with LocalNetwork(graph) as net:
                 assert Store.wait_count("sink-out", 100)
                 proxy.cut()
-                assert Store.wait_for(lambda: net.states()[-1:] == ["connected"]
-                                      and len(net.states()) >= 4)
+                assert Store.wait_for(
+                    lambda: net.states()[-1:] == ["connected"] and len(net.states()) >= 4
+                )
                 modes = [s for s in net.statuses() if s.get("type") == "mode"]
                 assert len(modes) == 1 and "no answer to flowpy:hello" in modes[0]["message"]
-                assert all(s["mode"] == "plain" for s in net.statuses()
-                           if s.get("state") == "connected")
+                assert all(
+                    s["mode"] == "plain" for s in net.statuses() if s.get("state") == "connected"
+                )
                 assert net.stop() == []
     finally:
         service.stop()

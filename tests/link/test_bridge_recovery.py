@@ -48,14 +48,18 @@ def no_thread_left_behind():
 
 
 def _graph(url: str, first: int, then: int, window: int):
-    conf = {"url": url, "start": True, "window": window,
-            "reconnect": {"initial": 0.05, "max": 0.3}}
+    conf = {"url": url, "start": True, "window": window, "reconnect": {"initial": 0.05, "max": 0.3}}
     return build(
-        {"src": "test/Phased", "b": "core/Bridge", "sink": "test/Record",
-         "st": "test/Record", "err": "test/Record"},
-        ["src.out -> b.in[in]", "b.out[out] -> sink.in", "b.status -> st.in",
-         "b.error -> err.in"],
-        {"src.conf": {"first": first, "then": then}, "b.conf": conf})
+        {
+            "src": "test/Phased",
+            "b": "core/Bridge",
+            "sink": "test/Record",
+            "st": "test/Record",
+            "err": "test/Record",
+        },
+        ["src.out -> b.in[in]", "b.out[out] -> sink.in", "b.status -> st.in", "b.error -> err.in"],
+        {"src.conf": {"first": first, "then": then}, "b.conf": conf},
+    )
 
 
 def _make_echo(url: str) -> None:
@@ -107,12 +111,18 @@ def test_a_remote_back_without_the_graph_is_retried_and_nothing_is_lost(
     assert net.process_errors() == []
     assert [e["type"] for e in Store.data("err")] == ["graph-missing"]
     assert Store.data("sink") == list(range(first + then))
-    warnings = [r.getMessage() for r in caplog.records
-                if r.name == "flowpy.link.link" and r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "flowpy.link.link" and r.levelno == logging.WARNING
+    ]
     assert any("-> graph-missing" in w and "'echo' not found" in w for w in warnings), warnings
     assert any("-> reconnecting" in w for w in warnings), warnings
-    infos = [r.getMessage() for r in caplog.records
-             if r.name == "flowpy.link.link" and r.levelno == logging.INFO]
+    infos = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "flowpy.link.link" and r.levelno == logging.INFO
+    ]
     assert any("graph-missing -> connected" in i for i in infos), infos
 
 

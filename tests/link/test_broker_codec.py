@@ -25,8 +25,22 @@ from flowpy.link.broker import (
 from flowpy.link.broker.endpoint import parse_conf
 
 
-@pytest.mark.parametrize("value", [0, 1.5, -3, "text", "é ☃", None, True, [], {},
-                                   [1, {"a": None}], {"nested": {"deep": [1, 2, "x"]}}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        1.5,
+        -3,
+        "text",
+        "é ☃",
+        None,
+        True,
+        [],
+        {},
+        [1, {"a": None}],
+        {"nested": {"deep": [1, 2, "x"]}},
+    ],
+)
 def test_data_crosses_as_its_json_value(value):
     body, headers = encode_ip(IP.make_data(value))
     assert headers is None
@@ -36,8 +50,9 @@ def test_data_crosses_as_its_json_value(value):
     assert decode_ip(body) == IP.make_data(value)
 
 
-@pytest.mark.parametrize("ip", [IP.open("g"), IP.close("g"), IP.open(None), IP.close(None),
-                                IP.open({"id": 1})])
+@pytest.mark.parametrize(
+    "ip", [IP.open("g"), IP.close("g"), IP.open(None), IP.close(None), IP.open({"id": 1})]
+)
 def test_brackets_cross_as_the_envelope(ip):
     body, headers = encode_ip(ip)
     assert headers == {"flowpy-ip": ip.kind}
@@ -46,15 +61,21 @@ def test_brackets_cross_as_the_envelope(ip):
     assert decode_ip(body) == ip
     # == compares kinds by value; components ask is_open/is_close, which compare by identity
     decoded = decode_ip(body, headers)
-    assert (decoded.is_open, decoded.is_close, decoded.is_data) == \
-        (ip.is_open, ip.is_close, ip.is_data)
+    assert (decoded.is_open, decoded.is_close, decoded.is_data) == (
+        ip.is_open,
+        ip.is_close,
+        ip.is_data,
+    )
 
 
-@pytest.mark.parametrize("value", [
-    {"flowpy:ip": "openBracket", "group": "x"},
-    {"flowpy:ip": "data", "data": 5},
-    {"flowpy:ip": "nonsense", "group": "x"},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"flowpy:ip": "openBracket", "group": "x"},
+        {"flowpy:ip": "data", "data": 5},
+        {"flowpy:ip": "nonsense", "group": "x"},
+    ],
+)
 def test_data_that_looks_like_an_envelope_is_wrapped(value):
     body, _ = encode_ip(IP.make_data(value))
     assert decode_ip(body) == IP.make_data(value)
@@ -97,13 +118,16 @@ def test_queue_names_follow_msgflo():
     assert config.queue("out") == "r.OUT"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"role": ""}, "needs a role"),
-    ({"role": "a/b"}, "may not hold"),
-    ({"role": "r", "ack": "never"}, "ack mode"),
-    ({"role": "r", "brackets": "x"}, "brackets mode"),
-    ({"role": "r", "prefetch": 0}, "prefetch"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"role": ""}, "needs a role"),
+        ({"role": "a/b"}, "may not hold"),
+        ({"role": "r", "ack": "never"}, "ack mode"),
+        ({"role": "r", "brackets": "x"}, "brackets mode"),
+        ({"role": "r", "prefetch": 0}, "prefetch"),
+    ],
+)
 def test_participant_config_is_checked(kwargs, message):
     with pytest.raises(BrokerError, match=message):
         ParticipantConfig(**kwargs)
@@ -111,8 +135,13 @@ def test_participant_config_is_checked(kwargs, message):
 
 def test_broker_urls():
     url = BrokerURL.parse("amqp://user:p%40ss@rabbit:5673/vhost")
-    assert (url.scheme, url.host, url.port, url.username, url.password) == \
-        ("amqp", "rabbit", 5673, "user", "p@ss")
+    assert (url.scheme, url.host, url.port, url.username, url.password) == (
+        "amqp",
+        "rabbit",
+        5673,
+        "user",
+        "p@ss",
+    )
     assert url.redacted() == "amqp://user:***@rabbit:5673/vhost"
     assert BrokerURL.parse("mqtt://localhost").port == 1883
     assert BrokerURL.parse("amqps://h").port == 5671
@@ -125,8 +154,9 @@ def test_broker_urls():
 def test_component_conf():
     conf = parse_conf("mqtt://h:1 some/topic", "topic", "topic", {})
     assert (conf["url"], conf["topic"]) == ("mqtt://h:1", "some/topic")
-    conf = parse_conf('{"url": "amqp://h", "queue": "q", "prefetch": 5}', "queue", "queue",
-                      {"prefetch": 100})
+    conf = parse_conf(
+        '{"url": "amqp://h", "queue": "q", "prefetch": 5}', "queue", "queue", {"prefetch": 100}
+    )
     assert conf["prefetch"] == 5
     with pytest.raises(BrokerError, match="unknown conf"):
         parse_conf({"url": "amqp://h", "queue": "q", "typo": 1}, "queue", "queue", {})
@@ -144,13 +174,29 @@ def test_a_missing_extra_is_one_line_naming_it(scheme, extra, monkeypatch):
 
 @pytest.mark.parametrize("scheme, library", [("mqtt", "paho"), ("amqp", "pika")])
 def test_the_cli_says_which_extra_is_missing(scheme, library, tmp_path):
-    code = (f"import sys; sys.modules[{library!r}] = None; "
-            "sys.modules['paho.mqtt'] = None; sys.modules['paho.mqtt.client'] = None; "
-            "from flowpy.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    code = (
+        f"import sys; sys.modules[{library!r}] = None; "
+        "sys.modules['paho.mqtt'] = None; sys.modules['paho.mqtt.client'] = None; "
+        "from flowpy.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", code, "participant", "--broker", f"{scheme}://127.0.0.1:1",
-         "--role", "r", "core/Repeat"],
-        capture_output=True, text=True, cwd=ROOT, env=python_env(), timeout=60)
+        [
+            sys.executable,
+            "-c",
+            code,
+            "participant",
+            "--broker",
+            f"{scheme}://127.0.0.1:1",
+            "--role",
+            "r",
+            "core/Repeat",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=python_env(),
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -20,8 +20,10 @@ from flowpy.graphs.model import Graph, PortRef
 pytestmark = [pytest.mark.broker, pytest.mark.integration]
 mosquitto, rabbitmq, broker = brokers.mosquitto, brokers.rabbitmq, brokers.broker
 
-NAMES = {"mqtt": ("mqtt/Publish", "mqtt/Subscribe", "topic"),
-         "amqp": ("amqp/Publish", "amqp/Consume", "queue")}
+NAMES = {
+    "mqtt": ("mqtt/Publish", "mqtt/Subscribe", "topic"),
+    "amqp": ("amqp/Publish", "amqp/Consume", "queue"),
+}
 
 
 class Collect(NetworkListener):
@@ -83,8 +85,13 @@ def test_publish_to_and_consume_from_the_broker(broker):
     try:
         assert _connected(collect, "substatus")  # subscribed before anything is published
         time.sleep(0.2)
-        stream = [IP.open("g"), IP.make_data(1), IP.make_data({"é": [None, 2.5]}),
-                  IP.close("g"), IP.make_data("last")]
+        stream = [
+            IP.open("g"),
+            IP.make_data(1),
+            IP.make_data({"é": [None, 2.5]}),
+            IP.close("g"),
+            IP.make_data("last"),
+        ]
         for ip in stream:
             network.send_inport("in", ip)
         assert collect.wait("out", len(stream)) == stream
@@ -101,8 +108,10 @@ def test_publish_holds_a_bounded_buffer_while_the_broker_is_away(rabbitmq):
         url = rabbitmq.url.replace(f":{rabbitmq.port}", f":{proxy.port}")
         graph = Graph(name="away")
         graph.add_node("pub", "amqp/Publish")
-        graph.add_initial({"url": url, "queue": name, "buffer": 5,
-                           "reconnect": {"initial": 0.05, "max": 0.2}}, PortRef("pub", "conf"))
+        graph.add_initial(
+            {"url": url, "queue": name, "buffer": 5, "reconnect": {"initial": 0.05, "max": 0.2}},
+            PortRef("pub", "conf"),
+        )
         graph.add_inport("in", "pub", "in")
         collect = Collect()
         network = Network(graph, Registry(), collect)
@@ -128,12 +137,15 @@ def test_publish_holds_a_bounded_buffer_while_the_broker_is_away(rabbitmq):
             network.stop()
 
 
-@pytest.mark.parametrize("conf, message", [
-    ({"topic": "t"}, "needs 'url'"),
-    ({"url": "mqtt://127.0.0.1:1"}, "needs 'topic'"),
-    ({"url": "mqtt://127.0.0.1:1", "topic": "t", "qos": 2}, "unknown conf"),
-    ("not a url", "not a URL"),
-])
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"topic": "t"}, "needs 'url'"),
+        ({"url": "mqtt://127.0.0.1:1"}, "needs 'topic'"),
+        ({"url": "mqtt://127.0.0.1:1", "topic": "t", "qos": 2}, "unknown conf"),
+        ("not a url", "not a URL"),
+    ],
+)
 def test_a_bad_conf_is_an_error_ip_and_a_process_error(conf, message, monkeypatch):
     monkeypatch.delenv("MSGFLO_BROKER", raising=False)
     graph = Graph(name="bad")

@@ -35,8 +35,15 @@ def test_cli_participant_passes_data_through_exactly(broker, tmp_path):
     role = unique_role("rep")
     values = [0, 1.5, "two", "é ☃", None, True, [1, [2]], {"a": {"b": None}}, "x" * 10_000]
     with participants(tmp_path) as start:
-        proc = start(["--broker", broker.url, "--role", role,
-                      str(graph_file(tmp_path, "repeat", REPEAT_FBP))])
+        proc = start(
+            [
+                "--broker",
+                broker.url,
+                "--role",
+                role,
+                str(graph_file(tmp_path, "repeat", REPEAT_FBP)),
+            ]
+        )
         assert f"in<-{role}.IN" in proc.ready_line and f"out->{role}.OUT" in proc.ready_line
         client = probe(broker)
         try:
@@ -52,13 +59,24 @@ def test_cli_participant_passes_data_through_exactly(broker, tmp_path):
 
 def test_brackets_cross_as_envelopes(broker, tmp_path):
     role = unique_role("br")
-    stream = [{"flowpy:ip": "openBracket", "group": "g"}, 1,
-              {"flowpy:ip": "openBracket", "group": None}, 2,
-              {"flowpy:ip": "closeBracket", "group": None},
-              {"flowpy:ip": "closeBracket", "group": "g"}]
+    stream = [
+        {"flowpy:ip": "openBracket", "group": "g"},
+        1,
+        {"flowpy:ip": "openBracket", "group": None},
+        2,
+        {"flowpy:ip": "closeBracket", "group": None},
+        {"flowpy:ip": "closeBracket", "group": "g"},
+    ]
     with participants(tmp_path) as start:
-        start(["--broker", broker.url, "--role", role,
-               str(graph_file(tmp_path, "repeat", REPEAT_FBP))])
+        start(
+            [
+                "--broker",
+                broker.url,
+                "--role",
+                role,
+                str(graph_file(tmp_path, "repeat", REPEAT_FBP)),
+            ]
+        )
         client = probe(broker)
         try:
             client.collect(f"{role}.OUT")
@@ -77,8 +95,19 @@ def test_a_component_runs_as_a_participant_and_announces_itself(broker, tmp_path
         if broker.kind == "mqtt":
             client.collect("fbp")
         with participants(tmp_path) as start:
-            proc = start(["--broker", broker.url, "--role", role, "--id", f"{role}-1",
-                          "--discovery-period", "0.5", "core/Repeat"])
+            proc = start(
+                [
+                    "--broker",
+                    broker.url,
+                    "--role",
+                    role,
+                    "--id",
+                    f"{role}-1",
+                    "--discovery-period",
+                    "0.5",
+                    "core/Repeat",
+                ]
+            )
             time.sleep(0.8)  # at least one heartbeat after the first announcement
             assert proc.stop() == 143
         if broker.kind == "mqtt":
@@ -95,17 +124,24 @@ def test_a_component_runs_as_a_participant_and_announces_itself(broker, tmp_path
     assert payload["id"] == f"{role}-1" and payload["role"] == role
     assert payload["component"] == "flowpy/Repeat"
     assert payload["label"] and payload["icon"]
-    assert payload["inports"] == [{"id": "in", "type": "all", "queue": f"{role}.IN",
-                                   "options": {}}]
-    assert payload["outports"] == [{"id": "out", "type": "all", "queue": f"{role}.OUT",
-                                    "options": {}}]
+    assert payload["inports"] == [{"id": "in", "type": "all", "queue": f"{role}.IN", "options": {}}]
+    assert payload["outports"] == [
+        {"id": "out", "type": "all", "queue": f"{role}.OUT", "options": {}}
+    ]
 
 
 def test_messages_that_are_not_ips_are_refused_and_do_not_block(rabbitmq, tmp_path):
     role = unique_role("bad")
     with participants(tmp_path) as start:
-        proc = start(["--broker", rabbitmq.url, "--role", role,
-                      str(graph_file(tmp_path, "repeat", REPEAT_FBP))])
+        proc = start(
+            [
+                "--broker",
+                rabbitmq.url,
+                "--role",
+                role,
+                str(graph_file(tmp_path, "repeat", REPEAT_FBP)),
+            ]
+        )
         client = AmqpProbe(rabbitmq.url)
         try:
             client.collect(f"{role}.OUT")
@@ -172,8 +208,9 @@ def test_a_full_network_stops_consumption_and_prefetch_bounds_what_is_held(rabbi
     total, prefetch = 4000, 20
     for n in range(total):
         client.send(f"{role}.IN", n)
-    participant = Participant(graph, registry, rabbitmq.url,
-                              ParticipantConfig(role=role, prefetch=prefetch))
+    participant = Participant(
+        graph, registry, rabbitmq.url, ParticipantConfig(role=role, prefetch=prefetch)
+    )
     participant.start()
     try:
         time.sleep(1.5)  # the network fills up and stops taking IPs
@@ -206,8 +243,9 @@ def test_a_stop_drains_and_gives_back_what_was_not_taken(rabbitmq, gate, ack):
     for n in range(total):
         client.send(f"{role}.IN", n)
     gate.delay = 0.0005
-    participant = Participant(graph, registry, rabbitmq.url,
-                              ParticipantConfig(role=role, prefetch=50, ack=ack))
+    participant = Participant(
+        graph, registry, rabbitmq.url, ParticipantConfig(role=role, prefetch=50, ack=ack)
+    )
     participant.start()
     gate.opened.set()
     out = client.messages(f"{role}.OUT", 200, timeout=20)
@@ -226,8 +264,12 @@ def test_a_stop_drains_and_gives_back_what_was_not_taken(rabbitmq, gate, ack):
 
 def test_an_unreachable_broker_is_a_broker_error():
     graph, registry = _gate_graph()
-    participant = Participant(graph, registry, "amqp://guest:guest@127.0.0.1:1/%2F",
-                              ParticipantConfig(role="nobody", connect_timeout=1.0))
+    participant = Participant(
+        graph,
+        registry,
+        "amqp://guest:guest@127.0.0.1:1/%2F",
+        ParticipantConfig(role="nobody", connect_timeout=1.0),
+    )
     with pytest.raises(BrokerError, match="cannot connect"):
         participant.start()
 
@@ -239,8 +281,17 @@ def test_mqtt_kept_session_redelivers_after_kill(mosquitto, tmp_path):
     graph = graph_file(tmp_path, "repeat", REPEAT_FBP)
     client = MqttProbe(mosquitto.url)
     client.collect(f"{role}.OUT")
-    args = ["--broker", mosquitto.url, "--role", role, "--id", f"{role}-fixed",
-            "--ack", "output", str(graph)]
+    args = [
+        "--broker",
+        mosquitto.url,
+        "--role",
+        role,
+        "--id",
+        f"{role}-fixed",
+        "--ack",
+        "output",
+        str(graph),
+    ]
     total = 2000
     with participants(tmp_path) as start:
         first = start(args)
@@ -267,8 +318,9 @@ def test_outputs_the_broker_never_got_are_reported_discarded_at_the_stop(broker,
     proxy = TcpProxy("127.0.0.1", broker.port)
     try:
         url = broker.url.replace(f":{broker.port}", f":{proxy.port}")
-        participant = Participant(graph, registry, url, ParticipantConfig(role=role),
-                                  on_status=states.append)
+        participant = Participant(
+            graph, registry, url, ParticipantConfig(role=role), on_status=states.append
+        )
         participant.start()
         for n in range(5):
             client.send(f"{role}.IN", n)
@@ -297,16 +349,18 @@ def test_the_transport_reconnects_after_the_broker_connection_drops(broker):
     states = []
     with TcpProxy("127.0.0.1", broker.port) as proxy:
         url = broker.url.replace(f":{broker.port}", f":{proxy.port}")
-        participant = Participant(graph, registry, url, ParticipantConfig(role=role),
-                                  on_status=states.append)
+        participant = Participant(
+            graph, registry, url, ParticipantConfig(role=role), on_status=states.append
+        )
         participant.start()
         try:
             client.send(f"{role}.IN", "before")
             assert client.messages(f"{role}.OUT", 1) == [b'"before"']
             proxy.cut()
             deadline = time.monotonic() + 20
-            while participant.transport.stats["reconnects"] < 1 or \
-                    not participant.transport.connected:
+            while (
+                participant.transport.stats["reconnects"] < 1 or not participant.transport.connected
+            ):
                 assert time.monotonic() < deadline, states
                 time.sleep(0.05)
             time.sleep(0.2)  # MQTT: the subscription is made again just after the connect
@@ -369,14 +423,18 @@ def _ref(node, port):
 PARSE_FBP = "INPORT=p.IN:IN\nOUTPORT=p.OUT:OUT\np(strings/ParseNumber)\n"
 
 
-PARSE_JSON = {"processes": {"p": {"component": "strings/ParseNumber"}}, "connections": [],
-              "inports": {"in": {"process": "p", "port": "in"}},
-              "outports": {"out": {"process": "p", "port": "out"}}}
+PARSE_JSON = {
+    "processes": {"p": {"component": "strings/ParseNumber"}},
+    "connections": [],
+    "inports": {"in": {"process": "p", "port": "in"}},
+    "outports": {"out": {"process": "p", "port": "out"}},
+}
 
 
 @pytest.mark.parametrize("fmt, ack", [("fbp", "accepted"), ("json", "output")])
 def test_a_failing_message_goes_to_the_dead_letters_and_the_worker_goes_on(
-        broker, tmp_path, fmt, ack):
+    broker, tmp_path, fmt, ack
+):
     """Bad, good, bad, good in: the goods come out, the bads are in dead-ROLE.IN, and the
     worker is alive (its ParseNumber's error port is not wired: a process error)."""
     role = unique_role("dl")

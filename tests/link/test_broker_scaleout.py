@@ -23,8 +23,7 @@ def test_a_pool_of_three_shares_a_queue_and_survives_a_kill(rabbitmq, tmp_path):
     client = AmqpProbe(rabbitmq.url)
     client.declare_inqueue(f"{role}.IN")
     out_queue = client.collect(f"{role}.OUT")
-    args = ["--broker", rabbitmq.url, "--role", role, "--ack", "output", "--prefetch", "50",
-            graph]
+    args = ["--broker", rabbitmq.url, "--role", role, "--ack", "output", "--prefetch", "50", graph]
     with participants(tmp_path) as start:
         pool = [start(args + ["--id", f"{role}-{n}"]) for n in range(3)]
         consumers = client.channel.queue_declare(f"{role}.IN", passive=True).method
@@ -61,5 +60,7 @@ def test_a_pool_of_three_shares_a_queue_and_survives_a_kill(rabbitmq, tmp_path):
     assert len(set(seen)) == TOTAL  # output count after de-duplication by id = input count
     assert left == 0
     duplicates = len(seen) - TOTAL
-    print(f"\n{TOTAL} messages, 3 participants, one killed after {killed_at} outputs: "
-          f"{duplicates} duplicate(s) (at-least-once)")
+    print(
+        f"\n{TOTAL} messages, 3 participants, one killed after {killed_at} outputs: "
+        f"{duplicates} duplicate(s) (at-least-once)"
+    )

@@ -19,8 +19,9 @@ SECRET = "s"
 
 def _remote_names(url: str) -> list[str]:
     with Client(url).connect() as client:
-        return sorted(c["name"] for c in client.list_components()
-                      if c["name"].startswith("remote/"))
+        return sorted(
+            c["name"] for c in client.list_components() if c["name"].startswith("remote/")
+        )
 
 
 def _wait_for_announcement(client: Client, name: str, timeout: float = 30.0) -> dict:
@@ -33,8 +34,11 @@ def _wait_for_announcement(client: Client, name: str, timeout: float = 30.0) -> 
             message = client.recv_message(timeout=remaining)
         except ClientError:
             continue
-        if message.get("protocol") == "component" and message.get("command") == "component" \
-                and message["payload"].get("name") == name:
+        if (
+            message.get("protocol") == "component"
+            and message.get("command") == "component"
+            and message["payload"].get("name") == name
+        ):
             return message["payload"]
 
 
@@ -78,8 +82,7 @@ def test_serve_starts_while_the_remote_is_down_and_registers_it_once_it_answers(
     # shuts down promptly while it keeps trying to reach B.
     again = spawn_runtime("--remote", remote, state_dir=state)
     assert _remote_names(again.url) == ["remote/calc"]
-    assert "registered with the ports of graph 'echo' it had when last discovered" \
-        in again.stderr()
+    assert "registered with the ports of graph 'echo' it had when last discovered" in again.stderr()
     began = time.monotonic()
     assert again.stop() == 0
     assert time.monotonic() - began < 10
@@ -93,8 +96,23 @@ def test_a_remote_that_answers_but_refuses_still_stops_the_start(spawn_runtime, 
 
     b = spawn_runtime("--graph", ECHO, secret=SECRET)
     done = subprocess.run(
-        [sys.executable, "-m", "flowpy", "serve", "--port", "0", "--state-dir",
-         str(tmp_path / "a"), "--remote", f"calc={b.url}?secret=wrong"],
-        env=python_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "flowpy",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "a"),
+            "--remote",
+            f"calc={b.url}?secret=wrong",
+        ],
+        env=python_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done
     assert "--remote calc:" in done.stderr and "wrong or missing secret" in done.stderr

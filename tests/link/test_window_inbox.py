@@ -11,8 +11,19 @@ from flowpy.link.window import WRITE_BATCH, SendWindow
 
 
 def stats() -> dict[str, int]:
-    return dict.fromkeys(("sent", "resent", "acked", "handed_over", "received", "duplicates",
-                          "came_back", "inbox_peak"), 0)
+    return dict.fromkeys(
+        (
+            "sent",
+            "resent",
+            "acked",
+            "handed_over",
+            "received",
+            "duplicates",
+            "came_back",
+            "inbox_peak",
+        ),
+        0,
+    )
 
 
 def connection() -> SimpleNamespace:
@@ -203,8 +214,9 @@ def test_plain_mode_holds_the_reader_while_the_inbox_is_full():
     lost = threading.Event()
     for value in range(2):
         inbox.offer({"port": "out", "event": "data", "payload": value}, False, lost)
-    reader = threading.Thread(target=inbox.offer,
-                              args=({"port": "out", "event": "data", "payload": 2}, False, lost))
+    reader = threading.Thread(
+        target=inbox.offer, args=({"port": "out", "event": "data", "payload": 2}, False, lost)
+    )
     reader.start()
     reader.join(0.1)
     assert reader.is_alive(), "the reader should wait for room"

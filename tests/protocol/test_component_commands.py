@@ -31,13 +31,23 @@ class Double(Component):
 @pytest.fixture
 def coder(make_runtime):
     """A runtime where the secret ``coder`` may compile components."""
-    rt = make_runtime(permissions={
-        "secrets": {"coder": {"capabilities": ["component:setsource", "component:getsource",
-                                               "protocol:component",
-                                               "protocol:graph", "network:control",
-                                               "protocol:runtime"]}},
-        "anonymous": {"capabilities": ["protocol:component"]},
-    })
+    rt = make_runtime(
+        permissions={
+            "secrets": {
+                "coder": {
+                    "capabilities": [
+                        "component:setsource",
+                        "component:getsource",
+                        "protocol:component",
+                        "protocol:graph",
+                        "network:control",
+                        "protocol:runtime",
+                    ]
+                }
+            },
+            "anonymous": {"capabilities": ["protocol:component"]},
+        }
+    )
     return rt, ProtocolClient(rt, "coder", secret="coder")
 
 
@@ -60,8 +70,12 @@ def test_list_sends_every_component_then_the_count(runtime, client):
 
 def test_getsource_returns_the_python_module(runtime, client):
     reply = client.request("component", "getsource", {"name": "core/Repeat"}, reply="source")
-    assert reply["payload"] == {"name": "Repeat", "library": "core", "language": "python",
-                                "code": inspect.getsource(inspect.getmodule(Repeat))}
+    assert reply["payload"] == {
+        "name": "Repeat",
+        "library": "core",
+        "language": "python",
+        "code": inspect.getsource(inspect.getmodule(Repeat)),
+    }
 
 
 def test_getsource_of_a_graph_returns_its_json(runtime, client):
@@ -72,51 +86,71 @@ def test_getsource_of_a_graph_returns_its_json(runtime, client):
 
 
 def test_getsource_of_an_unknown_component(runtime, client):
-    assert client.error("component", "getsource", {"name": "core/Nope"}) \
+    assert (
+        client.error("component", "getsource", {"name": "core/Nope"})
         == "component 'core/Nope' not found"
+    )
     assert client.error("component", "getsource", {}) == "'name' is required"
 
 
 def test_setsource_is_refused_in_an_open_runtime(runtime, client):
     info = client.request("runtime", "getruntime", reply="runtime")["payload"]
     assert "component:setsource" not in info["capabilities"]
-    assert client.error("component", "source", {"name": "Double", "language": "python",
-                                                "code": SOURCE}) \
+    assert (
+        client.error(
+            "component", "source", {"name": "Double", "language": "python", "code": SOURCE}
+        )
         == "component:source is not permitted"
+    )
     assert "Double" not in " ".join(runtime.registry.names())
 
 
 def test_source_compiles_registers_and_announces(coder):
     rt, c = coder
     watcher = ProtocolClient(rt, "watcher")
-    reply = c.request("component", "source", {"name": "Double", "library": "maths",
-                                              "language": "python", "code": SOURCE},
-                      reply="component", requestId="s1")
+    reply = c.request(
+        "component",
+        "source",
+        {"name": "Double", "library": "maths", "language": "python", "code": SOURCE},
+        reply="component",
+        requestId="s1",
+    )
     assert reply["responseTo"] == "s1"
     assert reply["payload"]["name"] == "maths/Double"
-    assert reply["payload"]["inPorts"] == [{"id": "in", "type": "number",
-                                            "description": "numbers"}]
+    assert reply["payload"]["inPorts"] == [{"id": "in", "type": "number", "description": "numbers"}]
     assert watcher.expect("component", "component", name="maths/Double")
     source = c.request("component", "getsource", {"name": "maths/Double"}, reply="source")
     assert source["payload"]["code"] == SOURCE
     # and it runs
-    build(c, "g", {"D": "maths/Double"}, inports={"in": ("D", "in")},
-          outports={"out": ("D", "out")})
+    build(
+        c, "g", {"D": "maths/Double"}, inports={"in": ("D", "in")}, outports={"out": ("D", "out")}
+    )
     c.request("network", "start", {"graph": "g"}, reply="started")
-    c.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": 21},
-              reply="packetsent")
+    c.request(
+        "runtime",
+        "packet",
+        {"graph": "g", "port": "in", "event": "data", "payload": 21},
+        reply="packetsent",
+    )
     assert c.expect("runtime", "packet", port="out", event="data")["payload"]["payload"] == 42
 
 
-@pytest.mark.parametrize("payload, text", [
-    ({"name": "X", "language": "c++", "code": ""}, "cannot compile 'c++' components"),
-    ({"name": "X", "language": "python", "code": "def ("}, "cannot compile component 'X'"),
-    ({"name": "X", "language": "python", "code": "raise RuntimeError('boom')"},
-     "component 'X' failed to load: RuntimeError: boom"),
-    ({"name": "X", "language": "python", "code": "x = 1"},
-     "component 'X': the source must define one Component subclass"),
-    ({"name": "X", "language": "python"}, "'code' is required"),
-])
+@pytest.mark.parametrize(
+    "payload, text",
+    [
+        ({"name": "X", "language": "c++", "code": ""}, "cannot compile 'c++' components"),
+        ({"name": "X", "language": "python", "code": "def ("}, "cannot compile component 'X'"),
+        (
+            {"name": "X", "language": "python", "code": "raise RuntimeError('boom')"},
+            "component 'X' failed to load: RuntimeError: boom",
+        ),
+        (
+            {"name": "X", "language": "python", "code": "x = 1"},
+            "component 'X': the source must define one Component subclass",
+        ),
+        ({"name": "X", "language": "python"}, "'code' is required"),
+    ],
+)
 def test_bad_sources_are_refused(coder, payload, text):
     rt, c = coder
     names = rt.registry.names()

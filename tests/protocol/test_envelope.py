@@ -24,8 +24,9 @@ def test_not_json_is_a_runtime_error(runtime, client):
     assert "not valid JSON" in reply["payload"]["message"]
 
 
-@pytest.mark.parametrize("text, kind", [("[1, 2]", "array"), ('"hi"', "string"), ("3", "number"),
-                                        ("null", "null")])
+@pytest.mark.parametrize(
+    "text, kind", [("[1, 2]", "array"), ('"hi"', "string"), ("3", "number"), ("null", "null")]
+)
 def test_not_an_object_is_a_runtime_error(runtime, client, text, kind):
     client.endpoint.receive_text(client.client, text)
     assert last(client)["payload"]["message"] == f"a message must be a JSON object, got {kind}"
@@ -33,25 +34,43 @@ def test_not_an_object_is_a_runtime_error(runtime, client, text, kind):
 
 def test_binary_frames_are_refused(runtime, client):
     client.endpoint.receive_binary(client.client, b"\x00\x01")
-    assert last(client) == {"protocol": "runtime", "command": "error",
-                            "payload": {"message": "binary frames are not supported"}}
+    assert last(client) == {
+        "protocol": "runtime",
+        "command": "error",
+        "payload": {"message": "binary frames are not supported"},
+    }
 
 
-@pytest.mark.parametrize("message, protocol, text", [
-    ({"command": "getruntime"}, "runtime", "message has no 'protocol'"),
-    ({"protocol": 3, "command": "x"}, "runtime", "'protocol' must be a string, got number"),
-    ({"protocol": "nope", "command": "x"}, "runtime", "unknown protocol 'nope'"),
-    ({"protocol": "graph"}, "graph", "message has no 'command'"),
-    ({"protocol": "graph", "command": ["a"]}, "graph", "'command' must be a string, got array"),
-    ({"protocol": "graph", "command": "frobnicate", "payload": {}}, "graph",
-     "unknown command graph:frobnicate"),
-    ({"protocol": "network", "command": "start", "payload": [1]}, "network",
-     "'payload' must be an object, got array"),
-    ({"protocol": "network", "command": "start", "payload": {}, "secret": 5}, "network",
-     "'secret' must be a string, got number"),
-    ({"protocol": "runtime", "command": "getruntime", "requestId": True}, "runtime",
-     "'requestId' must be a string, got boolean"),
-])
+@pytest.mark.parametrize(
+    "message, protocol, text",
+    [
+        ({"command": "getruntime"}, "runtime", "message has no 'protocol'"),
+        ({"protocol": 3, "command": "x"}, "runtime", "'protocol' must be a string, got number"),
+        ({"protocol": "nope", "command": "x"}, "runtime", "unknown protocol 'nope'"),
+        ({"protocol": "graph"}, "graph", "message has no 'command'"),
+        ({"protocol": "graph", "command": ["a"]}, "graph", "'command' must be a string, got array"),
+        (
+            {"protocol": "graph", "command": "frobnicate", "payload": {}},
+            "graph",
+            "unknown command graph:frobnicate",
+        ),
+        (
+            {"protocol": "network", "command": "start", "payload": [1]},
+            "network",
+            "'payload' must be an object, got array",
+        ),
+        (
+            {"protocol": "network", "command": "start", "payload": {}, "secret": 5},
+            "network",
+            "'secret' must be a string, got number",
+        ),
+        (
+            {"protocol": "runtime", "command": "getruntime", "requestId": True},
+            "runtime",
+            "'requestId' must be a string, got boolean",
+        ),
+    ],
+)
 def test_bad_envelopes_name_the_problem(runtime, client, message, protocol, text):
     client.endpoint.receive(client.client, message)
     reply = last(client)
@@ -60,8 +79,9 @@ def test_bad_envelopes_name_the_problem(runtime, client, message, protocol, text
 
 
 def test_huge_frames_are_refused_before_parsing(runtime, client):
-    text = json.dumps({"protocol": "runtime", "command": "getruntime",
-                       "payload": {"pad": "x" * MAX_FRAME_BYTES}})
+    text = json.dumps(
+        {"protocol": "runtime", "command": "getruntime", "payload": {"pad": "x" * MAX_FRAME_BYTES}}
+    )
     client.endpoint.receive_text(client.client, text)
     assert "too large" in last(client)["payload"]["message"]
 
@@ -75,8 +95,12 @@ def test_multibyte_text_is_measured_in_bytes():
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5000, 200_000])
 def test_deep_nesting_is_refused(runtime, client, depth):
-    text = ('{"protocol": "runtime", "command": "getruntime", "payload": {"x": '
-            + "[" * depth + "]" * depth + "}}")
+    text = (
+        '{"protocol": "runtime", "command": "getruntime", "payload": {"x": '
+        + "[" * depth
+        + "]" * depth
+        + "}}"
+    )
     client.endpoint.receive_text(client.client, text)
     assert "nested too deeply" in last(client)["payload"]["message"]
 
@@ -85,8 +109,10 @@ def test_deep_nesting_of_decoded_messages_is_refused(runtime, client):
     value: list = []
     for _ in range(MAX_DEPTH + 5):
         value = [value]
-    client.endpoint.receive(client.client, {"protocol": "graph", "command": "clear",
-                                    "payload": {"id": "g", "deep": value}})
+    client.endpoint.receive(
+        client.client,
+        {"protocol": "graph", "command": "clear", "payload": {"id": "g", "deep": value}},
+    )
     assert "nested too deeply" in last(client)["payload"]["message"]
     assert runtime.get_graph("g") is None
 
@@ -104,8 +130,11 @@ def test_wrong_field_types_change_nothing(runtime, client):
     before = len(runtime.get_graph("g").graph.nodes)
     text = client.error("graph", "addnode", {"graph": "g", "id": 5, "component": "core/Repeat"})
     assert text == "'id' must be a string, got number"
-    text = client.error("graph", "addnode", {"graph": "g", "id": "a", "component": "core/Repeat",
-                                             "metadata": {"x": "left"}})
+    text = client.error(
+        "graph",
+        "addnode",
+        {"graph": "g", "id": "a", "component": "core/Repeat", "metadata": {"x": "left"}},
+    )
     assert text == "'metadata.x' must be a number, got string"
     assert len(runtime.get_graph("g").graph.nodes) == before
 
@@ -152,13 +181,20 @@ def test_output_messages_have_only_the_envelope_keys(runtime, client):
 
 
 def test_secret_is_taken_from_top_level_or_payload_and_stripped():
-    top = parse({"protocol": "graph", "command": "clear", "secret": "a",
-                 "payload": {"id": "g", "secret": "b"}})
+    top = parse(
+        {
+            "protocol": "graph",
+            "command": "clear",
+            "secret": "a",
+            "payload": {"id": "g", "secret": "b"},
+        }
+    )
     assert top.secret == "a" and "secret" not in top.payload
     inner = parse({"protocol": "graph", "command": "clear", "payload": {"id": "g", "secret": "b"}})
     assert inner.secret == "b" and inner.payload == {"id": "g"}
-    empty = parse({"protocol": "graph", "command": "clear", "secret": "",
-                   "payload": {"secret": ""}})
+    empty = parse(
+        {"protocol": "graph", "command": "clear", "secret": "", "payload": {"secret": ""}}
+    )
     assert empty.secret is None
 
 
@@ -173,6 +209,7 @@ def test_missing_payload_is_an_empty_one(runtime, client):
 
 
 def test_unknown_envelope_keys_are_ignored(runtime, client):
-    client.endpoint.receive(client.client, {"protocol": "runtime", "command": "getruntime",
-                                    "payload": {}, "extra": 1})
+    client.endpoint.receive(
+        client.client, {"protocol": "runtime", "command": "getruntime", "payload": {}, "extra": 1}
+    )
     assert last(client)["command"] == "runtime"

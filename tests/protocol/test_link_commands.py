@@ -62,22 +62,29 @@ class Link(ProtocolClient):
         return found
 
     def errors(self) -> list[dict]:
-        return [m["payload"] for m in self.messages
-                if m["protocol"] == "flowpy" and m["command"] == "error"]
+        return [
+            m["payload"]
+            for m in self.messages
+            if m["protocol"] == "flowpy" and m["command"] == "error"
+        ]
 
 
 def repeat_graph(owner: ProtocolClient, component: str = "core/Repeat", start: bool = True):
-    build(owner, "g", {"R": component}, inports={"in": ("R", "in")},
-          outports={"out": ("R", "out")})
+    build(owner, "g", {"R": component}, inports={"in": ("R", "in")}, outports={"out": ("R", "out")})
     if start:
         owner.request("network", "start", {"graph": "g"}, reply="started")
 
 
 def data_out(client: ProtocolClient) -> list:
     """Data payloads a standard client received from outport ``out`` of g."""
-    return [m["payload"]["payload"] for m in client.messages
-            if m["protocol"] == "runtime" and m["command"] == "packet"
-            and m["payload"]["port"] == "out" and m["payload"]["event"] == "data"]
+    return [
+        m["payload"]["payload"]
+        for m in client.messages
+        if m["protocol"] == "runtime"
+        and m["command"] == "packet"
+        and m["payload"]["port"] == "out"
+        and m["payload"]["event"] == "data"
+    ]
 
 
 def out_seqs(link: Link) -> list[int]:
@@ -102,14 +109,20 @@ class OutboxWatch:
 
 # -- hello / welcome ------------------------------------------------------------------------------
 
+
 def test_hello_opens_a_session(runtime, client):
     repeat_graph(client)
     link = Link(runtime)
     welcome = link.hello(window=20, requestId="h1")
     assert welcome["responseTo"] == "h1"
     assert welcome["payload"] == {
-        "version": 1, "session": link.session, "graph": "g",
-        "instance": runtime.sessions.instance, "resumed": False, "received": 0, "acked": 0,
+        "version": 1,
+        "session": link.session,
+        "graph": "g",
+        "instance": runtime.sessions.instance,
+        "resumed": False,
+        "received": 0,
+        "acked": 0,
         "batch": True,
     }
     assert uuid.UUID(runtime.sessions.instance)
@@ -124,17 +137,22 @@ def test_instance_names_the_runtime_process_not_its_id(make_runtime, tmp_path):
 
 
 def test_hello_errors(make_runtime):
-    rt = make_runtime(permissions={"secrets": {
-        "all": {"capabilities": ["protocol:runtime", "protocol:graph", "network:control"]},
-        "graphs-only": {"capabilities": ["protocol:graph"]},
-    }})
+    rt = make_runtime(
+        permissions={
+            "secrets": {
+                "all": {"capabilities": ["protocol:runtime", "protocol:graph", "network:control"]},
+                "graphs-only": {"capabilities": ["protocol:graph"]},
+            }
+        }
+    )
     owner = ProtocolClient(rt, "owner", secret="all")
     repeat_graph(owner, start=False)
     link = Link(rt, secret="all")
     base = {"version": 1, "session": "s1", "graph": "g"}
     assert link.error("flowpy", "hello", {**base, "graph": "nope"}) == "Requested graph not found"
     assert link.error("flowpy", "hello", {**base, "version": 2}).startswith(
-        "unsupported flowpy link version 2")
+        "unsupported flowpy link version 2"
+    )
     assert link.error("flowpy", "hello", {**base, "session": ""}) == "'session' must not be empty"
     assert link.error("flowpy", "hello", {**base, "window": 0}).startswith("'window' must be")
     refused = Link(rt, "refused", secret="graphs-only")
@@ -146,14 +164,18 @@ def test_hello_errors(make_runtime):
 def test_commands_need_a_session(runtime, client):
     repeat_graph(client)
     link = Link(runtime)
-    assert link.error("flowpy", "packet", {"graph": "g", "port": "in", "event": "data",
-                                           "seq": 1}).startswith("no session of graph 'g'")
-    assert link.error("flowpy", "ack", {"graph": "g", "session": "x", "seq": 1}) \
+    assert link.error(
+        "flowpy", "packet", {"graph": "g", "port": "in", "event": "data", "seq": 1}
+    ).startswith("no session of graph 'g'")
+    assert (
+        link.error("flowpy", "ack", {"graph": "g", "session": "x", "seq": 1})
         == "no session 'x' of graph 'g'"
+    )
     assert link.error("flowpy", "shout", {}).startswith("unknown command flowpy:shout")
 
 
 # -- into the graph ------------------------------------------------------------------------------
+
 
 def test_packets_in_are_delivered_and_acknowledged(runtime, client):
     repeat_graph(client)
@@ -178,9 +200,11 @@ def test_packets_in_a_batch_are_delivered_in_order(runtime, client):
     repeat_graph(client)
     link = Link(runtime)
     link.hello(batch=True)
-    link.packets([{"port": "in", "event": "begingroup", "payload": "grp", "seq": 1}]
-                 + [data(n, n) for n in range(2, 40)]
-                 + [{"port": "IN", "event": "endgroup", "payload": "grp", "seq": 40}])
+    link.packets(
+        [{"port": "in", "event": "begingroup", "payload": "grp", "seq": 1}]
+        + [data(n, n) for n in range(2, 40)]
+        + [{"port": "IN", "event": "endgroup", "payload": "grp", "seq": 40}]
+    )
     link.wait_ack(40)
     client.sink.wait_for(matches("runtime", "packet", port="out", event="endgroup"))
     assert data_out(client) == list(range(2, 40))
@@ -192,25 +216,36 @@ def test_a_batch_stops_at_its_first_packet_out_of_order(runtime, client):
     repeat_graph(client)
     link = Link(runtime)
     link.hello(batch=True)
-    link.packets([data(1, "one"), data(2, "bad", port="nope"), data(3, "three"),
-                  data(5, "five"), data(6, "six")])
-    _, refusal = link.sink.wait_for(
-        lambda m: m["command"] == "error" and "seq" not in m["payload"])
+    link.packets(
+        [
+            data(1, "one"),
+            data(2, "bad", port="nope"),
+            data(3, "three"),
+            data(5, "five"),
+            data(6, "six"),
+        ]
+    )
+    _, refusal = link.sink.wait_for(lambda m: m["command"] == "error" and "seq" not in m["payload"])
     assert refusal["payload"]["message"] == (
-        f"packet 5 is out of order: the next packet of session {link.session!r} is 4")
+        f"packet 5 is out of order: the next packet of session {link.session!r} is 4"
+    )
     link.wait_ack(3)
     assert [(e["seq"], e["message"]) for e in link.errors() if "seq" in e] == [
-        (2, "graph 'g' has no exported inport 'nope' (it has: in)")]
+        (2, "graph 'g' has no exported inport 'nope' (it has: in)")
+    ]
     client.sink.wait_for(matches("runtime", "packet", port="out", payload="three"))
     assert data_out(client) == ["one", "three"]
     assert runtime.sessions.get("g", link.session).received == 3
 
 
-@pytest.mark.parametrize("packets, text", [
-    ({"port": "in"}, "'packets' must be a list"),
-    ([1], "packets[0] must be an object"),
-    ([data(n, n) for n in range(1, 1026)], "at most 1024"),
-])
+@pytest.mark.parametrize(
+    "packets, text",
+    [
+        ({"port": "in"}, "'packets' must be a list"),
+        ([1], "packets[0] must be an object"),
+        ([data(n, n) for n in range(1, 1026)], "at most 1024"),
+    ],
+)
 def test_malformed_batches(runtime, client, packets, text):
     repeat_graph(client)
     link = Link(runtime)
@@ -230,8 +265,11 @@ def test_outbound_packets_are_batched_only_for_a_client_that_asked(runtime, clie
     frames = [m for m in batched.messages if m["command"] == "packets"]
     assert [len(m["payload"]["packets"]) for m in frames] == [5]
     assert [m["command"] for m in single.messages[1:]] == ["packet"] * 5
-    assert batched.outbound() == single.outbound() == [
-        {**payload, "seq": n + 1} for n, payload in enumerate(payloads)]
+    assert (
+        batched.outbound()
+        == single.outbound()
+        == [{**payload, "seq": n + 1} for n, payload in enumerate(payloads)]
+    )
 
 
 def test_a_replayed_packet_is_not_delivered_again(runtime, client):
@@ -261,9 +299,14 @@ def test_a_gap_is_an_error_and_nothing_is_delivered(runtime, client):
     link.hello()
     link.packet(1, payload="one")
     link.wait_ack(1)
-    assert link.error("flowpy", "packet", {"graph": "g", "port": "in", "event": "data",
-                                           "payload": "three", "seq": 3}) \
+    assert (
+        link.error(
+            "flowpy",
+            "packet",
+            {"graph": "g", "port": "in", "event": "data", "payload": "three", "seq": 3},
+        )
         == f"packet 3 is out of order: the next packet of session {link.session!r} is 2"
+    )
     link.packet(2, payload="two")
     link.packet(3, payload="three")
     link.wait_ack(3)
@@ -282,8 +325,7 @@ def test_a_packet_that_cannot_be_delivered_is_final(runtime, client):
     link.wait_ack(3)
     assert [(e["seq"], e["message"]) for e in link.errors()] == [
         (1, "graph 'g' has no exported inport 'nope' (it has: in)"),
-        (2, "'event' must be one of connect, begingroup, data, endgroup, disconnect, "
-            "got 'shout'"),
+        (2, "'event' must be one of connect, begingroup, data, endgroup, disconnect, got 'shout'"),
     ]
     client.sink.wait_for(matches("runtime", "packet", port="out", payload=3))
     client.request("network", "stop", {"graph": "g"}, reply="stopped")
@@ -292,7 +334,8 @@ def test_a_packet_that_cannot_be_delivered_is_final(runtime, client):
     last = link.errors()[-1]
     assert last["seq"] == 4 and last["message"].startswith(
         "packet 4 was not delivered: network of graph 'g' is not running: "
-        "the network stopped: stopped by client")
+        "the network stopped: stopped by client"
+    )
     assert data_out(client) == [3]
 
 
@@ -353,13 +396,18 @@ def test_packets_lost_in_a_stopping_network_are_reported(runtime, client):
 
 # -- out of the graph ----------------------------------------------------------------------------
 
+
 def test_outport_packets_go_to_the_session_and_to_standard_clients(runtime, client):
     repeat_graph(client, start=False)
     link = Link(runtime)
     link.hello()
     client.request("network", "start", {"graph": "g"}, reply="started")
-    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                         "payload": "x"}, reply="packetsent")
+    client.request(
+        "runtime",
+        "packet",
+        {"graph": "g", "port": "in", "event": "data", "payload": "x"},
+        reply="packetsent",
+    )
     link.wait_out(2)
     assert link.outbound() == [
         {"graph": "g", "port": "out", "event": "connect", "seq": 1},
@@ -369,8 +417,10 @@ def test_outport_packets_go_to_the_session_and_to_standard_clients(runtime, clie
     client.request("network", "stop", {"graph": "g"}, reply="stopped")
     assert link.wait_out(3) == {"graph": "g", "port": "out", "event": "disconnect", "seq": 3}
     # The link's connection gets g's outport traffic only through its session.
-    assert not any(m["protocol"] == "runtime" and m["command"] == "packet"
-                   and m["payload"]["port"] == "out" for m in link.messages)
+    assert not any(
+        m["protocol"] == "runtime" and m["command"] == "packet" and m["payload"]["port"] == "out"
+        for m in link.messages
+    )
 
 
 def test_the_outbox_bound_blocks_the_outport(runtime, client):
@@ -399,12 +449,18 @@ def test_the_outbox_bound_blocks_the_outport(runtime, client):
 def test_the_outbox_fills_while_the_client_is_away_and_is_replayed(make_runtime):
     """Nobody else may receive the outport: the away session holds the outport back, and
     gets every packet, exactly once, when it comes back within the grace."""
-    runtime = make_runtime(permissions={"secrets": {
-        "admin": {"capabilities": ["protocol:graph", "network:control"]},
-        "feeder": {"capabilities": ["protocol:runtime"],
-                   "graphs": {"g": {"inports": ["in"], "outports": []}}},
-        "link": {"capabilities": ["protocol:runtime"]},
-    }})
+    runtime = make_runtime(
+        permissions={
+            "secrets": {
+                "admin": {"capabilities": ["protocol:graph", "network:control"]},
+                "feeder": {
+                    "capabilities": ["protocol:runtime"],
+                    "graphs": {"g": {"inports": ["in"], "outports": []}},
+                },
+                "link": {"capabilities": ["protocol:runtime"]},
+            }
+        }
+    )
     admin = ProtocolClient(runtime, "admin", secret="admin")
     repeat_graph(admin)
     feeder = ProtocolClient(runtime, "feeder", secret="feeder")
@@ -416,15 +472,20 @@ def test_the_outbox_fills_while_the_client_is_away_and_is_replayed(make_runtime)
     link.close()
     watch = OutboxWatch(runtime, link)
     for n in range(2, 9):  # a client that may not receive `out` feeds the graph meanwhile
-        feeder.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                             "payload": n}, reply="packetsent")
+        feeder.request(
+            "runtime",
+            "packet",
+            {"graph": "g", "port": "in", "event": "data", "payload": n},
+            reply="packetsent",
+        )
     assert watch.blocked.wait(10)  # a durable subscription: the outport waits, nothing dropped
     again = Link(runtime, "again", secret="link", session=link.session)
     welcome = again.hello(window=4)["payload"]
     assert (welcome["resumed"], welcome["acked"], welcome["received"]) == (True, 1, 1)
     again.wait_out(5)
-    assert again.outbound() == [{"graph": "g", "port": "out", "event": "data", "payload": n,
-                                 "seq": n} for n in range(2, 6)]
+    assert again.outbound() == [
+        {"graph": "g", "port": "out", "event": "data", "payload": n, "seq": n} for n in range(2, 6)
+    ]
     again.ack(5)
     again.wait_out(8)
     assert [p["payload"] for p in again.outbound()] == list(range(2, 9))
@@ -459,8 +520,9 @@ def test_a_new_hello_takes_the_session_over(runtime, client):
     second.packet(1, payload="x")
     second.wait_out(1)
     assert first.outbound() == []
-    assert first.error("flowpy", "packet", {"graph": "g", "port": "in", "event": "data",
-                                            "seq": 2}).startswith("no session of graph 'g'")
+    assert first.error(
+        "flowpy", "packet", {"graph": "g", "port": "in", "event": "data", "seq": 2}
+    ).startswith("no session of graph 'g'")
 
 
 def test_every_session_gets_every_packet(runtime, client):
@@ -513,6 +575,7 @@ def test_a_network_stop_releases_an_outport_waiting_for_room(runtime, client):
 
 # -- standard clients, permissions, bye ------------------------------------------------------------
 
+
 def test_standard_clients_see_nothing_of_the_extension(runtime, client):
     """The sink of every standard client fails the test on any flowpy or invalid message."""
     watcher = ProtocolClient(runtime, "watcher")
@@ -529,41 +592,61 @@ def test_standard_clients_see_nothing_of_the_extension(runtime, client):
     for standard in (client, watcher):
         assert not [m for m in standard.messages if m["protocol"] == "flowpy"]
         assert data_out(standard) == [1, 2, 3]
-        events = [m["payload"]["event"] for m in standard.messages
-                  if m["command"] == "packet" and m["payload"]["port"] == "out"]
+        events = [
+            m["payload"]["event"]
+            for m in standard.messages
+            if m["command"] == "packet" and m["payload"]["port"] == "out"
+        ]
         assert events == ["connect", "data", "data", "data", "disconnect"]
 
 
 def test_a_session_uses_only_the_ports_of_its_secret(make_runtime):
-    rt = make_runtime(permissions={"secrets": {
-        "all": {"capabilities": ["protocol:runtime", "protocol:graph", "network:control"]},
-        "bridge": {"capabilities": ["protocol:runtime"],
-                   "graphs": {"g": {"inports": ["in"], "outports": ["a"]}}},
-        "other": {"capabilities": ["protocol:runtime"]},
-    }})
+    rt = make_runtime(
+        permissions={
+            "secrets": {
+                "all": {"capabilities": ["protocol:runtime", "protocol:graph", "network:control"]},
+                "bridge": {
+                    "capabilities": ["protocol:runtime"],
+                    "graphs": {"g": {"inports": ["in"], "outports": ["a"]}},
+                },
+                "other": {"capabilities": ["protocol:runtime"]},
+            }
+        }
+    )
     owner = ProtocolClient(rt, "owner", secret="all")
-    build(owner, "g", {"R": "core/Repeat", "S": "core/Repeat"},
-          inports={"in": ("R", "in"), "in2": ("S", "in")},
-          outports={"a": ("R", "out"), "b": ("S", "out")})
+    build(
+        owner,
+        "g",
+        {"R": "core/Repeat", "S": "core/Repeat"},
+        inports={"in": ("R", "in"), "in2": ("S", "in")},
+        outports={"a": ("R", "out"), "b": ("S", "out")},
+    )
     owner.request("network", "start", {"graph": "g"}, reply="started")
     link = Link(rt, secret="bridge")
     link.hello()
     link.packet(1, port="in2", payload="refused")
     link.packet(2, port="IN", payload="allowed")
     link.wait_ack(2)
-    assert link.errors() == [{"seq": 1, "message": "flowpy:packet to port 'in2' of graph 'g' "
-                                                   "is not permitted"}]
-    owner.request("runtime", "packet", {"graph": "g", "port": "in2", "event": "data",
-                                        "payload": "owner"}, reply="packetsent")
+    assert link.errors() == [
+        {"seq": 1, "message": "flowpy:packet to port 'in2' of graph 'g' is not permitted"}
+    ]
+    owner.request(
+        "runtime",
+        "packet",
+        {"graph": "g", "port": "in2", "event": "data", "payload": "owner"},
+        reply="packetsent",
+    )
     owner.sink.wait_for(matches("runtime", "packet", port="b", payload="owner"))
     link.wait_out(1)
     assert [(p["port"], p.get("payload")) for p in link.outbound()] == [("a", "allowed")]
     # Another secret cannot take the session over, acknowledge for it or end it.
     thief = Link(rt, "thief", secret="other", session=link.session)
-    assert thief.error("flowpy", "hello", {"version": 1, "session": link.session,
-                                           "graph": "g"}).endswith("opened with another secret")
-    assert thief.error("flowpy", "bye", {"graph": "g", "session": link.session}) \
-        .endswith("opened with another secret")
+    assert thief.error(
+        "flowpy", "hello", {"version": 1, "session": link.session, "graph": "g"}
+    ).endswith("opened with another secret")
+    assert thief.error("flowpy", "bye", {"graph": "g", "session": link.session}).endswith(
+        "opened with another secret"
+    )
     assert rt.sessions.get("g", link.session) is not None
 
 
@@ -586,20 +669,29 @@ def test_bye_ends_the_session_and_frees_its_outport(runtime, client):
     welcome = link.hello()["payload"]
     assert (welcome["resumed"], welcome["received"], welcome["acked"]) == (False, 0, 0)
     start = len(link.messages)
-    client.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                         "payload": "now standard"}, reply="packetsent")
+    client.request(
+        "runtime",
+        "packet",
+        {"graph": "g", "port": "in", "event": "data", "payload": "now standard"},
+        reply="packetsent",
+    )
     # Now the link's connection holds a session again: it gets g's packets as flowpy:packet.
     assert link.wait_out(1, start)["payload"] == "now standard"
 
 
-@pytest.mark.parametrize("payload, text", [
-    ({"graph": "g", "port": "in", "event": "data"}, "'seq' is required"),
-    ({"graph": "g", "port": "in", "event": "data", "seq": 0}, "'seq' must be between"),
-    ({"graph": "g", "port": "in", "event": "data", "seq": "1"}, "'seq' must be an integer"),
-    ({"port": "in", "event": "data", "seq": 1}, "No graph specified"),
-    ({"graph": "g", "port": "in", "event": "data", "seq": 1, "session": "other"},
-     "this connection holds session"),
-])
+@pytest.mark.parametrize(
+    "payload, text",
+    [
+        ({"graph": "g", "port": "in", "event": "data"}, "'seq' is required"),
+        ({"graph": "g", "port": "in", "event": "data", "seq": 0}, "'seq' must be between"),
+        ({"graph": "g", "port": "in", "event": "data", "seq": "1"}, "'seq' must be an integer"),
+        ({"port": "in", "event": "data", "seq": 1}, "No graph specified"),
+        (
+            {"graph": "g", "port": "in", "event": "data", "seq": 1, "session": "other"},
+            "this connection holds session",
+        ),
+    ],
+)
 def test_malformed_packets(runtime, client, payload, text):
     repeat_graph(client)
     link = Link(runtime)
@@ -619,8 +711,7 @@ def test_an_output_never_overtakes_the_ack_of_what_the_network_accepted(runtime,
     link.packets([data(n, n) for n in range(1, total + 1)])
     acked = last = index = 0
     while last < total:
-        index, message = link.sink.wait_for(
-            lambda m: m["command"] in ("ack", "packets"), index)
+        index, message = link.sink.wait_for(lambda m: m["command"] in ("ack", "packets"), index)
         index += 1
         if message["command"] == "ack":
             acked = max(acked, message["payload"]["seq"])
@@ -636,18 +727,23 @@ def test_an_output_never_overtakes_the_ack_of_what_the_network_accepted(runtime,
 
 # -- sessions belong to their connection --------------------------------------------------------
 
-RECEIVE_ONLY = {"secrets": {
-    "admin": {"capabilities": ["protocol:graph", "network:control"]},
-    "viewer": {"capabilities": ["protocol:runtime"]},
-    "rx": {"capabilities": ["protocol:runtime"],
-           "graphs": {"g": {"inports": [], "outports": ["out"]}}},
-}}
+RECEIVE_ONLY = {
+    "secrets": {
+        "admin": {"capabilities": ["protocol:graph", "network:control"]},
+        "viewer": {"capabilities": ["protocol:runtime"]},
+        "rx": {
+            "capabilities": ["protocol:runtime"],
+            "graphs": {"g": {"inports": [], "outports": ["out"]}},
+        },
+    }
+}
 
 
 def feed(client: ProtocolClient, values) -> None:
     for n in values:
-        client.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                          "payload": n})
+        client.send(
+            "runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": n}
+        )
 
 
 def test_an_away_session_does_not_hold_back_what_others_receive(make_runtime):
@@ -719,7 +815,8 @@ def test_a_connection_holds_a_limited_number_of_sessions(runtime, client):
     assert refused["payload"]["message"] == (
         f"this connection holds {MAX_PER_CONNECTION} link sessions, the most one may "
         f"(limit {MAX_PER_CONNECTION}); end one with flowpy:bye first "
-        "(a session left by a closed connection ends 30 s later)")
+        "(a session left by a closed connection ends 30 s later)"
+    )
     assert runtime.sessions.get("g", "one too many") is None
     other = Link(runtime, "other")
     assert other.hello()["command"] == "welcome"  # the others are not locked out

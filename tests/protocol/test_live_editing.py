@@ -8,14 +8,22 @@ from protocol_harness import ProtocolClient, build, matches
 
 
 def packet(c: ProtocolClient, value) -> None:
-    c.request("runtime", "packet", {"graph": "g", "port": "in", "event": "data",
-                                    "payload": value}, reply="packetsent")
+    c.request(
+        "runtime",
+        "packet",
+        {"graph": "g", "port": "in", "event": "data", "payload": value},
+        reply="packetsent",
+    )
 
 
 def outputs(c: ProtocolClient, port: str = "out") -> list:
-    return [m["payload"].get("payload") for m in c.messages
-            if m["command"] == "packet" and m["payload"].get("port") == port
-            and m["payload"].get("event") == "data"]
+    return [
+        m["payload"].get("payload")
+        for m in c.messages
+        if m["command"] == "packet"
+        and m["payload"].get("port") == port
+        and m["payload"].get("event") == "data"
+    ]
 
 
 def data_edges(c: ProtocolClient, start: int) -> set[str]:
@@ -28,8 +36,14 @@ def edge(src: str, tgt: str) -> dict:
 
 def running_chain(c: ProtocolClient) -> None:
     nodes = {f"r{n}": "core/Repeat" for n in range(5)}
-    build(c, "g", nodes, edges=[(f"r{n}", "out", f"r{n + 1}", "in") for n in range(4)],
-          inports={"in": ("r0", "in")}, outports={"out": ("r4", "out")})
+    build(
+        c,
+        "g",
+        nodes,
+        edges=[(f"r{n}", "out", f"r{n + 1}", "in") for n in range(4)],
+        inports={"in": ("r0", "in")},
+        outports={"out": ("r4", "out")},
+    )
     c.request("network", "start", {"graph": "g"}, reply="started")
 
 
@@ -50,13 +64,17 @@ def test_a_running_network_follows_every_edit(runtime, client):
     assert "r2() OUT -> IN x()" in data_edges(client, start)  # debug data follows
     assert "r2() OUT -> IN r3()" not in data_edges(client, start)
 
-    client.request("graph", "addinitial", {"graph": "g", "src": {"data": "IIP-live"},
-                                           "tgt": {"node": "r0", "port": "in"}})
+    client.request(
+        "graph",
+        "addinitial",
+        {"graph": "g", "src": {"data": "IIP-live"}, "tgt": {"node": "r0", "port": "in"}},
+    )
     client.sink.wait_for(lambda m: outputs(client)[-1:] == ["IIP-live"])
 
     start = len(client.messages)
-    client.request("graph", "addoutport", {"graph": "g", "public": "tap", "node": "x",
-                                           "port": "out"})
+    client.request(
+        "graph", "addoutport", {"graph": "g", "public": "tap", "node": "x", "port": "out"}
+    )
     ports = client.sink.wait_for(matches("runtime", "ports", graph="g"), start)[1]
     assert {p["id"] for p in ports["payload"]["outPorts"]} == {"out", "tap"}
     client.sink.wait_for(matches("runtime", "packet", port="tap", event="connect"), start)
@@ -76,13 +94,16 @@ def test_a_running_network_follows_every_edit(runtime, client):
     assert "process 'r2' has ended" in error and error.endswith("stop the network first")
 
 
-def test_an_edit_the_running_network_cannot_follow_is_refused_and_changes_nothing(runtime,
-                                                                                  client):
-    build(client, "sub", {"s": "core/Repeat"}, inports={"in": ("s", "in")},
-          outports={"out": ("s", "out")})  # another graph is a component: graphs/sub
+def test_an_edit_the_running_network_cannot_follow_is_refused_and_changes_nothing(runtime, client):
+    build(
+        client,
+        "sub",
+        {"s": "core/Repeat"},
+        inports={"in": ("s", "in")},
+        outports={"out": ("s", "out")},
+    )  # another graph is a component: graphs/sub
     running_chain(client)
-    error = client.error("graph", "addnode", {"graph": "g", "id": "y",
-                                              "component": "graphs/sub"})
+    error = client.error("graph", "addnode", {"graph": "g", "id": "y", "component": "graphs/sub"})
     assert error.startswith("cannot addnode while the network runs:")
     assert "subgraph" in error and error.endswith("stop the network first")
     assert "y" not in runtime.get_graph("g").graph.nodes
@@ -91,24 +112,40 @@ def test_an_edit_the_running_network_cannot_follow_is_refused_and_changes_nothin
 
 
 def test_running_instances_of_a_subgraph_do_not_follow_edits_of_its_graph(runtime, client):
-    build(client, "sub", {"s": "core/Repeat"}, edges=[],
-          inports={"in": ("s", "in")}, outports={"out": ("s", "out")})
-    build(client, "g", {"inner": "graphs/sub"}, inports={"in": ("inner", "in")},
-          outports={"out": ("inner", "out")})
+    build(
+        client,
+        "sub",
+        {"s": "core/Repeat"},
+        edges=[],
+        inports={"in": ("s", "in")},
+        outports={"out": ("s", "out")},
+    )
+    build(
+        client,
+        "g",
+        {"inner": "graphs/sub"},
+        inports={"in": ("inner", "in")},
+        outports={"out": ("inner", "out")},
+    )
     client.request("network", "start", {"graph": "g"}, reply="started")
     network = runtime.get_graph("g").network
     before = network.topology()
-    client.request("graph", "addnode", {"graph": "sub", "id": "extra",
-                                        "component": "core/Repeat"})
+    client.request("graph", "addnode", {"graph": "sub", "id": "extra", "component": "core/Repeat"})
     assert network.topology() == before  # a copy taken at the start, as in NoFlo
     packet(client, "still")
     client.sink.wait_for(lambda m: outputs(client)[-1:] == ["still"])
 
 
 def test_removing_a_node_with_waiting_ips_is_reported_as_an_edit_not_a_stop(runtime, client):
-    build(client, "g", {"d": "time/Delay", "o": "core/Repeat"}, edges=[("d", "out", "o", "in")],
-          initials=[(60000, "d", "conf")], inports={"in": ("d", "in")},
-          outports={"out": ("o", "out")})
+    build(
+        client,
+        "g",
+        {"d": "time/Delay", "o": "core/Repeat"},
+        edges=[("d", "out", "o", "in")],
+        initials=[(60000, "d", "conf")],
+        inports={"in": ("d", "in")},
+        outports={"out": ("o", "out")},
+    )
     client.request("network", "start", {"graph": "g"}, reply="started")
     for n in range(3):  # d holds the first for a minute: the others wait in its connection
         packet(client, n)

@@ -19,20 +19,30 @@ AB = "A() OUT -> IN B()"
 BC = "B() OUT -> IN C()"
 
 
-def chain(c: ProtocolClient, graph: str = "g", iips: tuple = ("hello",), last: str = "core/Drop",
-          **kwargs) -> None:
+def chain(
+    c: ProtocolClient, graph: str = "g", iips: tuple = ("hello",), last: str = "core/Drop", **kwargs
+) -> None:
     """IIPs -> A (Repeat) -> B (Repeat) -> C."""
-    build(c, graph, {"A": "core/Repeat", "B": "core/Repeat", "C": last},
-          edges=[("A", "out", "B", "in"), ("B", "out", "C", "in")],
-          initials=[(v, "A", "in") for v in iips], **kwargs)
+    build(
+        c,
+        graph,
+        {"A": "core/Repeat", "B": "core/Repeat", "C": last},
+        edges=[("A", "out", "B", "in"), ("B", "out", "C", "in")],
+        initials=[(v, "A", "in") for v in iips],
+        **kwargs,
+    )
 
 
 def debug_ids(c: ProtocolClient, command: str = "data", start: int = 0) -> list[str]:
-    return [m["payload"]["id"] for m in c.since(start)
-            if m["protocol"] == "network" and m["command"] == command]
+    return [
+        m["payload"]["id"]
+        for m in c.since(start)
+        if m["protocol"] == "network" and m["command"] == command
+    ]
 
 
 # -- start / stop / status -------------------------------------------------------------------
+
 
 def test_start_reports_started_with_response_to(runtime, client):
     build(client, "g", {"W": "test/Wait"})
@@ -86,15 +96,19 @@ def test_starting_a_started_network_restarts_it(runtime, client):
     start = len(client.messages)
     client.request("network", "start", {"graph": "g"}, reply="started")
     assert [c for c in client.commands(start) if c.startswith("network:")] == [
-        "network:stopped", "network:started"]
+        "network:stopped",
+        "network:started",
+    ]
 
 
 def test_invalid_graphs_do_not_start(runtime, client):
     build(client, "g", {"A": "core/Repeat", "X": "nowhere/Nothing"})
     reply = client.request("network", "start", {"graph": "g"}, reply="started")
     assert reply["command"] == "error"
-    assert reply["payload"] == {"message": "node 'X': unknown component 'nowhere/Nothing'",
-                                "graph": "g"}
+    assert reply["payload"] == {
+        "message": "node 'X': unknown component 'nowhere/Nothing'",
+        "graph": "g",
+    }
     status = client.request("network", "getstatus", {"graph": "g"}, reply="status")
     assert status["payload"]["started"] is False
 
@@ -102,8 +116,10 @@ def test_invalid_graphs_do_not_start(runtime, client):
 @pytest.mark.parametrize("command", ["start", "stop", "getstatus", "debug", "edges"])
 def test_graph_must_exist(runtime, client, command):
     assert client.error("network", command, {"enable": True, "edges": []}) == "No graph specified"
-    assert client.error("network", command, {"graph": "zz", "enable": True, "edges": []}) \
+    assert (
+        client.error("network", command, {"graph": "zz", "enable": True, "edges": []})
         == "Requested graph not found"
+    )
 
 
 def test_process_errors_are_reported(runtime, client):
@@ -115,14 +131,19 @@ def test_process_errors_are_reported(runtime, client):
 
 
 def test_console_output_becomes_network_output(runtime, client):
-    build(client, "g", {"S": "test/Say", "O": "core/Output"},
-          initials=[("hi", "S", "in"), ({"a": 1}, "O", "in")])
+    build(
+        client,
+        "g",
+        {"S": "test/Say", "O": "core/Output"},
+        initials=[("hi", "S", "in"), ({"a": 1}, "O", "in")],
+    )
     client.send("network", "start", {"graph": "g"})
     client.sink.wait_for(matches("network", "output", message="said hi"))
     client.sink.wait_for(matches("network", "output", message='{"a":1}'))
 
 
 # -- debug data ---------------------------------------------------------------------------------
+
 
 def test_unsubscribed_clients_see_every_edge_and_the_iips(runtime, client):
     """What fbp-test expects: data for the IIP and the edges without any network:edges."""
@@ -131,10 +152,19 @@ def test_unsubscribed_clients_see_every_edge_and_the_iips(runtime, client):
     client.expect("network", "stopped", graph="g")
     assert debug_ids(client) == [IIP_ID, AB, BC]
     data = [m["payload"] for m in client.messages if m["command"] == "data"]
-    assert data[0] == {"id": IIP_ID, "graph": "g", "tgt": {"node": "A", "port": "in"},
-                       "data": "hello"}
-    assert data[1] == {"id": AB, "graph": "g", "src": {"node": "A", "port": "out"},
-                       "tgt": {"node": "B", "port": "in"}, "data": "hello"}
+    assert data[0] == {
+        "id": IIP_ID,
+        "graph": "g",
+        "tgt": {"node": "A", "port": "in"},
+        "data": "hello",
+    }
+    assert data[1] == {
+        "id": AB,
+        "graph": "g",
+        "src": {"node": "A", "port": "out"},
+        "tgt": {"node": "B", "port": "in"},
+        "data": "hello",
+    }
     assert debug_ids(client, "connect") == [AB, BC]
     assert debug_ids(client, "disconnect") == [AB, BC]
 
@@ -153,14 +183,23 @@ def test_debug_data_only_for_subscribed_edges(runtime, client):
     assert debug_ids(picky) == [BC]
     assert debug_ids(silent) == []
     assert debug_ids(client) == [IIP_ID, AB, BC]
-    debug_lanes = [lane for m, lane in zip(picky.messages, picky.sink.lanes, strict=True)
-                   if m["command"] in ("connect", "data", "disconnect")]
+    debug_lanes = [
+        lane
+        for m, lane in zip(picky.messages, picky.sink.lanes, strict=True)
+        if m["command"] in ("connect", "data", "disconnect")
+    ]
     assert debug_lanes and all(lane is wire.DEBUG for lane in debug_lanes)
 
 
 def test_subscriptions_change_while_running(runtime, client):
-    build(client, "g", {"A": "core/Repeat", "B": "core/Repeat"}, edges=[("A", "out", "B", "in")],
-          inports={"in": ("A", "in")}, outports={"out": ("B", "out")})
+    build(
+        client,
+        "g",
+        {"A": "core/Repeat", "B": "core/Repeat"},
+        edges=[("A", "out", "B", "in")],
+        inports={"in": ("A", "in")},
+        outports={"out": ("B", "out")},
+    )
     client.request("network", "edges", {"graph": "g", "edges": []})
     client.request("network", "start", {"graph": "g"}, reply="started")
     client.send("runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": 1})
@@ -173,16 +212,27 @@ def test_subscriptions_change_while_running(runtime, client):
 
 
 def test_brackets_on_edges(runtime, client):
-    build(client, "g", {"A": "core/Repeat", "B": "core/Drop"}, edges=[("A", "out", "B", "in")],
-          inports={"in": ("A", "in")})
+    build(
+        client,
+        "g",
+        {"A": "core/Repeat", "B": "core/Drop"},
+        edges=[("A", "out", "B", "in")],
+        inports={"in": ("A", "in")},
+    )
     client.request("network", "start", {"graph": "g"}, reply="started")
     for event, payload in [("begingroup", "grp"), ("data", 1), ("endgroup", "grp")]:
-        client.request("runtime", "packet", {"graph": "g", "port": "in", "event": event,
-                                             "payload": payload}, reply="packetsent")
+        client.request(
+            "runtime",
+            "packet",
+            {"graph": "g", "port": "in", "event": event, "payload": payload},
+            reply="packetsent",
+        )
     client.sink.wait_for(matches("network", "endgroup", group="grp"))
-    commands = [m["command"] for m in client.messages
-                if m["protocol"] == "network" and m["command"] in ("begingroup", "data",
-                                                                   "endgroup")]
+    commands = [
+        m["command"]
+        for m in client.messages
+        if m["protocol"] == "network" and m["command"] in ("begingroup", "data", "endgroup")
+    ]
     assert commands == ["begingroup", "data", "endgroup"]
 
 
@@ -198,17 +248,27 @@ def test_debug_off_sends_no_edge_data(runtime, client):
 
 def test_secure_edges_hide_their_data(runtime, client):
     build(client, "g", {"A": "core/Repeat", "B": "core/Drop"}, initials=[("secret", "A", "in")])
-    client.request("graph", "addedge", {"graph": "g", "src": {"node": "A", "port": "out"},
-                                        "tgt": {"node": "B", "port": "in"},
-                                        "metadata": {"secure": True}})
+    client.request(
+        "graph",
+        "addedge",
+        {
+            "graph": "g",
+            "src": {"node": "A", "port": "out"},
+            "tgt": {"node": "B", "port": "in"},
+            "metadata": {"secure": True},
+        },
+    )
     client.send("network", "start", {"graph": "g"})
     assert client.expect("network", "data", id="A() OUT -> IN B()")["payload"]["data"] == "DATA"
 
 
 def test_a_slow_debugger_loses_debug_data_but_never_slows_the_network(make_runtime):
-    rt = make_runtime(permissions={"secrets": {"watch": {"capabilities": ["network:data"]}},
-                                   "anonymous": {"capabilities": ["protocol:graph",
-                                                                  "protocol:network"]}})
+    rt = make_runtime(
+        permissions={
+            "secrets": {"watch": {"capabilities": ["network:data"]}},
+            "anonymous": {"capabilities": ["protocol:graph", "protocol:network"]},
+        }
+    )
     owner = ProtocolClient(rt, "owner")
     watcher = ProtocolClient(rt, "watcher", secret="watch")
     watcher.request("runtime", "getruntime", reply="runtime")  # presents its secret
@@ -222,13 +282,18 @@ def test_a_slow_debugger_loses_debug_data_but_never_slows_the_network(make_runti
 
 def test_edges_validation(runtime, client):
     client.request("graph", "clear", {"id": "g"})
-    assert client.error("network", "edges", {"graph": "g", "edges": "all"}) \
+    assert (
+        client.error("network", "edges", {"graph": "g", "edges": "all"})
         == "'edges' must be an array of {src, tgt} objects"
-    assert client.error("network", "edges", {"graph": "g", "edges": [{"src": {}}]}) \
+    )
+    assert (
+        client.error("network", "edges", {"graph": "g", "edges": [{"src": {}}]})
         == "edges[0]: 'node' is required"
+    )
 
 
 # -- persist ------------------------------------------------------------------------------------
+
 
 def test_persist_saves_graphs_for_the_next_start(make_runtime, tmp_path):
     state = tmp_path / "persisted"
@@ -250,7 +315,8 @@ def test_persist_saves_graphs_for_the_next_start(make_runtime, tmp_path):
 
 
 def test_a_graph_that_cannot_be_saved_never_keeps_the_others_from_being_persisted(
-        make_runtime, tmp_path):
+    make_runtime, tmp_path
+):
     state = tmp_path / "persisted"
     rt = make_runtime(state_dir=state)
     c = ProtocolClient(rt)

@@ -121,7 +121,9 @@ def test_an_observer_takes_no_graph_output_and_never_holds_the_graph_back(runtim
     feeder.request("network", "start", {"graph": "g"}, reply="started")
     for n in range(3):
         feeder.request(
-            "runtime", "packet", {"graph": "g", "port": "in", "event": "data", "payload": n},
+            "runtime",
+            "packet",
+            {"graph": "g", "port": "in", "event": "data", "payload": n},
             reply="packetsent",
         )
     out = matches("runtime", "packet", port="out", event="data")

@@ -11,8 +11,13 @@ from protocol_harness import (
 
 
 def traced_chain(c: ProtocolClient, values: range) -> None:
-    build(c, "g", {"A": "core/Repeat", "B": "core/Drop"}, edges=[("A", "out", "B", "in")],
-          initials=[(v, "A", "in") for v in values])
+    build(
+        c,
+        "g",
+        {"A": "core/Repeat", "B": "core/Drop"},
+        edges=[("A", "out", "B", "in")],
+        initials=[(v, "A", "in") for v in values],
+    )
 
 
 def dump(c: ProtocolClient) -> dict:
@@ -71,8 +76,12 @@ def test_trace_errors(runtime, client):
     traced_chain(client, range(1))
     assert client.error("trace", "start", {}) == "No graph specified"
     assert client.error("trace", "dump", {"graph": "x"}) == "Requested graph not found"
-    assert client.error("trace", "start", {"graph": "g", "buffersize": "big"}) \
+    assert (
+        client.error("trace", "start", {"graph": "g", "buffersize": "big"})
         == "'buffersize' must be an integer, got string"
-    assert client.error("trace", "start", {"graph": "g", "buffersize": 0}) \
+    )
+    assert (
+        client.error("trace", "start", {"graph": "g", "buffersize": 0})
         == "'buffersize' must be between 1 and 100000, got 0"
+    )
     assert client.messages[-1]["protocol"] == "trace"

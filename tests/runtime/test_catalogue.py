@@ -31,8 +31,11 @@ def components(client: ProtocolClient) -> dict[str, dict]:
     start = len(client.messages)
     client.send("component", "list", {})
     _, ready = client.sink.wait_for(lambda m: m["command"] == "componentsready", start)
-    found = {m["payload"]["name"]: m["payload"] for m in client.since(start)
-             if m["command"] == "component"}
+    found = {
+        m["payload"]["name"]: m["payload"]
+        for m in client.since(start)
+        if m["command"] == "component"
+    }
     assert ready["payload"] == len(found)
     return found
 
@@ -41,23 +44,31 @@ def sub_graph(client: ProtocolClient, graph: str = "sub", library: str | None = 
     client.request("graph", "clear", {"id": graph, **({"library": library} if library else {})})
     for node, component in (("R", "core/Repeat"),):
         client.request("graph", "addnode", {"graph": graph, "id": node, "component": component})
-    client.request("graph", "addinport", {"graph": graph, "public": "in", "node": "R",
-                                          "port": "in"})
-    client.request("graph", "addoutport", {"graph": graph, "public": "out", "node": "R",
-                                           "port": "out"})
+    client.request(
+        "graph", "addinport", {"graph": graph, "public": "in", "node": "R", "port": "in"}
+    )
+    client.request(
+        "graph", "addoutport", {"graph": graph, "public": "out", "node": "R", "port": "out"}
+    )
 
 
 def through(client: ProtocolClient, graph: str, value, port_in="in", port_out="out"):
     """Send ``value`` into ``graph`` and return what comes out."""
     start = len(client.messages)
-    client.request("runtime", "packet", {"graph": graph, "port": port_in, "event": "data",
-                                         "payload": value}, reply="packetsent")
-    _, out = client.sink.wait_for(matches("runtime", "packet", graph=graph, port=port_out,
-                                          event="data"), start)
+    client.request(
+        "runtime",
+        "packet",
+        {"graph": graph, "port": port_in, "event": "data", "payload": value},
+        reply="packetsent",
+    )
+    _, out = client.sink.wait_for(
+        matches("runtime", "packet", graph=graph, port=port_out, event="data"), start
+    )
     return out["payload"]["payload"]
 
 
 # -- graphs created over the protocol ------------------------------------------------------------
+
 
 def test_graphs_other_than_main_are_listed_as_subgraph_components(runtime, client):
     build(client, "top", {"A": "core/Repeat"}, main=True)
@@ -66,8 +77,11 @@ def test_graphs_other_than_main_are_listed_as_subgraph_components(runtime, clien
     sub_graph(client, "proj/thing")
     listed = components(client)
     assert listed["graphs/sub"] == {
-        "name": "graphs/sub", "description": "", "subgraph": True,
-        "inPorts": [{"id": "in", "type": "all"}], "outPorts": [{"id": "out", "type": "all"}],
+        "name": "graphs/sub",
+        "description": "",
+        "subgraph": True,
+        "inPorts": [{"id": "in", "type": "all"}],
+        "outPorts": [{"id": "out", "type": "all"}],
     }
     assert listed["kit/tools"]["subgraph"] is True
     assert listed["proj/thing"]["subgraph"] is True  # an id with a library keeps it
@@ -77,8 +91,15 @@ def test_graphs_other_than_main_are_listed_as_subgraph_components(runtime, clien
 
 def test_a_graph_runs_another_graph_inline(runtime, client):
     sub_graph(client)
-    build(client, "top", {"S": "graphs/sub", "T": "graphs/sub"}, edges=[("S", "out", "T", "in")],
-          inports={"in": ("S", "in")}, outports={"out": ("T", "out")}, main=True)
+    build(
+        client,
+        "top",
+        {"S": "graphs/sub", "T": "graphs/sub"},
+        edges=[("S", "out", "T", "in")],
+        inports={"in": ("S", "in")},
+        outports={"out": ("T", "out")},
+        main=True,
+    )
     client.request("network", "start", {"graph": "top"}, reply="started")
     assert through(client, "top", {"deep": [1, 2]}) == {"deep": [1, 2]}
 
@@ -98,10 +119,12 @@ def test_changing_a_graph_announces_its_component_again(runtime, client):
     assert first["payload"]["inPorts"] == []
     assert "responseTo" not in client.messages[-1]  # news for all, not an answer
     client.request("graph", "addnode", {"graph": "sub", "id": "R", "component": "core/Repeat"})
-    client.request("graph", "addinport", {"graph": "sub", "public": "in", "node": "R",
-                                          "port": "in"})
-    assert watcher.expect("component", "component", name="graphs/sub",
-                          inPorts=[{"id": "in", "type": "all"}])
+    client.request(
+        "graph", "addinport", {"graph": "sub", "public": "in", "node": "R", "port": "in"}
+    )
+    assert watcher.expect(
+        "component", "component", name="graphs/sub", inPorts=[{"id": "in", "type": "all"}]
+    )
     # A graph that becomes main is no longer a component; the previous main becomes one.
     build(client, "top", {}, main=True)
     client.request("graph", "clear", {"id": "sub", "main": True})
@@ -112,12 +135,14 @@ def test_changing_a_graph_announces_its_component_again(runtime, client):
 def test_a_graph_cannot_contain_itself(runtime, client):
     sub_graph(client, "a")
     sub_graph(client, "b")
-    assert client.error("graph", "addnode", {"graph": "a", "id": "X",
-                                             "component": "graphs/a"}) \
+    assert (
+        client.error("graph", "addnode", {"graph": "a", "id": "X", "component": "graphs/a"})
         == "graph 'a' cannot contain itself (component 'graphs/a' is or contains it)"
+    )
     client.request("graph", "addnode", {"graph": "a", "id": "B", "component": "graphs/b"})
     assert "cannot contain itself" in client.error(
-        "graph", "addnode", {"graph": "b", "id": "A", "component": "graphs/a"})
+        "graph", "addnode", {"graph": "b", "id": "A", "component": "graphs/a"}
+    )
     assert "X" not in runtime.get_graph("a").graph.nodes
 
 
@@ -140,6 +165,7 @@ def test_a_name_taken_by_a_component_is_not_reused(runtime, client):
 
 # -- the components directory --------------------------------------------------------------------
 
+
 def test_components_dir_offers_its_graph_files(make_runtime, tmp_path):
     lib = tmp_path / "lib"
     (lib / "maths").mkdir(parents=True)
@@ -158,9 +184,16 @@ def test_components_dir_offers_its_graph_files(make_runtime, tmp_path):
     assert not [n for n in listed if "Broken" in n or "hidden" in n]
     source = c.request("component", "getsource", {"name": "maths/Double"}, reply="source")
     assert json.loads(source["payload"]["code"])["processes"]["Split"] == {
-        "component": "core/Split"}
-    build(c, "top", {"D": "maths/Double"}, inports={"in": ("D", "in")},
-          outports={"out": ("D", "out")}, main=True)
+        "component": "core/Split"
+    }
+    build(
+        c,
+        "top",
+        {"D": "maths/Double"},
+        inports={"in": ("D", "in")},
+        outports={"out": ("D", "out")},
+        main=True,
+    )
     c.request("network", "start", {"graph": "top"}, reply="started")
     assert through(c, "top", 7) == 7
     # A file added later shows up at the next list.
@@ -197,8 +230,14 @@ def test_components_dir_offers_the_components_of_its_python_files(make_runtime, 
     c = ProtocolClient(rt)
     listed = components(c)
     assert listed["mylib/Shout"]["description"] == "Upper-cases text."
-    build(c, "top", {"S": "mylib/Shout"}, inports={"in": ("S", "in")},
-          outports={"out": ("S", "out")}, main=True)
+    build(
+        c,
+        "top",
+        {"S": "mylib/Shout"},
+        inports={"in": ("S", "in")},
+        outports={"out": ("S", "out")},
+        main=True,
+    )
     c.request("network", "start", {"graph": "top"}, reply="started")
     assert through(c, "top", "hey") == "HEY!"
     c.request("network", "stop", {"graph": "top"}, reply="stopped")
@@ -210,6 +249,7 @@ def test_components_dir_offers_the_components_of_its_python_files(make_runtime, 
     (lib / "mylib" / "shout.py").unlink()
     assert "mylib/Shout" not in components(c)
 
+
 def test_load_graph_file_reads_fbp(make_runtime, tmp_path):
     path = tmp_path / "double.fbp"
     path.write_text(DOUBLE_FBP)
@@ -219,17 +259,33 @@ def test_load_graph_file_reads_fbp(make_runtime, tmp_path):
     c = ProtocolClient(rt)
     c.request("network", "start", {"graph": "double"}, reply="started")
     start = len(c.messages)
-    c.request("runtime", "packet", {"graph": "double", "port": "in", "event": "data",
-                                    "payload": 1}, reply="packetsent")
+    c.request(
+        "runtime",
+        "packet",
+        {"graph": "double", "port": "in", "event": "data", "payload": 1},
+        reply="packetsent",
+    )
     first, _ = c.sink.wait_for(matches("runtime", "packet", port="out", event="data"), start)
     c.sink.wait_for(matches("runtime", "packet", port="out", event="data"), first + 1)  # twice
 
 
 # -- persistence across restarts -----------------------------------------------------------------
 
-CODER = {"secrets": {"coder": {"capabilities": [
-    "component:setsource", "component:getsource", "protocol:component", "protocol:graph",
-    "network:control", "network:persist", "protocol:runtime"]}}}
+CODER = {
+    "secrets": {
+        "coder": {
+            "capabilities": [
+                "component:setsource",
+                "component:getsource",
+                "protocol:component",
+                "protocol:graph",
+                "network:control",
+                "network:persist",
+                "protocol:runtime",
+            ]
+        }
+    }
+}
 
 SOURCE = '''
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts
@@ -257,11 +313,22 @@ def restart(rt: Runtime, **options) -> Runtime:
 def test_a_restart_comes_back_with_the_same_graphs_and_main(make_runtime, tmp_path):
     rt = make_runtime(state_dir=tmp_path / "state", permissions=CODER)
     c = ProtocolClient(rt, secret="coder")
-    c.request("component", "source", {"name": "Shout", "library": "text",
-                                      "language": "python", "code": SOURCE}, reply="component")
+    c.request(
+        "component",
+        "source",
+        {"name": "Shout", "library": "text", "language": "python", "code": SOURCE},
+        reply="component",
+    )
     sub_graph(c, "sub")
-    build(c, "top", {"S": "graphs/sub", "L": "text/Shout"}, edges=[("S", "out", "L", "in")],
-          inports={"in": ("S", "in")}, outports={"out": ("L", "out")}, main=True)
+    build(
+        c,
+        "top",
+        {"S": "graphs/sub", "L": "text/Shout"},
+        edges=[("S", "out", "L", "in")],
+        inports={"in": ("S", "in")},
+        outports={"out": ("L", "out")},
+        main=True,
+    )
     sub_graph(c, "a/b")
     sub_graph(c, "a_b")  # two ids that make the same file name
     c.request("network", "persist", {}, reply="output")

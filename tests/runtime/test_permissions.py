@@ -31,6 +31,7 @@ COMMANDS = [
 
 # -- the Permissions object ---------------------------------------------------------------------
 
+
 def test_open_runtime_grants_everything_but_setsource():
     grant = Permissions().grant_for(None)
     assert grant.capabilities == set(ALL_CAPABILITIES) - {"component:setsource"}
@@ -40,18 +41,25 @@ def test_open_runtime_grants_everything_but_setsource():
 def test_secret_holder_gets_everything_but_setsource_others_nothing():
     permissions = Permissions(secret="s3")
     assert permissions.grant_for("s3").capabilities == (
-        set(ALL_CAPABILITIES) - {"component:setsource"})
+        set(ALL_CAPABILITIES) - {"component:setsource"}
+    )
     assert permissions.grant_for(None).capabilities == set()
     assert permissions.grant_for("wrong").capabilities == set()
 
 
 def test_document_with_ports():
-    permissions = Permissions(document={
-        "secrets": {"tok": {"capabilities": ["protocol:runtime"],
-                            "graphs": {"main": {"inports": ["IN"], "outports": ["out"]}}},
-                    "free": {"capabilities": ["protocol:runtime", "component:setsource"]}},
-        "anonymous": {"capabilities": ["protocol:component"]},
-    })
+    permissions = Permissions(
+        document={
+            "secrets": {
+                "tok": {
+                    "capabilities": ["protocol:runtime"],
+                    "graphs": {"main": {"inports": ["IN"], "outports": ["out"]}},
+                },
+                "free": {"capabilities": ["protocol:runtime", "component:setsource"]},
+            },
+            "anonymous": {"capabilities": ["protocol:component"]},
+        }
+    )
     tok = permissions.grant_for("tok")
     assert tok.may_send_to("main", "in") and not tok.may_send_to("main", "other")
     assert tok.may_receive_from("main", "OUT") and not tok.may_receive_from("other", "out")
@@ -60,14 +68,19 @@ def test_document_with_ports():
     assert permissions.grant_for(None).capabilities == {"protocol:component"}
 
 
-@pytest.mark.parametrize("document, text", [
-    ([], "must be a JSON object"),
-    ({"secret": {}}, "unknown keys"),
-    ({"secrets": {"t": {"capabilities": ["fly"]}}}, "unknown capabilities ['fly']"),
-    ({"secrets": {"t": {"capabilities": "protocol:graph"}}}, "must be a list of strings"),
-    ({"secrets": {"t": {"capabilities": [], "graphs": {"g": {"inports": "in"}}}}},
-     "inports must be a list of strings"),
-])
+@pytest.mark.parametrize(
+    "document, text",
+    [
+        ([], "must be a JSON object"),
+        ({"secret": {}}, "unknown keys"),
+        ({"secrets": {"t": {"capabilities": ["fly"]}}}, "unknown capabilities ['fly']"),
+        ({"secrets": {"t": {"capabilities": "protocol:graph"}}}, "must be a list of strings"),
+        (
+            {"secrets": {"t": {"capabilities": [], "graphs": {"g": {"inports": "in"}}}}},
+            "inports must be a list of strings",
+        ),
+    ],
+)
 def test_malformed_documents_are_refused(document, text):
     with pytest.raises(PermissionsError, match=text.replace("[", r"\[").replace("]", r"\]")):
         Permissions(document=document)
@@ -76,13 +89,17 @@ def test_malformed_documents_are_refused(document, text):
 def test_the_capability_table_follows_the_notes():
     assert required_for("runtime", "getruntime") == frozenset()
     assert required_for("graph", "renamegroup") == {"protocol:graph"}
-    assert required_for("network", "getstatus") == {"network:status", "network:control",
-                                                    "protocol:network"}
+    assert required_for("network", "getstatus") == {
+        "network:status",
+        "network:control",
+        "protocol:network",
+    }
     assert required_for("network", "edges") == {"network:data", "protocol:network"}
     assert required_for("trace", "dump") == {"protocol:trace"}
 
 
 # -- over the protocol --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("protocol, command, payload", COMMANDS)
 def test_without_the_secret_only_getruntime_works(make_runtime, protocol, command, payload):
@@ -115,8 +132,12 @@ def test_a_wrong_secret_takes_back_what_a_right_one_gave(make_runtime):
 
 
 def test_readonly_may_read_but_not_change(make_runtime):
-    rt = make_runtime(permissions={"secrets": {"ro": {"capabilities": ["graph:readonly"]}},
-                                   "anonymous": {"capabilities": ["protocol:graph"]}})
+    rt = make_runtime(
+        permissions={
+            "secrets": {"ro": {"capabilities": ["graph:readonly"]}},
+            "anonymous": {"capabilities": ["protocol:graph"]},
+        }
+    )
     ro = ProtocolClient(rt, "ro", secret="ro")
     ro.request("runtime", "getruntime", reply="runtime")
     editor = ProtocolClient(rt, "editor")
@@ -126,32 +147,56 @@ def test_readonly_may_read_but_not_change(make_runtime):
 
 
 def test_packets_only_to_permitted_inports(make_runtime):
-    rt = make_runtime(permissions={"secrets": {
-        "admin": {"capabilities": ["protocol:graph", "network:control", "protocol:runtime"]},
-        "feeder": {"capabilities": ["protocol:runtime"],
-                   "graphs": {"g": {"inports": ["a"], "outports": []}}},
-    }})
+    rt = make_runtime(
+        permissions={
+            "secrets": {
+                "admin": {
+                    "capabilities": ["protocol:graph", "network:control", "protocol:runtime"]
+                },
+                "feeder": {
+                    "capabilities": ["protocol:runtime"],
+                    "graphs": {"g": {"inports": ["a"], "outports": []}},
+                },
+            }
+        }
+    )
     admin = ProtocolClient(rt, "admin", secret="admin")
-    build(admin, "g", {"A": "core/Repeat", "B": "core/Repeat"},
-          inports={"a": ("A", "in"), "b": ("B", "in")})
+    build(
+        admin,
+        "g",
+        {"A": "core/Repeat", "B": "core/Repeat"},
+        inports={"a": ("A", "in"), "b": ("B", "in")},
+    )
     admin.request("network", "start", {"graph": "g"}, reply="started")
     feeder = ProtocolClient(rt, "feeder", secret="feeder")
     ports = feeder.request("runtime", "getruntime", reply="runtime")
     ports = feeder.expect("runtime", "ports", graph="g")["payload"]
     assert [p["id"] for p in ports["inPorts"]] == ["a"] and ports["outPorts"] == []
-    ok = feeder.request("runtime", "packet", {"graph": "g", "port": "A", "event": "data",
-                                              "payload": 1}, reply="packetsent")
+    ok = feeder.request(
+        "runtime",
+        "packet",
+        {"graph": "g", "port": "A", "event": "data", "payload": 1},
+        reply="packetsent",
+    )
     assert ok["command"] == "packetsent"
-    assert feeder.error("runtime", "packet", {"graph": "g", "port": "b", "event": "data"}) \
+    assert (
+        feeder.error("runtime", "packet", {"graph": "g", "port": "b", "event": "data"})
         == "runtime:packet to port 'b' of graph 'g' is not permitted"
+    )
 
 
 def test_debug_data_needs_its_capability(make_runtime):
-    rt = make_runtime(permissions={"secrets": {"ctl": {"capabilities": ["protocol:graph",
-                                                                        "network:control"]}}})
+    rt = make_runtime(
+        permissions={"secrets": {"ctl": {"capabilities": ["protocol:graph", "network:control"]}}}
+    )
     ctl = ProtocolClient(rt, "ctl", secret="ctl")
-    build(ctl, "g", {"A": "core/Repeat", "B": "core/Drop"}, edges=[("A", "out", "B", "in")],
-          initials=[(1, "A", "in")])
+    build(
+        ctl,
+        "g",
+        {"A": "core/Repeat", "B": "core/Drop"},
+        edges=[("A", "out", "B", "in")],
+        initials=[(1, "A", "in")],
+    )
     ctl.send("network", "start", {"graph": "g"})
     ctl.expect("network", "stopped", graph="g")
     assert not any(m["command"] in ("data", "connect") for m in ctl.messages)

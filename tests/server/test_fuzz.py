@@ -130,16 +130,44 @@ TOO_DEEP = re.compile(r"(?i)deep|depth|nest")
 
 #: Broadcasts a client may receive without having asked (no responseTo).
 UNSOLICITED = {
-    *(f"graph:{c}" for c in (
-        "clear", "addnode", "removenode", "renamenode", "changenode", "addedge", "removeedge",
-        "changeedge", "addinitial", "removeinitial", "addinport", "removeinport",
-        "renameinport", "addoutport", "removeoutport", "renameoutport", "addgroup",
-        "removegroup", "renamegroup", "changegroup")),
-    "runtime:ports", "runtime:packet", "component:component",
-    "network:started", "network:stopped",
-    "network:connect", "network:begingroup", "network:data", "network:endgroup",
+    *(
+        f"graph:{c}"
+        for c in (
+            "clear",
+            "addnode",
+            "removenode",
+            "renamenode",
+            "changenode",
+            "addedge",
+            "removeedge",
+            "changeedge",
+            "addinitial",
+            "removeinitial",
+            "addinport",
+            "removeinport",
+            "renameinport",
+            "addoutport",
+            "removeoutport",
+            "renameoutport",
+            "addgroup",
+            "removegroup",
+            "renamegroup",
+            "changegroup",
+        )
+    ),
+    "runtime:ports",
+    "runtime:packet",
+    "component:component",
+    "network:started",
+    "network:stopped",
+    "network:connect",
+    "network:begingroup",
+    "network:data",
+    "network:endgroup",
     "network:disconnect",
-    "trace:start", "trace:stop", "trace:clear",
+    "trace:start",
+    "trace:stop",
+    "trace:clear",
 }
 
 
@@ -169,70 +197,148 @@ class Spec:
 
     def is_extra(self, kind: str) -> bool:
         return kind in self.extras or (
-            "graph:*" in self.extras and kind.startswith("graph:") and kind != "graph:error")
+            "graph:*" in self.extras and kind.startswith("graph:") and kind != "graph:error"
+        )
 
 
 def _graph(command: str, payload: dict) -> Spec:
-    return Spec("graph", command, {"graph": FIXTURE, **payload}, command,
-                frozenset({"graph:*", "runtime:ports"}))
+    return Spec(
+        "graph",
+        command,
+        {"graph": FIXTURE, **payload},
+        command,
+        frozenset({"graph:*", "runtime:ports"}),
+    )
 
 
 SRC = {"node": "rep", "port": "out"}
 TGT = {"node": "rep2", "port": "in"}
 SCHEMA_URL = "https://example.net/schema.json"
-CLEAR_SCRATCH = {"id": SCRATCH, "name": "Scratch", "library": "fuzzlib", "main": False,
-                 "icon": "cog", "description": "the scratch graph"}
-SOURCE = {"name": "FuzzComp", "language": "python", "library": "fuzz", "code": COMPONENT_CODE,
-          "tests": ""}
-DEBUG_DATA = frozenset({"network:connect", "network:begingroup", "network:data",
-                        "network:endgroup", "network:disconnect"})
+CLEAR_SCRATCH = {
+    "id": SCRATCH,
+    "name": "Scratch",
+    "library": "fuzzlib",
+    "main": False,
+    "icon": "cog",
+    "description": "the scratch graph",
+}
+SOURCE = {
+    "name": "FuzzComp",
+    "language": "python",
+    "library": "fuzz",
+    "code": COMPONENT_CODE,
+    "tests": "",
+}
+DEBUG_DATA = frozenset(
+    {
+        "network:connect",
+        "network:begingroup",
+        "network:data",
+        "network:endgroup",
+        "network:disconnect",
+    }
+)
 
 SPECS: tuple[Spec, ...] = (
     Spec("runtime", "getruntime", {}, "runtime", frozenset({"runtime:ports"})),
-    Spec("runtime", "packet", {"graph": FIXTURE, "port": "in", "event": "data",
-                               "payload": {"n": 1, "s": "text"}, "type": "object",
-                               "schema": SCHEMA_URL}, "packetsent", asynchronous=True),
+    Spec(
+        "runtime",
+        "packet",
+        {
+            "graph": FIXTURE,
+            "port": "in",
+            "event": "data",
+            "payload": {"n": 1, "s": "text"},
+            "type": "object",
+            "schema": SCHEMA_URL,
+        },
+        "packetsent",
+        asynchronous=True,
+    ),
     Spec("graph", "clear", CLEAR_SCRATCH, "clear", frozenset({"runtime:ports"})),
-    _graph("addnode", {"id": "extra", "component": "core/Repeat",
-                       "metadata": {"x": 10, "y": 20, "label": "new"}}),
+    _graph(
+        "addnode",
+        {"id": "extra", "component": "core/Repeat", "metadata": {"x": 10, "y": 20, "label": "new"}},
+    ),
     _graph("removenode", {"id": "drop"}),
     _graph("renamenode", {"from": "drop", "to": "dropped"}),
     _graph("changenode", {"id": "rep", "metadata": {"x": 1, "y": 2, "label": "changed"}}),
     # No index: a running network refuses one on a port that is not addressable (as a start
     # would); index fields are fuzzed where commands take them without a network (edges).
-    _graph("addedge", {"src": {"node": "rep2", "port": "out"},
-                       "tgt": {"node": "drop", "port": "in"},
-                       "metadata": {"route": 1, "secure": False, "schema": SCHEMA_URL,
-                                    "label": "e"}}),
+    _graph(
+        "addedge",
+        {
+            "src": {"node": "rep2", "port": "out"},
+            "tgt": {"node": "drop", "port": "in"},
+            "metadata": {"route": 1, "secure": False, "schema": SCHEMA_URL, "label": "e"},
+        },
+    ),
     _graph("removeedge", {"src": dict(SRC), "tgt": dict(TGT)}),
-    _graph("changeedge", {"src": dict(SRC), "tgt": dict(TGT),
-                          "metadata": {"route": 2, "secure": True, "label": "c"}}),
-    _graph("addinitial", {"src": {"data": {"v": 1}}, "tgt": {"node": "rep2", "port": "in"},
-                          "metadata": {"route": 3, "label": "i"}}),
+    _graph(
+        "changeedge",
+        {
+            "src": dict(SRC),
+            "tgt": dict(TGT),
+            "metadata": {"route": 2, "secure": True, "label": "c"},
+        },
+    ),
+    _graph(
+        "addinitial",
+        {
+            "src": {"data": {"v": 1}},
+            "tgt": {"node": "rep2", "port": "in"},
+            "metadata": {"route": 3, "label": "i"},
+        },
+    ),
     _graph("removeinitial", {"src": {"data": "hello"}, "tgt": {"node": "drop", "port": "in"}}),
-    _graph("addinport", {"public": "in2", "node": "rep2", "port": "in",
-                         "metadata": {"x": 1, "y": 2, "description": "d"}}),
+    _graph(
+        "addinport",
+        {
+            "public": "in2",
+            "node": "rep2",
+            "port": "in",
+            "metadata": {"x": 1, "y": 2, "description": "d"},
+        },
+    ),
     _graph("removeinport", {"public": "in"}),
     _graph("renameinport", {"from": "in", "to": "input"}),
-    _graph("addoutport", {"public": "out2", "node": "rep", "port": "out",
-                          "metadata": {"x": 1, "y": 2, "description": "d"}}),
+    _graph(
+        "addoutport",
+        {
+            "public": "out2",
+            "node": "rep",
+            "port": "out",
+            "metadata": {"x": 1, "y": 2, "description": "d"},
+        },
+    ),
     _graph("removeoutport", {"public": "out"}),
     _graph("renameoutport", {"from": "out", "to": "output"}),
-    _graph("addgroup", {"name": "grp2", "nodes": ["rep", "drop"],
-                        "metadata": {"description": "g"}}),
+    _graph(
+        "addgroup", {"name": "grp2", "nodes": ["rep", "drop"], "metadata": {"description": "g"}}
+    ),
     _graph("removegroup", {"name": "grp"}),
     _graph("renamegroup", {"from": "grp", "to": "group"}),
     _graph("changegroup", {"name": "grp", "metadata": {"description": "changed"}}),
     Spec("component", "list", {}, "componentsready", frozenset({"component:component"})),
     Spec("component", "getsource", {"name": "core/Repeat"}, "source"),
     Spec("component", "source", SOURCE, "component"),
-    Spec("network", "start", {"graph": FIXTURE}, "started",
-         frozenset({"network:stopped", "runtime:packet"}) | DEBUG_DATA),
+    Spec(
+        "network",
+        "start",
+        {"graph": FIXTURE},
+        "started",
+        frozenset({"network:stopped", "runtime:packet"}) | DEBUG_DATA,
+    ),
     Spec("network", "stop", {"graph": FIXTURE}, "stopped", frozenset({"runtime:packet"})),
     Spec("network", "getstatus", {"graph": FIXTURE}, "status"),
     Spec("network", "debug", {"graph": FIXTURE, "enable": True}, "status"),
-    Spec("network", "edges", {"graph": FIXTURE, "edges": [{"src": dict(SRC), "tgt": dict(TGT)}]},
-         "edges", no_response_to=True),
+    Spec(
+        "network",
+        "edges",
+        {"graph": FIXTURE, "edges": [{"src": dict(SRC), "tgt": dict(TGT)}]},
+        "edges",
+        no_response_to=True,
+    ),
     Spec("network", "persist", {}, "output"),
     Spec("trace", "start", {"graph": FIXTURE, "buffersize": 10}, "start"),
     Spec("trace", "stop", {"graph": FIXTURE}, "stop"),
@@ -244,25 +350,71 @@ SPEC_BY_ID = {spec.id: spec for spec in SPECS}
 #: The fixture graph, as the protocol builds it (also how it is restored).
 BUILD: tuple[tuple[str, str, dict, str], ...] = (
     ("graph", "clear", {"id": FIXTURE, "main": True}, "clear"),
-    ("graph", "addnode", {"graph": FIXTURE, "id": "rep", "component": "core/Repeat",
-                          "metadata": {"x": 0, "y": 0}}, "addnode"),
-    ("graph", "addnode", {"graph": FIXTURE, "id": "rep2", "component": "core/Repeat",
-                          "metadata": {"x": 100, "y": 0}}, "addnode"),
-    ("graph", "addnode", {"graph": FIXTURE, "id": "drop", "component": "core/Drop",
-                          "metadata": {"x": 200, "y": 0}}, "addnode"),
+    (
+        "graph",
+        "addnode",
+        {"graph": FIXTURE, "id": "rep", "component": "core/Repeat", "metadata": {"x": 0, "y": 0}},
+        "addnode",
+    ),
+    (
+        "graph",
+        "addnode",
+        {
+            "graph": FIXTURE,
+            "id": "rep2",
+            "component": "core/Repeat",
+            "metadata": {"x": 100, "y": 0},
+        },
+        "addnode",
+    ),
+    (
+        "graph",
+        "addnode",
+        {"graph": FIXTURE, "id": "drop", "component": "core/Drop", "metadata": {"x": 200, "y": 0}},
+        "addnode",
+    ),
     ("graph", "addedge", {"graph": FIXTURE, "src": dict(SRC), "tgt": dict(TGT)}, "addedge"),
     # drop is also fed by rep, so it runs as long as the network does (a running network
     # refuses an edge into a process that has ended).
-    ("graph", "addedge", {"graph": FIXTURE, "src": {"node": "rep", "port": "out"},
-                          "tgt": {"node": "drop", "port": "in"}}, "addedge"),
-    ("graph", "addinitial", {"graph": FIXTURE, "src": {"data": "hello"},
-                             "tgt": {"node": "drop", "port": "in"}}, "addinitial"),
-    ("graph", "addinport", {"graph": FIXTURE, "public": "in", "node": "rep", "port": "in"},
-     "addinport"),
-    ("graph", "addoutport", {"graph": FIXTURE, "public": "out", "node": "rep2", "port": "out"},
-     "addoutport"),
-    ("graph", "addgroup", {"graph": FIXTURE, "name": "grp", "nodes": ["rep", "rep2"],
-                           "metadata": {"description": "a group"}}, "addgroup"),
+    (
+        "graph",
+        "addedge",
+        {
+            "graph": FIXTURE,
+            "src": {"node": "rep", "port": "out"},
+            "tgt": {"node": "drop", "port": "in"},
+        },
+        "addedge",
+    ),
+    (
+        "graph",
+        "addinitial",
+        {"graph": FIXTURE, "src": {"data": "hello"}, "tgt": {"node": "drop", "port": "in"}},
+        "addinitial",
+    ),
+    (
+        "graph",
+        "addinport",
+        {"graph": FIXTURE, "public": "in", "node": "rep", "port": "in"},
+        "addinport",
+    ),
+    (
+        "graph",
+        "addoutport",
+        {"graph": FIXTURE, "public": "out", "node": "rep2", "port": "out"},
+        "addoutport",
+    ),
+    (
+        "graph",
+        "addgroup",
+        {
+            "graph": FIXTURE,
+            "name": "grp",
+            "nodes": ["rep", "rep2"],
+            "metadata": {"description": "a group"},
+        },
+        "addgroup",
+    ),
     ("network", "debug", {"graph": FIXTURE, "enable": True}, "status"),
     ("trace", "stop", {"graph": FIXTURE}, "stop"),
     ("network", "start", {"graph": FIXTURE}, "started"),
@@ -300,31 +452,83 @@ def _rid() -> str:
 
 
 def _message(spec: Spec, rid: str) -> dict:
-    return {"protocol": spec.protocol, "command": spec.command,
-            "payload": json.loads(json.dumps(spec.payload)), "requestId": rid}
+    return {
+        "protocol": spec.protocol,
+        "command": spec.command,
+        "payload": json.loads(json.dumps(spec.payload)),
+        "requestId": rid,
+    }
 
 
-def _hostile_case(spec: Spec, label: str, message: dict, rid: str, hostile: Hostile,
-                  path: fz.Path, *, type_expect: str = "one-reply",
-                  type_mention: re.Pattern[str] | None = None) -> Case:
+def _hostile_case(
+    spec: Spec,
+    label: str,
+    message: dict,
+    rid: str,
+    hostile: Hostile,
+    path: fz.Path,
+    *,
+    type_expect: str = "one-reply",
+    type_mention: re.Pattern[str] | None = None,
+) -> Case:
     """The case for ``hostile`` put at ``path`` of a message whose requestId is ``rid``."""
     protocols = frozenset({spec.protocol})
     rids: frozenset[str | None] = frozenset({rid})
     if hostile.kind == "type":
-        return Case(label, dumps(message), spec, type_expect, rids, protocols, type_mention,
-                    "the field" if type_mention else "")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            type_expect,
+            rids,
+            protocols,
+            type_mention,
+            "the field" if type_mention else "",
+        )
     if hostile.kind == "surrogate":
-        return Case(label, dumps(message), spec, "error", rids, protocols,
-                    fz.path_pattern(path), f"the field {fz.path_text(path)!r}")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            rids,
+            protocols,
+            fz.path_pattern(path),
+            f"the field {fz.path_text(path)!r}",
+        )
     if hostile.kind == "nonfinite":
-        return Case(label, dumps(message), spec, "error", rids, protocols, NONFINITE,
-                    "that a number is not finite")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            rids,
+            protocols,
+            NONFINITE,
+            "that a number is not finite",
+        )
     if hostile.kind == "huge":
-        return Case(label, dumps(message), spec, "error-or-1009", rids | {None},
-                    protocols | {"runtime"}, TOO_LARGE, "the size")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error-or-1009",
+            rids | {None},
+            protocols | {"runtime"},
+            TOO_LARGE,
+            "the size",
+        )
     if hostile.kind == "deep":
-        return Case(label, dumps(message), spec, "error", rids | {None},
-                    protocols | {"runtime"}, TOO_DEEP, "the nesting")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            rids | {None},
+            protocols | {"runtime"},
+            TOO_DEEP,
+            "the nesting",
+        )
     assert hostile.kind == "deepish"
     return Case(label, dumps(message), spec, "error", rids, protocols, TOO_DEEP, "the nesting")
 
@@ -345,22 +549,45 @@ def field_cases(spec: Spec) -> list[Case]:
                 if hostile.value is None or isinstance(hostile.value, dict):
                     cases.append(_hostile_case(spec, label, message, rid, hostile, path))
                 else:
-                    cases.append(_hostile_case(spec, label, message, rid, hostile, path,
-                                               type_expect="error",
-                                               type_mention=re.compile("payload")))
+                    cases.append(
+                        _hostile_case(
+                            spec,
+                            label,
+                            message,
+                            rid,
+                            hostile,
+                            path,
+                            type_expect="error",
+                            type_mention=re.compile("payload"),
+                        )
+                    )
                 continue
             cases.append(_hostile_case(spec, label, message, rid, hostile, path))
     for path in fz.objects(base["payload"], ("payload",)):
         rid = _rid()
         message = fz.with_key(_message(spec, rid), path, fz.SURROGATE_KEY, 1)
-        cases.append(Case(f"{fz.path_text(path)} gets the key '\\ud800'", dumps(message), spec,
-                          "error", frozenset({rid}), frozenset({spec.protocol}),
-                          fz.path_pattern(path), f"the object {fz.path_text(path)!r}"))
+        cases.append(
+            Case(
+                f"{fz.path_text(path)} gets the key '\\ud800'",
+                dumps(message),
+                spec,
+                "error",
+                frozenset({rid}),
+                frozenset({spec.protocol}),
+                fz.path_pattern(path),
+                f"the object {fz.path_text(path)!r}",
+            )
+        )
     return cases
 
 
-ENVELOPE_BASES = ("runtime:getruntime", "network:getstatus", "graph:changenode",
-                  "runtime:packet", "network:edges")
+ENVELOPE_BASES = (
+    "runtime:getruntime",
+    "network:getstatus",
+    "graph:changenode",
+    "runtime:packet",
+    "network:edges",
+)
 
 
 def envelope_cases(spec: Spec) -> list[Case]:
@@ -379,17 +606,34 @@ def envelope_cases(spec: Spec) -> list[Case]:
         label = f"protocol = {hostile.name}"
         rid = _rid()
         message = fz.mutated(base(rid), ("protocol",), hostile.value)
-        case = _hostile_case(spec, label, message, rid, hostile, ("protocol",),
-                             type_expect="error", type_mention=re.compile("protocol"))
+        case = _hostile_case(
+            spec,
+            label,
+            message,
+            rid,
+            hostile,
+            ("protocol",),
+            type_expect="error",
+            type_mention=re.compile("protocol"),
+        )
         if hostile.kind in ("type", "surrogate", "nonfinite", "deepish"):
             case.error_protocols = runtime_only  # the protocol itself is unusable
         cases.append(case)
 
         rid = _rid()
         message = fz.mutated(base(rid), ("command",), hostile.value)
-        cases.append(_hostile_case(spec, f"command = {hostile.name}", message, rid, hostile,
-                                   ("command",), type_expect="error",
-                                   type_mention=re.compile("command")))
+        cases.append(
+            _hostile_case(
+                spec,
+                f"command = {hostile.name}",
+                message,
+                rid,
+                hostile,
+                ("command",),
+                type_expect="error",
+                type_mention=re.compile("command"),
+            )
+        )
 
         cases.append(_request_id_case(spec, base, hostile))
 
@@ -397,22 +641,41 @@ def envelope_cases(spec: Spec) -> list[Case]:
             rid = _rid()
             message = fz.mutated(base(rid), path, hostile.value)
             label = f"{fz.path_text(path)} = {hostile.name}"
-            if hostile.kind == "type" and not (hostile.value is None
-                                               or isinstance(hostile.value, str)):
-                cases.append(_hostile_case(spec, label, message, rid, hostile, path,
-                                           type_expect="error",
-                                           type_mention=fz.path_pattern(path)))
+            if hostile.kind == "type" and not (
+                hostile.value is None or isinstance(hostile.value, str)
+            ):
+                cases.append(
+                    _hostile_case(
+                        spec,
+                        label,
+                        message,
+                        rid,
+                        hostile,
+                        path,
+                        type_expect="error",
+                        type_mention=fz.path_pattern(path),
+                    )
+                )
             else:  # null, "", an unknown secret: the open grant, the command runs
                 cases.append(_hostile_case(spec, label, message, rid, hostile, path))
 
         rid = _rid()
         message = fz.mutated(base(rid), ("extra",), hostile.value)
-        cases.append(_hostile_case(spec, f"extra = {hostile.name}", message, rid, hostile,
-                                   ("extra",)))
+        cases.append(
+            _hostile_case(spec, f"extra = {hostile.name}", message, rid, hostile, ("extra",))
+        )
     rid = _rid()
     message = fz.with_key(base(rid), (), fz.SURROGATE_KEY, 1)
-    cases.append(Case("top-level key '\\ud800'", dumps(message), spec, "error",
-                      frozenset({rid}), frozenset({spec.protocol})))
+    cases.append(
+        Case(
+            "top-level key '\\ud800'",
+            dumps(message),
+            spec,
+            "error",
+            frozenset({rid}),
+            frozenset({spec.protocol}),
+        )
+    )
     return cases
 
 
@@ -429,31 +692,76 @@ def _request_id_case(spec: Spec, base: Any, hostile: Hostile) -> Case:
             if value == "hostile":
                 value = _rid()
                 message["requestId"] = value
-            return Case(label, dumps(message), spec, "one-reply", frozenset({value, None}),
-                        protocols)
+            return Case(
+                label, dumps(message), spec, "one-reply", frozenset({value, None}), protocols
+            )
         if isinstance(value, int) and not isinstance(value, bool):
             # Lenient (its string form) or refused without responseTo.
-            return Case(label, dumps(message), spec, "one-reply", frozenset({str(value), None}),
-                        protocols)
-        return Case(label, dumps(message), spec, "error", bare, protocols,
-                    re.compile("requestId"), "requestId")
+            return Case(
+                label, dumps(message), spec, "one-reply", frozenset({str(value), None}), protocols
+            )
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            bare,
+            protocols,
+            re.compile("requestId"),
+            "requestId",
+        )
     if hostile.kind == "surrogate":
-        return Case(label, dumps(message), spec, "error", bare, protocols,
-                    re.compile("requestId"), "requestId")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            bare,
+            protocols,
+            re.compile("requestId"),
+            "requestId",
+        )
     if hostile.kind == "nonfinite":
-        return Case(label, dumps(message), spec, "error", bare, protocols, NONFINITE,
-                    "that a number is not finite")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            bare,
+            protocols,
+            NONFINITE,
+            "that a number is not finite",
+        )
     if hostile.kind == "huge":
-        return Case(label, dumps(message), spec, "error-or-1009", bare,
-                    protocols | {"runtime"}, TOO_LARGE, "the size")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error-or-1009",
+            bare,
+            protocols | {"runtime"},
+            TOO_LARGE,
+            "the size",
+        )
     if hostile.kind == "deep":
-        return Case(label, dumps(message), spec, "error", bare, protocols | {"runtime"},
-                    TOO_DEEP, "the nesting")
+        return Case(
+            label,
+            dumps(message),
+            spec,
+            "error",
+            bare,
+            protocols | {"runtime"},
+            TOO_DEEP,
+            "the nesting",
+        )
     return Case(label, dumps(message), spec, "error", bare, protocols, TOO_DEEP, "the nesting")
 
 
-TEXT, BINARY, CONT = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY,
-                      websocket.ABNF.OPCODE_CONT)
+TEXT, BINARY, CONT = (
+    websocket.ABNF.OPCODE_TEXT,
+    websocket.ABNF.OPCODE_BINARY,
+    websocket.ABNF.OPCODE_CONT,
+)
 GETRUNTIME = b'{"protocol":"runtime","command":"getruntime","payload":{}}'
 
 
@@ -465,12 +773,36 @@ def frame_cases() -> list[Case]:
     not_json = re.compile(r"(?i)json")
     not_object = re.compile(r"(?i)object")
     cases = [
-        Case("binary frame", [(BINARY, b"\x00\xff", True)], None, "error", bare, runtime_only,
-             binary, "binary"),
-        Case("binary frame holding a valid message", [(BINARY, GETRUNTIME, True)], None,
-             "error", bare, runtime_only, binary, "binary"),
-        Case("empty binary frame", [(BINARY, b"", True)], None, "error", bare, runtime_only,
-             binary, "binary"),
+        Case(
+            "binary frame",
+            [(BINARY, b"\x00\xff", True)],
+            None,
+            "error",
+            bare,
+            runtime_only,
+            binary,
+            "binary",
+        ),
+        Case(
+            "binary frame holding a valid message",
+            [(BINARY, GETRUNTIME, True)],
+            None,
+            "error",
+            bare,
+            runtime_only,
+            binary,
+            "binary",
+        ),
+        Case(
+            "empty binary frame",
+            [(BINARY, b"", True)],
+            None,
+            "error",
+            bare,
+            runtime_only,
+            binary,
+            "binary",
+        ),
     ]
     for name, data in [
         ("bytes ff fe", b"\xff\xfe"),
@@ -480,12 +812,26 @@ def frame_cases() -> list[Case]:
         ("truncated sequence", b'{"protocol":"runtime","payload":{"a":"\xe2\x82'),
         ("code point above U+10FFFF", b'"\xf4\x90\x80\x80"'),
     ]:  # fmt: skip
-        cases.append(Case(f"invalid UTF-8 text frame: {name}", [(TEXT, data, True)], None,
-                          "close-1007", bare, runtime_only))
-    cases.append(Case("invalid UTF-8 in the continuation of a fragmented text message",
-                      [(TEXT, b'{"protocol":"runtime",', False),
-                       (CONT, b'"command":"\xff"}', True)], None, "close-1007", bare,
-                      runtime_only))
+        cases.append(
+            Case(
+                f"invalid UTF-8 text frame: {name}",
+                [(TEXT, data, True)],
+                None,
+                "close-1007",
+                bare,
+                runtime_only,
+            )
+        )
+    cases.append(
+        Case(
+            "invalid UTF-8 in the continuation of a fragmented text message",
+            [(TEXT, b'{"protocol":"runtime",', False), (CONT, b'"command":"\xff"}', True)],
+            None,
+            "close-1007",
+            bare,
+            runtime_only,
+        )
+    )
     for name, text in [
         ("empty text frame", ""),
         ("not JSON", "not json at all"),
@@ -497,22 +843,66 @@ def frame_cases() -> list[Case]:
                                               '"payload":{"x":"a\x01b"}}'),
         ("two messages in one frame", GETRUNTIME.decode() * 2),
     ]:  # fmt: skip
-        cases.append(Case(f"invalid JSON: {name}", text, None, "error", bare, runtime_only,
-                          not_json, "JSON"))
-    for name, text in [("array", "[1, 2]"), ("string", '"getruntime"'), ("number", "42"),
-                       ("null", "null"), ("true", "true")]:
-        cases.append(Case(f"non-object message: {name}", text, None, "error", bare,
-                          runtime_only, not_object, "object"))
+        cases.append(
+            Case(f"invalid JSON: {name}", text, None, "error", bare, runtime_only, not_json, "JSON")
+        )
+    for name, text in [
+        ("array", "[1, 2]"),
+        ("string", '"getruntime"'),
+        ("number", "42"),
+        ("null", "null"),
+        ("true", "true"),
+    ]:
+        cases.append(
+            Case(
+                f"non-object message: {name}",
+                text,
+                None,
+                "error",
+                bare,
+                runtime_only,
+                not_object,
+                "object",
+            )
+        )
     for name, text in [("NaN", "NaN"), ("Infinity", "Infinity"), ("1e400", "1e400")]:
-        cases.append(Case(f"non-object message: {name}", text, None, "error", bare,
-                          runtime_only))
-    cases.append(Case("a message nested 10,000 deep", '{"a":' * 10_000 + "1" + "}" * 10_000,
-                      None, "error", bare, runtime_only, TOO_DEEP, "the nesting"))
-    cases.append(Case("an array nested 100,000 deep", "[" * 100_000 + "]" * 100_000, None,
-                      "error", bare, runtime_only, TOO_DEEP, "the nesting"))
-    cases.append(Case("a 2 MB frame of spaces around a valid message",
-                      " " * fz.HUGE_SIZE + GETRUNTIME.decode(), None, "error-or-1009", bare,
-                      runtime_only, TOO_LARGE, "the size"))
+        cases.append(Case(f"non-object message: {name}", text, None, "error", bare, runtime_only))
+    cases.append(
+        Case(
+            "a message nested 10,000 deep",
+            '{"a":' * 10_000 + "1" + "}" * 10_000,
+            None,
+            "error",
+            bare,
+            runtime_only,
+            TOO_DEEP,
+            "the nesting",
+        )
+    )
+    cases.append(
+        Case(
+            "an array nested 100,000 deep",
+            "[" * 100_000 + "]" * 100_000,
+            None,
+            "error",
+            bare,
+            runtime_only,
+            TOO_DEEP,
+            "the nesting",
+        )
+    )
+    cases.append(
+        Case(
+            "a 2 MB frame of spaces around a valid message",
+            " " * fz.HUGE_SIZE + GETRUNTIME.decode(),
+            None,
+            "error-or-1009",
+            bare,
+            runtime_only,
+            TOO_LARGE,
+            "the size",
+        )
+    )
     return cases
 
 
@@ -574,16 +964,18 @@ class Served:
     def _request(self, protocol: str, command: str, payload: dict, reply: str) -> dict:
         client = self.control()
         rid = f"control-{time.monotonic_ns()}"
-        client.send_text(dumps({"protocol": protocol, "command": command, "payload": payload,
-                                "requestId": rid}))
+        client.send_text(
+            dumps({"protocol": protocol, "command": command, "payload": payload, "requestId": rid})
+        )
         deadline = time.monotonic() + TIMEOUT
         while True:
             event = client.next_event(deadline)
             if event.kind != "message":
                 client.closed = True
                 raise ConnectionError(f"control {protocol}:{command}: {event.describe()}")
-            self.problems.extend(f"(control, during {self.current}) {event.describe()}: {p}"
-                                 for p in event.problems)
+            self.problems.extend(
+                f"(control, during {self.current}) {event.describe()}: {p}" for p in event.problems
+            )
             message = event.message
             if message.get("responseTo") == rid and message.get("command") in (reply, "error"):
                 if message["command"] == "error":
@@ -605,12 +997,17 @@ class Served:
             status = hosted.status()
             graphs[gid] = {
                 "graph": graph_json.dump(hosted.graph),
-                "started": status["started"], "running": status["running"],
+                "started": status["started"],
+                "running": status["running"],
                 "debug": hosted.debug,
                 "tracing": bool(hosted.tracer is not None and hosted.tracer.active),
             }
-        state = {"main": rt.main_graph, "graphs": graphs,
-                 "components": rt.registry.names(), "sources": dict(rt.component_sources)}
+        state = {
+            "main": rt.main_graph,
+            "graphs": graphs,
+            "components": rt.registry.names(),
+            "sources": dict(rt.component_sources),
+        }
         return json.dumps(state, sort_keys=True, ensure_ascii=True, default=repr)
 
     def restore(self) -> bool:
@@ -628,9 +1025,11 @@ class Served:
             self.build()
             self._forget_extra_components()
             if self.snapshot() != self.baseline:
-                raise AssertionError(f"cannot restore the runtime's state after "
-                                     f"{self.current}: "
-                                     f"{state_diff(self.baseline, self.snapshot())}") from exc
+                raise AssertionError(
+                    f"cannot restore the runtime's state after "
+                    f"{self.current}: "
+                    f"{state_diff(self.baseline, self.snapshot())}"
+                ) from exc
         return True
 
     def _restore(self) -> None:
@@ -642,8 +1041,10 @@ class Served:
         if current["graphs"].get(SCRATCH) != base["graphs"][SCRATCH]:
             self.request("graph", "clear", CLEAR_SCRATCH, "clear")
         current = json.loads(self.snapshot())
-        if current["graphs"].get(FIXTURE) != base["graphs"][FIXTURE] or \
-                current["main"] != base["main"]:
+        if (
+            current["graphs"].get(FIXTURE) != base["graphs"][FIXTURE]
+            or current["main"] != base["main"]
+        ):
             for protocol, command, payload, reply in BUILD:
                 self.request(protocol, command, payload, reply)
         current = json.loads(self.snapshot())
@@ -652,8 +1053,9 @@ class Served:
         self._forget_extra_components()
         after = self.snapshot()
         if after != self.baseline:
-            raise AssertionError(f"cannot restore the runtime's state: "
-                                 f"{state_diff(self.baseline, after)}")
+            raise AssertionError(
+                f"cannot restore the runtime's state: {state_diff(self.baseline, after)}"
+            )
 
     def _forget_extra_components(self) -> None:
         """Components a case compiled under a new name (the protocol cannot remove them)."""
@@ -674,8 +1076,10 @@ def _drop_graph(runtime: Runtime, graph_id: str) -> None:
     command to remove one): test-only use of the runtime's internals."""
     graphs, lock = getattr(runtime, "_graphs", None), getattr(runtime, "_lock", None)
     if not isinstance(graphs, dict) or lock is None:
-        raise AssertionError("cannot remove a graph a case created: Runtime._graphs/_lock "
-                             "changed; update _drop_graph in tests/test_fuzz.py")
+        raise AssertionError(
+            "cannot remove a graph a case created: Runtime._graphs/_lock "
+            "changed; update _drop_graph in tests/test_fuzz.py"
+        )
     with lock:
         hosted = graphs.pop(graph_id, None)
         if runtime.main_graph == graph_id:
@@ -702,8 +1106,11 @@ def _diff(a: Any, b: Any, path: str) -> list[str]:
             out += _diff(a.get(key, _ABSENT), b.get(key, _ABSENT), f"{path}.{key}".lstrip("."))
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
-                for d in _diff(x, y, f"{path}[{i}]")]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _diff(x, y, f"{path}[{i}]")
+        ]
     if a == b:
         return []
 
@@ -737,7 +1144,8 @@ class Watchdog:
         """Wait (bounded) until the watchdog is connected and has been answered since."""
         with self._answered:
             return self._answered.wait_for(
-                lambda: self._client is not None and self._client_answered, timeout)
+                lambda: self._client is not None and self._client_answered, timeout
+            )
 
     def start(self) -> None:
         self._thread.start()
@@ -766,8 +1174,16 @@ class Watchdog:
             rid = f"watchdog-{number}"
             began = time.monotonic()
             try:
-                client.send_text(dumps({"protocol": "runtime", "command": "getruntime",
-                                        "payload": {}, "requestId": rid}))
+                client.send_text(
+                    dumps(
+                        {
+                            "protocol": "runtime",
+                            "command": "getruntime",
+                            "payload": {},
+                            "requestId": rid,
+                        }
+                    )
+                )
             except Exception as exc:  # noqa: BLE001
                 self._lost(client, f"cannot send: {exc}", began)
                 continue
@@ -777,8 +1193,10 @@ class Watchdog:
                 if event.kind != "message":
                     self._lost(client, event.describe(), began)
                     break
-                self.problems.extend(f"(watchdog, during {self.served.current}) "
-                                     f"{event.describe()}: {p}" for p in event.problems)
+                self.problems.extend(
+                    f"(watchdog, during {self.served.current}) {event.describe()}: {p}"
+                    for p in event.problems
+                )
                 message = event.message
                 if message.get("responseTo") == rid and message.get("command") == "runtime":
                     self.answered += 1
@@ -790,8 +1208,10 @@ class Watchdog:
             self._stop.wait(0.02)
 
     def _lost(self, client: WsClient, what: str, began: float) -> None:
-        self.failures.append(f"during {self.served.current}: no answer to getruntime after "
-                             f"{time.monotonic() - began:.1f}s: {what}")
+        self.failures.append(
+            f"during {self.served.current}: no answer to getruntime after "
+            f"{time.monotonic() - began:.1f}s: {what}"
+        )
         client.close()
         self._client = None
         self.reconnects += 1
@@ -806,17 +1226,24 @@ def _stop_service(service: Service, timeout: float = 4 * TIMEOUT) -> list[str]:
     stopper.join(timeout)
     if not stopper.is_alive():
         return []
-    stuck = [f"{t.name}:\n{fz.stack_of(t)}" for t in threading.enumerate()
-             if t.name.startswith(("flowpy-", "Thread-")) and t.is_alive()]
+    stuck = [
+        f"{t.name}:\n{fz.stack_of(t)}"
+        for t in threading.enumerate()
+        if t.name.startswith(("flowpy-", "Thread-")) and t.is_alive()
+    ]
     woken = fz.rescue_stuck_websockets()
     stopper.join(timeout)
-    problems = [f"Service.stop() did not return within {timeout:.0f}s; threads still alive:\n"
-                + "\n".join(stuck)]
+    problems = [
+        f"Service.stop() did not return within {timeout:.0f}s; threads still alive:\n"
+        + "\n".join(stuck)
+    ]
     if woken:
-        problems.append(f"woke {len(woken)} reader(s) stuck in simple-websocket receive() "
-                        f"after the socket closed ({woken[0]}); stop then "
-                        f"{'returned' if not stopper.is_alive() else 'still hung'} "
-                        f"after {time.monotonic() - began:.1f}s")
+        problems.append(
+            f"woke {len(woken)} reader(s) stuck in simple-websocket receive() "
+            f"after the socket closed ({woken[0]}); stop then "
+            f"{'returned' if not stopper.is_alive() else 'still hung'} "
+            f"after {time.monotonic() - began:.1f}s"
+        )
     return problems
 
 
@@ -832,8 +1259,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     def hook(args: threading.ExceptHookArgs) -> None:
         name = args.thread.name if args.thread is not None else "?"
-        state.deaths.append(f"thread {name} died during {state.current}: "
-                            f"{args.exc_type.__name__}: {str(args.exc_value)[:300]}")
+        state.deaths.append(
+            f"thread {name} died during {state.current}: "
+            f"{args.exc_type.__name__}: {str(args.exc_value)[:300]}"
+        )
         previous_hook(args)
 
     threading.excepthook = hook
@@ -899,14 +1328,18 @@ class Fuzzer:
         problems += [f"server thread died: {d}" for d in served.deaths[deaths:]]
         problems += [f"server logged an error: {r}" for r in served.logs.records[logs:]]
         client = self.client
-        if client is not None and (client.closed or any(
-                e.kind in ("close", "gone", "dead", "timeout") for e in outcome.events)):
+        if client is not None and (
+            client.closed
+            or any(e.kind in ("close", "gone", "dead", "timeout") for e in outcome.events)
+        ):
             self.close()
         restores = len(served.restore_failures)
         if served.restore() and self.client is not None:
             problems += self._sync()
-        problems += [f"could not undo it over the protocol, so the fixture was built again: {r}"
-                     for r in served.restore_failures[restores:]]
+        problems += [
+            f"could not undo it over the protocol, so the fixture was built again: {r}"
+            for r in served.restore_failures[restores:]
+        ]
         return problems
 
     def _sync(self) -> list[str]:
@@ -917,16 +1350,20 @@ class Fuzzer:
         self.fence_number += 1
         fence = f"fence-{self.fence_number}"
         self.fences.add(fence)
-        self.client.send_text(dumps({"protocol": "runtime", "command": "getruntime",
-                                     "payload": {}, "requestId": fence}))
+        self.client.send_text(
+            dumps(
+                {"protocol": "runtime", "command": "getruntime", "payload": {}, "requestId": fence}
+            )
+        )
         deadline = time.monotonic() + TIMEOUT
         problems = []
         while True:
             event = self._next(self.client, deadline, outcome, fence)
             if event.kind == "fence":
                 break
-            problems += [f"schema (while restoring): {event.describe()}: {p}"
-                         for p in event.problems]
+            problems += [
+                f"schema (while restoring): {event.describe()}: {p}" for p in event.problems
+            ]
             if event.kind != "message":
                 self.close()  # the next case connects again
                 break
@@ -960,8 +1397,16 @@ class Fuzzer:
         fence = f"fence-{self.fence_number}"
         self.fences.add(fence)
         try:
-            client.send_text(dumps({"protocol": "runtime", "command": "getruntime",
-                                    "payload": {}, "requestId": fence}))
+            client.send_text(
+                dumps(
+                    {
+                        "protocol": "runtime",
+                        "command": "getruntime",
+                        "payload": {},
+                        "requestId": fence,
+                    }
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - the server may have closed (1009)
             outcome.events.extend(client.drain())
             outcome.events.append(Event("gone", reason=f"sending the fence failed: {exc}"))
@@ -988,8 +1433,9 @@ class Fuzzer:
                     break
         return outcome
 
-    def _next(self, client: WsClient, deadline: float, outcome: Outcome,
-              fence: str | None = None) -> Event:
+    def _next(
+        self, client: WsClient, deadline: float, outcome: Outcome, fence: str | None = None
+    ) -> Event:
         """The next event that is not fence traffic (a fence's own reply is ``fence``)."""
         while True:
             event = client.next_event(deadline)
@@ -997,8 +1443,7 @@ class Fuzzer:
                 return event
             rid = event.message.get("responseTo")
             if rid in self.fences or rid == client.hello_id:
-                outcome.fence_problems.extend(f"{event.describe()}: {p}"
-                                              for p in event.problems)
+                outcome.fence_problems.extend(f"{event.describe()}: {p}" for p in event.problems)
                 if rid == fence and event.message.get("command") == "runtime":
                     return Event("fence")
                 continue
@@ -1026,15 +1471,22 @@ def _replies(case: Case, events: list[Event]) -> tuple[list[dict], list[dict], l
             else:
                 problems.append(f"a reply to another request: {event.describe()}")
             continue
-        answers_bare = None in case.rids or (spec is not None and spec.no_response_to
-                                             and spec.is_reply(kind))
+        answers_bare = None in case.rids or (
+            spec is not None and spec.no_response_to and spec.is_reply(kind)
+        )
         if message.get("command") == "error":
             replies.append(message)
             if not answers_bare:
-                problems.append(f"an error without responseTo (the request had a usable "
-                                f"requestId): {event.describe()}")
-        elif answers_bare and spec is not None and (spec.is_reply(kind) or spec.is_extra(kind)) \
-                and (kind not in UNSOLICITED or spec.is_reply(kind)):
+                problems.append(
+                    f"an error without responseTo (the request had a usable "
+                    f"requestId): {event.describe()}"
+                )
+        elif (
+            answers_bare
+            and spec is not None
+            and (spec.is_reply(kind) or spec.is_extra(kind))
+            and (kind not in UNSOLICITED or spec.is_reply(kind))
+        ):
             replies.append(message)
         elif kind in UNSOLICITED:
             broadcasts.append(message)
@@ -1056,8 +1508,11 @@ def evaluate(case: Case, outcome: Outcome, pre: str, post: str) -> list[str]:
     problems.extend(stray)
     spec = case.spec
     errors = [r for r in replies if r.get("command") == "error"]
-    own = [r for r in replies if spec is not None and spec.is_reply(_kind(r))
-           and r.get("command") != "error"]
+    own = [
+        r
+        for r in replies
+        if spec is not None and spec.is_reply(_kind(r)) and r.get("command") != "error"
+    ]
     extra = [r for r in replies if r not in errors and r not in own]
     got = _summary(replies)
 
@@ -1065,19 +1520,24 @@ def evaluate(case: Case, outcome: Outcome, pre: str, post: str) -> list[str]:
         code = closes[0].code
         allowed = {"close-1007": 1007, "error-or-1009": 1009}.get(case.expect)
         if code != allowed:
-            problems.append(f"the server closed the connection with {code} "
-                            f"{closes[0].reason!r}" + (f" (expected {allowed})" if allowed
-                                                       else " (expected it to stay open)"))
+            problems.append(
+                f"the server closed the connection with {code} "
+                f"{closes[0].reason!r}"
+                + (f" (expected {allowed})" if allowed else " (expected it to stay open)")
+            )
         if replies:
             problems.append(f"replies before the close: {got}")
     elif case.expect == "close-1007":
-        problems.append(f"expected a close with code 1007; got {got or 'no reply'} "
-                        f"{[e.describe() for e in events if e.kind != 'message']}")
+        problems.append(
+            f"expected a close with code 1007; got {got or 'no reply'} "
+            f"{[e.describe() for e in events if e.kind != 'message']}"
+        )
     elif case.expect == "one-reply":
-        if not (len(errors) == 1 and not own and not extra) and \
-                not (not errors and len(own) == 1):
-            problems.append(f"expected exactly one reply ({spec.id if spec else ''} "
-                            f"reply or error); got {got or 'none'}")
+        if not (len(errors) == 1 and not own and not extra) and not (not errors and len(own) == 1):
+            problems.append(
+                f"expected exactly one reply ({spec.id if spec else ''} "
+                f"reply or error); got {got or 'none'}"
+            )
         for message in extra:
             if spec is None or not spec.is_extra(_kind(message)):
                 problems.append(f"an unexpected reply: {_short(json.dumps(message))}")
@@ -1087,24 +1547,34 @@ def evaluate(case: Case, outcome: Outcome, pre: str, post: str) -> list[str]:
             problems.append(f"expected exactly one {protocols}:error; got {got or 'no reply'}")
         for error in errors[:1]:
             if error.get("protocol") not in case.error_protocols:
-                problems.append(f"the error came on protocol {error.get('protocol')!r}, "
-                                f"expected {sorted(case.error_protocols)}")
+                problems.append(
+                    f"the error came on protocol {error.get('protocol')!r}, "
+                    f"expected {sorted(case.error_protocols)}"
+                )
             if error.get("responseTo") not in case.rids:
                 wanted = sorted(case.rids, key=str)
-                problems.append(f"the error has responseTo={error.get('responseTo')!r}, "
-                                f"expected one of {wanted} (None: no responseTo)")
+                problems.append(
+                    f"the error has responseTo={error.get('responseTo')!r}, "
+                    f"expected one of {wanted} (None: no responseTo)"
+                )
             text = (error.get("payload") or {}).get("message", "")
             if case.mention is not None and not case.mention.search(str(text)):
-                problems.append(f"the error message does not mention {case.mention_what} "
-                                f"(/{case.mention.pattern}/): {str(text)[:200]!r}")
-    if not closes and case.expect != "close-1007" and not outcome.fence_answered \
-            and not any(e.kind in ("dead", "gone") for e in events):
-        problems.append("the connection did not answer the next request (fence) within "
-                        f"{TIMEOUT}s")
+                problems.append(
+                    f"the error message does not mention {case.mention_what} "
+                    f"(/{case.mention.pattern}/): {str(text)[:200]!r}"
+                )
+    if (
+        not closes
+        and case.expect != "close-1007"
+        and not outcome.fence_answered
+        and not any(e.kind in ("dead", "gone") for e in events)
+    ):
+        problems.append(f"the connection did not answer the next request (fence) within {TIMEOUT}s")
     must_refuse = case.expect != "one-reply"
     if (errors or must_refuse) and post != pre:
-        problems.append(f"the state changed although the input was refused or must be: "
-                        f"{state_diff(pre, post)}")
+        problems.append(
+            f"the state changed although the input was refused or must be: {state_diff(pre, post)}"
+        )
     return problems
 
 
@@ -1116,8 +1586,7 @@ def _summary(messages: list[dict]) -> str:
             text += f" (responseTo={message['responseTo']!r})"
         if message.get("command") == "error":
             text += f" {str((message.get('payload') or {}).get('message', ''))[:160]!r}"
-        elif message.get("command") not in ("component", "runtime", "ports", "source",
-                                             "dump"):
+        elif message.get("command") not in ("component", "runtime", "ports", "source", "dump"):
             text += " " + _short(json.dumps(message.get("payload"), ensure_ascii=True), 160)
         parts.append(text)
     if len(parts) > 6:
@@ -1158,19 +1627,23 @@ def run_cases(served: Served, name: str, cases: list[Case]) -> None:
     if leaked:
         general.append(f"threads left after the fuzz connections closed: {leaked}")
     if len(served.deaths) > deaths:
-        general.append(f"{len(served.deaths) - deaths} server thread(s) died with an exception "
-                       "(see the cases)")
+        general.append(
+            f"{len(served.deaths) - deaths} server thread(s) died with an exception (see the cases)"
+        )
     general += [f"watchdog: {f}" for f in served.watchdog.failures[watchdog_failures:]]
     general += fuzzer.problems
     general += served.watchdog.problems[watchdog_problems:]
     general += served.problems[control_problems:]
     _report(name, failures, general, sorted(slow, reverse=True)[:5])
     if failures or general:
-        lines = [f"{name}: {len(failures)} of {len(cases)} inputs failed "
-                 f"({fuzzer.connections} fuzz connection(s), "
-                 f"{time.monotonic() - began:.1f}s). Problems by kind (inputs):"]
+        lines = [
+            f"{name}: {len(failures)} of {len(cases)} inputs failed "
+            f"({fuzzer.connections} fuzz connection(s), "
+            f"{time.monotonic() - began:.1f}s). Problems by kind (inputs):"
+        ]
         kinds = collections.Counter(
-            kind for _, problems in failures for kind in {_problem_kind(p) for p in problems})
+            kind for _, problems in failures for kind in {_problem_kind(p) for p in problems}
+        )
         lines += [f"  {count:4d}  {kind}" for kind, count in kinds.most_common()]
         for label, problems in failures:
             lines.append(f"- {name} {label}:")
@@ -1187,19 +1660,30 @@ def _problem_kind(problem: str) -> str:
     return re.sub(r"'[^']*'|\d+", "…", kind).strip()[:90]
 
 
-def _report(name: str, failures: list[tuple[str, list[str]]], general: list[str],
-            slowest: list[tuple[float, str]]) -> None:
+def _report(
+    name: str,
+    failures: list[tuple[str, list[str]]],
+    general: list[str],
+    slowest: list[tuple[float, str]],
+) -> None:
     path = os.environ.get("FLOWPY_FUZZ_REPORT")
     if not path:
         return
     with open(path, "a", encoding="utf-8") as out:
-        out.write(json.dumps({"test": name, "case": "(slowest)", "problems": [
-            f"{seconds:.2f}s {label}" for seconds, label in slowest]}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "test": name,
+                    "case": "(slowest)",
+                    "problems": [f"{seconds:.2f}s {label}" for seconds, label in slowest],
+                }
+            )
+            + "\n"
+        )
         for label, problems in failures:
             out.write(json.dumps({"test": name, "case": label, "problems": problems}) + "\n")
         for problem in general:
-            out.write(json.dumps({"test": name, "case": "(overall)", "problems": [problem]})
-                      + "\n")
+            out.write(json.dumps({"test": name, "case": "(overall)", "problems": [problem]}) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1213,8 +1697,16 @@ def test_every_base_payload_is_accepted(served: Served) -> None:
     cases = []
     for spec in SPECS:
         rid = _rid()
-        cases.append(Case(f"{spec.id} base payload", dumps(_message(spec, rid)), spec,
-                          "one-reply", frozenset({rid}), frozenset({spec.protocol})))
+        cases.append(
+            Case(
+                f"{spec.id} base payload",
+                dumps(_message(spec, rid)),
+                spec,
+                "one-reply",
+                frozenset({rid}),
+                frozenset({spec.protocol}),
+            )
+        )
     fuzzer = Fuzzer(served)
     refused = []
     try:
@@ -1263,24 +1755,29 @@ def test_oversized_frame_is_closed_with_1009_and_leaves_no_thread(tmp_path: Path
     try:
         serving = fz.thread_census()
         for attempt in range(3):
-            client = WsClient(service.url, f"oversized-{attempt}",
-                              service.transport.connections)
+            client = WsClient(service.url, f"oversized-{attempt}", service.transport.connections)
             try:
                 client.send_text("x" * (limit + 1024))
             except Exception as exc:  # noqa: BLE001 - the server may cut us off mid-frame
                 problems.append(f"attempt {attempt}: sending failed: {exc}")
             event = client.next_event(time.monotonic() + TIMEOUT)
             if event.kind != "close" or event.code != 1009:
-                problems.append(f"attempt {attempt}: expected a close with 1009, got "
-                                f"{event.describe()}")
+                problems.append(
+                    f"attempt {attempt}: expected a close with 1009, got {event.describe()}"
+                )
             client.close()
             after = fz.wait_for_census(serving)
             if after != serving:
-                stuck = [f"{t.name}:\n{fz.stack_of(t)}" for t in threading.enumerate()
-                         if t.name.startswith("flowpy-client") and t.is_alive()]
-                problems.append(f"attempt {attempt}: the connection's threads did not end "
-                                f"within {TIMEOUT}s after the close: "
-                                f"{fz.census_diff(serving, after)}\n" + "\n".join(stuck))
+                stuck = [
+                    f"{t.name}:\n{fz.stack_of(t)}"
+                    for t in threading.enumerate()
+                    if t.name.startswith("flowpy-client") and t.is_alive()
+                ]
+                problems.append(
+                    f"attempt {attempt}: the connection's threads did not end "
+                    f"within {TIMEOUT}s after the close: "
+                    f"{fz.census_diff(serving, after)}\n" + "\n".join(stuck)
+                )
                 break  # one leak is enough to know; stopping must still work
     finally:
         problems += _stop_service(service, TIMEOUT)
@@ -1297,8 +1794,16 @@ def test_the_service_survived_and_stops_cleanly(served: Served) -> None:
     problems = []
     client = served.connect("final")
     try:
-        client.send_text(dumps({"protocol": "network", "command": "getstatus",
-                                "payload": {"graph": FIXTURE}, "requestId": "final"}))
+        client.send_text(
+            dumps(
+                {
+                    "protocol": "network",
+                    "command": "getstatus",
+                    "payload": {"graph": FIXTURE},
+                    "requestId": "final",
+                }
+            )
+        )
         deadline = time.monotonic() + TIMEOUT
         while True:
             event = client.next_event(deadline)
@@ -1315,15 +1820,17 @@ def test_the_service_survived_and_stops_cleanly(served: Served) -> None:
     if watchdog.answered == 0:
         problems.append("the watchdog was never answered")
     if watchdog.failures:
-        problems.append(f"the watchdog went unanswered {len(watchdog.failures)} time(s) "
-                        f"({watchdog.answered} answered, {watchdog.reconnects} reconnects); "
-                        f"first: {watchdog.failures[0]}")
+        problems.append(
+            f"the watchdog went unanswered {len(watchdog.failures)} time(s) "
+            f"({watchdog.answered} answered, {watchdog.reconnects} reconnects); "
+            f"first: {watchdog.failures[0]}"
+        )
     if served.deaths:
         problems.append(f"{len(served.deaths)} server thread(s) died; first: {served.deaths[0]}")
     problems += _stop_service(served.service)
     after = fz.wait_for_census(served.census_before_service)
     if after != served.census_before_service:
-        problems.append(f"threads left after stop: "
-                        f"{fz.census_diff(served.census_before_service, after)}")
+        problems.append(
+            f"threads left after stop: {fz.census_diff(served.census_before_service, after)}"
+        )
     assert not problems, "\n".join(problems)
-

@@ -250,8 +250,7 @@ def test_stop_joins_every_thread_even_with_a_client_that_does_not_read(fake: Fak
     svc = Service("127.0.0.1", 0, fake, queue_size=4, send_buffer_size=8192).start()
     slow = _slow_client(svc.url)
     control = connect(svc.url)
-    send(control, "test", "produce", {"count": 200, "size": 64 * 1024,
-                                      "to": {"slow": "stream"}})
+    send(control, "test", "produce", {"count": 200, "size": 64 * 1024, "to": {"slow": "stream"}})
     assert not fake.produced.wait(0.2)  # blocked on the slow client
     started = time.monotonic()
     svc.stop()
@@ -323,8 +322,9 @@ def _messages(sock: _GatedSocket) -> list[Any]:
     return [json.loads(line)["n"] for line in lines]
 
 
-def _blocked_send(conn: ClientConnection, message: dict,
-                  lane: wire.Lane = wire.STREAM) -> tuple[threading.Thread, list]:
+def _blocked_send(
+    conn: ClientConnection, message: dict, lane: wire.Lane = wire.STREAM
+) -> tuple[threading.Thread, list]:
     result: list[bool] = []
     thread = threading.Thread(target=lambda: result.append(conn.send(message, lane)))
     thread.start()
@@ -354,8 +354,7 @@ def test_debug_is_dropped_and_stream_waits_when_full() -> None:
     conn.close()
     written = _messages(sock)
     assert [n for n in written if isinstance(n, int)] == [0, 1, 2, 3]
-    assert sorted(map(str, written)) == sorted(map(str, [0, 1, 2, 3, "d1", "d2", "reply",
-                                                         "news"]))
+    assert sorted(map(str, written)) == sorted(map(str, [0, 1, 2, 3, "d1", "d2", "reply", "news"]))
     assert conn.dropped == 1 and conn.sent == 8
     assert conn.send({"n": 4}) is False and conn.send({"n": 5}, wire.DEBUG) is False
 
@@ -670,14 +669,14 @@ def test_a_slow_reader_is_not_cut_while_the_writer_makes_progress() -> None:
 
 
 def test_a_stalled_client_is_disconnected_and_the_others_go_on(fake: FakeRuntime) -> None:
-    svc = Service("127.0.0.1", 0, fake, queue_size=16, send_buffer_size=8192,
-                  stall_timeout=0.5).start()
+    svc = Service(
+        "127.0.0.1", 0, fake, queue_size=16, send_buffer_size=8192, stall_timeout=0.5
+    ).start()
     try:
         count, size = 300, 16 * 1024  # 4.8 MB: more than queue, writer and socket buffers hold
         slow = _slow_client(svc.url)
         control = connect(svc.url)
-        send(control, "test", "produce", {"count": count, "size": size,
-                                          "to": {"slow": "stream"}})
+        send(control, "test", "produce", {"count": count, "size": size, "to": {"slow": "stream"}})
         produced, _ = recv_until(control, "produced")  # the producer was not held forever
         assert produced["payload"] == {"count": count}
         assert fake.results.count(False) > 0 and fake.results[0] is True

@@ -62,12 +62,11 @@ class Store:
         return cls.wait_for(lambda: len(cls.seen.get(node, [])) >= count, timeout)
 
     @classmethod
-    def wait_match(cls, node: str, predicate: Callable[[Any], bool],
-                   timeout: float = 30.0) -> bool:
+    def wait_match(cls, node: str, predicate: Callable[[Any], bool], timeout: float = 30.0) -> bool:
         """Wait for a data IP on ``node`` whose payload satisfies ``predicate``."""
         return cls.wait_for(
-            lambda: any(ip.is_data and predicate(ip.data) for ip in cls.seen.get(node, [])),
-            timeout)
+            lambda: any(ip.is_data and predicate(ip.data) for ip in cls.seen.get(node, [])), timeout
+        )
 
 
 class Record(Component):
@@ -159,16 +158,22 @@ class LocalNetwork:
         return self.recorder.wait_for(lambda: bool(self.recorder.errors), timeout)
 
 
-def bridge_graph(conf: Any, items: list[Any] | None = None, inputs: dict[str, list] | None = None,
-                 outputs: tuple[str, ...] = ("out",), status: bool = True,
-                 error: bool = True) -> Graph:
+def bridge_graph(
+    conf: Any,
+    items: list[Any] | None = None,
+    inputs: dict[str, list] | None = None,
+    outputs: tuple[str, ...] = ("out",),
+    status: bool = True,
+    error: bool = True,
+) -> Graph:
     """src(s) → b(core/Bridge) → sink(s): ``inputs`` {slot: items} (default {"in": items}),
     ``outputs`` slots, each to a ``test/Record`` node ``sink-<slot>``; status → ``st``,
     error → ``err``."""
     nodes: dict[str, str] = {"b": "core/Bridge"}
     edges, iips = [], {"b.conf": conf}
-    for n, (slot, values) in enumerate((inputs if inputs is not None
-                                        else {"in": items or []}).items()):
+    for n, (slot, values) in enumerate(
+        (inputs if inputs is not None else {"in": items or []}).items()
+    ):
         nodes[f"src{n}"] = "test/Emit"
         iips[f"src{n}.conf"] = values
         edges.append(f"src{n}.out -> b.in[{slot}]")
@@ -191,8 +196,13 @@ def write_graph(path: Path, name: str, chains: dict[str, str]) -> str:
         processes[f"r{n}"] = {"component": "core/Repeat"}
         inports[inport] = {"process": f"r{n}", "port": "in"}
         outports[outport] = {"process": f"r{n}", "port": "out"}
-    document = {"properties": {"name": name}, "processes": processes, "connections": [],
-                "inports": inports, "outports": outports}
+    document = {
+        "properties": {"name": name},
+        "processes": processes,
+        "connections": [],
+        "inports": inports,
+        "outports": outports,
+    }
     path.write_text(json.dumps(document), encoding="utf-8")
     return str(path)
 

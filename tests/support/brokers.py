@@ -49,7 +49,8 @@ def find_binary(name: str) -> str | None:
             return RABBITMQ_SERVER
         return None
     return shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None
+    )
 
 
 def require_binary(name: str) -> str:
@@ -64,8 +65,9 @@ def require_binary(name: str) -> str:
     return path
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float, what: str,
-                  log: Path | None = None) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen, timeout: float, what: str, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -124,8 +126,13 @@ def start_mosquitto(workdir: Path) -> Broker:
         f"log_dest file {workdir / 'mosquitto.log'}\n"
     )
     log = open(workdir / "stdout.log", "wb")  # noqa: SIM115 - closed in Broker.stop
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     broker = Broker("mqtt", f"mqtt://127.0.0.1:{port}", port, workdir, [proc], [log])
     try:
         wait_for_port(port, proc, START_TIMEOUT, "mosquitto", workdir / "stdout.log")
@@ -169,18 +176,28 @@ def start_rabbitmq(workdir: Path) -> Broker:
     logs = []
     epmd_log = open(workdir / "epmd.log", "wb")  # noqa: SIM115 - closed in Broker.stop
     logs.append(epmd_log)
-    epmd = subprocess.Popen([epmd_binary, "-port", str(epmd_port), "-address", "127.0.0.1"],
-                            stdout=epmd_log, stderr=subprocess.STDOUT, env=env,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    epmd = subprocess.Popen(
+        [epmd_binary, "-port", str(epmd_port), "-address", "127.0.0.1"],
+        stdout=epmd_log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     server_log = open(workdir / "server.log", "wb")  # noqa: SIM115 - closed in Broker.stop
     logs.append(server_log)
-    broker = Broker("amqp", f"amqp://guest:guest@127.0.0.1:{port}/%2F", port, workdir,
-                    [], logs)
+    broker = Broker("amqp", f"amqp://guest:guest@127.0.0.1:{port}/%2F", port, workdir, [], logs)
     try:
         wait_for_port(epmd_port, epmd, 10.0, "epmd", workdir / "epmd.log")
-        server = subprocess.Popen([binary], stdout=server_log, stderr=subprocess.STDOUT,
-                                  env=env, cwd=str(workdir), stdin=subprocess.DEVNULL,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            [binary],
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(workdir),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         broker.procs = [server, epmd]
         wait_for_port(port, server, START_TIMEOUT, "rabbitmq-server", workdir / "server.log")
         _wait_amqp_ready(broker.url, time.monotonic() + START_TIMEOUT)
@@ -254,8 +271,9 @@ def broker(request: pytest.FixtureRequest) -> Broker:
 def msgflo_tools() -> Path:
     """tests/js/node_modules/.bin with msgflo's tools, or FAIL (npm ci --prefix tests/js)."""
     if not (NODE_BIN / "msgflo-nodejs").exists():
-        pytest.fail("msgflo is not installed under tests/js: run `npm ci --prefix tests/js`",
-                    pytrace=False)
+        pytest.fail(
+            "msgflo is not installed under tests/js: run `npm ci --prefix tests/js`", pytrace=False
+        )
     return NODE_BIN
 
 
@@ -269,9 +287,16 @@ def unique_role(prefix: str = "role") -> str:
 class ParticipantProcess:
     """``python -m flowpy participant ...`` (or any command printing a ready line)."""
 
-    def __init__(self, args: list[str], workdir: Path, env: dict[str, str] | None = None,
-                 ready: str = "flowpy participant ", command: list[str] | None = None,
-                 timeout: float = 30.0, group: bool = False) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        ready: str = "flowpy participant ",
+        command: list[str] | None = None,
+        timeout: float = 30.0,
+        group: bool = False,
+    ) -> None:
         """``group``: the process leads a process group of its own and signals go to the
         whole group (msgflo-setup starts participants of its own and does not stop them)."""
         self.group = group
@@ -279,9 +304,16 @@ class ParticipantProcess:
         self.command = command or [sys.executable, "-m", "flowpy", "participant", *args]
         self.stderr_path = workdir / f"stderr-{uuid.uuid4().hex[:6]}.txt"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in wait()
-        self.proc = subprocess.Popen(self.command, cwd=str(workdir), env=python_env(env),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True, start_new_session=group)
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=str(workdir),
+            env=python_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            start_new_session=group,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []
         self._reader = threading.Thread(target=self._read, name=f"participant-{self.proc.pid}")
@@ -315,8 +347,10 @@ class ParticipantProcess:
         return self.stderr_path.read_text(errors="replace")
 
     def __str__(self) -> str:
-        return (f"command: {' '.join(self.command)}\nstdout:\n{''.join(self.stdout)}"
-                f"stderr:\n{self.stderr()}")
+        return (
+            f"command: {' '.join(self.command)}\nstdout:\n{''.join(self.stdout)}"
+            f"stderr:\n{self.stderr()}"
+        )
 
     def signal(self, sig: int) -> None:
         if self.group:
@@ -422,8 +456,9 @@ class AmqpProbe:
         return name
 
     def declare_inqueue(self, queue_name: str) -> None:
-        self.channel.queue_declare(queue_name, durable=True,
-                                   arguments={"x-dead-letter-exchange": "dead-" + queue_name})
+        self.channel.queue_declare(
+            queue_name, durable=True, arguments={"x-dead-letter-exchange": "dead-" + queue_name}
+        )
         self.channel.exchange_declare(queue_name, "fanout", durable=True)
         self.channel.queue_bind(queue_name, queue_name)
 
@@ -431,8 +466,9 @@ class AmqpProbe:
         """What msgflo-setup does for a pubsub edge."""
         self.channel.queue_bind(tgt_queue, src_exchange)
 
-    def send(self, queue_name: str, value: Any, raw: bytes | None = None,
-             headers: dict | None = None) -> None:
+    def send(
+        self, queue_name: str, value: Any, raw: bytes | None = None, headers: dict | None = None
+    ) -> None:
         body = raw if raw is not None else json.dumps(value).encode()
         props = self.pika.BasicProperties(delivery_mode=2, headers=headers)
         self.channel.basic_publish(queue_name, "", body, props)
@@ -476,8 +512,9 @@ class MqttProbe:
         host, _, port = url.split("://", 1)[1].rpartition(":")
         self.mqtt = mqtt
         self.received: dict[str, queue.Queue[bytes]] = {}
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"probe-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}"
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.on_message = self._on_message
         self.client.connect(host, int(port))
@@ -529,4 +566,3 @@ class MqttProbe:
 
 def probe(broker: Broker) -> Any:
     return MqttProbe(broker.url) if broker.kind == "mqtt" else AmqpProbe(broker.url)
-

@@ -23,8 +23,7 @@ from typing import Any
 
 from flowpy import wire
 
-LANES = {lane.name: lane
-         for lane in (wire.DEBUG, wire.NEWS, wire.URGENT, wire.STREAM, wire.REPORT)}
+LANES = {lane.name: lane for lane in (wire.DEBUG, wire.NEWS, wire.URGENT, wire.STREAM, wire.REPORT)}
 
 
 class FakeClient:
@@ -84,8 +83,9 @@ class FakeRuntime:
     # -- commands ----------------------------------------------------------------------------
 
     def _error(self, client: FakeClient, text: str) -> None:
-        client.sink.send({"protocol": "runtime", "command": "error", "payload": {"message": text}},
-                         wire.URGENT)
+        client.sink.send(
+            {"protocol": "runtime", "command": "error", "payload": {"message": text}}, wire.URGENT
+        )
 
     def _cmd_echo(self, client: FakeClient, payload: Any) -> None:
         client.sink.send({"protocol": "test", "command": "echo", "payload": payload})

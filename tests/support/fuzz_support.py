@@ -143,7 +143,7 @@ def objects(value: Any, prefix: Path = ()) -> list[Path]:
     out = [prefix] if isinstance(value, dict) else []
     for path in fields(value, prefix):
         node = value
-        for key in path[len(prefix):]:
+        for key in path[len(prefix) :]:
             node = node[key]
         if isinstance(node, dict):
             out.append(path)
@@ -226,8 +226,9 @@ class WsClient:
     deliver anything again).
     """
 
-    def __init__(self, url: str, name: str,
-                 server_connections: Callable[[], list[Any]] | None = None) -> None:
+    def __init__(
+        self, url: str, name: str, server_connections: Callable[[], list[Any]] | None = None
+    ) -> None:
         self.name = name
         self.events: queue.Queue[Event] = queue.Queue()
         self.server_name: str | None = None
@@ -239,8 +240,9 @@ class WsClient:
             known = {id(c) for c in server_connections()} if server_connections else set()
             self.ws = websocket.create_connection(url, subprotocols=["noflo"], timeout=TIMEOUT)
             self.ws.settimeout(None)
-            self.reader = threading.Thread(target=self._read, name=f"fuzz-{name}-reader",
-                                           daemon=True)
+            self.reader = threading.Thread(
+                target=self._read, name=f"fuzz-{name}-reader", daemon=True
+            )
             self.reader.start()
             self._hello()
             if server_connections is not None:
@@ -253,8 +255,9 @@ class WsClient:
         unknown command, whose error is answered whatever state the runtime is in (a
         getruntime would echo graph and port names, which may be what a case broke)."""
         rid = self.hello_id = f"hello-{self.name}-{time.monotonic_ns()}"
-        self.send_text(dumps({"protocol": "runtime", "command": "fuzz-hello", "payload": {},
-                              "requestId": rid}))
+        self.send_text(
+            dumps({"protocol": "runtime", "command": "fuzz-hello", "payload": {}, "requestId": rid})
+        )
         deadline = time.monotonic() + TIMEOUT
         while True:
             event = self.next_event(deadline)
@@ -263,8 +266,9 @@ class WsClient:
                 if event.message.get("responseTo") == rid:
                     return
             else:
-                raise ConnectionError(f"{self.name}: no answer to a request on connect: "
-                                      f"{event.describe()}")
+                raise ConnectionError(
+                    f"{self.name}: no answer to a request on connect: {event.describe()}"
+                )
 
     def _read(self) -> None:
         try:
@@ -273,8 +277,9 @@ class WsClient:
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     data = frame.data or b""
                     code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-                    self.events.put(Event("close", code=code,
-                                          reason=data[2:].decode("utf-8", "replace")))
+                    self.events.put(
+                        Event("close", code=code, reason=data[2:].decode("utf-8", "replace"))
+                    )
                     return
                 if opcode == websocket.ABNF.OPCODE_TEXT:
                     self.events.put(_decode(frame.data))
@@ -311,8 +316,11 @@ class WsClient:
                 pass
             if self.writer_alive() is False and self.events.empty():
                 self.closed = True
-                return Event("dead", reason=f"server writer thread {self.server_name}-writer "
-                                            "is dead: nothing will be sent on this connection")
+                return Event(
+                    "dead",
+                    reason=f"server writer thread {self.server_name}-writer "
+                    "is dead: nothing will be sent on this connection",
+                )
             if time.monotonic() >= deadline:
                 return Event("timeout", reason="nothing within the deadline")
 
@@ -374,12 +382,12 @@ def normalised(name: str) -> str:
 def thread_census() -> collections.Counter[str]:
     """Live threads of this process by name, connection numbers replaced by N (a client
     that reconnects is the same kind of thread, but one more or one fewer is not)."""
-    return collections.Counter(normalised(t.name) for t in threading.enumerate()
-                               if t.is_alive())
+    return collections.Counter(normalised(t.name) for t in threading.enumerate() if t.is_alive())
 
 
-def wait_for_census(expected: collections.Counter[str],
-                    timeout: float = TIMEOUT) -> collections.Counter[str]:
+def wait_for_census(
+    expected: collections.Counter[str], timeout: float = TIMEOUT
+) -> collections.Counter[str]:
     """Poll (bounded) until the census equals ``expected``; the last census."""
     deadline = time.monotonic() + timeout
     while True:
@@ -389,8 +397,9 @@ def wait_for_census(expected: collections.Counter[str],
         time.sleep(0.02)
 
 
-def wait_for_no_extra_threads(before: collections.Counter[str],
-                              timeout: float = TIMEOUT) -> dict[str, int]:
+def wait_for_no_extra_threads(
+    before: collections.Counter[str], timeout: float = TIMEOUT
+) -> dict[str, int]:
     """Poll (bounded) until the census has no more threads of any kind than ``before``; the
     kinds still in excess then (a leak)."""
     deadline = time.monotonic() + timeout
@@ -426,8 +435,9 @@ def rescue_stuck_websockets() -> list[str]:
             thread = getattr(obj, "thread", None)
             if thread is not None and not thread.is_alive():
                 obj.event.set()
-                woken.append(f"simple-websocket connection closed with "
-                             f"{getattr(obj, 'close_reason', '?')}")
+                woken.append(
+                    f"simple-websocket connection closed with {getattr(obj, 'close_reason', '?')}"
+                )
     return woken
 
 

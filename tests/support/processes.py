@@ -199,8 +199,15 @@ def _runtime_spawner(base: Path) -> Iterator[SpawnRuntime]:
     ) -> RuntimeProcess:
         workdir = base / f"runtime-{next(counter)}"
         workdir.mkdir(parents=True)
-        proc = RuntimeProcess(list(args), workdir, secret=secret, record=record, env=env,
-                              state_dir=state_dir, default_state_dir=default_state_dir)
+        proc = RuntimeProcess(
+            list(args),
+            workdir,
+            secret=secret,
+            record=record,
+            env=env,
+            state_dir=state_dir,
+            default_state_dir=default_state_dir,
+        )
         started.append(proc)
         return proc
 

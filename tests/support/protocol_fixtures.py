@@ -70,10 +70,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join(max(0.0, deadline - time.monotonic()))
-    left = [t.name for t in threading.enumerate()
-            if t is not threading.current_thread() and not t.daemon and t.is_alive()]
+    left = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and not t.daemon and t.is_alive()
+    ]
     if left:
-        print(f"\nthreads left running by the tests (a test did not stop them): {left}",
-              file=sys.stderr, flush=True)
+        print(
+            f"\nthreads left running by the tests (a test did not stop them): {left}",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.stdout.flush()
         os._exit(3)

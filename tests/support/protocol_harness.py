@@ -51,8 +51,12 @@ class RecordingSink:
         self.dropped = 0
         SINKS.append(self)
 
-    def send(self, message: dict, lane: wire.Lane = wire.NEWS,
-             cancelled: Callable[[], bool] | None = None) -> bool:
+    def send(
+        self,
+        message: dict,
+        lane: wire.Lane = wire.NEWS,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> bool:
         assert isinstance(lane, wire.Lane), f"not a lane: {lane!r}"
         try:
             problems = protocol_schemas.errors(message)
@@ -69,8 +73,9 @@ class RecordingSink:
                 return False
             if lane.waits:
                 with self.cond:
-                    if not self.cond.wait_for(lambda: self.open.is_set()
-                                              or (cancelled is not None and cancelled())):
+                    if not self.cond.wait_for(
+                        lambda: self.open.is_set() or (cancelled is not None and cancelled())
+                    ):
                         return False
                     if not self.open.is_set():
                         return False
@@ -91,8 +96,9 @@ class RecordingSink:
             self.open.set()
             self.cond.notify_all()
 
-    def wait_for(self, predicate: Callable[[dict], bool], start: int = 0,
-                 timeout: float = WAIT) -> tuple[int, dict]:
+    def wait_for(
+        self, predicate: Callable[[dict], bool], start: int = 0, timeout: float = WAIT
+    ) -> tuple[int, dict]:
         """The first message at or after ``start`` matching ``predicate`` (waits for it)."""
         with self.cond:
             found: list[tuple[int, dict]] = []
@@ -106,8 +112,10 @@ class RecordingSink:
 
             if not self.cond.wait_for(ready, timeout):
                 seen = "\n  ".join(json.dumps(m)[:200] for m in self.messages[start:])
-                raise AssertionError(f"{self.name}: no matching message within {timeout}s; "
-                                     f"got since #{start}:\n  {seen}")
+                raise AssertionError(
+                    f"{self.name}: no matching message within {timeout}s; "
+                    f"got since #{start}:\n  {seen}"
+                )
             return found[0]
 
 
@@ -126,8 +134,13 @@ def matches(protocol: str, command: str, **payload: Any) -> Callable[[dict], boo
 class ProtocolClient:
     """One client of the runtime under test."""
 
-    def __init__(self, runtime: Runtime, name: str = "client", secret: str | None = None,
-                 extension: bool = False):
+    def __init__(
+        self,
+        runtime: Runtime,
+        name: str = "client",
+        secret: str | None = None,
+        extension: bool = False,
+    ):
         self.runtime = runtime
         self.endpoint = Endpoint(runtime)
         self.sink = RecordingSink(name, extension)
@@ -139,10 +152,14 @@ class ProtocolClient:
     def messages(self) -> list[dict]:
         return self.sink.messages
 
-    def send(self, protocol: str, command: str, payload: dict | None = None,
-             **envelope: Any) -> None:
-        message: dict[str, Any] = {"protocol": protocol, "command": command,
-                                   "payload": dict(payload or {})}
+    def send(
+        self, protocol: str, command: str, payload: dict | None = None, **envelope: Any
+    ) -> None:
+        message: dict[str, Any] = {
+            "protocol": protocol,
+            "command": command,
+            "payload": dict(payload or {}),
+        }
         if self.secret is not None and "secret" not in envelope:
             message["secret"] = self.secret
         message.update(envelope)
@@ -154,19 +171,27 @@ class ProtocolClient:
         self.cursor = index + 1
         return message
 
-    def request(self, protocol: str, command: str, payload: dict | None = None,
-                reply: str | None = None, **envelope: Any) -> dict:
+    def request(
+        self,
+        protocol: str,
+        command: str,
+        payload: dict | None = None,
+        reply: str | None = None,
+        **envelope: Any,
+    ) -> dict:
         """Send and wait for the reply (``reply`` command, default the same) or an error."""
         start = len(self.messages)
         self.send(protocol, command, payload, **envelope)
         wanted = {reply or command, "error"}
         index, message = self.sink.wait_for(
-            lambda m: m.get("protocol") == protocol and m.get("command") in wanted, start)
+            lambda m: m.get("protocol") == protocol and m.get("command") in wanted, start
+        )
         self.cursor = index + 1
         return message
 
-    def error(self, protocol: str, command: str, payload: dict | None = None,
-              **envelope: Any) -> str:
+    def error(
+        self, protocol: str, command: str, payload: dict | None = None, **envelope: Any
+    ) -> str:
         """Send a request that must fail; the error text."""
         start = len(self.messages)
         self.send(protocol, command, payload, **envelope)
@@ -185,6 +210,7 @@ class ProtocolClient:
 
 
 # -- components the tests need beside the core library ------------------------------------------
+
 
 class Gate(Component):
     """Forwards `in` to `out`, but only once the class-level event `go` is set (back-pressure)."""
@@ -236,23 +262,41 @@ def make_registry() -> Registry:
     return registry
 
 
-def build(client: ProtocolClient, graph: str, nodes: dict[str, str],
-          edges: list[tuple[str, str, str, str]] = (), initials: list[tuple[Any, str, str]] = (),
-          inports: dict[str, tuple[str, str]] | None = None,
-          outports: dict[str, tuple[str, str]] | None = None, main: bool = False) -> None:
+def build(
+    client: ProtocolClient,
+    graph: str,
+    nodes: dict[str, str],
+    edges: list[tuple[str, str, str, str]] = (),
+    initials: list[tuple[Any, str, str]] = (),
+    inports: dict[str, tuple[str, str]] | None = None,
+    outports: dict[str, tuple[str, str]] | None = None,
+    main: bool = False,
+) -> None:
     """Create a graph over the protocol and wait for every ack."""
     client.request("graph", "clear", {"id": graph, "main": main})
     for node, component in nodes.items():
         client.request("graph", "addnode", {"graph": graph, "id": node, "component": component})
     for src, sport, tgt, tport in edges:
-        client.request("graph", "addedge", {"graph": graph, "src": {"node": src, "port": sport},
-                                            "tgt": {"node": tgt, "port": tport}})
+        client.request(
+            "graph",
+            "addedge",
+            {
+                "graph": graph,
+                "src": {"node": src, "port": sport},
+                "tgt": {"node": tgt, "port": tport},
+            },
+        )
     for data, tgt, tport in initials:
-        client.request("graph", "addinitial", {"graph": graph, "src": {"data": data},
-                                               "tgt": {"node": tgt, "port": tport}})
+        client.request(
+            "graph",
+            "addinitial",
+            {"graph": graph, "src": {"data": data}, "tgt": {"node": tgt, "port": tport}},
+        )
     for public, (node, port) in (inports or {}).items():
-        client.request("graph", "addinport",
-                       {"graph": graph, "public": public, "node": node, "port": port})
+        client.request(
+            "graph", "addinport", {"graph": graph, "public": public, "node": node, "port": port}
+        )
     for public, (node, port) in (outports or {}).items():
-        client.request("graph", "addoutport",
-                       {"graph": graph, "public": public, "node": node, "port": port})
+        client.request(
+            "graph", "addoutport", {"graph": graph, "public": public, "node": node, "port": port}
+        )

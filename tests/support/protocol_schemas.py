@@ -26,8 +26,9 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_DIR = (Path(__file__).resolve().parents[1] / "js" / "node_modules" / "fbp-protocol"
-              / "schema" / "json")
+SCHEMA_DIR = (
+    Path(__file__).resolve().parents[1] / "js" / "node_modules" / "fbp-protocol" / "schema" / "json"
+)
 PROTOCOLS = ("shared", "runtime", "graph", "component", "network", "trace")
 FLOWPY_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema" / "flowpy.json"
 
@@ -54,7 +55,8 @@ def root_schema() -> dict:
     """All protocol schemas as one document, keyed by protocol name."""
     if not SCHEMA_DIR.is_dir():
         raise SchemaMissing(
-            f"fbp-protocol schemas not found in {SCHEMA_DIR}; run `npm ci --prefix tests/js`")
+            f"fbp-protocol schemas not found in {SCHEMA_DIR}; run `npm ci --prefix tests/js`"
+        )
     root = {}
     for name in PROTOCOLS:
         path = SCHEMA_DIR / f"{name}.json"
@@ -71,8 +73,7 @@ def _validator(direction: str, protocol: str, command: str) -> jsonschema.Draft4
     try:
         schema = root[protocol][direction][command]
     except KeyError:
-        raise LookupError(
-            f"no {direction} schema for {protocol}:{command}") from None
+        raise LookupError(f"no {direction} schema for {protocol}:{command}") from None
     # The message schema, resolved against the combined document.
     document = {**root, "$schema": "http://json-schema.org/draft-04/schema#"}
     wrapper = {**document, "allOf": [{"$ref": f"#/{protocol}/{direction}/{command}"}]}
@@ -108,7 +109,8 @@ def validate_output(message: Any) -> None:
     if problems:
         raise AssertionError(
             f"invalid {message.get('protocol')}:{message.get('command')} message "
-            f"{json.dumps(message, default=repr)[:500]}:\n  " + "\n  ".join(problems))
+            f"{json.dumps(message, default=repr)[:500]}:\n  " + "\n  ".join(problems)
+        )
 
 
 def validate_input(message: Any) -> None:

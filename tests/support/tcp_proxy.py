@@ -67,10 +67,16 @@ class TcpProxy:
                 pair = (downstream, upstream)
                 self._pairs.append(pair)
                 threads = [
-                    threading.Thread(target=self._pump, args=(downstream, upstream, pair, True),
-                                     name=f"tcp-proxy-{number}-up"),
-                    threading.Thread(target=self._pump, args=(upstream, downstream, pair),
-                                     name=f"tcp-proxy-{number}-down"),
+                    threading.Thread(
+                        target=self._pump,
+                        args=(downstream, upstream, pair, True),
+                        name=f"tcp-proxy-{number}-up",
+                    ),
+                    threading.Thread(
+                        target=self._pump,
+                        args=(upstream, downstream, pair),
+                        name=f"tcp-proxy-{number}-down",
+                    ),
                 ]
                 self._threads.extend(threads)
                 self.accepted = number

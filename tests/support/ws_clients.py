@@ -35,9 +35,14 @@ def frame(protocol: str, command: str, payload: Any = None, request_id: str | No
 class ReadingClient:
     _ids = itertools.count(1)
 
-    def __init__(self, url: str, name: str = "client",
-                 keep: Callable[[dict], bool] | None = None, work: float = 0.0,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str = "client",
+        keep: Callable[[dict], bool] | None = None,
+        work: float = 0.0,
+        **options: Any,
+    ) -> None:
         """``keep``: which messages to keep (default all); the others are only counted in
         ``seen``, so a flood of debug data costs no memory. ``work``: seconds of CPU spent on
         every message, as a client that renders what it receives does."""
@@ -85,12 +90,14 @@ class ReadingClient:
     def send_raw(self, text: str) -> None:
         self.ws.send(text)
 
-    def send(self, protocol: str, command: str, payload: Any = None,
-             request_id: str | None = None) -> None:
+    def send(
+        self, protocol: str, command: str, payload: Any = None, request_id: str | None = None
+    ) -> None:
         self.ws.send(frame(protocol, command, payload, request_id))
 
-    def wait_for(self, predicate: Callable[[dict], bool], start: int = 0,
-                 timeout: float = WAIT) -> dict:
+    def wait_for(
+        self, predicate: Callable[[dict], bool], start: int = 0, timeout: float = WAIT
+    ) -> dict:
         found: list[dict] = []
 
         def ready() -> bool:
@@ -104,20 +111,26 @@ class ReadingClient:
             self.cond.wait_for(ready, timeout)
             if not found:
                 tail = "\n  ".join(json.dumps(m)[:200] for m in self.messages[start:][-10:])
-                raise AssertionError(f"{self.name}: no such message within {timeout}s "
-                                     f"(closed={self.closed}); last received:\n  {tail}")
+                raise AssertionError(
+                    f"{self.name}: no such message within {timeout}s "
+                    f"(closed={self.closed}); last received:\n  {tail}"
+                )
             return found[0]
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = WAIT) -> None:
         """Wait until ``condition()`` (checked as messages arrive)."""
         with self.cond:
-            if not self.cond.wait_for(lambda: condition() or self.closed, timeout) \
-                    or not condition():
-                raise AssertionError(f"{self.name}: condition not met within {timeout}s "
-                                     f"(closed={self.closed})")
+            if (
+                not self.cond.wait_for(lambda: condition() or self.closed, timeout)
+                or not condition()
+            ):
+                raise AssertionError(
+                    f"{self.name}: condition not met within {timeout}s (closed={self.closed})"
+                )
 
-    def request(self, protocol: str, command: str, payload: Any = None,
-                timeout: float = WAIT) -> dict:
+    def request(
+        self, protocol: str, command: str, payload: Any = None, timeout: float = WAIT
+    ) -> dict:
         """Send with a fresh requestId; the reply (or error) that names it."""
         rid = f"{self.name}-{next(self._ids)}"
         self.send(protocol, command, payload, rid)
@@ -147,23 +160,38 @@ class ReadingClient:
 def is_data(port: str = "out") -> Callable[[dict], bool]:
     def check(m: dict) -> bool:
         p = m.get("payload")
-        return (m.get("command") == "packet" and isinstance(p, dict)
-                and p.get("event") == "data" and p.get("port") == port)
+        return (
+            m.get("command") == "packet"
+            and isinstance(p, dict)
+            and p.get("event") == "data"
+            and p.get("port") == port
+        )
+
     return check
 
 
-def build_chain(client: ReadingClient, graph: str, count: int = 1,
-                component: str = "core/Repeat") -> None:
+def build_chain(
+    client: ReadingClient, graph: str, count: int = 1, component: str = "core/Repeat"
+) -> None:
     """``in -> n0 -> ... -> n{count-1} -> out`` over the protocol."""
     client.request("graph", "clear", {"id": graph})
     for n in range(count):
-        client.request("graph", "addnode", {"graph": graph, "id": f"n{n}",
-                                            "component": component})
+        client.request("graph", "addnode", {"graph": graph, "id": f"n{n}", "component": component})
         if n:
-            client.request("graph", "addedge", {"graph": graph,
-                                                "src": {"node": f"n{n - 1}", "port": "out"},
-                                                "tgt": {"node": f"n{n}", "port": "in"}})
-    client.request("graph", "addinport", {"graph": graph, "public": "in", "node": "n0",
-                                          "port": "in"})
-    client.request("graph", "addoutport", {"graph": graph, "public": "out",
-                                           "node": f"n{count - 1}", "port": "out"})
+            client.request(
+                "graph",
+                "addedge",
+                {
+                    "graph": graph,
+                    "src": {"node": f"n{n - 1}", "port": "out"},
+                    "tgt": {"node": f"n{n}", "port": "in"},
+                },
+            )
+    client.request(
+        "graph", "addinport", {"graph": graph, "public": "in", "node": "n0", "port": "in"}
+    )
+    client.request(
+        "graph",
+        "addoutport",
+        {"graph": graph, "public": "out", "node": f"n{count - 1}", "port": "out"},
+    )

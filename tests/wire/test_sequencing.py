@@ -19,11 +19,18 @@ from flowpy.wire.sequencing import (
 # -- verdicts and the ack interval --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("seq", "received", "expected"), [
-    (1, 0, NEW), (4, 3, NEW),
-    (1, 1, DUPLICATE), (2, 3, DUPLICATE), (3, 3, DUPLICATE),
-    (2, 0, GAP), (9, 3, GAP),
-])
+@pytest.mark.parametrize(
+    ("seq", "received", "expected"),
+    [
+        (1, 0, NEW),
+        (4, 3, NEW),
+        (1, 1, DUPLICATE),
+        (2, 3, DUPLICATE),
+        (3, 3, DUPLICATE),
+        (2, 0, GAP),
+        (9, 3, GAP),
+    ],
+)
 def test_verdict(seq, received, expected):
     assert verdict(seq, received) == expected
 
@@ -109,13 +116,16 @@ def test_acks_are_cumulative_and_said_once():
     assert inbound.take_ack(force=True) == 3  # a duplicate: say it again
 
 
-@pytest.mark.parametrize(("finished", "idle", "due"), [
-    (0, True, False),   # nothing owed
-    (1, True, True),    # owed, and nothing more on its way: never keep the sender waiting
-    (1, False, False),  # owed, more on its way, under a quarter window
-    (2, False, True),   # a quarter of the window of 8
-    (3, False, True),
-])
+@pytest.mark.parametrize(
+    ("finished", "idle", "due"),
+    [
+        (0, True, False),  # nothing owed
+        (1, True, True),  # owed, and nothing more on its way: never keep the sender waiting
+        (1, False, False),  # owed, more on its way, under a quarter window
+        (2, False, True),  # a quarter of the window of 8
+        (3, False, True),
+    ],
+)
 def test_an_ack_is_due_when_idle_or_after_a_quarter_window(finished, idle, due):
     inbound = Incoming()
     for seq in range(1, finished + 1):

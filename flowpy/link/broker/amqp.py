@@ -38,10 +38,12 @@ def inqueue_arguments(queue: str) -> dict[str, Any]:
 
 class AmqpTransport(BrokerTransport):
     """Talks AMQP 0-9-1 (RabbitMQ) for a participant, on the I/O thread of the base."""
+
     scheme = "amqp"
 
-    def __init__(self, url: BrokerURL, options: TransportOptions | None = None,
-                 name: str = "amqp") -> None:
+    def __init__(
+        self, url: BrokerURL, options: TransportOptions | None = None, name: str = "amqp"
+    ) -> None:
         super().__init__(url, options, name)
         self._connection: Any = None
         self._channel: Any = None
@@ -83,8 +85,9 @@ class AmqpTransport(BrokerTransport):
         self._io_close()
 
     def _io_connect(self) -> None:
-        self._set_state("connecting" if self.generation == 0 else "reconnecting",
-                        attempt=self._attempt + 1)
+        self._set_state(
+            "connecting" if self.generation == 0 else "reconnecting", attempt=self._attempt + 1
+        )
         connection = pika.BlockingConnection(self._params)
         self._connection = connection
         channel = connection.channel()
@@ -108,7 +111,8 @@ class AmqpTransport(BrokerTransport):
         for queue, handler in sorted(self._inqueues.items()):
             if self._consuming:
                 self._consumers[queue] = channel.basic_consume(
-                    queue, self._on_message(queue, handler), auto_ack=False)
+                    queue, self._on_message(queue, handler), auto_ack=False
+                )
         self.generation += 1
         if self.generation > 1:
             self.stats["reconnects"] += 1
@@ -118,8 +122,17 @@ class AmqpTransport(BrokerTransport):
     def _on_message(self, queue: str, handler: Any) -> Any:
         def deliver(channel: Any, method: Any, properties: Any, body: bytes) -> None:
             self.stats["delivered"] += 1
-            handler(Delivery(queue, body, properties.headers or {}, method.delivery_tag,
-                             self.generation, bool(method.redelivered)))
+            handler(
+                Delivery(
+                    queue,
+                    body,
+                    properties.headers or {},
+                    method.delivery_tag,
+                    self.generation,
+                    bool(method.redelivered),
+                )
+            )
+
         return deliver
 
     def _io_serve(self) -> None:
@@ -139,8 +152,13 @@ class AmqpTransport(BrokerTransport):
             try:
                 if kind == "publish":
                     _, queue, body, headers = op
-                    properties = self._json if not headers else pika.BasicProperties(
-                        content_type="application/json", delivery_mode=2, headers=headers)
+                    properties = (
+                        self._json
+                        if not headers
+                        else pika.BasicProperties(
+                            content_type="application/json", delivery_mode=2, headers=headers
+                        )
+                    )
                     channel.basic_publish(queue, "", body, properties)
                     self._published()
                 elif kind == "ack":
@@ -172,8 +190,14 @@ class AmqpTransport(BrokerTransport):
         if self._closing.is_set():
             return
         delay = self._backoff()
-        self._status({"type": "retry", "message": f"{type(error).__name__}: {error}",
-                      "attempt": self._attempt, "retry_in": round(delay, 3)})
+        self._status(
+            {
+                "type": "retry",
+                "message": f"{type(error).__name__}: {error}",
+                "attempt": self._attempt,
+                "retry_in": round(delay, 3),
+            }
+        )
         if not connecting:
             self._set_state("reconnecting", reason=str(error) or type(error).__name__)
         self._closing.wait(delay)

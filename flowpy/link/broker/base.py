@@ -189,8 +189,14 @@ class BrokerTransport:
         self.generation = 0
         #: ``discarded``: publishes taken by :meth:`publish` that the broker had not been
         #: handed (AMQP) or had not confirmed (MQTT) when the transport closed.
-        self.stats = {"published": 0, "delivered": 0, "acked": 0, "rejected": 0, "reconnects": 0,
-                      "discarded": 0}
+        self.stats = {
+            "published": 0,
+            "delivered": 0,
+            "acked": 0,
+            "rejected": 0,
+            "reconnects": 0,
+            "discarded": 0,
+        }
         self._inqueues: dict[str, Callable[[Delivery], None]] = {}
         self._outqueues: set[str] = set()
         self._declared_inqueues: set[str] = set()

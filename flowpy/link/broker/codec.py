@@ -33,12 +33,14 @@ def encode_ip(ip: IP) -> tuple[bytes, dict[str, str] | None]:
     kind = ip.kind
     if kind == DATA:
         value = ip.data
-        if type(value) is dict and ENVELOPE_KEY in value and (
-                value.keys() == _BRACKET_KEYS or value.keys() == _DATA_KEYS):
+        if (
+            type(value) is dict
+            and ENVELOPE_KEY in value
+            and (value.keys() == _BRACKET_KEYS or value.keys() == _DATA_KEYS)
+        ):
             value = {ENVELOPE_KEY: DATA, "data": value}
         return encode(value).encode("utf-8"), None
-    return (encode({ENVELOPE_KEY: kind, "group": ip.data}).encode("utf-8"),
-            {HEADER: kind})
+    return (encode({ENVELOPE_KEY: kind, "group": ip.data}).encode("utf-8"), {HEADER: kind})
 
 
 def decode_ip(body: bytes, headers: dict[str, Any] | None = None) -> IP:
@@ -46,8 +48,7 @@ def decode_ip(body: bytes, headers: dict[str, Any] | None = None) -> IP:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CodecError(f"message is not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
+        raise CodecError(f"message is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         value, problem = parse(text)
     except JsonPolicyError:

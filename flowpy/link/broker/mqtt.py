@@ -31,13 +31,19 @@ KEEPALIVE = 30
 
 class MqttTransport(BrokerTransport):
     """Talks MQTT 5 (Mosquitto and others) for a participant, on the I/O thread of the base."""
+
     scheme = "mqtt"
 
-    def __init__(self, url: BrokerURL, options: TransportOptions | None = None,
-                 name: str = "mqtt") -> None:
+    def __init__(
+        self, url: BrokerURL, options: TransportOptions | None = None, name: str = "mqtt"
+    ) -> None:
         super().__init__(url, options, name)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.options.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.options.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
         if url.username is not None:
             client.username_pw_set(url.username, url.password)
         if url.scheme == "mqtts":
@@ -119,9 +125,13 @@ class MqttTransport(BrokerTransport):
             self._set_state("connecting" if first else "reconnecting", attempt=self._attempt + 1)
             try:
                 if first:
-                    client.connect(self.url.host, self.url.port, keepalive=KEEPALIVE,
-                                   clean_start=not self.options.session_expiry,
-                                   properties=properties)
+                    client.connect(
+                        self.url.host,
+                        self.url.port,
+                        keepalive=KEEPALIVE,
+                        clean_start=not self.options.session_expiry,
+                        properties=properties,
+                    )
                     first = False
                 else:
                     client.reconnect()
@@ -144,16 +154,25 @@ class MqttTransport(BrokerTransport):
                 return mqtt.error_string(rc)
             if self._closing.is_set():
                 deadline = self._closing_deadline
-                if not self._publishes_held or time.monotonic() >= deadline or \
-                        not self._connected.is_set():
+                if (
+                    not self._publishes_held
+                    or time.monotonic() >= deadline
+                    or not self._connected.is_set()
+                ):
                     return "closing"
 
     def _retry(self, error: BaseException) -> None:
         if self._closing.is_set():
             return
         delay = self._backoff()
-        self._status({"type": "retry", "message": f"{type(error).__name__}: {error}",
-                      "attempt": self._attempt, "retry_in": round(delay, 3)})
+        self._status(
+            {
+                "type": "retry",
+                "message": f"{type(error).__name__}: {error}",
+                "attempt": self._attempt,
+                "retry_in": round(delay, 3),
+            }
+        )
         self._closing.wait(delay)
 
     def _finish(self) -> None:
@@ -177,12 +196,19 @@ class MqttTransport(BrokerTransport):
             self._room.notify_all()
 
     # -- paho callbacks (I/O thread) ------------------------------------------------------
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
+    def _on_connect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         if reason.is_failure:
             self._first_error = self._first_error or ConnectionError(str(reason))
-            self._status({"type": "retry", "message": f"broker refused: {reason}",
-                          "attempt": self._attempt + 1, "retry_in": 0})
+            self._status(
+                {
+                    "type": "retry",
+                    "message": f"broker refused: {reason}",
+                    "attempt": self._attempt + 1,
+                    "retry_in": 0,
+                }
+            )
             return
         with self._mqtt_lock:
             self.generation += 1
@@ -197,11 +223,11 @@ class MqttTransport(BrokerTransport):
                 if self._topics:
                     client.subscribe([(topic, 1) for topic in self._topics])
             self._connected.set()
-        self._set_state("connected", session_present=bool(getattr(flags, "session_present",
-                                                                    False)))
+        self._set_state("connected", session_present=bool(getattr(flags, "session_present", False)))
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                       properties: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         with self._mqtt_lock:
             self._connected.clear()
             for done in self._unsubscribing.values():
@@ -227,15 +253,25 @@ class MqttTransport(BrokerTransport):
             headers[key] = value
         self.stats["delivered"] += 1
         headers.setdefault("topic", topic)
-        handler(Delivery(queue, message.payload, headers, (message.mid, message.qos),
-                         self.generation, bool(message.dup)))
+        handler(
+            Delivery(
+                queue,
+                message.payload,
+                headers,
+                (message.mid, message.qos),
+                self.generation,
+                bool(message.dup),
+            )
+        )
 
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
-                    properties: Any) -> None:
+    def _on_publish(
+        self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any
+    ) -> None:
         self._published()
 
-    def _on_unsubscribe(self, client: Any, userdata: Any, mid: int, reasons: Any,
-                        properties: Any) -> None:
+    def _on_unsubscribe(
+        self, client: Any, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
         with self._mqtt_lock:
             done = self._unsubscribing.pop(mid, None)
             self._topics = {}

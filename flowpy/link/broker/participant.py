@@ -49,6 +49,7 @@ STOP_TIMEOUT = 5.0
 @dataclass
 class ParticipantConfig:
     """What a participant is (role, id, component) and how it uses its queues."""
+
     role: str
     id: str = ""
     queue_prefix: str = ""
@@ -124,8 +125,9 @@ class Participant(NetworkListener):
         self.id = config.id or f"{config.role}-{uuid.uuid4()}"
         self.on_status = on_status
         # A participant keeps processing after a failure (docs/graphs.md, error policies).
-        self.network = Network(graph, registry, [self, *listeners],
-                               error_policy=ErrorPolicy(CONTINUE))
+        self.network = Network(
+            graph, registry, [self, *listeners], error_policy=ErrorPolicy(CONTINUE)
+        )
         self.transport: BrokerTransport | None = None
         self.stats = {
             "received": 0,
@@ -240,8 +242,15 @@ class Participant(NetworkListener):
         """The ``payload`` of this participant's discovery message."""
         config = self.config
         return discovery.payload(
-            self.id, config.role, self.graph, self.registry, self.inqueues, self.outqueues,
-            component=config.component, label=config.label, icon=config.icon,
+            self.id,
+            config.role,
+            self.graph,
+            self.registry,
+            self.inqueues,
+            self.outqueues,
+            component=config.component,
+            label=config.label,
+            icon=config.icon,
         )
 
     def announce(self) -> None:
@@ -328,8 +337,13 @@ class Participant(NetworkListener):
         elif action == redelivery.DEAD:
             self.stats["dead"] += 1
             limit = self.config.delivery_limit
-            self._report({"type": "dead-letter", "queue": delivery.queue,
-                          "message": redelivery.why_dead(delivery, failed, limit)})
+            self._report(
+                {
+                    "type": "dead-letter",
+                    "queue": delivery.queue,
+                    "message": redelivery.why_dead(delivery, failed, limit),
+                }
+            )
         return action == redelivery.FEED
 
     def _reject_inbox(self) -> None:
@@ -542,9 +556,14 @@ class Participant(NetworkListener):
         count = self.stats["discarded"]
         if count:
             queues = ", ".join(self.outqueues.values())
-            self._report({"type": "discarded", "count": count,
-                          "message": f"{count} output message(s) for {queues} discarded at the "
-                          "stop: the broker did not take them before the deadline"})
+            self._report(
+                {
+                    "type": "discarded",
+                    "count": count,
+                    "message": f"{count} output message(s) for {queues} discarded at the "
+                    "stop: the broker did not take them before the deadline",
+                }
+            )
 
     def _transport_status(self, info: dict[str, Any]) -> None:
         if (
