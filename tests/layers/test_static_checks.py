@@ -1,4 +1,5 @@
-"""The linter and the type checker are part of the test command, so CI enforces them.
+"""The linter, the formatter's check and the type checker are part of the test command, so CI
+enforces them.
 
 Run as subprocesses of the interpreter under test, against the repository's own
 configuration in pyproject.toml; a finding fails with the tool's own report.
@@ -29,6 +30,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.timeout(600)
 def test_ruff_finds_nothing() -> None:
     result = _run("ruff", "check", "--no-cache", *CHECKED)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(600)
+def test_the_tree_is_formatted() -> None:
+    result = _run("ruff", "format", "--check", "--no-cache", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
