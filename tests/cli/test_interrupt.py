@@ -95,8 +95,14 @@ def test_a_first_ctrl_c_ends_the_input_and_the_count_still_comes_out(tmp_path):
         proc.stdin.flush()
         echoed = [proc.stdout.readline().strip() for _ in range(5)]
         assert echoed == ["0", "1", "2", "3", "4"]  # all five are inside
-        proc.send_signal(signal.SIGINT)  # stdin stays open: only the stop ends the input
-        out, err = proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGINT)
+        # stdin stays open until the run has ended (communicate() would close it at once, and
+        # an end of input that beats the interrupt ends the stream before any drain, so the
+        # gate never sees the interleaving): only the stop ends the input. What the run
+        # writes is a few lines, well within the pipes' buffers.
+        proc.wait(timeout=30)
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.stdin.close()
     finally:
         if proc.poll() is None:
             proc.kill()
