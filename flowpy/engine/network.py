@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 OUTPORT_BATCH = 256
 #: Inport requests the inport handler takes from its queue at once.
 INPORT_BATCH = 64
+_IPS = ("ip", "ips")
 
 
 class Network:
@@ -355,22 +356,15 @@ class Network:
                 in_ports = self.structure.in_ports  # replaced, never changed, by live edits
                 for position, (kind, public, ip, callback, on_queued) in enumerate(batch):
                     port = in_ports.get(public)
-                    # An inport edited away takes no IPs (markers pass as accepted).
-                    accepted = port is not None or (kind != "ip" and kind != "ips")
+                    accepted = port is not None or kind not in _IPS  # an inport edited away
                     try:
-                        if port is None:
-                            pass
-                        elif kind == "ip":
+                        if kind in _IPS and port is not None:
                             queued = partial(_safe_call, on_queued) if on_queued else None
-                            accepted = port.send(ip, queued)
-                            self.stats["in"] += 1
-                            counts[public] = counts.get(public, 0) + 1
-                        elif kind == "ips":  # one request, many IPs: see send_inport_many
-                            queued = partial(_safe_call, on_queued) if on_queued else None
-                            accepted = port.send_raw(ip, queued)
-                            self.stats["in"] += len(ip)
-                            counts[public] = counts.get(public, 0) + len(ip)
-                        elif kind == "close":
+                            many = kind == "ips"  # send_inport_many
+                            accepted = port.send_raw(ip, queued) if many else port.send(ip, queued)
+                            self.stats["in"] += (n := len(ip) if many else 1)
+                            counts[public] = counts.get(public, 0) + n
+                        elif kind == "close" and port is not None:
                             port.close()
                     except NetworkStopped:  # stopped while waiting for room: say so, to all
                         for request in batch[position:]:
@@ -488,10 +482,8 @@ class Network:
         on_accepted: Callable[[bool], Any] | None = None,
         on_queued: Callable[[int], Any] | None = None,
     ) -> None:
-        """:meth:`send_inport` for several IPs in order, as one request: the inport handler
-        puts them in with as few hand-offs as the edge's capacity allows. ``on_queued(n)``
-        runs each time n more of them entered the network (before any process can read
-        them); ``on_accepted(ok)`` runs once, after the last."""
+        """:meth:`send_inport` of IPs in order as one request (one edge ``send_many``);
+        ``on_queued(n)``: n more are in (see send_inport); ``on_accepted`` runs once."""
         self._request("ips", port, ips, on_accepted, on_queued)
 
     def inport_event(
