@@ -12,8 +12,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flowpy import wire
 from flowpy.engine.ip import IP
@@ -44,9 +43,9 @@ MAX_INBOUND = 10_000
 MAX_BATCH = 1024
 
 
-@dataclass(frozen=True)
-class CheckedPacket:
-    """A checked inbound packet, ready for the graph inport handler."""
+class CheckedPacket(NamedTuple):
+    """A checked inbound packet, ready for the graph inport handler (a named tuple: one is
+    made per inbound packet, at a fraction of a frozen dataclass's cost)."""
 
     port: str
     event: str
