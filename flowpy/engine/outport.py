@@ -172,11 +172,10 @@ class OutputPort(DeprecatedSenders):
         capacities allow; the result as :meth:`send`."""
         return self.send_raw(ips)  # an IP is its own raw form
 
-    def send_raw(self, items: Iterable[Any], on_queued: Callable[[int], Any] | None = None) -> bool:
+    def send_raw(self, items: Iterable[Any]) -> bool:
         """:meth:`send_many` in raw form (a data IP as its bare payload, a bracket as its IP; see
         :mod:`flowpy.engine.ip`): what ``InputPort.recv_raw`` gives, or
-        ``raw_data(values)``. ``on_queued(n)``: n more of them are in the first edge that
-        takes them (see :meth:`Connection.send_many`)."""
+        ``raw_data(values)``."""
         batch = items if isinstance(items, list) else list(items)
         try:
             targets = self._targets
@@ -186,9 +185,7 @@ class OutputPort(DeprecatedSenders):
                     return True
             ok = True
             for conn in targets:
-                if conn.send_many(batch, on_queued):
-                    on_queued = None
-                else:
+                if not conn.send_many(batch):
                     ok = False
             return ok
         except NetworkStopped as stopped:

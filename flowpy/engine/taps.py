@@ -39,14 +39,12 @@ class TapConnection:
         self._observe(ip)
         return self.inner.send(ip, on_queued)
 
-    def send_many(
-        self, batch: Iterable[Any], on_queued: Callable[[int], Any] | None = None
-    ) -> bool:
+    def send_many(self, batch: Iterable[Any]) -> bool:
         """Show each IP of ``batch`` to the callbacks, then send them on together."""
         batch = list(batch)
         for ip in batch:
             self._observe(ip)
-        return self.inner.send_many(batch, on_queued)
+        return self.inner.send_many(batch)
 
     def close_writer(self) -> None:
         """The sender is done: close the tapped connection's writer side."""
