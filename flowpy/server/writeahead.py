@@ -138,8 +138,11 @@ class WriteAhead:
         with self._marks:
             if not self._behind_reader():
                 return
-            if self._pinged < self.written:  # the pong that frees room must be on its way
-                write(self._next_mark())
+            # The pong that frees room must be on its way: a mark covering all that was written.
+            mark = self._next_mark() if self._pinged < self.written else None
+        if mark is not None:
+            write(mark)  # not under the lock: the reader takes it for every pong
+        with self._marks:
             while self._behind_reader() and not gone():
                 self._marks.wait(WAKE_GUARD_MS / 1000)
 
