@@ -365,9 +365,7 @@ class ClientConnection:
                 try:
                     # The batch is taken once the kernel has room, so whatever came meanwhile
                     # (a reply above all) takes its place in it by its lane, not by its age.
-                    self._ahead.wait(
-                        lambda: self._broken, self._write_mark, bool(self._output or self._debug)
-                    )
+                    self._ahead.wait(lambda: self._broken, self._write_mark, self._lagging())
                     with self._lock:
                         if self._broken:
                             break
@@ -406,7 +404,7 @@ class ClientConnection:
         try:
             with self.sock.lock:
                 self._ahead.wrote(len(data))
-                mark = self._ahead.mark(bool(self._output or self._debug))
+                mark = self._ahead.mark(self._lagging())
                 self.sock.raw.sendall(data + mark if mark else data)
         except OSError as exc:
             log.debug("%s: write failed: %s", self.name, exc)
@@ -415,6 +413,10 @@ class ClientConnection:
         if self._recorder is not None and texts:
             self._recorder.write(texts)
         return True
+
+    def _lagging(self) -> bool:
+        """Output or debug data waits for the client (read marks are for this case only)."""
+        return bool(self._output or self._debug)
 
     def _shut_down(self) -> None:
         """Shut the socket down: the reader and a writer in any wait wake up and end."""

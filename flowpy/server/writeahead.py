@@ -48,6 +48,13 @@ class WriteAhead:
         self.limit = int(limit)
         self.read_ahead = int(read_ahead)
         self._ping_frame = ping_frame
+        #: The bytes of one read-mark ping (its length does not depend on the offset it
+        #: carries); 0 when no marks are sent.
+        self._mark_size = (
+            len(ping_frame(PING_TAG + bytes(8)))
+            if ping_frame is not None and self.read_ahead > 0
+            else 0
+        )
         self.written = 0  # bytes written to the socket since the handshake
         self.read = 0  # of those, what the client confirmed reading (its last pong)
         self._pinged = 0  # the offset of the last read-mark ping
@@ -78,10 +85,9 @@ class WriteAhead:
 
     # -- the unread bound: read marks ------------------------------------------------------
     def _behind_reader(self) -> bool:
-        return (
+        return (  # answers come only to marks, which are sent only with read_ahead > 0
             self._answers
             and not (self._stopped or self._reader_waits)
-            and self.read_ahead > 0
             and self.written - self.read >= self.read_ahead
         )
 
@@ -93,22 +99,15 @@ class WriteAhead:
         """The read-mark ping to write after what was written, if one is due (its bytes are
         counted as written); None if not. ``lagging``: output or debug data waits for the
         client; only then are marks sent (replies behind replies keep their order anyway)."""
-        if (
-            not lagging
-            or self._ping_frame is None
-            or self.read_ahead <= 0
-            or self.written - self._pinged < PING_EVERY
-        ):
+        if not (lagging and self._mark_size) or self.written - self._pinged < PING_EVERY:
             return None
         return self._next_mark()
 
     def _next_mark(self) -> bytes:
         assert self._ping_frame is not None
-        frame = self._ping_frame(PING_TAG + bytes(8))  # its length does not depend on the offset
-        offset = self.written + len(frame)
-        frame = self._ping_frame(PING_TAG + offset.to_bytes(8, "big"))
+        offset = self.written + self._mark_size
         self.written = self._pinged = offset
-        return frame
+        return self._ping_frame(PING_TAG + offset.to_bytes(8, "big"))
 
     def confirmed(self, payload: bytes) -> None:
         """The reader got a pong: if it answers a read mark, the client has read that far."""
