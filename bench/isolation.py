@@ -24,22 +24,19 @@ grows to megabytes).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import re
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
-from ws_clients import ReadingClient, build_chain  # noqa: E402
+from ws_clients import ReadingClient, build_chain, unread_by  # noqa: E402
 
 EDGES = [
     {"src": {"node": "a", "port": "out"}, "tgt": {"node": "b", "port": "in"}},
@@ -54,18 +51,11 @@ def replies_only(m: dict) -> bool:
 BACKLOG: list[int] = []  # per trip: bytes in the measured client's kernel receive queue
 
 
-def unread(client: ReadingClient) -> int:
-    """What the client's kernel holds that its program has not read: a reply waits behind it
-    whatever the server does (on loopback it grows to megabytes)."""
-    raw = fcntl.ioctl(client.ws.sock.fileno(), termios.FIONREAD, b"\0" * 4)
-    return int(struct.unpack("i", raw)[0])
-
-
 def trips(client: ReadingClient, count: int) -> list[float]:
     out = []
     BACKLOG.clear()
     for _ in range(count):
-        BACKLOG.append(unread(client))
+        BACKLOG.append(unread_by(client.ws))
         began = time.perf_counter()
         client.request("runtime", "getruntime", timeout=60)
         out.append((time.perf_counter() - began) * 1000)

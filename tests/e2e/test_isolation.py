@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from processes import ROOT, _python_env
-from ws_clients import ReadingClient, build_chain, connect, frame, is_data
+from ws_clients import ReadingClient, build_chain, connect, frame, is_data, unread_by
 
 from flowpy.runtime.runtime import Runtime
 from flowpy.server import Service
@@ -292,15 +292,6 @@ def test_a_reply_overtakes_graph_output_queued_for_a_client_that_cannot_keep_up(
     watcher.close()
 
 
-def _unread_by(ws) -> int:
-    """Bytes the client's own kernel holds that the client has not read."""
-    import fcntl
-    import termios
-
-    raw = fcntl.ioctl(ws.sock.fileno(), termios.FIONREAD, b"\0" * 4)
-    return struct.unpack("i", raw)[0]
-
-
 def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(tmp_path):
     """Issue 22: a client with default socket options reads graph output for a while, then
     stops. What the server wrote and the client has not read (the client's kernel queue plus
@@ -333,7 +324,7 @@ def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(
                 numbers.append(message["payload"]["payload"]["n"])
         _until(lambda: conn.queued() >= 100, "output queued for the watcher")
         slack = 16 * 1024 + 8 * 1024  # one batch past the bound, or one message and a ping
-        assert _unread_by(watcher) + _unsent(conn) <= read_ahead + slack
+        assert unread_by(watcher) + _unsent(conn) <= read_ahead + slack
         ahead = _ask_while_flooded(svc, watcher, conn)
         packets = [m for m in ahead if is_data()(m)]
         assert len(packets) <= (read_ahead + slack) // len(pad), len(packets)

@@ -7,9 +7,12 @@ the reply that names it. ``send_raw`` sends a text frame exactly as given (hosti
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import socket
+import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +26,13 @@ WAIT = 10.0
 def connect(url: str, **options: Any) -> websocket.WebSocket:
     options.setdefault("subprotocols", ["noflo"])
     return websocket.create_connection(url, timeout=30, skip_utf8_validation=True, **options)
+
+
+def unread_by(ws: websocket.WebSocket) -> int:
+    """Bytes the client's own kernel holds that the client has not read: a reply written now
+    waits behind them whatever the server does (on loopback they grow to megabytes)."""
+    raw = fcntl.ioctl(ws.sock.fileno(), termios.FIONREAD, b"\0" * 4)
+    return int(struct.unpack("i", raw)[0])
 
 
 def frame(protocol: str, command: str, payload: Any = None, request_id: str | None = None) -> str:
