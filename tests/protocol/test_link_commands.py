@@ -658,6 +658,9 @@ def test_bye_ends_the_session_and_frees_its_outport(runtime, client):
     for n in (1, 2, 3):
         link.packet(n, payload=n)
     assert watch.blocked.wait(10)
+    # Only what was acknowledged must outlive bye (packets still queued are discarded): wait
+    # until the network accepted 3, as a client would before it lets go.
+    link.wait_ack(3)
     reply = link.request("flowpy", "bye", {"graph": "g", "session": link.session}, reply="bye")
     assert reply["payload"] == {"graph": "g", "session": link.session}
     assert runtime.sessions.get("g", link.session) is None
