@@ -255,8 +255,13 @@ class Connection:
                 self._wake_reader()
             return True
 
-    def send_many(self, batch: Iterable[Any]) -> bool:
-        """Append many items with as few lock round-trips as the capacity allows."""
+    def send_many(
+        self, batch: Iterable[Any], on_queued: Callable[[int], Any] | None = None
+    ) -> bool:
+        """Append many items with as few lock round-trips as the capacity allows.
+
+        ``on_queued(n)`` runs each time ``n`` more of them are in, before the reader can see
+        them (as :meth:`send`'s, under this connection's lock)."""
         pending = batch if isinstance(batch, list) else list(batch)
         start, total = 0, len(pending)
         with self._lock:
@@ -278,6 +283,8 @@ class Connection:
                 # The whole batch at once, the usual case, without copying it first.
                 items.extend(pending if end - start == total else pending[start:end])
                 self.passed += end - start
+                if on_queued is not None:
+                    on_queued(end - start)
                 start = end
                 if was_empty:
                     self._wake_reader()

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 OUTPORT_BATCH = 256
 #: Inport requests the inport handler takes from its queue at once.
 INPORT_BATCH = 64
+_IPS = ("ip", "ips")
 
 
 class Network:
@@ -355,13 +356,14 @@ class Network:
                 in_ports = self.structure.in_ports  # replaced, never changed, by live edits
                 for position, (kind, public, ip, callback, on_queued) in enumerate(batch):
                     port = in_ports.get(public)
-                    accepted = port is not None or kind != "ip"  # an inport edited away
+                    accepted = port is not None or kind not in _IPS  # an inport edited away
                     try:
-                        if kind == "ip" and port is not None:
+                        if kind in _IPS and port is not None:
                             queued = partial(_safe_call, on_queued) if on_queued else None
-                            accepted = port.send(ip, queued)
-                            self.stats["in"] += 1
-                            counts[public] = counts.get(public, 0) + 1
+                            many = kind == "ips"  # send_inport_many
+                            accepted = port.send_raw(ip, queued) if many else port.send(ip, queued)
+                            self.stats["in"] += (n := len(ip) if many else 1)
+                            counts[public] = counts.get(public, 0) + n
                         elif kind == "close" and port is not None:
                             port.close()
                     except NetworkStopped:  # stopped while waiting for room: say so, to all
@@ -443,9 +445,9 @@ class Network:
         self,
         kind: str,
         port: str,
-        ip: IP | None,
+        ip: IP | list[IP] | None,
         on_accepted: Callable[[bool], Any] | None,
-        on_queued: Callable[[], Any] | None = None,
+        on_queued: Callable[..., Any] | None = None,
     ) -> None:
         if not self.started or self.stopping.is_set() or self._requests is None:
             raise NetworkError(f"network {self.name!r} is not running")
@@ -472,6 +474,17 @@ class Network:
         must be quick and must not block. ``on_accepted(True)`` follows it.
         """
         self._request("ip", port, ip, on_accepted, on_queued)
+
+    def send_inport_many(
+        self,
+        port: str,
+        ips: list[IP],
+        on_accepted: Callable[[bool], Any] | None = None,
+        on_queued: Callable[[int], Any] | None = None,
+    ) -> None:
+        """:meth:`send_inport` of IPs in order as one request (one edge ``send_many``);
+        ``on_queued(n)``: n more are in (see send_inport); ``on_accepted`` runs once."""
+        self._request("ips", port, ips, on_accepted, on_queued)
 
     def inport_event(
         self, port: str, event: str, on_accepted: Callable[[bool], Any] | None = None

@@ -172,10 +172,11 @@ class OutputPort(DeprecatedSenders):
         capacities allow; the result as :meth:`send`."""
         return self.send_raw(ips)  # an IP is its own raw form
 
-    def send_raw(self, items: Iterable[Any]) -> bool:
+    def send_raw(self, items: Iterable[Any], on_queued: Callable[[int], Any] | None = None) -> bool:
         """:meth:`send_many` in raw form (a data IP as its bare payload, a bracket as its IP; see
         :mod:`flowpy.engine.ip`): what ``InputPort.recv_raw`` gives, or
-        ``raw_data(values)``."""
+        ``raw_data(values)``. ``on_queued(n)``: n more of them are in the first edge that
+        takes them (see :meth:`Connection.send_many`)."""
         batch = items if isinstance(items, list) else list(items)
         try:
             targets = self._targets
@@ -185,7 +186,9 @@ class OutputPort(DeprecatedSenders):
                     return True
             ok = True
             for conn in targets:
-                if not conn.send_many(batch):
+                if conn.send_many(batch, on_queued):
+                    on_queued = None
+                else:
                     ok = False
             return ok
         except NetworkStopped as stopped:

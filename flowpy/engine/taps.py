@@ -39,12 +39,14 @@ class TapConnection:
         self._observe(ip)
         return self.inner.send(ip, on_queued)
 
-    def send_many(self, batch: Iterable[Any]) -> bool:
+    def send_many(
+        self, batch: Iterable[Any], on_queued: Callable[[int], Any] | None = None
+    ) -> bool:
         """Show each IP of ``batch`` to the callbacks, then send them on together."""
         batch = list(batch)
         for ip in batch:
             self._observe(ip)
-        return self.inner.send_many(batch)
+        return self.inner.send_many(batch, on_queued)
 
     def close_writer(self) -> None:
         """The sender is done: close the tapped connection's writer side."""

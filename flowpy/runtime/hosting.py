@@ -385,6 +385,29 @@ class HostedGraph(NetworkListener):
         """Hand a packet to the graph inport handler; NetworkError if impossible. Otherwise
         ``on_accepted`` runs exactly once: True once the network took it, False if it stopped
         first. ``on_queued``: see :meth:`Network.send_inport` (IPs only, not markers)."""
+        network = self._running_network()
+        if event == "data":
+            network.send_inport(port, IP.make_data(payload), on_accepted, on_queued)
+        elif event == "begingroup":
+            network.send_inport(port, IP.open(payload), on_accepted, on_queued)
+        elif event == "endgroup":
+            network.send_inport(port, IP.close(payload), on_accepted, on_queued)
+        else:
+            network.inport_event(port, event, on_accepted)
+
+    def inport_many(
+        self,
+        port: str,
+        ips: list[IP],
+        on_accepted: Callable[[bool], Any],
+        on_queued: Callable[[int], Any],
+    ) -> None:
+        """:meth:`inport` for several IPs of one port as one request (see
+        :meth:`Network.send_inport_many`); NetworkError if impossible."""
+        self._running_network().send_inport_many(port, ips, on_accepted, on_queued)
+
+    def _running_network(self) -> Network:
+        """The network that takes input now; NetworkError saying why not."""
         network = self.network
         if network is None or not network.started or self.stop_requested.is_set():
             why = self.why_not_running()
@@ -397,14 +420,7 @@ class HostedGraph(NetworkListener):
                 f"network of graph {self.id!r} is not running: "
                 + (f"the network stopped: {why}" if why else "start it first (network:start)")
             )
-        if event == "data":
-            network.send_inport(port, IP.make_data(payload), on_accepted, on_queued)
-        elif event == "begingroup":
-            network.send_inport(port, IP.open(payload), on_accepted, on_queued)
-        elif event == "endgroup":
-            network.send_inport(port, IP.close(payload), on_accepted, on_queued)
-        else:
-            network.inport_event(port, event, on_accepted)
+        return network
 
     # -- NetworkListener: lifecycle ---------------------------------------------------------------
     def started(self, network: Network) -> None:

@@ -175,6 +175,8 @@ class OutputRouter:
 
         def to_standard_clients(chunk: list[dict[str, Any]]) -> None:
             receivers = self.packet_receivers(graph, port)
+            if not receivers:  # the usual case behind a Bridge: no message to build at all
+                return
             for payload in chunk:
                 message = reports.packet(payload)
                 for client in receivers:

@@ -28,6 +28,15 @@ class InportTarget(Protocol):
     ) -> None:
         """Hand one packet to the graph's inport; ``on_accepted`` says whether it got in."""
 
+    def inport_many(
+        self,
+        port: str,
+        ips: list[Any],
+        on_accepted: Callable[[bool], Any],
+        on_queued: Callable[[int], Any],
+    ) -> None:
+        """Hand IPs of one port over as one request; ``on_queued(n)`` counts them in."""
+
 
 class GraphLookup(Protocol):
     """Where sessions find their graphs (the runtime)."""

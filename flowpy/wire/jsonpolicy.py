@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -91,7 +90,6 @@ def parse(text: str) -> tuple[Any, str | None]:
 #: bytes.translate's deletion table: every byte but brackets and quotes goes (a character
 #: that is not ASCII is all bytes >= 0x80 in UTF-8, and goes too).
 _ALL_BUT_BRACKETS_AND_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
-_INNERMOST = re.compile(rb"\{\}|\[\]")
 
 
 def _may_nest_too_deeply(text: str) -> bool:
@@ -99,18 +97,26 @@ def _may_nest_too_deeply(text: str) -> bool:
     brackets alone, so that only such text has its value walked. Counting brackets is not
     enough: a batch of a few hundred small objects has many brackets and nests three levels.
 
-    All in C string operations: escaped backslashes and quotes go (no other escape holds a
-    quote or a bracket), then every byte but brackets and quotes, then what strings hold
-    (every other piece between two quotes); each pass then takes away the innermost
-    pairs, one level, and text that is gone in fewer passes than the limit nests less
-    deeply (one level to spare)."""
+    All in C string operations, a few per message whatever its size: escaped backslashes
+    and quotes go (no other escape holds a quote or a bracket), then every byte but brackets
+    and quotes. Strings without brackets are then adjacent quote pairs, and go at once; only
+    if a quote is left (some string holds a bracket) is every other piece between two quotes
+    taken out one by one. Each pass then takes away the innermost ``{}`` and then the
+    innermost ``[]``: one or two levels, so text gone within half the limit's passes nests
+    no deeper than the limit (anything else is walked, which is exact)."""
     limit = MAX_DEPTH - 1
-    if text.count("[") + text.count("{") <= limit:
+    data = text.encode("utf-8", "surrogatepass")
+    if data.count(b"[") + data.count(b"{") <= limit:
         return False
-    data = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
-    shape = b"".join(data.translate(None, _ALL_BUT_BRACKETS_AND_QUOTES).split(b'"')[::2])
-    for _ in range(limit):
-        shape = _INNERMOST.sub(b"", shape)
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = data.translate(None, _ALL_BUT_BRACKETS_AND_QUOTES)
+    if marks.count(b'"') == 2 * marks.count(b'""'):  # no string holds a bracket
+        shape = marks.translate(None, b'"')
+    else:  # some string does (its quotes are not adjacent): take out what strings hold
+        shape = b"".join(marks.split(b'"')[::2])
+    for _ in range(limit // 2):
+        shape = shape.replace(b"{}", b"").replace(b"[]", b"")
         if not shape:
             return False
     return True

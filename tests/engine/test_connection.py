@@ -214,3 +214,25 @@ def test_writers_wake_only_at_low_watermark():
     conn.recv()  # 5 left: at the watermark
     assert released.wait(5)
     t.join()
+
+
+def test_send_many_tells_how_many_entered_before_the_reader_sees_them():
+    """on_queued(n) runs under the lock as each part goes in: its total is what the reader can
+    take, never less, so a caller counting with it never counts behind the reader."""
+    conn = Connection(capacity=16)
+    counted: list[int] = []
+    t = threading.Thread(
+        target=lambda: (conn.send_many(list(range(100)), counted.append), conn.close_writer())
+    )
+    t.start()
+    got = []
+    try:
+        while True:
+            batch = conn.recv_many(10)
+            assert len(got) + len(batch) <= sum(counted)  # read only what was counted in
+            got.extend(batch)
+    except EndOfStream:
+        pass
+    t.join()
+    assert got == list(range(100))
+    assert sum(counted) == 100 and all(1 <= n <= 16 for n in counted)

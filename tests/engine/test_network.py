@@ -652,3 +652,54 @@ def test_a_loop_holding_less_than_its_room_never_deadlocks():
         assert _Relay.enough.wait(20), f"stuck after {_Relay.relayed} IPs"
     finally:
         assert net.stop(timeout=5) == []
+
+
+def test_many_ips_to_a_graph_inport_as_one_request_are_counted_in_and_accepted_once():
+    """send_inport_many: in order, on_queued counts every IP as it enters (in parts, while the
+    inport is full), and on_accepted runs once, after the last."""
+    graph = build({"b": "test/Block"}, [], inports={"in": "b.in"})
+    net = Network(graph, registry(), capacity=2)
+    net.start()
+    queued: list[int] = []
+    accepted: list[bool] = []
+    cond = threading.Condition()
+
+    def on_queued(n: int) -> None:
+        with cond:
+            queued.append(n)
+            cond.notify_all()
+
+    def on_accepted(ok: bool) -> None:
+        with cond:
+            accepted.append(ok)
+            cond.notify_all()
+
+    net.send_inport_many("in", [IP.make_data(n) for n in range(5)], on_accepted, on_queued)
+    with cond:  # Block never reads: two go in, the rest wait for room
+        assert cond.wait_for(lambda: sum(queued) == 2, 5)
+        assert not cond.wait_for(lambda: accepted or sum(queued) > 2, 0.2)
+    net.stop(drain=False)
+    assert accepted == [False]  # stopped before the rest went in: said once
+
+
+def test_many_ips_to_a_graph_inport_arrive_in_order_among_single_ones():
+    graph = build({"r": "core/Repeat"}, [], inports={"in": "r.in"}, outports={"out": "r.out"})
+    rec = Recorder()
+    net = Network(graph, registry(), rec)
+    net.start()
+    accepted: list[bool] = []
+    queued: list[int] = []
+    net.send_inport("in", IP.open("g"), accepted.append)
+    net.send_inport_many("in", [IP.make_data(n) for n in range(3)], accepted.append, queued.append)
+    net.send_inport("in", IP.close("g"), accepted.append)
+    assert rec.wait_for(lambda: len(rec.outputs) == 5)
+    assert [ip for _, ip in rec.outputs] == [
+        IP.open("g"),
+        IP.make_data(0),
+        IP.make_data(1),
+        IP.make_data(2),
+        IP.close("g"),
+    ]
+    assert rec.wait_for(lambda: len(accepted) == 3) and all(accepted)
+    assert sum(queued) == 3
+    net.stop()

@@ -105,3 +105,39 @@ def test_a_batch_wakes_the_session_feeder_once(runtime, client, monkeypatch):
     assert wakes == [1]  # one signal to the feeder for the whole batch
     link.wait_ack(30)
     client.sink.wait_for(matches("runtime", "packet", port="out", payload=30))
+
+
+def test_a_run_of_ips_to_one_port_is_one_request_to_the_network(runtime, client, monkeypatch):
+    """The feeder hands consecutive IPs of one port over as one request (one hand-off, one
+    answer); a stream marker or another port starts a new one. Order and acks stay."""
+    build(
+        client,
+        "g",
+        {"R": "core/Repeat"},
+        inports={"in": ("R", "in")},
+        outports={"out": ("R", "out")},
+    )
+    client.request("network", "start", {"graph": "g"}, reply="started")
+    requests: list[tuple[str, int]] = []
+    network = runtime.get_graph("g").network
+    real = network._request
+
+    def recording(kind, port, ip, *rest):
+        requests.append((kind, len(ip) if isinstance(ip, list) else 1))
+        return real(kind, port, ip, *rest)
+
+    monkeypatch.setattr(network, "_request", recording)
+    link = Link(runtime)
+    link.hello()
+    session = next(iter(runtime.sessions._sessions.values()))
+    session.offer_many(  # taken at once, so the feeder sees them as one batch
+        [(1, CheckedPacket("in", "begingroup", "g"))]
+        + [(n, CheckedPacket("in", "data", n)) for n in range(2, 7)]
+        + [(7, CheckedPacket("in", "connect")), (8, CheckedPacket("in", "data", 8))]
+        + [(9, CheckedPacket("in", "endgroup", "g"))]
+    )
+    link.wait_ack(9)
+    client.sink.wait_for(lambda m: m["command"] == "packet" and m["payload"]["event"] == "endgroup")
+    assert data_out(client) == [2, 3, 4, 5, 6, 8]
+    assert requests == [("ips", 6), ("event", 1), ("ips", 2)]
+    assert not link.errors()

@@ -183,3 +183,31 @@ def test_a_wide_shallow_message_is_not_walked_but_deep_nesting_is_still_found(mo
     _, problem = parse(json.dumps(deep))
     assert problem is not None and "nested too deeply" in problem
     assert len(walked) >= 1
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+def test_the_bracket_shape_never_passes_text_that_nests_too_deeply():
+    """The quick pre-check of parse and encode may send shallow text to the exact walk, but
+    never lets deep text past it: nests of every depth around the limit, with strings that
+    hold brackets, quotes and backslashes between, before or after them."""
+    from flowpy.wire.jsonpolicy import _may_nest_too_deeply
+
+    strings = ["", "x", "[", "]", "{}", '"[', '\\"]', "\\\\", "[[[", '"', "}{"]
+    for depth in range(MAX_DEPTH - 4, MAX_DEPTH + 4):
+        for n, s in enumerate(strings):
+            value: object = [s, 1]
+            for level in range(depth - 1):
+                pick = strings[(n + level) % len(strings)]
+                value = [pick, value] if level % 2 else {"a" + pick: value, pick: pick}
+            value = [value] * 40  # enough brackets for the shape to be looked at
+            text = json.dumps(value, separators=(",", ":"))
+            if _depth(value) > MAX_DEPTH - 1:
+                assert _may_nest_too_deeply(text), (depth, s)
+    assert not _may_nest_too_deeply(json.dumps([{"s": '[{"', "n": [n]} for n in range(300)]))
