@@ -490,14 +490,19 @@ class ClientConnection:
         codec parses the next frame only then, so the new limit applies to it."""
         sock = self.sock.raw
         codec = self.codec
+        ahead = self._ahead  # told when the reader reads: see writeahead.READER_BUSY_MS
         self.end_reason = "the server closed it"
         try:
             while self.wait_until_readable():
+                ahead.reading = True
                 try:
                     data = sock.recv(RECEIVE_BYTES)
                 except OSError as exc:
                     self._ended_by(f"connection lost ({exc})")
                     return
+                finally:
+                    ahead.reading = False
+                    ahead.reads += 1
                 if not data:
                     self._ended_by("the client went away")
                     return

@@ -30,6 +30,10 @@ DEFAULT_READ_AHEAD = 256 * 1024
 PING_EVERY = 32 * 1024  # bytes written between two read-mark pings
 PING_TAG = b"flowpy-read:"  # a read-mark ping's payload: the tag, then the offset (8 bytes)
 WAKE_GUARD_MS = 1000  # a wait re-checks ``gone()`` this often, in case no wake-up comes
+#: A reader that neither read nor waited in ``recv`` for this long is busy with one message
+#: (a ``network:stop`` that drains): the pong is not read before it is done, so the bound is
+#: lifted until the reader reads again.
+READER_BUSY_MS = 50
 
 
 class WriteAhead:
@@ -60,6 +64,11 @@ class WriteAhead:
         self._pinged = 0  # the offset of the last read-mark ping
         self._answers = False  # the client has answered a read-mark ping
         self._reader_waits = False  # the connection's reader is not reading
+        #: Set by the connection's reader, without a lock: it is in ``recv`` now, and how
+        #: many reads it has done (so a wait can tell a reader busy with one long message).
+        self.reading = False
+        self.reads = 0
+        self._busy_at = -1  # ``reads`` when the reader was found busy with one message
         self._stopped = False  # the socket is shut down: no wait waits any more
         self._marks = threading.Condition()
         self._poll: Any = None
@@ -87,7 +96,7 @@ class WriteAhead:
     def _behind_reader(self) -> bool:
         return (  # answers come only to marks, which are sent only with read_ahead > 0
             self._answers
-            and not (self._stopped or self._reader_waits)
+            and not (self._stopped or self._reader_waits or self.reads == self._busy_at)
             and self.written - self.read >= self.read_ahead
         )
 
@@ -98,8 +107,14 @@ class WriteAhead:
     def mark(self, lagging: bool) -> bytes | None:
         """The read-mark ping to write after what was written, if one is due (its bytes are
         counted as written); None if not. ``lagging``: output or debug data waits for the
-        client; only then are marks sent (replies behind replies keep their order anyway)."""
-        if not (lagging and self._mark_size) or self.written - self._pinged < PING_EVERY:
+        client; only then are marks sent (replies behind replies keep their order anyway).
+        None while the reader waits: nobody would read the pong, and a client whose writes
+        we do not read could have its reader stuck behind them, answering."""
+        if (
+            not (lagging and self._mark_size)
+            or self.written - self._pinged < PING_EVERY
+            or self._reader_waits
+        ):
             return None
         return self._next_mark()
 
@@ -143,7 +158,10 @@ class WriteAhead:
             write(mark)  # not under the lock: the reader takes it for every pong
         with self._marks:
             while self._behind_reader() and not gone():
-                self._marks.wait(WAKE_GUARD_MS / 1000)
+                reads = self.reads
+                self._marks.wait(READER_BUSY_MS / 1000)
+                if self.reads == reads and not self.reading:  # busy with one message
+                    self._busy_at = reads
 
     def wait(
         self,

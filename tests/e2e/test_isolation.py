@@ -338,6 +338,62 @@ def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(
         svc.stop()
 
 
+def test_output_flows_to_a_client_whose_own_request_keeps_the_reader_busy(tmp_path):
+    """A client's ``network:stop`` drains the network on the reader of that client, so the
+    server reads none of its pongs meanwhile: output to it must not wait for them (it would
+    stall the drain until its deadline, and the stop would discard what the network held)."""
+    read_ahead = 64 * 1024
+    svc = Service(
+        "127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"), queue_size=8, read_ahead=read_ahead
+    ).start()
+    try:
+        watcher = connect(svc.url)
+        watcher.send(frame("runtime", "getruntime"))
+        while json.loads(watcher.recv())["command"] != "runtime":
+            pass
+        conn = _server_side(svc, watcher)
+        feeder = ReadingClient(svc.url, "feeder", keep=lambda m: "responseTo" in m)
+        build_chain(feeder, "g", count=2)
+        feeder.request("network", "start", {"graph": "g"})
+        pad = "x" * 4096
+        total = 300
+        for n in range(total):
+            payload = {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}}
+            feeder.send("runtime", "packet", payload, request_id=f"p{n}")
+        numbers = []
+        while len(numbers) < 20 or conn.confirmed_read == 0:  # it answered a read mark
+            message = json.loads(watcher.recv())
+            if is_data()(message):
+                numbers.append(message["payload"]["payload"]["n"])
+        # The watcher stops reading: output piles up behind the read-ahead bound, and the
+        # network fills behind it.
+        _until(lambda: conn.queued() >= 8, "output queued for the watcher")
+        watcher.send(frame("network", "stop", {"graph": "g"}, request_id="stop"))
+        feeder.wait_until(lambda: len(feeder.messages) >= total)  # each packet answered
+        acknowledged = {
+            int(m["responseTo"][1:]) for m in feeder.messages if m["command"] == "packetsent"
+        }
+        assert len(acknowledged) > len(numbers) + 8 * 4  # more than the watcher's queues hold
+        notices: list[str] = []
+        stopped = False
+        watcher.settimeout(30)
+        while not (stopped and acknowledged <= set(numbers)):
+            message = json.loads(watcher.recv())
+            if is_data()(message):
+                numbers.append(message["payload"]["payload"]["n"])
+            elif message["command"] == "output":
+                notices.append(message["payload"]["message"])
+            elif message.get("responseTo") == "stop":
+                assert message["command"] == "stopped", message
+                stopped = True
+            assert not [text for text in notices if "discarded" in text], notices
+        assert numbers == list(range(len(numbers)))  # in order, none twice
+        feeder.close()
+        watcher.close()
+    finally:
+        svc.stop()
+
+
 # -- 4. memory stays bounded whatever a client sends ------------------------------------------
 
 
