@@ -79,6 +79,7 @@ class Client:
         self._replies = Replies()  # what every request of this client waits on
         self._ids = itertools.count(1)
         self._reader: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
         self.closed = threading.Event()
         self.close_reason: str = ""
@@ -114,7 +115,11 @@ class Client:
         self._reader = threading.Thread(
             target=self._read_loop, args=(sock,), name=f"{self.name}-reader"
         )
+        self._flusher = threading.Thread(
+            target=self._flush_loop, args=(sock, self._writes), name=f"{self.name}-pongs"
+        )
         self._reader.start()
+        self._flusher.start()
         return self
 
     def close(self, timeout: float = 5.0) -> None:
@@ -133,14 +138,18 @@ class Client:
         sock = self._sock
         if sock is not None:
             try:
-                self._writes.last(sock, self._codec.close(wsframes.NORMAL))
-            except OSError:  # already broken: closing is all we wanted
+                self._writes.last(sock, self._codec.close(wsframes.NORMAL), min(1.0, timeout))
+            except OSError:  # broken, or a send the runtime does not read: we cut it below
                 pass
             if reader is not None:
                 reader.join(min(1.0, timeout))  # the runtime answers the close frame
             self.abort()
         if reader is not None:
             reader.join(max(0.0, deadline - time.monotonic()))
+        self._writes.end()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(max(0.0, deadline - time.monotonic()))
         if ws is not None:
             ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
@@ -171,6 +180,7 @@ class Client:
 
     # -- reading -------------------------------------------------------------------------
     def _read_loop(self, sock: socket.socket) -> None:
+        writes = self._writes  # this connection's (a reconnect makes a new one)
         try:
             self._read_frames(sock)
         except wsframes.FrameError as exc:
@@ -184,6 +194,7 @@ class Client:
             if not self._closing.is_set():
                 self.close_reason = f"connection lost: {exc}"
         finally:
+            writes.end()  # the connection is over: its flusher ends too
             if not self.close_reason:
                 self.close_reason = "closed"
             self._fail_pending(ConnectionClosed(f"{self.url}: {self.close_reason}"))
@@ -225,7 +236,7 @@ class Client:
                         self._dispatch_all(messages)
                         messages = []
                     if isinstance(event, wsframes.Ping):
-                        self._writes.write(sock, codec.pong(event.data))
+                        self._writes.post(codec.pong(event.data))  # never wait: see writer
                     elif isinstance(event, wsframes.Close):
                         self.close_reason = "closed by the runtime"
                         code = event.code if event.code != wsframes.NO_STATUS else wsframes.NORMAL
@@ -238,6 +249,12 @@ class Client:
             finally:  # a frame that breaks the protocol ends the connection after these
                 if messages:
                     self._dispatch_all(messages)
+
+    @staticmethod
+    def _flush_loop(sock: socket.socket, writes: FrameWriter) -> None:
+        """The flusher thread: writes the reader's pongs that no sender took along."""
+        while writes.flush_posted(sock):
+            pass
 
     def _dispatch_all(self, messages: list[dict[str, Any]]) -> None:
         """The messages of one read in order, the two common ones batched (see :meth:`_deliver`);

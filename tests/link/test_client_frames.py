@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from ws_clients import unread_by
 
 from flowpy.link.client import Client, ConnectionClosed
 from flowpy.wire import wsframes
@@ -133,5 +134,32 @@ def test_replies_come_to_their_requests_however_they_are_interleaved(server):
         )
         server.send(replies)
         assert [client.wait(p)[-1]["payload"]["payload"] for p in pendings] == list(range(50))
+    finally:
+        client.close(timeout=2)
+
+
+def test_the_reader_answers_a_ping_without_waiting_behind_a_blocked_send(server):
+    """A send the runtime does not read yet blocks its sender, never the reader: the reader's
+    pong is queued and written after that send, and the reader reads on meanwhile (the
+    runtime may be waiting for exactly what it reads next before it reads again)."""
+    client = Client(server.url, timeout=5).connect()
+    try:
+        big = "x" * (24 << 20)  # more than both kernels' buffers hold: its send must wait
+        sender = threading.Thread(
+            target=client.send, args=("runtime", "packet", {"payload": big}), name="test-sender"
+        )
+        sender.start()
+        assert server._accepted.wait(10) and server.conn is not None
+        while unread_by(server.conn) == 0:  # the send has begun; it cannot end before we read
+            sender.join(0.01)
+        runtime_codec = FrameCodec(client=False)
+        server.send(runtime_codec.ping(b"mark") + text({"protocol": "runtime", "command": "x"}))
+        assert client.recv_message(timeout=10)["command"] == "x"  # the reader read on
+        assert sender.is_alive()
+        first = server.next_event()
+        assert isinstance(first, wsframes.Text) and len(first.data) > len(big)
+        assert server.next_event() == wsframes.Pong(b"mark")
+        sender.join(10)
+        assert not sender.is_alive()
     finally:
         client.close(timeout=2)

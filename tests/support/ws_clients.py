@@ -28,10 +28,12 @@ def connect(url: str, **options: Any) -> websocket.WebSocket:
     return websocket.create_connection(url, timeout=30, skip_utf8_validation=True, **options)
 
 
-def unread_by(ws: websocket.WebSocket) -> int:
+def unread_by(ws: websocket.WebSocket | socket.socket) -> int:
     """Bytes the client's own kernel holds that the client has not read: a reply written now
-    waits behind them whatever the server does (on loopback they grow to megabytes)."""
-    raw = fcntl.ioctl(ws.sock.fileno(), termios.FIONREAD, b"\0" * 4)
+    waits behind them whatever the server does (on loopback they grow to megabytes). Takes
+    a websocket-client connection or a plain socket."""
+    sock = ws if isinstance(ws, socket.socket) else ws.sock
+    raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4)
     return int(struct.unpack("i", raw)[0])
 
 
