@@ -200,7 +200,15 @@ class ProcessLink(LinkListener):
         graph = link.graph
         if graph is None:
             return False
-        client = Client(config.url, config.secret, timeout=config.timeout, name=f"{name}-stop")
+        # It gets the graph's output too, as every client does, and nobody reads that here:
+        # kept, it would fill the inbox and stop the reader, and the drain behind it.
+        client = Client(
+            config.url,
+            config.secret,
+            timeout=config.timeout,
+            name=f"{name}-stop",
+            keep_packets=False,
+        )
         try:
             client.connect()
             pending = client.start_request("network", "stop", {"graph": graph}, expect=("stopped",))

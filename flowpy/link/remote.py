@@ -102,8 +102,12 @@ def parse_spec(spec: str) -> tuple[str, LinkConfig]:
 def discover(config: LinkConfig) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Connect once: (graph id, runtime:runtime payload, runtime:ports payload of the graph)."""
     try:
-        with Client(
-            config.url, config.secret, timeout=config.timeout, name="flowpy-remote-discovery"
+        with Client(  # the graph's output that reaches it meanwhile is not kept: never read
+            config.url,
+            config.secret,
+            timeout=config.timeout,
+            name="flowpy-remote-discovery",
+            keep_packets=False,
         ) as client:
             runtime = client.getruntime()
             if "protocol:runtime" not in (runtime.get("capabilities") or []):
