@@ -28,7 +28,7 @@ from flowpy.wire.events import PACKET_EVENTS
 from . import streams
 from .batchqueue import BatchQueue
 from .errors import ClientError, ConnectionClosed, NoRuntimeThere, RequestError
-from .pending import Done, Pending, Replies, expected_replies
+from .pending import Done, Pending, PendingTable, Replies, expected_replies
 from .writer import FrameWriter
 
 __all__ = ["Client", "ClientError", "ConnectionClosed", "NoRuntimeThere", "RequestError"]
@@ -73,9 +73,7 @@ class Client:
         self._sock: socket.socket | None = None
         self._codec = wsframes.FrameCodec(client=True)
         self._writes = FrameWriter()
-        self._pending_lock = threading.Lock()
-        #: requests waiting for a reply, by request id, oldest first
-        self._pending: dict[str, Pending] = {}
+        self._pending = PendingTable()
         self._replies = Replies()  # what every request of this client waits on
         self._ids = itertools.count(1)
         self._reader: threading.Thread | None = None
@@ -197,7 +195,7 @@ class Client:
             writes.end()  # the connection is over: its flusher ends too
             if not self.close_reason:
                 self.close_reason = "closed"
-            self._fail_pending(ConnectionClosed(f"{self.url}: {self.close_reason}"))
+            self._pending.fail_all(ConnectionClosed(f"{self.url}: {self.close_reason}"))
             self.closed.set()
             if self.on_close is not None:
                 try:
@@ -286,9 +284,8 @@ class Client:
         """Settle runtime:packetsent replies under one lock; the outputs (and the replies no
         request waits for) go to ``on_batch``, else the outputs to the inbox, at once."""
         if settled:
-            pending, batch = self._pending, self.on_batch
-            with self._pending_lock:
-                found = [pending.pop(message["responseTo"], None) for message in settled]
+            batch = self.on_batch
+            found = self._pending.take([message["responseTo"] for message in settled])
             for match, message in zip(found, settled, strict=True):
                 if match is not None:
                     match.replies.append(message)
@@ -314,7 +311,7 @@ class Client:
             self.runtime = payload
         elif protocol == "runtime" and command == "ports" and isinstance(payload, dict):
             self.ports[str(payload.get("graph"))] = payload
-        if self._settle(message):
+        if self._pending.settle(message):
             return
         if self.on_message is not None:
             try:
@@ -327,47 +324,6 @@ class Client:
                 self.packets.put_many([message], self._closing)
         else:
             self.messages.put(message)
-
-    def _settle(self, message: dict[str, Any]) -> bool:
-        """Hand a reply to the request it answers; True if it was one."""
-        protocol, command = message.get("protocol"), message.get("command")
-        response_to = message.get("responseTo")
-        with self._pending_lock:
-            match = None
-            if response_to is not None:
-                match = self._pending.get(response_to)
-            # A reply naming a request nobody waits for (it timed out, or it was sent with
-            # send() on purpose) is not a reply to some other request: only runtimes that
-            # send no responseTo at all are matched by command.
-            elif not (protocol == "runtime" and command == "packet"):
-                match = next(
-                    (
-                        p
-                        for p in self._pending.values()
-                        if p.protocol == protocol and (command in p.expect or command == "error")
-                    ),
-                    None,
-                )
-            if match is None:
-                return False
-            payload = message.get("payload")
-            if command == "error":
-                text = payload.get("message") if isinstance(payload, dict) else str(payload)
-                match.error = RequestError(match.protocol, match.command, str(text))
-            else:
-                match.replies.append(message)
-                if match.until is not None and command != match.until:
-                    return True
-            del self._pending[match.request_id]
-            match.done.set()
-            return True
-
-    def _fail_pending(self, error: BaseException) -> None:
-        with self._pending_lock:
-            pending, self._pending = list(self._pending.values()), {}
-        for p in pending:
-            p.error = error
-            p.done.set()
 
     # -- sending -------------------------------------------------------------------------
     def _encode(
@@ -439,18 +395,14 @@ class Client:
             )
             for protocol, command, _, expect, until in requests
         ]
-        with self._pending_lock:
-            for pending in pendings:
-                self._pending[pending.request_id] = pending
+        self._pending.add(pendings)
         try:
             self.send_many(
                 (request[0], request[1], request[2], pending.request_id)
                 for request, pending in zip(requests, pendings, strict=True)
             )
         except ClientError:
-            with self._pending_lock:
-                for pending in pendings:
-                    self._pending.pop(pending.request_id, None)
+            self._pending.drop(pendings)
             raise
         return pendings
 
@@ -572,8 +524,7 @@ class Client:
 
     def give_up(self, pending: Pending, limit: float) -> NoReturn:
         """Stop waiting for ``pending`` (no reply in ``limit`` seconds): raise ClientError."""
-        with self._pending_lock:
-            self._pending.pop(pending.request_id, None)
+        self._pending.drop([pending])
         raise ClientError(f"no reply to {pending.protocol}:{pending.command} within {limit}s")
 
     def recv_packet(self, timeout: float | None = None) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from .errors import RequestError
+
 
 class Done:
     """Set once a request has its reply: ``threading.Event``'s interface on one condition
@@ -88,6 +90,86 @@ class Pending:
 
     def __repr__(self) -> str:
         return f"Pending({self.protocol}:{self.command} {self.request_id})"
+
+
+class PendingTable:
+    """A client's requests waiting for replies, by request id, oldest first, under one lock:
+    the reader settles them, senders add and drop them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Pending] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._by_id
+
+    def values(self) -> list[Pending]:
+        """The requests waiting now, oldest first."""
+        with self._lock:
+            return list(self._by_id.values())
+
+    def add(self, pendings: Iterable[Pending]) -> None:
+        """Wait for replies to these (before their requests are written)."""
+        with self._lock:
+            for pending in pendings:
+                self._by_id[pending.request_id] = pending
+
+    def drop(self, pendings: Iterable[Pending]) -> None:
+        """Stop waiting for these (not sent after all, or given up on)."""
+        with self._lock:
+            for pending in pendings:
+                self._by_id.pop(pending.request_id, None)
+
+    def take(self, request_ids: list[str]) -> list[Pending | None]:
+        """Remove and return the request each id names (None: nobody waits for it)."""
+        by_id = self._by_id
+        with self._lock:
+            return [by_id.pop(request_id, None) for request_id in request_ids]
+
+    def settle(self, message: dict[str, Any]) -> bool:
+        """Hand a reply to the request it answers; True if it was one."""
+        protocol, command = message.get("protocol"), message.get("command")
+        response_to = message.get("responseTo")
+        with self._lock:
+            match = None
+            if response_to is not None:
+                match = self._by_id.get(response_to)
+            # A reply naming a request nobody waits for (it timed out, or it was sent with
+            # send() on purpose) is not a reply to some other request: only runtimes that
+            # send no responseTo at all are matched by command.
+            elif not (protocol == "runtime" and command == "packet"):
+                match = next(
+                    (
+                        p
+                        for p in self._by_id.values()
+                        if p.protocol == protocol and (command in p.expect or command == "error")
+                    ),
+                    None,
+                )
+            if match is None:
+                return False
+            payload = message.get("payload")
+            if command == "error":
+                text = payload.get("message") if isinstance(payload, dict) else str(payload)
+                match.error = RequestError(match.protocol, match.command, str(text))
+            else:
+                match.replies.append(message)
+                if match.until is not None and command != match.until:
+                    return True
+            del self._by_id[match.request_id]
+        match.done.set()
+        return True
+
+    def fail_all(self, error: BaseException) -> None:
+        """The connection is over: every waiting request fails with ``error``."""
+        with self._lock:
+            pending, self._by_id = list(self._by_id.values()), {}
+        for p in pending:
+            p.error = error
+            p.done.set()
 
 
 def expected_replies(
