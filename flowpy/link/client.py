@@ -6,7 +6,8 @@ by :class:`~flowpy.link.writer.FrameWriter` (``send`` returns once its frame is 
 raises). One reader thread sorts what arrives: replies to the request waiting for them (by
 ``responseTo``, else by command), ``runtime:packet`` outputs to a bounded inbox (full, the
 reader stops reading, so a slow consumer slows the link), the rest to a message inbox or a
-callback.
+callback. The reader never writes: its pongs are queued, and a second thread (``-pongs``)
+writes them when no send takes them along.
 """
 
 from __future__ import annotations
