@@ -292,6 +292,29 @@ def test_a_reply_overtakes_graph_output_queued_for_a_client_that_cannot_keep_up(
     watcher.close()
 
 
+def _flood_a_watcher(svc, count: int, pad: str, first: int):
+    """A plain client (the watcher) that reads ``first`` outputs of a chain and answers a read
+    mark, then stops reading while a feeder has sent ``count`` packets (``p{n}`` each);
+    (watcher, its server-side connection, feeder, the numbers the watcher read)."""
+    watcher = connect(svc.url)
+    watcher.send(frame("runtime", "getruntime"))
+    while json.loads(watcher.recv())["command"] != "runtime":
+        pass
+    conn = _server_side(svc, watcher)
+    feeder = ReadingClient(svc.url, "feeder", keep=lambda m: "responseTo" in m)
+    build_chain(feeder, "g", count=2)
+    feeder.request("network", "start", {"graph": "g"})
+    for n in range(count):
+        payload = {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}}
+        feeder.send("runtime", "packet", payload, request_id=f"p{n}")
+    numbers = []
+    while len(numbers) < first or conn.confirmed_read == 0:  # it answered a read mark
+        message = json.loads(watcher.recv())
+        if is_data()(message):
+            numbers.append(message["payload"]["payload"]["n"])
+    return watcher, conn, feeder, numbers
+
+
 def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(tmp_path):
     """Issue 22: a client with default socket options reads graph output for a while, then
     stops. What the server wrote and the client has not read (the client's kernel queue plus
@@ -302,26 +325,8 @@ def test_what_a_client_has_not_read_stays_bounded_in_its_own_receive_buffer_too(
         "127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"), read_ahead=read_ahead
     ).start()
     try:
-        watcher = connect(svc.url)
-        watcher.send(frame("runtime", "getruntime"))
-        while json.loads(watcher.recv())["command"] != "runtime":
-            pass
-        conn = _server_side(svc, watcher)
-        feeder = ReadingClient(svc.url, "feeder", keep=lambda m: "responseTo" in m)
-        build_chain(feeder, "g", count=2)
-        feeder.request("network", "start", {"graph": "g"})
         pad = "x" * 4096
-        for n in range(2000):
-            feeder.send(
-                "runtime",
-                "packet",
-                {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}},
-            )
-        numbers = []
-        while len(numbers) < 200 or conn.confirmed_read == 0:  # it answered a read mark
-            message = json.loads(watcher.recv())
-            if is_data()(message):
-                numbers.append(message["payload"]["payload"]["n"])
+        watcher, conn, feeder, numbers = _flood_a_watcher(svc, 2000, pad, first=200)
         _until(lambda: conn.queued() >= 100, "output queued for the watcher")
         slack = 16 * 1024 + 8 * 1024  # one batch past the bound, or one message and a ping
         assert unread_by(watcher) + _unsent(conn) <= read_ahead + slack
@@ -347,24 +352,8 @@ def test_output_flows_to_a_client_whose_own_request_keeps_the_reader_busy(tmp_pa
         "127.0.0.1", 0, Runtime(state_dir=tmp_path / "state"), queue_size=8, read_ahead=read_ahead
     ).start()
     try:
-        watcher = connect(svc.url)
-        watcher.send(frame("runtime", "getruntime"))
-        while json.loads(watcher.recv())["command"] != "runtime":
-            pass
-        conn = _server_side(svc, watcher)
-        feeder = ReadingClient(svc.url, "feeder", keep=lambda m: "responseTo" in m)
-        build_chain(feeder, "g", count=2)
-        feeder.request("network", "start", {"graph": "g"})
-        pad = "x" * 4096
         total = 300
-        for n in range(total):
-            payload = {"graph": "g", "port": "in", "event": "data", "payload": {"n": n, "pad": pad}}
-            feeder.send("runtime", "packet", payload, request_id=f"p{n}")
-        numbers = []
-        while len(numbers) < 20 or conn.confirmed_read == 0:  # it answered a read mark
-            message = json.loads(watcher.recv())
-            if is_data()(message):
-                numbers.append(message["payload"]["payload"]["n"])
+        watcher, conn, feeder, numbers = _flood_a_watcher(svc, total, "x" * 4096, first=20)
         # The watcher stops reading: output piles up behind the read-ahead bound, and the
         # network fills behind it.
         _until(lambda: conn.queued() >= 8, "output queued for the watcher")
