@@ -31,6 +31,7 @@ class FrameWriter:
         self._writing = False
         self._error: OSError | None = None
         self._ended = False
+        self._pong_at: int | None = None  # where the queue holds a posted pong, if it does
 
     def write(
         self,
@@ -61,14 +62,20 @@ class FrameWriter:
             batch, upto = self._take()
         self._send(sock, batch, upto)
 
-    def post(self, frame: bytes) -> None:
-        """Queue ``frame`` without waiting (the reader's pong): a writer at work sends it
-        with its next batch, or :meth:`flush_posted` does. The reader must never wait
-        behind a write: the peer may be waiting for what the reader has yet to read."""
+    def post(self, pong: bytes) -> None:
+        """Queue the reader's ``pong`` without waiting: a writer at work sends it with its
+        next batch, or :meth:`flush_posted` does. The reader must never wait behind a write:
+        the peer may be waiting for what the reader has yet to read. A pong still queued is
+        replaced (RFC 6455 lets the last ping alone be answered), so a peer that pings and
+        never reads makes this hold one pong, not one per ping."""
         with self._ready:
             if self._ended:
                 return  # nothing more is written; a pong then no longer matters
-            self._queue.append(frame)
+            if self._pong_at is not None:
+                self._queue[self._pong_at] = pong
+                return
+            self._pong_at = len(self._queue)
+            self._queue.append(pong)
             self._queued += 1
             self._ready.notify_all()
 
@@ -98,6 +105,7 @@ class FrameWriter:
     def _take(self) -> tuple[list[bytes], int]:
         """Become the writer of everything queued so far (the lock is held)."""
         batch, self._queue = self._queue, []
+        self._pong_at = None
         self._writing = True
         return batch, self._queued
 

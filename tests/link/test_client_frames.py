@@ -153,13 +153,17 @@ def test_the_reader_answers_a_ping_without_waiting_behind_a_blocked_send(server)
         while unread_by(server.conn) == 0:  # the send has begun; it cannot end before we read
             sender.join(0.01)
         runtime_codec = FrameCodec(client=False)
-        server.send(runtime_codec.ping(b"mark") + text({"protocol": "runtime", "command": "x"}))
+        pings = b"".join(runtime_codec.ping(b"mark%d" % n) for n in range(1000))
+        server.send(pings + text({"protocol": "runtime", "command": "x"}))
         assert client.recv_message(timeout=10)["command"] == "x"  # the reader read on
         assert sender.is_alive()
         first = server.next_event()
         assert isinstance(first, wsframes.Text) and len(first.data) > len(big)
-        assert server.next_event() == wsframes.Pong(b"mark")
+        # One pong held while the send waited, for the last ping: not one per ping.
+        assert server.next_event() == wsframes.Pong(b"mark999")
         sender.join(10)
         assert not sender.is_alive()
+        server.send(runtime_codec.ping(b"after"))
+        assert server.next_event() == wsframes.Pong(b"after")  # nothing else came between
     finally:
         client.close(timeout=2)
