@@ -96,9 +96,14 @@ class WriteAhead:
     def _behind_reader(self) -> bool:
         return (  # answers come only to marks, which are sent only with read_ahead > 0
             self._answers
-            and not (self._stopped or self._reader_waits or self.reads == self._busy_at)
+            and not (self._stopped or self._not_reading())
             and self.written - self.read >= self.read_ahead
         )
+
+    def _not_reading(self) -> bool:
+        """The connection's reader reads nothing now: it waits (input paused), or it is busy
+        with one long message (see READER_BUSY_MS). A pong would not be seen."""
+        return self._reader_waits or self.reads == self._busy_at
 
     def wrote(self, size: int) -> None:
         """``size`` more bytes went to the socket."""
@@ -108,12 +113,12 @@ class WriteAhead:
         """The read-mark ping to write after what was written, if one is due (its bytes are
         counted as written); None if not. ``lagging``: output or debug data waits for the
         client; only then are marks sent (replies behind replies keep their order anyway).
-        None while the reader waits: nobody would read the pong, and a client whose writes
-        we do not read could have its reader stuck behind them, answering."""
+        None while the reader is not reading: nobody would read the pong, and a client whose
+        writes we do not read could have its reader stuck behind them, answering."""
         if (
             not (lagging and self._mark_size)
             or self.written - self._pinged < PING_EVERY
-            or self._reader_waits
+            or self._not_reading()
         ):
             return None
         return self._next_mark()
