@@ -2,20 +2,24 @@
 unacknowledged, for :meth:`flowpy.link.client.Client.send_stream` and ``send_batches``
 (``flowpy send`` and every Python feeder of a remote graph).
 
-As much of a batch as the window has room for is written at once (one system call, not one
-per packet), and nothing waits for a later batch before sending an earlier one: a caller
-hands over what it has (the lines read so far, say) as one batch. A full window is refilled
-a quarter at a time: waiting for one acknowledgement and then writing one packet would cost
-the sending thread a wake-up and the socket a write (and the runtime a read) per packet.
+The caller's thread only queues packets (at most a window's worth ahead); the client's reader
+writes them, from the read that brought the acknowledgements making room. So the window is
+refilled by the thread that parsed the acks, at once and without waiting for the socket
+(:meth:`flowpy.link.writer.FrameWriter.flush_nowait`), as an event loop would: handing each
+refill to a sending thread cost a thread switch through the GIL per refill, and kept the
+runtime waiting a fifth of the time. The caller writes only what fits when it queues.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
+from .errors import ClientError
 from .pending import Pending
 
 
@@ -24,16 +28,25 @@ class PacketSender(Protocol):
 
     timeout: float
 
-    def send_packets_nowait(
+    def queue_packets(
         self, graph: str, port: str, packets: Iterable[tuple[str, Any]]
-    ) -> list[Pending]:
-        """Send packets to ``port`` of ``graph`` without waiting for their replies."""
+    ) -> tuple[list[Pending], int]:
+        """Queue runtime:packets to write (not written yet); their pendings and place in line."""
 
-    def wait(self, pending: Pending, timeout: float | None = None) -> list[dict[str, Any]]:
-        """Wait for the replies to ``pending``."""
+    def flush(self, upto: int) -> None:
+        """Write what is queued up to place ``upto`` (the calling thread may wait)."""
 
-    def give_up(self, pending: Pending, limit: float) -> NoReturn:
-        """Raise the error for a request that got no reply within ``limit``."""
+    def flush_nowait(self) -> None:
+        """Write what is queued as far as the socket takes it now, never waiting."""
+
+    def forget(self, pendings: Iterable[Pending]) -> None:
+        """Stop waiting for the replies to ``pendings``."""
+
+    def add_reader_hook(self, hook: Callable[[], None]) -> None:
+        """Have the reader call ``hook`` after each read (and once when it ends)."""
+
+    def remove_reader_hook(self, hook: Callable[[], None]) -> None:
+        """Undo :meth:`add_reader_hook`."""
 
 
 def send_stream(
@@ -45,7 +58,7 @@ def send_stream(
     timeout: float | None = None,
 ) -> int:
     """connect, a data packet per value, disconnect; the number of data packets sent.
-    Values are taken ``window`` at a time, and written together when the window has room."""
+    Values are taken ``window`` at a time."""
     data = iter(values)
     batches = itertools.chain(
         [[("connect", None)]],
@@ -64,35 +77,123 @@ def send_batches(
     timeout: float | None = None,
 ) -> int:
     """A runtime:packet per ``(event, payload)`` of each batch, in order, at most ``window``
-    unacknowledged; the number of data packets sent (see the module docstring)."""
-    window = max(1, window)
-    refill = max(1, window // 4)
-    inflight: deque[Pending] = deque()
-    sent = 0
-    for batch in batches:
-        at = 0
-        while at < len(batch):
-            if len(inflight) >= window:
-                _wait_for_room(client, inflight, refill, timeout)
-            while inflight and inflight[0].done.is_set():
-                client.wait(inflight.popleft(), timeout)
-            part = batch[at : at + window - len(inflight)]
-            at += len(part)
-            inflight.extend(client.send_packets_nowait(graph, port, part))
-            sent += sum(event == "data" for event, _ in part)
-    while inflight:
-        client.wait(inflight.popleft(), timeout)
-    return sent
+    unacknowledged; returns the number of data packets sent once all are acknowledged.
+    Raises the error of the first packet the runtime refused (nothing after it is sent),
+    ConnectionClosed, or ClientError when no acknowledgement came for ``timeout``."""
+    pump = StreamPump(client, graph, port, window, client.timeout if timeout is None else timeout)
+    client.add_reader_hook(pump.on_read)
+    try:
+        for batch in batches:
+            pump.feed(batch)
+        pump.finish()
+    finally:
+        client.remove_reader_hook(pump.on_read)
+        pump.abandon()
+    return pump.data_sent
 
 
-def _wait_for_room(
-    client: PacketSender, inflight: deque[Pending], room: int, timeout: float | None
-) -> None:
-    """Wait until the oldest ``room`` requests of ``inflight`` are answered (or the oldest
-    one fails or times out) and take the oldest off, so that an error is raised for the
-    first request that failed."""
-    limit = client.timeout if timeout is None else timeout
-    if not inflight[min(room, len(inflight)) - 1].done.wait(limit):
-        if not inflight[0].done.is_set():
-            client.give_up(inflight[0], limit)
-    client.wait(inflight.popleft(), timeout)
+class StreamPump:
+    """One windowed stream to one port (see the module docstring). Invariants: packets are
+    written in the order fed; at most ``window`` are unacknowledged and ``window`` queued (a
+    full queue takes more once half of it is written); after the first refusal nothing more
+    is written."""
+
+    def __init__(
+        self, client: PacketSender, graph: str, port: str, window: int, timeout: float
+    ) -> None:
+        self._client = client
+        self._graph, self._port = graph, port
+        self._window = max(1, window)
+        self._timeout = timeout
+        self._cond = threading.Condition(threading.Lock())
+        self._queued: deque[tuple[str, Any]] = deque()
+        self._inflight: deque[Pending] = deque()
+        self._error: BaseException | None = None
+        self._progress = time.monotonic()  # when the last acknowledgement came
+        #: What the caller waits for, if it waits: the reader wakes it only once that holds
+        #: (a wake-up per read would cost a thread switch per read).
+        self._awaited: Callable[[], bool] | None = None
+        self.data_sent = 0
+
+    def feed(self, packets: Sequence[tuple[str, Any]]) -> None:
+        """Queue packets (waiting while a window's worth is queued), writing what fits now."""
+        at, low = 0, self._window // 2
+        while at < len(packets):
+            with self._cond:  # a full queue takes more once half of it is written
+                if len(self._queued) >= self._window:
+                    self._wait_for(lambda: len(self._queued) <= low)
+                part = packets[at : at + self._window - len(self._queued)]
+                at += len(part)
+                self._queued.extend(part)
+                self.data_sent += sum(event == "data" for event, _ in part)
+                upto = self._write_locked()
+            if upto:
+                self._client.flush(upto)
+
+    def finish(self) -> None:
+        """Wait until everything fed is acknowledged; raise the first refusal."""
+        with self._cond:
+            self._wait_for(lambda: not self._queued and not self._inflight)
+
+    def on_read(self) -> None:
+        """The reader's hook: take what was acknowledged off, write what now fits. Never
+        waits for the socket (the runtime may be waiting for this reader)."""
+        with self._cond:
+            upto = self._write_locked()
+        if upto:
+            self._client.flush_nowait()
+
+    def abandon(self) -> None:
+        """The caller is done (or gave up): stop waiting for replies still to come."""
+        with self._cond:
+            pendings, self._inflight = list(self._inflight), deque()
+            self._queued.clear()
+        self._client.forget(pendings)
+
+    def _write_locked(self) -> int:
+        """Retire what was answered; queue for writing what the window has room for. The
+        place in line to flush up to, 0 when nothing was queued."""
+        inflight = self._inflight
+        retired = False
+        while inflight and inflight[0].done.is_set():
+            pending = inflight.popleft()
+            retired = True
+            if pending.error is not None and self._error is None:
+                self._error = pending.error
+        if retired:
+            self._progress = time.monotonic()
+        room = self._window - len(inflight)
+        upto = 0
+        if self._error is None and room > 0 and self._queued:
+            queued = self._queued
+            part = [queued.popleft() for _ in range(min(room, len(queued)))]
+            try:
+                pendings, upto = self._client.queue_packets(self._graph, self._port, part)
+            except ClientError as exc:
+                self._error = exc
+            else:
+                inflight.extend(pendings)
+        awaited = self._awaited
+        if awaited is not None and (self._error is not None or awaited()):
+            self._cond.notify_all()
+        return upto
+
+    def _wait_for(self, ready: Callable[[], bool]) -> None:
+        """Wait (the condition held) until ``ready()``; raise the stream's error, or
+        ClientError when no acknowledgement came for the timeout."""
+        self._awaited = ready
+        try:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                if ready():
+                    return
+                left = self._progress + self._timeout - time.monotonic()
+                if left <= 0 and self._inflight:
+                    first = self._inflight[0]
+                    raise ClientError(
+                        f"no reply to {first.protocol}:{first.command} within {self._timeout}s"
+                    )
+                self._cond.wait(max(left, 0.001) if self._inflight else self._timeout)
+        finally:
+            self._awaited = None

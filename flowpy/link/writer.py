@@ -1,13 +1,15 @@
 """Frames to one socket, in order and batched: the write side of :mod:`flowpy.link.client`.
 
 Several threads send on one connection (a Bridge's process thread, its delivery thread
-acknowledging what arrived). The reader's pongs are only queued (:meth:`FrameWriter.post`)
-and written by the next writer or the client's flusher thread: a reader that waited behind
-a blocked write would stop reading, and the peer may be waiting for exactly that (its
-output waits for our pong, and our write waits for its network, which waits for its
-output). Each frame written with its own
-``sendall`` costs a system call and, on a busy machine, a trip through the GIL; frames that
-queue up while one is being written are instead written together by whoever writes next.
+acknowledging what arrived), and the reader writes too, but never waits: its pongs are only
+queued (:meth:`FrameWriter.post`), and what it queues otherwise (a window refilled by the
+acks it just read) is written as far as the socket takes it at once
+(:meth:`FrameWriter.flush_nowait`). What is left is written by the next writer or the
+client's flusher thread. A reader that waited behind a blocked write would stop reading, and
+the peer may be waiting for exactly that (its output waits for our pong, and our write waits
+for its network, which waits for its output). Each frame written with its own ``sendall``
+costs a system call and, on a busy machine, a trip through the GIL; frames that queue up
+while one is being written are instead written together by whoever writes next.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ class FrameWriter:
     (a close frame) nothing more is written: RFC 6455 allows no data after a close."""
 
     def __init__(self) -> None:
-        self._ready = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # writers waiting for their frames
+        self._orphans = threading.Condition(lock)  # the flusher, waiting for frames nobody writes
         self._queue: list[bytes] = []
         self._queued = 0  # frames ever queued
         self._written = 0  # frames ever written (or failed)
@@ -43,31 +47,77 @@ class FrameWriter:
         """Write ``frames`` in order, batched with other senders'; ``final`` for the close
         frame. ``timeout``: OSError if a write at work has not ended by then (a peer that
         reads nothing holds it), instead of waiting on."""
+        with self._ready:
+            if self._ended and final:
+                return  # the close frame is sent already
+            mine = self._enqueue(frames)
+            self._ended = final
+        self.flush(sock, mine, timeout)
+
+    def queue(self, frames: bytes) -> int:
+        """Queue ``frames`` without writing them: a later :meth:`flush` or
+        :meth:`flush_nowait` does. Returns their place in line."""
+        with self._ready:
+            return self._enqueue(frames)
+
+    def _enqueue(self, frames: bytes) -> int:
+        if self._ended:
+            raise self._error or OSError("the connection is closing")
+        self._queue.append(frames)
+        self._queued += 1
+        return self._queued
+
+    def flush(self, sock: socket.socket, upto: int, timeout: float | None = None) -> None:
+        """Return once everything queued up to place ``upto`` is written, writing it (and
+        what queued since) if nobody else is; OSError if the connection broke, or if a
+        write at work did not end within ``timeout``."""
         ready = self._ready
         with ready:
-            if self._ended:
-                if final:
-                    return  # the close frame is sent already
-                raise self._error or OSError("the connection is closing")
-            self._ended = final
-            self._queue.append(frames)
-            self._queued += 1
-            mine = self._queued
-            if not ready.wait_for(lambda: not self._writing or self._written >= mine, timeout):
+            if not ready.wait_for(lambda: not self._writing or self._written >= upto, timeout):
                 raise OSError("a write at work did not end in time")
             if self._error is not None:  # the connection broke while this waited
                 raise self._error
-            if self._written >= mine:  # another writer sent it
+            if self._written >= upto:  # another writer sent it
                 return
+            batch, last = self._take()
+        self._send(sock, batch, last)
+
+    def flush_nowait(self, sock: socket.socket) -> None:
+        """Write what is queued as far as the socket takes it now, never waiting (the
+        reader's way to write): if somebody writes already, or the socket is full, the rest
+        stays first in line for the next writer or the flusher thread."""
+        with self._ready:
+            if self._writing or self._ended or self._written >= self._queued:
+                return
+            if sock.gettimeout() is not None:  # a timed goodbye: send would wait that long
+                self._orphans.notify()
+                return
+            before = self._written
             batch, upto = self._take()
-        self._send(sock, batch, upto)
+        data = batch[0] if len(batch) == 1 else b"".join(batch)
+        sent, error = 0, None
+        try:
+            while sent < len(data):
+                sent += sock.send(memoryview(data)[sent:], socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            error = exc
+        with self._ready:
+            if sent < len(data) and error is None:
+                self._queue.insert(0, data[sent:])  # first in line; its frames not written
+                if self._pong_at is not None:
+                    self._pong_at += 1
+                upto = before
+            self._ended_writing(upto, error)
 
     def post(self, pong: bytes) -> None:
-        """Queue the reader's ``pong`` without waiting: a writer at work sends it with its
-        next batch, or :meth:`flush_posted` does. The reader must never wait behind a write:
-        the peer may be waiting for what the reader has yet to read. A pong still queued is
-        replaced (RFC 6455 lets the last ping alone be answered), so a peer that pings and
-        never reads makes this hold one pong, not one per ping."""
+        """Queue the reader's ``pong`` without waiting, for the reader's :meth:`flush_nowait`
+        (or, when a writer is at work, that writer's next batch or the flusher thread). The
+        reader must never wait behind a write: the peer may be waiting for what the reader
+        has yet to read. A pong still queued is replaced (RFC 6455 lets the last ping alone
+        be answered), so a peer that pings and never reads makes this hold one pong, not
+        one per ping."""
         with self._ready:
             if self._ended:
                 return  # nothing more is written; a pong then no longer matters
@@ -77,16 +127,14 @@ class FrameWriter:
             self._pong_at = len(self._queue)
             self._queue.append(pong)
             self._queued += 1
-            self._ready.notify_all()
 
     def flush_posted(self, sock: socket.socket) -> bool:
         """The flusher thread's step: wait until frames are queued and nobody writes them,
         then write them (blocking this thread, not the reader). False once nothing more
         will be written."""
-        ready = self._ready
-        with ready:
+        with self._ready:
             while not self._ended and (self._writing or self._written >= self._queued):
-                ready.wait()
+                self._orphans.wait()
             if self._ended:
                 return False
             batch, upto = self._take()
@@ -101,6 +149,7 @@ class FrameWriter:
         with self._ready:
             self._ended = True
             self._ready.notify_all()
+            self._orphans.notify_all()
 
     def _take(self) -> tuple[list[bytes], int]:
         """Become the writer of everything queued so far (the lock is held)."""
@@ -111,21 +160,28 @@ class FrameWriter:
 
     def _send(self, sock: socket.socket, batch: list[bytes], upto: int) -> None:
         """Write what :meth:`_take` took (the lock is not held), then let the others on."""
-        ready = self._ready
         error = None
         try:
             sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
         except OSError as exc:
             error = exc
-        with ready:
-            self._written = upto
-            self._writing = False
-            if error is not None:
-                self._error = self._error or error
-                self._ended = True
-            ready.notify_all()
+        with self._ready:
+            self._ended_writing(upto, error)
         if error is not None:
             raise error
+
+    def _ended_writing(self, upto: int, error: OSError | None) -> None:
+        """A write is over, written up to place ``upto`` (the lock is held): wake the
+        writers waiting, and the flusher if frames are left that no writer may take."""
+        self._written = max(self._written, upto)
+        self._writing = False
+        if error is not None:
+            self._error = self._error or error
+            self._ended = True
+            self._orphans.notify_all()
+        elif self._written < self._queued:
+            self._orphans.notify()
+        self._ready.notify_all()
 
     def last(self, sock: socket.socket, frame: bytes, timeout: float | None = None) -> None:
         """Write the close frame: the last this connection sends (once; later calls no-op)."""

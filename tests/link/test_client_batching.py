@@ -1,5 +1,5 @@
 """The client's per-packet work done per batch: the packet inbox, the reader's dispatch of one
-read, replies that wake only their waiter, and a full window refilled a quarter at a time.
+read, replies that wake only their waiter, and a window refilled by the reader from each read.
 
 No runtime: a socket stand-in records what the client writes, and the test feeds the reader
 the messages a runtime would send."""
@@ -7,12 +7,14 @@ the messages a runtime would send."""
 import json
 import queue
 import threading
+import time
 
 import pytest
 
 from flowpy.link.batchqueue import BatchQueue
 from flowpy.link.client import Client, ConnectionClosed
 from flowpy.link.pending import Done, Pending, Replies
+from flowpy.link.writer import FrameWriter
 from flowpy.wire import wsframes
 
 
@@ -29,6 +31,20 @@ class RecordingSocket:
         with self._lock:
             self.writes += 1
             self.messages += [e.data for e in self._codec.receive(data)]
+
+    def send(self, data: memoryview, flags: int = 0) -> int:
+        self.sendall(bytes(data))
+        return len(data)
+
+    def gettimeout(self) -> None:
+        return None
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        threading.Event().wait(0.001)
 
 
 def offline_client(**options) -> tuple[Client, RecordingSocket]:
@@ -135,37 +151,76 @@ def test_a_reply_wakes_only_the_thread_waiting_for_it():
     assert notified == [1] and not waiting.is_alive()
 
 
-def test_a_full_window_is_refilled_a_quarter_at_a_time():
+def test_the_reader_refills_the_window_from_the_acks_of_each_read():
+    """The sender only queues; each read's acknowledgements make room and the reader hook
+    writes that many packets at once, in the reader's thread, with one write."""
     client, sock = offline_client()
     window, count = 8, 40
+    sent: list[int] = []
     sender = threading.Thread(
-        target=client.send_stream, args=("g", "in", range(count)), kwargs={"window": window}
+        target=lambda: sent.append(client.send_stream("g", "in", range(count), window=window))
     )
     sender.start()
+    wait_until(lambda: client._reader_hooks)
+    pump = client._reader_hooks[0].__self__  # type: ignore[attr-defined]
 
-    def settled_and_waiting() -> None:
-        """Until the sender waits for a request that has no reply yet (or has ended)."""
-        while sender.is_alive() and not any(
-            p.done._waiters and not p.done.is_set() for p in client._pending.values()
-        ):
-            threading.Event().wait(0.001)
+    acked, read_size = 0, 3
 
-    acked = 0
-    writes_per_ack = []
+    def sender_waits() -> bool:  # for room in its queue, or for the last acknowledgements
+        with pump._cond:  # held: a sender that set _awaited is in its wait, and stays while
+            awaited = pump._awaited  # what it waits for does not hold
+            return (awaited is not None and not awaited()) or not sender.is_alive()
+
     while acked < count + 2:  # connect, the data, disconnect
-        settled_and_waiting()
-        before = sock.writes
-        request_id = f"flowpy-client-{acked + 1}"
-        if request_id not in client._pending:
-            break
-        client._dispatch_all([packetsent(request_id)])
-        acked += 1
-        settled_and_waiting()
-        writes_per_ack.append(sock.writes - before)
+        wait_until(sender_waits)
+        assert len(client._pending) <= window
+        ids = [p.request_id for p in list(pump._inflight)[:read_size]]
+        before, written_before = sock.writes, len(sock.messages)
+        waiting = len(pump._queued)
+        client._dispatch_all([packetsent(i) for i in ids])  # one read of len(ids) acks...
+        client._run_reader_hooks()
+        acked += len(ids)
+        refilled = min(len(ids), waiting)
+        # ...refilled at once by this thread, in one write
+        assert len(sock.messages) - written_before == refilled
+        assert sock.writes - before == (1 if refilled else 0)
     sender.join(10)
-    assert not sender.is_alive() and len(sock.messages) == count + 2
-    # one write per two acknowledgements (a quarter of 8), never one per acknowledgement
-    assert sum(writes_per_ack) <= (count + 2) // 2 + 1
+    assert not sender.is_alive() and sent == [count]
+    payloads = [json.loads(m)["payload"].get("payload") for m in sock.messages]
+    assert payloads == [None, *range(count), None]
+    assert not client._pending and not client._reader_hooks
+
+
+def test_a_write_the_socket_cannot_take_now_is_finished_later_in_order():
+    """flush_nowait never waits: what the socket does not take stays first in line."""
+    writer = FrameWriter()
+    taken: list[bytes] = []
+
+    class Filling:
+        room = 5
+
+        def gettimeout(self) -> None:
+            return None
+
+        def send(self, data: memoryview, flags: int) -> int:
+            if not self.room:
+                raise BlockingIOError
+            n = min(self.room, len(data))
+            taken.append(bytes(data[:n]))
+            self.room -= n
+            return n
+
+        def sendall(self, data: bytes) -> None:
+            taken.append(bytes(data))
+
+    sock = Filling()
+    writer.queue(b"abcdefgh")
+    writer.flush_nowait(sock)  # type: ignore[arg-type]
+    assert taken == [b"abcde"]
+    writer.post(b"PONG")
+    later = writer.queue(b"ij")
+    writer.flush(sock, later)  # type: ignore[arg-type]
+    assert b"".join(taken) == b"abcdefghPONGij"
 
 
 def test_on_batch_takes_the_outputs_and_unawaited_replies_of_a_read_at_once():
