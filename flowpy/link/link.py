@@ -184,14 +184,12 @@ class Link:
     def _farewell(self, conn: LinkConnection, ports: list[str], deadline: float) -> bool:
         """disconnect packets and bye on a live connection, never past ``deadline``;
         True if all of it went out (and, extension, the remote said bye)."""
-        if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            return False  # another thread is stuck writing: the socket will be cut
-        self._write_lock.release()
         conn.client.limit_blocking(deadline - time.monotonic())  # a remote that reads nothing
         try:
             for port in ports:
                 self.window.put_now(port, "disconnect")
-            self._pump()
+            # a writer stuck on a remote that reads nothing holds this one: the socket is cut
+            self._pump(timeout=max(0.0, deadline - time.monotonic()))
             if conn.mode == EXTENSION:
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
@@ -242,21 +240,50 @@ class Link:
         """How many packets are sent or queued and not yet acknowledged."""
         return len(self.window)
 
-    def _pump(self) -> None:
-        """Write every window packet not yet written on the current connection, in order."""
+    def _pump(self, timeout: float | None = None) -> None:
+        """Write the window packets not yet written on the current connection that the
+        remote has room for, in order; a sender's way (it waits for the socket)."""
+        while True:
+            queued = self._queue_next()
+            if queued is None:
+                return
+            conn, upto = queued
+            try:
+                if upto is None:
+                    raise ConnectionClosed("the connection is closed")
+                conn.client.flush(upto, timeout)
+            except ClientError as exc:
+                log.debug("%s: write failed: %s", self.name, exc)
+                self._lost(conn)
+                return
+
+    def _refill(self, conn: LinkConnection) -> None:
+        """The reader hook of ``conn``: the acks it just read made room, so what the window
+        holds goes out now, from this thread, never waiting for the socket (the flusher
+        thread writes what the socket does not take at once)."""
+        while self.window.connection is conn:
+            queued = self._queue_next()
+            if queued is None or queued[1] is None:
+                return  # nothing to write, or closed: on_close tells the supervisor
+            queued[0].client.flush_nowait()
+
+    def _queue_next(self) -> tuple[LinkConnection, int | None] | None:
+        """Take the next packets to write from the window and queue them on the current
+        connection, under the write lock (so batches are queued in window order); the
+        connection and their place in line (None: it is closed), None if there is nothing
+        to write."""
         with self._write_lock:
-            while True:
-                taken = self.window.take()
-                if taken is None:
-                    return
-                conn, batch = taken
-                try:
-                    conn.write(self.graph, batch, self.negotiator.port_name)
-                except ClientError as exc:
-                    log.debug("%s: write failed: %s", self.name, exc)
-                    self._lost(conn)
-                    return
-                self.window.count_written(batch)
+            taken = self.window.take()
+            if taken is None:
+                return None
+            conn, batch = taken
+            try:
+                upto = conn.queue(self.graph, batch, self.negotiator.port_name)
+            except ClientError as exc:
+                log.debug("%s: write failed: %s", self.name, exc)
+                return conn, None
+            self.window.count_written(batch)
+            return conn, upto
 
     # -- receiving (what arrives is sorted by the Router: .router) -------------------------
     def _deliver(self) -> None:
@@ -426,6 +453,7 @@ class Link:
         )
         client.on_batch = lambda messages: self.router.route_many(holder[0], messages)
         conn = LinkConnection(client, number)
+        client.add_reader_hook(lambda: self._refill(conn))
         holder.append(conn)
         self._clients = [c for c in self._clients if not c.closed.is_set()] + [client]
         client.connect()

@@ -75,33 +75,28 @@ class LinkConnection:
         #: started, resumed: the link still owns it (conf.stop stops it at the end).
         self.new_instance = False
 
-    def write(
+    def queue(
         self, graph: str | None, batch: list[tuple[int, Outbound]], port_name: Callable[[str], str]
-    ) -> None:
-        """Write window packets in this connection's framing (ClientError if it fails)."""
+    ) -> int:
+        """Queue window packets in this connection's framing, not written yet: their place
+        in line for the client's ``flush`` (ClientError if the connection is closed)."""
+        client = self.client
         if self.mode == EXTENSION and self.batch:
-            self.client.send(
-                "flowpy",
-                "packets",
-                {
-                    "graph": graph,
-                    "packets": [_entry(seq, packet, port_name) for seq, packet in batch],
-                },
+            entries = [_entry(seq, packet, port_name) for seq, packet in batch]
+            return client.queue_many(
+                [("flowpy", "packets", {"graph": graph, "packets": entries}, None)]
             )
-        elif self.mode == EXTENSION:
-            self.client.send_many(
-                [
-                    ("flowpy", "packet", {"graph": graph, **_entry(seq, packet, port_name)}, None)
-                    for seq, packet in batch
-                ]
+        if self.mode == EXTENSION:
+            return client.queue_many(
+                ("flowpy", "packet", {"graph": graph, **_entry(seq, packet, port_name)}, None)
+                for seq, packet in batch
             )
-        else:
-            messages = []
-            for seq, packet in batch:
-                body = {"graph": graph, **_entry(seq, packet, port_name)}
-                del body["seq"]
-                messages.append(("runtime", "packet", body, f"{self.tag}{seq}"))
-            self.client.send_many(messages)
+        messages = []
+        for seq, packet in batch:
+            body = {"graph": graph, **_entry(seq, packet, port_name)}
+            del body["seq"]
+            messages.append(("runtime", "packet", body, f"{self.tag}{seq}"))
+        return client.queue_many(messages)
 
     def seq_of(self, response_to: Any) -> int | None:
         """The seq a plain-mode reply (``runtime:packetsent`` or ``error``) answers."""

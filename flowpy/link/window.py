@@ -1,9 +1,11 @@
 """The send window: packets for the remote graph that the remote has not acknowledged yet.
 
 It is the link's flow control and its memory across reconnects at once. At most ``size``
-packets are kept; while it is full, :meth:`SendWindow.put` blocks, so a caller reading a local
-inport stops reading and back-pressure reaches its upstream. A packet stays until an ack
-covers it, and on a new connection everything not acknowledged is written again, in its
+packets are written and not acknowledged, and as many again wait to be written, so that the
+reader can refill the window from the acks it has just read (see ``Link._refill``) instead of
+waking the sender; while both are full, :meth:`SendWindow.put` blocks, so a caller reading a
+local inport stops reading and back-pressure reaches its upstream. A packet stays until an
+ack covers it, and on a new connection everything not acknowledged is written again, in its
 original order. The numbering (seqs, cumulative acks, renumbering for a new remote session)
 is :class:`flowpy.wire.sequencing.Outgoing`; this module adds the waiting, the connection
 packets are written to, and the counts the Bridge reports.
@@ -54,6 +56,8 @@ class SendWindow:
         self.connection: Any = None
         self.closed = False
         self._out: Outgoing[Outbound] = Outgoing()
+        #: Packets kept at most: a window written, a window waiting.
+        self.capacity = 2 * size
         #: Room that lets a sender waiting on a full window in again (see :meth:`put`).
         self.refill = max(1, size // 4)
 
@@ -68,16 +72,16 @@ class SendWindow:
         The caller writes them (the link's ``_pump``) and offers the rest again."""
         with self.cond:
             # A full window takes packets again once a quarter of it is acknowledged: one
-            # packet per acknowledgement would cost a wake-up and a socket write per packet.
-            limit = self.size
+            # packet per acknowledgement would cost a wake-up per packet.
+            limit = self.capacity
             while len(self._out) >= limit:
                 if self.closed or (stop is not None and stop.is_set()):
                     return 0
-                limit = self.size - self.refill + 1
+                limit = self.capacity - self.refill + 1
                 self.cond.wait(STOP_POLL if stop is not None else None)
             if self.closed:
                 return 0
-            room = min(len(packets), self.size - len(self._out))
+            room = min(len(packets), self.capacity - len(self._out))
             for port, event, payload in packets[:room]:
                 if event not in PACKET_EVENTS:
                     raise ValueError(f"unknown packet event {event!r}")
@@ -135,14 +139,18 @@ class SendWindow:
             return self.connection is connection
 
     def take(self) -> tuple[Any, list[tuple[int, Outbound]]] | None:
-        """The current connection and the next packets not yet written on it (up to
-        WRITE_BATCH, now counted as written); None when there is nothing to write, or no
-        live connection to write to."""
+        """The current connection and the next packets not yet written on it that the
+        remote has room for (at most ``size`` unacknowledged, up to WRITE_BATCH at once, now
+        counted as written); None when there is nothing to write, no room, or no live
+        connection to write to."""
         with self.cond:
             connection = self.connection
             if connection is None or connection.lost.is_set():
                 return None
-            batch = self._out.take_unwritten(WRITE_BATCH)
+            room = self.size - self._out.in_flight
+            if room <= 0:
+                return None
+            batch = self._out.take_unwritten(min(WRITE_BATCH, room))
             return (connection, batch) if batch else None
 
     def count_written(self, batch: list[tuple[int, Outbound]]) -> None:
@@ -193,5 +201,5 @@ class SendWindow:
         if dropped:
             self.stats["acked"] += len(dropped)
             self.stats["handed_over"] += sum(1 for packet in dropped if packet.event == "data")
-            if len(self._out) <= self.size - self.refill:  # room for a waiting sender
+            if len(self._out) <= self.capacity - self.refill:  # room for a waiting sender
                 self.cond.notify_all()

@@ -177,6 +177,11 @@ class Outgoing(Generic[T]):
         return self._pending[0][0] if self._pending else None
 
     @property
+    def in_flight(self) -> int:
+        """Packets written on the current connection and not acknowledged."""
+        return len(self._pending) - len(self._unwritten)
+
+    @property
     def written(self) -> int:
         """The highest seq written on the current connection (or acknowledged)."""
         return self._unwritten[0][0] - 1 if self._unwritten else self.last

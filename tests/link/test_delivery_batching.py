@@ -125,12 +125,12 @@ def test_a_full_send_window_lets_a_sender_in_once_a_quarter_is_acknowledged():
     window = SendWindow(8, dict.fromkeys(("sent", "resent", "acked", "handed_over"), 0))
     connection = SimpleNamespace(lost=threading.Event())
     window.attach(connection, lambda: None)
-    assert window.put([("in", "data", n) for n in range(8)]) == 8
+    assert window.put([("in", "data", n) for n in range(16)]) == 16  # 8 written, 8 waiting
     signals: list[int] = []
     real = window.cond.notify_all
     window.cond.notify_all = lambda: (signals.append(len(window)), real())[1]  # type: ignore[method-assign]
     for seq in (1, 2, 3):  # one acknowledgement at a time, as plain runtime:packetsent does
         window.ack(connection, seq)
     # no sender is woken for one free slot: the first signal comes with a quarter (2) free
-    assert signals == [6, 5]
-    assert window.put([("in", "data", n) for n in range(8, 16)]) == 3
+    assert signals == [14, 13]
+    assert window.put([("in", "data", n) for n in range(16, 24)]) == 3

@@ -39,7 +39,7 @@ def data(n: int) -> list[tuple[str, str, int]]:
 
 def test_put_takes_what_fits_and_a_full_window_waits_until_stopped():
     window = SendWindow(3, stats())
-    assert window.put(data(5)) == 3 and len(window) == 3
+    assert window.put(data(8)) == 6 and len(window) == 6  # a window written, one waiting
     stop = threading.Event()
     threading.Timer(0.1, stop.set).start()
     started = time.monotonic()
@@ -49,10 +49,10 @@ def test_put_takes_what_fits_and_a_full_window_waits_until_stopped():
 
 def test_an_ack_makes_room_for_a_waiting_sender():
     counts = stats()
-    window = SendWindow(2, counts)
+    window = SendWindow(1, counts)
     conn = connection()
     window.attach(conn, lambda: None)
-    window.put([("in", "data", 1), ("in", "connect", None)])
+    assert window.put([("in", "data", 1), ("in", "connect", None)]) == 2
     threading.Timer(0.05, window.ack, (conn, 1)).start()
     assert window.put(data(1)) == 1
     assert (counts["acked"], counts["handed_over"]) == (1, 1)  # only data counts as handed over
@@ -60,10 +60,24 @@ def test_an_ack_makes_room_for_a_waiting_sender():
 
 def test_close_releases_senders_and_flush():
     window = SendWindow(1, stats())
-    window.put(data(1))
+    assert window.put(data(2)) == 2
     threading.Timer(0.05, window.close).start()
     assert window.put(data(1)) == 0
     assert window.flush(timeout=1) is False
+
+
+def test_no_more_than_a_window_is_written_unacknowledged():
+    window = SendWindow(3, stats())
+    conn = connection()
+    window.attach(conn, lambda: None)
+    window.put(data(6))
+    taken = window.take()
+    assert taken is not None and [seq for seq, _ in taken[1]] == [1, 2, 3]
+    assert window.take() is None  # three wait: the remote has no room for them
+    window.ack(conn, 2)
+    taken = window.take()
+    assert taken is not None and [seq for seq, _ in taken[1]] == [4, 5]
+    assert window.take() is None
 
 
 def test_acks_count_only_from_the_current_connection():
