@@ -8,9 +8,13 @@ same B:
   time from starting send to listen having printed its N-th line (both processes' start-up
   included, as a user sees it);
 * **node client**: bench/protocol_client.js driving the same B with the same window (the
-  server's own pace, measured the way bench/bridge.py measures it).
+  server's own pace, measured the way bench/bridge.py measures it): the baseline of send;
+* **node -> node listener**: the same with bench/listen_client.js connected and counting the
+  outputs, the time from starting the sender to the listener's N-th output: the baseline of
+  send -> listen, since the server then writes every output twice (to both clients), as it
+  does for send and listen.
 
-The figures are packets/s; the ratio to the Node client says whether the commands keep up
+The figures are packets/s; the ratio to its Node baseline says whether a command keeps up
 with the server. Machines here are noisy: runs are interleaved, and the spread is printed.
 
     python bench/send_listen.py [--count 100000] [--window 300] [--repeat 3]
@@ -19,6 +23,7 @@ with the server. Machines here are noisy: runs are interleaved, and the spread i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -94,6 +99,35 @@ def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
     return seconds
 
 
+LISTEN_CLIENT = ROOT / "bench" / "listen_client.js"
+
+
+def node_pair(node: str, url: str, count: int, window: int) -> float:
+    """Seconds from starting the Node sender to the Node listener's ``count``-th output."""
+    listener = subprocess.Popen(
+        [node, str(LISTEN_CLIENT), json.dumps({"url": url, "graph": "bench", "count": count})],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert listener.stdout is not None
+        if json.loads(listener.stdout.readline() or "{}").get("ready") is not True:
+            raise SystemExit("the node listener did not connect")
+        began = time.perf_counter()
+        node_client(node, url, count, window)
+        result = json.loads(listener.stdout.readline() or "{}")
+        listener.wait(60)
+        seconds = time.perf_counter() - began
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+    if not result.get("ok"):
+        raise SystemExit(f"the node listener failed: {result.get('error')}")
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
@@ -114,7 +148,14 @@ def main() -> None:
         cases = {
             "node client": lambda: node_client(node, url, n, w),
             "flowpy send": lambda: n / send(url, lines, w),
+            "node -> node": lambda: n / node_pair(node, url, n, w),
             "send -> listen": lambda: n / send_and_listen(url, lines, n, w),
+        }
+        baseline = {
+            "node client": "node client",
+            "flowpy send": "node client",
+            "node -> node": "node client",
+            "send -> listen": "node -> node",
         }
         runs: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.repeat):
@@ -122,11 +163,11 @@ def main() -> None:
                 runs[name].append(case())
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"{n} lines, window={w}, best of {args.repeat}, load average {load}")
-        best_node = max(runs["node client"])
         for name, rates in runs.items():
+            base = baseline[name]
             print(
                 f"{name:<16} {max(rates):>9,.0f} packets/s  (runs {min(rates):,.0f} .. "
-                f"{max(rates):,.0f})   {max(rates) / best_node:5.2f}x node"
+                f"{max(rates):,.0f})   {max(rates) / max(runs[base]):5.2f}x {base}"
             )
     finally:
         proc.terminate()
