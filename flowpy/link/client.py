@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from flowpy.wire import jsonpolicy
 from flowpy.wire.events import PACKET_EVENTS
 
 from . import streams
@@ -77,15 +78,40 @@ class Client(ClientCore):
     ) -> tuple[list[Pending], int]:
         """As :meth:`send_packets_nowait`, queued but not written: the pendings and their
         place in line for :meth:`flush` or :meth:`flush_nowait`."""
-        requests = []
-        for event, payload in packets:
+        packets = list(packets)
+        for event, _ in packets:
             if event not in PACKET_EVENTS:
                 raise ValueError(f"unknown packet event {event!r}")
-            body: dict[str, Any] = {"graph": graph, "port": port, "event": event, **extra}
-            if payload is not None or event == "data":
-                body["payload"] = payload
-            requests.append(("runtime", "packet", body, _PACKETSENT, None))
-        return self._queue_requests(requests)
+        if extra:
+            requests = []
+            for event, payload in packets:
+                body: dict[str, Any] = {"graph": graph, "port": port, "event": event, **extra}
+                if payload is not None or event == "data":
+                    body["payload"] = payload
+                requests.append(("runtime", "packet", body, _PACKETSENT, None))
+            return self._queue_requests(requests)
+        # The hot path of every windowed sender: a scalar value's message made from a
+        # template, only the value and the id encoded (by the JSON policy, as _encode
+        # would); anything else the whole message (the policy then cuts what nests too deep).
+        pendings = self._new_pendings([("runtime", "packet", _PACKETSENT, None)] * len(packets))
+        encode = jsonpolicy.encode
+        secret = f',"secret":{encode(self.secret)}' if self.secret else ""
+        head = (
+            '{"protocol":"runtime","command":"packet","payload":'
+            f'{{"graph":{encode(graph)},"port":{encode(port)}{secret},"event":"'
+        )
+        texts = []
+        for (event, payload), pending in zip(packets, pendings, strict=True):
+            rid = encode(pending.request_id)
+            if payload is None and event != "data":
+                texts.append(f'{head}{event}"}}{secret},"requestId":{rid}}}')
+            elif type(payload) in _SCALARS:
+                value = encode(payload)
+                texts.append(f'{head}{event}","payload":{value}}}{secret},"requestId":{rid}}}')
+            else:
+                body = {"graph": graph, "port": port, "event": event, "payload": payload}
+                texts.append(self._encode("runtime", "packet", body, pending.request_id))
+        return pendings, self._queue_texts(pendings, texts)
 
     def send_packet(
         self, graph: str, port: str, event: str, payload: Any = None, timeout: float | None = None
@@ -137,3 +163,5 @@ class Client(ClientCore):
 
 
 _PACKETSENT = ("packetsent",)
+#: Values a packet's template takes (encoded alone they cannot nest too deep).
+_SCALARS = frozenset((int, float, str, bool, type(None)))

@@ -457,8 +457,20 @@ class ClientCore:
         """Requests as in :meth:`start_requests`, queued to write but not written: their
         pendings and place in line (for :meth:`flush`)."""
         requests = list(requests)
+        pendings = self._new_pendings([(r[0], r[1], r[3], r[4]) for r in requests])
+        encode = self._encode
+        texts = [
+            encode(request[0], request[1], request[2], pending.request_id)
+            for request, pending in zip(requests, pendings, strict=True)
+        ]
+        return pendings, self._queue_texts(pendings, texts)
+
+    def _new_pendings(
+        self, requests: Iterable[tuple[str, str, Iterable[str] | None, str | None]]
+    ) -> list[Pending]:
+        """A pending reply, with a new request id, per ``(protocol, command, expect, until)``."""
         ids, replies, name = self._ids, self._replies, self.name
-        pendings = [
+        return [
             Pending(
                 protocol,
                 command,
@@ -467,18 +479,16 @@ class ClientCore:
                 until,
                 Done(replies),
             )
-            for protocol, command, _, expect, until in requests
+            for protocol, command, expect, until in requests
         ]
-        encode = self._encode
-        frames = self._codec.texts(
-            [
-                encode(request[0], request[1], request[2], pending.request_id)
-                for request, pending in zip(requests, pendings, strict=True)
-            ]
-        )
+
+    def _queue_texts(self, pendings: list[Pending], texts: list[str]) -> int:
+        """Wait for the replies to ``pendings`` and queue their requests' ``texts`` to write;
+        their place in line."""
+        frames = self._codec.texts(texts)
         self._pending.add(pendings)
         try:
-            return pendings, self._queue(frames)
+            return self._queue(frames)
         except ClientError:
             self._pending.drop(pendings)
             raise

@@ -191,6 +191,34 @@ def test_the_reader_refills_the_window_from_the_acks_of_each_read():
     assert not client._pending and not client._reader_hooks
 
 
+@pytest.mark.parametrize("secret", [None, 's"e\\cret'])
+def test_queued_packets_are_the_messages_the_general_encoder_makes(secret):
+    """queue_packets' template (scalars) and its fallback (anything else) against _encode."""
+    client, sock = offline_client(secret=secret)
+    packets = [
+        ("connect", None),
+        ("begingroup", 'g"1'),
+        ("data", 7),
+        ("data", 2**70),
+        ("data", 'é \\ "q" \ud800'),
+        ("data", None),
+        ("data", float("nan")),
+        ("data", True),
+        ("data", {"deep": [[[1]]], "set": {1}}),
+        ("endgroup", None),
+        ("disconnect", None),
+    ]
+    pendings, upto = client.queue_packets('gr"aph', "in", packets)
+    client.flush(upto)
+    expected = []
+    for (event, payload), pending in zip(packets, pendings, strict=True):
+        body = {"graph": 'gr"aph', "port": "in", "event": event}
+        if payload is not None or event == "data":
+            body["payload"] = payload
+        expected.append(json.loads(client._encode("runtime", "packet", body, pending.request_id)))
+    assert [json.loads(m) for m in sock.messages] == expected
+
+
 def test_a_write_the_socket_cannot_take_now_is_finished_later_in_order():
     """flush_nowait never waits: what the socket does not take stays first in line."""
     writer = FrameWriter()
