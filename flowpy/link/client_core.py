@@ -468,13 +468,15 @@ class ClientCore:
     def _new_pendings(
         self, requests: Iterable[tuple[str, str, Iterable[str] | None, str | None]]
     ) -> list[Pending]:
-        """A pending reply, with a new request id, per ``(protocol, command, expect, until)``."""
-        ids, replies, name = self._ids, self._replies, self.name
+        """A pending reply, with a new request id, per ``(protocol, command, expect, until)``.
+        Ids are a hex count: unique on the connection, and short, since every reply carries
+        its request's id back (a long one cost the runtime a few percent of each packet)."""
+        ids, replies = self._ids, self._replies
         return [
             Pending(
                 protocol,
                 command,
-                f"{name}-{next(ids)}",
+                f"{next(ids):x}",
                 expected_replies(command, expect, until),
                 until,
                 Done(replies),
