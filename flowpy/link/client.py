@@ -79,21 +79,43 @@ class Client(ClientCore):
         """As :meth:`send_packets_nowait`, queued but not written: the pendings and their
         place in line for :meth:`flush` or :meth:`flush_nowait`."""
         packets = list(packets)
+        pendings = self._new_pendings([("runtime", "packet", _PACKETSENT, None)] * len(packets))
+        ids = [pending.request_id for pending in pendings]
+        return pendings, self._queue_texts(
+            pendings, self._packet_texts(graph, port, packets, ids, extra)
+        )
+
+    def queue_routed_packets(
+        self, graph: str, port: str, packets: Sequence[tuple[str, Any]], tag: str, first: int
+    ) -> int:
+        """runtime:packets with the ids ``<tag>:<first>``, ``<tag>:<first + 1>``... of a reply
+        route (:meth:`add_reply_route`), queued but not written: their place in line."""
+        ids = [f"{tag}:{n}" for n in range(first, first + len(packets))]
+        return self._queue(self._codec.texts(self._packet_texts(graph, port, packets, ids)))
+
+    def _packet_texts(
+        self,
+        graph: str,
+        port: str,
+        packets: Sequence[tuple[str, Any]],
+        ids: list[str],
+        extra: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """The text of a runtime:packet per ``(event, payload)``, with request ``ids``."""
         for event, _ in packets:
             if event not in PACKET_EVENTS:
                 raise ValueError(f"unknown packet event {event!r}")
         if extra:
-            requests = []
-            for event, payload in packets:
+            texts = []
+            for (event, payload), request_id in zip(packets, ids, strict=True):
                 body: dict[str, Any] = {"graph": graph, "port": port, "event": event, **extra}
                 if payload is not None or event == "data":
                     body["payload"] = payload
-                requests.append(("runtime", "packet", body, _PACKETSENT, None))
-            return self._queue_requests(requests)
+                texts.append(self._encode("runtime", "packet", body, request_id))
+            return texts
         # The hot path of every windowed sender: a scalar value's message made from a
         # template, only the value and the id encoded (by the JSON policy, as _encode
         # would); anything else the whole message (the policy then cuts what nests too deep).
-        pendings = self._new_pendings([("runtime", "packet", _PACKETSENT, None)] * len(packets))
         encode = jsonpolicy.encode
         secret = f',"secret":{encode(self.secret)}' if self.secret else ""
         head = (
@@ -101,8 +123,8 @@ class Client(ClientCore):
             f'{{"graph":{encode(graph)},"port":{encode(port)}{secret},"event":"'
         )
         texts = []
-        for (event, payload), pending in zip(packets, pendings, strict=True):
-            rid = encode(pending.request_id)
+        for (event, payload), request_id in zip(packets, ids, strict=True):
+            rid = encode(request_id)
             if payload is None and event != "data":
                 texts.append(f'{head}{event}"}}{secret},"requestId":{rid}}}')
             elif type(payload) in _SCALARS:
@@ -110,8 +132,8 @@ class Client(ClientCore):
                 texts.append(f'{head}{event}","payload":{value}}}{secret},"requestId":{rid}}}')
             else:
                 body = {"graph": graph, "port": port, "event": event, "payload": payload}
-                texts.append(self._encode("runtime", "packet", body, pending.request_id))
-        return pendings, self._queue_texts(pendings, texts)
+                texts.append(self._encode("runtime", "packet", body, request_id))
+        return texts
 
     def send_packet(
         self, graph: str, port: str, event: str, payload: Any = None, timeout: float | None = None

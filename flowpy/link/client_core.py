@@ -29,7 +29,15 @@ from flowpy.wire import jsonpolicy, wsframes
 
 from .batchqueue import BatchQueue
 from .errors import ClientError, ConnectionClosed, NoRuntimeThere
-from .pending import Done, Pending, PendingTable, Replies, expected_replies
+from .pending import (
+    Done,
+    Pending,
+    PendingTable,
+    Replies,
+    ReplyRoutes,
+    RouteHandler,
+    expected_replies,
+)
 from .writer import FrameWriter
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,7 @@ class ClientCore:
         #: reader reads it without a lock); see :meth:`add_reader_hook`.
         self._reader_hooks: tuple[Callable[[], None], ...] = ()
         self._hooks_lock = threading.Lock()
+        self._routes = ReplyRoutes(self.name)  # see add_reply_route
         self._closing = threading.Event()
         self.closed = threading.Event()
         self.close_reason: str = ""
@@ -267,6 +276,19 @@ class ClientCore:
         with self._hooks_lock:
             self._reader_hooks = tuple(h for h in self._reader_hooks if h != hook)
 
+    def add_reply_route(self, handler: RouteHandler) -> str:
+        """Replies to requests whose id is ``<tag>:<n>`` go to ``handler`` as ``(n, reply)``
+        pairs, those of one read together, in the reader thread (it must never wait): for a
+        sender with hundreds of requests in flight that keeps its own book, instead of a
+        pending request each. A ``runtime:packetsent`` or ``error`` without ``responseTo``
+        (a runtime that names no request) that no request waits for goes to the oldest
+        route as ``(None, reply)``. Returns the tag."""
+        return self._routes.add(handler)
+
+    def remove_reply_route(self, tag: str) -> None:
+        """Undo :meth:`add_reply_route`; later replies to its requests are unawaited."""
+        self._routes.remove(tag)
+
     def _run_reader_hooks(self) -> None:
         for hook in self._reader_hooks:
             try:
@@ -309,6 +331,8 @@ class ClientCore:
     def _deliver(self, settled: list[dict[str, Any]], packets: list[dict[str, Any]]) -> None:
         """Settle runtime:packetsent replies under one lock; the outputs (and the replies no
         request waits for) go to ``on_batch``, else the outputs to the inbox, at once."""
+        if settled and self._routes:
+            settled = self._routes.take(settled)
         if settled:
             batch = self.on_batch
             found = self._pending.take([message["responseTo"] for message in settled])
@@ -337,8 +361,14 @@ class ClientCore:
             self.runtime = payload
         elif protocol == "runtime" and command == "ports" and isinstance(payload, dict):
             self.ports[str(payload.get("graph"))] = payload
+        routes = self._routes
+        if routes and message.get("responseTo") is not None and not routes.take([message]):
+            return
         if self._pending.settle(message):
             return
+        if routes and protocol == "runtime" and command in ("packetsent", "error"):
+            if message.get("responseTo") is None and routes.take_unnamed(message):
+                return
         if self.on_message is not None:
             try:
                 self.on_message(message)

@@ -1,16 +1,22 @@
 """Requests waiting for their replies: the bookkeeping of :mod:`flowpy.link.client`.
 
 A windowed sender has hundreds of requests in flight, and every reply settles one; what
-each costs to make and to settle is paid per packet.
+each costs to make and to settle is paid per packet. So a request is a :class:`Pending`
+with its own reply, while a stream of them (:mod:`flowpy.link.streams`) numbers its
+requests on a :class:`ReplyRoutes` route and keeps its own book: a reply is then a mark.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import RequestError
+
+log = logging.getLogger(__name__)
 
 
 class Done:
@@ -170,6 +176,65 @@ class PendingTable:
         for p in pending:
             p.error = error
             p.done.set()
+
+
+#: What a reply route is given: ``(n, reply)`` for requests ``<tag>:<n>`` (None: unnamed).
+RouteHandler = Callable[[list[tuple[int | None, dict[str, Any]]]], None]
+
+
+class ReplyRoutes:
+    """A client's reply routes (see ``ClientCore.add_reply_route``), by tag, oldest first;
+    copied on change, so the reader reads them without a lock."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._routes: dict[str, RouteHandler] = {}
+        self._tags = itertools.count(1)
+
+    def __bool__(self) -> bool:
+        return bool(self._routes)
+
+    def add(self, handler: RouteHandler) -> str:
+        """A new route to ``handler``; its tag (never a hex count, as plain request ids are)."""
+        tag = f"s{next(self._tags)}"
+        with self._lock:
+            self._routes = {**self._routes, tag: handler}
+        return tag
+
+    def remove(self, tag: str) -> None:
+        """The route ``tag`` is gone."""
+        with self._lock:
+            self._routes = {k: v for k, v in self._routes.items() if k != tag}
+
+    def take(self, replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Hand each reply a route takes to it (those of one route together); the others."""
+        routes = self._routes
+        taken: dict[str, list[tuple[int | None, dict[str, Any]]]] = {}
+        rest = []
+        for reply in replies:
+            head, mark, number = str(reply.get("responseTo")).partition(":")
+            if mark and head in routes and number.isdigit():
+                taken.setdefault(head, []).append((int(number), reply))
+            else:
+                rest.append(reply)
+        for head, batch in taken.items():
+            self._call(routes[head], batch)
+        return rest
+
+    def take_unnamed(self, reply: dict[str, Any]) -> bool:
+        """Hand a reply that names no request to the oldest route; False if there is none."""
+        handler = next(iter(self._routes.values()), None)
+        if handler is None:
+            return False
+        self._call(handler, [(None, reply)])
+        return True
+
+    def _call(self, handler: RouteHandler, batch: list[tuple[int | None, dict[str, Any]]]) -> None:
+        try:
+            handler(batch)
+        except Exception:
+            log.exception("%s: a reply route failed", self._name)
 
 
 def expected_replies(

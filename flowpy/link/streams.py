@@ -19,19 +19,21 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from .errors import ClientError
-from .pending import Pending
+from .errors import ClientError, ConnectionClosed, RequestError
 
 
 class PacketSender(Protocol):
     """What windowed sending needs of :class:`flowpy.link.client.Client` (which calls it)."""
 
     timeout: float
+    url: str
+    close_reason: str
+    closed: threading.Event
 
-    def queue_packets(
-        self, graph: str, port: str, packets: Iterable[tuple[str, Any]]
-    ) -> tuple[list[Pending], int]:
-        """Queue runtime:packets to write (not written yet); their pendings and place in line."""
+    def queue_routed_packets(
+        self, graph: str, port: str, packets: Sequence[tuple[str, Any]], tag: str, first: int
+    ) -> int:
+        """Queue runtime:packets with the ids ``<tag>:<n>`` (not written yet); their place."""
 
     def flush(self, upto: int) -> None:
         """Write what is queued up to place ``upto`` (the calling thread may wait)."""
@@ -39,8 +41,13 @@ class PacketSender(Protocol):
     def flush_nowait(self) -> None:
         """Write what is queued as far as the socket takes it now, never waiting."""
 
-    def forget(self, pendings: Iterable[Pending]) -> None:
-        """Stop waiting for the replies to ``pendings``."""
+    def add_reply_route(
+        self, handler: Callable[[list[tuple[int | None, dict[str, Any]]]], None]
+    ) -> str:
+        """Have the replies to ``<tag>:<n>`` requests handed to ``handler``; the tag."""
+
+    def remove_reply_route(self, tag: str) -> None:
+        """Undo :meth:`add_reply_route`."""
 
     def add_reader_hook(self, hook: Callable[[], None]) -> None:
         """Have the reader call ``hook`` after each read (and once when it ends)."""
@@ -81,6 +88,7 @@ def send_batches(
     Raises the error of the first packet the runtime refused (nothing after it is sent),
     ConnectionClosed, or ClientError when no acknowledgement came for ``timeout``."""
     pump = StreamPump(client, graph, port, window, client.timeout if timeout is None else timeout)
+    pump.tag = client.add_reply_route(pump.on_replies)
     client.add_reader_hook(pump.on_read)
     try:
         for batch in batches:
@@ -88,15 +96,16 @@ def send_batches(
         pump.finish()
     finally:
         client.remove_reader_hook(pump.on_read)
-        pump.abandon()
+        client.remove_reply_route(pump.tag)
     return pump.data_sent
 
 
 class StreamPump:
-    """One windowed stream to one port (see the module docstring). Invariants: packets are
-    written in the order fed; at most ``window`` are unacknowledged and ``window`` queued (a
-    full queue takes more once half of it is written); after the first refusal nothing more
-    is written."""
+    """One windowed stream to one port (see the module docstring). Its requests are numbered
+    1, 2, 3... on a reply route of the client, so that a reply costs a mark in a set, not a
+    pending request. Invariants: packets are written in the order fed; at most ``window``
+    are unacknowledged and ``window`` queued (a full queue takes more once half of it is
+    written); after the first refusal nothing more is written."""
 
     def __init__(
         self, client: PacketSender, graph: str, port: str, window: int, timeout: float
@@ -105,15 +114,22 @@ class StreamPump:
         self._graph, self._port = graph, port
         self._window = max(1, window)
         self._timeout = timeout
+        self.tag = ""
         self._cond = threading.Condition(threading.Lock())
         self._queued: deque[tuple[str, Any]] = deque()
-        self._inflight: deque[Pending] = deque()
+        self._first = 1  # the oldest request not answered
+        self._next = 1  # the number of the next request written
+        self._answered: set[int] = set()  # answered, at or after _first
         self._error: BaseException | None = None
         self._progress = time.monotonic()  # when the last acknowledgement came
         #: What the caller waits for, if it waits: the reader wakes it only once that holds
         #: (a wake-up per read would cost a thread switch per read).
         self._awaited: Callable[[], bool] | None = None
         self.data_sent = 0
+
+    @property
+    def _in_flight(self) -> int:
+        return self._next - self._first
 
     def feed(self, packets: Sequence[tuple[str, Any]]) -> None:
         """Queue packets (waiting while a window's worth is queued), writing what fits now."""
@@ -133,46 +149,59 @@ class StreamPump:
     def finish(self) -> None:
         """Wait until everything fed is acknowledged; raise the first refusal."""
         with self._cond:
-            self._wait_for(lambda: not self._queued and not self._inflight)
+            self._wait_for(lambda: not self._queued and not self._in_flight)
+
+    def on_replies(self, replies: list[tuple[int | None, dict[str, Any]]]) -> None:
+        """The reply route: mark what the runtime answered (``None``: the oldest open one,
+        from a runtime that names no request); a refusal is the stream's error."""
+        with self._cond:
+            for number, reply in replies:
+                if number is None:
+                    number = self._first
+                    while number in self._answered:
+                        number += 1
+                if not self._first <= number < self._next:
+                    continue  # not ours, or answered twice
+                self._answered.add(number)
+                if reply.get("command") == "error" and self._error is None:
+                    payload = reply.get("payload")
+                    text = payload.get("message") if isinstance(payload, dict) else payload
+                    self._error = RequestError("runtime", "packet", str(text))
 
     def on_read(self) -> None:
         """The reader's hook: take what was acknowledged off, write what now fits. Never
         waits for the socket (the runtime may be waiting for this reader)."""
         with self._cond:
+            busy = self._in_flight or self._queued
+            if busy and self._client.closed.is_set() and self._error is None:
+                reason = self._client.close_reason or "closed"
+                self._error = ConnectionClosed(f"{self._client.url}: {reason}")
             upto = self._write_locked()
         if upto:
             self._client.flush_nowait()
 
-    def abandon(self) -> None:
-        """The caller is done (or gave up): stop waiting for replies still to come."""
-        with self._cond:
-            pendings, self._inflight = list(self._inflight), deque()
-            self._queued.clear()
-        self._client.forget(pendings)
-
     def _write_locked(self) -> int:
         """Retire what was answered; queue for writing what the window has room for. The
         place in line to flush up to, 0 when nothing was queued."""
-        inflight = self._inflight
-        retired = False
-        while inflight and inflight[0].done.is_set():
-            pending = inflight.popleft()
-            retired = True
-            if pending.error is not None and self._error is None:
-                self._error = pending.error
-        if retired:
+        answered = self._answered
+        if self._first in answered:
+            while self._first in answered:
+                answered.discard(self._first)
+                self._first += 1
             self._progress = time.monotonic()
-        room = self._window - len(inflight)
+        room = self._window - self._in_flight
         upto = 0
         if self._error is None and room > 0 and self._queued:
             queued = self._queued
             part = [queued.popleft() for _ in range(min(room, len(queued)))]
             try:
-                pendings, upto = self._client.queue_packets(self._graph, self._port, part)
+                upto = self._client.queue_routed_packets(
+                    self._graph, self._port, part, self.tag, self._next
+                )
             except ClientError as exc:
                 self._error = exc
             else:
-                inflight.extend(pendings)
+                self._next += len(part)
         awaited = self._awaited
         if awaited is not None and (self._error is not None or awaited()):
             self._cond.notify_all()
@@ -189,11 +218,8 @@ class StreamPump:
                 if ready():
                     return
                 left = self._progress + self._timeout - time.monotonic()
-                if left <= 0 and self._inflight:
-                    first = self._inflight[0]
-                    raise ClientError(
-                        f"no reply to {first.protocol}:{first.command} within {self._timeout}s"
-                    )
-                self._cond.wait(max(left, 0.001) if self._inflight else self._timeout)
+                if left <= 0 and self._in_flight:
+                    raise ClientError(f"no reply to runtime:packet within {self._timeout}s")
+                self._cond.wait(max(left, 0.001) if self._in_flight else self._timeout)
         finally:
             self._awaited = None

@@ -163,7 +163,6 @@ def test_the_reader_refills_the_window_from_the_acks_of_each_read():
     sender.start()
     wait_until(lambda: client._reader_hooks)
     pump = client._reader_hooks[0].__self__  # type: ignore[attr-defined]
-
     acked, read_size = 0, 3
 
     def sender_waits() -> bool:  # for room in its queue, or for the last acknowledgements
@@ -173,8 +172,8 @@ def test_the_reader_refills_the_window_from_the_acks_of_each_read():
 
     while acked < count + 2:  # connect, the data, disconnect
         wait_until(sender_waits)
-        assert len(client._pending) <= window
-        ids = [p.request_id for p in list(pump._inflight)[:read_size]]
+        assert pump._in_flight <= window
+        ids = [json.loads(m)["requestId"] for m in sock.messages[acked : acked + read_size]]
         before, written_before = sock.writes, len(sock.messages)
         waiting = len(pump._queued)
         client._dispatch_all([packetsent(i) for i in ids])  # one read of len(ids) acks...
@@ -188,7 +187,51 @@ def test_the_reader_refills_the_window_from_the_acks_of_each_read():
     assert not sender.is_alive() and sent == [count]
     payloads = [json.loads(m)["payload"].get("payload") for m in sock.messages]
     assert payloads == [None, *range(count), None]
-    assert not client._pending and not client._reader_hooks
+    assert not client._pending and not client._reader_hooks and not client._routes
+
+
+def test_a_refusal_ends_the_stream_with_its_error_and_nothing_more_is_sent():
+    client, sock = offline_client()
+    failure: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            client.send_stream("g", "in", range(20), window=4)
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            failure.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_until(lambda: len(sock.messages) == 4)
+    first, second = (json.loads(m)["requestId"] for m in sock.messages[:2])
+    refusal = {
+        "protocol": "runtime",
+        "command": "error",
+        "payload": {"message": "no such port"},
+        "responseTo": second,
+    }
+    client._dispatch_all([packetsent(first), refusal])
+    client._run_reader_hooks()
+    sender.join(10)
+    assert not sender.is_alive() and len(sock.messages) == 4
+    assert [str(e) for e in failure] == ["runtime:packet failed: no such port"]
+    assert not client._routes
+
+
+def test_a_runtime_that_names_no_request_still_acknowledges_the_stream_in_order():
+    client, sock = offline_client()
+    sent: list[int] = []
+    sender = threading.Thread(
+        target=lambda: sent.append(client.send_stream("g", "in", range(10), window=3))
+    )
+    sender.start()
+    for n in range(12):  # connect, 10 data, disconnect: one packetsent each, no responseTo
+        wait_until(lambda n=n: len(sock.messages) > n)  # the n-th packet is written
+        bare = {"protocol": "runtime", "command": "packetsent", "payload": {}}
+        client._dispatch_all([bare])
+        client._run_reader_hooks()
+    sender.join(10)
+    assert sent == [10] and len(sock.messages) == 12
 
 
 @pytest.mark.parametrize("secret", [None, 's"e\\cret'])
