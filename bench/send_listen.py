@@ -23,6 +23,7 @@ with the server. Machines here are noisy: runs are interleaved, and the spread i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +31,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -58,15 +61,22 @@ def send(url: str, lines: bytes, window: int) -> float:
     return time.perf_counter() - began
 
 
-def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
-    listener = subprocess.Popen(
-        flowpy("listen", url, "--count", str(count), "--format", "lines"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    printed: list[int] = []
+@contextlib.contextmanager
+def listening(command: list[str], **options: Any) -> Iterator[subprocess.Popen]:
+    """A listener process for the length of a run; killed if it has not ended by then."""
+    listener = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT, **options)
     try:
+        yield listener
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+
+
+def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
+    printed: list[int] = []
+    command = flowpy("listen", url, "--count", str(count), "--format", "lines")
+    with listening(command, stderr=subprocess.PIPE) as listener:
         assert listener.stderr is not None and listener.stdout is not None
         listener.stderr.readline()  # "listening to ...": it is connected
         out = listener.stdout
@@ -90,10 +100,6 @@ def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
         listener.wait(600)
         reader.join(60)
         seconds = time.perf_counter() - began
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.wait()
     if sender.returncode != 0 or printed != [count]:
         raise SystemExit(f"send/listen: send exited {sender.returncode}, listen printed {printed}")
     return seconds
@@ -104,13 +110,8 @@ LISTEN_CLIENT = ROOT / "bench" / "listen_client.js"
 
 def node_pair(node: str, url: str, count: int, window: int) -> float:
     """Seconds from starting the Node sender to the Node listener's ``count``-th output."""
-    listener = subprocess.Popen(
-        [node, str(LISTEN_CLIENT), json.dumps({"url": url, "graph": "bench", "count": count})],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
+    config = json.dumps({"url": url, "graph": "bench", "count": count})
+    with listening([node, str(LISTEN_CLIENT), config], text=True) as listener:
         assert listener.stdout is not None
         if json.loads(listener.stdout.readline() or "{}").get("ready") is not True:
             raise SystemExit("the node listener did not connect")
@@ -119,10 +120,6 @@ def node_pair(node: str, url: str, count: int, window: int) -> float:
         result = json.loads(listener.stdout.readline() or "{}")
         listener.wait(60)
         seconds = time.perf_counter() - began
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.wait()
     if not result.get("ok"):
         raise SystemExit(f"the node listener failed: {result.get('error')}")
     return seconds
