@@ -17,7 +17,9 @@ All in one run, against the same B:
 The targets are ratios (issue 27): windowed ≥ 10× lock-step, the straight client ≥ the Node
 client, the Bridge with the extension ≥ 2.5× the Node client, the plain Bridge ≥ the straight
 client. Machines here are noisy: compare the ratios, and the runs are interleaved so drift in
-the machine's load hits every case alike.
+the machine's load hits every case alike. Each ratio is given for the best run of each case
+and for the medians of its runs (which one fast outlier does not move); a target is met only
+when both meet it.
 
     python bench/bridge.py [--count 20000] [--lockstep-count 2000] [--repeat 3]
 """
@@ -29,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -216,7 +219,10 @@ def bridge_at(tree: Path, url: str, count: int, window: int, extension: bool) ->
 
 
 def spread(rates: list[float]) -> str:
-    return f"{max(rates):>9,.0f} packets/s  (runs {min(rates):,.0f} .. {max(rates):,.0f})"
+    return (
+        f"{max(rates):>9,.0f} packets/s  (median {statistics.median(rates):,.0f}, "
+        f"runs {min(rates):,.0f} .. {max(rates):,.0f})"
+    )
 
 
 def main() -> None:
@@ -256,38 +262,38 @@ def main() -> None:
             for name, case in cases.items():
                 runs[name].append(case())
         best = {name: max(rates) for name, rates in runs.items()}
+        # One fast outlier of one case moves a best-of ratio a lot on a shared machine; the
+        # median of the interleaved runs does not, so the checks say both.
+        median = {name: statistics.median(rates) for name, rates in runs.items()}
         print(
             f"window={w}, {n} packets per run ({args.lockstep_count} for window=1), best of "
             f"{args.repeat}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
-        node_rate = best["node client"]
         for name, rates in runs.items():
-            print(f"{name:<22} {spread(rates)}   {best[name] / node_rate:5.2f}x node")
+            print(
+                f"{name:<22} {spread(rates)}   {best[name] / best['node client']:5.2f}x node "
+                f"(medians {median[name] / median['node client']:.2f}x)"
+            )
         checks = [
-            ("straight client >= node client", best["client, straight"] / node_rate, 1.0),
-            ("bridge, extension >= 2.5x node client", best["bridge, extension"] / node_rate, 2.5),
-            (
-                "bridge, plain >= straight client",
-                best["bridge, plain"] / best["client, straight"],
-                1.0,
-            ),
-            (
-                "windowed >= 10x lock-step",
-                best["bridge, extension"] / best["bridge, window=1"],
-                10.0,
-            ),
+            ("straight client >= node client", "client, straight", "node client", 1.0),
+            ("bridge, extension >= 2.5x node client", "bridge, extension", "node client", 2.5),
+            ("bridge, plain >= straight client", "bridge, plain", "client, straight", 1.0),
+            ("windowed >= 10x lock-step", "bridge, extension", "bridge, window=1", 10.0),
         ]
         if tree is not None:
             checks.append(
                 (
                     f"bridge, extension >= 2x @{args.against}",
-                    best["bridge, extension"] / best[f"extension @{args.against}"],
+                    "bridge, extension",
+                    f"extension @{args.against}",
                     2.0,
                 )
             )
-        print()
-        for what, ratio, target in checks:
-            print(f"{what:<42} {ratio:6.2f}  {'met' if ratio >= target else 'NOT met'}")
+        print(f"\n{'':<42} {'best':>6}  {'median':>6}")
+        for what, case, base, target in checks:
+            ratios = (best[case] / best[base], median[case] / median[base])
+            verdict = "met" if min(ratios) >= target else "NOT met"
+            print(f"{what:<42} {ratios[0]:6.2f}  {ratios[1]:6.2f}  {verdict}")
     finally:
         proc.terminate()
         proc.wait(30)
