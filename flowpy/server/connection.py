@@ -43,6 +43,9 @@ WRITE_BATCH = 64  # messages written with one sendall, at most
 BATCH_BYTES = 16 * 1024
 DEFAULT_DEBUG_RATE = 5000  # debug messages a second, at most, to one client (0: no limit)
 GOODBYE_TIMEOUT = 0.5  # seconds a close frame may wait for room in the socket
+#: After a protocol error, the reader drops what the client still sends for this long at
+#: most, so that closing does not reset the connection under the close frame.
+LINGER_SECONDS = 1.0
 
 _connection_ids = itertools.count(1)
 
@@ -102,6 +105,7 @@ class ClientConnection:
         self._room = threading.Condition(self._lock)  # main queue below capacity, input resumed
         self._closing = False  # no new messages accepted; the writer drains and ends
         self._broken = False  # nothing more can be written
+        self._lingering = False  # the reader drains after a protocol error: shut writes only
         self._writing = False  # the writer is inside a socket write
         self._direct = False  # a sender is writing its message itself (see the docstring)
         self._close_frame: bytes | None = None  # the last thing the writer writes
@@ -419,9 +423,10 @@ class ClientConnection:
         return bool(self._output or self._debug)
 
     def _shut_down(self) -> None:
-        """Shut the socket down: the reader and a writer in any wait wake up and end."""
+        """Shut the socket down: the reader and a writer in any wait wake up and end (a
+        reader draining after a protocol error reads on: it ends by itself)."""
         self._ahead.stop()
-        self.sock.shutdown_now()
+        self.sock.shutdown_now(writes_only=self._lingering)
 
     def _write_mark(self, frame: bytes) -> None:
         """A read-mark ping the writer needs answered before it writes on (writeahead)."""
@@ -529,7 +534,11 @@ class ClientConnection:
                 except frames.FrameError as exc:
                     log.info("%s: closing: %s (%d)", self.name, exc.reason, exc.code)
                     self.end_reason = f"protocol error: {exc.reason} ({exc.code})"
+                    # The client may still be sending (the rest of an oversized frame):
+                    # read on while the close frame goes out, so closing resets nothing.
+                    self._lingering = True
                     self.close_with(exc.code, exc.reason)
+                    self.sock.drain(LINGER_SECONDS, RECEIVE_BYTES)
                     return
         finally:
             self._ahead.reader_waits(True)  # for good: no pong will be read any more
