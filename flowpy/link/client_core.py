@@ -447,10 +447,6 @@ class ClientCore:
         if sock is not None:
             self._writes.flush_nowait(sock)
 
-    def forget(self, pendings: Iterable[Pending]) -> None:
-        """Stop waiting for the replies to ``pendings`` (a late reply is then unawaited)."""
-        self._pending.drop(pendings)
-
     def start_request(
         self,
         protocol: str,

@@ -1,9 +1,10 @@
 """Requests waiting for their replies: the bookkeeping of :mod:`flowpy.link.client`.
 
-A windowed sender has hundreds of requests in flight, and every reply settles one; what
-each costs to make and to settle is paid per packet. So a request is a :class:`Pending`
-with its own reply, while a stream of them (:mod:`flowpy.link.streams`) numbers its
-requests on a :class:`ReplyRoutes` route and keeps its own book: a reply is then a mark.
+A caller may have hundreds of requests in flight (``send_packets_nowait``), and every
+reply settles one; what each costs to make and to settle is paid per packet. So a request
+is a :class:`Pending` with its own reply, while a stream of them (:mod:`flowpy.link.streams`)
+numbers its requests on a :class:`ReplyRoutes` route and keeps its own book: a reply is then
+a mark.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class Done:
     """Set once a request has its reply: ``threading.Event``'s interface on one condition
     shared by every request (an Event is a lock and a condition made per request and
     signalled per reply, a fifth of what a client spends per packet). ``set`` takes the
-    condition only when someone waits for this request: a windowed sender waits for one
-    request of hundreds, and waking it for every other reply would cost a thread switch per
+    condition only when someone waits for this request: a caller with hundreds in flight
+    waits for one of them, and waking it for every other reply would cost a thread switch per
     packet. A waiter counts itself under the condition before it looks, so a reply between
     its look and its wait is never missed."""
 
@@ -69,7 +70,7 @@ class Replies:
 
 class Pending:
     """One request waiting for its reply (or replies, for component:list). A plain class
-    with slots: a windowed sender makes one per packet, and a dataclass's generated
+    with slots: a caller sending packets makes one per packet, and a dataclass's generated
     ``__init__`` with default factories cost a third of the sending side's time."""
 
     __slots__ = ("command", "done", "error", "expect", "protocol", "replies", "request_id", "until")
