@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from .errors import ClientError, ConnectionClosed, RequestError
+from .pending import RouteHandler
 
 
 class PacketSender(Protocol):
@@ -41,9 +42,7 @@ class PacketSender(Protocol):
     def flush_nowait(self) -> None:
         """Write what is queued as far as the socket takes it now, never waiting."""
 
-    def add_reply_route(
-        self, handler: Callable[[list[tuple[int | None, dict[str, Any]]]], None]
-    ) -> str:
+    def add_reply_route(self, handler: RouteHandler) -> str:
         """Have the replies to ``<tag>:<n>`` requests handed to ``handler``; the tag."""
 
     def remove_reply_route(self, tag: str) -> None:
