@@ -116,8 +116,8 @@ class Client(ClientCore):
         # The hot path of every windowed sender: a scalar value's message made from a
         # template, only the value and the id encoded (by the JSON policy, as _encode
         # would); anything else the whole message (the policy then cuts what nests too deep).
-        encode = jsonpolicy.encode
-        secret = f',"secret":{encode(self.secret)}' if self.secret else ""
+        encode = jsonpolicy.encode_scalar
+        secret = f',"secret":{jsonpolicy.encode(self.secret)}' if self.secret else ""
         head = (
             '{"protocol":"runtime","command":"packet","payload":'
             f'{{"graph":{encode(graph)},"port":{encode(port)}{secret},"event":"'

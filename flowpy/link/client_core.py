@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
 #: Bytes asked of the socket per read: many small frames at once when the runtime is busy.
 READ_SIZE = 1 << 18
+#: How a runtime:packet output begins as flowpy's runtime (and most others) write it; a
+#: client that drops outputs drops such text unparsed. Anything else is parsed and dispatched.
+_OUTPUT_PREFIX = '{"protocol":"runtime","command":"packet","payload":'
 
 
 class ClientCore:
@@ -233,9 +236,12 @@ class ClientCore:
                     self.close_reason = "connection lost: the runtime closed the socket"
                 return
             messages: list[dict[str, Any]] = []
+            skip_outputs = not (self.keep_packets or self.on_batch or self.on_message)
             try:
                 for event in codec.receive(data):
                     if type(event) is text:
+                        if skip_outputs and event.data.startswith(_OUTPUT_PREFIX):
+                            continue  # an output nobody takes (send): not worth parsing
                         try:
                             message = loads(event.data)
                         except ValueError:

@@ -290,6 +290,26 @@ def encode(message: Any) -> str:
     return text
 
 
+#: CPython's C string encoder (keeps what is not ASCII, as :func:`encode` does), if any.
+_C_STRING = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+
+
+def encode_scalar(value: Any) -> str:
+    """:func:`encode` of a value that cannot nest (int, str, float, bool, None): the same
+    text, without the nesting check, for the hot path of message templates."""
+    kind = type(value)
+    if kind is int:
+        try:
+            return int.__repr__(value)
+        except ValueError:  # more digits than Python writes: the general path decides
+            pass
+    elif kind is str:
+        text: str = _C_STRING(value)
+        if text.isascii() or _valid_text(text):
+            return text
+    return encode(value)
+
+
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """``value`` as plain JSON values, by the policy above.
 

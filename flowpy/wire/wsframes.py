@@ -31,6 +31,7 @@ _KNOWN_OPCODES = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
 _VALID_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 _MASK_BIT = 0x80
 _FINAL_TEXT = 0x80 | TEXT  # a frame's first byte: a whole text message, no reserved bits
+_UNMASKED_SHORT = bytes(6)  # the keystream under a short frame's header and key
 _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")
 
@@ -179,21 +180,32 @@ class FrameCodec:
                 append(header(TEXT, len(data)))
                 append(data)
             return b"".join(parts)
+        # Masked all at once: the frames as they go, XORed in one operation with a stream of
+        # the same length that holds zeros under each header and key, and the frame's own
+        # key repeated under its payload (a big-integer XOR per frame cost more than the
+        # rest of a small frame's making).
         keys = _KEYS.take(len(texts))
+        stream: list[bytes] = []
+        keep = stream.append
         at = 0
         for text in texts:
             data = text.encode("utf-8")
             key = keys[at : at + 4]
             at += 4
             length = len(data)
-            append(
-                bytes((_FINAL_TEXT, _MASK_BIT | length))
-                if length < 126
-                else header(TEXT, length, True)
-            )
+            if length < 126:
+                append(bytes((_FINAL_TEXT, _MASK_BIT | length)))
+                keep(_UNMASKED_SHORT)
+            else:
+                head = header(TEXT, length, True)
+                append(head)
+                keep(bytes(len(head) + 4))
             append(key)
-            append(mask(data, key))
-        return b"".join(parts)
+            append(data)
+            keep((key * (length // 4 + 1))[:length])
+        frames = b"".join(parts)
+        masked = int.from_bytes(frames, "little") ^ int.from_bytes(b"".join(stream), "little")
+        return masked.to_bytes(len(frames), "little")
 
     def ping(self, data: bytes = b"") -> bytes:
         """A ping (data cut to the 125 bytes a control frame may hold)."""

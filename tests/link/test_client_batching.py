@@ -13,6 +13,7 @@ import pytest
 
 from flowpy.link.batchqueue import BatchQueue
 from flowpy.link.client import Client, ConnectionClosed
+from flowpy.link.client_core import _OUTPUT_PREFIX
 from flowpy.link.pending import Done, Pending, Replies
 from flowpy.link.writer import FrameWriter
 from flowpy.wire import wsframes
@@ -307,3 +308,37 @@ def test_on_batch_takes_the_outputs_and_unawaited_replies_of_a_read_at_once():
     assert [[m["command"] for m in batch] for batch in batches] == [
         ["packet", "packetsent", "packetsent"]
     ]
+
+
+class ScriptedReads(RecordingSocket):
+    """A socket whose reads are given (each a runtime's frames), then the end."""
+
+    def __init__(self, reads: list[list[dict]]) -> None:
+        super().__init__()
+        server = wsframes.FrameCodec(client=False)
+        self._reads = [
+            server.texts([json.dumps(m, separators=(",", ":")) for m in read]) for read in reads
+        ]
+
+    def recv(self, size: int) -> bytes:
+        return self._reads.pop(0) if self._reads else b""
+
+
+@pytest.mark.parametrize("keep_packets", [False, True])
+def test_a_sender_drops_outputs_but_gets_its_replies_and_other_messages(keep_packets):
+    """keep_packets=False (``flowpy send``): outputs go (those written as flowpy writes
+    them, unparsed; others after parsing); replies and other messages still arrive."""
+    client, _ = offline_client(keep_packets=keep_packets)
+    pending = client.send_packet_nowait("g", "in", "data", 1)
+    error = {"protocol": "network", "command": "error", "payload": {"message": "boom"}}
+    other = {"command": "packet", "protocol": "runtime", "payload": {"graph": "g", "n": 9}}
+    compact = [json.dumps(m, separators=(",", ":")) for m in (output(1), other)]
+    assert compact[0].startswith(_OUTPUT_PREFIX) and not compact[1].startswith(_OUTPUT_PREFIX)
+    sock = ScriptedReads([[output(1), packetsent(pending.request_id), output(2)], [error, other]])
+    client._read_frames(sock)  # type: ignore[arg-type]
+    assert pending.done.is_set() and pending.replies[-1]["command"] == "packetsent"
+    kept = client.packets.get_many(10, timeout=0) if not client.packets.empty() else []
+    assert [p["payload"].get("payload", p["payload"].get("n")) for p in kept] == (
+        [1, 2, 9] if keep_packets else []
+    )
+    assert client.messages.get_many(10, timeout=0) == [error]

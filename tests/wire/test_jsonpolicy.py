@@ -8,6 +8,7 @@ import math
 import pytest
 
 from flowpy.wire import MAX_DEPTH, JsonPolicyError, edge_id, encode, jsonable, message, parse
+from flowpy.wire.jsonpolicy import encode_scalar
 
 
 @pytest.mark.parametrize("value", ["s", 1, 2.5, True, None, [1, [2]], {"a": {"b": [None]}}])
@@ -47,6 +48,36 @@ def test_encode_follows_the_same_policy_as_jsonable():
         == jsonable(value)
         == {"t": [1, 2], "s": [3], "b": "AP8=", "n": None, "(1, 2)": "tuple key"}
     )
+
+
+class Text(str):
+    """A str subclass: not the exact type the fast path takes."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        -7,
+        2**70,
+        True,
+        False,
+        None,
+        2.5,
+        math.nan,
+        math.inf,
+        "",
+        "plain",
+        'q"u\\o\nte',
+        "é ü 😀",
+        "\ud800 lone",
+        "\x00\x1f\x7f",
+        Text("sub"),
+        b"\x00",
+    ],
+)
+def test_encode_scalar_writes_what_encode_writes(value):
+    assert encode_scalar(value) == encode(value)
 
 
 def test_a_broken_repr_does_not_stop_a_message():

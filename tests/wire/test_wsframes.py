@@ -52,6 +52,22 @@ def test_two_batches_use_different_masking_keys():
     assert one[2:6] != two[2:6] and one[6:] != two[6:]
 
 
+def test_a_batch_masks_each_frame_with_its_own_key_as_a_hand_made_frame_would():
+    texts = ["", "é" * 3, "x" * 125, "y" * 126, "z" * 65536, "q"]
+    out = FrameCodec(client=True).texts(texts)
+    keys, at = [], 0
+    for text in texts:  # walk the frames by their headers, rebuilding each by hand
+        data = text.encode()
+        size = {True: 2, False: 4 if len(data) < 65536 else 10}[len(data) < 126]
+        key = out[at + size : at + size + 4]
+        expected = frame(0x1, data, key=key)
+        assert out[at : at + len(expected)] == expected
+        keys.append(key)
+        at += len(expected)
+    assert at == len(out)
+    assert len(set(keys)) == len(keys)  # a fresh key per frame (RFC 6455 5.3)
+
+
 def test_the_server_never_masks_and_the_client_reads_its_frames():
     server, client = FrameCodec(client=False), FrameCodec(client=True)
     out = server.texts(["x", "y" * 300]) + server.pong(b"q") + server.close(1000, "bye")
