@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,6 +143,7 @@ def run_send(args: argparse.Namespace) -> int:
         client.close()
         return fail("send", exc)
     count = 0
+    began = time.perf_counter()
     try:
         batches = itertools.chain(
             [[("connect", None)]],
@@ -155,7 +157,9 @@ def run_send(args: argparse.Namespace) -> int:
         return 130
     finally:
         client.close()
-    print(f"sent {count} packets to {graph}.{args.port}", file=sys.stderr)
+    took = time.perf_counter() - began
+    rate = f", {count / took:,.0f} a second" if took >= 0.5 else ""  # a rate worth reading
+    print(f"sent {count} packets to {graph}.{args.port} in {took:.2f} s{rate}", file=sys.stderr)
     return 0
 
 
