@@ -7,6 +7,7 @@ of :class:`flowpy.link.client_core.ClientCore` (docs there); windowed sending is
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -93,12 +94,26 @@ class Client(ClientCore):
         ids = [f"{tag}:{n}" for n in range(first, first + len(packets))]
         return self._queue(self._codec.texts(self._packet_texts(graph, port, packets, ids)))
 
+    def queue_named_packets(
+        self, graph: str, packets: Sequence[tuple[str, str, Any]], ids: Sequence[str]
+    ) -> int:
+        """A runtime:packet per ``(port, event, payload)`` with the request ``ids`` the
+        caller keeps its own book of (its replies reach ``on_batch`` or ``on_message``, as
+        no request waits for them), queued but not written: their place in line."""
+        texts: list[str] = []
+        at = 0
+        for port, run in itertools.groupby(packets, key=lambda packet: packet[0]):
+            events = [(event, payload) for _, event, payload in run]
+            texts += self._packet_texts(graph, port, events, ids[at : at + len(events)])
+            at += len(events)
+        return self._queue(self._codec.texts(texts))
+
     def _packet_texts(
         self,
         graph: str,
         port: str,
         packets: Sequence[tuple[str, Any]],
-        ids: list[str],
+        ids: Sequence[str],
         extra: dict[str, Any] | None = None,
     ) -> list[str]:
         """The text of a runtime:packet per ``(event, payload)``, with request ``ids``."""

@@ -24,7 +24,7 @@ from typing import Any
 from flowpy import wire
 from flowpy.errors import FlowpyError
 
-from .client import Client, ConnectionClosed, RequestError
+from .client import Client, ClientError, ConnectionClosed, RequestError
 from .config import LinkConfig, LinkError
 from .window import Outbound
 
@@ -91,12 +91,11 @@ class LinkConnection:
                 ("flowpy", "packet", {"graph": graph, **_entry(seq, packet, port_name)}, None)
                 for seq, packet in batch
             )
-        messages = []
-        for seq, packet in batch:
-            body = {"graph": graph, **_entry(seq, packet, port_name)}
-            del body["seq"]
-            messages.append(("runtime", "packet", body, f"{self.tag}{seq}"))
-        return client.queue_many(messages)
+        if graph is None:  # never after a welcome; a packet without a graph would be refused
+            raise ClientError("no remote graph was settled for this connection")
+        packets = [(port_name(packet.port), packet.event, packet.payload) for _, packet in batch]
+        ids = [f"{self.tag}{seq}" for seq, _ in batch]
+        return client.queue_named_packets(graph, packets, ids)
 
     def seq_of(self, response_to: Any) -> int | None:
         """The seq a plain-mode reply (``runtime:packetsent`` or ``error``) answers."""

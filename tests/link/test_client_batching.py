@@ -342,3 +342,25 @@ def test_a_sender_drops_outputs_but_gets_its_replies_and_other_messages(keep_pac
         [1, 2, 9] if keep_packets else []
     )
     assert client.messages.get_many(10, timeout=0) == [error]
+
+
+def test_named_packets_to_several_ports_are_the_messages_the_general_encoder_makes():
+    """queue_named_packets (a plain-mode Link): runs of ports, each id where it was given."""
+    client, sock = offline_client(secret="s")
+    packets = [
+        ("in", "connect", None),
+        ("in", "data", 1),
+        ("b", "data", {"x": [1]}),
+        ("b", "endgroup", "g"),
+        ("in", "data", "é"),
+    ]
+    ids = ["L1-1", "L1-2", "L1-3", "L1-4", "L1-5"]
+    client.flush(client.queue_named_packets("gr", packets, ids))
+    expected = []
+    for (port, event, payload), request_id in zip(packets, ids, strict=True):
+        body = {"graph": "gr", "port": port, "event": event}
+        if payload is not None or event == "data":
+            body["payload"] = payload
+        expected.append(json.loads(client._encode("runtime", "packet", body, request_id)))
+    assert [json.loads(m) for m in sock.messages] == expected
+    assert sock.writes == 1

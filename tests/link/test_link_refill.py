@@ -19,9 +19,8 @@ class RecordingClient:
         self.calls: list[tuple[str, Any, str]] = []
         self.places = 0
 
-    def queue_many(self, messages: Any) -> int:
-        messages = list(messages)
-        self.calls.append(("queue", [m[3] for m in messages], threading.current_thread().name))
+    def queue_named_packets(self, graph: str, packets: Any, ids: list[str]) -> int:
+        self.calls.append(("queue", list(ids), threading.current_thread().name))
         self.places += 1
         return self.places
 
