@@ -16,8 +16,9 @@ from flowpy.testing import ProcessFailed, run_component, run_graph
 PY = sys.executable
 
 
-def children_of_this_process():
-    """PIDs of our child processes that still exist (zombies included)."""
+def children_of_this_process(besides: frozenset[int] = frozenset()):
+    """``(pid, state)`` of our child processes that still exist (zombies included), but
+    those in ``besides`` (children other tests started and still keep, such as servers)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -27,7 +28,7 @@ def children_of_this_process():
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == os.getpid():
+        if int(fields[1]) == os.getpid() and int(entry) not in besides:
             found.append((int(entry), fields[0]))
     return found
 
@@ -100,16 +101,17 @@ def test_a_program_that_ends_while_input_is_still_open_ends_the_process():
 
 def test_the_child_is_killed_on_a_network_stop_and_no_zombie_is_left():
     graph = build({"r": "exec/Run"}, iips={"r.conf": ["sleep", "60"]}, outports={"out": "r.out"})
+    others = frozenset(pid for pid, _ in children_of_this_process())
     network = Network(graph, Registry())
     network.start()
     deadline = time.monotonic() + 5
-    while not any(name == "S" or name == "R" for _, name in children_of_this_process()):
+    while not any(name == "S" or name == "R" for _, name in children_of_this_process(others)):
         assert time.monotonic() < deadline, "the child never started"
         time.sleep(0.02)
     start = time.monotonic()
     assert network.stop(5.0, drain=False) == []
     assert time.monotonic() - start < 3.0
-    assert children_of_this_process() == []
+    assert children_of_this_process(others) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("r-")]
 
 
@@ -127,13 +129,14 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period():
         def outport_ips(self, network, port, ips):
             seen.set()
 
+    others = frozenset(pid for pid, _ in children_of_this_process())
     network = Network(graph, Registry(), Ready())
     network.start()
     assert seen.wait(10)
     start = time.monotonic()
     network.stop(5.0, drain=False)
     assert time.monotonic() - start < 4.5
-    assert children_of_this_process() == []
+    assert children_of_this_process(others) == []
 
 
 def test_a_graph_from_a_file_runs_programs_in_its_folder_and_a_relative_cwd_is_below_it(tmp_path):
