@@ -37,7 +37,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -218,6 +220,23 @@ def bridge_at(tree: Path, url: str, count: int, window: int, extension: bool) ->
     return float(done.stdout.strip().splitlines()[-1])
 
 
+T = TypeVar("T")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_on(pid: int, case: Callable[[], T]) -> tuple[T, float, float]:
+    """``case()``'s figure, with the CPU seconds process ``pid`` (B) used meanwhile and the
+    wall seconds the case took (its set-up included)."""
+    cpu, began = cpu_seconds(pid), time.perf_counter()
+    figure = case()
+    return figure, cpu_seconds(pid) - cpu, time.perf_counter() - began
+
+
 def spread(rates: list[float]) -> str:
     return (
         f"{max(rates):>9,.0f} packets/s  (median {statistics.median(rates):,.0f}, "
@@ -257,10 +276,14 @@ def main() -> None:
         if tree is not None:
             cases[f"extension @{args.against}"] = lambda: bridge_at(tree, url, n, w, True)
             cases[f"plain @{args.against}"] = lambda: bridge_at(tree, url, n, w, False)
+        packets = {name: args.lockstep_count if "window=1" in name else n for name in cases}
         runs: dict[str, list[float]] = {name: [] for name in cases}
+        server: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(args.repeat):  # interleaved: drift in the machine's load hits all alike
             for name, case in cases.items():
-                runs[name].append(case())
+                rate, cpu, wall = timed_on(proc.pid, case)
+                runs[name].append(rate)
+                server[name].append((cpu / wall, 1e6 * cpu / packets[name]))
         best = {name: max(rates) for name, rates in runs.items()}
         # One fast outlier of one case moves a best-of ratio a lot on a shared machine; the
         # median of the interleaved runs does not, so the checks say both.
@@ -274,6 +297,14 @@ def main() -> None:
                 f"{name:<22} {spread(rates)}   {best[name] / best['node client']:5.2f}x node "
                 f"(medians {median[name] / median['node client']:.2f}x)"
             )
+        # Whether a client keeps up with the server: B is one CPython process, so about one
+        # core is all it can use; a client that keeps it as busy as the Node client does is
+        # not what limits the figure (set-up included, so the Bridges' look a little lower).
+        print(f"\nB (the server) during each case: {'busy cores':>10}  {'CPU us/packet':>13}")
+        for name, loads in server.items():
+            busy = statistics.median(x[0] for x in loads)
+            cost = statistics.median(x[1] for x in loads)
+            print(f"  {name:<31} {busy:>10.2f}  {cost:>13.1f}")
         checks = [
             ("straight client >= node client", "client, straight", "node client", 1.0),
             ("bridge, extension >= 2.5x node client", "bridge, extension", "node client", 2.5),

@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bridge import WS_PACKAGE, node_client, start_b  # noqa: E402
+from bridge import WS_PACKAGE, node_client, start_b, timed_on  # noqa: E402
 
 from flowpy.link.client import Client  # noqa: E402
 
@@ -173,9 +173,12 @@ def main() -> None:
             "send -> listen": "node -> node",
         }
         runs: dict[str, list[float]] = {name: [] for name in baseline}
+        busy: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.repeat):
-            for case in cases.values():
-                for name, rate in case().items():
+            for case_name, case in cases.items():
+                rates, cpu, wall = timed_on(proc.pid, case)
+                busy[case_name].append(cpu / wall)
+                for name, rate in rates.items():
                     runs[name].append(rate)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"{n} lines, window={w}, {args.repeat} interleaved runs, load average {load}")
@@ -190,6 +193,11 @@ def main() -> None:
                 f"{best / max(base):5.2f}x {median / statistics.median(base):5.2f}x "
                 f"{baseline[name]}  (runs {min(rates):,.0f} .. {best:,.0f})"
             )
+        # B is one CPython process: about a core is all it can use. A client that keeps it
+        # as busy as the Node client does is not what limits the figure.
+        print("\nB (the server) during each case, busy cores (median; start-up included):")
+        for name, loads in busy.items():
+            print(f"  {name:<16} {statistics.median(loads):.2f}")
     finally:
         proc.terminate()
         proc.wait(30)
