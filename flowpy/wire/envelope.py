@@ -81,7 +81,8 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
         except EnvelopeError:
             request_id = None
         raise EnvelopeError(problem, usable_protocol or "runtime", request_id)
-    request_id = _request_id(message, usable_protocol or "runtime")
+    # the JSON policy has just checked the whole message, the request id with it
+    request_id = _request_id(message, usable_protocol or "runtime", checked=True)
     if protocol is None:
         raise EnvelopeError("message has no 'protocol'", request_id=request_id)
     if not isinstance(protocol, str):
@@ -113,13 +114,14 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
     return Envelope(protocol, command, payload, secret if secret is not None else inner, request_id)
 
 
-def _request_id(message: dict[str, Any], protocol: str) -> str | None:
-    """The requestId to answer with; one that is unusable is refused without echoing it."""
+def _request_id(message: dict[str, Any], protocol: str, checked: bool = False) -> str | None:
+    """The requestId to answer with; one that is unusable is refused without echoing it.
+    ``checked``: the message passed the JSON policy already (the hot path: not again)."""
     value = message.get("requestId")
     if value is None:
         return None
     if isinstance(value, str):
-        if jsonpolicy.problem_in(value) is not None:
+        if not checked and jsonpolicy.problem_in(value) is not None:
             raise EnvelopeError(
                 "'requestId': text is not valid Unicode (it holds a lone surrogate)", protocol
             )
