@@ -80,9 +80,10 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
             request_id = _request_id(message, "runtime")
         except EnvelopeError:
             request_id = None
+        if request_id is not None and jsonpolicy.problem_in(request_id) is not None:
+            request_id = None  # the problem may be the id itself: never echo that
         raise EnvelopeError(problem, usable_protocol or "runtime", request_id)
-    # the JSON policy has just checked the whole message, the request id with it
-    request_id = _request_id(message, usable_protocol or "runtime", checked=True)
+    request_id = _request_id(message, usable_protocol or "runtime")
     if protocol is None:
         raise EnvelopeError("message has no 'protocol'", request_id=request_id)
     if not isinstance(protocol, str):
@@ -114,17 +115,13 @@ def _envelope(message: Any, problem: str | None) -> Envelope:
     return Envelope(protocol, command, payload, secret if secret is not None else inner, request_id)
 
 
-def _request_id(message: dict[str, Any], protocol: str, checked: bool = False) -> str | None:
-    """The requestId to answer with; one that is unusable is refused without echoing it.
-    ``checked``: the message passed the JSON policy already (the hot path: not again)."""
+def _request_id(message: dict[str, Any], protocol: str) -> str | None:
+    """The requestId to answer with; one that is not a string or an int is refused without
+    echoing it. Its text is the JSON policy's to check, with the rest of the message."""
     value = message.get("requestId")
     if value is None:
         return None
     if isinstance(value, str):
-        if not checked and jsonpolicy.problem_in(value) is not None:
-            raise EnvelopeError(
-                "'requestId': text is not valid Unicode (it holds a lone surrogate)", protocol
-            )
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # lenient: answer a numeric id with its string form
