@@ -119,6 +119,9 @@ class StreamPump:
         self._first = 1  # the oldest request not answered
         self._next = 1  # the number of the next request written
         self._answered: set[int] = set()  # answered, at or after _first
+        #: No open request is below this and _first: where the oldest open one is looked
+        #: for (a window of replies naming no request would otherwise cost window² steps).
+        self._unnamed = 1
         self._error: BaseException | None = None
         self._progress = time.monotonic()  # when the last acknowledgement came
         #: What the caller waits for, if it waits: the reader wakes it only once that holds
@@ -155,10 +158,11 @@ class StreamPump:
         from a runtime that names no request); a refusal is the stream's error."""
         with self._cond:
             for number, reply in replies:
-                if number is None:
-                    number = self._first
+                if number is None:  # in order: from where the last one stopped, not _first
+                    number = max(self._first, self._unnamed)
                     while number in self._answered:
                         number += 1
+                    self._unnamed = number + 1
                 if not self._first <= number < self._next:
                     continue  # not ours, or answered twice
                 self._answered.add(number)

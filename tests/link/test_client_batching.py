@@ -364,3 +364,27 @@ def test_named_packets_to_several_ports_are_the_messages_the_general_encoder_mak
         expected.append(json.loads(client._encode("runtime", "packet", body, request_id)))
     assert [json.loads(m) for m in sock.messages] == expected
     assert sock.writes == 1
+
+
+def test_replies_naming_no_request_fill_the_oldest_open_ones_around_named_ones():
+    """A named reply may come first (its number is skipped); each reply that names no request
+    takes the oldest request still open, so none is counted twice and the stream ends."""
+    client, sock = offline_client()
+    sent: list[int] = []
+    sender = threading.Thread(
+        target=lambda: sent.append(client.send_stream("g", "in", range(4), window=6))
+    )
+    sender.start()
+    wait_until(lambda: len(sock.messages) == 6)  # connect, 4 data, disconnect
+    ids = [json.loads(m)["requestId"] for m in sock.messages]
+    bare = {"protocol": "runtime", "command": "packetsent", "payload": {}}
+    client._dispatch_all([packetsent(ids[1]), packetsent(ids[3]), bare, bare])
+    client._run_reader_hooks()
+    assert not sent  # 1 and 3 named, 0 and 2 by order: 4 and 5 are still open
+    client._dispatch_all([bare, packetsent(ids[4])])  # the bare one is 4's: 5 stays open
+    client._run_reader_hooks()
+    assert not sent
+    client._dispatch_all([bare])
+    client._run_reader_hooks()
+    sender.join(10)
+    assert sent == [4] and len(sock.messages) == 6
