@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
 #: Bytes asked of the socket per read: many small frames at once when the runtime is busy.
 READ_SIZE = 1 << 18
+#: Frames after which the reader dispatches what it parsed and runs its hooks (a windowed
+#: sender's refill) even within a read: the runtime gets new packets while the rest is parsed.
+DISPATCH_EVERY = 64
 #: How a runtime:packet output begins as flowpy's runtime (and most others) write it; a
 #: client that drops outputs drops such text unparsed. Anything else is parsed and dispatched.
 _OUTPUT_PREFIX = '{"protocol":"runtime","command":"packet","payload":'
@@ -226,8 +229,8 @@ class ClientCore:
                     pass  # it is not waiting: it finds the closed flag once it has drained
 
     def _read_frames(self, sock: socket.socket) -> None:
-        """Read until the closing handshake ends or the connection is lost. The messages of
-        one read are decoded first and then dispatched together (:meth:`_dispatch_all`)."""
+        """Read until the closing handshake ends or the connection is lost. A read's messages
+        are dispatched together (:meth:`_dispatch_all`; ``DISPATCH_EVERY`` at most), then hooks."""
         codec, loads, text = self._codec, jsonpolicy.loads, wsframes.Text
         while True:
             data = sock.recv(READ_SIZE)
@@ -237,9 +240,16 @@ class ClientCore:
                 return
             messages: list[dict[str, Any]] = []
             skip_outputs = not (self.keep_packets or self.on_batch or self.on_message)
+            left = DISPATCH_EVERY
             try:
                 for event in codec.receive(data):
                     if type(event) is text:
+                        left -= 1
+                        if not left:  # see DISPATCH_EVERY
+                            left = DISPATCH_EVERY
+                            self._dispatch_all(messages)
+                            messages = []
+                            self._run_reader_hooks()
                         if skip_outputs and event.data.startswith(_OUTPUT_PREFIX):
                             continue  # an output nobody takes (send): not worth parsing
                         try:
@@ -271,9 +281,9 @@ class ClientCore:
             self._run_reader_hooks()
 
     def add_reader_hook(self, hook: Callable[[], None]) -> None:
-        """Have the reader call ``hook()`` after each read's messages are dispatched, and once
-        after the connection ended. A hook must never wait (for the socket either: it
-        writes with :meth:`flush_nowait`): the runtime may be waiting for this reader."""
+        """Have the reader call ``hook()`` once a read's messages (``DISPATCH_EVERY`` at most)
+        are dispatched, and once after the connection ended. A hook must never wait (for the
+        socket either: it writes with :meth:`flush_nowait`): the runtime may be waiting."""
         with self._hooks_lock:
             self._reader_hooks = (*self._reader_hooks, hook)
 

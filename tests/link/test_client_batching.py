@@ -13,7 +13,7 @@ import pytest
 
 from flowpy.link.batchqueue import BatchQueue
 from flowpy.link.client import Client, ConnectionClosed
-from flowpy.link.client_core import _OUTPUT_PREFIX
+from flowpy.link.client_core import _OUTPUT_PREFIX, DISPATCH_EVERY
 from flowpy.link.pending import Done, Pending, Replies
 from flowpy.link.writer import FrameWriter
 from flowpy.wire import wsframes
@@ -388,3 +388,18 @@ def test_replies_naming_no_request_fill_the_oldest_open_ones_around_named_ones()
     client._run_reader_hooks()
     sender.join(10)
     assert sent == [4] and len(sock.messages) == 6
+
+
+def test_a_long_read_is_handed_on_in_parts_each_followed_by_the_hooks():
+    """A windowed sender refills from a hook: within one long read the hooks run every
+    DISPATCH_EVERY frames at most, so the runtime gets new packets before the read is parsed."""
+    client, _ = offline_client()
+    handed: list[int] = []
+    client.on_batch = lambda batch: handed.append(len(batch))
+    seen_by_hook: list[int] = []
+    client.add_reader_hook(lambda: seen_by_hook.append(sum(handed)))
+    count = 2 * DISPATCH_EVERY + 22
+    client._read_frames(ScriptedReads([[output(n) for n in range(count)]]))  # type: ignore[arg-type]
+    assert seen_by_hook[-1] == count and len(seen_by_hook) >= 3
+    steps = [b - a for a, b in zip([0, *seen_by_hook], seen_by_hook, strict=False)]
+    assert all(0 < step <= DISPATCH_EVERY for step in steps)
