@@ -14,12 +14,17 @@ All in one run, against the same B:
   written by hand) doing what the straight client does against the same B: the same window,
   one ``core/Repeat`` (its own graph on B, built over the protocol).
 
+Against B every plain-protocol client runs at B's pace (B is one CPython process and the
+limit), so the same three run again against bench/standin_runtime.js ("@stand-in"): a Node
+process that answers each packet as B does without a network behind it, so that the client
+sets the pace. Those ratios say how fast the clients themselves are.
+
 The targets are ratios (issue 27): windowed ≥ 10× lock-step, the straight client ≥ the Node
-client, the Bridge with the extension ≥ 2.5× the Node client, the plain Bridge ≥ the straight
-client. Machines here are noisy: compare the ratios, and the runs are interleaved so drift in
-the machine's load hits every case alike. Each ratio is given for the best run of each case
-and for the medians of its runs (which one fast outlier does not move); a target is met only
-when both meet it.
+client (against B and against the stand-in), the Bridge with the extension ≥ 2.5× the Node
+client, the plain Bridge ≥ the straight client. Machines here are noisy: compare the ratios,
+and the runs are interleaved so drift in the machine's load hits every case alike. Each ratio
+is given for the best run of each case and for the medians of its runs (which one fast
+outlier does not move); a target is met only when both meet it.
 
     python bench/bridge.py [--count 20000] [--lockstep-count 2000] [--repeat 3]
 """
@@ -115,6 +120,21 @@ def start_b() -> tuple[subprocess.Popen, str]:
     return proc, match.group(1)
 
 
+STANDIN = ROOT / "bench" / "standin_runtime.js"
+
+
+def start_standin(node: str) -> tuple[subprocess.Popen, str]:
+    """bench/standin_runtime.js: a runtime that answers at Node's speed (see the docstring)."""
+    proc = subprocess.Popen([node, str(STANDIN)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"(ws://\S+)", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"the stand-in did not start: {line!r}")
+    return proc, match.group(1)
+
+
 def through_bridge(url: str, count: int, window: int, extension: bool) -> float:
     registry = Registry()
     registry.register("bench/Numbers", Numbers)
@@ -170,11 +190,12 @@ NODE_CLIENT = ROOT / "bench" / "protocol_client.js"
 WS_PACKAGE = ROOT / "tests" / "js" / "node_modules" / "ws" / "package.json"
 
 
-def node_client(node: str, url: str, count: int, window: int) -> float:
-    """bench/protocol_client.js, workload A only, through one core/Repeat on B."""
+def node_client(node: str, url: str, count: int, window: int, target: str = "flowpy") -> float:
+    """bench/protocol_client.js, workload A only, through one core/Repeat on B (or, with
+    ``target="echo"``, into a runtime that answers by itself: the stand-in)."""
     config = {
         "url": url,
-        "target": "flowpy",
+        "target": target,
         "deflate": False,
         "chain": 1,
         "count": count,
@@ -264,24 +285,34 @@ def main() -> None:
         raise SystemExit("needs node and the npm test tools: npm ci --prefix tests/js")
     tree = old_tree(args.against) if args.against else None
     proc, url = start_b()
+    standin, surl = start_standin(node)
     n, w = args.count, args.window
     try:
-        cases = {
-            "node client": lambda: node_client(node, url, n, w),
-            "client, straight": lambda: straight_client(url, n, w),
-            "bridge, extension": lambda: through_bridge(url, n, w, True),
-            "bridge, plain": lambda: through_bridge(url, n, w, False),
-            "bridge, window=1": lambda: through_bridge(url, args.lockstep_count, 1, True),
+        cases: dict[str, tuple[int, Callable[[], float]]] = {
+            "node client": (proc.pid, lambda: node_client(node, url, n, w)),
+            "client, straight": (proc.pid, lambda: straight_client(url, n, w)),
+            "bridge, extension": (proc.pid, lambda: through_bridge(url, n, w, True)),
+            "bridge, plain": (proc.pid, lambda: through_bridge(url, n, w, False)),
+            "bridge, window=1": (
+                proc.pid,
+                lambda: through_bridge(url, args.lockstep_count, 1, True),
+            ),
+            "node client @stand-in": (standin.pid, lambda: node_client(node, surl, n, w, "echo")),
+            "client, straight @stand-in": (standin.pid, lambda: straight_client(surl, n, w)),
+            "bridge, plain @stand-in": (standin.pid, lambda: through_bridge(surl, n, w, False)),
         }
         if tree is not None:
-            cases[f"extension @{args.against}"] = lambda: bridge_at(tree, url, n, w, True)
-            cases[f"plain @{args.against}"] = lambda: bridge_at(tree, url, n, w, False)
+            cases[f"extension @{args.against}"] = (
+                proc.pid,
+                lambda: bridge_at(tree, url, n, w, True),
+            )
+            cases[f"plain @{args.against}"] = (proc.pid, lambda: bridge_at(tree, url, n, w, False))
         packets = {name: args.lockstep_count if "window=1" in name else n for name in cases}
         runs: dict[str, list[float]] = {name: [] for name in cases}
         server: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(args.repeat):  # interleaved: drift in the machine's load hits all alike
-            for name, case in cases.items():
-                rate, cpu, wall = timed_on(proc.pid, case)
+            for name, (pid, case) in cases.items():
+                rate, cpu, wall = timed_on(pid, case)
                 runs[name].append(rate)
                 server[name].append((cpu / wall, 1e6 * cpu / packets[name]))
         best = {name: max(rates) for name, rates in runs.items()}
@@ -293,23 +324,33 @@ def main() -> None:
             f"{args.repeat}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         for name, rates in runs.items():
+            node_there = "node client @stand-in" if "@stand-in" in name else "node client"
             print(
-                f"{name:<22} {spread(rates)}   {best[name] / best['node client']:5.2f}x node "
-                f"(medians {median[name] / median['node client']:.2f}x)"
+                f"{name:<26} {spread(rates)}   {best[name] / best[node_there]:5.2f}x node "
+                f"(medians {median[name] / median[node_there]:.2f}x)"
             )
         # Whether a client keeps up with the server: B is one CPython process, so about one
         # core is all it can use; a client that keeps it as busy as the Node client does is
         # not what limits the figure (set-up included, so the Bridges' look a little lower).
-        print(f"\nB (the server) during each case: {'busy cores':>10}  {'CPU us/packet':>13}")
+        print(
+            f"\nthe server (B or the stand-in) in each case:    {'busy cores':>10}  "
+            f"{'CPU us/packet':>13}"
+        )
         for name, loads in server.items():
             busy = statistics.median(x[0] for x in loads)
             cost = statistics.median(x[1] for x in loads)
-            print(f"  {name:<31} {busy:>10.2f}  {cost:>13.1f}")
+            print(f"  {name:<48} {busy:>10.2f}  {cost:>13.1f}")
         checks = [
             ("straight client >= node client", "client, straight", "node client", 1.0),
             ("bridge, extension >= 2.5x node client", "bridge, extension", "node client", 2.5),
             ("bridge, plain >= straight client", "bridge, plain", "client, straight", 1.0),
             ("windowed >= 10x lock-step", "bridge, extension", "bridge, window=1", 10.0),
+            (
+                "@stand-in: straight client >= node client",
+                "client, straight @stand-in",
+                "node client @stand-in",
+                1.0,
+            ),
         ]
         if tree is not None:
             checks.append(
@@ -325,7 +366,16 @@ def main() -> None:
             ratios = (best[case] / best[base], median[case] / median[base])
             verdict = "met" if min(ratios) >= target else "NOT met"
             print(f"{what:<42} {ratios[0]:6.2f}  {ratios[1]:6.2f}  {verdict}")
+        # Not a target (the Bridge does more on A than a client), for the record:
+        ratios = [
+            r["bridge, plain @stand-in"] / r["client, straight @stand-in"] for r in (best, median)
+        ]
+        print(
+            f"{'@stand-in: bridge, plain / straight client':<42} {ratios[0]:6.2f}  {ratios[1]:6.2f}"
+        )
     finally:
+        standin.kill()
+        standin.wait(30)
         proc.terminate()
         proc.wait(30)
         if tree is not None:
