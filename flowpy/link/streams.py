@@ -99,12 +99,18 @@ def send_batches(
     return pump.data_sent
 
 
+#: Packets a stream keeps queued for the reader to refill the window from (a window's
+#: worth if that is more): the feeding thread may then be kept from the GIL for a switch
+#: interval or two (5 ms: hundreds of packets) without the window running dry meanwhile.
+QUEUE_AHEAD = 4096
+
+
 class StreamPump:
     """One windowed stream to one port (see the module docstring). Its requests are numbered
     1, 2, 3... on a reply route of the client, so that a reply costs a mark in a set, not a
     pending request. Invariants: packets are written in the order fed; at most ``window``
-    are unacknowledged and ``window`` queued (a full queue takes more once half of it is
-    written); after the first refusal nothing more is written."""
+    are unacknowledged and ``QUEUE_AHEAD`` (or ``window``) queued (a full queue takes more
+    once half of it is written); after the first refusal nothing more is written."""
 
     def __init__(
         self, client: PacketSender, graph: str, port: str, window: int, timeout: float
@@ -112,6 +118,7 @@ class StreamPump:
         self._client = client
         self._graph, self._port = graph, port
         self._window = max(1, window)
+        self._ahead = max(self._window, QUEUE_AHEAD)
         self._timeout = timeout
         self.tag = ""
         self._cond = threading.Condition(threading.Lock())
@@ -134,13 +141,13 @@ class StreamPump:
         return self._next - self._first
 
     def feed(self, packets: Sequence[tuple[str, Any]]) -> None:
-        """Queue packets (waiting while a window's worth is queued), writing what fits now."""
-        at, low = 0, self._window // 2
+        """Queue packets (waiting while the queue is full), writing what fits now."""
+        at, ahead = 0, self._ahead
         while at < len(packets):
             with self._cond:  # a full queue takes more once half of it is written
-                if len(self._queued) >= self._window:
-                    self._wait_for(lambda: len(self._queued) <= low)
-                part = packets[at : at + self._window - len(self._queued)]
+                if len(self._queued) >= ahead:
+                    self._wait_for(lambda: len(self._queued) <= ahead // 2)
+                part = packets[at : at + ahead - len(self._queued)]
                 at += len(part)
                 self._queued.extend(part)
                 self.data_sent += sum(event == "data" for event, _ in part)

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from flowpy.link import streams
 from flowpy.link.batchqueue import BatchQueue
 from flowpy.link.client import Client, ConnectionClosed
 from flowpy.link.client_core import _OUTPUT_PREFIX, DISPATCH_EVERY
@@ -403,3 +404,35 @@ def test_a_long_read_is_handed_on_in_parts_each_followed_by_the_hooks():
     assert seen_by_hook[-1] == count and len(seen_by_hook) >= 3
     steps = [b - a for a, b in zip([0, *seen_by_hook], seen_by_hook, strict=False)]
     assert all(0 < step <= DISPATCH_EVERY for step in steps)
+
+
+def test_a_stream_queues_up_to_queue_ahead_packets_beyond_its_window_and_no_more(monkeypatch):
+    """The reader refills the window from a queue the caller keeps QUEUE_AHEAD deep, so the
+    caller can be away from the GIL a while; the queue stays bounded all the same."""
+    monkeypatch.setattr(streams, "QUEUE_AHEAD", 10)
+    client, sock = offline_client()
+    pulled: list[int] = []
+
+    def batches():
+        for n in range(30):
+            pulled.append(n)
+            yield [("data", n)]
+
+    sent: list[int] = []
+    sender = threading.Thread(
+        target=lambda: sent.append(client.send_batches("g", "in", batches(), window=4))
+    )
+    sender.start()
+    wait_until(lambda: len(pulled) == 15)  # 4 written, 10 queued, one waiting for room
+    sender.join(0.2)
+    assert sender.is_alive() and len(pulled) == 15 and len(sock.messages) == 4
+    acked = 0
+    while len(sock.messages) > acked:  # acknowledge everything written, a read at a time
+        ids = [json.loads(m)["requestId"] for m in sock.messages[acked:]]
+        acked = len(sock.messages)
+        client._dispatch_all([packetsent(i) for i in ids])
+        client._run_reader_hooks()
+        wait_until(lambda acked=acked: len(sock.messages) > acked or sent)
+    sender.join(10)
+    assert sent == [30] and len(pulled) == 30
+    assert [json.loads(m)["payload"]["payload"] for m in sock.messages] == list(range(30))
