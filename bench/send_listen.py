@@ -17,6 +17,10 @@ same B:
   send -> listen, since the server then writes every output twice (to both clients), as it
   does for send and listen.
 
+Then the same four against bench/standin_runtime.js ("@stand-in"), a runtime in Node that
+answers each packet as B does with no network behind it: there the clients, not the server,
+set the pace, so those ratios say how fast the commands themselves are.
+
 The figures are packets/s; the ratio to its Node baseline says whether a command keeps up
 with the server. Machines here are noisy: runs are interleaved, and each figure is given
 for the best run and for the median of the runs, with the spread.
@@ -44,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bridge import WS_PACKAGE, node_client, start_b, timed_on  # noqa: E402
+from bridge import WS_PACKAGE, node_client, start_b, start_standin, timed_on  # noqa: E402
 
 from flowpy.link.client import Client  # noqa: E402
 
@@ -120,7 +124,7 @@ def send_and_listen(url: str, lines: bytes, count: int, window: int) -> float:
 LISTEN_CLIENT = ROOT / "bench" / "listen_client.js"
 
 
-def node_pair(node: str, url: str, count: int, window: int) -> float:
+def node_pair(node: str, url: str, count: int, window: int, target: str = "flowpy") -> float:
     """Seconds from starting the Node sender to the Node listener's ``count``-th output."""
     config = json.dumps({"url": url, "graph": "bench", "count": count})
     with listening([node, str(LISTEN_CLIENT), config], text=True) as listener:
@@ -128,7 +132,7 @@ def node_pair(node: str, url: str, count: int, window: int) -> float:
         if json.loads(listener.stdout.readline() or "{}").get("ready") is not True:
             raise SystemExit("the node listener did not connect")
         began = time.perf_counter()
-        node_client(node, url, count, window)
+        node_client(node, url, count, window, target)
         result = json.loads(listener.stdout.readline() or "{}")
         listener.wait(60)
         seconds = time.perf_counter() - began
@@ -149,34 +153,54 @@ def main() -> None:
     n, w = args.count, args.window
     lines = "".join(f"{i}\n" for i in range(n)).encode()
     proc, url = start_b()
+    standin, surl = start_standin(node)
     try:
         with Client(url) as client:
             graph = client.getruntime()["graph"]
             if not client.network_status(graph)["running"]:
                 client.start_network(graph)
 
-        def sending() -> dict[str, float]:
+        def sending(url: str, at: str = "") -> dict[str, float]:
             wall, stream = send(url, lines, w)
-            return {"flowpy send": n / wall, "  its stream": n / stream}
+            return {f"flowpy send{at}": n / wall, f"  its stream{at}": n / stream}
 
-        cases: dict[str, Callable[[], dict[str, float]]] = {
-            "node client": lambda: {"node client": node_client(node, url, n, w)},
-            "flowpy send": sending,
-            "node -> node": lambda: {"node -> node": n / node_pair(node, url, n, w)},
-            "send -> listen": lambda: {"send -> listen": n / send_and_listen(url, lines, n, w)},
-        }
-        baseline = {
-            "node client": "node client",
-            "flowpy send": "node client",
-            "  its stream": "node client",
-            "node -> node": "node client",
-            "send -> listen": "node -> node",
-        }
+        standing_in = [(" @stand-in", standin.pid, surl, "echo")]
+        cases: dict[str, tuple[int, Callable[[], dict[str, float]]]] = {}
+        baseline: dict[str, str] = {}
+        for at, pid, where, target in (("", proc.pid, url, "flowpy"), *standing_in):
+            cases |= {
+                f"node client{at}": (
+                    pid,
+                    lambda where=where, at=at, target=target: {
+                        f"node client{at}": node_client(node, where, n, w, target)
+                    },
+                ),
+                f"flowpy send{at}": (pid, lambda where=where, at=at: sending(where, at)),
+                f"node -> node{at}": (
+                    pid,
+                    lambda where=where, at=at, target=target: {
+                        f"node -> node{at}": n / node_pair(node, where, n, w, target)
+                    },
+                ),
+                f"send -> listen{at}": (
+                    pid,
+                    lambda where=where, at=at: {
+                        f"send -> listen{at}": n / send_and_listen(where, lines, n, w)
+                    },
+                ),
+            }
+            baseline |= {
+                f"node client{at}": f"node client{at}",
+                f"flowpy send{at}": f"node client{at}",
+                f"  its stream{at}": f"node client{at}",
+                f"node -> node{at}": f"node client{at}",
+                f"send -> listen{at}": f"node -> node{at}",
+            }
         runs: dict[str, list[float]] = {name: [] for name in baseline}
         busy: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.repeat):
-            for case_name, case in cases.items():
-                rates, cpu, wall = timed_on(proc.pid, case)
+            for case_name, (pid, case) in cases.items():
+                rates, cpu, wall = timed_on(pid, case)
                 busy[case_name].append(cpu / wall)
                 for name, rate in rates.items():
                     runs[name].append(rate)
@@ -184,21 +208,23 @@ def main() -> None:
         print(f"{n} lines, window={w}, {args.repeat} interleaved runs, load average {load}")
         print("('its stream': the time flowpy send reports, start-up left out, as the Node")
         print(" client's own figure leaves it out)")
-        print(f"{'':<16} {'best':>9}  {'median':>9}   ratio of best, of medians")
+        print(f"{'':<26} {'best':>9}  {'median':>9}   ratio of best, of medians")
         for name, rates in runs.items():
             base = runs[baseline[name]]
             best, median = max(rates), statistics.median(rates)
             print(
-                f"{name:<16} {best:>9,.0f}  {median:>9,.0f}   "
+                f"{name:<26} {best:>9,.0f}  {median:>9,.0f}   "
                 f"{best / max(base):5.2f}x {median / statistics.median(base):5.2f}x "
                 f"{baseline[name]}  (runs {min(rates):,.0f} .. {best:,.0f})"
             )
         # B is one CPython process: about a core is all it can use. A client that keeps it
         # as busy as the Node client does is not what limits the figure.
-        print("\nB (the server) during each case, busy cores (median; start-up included):")
+        print("\nthe server (B or the stand-in), busy cores (median; start-up included):")
         for name, loads in busy.items():
-            print(f"  {name:<16} {statistics.median(loads):.2f}")
+            print(f"  {name:<26} {statistics.median(loads):.2f}")
     finally:
+        standin.kill()
+        standin.wait(30)
         proc.terminate()
         proc.wait(30)
 
