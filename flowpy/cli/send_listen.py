@@ -194,6 +194,7 @@ def run_listen(args: argparse.Namespace) -> int:
                 return 0
             except ClientError:
                 continue  # an hour of silence: keep listening
+            lines = []  # one write for what arrived together (stdout may be unbuffered)
             for packet in packets:
                 if args.count is not None and seen >= args.count:
                     break
@@ -203,8 +204,9 @@ def run_listen(args: argparse.Namespace) -> int:
                     continue
                 line = _line(packet, args.format)
                 if line is not None:
-                    out.write(line + "\n")
+                    lines.append(line + "\n")
                 seen += packet.get("event") == "data"
+            out.write("".join(lines))
             if client.packets.empty():  # nothing else waiting: let it be seen now
                 out.flush()
     except KeyboardInterrupt:
