@@ -72,7 +72,7 @@ class ClientCore:
         self.timeout = timeout
         self.name = name
         self.on_message = on_message
-        #: Takes the runtime:packet and unawaited runtime:packetsent of a read at once (Link)
+        #: Takes the runtime:packet and unawaited runtime:packetsent of a read together (Link)
         self.on_batch: Callable[[list[dict[str, Any]]], Any] | None = None
         self.on_close = on_close
         #: False for a client that only sends (``flowpy send``): the runtime's outputs are
@@ -294,7 +294,7 @@ class ClientCore:
 
     def add_reply_route(self, handler: RouteHandler) -> str:
         """Replies to requests whose id is ``<tag>:<n>`` go to ``handler`` as ``(n, reply)``
-        pairs, those of one read together, in the reader thread (it must never wait): for a
+        pairs, those of a read together, in the reader thread (it must never wait): for a
         sender with hundreds of requests in flight that keeps its own book, instead of a
         pending request each. A ``runtime:packetsent`` or ``error`` without ``responseTo``
         (a runtime that names no request) that no request waits for goes to the oldest
