@@ -169,7 +169,8 @@ class StreamPump:
                     number = max(self._first, self._unnamed)
                     while number in self._answered:
                         number += 1
-                    self._unnamed = number + 1
+                    if number < self._next:  # a stray one must not move it past the next
+                        self._unnamed = number + 1
                 if not self._first <= number < self._next:
                     continue  # not ours, or answered twice
                 self._answered.add(number)

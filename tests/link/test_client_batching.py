@@ -436,3 +436,35 @@ def test_a_stream_queues_up_to_queue_ahead_packets_beyond_its_window_and_no_more
     sender.join(10)
     assert sent == [30] and len(pulled) == 30
     assert [json.loads(m)["payload"]["payload"] for m in sock.messages] == list(range(30))
+
+
+def test_a_stray_reply_naming_no_request_does_not_take_the_place_of_a_later_one():
+    """A bare packetsent while nothing is open is not ours; the next request written still
+    gets the next bare reply (the stream would otherwise wait for it until its timeout)."""
+    client, sock = offline_client()
+    later = threading.Event()
+    bare = {"protocol": "runtime", "command": "packetsent", "payload": {}}
+
+    def batches():
+        yield [("connect", None)]
+        later.wait(10)
+        yield [("data", 1)]
+        yield [("disconnect", None)]
+
+    sent: list[int] = []
+    sender = threading.Thread(
+        target=lambda: sent.append(client.send_batches("g", "in", batches(), window=1))
+    )
+    sender.start()
+    wait_until(lambda: len(sock.messages) == 1)
+    client._dispatch_all([bare])  # the connect's
+    client._run_reader_hooks()
+    client._dispatch_all([bare])  # nothing is open: a stray one
+    client._run_reader_hooks()
+    later.set()
+    for written in (2, 3):
+        wait_until(lambda written=written: len(sock.messages) == written)
+        client._dispatch_all([bare])
+        client._run_reader_hooks()
+    sender.join(10)
+    assert sent == [1] and len(sock.messages) == 3
