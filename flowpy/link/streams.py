@@ -103,14 +103,31 @@ def send_batches(
 #: worth if that is more): the feeding thread may then be kept from the GIL for a switch
 #: interval or two (5 ms: hundreds of packets) without the window running dry meanwhile.
 QUEUE_AHEAD = 4096
+#: ...as long as their payloads weigh less than this (a window's worth is always taken).
+QUEUE_AHEAD_BYTES = 8 << 20
+#: What a payload other than text, bytes or a number is taken to weigh: its size is not
+#: known before it is encoded, so a stream of large structures is not queued deep.
+UNSIZED_WEIGHT = 64 << 10
+
+
+def _weight(packet: tuple[str, Any]) -> int:
+    """About what a queued packet holds in memory (see UNSIZED_WEIGHT)."""
+    payload = packet[1]
+    kind = type(payload)
+    if kind is str or kind is bytes or kind is bytearray:
+        return 64 + len(payload)
+    if payload is None or kind is int or kind is float or kind is bool:
+        return 64
+    return UNSIZED_WEIGHT
 
 
 class StreamPump:
     """One windowed stream to one port (see the module docstring). Its requests are numbered
     1, 2, 3... on a reply route of the client, so that a reply costs a mark in a set, not a
     pending request. Invariants: packets are written in the order fed; at most ``window``
-    are unacknowledged and ``QUEUE_AHEAD`` (or ``window``) queued (a full queue takes more
-    once half of it is written); after the first refusal nothing more is written."""
+    are unacknowledged, and a window's worth queued, or more within ``QUEUE_AHEAD`` packets
+    and ``QUEUE_AHEAD_BYTES`` (a full queue takes more once half of it is written); after
+    the first refusal nothing more is written."""
 
     def __init__(
         self, client: PacketSender, graph: str, port: str, window: int, timeout: float
@@ -118,11 +135,12 @@ class StreamPump:
         self._client = client
         self._graph, self._port = graph, port
         self._window = max(1, window)
-        self._ahead = max(self._window, QUEUE_AHEAD)
         self._timeout = timeout
         self.tag = ""
         self._cond = threading.Condition(threading.Lock())
         self._queued: deque[tuple[str, Any]] = deque()
+        self._weights: deque[int] = deque()  # of each queued packet (see _weight)
+        self._queued_bytes = 0
         self._first = 1  # the oldest request not answered
         self._next = 1  # the number of the next request written
         self._answered: set[int] = set()  # answered, at or after _first
@@ -142,18 +160,35 @@ class StreamPump:
 
     def feed(self, packets: Sequence[tuple[str, Any]]) -> None:
         """Queue packets (waiting while the queue is full), writing what fits now."""
-        at, ahead = 0, self._ahead
+        at = 0
         while at < len(packets):
-            with self._cond:  # a full queue takes more once half of it is written
-                if len(self._queued) >= ahead:
-                    self._wait_for(lambda: len(self._queued) <= ahead // 2)
-                part = packets[at : at + ahead - len(self._queued)]
-                at += len(part)
-                self._queued.extend(part)
-                self.data_sent += sum(event == "data" for event, _ in part)
+            with self._cond:
+                if self._full():
+                    self._wait_for(self._half_written)
+                start = at
+                while at < len(packets) and not self._full():
+                    weight = _weight(packets[at])
+                    self._weights.append(weight)
+                    self._queued_bytes += weight
+                    self._queued.append(packets[at])
+                    at += 1
+                self.data_sent += sum(event == "data" for event, _ in packets[start:at])
                 upto = self._write_locked()
             if upto:
                 self._client.flush(upto)
+
+    def _full(self) -> bool:
+        queued = len(self._queued)
+        return queued >= self._window and (
+            queued >= QUEUE_AHEAD or self._queued_bytes >= QUEUE_AHEAD_BYTES
+        )
+
+    def _half_written(self) -> bool:
+        """A full queue takes more again (not a packet at a time: a wake-up each)."""
+        queued = len(self._queued)
+        return queued <= self._window // 2 or (
+            queued <= QUEUE_AHEAD // 2 and self._queued_bytes <= QUEUE_AHEAD_BYTES // 2
+        )
 
     def finish(self) -> None:
         """Wait until everything fed is acknowledged; raise the first refusal."""
@@ -203,8 +238,10 @@ class StreamPump:
         room = self._window - self._in_flight
         upto = 0
         if self._error is None and room > 0 and self._queued:
-            queued = self._queued
-            part = [queued.popleft() for _ in range(min(room, len(queued)))]
+            queued, weights = self._queued, self._weights
+            count = min(room, len(queued))
+            part = [queued.popleft() for _ in range(count)]
+            self._queued_bytes -= sum([weights.popleft() for _ in range(count)])
             try:
                 upto = self._client.queue_routed_packets(
                     self._graph, self._port, part, self.tag, self._next

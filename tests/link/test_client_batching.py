@@ -468,3 +468,45 @@ def test_a_stray_reply_naming_no_request_does_not_take_the_place_of_a_later_one(
         client._run_reader_hooks()
     sender.join(10)
     assert sent == [1] and len(sock.messages) == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "queued"),
+    [
+        ("x" * 300, 3),  # 364 each: the third reaches the 1,000 bytes, 3 are queued
+        ({"big": "unknown"}, 2),  # a structure weighs UNSIZED_WEIGHT: a window's worth only
+        (7, 10),  # scalars: up to QUEUE_AHEAD
+    ],
+)
+def test_what_a_stream_queues_beyond_a_window_is_bounded_in_bytes_too(monkeypatch, payload, queued):
+    """Large payloads are not queued thousands deep: beyond a window's worth, the queue
+    stops at QUEUE_AHEAD packets or QUEUE_AHEAD_BYTES, whichever comes first."""
+    monkeypatch.setattr(streams, "QUEUE_AHEAD", 10)
+    monkeypatch.setattr(streams, "QUEUE_AHEAD_BYTES", 1000)
+    monkeypatch.setattr(streams, "UNSIZED_WEIGHT", 5000)
+    client, sock = offline_client()
+    pulled: list[int] = []
+
+    def batches():
+        for n in range(20):
+            pulled.append(n)
+            yield [("data", payload)]
+
+    sent: list[int] = []
+    sender = threading.Thread(
+        target=lambda: sent.append(client.send_batches("g", "in", batches(), window=2))
+    )
+    sender.start()
+    in_hand = 2 + queued + 1  # written, queued, and one waiting for room
+    wait_until(lambda: len(pulled) == in_hand)
+    sender.join(0.2)
+    assert sender.is_alive() and len(pulled) == in_hand and len(sock.messages) == 2
+    acked = 0
+    while len(sock.messages) > acked:
+        ids = [json.loads(m)["requestId"] for m in sock.messages[acked:]]
+        acked = len(sock.messages)
+        client._dispatch_all([packetsent(i) for i in ids])
+        client._run_reader_hooks()
+        wait_until(lambda acked=acked: len(sock.messages) > acked or sent)
+    sender.join(10)
+    assert sent == [20] and len(sock.messages) == 20
