@@ -111,13 +111,18 @@ def start_b() -> tuple[subprocess.Popen, str]:
         text=True,
         cwd=ROOT,
     )
+    return proc, url_said_by(proc, "B")
+
+
+def url_said_by(proc: subprocess.Popen, what: str) -> str:
+    """The ws:// URL a server just started prints on its first line (killed if it did not)."""
     assert proc.stdout is not None
     line = proc.stdout.readline()
     match = re.search(r"(ws://\S+)", line)
     if not match:
         proc.kill()
-        raise SystemExit(f"B did not start: {line!r}")
-    return proc, match.group(1)
+        raise SystemExit(f"{what} did not start: {line!r}")
+    return match.group(1)
 
 
 STANDIN = ROOT / "bench" / "standin_runtime.js"
@@ -126,13 +131,7 @@ STANDIN = ROOT / "bench" / "standin_runtime.js"
 def start_standin(node: str) -> tuple[subprocess.Popen, str]:
     """bench/standin_runtime.js: a runtime that answers at Node's speed (see the docstring)."""
     proc = subprocess.Popen([node, str(STANDIN)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(ws://\S+)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"the stand-in did not start: {line!r}")
-    return proc, match.group(1)
+    return proc, url_said_by(proc, "the stand-in")
 
 
 def through_bridge(url: str, count: int, window: int, extension: bool) -> float:

@@ -56,6 +56,17 @@ def offline_client(**options) -> tuple[Client, RecordingSocket]:
     return client, sock
 
 
+def acknowledge_until_done(client: Client, sock: RecordingSocket, sent: list[int]) -> None:
+    """Acknowledge everything written, a read at a time, until the stream says it is done."""
+    acked = 0
+    while len(sock.messages) > acked:
+        ids = [json.loads(m)["requestId"] for m in sock.messages[acked:]]
+        acked = len(sock.messages)
+        client._dispatch_all([packetsent(i) for i in ids])
+        client._run_reader_hooks()
+        wait_until(lambda acked=acked: len(sock.messages) > acked or sent)
+
+
 def packetsent(request_id: str) -> dict:
     return {
         "protocol": "runtime",
@@ -426,13 +437,7 @@ def test_a_stream_queues_up_to_queue_ahead_packets_beyond_its_window_and_no_more
     wait_until(lambda: len(pulled) == 15)  # 4 written, 10 queued, one waiting for room
     sender.join(0.2)
     assert sender.is_alive() and len(pulled) == 15 and len(sock.messages) == 4
-    acked = 0
-    while len(sock.messages) > acked:  # acknowledge everything written, a read at a time
-        ids = [json.loads(m)["requestId"] for m in sock.messages[acked:]]
-        acked = len(sock.messages)
-        client._dispatch_all([packetsent(i) for i in ids])
-        client._run_reader_hooks()
-        wait_until(lambda acked=acked: len(sock.messages) > acked or sent)
+    acknowledge_until_done(client, sock, sent)
     sender.join(10)
     assert sent == [30] and len(pulled) == 30
     assert [json.loads(m)["payload"]["payload"] for m in sock.messages] == list(range(30))
@@ -501,12 +506,6 @@ def test_what_a_stream_queues_beyond_a_window_is_bounded_in_bytes_too(monkeypatc
     wait_until(lambda: len(pulled) == in_hand)
     sender.join(0.2)
     assert sender.is_alive() and len(pulled) == in_hand and len(sock.messages) == 2
-    acked = 0
-    while len(sock.messages) > acked:
-        ids = [json.loads(m)["requestId"] for m in sock.messages[acked:]]
-        acked = len(sock.messages)
-        client._dispatch_all([packetsent(i) for i in ids])
-        client._run_reader_hooks()
-        wait_until(lambda acked=acked: len(sock.messages) > acked or sent)
+    acknowledge_until_done(client, sock, sent)
     sender.join(10)
     assert sent == [20] and len(sock.messages) == 20
