@@ -164,10 +164,10 @@ def main() -> None:
             wall, stream = send(url, lines, w)
             return {f"flowpy send{at}": n / wall, f"  its stream{at}": n / stream}
 
-        standing_in = [(" @stand-in", standin.pid, surl, "echo")]
+        servers = (("", proc.pid, url, "flowpy"), (" @stand-in", standin.pid, surl, "echo"))
         cases: dict[str, tuple[int, Callable[[], dict[str, float]]]] = {}
         baseline: dict[str, str] = {}
-        for at, pid, where, target in (("", proc.pid, url, "flowpy"), *standing_in):
+        for at, pid, where, target in servers:
             cases |= {
                 f"node client{at}": (
                     pid,
