@@ -56,6 +56,25 @@ def offline_client(**options) -> tuple[Client, RecordingSocket]:
     return client, sock
 
 
+def start_stream(payload_of, count: int, window: int):
+    """An offline client sending ``count`` data packets, one batch each, from a thread; the
+    numbers of the packets its source has given so far, and the stream's result once done."""
+    client, sock = offline_client()
+    pulled: list[int] = []
+    sent: list[int] = []
+
+    def batches():
+        for n in range(count):
+            pulled.append(n)
+            yield [("data", payload_of(n))]
+
+    sender = threading.Thread(
+        target=lambda: sent.append(client.send_batches("g", "in", batches(), window=window))
+    )
+    sender.start()
+    return client, sock, pulled, sent, sender
+
+
 def acknowledge_until_done(client: Client, sock: RecordingSocket, sent: list[int]) -> None:
     """Acknowledge everything written, a read at a time, until the stream says it is done."""
     acked = 0
@@ -421,19 +440,7 @@ def test_a_stream_queues_up_to_queue_ahead_packets_beyond_its_window_and_no_more
     """The reader refills the window from a queue the caller keeps QUEUE_AHEAD deep, so the
     caller can be away from the GIL a while; the queue stays bounded all the same."""
     monkeypatch.setattr(streams, "QUEUE_AHEAD", 10)
-    client, sock = offline_client()
-    pulled: list[int] = []
-
-    def batches():
-        for n in range(30):
-            pulled.append(n)
-            yield [("data", n)]
-
-    sent: list[int] = []
-    sender = threading.Thread(
-        target=lambda: sent.append(client.send_batches("g", "in", batches(), window=4))
-    )
-    sender.start()
+    client, sock, pulled, sent, sender = start_stream(lambda n: n, 30, window=4)
     wait_until(lambda: len(pulled) == 15)  # 4 written, 10 queued, one waiting for room
     sender.join(0.2)
     assert sender.is_alive() and len(pulled) == 15 and len(sock.messages) == 4
@@ -489,19 +496,7 @@ def test_what_a_stream_queues_beyond_a_window_is_bounded_in_bytes_too(monkeypatc
     monkeypatch.setattr(streams, "QUEUE_AHEAD", 10)
     monkeypatch.setattr(streams, "QUEUE_AHEAD_BYTES", 1000)
     monkeypatch.setattr(streams, "UNSIZED_WEIGHT", 5000)
-    client, sock = offline_client()
-    pulled: list[int] = []
-
-    def batches():
-        for n in range(20):
-            pulled.append(n)
-            yield [("data", payload)]
-
-    sent: list[int] = []
-    sender = threading.Thread(
-        target=lambda: sent.append(client.send_batches("g", "in", batches(), window=2))
-    )
-    sender.start()
+    client, sock, pulled, sent, sender = start_stream(lambda n: payload, 20, window=2)
     in_hand = 2 + queued + 1  # written, queued, and one waiting for room
     wait_until(lambda: len(pulled) == in_hand)
     sender.join(0.2)
