@@ -7,8 +7,10 @@ remote's output meets back-pressure, and memory stays bounded either way:
 * extension mode: the inbox acknowledges only what was delivered, so the remote's outbox
   (``window`` packets) fills and its graph waits; replays after a reconnect are dropped here
   by their seq, so every packet is delivered once;
-* plain mode: nothing acknowledges the remote's packets, so the reader itself waits while
-  ``size`` packets are queued, the socket is not read, and TCP slows the remote down.
+* plain mode: nothing acknowledges the remote's packets, so the reader hands them to the
+  listener itself whenever nothing is queued or being delivered (one thread hand-off less a
+  packet, the plain link's hot path), and otherwise waits while ``size`` packets are queued;
+  either way a slow local side stops the reading, and TCP slows the remote down.
 
 The numbering (duplicates, gaps, the ack owed, the epoch of a remote session) is
 :class:`flowpy.wire.sequencing.Incoming`.
@@ -52,19 +54,27 @@ class Inbox:
         self.closed = False
         self._items: deque[Inbound] = deque()
         self._seq = Incoming()
-        self._delivering = False
+        self._delivering = False  # the delivery thread has a batch in hand
+        self._direct: Callable[[list[tuple[str, str, Any]]], int] | None = None
+        self._reader_delivering = False  # a reader hands a batch over itself (plain mode)
 
     # -- the reader's side ---------------------------------------------------------------------
     def offer(self, payload: dict[str, Any], numbered: bool, lost: threading.Event) -> None:
         """Queue a ``flowpy:packet`` entry (``numbered``: it carries a seq) or a
         ``runtime:packet`` payload; anything malformed or already had is dropped. In plain
-        mode this waits while the inbox is full, until there is room or ``lost`` is set."""
+        mode this delivers on the calling thread when nothing is queued (see
+        :meth:`_deliver_here`), else waits while the inbox is full, until there is room or
+        ``lost`` is set. After :meth:`close` everything offered is dropped."""
         self.offer_many([payload], numbered, lost)
 
     def offer_many(self, payloads: list[Any], numbered: bool, lost: threading.Event) -> None:
         """:meth:`offer` for each of ``payloads`` in order (the entries of one
         ``flowpy:packets``), under one lock and with one signal to the delivery thread."""
+        if not numbered and self._deliver_here(payloads):
+            return
         with self.cond:
+            if self.closed:
+                return  # nothing is delivered any more: holding it would only grow
             items = self._items
             for payload in payloads:
                 if type(payload) is not dict:
@@ -100,6 +110,47 @@ class Inbox:
             if items and not self._delivering:  # the delivery thread waits: wake it
                 self.cond.notify_all()
 
+    def _deliver_here(self, payloads: list[Any]) -> bool:
+        """Plain mode: hand ``payloads`` to the listener on this (the reader's) thread, if
+        nothing queued or in a delivery's hands must go first; False if they must queue.
+
+        Order holds because only one thread delivers at a time: the delivery thread waits
+        while a reader delivers (a lost connection's reader may still be at it when the next
+        one reads), and a reader delivers only when the delivery thread is idle. The reader
+        may block here on a full local downstream, as it would on a full inbox."""
+        with self.cond:
+            many = self._direct
+            if (
+                many is None
+                or self.closed
+                or self._items
+                or self._delivering
+                or self._reader_delivering
+            ):
+                return False
+            self._reader_delivering = True
+        batch = [
+            (payload["port"], payload["event"], payload.get("payload"))
+            for payload in payloads
+            if type(payload) is dict
+            and isinstance(payload.get("port"), str)
+            and payload.get("event") in PACKET_EVENTS
+        ]
+        taken = len(batch)
+        try:
+            taken = many(batch)
+        except Exception:
+            log.exception("%s: delivering remote packets failed", self.name)
+        finally:
+            with self.cond:
+                self._reader_delivering = False
+                if taken < len(batch):  # the local side takes nothing more: as deliver() ends
+                    self.closed = True
+                self.cond.notify_all()  # the delivery thread may wait for this delivery
+        self.stats["received"] += taken
+        self.stats["came_back"] += sum(event == "data" for _, event, _ in batch[:taken])
+        return True
+
     def welcome(self, resumed: bool, acked: int) -> None:
         """A ``flowpy:welcome``: the resumed session has heard our acks up to ``acked``; a
         new session numbers the remote's packets from 1 again (queued ones of the old session
@@ -133,11 +184,14 @@ class Inbox:
 
         Everything queued is taken at once, under one lock, and given to
         ``listener_many(packets)`` when there is one (it returns how many it took: fewer
-        only when the local side can take no more), else to ``listener`` one by one."""
+        only when the local side can take no more), else to ``listener`` one by one. From
+        now on a plain-mode reader may hand packets over itself (see :meth:`offer`)."""
         many = listener_many or _one_by_one(listener, self.name)
+        with self.cond:
+            self._direct = many
         while True:
             with self.cond:
-                while not self._items and not self.closed:
+                while (not self._items or self._reader_delivering) and not self.closed:
                     self._delivering = False
                     self.cond.wait()
                 if self.closed:
@@ -174,7 +228,7 @@ class Inbox:
     def idle(self) -> bool:
         """True when nothing from the remote waits for delivery."""
         with self.cond:
-            return not self._items and not self._delivering
+            return not self._items and not self._delivering and not self._reader_delivering
 
 
 def _one_by_one(

@@ -238,3 +238,97 @@ def test_plain_mode_holds_the_reader_while_the_inbox_is_full():
     inbox.wake()
     reader.join(5)
     assert not reader.is_alive() and counts["inbox_peak"] == 3
+
+
+def plain(value: object) -> dict:
+    return {"port": "out", "event": "data", "payload": value}
+
+
+class Taker:
+    """A batch listener that records who delivered what, and can be held mid-delivery."""
+
+    def __init__(self, take_only: int | None = None) -> None:
+        self.batches: list[tuple[str, list]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        self.take_only = take_only
+
+    def __call__(self, packets: list) -> int:
+        self.batches.append((threading.current_thread().name, [p for _, _, p in packets]))
+        self.entered.set()
+        assert self.release.wait(5)
+        return len(packets) if self.take_only is None else self.take_only
+
+    def values(self) -> list:
+        return [value for _, batch in self.batches for value in batch]
+
+
+def start_delivery(inbox: Inbox, taker: Taker) -> threading.Thread:
+    thread = threading.Thread(
+        target=inbox.deliver, args=(None, lambda: None, taker), name="deliver"
+    )
+    thread.start()
+    assert wait_for(lambda: inbox._direct is not None)
+    return thread
+
+
+def offer_on(name: str, inbox: Inbox, payloads: list, lost: threading.Event) -> threading.Thread:
+    reader = threading.Thread(target=inbox.offer_many, args=(payloads, False, lost), name=name)
+    reader.start()
+    return reader
+
+
+def test_plain_mode_the_reader_delivers_itself_when_nothing_is_queued():
+    counts = stats()
+    inbox = Inbox(4, counts, "t")
+    taker = Taker()
+    delivery = start_delivery(inbox, taker)
+    try:
+        lost = threading.Event()
+        reader = offer_on("reader", inbox, [plain(1), {"port": 2}, plain(2)], lost)
+        reader.join(5)
+        assert taker.batches == [("reader", [1, 2])]  # the malformed one dropped, no hand-off
+        assert counts["received"] == 2 and counts["came_back"] == 2 and inbox.idle
+    finally:
+        inbox.close()
+        delivery.join(5)
+
+
+def test_plain_mode_packets_queue_behind_a_delivery_at_work_and_keep_their_order():
+    inbox = Inbox(8, stats(), "t")
+    taker = Taker()
+    delivery = start_delivery(inbox, taker)
+    lost = threading.Event()
+    try:
+        taker.release.clear()
+        first = offer_on("reader-1", inbox, [plain(1), plain(2)], lost)
+        assert taker.entered.wait(5)
+        assert not inbox.idle  # a reader's delivery counts as work in hand
+        # The next connection's reader comes while the first still delivers: it queues,
+        # and the delivery thread, not it, hands its packets on once the first is done.
+        second = offer_on("reader-2", inbox, [plain(3)], lost)
+        second.join(5)
+        assert not second.is_alive()
+        assert [values for _, values in taker.batches] == [[1, 2]]
+        taker.release.set()
+        first.join(5)
+        assert wait_for(lambda: inbox.idle and taker.values() == [1, 2, 3])
+        assert [who for who, _ in taker.batches] == ["reader-1", "deliver"]
+    finally:
+        taker.release.set()
+        inbox.close()
+        delivery.join(5)
+
+
+def test_plain_mode_a_local_side_that_takes_no_more_ends_delivery():
+    counts = stats()
+    inbox = Inbox(4, counts, "t")
+    taker = Taker(take_only=1)
+    delivery = start_delivery(inbox, taker)
+    lost = threading.Event()
+    offer_on("reader", inbox, [plain(1), plain(2)], lost).join(5)
+    delivery.join(5)
+    assert not delivery.is_alive() and counts["received"] == 1
+    offer_on("reader", inbox, [plain(3)], lost).join(5)  # dropped, not held: nothing delivers
+    assert taker.values() == [1, 2] and inbox.idle
