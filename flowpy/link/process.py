@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowpy.engine.connection import EndOfStream, NetworkStopped
-from flowpy.wire.events import event_of, ip_of
+from flowpy.wire.events import events_of_raw, ip_of, raw_of
 
 from .client import Client, ClientError
 from .config import STOP_POLL, LinkConfig, LinkError
@@ -124,7 +124,8 @@ class ProcessLink(LinkListener):
     def link_packets(self, packets: list[tuple[str, str, Any]]) -> int:
         """Packets that arrived together, in order; how many were taken (all, unless the
         local network stopped). A run of them for one mapped outport goes with one
-        ``send_many``: one lock of the local connection for many IPs, not one each."""
+        ``send_raw``: one lock of the local connection for many IPs, not one each, and no
+        IP object made for a data packet."""
         done, count = 0, len(packets)
         while done < count:
             port, event, _ = packets[done]
@@ -142,7 +143,7 @@ class ProcessLink(LinkListener):
             ):
                 end += 1
             try:
-                target.send_many([ip_of(e, payload) for _, e, payload in packets[done:end]])
+                target.send_raw([raw_of(e, payload) for _, e, payload in packets[done:end]])
             except NetworkStopped:
                 return done
             done = end
@@ -252,10 +253,10 @@ class ProcessLink(LinkListener):
         try:
             while not stop.is_set():
                 try:
-                    batch = port.recv_many(64)
+                    batch = port.recv_raw(64)
                 except EndOfStream:
                     break
-                packets = [(remote, *event_of(ip)) for ip in batch]
+                packets = [(remote, *event) for event in events_of_raw(batch)]
                 if not started:
                     packets.insert(0, (remote, "connect", None))
                     started = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowpy.engine.ip import CLOSE, DATA, IP, OPEN
+from flowpy.engine.ip import CLOSE, DATA, IP, OPEN, raw_value
 
 #: The five events of ``runtime:packet`` (and of the link extension's packets).
 PACKET_EVENTS = ("connect", "begingroup", "data", "endgroup", "disconnect")
@@ -31,4 +31,18 @@ def ip_of(event: str, payload: Any = None) -> IP | None:
     event that is not a packet event."""
     if event == "connect" or event == "disconnect":
         return None
+    return IP(KIND_OF_EVENT[event], payload)
+
+
+def events_of_raw(items: list[Any]) -> list[tuple[str, Any]]:
+    """:func:`event_of` for a batch in raw form (``recv_raw``: a data IP as its bare payload),
+    without making an IP object per data item."""
+    return [event_of(item) if isinstance(item, IP) else ("data", item) for item in items]
+
+
+def raw_of(event: str, payload: Any = None) -> Any:
+    """:func:`ip_of` in raw form (for ``send_raw``): a data payload as itself (wrapped only if
+    it is an IP), a bracket as its IP. KeyError for connect, disconnect and any other event."""
+    if event == "data":
+        return raw_value(payload)
     return IP(KIND_OF_EVENT[event], payload)

@@ -1,6 +1,6 @@
 """What the remote sends a link is delivered a batch at a time: the entries of one
 ``flowpy:packets`` are queued under one lock, the delivery thread takes everything queued at
-once, and a Bridge sends a run of IPs for one outport with one ``send_many``; duplicates,
+once, and a Bridge sends a run of IPs for one outport with one ``send_raw``; duplicates,
 malformed entries, the acknowledgements and the stop rules stay as they were per packet."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import threading
 from types import SimpleNamespace
 
 from flowpy.engine.connection import NetworkStopped
-from flowpy.engine.ip import CLOSE, DATA, IP, OPEN
+from flowpy.engine.ip import CLOSE, DATA, IP, OPEN, as_ips
 from flowpy.link.config import LinkConfig
 from flowpy.link.inbox import Inbox
 from flowpy.link.process import ProcessLink
@@ -79,10 +79,10 @@ class Port:
         self.calls.append(("send", [ip]))
         return True
 
-    def send_many(self, ips: list[IP]) -> bool:
+    def send_raw(self, items: list) -> bool:
         if self.stop_after is not None and len(self.calls) >= self.stop_after:
             raise NetworkStopped()
-        self.calls.append(("send_many", list(ips)))
+        self.calls.append(("send_raw", as_ips(items)))
         return True
 
 
@@ -108,8 +108,8 @@ def test_a_bridge_sends_a_run_of_packets_for_one_outport_at_once():
     ]
     assert link.link_packets(packets) == len(packets)
     assert [(how, [(ip.kind, ip.data) for ip in ips]) for how, ips in out.calls] == [
-        ("send_many", [(OPEN, "g"), (DATA, 1), (DATA, 2), (CLOSE, "g")]),
-        ("send_many", [(DATA, 4)]),
+        ("send_raw", [(OPEN, "g"), (DATA, 1), (DATA, 2), (CLOSE, "g")]),
+        ("send_raw", [(DATA, 4)]),
     ]
     assert [[ip.data for ip in ips] for _, ips in other.calls] == [[3]]
 
