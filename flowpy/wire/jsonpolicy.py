@@ -316,8 +316,10 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     Plain JSON values are returned as they are (no copy), which is the common, fast case.
     """
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind is str or kind is bool or value is None:
         return value
+    if kind is int:
+        return value if value.bit_length() <= _SURELY_WRITABLE_BITS or _writable(value) else None
     if kind is float:
         return value if math.isfinite(value) else None
     if _depth >= MAX_DEPTH:
@@ -337,7 +339,7 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
-        return int(value)
+        return jsonable(int(value))
     if isinstance(value, float):
         return jsonable(float(value))
     if isinstance(value, str):
@@ -352,7 +354,23 @@ def _key(key: Any) -> str:
         return str(key)
     if isinstance(key, bool) or key is None:
         return json.dumps(key)
+    if isinstance(key, int) and not _writable(int(key)):
+        return _repr(key)
     return str(key) if isinstance(key, (int, float)) else _repr(key)
+
+
+#: Integers this wide always have fewer decimal digits than Python's default limit (4,300).
+_SURELY_WRITABLE_BITS = 14_000
+
+
+def _writable(value: int) -> bool:
+    """Whether Python writes ``value`` in decimal: past ``sys.get_int_max_str_digits()``
+    digits it refuses, and JSON has no other way to write an integer."""
+    try:
+        int.__repr__(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _repr(value: Any) -> str:

@@ -88,6 +88,16 @@ def test_a_broken_repr_does_not_stop_a_message():
     assert "repr failed" in json.loads(encode({"x": Broken()}))["x"]
 
 
+def test_integers_python_cannot_write_become_null_as_infinities_do():
+    huge = 10**5000  # past the 4,300 digits Python writes by default
+    assert encode(huge) == encode_scalar(huge) == "null"
+    assert json.loads(encode({"v": [1, huge, -huge, 10**4000]})) == {"v": [1, None, None, 10**4000]}
+    assert jsonable([True, huge]) == [True, None]
+    written = json.loads(encode({huge: 1, 2: 3}))  # a key: text, as any odd key
+    assert written["2"] == 3 and len(written) == 2
+    assert message("runtime", "packet", {"payload": huge})  # a message is still written
+
+
 def test_lone_surrogates_are_written_as_escapes_as_javascript_does():
     text = encode({"s": "a\ud800b", "ok": "é"})
     text.encode("utf-8")  # valid UTF-8, so any writer can send it
