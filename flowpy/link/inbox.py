@@ -146,7 +146,8 @@ class Inbox:
                 self._reader_delivering = False
                 if taken < len(batch):  # the local side takes nothing more: as deliver() ends
                     self.closed = True
-                self.cond.notify_all()  # the delivery thread may wait for this delivery
+                if self._items or self.closed:  # the delivery thread waits for this one
+                    self.cond.notify_all()  # (else it sleeps on: a wake-up per read is dear)
         self.stats["received"] += taken
         self.stats["came_back"] += sum(event == "data" for _, event, _ in batch[:taken])
         return True
