@@ -27,6 +27,7 @@ import websocket
 
 from flowpy.wire import jsonpolicy, wsframes
 
+from . import skim
 from .batchqueue import BatchQueue
 from .errors import ClientError, ConnectionClosed, NoRuntimeThere
 from .pending import (
@@ -48,9 +49,6 @@ READ_SIZE = 1 << 18
 #: Frames after which the reader dispatches what it parsed and runs its hooks (a windowed
 #: sender's refill) even within a read: the runtime gets new packets while the rest is parsed.
 DISPATCH_EVERY = 64
-#: How a runtime:packet output begins as flowpy's runtime (and most others) write it; a
-#: client that drops outputs drops such text unparsed. Anything else is parsed and dispatched.
-_OUTPUT_PREFIX = '{"protocol":"runtime","command":"packet","payload":'
 
 
 class ClientCore:
@@ -231,7 +229,7 @@ class ClientCore:
     def _read_frames(self, sock: socket.socket) -> None:
         """Read until the closing handshake ends or the connection is lost. A read's messages
         are dispatched together (:meth:`_dispatch_all`; ``DISPATCH_EVERY`` at most), then hooks."""
-        codec, loads, text = self._codec, jsonpolicy.loads, wsframes.Text
+        codec, text = self._codec, wsframes.Text
         while True:
             data = sock.recv(READ_SIZE)
             if not data:
@@ -250,14 +248,12 @@ class ClientCore:
                             self._dispatch_all(messages)
                             messages = []
                             self._run_reader_hooks()
-                        if skip_outputs and event.data.startswith(_OUTPUT_PREFIX):
-                            continue  # an output nobody takes (send): not worth parsing
-                        try:
-                            message = loads(event.data)
+                        try:  # what need not be parsed is not: see .skim
+                            message = skim.read(event.data, skip_outputs)
                         except ValueError:
                             log.warning("%s: ignoring a frame that is not JSON", self.name)
                             continue
-                        if type(message) is dict:
+                        if message is not None:
                             messages.append(message)
                         continue
                     if messages:  # what came before a control frame is dispatched first
@@ -354,12 +350,12 @@ class ClientCore:
             found = self._pending.take([message["responseTo"] for message in settled])
             for match, message in zip(found, settled, strict=True):
                 if match is not None:
-                    match.replies.append(message)
+                    match.replies.append(skim.whole(message))
                     match.done.set()
                 elif batch is not None:
-                    packets.append(message)
+                    packets.append(message)  # on_batch (a Link) reads the envelope only
                 else:  # nobody waits for it: the general path says what it is
-                    self._dispatch(message)
+                    self._dispatch(skim.whole(message))
         if packets and self.on_batch is not None:
             try:
                 self.on_batch(packets)

@@ -14,8 +14,9 @@ import pytest
 from flowpy.link import streams
 from flowpy.link.batchqueue import BatchQueue
 from flowpy.link.client import Client, ConnectionClosed
-from flowpy.link.client_core import _OUTPUT_PREFIX, DISPATCH_EVERY
+from flowpy.link.client_core import DISPATCH_EVERY
 from flowpy.link.pending import Done, Pending, Replies
+from flowpy.link.skim import OUTPUT_PREFIX
 from flowpy.link.writer import FrameWriter
 from flowpy.wire import wsframes
 
@@ -364,7 +365,7 @@ def test_a_sender_drops_outputs_but_gets_its_replies_and_other_messages(keep_pac
     error = {"protocol": "network", "command": "error", "payload": {"message": "boom"}}
     other = {"command": "packet", "protocol": "runtime", "payload": {"graph": "g", "n": 9}}
     compact = [json.dumps(m, separators=(",", ":")) for m in (output(1), other)]
-    assert compact[0].startswith(_OUTPUT_PREFIX) and not compact[1].startswith(_OUTPUT_PREFIX)
+    assert compact[0].startswith(OUTPUT_PREFIX) and not compact[1].startswith(OUTPUT_PREFIX)
     sock = ScriptedReads([[output(1), packetsent(pending.request_id), output(2)], [error, other]])
     client._read_frames(sock)  # type: ignore[arg-type]
     assert pending.done.is_set() and pending.replies[-1]["command"] == "packetsent"
