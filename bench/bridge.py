@@ -52,9 +52,10 @@ from typing import TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from one_cpu import on_one_cpu  # noqa: E402
+
 from flowpy import Component, InPort, InPorts, OutPort, OutPorts, next_data  # noqa: E402
 from flowpy.cli.tuning import tune_gc  # noqa: E402
-from flowpy.engine import cpus  # noqa: E402
 from flowpy.engine.ip import IP  # noqa: E402
 from flowpy.engine.network import Network  # noqa: E402
 from flowpy.engine.registry import Registry  # noqa: E402
@@ -259,25 +260,6 @@ def timed_on(pid: int, case: Callable[[], T]) -> tuple[T, float, float]:
     cpu, began = cpu_seconds(pid), time.perf_counter()
     figure = case()
     return figure, cpu_seconds(pid) - cpu, time.perf_counter() - began
-
-
-def on_one_cpu(case: Callable[[], T]) -> T:
-    """``case()`` run from a thread kept on one CPU (the one ``--cpus auto`` would pick):
-    every thread it starts (a client's reader, a network's processes) inherits that."""
-    result: list[T] = []
-    cpu = cpus.choose("auto")
-
-    def run() -> None:
-        if cpu is not None:
-            os.sched_setaffinity(0, cpu)
-        result.append(case())
-
-    thread = threading.Thread(target=run, name="bench-one-cpu")
-    thread.start()
-    thread.join()
-    if not result:
-        raise SystemExit("a case run on one CPU failed (see above)")
-    return result[0]
 
 
 def spread(rates: list[float]) -> str:

@@ -216,20 +216,9 @@ def relay_on_one_cpu() -> list[float]:
     """:func:`relay_latency` with every thread of the relay on one CPU, as ``flowpy serve``
     keeps a network's threads by default (only the relay's threads are pinned: they inherit
     it from the thread that starts them, which pins itself)."""
-    from flowpy.engine import cpus
+    from one_cpu import on_one_cpu
 
-    times: list[float] = []
-
-    def pinned() -> None:
-        chosen = cpus.choose("auto")
-        if chosen is not None:
-            os.sched_setaffinity(0, chosen)
-        times.extend(relay_latency())
-
-    thread = threading.Thread(target=pinned, name="relay-one-cpu")
-    thread.start()
-    thread.join()
-    return times
+    return on_one_cpu(relay_latency)
 
 
 def relay_latency(threads: int = RELAY_THREADS, trips: int = RELAY_TRIPS) -> list[float]:
