@@ -359,13 +359,16 @@ def _key(key: Any) -> str:
     return str(key) if isinstance(key, (int, float)) else _repr(key)
 
 
-#: Integers this wide always have fewer decimal digits than Python's default limit (4,300).
-_SURELY_WRITABLE_BITS = 14_000
+#: Integers this wide have at most 633 decimal digits: fewer than the lowest limit Python
+#: lets a program set (640; the default is 4,300), so they are written without asking.
+_SURELY_WRITABLE_BITS = 2_100
 
 
 def _writable(value: int) -> bool:
     """Whether Python writes ``value`` in decimal: past ``sys.get_int_max_str_digits()``
     digits it refuses, and JSON has no other way to write an integer."""
+    if value.bit_length() <= _SURELY_WRITABLE_BITS:
+        return True
     try:
         int.__repr__(value)
     except ValueError:

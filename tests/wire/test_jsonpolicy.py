@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -96,6 +97,15 @@ def test_integers_python_cannot_write_become_null_as_infinities_do():
     written = json.loads(encode({huge: 1, 2: 3}))  # a key: text, as any odd key
     assert written["2"] == 3 and len(written) == 2
     assert message("runtime", "packet", {"payload": huge})  # a message is still written
+
+
+def test_a_program_s_own_lower_digit_limit_is_respected():
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)  # the lowest a program may set
+    try:
+        assert json.loads(encode([10**700, 10**600])) == [None, 10**600]
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def test_lone_surrogates_are_written_as_escapes_as_javascript_does():
