@@ -77,11 +77,9 @@ class Inbox:
                 return  # nothing is delivered any more: holding it would only grow
             items = self._items
             for payload in payloads:
-                if type(payload) is not dict:
+                if not _well_formed(payload):
                     continue
-                port, event = payload.get("port"), payload.get("event")
-                if not isinstance(port, str) or event not in PACKET_EVENTS:
-                    continue
+                port, event = payload["port"], payload["event"]
                 seq = payload.get("seq") if numbered else 0
                 if not isinstance(seq, int):
                     continue
@@ -132,9 +130,7 @@ class Inbox:
         batch = [
             (payload["port"], payload["event"], payload.get("payload"))
             for payload in payloads
-            if type(payload) is dict
-            and isinstance(payload.get("port"), str)
-            and payload.get("event") in PACKET_EVENTS
+            if _well_formed(payload)
         ]
         taken = len(batch)
         try:
@@ -230,6 +226,15 @@ class Inbox:
         """True when nothing from the remote waits for delivery."""
         with self.cond:
             return not self._items and not self._delivering and not self._reader_delivering
+
+
+def _well_formed(payload: Any) -> bool:
+    """A packet from the remote names a port and a packet event (anything else is dropped)."""
+    return (
+        type(payload) is dict
+        and isinstance(payload.get("port"), str)
+        and payload.get("event") in PACKET_EVENTS
+    )
 
 
 def _one_by_one(

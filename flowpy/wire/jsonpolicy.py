@@ -319,7 +319,7 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if kind is str or kind is bool or value is None:
         return value
     if kind is int:
-        return value if value.bit_length() <= _SURELY_WRITABLE_BITS or _writable(value) else None
+        return value if _writable(value) else None
     if kind is float:
         return value if math.isfinite(value) else None
     if _depth >= MAX_DEPTH:
