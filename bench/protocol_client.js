@@ -25,9 +25,13 @@
 // every packet must get exactly one packetsent; anything else (or any *:error message, or a
 // debug message while nobody is subscribed) fails the run: exit status 1 and
 // {"ok": false, "error": ...}. On success: {"ok": true, "extensions": <negotiated>,
-// "throughput": {"count", "seconds"}, "latency_ms": [one per trip]}.
+// "throughput": {"count", "seconds", "server_cpu"}, "latency_ms": [one per trip]}. With
+// config.server_pid (a local process, Linux), server_cpu is that process's CPU seconds over
+// the stream alone (its first send to its last reply), read from /proc at those two instants
+// to the nanosecond (/proc/PID/stat counts 10 ms ticks); 0 without it.
 "use strict";
 
+const fs = require("fs");
 const path = require("path");
 const { createRequire } = require("module");
 
@@ -155,7 +159,22 @@ class Ledger {
   }
 }
 
-// Workload A: keep `window` packets unacknowledged until `count` were sent; seconds taken.
+// CPU seconds the live threads of process `pid` have used (0 without a pid).
+function cpuOf(pid) {
+  if (!pid) return 0;
+  let total = 0;
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    } catch (e) {
+      // a thread that ended meanwhile
+    }
+  }
+  return total / 1e9;
+}
+
+// Workload A: keep `window` packets unacknowledged until `count` were sent;
+// {seconds, serverCpu}.
 function throughput(session, count, window) {
   return new Promise((resolve) => {
     const ledger = new Ledger(0, count);
@@ -170,7 +189,8 @@ function throughput(session, count, window) {
     const check = () => {
       if (ledger.done()) {
         session.handler = null;
-        resolve((now() - started) / 1000);
+        const serverCpu = cpuOf(config.server_pid) - cpuAtStart;
+        resolve({ seconds: (now() - started) / 1000, serverCpu });
       }
     };
     session.describe = () =>
@@ -187,6 +207,7 @@ function throughput(session, count, window) {
         check();
       },
     );
+    const cpuAtStart = cpuOf(config.server_pid);
     started = now();
     pump();
   });
@@ -270,7 +291,7 @@ async function main() {
   } else if (target !== "echo") {
     fail(`unknown target ${target}`);
   }
-  const seconds = await throughput(session, count, window);
+  const { seconds, serverCpu } = await throughput(session, count, window);
   const times = await latency(session, count, trips);
   if (target === "flowpy") {
     await session.request("network", "stop", { graph: GRAPH }, "stopped");
@@ -279,7 +300,7 @@ async function main() {
     JSON.stringify({
       ok: true,
       extensions: ws.extensions,
-      throughput: { count, seconds },
+      throughput: { count, seconds, server_cpu: serverCpu },
       latency_ms: times,
     }) + "\n",
   );
