@@ -348,14 +348,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_on(pid: int, case: Callable[[], T]) -> tuple[T, float, float]:
+def timed_on(pid: int, case: Callable[[], T], stream: bool = True) -> tuple[T, float, float]:
     """``case()``'s figure, with the CPU seconds process ``pid`` (the server) used over its
     stream and the stream's wall seconds (see StreamMeter); over the whole case, set-up
-    included, for a case that cannot say when its stream ran (an older tree's Bridge)."""
+    included, if not ``stream`` or for a case that cannot say when its stream ran (an older
+    tree's Bridge)."""
     METER.server, METER.measured = pid, None
     cpu, began = cpu_seconds(pid), time.perf_counter()
     figure = case()
-    if METER.measured is not None:
+    if stream and METER.measured is not None:
         return figure, *METER.measured
     return figure, cpu_seconds(pid) - cpu, time.perf_counter() - began
 
