@@ -103,8 +103,9 @@ def cpu_now(pid: int) -> float:
 class StreamMeter:
     """The server's CPU over a case's stream alone: from its first packet out (for a Bridge,
     its link's being connected) to its last reply in, set-up and shutdown left out, as the
-    figures are. ``server`` is the pid the case runs against; a case that cannot say leaves
-    ``measured`` None (its whole run is measured then)."""
+    figures are. ``server`` is the pid the case runs against (0: none, nothing is measured,
+    as when a case runs outside ``timed_on``); a case that cannot say leaves ``measured``
+    None (its whole run is measured then)."""
 
     def __init__(self) -> None:
         self.server = 0
@@ -112,11 +113,13 @@ class StreamMeter:
         self._began = (0.0, 0.0)
 
     def began(self) -> None:
-        self._began = (cpu_now(self.server), time.perf_counter())
+        if self.server:
+            self._began = (cpu_now(self.server), time.perf_counter())
 
     def ended(self) -> None:
-        cpu, wall = cpu_now(self.server), time.perf_counter()
-        self.measured = (cpu - self._began[0], wall - self._began[1])
+        if self.server:
+            cpu, wall = cpu_now(self.server), time.perf_counter()
+            self.measured = (cpu - self._began[0], wall - self._began[1])
 
 
 METER = StreamMeter()
