@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flowpy.engine.component import Component
+from flowpy.engine.failures import Failure
 from flowpy.engine.ip import IP
 from flowpy.engine.network import Network, NetworkListener
 from flowpy.engine.registry import Registry
@@ -127,6 +128,10 @@ class _Collector(NetworkListener):
         with self._lock:
             out = self.outputs.setdefault(port, [])
             out.extend(ips if self.ips else (ip.data for ip in ips if ip.is_data))
+
+    def process_failed(self, network: Network, failure: Failure) -> bool:
+        super().process_failed(network, failure)
+        return True  # the caller is told: run_graph raises ProcessFailed
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         with self._lock:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flowpy.cli.run import apply_iips
+from flowpy.engine.failures import Failure
 from flowpy.engine.network import NetworkError, NetworkListener
 from flowpy.engine.registry import Registry
 from flowpy.graphs.files import (
@@ -193,6 +194,10 @@ def component_graph(registry: Registry, name: str, role: str, iips: list[str]) -
 class _Errors(NetworkListener):
     def __init__(self) -> None:
         self.count = 0
+
+    def process_failed(self, network: Any, failure: Failure) -> bool:
+        super().process_failed(network, failure)
+        return True  # said on stderr
 
     def process_error(self, network: Any, node: str, message: str, tb: str) -> None:
         self.count += 1

@@ -155,9 +155,10 @@ class CliListener(NetworkListener):
             if line is not None:
                 self._write(line)
 
-    def process_failed(self, network: Network, failure: Failure) -> None:
+    def process_failed(self, network: Network, failure: Failure) -> bool:
         """A process failure: one line on stderr now, a summary line per node at the end."""
         self.failures.failed(failure)
+        return True
 
     @property
     def errors(self) -> int:

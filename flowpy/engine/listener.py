@@ -54,11 +54,14 @@ class NetworkListener(Protocol):
             self.outport_ip(network, port, ip)
         return None
 
-    def process_failed(self, network: Any, failure: Failure) -> None:
+    def process_failed(self, network: Any, failure: Failure) -> bool | None:
         """A process failed while handling an IP, or outside it, and nothing caught it
-        (:mod:`flowpy.engine.failures`); ``failure.outcome`` says what happens next. By
-        default: :meth:`process_error` with its one line and traceback."""
+        (:mod:`flowpy.engine.failures`); ``failure.outcome`` says what happens next. True
+        when this listener has told the people watching; unless one did, the network logs
+        the failure (a warning line, the traceback at debug level). By default:
+        :meth:`process_error` with its one line and traceback, which tells nobody."""
         self.process_error(network, failure.node, failure.line(), failure.traceback)
+        return None
 
     def process_error(self, network: Any, node: str, message: str, tb: str) -> None:
         """Process ``node`` failed with ``message``; ``tb`` is its traceback."""

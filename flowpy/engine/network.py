@@ -270,15 +270,12 @@ class Network:
             self._live += 1
 
     def retire(self, thread: threading.Thread) -> None:
-        """The thread of a removed process that has not ended yet: joined (or reported
-        stuck) when the network stops."""
+        """A removed process's thread still running: joined (or reported) at the stop."""
         self._retired.append(thread)
 
     def announce_port(self, direction: str, public: str, event: str) -> None:
         """Lock not held: tell the listeners an exported port connected or disconnected."""
-        self._tell(
-            lambda listener: listener.port_event(self, direction, public, event), "port_event"
-        )
+        self._tell(lambda it: it.port_event(self, direction, public, event), "port_event")
 
     def report_discarded(self, count: int, why: str) -> None:
         """Lock not held: a live edit discarded ``count`` IPs (``why``: what it took away)."""
@@ -340,9 +337,11 @@ class Network:
                     conn.close_reader()
             self._process_ended()
 
-    def report_failure(self, failure: Failure) -> None:
-        """Tell the listeners a process failed and nothing caught it."""
-        self._tell(lambda listener: listener.process_failed(self, failure), "process_failed")
+    def report_failure(self, failure: Failure) -> bool:
+        """Tell the listeners a process failed and nothing caught it; True if one told people."""
+        told: list[bool | None] = []
+        self._tell(lambda it: told.append(it.process_failed(self, failure)), "process_failed")
+        return any(told)
 
     def _serve_inports(self) -> None:
         """The ``{graph}-IN`` pseudo-process: puts requested IPs into the exported inports."""

@@ -35,7 +35,7 @@ class Supervisor:
         graph: GraphLike,
         structure: Topology,
         stopping: threading.Event,
-        report: Callable[[Failure], None],
+        report: Callable[[Failure], bool],
     ) -> None:
         #: the policy of a process whose node says nothing
         self.default = default
@@ -104,7 +104,10 @@ class Supervisor:
         if action == RESTART and not proc.intensity.allow(policy):
             action, failure.gave_up = STOP, True
         failure.outcome = action
-        self.report(failure)
+        if not self.report(failure):  # nobody watching was told: never a silent failure
+            what = f"process {proc.node_id} ({failure.component})"
+            log.error("%s failed: %s", what, failure.lines())
+            log.debug("%s traceback:\n%s", what, failure.traceback.rstrip())
         return action != STOP and self.fresh(proc)
 
     def fresh(self, proc: Process) -> bool:

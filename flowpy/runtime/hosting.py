@@ -491,13 +491,14 @@ class HostedGraph(NetworkListener):
             )
         )
 
-    def process_failed(self, network: Network, failure: Failure) -> None:
+    def process_failed(self, network: Network, failure: Failure) -> bool:
         """A process failed and nothing caught it: one log line, ``GET /`` and status (the
         failure as data), and ``network:processerror`` with one line for people (its
         schema allows no other field: the component, the error and the IP go in ``error``;
         the traceback stays in the log, at debug level)."""
         self.runs.failed(failure)
         self.emit(ProcessFailure(self.id, failure.node, f"{failure.component}: {failure.line()}"))
+        return True
 
     def why_not_running(self) -> str | None:
         """Why the network takes no input now (the process error that ended it, how it

@@ -281,3 +281,46 @@ def test_a_bad_policy_in_metadata_refuses_the_start():
     reg = registry()
     with pytest.raises(NetworkError, match="node 'p': onError must be one of"):
         Network(graph, reg).start()
+
+
+class Telling(Failures):
+    """Keeps failures and says it told the people watching (as `flowpy run` does)."""
+
+    def process_failed(self, network, failure):
+        super().process_failed(network, failure)
+        return True
+
+
+def failing_network(listener: NetworkListener | None) -> Network:
+    reg = registry()
+    reg.register("test/Count", Count)
+    graph = build({"e": "test/Emit", "c": "test/Count"}, ["e.out -> c.in"], {"e.conf": ["boom"]})
+    network = Network(graph, reg, *([listener] if listener is not None else []))
+    network.start()
+    assert network.wait(20), "network did not finish"
+    assert network.stop() == []
+    return network
+
+
+@pytest.mark.parametrize("listener", [None, Failures()], ids=["no listener", "a silent one"])
+def test_a_failure_nobody_told_people_of_is_logged_once_with_its_traceback_at_debug(
+    listener, caplog
+):
+    caplog.set_level("DEBUG", logger="flowpy.engine")
+    failing_network(listener)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "process c (test/Count) failed: RuntimeError: boom (on 'boom'); process stopped"
+    ]
+    [debug] = [r.getMessage() for r in caplog.records if "traceback" in r.getMessage()]
+    assert debug.startswith("process c (test/Count) traceback:\n") and "raise RuntimeError" in debug
+    assert all(r.levelname == "DEBUG" for r in caplog.records if "Traceback" in r.getMessage())
+
+
+def test_a_failure_a_listener_told_people_of_is_not_logged_again(caplog):
+    caplog.set_level("DEBUG", logger="flowpy.engine")
+    listener = Telling()
+    failing_network(listener)
+    [failure] = listener.failures
+    assert failure.node == "c" and failure.outcome == "stop"
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]

@@ -449,13 +449,13 @@ class Participant(NetworkListener):
         self._report({"type": "finished", "message": "every process of the graph ended"})
         self._done.set()
 
-    def process_failed(self, network: Network, failure: Failure) -> None:
+    def process_failed(self, network: Network, failure: Failure) -> bool:
         """A process that goes on after a failure (its error policy): the message whose IP it
         failed on goes to the dead letters at once, nothing restarts. A process the failure
-        ended: :meth:`process_error` replaces it."""
+        ended: :meth:`process_error` replaces it. Either way it is reported (True)."""
         if failure.outcome == STOP or failure.ip is None:
             super().process_failed(network, failure)
-            return
+            return True
         self._report({"type": "process-error", "node": failure.node, "message": failure.line()})
         with self._unacked_lock:
             carried = self._carrying.pop(id(failure.ip), None)
@@ -466,6 +466,7 @@ class Participant(NetworkListener):
                 self._unacked.remove(failing)
                 self._settled([failing])
         self._dead_letter(failing, failure.node, failure.line())
+        return True
 
     def process_error(self, network: Network, node: str, message: str, tb: str) -> None:
         """A message failed: it goes to the dead letters, and a process that ended with the
