@@ -58,7 +58,7 @@ class NetworkListener(Protocol):
         """A process failed while handling an IP, or outside it, and nothing caught it
         (:mod:`flowpy.engine.failures`); ``failure.outcome`` says what happens next. True
         when this listener has told the people watching; unless one did, the network logs
-        the failure (a warning line, the traceback at debug level). By default:
+        the failure (an error line, the traceback at debug level). By default:
         :meth:`process_error` with its one line and traceback, which tells nobody."""
         self.process_error(network, failure.node, failure.line(), failure.traceback)
         return None
