@@ -358,7 +358,7 @@ def interval(runs: list[float], base: list[float], rounds: int = 4000) -> tuple[
 
 def tie(ratio_range: tuple[float, float], target: float, busy_ratio: float) -> bool:
     """Whether a ratio below its target is a tie: two clients that both run at B's pace.
-    B is the limit of both, and its CPU a packet moves by ±15% between runs of the same
+    B is the limit of both, and its CPU per packet moves by ±15% between runs of the same
     client, so with a few runs of each the ratio of medians lands on either side of 1 from
     one invocation to the next. It is a tie when the target lies within the ratio's 95%
     interval (the runs cannot tell the two apart) and B was as busy under the one as under
